@@ -1,0 +1,145 @@
+"""Shared fixtures for the kernel tests (tests/test_kernels_*.py).
+
+Helpers are handed out as fixtures rather than imported from this file, so the tests work
+under any pytest import mode.
+"""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Tolerances per dtype, relative to the largest magnitude in the expected array (see
+# assert_close). float64: ~1e5 ulps, room for a different summation order (BLAS blocking,
+# whole-sequence weight-gradient GEMMs) over a few hundred terms and a few dozen steps, far
+# below any real bug. float32: ~1e3 ulps of 1.2e-7, for the same reasons plus float32
+# transcendental functions; checked against a float64 truth.
+TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+
+PARAM_NAMES = ("w_ih", "w_hh", "b_ih", "b_hh")
+INPUT_NAMES = ("x", "h0") + PARAM_NAMES
+GRAD_NAMES = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+def _load_reference():
+    try:
+        from grucy import reference
+        return reference
+    except ImportError:
+        # The reference is pure numpy: test it even while the compiled package does not import
+        # (the compiled tests fail on their own in that case).
+        spec = importlib.util.spec_from_file_location(
+            "_grucy_reference_standalone", ROOT / "grucy" / "reference.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """grucy.reference: the pure-numpy kernels."""
+    return _load_reference()
+
+
+@pytest.fixture(scope="session")
+def gk():
+    """The compiled kernels (the grucy package). An import failure is a test error, not a skip."""
+    import grucy
+    for name in ("gru_forward", "gru_backward", "gru_cell"):
+        assert callable(getattr(grucy, name, None)), f"grucy.{name} is missing"
+    return grucy
+
+
+def _make_problem(T, B, I, H, dtype=np.float64, seed=0, h0=True, gain=1.5):
+    """Random GRU inputs and parameters (all non-zero) with pre-activations of order one."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+
+    def uniform(shape, bound):
+        return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+    return {
+        "x": rng.standard_normal((T, B, I)).astype(dtype),
+        "h0": uniform((B, H), 0.9) if h0 else None,
+        "w_ih": uniform((3 * H, I), gain / np.sqrt(I)),
+        "w_hh": uniform((3 * H, H), gain / np.sqrt(H)),
+        "b_ih": uniform((3 * H,), 0.5),
+        "b_hh": uniform((3 * H,), 0.5),
+    }
+
+
+def _make_cotangents(T, B, H, dtype=np.float64, seed=1):
+    """Random (dout, dh_n): the weights of the scalar L = sum(out*dout) + sum(h_n*dh_n)."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((T, B, H)).astype(dtype),
+            rng.standard_normal((B, H)).astype(dtype))
+
+
+def _assert_close(actual, desired, tol, name=""):
+    """|actual - desired| <= tol * (max|desired| + |desired|), element-wise, same shape.
+
+    Scaling by the array's largest magnitude keeps the test meaningful for gradients whose
+    entries are sums of many terms with cancellation (weight gradients over T*B rows).
+    """
+    assert actual is not None, f"{name}: got None"
+    actual = np.asarray(actual)
+    desired = np.asarray(desired)
+    assert actual.shape == desired.shape, f"{name}: shape {actual.shape} != {desired.shape}"
+    a = actual.astype(np.float64)
+    d = desired.astype(np.float64)
+    assert np.all(np.isfinite(a)), f"{name}: non-finite values"
+    scale = float(np.max(np.abs(d), initial=0.0)) or 1.0
+    err = np.abs(a - d)
+    bound = tol * (scale + np.abs(d))
+    if not np.all(err <= bound):
+        worst = np.unravel_index(np.argmax(err - bound), err.shape)
+        raise AssertionError(
+            f"{name}: max |err| {err.max():.3e} (scale {scale:.3e}, tol {tol:.1e}); worst at "
+            f"{worst}: actual {a[worst]!r} desired {d[worst]!r}")
+
+
+def _fd_grad(loss, arrays, name, eps=1e-3):
+    """Five-point central difference of loss(arrays) with respect to arrays[name] (float64).
+
+    (-f(+2e) + 8 f(+e) - 8 f(-e) + f(-2e)) / (12 e): truncation error O(e^4) ~ 1e-12 here.
+    """
+    base = arrays[name]
+    grad = np.zeros_like(base)
+    for idx in np.ndindex(base.shape):
+        values = []
+        for k in (2, 1, -1, -2):
+            moved = base.copy()
+            moved[idx] += k * eps
+            values.append(loss({**arrays, name: moved}))
+        f2, f1, fm1, fm2 = values
+        grad[idx] = (-f2 + 8 * f1 - 8 * fm1 + fm2) / (12 * eps)
+    return grad
+
+
+@pytest.fixture
+def make_problem():
+    return _make_problem
+
+
+@pytest.fixture
+def make_cotangents():
+    return _make_cotangents
+
+
+@pytest.fixture
+def assert_close():
+    return _assert_close
+
+
+@pytest.fixture
+def fd_grad():
+    return _fd_grad
+
+
+@pytest.fixture
+def tol():
+    """tol[dtype]: the per-dtype relative tolerance used against a float64 truth."""
+    return TOL
