@@ -1,0 +1,40 @@
+"""grucy: a fast, readable GRU for CPUs.
+
+Cython kernels (grucy.kernels) run the forward pass and backpropagation through time with
+the GIL released, every matrix product an OpenBLAS call from the scipy-openblas32 wheel.
+"""
+import ctypes as _ctypes
+import importlib.util as _importlib_util
+import pathlib as _pathlib
+
+
+def _load_openblas():
+    """Load the wheel's libscipy_openblas.so before the extensions that link against it.
+
+    The extensions carry no rpath (an isolated build's copy is deleted after `pip install .`),
+    so the dynamic loader finds the library here, already loaded under its soname. RTLD_LOCAL
+    keeps its symbols out of the global namespace.
+    """
+    spec = _importlib_util.find_spec("scipy_openblas32")
+    if spec is None or spec.origin is None:
+        raise ImportError("grucy needs the scipy-openblas32 package: pip install scipy-openblas32")
+    libdir = _pathlib.Path(spec.origin).parent / "lib"
+    candidates = sorted(libdir.glob("libscipy_openblas*.so*")) + sorted(libdir.glob("*.dylib"))
+    if not candidates:
+        raise ImportError(f"no libscipy_openblas shared library in {libdir}")
+    _ctypes.CDLL(str(candidates[0]), mode=_ctypes.RTLD_LOCAL)
+    return candidates[0]
+
+
+_blas_path = _load_openblas()
+
+from grucy.kernels import gru_forward, gru_backward, gru_cell  # noqa: E402
+from grucy.ops import matmul, set_num_threads, get_num_threads, blas_info  # noqa: E402
+from grucy import reference  # noqa: E402,F401
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "gru_forward", "gru_backward", "gru_cell",
+    "matmul", "set_num_threads", "get_num_threads", "blas_info",
+]

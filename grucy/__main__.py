@@ -1,0 +1,13 @@
+"""`python -m grucy`: print which BLAS grucy uses, its version, CPU kernel and threads."""
+import grucy
+
+
+def main():
+    info = grucy.blas_info()
+    print(f"grucy {grucy.__version__}")
+    for key in ("package", "library", "corename", "num_threads", "num_procs", "config"):
+        print(f"  {key:12s} {info[key]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+# cython: language_level=3
+"""The one place grucy names BLAS: OpenBLAS from the scipy-openblas32 wheel.
+
+Every wrapper is `noexcept nogil`, takes row-major (C-order) operands and dispatches on the
+fused type `real` to the s- or d- routine at compile time. Kernels cimport from here only.
+
+The wheel prefixes its symbols (`scipy_cblas_sgemm`, ...) so that it can sit in one process
+beside numpy's own OpenBLAS without either stealing the other's symbols.
+"""
+
+ctypedef fused real:
+    float
+    double
+
+cdef extern from "cblas.h" nogil:
+    ctypedef enum CBLAS_ORDER:
+        CblasRowMajor
+        CblasColMajor
+    ctypedef enum CBLAS_TRANSPOSE:
+        CblasNoTrans
+        CblasTrans
+
+    void scipy_cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                           int m, int n, int k, float alpha, const float *a, int lda,
+                           const float *b, int ldb, float beta, float *c, int ldc)
+    void scipy_cblas_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                           int m, int n, int k, double alpha, const double *a, int lda,
+                           const double *b, int ldb, double beta, double *c, int ldc)
+
+    void scipy_openblas_set_num_threads(int num_threads)
+    int scipy_openblas_get_num_threads()
+    int scipy_openblas_get_num_procs()
+    char* scipy_openblas_get_config()
+    char* scipy_openblas_get_corename()
+
+
+# ---- level 3 ------------------------------------------------------------------------------
+
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                      real alpha, const real *a, int lda,
+                      const real *b, int ldb,
+                      real beta, real *c, int ldc) noexcept nogil:
+    """C := alpha * op(A) @ op(B) + beta * C, row-major; C is (m, n), op(A) (m, k), op(B) (k, n)."""
+    cdef CBLAS_TRANSPOSE ta = CblasTrans if trans_a else CblasNoTrans
+    cdef CBLAS_TRANSPOSE tb = CblasTrans if trans_b else CblasNoTrans
+    if real is float:
+        scipy_cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    else:
+        scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+# ---- thread pool and build information ----------------------------------------------------
+
+cdef inline void set_num_threads(int n) noexcept nogil:
+    scipy_openblas_set_num_threads(n)
+
+cdef inline int get_num_threads() noexcept nogil:
+    return scipy_openblas_get_num_threads()
+
+cdef inline int get_num_procs() noexcept nogil:
+    return scipy_openblas_get_num_procs()
+
+cdef inline const char* get_config() noexcept nogil:
+    return scipy_openblas_get_config()
+
+cdef inline const char* get_corename() noexcept nogil:
+    return scipy_openblas_get_corename()

@@ -1,0 +1,42 @@
+# cython: language_level=3
+"""grucy's BLAS for everything outside the GRU loops: GEMM, the thread pool, build info.
+
+Layers above the kernels (the output head, say) multiply matrices here rather than with
+numpy's `@`, so that a training step uses one OpenBLAS and one thread pool (DESIGN §4).
+"""
+from grucy._blas cimport real, gemm
+from grucy cimport _blas
+
+
+def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
+              bint trans_a, bint trans_b, double alpha, double beta):
+    """c := alpha * op(a) @ op(b) + beta * c.
+
+    Called by grucy.ops.matmul after it has checked shapes and dtypes and handled the
+    empty cases (m, n or k zero), so every pointer taken here is in bounds.
+    """
+    cdef int m = c.shape[0], n = c.shape[1]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    with nogil:
+        gemm(trans_a, trans_b, m, n, k, <real>alpha, &a[0, 0], <int>a.shape[1],
+             &b[0, 0], <int>b.shape[1], <real>beta, &c[0, 0], n)
+
+
+def set_num_threads(int n):
+    _blas.set_num_threads(n)
+
+
+def get_num_threads():
+    return _blas.get_num_threads()
+
+
+def get_num_procs():
+    return _blas.get_num_procs()
+
+
+def get_config():
+    return _blas.get_config().decode("ascii", "replace").strip()
+
+
+def get_corename():
+    return _blas.get_corename().decode("ascii", "replace").strip()

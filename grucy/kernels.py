@@ -1,0 +1,148 @@
+"""The kernel contract (DESIGN §2): validate, make contiguous, call the compiled loops.
+
+    out, h_n, cache = gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False,
+                                  lengths=None, reverse=False, training=True)
+    dx, dh0, dw_ih, dw_hh, db_ih, db_hh = gru_backward(dout, dh_n, cache)
+    h_next = gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False)
+
+Everything a caller can get wrong is caught here, before compiled code runs, with an
+exception that names the argument and says what was expected; the loops in _gru.pyx
+trust their inputs and check nothing.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from grucy import _gru
+
+__all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class GRUCache(NamedTuple):
+    """What gru_forward(training=True) keeps for gru_backward. Treat as opaque."""
+    x: np.ndarray            # (T, B, I)
+    w_ih: np.ndarray         # (3H, I)
+    w_hh: np.ndarray         # (3H, H)
+    lengths: np.ndarray      # (B,) int32
+    reset_after: bool
+    reverse: bool
+    gates: np.ndarray        # (T, B, 3H) [r | z | n]
+    hprev: np.ndarray        # (T, B, H) state before each step, zero where padded
+    extra: np.ndarray        # (T, B, H) W_hn h + b_hn (reset_after) or r ⊙ h
+
+
+def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=None,
+                reverse=False, training=True):
+    """Run a GRU layer over a whole (padded) batch of sequences.
+
+    x (T, B, I); h0 (B, H) or None for zeros; w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,),
+    row blocks [r | z | n]; all float32 or all float64. lengths (B,) integers in [0, T] or
+    None (all T): row b's steps t >= lengths[b] leave its state unchanged and its out rows
+    zero. reverse=True runs each row backwards from its own last valid step.
+
+    Returns out (T, B, H) (every h_t), h_n (B, H) and a cache for gru_backward, or None
+    when training=False.
+    """
+    reset_after = _flag("reset_after", reset_after)
+    reverse = _flag("reverse", reverse)
+    training = _flag("training", training)
+    x = _floating("x", x)
+    dtype = x.dtype
+    if x.ndim != 3:
+        raise ValueError(f"x must be 3-D (T, B, I), got shape {x.shape}")
+    T, B, I = x.shape
+    if min(T, B, I) < 1:
+        raise ValueError(f"x must have T, B, I >= 1, got shape {x.shape}")
+    w_hh = _floating("w_hh", w_hh, dtype)
+    if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != 3 * w_hh.shape[1]:
+        raise ValueError(f"w_hh must have shape (3H, H) with H >= 1, got {w_hh.shape}")
+    H = w_hh.shape[1]
+    w_ih = _shaped("w_ih", w_ih, (3 * H, I), dtype, "(3H, I)")
+    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)")
+    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)")
+    h0 = np.zeros((B, H), dtype) if h0 is None else _shaped("h0", h0, (B, H), dtype, "(B, H)")
+    lengths = _lengths(lengths, T, B)
+    out, h_n, gates, hprev, extra = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
+                                                 reset_after, reverse, training)
+    if not training:
+        return out, h_n, None
+    return out, h_n, GRUCache(x, w_ih, w_hh, lengths, reset_after, reverse, gates, hprev, extra)
+
+
+def gru_backward(dout, dh_n, cache):
+    """Backpropagation through time for one gru_forward call.
+
+    dout (T, B, H) or None: gradient of the loss with respect to out (padded positions are
+    ignored); dh_n (B, H) or None: with respect to h_n. cache: from gru_forward with
+    training=True. Returns fresh arrays dx (T, B, I), dh0 (B, H), dw_ih (3H, I),
+    dw_hh (3H, H), db_ih (3H,), db_hh (3H,) in the forward pass's dtype.
+    """
+    if not isinstance(cache, GRUCache):
+        raise TypeError("cache must be the cache returned by gru_forward(..., training=True), "
+                        f"got {type(cache).__name__}")
+    T, B, _ = cache.x.shape
+    H = cache.w_hh.shape[1]
+    dtype = cache.x.dtype
+    has_dout = dout is not None
+    if has_dout:
+        dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)")
+    dh_n = np.zeros((B, H), dtype) if dh_n is None else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)")
+    return _gru.backward(cache.x, cache.w_ih, cache.w_hh, cache.lengths, cache.reset_after,
+                         cache.reverse, cache.gates, cache.hprev, cache.extra, dh_n,
+                         dout, has_dout)
+
+
+def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
+    """One GRU step: x_t (B, I), h (B, H) -> h_next (B, H). Weights as in gru_forward."""
+    x_t = _floating("x_t", x_t)
+    if x_t.ndim != 2:
+        raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
+    if h is None:
+        raise ValueError("h must be a (B, H) array, got None")
+    _, h_n, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
+                            training=False)
+    return h_n
+
+
+# ---- checks -------------------------------------------------------------------------------
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _floating(name, arr, dtype=None):
+    """arr as a C-contiguous float32/float64 ndarray (copied only if it is not one)."""
+    if arr is None:
+        raise TypeError(f"{name} must be an array, got None")
+    arr = np.asarray(arr)
+    if arr.dtype not in _FLOATS:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(f"{name} has dtype {arr.dtype} but x has {dtype}; "
+                        "all arrays must share one dtype")
+    return np.ascontiguousarray(arr)
+
+
+def _shaped(name, arr, shape, dtype, symbolic):
+    arr = _floating(name, arr, dtype)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {symbolic} = {shape}, got {arr.shape}")
+    return arr
+
+
+def _lengths(lengths, T, B):
+    if lengths is None:
+        return np.full(B, T, dtype=np.int32)
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must hold integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape (B,) = ({B},), got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > T):
+        raise ValueError(f"lengths must lie in [0, T] = [0, {T}], got min {arr.min()}, "
+                         f"max {arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int32)
