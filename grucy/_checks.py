@@ -1,0 +1,109 @@
+"""Argument checks shared by the Python layers above the kernels.
+
+Every public function of layers/models/losses/optim/io/interop validates its
+arguments here first, so a bad call fails with a ValueError/TypeError that
+names the argument, the expected and the actual value -- never deep inside
+numpy or the compiled code.
+"""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_int(value, name, minimum=None):
+    """Return ``int(value)`` for a true integer >= minimum, else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_float(value, name, minimum=None, maximum=None, min_open=False, max_open=False):
+    """Return ``float(value)`` for a real number within the given bounds, else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value < minimum or (min_open and value == minimum)):
+        op = ">" if min_open else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {value}")
+    if maximum is not None and (value > maximum or (max_open and value == maximum)):
+        op = "<" if max_open else "<="
+        raise ValueError(f"{name} must be {op} {maximum}, got {value}")
+    return value
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def as_float_array(a, name, dtype=None, ndim=None, shape=None):
+    """Return ``a`` as a C-contiguous float array (no copy when already one).
+
+    ``dtype`` None accepts float32/float64 as given; otherwise the array must
+    already have that dtype (mixing dtypes is an error, not a silent cast).
+    ``shape`` may contain None for "any size" in that axis.
+    """
+    if not isinstance(a, np.ndarray):
+        if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
+            a = np.asarray(a, dtype=dtype if dtype is not None else np.float64)
+        else:
+            raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != np.dtype(dtype):
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if shape is not None:
+        want = tuple(shape)
+        if a.ndim != len(want) or any(w is not None and w != s for w, s in zip(want, a.shape)):
+            pretty = "(" + ", ".join("*" if w is None else str(w) for w in want) + ")"
+            raise ValueError(f"{name} must have shape {pretty}, got {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def check_lengths(lengths, batch, steps, name="lengths"):
+    """Validate a (B,) integer array of sequence lengths in [0, T]; return it as int64."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"{name} must have shape ({batch},), got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() > steps):
+        raise ValueError(f"{name} must lie in [0, {steps}], got min {arr.min()} max {arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def make_rngs(seed, name="seed"):
+    """Two independent generators (init, dropout) from one seed (None = fresh entropy)."""
+    if seed is not None:
+        seed = check_int(seed, name, minimum=0)
+    init_ss, drop_ss = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(init_ss), np.random.default_rng(drop_ss)

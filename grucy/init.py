@@ -1,0 +1,161 @@
+"""Weight initialisers for GRU layers and linear heads.
+
+A scheme says how each parameter kind is drawn:
+
+    "pytorch"  every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))   (torch.nn.GRU / nn.Linear default;
+               for a Linear head the bound uses its fan-in)
+    "keras"    input weights Glorot-uniform, recurrent weights orthogonal per gate block,
+               biases zero                                          (Keras GRU default)
+
+or a dict overriding any of the keys ``weight_ih``, ``weight_hh``, ``bias`` (GRU) and
+``weight``, ``bias`` (Linear) with one of
+
+    "uniform"         U(-1/sqrt(fan), 1/sqrt(fan)) (fan = H for GRU tensors, in_features for Linear)
+    "glorot_uniform"  U(-a, a), a = sqrt(6 / (fan_in + fan_out)), on the whole matrix
+    "orthogonal"      an orthogonal matrix per gate block (H, H) (or the whole matrix for Linear)
+    "zeros"           0
+    a float           that constant
+
+e.g. ``init={"weight_hh": "orthogonal", "bias": 1.0}`` starts from the pytorch scheme and
+replaces those two.  All draws come from a ``np.random.Generator``, so a seed fixes them.
+"""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["uniform", "glorot_uniform", "orthogonal", "constant", "resolve_scheme",
+           "init_gru_parameters", "init_linear_parameters", "SCHEMES"]
+
+SCHEMES = {
+    "pytorch": {"weight_ih": "uniform", "weight_hh": "uniform", "bias": "uniform",
+                "weight": "uniform"},
+    "keras": {"weight_ih": "glorot_uniform", "weight_hh": "orthogonal", "bias": "zeros",
+              "weight": "glorot_uniform"},
+}
+_KINDS = ("uniform", "glorot_uniform", "orthogonal", "zeros")
+
+
+def _check_rng(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def _check_shape(shape, ndim=None):
+    if not isinstance(shape, tuple) or not all(isinstance(s, numbers.Integral) and s >= 0 for s in shape):
+        raise TypeError(f"shape must be a tuple of non-negative ints, got {shape!r}")
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(f"shape must have {ndim} dimensions, got {shape!r}")
+
+
+def uniform(rng, shape, bound, dtype=np.float32):
+    """Array of ``shape`` drawn from U(-bound, bound) with ``rng`` (a np.random.Generator)."""
+    _check_rng(rng)
+    _check_shape(shape)
+    if not isinstance(bound, numbers.Real) or bound < 0:
+        raise ValueError(f"bound must be a non-negative number, got {bound!r}")
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def glorot_uniform(rng, shape, dtype=np.float32):
+    """Glorot/Xavier uniform for a weight matrix ``shape`` = (fan_out, fan_in).
+
+    U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); for a GRU's w_ih (3H, I) this is
+    Keras' glorot_uniform on its (I, 3H) kernel.
+    """
+    _check_rng(rng)
+    _check_shape(shape, ndim=2)
+    fan_out, fan_in = shape
+    limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def orthogonal(rng, shape, blocks=1, gain=1.0, dtype=np.float32):
+    """Orthogonal init of a (blocks*n, m) matrix, one independent orthogonal block per row block.
+
+    For a GRU's w_hh (3H, H) use ``blocks=3``: each gate's (H, H) block is orthogonal
+    (Keras does the same on its transposed (H, 3H) recurrent kernel).  Non-square blocks get
+    orthonormal rows or columns, whichever is smaller.  QR of a Gaussian matrix with the
+    sign of R's diagonal folded in, so the result is Haar-distributed.
+    """
+    _check_rng(rng)
+    _check_shape(shape, ndim=2)
+    if not isinstance(blocks, numbers.Integral) or blocks < 1 or shape[0] % blocks:
+        raise ValueError(f"blocks must be a positive int dividing shape[0]={shape[0]}, got {blocks!r}")
+    rows = shape[0] // blocks
+    cols = shape[1]
+    out = np.empty(shape, dtype=np.float64)
+    for k in range(blocks):
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
+        out[k * rows:(k + 1) * rows] = q if rows >= cols else q.T
+    return (gain * out).astype(dtype)
+
+
+def constant(shape, value, dtype=np.float32):
+    """Array of ``shape`` filled with ``value``."""
+    _check_shape(shape)
+    return np.full(shape, value, dtype=dtype)
+
+
+def resolve_scheme(init):
+    """Turn ``init`` (a scheme name or an override dict) into a full dict of kinds.
+
+    Raises ValueError naming ``init`` for an unknown scheme, key or kind.
+    """
+    if isinstance(init, str):
+        if init not in SCHEMES:
+            raise ValueError(f"init must be one of {sorted(SCHEMES)} or a dict, got {init!r}")
+        return dict(SCHEMES[init])
+    if isinstance(init, dict):
+        scheme = init.get("scheme", "pytorch")
+        if scheme not in SCHEMES:
+            raise ValueError(f"init['scheme'] must be one of {sorted(SCHEMES)}, got {scheme!r}")
+        base = dict(SCHEMES[scheme])
+        for key, kind in init.items():
+            if key == "scheme":
+                continue
+            if key not in base:
+                raise ValueError(f"init has unknown key {key!r}; allowed: {sorted(base) + ['scheme']}")
+            if isinstance(kind, bool) or not (isinstance(kind, numbers.Real) or kind in _KINDS):
+                raise ValueError(f"init[{key!r}] must be one of {list(_KINDS)} or a number, got {kind!r}")
+            base[key] = float(kind) if isinstance(kind, numbers.Real) else kind
+        return base
+    raise TypeError(f"init must be a str or dict, got {type(init).__name__}")
+
+
+def _draw(kind, rng, shape, fan, dtype, blocks=1):
+    if isinstance(kind, float):
+        return constant(shape, kind, dtype)
+    if kind == "uniform":
+        return uniform(rng, shape, 1.0 / math.sqrt(fan) if fan > 0 else 0.0, dtype)
+    if kind == "glorot_uniform":
+        return glorot_uniform(rng, shape, dtype)
+    if kind == "orthogonal":
+        return orthogonal(rng, shape, blocks=blocks, dtype=dtype)
+    if kind == "zeros":
+        return np.zeros(shape, dtype=dtype)
+    raise ValueError(f"unknown init kind {kind!r}")
+
+
+def init_gru_parameters(rng, input_size, hidden_size, init="pytorch", dtype=np.float32):
+    """Draw one GRU direction's ``(w_ih (3H, I), w_hh (3H, H), b_ih (3H,), b_hh (3H,))``.
+
+    Draw order is fixed (w_ih, w_hh, b_ih, b_hh) so a seed reproduces the same weights.
+    """
+    scheme = resolve_scheme(init)
+    H = hidden_size
+    w_ih = _draw(scheme["weight_ih"], rng, (3 * H, input_size), H, dtype, blocks=3)
+    w_hh = _draw(scheme["weight_hh"], rng, (3 * H, H), H, dtype, blocks=3)
+    b_ih = _draw(scheme["bias"], rng, (3 * H,), H, dtype)
+    b_hh = _draw(scheme["bias"], rng, (3 * H,), H, dtype)
+    return w_ih, w_hh, b_ih, b_hh
+
+
+def init_linear_parameters(rng, in_features, out_features, init="pytorch", dtype=np.float32):
+    """Draw a linear head's ``(weight (O, I), bias (O,))``; 'uniform' uses fan-in I (torch.nn.Linear)."""
+    scheme = resolve_scheme(init)
+    weight = _draw(scheme["weight"], rng, (out_features, in_features), in_features, dtype)
+    bias = _draw(scheme["bias"], rng, (out_features,), in_features, dtype)
+    return weight, bias

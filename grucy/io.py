@@ -1,0 +1,216 @@
+"""Checkpoints: one ``.npz`` holding the parameters, the optimizer state and a JSON header.
+
+Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
+
+    __grucy__                 uint8 bytes of a UTF-8 JSON header:
+                              {"format": "grucy-checkpoint", "version": 1,
+                               "model": {"class": "SequenceModel", "config": {...}},
+                               "params": [names], "optimizer": null | {"type", "hyperparams",
+                               "step", "buffers": {name: [buffer names]}}, "metadata": {...}}
+    param/<name>              one array per model parameter
+    optim/<name>/<buffer>     one array per optimizer buffer
+
+The file is written to a temporary file in the target directory, flushed, fsync'ed and
+moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
+under the final name.
+"""
+import io as _io
+import json
+import os
+import tempfile
+import zipfile
+from collections import namedtuple
+
+import numpy as np
+
+from .layers import GRU, Linear
+from .models import SequenceModel
+from .optim import Optimizer
+
+__all__ = ["save", "load", "Checkpoint", "FORMAT", "VERSION", "MODEL_CLASSES"]
+
+FORMAT = "grucy-checkpoint"
+VERSION = 1
+_HEADER = "__grucy__"
+MODEL_CLASSES = {"GRU": GRU, "Linear": Linear, "SequenceModel": SequenceModel}
+
+Checkpoint = namedtuple("Checkpoint", ["model", "optimizer_state", "metadata"])
+Checkpoint.__doc__ = """Result of :func:`load`: ``model`` (a new GRU/Linear/SequenceModel, or the one
+passed in), ``optimizer_state`` (for ``Optimizer.load_state_dict``, or None) and the user
+``metadata`` dict."""
+
+
+def _model_class_name(model):
+    for name, cls in MODEL_CLASSES.items():
+        if type(model) is cls:
+            return name
+    raise TypeError(f"model must be one of {sorted(MODEL_CLASSES)}, got {type(model).__name__}")
+
+
+def save(path, model, optimizer=None, metadata=None):
+    """Write ``model`` (+ optional ``optimizer`` state and JSON-able ``metadata`` dict) to ``path``.
+
+    Args:
+        path: destination file name (str or os.PathLike); ".npz" is *not* appended.
+        model: a grucy GRU, Linear or SequenceModel.
+        optimizer: a grucy optimizer over this model's parameters, or None.
+        metadata: dict of JSON-serialisable values (epoch, scheduler state, metrics...), or None.
+    Returns:
+        the path written (str).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not path or os.path.isdir(path):
+        raise ValueError(f"path must name a file, got {path!r}")
+    cls_name = _model_class_name(model)
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a grucy Optimizer or None, got {type(optimizer).__name__}")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"metadata must be JSON-serialisable: {e}") from None
+
+    params = model.parameters()
+    arrays = {f"param/{k}": v for k, v in params.items()}
+    header = {"format": FORMAT, "version": VERSION,
+              "model": {"class": cls_name, "config": model.config()},
+              "params": list(params), "optimizer": None, "metadata": metadata}
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        if set(sd["state"]) - set(params):
+            raise ValueError("optimizer must be built on this model's parameters; it holds "
+                             f"{sorted(set(sd['state']) - set(params))[:3]}... that the model lacks")
+        buffers = {}
+        for name, bufs in sd["state"].items():
+            buffers[name] = sorted(bufs)
+            for b, arr in bufs.items():
+                arrays[f"optim/{name}/{b}"] = arr
+        header["optimizer"] = {"type": sd["type"], "hyperparams": sd["hyperparams"],
+                               "step": sd["step"], "buffers": buffers}
+    arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".grucy-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _read(path):
+    """Return (header dict, {key: array}) or raise ValueError explaining what is wrong."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no checkpoint at {path!r}") from None
+    if not zipfile.is_zipfile(_io.BytesIO(raw)):
+        raise ValueError(f"{path!r} is not a grucy checkpoint: not an .npz archive "
+                         "(truncated or a different file type)")
+    try:
+        with np.load(_io.BytesIO(raw), allow_pickle=False) as npz:
+            keys = list(npz.files)
+            if _HEADER not in keys:
+                raise ValueError(f"{path!r} is not a grucy checkpoint: an .npz without a "
+                                 f"{_HEADER!r} header (keys: {keys[:5]})")
+            data = {k: npz[k] for k in keys}
+    except ValueError as e:
+        if "grucy checkpoint" in str(e):
+            raise
+        raise ValueError(f"{path!r} is a damaged or foreign checkpoint: {e}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise ValueError(f"{path!r} is a damaged (truncated?) checkpoint: {e}") from None
+    try:
+        header = json.loads(data.pop(_HEADER).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path!r} has an unreadable grucy header: {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path!r} is not a grucy checkpoint (header format "
+                         f"{header.get('format') if isinstance(header, dict) else header!r})")
+    version = header.get("version")
+    if not isinstance(version, int) or version > VERSION or version < 1:
+        raise ValueError(f"{path!r} has checkpoint format version {version!r}; this grucy reads "
+                         f"versions 1..{VERSION} (upgrade grucy)")
+    return header, data
+
+
+def load(path, model=None):
+    """Read a checkpoint written by :func:`save`.
+
+    Args:
+        path: the file.
+        model: None to build a new model from the stored config, or an existing model of the
+            same class and config to load the weights into (a mismatch is a ValueError).
+    Returns:
+        :class:`Checkpoint` (model, optimizer_state or None, metadata dict).  Resume with
+        ``opt = grucy.optim.Adam(ckpt.model.parameters()); opt.load_state_dict(ckpt.optimizer_state)``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    header, data = _read(os.fspath(path))
+    try:
+        cls_name = header["model"]["class"]
+        config = header["model"]["config"]
+        names = header["params"]
+    except (KeyError, TypeError):
+        raise ValueError(f"{path!r}: grucy header lacks model class/config/params") from None
+    if cls_name not in MODEL_CLASSES:
+        raise ValueError(f"{path!r} stores an unknown model class {cls_name!r}")
+    if model is None:
+        try:
+            model = MODEL_CLASSES[cls_name](**config)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path!r}: stored model config is invalid: {e}") from None
+    else:
+        if type(model).__name__ != cls_name or type(model) is not MODEL_CLASSES.get(type(model).__name__):
+            raise ValueError(f"model is a {type(model).__name__} but {path!r} stores a {cls_name}")
+        mine = model.config()
+        diff = sorted(k for k in set(mine) | set(config)
+                      if k not in ("seed", "init", "dropout") and mine.get(k) != config.get(k))
+        if diff:
+            raise ValueError(f"model does not match {path!r}: " +
+                             ", ".join(f"{k} {mine.get(k)!r} != stored {config.get(k)!r}" for k in diff))
+    expected = model.parameters()
+    if list(expected) != list(names):
+        raise ValueError(f"{path!r}: stored parameter names do not match the model: "
+                         f"{sorted(set(expected) ^ set(names))}")
+    params = {}
+    for name, arr in expected.items():
+        key = f"param/{name}"
+        if key not in data:
+            raise ValueError(f"{path!r} is missing parameter {name!r}")
+        stored = data[key]
+        if stored.shape != arr.shape or stored.dtype != arr.dtype:
+            raise ValueError(f"{path!r}: parameter {name!r} is {stored.dtype}{stored.shape}, "
+                             f"the model expects {arr.dtype}{arr.shape}")
+        params[name] = stored
+    model.set_parameters(params)
+
+    opt_state = None
+    opt = header.get("optimizer")
+    if opt is not None:
+        state = {}
+        for name, bufs in opt["buffers"].items():
+            state[name] = {}
+            for b in bufs:
+                key = f"optim/{name}/{b}"
+                if key not in data:
+                    raise ValueError(f"{path!r} is missing optimizer buffer {key!r}")
+                state[name][b] = data[key]
+        opt_state = {"type": opt["type"], "hyperparams": opt["hyperparams"], "step": opt["step"],
+                     "state": state}
+    return Checkpoint(model, opt_state, header.get("metadata", {}))

@@ -1,0 +1,444 @@
+"""Layers above the kernels: a multi-layer (bi)directional GRU, its streaming step API,
+and a linear output head.
+
+Notation (shapes in comments): T time steps, B batch rows, I input features, H hidden
+units, L layers, D directions (1 or 2), O head outputs.  Everything is time-major inside;
+``batch_first=True`` only transposes at the boundary.
+
+The GRU equations, weight layout [r | z | n] and the update h = (1 - z) h + z n are the
+kernels' (DESIGN §1/§2); ``grucy.interop`` converts from and to torch/Keras/ONNX.
+Every matrix product goes through grucy's own BLAS (``grucy.gru_*`` and
+``grucy.matmul``), never numpy's ``@``: two BLAS thread pools fight (DESIGN §4).
+"""
+import numpy as np
+
+import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/__init__ imports us
+
+from ._checks import (as_float_array, check_bool, check_choice, check_dtype, check_float,
+                      check_int, check_lengths, make_rngs)
+from .init import init_gru_parameters, init_linear_parameters, resolve_scheme
+
+__all__ = ["GRU", "GRUStream", "Linear", "ACTIVATIONS"]
+
+_SUFFIXES = ("", "_reverse")
+_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+class _ParameterMixin:
+    """Named parameters as plain numpy arrays, with gradients of the same names.
+
+    ``layer.weight_ih_l0`` reads the live array; assigning to it copies the new values in
+    place (after checking the shape), so optimizers holding the array see the change.
+    """
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            self.set_parameters({name: value}, strict=False)
+        else:
+            object.__setattr__(self, name, value)
+
+    def parameters(self):
+        """Return ``{name: array}`` of the live parameter arrays (update them in place)."""
+        return dict(self._params)
+
+    def gradients(self):
+        """Return ``{name: array}`` of the accumulated gradients (same names and shapes)."""
+        return dict(self._grads)
+
+    def zero_grad(self):
+        """Set every accumulated gradient to zero."""
+        for g in self._grads.values():
+            g.fill(0)
+
+    def set_parameters(self, params, strict=True):
+        """Copy ``params`` ({name: array}) into the live arrays, checking names and shapes.
+
+        ``strict=True`` requires every parameter name to be present.  Values are cast to the
+        layer's dtype.
+        """
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+        unknown = sorted(set(params) - set(self._params))
+        if unknown:
+            raise ValueError(f"params has unknown names {unknown}; expected {list(self._params)}")
+        missing = sorted(set(self._params) - set(params))
+        if strict and missing:
+            raise ValueError(f"params is missing {missing}")
+        for name, value in params.items():
+            arr = np.asarray(value)
+            if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+                raise TypeError(f"params[{name!r}] must be a numeric array, got dtype {arr.dtype}")
+            if arr.shape != self._params[name].shape:
+                raise ValueError(f"params[{name!r}] must have shape {self._params[name].shape}, "
+                                 f"got {arr.shape}")
+        for name, value in params.items():
+            np.copyto(self._params[name], np.asarray(value), casting="unsafe")
+
+    def train(self, mode=True):
+        """Training mode (caches for backward, dropout on); returns self."""
+        self.training = check_bool(mode, "mode")
+        return self
+
+    def eval(self):
+        """Inference mode (no cache kept, no dropout); returns self."""
+        return self.train(False)
+
+
+class GRU(_ParameterMixin):
+    """Multi-layer, optionally bidirectional GRU with torch.nn.GRU's shapes.
+
+    Parameters: ``weight_ih_l{k}`` (3H, I_k), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` (3H,),
+    ``bias_hh_l{k}`` (3H,), plus ``..._reverse`` for the backward direction; I_0 = input_size,
+    I_k = D*H above.  Rows are gate blocks [r | z | n]; h = (1 - z) h + z n.
+
+    Args:
+        input_size, hidden_size, num_layers: sizes (ints >= 1).
+        bidirectional: run a reverse direction per layer and concatenate on the last axis.
+        reset_after: candidate n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (torch/Keras/cuDNN)
+            instead of the seed's n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
+        batch_first: x and out are (B, T, ...) instead of (T, B, ...); h0/h_n stay (L*D, B, H).
+        dropout: inverted dropout probability on every layer's output except the last
+            (training only), drawn from a generator seeded by ``seed``.
+        dtype: np.float32 (default) or np.float64.
+        seed: int seed for initial weights and dropout masks (None: fresh entropy).
+        init: "pytorch", "keras" or an override dict (see grucy.init).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 reset_after=False, batch_first=False, dropout=0.0, dtype=np.float32,
+                 seed=None, init="pytorch"):
+        self.input_size = check_int(input_size, "input_size", 1)
+        self.hidden_size = check_int(hidden_size, "hidden_size", 1)
+        self.num_layers = check_int(num_layers, "num_layers", 1)
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
+        self.reset_after = check_bool(reset_after, "reset_after")
+        self.batch_first = check_bool(batch_first, "batch_first")
+        self.dropout = check_float(dropout, "dropout", 0.0, 1.0, max_open=True)
+        self.dtype = check_dtype(dtype)
+        self.seed = None if seed is None else check_int(seed, "seed", 0)
+        resolve_scheme(init)
+        self.init = init
+        self.num_directions = 2 if self.bidirectional else 1
+        init_rng, self._dropout_rng = make_rngs(self.seed)
+        params = {}
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            for d in range(self.num_directions):
+                arrays = init_gru_parameters(init_rng, in_size, self.hidden_size, init, self.dtype)
+                for kind, arr in zip(_KINDS, arrays):
+                    params[f"{kind}_l{layer}{_SUFFIXES[d]}"] = arr
+        self._params = params
+        self._grads = {k: np.zeros_like(v) for k, v in params.items()}
+        self.training = True
+        self._cache = None
+        self.dh0 = None
+
+    def config(self):
+        """JSON-able constructor arguments (used by grucy.save / grucy.load)."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "bidirectional": self.bidirectional,
+                "reset_after": self.reset_after, "batch_first": self.batch_first,
+                "dropout": self.dropout, "dtype": self.dtype.name, "seed": self.seed,
+                "init": self.init}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"GRU({args})"
+
+    def _weights(self, layer, d):
+        s = f"_l{layer}{_SUFFIXES[d]}"
+        p = self._params
+        return p["weight_ih" + s], p["weight_hh" + s], p["bias_ih" + s], p["bias_hh" + s]
+
+    def forward(self, x, h0=None, lengths=None):
+        """Run the stack over a batch of sequences.
+
+        Args:
+            x: (T, B, input_size), or (B, T, input_size) if batch_first; the layer's dtype.
+            h0: (num_layers*D, B, H) initial states, or None for zeros.
+            lengths: (B,) ints in [0, T], or None for all T.  Steps t >= lengths[b] leave row
+                b's state unchanged and its out rows zero; the reverse direction starts at
+                each row's own last valid step.  No sorting needed.
+        Returns:
+            out: (T, B, D*H) (or (B, T, D*H)) top-layer states, directions concatenated.
+            h_n: (num_layers*D, B, H) final state per layer and direction (torch's order).
+        """
+        x = as_float_array(x, "x", dtype=self.dtype, ndim=3)
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"x must have {self.input_size} features in its last axis, "
+                             f"got shape {x.shape}")
+        if self.batch_first:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        T, B, _ = x.shape
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        if T < 1 or B < 1:
+            raise ValueError(f"x must have at least one time step and one row, got shape {x.shape}")
+        if h0 is not None:
+            h0 = as_float_array(h0, "h0", dtype=self.dtype, shape=(L * D, B, H))
+        lengths = check_lengths(lengths, B, T)
+        training = self.training
+        caches, masks = [], []
+        h_n = np.empty((L * D, B, H), dtype=self.dtype)  # (L*D, B, H)
+        inp = x  # (T, B, I_layer)
+        for layer in range(L):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                out_d, h_n[k], cache = _grucy.gru_forward(
+                    inp, None if h0 is None else h0[k], *self._weights(layer, d),
+                    reset_after=self.reset_after, lengths=lengths, reverse=bool(d),
+                    training=training)
+                outs.append(out_d)  # (T, B, H)
+                caches.append(cache)
+            out = outs[0] if D == 1 else np.concatenate(outs, axis=2)  # (T, B, D*H)
+            if training and self.dropout > 0.0 and layer < L - 1:
+                keep = self._dropout_rng.random(out.shape) >= self.dropout
+                mask = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.dropout))
+                out *= mask
+                masks.append(mask)
+            inp = out
+        self._cache = (caches, masks, T, B) if training else None
+        if self.batch_first:
+            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        return out, h_n
+
+    __call__ = forward
+
+    def backward(self, dout, dh_n=None):
+        """Backpropagate through the last training-mode forward; accumulate parameter gradients.
+
+        Args:
+            dout: (T, B, D*H) (or (B, T, D*H) if batch_first) gradient of out, or None.
+            dh_n: (num_layers*D, B, H) gradient of h_n, or None.
+        Returns:
+            dx: (T, B, input_size) (or batch-first) gradient of x.  The gradient of h0,
+            (num_layers*D, B, H), is left in ``self.dh0``.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward() needs a preceding forward() in training mode "
+                               "(call train() before forward; backward runs once per forward)")
+        caches, masks, T, B = self._cache
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        if dout is None and dh_n is None:
+            raise ValueError("dout and dh_n cannot both be None")
+        if dout is not None:
+            want = (B, T, D * H) if self.batch_first else (T, B, D * H)
+            dout = as_float_array(dout, "dout", dtype=self.dtype, shape=want)
+            if self.batch_first:
+                dout = np.ascontiguousarray(dout.transpose(1, 0, 2))
+        if dh_n is not None:
+            dh_n = as_float_array(dh_n, "dh_n", dtype=self.dtype, shape=(L * D, B, H))
+        self._cache = None
+        dh0 = np.zeros((L * D, B, H), dtype=self.dtype)
+        g = dout  # gradient of this layer's output, (T, B, D*H) or None
+        for layer in reversed(range(L)):
+            dinp = None
+            for d in range(D):
+                k = layer * D + d
+                gd = None if g is None else (g if D == 1 else np.ascontiguousarray(g[:, :, d * H:(d + 1) * H]))
+                dx, dh0[k], *dparams = _grucy.gru_backward(
+                    gd, None if dh_n is None else dh_n[k], caches[k])
+                s = f"_l{layer}{_SUFFIXES[d]}"
+                for kind, dp in zip(_KINDS, dparams):
+                    self._grads[kind + s] += dp
+                dinp = dx if dinp is None else dinp + dx
+            if layer > 0 and masks:
+                dinp *= masks[layer - 1]
+            g = dinp
+        self.dh0 = dh0
+        if self.batch_first:
+            g = np.ascontiguousarray(g.transpose(1, 0, 2))
+        return g
+
+    def stream(self, batch_size, h0=None):
+        """Return a :class:`GRUStream` that feeds this GRU one time step at a time."""
+        return GRUStream(self, batch_size, h0)
+
+
+def _sigmoid_(a):
+    # sigma(a) = (1 + tanh(a/2)) / 2: in place, no overflow warning, no temporary
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
+class GRUStream:
+    """Step-by-step inference for a unidirectional :class:`GRU` (low-latency serving).
+
+    ``stream.step(x_t)`` with x_t (B, input_size) advances every layer by one step and returns
+    the top layer's new state (B, H); feeding x[0], x[1], ... gives exactly ``out[t]`` and
+    ``h_n`` of ``gru.forward(x)`` (in eval mode).  The state lives in ``stream.h``
+    (num_layers, B, H).  All gate buffers are allocated once here: a step allocates nothing
+    but its returned array, and nothing at all when ``out=`` is given.  The live parameters
+    are read at every step, so training the GRU between steps is seen.
+    """
+
+    def __init__(self, gru, batch_size, h0=None):
+        if not isinstance(gru, GRU):
+            raise TypeError(f"gru must be a grucy GRU, got {type(gru).__name__}")
+        if gru.bidirectional:
+            raise ValueError("gru must be unidirectional to stream (the reverse direction "
+                             "needs the whole sequence)")
+        self.gru = gru
+        self.batch_size = B = check_int(batch_size, "batch_size", 1)
+        H, dt = gru.hidden_size, gru.dtype
+        self.h = np.zeros((gru.num_layers, B, H), dtype=dt)  # (L, B, H)
+        self._gi = np.empty((B, 3 * H), dtype=dt)  # (B, 3H) input projections
+        if gru.reset_after:
+            self._gh = np.empty((B, 3 * H), dtype=dt)  # (B, 3H) W_hh h + b_hh
+        else:
+            self._gh = np.empty((B, 2 * H), dtype=dt)  # (B, 2H) r|z recurrent part
+            self._ghn = np.empty((B, H), dtype=dt)  # (B, H) W_hn (r*h) + b_hn
+            self._rh = np.empty((B, H), dtype=dt)  # (B, H) r*h
+        self.reset(h0)
+
+    def reset(self, h0=None):
+        """Restart from ``h0`` (num_layers, B, H), or zeros."""
+        if h0 is None:
+            self.h.fill(0)
+        else:
+            np.copyto(self.h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=self.h.shape))
+
+    def step(self, x_t, out=None):
+        """Advance one time step.
+
+        Args:
+            x_t: (B, input_size) in the GRU's dtype.
+            out: optional (B, H) array to write the result into.
+        Returns:
+            (B, H) top-layer state after this step (``out`` if given).
+        """
+        gru = self.gru
+        H, B = gru.hidden_size, self.batch_size
+        x_t = as_float_array(x_t, "x_t", dtype=gru.dtype, shape=(B, gru.input_size))
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.dtype != gru.dtype or out.shape != (B, H):
+                raise ValueError(f"out must be a {gru.dtype} array of shape ({B}, {H})")
+        matmul = _grucy.matmul
+        gi, gh = self._gi, self._gh
+        inp = x_t
+        for layer in range(gru.num_layers):
+            w_ih, w_hh, b_ih, b_hh = gru._weights(layer, 0)
+            h = self.h[layer]  # (B, H), updated in place
+            np.copyto(gi, b_ih)
+            matmul(inp, w_ih, gi, trans_b=True, beta=1.0)  # gi = x W_ih^T + b_ih
+            r, z, n = gi[:, :H], gi[:, H:2 * H], gi[:, 2 * H:]
+            if gru.reset_after:
+                np.copyto(gh, b_hh)
+                matmul(h, w_hh, gh, trans_b=True, beta=1.0)  # gh = h W_hh^T + b_hh
+                r += gh[:, :H]
+                _sigmoid_(r)
+                z += gh[:, H:2 * H]
+                _sigmoid_(z)
+                ghn = gh[:, 2 * H:]
+                ghn *= r  # r * (W_hn h + b_hn)
+                n += ghn
+            else:
+                np.copyto(gh, b_hh[:2 * H])
+                matmul(h, w_hh[:2 * H], gh, trans_b=True, beta=1.0)  # gh = h W_hrz^T + b_hrz
+                r += gh[:, :H]
+                _sigmoid_(r)
+                z += gh[:, H:]
+                _sigmoid_(z)
+                np.multiply(r, h, out=self._rh)
+                np.copyto(self._ghn, b_hh[2 * H:])
+                matmul(self._rh, w_hh[2 * H:], self._ghn, trans_b=True, beta=1.0)  # W_hn (r*h) + b_hn
+                n += self._ghn
+            np.tanh(n, out=n)
+            n -= h  # h += z * (n - h)  ==  (1 - z) h + z n
+            n *= z
+            h += n
+            inp = h
+        if out is None:
+            return inp.copy()
+        np.copyto(out, inp)
+        return out
+
+
+ACTIVATIONS = ("identity", "sigmoid", "softmax")
+
+
+class Linear(_ParameterMixin):
+    """Output head y = act(x W^T + b), act in {"identity", "sigmoid", "softmax" (last axis)}.
+
+    Parameters ``weight`` (out_features, in_features) and ``bias`` (out_features,), initialised
+    like torch.nn.Linear ("pytorch") or Glorot/zero ("keras").  ``backward`` includes the
+    activation's derivative; for classification train on logits (activation="identity") with
+    grucy.losses.cross_entropy / bce_with_logits, which are the numerically stable choice.
+    """
+
+    def __init__(self, in_features, out_features, activation="identity", dtype=np.float32,
+                 seed=None, init="pytorch"):
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.dtype = check_dtype(dtype)
+        self.seed = None if seed is None else check_int(seed, "seed", 0)
+        resolve_scheme(init)
+        self.init = init
+        rng, _ = make_rngs(self.seed)
+        w, b = init_linear_parameters(rng, self.in_features, self.out_features, init, self.dtype)
+        self._params = {"weight": w, "bias": b}
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self.training = True
+        self._cache = None
+
+    def config(self):
+        """JSON-able constructor arguments."""
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation, "dtype": self.dtype.name, "seed": self.seed,
+                "init": self.init}
+
+    def __repr__(self):
+        return "Linear(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
+
+    def forward(self, x):
+        """x (..., in_features) -> y (..., out_features)."""
+        x = as_float_array(x, "x", dtype=self.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have {self.in_features} features in its last axis, "
+                             f"got shape {x.shape}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)  # (N, I)
+        y = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)  # (N, O)
+        np.copyto(y, self._params["bias"])
+        if x2.shape[0]:
+            _grucy.matmul(x2, self._params["weight"], y, trans_b=True, beta=1.0)  # y = x W^T + b
+        if self.activation == "sigmoid":
+            _sigmoid_(y)
+        elif self.activation == "softmax":
+            y -= y.max(axis=1, keepdims=True)
+            np.exp(y, out=y)
+            y /= y.sum(axis=1, keepdims=True)
+        self._cache = (x2, y, lead) if self.training else None
+        return y.reshape(lead + (self.out_features,))
+
+    __call__ = forward
+
+    def backward(self, dy):
+        """dy (..., out_features) -> dx (..., in_features); accumulates weight/bias gradients."""
+        if self._cache is None:
+            raise RuntimeError("backward() needs a preceding forward() in training mode")
+        x2, y, lead = self._cache
+        dy = as_float_array(dy, "dy", dtype=self.dtype, shape=lead + (self.out_features,))
+        dz = dy.reshape(-1, self.out_features)  # (N, O)
+        if self.activation == "sigmoid":
+            dz = dz * y * (1 - y)
+        elif self.activation == "softmax":
+            dz = y * (dz - (dz * y).sum(axis=1, keepdims=True))
+        dx = np.zeros((x2.shape[0], self.in_features), dtype=self.dtype)  # (N, I)
+        if x2.shape[0]:
+            dz = np.ascontiguousarray(dz)
+            _grucy.matmul(dz, x2, self._grads["weight"], trans_a=True, beta=1.0)  # dW += dz^T x
+            _grucy.matmul(dz, self._params["weight"], dx)  # dx = dz W
+        self._grads["bias"] += dz.sum(axis=0)
+        self._cache = None
+        return dx.reshape(lead + (self.in_features,))

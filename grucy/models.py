@@ -1,0 +1,158 @@
+"""SequenceModel: a GRU stack plus a linear head, the model the runner trains.
+
+    many_to_one:  y = head(top-layer final state)        (B, O); for a bidirectional stack the
+                  final states of both directions are concatenated, [h_fwd(last) | h_rev(first)]
+                  (torch's ``cat(h_n[-2], h_n[-1])``)
+    many_to_many: y[t] = head(out[t])                    (T, B, O); with ``lengths``, rows at
+                  padded steps are zero and their incoming gradient is ignored
+"""
+import numpy as np
+
+from ._checks import as_float_array, check_bool, check_choice, check_dtype, check_int, check_lengths
+from .layers import ACTIVATIONS, GRU, Linear
+
+__all__ = ["SequenceModel", "MODES"]
+
+MODES = ("many_to_one", "many_to_many")
+
+
+class SequenceModel:
+    """GRU stack + linear head with one parameter namespace.
+
+    Parameter names are the GRU's (``gru.weight_ih_l0``, ...) and the head's (``head.weight``,
+    ``head.bias``), prefixed.  Arguments as :class:`grucy.GRU` plus ``output_size``, ``mode``
+    ("many_to_one" or "many_to_many") and the head ``activation`` ("identity", "sigmoid",
+    "softmax").  ``seed`` fixes the GRU, the head and the dropout masks.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1, bidirectional=False,
+                 reset_after=False, dropout=0.0, mode="many_to_one", activation="identity",
+                 batch_first=False, dtype=np.float32, seed=None, init="pytorch"):
+        self.output_size = check_int(output_size, "output_size", 1)
+        self.mode = check_choice(mode, "mode", MODES)
+        check_choice(activation, "activation", ACTIVATIONS)
+        dtype = check_dtype(dtype)
+        if seed is not None:
+            seed = check_int(seed, "seed", 0)
+        self.seed = seed
+        check_bool(batch_first, "batch_first")
+        self.gru = GRU(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                       reset_after=reset_after, batch_first=batch_first, dropout=dropout,
+                       dtype=dtype, seed=seed, init=init)
+        D = self.gru.num_directions
+        self.head = Linear(D * self.gru.hidden_size, self.output_size, activation=activation,
+                           dtype=dtype, seed=None if seed is None else seed + 1, init=init)
+        self.dtype = dtype
+        self.training = True
+        self._cache = None
+
+    # --- introspection -------------------------------------------------------------------
+    def config(self):
+        """JSON-able constructor arguments (``SequenceModel(**model.config())`` rebuilds it)."""
+        g = self.gru
+        return {"input_size": g.input_size, "hidden_size": g.hidden_size,
+                "output_size": self.output_size, "num_layers": g.num_layers,
+                "bidirectional": g.bidirectional, "reset_after": g.reset_after,
+                "dropout": g.dropout, "mode": self.mode, "activation": self.head.activation,
+                "batch_first": g.batch_first, "dtype": self.dtype.name, "seed": self.seed,
+                "init": g.init}
+
+    def __repr__(self):
+        return "SequenceModel(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
+
+    def parameters(self):
+        """``{"gru.weight_ih_l0": array, ..., "head.weight": ..., "head.bias": ...}`` (live arrays)."""
+        p = {"gru." + k: v for k, v in self.gru.parameters().items()}
+        p.update({"head." + k: v for k, v in self.head.parameters().items()})
+        return p
+
+    def gradients(self):
+        """Accumulated gradients with the names of :meth:`parameters`."""
+        g = {"gru." + k: v for k, v in self.gru.gradients().items()}
+        g.update({"head." + k: v for k, v in self.head.gradients().items()})
+        return g
+
+    def set_parameters(self, params, strict=True):
+        """Copy ``{name: array}`` (names of :meth:`parameters`) into the live arrays."""
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+        bad = sorted(k for k in params if not (isinstance(k, str) and k.split(".", 1)[0] in ("gru", "head")))
+        if bad:
+            raise ValueError(f"params has unknown names {bad}; expected {list(self.parameters())}")
+        self.gru.set_parameters({k[4:]: v for k, v in params.items() if k.startswith("gru.")}, strict)
+        self.head.set_parameters({k[5:]: v for k, v in params.items() if k.startswith("head.")}, strict)
+
+    def zero_grad(self):
+        """Zero every gradient."""
+        self.gru.zero_grad()
+        self.head.zero_grad()
+
+    def train(self, mode=True):
+        """Training mode (dropout on, caches kept); returns self."""
+        self.training = check_bool(mode, "mode")
+        self.gru.train(mode)
+        self.head.train(mode)
+        return self
+
+    def eval(self):
+        """Inference mode; returns self."""
+        return self.train(False)
+
+    # --- compute -------------------------------------------------------------------------
+    def forward(self, x, lengths=None, h0=None):
+        """Args: x (T, B, input_size) (or (B, T, I) if batch_first); lengths (B,) or None;
+        h0 (num_layers*D, B, H) or None.
+        Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
+        many_to_many, after the head's activation.
+        """
+        out, h_n = self.gru.forward(x, h0=h0, lengths=lengths)
+        g = self.gru
+        if self.mode == "many_to_one":
+            D = g.num_directions
+            feats = h_n[-1] if D == 1 else np.concatenate([h_n[-2], h_n[-1]], axis=1)  # (B, D*H)
+            y = self.head.forward(feats)
+            mask = None
+        else:
+            y = self.head.forward(out)  # (T, B, O) or (B, T, O)
+            mask = None
+            if lengths is not None:
+                T = out.shape[1] if g.batch_first else out.shape[0]
+                lengths = check_lengths(lengths, out.shape[0] if g.batch_first else out.shape[1], T)
+                valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
+                mask = (valid.T if g.batch_first else valid)[..., None]
+                y *= mask
+        self._cache = (h_n.shape, mask) if self.training else None
+        return y
+
+    __call__ = forward
+
+    def backward(self, dy):
+        """dy (shape of y) -> dx (shape of x); accumulates every parameter gradient."""
+        if self._cache is None:
+            raise RuntimeError("backward() needs a preceding forward() in training mode")
+        hn_shape, mask = self._cache
+        self._cache = None
+        g = self.gru
+        if self.mode == "many_to_one":
+            dfeats = self.head.backward(dy)  # (B, D*H)
+            dh_n = np.zeros(hn_shape, dtype=self.dtype)
+            H = g.hidden_size
+            if g.num_directions == 1:
+                dh_n[-1] = dfeats
+            else:
+                dh_n[-2] = dfeats[:, :H]
+                dh_n[-1] = dfeats[:, H:]
+            return g.backward(None, dh_n)
+        if mask is not None:
+            dy = as_float_array(dy, "dy", dtype=self.dtype) * mask
+        dout = self.head.backward(dy)
+        return g.backward(dout)
+
+    def predict(self, x, lengths=None, h0=None):
+        """Inference: like forward but keeps no cache and leaves the training mode unchanged."""
+        was = self.training
+        self.eval()
+        try:
+            return self.forward(x, lengths=lengths, h0=h0)
+        finally:
+            self.train(was)

@@ -1,0 +1,404 @@
+"""Optimizers, gradient clipping and learning-rate schedules, with torch.optim's update rules.
+
+An optimizer holds ``params``, a dict ``{name: array}`` (e.g. ``model.parameters()``), and
+updates those arrays in place from ``step(grads)`` with the same names.  ``state_dict()``
+returns ``{"type", "hyperparams", "step", "state": {name: {buffer: array}}}``;
+``load_state_dict`` restores it so training resumes exactly.  Schedulers change
+``optimizer.lr`` and have JSON-able state dicts.
+
+Update rules (g = gradient, p = parameter, t = step count from 1), exactly torch's:
+
+    SGD:     g += wd p;  b = mu b + (1 - dampening) g  (b = g at t=1);  g = g + mu b if nesterov
+             else b;  p -= lr g
+    Adam:    g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+             p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+    AdamW:   p *= 1 - lr wd, then Adam without the g += wd p
+    RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
+             d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;  else p -= lr g/d
+"""
+import math
+import numbers
+
+import numpy as np
+
+from ._checks import check_bool, check_choice, check_float, check_int
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm",
+           "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
+
+
+def _as_param_dict(params):
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    if not isinstance(params, dict) or not params:
+        raise TypeError("params must be a non-empty dict {name: array} or a model with .parameters()")
+    for name, p in params.items():
+        if not isinstance(name, str):
+            raise TypeError(f"params keys must be str, got {name!r}")
+        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+            raise TypeError(f"params[{name!r}] must be a float32/float64 numpy array")
+        if not p.flags.writeable:
+            raise ValueError(f"params[{name!r}] must be writeable (it is updated in place)")
+    return dict(params)
+
+
+class Optimizer:
+    """Base class: subclasses define ``_defaults`` and ``_update(name, p, g, state)``."""
+
+    _buffers = ()
+
+    def __init__(self, params, lr):
+        self.params = _as_param_dict(params)
+        self.lr = check_float(lr, "lr", 0.0)
+        self.step_count = 0
+        self.state = {name: {} for name in self.params}
+
+    def _check_grads(self, grads):
+        if not isinstance(grads, dict):
+            raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
+        unknown = sorted(set(grads) - set(self.params))
+        if unknown:
+            raise ValueError(f"grads has names not in params: {unknown}")
+        for name, g in grads.items():
+            if g is None:
+                continue
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+            if g.shape != self.params[name].shape:
+                raise ValueError(f"grads[{name!r}] must have shape {self.params[name].shape}, got {g.shape}")
+
+    def step(self, grads):
+        """Update every parameter that has a gradient in ``grads`` ({name: array}; None skips)."""
+        self._check_grads(grads)
+        self.step_count += 1
+        for name, g in grads.items():
+            if g is None:
+                continue
+            p = self.params[name]
+            self._update(p, g.astype(p.dtype, copy=False), self.state[name])
+
+    def hyperparams(self):
+        """The current hyper-parameters as a JSON-able dict (lr included)."""
+        return {"lr": self.lr, **{k: getattr(self, k) for k in self._defaults}}
+
+    def state_dict(self):
+        """``{"type", "hyperparams", "step", "state": {name: {buffer: array copy}}}``."""
+        return {"type": type(self).__name__, "hyperparams": self.hyperparams(),
+                "step": self.step_count,
+                "state": {n: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                          for n, s in self.state.items()}}
+
+    def load_state_dict(self, state):
+        """Restore a :meth:`state_dict` (same optimizer type, same parameter names and shapes)."""
+        if not isinstance(state, dict) or not {"type", "hyperparams", "step", "state"} <= set(state):
+            raise ValueError("state must be a dict from Optimizer.state_dict() "
+                             "(keys type, hyperparams, step, state)")
+        if state["type"] != type(self).__name__:
+            raise ValueError(f"state is for a {state['type']} optimizer, not {type(self).__name__}")
+        if set(state["state"]) != set(self.params):
+            missing = sorted(set(self.params) - set(state["state"]))
+            extra = sorted(set(state["state"]) - set(self.params))
+            raise ValueError(f"state does not match params: missing {missing}, unexpected {extra}")
+        new_state = {}
+        for name, bufs in state["state"].items():
+            p = self.params[name]
+            new_state[name] = {}
+            for k, v in bufs.items():
+                if k not in self._buffers:
+                    raise ValueError(f"state['state'][{name!r}] has unknown buffer {k!r}")
+                arr = np.asarray(v)
+                if arr.shape != p.shape:
+                    raise ValueError(f"state['state'][{name!r}][{k!r}] must have shape {p.shape}, got {arr.shape}")
+                new_state[name][k] = arr.astype(p.dtype, copy=True)
+        hp = dict(state["hyperparams"])
+        self.lr = check_float(hp.pop("lr"), "lr", 0.0)
+        for k, v in hp.items():
+            if k not in self._defaults:
+                raise ValueError(f"state['hyperparams'] has unknown key {k!r}")
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)
+        self.step_count = check_int(state["step"], "step", 0)
+        self.state = new_state
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hyperparams().items())})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
+
+    params: {name: array}; lr >= 0; momentum >= 0; dampening; nesterov needs momentum > 0 and
+    dampening 0 (as torch); weight_decay >= 0.
+    """
+
+    _defaults = ("momentum", "dampening", "nesterov", "weight_decay")
+    _buffers = ("momentum_buffer",)
+
+    def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.momentum = check_float(momentum, "momentum", 0.0)
+        self.dampening = check_float(dampening, "dampening")
+        self.nesterov = check_bool(nesterov, "nesterov")
+        self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov requires momentum > 0 and dampening = 0")
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= self.momentum
+                buf += (1.0 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with torch's bias correction; weight_decay is L2 added to g.
+
+    params: {name: array}; lr; betas (b1, b2) in [0, 1); eps > 0; weight_decay >= 0.
+    """
+
+    _defaults = ("betas", "eps", "weight_decay")
+    _buffers = ("exp_avg", "exp_avg_sq")
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (check_float(betas[0], "betas[0]", 0.0, 1.0, max_open=True),
+                      check_float(betas[1], "betas[1]", 0.0, 1.0, max_open=True))
+        self.eps = check_float(eps, "eps", 0.0)
+        self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
+
+    def _update(self, p, g, state):
+        b1, b2 = self.betas
+        if self.weight_decay:
+            if self._decoupled:
+                p *= 1.0 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p
+        if "exp_avg" not in state:
+            state["exp_avg"] = np.zeros_like(p)
+            state["exp_avg_sq"] = np.zeros_like(p)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * g * g
+        t = self.step_count
+        bias1 = 1.0 - b1 ** t
+        bias2 = 1.0 - b2 ** t
+        denom = np.sqrt(v) / math.sqrt(bias2) + self.eps
+        p -= (self.lr / bias1) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr*wd before the Adam step."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop as torch.optim.RMSprop: alpha smoothing, eps outside the sqrt, optional momentum,
+    centered variant and L2 weight decay."""
+
+    _defaults = ("alpha", "eps", "weight_decay", "momentum", "centered")
+    _buffers = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+        super().__init__(params, lr)
+        self.alpha = check_float(alpha, "alpha", 0.0)
+        self.eps = check_float(eps, "eps", 0.0)
+        self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
+        self.momentum = check_float(momentum, "momentum", 0.0)
+        self.centered = check_bool(centered, "centered")
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(p)
+            if self.momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(p)
+            if self.centered:
+                state["grad_avg"] = np.zeros_like(p)
+        v = state["square_avg"]
+        v *= self.alpha
+        v += (1.0 - self.alpha) * g * g
+        if self.centered:
+            ga = state["grad_avg"]
+            ga *= self.alpha
+            ga += (1.0 - self.alpha) * g
+            avg = np.sqrt(v - ga * ga) + self.eps
+        else:
+            avg = np.sqrt(v) + self.eps
+        if self.momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += g / avg
+            p -= self.lr * buf
+        else:
+            p -= self.lr * g / avg
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def clip_grad_norm(grads, max_norm, norm_type=2.0):
+    """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
+
+    Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
+    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is 2.0 or ``inf``.
+    """
+    if not isinstance(grads, dict):
+        raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
+    max_norm = check_float(max_norm, "max_norm", 0.0)
+    if norm_type not in (2, 2.0, math.inf):
+        raise ValueError(f"norm_type must be 2.0 or inf, got {norm_type!r}")
+    arrays = [g for g in grads.values() if g is not None]
+    for name, g in grads.items():
+        if g is not None and not isinstance(g, np.ndarray):
+            raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+    if not arrays:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.abs(g).max()) if g.size else 0.0 for g in arrays)
+    else:
+        total = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in arrays))
+    coef = min(1.0, max_norm / (total + 1e-6))
+    if coef < 1.0:
+        for g in arrays:
+            g *= g.dtype.type(coef)
+    return total
+
+
+# --- learning-rate schedules --------------------------------------------------------------
+class _Scheduler:
+    _fields = ()
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a grucy Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def state_dict(self):
+        """JSON-able state (for checkpoint metadata)."""
+        return {"type": type(self).__name__, "base_lr": self.base_lr, "last_epoch": self.last_epoch,
+                **{k: getattr(self, k) for k in self._fields}}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict` output."""
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            raise ValueError(f"state must be a {type(self).__name__}.state_dict(), got {state!r:.80}")
+        for k in ("base_lr", "last_epoch") + self._fields:
+            if k not in state:
+                raise ValueError(f"state is missing {k!r}")
+            setattr(self, k, state[k])
+
+    def get_last_lr(self):
+        return self.optimizer.lr
+
+
+class StepLR(_Scheduler):
+    """lr *= gamma every ``step_size`` calls of :meth:`step` (torch.optim.lr_scheduler.StepLR)."""
+
+    _fields = ("step_size", "gamma")
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_float(gamma, "gamma", 0.0)
+
+    def step(self):
+        """Advance one epoch and update optimizer.lr."""
+        self.last_epoch += 1
+        if self.last_epoch % self.step_size == 0:
+            self.optimizer.lr = self.optimizer.lr * self.gamma
+
+
+class CosineAnnealingLR(_Scheduler):
+    """lr follows eta_min + (base - eta_min)(1 + cos(pi e / T_max))/2, using torch's recursive
+    form so values agree with torch.optim.lr_scheduler.CosineAnnealingLR step by step."""
+
+    _fields = ("T_max", "eta_min")
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        super().__init__(optimizer)
+        self.T_max = check_int(T_max, "T_max", 1)
+        self.eta_min = check_float(eta_min, "eta_min", 0.0)
+
+    def step(self):
+        """Advance one epoch and update optimizer.lr."""
+        self.last_epoch += 1
+        e, T, lr, lo = self.last_epoch, self.T_max, self.optimizer.lr, self.eta_min
+        if (e - 1 - T) % (2 * T) == 0:
+            lr = lr + (self.base_lr - lo) * (1 - math.cos(math.pi / T)) / 2
+        else:
+            lr = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (lr - lo) + lo
+        self.optimizer.lr = lr
+
+
+class ReduceLROnPlateau(_Scheduler):
+    """Multiply lr by ``factor`` after ``patience`` epochs without improvement of the metric
+    passed to :meth:`step` (torch.optim.lr_scheduler.ReduceLROnPlateau semantics)."""
+
+    _fields = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
+               "eps", "best", "num_bad_epochs", "cooldown_counter")
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        super().__init__(optimizer)
+        self.mode = check_choice(mode, "mode", ("min", "max"))
+        self.factor = check_float(factor, "factor", 0.0, 1.0, max_open=True)
+        self.patience = check_int(patience, "patience", 0)
+        self.threshold = check_float(threshold, "threshold", 0.0)
+        self.threshold_mode = check_choice(threshold_mode, "threshold_mode", ("rel", "abs"))
+        self.cooldown = check_int(cooldown, "cooldown", 0)
+        self.min_lr = check_float(min_lr, "min_lr", 0.0)
+        self.eps = check_float(eps, "eps", 0.0)
+        self.best = None  # None = nothing seen yet (JSON has no inf)
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def _is_better(self, a):
+        if self.best is None:
+            return True
+        b = self.best
+        if self.mode == "min":
+            return a < b * (1 - self.threshold) if self.threshold_mode == "rel" else a < b - self.threshold
+        return a > b * (1 + self.threshold) if self.threshold_mode == "rel" else a > b + self.threshold
+
+    def step(self, metric):
+        """Record this epoch's ``metric`` (a float) and reduce optimizer.lr on a plateau."""
+        if isinstance(metric, (bool, np.bool_)) or not isinstance(metric, numbers.Real):
+            raise TypeError(f"metric must be a real number, got {type(metric).__name__}")
+        current = float(metric)
+        if math.isnan(current):
+            raise ValueError("metric must not be NaN")
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            old = self.optimizer.lr
+            new = max(old * self.factor, self.min_lr)
+            if old - new > self.eps:
+                self.optimizer.lr = new
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
