@@ -1,0 +1,92 @@
+"""Where the configs live, and checks that run before anything is built.
+
+The runner's configs are the repository's ``conf/`` when the runner runs from a checkout
+(so edits there take effect at once), else the copy installed as ``runner/conf`` package
+data by ``pip install .``.
+"""
+import inspect
+from pathlib import Path
+
+import hydra.utils
+from omegaconf import DictConfig, OmegaConf
+
+from runner import schema
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one line naming the key."""
+
+
+def config_dir() -> str:
+    """Absolute path of the directory holding config.yaml."""
+    for candidate in (PACKAGE_DIR.parent / "conf", PACKAGE_DIR / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return str(candidate)
+    raise FileNotFoundError(
+        f"runner configs not found: neither {PACKAGE_DIR.parent / 'conf'} nor "
+        f"{PACKAGE_DIR / 'conf'} has config.yaml (reinstall grucy with its runner extra)")
+
+
+def bundled_data(name: str) -> Path:
+    """A data file shipped inside the runner package."""
+    return PACKAGE_DIR / "data" / name
+
+
+def check_target(node: DictConfig, where: str, extra=()) -> None:
+    """Fail with one line if ``node`` has keys its ``_target_`` does not accept.
+
+    Built-in options are already typed by their schema; this catches typos in a user's
+    own options too. ``extra`` names arguments the runner passes itself.
+    """
+    if node is None or "_target_" not in node:
+        raise ConfigError(f"{where}: no _target_ naming the class to use")
+    try:
+        target = hydra.utils.get_method(node._target_) if "." in node._target_ else None
+    except Exception as exc:  # ImportError, AttributeError, hydra's own wrappers
+        raise ConfigError(f"{where}._target_={node._target_!r} cannot be imported: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if target is None:
+        raise ConfigError(f"{where}._target_={node._target_!r} is not a dotted path")
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in node:
+        if key.startswith("_") and key.endswith("_"):
+            continue
+        if key not in params:
+            allowed = sorted(k for k in params if k not in extra and k != "self")
+            raise ConfigError(f"{where}.{key}: {node._target_} takes no argument {key!r} "
+                              f"(allowed: {', '.join(allowed)})")
+
+
+def validate(cfg: DictConfig) -> None:
+    """The checks a run needs before data is loaded or a model built."""
+    check_target(cfg.data, "data")
+    check_target(cfg.model, "model",
+                 extra=("input_size", "output_size", "mode", "activation", "seed"))
+    check_target(cfg.optimizer, "optimizer", extra=("params",))
+    if cfg.get("scheduler"):
+        check_target(cfg.scheduler, "scheduler", extra=("optimizer",))
+    t = cfg.trainer
+    if t.loss not in ("mse", "mae"):
+        raise ConfigError(f"trainer.loss={t.loss!r}: expected 'mse' or 'mae'")
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        if t[key] < 1:
+            raise ConfigError(f"trainer.{key}={t[key]}: must be at least 1")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"threads={cfg.threads}: must be at least 1 (or null for auto)")
+    if not cfg.train and not cfg.ckpt_path:
+        raise ConfigError("train=false needs ckpt_path=<a checkpoint .npz> to evaluate")
+
+
+def to_container(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+schema.register()

@@ -1,0 +1,273 @@
+"""Datasets: each one class whose ``load()`` returns a :class:`Prepared` split.
+
+Forecasting datasets produce a 1-D series; :class:`SeriesDataset` turns it into windows
+``x[t-window:t] -> x[t:t+horizon]``, split chronologically by where each target starts
+(train | val | test = the last ``test_fraction``), normalised with the training part's
+mean and standard deviation only. A new dataset is a subclass with ``series()`` plus a
+YAML naming it (DESIGN §6).
+"""
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from runner.config import bundled_data
+
+
+class DataError(ValueError):
+    """A dataset that cannot be built; the message says what to fix."""
+
+
+@dataclass
+class Split:
+    x: np.ndarray            # (N, T, I) float32, normalised inputs, batch-first for slicing
+    y: np.ndarray            # (N, O) float32, normalised targets
+    labels: List[str]        # label of each example's first target (time stamp or index)
+
+    def __len__(self):
+        return len(self.y)
+
+
+@dataclass
+class Prepared:
+    train: Split
+    val: Split
+    test: Split
+    mean: float              # target scale: original = normalised * std + mean
+    std: float
+    task: str                # "forecast" (persistence/AR baselines apply) or "regression"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self):
+        return self.train.x.shape[2]
+
+    @property
+    def output_size(self):
+        return self.train.y.shape[1]
+
+    def to_original(self, y):
+        return np.asarray(y, dtype=np.float64) * self.std + self.mean
+
+
+class SeriesDataset:
+    """Windowed one-step or multi-step forecasting of a univariate series."""
+
+    def __init__(self, window=32, horizon=1, val_fraction=0.1, test_fraction=0.2, period=None):
+        if window < 1 or horizon < 1:
+            raise DataError(f"window={window} and horizon={horizon} must be at least 1")
+        if not (0 < test_fraction < 1 and 0 < val_fraction < 1 and val_fraction + test_fraction < 1):
+            raise DataError(f"val_fraction={val_fraction} and test_fraction={test_fraction} "
+                            "must be in (0, 1) and sum to less than 1")
+        self.window, self.horizon = int(window), int(horizon)
+        self.val_fraction, self.test_fraction = float(val_fraction), float(test_fraction)
+        self.period = period
+
+    def series(self):
+        """Return ``(values (N,), labels or None)``."""
+        raise NotImplementedError
+
+    def load(self) -> Prepared:
+        values, labels = self.series()
+        values = np.asarray(values, dtype=np.float64)
+        n = len(values)
+        if labels is None:
+            labels = [str(i) for i in range(n)]
+        n_test = int(round(n * self.test_fraction))
+        n_val = int(round(n * self.val_fraction))
+        test_start, val_start = n - n_test, n - n_test - n_val
+        w, h = self.window, self.horizon
+        if val_start - w - h + 1 < 1 or n_val < h or n_test < h:
+            raise DataError(f"series of length {n} is too short for window={w}, horizon={h} "
+                            f"with val_fraction={self.val_fraction}, test_fraction={self.test_fraction}")
+        train_part = values[:val_start]
+        mean, std = float(train_part.mean()), float(train_part.std())
+        if not std > 0:
+            raise DataError("the training part of the series is constant: nothing to learn")
+        z = (values - mean) / std
+        channels = [z]
+        if self.period:
+            t = np.arange(n)
+            channels += [np.sin(2 * np.pi * t / self.period), np.cos(2 * np.pi * t / self.period)]
+        feats = np.stack(channels, axis=1)                      # (N, I)
+
+        def windows(first, last):
+            # targets start at s in [first, last - h]; inputs are the w steps before s
+            starts = np.arange(max(first, w), last - h + 1)
+            x = np.stack([feats[s - w:s] for s in starts]).astype(np.float32)
+            y = np.stack([z[s:s + h] for s in starts]).astype(np.float32)
+            return Split(x, y, [labels[s] for s in starts])
+
+        return Prepared(windows(0, val_start), windows(val_start, test_start), windows(test_start, n),
+                        mean, std, "forecast",
+                        {"length": n, "val_start": val_start, "test_start": test_start})
+
+
+class Sine(SeriesDataset):
+    """``amplitude * sin(2 pi frequency t) + noise``."""
+
+    def __init__(self, length=2000, frequency=0.04, amplitude=1.0, noise=0.02, seed=0, **kw):
+        super().__init__(**kw)
+        self.length, self.frequency, self.amplitude = int(length), frequency, amplitude
+        self.noise, self.seed = noise, seed
+
+    def series(self):
+        rng = np.random.default_rng(self.seed)
+        t = np.arange(self.length)
+        y = self.amplitude * np.sin(2 * np.pi * self.frequency * t)
+        return y + self.noise * rng.standard_normal(self.length), None
+
+
+class MackeyGlass(SeriesDataset):
+    """dx/dt = beta x(t-tau) / (1 + x(t-tau)^n) - gamma x(t), chaotic for tau >= 17.
+
+    Integrated with 4th-order Runge-Kutta (delayed term held over a step), sampled every
+    ``sample_every`` time units after a warm-up of 50 tau that forgets the constant start.
+    """
+
+    def __init__(self, length=2000, tau=17, beta=0.2, gamma=0.1, exponent=10.0,
+                 sample_every=1.0, dt=0.1, noise=0.0, seed=0, **kw):
+        super().__init__(**kw)
+        self.length, self.tau, self.beta, self.gamma = int(length), tau, beta, gamma
+        self.exponent, self.sample_every, self.dt = exponent, sample_every, dt
+        self.noise, self.seed = noise, seed
+
+    def series(self):
+        dt = self.dt
+        lag = int(round(self.tau / dt))
+        every = max(1, int(round(self.sample_every / dt)))
+        warm = int(round(50 * self.tau / dt))
+        steps = warm + self.length * every
+        x = np.empty(steps + lag + 1)
+        x[:lag + 1] = 1.2
+        b, g, p = self.beta, self.gamma, self.exponent
+
+        def f(xt, xd):
+            return b * xd / (1.0 + xd ** p) - g * xt
+
+        for i in range(lag, lag + steps):
+            xd = x[i - lag]
+            xi = x[i]
+            k1 = f(xi, xd)
+            k2 = f(xi + 0.5 * dt * k1, xd)
+            k3 = f(xi + 0.5 * dt * k2, xd)
+            k4 = f(xi + dt * k3, xd)
+            x[i + 1] = xi + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        y = x[lag + 1 + warm::every][:self.length]
+        if self.noise:
+            y = y + self.noise * np.random.default_rng(self.seed).standard_normal(len(y))
+        return y, None
+
+
+def read_csv_column(path, column, time_column=None):
+    """Read one numeric column (and optional labels) with errors that say what to fix."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"data.path={str(path)!r}: no such file")
+    with open(p, newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        for name, key in ((column, "data.column"), (time_column, "data.time_column")):
+            if name is not None and name not in header:
+                raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}")
+        values, labels = [], []
+        for lineno, row in enumerate(reader, start=2):
+            text = (row.get(column) or "").strip()
+            if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
+                raise DataError(f"{p.name} line {lineno}: missing value in column {column!r} "
+                                "(gaps are not filled silently; fill or drop them first)")
+            try:
+                v = float(text)
+            except ValueError:
+                raise DataError(f"{p.name} line {lineno}: column {column!r} value {text!r} "
+                                "is not a number") from None
+            if not math.isfinite(v):
+                raise DataError(f"{p.name} line {lineno}: column {column!r} value {text!r} is not finite")
+            values.append(v)
+            labels.append(row[time_column].strip() if time_column else str(lineno - 2))
+    if not values:
+        raise DataError(f"{p.name}: column {column!r} has no rows")
+    if time_column:
+        _check_regular(labels, p.name, time_column)
+    return np.array(values), labels
+
+
+def _check_regular(labels, fname, time_column):
+    """Fail on missing or repeated time stamps when they are dates or numbers."""
+    try:
+        stamps = np.array(labels, dtype="datetime64")
+    except ValueError:
+        try:
+            stamps = np.array([float(s) for s in labels])
+        except ValueError:
+            return  # free-form labels: nothing to check
+    if len(stamps) < 3:
+        return
+    steps = np.diff(stamps)
+    if stamps.dtype.kind == "M" and stamps.dtype == np.dtype("datetime64[D]"):
+        # daily stamps of a monthly or yearly series have uneven day counts; compare months
+        months = stamps.astype("datetime64[M]")
+        if np.all(months.astype("datetime64[D]") == stamps):
+            steps = np.diff(months)
+    typical = np.median(steps.astype(np.float64))
+    bad = np.flatnonzero(steps.astype(np.float64) != typical)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{fname}: {time_column!r} jumps from {labels[i]} to {labels[i + 1]} "
+                        f"(line {i + 3}); the series has a gap or is out of order")
+
+
+class CSVSeries(SeriesDataset):
+    """One numeric column of a user's CSV file, in file order."""
+
+    def __init__(self, path, column, time_column=None, **kw):
+        super().__init__(**kw)
+        self.path, self.column, self.time_column = path, column, time_column
+
+    def series(self):
+        return read_csv_column(self.path, self.column, self.time_column)
+
+
+class ElNino(CSVSeries):
+    """Monthly Nino 1+2 SST (degC), 1950 onwards; ``path: bundled`` uses the shipped copy."""
+
+    def __init__(self, path="bundled", column="sst_nino12_degC", time_column="month", **kw):
+        if path == "bundled":
+            path = bundled_data("elnino_nino12_monthly.csv")
+        super().__init__(path, column, time_column, **kw)
+
+
+class Adding:
+    """The adding problem (Hochreiter & Schmidhuber 1997; Le et al. 2015 variant).
+
+    Each step carries a value in U(0, 1) and a marker; exactly two steps are marked, one
+    in each half of the sequence; the target is the sum of the two marked values.
+    Predicting the constant 1 scores MSE = Var(sum) = 1/6 in expectation.
+    Split into independent train/val/test sets (no time order to respect).
+    """
+
+    def __init__(self, seq_len=50, n_train=4000, n_val=500, n_test=1000, seed=0):
+        if seq_len < 2:
+            raise DataError(f"seq_len={seq_len}: needs at least 2 steps")
+        self.seq_len, self.sizes, self.seed = int(seq_len), (n_train, n_val, n_test), seed
+
+    def sample(self, n, rng):
+        t = self.seq_len
+        x = np.zeros((n, t, 2), dtype=np.float32)
+        x[:, :, 0] = rng.uniform(0.0, 1.0, size=(n, t))
+        half = t // 2
+        a = rng.integers(0, half, size=n)
+        b = rng.integers(half, t, size=n)
+        rows = np.arange(n)
+        x[rows, a, 1] = 1.0
+        x[rows, b, 1] = 1.0
+        y = (x[rows, a, 0] + x[rows, b, 0])[:, None].astype(np.float32)
+        return Split(x, y, [str(i) for i in range(n)])
+
+    def load(self) -> Prepared:
+        rng = np.random.default_rng(self.seed)
+        train, val, test = (self.sample(n, rng) for n in self.sizes)
+        return Prepared(train, val, test, 0.0, 1.0, "regression", {"seq_len": self.seq_len})

@@ -1,0 +1,140 @@
+"""The one place where the runner meets grucy's library API (API.md, issue 3).
+
+Everything the trainer does to a model, an optimizer, a scheduler, a loss or a
+checkpoint goes through these functions, so a change in the library is one edit here.
+Every matrix product of a training step happens inside grucy (its own BLAS, DESIGN §4).
+"""
+import inspect
+import os
+from pathlib import Path
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import grucy
+import grucy.losses
+import grucy.optim
+
+
+def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: int):
+    """A many-to-one sequence model: (T, B, input_size) -> (B, output_size)."""
+    node = OmegaConf.to_container(cfg_model, resolve=True)
+    kwargs = dict(input_size=input_size, output_size=output_size, seed=seed)
+    if "dtype" in node:
+        kwargs["dtype"] = np.dtype(node["dtype"]).type
+    target = _target(node)
+    params = _params(target)
+    if params is None or "mode" in params:
+        kwargs["mode"] = "many_to_one"
+    if params is None or "activation" in params:
+        kwargs["activation"] = "identity"
+    return instantiate(node, **kwargs)
+
+
+def build_optimizer(cfg_opt: DictConfig, model):
+    factory = instantiate(cfg_opt, _convert_="all")
+    return factory(model.parameters())
+
+
+def build_scheduler(cfg_sched, optimizer):
+    if not cfg_sched:
+        return None
+    return instantiate(cfg_sched, _convert_="all")(optimizer)
+
+
+def scheduler_step(scheduler, val_loss: float) -> None:
+    """Advance one epoch; a plateau scheduler is told the validation loss."""
+    if scheduler is None:
+        return
+    if _wants_metric(scheduler):
+        scheduler.step(val_loss)
+    else:
+        scheduler.step()
+
+
+def _wants_metric(scheduler) -> bool:
+    try:
+        params = [p for p in inspect.signature(scheduler.step).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0].default is inspect.Parameter.empty
+
+
+def scheduler_state(scheduler):
+    if scheduler is not None and hasattr(scheduler, "state_dict"):
+        return _jsonable(scheduler.state_dict())
+    return None
+
+
+def load_scheduler_state(scheduler, state, val_history):
+    """Restore a scheduler: from its state dict when it has one, else by replaying epochs."""
+    if scheduler is None:
+        return
+    if state is not None and hasattr(scheduler, "load_state_dict"):
+        scheduler.load_state_dict(state)
+    else:
+        for v in val_history:
+            scheduler_step(scheduler, v)
+
+
+def get_lr(optimizer) -> float:
+    return float(optimizer.lr)
+
+
+def loss_fn(name: str):
+    """``loss(pred, target) -> (float, dpred)`` from grucy.losses."""
+    return getattr(grucy.losses, name)
+
+
+def clip_gradients(grads, max_norm):
+    if max_norm:
+        return float(grucy.optim.clip_grad_norm(grads, max_norm))
+    return None
+
+
+def count_params(model) -> int:
+    return int(sum(p.size for p in model.parameters().values()))
+
+
+def save_checkpoint(path: Path, model, optimizer=None, metadata=None) -> None:
+    """grucy.save to a temporary name, then an atomic rename: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    grucy.save(str(tmp), model, optimizer=optimizer, metadata=_jsonable(metadata))
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """-> (model, optimizer_state, metadata)."""
+    ck = grucy.load(str(path))
+    return ck.model, ck.optimizer_state, ck.metadata or {}
+
+
+def _target(node):
+    from hydra.utils import get_method
+    return get_method(node["_target_"])
+
+
+def _params(target):
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return params
+
+
+def _jsonable(obj):
+    """Plain JSON types (numpy scalars and arrays become floats and lists)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

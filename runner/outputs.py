@@ -1,0 +1,129 @@
+"""Files a run leaves in its output directory: metrics.csv, summary.json, predictions.csv,
+plots. Written atomically (temporary file + rename) so a reader never sees half a file.
+"""
+import csv
+import io
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+# Wall-clock columns: they differ run to run and are ignored by reproducibility checks.
+TIMING_COLUMNS = ("epoch_time", "seqs_per_sec")
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rmse", "lr", "grad_norm") + TIMING_COLUMNS
+
+
+def atomic_write(path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return repr(v)   # full precision: equal files mean equal numbers
+    return "" if v is None else str(v)
+
+
+def write_metrics(path, rows) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(METRIC_COLUMNS)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in METRIC_COLUMNS])
+    atomic_write(path, buf.getvalue())
+
+
+def read_metrics(path):
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [{k: (float(v) if v not in ("", None) and k != "epoch" else (int(v) if k == "epoch" else None))
+             for k, v in r.items()} for r in rows]
+
+
+def write_json(path, obj) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def versions() -> dict:
+    import hydra
+    import omegaconf
+    out = {"python": platform.python_version(), "numpy": np.__version__,
+           "hydra": hydra.__version__, "omegaconf": omegaconf.__version__}
+    try:
+        import grucy
+        out["grucy"] = getattr(grucy, "__version__", "unknown")
+        info = grucy.blas_info() if hasattr(grucy, "blas_info") else None
+        if info:
+            out["blas"] = {k: v for k, v in info.items() if isinstance(v, (str, int, float))}
+    except Exception as exc:  # a failed run still writes its summary
+        out["grucy"] = f"not importable: {exc}"
+    return out
+
+
+def write_predictions(path, labels, target, pred, persistence=None) -> None:
+    """Long format: one row per example and horizon step, in original units."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ["time", "step", "target", "prediction"] + (["persistence"] if persistence is not None else [])
+    w.writerow(cols)
+    for i, label in enumerate(labels):
+        for k in range(target.shape[1]):
+            row = [label, k + 1, repr(float(target[i, k])), repr(float(pred[i, k]))]
+            if persistence is not None:
+                row.append(repr(float(persistence[i])))
+            w.writerow(row)
+    atomic_write(path, buf.getvalue())
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg", force=True)   # headless: no display needed, ever
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_losses(path, rows, title="") -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ep = [r["epoch"] for r in rows]
+    ax.plot(ep, [r["train_loss"] for r in rows], label="train")
+    ax.plot(ep, [r["val_loss"] for r in rows], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (normalised units)")
+    if all(r["train_loss"] > 0 and r["val_loss"] > 0 for r in rows):
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_forecast(path, target, pred, baselines=None, title="") -> None:
+    """First horizon step on the test split, original units."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    n = np.arange(len(target))
+    ax.plot(n, target[:, 0], color="black", lw=1.2, label="truth")
+    ax.plot(n, pred[:, 0], lw=1.0, label="model")
+    for name, values in (baselines or {}).items():
+        ax.plot(n, values, lw=0.8, ls="--", label=name)
+    ax.set_xlabel("test example")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

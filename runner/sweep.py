@@ -1,0 +1,125 @@
+"""One results table per multirun sweep: sweep_results.csv, .md and .png in the sweep dir.
+
+Every job rewrites the table from all summary.json files present when it finishes (under
+a file lock, so parallel jobs take turns), and the Hydra callback writes it once more at
+the end. A job that fails records its failure in its summary instead of raising, because
+Hydra skips ``on_multirun_end`` when a job raises; the table still lists it.
+"""
+import csv
+import fcntl
+import io
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+
+from runner.outputs import atomic_write, _pyplot
+
+log = logging.getLogger("runner")
+
+COLUMNS = ("job", "status", "overrides", "val_rmse", "test_rmse", "test_mae",
+           "persistence_rmse", "ar_rmse", "ar_order", "params", "epochs", "seconds", "error", "dir")
+
+
+def collect(sweep_dir) -> list:
+    rows = []
+    for path in sorted(Path(sweep_dir).glob("*/summary.json")):
+        try:
+            s = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            rows.append({"job": path.parent.name, "status": "failed", "error": f"unreadable summary: {exc}",
+                         "dir": str(path.parent)})
+            continue
+        b = s.get("baselines") or {}
+        rows.append({
+            "job": s.get("job", path.parent.name), "status": s.get("status"),
+            "overrides": " ".join(s.get("overrides") or []),
+            "val_rmse": (s.get("val") or {}).get("rmse"), "test_rmse": (s.get("test") or {}).get("rmse"),
+            "test_mae": (s.get("test") or {}).get("mae"),
+            "persistence_rmse": (b.get("persistence") or {}).get("rmse"),
+            "ar_rmse": (b.get("ar") or {}).get("rmse"), "ar_order": (b.get("ar") or {}).get("order"),
+            "params": s.get("params"), "epochs": s.get("epochs_run"), "seconds": s.get("seconds"),
+            "error": s.get("error"), "dir": str(path.parent)})
+
+    def key(r):
+        ok = r["status"] == "ok" and r["val_rmse"] is not None
+        return (0 if ok else 1, r["val_rmse"] if ok else 0.0, str(r["job"]))
+    return sorted(rows, key=key)
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return f"{v:.5g}"
+    return "" if v is None else str(v)
+
+
+def write_table(sweep_dir) -> list:
+    sweep_dir = Path(sweep_dir)
+    with _locked(sweep_dir / ".sweep_results.lock"):
+        rows = collect(sweep_dir)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in COLUMNS])
+        atomic_write(sweep_dir / "sweep_results.csv", buf.getvalue())
+        md_cols = [c for c in COLUMNS if c != "dir"]
+        lines = ["| rank | " + " | ".join(md_cols) + " |", "|" + " --- |" * (len(md_cols) + 1)]
+        for i, r in enumerate(rows, 1):
+            cells = [_cell(r.get(c)).replace("|", "\\|").replace("\n", " ") for c in md_cols]
+            lines.append(f"| {i if r['status'] == 'ok' else '-'} | " + " | ".join(cells) + " |")
+        n_failed = sum(r["status"] != "ok" for r in rows)
+        head = (f"# Sweep results: {len(rows)} jobs, {n_failed} failed\n\n"
+                "Sorted by validation RMSE (original units); failed jobs last, with their error.\n\n")
+        atomic_write(sweep_dir / "sweep_results.md", head + "\n".join(lines) + "\n")
+        try:
+            _plot(sweep_dir / "sweep_results.png", rows)
+        except Exception as exc:  # the table matters more than its picture
+            log.warning("sweep plot not written: %s", exc)
+    return rows
+
+
+def _plot(path, rows):
+    plt = _pyplot()
+    ok = [r for r in rows if r["status"] == "ok" and r["val_rmse"] is not None]
+    failed = [r for r in rows if r not in ok]
+    labels = [f"{r['job']}: {r['overrides'] or '(defaults)'}" for r in ok + failed]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(labels) + 1.5))
+    y = range(len(labels))
+    vals = [r["val_rmse"] for r in ok] + [0.0] * len(failed)
+    colors = ["tab:blue"] * len(ok) + ["tab:red"] * len(failed)
+    ax.barh(list(y), vals, color=colors)
+    for i, r in enumerate(failed, start=len(ok)):
+        ax.text(0, i, "  failed", va="center", color="tab:red")
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("validation RMSE (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class SweepTableCallback(Callback):
+    """Writes the sweep table when a multirun ends (runs in the launching process)."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if sweep_dir.is_dir():
+            rows = write_table(sweep_dir)
+            n_failed = sum(r["status"] != "ok" for r in rows)
+            log.info("sweep results (%d jobs, %d failed): %s", len(rows), n_failed,
+                     sweep_dir / "sweep_results.md")

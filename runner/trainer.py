@@ -1,0 +1,191 @@
+"""The training loop: epochs over shuffled mini-batches, validation, checkpoints,
+early stopping, learning-rate schedules, and exact resume.
+
+Shuffling uses a generator seeded by (seed, epoch), so epoch k's batches do not depend
+on how the run got there: a resumed run replays exactly what an uninterrupted one does.
+Inside the loop numpy only slices and does element-wise work; matrix products are grucy's.
+"""
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from runner import baselines, model as M, outputs
+from runner.config import ConfigError
+from runner.datasets import Prepared, Split
+
+log = logging.getLogger("runner")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+class Progress:
+    """One line per epoch with losses and the estimated time left."""
+
+    def __init__(self, epochs, quiet=False):
+        self.epochs, self.quiet = epochs, quiet
+        self.started = time.perf_counter()
+
+    def epoch(self, row, done_this_run, remaining):
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / max(done_this_run, 1) * remaining
+        log.info("epoch %*d/%d  train %.4g  val %.4g  val_rmse %.4g  lr %.3g  %.2fs  %.0f seq/s  left %s",
+                 len(str(self.epochs)), row["epoch"], self.epochs, row["train_loss"], row["val_loss"],
+                 row["val_rmse"], row["lr"], row["epoch_time"], row["seqs_per_sec"], _clock(eta))
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def time_major(x):
+    """(B, T, I) batch-first slice -> (T, B, I) C-contiguous, what grucy's kernels take."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2))
+
+
+def predict(model, split: Split, batch_size: int) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(split), batch_size):
+        out.append(np.asarray(model.predict(time_major(split.x[i:i + batch_size]))))
+    return np.concatenate(out, axis=0).reshape(split.y.shape)
+
+
+def _finite(v):
+    return v is not None and math.isfinite(v)
+
+
+def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
+    """Fit ``cfg.model`` on ``data``; return a dict for summary.json (status set by caller)."""
+    t = cfg.trainer
+    seed = int(cfg.seed)
+    lossf = M.loss_fn(t.loss)
+    best_path, last_path = out_dir / "best.npz", out_dir / "last.npz"
+    model_cfg = OmegaConf.to_container(cfg, resolve=True)
+
+    history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
+    if resume is not None:
+        model, opt_state, meta = M.load_checkpoint(resume)
+        st = meta.get("runner") or {}
+        _check_resumable(meta.get("config") or {}, model_cfg, resume)
+        optimizer = M.build_optimizer(cfg.optimizer, model)
+        scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
+        history = list(st.get("history", []))
+        M.load_scheduler_state(scheduler, st.get("scheduler"), [r["val_loss"] for r in history])
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+        best_val, best_epoch, bad_epochs = st.get("best_val", math.inf), st.get("best_epoch", 0), st.get("bad_epochs", 0)
+        start = int(st.get("epoch", len(history)))
+        _carry_timing(history, Path(resume).parent / "metrics.csv")
+        if Path(resume).parent.resolve() != out_dir.resolve() and (Path(resume).parent / "best.npz").is_file():
+            import shutil
+            shutil.copyfile(Path(resume).parent / "best.npz", best_path)
+        log.info("resumed from %s at epoch %d", resume, start)
+    else:
+        model = M.build_model(cfg.model, data.input_size, data.output_size, seed)
+        optimizer = M.build_optimizer(cfg.optimizer, model)
+        scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
+
+    n = len(data.train)
+    bs = int(t.batch_size)
+    progress = Progress(t.epochs, cfg.quiet)
+    patience = t.early_stopping.patience
+    stopped_early = False
+    epochs_this_run = 0
+
+    def state(epoch):
+        return {"runner": {"epoch": epoch, "best_val": best_val, "best_epoch": best_epoch,
+                           "bad_epochs": bad_epochs, "scheduler": M.scheduler_state(scheduler),
+                           "history": [{k: v for k, v in r.items() if k not in outputs.TIMING_COLUMNS}
+                                       for r in history]},
+                "config": model_cfg, "data": {"mean": data.mean, "std": data.std, "task": data.task}}
+
+    for epoch in range(start + 1, t.epochs + 1):
+        if patience is not None and bad_epochs >= patience:
+            stopped_early = True
+            break
+        if t.stop_after is not None and epochs_this_run >= t.stop_after:
+            log.info("stopping after %d epochs as asked (trainer.stop_after); resume with resume=%s",
+                     epochs_this_run, last_path)
+            break
+        tic = time.perf_counter()
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        model.train()
+        total, norms = 0.0, []
+        lr = M.get_lr(optimizer)
+        for b, i in enumerate(range(0, n, bs)):
+            idx = np.sort(perm[i:i + bs])   # sorted: gathers read memory in order
+            xb, yb = time_major(data.train.x[idx]), data.train.y[idx]
+            model.zero_grad()
+            pred = model.forward(xb)
+            loss, dpred = lossf(pred, yb)
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(f"training loss became {loss} at epoch {epoch}, batch {b + 1}; "
+                                    f"try a smaller optimizer.lr (now {lr:g}) or trainer.clip_grad_norm; "
+                                    f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
+            model.backward(dpred)
+            norm = M.clip_gradients(model.gradients(), t.clip_grad_norm)
+            if norm is not None:
+                norms.append(norm)
+            optimizer.step(model.gradients())
+            total += loss * len(idx)
+        train_loss = total / n
+        val_pred = predict(model, data.val, t.eval_batch_size)
+        val_loss = float(lossf(val_pred.astype(data.val.y.dtype), data.val.y)[0])
+        if not math.isfinite(val_loss):
+            raise NonFiniteLoss(f"validation loss became {val_loss} at epoch {epoch}; "
+                                f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
+        val_rmse = baselines.scores(val_pred, data.val.y, data.std)["rmse"]
+        secs = time.perf_counter() - tic
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_rmse": val_rmse,
+               "lr": lr, "grad_norm": float(np.mean(norms)) if norms else None,
+               "epoch_time": secs, "seqs_per_sec": n / secs if secs > 0 else None}
+        history.append(row)
+        epochs_this_run += 1
+        M.scheduler_step(scheduler, val_loss)
+        if val_loss < best_val - t.early_stopping.min_delta:
+            best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+            M.save_checkpoint(best_path, model, optimizer, state(epoch))
+        else:
+            bad_epochs += 1
+        M.save_checkpoint(last_path, model, optimizer, state(epoch))
+        outputs.write_metrics(out_dir / "metrics.csv", history)
+        progress.epoch(row, epochs_this_run, t.epochs - epoch)
+        if patience is not None and bad_epochs >= patience and epoch < t.epochs:
+            stopped_early = True
+            break
+    if stopped_early:
+        log.info("early stopping: no val improvement for %d epochs (best epoch %d)", patience, best_epoch)
+    complete = stopped_early or (bool(history) and history[-1]["epoch"] >= t.epochs)
+    return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_val,
+            "stopped_early": stopped_early, "complete": complete,
+            "best_path": best_path, "last_path": last_path, "model": model}
+
+
+def _check_resumable(saved: dict, current: dict, path):
+    for section in ("model", "data", "optimizer", "scheduler", "seed"):
+        a, b = saved.get(section), current.get(section)
+        if a != b:
+            raise ConfigError(f"resume={path}: {section} differs from the checkpoint's run "
+                              f"({a!r} vs {b!r}); pass the same overrides as the original run")
+    for key in ("batch_size", "loss", "clip_grad_norm", "epochs"):
+        a, b = (saved.get("trainer") or {}).get(key), current["trainer"].get(key)
+        if a != b:
+            raise ConfigError(f"resume={path}: trainer.{key} is {b!r} but the checkpoint's run used {a!r}")
+
+
+def _carry_timing(history, metrics_path):
+    """Keep the original run's wall-clock columns for the epochs it already did."""
+    if not metrics_path.is_file():
+        return
+    old = {r["epoch"]: r for r in outputs.read_metrics(metrics_path)}
+    for r in history:
+        for c in outputs.TIMING_COLUMNS:
+            r[c] = (old.get(r["epoch"]) or {}).get(c)
