@@ -1,0 +1,176 @@
+"""The compiled kernels (grucy.gru_forward, gru_backward, gru_cell) against grucy.reference.
+
+The expected values always come from the reference run in float64 on the same inputs
+(float32 inputs are upcast exactly), so a float32 result is measured against the truth for
+its own inputs, with the per-dtype tolerance of conftest.TOL. The reference itself is checked
+against finite differences, scalar equations and PyTorch (test_kernels_reference.py,
+test_kernels_torch.py); the compiled kernels also get their own finite-difference check here.
+"""
+
+import numpy as np
+import pytest
+
+DTYPES = [np.float64, np.float32]
+VARIANTS = [False, True]
+GRADS = ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+def _case(T, B, I, H, lengths=None, reverse=False, h0=True, dout=True, dh_n=True):
+    return dict(T=T, B=B, I=I, H=H, lengths=lengths, reverse=reverse, h0=h0, dout=dout,
+                dh_n=dh_n)
+
+
+CASES = {
+    "basic": _case(5, 3, 4, 6),
+    "reverse": _case(5, 3, 4, 6, reverse=True),
+    "lengths": _case(6, 5, 3, 4, lengths=[6, 0, 3, 1, 6]),
+    "lengths-reverse": _case(6, 5, 3, 4, lengths=[6, 0, 3, 1, 6], reverse=True),
+    "lengths-all-zero": _case(3, 2, 3, 4, lengths=[0, 0]),
+    "lengths-all-T": _case(4, 3, 2, 5, lengths=[4, 4, 4], reverse=True),
+    "h0-none": _case(5, 3, 4, 6, h0=False, lengths=[5, 2, 0]),
+    "dout-none": _case(5, 3, 4, 6, dout=False, lengths=[5, 2, 0]),
+    "dh_n-none": _case(5, 3, 4, 6, dh_n=False, lengths=[5, 2, 0], reverse=True),
+    "T1": _case(1, 3, 2, 4, lengths=[1, 0, 1]),
+    "B1": _case(6, 1, 3, 4),
+    "B1-reverse-short": _case(6, 1, 3, 4, lengths=[4], reverse=True),
+    "I1": _case(5, 3, 1, 4),
+    "H1": _case(5, 3, 4, 1, lengths=[5, 3, 0]),
+    "T1-B1-I1-H1": _case(1, 1, 1, 1),
+    "H300": _case(3, 2, 5, 300, lengths=[3, 2]),
+    "H300-reverse": _case(3, 2, 5, 300, lengths=[1, 3], reverse=True),
+    "larger": _case(20, 8, 16, 32, lengths=[20, 1, 7, 0, 20, 13, 2, 19]),
+    "larger-reverse": _case(20, 8, 16, 32, lengths=[20, 1, 7, 0, 20, 13, 2, 19], reverse=True),
+}
+
+
+def _run_both(gk, ref, make_problem, make_cotangents, case, dtype, reset_after, seed):
+    """Compiled results (forward + backward) and the float64 reference on the same values."""
+    c = case
+    p = make_problem(c["T"], c["B"], c["I"], c["H"], dtype=dtype, seed=seed, h0=c["h0"])
+    dout, dh_n = make_cotangents(c["T"], c["B"], c["H"], dtype=dtype, seed=seed + 1)
+    dout = dout if c["dout"] else None
+    dh_n = dh_n if c["dh_n"] else None
+    lengths = None if c["lengths"] is None else np.array(c["lengths"])
+    kw = dict(reset_after=reset_after, lengths=lengths, reverse=c["reverse"])
+
+    out, h_n, cache = gk.gru_forward(**p, **kw)
+    got = (out, h_n) + tuple(gk.gru_backward(dout, dh_n, cache))
+
+    def up(a):
+        return None if a is None else a.astype(np.float64)
+    p64 = {k: up(v) for k, v in p.items()}
+    rout, rh_n, rcache = ref.gru_forward(**p64, **kw)
+    want = (rout, rh_n) + tuple(ref.gru_backward(up(dout), up(dh_n), rcache))
+    return p, got, want
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_forward_and_every_gradient_match_reference(gk, ref, make_problem, make_cotangents,
+                                                    assert_close, tol, case, reset_after, dtype):
+    p, got, want = _run_both(gk, ref, make_problem, make_cotangents, CASES[case], dtype,
+                             reset_after, seed=100)
+    names = ("out", "h_n") + GRADS
+    for name, g, w in zip(names, got, want):
+        assert isinstance(g, np.ndarray), f"{name}: {type(g).__name__}"
+        assert g.dtype == np.dtype(dtype), f"{name}: dtype {g.dtype}, expected {np.dtype(dtype)}"
+        assert_close(g, w, tol[np.dtype(dtype)], name)
+    # gradients are fresh arrays, sharing memory with no input and no other result
+    for i, g in enumerate(got):
+        for a in [v for v in p.values() if v is not None] + list(got[i + 1:]):
+            assert not np.shares_memory(g, a), f"{names[i]} shares memory"
+
+
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", [(3, 4, 5), (1, 1, 1), (1, 2, 300), (4, 1, 3)],
+                         ids=["B3-I4-H5", "B1-I1-H1", "B1-I2-H300", "B4-I1-H3"])
+def test_cell_equals_one_reference_step(gk, ref, make_problem, assert_close, tol, shape,
+                                        reset_after, dtype):
+    B, I, H = shape
+    p = make_problem(1, B, I, H, dtype=dtype, seed=101)
+    args = (p["x"][0], p["h0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    got = gk.gru_cell(*args, reset_after=reset_after)
+    want = ref.gru_cell(*(a.astype(np.float64) for a in args), reset_after=reset_after)
+    assert got.dtype == np.dtype(dtype)
+    assert_close(got, want, tol[np.dtype(dtype)], "h'")
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_training_false_returns_no_cache_and_same_results(gk, make_problem, assert_close, tol,
+                                                          dtype, reset_after, reverse):
+    p = make_problem(6, 4, 3, 5, dtype=dtype, seed=102)
+    kw = dict(reset_after=reset_after, lengths=np.array([6, 0, 2, 5]), reverse=reverse)
+    out, h_n, cache = gk.gru_forward(**p, **kw)
+    out2, h_n2, cache2 = gk.gru_forward(**p, **kw, training=False)
+    assert cache is not None
+    assert cache2 is None
+    assert_close(out2, out, tol[np.dtype(dtype)] / 100, "out")
+    assert_close(h_n2, h_n, tol[np.dtype(dtype)] / 100, "h_n")
+
+
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_interleaved_calls_keep_their_own_results(gk, ref, make_problem, make_cotangents,
+                                                  assert_close, tol, reset_after):
+    """Two forwards, then both backwards in the opposite order (what a 2-layer stack does):
+    no call may reuse another call's buffers, outputs or cache."""
+    f64 = np.dtype(np.float64)
+    problems = [make_problem(5, 3, 4, 6, seed=s) for s in (103, 104)]
+    cots = [make_cotangents(5, 3, 6, seed=s) for s in (105, 106)]
+    kw = dict(reset_after=reset_after, lengths=np.array([5, 2, 4]))
+    runs = [gk.gru_forward(**p, **kw) for p in problems]
+    grads = [gk.gru_backward(*cots[i], runs[i][2]) for i in (1, 0)][::-1]
+    for p, d, (out, h_n, _), g in zip(problems, cots, runs, grads):
+        rout, rh_n, rcache = ref.gru_forward(**p, **kw)
+        for name, a, b in zip(("out", "h_n") + GRADS, (out, h_n) + tuple(g),
+                              (rout, rh_n) + tuple(ref.gru_backward(*d, rcache))):
+            assert_close(a, b, tol[f64], name)
+
+
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_backward_twice_from_one_cache_gives_the_same_gradients(gk, make_problem,
+                                                                make_cotangents, reset_after):
+    p = make_problem(5, 3, 4, 6, seed=107)
+    dout, dh_n = make_cotangents(5, 3, 6, seed=108)
+    _, _, cache = gk.gru_forward(**p, reset_after=reset_after, lengths=np.array([5, 0, 3]))
+    first = gk.gru_backward(dout, dh_n, cache)
+    second = gk.gru_backward(dout, dh_n, cache)
+    for name, a, b in zip(GRADS, first, second):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_compiled_gradients_match_finite_differences(gk, make_problem, make_cotangents,
+                                                     fd_grad, reset_after, reverse):
+    """Independent of the reference: the compiled backward against its own forward."""
+    T, B, I, H = 3, 3, 2, 3
+    lengths = np.array([3, 0, 2])
+    arrays = make_problem(T, B, I, H, seed=109)
+    dout, dh_n = make_cotangents(T, B, H, seed=110)
+    kw = dict(reset_after=reset_after, lengths=lengths, reverse=reverse)
+    _, _, cache = gk.gru_forward(**arrays, **kw)
+    grads = dict(zip(arrays, gk.gru_backward(dout, dh_n, cache)))
+
+    def loss(a):
+        out, h_n, _ = gk.gru_forward(**a, **kw, training=False)
+        return float(np.sum(out * dout) + np.sum(h_n * dh_n))
+
+    for name in arrays:
+        numeric = fd_grad(loss, arrays, name)
+        assert np.abs(numeric).max() > 1e-3, f"{name}: degenerate test, gradient ~ 0"
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-7, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("lengths_dtype", [np.int8, np.int32, np.int64, np.uint16, np.intp])
+def test_any_integer_lengths_dtype_works(gk, ref, make_problem, assert_close, tol,
+                                         lengths_dtype):
+    p = make_problem(4, 3, 2, 3, seed=111)
+    lengths = np.array([4, 0, 2], dtype=lengths_dtype)
+    out, h_n, _ = gk.gru_forward(**p, lengths=lengths, reverse=True)
+    rout, rh_n, _ = ref.gru_forward(**p, lengths=lengths.astype(np.int64), reverse=True)
+    assert_close(out, rout, tol[np.dtype(np.float64)], "out")
+    assert_close(h_n, rh_n, tol[np.dtype(np.float64)], "h_n")
