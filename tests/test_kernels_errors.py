@@ -1,0 +1,255 @@
+"""Bad input to the compiled kernels: a ValueError/TypeError naming the argument, never a crash;
+awkward but valid input (non-contiguous, Fortran-ordered, read-only) gives the right answer.
+
+The bad calls are built by `bad_calls()` so the same list runs in-process (one test each, to
+see which fails) and in a subprocess (to show that none of them kills the interpreter).
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+T, B, I, H = 4, 3, 2, 5      # all different, so a wrong dimension cannot pass by accident
+ERRORS = (ValueError, TypeError)
+
+
+def _problem(dtype=np.float64):
+    rng = np.random.default_rng(200)
+    return {
+        "x": rng.standard_normal((T, B, I)).astype(dtype),
+        "h0": rng.uniform(-0.9, 0.9, (B, H)).astype(dtype),
+        "w_ih": rng.uniform(-1, 1, (3 * H, I)).astype(dtype),
+        "w_hh": rng.uniform(-0.5, 0.5, (3 * H, H)).astype(dtype),
+        "b_ih": rng.uniform(-0.5, 0.5, 3 * H).astype(dtype),
+        "b_hh": rng.uniform(-0.5, 0.5, 3 * H).astype(dtype),
+    }
+
+
+def bad_calls(grucy):
+    """[(id, argument name, zero-argument callable that must raise naming it)]."""
+    calls = []
+
+    def forward(name, value=None, **kw):
+        p = _problem()
+        if name in p:
+            p[name] = value
+        return lambda: grucy.gru_forward(**p, **kw)
+
+    # shapes that are wrong on their own (a consistent set of other dimensions exists for none)
+    wrong = {
+        "x": [np.zeros((T, B)), np.zeros((1, T, B, I)), np.zeros((0, B, I)), np.zeros((T, 0, I))],
+        "h0": [np.zeros((B, H + 1)), np.zeros((B + 1, H)), np.zeros(H), np.zeros((1, B, H))],
+        "w_ih": [np.zeros((3 * H, I + 1)), np.zeros((3 * H + 3, I)), np.zeros(3 * H * I),
+                 np.zeros((1, 3 * H, I))],
+        "w_hh": [np.zeros((3 * H, H + 1)), np.zeros((3 * H + 1, H)), np.zeros((H, H)),
+                 np.zeros((1, 3 * H, H))],
+        "b_ih": [np.zeros(3 * H + 1), np.zeros(3 * H - 3), np.zeros((3 * H, 1)), np.zeros(())],
+        "b_hh": [np.zeros(3 * H + 1), np.zeros(H), np.zeros((1, 3 * H)), np.zeros(())],
+    }
+    for name, values in wrong.items():
+        for k, v in enumerate(values):
+            calls.append((f"{name}-shape{v.shape}", name, forward(name, v)))
+
+    for name, v in _problem().items():
+        for dt in (np.int64, np.float16, np.complex128, np.bool_):
+            calls.append((f"{name}-{np.dtype(dt).name}", name, forward(name, v.astype(dt))))
+        calls.append((f"{name}-float32-among-float64", name, forward(name, v.astype(np.float32))))
+        calls.append((f"{name}-object", name, forward(name, v.astype(object))))
+    calls.append(("x-None", "x", forward("x", None)))
+
+    for label, lengths in [("negative", np.array([4, -1, 2])), ("above-T", np.array([4, 5, 2])),
+                           ("too-short", np.array([4, 2])), ("too-long", np.array([4, 2, 1, 1])),
+                           ("float", np.array([4.0, 1.0, 2.0])), ("2-D", np.array([[4, 1, 2]])),
+                           ("bool", np.array([True, True, False])),
+                           ("huge", np.array([4, 2**40, 1])),
+                           ("uint64-max", np.array([4, 2**64 - 1, 1], dtype=np.uint64)),
+                           ("int8-negative", np.array([4, -128, 1], dtype=np.int8)),
+                           ("scalar", np.array(3))]:
+        calls.append((f"lengths-{label}", "lengths", forward("lengths", lengths=lengths)))
+
+    calls.append(("reverse-str", "reverse", forward("-", reverse="False")))
+    calls.append(("reset_after-str", "reset_after", forward("-", reset_after="True")))
+
+    def backward(name, value, training=True):
+        p = _problem()
+        _, _, cache = grucy.gru_forward(**p, training=training)
+        rng = np.random.default_rng(201)
+        args = {"dout": rng.standard_normal((T, B, H)), "dh_n": rng.standard_normal((B, H)),
+                "cache": cache}
+        if name != "cache" or training:
+            args[name] = value
+        return lambda: grucy.gru_backward(args["dout"], args["dh_n"], args["cache"])
+
+    calls.append(("cache-from-training-false", "cache", backward("cache", None, training=False)))
+    calls.append(("cache-tuple", "cache", backward("cache", (1, 2, 3))))
+    calls.append(("cache-array", "cache", backward("cache", np.zeros((T, B, H)))))
+    for label, v in [("shape-H", np.zeros((T, B, H + 1))), ("shape-T", np.zeros((T + 1, B, H))),
+                     ("2-D", np.zeros((B, H))), ("float32", np.zeros((T, B, H), np.float32)),
+                     ("int", np.zeros((T, B, H), np.int64))]:
+        calls.append((f"dout-{label}", "dout", backward("dout", v)))
+    for label, v in [("shape", np.zeros((B, H + 1))), ("3-D", np.zeros((1, B, H))),
+                     ("float32", np.zeros((B, H), np.float32)),
+                     ("complex", np.zeros((B, H), np.complex128))]:
+        calls.append((f"dh_n-{label}", "dh_n", backward("dh_n", v)))
+
+    def cell(name, value):
+        p = _problem()
+        args = {"x_t": p["x"][0], "h": p["h0"], "w_ih": p["w_ih"], "w_hh": p["w_hh"],
+                "b_ih": p["b_ih"], "b_hh": p["b_hh"]}
+        args[name] = value
+        return lambda: grucy.gru_cell(*args.values())
+
+    calls += [
+        ("cell-x_t-3-D", "x_t", cell("x_t", np.zeros((1, B, I)))),
+        ("cell-x_t-int", "x_t", cell("x_t", np.zeros((B, I), np.int64))),
+        ("cell-h-shape", "h", cell("h", np.zeros((B, H + 1)))),
+        ("cell-h-3-D", "h", cell("h", np.zeros((1, B, H)))),
+        ("cell-h-float32", "h", cell("h", np.zeros((B, H), np.float32))),
+        ("cell-w_ih-shape", "w_ih", cell("w_ih", np.zeros((3 * H, I + 1)))),
+        ("cell-b_hh-shape", "b_hh", cell("b_hh", np.zeros(3 * H + 1))),
+    ]
+    return calls
+
+
+def _names(message, name):
+    """Whether the message names the argument as a whole word ('x' is not in 'x_t' or 'max')."""
+    return re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message) is not None
+
+
+def _ids():
+    class _Stub:
+        def __getattr__(self, _):
+            return lambda *a, **k: (None, None, None)
+    return [c[0] for c in bad_calls(_Stub())]
+
+
+@pytest.mark.parametrize("index", range(len(_ids())), ids=_ids())
+def test_bad_argument_raises_naming_it(gk, index):
+    label, name, call = bad_calls(gk)[index]
+    with pytest.raises(ERRORS) as info:
+        call()
+    assert _names(str(info.value), name), f"{label}: message does not name {name!r}: {info.value}"
+
+
+_SUBPROCESS = textwrap.dedent("""
+    import importlib.util, sys
+    import numpy as np
+    import grucy
+    spec = importlib.util.spec_from_file_location("bad", sys.argv[1])
+    bad = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bad)
+    problems = []
+    for label, name, call in bad.bad_calls(grucy):
+        try:
+            call()
+            problems.append(label + ": no error")
+        except (ValueError, TypeError):
+            pass
+        except BaseException as e:
+            problems.append(f"{label}: {type(e).__name__}: {e}")
+    # odd but arguably valid input: any result or Python exception, just no crash
+    p = bad._problem()
+    for label, kw in [("nan-x", dict(x=np.full((4, 3, 2), np.nan))),
+                      ("inf-weights", dict(w_hh=np.full((15, 5), np.inf))),
+                      ("huge-x", dict(x=np.full((4, 3, 2), 1e300)))]:
+        try:
+            out, h_n, cache = grucy.gru_forward(**{**p, **kw})
+            grucy.gru_backward(np.ones_like(out), None, cache)
+        except Exception:
+            pass
+    print("\\n".join(problems))
+    print("finished", len(problems))
+""")
+
+
+def test_bad_calls_in_a_subprocess_never_crash(gk):
+    """The whole batch of bad calls in a fresh interpreter: it must exit normally."""
+    here = pathlib.Path(__file__)
+    result = subprocess.run([sys.executable, "-c", _SUBPROCESS, str(here)], capture_output=True,
+                            text=True, timeout=120, cwd=here.parents[1])
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert result.stdout.strip().endswith("finished 0"), result.stdout
+
+
+# ---- awkward but valid input -----------------------------------------------------------------
+
+def _strided(a):
+    """A non-contiguous view with the same values: every other element of a doubled array."""
+    big = np.empty(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    big[..., ::2] = a
+    view = big[..., ::2]
+    assert not view.flags.c_contiguous
+    return view
+
+
+def _layout(a, how):
+    if how == "read-only":
+        a = a.copy()
+        a.flags.writeable = False
+        return a
+    if how == "read-only-strided":
+        a = _strided(a)
+        a.flags.writeable = False
+        return a
+    if how == "fortran":
+        a = np.asfortranarray(a)
+        assert a.ndim < 2 or not a.flags.c_contiguous
+        return a
+    return _strided(a)
+
+
+@pytest.mark.parametrize("how", ["strided", "fortran", "x-every-other-step", "read-only",
+                                 "read-only-strided"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_non_contiguous_and_read_only_inputs_work(gk, ref, assert_close, tol, how, reset_after,
+                                                  dtype):
+    p = _problem(dtype)
+    rng = np.random.default_rng(202)
+    dout = rng.standard_normal((T, B, H)).astype(dtype)
+    dh_n = rng.standard_normal((B, H)).astype(dtype)
+    lengths = np.array([4, 0, 2])
+    kw = dict(reset_after=reset_after, reverse=True)
+
+    originals = {k: v.copy() for k, v in p.items()}
+    if how == "x-every-other-step":
+        doubled = np.zeros((2 * T, B, I), dtype)
+        doubled[::2] = p["x"]
+        odd = {k: _strided(v) for k, v in p.items()}
+        odd["x"] = doubled[::2]
+        odd_lengths = np.repeat(lengths, 2)[::2]
+        odd_dout, odd_dh_n = _strided(dout), np.asfortranarray(dh_n)
+    else:
+        odd = {k: _layout(v, how) for k, v in p.items()}
+        odd_lengths = _layout(lengths, how if how.startswith("read-only") else "strided")
+        odd_dout, odd_dh_n = _layout(dout, how), _layout(dh_n, how)
+    for k in p:
+        np.testing.assert_array_equal(odd[k], p[k])
+
+    out, h_n, cache = gk.gru_forward(**odd, lengths=odd_lengths, **kw)
+    got = (out, h_n) + tuple(gk.gru_backward(odd_dout, odd_dh_n, cache))
+
+    up = {k: v.astype(np.float64) for k, v in p.items()}
+    rout, rh_n, rcache = ref.gru_forward(**up, lengths=lengths, **kw)
+    want = (rout, rh_n) + tuple(ref.gru_backward(dout.astype(np.float64),
+                                                 dh_n.astype(np.float64), rcache))
+    for name, g, w in zip(("out", "h_n", "dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh"),
+                          got, want):
+        assert_close(g, w, tol[np.dtype(dtype)], name)
+    for k in p:
+        np.testing.assert_array_equal(odd[k], originals[k], err_msg=f"{k} was modified")
+
+
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+def test_cell_accepts_non_contiguous_and_read_only(gk, ref, assert_close, tol, reset_after):
+    p = _problem()
+    args = [p["x"][1], p["h0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"]]
+    want = ref.gru_cell(*args, reset_after=reset_after)
+    odd = [_layout(a, "read-only-strided") for a in args]
+    assert_close(gk.gru_cell(*odd, reset_after=reset_after), want, tol[np.dtype(np.float64)],
+                 "h'")
