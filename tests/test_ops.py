@@ -1,0 +1,81 @@
+"""grucy.matmul, the thread pool and `python -m grucy`, against numpy as the reference."""
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import grucy
+
+TOL = {np.float32: 1e-5, np.float64: 1e-13}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+def test_matmul_matches_numpy(dtype, trans_a, trans_b):
+    rng = np.random.default_rng(1)
+    m, k, n = 7, 5, 3
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    want = 0.5 * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + 2.0 * c0
+    out = c0.copy()
+    got = grucy.matmul(a, b, out, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0)
+    assert got is out
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_matmul_allocates_and_copies_non_contiguous():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((8, 6))[::2]          # (4, 6), strided
+    b = np.asfortranarray(rng.standard_normal((6, 3)))
+    b.flags.writeable = False
+    np.testing.assert_allclose(grucy.matmul(a, b), a @ b, rtol=1e-13)
+
+
+def test_matmul_empty_inner_dimension_scales_out():
+    out = np.ones((2, 3))
+    grucy.matmul(np.zeros((2, 0)), np.zeros((0, 3)), out, beta=3.0)
+    np.testing.assert_array_equal(out, 3.0)
+
+
+@pytest.mark.parametrize("call, word", [
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((4, 2))), "inner"),
+    (lambda: grucy.matmul(np.ones((2, 3), np.float32), np.ones((3, 2))), "dtype|float"),
+    (lambda: grucy.matmul(np.ones((2, 3), int), np.ones((3, 2), int)), "a must be float"),
+    (lambda: grucy.matmul(np.ones(3), np.ones((3, 2))), "a must be 2-D"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), np.ones((3, 3))), "out must have shape"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), beta=1.0), "beta"),
+])
+def test_matmul_bad_input(call, word):
+    with pytest.raises((ValueError, TypeError), match=word):
+        call()
+
+
+def test_matmul_rejects_aliasing_out():
+    a = np.ones((3, 3))
+    with pytest.raises(ValueError, match="overlap"):
+        grucy.matmul(a, a, a)
+
+
+def test_thread_pool_round_trip():
+    before = grucy.get_num_threads()
+    try:
+        grucy.set_num_threads(1)
+        assert grucy.get_num_threads() == 1
+        assert grucy.blas_info()["num_threads"] == 1
+    finally:
+        grucy.set_num_threads(before)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="n must be a positive int"):
+            grucy.set_num_threads(bad)
+
+
+def test_python_m_grucy_reports_the_blas():
+    info = grucy.blas_info()
+    printed = subprocess.run([sys.executable, "-m", "grucy"], capture_output=True, text=True,
+                             check=True).stdout
+    assert "OpenBLAS" in info["config"]
+    for key in ("corename", "config", "package"):
+        assert str(info[key]) in printed
