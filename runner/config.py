@@ -49,12 +49,8 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
                           f"{str(exc).splitlines()[0]}") from None
     if target is None:
         raise ConfigError(f"{where}._target_={node._target_!r} is not a dotted path")
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
-        return
-    params = sig.parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    params = accepted_arguments(target)
+    if params is None:
         return
     for key in node:
         if key.startswith("_") and key.endswith("_"):
@@ -63,6 +59,24 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
             allowed = sorted(k for k in params if k not in extra and k != "self")
             raise ConfigError(f"{where}.{key}: {node._target_} takes no argument {key!r} "
                               f"(allowed: {', '.join(allowed)})")
+
+
+def accepted_arguments(target):
+    """Names ``target`` accepts, following ``**kwargs`` up a class's bases; None = anything."""
+    owners = [c for c in target.__mro__ if c is not object] if inspect.isclass(target) else [target]
+    names = set()
+    for owner in owners:
+        func = owner.__init__ if inspect.isclass(owner) else owner
+        if inspect.isclass(owner) and "__init__" not in vars(owner):
+            continue
+        try:
+            params = inspect.signature(func).parameters
+        except (TypeError, ValueError):
+            return None
+        names.update(k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return names
+    return None
 
 
 def validate(cfg: DictConfig) -> None:

@@ -5,7 +5,6 @@ checkpoint goes through these functions, so a change in the library is one edit 
 Every matrix product of a training step happens inside grucy (its own BLAS, DESIGN §4).
 """
 import inspect
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import grucy
+import grucy.io
 import grucy.losses
 import grucy.optim
 
@@ -99,16 +99,13 @@ def count_params(model) -> int:
 
 
 def save_checkpoint(path: Path, model, optimizer=None, metadata=None) -> None:
-    """grucy.save to a temporary name, then an atomic rename: a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    grucy.save(str(tmp), model, optimizer=optimizer, metadata=_jsonable(metadata))
-    os.replace(tmp, path)
+    """grucy's .npz checkpoint (no pickle; grucy writes it atomically)."""
+    grucy.io.save(str(path), model, optimizer=optimizer, metadata=_jsonable(metadata))
 
 
 def load_checkpoint(path):
     """-> (model, optimizer_state, metadata)."""
-    ck = grucy.load(str(path))
+    ck = grucy.io.load(str(path))
     return ck.model, ck.optimizer_state, ck.metadata or {}
 
 

@@ -1,0 +1,135 @@
+"""Every config option composes and instantiates; bad configs fail early in one line."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from runner import model as M
+from runner.config import ConfigError, check_target, config_dir, validate
+from runner.testing import TINY, compose
+
+CONF = Path(config_dir())
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_config_dir_is_the_repo_conf():
+    assert (CONF / "config.yaml").is_file()
+    for group in ("model", "data", "optimizer", "scheduler", "experiment", "hparams_search"):
+        assert (CONF / group).is_dir(), group
+
+
+def test_default_config_is_gru_on_sine():
+    cfg = compose(["name=t"])
+    assert cfg.model._target_.endswith("SequenceModel")
+    assert cfg.data._target_ == "runner.datasets.Sine"
+    validate(cfg)
+
+
+@pytest.mark.parametrize("name", options("data"))
+def test_every_data_option_instantiates(name):
+    extra = ["data.path=x.csv", "data.column=v"] if name == "csv" else TINY.get(name, [])
+    cfg = compose([f"data={name}", "name=t"] + extra)
+    check_target(cfg.data, "data")
+    ds = instantiate(cfg.data)
+    if name == "csv":
+        return  # needs a real file: tests/test_runner_data.py
+    data = ds.load()
+    assert len(data.train) and len(data.val) and len(data.test)
+    assert data.train.x.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_every_model_option_instantiates(name):
+    cfg = compose([f"model={name}", "name=t"])
+    validate(cfg)
+    model = M.build_model(cfg.model, input_size=3, output_size=2, seed=0)
+    y = model.forward(np.zeros((5, 4, 3), np.float32))
+    assert y.shape == (4, 2)
+
+
+@pytest.mark.parametrize("name", options("optimizer"))
+def test_every_optimizer_option_instantiates(name):
+    cfg = compose([f"optimizer={name}", "name=t"])
+    model = M.build_model(cfg.model, 1, 1, seed=0)
+    opt = M.build_optimizer(cfg.optimizer, model)
+    assert M.get_lr(opt) == pytest.approx(cfg.optimizer.lr)
+    opt.step(model.gradients())
+
+
+@pytest.mark.parametrize("name", options("scheduler"))
+def test_every_scheduler_option_instantiates(name):
+    cfg = compose([f"scheduler={name}", "name=t"])
+    model = M.build_model(cfg.model, 1, 1, seed=0)
+    opt = M.build_optimizer(cfg.optimizer, model)
+    sched = M.build_scheduler(cfg.get("scheduler"), opt)
+    assert (sched is None) == (name == "none")
+    M.scheduler_step(sched, 1.0)
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_every_experiment_composes(name):
+    cfg = compose([f"experiment={name}"])
+    validate(cfg)
+    text = (CONF / "experiment" / f"{name}.yaml").read_text()
+    assert "python -m runner" in text.split("defaults:")[0], "header must give the command"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+                    reason="optuna extra not installed")
+@pytest.mark.parametrize("name", options("hparams_search"))
+def test_every_hparams_search_composes(name):
+    cfg = compose([f"hparams_search={name}"], return_hydra_config=True)
+    assert "optuna" in cfg.hydra.sweeper._target_.lower()
+    assert cfg.hydra.sweeper.params
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local", "submitit_slurm", "slurm"])
+def test_launcher_configs_compose(launcher):
+    cfg = compose([f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.cpus_per_task == 2
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("model.hiden_size=3", "hiden_size"),
+    ("trainer.epoch=3", "epoch"),
+    ("data.frequncy=0.1", "frequncy"),
+])
+def test_misspelt_key_is_rejected_at_composition(override, needle):
+    with pytest.raises((ConfigCompositionException, ConfigKeyError)) as err:
+        compose([override])
+    assert needle in str(err.value) + str(err.value.__cause__)
+
+
+@pytest.mark.parametrize("override", ["model.hidden_size=abc", "trainer.epochs=1.5",
+                                      "optimizer.lr=fast", "seed=x", "quiet=maybe"])
+def test_wrong_type_is_rejected_at_composition(override):
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose([override])
+
+
+def test_validate_rejects_bad_values():
+    with pytest.raises(ConfigError, match="trainer.loss"):
+        validate(compose(["trainer.loss=huber", "name=t"]))
+    with pytest.raises(ConfigError, match="trainer.epochs"):
+        validate(compose(["trainer.epochs=0", "name=t"]))
+    with pytest.raises(ConfigError, match="ckpt_path"):
+        validate(compose(["train=false", "name=t"]))
+
+
+def test_check_target_catches_typos_in_user_options():
+    from omegaconf import OmegaConf
+    node = OmegaConf.create({"_target_": "runner.datasets.Sine", "lenght": 10})
+    with pytest.raises(ConfigError, match=r"data.lenght: .*allowed: .*length"):
+        check_target(node, "data")
+    node = OmegaConf.create({"_target_": "no_such_module.Thing"})
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        check_target(node, "data")
