@@ -55,9 +55,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     T, B, I = x.shape
     if min(T, B, I) < 1:
         raise ValueError(f"x must have T, B, I >= 1, got shape {x.shape}")
-    w_hh = _floating("w_hh", w_hh, dtype)
-    if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != 3 * w_hh.shape[1]:
-        raise ValueError(f"w_hh must have shape (3H, H) with H >= 1, got {w_hh.shape}")
+    w_hh = _recurrent_weight(w_hh, dtype)
     H = w_hh.shape[1]
     w_ih = _shaped("w_ih", w_ih, (3 * H, I), dtype, "(3H, I)")
     b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)")
@@ -99,11 +97,11 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     x_t = _floating("x_t", x_t)
     if x_t.ndim != 2:
         raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
-    if h is None:
-        raise ValueError("h must be a (B, H) array, got None")
-    _, h_n, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
-                            training=False)
-    return h_n
+    w_hh = _recurrent_weight(w_hh, x_t.dtype)
+    h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)")
+    _, h_next, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
+                               training=False)
+    return h_next
 
 
 # ---- checks -------------------------------------------------------------------------------
@@ -122,9 +120,16 @@ def _floating(name, arr, dtype=None):
     if arr.dtype not in _FLOATS:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
-        raise TypeError(f"{name} has dtype {arr.dtype} but x has {dtype}; "
+        raise TypeError(f"{name} has dtype {arr.dtype} but the input is {dtype}; "
                         "all arrays must share one dtype")
     return np.ascontiguousarray(arr)
+
+
+def _recurrent_weight(w_hh, dtype):
+    w_hh = _floating("w_hh", w_hh, dtype)
+    if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != 3 * w_hh.shape[1]:
+        raise ValueError(f"w_hh must have shape (3H, H) with H >= 1, got {w_hh.shape}")
+    return w_hh
 
 
 def _shaped(name, arr, shape, dtype, symbolic):
