@@ -113,6 +113,8 @@ def test_lengths_equal_each_row_run_alone(ref, make_problem, make_cotangents, re
             np.testing.assert_array_equal(h_n[b], p["h0"][b])
             np.testing.assert_array_equal(dh0[b], dh_n[b])
             continue
+        last = 0 if reverse else L - 1          # where the row's final state is written
+        np.testing.assert_array_equal(h_n[b], out[last, b])
         flip = (lambda a: a[::-1]) if reverse else (lambda a: a)
         x_b = np.ascontiguousarray(flip(p["x"][:L, b:b + 1]))
         out_b, h_b, cache_b = ref.gru_forward(x_b, p["h0"][b:b + 1], p["w_ih"], p["w_hh"],
