@@ -97,6 +97,7 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     x_t = _floating("x_t", x_t)
     if x_t.ndim != 2:
         raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
+    # x_t is the step's x: dtype messages name "x" as gru_forward's do.
     w_hh = _recurrent_weight(w_hh, x_t.dtype)
     h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)")
     _, h_next, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
@@ -120,7 +121,7 @@ def _floating(name, arr, dtype=None):
     if arr.dtype not in _FLOATS:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
-        raise TypeError(f"{name} has dtype {arr.dtype} but the input is {dtype}; "
+        raise TypeError(f"{name} has dtype {arr.dtype} but x has {dtype}; "
                         "all arrays must share one dtype")
     return np.ascontiguousarray(arr)
 
