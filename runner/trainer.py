@@ -67,7 +67,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
     seed = int(cfg.seed)
     lossf = M.loss_fn(t.loss)
     best_path, last_path = out_dir / "best.npz", out_dir / "last.npz"
-    model_cfg = OmegaConf.to_container(cfg, resolve=True)
+    model_cfg = run_config(cfg)
 
     history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
     if resume is not None:
@@ -167,6 +167,20 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
     return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_val,
             "stopped_early": stopped_early, "complete": complete,
             "best_path": best_path, "last_path": last_path, "model": model}
+
+
+# How a run was invoked, not what it computes: left out of checkpoints, so a resumed
+# run's checkpoint equals an uninterrupted one's.
+INVOCATION_KEYS = ("resume", "ckpt_path", "train", "quiet", "plots", "threads")
+
+
+def run_config(cfg) -> dict:
+    """The resolved config stored in checkpoints."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    for key in INVOCATION_KEYS:
+        out.pop(key, None)
+    out.get("trainer", {}).pop("stop_after", None)
+    return out
 
 
 def _check_resumable(saved: dict, current: dict, path):

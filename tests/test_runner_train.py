@@ -1,0 +1,170 @@
+"""End-to-end runs on tiny settings: every dataset and model, outputs, failure paths,
+reproducibility, resume and evaluation from a checkpoint. Outputs go to tmp_path."""
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runner import model as M
+from runner.app import run
+from runner.outputs import TIMING_COLUMNS
+from runner.testing import compose, tiny
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def train(tmp_path, overrides, name="run"):
+    out = tmp_path / name
+    metric = run(compose(overrides), out)
+    return out, metric, json.loads((out / "summary.json").read_text())
+
+
+def metrics_without_timing(path):
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(fh)]
+
+
+def npz_equal(a, b):
+    za, zb = np.load(a), np.load(b)
+    assert sorted(za.files) == sorted(zb.files)
+    for k in za.files:
+        assert np.array_equal(za[k], zb[k]), k
+
+
+@pytest.fixture
+def series_csv(tmp_path):
+    p = tmp_path / "mine.csv"
+    t = np.arange(200)
+    rows = [f"{i},{math.sin(0.3 * i) + 0.01 * i:.6f}" for i in t]
+    p.write_text("step,level\n" + "\n".join(rows) + "\n")
+    return p
+
+
+@pytest.mark.parametrize("data", ["sine", "mackey_glass", "elnino", "adding", "csv"])
+def test_every_dataset_end_to_end(tmp_path, data, series_csv):
+    extra = [f"data.path={series_csv}", "data.column=level", "data.time_column=step"] if data == "csv" else []
+    out, metric, s = train(tmp_path, tiny(data, extra))
+    assert s["status"] == "ok", s["error"]
+    assert math.isfinite(metric) and metric == s["val"]["rmse"]
+    assert s["test"]["rmse"] > 0 and s["test"]["mae"] > 0
+    assert s["params"] > 0 and s["seconds"] > 0 and s["seed"] == 0
+    assert s["versions"]["grucy"] and s["versions"]["numpy"]
+    if data == "adding":
+        assert s["baselines"]["constant_1"]["mse"] == pytest.approx(1 / 6, abs=0.08)
+    else:
+        assert set(s["baselines"]) == {"persistence", "ar"}
+        assert s["baselines"]["ar"]["order"] >= 1
+    for f in ("config.yaml", "metrics.csv", "summary.json", "best.npz", "last.npz", "predictions.csv"):
+        assert (out / f).is_file(), f
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert set(rows[0]) >= {"train_loss", "val_loss", "lr", "epoch_time", "seqs_per_sec"}
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml")))
+def test_every_model_end_to_end(tmp_path, model):
+    out, metric, s = train(tmp_path, tiny("sine", [f"model={model}"]))
+    assert s["status"] == "ok", s["error"]
+
+
+def test_plots_and_predictions(tmp_path):
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true", "data.horizon=2"]))
+    for png in ("loss.png", "forecast.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    assert set(rows[0]) == {"time", "step", "target", "prediction", "persistence"}
+    assert len(rows) == 2 * 59 and {r["step"] for r in rows} == {"1", "2"}
+    # predictions are in original units: the sine's amplitude, not normalised values
+    assert max(abs(float(r["target"])) for r in rows) == pytest.approx(1.0, abs=0.1)
+
+
+def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
+    ov = tiny("sine", ["trainer.epochs=3", "optimizer=adamw"])
+    a, _, _ = train(tmp_path, ov, "a")
+    b, _, _ = train(tmp_path, ov, "b")
+    assert metrics_without_timing(a / "metrics.csv") == metrics_without_timing(b / "metrics.csv")
+    npz_equal(a / "best.npz", b / "best.npz")
+    npz_equal(a / "last.npz", b / "last.npz")
+    c, _, _ = train(tmp_path, ov + ["seed=1"], "c")
+    assert metrics_without_timing(a / "metrics.csv") != metrics_without_timing(c / "metrics.csv")
+
+
+@pytest.mark.parametrize("scheduler", ["plateau", "cosine"])
+def test_resume_equals_uninterrupted(tmp_path, scheduler):
+    ov = tiny("sine", ["trainer.epochs=5", f"scheduler={scheduler}", "scheduler.patience=1"
+                       if scheduler == "plateau" else "scheduler.eta_min=0.001"])
+    full, _, s_full = train(tmp_path, ov, "full")
+    part, _, s_part = train(tmp_path, ov + ["trainer.stop_after=2"], "part")
+    assert s_part["status"] == "interrupted" and s_part["epochs_run"] == 2
+    resumed, _, s_res = train(tmp_path, ov + [f"resume={part}"], "resumed")
+    assert s_res["status"] == "ok"
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
+    npz_equal(full / "last.npz", resumed / "last.npz")   # weights and optimizer state
+    assert s_full["test"] == s_res["test"]
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    ov = tiny("sine", ["trainer.epochs=3", "trainer.stop_after=1"])
+    part, _, _ = train(tmp_path, ov, "part")
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["trainer.epochs=3", "model.hidden_size=5", f"resume={part}"]), "r")
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["status"] == "failed" and "model differs" in s["error"]
+
+
+def test_early_stopping(tmp_path):
+    out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=8", "optimizer=sgd", "optimizer.lr=0.0",
+                                                "trainer.early_stopping.patience=2"]))
+    assert s["status"] == "ok" and s["stopped_early"] and s["epochs_run"] == 3 and s["best_epoch"] == 1
+
+
+def test_nan_loss_stops_keeps_last_good_checkpoint_and_fails(tmp_path, monkeypatch):
+    real = M.loss_fn("mse")
+    calls = {"n": 0}
+
+    def poisoned(pred, target):
+        calls["n"] += 1
+        loss, d = real(pred, target)
+        return (float("nan") if calls["n"] > 40 else loss), d
+
+    monkeypatch.setattr(M, "loss_fn", lambda name: poisoned)
+    # tiny sine: 15 train batches + 1 val per epoch -> the 41st loss call is in epoch 3
+    with pytest.raises(SystemExit) as exc:
+        train(tmp_path, tiny("sine", ["trainer.epochs=5"]), "nan")
+    assert exc.value.code == 1
+    out = tmp_path / "nan"
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "failed" and "NonFiniteLoss" in s["error"] and "epoch 3" in s["error"]
+    from grucy.io import load
+    ck = load(str(out / "last.npz"))
+    assert ck.metadata["runner"]["epoch"] == 2
+    assert all(np.isfinite(p).all() for p in ck.model.parameters().values())
+    assert (out / "best.npz").is_file()
+
+
+def test_diverging_optimizer_is_a_failed_run(tmp_path):
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
+                                      "model.hidden_size=8"]), "div")
+    s = json.loads((tmp_path / "div" / "summary.json").read_text())
+    assert s["status"] == "failed" and "loss became" in s["error"]
+
+
+def test_evaluate_from_checkpoint_writes_predictions(tmp_path):
+    out, _, s = train(tmp_path, tiny("mackey_glass"), "trained")
+    ev, metric, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out / 'best.npz'}", "name=ev",
+                                        "quiet=true", "plots=false"], "eval")
+    assert s_ev["status"] == "ok" and s_ev["mode"] == "evaluate"
+    assert s_ev["test"] == s["test"]   # the data config came from the checkpoint
+    assert (ev / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
+    assert not (ev / "metrics.csv").exists()
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={tmp_path / 'nope.npz'}", "name=x"], "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["error"].startswith("ConfigError: ckpt_path=")
