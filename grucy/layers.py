@@ -274,11 +274,17 @@ class GRUStream:
     """Step-by-step inference for a unidirectional :class:`GRU` (low-latency serving).
 
     ``stream.step(x_t)`` with x_t (B, input_size) advances every layer by one step and returns
-    the top layer's new state (B, H); feeding x[0], x[1], ... gives exactly ``out[t]`` and
-    ``h_n`` of ``gru.forward(x)`` (in eval mode).  The state lives in ``stream.h``
+    the top layer's new state (B, H); feeding x[0], x[1], ... gives ``out[t]`` and ``h_n`` of
+    ``gru.forward(x)`` (in eval mode) to rounding.  ``stream.h`` is the state
     (num_layers, B, H).  All gate buffers are allocated once here: a step allocates nothing
     but its returned array, and nothing at all when ``out=`` is given.  The live parameters
     are read at every step, so training the GRU between steps is seen.
+
+    Internally the state and gates are kept feature-major, (H, B) and (3H, B): then every
+    gate block is a contiguous slab, and numpy's in-place ufuncs need no buffering copies
+    (on strided (B, 3H) column blocks they allocate scratch).  Measured against calling
+    grucy.gru_cell per layer (one allocation per layer and step), this was as fast or faster
+    from B=1, H=32 to B=64, H=256 on the 2-core dev machine.
     """
 
     def __init__(self, gru, batch_size, h0=None):
@@ -290,22 +296,28 @@ class GRUStream:
         self.gru = gru
         self.batch_size = B = check_int(batch_size, "batch_size", 1)
         H, dt = gru.hidden_size, gru.dtype
-        self.h = np.zeros((gru.num_layers, B, H), dtype=dt)  # (L, B, H)
-        self._gi = np.empty((B, 3 * H), dtype=dt)  # (B, 3H) input projections
+        self._hT = np.zeros((gru.num_layers, H, B), dtype=dt)  # (L, H, B) state, transposed
+        self._gi = np.empty((3 * H, B), dtype=dt)  # (3H, B) W_ih x + b_ih
         if gru.reset_after:
-            self._gh = np.empty((B, 3 * H), dtype=dt)  # (B, 3H) W_hh h + b_hh
+            self._gh = np.empty((3 * H, B), dtype=dt)  # (3H, B) W_hh h + b_hh
         else:
-            self._gh = np.empty((B, 2 * H), dtype=dt)  # (B, 2H) r|z recurrent part
-            self._ghn = np.empty((B, H), dtype=dt)  # (B, H) W_hn (r*h) + b_hn
-            self._rh = np.empty((B, H), dtype=dt)  # (B, H) r*h
+            self._gh = np.empty((2 * H, B), dtype=dt)  # (2H, B) r|z recurrent part
+            self._ghn = np.empty((H, B), dtype=dt)  # (H, B) W_hn (r*h) + b_hn
+            self._rh = np.empty((H, B), dtype=dt)  # (H, B) r*h
         self.reset(h0)
+
+    @property
+    def h(self):
+        """Current state (num_layers, B, H) (a view; write through :meth:`reset`)."""
+        return self._hT.transpose(0, 2, 1)
 
     def reset(self, h0=None):
         """Restart from ``h0`` (num_layers, B, H), or zeros."""
         if h0 is None:
-            self.h.fill(0)
+            self._hT.fill(0)
         else:
-            np.copyto(self.h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=self.h.shape))
+            shape = (self.gru.num_layers, self.batch_size, self.gru.hidden_size)
+            np.copyto(self.h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=shape))
 
     def step(self, x_t, out=None):
         """Advance one time step.
@@ -324,42 +336,44 @@ class GRUStream:
                 raise ValueError(f"out must be a {gru.dtype} array of shape ({B}, {H})")
         matmul = _grucy.matmul
         gi, gh = self._gi, self._gh
-        inp = x_t
+        r, z, n = gi[:H], gi[H:2 * H], gi[2 * H:]  # (H, B) contiguous gate blocks
         for layer in range(gru.num_layers):
             w_ih, w_hh, b_ih, b_hh = gru._weights(layer, 0)
-            h = self.h[layer]  # (B, H), updated in place
-            np.copyto(gi, b_ih)
-            matmul(inp, w_ih, gi, trans_b=True, beta=1.0)  # gi = x W_ih^T + b_ih
-            r, z, n = gi[:, :H], gi[:, H:2 * H], gi[:, 2 * H:]
+            h = self._hT[layer]  # (H, B), updated in place
+            np.copyto(gi, b_ih[:, None])
+            if layer == 0:
+                matmul(w_ih, x_t, gi, trans_b=True, beta=1.0)  # gi = W_ih x^T + b_ih
+            else:
+                matmul(w_ih, self._hT[layer - 1], gi, beta=1.0)  # gi = W_ih h_below + b_ih
             if gru.reset_after:
-                np.copyto(gh, b_hh)
-                matmul(h, w_hh, gh, trans_b=True, beta=1.0)  # gh = h W_hh^T + b_hh
-                r += gh[:, :H]
+                np.copyto(gh, b_hh[:, None])
+                matmul(w_hh, h, gh, beta=1.0)  # gh = W_hh h + b_hh
+                r += gh[:H]
                 _sigmoid_(r)
-                z += gh[:, H:2 * H]
+                z += gh[H:2 * H]
                 _sigmoid_(z)
-                ghn = gh[:, 2 * H:]
+                ghn = gh[2 * H:]
                 ghn *= r  # r * (W_hn h + b_hn)
                 n += ghn
             else:
-                np.copyto(gh, b_hh[:2 * H])
-                matmul(h, w_hh[:2 * H], gh, trans_b=True, beta=1.0)  # gh = h W_hrz^T + b_hrz
-                r += gh[:, :H]
+                np.copyto(gh, b_hh[:2 * H, None])
+                matmul(w_hh[:2 * H], h, gh, beta=1.0)  # gh = W_h{r,z} h + b_h{r,z}
+                r += gh[:H]
                 _sigmoid_(r)
-                z += gh[:, H:]
+                z += gh[H:]
                 _sigmoid_(z)
                 np.multiply(r, h, out=self._rh)
-                np.copyto(self._ghn, b_hh[2 * H:])
-                matmul(self._rh, w_hh[2 * H:], self._ghn, trans_b=True, beta=1.0)  # W_hn (r*h) + b_hn
+                np.copyto(self._ghn, b_hh[2 * H:, None])
+                matmul(w_hh[2 * H:], self._rh, self._ghn, beta=1.0)  # W_hn (r*h) + b_hn
                 n += self._ghn
             np.tanh(n, out=n)
             n -= h  # h += z * (n - h)  ==  (1 - z) h + z n
             n *= z
             h += n
-            inp = h
+        top = self._hT[-1].T  # (B, H) view
         if out is None:
-            return inp.copy()
-        np.copyto(out, inp)
+            return top.copy()
+        np.copyto(out, top)
         return out
 
 

@@ -1,0 +1,263 @@
+"""grucy.layers.GRU: shapes, torch equivalence with packed sequences, lengths, dropout, modes."""
+import numpy as np
+import pytest
+
+from grucy.layers import GRU
+
+TOL = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=2e-4, atol=2e-5)}
+
+
+def _torch_equivalent(g):
+    """Independent construction of the torch module (not interop.to_torch): copy with z negated."""
+    torch = pytest.importorskip("torch")
+    tdt = torch.float64 if g.dtype == np.float64 else torch.float32
+    m = torch.nn.GRU(g.input_size, g.hidden_size, num_layers=g.num_layers,
+                     bidirectional=g.bidirectional, batch_first=g.batch_first, dtype=tdt)
+    H = g.hidden_size
+    with torch.no_grad():
+        for name, arr in g.parameters().items():
+            w = arr.copy()
+            w[H:2 * H] *= -1
+            getattr(m, name).copy_(torch.from_numpy(w))
+    return m
+
+
+def _loss_grads(g, x, h0, lengths, dout, dh_n):
+    out, h_n = g.forward(x, h0=h0, lengths=lengths)
+    g.zero_grad()
+    dx = g.backward(dout, dh_n)
+    return out, h_n, dx, g.dh0.copy(), {k: v.copy() for k, v in g.gradients().items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, True), (2, False)])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_first):
+    torch = pytest.importorskip("torch")
+    from grucy.interop import from_torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    T, B, I, H = 7, 5, 3, 6
+    m = torch.nn.GRU(I, H, num_layers=num_layers, bidirectional=bidirectional,
+                     batch_first=batch_first, dtype=tdt)
+    g = from_torch(m)
+    assert g.dtype == dtype and g.reset_after and g.batch_first == batch_first
+    D = 2 if bidirectional else 1
+    rng = np.random.default_rng(1)
+    lengths = np.array([7, 3, 1, 5, 7])  # unsorted, padding at the end
+    xshape = (B, T, I) if batch_first else (T, B, I)
+    x = rng.standard_normal(xshape).astype(dtype)
+    h0 = rng.standard_normal((num_layers * D, B, H)).astype(dtype)
+    oshape = (B, T, D * H) if batch_first else (T, B, D * H)
+    dout = rng.standard_normal(oshape).astype(dtype)
+    dh_n = rng.standard_normal((num_layers * D, B, H)).astype(dtype)
+
+    out, h_n, dx, dh0, grads = _loss_grads(g, x, h0, lengths, dout, dh_n)
+
+    xt = torch.from_numpy(x).requires_grad_()
+    h0t = torch.from_numpy(h0).requires_grad_()
+    packed = pack_padded_sequence(xt, torch.from_numpy(lengths), batch_first=batch_first,
+                                  enforce_sorted=False)
+    pout, h_nt = m(packed, h0t)
+    outt, _ = pad_packed_sequence(pout, batch_first=batch_first, total_length=T)
+    ((outt * torch.from_numpy(dout)).sum() + (h_nt * torch.from_numpy(dh_n)).sum()).backward()
+
+    tol = TOL[dtype]
+    assert out.shape == oshape and h_n.shape == (num_layers * D, B, H)
+    np.testing.assert_allclose(out, outt.detach().numpy(), **tol)
+    np.testing.assert_allclose(h_n, h_nt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(dh0, h0t.grad.numpy(), **tol)
+    for name, gr in grads.items():
+        expect = getattr(m, name).grad.numpy().copy()
+        expect[H:2 * H] *= -1  # d/d(-w) = -d/dw on the negated z block
+        np.testing.assert_allclose(gr, expect, err_msg=name, **tol)
+    # the comparison is not vacuous: gradients are non-trivial
+    assert np.abs(grads["weight_hh_l0"]).max() > 1e-3
+
+
+def test_matches_independent_torch_copy_full_length():
+    """Same check without interop: parameters copied by hand (guards from_torch and the layer)."""
+    torch = pytest.importorskip("torch")
+    g = GRU(4, 5, num_layers=2, bidirectional=True, reset_after=True, dtype=np.float64, seed=3)
+    m = _torch_equivalent(g)
+    x = np.random.default_rng(0).standard_normal((6, 3, 4))
+    out, h_n = g.forward(x)
+    outt, h_nt = m(torch.from_numpy(x))
+    np.testing.assert_allclose(out, outt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h_n, h_nt.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def _numeric_grad(f, arr, eps=1e-6):
+    g = np.zeros_like(arr)
+    it = np.nditer(arr, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = arr[i]
+        vals = []
+        for k in (-2, -1, 1, 2):
+            arr[i] = old + k * eps
+            vals.append(f())
+        arr[i] = old
+        g[i] = (vals[0] - 8 * vals[1] + 8 * vals[2] - vals[3]) / (12 * eps)
+    return g
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_stack_gradients_finite_differences(reset_after):
+    """Seed variant (no torch twin): two layers, bidirectional, lengths incl. 0, vs 5-point FD."""
+    T, B, I, H = 4, 3, 2, 3
+    g = GRU(I, H, num_layers=2, bidirectional=True, reset_after=reset_after, dtype=np.float64, seed=5)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((T, B, I))
+    h0 = rng.standard_normal((4, B, H))
+    lengths = np.array([4, 0, 2])
+    dout = rng.standard_normal((T, B, 2 * H))
+    dh_n = rng.standard_normal((4, B, H))
+
+    def scalar():
+        out, h_n = g.forward(x, h0=h0, lengths=lengths)
+        return float((out * dout).sum() + (h_n * dh_n).sum())
+
+    scalar()
+    g.zero_grad()
+    dx = g.backward(dout, dh_n)
+    np.testing.assert_allclose(dx, _numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g.dh0, _numeric_grad(scalar, h0), rtol=1e-6, atol=1e-8)
+    grads = {k: v.copy() for k, v in g.gradients().items()}
+    for name in ("weight_ih_l1_reverse", "weight_hh_l0", "bias_hh_l1", "bias_ih_l0_reverse"):
+        num = _numeric_grad(scalar, g.parameters()[name])
+        np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_gradients_accumulate_until_zero_grad():
+    g = GRU(2, 3, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((3, 2, 2))
+    g.forward(x)
+    g.backward(np.ones((3, 2, 3)))
+    first = g.gradients()["weight_ih_l0"].copy()
+    g.forward(x)
+    g.backward(np.ones((3, 2, 3)))
+    np.testing.assert_allclose(g.gradients()["weight_ih_l0"], 2 * first)
+    g.zero_grad()
+    assert all(not v.any() for v in g.gradients().values())
+
+
+def test_lengths_need_no_sorting_and_reverse_starts_at_own_end():
+    """Each row of a padded batch equals that sequence run alone, truncated to its length."""
+    T, B, I, H = 6, 4, 3, 5
+    g = GRU(I, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
+    x = np.random.default_rng(3).standard_normal((T, B, I))
+    lengths = np.array([2, 6, 0, 4])
+    out, h_n = g.forward(x, lengths=lengths)
+    for b, n in enumerate(lengths):
+        assert not out[n:, b].any()  # padded rows are zero
+        if n == 0:
+            assert not h_n[:, b].any()
+            continue
+        o1, h1 = g.forward(x[:n, b:b + 1])
+        np.testing.assert_allclose(out[:n, b:b + 1], o1, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h_n[:, b:b + 1], h1, rtol=1e-12, atol=1e-14)
+    # garbage in the padding cannot leak into the results
+    x2 = x.copy()
+    x2[2:, 0] = 1e6
+    out2, h2 = g.forward(x2, lengths=lengths)
+    np.testing.assert_array_equal(out2[:, 0], out[:, 0])
+    np.testing.assert_array_equal(h2[:, 0], h_n[:, 0])
+
+
+def test_named_parameters_are_plain_settable_arrays():
+    g = GRU(3, 4, num_layers=2, bidirectional=True, seed=0)
+    names = [f"{k}_l{l}{s}" for l in range(2) for s in ("", "_reverse")
+             for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    assert list(g.parameters()) == names and list(g.gradients()) == names
+    assert g.weight_ih_l0.shape == (12, 3) and g.weight_ih_l1.shape == (12, 8)
+    assert g.weight_hh_l1_reverse.shape == (12, 4) and g.bias_hh_l0.shape == (12,)
+    live = g.parameters()["weight_hh_l0"]
+    g.weight_hh_l0 = np.zeros((12, 4))  # attribute assignment copies in place (and casts)
+    assert g.weight_hh_l0 is live and not live.any() and live.dtype == np.float32
+    g.parameters()["bias_ih_l0"][:] = 1.0  # in-place edits are seen by forward
+    x = np.zeros((1, 1, 3), np.float32)
+    out, _ = g.forward(x)
+    g2 = GRU(3, 4, num_layers=2, bidirectional=True, seed=0)
+    out2, _ = g2.forward(x)
+    assert not np.allclose(out, out2)
+    with pytest.raises(ValueError, match="weight_hh_l0"):
+        g.weight_hh_l0 = np.zeros((4, 12))
+
+
+def test_eval_keeps_no_cache_and_backward_then_fails():
+    g = GRU(2, 3, num_layers=2, dropout=0.5, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 2)).astype(np.float32)
+    g.eval()
+    o1, _ = g.forward(x)
+    o2, _ = g.forward(x)
+    np.testing.assert_array_equal(o1, o2)  # no dropout in eval
+    assert g._cache is None
+    with pytest.raises(RuntimeError, match="training mode"):
+        g.backward(np.ones_like(o1))
+    g.train()
+    g.forward(x)
+    assert g._cache is not None and all(c is not None for c in g._cache[0])
+
+
+def test_dropout_inverted_reproducible_and_between_layers_only():
+    T, B, I, H, p = 5, 8, 3, 16, 0.4
+    x = np.random.default_rng(0).standard_normal((T, B, I))
+    a = GRU(I, H, num_layers=2, dropout=p, dtype=np.float64, seed=11)
+    b = GRU(I, H, num_layers=2, dropout=p, dtype=np.float64, seed=11)
+    oa, _ = a.forward(x)
+    ob, _ = b.forward(x)
+    np.testing.assert_array_equal(oa, ob)  # same seed, same masks
+    oa2, _ = a.forward(x)
+    assert not np.array_equal(oa, oa2)  # fresh mask each call
+    mask = a._cache[1][0]
+    assert len(a._cache[1]) == 1  # only between the two layers
+    assert set(np.unique(mask)) <= {0.0, 1.0 / (1 - p)}
+    assert 0.25 < (mask == 0).mean() < 0.55
+    a.eval()
+    oe, _ = a.forward(x)
+    assert not np.array_equal(oe, oa)
+    # a single layer has nothing to drop: output is deterministic in training too
+    s = GRU(I, H, num_layers=1, dropout=p, dtype=np.float64, seed=1)
+    np.testing.assert_array_equal(s.forward(x)[0], s.forward(x)[0])
+
+
+def test_dropout_backward_uses_the_same_mask():
+    """FD through a freshly seeded model per evaluation reproduces the same dropout mask."""
+    T, B, I, H = 3, 2, 2, 3
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((T, B, I))
+    dout = rng.standard_normal((T, B, H))
+
+    def make():
+        return GRU(I, H, num_layers=2, dropout=0.5, dtype=np.float64, seed=21)
+
+    def scalar():
+        return float((make().forward(x)[0] * dout).sum())
+
+    g = make()
+    g.forward(x)
+    dx = g.backward(dout)
+    np.testing.assert_allclose(dx, _numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
+    assert g._cache is None  # freed after backward
+
+
+def test_seed_reproduces_weights_and_none_seed_differs():
+    a, b = GRU(3, 4, seed=7), GRU(3, 4, seed=7)
+    for k in a.parameters():
+        np.testing.assert_array_equal(a.parameters()[k], b.parameters()[k])
+    c, d = GRU(3, 4), GRU(3, 4)
+    assert not np.array_equal(c.weight_ih_l0, d.weight_ih_l0)
+
+
+def test_dtype_float64_and_float32_agree():
+    g64 = GRU(3, 4, num_layers=2, dtype=np.float64, seed=2)
+    g32 = GRU(3, 4, num_layers=2, dtype=np.float32, seed=2)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    o64, _ = g64.forward(x)
+    o32, _ = g32.forward(x.astype(np.float32))
+    assert o32.dtype == np.float32 and o64.dtype == np.float64
+    np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)

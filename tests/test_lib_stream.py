@@ -1,0 +1,95 @@
+"""GRU.stream(): one step at a time equals forward over the whole sequence, without allocating."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from grucy.layers import GRU, GRUStream
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_stream_equals_forward(dtype, tol, reset_after, num_layers):
+    T, B, I, H = 9, 3, 4, 7
+    g = GRU(I, H, num_layers=num_layers, reset_after=reset_after, dtype=dtype, seed=4)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((num_layers, B, H)).astype(dtype)
+    out, h_n = g.eval().forward(x, h0=h0)
+    s = g.stream(B, h0=h0)
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    np.testing.assert_allclose(steps, out, rtol=tol, atol=tol)
+    np.testing.assert_allclose(s.h, h_n, rtol=tol, atol=tol)
+    # reset restarts from zeros: equals forward with h0=None
+    s.reset()
+    buf = np.empty((B, H), dtype)
+    for t in range(T):
+        r = s.step(x[t], out=buf)
+        assert r is buf
+    np.testing.assert_allclose(buf, g.forward(x)[0][-1], rtol=tol, atol=tol)
+
+
+def test_stream_sees_parameter_updates():
+    g = GRU(2, 3, seed=0, dtype=np.float64)
+    s = g.stream(1)
+    x = np.ones((1, 2))
+    a = s.step(x)
+    s.reset()
+    g.parameters()["bias_ih_l0"] += 1.0
+    b = s.step(x)
+    assert not np.allclose(a, b)
+    np.testing.assert_allclose(b, g.forward(x[None])[0][0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_stream_step_allocates_nothing_with_out(reset_after):
+    """A step writes only into preallocated buffers: traced peak stays far below one (B, H) array."""
+    B, I, H = 32, 16, 64
+    g = GRU(I, H, num_layers=2, reset_after=reset_after, seed=0)
+    s = g.stream(B)
+    x = np.random.default_rng(0).standard_normal((B, I)).astype(np.float32)
+    out = np.empty((B, H), np.float32)
+    for _ in range(3):
+        s.step(x, out=out)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            s.step(x, out=out)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    one_state = B * H * 4  # 8 KiB: any gate temporary would be at least this
+    assert peak - base < one_state // 2, (peak - base, one_state)
+    assert current - base < 1024
+    # without out= the only allocation is the returned array
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        r = s.step(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r.shape == (B, H)
+    assert peak - base < one_state + one_state // 2
+
+
+def test_stream_rejects_bidirectional_and_bad_input():
+    with pytest.raises(ValueError, match="gru must be unidirectional"):
+        GRU(2, 3, bidirectional=True).stream(1)
+    with pytest.raises(TypeError, match="gru"):
+        GRUStream("not a gru", 1)
+    s = GRU(2, 3).stream(4)
+    with pytest.raises(ValueError, match="x_t"):
+        s.step(np.zeros((3, 2), np.float32))
+    with pytest.raises(TypeError, match="x_t"):
+        s.step(np.zeros((4, 2), np.float64))
+    with pytest.raises(ValueError, match="out"):
+        s.step(np.zeros((4, 2), np.float32), out=np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="batch_size"):
+        GRU(2, 3).stream(0)
+    with pytest.raises(ValueError, match="h0"):
+        s.reset(np.zeros((2, 4, 3), np.float32))
