@@ -174,3 +174,30 @@ def test_any_integer_lengths_dtype_works(gk, ref, make_problem, assert_close, to
     rout, rh_n, _ = ref.gru_forward(**p, lengths=lengths.astype(np.int64), reverse=True)
     assert_close(out, rout, tol[np.dtype(np.float64)], "out")
     assert_close(h_n, rh_n, tol[np.dtype(np.float64)], "h_n")
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf, 1e30], ids=["nan", "inf", "huge"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_padding_values_never_matter(kernels, make_problem, make_cotangents, fill, reset_after,
+                                     reverse):
+    """x and dout at padded steps (t >= lengths[b]) are not part of the problem: garbage there
+    (np.empty padding, a NaN fill) must not reach any result."""
+    T, B, I, H = 5, 4, 3, 4
+    lengths = np.array([5, 0, 2, 4])
+    p = make_problem(T, B, I, H, seed=112)
+    dout, dh_n = make_cotangents(T, B, H, seed=113)
+    padded = np.arange(T)[:, None] >= lengths[None, :]          # (T, B)
+    p["x"][padded] = 0.0
+    dout[padded] = 0.0
+    kw = dict(reset_after=reset_after, lengths=lengths, reverse=reverse)
+    out, h_n, cache = kernels.gru_forward(**p, **kw)
+    clean = (out, h_n) + tuple(kernels.gru_backward(dout, dh_n, cache))
+
+    x_bad, dout_bad = p["x"].copy(), dout.copy()
+    x_bad[padded] = fill
+    dout_bad[padded] = fill
+    out, h_n, cache = kernels.gru_forward(**{**p, "x": x_bad}, **kw)
+    dirty = (out, h_n) + tuple(kernels.gru_backward(dout_bad, dh_n, cache))
+    for name, a, b in zip(("out", "h_n") + GRADS, dirty, clean):
+        np.testing.assert_array_equal(a, b, err_msg=name)
