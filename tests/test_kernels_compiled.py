@@ -31,6 +31,7 @@ CASES = {
     "dout-none": _case(5, 3, 4, 6, dout=False, lengths=[5, 2, 0]),
     "dh_n-none": _case(5, 3, 4, 6, dh_n=False, lengths=[5, 2, 0], reverse=True),
     "T1": _case(1, 3, 2, 4, lengths=[1, 0, 1]),
+    "T1-reverse": _case(1, 3, 2, 4, reverse=True),
     "B1": _case(6, 1, 3, 4),
     "B1-reverse-short": _case(6, 1, 3, 4, lengths=[4], reverse=True),
     "I1": _case(5, 3, 1, 4),
