@@ -1,0 +1,95 @@
+"""grucy.losses: values and gradients vs torch and finite differences; stability at extremes."""
+import numpy as np
+import pytest
+
+from grucy import losses
+
+
+def _fd(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        a = f(x)
+        x[i] = old - eps
+        b = f(x)
+        x[i] = old
+        g[i] = (a - b) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits"])
+def test_pointwise_losses_match_torch(name, reduction):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    pred = rng.standard_normal((4, 3, 2))
+    target = rng.uniform(0, 1, (4, 3, 2)) if name == "bce_with_logits" else rng.standard_normal((4, 3, 2))
+    loss, grad = getattr(losses, name)(pred, target, reduction=reduction)
+    tf = {"mse": torch.nn.functional.mse_loss, "mae": torch.nn.functional.l1_loss,
+          "bce_with_logits": torch.nn.functional.binary_cross_entropy_with_logits}[name]
+    p = torch.from_numpy(pred).requires_grad_()
+    tl = tf(p, torch.from_numpy(target), reduction=reduction)
+    tl.backward()
+    assert isinstance(loss, float)
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, p.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grad, _fd(lambda q: getattr(losses, name)(q, target, reduction)[0], pred),
+                               rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 2, 6)])
+def test_cross_entropy_matches_torch(shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal(shape) * 3
+    labels = rng.integers(0, shape[-1], shape[:-1])
+    loss, grad = losses.cross_entropy(logits, labels)
+    p = torch.from_numpy(logits).requires_grad_()
+    tl = torch.nn.functional.cross_entropy(p.reshape(-1, shape[-1]), torch.from_numpy(labels).reshape(-1))
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, p.grad.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad, _fd(lambda q: losses.cross_entropy(q, labels)[0], logits),
+                               rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logit_losses_are_stable_at_extremes(dtype):
+    big = np.array([[1e4, -1e4, 0.0]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss, grad = losses.bce_with_logits(big, np.array([[0.0, 1.0, 1.0]], dtype=dtype))
+        assert np.isfinite(loss) and np.isfinite(grad).all()
+        np.testing.assert_allclose(loss, (1e4 + 1e4 + np.log(2)) / 3, rtol=1e-6)
+        loss, grad = losses.cross_entropy(np.array([[1e4, -1e4, 0.0]], dtype=dtype), np.array([1]))
+        assert np.isfinite(loss) and np.isfinite(grad).all()
+        np.testing.assert_allclose(loss, 2e4, rtol=1e-6)
+        assert grad.dtype == dtype
+        s = losses.softmax(np.array([1000.0, 0.0]))
+        np.testing.assert_allclose(s, [1.0, 0.0])
+        np.testing.assert_allclose(losses.sigmoid(np.array([-1e4, 1e4])), [0.0, 1.0])
+
+
+def test_gradient_dtype_follows_prediction():
+    p = np.ones((2, 2), np.float32)
+    for fn in (losses.mse, losses.mae, losses.bce_with_logits):
+        assert fn(p, np.zeros((2, 2)))[1].dtype == np.float32
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="target"):
+        losses.mse(np.zeros(3), np.zeros(4))
+    with pytest.raises(TypeError, match="pred"):
+        losses.mae("x", np.zeros(3))
+    with pytest.raises(ValueError, match="reduction"):
+        losses.mse(np.zeros(3), np.zeros(3), reduction="max")
+    with pytest.raises(ValueError, match="target"):
+        losses.bce_with_logits(np.zeros(3), np.array([0.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="labels"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(TypeError, match="labels"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="labels"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="pred"):
+        losses.mse(np.zeros(0), np.zeros(0))
