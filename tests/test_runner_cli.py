@@ -1,0 +1,157 @@
+"""The real CLI through subprocess: a run, a user's own config dir, multiruns on the
+basic, joblib and submitit_local launchers with a failing job, and the sweep table."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.sweep import write_table
+from runner.testing import tiny
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(args, cwd=REPO, env_extra=None, timeout=300):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_single_run_progress_and_quiet(tmp_path):
+    ov = [o for o in tiny("sine") if o != "quiet=true"]
+    r = cli(ov + [f"hydra.run.dir={tmp_path / 'loud'}"])
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/2" in r.stdout + r.stderr and "persistence" in r.stdout + r.stderr
+    log = (tmp_path / "loud" / "app.log").read_text()
+    assert "epoch 2/2" in log
+    assert json.loads((tmp_path / "loud" / "summary.json").read_text())["status"] == "ok"
+
+    r = cli(ov + ["quiet=true", f"hydra.run.dir={tmp_path / 'quiet'}"])
+    assert r.returncode == 0, r.stderr
+    assert "epoch" not in r.stdout + r.stderr
+    assert "epoch 2/2" in (tmp_path / "quiet" / "app.log").read_text()   # the log keeps it
+
+
+def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
+    r = cli(["model.hiden_size=3", f"hydra.run.dir={tmp_path}"])
+    assert r.returncode != 0
+    assert "hiden_size" in r.stderr and "Traceback" not in r.stderr
+    r = cli(["data=csv", "data.column=x", f"data.path={tmp_path / 'nope.csv'}", f"hydra.run.dir={tmp_path}"])
+    assert r.returncode == 1
+    assert "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_nan_loss_exits_nonzero(tmp_path):
+    r = cli(tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
+                          "model.hidden_size=8", f"hydra.run.dir={tmp_path}"]))
+    assert r.returncode == 1
+    assert "loss became" in r.stderr
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
+
+
+def test_user_config_dir_adds_a_dataset(tmp_path):
+    """One class plus one YAML in the user's own directory (DESIGN §6)."""
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text(
+        "import numpy as np\n"
+        "from runner.datasets import SeriesDataset\n"
+        "class Square(SeriesDataset):\n"
+        "    def __init__(self, length=300, period=20, **kw):\n"
+        "        super().__init__(**kw)\n"
+        "        self.length, self.p = length, period\n"
+        "    def series(self):\n"
+        "        t = np.arange(self.length)\n"
+        "        return np.sign(np.sin(2 * np.pi * t / self.p)) + 0.0, None\n")
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "square.yaml").write_text(
+        "_target_: mypkg.Square\nlength: 300\nwindow: 8\n")
+    env = {"PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"}
+    base = [o for o in tiny("sine") if not o.startswith("data")]
+    r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", f"hydra.run.dir={tmp_path / 'out'}"] + base,
+            env_extra=env)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["status"] == "ok"
+    # a typo in the user's YAML is caught against the class signature
+    (tmp_path / "conf" / "data" / "square.yaml").write_text("_target_: mypkg.Square\nlenght: 300\n")
+    r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", f"hydra.run.dir={tmp_path / 'bad'}"] + base,
+            env_extra=env)
+    assert r.returncode == 1 and "data.lenght" in r.stderr
+
+
+def sweep_rows(sweep_dir):
+    with open(sweep_dir / "sweep_results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def check_sweep(sweep_dir, n_jobs, n_failed):
+    rows = sweep_rows(sweep_dir)
+    assert len(rows) == n_jobs
+    assert [r["status"] for r in rows] == ["ok"] * (n_jobs - n_failed) + ["failed"] * n_failed
+    vals = [float(r["val_rmse"]) for r in rows if r["status"] == "ok"]
+    assert vals == sorted(vals)
+    assert all(r["error"] for r in rows if r["status"] == "failed")
+    md = (sweep_dir / "sweep_results.md").read_text()
+    assert f"{n_jobs} jobs, {n_failed} failed" in md
+    assert (sweep_dir / "sweep_results.png").read_bytes()[:4] == b"\x89PNG"
+    return rows
+
+
+# lr=1e6 without clipping diverges: that job fails, the sweep goes on
+FAILING_SWEEP = ["optimizer=sgd", "trainer.clip_grad_norm=null", "model.hidden_size=8",
+                 "optimizer.lr=0.01,0.03,1e6"]
+
+
+def test_multirun_basic_launcher_with_a_failing_job(tmp_path):
+    ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
+    r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + ov + FAILING_SWEEP)
+    assert r.returncode == 0, r.stderr
+    rows = check_sweep(tmp_path, 3, 1)
+    assert "optimizer.lr=1000000.0" in rows[-1]["overrides"] and "loss became" in rows[-1]["error"]
+
+
+@pytest.mark.slow
+def test_multirun_joblib_sets_one_blas_thread_per_job(tmp_path):
+    ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
+    r = cli(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}",
+             "model.hidden_size=4,6"] + ov)
+    assert r.returncode == 0, r.stderr
+    check_sweep(tmp_path, 2, 0)
+    for job in ("0", "1"):
+        s = json.loads((tmp_path / job / "summary.json").read_text())
+        assert s["threads"] == 1   # 2 cores / 2 parallel jobs: no oversubscription
+
+
+@pytest.mark.slow
+def test_multirun_submitit_local_with_a_failing_job(tmp_path):
+    ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
+    r = cli(["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+             f"hydra.sweep.dir={tmp_path}"] + ov + FAILING_SWEEP[:-1] + ["optimizer.lr=0.01,1e6"], timeout=600)
+    assert r.returncode == 0, r.stderr
+    check_sweep(tmp_path, 2, 1)
+
+
+def test_sweep_table_from_summaries(tmp_path):
+    def job(n, status, val=None, error=None):
+        d = tmp_path / str(n)
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({
+            "job": n, "status": status, "error": error, "overrides": [f"x={n}"],
+            "val": {"rmse": val} if val is not None else None, "test": {"rmse": 1.0, "mae": 0.5},
+            "baselines": {"persistence": {"rmse": 2.0}, "ar": {"rmse": 1.5, "order": 3}}}))
+    job(0, "ok", 0.3)
+    job(1, "failed", None, "NonFiniteLoss: loss became nan | bad")
+    job(2, "ok", 0.1)
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "summary.json").write_text("{truncated")
+    rows = write_table(tmp_path)
+    assert [r["job"] for r in rows[:2]] == [2, 0]
+    assert {r["status"] for r in rows[2:]} == {"failed"}
+    md = (tmp_path / "sweep_results.md").read_text()
+    assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
