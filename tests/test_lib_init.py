@@ -1,0 +1,75 @@
+"""grucy.init: the schemes draw what they promise, per model, reproducibly."""
+import numpy as np
+import pytest
+
+from grucy import init
+from grucy.layers import GRU
+
+
+def test_pytorch_scheme_is_uniform_one_over_sqrt_h():
+    H = 25
+    g = GRU(7, H, num_layers=2, bidirectional=True, seed=0)
+    for name, p in g.parameters().items():
+        assert np.abs(p).max() <= 1 / np.sqrt(H) + 1e-7, name
+        assert np.abs(p).max() > 0.9 / np.sqrt(H), name  # fills the interval
+    allw = np.concatenate([p.ravel() for p in g.parameters().values()])
+    assert abs(allw.mean()) < 0.01 and abs(allw.var() - (1 / H) / 3) < 0.1 * (1 / H) / 3
+
+
+def test_keras_scheme_glorot_orthogonal_zero():
+    I, H = 10, 6
+    g = GRU(I, H, init="keras", dtype=np.float64, seed=1)
+    limit = np.sqrt(6 / (I + 3 * H))
+    assert np.abs(g.weight_ih_l0).max() <= limit and np.abs(g.weight_ih_l0).max() > 0.8 * limit
+    for k in range(3):
+        block = g.weight_hh_l0[k * H:(k + 1) * H]
+        np.testing.assert_allclose(block @ block.T, np.eye(H), atol=1e-12)
+    assert not g.bias_ih_l0.any() and not g.bias_hh_l0.any()
+
+
+def test_override_dict_constant_bias_and_per_model_selection():
+    g = GRU(3, 4, init={"weight_hh": "orthogonal", "bias": 1.0}, seed=0, dtype=np.float64)
+    assert (g.bias_ih_l0 == 1.0).all() and (g.bias_hh_l0 == 1.0).all()
+    w = g.weight_hh_l0[:4]
+    np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-12)
+    assert np.abs(g.weight_ih_l0).max() <= 0.5  # pytorch base for the rest
+    z = GRU(3, 4, init={"bias": "zeros"}, seed=0)
+    assert not z.bias_hh_l0.any()
+
+
+def test_orthogonal_non_square_and_reproducible():
+    rng = np.random.default_rng(0)
+    tall = init.orthogonal(rng, (8, 3), dtype=np.float64)
+    np.testing.assert_allclose(tall.T @ tall, np.eye(3), atol=1e-12)
+    wide = init.orthogonal(rng, (3, 8), dtype=np.float64)
+    np.testing.assert_allclose(wide @ wide.T, np.eye(3), atol=1e-12)
+    a = init.orthogonal(np.random.default_rng(5), (6, 2), blocks=3)
+    b = init.orthogonal(np.random.default_rng(5), (6, 2), blocks=3)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_seed_fixes_every_scheme():
+    for scheme in ("pytorch", "keras"):
+        a = GRU(3, 4, num_layers=2, init=scheme, seed=42)
+        b = GRU(3, 4, num_layers=2, init=scheme, seed=42)
+        c = GRU(3, 4, num_layers=2, init=scheme, seed=43)
+        for k in a.parameters():
+            np.testing.assert_array_equal(a.parameters()[k], b.parameters()[k])
+        assert not np.array_equal(a.weight_ih_l1, c.weight_ih_l1)
+
+
+def test_bad_init_names_the_argument():
+    with pytest.raises(ValueError, match="init"):
+        GRU(1, 2, init="he")
+    with pytest.raises(ValueError, match="init"):
+        GRU(1, 2, init={"weight_xx": "zeros"})
+    with pytest.raises(ValueError, match="init"):
+        GRU(1, 2, init={"bias": "ones"})
+    with pytest.raises(TypeError, match="init"):
+        GRU(1, 2, init=3)
+    with pytest.raises(TypeError, match="rng"):
+        init.uniform(0, (2,), 0.1)
+    with pytest.raises(ValueError, match="blocks"):
+        init.orthogonal(np.random.default_rng(), (4, 2), blocks=3)
+    with pytest.raises(TypeError, match="shape"):
+        init.glorot_uniform(np.random.default_rng(), [2, 2])

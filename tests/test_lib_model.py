@@ -1,0 +1,184 @@
+"""Linear head and SequenceModel: activations, modes, gradients, masking, training on a sine."""
+import numpy as np
+import pytest
+
+from grucy import losses, optim
+from grucy.layers import Linear
+from grucy.models import SequenceModel
+
+
+def _fd(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        a = f()
+        x[i] = old - eps
+        b = f()
+        x[i] = old
+        g[i] = (a - b) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "softmax"])
+def test_linear_forward_and_gradients(activation):
+    lin = Linear(4, 3, activation=activation, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 4))
+    dy = rng.standard_normal((2, 5, 3))
+    y = lin.forward(x)
+    z = x @ lin.weight.T + lin.bias  # numpy is fine in a test: independent reference
+    expect = {"identity": z, "sigmoid": 1 / (1 + np.exp(-z)),
+              "softmax": np.exp(z) / np.exp(z).sum(-1, keepdims=True)}[activation]
+    np.testing.assert_allclose(y, expect, rtol=1e-12)
+    lin.zero_grad()
+    dx = lin.backward(dy)
+
+    def scalar():
+        return float((lin.forward(x) * dy).sum())
+
+    np.testing.assert_allclose(dx, _fd(scalar, x), rtol=1e-6, atol=1e-9)
+    grads = {k: v.copy() for k, v in lin.gradients().items()}
+    np.testing.assert_allclose(grads["weight"], _fd(scalar, lin.weight), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(grads["bias"], _fd(scalar, lin.bias), rtol=1e-6, atol=1e-9)
+
+
+def test_linear_init_matches_torch_bounds_and_seed():
+    lin = Linear(100, 50, seed=3)
+    assert np.abs(lin.weight).max() <= 0.1 and np.abs(lin.weight).max() > 0.09
+    np.testing.assert_array_equal(lin.weight, Linear(100, 50, seed=3).weight)
+
+
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("activation", ["identity", "sigmoid"])
+def test_sequence_model_gradients(mode, bidirectional, activation):
+    T, B, I, H, O = 5, 3, 2, 4, 2
+    m = SequenceModel(I, H, O, num_layers=2, bidirectional=bidirectional, mode=mode,
+                      activation=activation, dtype=np.float64, seed=1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I))
+    lengths = np.array([5, 2, 3])
+    y = m.forward(x, lengths=lengths)
+    assert y.shape == ((B, O) if mode == "many_to_one" else (T, B, O))
+    dy = rng.standard_normal(y.shape)
+    m.zero_grad()
+    dx = m.backward(dy)
+
+    def scalar():
+        return float((m.forward(x, lengths=lengths) * dy).sum())
+
+    np.testing.assert_allclose(dx, _fd(scalar, x), rtol=1e-6, atol=1e-8)
+    grads = {k: v.copy() for k, v in m.gradients().items()}
+    for name in ("gru.weight_hh_l0", "gru.bias_ih_l1", "head.weight", "head.bias"):
+        np.testing.assert_allclose(grads[name], _fd(scalar, m.parameters()[name]), rtol=1e-6, atol=1e-8,
+                                   err_msg=name)
+
+
+def test_many_to_one_uses_each_sequences_last_valid_state():
+    m = SequenceModel(2, 3, 1, bidirectional=True, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((6, 2, 2))
+    y = m.forward(x, lengths=[6, 3])
+    y_short = m.forward(x[:3, 1:2])
+    np.testing.assert_allclose(y[1:2], y_short, rtol=1e-12)
+
+
+def test_many_to_many_masks_padding():
+    m = SequenceModel(2, 3, 2, mode="many_to_many", activation="sigmoid", dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 2, 2))
+    y = m.forward(x, lengths=[4, 1])
+    assert not y[1:, 1].any() and y[1:, 0].all()
+    m.zero_grad()
+    dy = np.ones_like(y)
+    dy[1:, 1] = 1e9  # targets at padded steps must not matter
+    m.backward(dy)
+    g1 = m.gradients()["head.bias"].copy()
+    m.forward(x, lengths=[4, 1])
+    m.zero_grad()
+    m.backward(np.ones_like(y))
+    np.testing.assert_allclose(m.gradients()["head.bias"], g1)
+
+
+def test_predict_and_eval_keep_no_cache_and_restore_mode():
+    m = SequenceModel(2, 3, 1, num_layers=2, dropout=0.3, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 2, 2)).astype(np.float32)
+    p1 = m.predict(x)
+    assert m.training and m._cache is None and m.gru._cache is None
+    np.testing.assert_array_equal(p1, m.predict(x))
+    with pytest.raises(RuntimeError):
+        m.backward(np.ones_like(p1))
+
+
+def test_parameters_config_and_rebuild():
+    m = SequenceModel(3, 5, 2, num_layers=2, bidirectional=True, reset_after=True,
+                      activation="softmax", mode="many_to_many", dtype=np.float64, seed=9,
+                      init={"scheme": "keras", "bias": 0.5})
+    cfg = m.config()
+    import json
+    m2 = SequenceModel(**json.loads(json.dumps(cfg)))
+    for k, v in m.parameters().items():
+        np.testing.assert_array_equal(v, m2.parameters()[k])
+    assert "head.weight" in m.parameters() and "gru.weight_ih_l1_reverse" in m.parameters()
+    assert (m.parameters()["gru.bias_ih_l0"] == 0.5).all()
+    assert m.parameters()["head.weight"].shape == (2, 10)
+
+
+def test_softmax_head_outputs_distributions():
+    m = SequenceModel(2, 4, 3, activation="softmax", seed=0)
+    y = m.predict(np.random.default_rng(0).standard_normal((5, 6, 2)).astype(np.float32))
+    np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-6)
+    assert (y > 0).all()
+
+
+def _sine_batches(rng, n, T=20):
+    phase = rng.uniform(0, 2 * np.pi, n)
+    t = np.arange(T + 1)[:, None] * 0.3 + phase[None, :]
+    s = np.sin(t).astype(np.float32)
+    return s[:T, :, None], s[T][:, None]  # x (T, B, 1), next value (B, 1)
+
+
+def test_loss_falls_on_a_sine_series():
+    rng = np.random.default_rng(0)
+    model = SequenceModel(1, 16, 1, seed=0)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    x_val, y_val = _sine_batches(np.random.default_rng(99), 64)
+    first = losses.mse(model.predict(x_val), y_val)[0]
+    for _ in range(150):
+        x, y = _sine_batches(rng, 32)
+        model.zero_grad()
+        loss, grad = losses.mse(model.forward(x), y)
+        model.backward(grad)
+        optim.clip_grad_norm(model.gradients(), 1.0)
+        opt.step(model.gradients())
+    last = losses.mse(model.predict(x_val), y_val)[0]
+    assert last < 0.1 * first and last < 0.02, (first, last)
+
+
+def test_bad_model_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        SequenceModel(1, 2, 1, mode="one_to_many")
+    with pytest.raises(ValueError, match="activation"):
+        SequenceModel(1, 2, 1, activation="relu")
+    with pytest.raises(ValueError, match="output_size"):
+        SequenceModel(1, 2, 0)
+    with pytest.raises(TypeError, match="dtype"):
+        SequenceModel(1, 2, 1, dtype=np.int32)
+    with pytest.raises(ValueError, match="x"):
+        SequenceModel(1, 2, 1).forward(np.zeros((3, 2, 5), np.float32))
+    with pytest.raises(ValueError, match="lengths"):
+        SequenceModel(1, 2, 1).forward(np.zeros((3, 2, 1), np.float32), lengths=[4, 1])
+    m = SequenceModel(1, 2, 1)
+    m.forward(np.zeros((3, 2, 1), np.float32))
+    with pytest.raises(ValueError, match="dy"):
+        m.backward(np.zeros((3, 1), np.float32))
+    with pytest.raises(ValueError, match="params"):
+        m.set_parameters({"lstm.w": np.zeros(1)})
+    with pytest.raises(ValueError, match="in_features"):
+        Linear(0, 1)
+    with pytest.raises(ValueError, match="activation"):
+        Linear(1, 1, activation="tanh")
+    lin = Linear(2, 1)
+    with pytest.raises(ValueError, match="x"):
+        lin.forward(np.zeros((3, 4), np.float32))
+    with pytest.raises(TypeError, match="x"):
+        lin.forward(np.zeros((3, 2), np.float64))
