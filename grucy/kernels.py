@@ -43,7 +43,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     zero. reverse=True runs each row backwards from its own last valid step.
 
     Returns out (T, B, H) (every h_t), h_n (B, H) and a cache for gru_backward, or None
-    when training=False.
+    when training=False. Like autograd's saved tensors, the cache refers to x, w_ih and
+    w_hh rather than copying them: change them in place only after gru_backward.
     """
     reset_after = _flag("reset_after", reset_after)
     reverse = _flag("reverse", reverse)
@@ -66,6 +67,11 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
                                                  reset_after, reverse, training)
     if not training:
         return out, h_n, None
+    if lengths.min() < T:
+        # dW_ih = dAᵀ X runs over every (t, b) row; dA is zero on padding, but 0 · NaN is
+        # NaN, and padding is often np.empty garbage. Keep a copy with zeroed padding.
+        x = x.copy()
+        x[np.arange(T)[:, None] >= lengths[None, :]] = 0
     return out, h_n, GRUCache(x, w_ih, w_hh, lengths, reset_after, reverse, gates, hprev, extra)
 
 
