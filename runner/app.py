@@ -93,7 +93,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         summary["threads"] = threads
         from runner import tasks
         if cfg.train:
-            result = tasks.fit(cfg, out_dir)
+            result = tasks.fit(cfg, out_dir, partial=summary)
         else:
             result = tasks.evaluate(cfg, out_dir)
         summary.update(result)

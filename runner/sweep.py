@@ -85,7 +85,13 @@ def _plot(path, rows):
     plt = _pyplot()
     ok = [r for r in rows if r["status"] == "ok" and r["val_rmse"] is not None]
     failed = [r for r in rows if r not in ok]
-    labels = [f"{r['job']}: {r['overrides'] or '(defaults)'}" for r in ok + failed]
+    # label each bar with what varies across the sweep, not the overrides all jobs share
+    split = [set((r.get("overrides") or "").split()) for r in ok + failed]
+    common = set.intersection(*split) if split else set()
+    labels = []
+    for r in ok + failed:
+        own = " ".join(o for o in (r.get("overrides") or "").split() if o not in common) or "(defaults)"
+        labels.append(f"{r['job']}: {own if len(own) <= 60 else own[:57] + '...'}")
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(labels) + 1.5))
     y = range(len(labels))
     vals = [r["val_rmse"] for r in ok] + [0.0] * len(failed)

@@ -67,9 +67,12 @@ def _log_result(res, base):
     log.info(" | ".join(parts))
 
 
-def fit(cfg, out_dir: Path) -> dict:
+def fit(cfg, out_dir: Path, partial=None) -> dict:
+    """``partial`` (a dict) receives the baselines early, so a failed run still reports them."""
     data = load_data(cfg.data)
     base = baselines.evaluate(data)
+    if partial is not None:
+        partial["baselines"] = base
     resume = _resume_path(cfg.resume) if cfg.get("resume") else None
     try:
         result = trainer.train(cfg, data, out_dir, resume=resume)

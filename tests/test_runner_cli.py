@@ -155,3 +155,27 @@ def test_sweep_table_from_summaries(tmp_path):
     assert {r["status"] for r in rows[2:]} == {"failed"}
     md = (tmp_path / "sweep_results.md").read_text()
     assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
+
+
+@pytest.mark.slow
+def test_every_experiment_runs_through_the_cli(tmp_path):
+    r = cli(["-m", "experiment=glob(*)", "trainer.epochs=1", "quiet=true", "plots=false",
+             f"hydra.sweep.dir={tmp_path}"])
+    assert r.returncode == 0, r.stderr
+    rows = sweep_rows(tmp_path)
+    n = len(list((REPO / "conf" / "experiment").glob("*.yaml")))
+    assert len(rows) == n and all(r["status"] == "ok" for r in rows), rows
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO / "conf" / "hparams_search").is_dir(), reason="no search configs")
+def test_optuna_search_records_failed_trials(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    ov = [o for o in tiny("sine") if not o.startswith(("model.hidden_size", "trainer.batch_size"))]
+    r = cli(["-m", "hparams_search=sine_optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path}",
+             "hydra.sweeper.params={model.hidden_size:'choice(4,6)',optimizer.lr:'choice(0.01,1e6)'}",
+             "optimizer=sgd", "trainer.clip_grad_norm=null"] + ov)
+    assert r.returncode == 0, r.stderr
+    rows = sweep_rows(tmp_path)
+    assert len(rows) == 3
+    assert all(r["status"] == "ok" or "loss became" in r["error"] for r in rows)
