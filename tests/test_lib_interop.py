@@ -1,0 +1,197 @@
+"""grucy.interop: torch both ways, Keras weights both ways (against Keras' own equations),
+ONNX export run by ONNX Runtime."""
+import numpy as np
+import pytest
+
+from grucy import interop
+from grucy.layers import GRU
+from grucy.models import SequenceModel
+
+
+# --- torch -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_to_torch_then_from_torch_round_trip(batch_first):
+    torch = pytest.importorskip("torch")
+    g = GRU(3, 4, num_layers=2, bidirectional=True, reset_after=True, batch_first=batch_first,
+            dropout=0.25, dtype=np.float64, seed=0)
+    m = interop.to_torch(g)
+    assert isinstance(m, torch.nn.GRU) and m.batch_first == batch_first and m.dropout == 0.25
+    assert m.weight_ih_l0.dtype == torch.float64
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    m.eval()
+    g.eval()
+    outt, hnt = m(torch.from_numpy(x))
+    out, hn = g.forward(x)
+    np.testing.assert_allclose(out, outt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hn, hnt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    back = interop.from_torch(m)
+    for k, v in g.parameters().items():
+        np.testing.assert_array_equal(back.parameters()[k], v)
+    assert back.config()["dropout"] == 0.25 and back.batch_first == batch_first
+
+
+def test_torch_converters_reject_bad_input():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="reset_after"):
+        interop.to_torch(GRU(2, 3))
+    with pytest.raises(TypeError, match="gru"):
+        interop.to_torch(torch.nn.GRU(2, 3))
+    with pytest.raises(TypeError, match="module"):
+        interop.from_torch(torch.nn.LSTM(2, 3))
+    with pytest.raises(TypeError, match="module"):
+        interop.from_torch(torch.nn.GRU(2, 3).half())
+
+
+def test_from_torch_without_bias():
+    torch = pytest.importorskip("torch")
+    m = torch.nn.GRU(2, 3, bias=False)
+    g = interop.from_torch(m)
+    assert not g.bias_ih_l0.any()
+    x = np.random.default_rng(0).standard_normal((4, 1, 2)).astype(np.float32)
+    np.testing.assert_allclose(g.forward(x)[0], m(torch.from_numpy(x))[0].detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+# --- Keras -----------------------------------------------------------------------------------
+def _keras_gru(x, kernel, rk, bias, reset_after, go_backwards=False):
+    """Keras' GRU equations (keras/src/layers/rnn/gru.py), batch-first x (B, T, I), h0 = 0."""
+    B, T, _ = x.shape
+    H = rk.shape[0]
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    if reset_after:
+        in_b, rec_b = bias[0], bias[1]
+    else:
+        in_b, rec_b = bias, np.zeros_like(bias)
+    h = np.zeros((B, H))
+    outs = []
+    steps = range(T - 1, -1, -1) if go_backwards else range(T)
+    for t in steps:
+        mx = x[:, t] @ kernel + in_b
+        xz, xr, xh = mx[:, :H], mx[:, H:2 * H], mx[:, 2 * H:]
+        if reset_after:
+            mi = h @ rk + rec_b
+            z = sig(xz + mi[:, :H])
+            r = sig(xr + mi[:, H:2 * H])
+            hh = np.tanh(xh + r * mi[:, 2 * H:])
+        else:
+            z = sig(xz + h @ rk[:, :H])
+            r = sig(xr + h @ rk[:, H:2 * H])
+            hh = np.tanh(xh + (r * h) @ rk[:, 2 * H:])
+        h = z * h + (1 - z) * hh
+        outs.append(h)
+    return np.stack(outs, 1), h
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_from_keras_matches_keras_equations(reset_after):
+    rng = np.random.default_rng(0)
+    I, H, B, T = 3, 4, 2, 5
+    kernel = rng.standard_normal((I, 3 * H)) * 0.5
+    rk = rng.standard_normal((H, 3 * H)) * 0.5
+    bias = rng.standard_normal((2, 3 * H) if reset_after else (3 * H,)) * 0.5
+    x = rng.standard_normal((B, T, I))
+    ky, kh = _keras_gru(x, kernel, rk, bias, reset_after)
+    g = interop.from_keras([kernel, rk, bias], reset_after=reset_after, batch_first=True)
+    assert g.dtype == np.float64 and g.reset_after == reset_after
+    out, h_n = g.forward(x)
+    np.testing.assert_allclose(out, ky, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h_n[0], kh, rtol=1e-10, atol=1e-12)
+    back = interop.to_keras(g)
+    for a, b in zip(back[0], [kernel, rk, bias]):
+        if reset_after or a.shape == b.shape:
+            np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_to_keras_then_keras_equations_match_grucy(reset_after):
+    """The seed-convention biases (b_hh non-zero) fold exactly into Keras' single bias."""
+    g = GRU(3, 4, num_layers=2, bidirectional=True, reset_after=reset_after, dtype=np.float64,
+            batch_first=True, seed=3)
+    x = np.random.default_rng(1).standard_normal((2, 6, 3))
+    out, h_n = g.forward(x)
+    layers = interop.to_keras(g)
+    assert len(layers) == 2 and len(layers[0]) == 6
+    inp = x
+    for k, w in enumerate(layers):
+        fy, fh = _keras_gru(inp, *w[:3], reset_after)
+        by, bh = _keras_gru(inp, *w[3:], reset_after, go_backwards=True)
+        np.testing.assert_allclose(h_n[2 * k], fh, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(h_n[2 * k + 1], bh, rtol=1e-10, atol=1e-12)
+        inp = np.concatenate([fy, by[:, ::-1]], axis=2)  # Bidirectional merge_mode="concat"
+    np.testing.assert_allclose(out, inp, rtol=1e-10, atol=1e-12)
+    g2 = interop.from_keras(layers, reset_after=reset_after, batch_first=True)
+    np.testing.assert_allclose(g2.forward(x)[0], out, rtol=1e-12, atol=1e-14)
+
+
+def test_from_keras_rejects_bad_weights():
+    k, rk = np.zeros((3, 12)), np.zeros((4, 12))
+    with pytest.raises(ValueError, match="bias"):
+        interop.from_keras([k, rk, np.zeros(12)], reset_after=True)
+    with pytest.raises(ValueError, match="bias"):
+        interop.from_keras([k, rk, np.zeros((2, 12))], reset_after=False)
+    with pytest.raises(ValueError, match="kernel"):
+        interop.from_keras([np.zeros((3, 9)), rk, np.zeros((2, 12))])
+    with pytest.raises(ValueError, match="weights"):
+        interop.from_keras([[k, rk]])
+    with pytest.raises(TypeError, match="weights"):
+        interop.from_keras([])
+    with pytest.raises(TypeError, match="gru"):
+        interop.to_keras("gru")
+
+
+# --- ONNX ------------------------------------------------------------------------------------
+def _ort_run(proto, feeds):
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_onnx_gru_matches(reset_after, bidirectional, with_lengths, tmp_path):
+    pytest.importorskip("onnx")
+    g = GRU(3, 5, num_layers=2, bidirectional=bidirectional, reset_after=reset_after, seed=0)
+    for p in g.parameters().values():  # larger weights make gate mistakes visible
+        p *= 3
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    lengths = np.array([6, 2, 4, 1], dtype=np.int32) if with_lengths else None
+    path = tmp_path / "gru.onnx"
+    proto = interop.to_onnx(g, path=str(path), with_lengths=with_lengths)
+    assert path.exists()
+    assert [n.op_type for n in proto.graph.node].count("GRU") == 2
+    lbr = [a.i for n in proto.graph.node if n.op_type == "GRU" for a in n.attribute
+           if a.name == "linear_before_reset"]
+    assert lbr == [int(reset_after)] * 2
+    feeds = {"x": x} if lengths is None else {"x": x, "lengths": lengths}
+    out, h_n = _ort_run(proto, feeds)
+    eout, eh = g.eval().forward(x, lengths=lengths)
+    np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "softmax"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_onnx_sequence_model_matches(mode, activation, batch_first):
+    pytest.importorskip("onnx")
+    m = SequenceModel(2, 4, 3, num_layers=2, bidirectional=True, reset_after=True, mode=mode,
+                      activation=activation, batch_first=batch_first, seed=1)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 5, 2) if batch_first else (5, 3, 2)).astype(np.float32)
+    lengths = np.array([5, 2, 3], dtype=np.int32)
+    (y,) = _ort_run(interop.to_onnx(m, with_lengths=True), {"x": x, "lengths": lengths})
+    np.testing.assert_allclose(y, m.predict(x, lengths=lengths), rtol=1e-4, atol=1e-5)
+    (y,) = _ort_run(interop.to_onnx(m), {"x": x})
+    np.testing.assert_allclose(y, m.predict(x), rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_rejects_bad_input():
+    pytest.importorskip("onnx")
+    with pytest.raises(TypeError, match="model"):
+        interop.to_onnx("model")
+    with pytest.raises(ValueError, match="opset"):
+        interop.to_onnx(GRU(1, 2), opset=9)
+    with pytest.raises(TypeError, match="with_lengths"):
+        interop.to_onnx(GRU(1, 2), with_lengths=1)
