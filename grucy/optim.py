@@ -307,6 +307,7 @@ class _Scheduler:
             setattr(self, k, state[k])
 
     def get_last_lr(self):
+        """The optimizer's current learning rate (a float), as set by the last step."""
         return self.optimizer.lr
 
 

@@ -188,10 +188,21 @@ def test_named_parameters_are_plain_settable_arrays():
         g.weight_hh_l0 = np.zeros((4, 12))
 
 
-def test_eval_keeps_no_cache_and_backward_then_fails():
+def test_eval_keeps_no_cache_and_backward_then_fails(monkeypatch):
+    import grucy
     g = GRU(2, 3, num_layers=2, dropout=0.5, seed=0)
     x = np.random.default_rng(0).standard_normal((5, 2, 2)).astype(np.float32)
+    seen = []
+    real = grucy.gru_forward
+
+    def spy(*args, **kw):
+        seen.append(kw["training"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(grucy, "gru_forward", spy)  # the layer must call the compiled kernel
     g.eval()
+    g.forward(x)
+    assert seen == [False, False]  # the kernel itself keeps no cache
     o1, _ = g.forward(x)
     o2, _ = g.forward(x)
     np.testing.assert_array_equal(o1, o2)  # no dropout in eval

@@ -1,0 +1,95 @@
+"""Bad input to the GRU layer's public functions fails early, naming the argument.
+
+(Losses, optimizers, init, io, interop, heads and models have their own error tests in
+their test files.)
+"""
+import numpy as np
+import pytest
+
+from grucy.layers import GRU
+
+CTOR = [
+    (dict(input_size=0), ValueError, "input_size"),
+    (dict(input_size=2.5), TypeError, "input_size"),
+    (dict(hidden_size=-1), ValueError, "hidden_size"),
+    (dict(num_layers=0), ValueError, "num_layers"),
+    (dict(bidirectional="yes"), TypeError, "bidirectional"),
+    (dict(reset_after=1), TypeError, "reset_after"),
+    (dict(batch_first=None), TypeError, "batch_first"),
+    (dict(dropout=1.0), ValueError, "dropout"),
+    (dict(dropout=-0.1), ValueError, "dropout"),
+    (dict(dtype=np.int64), TypeError, "dtype"),
+    (dict(dtype="float16"), TypeError, "dtype"),
+    (dict(seed=-3), ValueError, "seed"),
+    (dict(seed="abc"), TypeError, "seed"),
+]
+
+
+@pytest.mark.parametrize("kw,exc,name", CTOR)
+def test_constructor(kw, exc, name):
+    args = dict(input_size=2, hidden_size=3)
+    args.update(kw)
+    with pytest.raises(exc, match=name):
+        GRU(**args)
+
+
+def _g(**kw):
+    return GRU(2, 3, num_layers=2, bidirectional=True, **kw)
+
+
+FORWARD = [
+    (lambda: _g().forward(np.zeros((4, 2), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2, 5), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float64)), TypeError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.int32)), TypeError, "x"),
+    (lambda: _g().forward("x"), TypeError, "x"),
+    (lambda: _g().forward(np.zeros((0, 2, 2), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), h0=np.zeros((2, 2, 3), np.float32)),
+     ValueError, "h0"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), h0=np.zeros((4, 2, 3), np.float64)),
+     TypeError, "h0"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), lengths=[1, 5]), ValueError, "lengths"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), lengths=[1, -1]), ValueError, "lengths"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), lengths=[1, 2, 3]), ValueError, "lengths"),
+    (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), lengths=[1.0, 2.0]), TypeError, "lengths"),
+    (lambda: _g(batch_first=True).forward(np.zeros((2, 4, 2), np.float32), lengths=[4, 5]),
+     ValueError, "lengths"),
+]
+
+
+@pytest.mark.parametrize("call,exc,name", FORWARD)
+def test_forward(call, exc, name):
+    with pytest.raises(exc, match=name):
+        call()
+
+
+def test_backward():
+    g = _g()
+    with pytest.raises(RuntimeError, match="forward"):
+        g.backward(np.zeros((4, 2, 6), np.float32))
+    x = np.zeros((4, 2, 2), np.float32)
+    for dout, dh_n, exc, name in [
+        (np.zeros((4, 2, 3), np.float32), None, ValueError, "dout"),
+        (np.zeros((4, 2, 6), np.float64), None, TypeError, "dout"),
+        (None, np.zeros((2, 2, 3), np.float32), ValueError, "dh_n"),
+        (None, None, ValueError, "dout and dh_n"),
+    ]:
+        g.forward(x)
+        with pytest.raises(exc, match=name):
+            g.backward(dout, dh_n)
+
+
+def test_parameter_setting():
+    g = _g()
+    with pytest.raises(TypeError, match="params"):
+        g.set_parameters([np.zeros(3)])
+    with pytest.raises(ValueError, match="unknown"):
+        g.set_parameters({"weight_ih_l9": np.zeros(3)})
+    with pytest.raises(ValueError, match="missing"):
+        g.set_parameters({"weight_ih_l0": np.zeros((9, 2))})
+    with pytest.raises(TypeError, match="bias_hh_l0"):
+        g.bias_hh_l0 = np.array(["a"] * 9)
+    with pytest.raises(TypeError, match="mode"):
+        g.train("no")
+    with pytest.raises(AttributeError):
+        g.weight_ih_l7
