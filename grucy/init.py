@@ -21,11 +21,12 @@ replaces those two.  All draws come from a ``np.random.Generator``, so a seed fi
 """
 import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
 __all__ = ["uniform", "glorot_uniform", "orthogonal", "constant", "resolve_scheme",
-           "init_gru_parameters", "init_linear_parameters", "SCHEMES"]
+           "init_gru_parameters", "init_linear_parameters", "normalize", "SCHEMES"]
 
 SCHEMES = {
     "pytorch": {"weight_ih": "uniform", "weight_hh": "uniform", "bias": "uniform",
@@ -108,7 +109,7 @@ def resolve_scheme(init):
         if init not in SCHEMES:
             raise ValueError(f"init must be one of {sorted(SCHEMES)} or a dict, got {init!r}")
         return dict(SCHEMES[init])
-    if isinstance(init, dict):
+    if isinstance(init, Mapping):  # a dict, or e.g. an OmegaConf DictConfig from Hydra
         scheme = init.get("scheme", "pytorch")
         if scheme not in SCHEMES:
             raise ValueError(f"init['scheme'] must be one of {sorted(SCHEMES)}, got {scheme!r}")
@@ -123,6 +124,12 @@ def resolve_scheme(init):
             base[key] = float(kind) if isinstance(kind, numbers.Real) else kind
         return base
     raise TypeError(f"init must be a str or dict, got {type(init).__name__}")
+
+
+def normalize(init):
+    """Validate ``init`` and return it as a str or a plain (JSON-able) dict."""
+    resolve_scheme(init)
+    return init if isinstance(init, str) else {str(k): v for k, v in init.items()}
 
 
 def _draw(kind, rng, shape, fan, dtype, blocks=1):

@@ -16,7 +16,8 @@ import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/_
 
 from ._checks import (as_float_array, check_bool, check_choice, check_dtype, check_float,
                       check_int, check_lengths, make_rngs)
-from .init import init_gru_parameters, init_linear_parameters, resolve_scheme
+from .init import init_gru_parameters, init_linear_parameters
+from .init import normalize as normalize_init
 
 __all__ = ["GRU", "GRUStream", "Linear", "ACTIVATIONS"]
 
@@ -123,8 +124,7 @@ class GRU(_ParameterMixin):
         self.dropout = check_float(dropout, "dropout", 0.0, 1.0, max_open=True)
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
-        resolve_scheme(init)
-        self.init = init
+        self.init = init = normalize_init(init)
         self.num_directions = 2 if self.bidirectional else 1
         init_rng, self._dropout_rng = make_rngs(self.seed)
         params = {}
@@ -396,8 +396,7 @@ class Linear(_ParameterMixin):
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
-        resolve_scheme(init)
-        self.init = init
+        self.init = init = normalize_init(init)
         rng, _ = make_rngs(self.seed)
         w, b = init_linear_parameters(rng, self.in_features, self.out_features, init, self.dtype)
         self._params = {"weight": w, "bias": b}

@@ -168,7 +168,8 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        # any length-2 sequence (tuple, list, an OmegaConf ListConfig from a Hydra config)
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_float(betas[0], "betas[0]", 0.0, 1.0, max_open=True),
                       check_float(betas[1], "betas[1]", 0.0, 1.0, max_open=True))

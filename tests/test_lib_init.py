@@ -73,3 +73,12 @@ def test_bad_init_names_the_argument():
         init.orthogonal(np.random.default_rng(), (4, 2), blocks=3)
     with pytest.raises(TypeError, match="shape"):
         init.glorot_uniform(np.random.default_rng(), [2, 2])
+
+
+def test_init_from_a_hydra_dict_config_is_stored_as_plain_json():
+    import json
+    omegaconf = pytest.importorskip("omegaconf")
+    cfg = omegaconf.OmegaConf.create({"init": {"scheme": "keras", "bias": 0.25}})
+    g = GRU(2, 3, init=cfg.init, seed=0)
+    assert (g.bias_hh_l0 == 0.25).all()
+    assert json.loads(json.dumps(g.config()))["init"] == {"scheme": "keras", "bias": 0.25}

@@ -106,6 +106,12 @@ def test_params_updated_in_place_and_none_grad_skipped():
     np.testing.assert_allclose(w, _params()["w"] - 0.5)
 
 
+def test_betas_from_a_hydra_list_config():
+    omegaconf = pytest.importorskip("omegaconf")
+    betas = omegaconf.OmegaConf.create({"b": [0.8, 0.9]}).b
+    assert optim.Adam(_params(), betas=betas).betas == (0.8, 0.9)
+
+
 def test_accepts_model_with_parameters():
     from grucy.models import SequenceModel
     m = SequenceModel(2, 3, 1, seed=0)
