@@ -201,7 +201,7 @@ class GRU(_ParameterMixin):
             if training and self.dropout > 0.0 and layer < L - 1:
                 keep = self._dropout_rng.random(out.shape) >= self.dropout
                 mask = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - self.dropout))
-                out *= mask
+                out = out * mask  # not in place: the kernel's cache may hold its output
                 masks.append(mask)
             inp = out
         self._cache = (caches, masks, T, B) if training else None

@@ -120,7 +120,7 @@ class SequenceModel:
                 lengths = check_lengths(lengths, out.shape[0] if g.batch_first else out.shape[1], T)
                 valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
                 mask = (valid.T if g.batch_first else valid)[..., None]
-                y *= mask
+                y = y * mask  # not in place: the head caches y for its backward
         self._cache = (h_n.shape, mask) if self.training else None
         return y
 

@@ -4,6 +4,17 @@ import pytest
 
 from grucy.layers import GRU
 
+@pytest.fixture(params=["compiled", "reference"])
+def backend(request, monkeypatch):
+    """Run a test on the compiled kernels and again on grucy.reference (the numpy twin):
+    the layer must be correct on any kernel that honours the contract."""
+    import grucy
+    if request.param == "reference":
+        for name in ("gru_forward", "gru_backward", "gru_cell"):
+            monkeypatch.setattr(grucy, name, getattr(grucy.reference, name))
+    return request.param
+
+
 TOL = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=2e-4, atol=2e-5)}
 
 
@@ -78,6 +89,10 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
     assert np.abs(grads["weight_hh_l0"]).max() > 1e-3
 
 
+def test_matches_torch_on_either_backend(backend):
+    test_matches_torch_packed_sequences(np.float64, 2, True, False)
+
+
 def test_matches_independent_torch_copy_full_length():
     """Same check without interop: parameters copied by hand (guards from_torch and the layer)."""
     torch = pytest.importorskip("torch")
@@ -106,7 +121,7 @@ def _numeric_grad(f, arr, eps=1e-6):
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_stack_gradients_finite_differences(reset_after):
+def test_stack_gradients_finite_differences(reset_after, backend):
     """Seed variant (no torch twin): two layers, bidirectional, lengths incl. 0, vs 5-point FD."""
     T, B, I, H = 4, 3, 2, 3
     g = GRU(I, H, num_layers=2, bidirectional=True, reset_after=reset_after, dtype=np.float64, seed=5)
@@ -145,7 +160,7 @@ def test_gradients_accumulate_until_zero_grad():
     assert all(not v.any() for v in g.gradients().values())
 
 
-def test_lengths_need_no_sorting_and_reverse_starts_at_own_end():
+def test_lengths_need_no_sorting_and_reverse_starts_at_own_end(backend):
     """Each row of a padded batch equals that sequence run alone, truncated to its length."""
     T, B, I, H = 6, 4, 3, 5
     g = GRU(I, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
@@ -236,7 +251,7 @@ def test_dropout_inverted_reproducible_and_between_layers_only():
     np.testing.assert_array_equal(s.forward(x)[0], s.forward(x)[0])
 
 
-def test_dropout_backward_uses_the_same_mask():
+def test_dropout_backward_uses_the_same_mask(backend):
     """FD through a freshly seeded model per evaluation reproduces the same dropout mask."""
     T, B, I, H = 3, 2, 2, 3
     rng = np.random.default_rng(4)

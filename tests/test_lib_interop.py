@@ -187,6 +187,14 @@ def test_onnx_sequence_model_matches(mode, activation, batch_first):
     np.testing.assert_allclose(y, m.predict(x), rtol=1e-4, atol=1e-5)
 
 
+def test_onnx_exports_float64_models_in_float32():
+    pytest.importorskip("onnx")
+    g = GRU(2, 3, reset_after=True, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 2, 2))
+    out, h_n = _ort_run(interop.to_onnx(g), {"x": x.astype(np.float32)})
+    np.testing.assert_allclose(out, g.forward(x)[0], rtol=1e-5, atol=1e-6)
+
+
 def test_onnx_rejects_bad_input():
     pytest.importorskip("onnx")
     with pytest.raises(TypeError, match="model"):
