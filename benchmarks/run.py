@@ -1,0 +1,580 @@
+"""grucy against torch.nn.GRU, grucy.reference and the GEMM floor, side by side.
+
+    python benchmarks/run.py            # full grid, 1 and 2 threads  -> benchmarks/results/latest.md
+    python benchmarks/run.py --quick    # fewer repeats, shorter samples (a smoke run)
+
+Method (issue 5):
+- Every contender of one grid point runs in the same process, interleaved: each repeat
+  visits all of them in a rotated order, each visit makes one untimed call (so a thread pool
+  left spinning by the previous contender settles) and then a timed sample of k calls, k
+  chosen once so that a sample lasts at least --min-ms. The table shows medians.
+- Same threads for everyone: grucy.set_num_threads(n), torch.set_num_threads(n), and
+  threadpoolctl limits numpy's OpenBLAS (the reference's) to n.
+- grucy runs reset_after=True with torch's weights, z blocks negated (DESIGN §1), so both
+  compute the same function (the max |Δ| column checks it); the seed variant (grucy's
+  default) is timed against its own floor.
+- FLOPs: forward = 2·T·B·3H·(I+H), training step = 3x that (DESIGN §5).
+- The GEMM floor (grucy._floor) issues exactly the GEMMs of grucy's kernels, from compiled
+  code, on buffers of the same shapes; "x floor" = grucy time / floor time.
+- Inference: grucy training=False, torch under no_grad. Training step: forward keeping the
+  cache, then backward to dx, dh0 and every weight gradient (torch: autograd.grad, which
+  returns fresh tensors as grucy does).
+"""
+import argparse
+import datetime
+import gc
+import json
+import math
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import grucy  # noqa: E402
+from grucy import reference  # noqa: E402
+from grucy._floor import Floor  # noqa: E402
+
+GRID = [(50, 1, 8, 32), (200, 16, 1, 32), (100, 32, 8, 64), (100, 64, 32, 128),
+        (100, 64, 64, 256), (50, 32, 128, 512)]
+# training speed-up over torch that the issue asks for where torch is overhead-bound
+SPEEDUP_TARGET = {(50, 1, 8, 32): 20, (200, 16, 1, 32): 15, (100, 32, 8, 64): 4}
+FLOOR_TARGET = {"inference": 1.2, "training": 1.25}       # for B >= 16
+STREAM_TARGET_US = 3.0                                      # B=1, I=8, H=64
+MEMORY_SHAPE = (50, 32, 128, 512)
+TRAP_SHAPES = [(100, 32, 8, 64), (100, 64, 64, 256)]
+
+
+# ---- timing ---------------------------------------------------------------------------------
+
+def interleaved(fns, repeats, min_s):
+    """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved."""
+    names = list(fns)
+    inner = {}
+    for name in names:
+        fn = fns[name]
+        fn()
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - t0, 1e-7)
+        inner[name] = max(1, math.ceil(min_s / once))
+    samples = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, k = fns[name], inner[name]
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / k)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def set_threads(n):
+    """grucy, torch and numpy (threadpoolctl) all get n threads; returns the limiter."""
+    import threadpoolctl
+    import torch
+    limiter = threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+    grucy.set_num_threads(n)
+    torch.set_num_threads(n)
+    return limiter
+
+
+# ---- problems -------------------------------------------------------------------------------
+
+def problem(T, B, I, H, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    k = 1 / math.sqrt(H)
+    p = dict(x=rng.standard_normal((T, B, I)), h0=0.5 * rng.standard_normal((B, H)),
+             w_ih=rng.uniform(-k, k, (3 * H, I)), w_hh=rng.uniform(-k, k, (3 * H, H)),
+             b_ih=rng.uniform(-k, k, 3 * H), b_hh=rng.uniform(-k, k, 3 * H))
+    p = {name: a.astype(dtype) for name, a in p.items()}
+    dout = rng.standard_normal((T, B, H)).astype(dtype)
+    return p, dout
+
+
+def negate_z(a, H):
+    a = a.copy()
+    a[H:2 * H] *= -1
+    return a
+
+
+def torch_gru(p, H):
+    """torch.nn.GRU computing grucy's reset_after=True function (z blocks negated)."""
+    import torch
+    I = p["x"].shape[2]
+    gru = torch.nn.GRU(I, H)
+    with torch.no_grad():
+        for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+            tname = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0",
+                     "b_hh": "bias_hh_l0"}[name]
+            getattr(gru, tname).copy_(torch.from_numpy(negate_z(p[name], H)))
+    return gru
+
+
+def contenders(T, B, I, H, mode, with_reference=True):
+    """name -> zero-argument callable for one grid point and mode ('inference'/'training')."""
+    import torch
+    p, dout = problem(T, B, I, H)
+    gru = torch_gru(p, H)
+    tx = torch.from_numpy(p["x"]).requires_grad_(mode == "training")
+    th0 = torch.from_numpy(p["h0"])[None].clone().requires_grad_(mode == "training")
+    tdout = torch.from_numpy(dout)
+    params = list(gru.parameters())
+    floor_after = Floor(T, B, I, H, True, np.float32)
+    floor_seed = Floor(T, B, I, H, False, np.float32)
+    training = mode == "training"
+
+    def grucy_fn(reset_after):
+        if training:
+            def run():
+                out, _, cache = grucy.gru_forward(**p, reset_after=reset_after)
+                return grucy.gru_backward(dout, None, cache)
+        else:
+            def run():
+                return grucy.gru_forward(**p, reset_after=reset_after, training=False)
+        return run
+
+    if training:
+        def torch_run():
+            out, _ = gru(tx, th0)
+            return torch.autograd.grad(out, [tx, th0] + params, tdout)
+
+        def ref_run():
+            out, _, cache = reference.gru_forward(**p, reset_after=True)
+            return reference.gru_backward(dout, None, cache)
+    else:
+        def torch_run():
+            with torch.no_grad():
+                return gru(tx, th0)
+
+        def ref_run():
+            return reference.gru_forward(**p, reset_after=True, training=False)
+
+    fns = {"grucy": grucy_fn(True), "torch": torch_run,
+           "floor": floor_after.training if training else floor_after.forward,
+           "grucy_seed": grucy_fn(False),
+           "floor_seed": floor_seed.training if training else floor_seed.forward}
+    if with_reference:
+        fns["reference"] = ref_run
+    # same function? (forward output, float32)
+    with torch.no_grad():
+        t_out = gru(torch.from_numpy(p["x"]), torch.from_numpy(p["h0"])[None])[0].numpy()
+    g_out = grucy.gru_forward(**p, reset_after=True, training=False)[0]
+    check = float(np.abs(t_out - g_out).max())
+    return fns, check
+
+
+def flops(T, B, I, H, mode):
+    f = 2 * T * B * 3 * H * (I + H)
+    return 3 * f if mode == "training" else f
+
+
+# ---- sections -------------------------------------------------------------------------------
+
+def run_grid(threads, args, log):
+    rows = []
+    for n in threads:
+        limiter = set_threads(n)
+        try:
+            for shape in GRID:
+                for mode in ("inference", "training"):
+                    T, B, I, H = shape
+                    with_ref = not args.no_reference
+                    fns, check = contenders(T, B, I, H, mode, with_ref)
+                    t = interleaved(fns, args.repeats, args.min_ms / 1e3)
+                    row = dict(threads=n, shape=shape, mode=mode, check=check,
+                               flops=flops(T, B, I, H, mode), **{k: v for k, v in t.items()})
+                    rows.append(row)
+                    log(f"  {n}t {shape} {mode:9s} grucy {t['grucy']*1e3:8.3f} ms  "
+                        f"torch {t['torch']*1e3:8.3f}  floor {t['floor']*1e3:8.3f}  "
+                        f"x{t['grucy']/t['floor']:.2f} floor  torch/grucy {t['torch']/t['grucy']:.1f}")
+                    del fns
+                    gc.collect()
+        finally:
+            limiter.restore_original_limits()
+    return rows
+
+
+def run_streaming(threads, args, log):
+    import torch
+    rows = []
+    steps = 200
+    for n in threads:
+        limiter = set_threads(n)
+        try:
+            for H in (64, 256):
+                T, B, I = steps, 1, 8
+                p, _ = problem(T, B, I, H, seed=1)
+                xs = list(p["x"])                          # (B, I) views, one per step
+                cell = torch.nn.GRUCell(I, H)
+                with torch.no_grad():
+                    cell.weight_ih.copy_(torch.from_numpy(negate_z(p["w_ih"], H)))
+                    cell.weight_hh.copy_(torch.from_numpy(negate_z(p["w_hh"], H)))
+                    cell.bias_ih.copy_(torch.from_numpy(negate_z(p["b_ih"], H)))
+                    cell.bias_hh.copy_(torch.from_numpy(negate_z(p["b_hh"], H)))
+                txs = [torch.from_numpy(x) for x in xs]
+                th0 = torch.from_numpy(p["h0"])
+                w = (p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+
+                def torch_run():
+                    with torch.no_grad():
+                        h = th0
+                        for x in txs:
+                            h = cell(x, h)
+                    return h
+
+                def cell_run():
+                    h = p["h0"]
+                    for x in xs:
+                        h = grucy.gru_cell(x, h, *w, reset_after=True)
+                    return h
+
+                fns = {"torch GRUCell": torch_run, "grucy.gru_cell": cell_run}
+                Cell = getattr(grucy.kernels, "Cell", None)
+                if Cell is not None:
+                    fast = Cell(*w, reset_after=True)
+                    h_buf = p["h0"].copy()
+
+                    def fast_run():
+                        h = h_buf
+                        h[...] = p["h0"]
+                        for x in xs:
+                            fast.step(x, h, h)
+                        return h
+                    fns["grucy Cell.step"] = fast_run
+                    # same function as torch?
+                    ref_h = torch_run().numpy()
+                    check = float(np.abs(fast_run() - ref_h).max())
+                else:
+                    check = float("nan")
+                if hasattr(grucy, "GRU"):
+                    try:
+                        layer = grucy.GRU(I, H, reset_after=True, dtype=np.float32, seed=0)
+                        stream = layer.stream(1)
+                        step = getattr(stream, "step", None)
+                        if step is None:
+                            raise AttributeError("stream has no step()")
+                        step(xs[0])
+
+                        def lib_run():
+                            for x in xs:
+                                y = step(x)
+                            return y
+                        fns["grucy.GRU.stream"] = lib_run
+                    except Exception as e:    # the library's API is another issue's
+                        log(f"  (library streaming not timed: {type(e).__name__}: {e})")
+                t = interleaved(fns, args.repeats, args.min_ms / 1e3)
+                row = dict(threads=n, H=H, check=check,
+                           **{k: v / steps for k, v in t.items()})
+                rows.append(row)
+                log(f"  {n}t stream H={H}: " + "  ".join(f"{k} {v*1e6:.2f} us"
+                                                           for k, v in row.items()
+                                                           if isinstance(v, float) and k != "check"))
+        finally:
+            limiter.restore_original_limits()
+    return rows
+
+
+def run_trap(threads, args, log):
+    """A many-to-many training step whose output head is numpy `@` vs grucy.matmul.
+
+    numpy keeps its default thread count here: that is the trap (DESIGN §4).
+    """
+    import torch
+    rows = []
+    O = 32
+    for n in threads:
+        grucy.set_num_threads(n)
+        torch.set_num_threads(n)
+        for shape in TRAP_SHAPES:
+            T, B, I, H = shape
+            p, _ = problem(T, B, I, H, seed=2)
+            rng = np.random.default_rng(3)
+            w_y = (rng.standard_normal((O, H)) / math.sqrt(H)).astype(np.float32)
+            target = rng.standard_normal((T * B, O)).astype(np.float32)
+
+            def step(mm):
+                out, _, cache = grucy.gru_forward(**p, reset_after=True)
+                hs = out.reshape(T * B, H)
+                y = mm(hs, w_y, trans_b=True)                   # (T·B, O) = hs @ w_yᵀ
+                dy = (y - target) * (2 / y.size)                # MSE gradient
+                dw_y = mm(dy, hs, trans_a=True)                 # (O, H) = dyᵀ @ hs
+                dhs = mm(dy, w_y)                               # (T·B, H) = dy @ w_y
+                return grucy.gru_backward(dhs.reshape(T, B, H), None, cache), dw_y
+
+            def np_mm(a, b, trans_a=False, trans_b=False):
+                return (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+            hs_fixed = np.ascontiguousarray(
+                np.random.default_rng(4).standard_normal((T * B, H)).astype(np.float32))
+
+            def numpy_head_alone():
+                y = hs_fixed @ w_y.T
+                dy = (y - target) * (2 / y.size)
+                return dy.T @ hs_fixed, dy @ w_y
+
+            fns = {"grucy + grucy.matmul head": lambda: step(grucy.matmul),
+                   "grucy + numpy @ head": lambda: step(np_mm),
+                   "numpy head alone": numpy_head_alone}
+            t = interleaved(fns, args.repeats, args.min_ms / 1e3)
+            rows.append(dict(threads=n, shape=shape, **t))
+            log(f"  {n}t trap {shape}: " + "  ".join(f"{k} {v*1e3:.3f} ms" for k, v in t.items()))
+    return rows
+
+
+# ---- memory (fresh subprocesses) ------------------------------------------------------------
+
+def _rss_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak():
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def probe_memory(lib, shape):
+    """Child process: peak RSS growth (KiB) over two training steps, after set-up and warm-up."""
+    T, B, I, H = shape
+    import tracemalloc
+    if lib == "torch":
+        import torch
+        torch.set_num_threads(1)
+    grucy.set_num_threads(1)
+
+    def make_step(T, B, I, H):
+        p, dout = problem(T, B, I, H)
+        if lib == "grucy":
+            def step():
+                out, _, cache = grucy.gru_forward(**p, reset_after=True)
+                grads = grucy.gru_backward(dout, None, cache)
+                return out, grads
+        else:
+            gru = torch_gru(p, H)
+            tx = torch.from_numpy(p["x"]).requires_grad_(True)
+            th0 = torch.from_numpy(p["h0"])[None].clone().requires_grad_(True)
+            tdout = torch.from_numpy(dout)
+            params = list(gru.parameters())
+
+            def step():
+                out, _ = gru(tx, th0)
+                return out, torch.autograd.grad(out, [tx, th0] + params, tdout)
+        return step
+
+    # Initialise the libraries (BLAS buffers, thread pools, allocators) on a tiny problem:
+    # that memory is the process's, not the training step's.
+    warm = make_step(2, 2, 2, 2)
+    res = warm()
+    del res, warm
+    step = make_step(T, B, I, H)
+    gc.collect()
+    base = _rss_kib("VmRSS")
+    exact = _reset_peak()
+    tracemalloc.start()
+    res = step()
+    del res
+    res = step()
+    traced_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    peak = _rss_kib("VmHWM")
+    del res
+    print(json.dumps(dict(lib=lib, base_kib=base, peak_kib=peak, delta_kib=peak - base,
+                          hwm_reset=exact, tracemalloc_bytes=traced_peak)))
+
+
+def run_memory(args, log):
+    res = {}
+    for lib in ("grucy", "torch"):
+        vals = []
+        for _ in range(3):
+            out = subprocess.run([sys.executable, __file__, "--probe-memory", lib],
+                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            vals.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        res[lib] = dict(delta_mib=statistics.median(v["delta_kib"] for v in vals) / 1024,
+                        tracemalloc_mib=statistics.median(v["tracemalloc_bytes"]
+                                                          for v in vals) / 2**20,
+                        hwm_reset=all(v["hwm_reset"] for v in vals))
+        log(f"  memory {lib}: {res[lib]}")
+    return res
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+def ok(flag):
+    return "met" if flag else "**MISSED**"
+
+
+def report(grid, stream, trap, memory, args, started, loads):
+    L = []
+    info = grucy.blas_info()
+    import torch
+    L.append("# grucy benchmark")
+    L.append("")
+    L.append(f"Command: `python benchmarks/run.py{' --quick' if args.quick else ''}` "
+             f"({started:%Y-%m-%d %H:%M} UTC; {args.repeats} interleaved repeats per "
+             f"point, samples >= {args.min_ms:g} ms, medians).")
+    L.append(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+             f"grucy BLAS {info['package']} ({info['corename']}), torch {torch.__version__}, "
+             f"numpy {np.__version__}. Load average before/after: "
+             f"{loads[0]:.2f} / {loads[1]:.2f} (other processes share these cores).")
+    L.append("")
+    targets = []
+
+    L.append("## GRU layer, float32, reset_after=True (torch's function)")
+    L.append("")
+    L.append("ms per call; GFLOP/s from forward = 2·T·B·3H·(I+H), training = 3x; "
+             "`torch/grucy` > 1 means grucy is faster; `x floor` = grucy / GEMM floor. "
+             "`seed x floor`: grucy's default variant (reset_after=False) over its own floor.")
+    L.append("")
+    L.append("| threads | T, B, I, H | mode | grucy ms | torch ms | reference ms | floor ms "
+             "| grucy GFLOP/s | floor GFLOP/s | torch/grucy | x floor | seed x floor "
+             "| max abs Δ vs torch | targets |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in grid:
+        T, B, I, H = r["shape"]
+        sp = r["torch"] / r["grucy"]
+        xf = r["grucy"] / r["floor"]
+        xfs = r["grucy_seed"] / r["floor_seed"]
+        t = []
+        ok_torch = sp >= 1 and r["torch"] >= r["grucy_seed"]
+        t.append(f"≥ torch {ok(ok_torch)}")
+        targets.append(ok_torch)
+        if B >= 16:
+            lim = FLOOR_TARGET[r["mode"]]
+            good = xf <= lim and xfs <= lim
+            t.append(f"≤{lim}x floor {ok(good)}")
+            targets.append(good)
+        if r["mode"] == "training" and r["shape"] in SPEEDUP_TARGET:
+            want = SPEEDUP_TARGET[r["shape"]]
+            t.append(f"≥{want}x torch {ok(sp >= want)}")
+            targets.append(sp >= want)
+        ref = f"{r['reference']*1e3:.3f}" if "reference" in r else "–"
+        L.append(f"| {r['threads']} | {T}, {B}, {I}, {H} | {r['mode']} | {r['grucy']*1e3:.3f} "
+                 f"| {r['torch']*1e3:.3f} | {ref} | {r['floor']*1e3:.3f} "
+                 f"| {r['flops']/r['grucy']/1e9:.1f} | {r['flops']/r['floor']/1e9:.1f} "
+                 f"| {sp:.1f} | {xf:.2f} | {xfs:.2f} | {r['check']:.1e} | {'; '.join(t)} |")
+    L.append("")
+
+    if stream:
+        L.append("## Streaming, one step at a time (B=1, I=8), µs per step")
+        L.append("")
+        names = [k for k in stream[0] if k not in ("threads", "H", "check")]
+        L.append("| threads | H | " + " | ".join(names) + " | max abs Δ vs torch | target |")
+        L.append("|---|---|" + "---|" * len(names) + "---|---|")
+        for r in stream:
+            best = min(r.get("grucy Cell.step", math.inf), r.get("grucy.GRU.stream", math.inf))
+            tgt = ""
+            if r["H"] == 64:
+                good = best <= STREAM_TARGET_US * 1e-6
+                tgt = f"≤ {STREAM_TARGET_US:g} µs {ok(good)}"
+                targets.append(good)
+            L.append(f"| {r['threads']} | {r['H']} | " +
+                     " | ".join(f"{r[k]*1e6:.2f}" for k in names) +
+                     f" | {r['check']:.1e} | {tgt} |")
+        L.append("")
+
+    if memory:
+        g, t = memory["grucy"], memory["torch"]
+        good = g["delta_mib"] <= 0.5 * t["delta_mib"]
+        targets.append(good)
+        T, B, I, H = MEMORY_SHAPE
+        L.append(f"## Peak memory of a training step, T, B, I, H = {T}, {B}, {I}, {H}, float32, "
+                 "1 thread")
+        L.append("")
+        L.append("Fresh process per measurement (median of 3): set-up and a tiny warm-up step "
+                 "(BLAS buffers, pools, allocators), then the RSS high-water mark is reset and "
+                 "two training steps run; peak = VmHWM − VmRSS before the steps. This counts "
+                 "every byte either library touches (BLAS workspaces, caches that persist "
+                 "between steps, allocator slack); tracemalloc (numpy's allocations only) is "
+                 "shown for grucy as a cross-check.")
+        L.append("")
+        L.append("| library | peak RSS growth MiB | tracemalloc peak MiB | grucy / torch | target |")
+        L.append("|---|---|---|---|---|")
+        L.append(f"| grucy | {g['delta_mib']:.1f} | {g['tracemalloc_mib']:.1f} "
+                 f"| {g['delta_mib']/t['delta_mib']:.2f} | ≤ 0.5 {ok(good)} |")
+        L.append(f"| torch | {t['delta_mib']:.1f} | – | | |")
+        L.append("")
+
+    if trap:
+        L.append("## Two BLAS pools (DESIGN §4): numpy work inside a grucy training step")
+        L.append("")
+        L.append("A many-to-many training step (reset_after=True, a (T·B, H) × (H, 32) output "
+                 "head and its two gradient products); numpy left at its default thread "
+                 "count. Cost = (numpy-head step − grucy-head step − numpy head alone) / "
+                 "grucy-head step: what the two pools cost beyond the numpy work itself.")
+        L.append("")
+        L.append("| grucy threads | T, B, I, H | grucy.matmul head ms | numpy @ head ms "
+                 "| numpy head alone ms | cost | target |")
+        L.append("|---|---|---|---|---|---|---|")
+        for r in trap:
+            a = r["grucy + grucy.matmul head"]
+            b = r["grucy + numpy @ head"]
+            c = r["numpy head alone"]
+            cost = (b - a - c) / a
+            good = cost <= 0.10
+            targets.append(good)
+            L.append(f"| {r['threads']} | {', '.join(map(str, r['shape']))} | {a*1e3:.3f} "
+                     f"| {b*1e3:.3f} | {c*1e3:.3f} | {cost*100:+.1f} % | ≤ 10 % {ok(good)} |")
+        L.append("")
+
+    L.append(f"**Targets met: {sum(targets)} of {len(targets)}.**")
+    L.append("")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="3 repeats, 5 ms samples")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--min-ms", type=float, default=None)
+    ap.add_argument("--no-reference", action="store_true", help="skip the numpy reference")
+    ap.add_argument("--only", nargs="+", choices=["grid", "stream", "memory", "trap"],
+                    default=["grid", "stream", "memory", "trap"])
+    ap.add_argument("--out", type=pathlib.Path, default=HERE / "results" / "latest.md")
+    ap.add_argument("--probe-memory", choices=["grucy", "torch"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.probe_memory:
+        probe_memory(args.probe_memory, MEMORY_SHAPE)
+        return
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 7
+    if args.min_ms is None:
+        args.min_ms = 5.0 if args.quick else 20.0
+
+    def log(msg):
+        print(msg, flush=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load0 = os.getloadavg()[0]
+    grid = run_grid(args.threads, args, log) if "grid" in args.only else []
+    stream = run_streaming(args.threads, args, log) if "stream" in args.only else []
+    memory = run_memory(args, log) if "memory" in args.only else None
+    trap = run_trap(args.threads, args, log) if "trap" in args.only else []
+    text = report(grid, stream, trap, memory, args, started, (load0, os.getloadavg()[0]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

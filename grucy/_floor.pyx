@@ -1,0 +1,126 @@
+# cython: language_level=3
+"""The GEMM floor: the GEMMs of grucy's GRU kernels, timed alone (benchmarks only).
+
+`Floor(T, B, I, H, reset_after, dtype)` owns buffers of the kernels' shapes; `.forward()`
+and `.training()` issue exactly the GEMM sequence of `_gru._forward` and of `_forward`
+followed by `_gru._backward` (same shapes, transposes, leading dimensions, beta), and
+nothing else: no gate math, no allocation, GIL released. A kernel's time divided by this is
+the overhead of everything that is not a matrix product. Keep it in step with _gru.pyx.
+"""
+import numpy as np
+
+from grucy._blas cimport real, gemm
+
+
+cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
+               const real *x, const real *w_ih, const real *w_hh, real *xp, real *h,
+               real *hp, real *rh) noexcept nogil:
+    cdef Py_ssize_t G = 3 * H, s
+    # xp (T·B, G) += x (T·B, I) @ w_ihᵀ
+    gemm(False, True, <int>(T * B), <int>G, <int>I, <real>1, x, <int>I, w_ih, <int>I,
+         <real>1, xp, <int>G)
+    for s in range(T):
+        if reset_after:
+            # hp (B, G) = h @ w_hhᵀ
+            gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
+                 <real>0, hp, <int>G)
+        else:
+            # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
+            gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, h, <int>H, w_hh, <int>H,
+                 <real>0, hp, <int>G)
+            # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
+            gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
+                 <int>H, <real>0, hp + 2 * H, <int>G)
+
+
+cdef void _bwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
+               const real *x, const real *w_ih, const real *w_hh, const real *hprev,
+               const real *extra, const real *da, const real *dhn, real *dgs, real *drh,
+               real *dh, real *dx, real *dw_ih, real *dw_hh) noexcept nogil:
+    cdef Py_ssize_t G = 3 * H, s, TB = T * B
+    for s in range(T - 1, -1, -1):
+        if reset_after:
+            # dh (B, H) += dgs (B, G) @ w_hh (G, H)
+            gemm(False, False, <int>B, <int>H, <int>G, <real>1, dgs, <int>G, w_hh, <int>H,
+                 <real>1, dh, <int>H)
+        else:
+            # drh (B, H) = dgs[:, 2H:] (B, H) @ w_hh[2H:] (H, H)
+            gemm(False, False, <int>B, <int>H, <int>H, <real>1, dgs + 2 * H, <int>G,
+                 w_hh + 2 * H * H, <int>H, <real>0, drh, <int>H)
+            # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
+            gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, dgs, <int>G, w_hh,
+                 <int>H, <real>1, dh, <int>H)
+    # dx (T·B, I) = da (T·B, G) @ w_ih (G, I)
+    gemm(False, False, <int>TB, <int>I, <int>G, <real>1, da, <int>G, w_ih, <int>I,
+         <real>0, dx, <int>I)
+    # dw_ih (G, I) = daᵀ (G, T·B) @ x (T·B, I)
+    gemm(True, False, <int>G, <int>I, <int>TB, <real>1, da, <int>G, x, <int>I,
+         <real>0, dw_ih, <int>I)
+    # dw_hh[:2H] (2H, H) = da[:, :2H]ᵀ @ hprev (T·B, H)
+    gemm(True, False, <int>(2 * H), <int>H, <int>TB, <real>1, da, <int>G, hprev, <int>H,
+         <real>0, dw_hh, <int>H)
+    if reset_after:
+        # dw_hh[2H:] (H, H) = dhnᵀ (H, T·B) @ hprev (T·B, H)
+        gemm(True, False, <int>H, <int>H, <int>TB, <real>1, dhn, <int>H, hprev, <int>H,
+             <real>0, dw_hh + 2 * H * H, <int>H)
+    else:
+        # dw_hh[2H:] (H, H) = da[:, 2H:]ᵀ (H, T·B) @ (r ⊙ h) (T·B, H)
+        gemm(True, False, <int>H, <int>H, <int>TB, <real>1, da + 2 * H, <int>G, extra,
+             <int>H, <real>0, dw_hh + 2 * H * H, <int>H)
+
+
+cdef class Floor:
+    """Buffers of one problem size and the kernels' GEMM sequence over them."""
+    cdef readonly Py_ssize_t steps, batch, inputs, hidden
+    cdef readonly bint reset_after
+    cdef readonly object dtype
+    cdef object bufs          # keeps the arrays alive; the fields below point into them
+
+    def __init__(self, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                 bint reset_after, dtype=np.float32):
+        self.steps, self.batch, self.inputs, self.hidden = T, B, I, H
+        self.reset_after = reset_after
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        rng = np.random.default_rng(0)
+        G = 3 * H
+        shapes = dict(x=(T, B, I), w_ih=(G, I), w_hh=(G, H), xp=(T, B, G), h=(B, H),
+                      hp=(B, G), rh=(B, H), hprev=(T, B, H), extra=(T, B, H), da=(T, B, G),
+                      dhn=(T, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
+                      dw_ih=(G, I), dw_hh=(G, H))
+        # Values of order 0.1: no denormals, no overflow, like a real layer's.
+        self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
+                     for k, s in shapes.items()}
+
+    def forward(self):
+        """The GEMMs of gru_forward (training or not: the same GEMMs)."""
+        self._go(False)
+
+    def training(self):
+        """The GEMMs of gru_forward followed by gru_backward."""
+        self._go(True)
+
+    def _go(self, bint backward):
+        b = self.bufs
+        args = [b[k].reshape(-1) for k in _ORDER]
+        if self.dtype == np.float32:
+            _run[float](self.steps, self.batch, self.inputs, self.hidden, self.reset_after, backward, *args)
+        else:
+            _run[double](self.steps, self.batch, self.inputs, self.hidden, self.reset_after, backward, *args)
+
+
+_ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "extra", "da", "dhn", "dgs",
+          "drh", "dh", "dx", "dw_ih", "dw_hh")
+
+
+cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
+               bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
+               real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev, real[::1] extra,
+               real[::1] da, real[::1] dhn, real[::1] dgs, real[::1] drh, real[::1] dh,
+               real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):
+    with nogil:
+        _fwd(T, B, I, H, reset_after, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &hp[0], &rh[0])
+        if backward:
+            _bwd(T, B, I, H, reset_after, &x[0], &w_ih[0], &w_hh[0], &hprev[0], &extra[0],
+                 &da[0], &dhn[0], &dgs[0], &drh[0], &dh[0], &dx[0], &dw_ih[0], &dw_hh[0])
