@@ -14,7 +14,7 @@ torch, onnx and onnxruntime are optional: imported inside the functions that nee
 """
 import numpy as np
 
-from ._checks import as_float_array, check_bool, check_dtype, check_int
+from ._checks import as_float_array, check_bool, check_int
 from .layers import GRU, _KINDS, _SUFFIXES
 from .models import SequenceModel
 
