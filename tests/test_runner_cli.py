@@ -109,15 +109,18 @@ FAILING_SWEEP = ["optimizer=sgd", "trainer.clip_grad_norm=null", "model.hidden_s
 
 
 def test_multirun_basic_launcher_with_a_failing_job(tmp_path):
+    # default sweep directory (multirun/<date_time>) under the working directory
     ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
-    r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + ov + FAILING_SWEEP)
+    r = cli(["-m"] + ov + FAILING_SWEEP, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    rows = check_sweep(tmp_path, 3, 1)
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()
+    rows = check_sweep(sweep_dir, 3, 1)
     assert "optimizer.lr=1000000.0" in rows[-1]["overrides"] and "loss became" in rows[-1]["error"]
 
 
 @pytest.mark.slow
 def test_multirun_joblib_sets_one_blas_thread_per_job(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
     r = cli(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}",
              "model.hidden_size=4,6"] + ov)
@@ -130,6 +133,7 @@ def test_multirun_joblib_sets_one_blas_thread_per_job(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_submitit_local_with_a_failing_job(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
     r = cli(["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
              f"hydra.sweep.dir={tmp_path}"] + ov + FAILING_SWEEP[:-1] + ["optimizer.lr=0.01,1e6"], timeout=600)

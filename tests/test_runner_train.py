@@ -92,10 +92,13 @@ def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     assert metrics_without_timing(a / "metrics.csv") != metrics_without_timing(c / "metrics.csv")
 
 
-@pytest.mark.parametrize("scheduler", ["plateau", "cosine"])
-def test_resume_equals_uninterrupted(tmp_path, scheduler):
-    ov = tiny("sine", ["trainer.epochs=5", f"scheduler={scheduler}", "scheduler.patience=1"
-                       if scheduler == "plateau" else "scheduler.eta_min=0.001"])
+@pytest.mark.parametrize("variant", [
+    ["scheduler=plateau", "scheduler.patience=1"],
+    ["scheduler=cosine", "scheduler.eta_min=0.001", "optimizer=sgd"],
+    ["model=bigru", "model.dropout=0.3", "optimizer=rmsprop"],   # dropout masks resume too
+])
+def test_resume_equals_uninterrupted(tmp_path, variant):
+    ov = tiny("sine", ["trainer.epochs=5"] + variant)
     full, _, s_full = train(tmp_path, ov, "full")
     part, _, s_part = train(tmp_path, ov + ["trainer.stop_after=2"], "part")
     assert s_part["status"] == "interrupted" and s_part["epochs_run"] == 2
