@@ -31,10 +31,16 @@ _blas_path = _load_openblas()
 from grucy.kernels import gru_forward, gru_backward, gru_cell  # noqa: E402
 from grucy.ops import matmul, set_num_threads, get_num_threads, blas_info  # noqa: E402
 from grucy import reference  # noqa: E402,F401
+from grucy.layers import GRU, GRUStream, Linear  # noqa: E402
+from grucy.models import SequenceModel  # noqa: E402
+from grucy.io import save, load, Checkpoint  # noqa: E402
+from grucy import init, losses, optim, interop  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
 __all__ = [
     "gru_forward", "gru_backward", "gru_cell",
     "matmul", "set_num_threads", "get_num_threads", "blas_info",
+    "GRU", "GRUStream", "Linear", "SequenceModel", "save", "load", "Checkpoint",
+    "init", "losses", "optim", "interop", "reference",
 ]
