@@ -83,7 +83,8 @@ def validate(cfg: DictConfig) -> None:
     """The checks a run needs before data is loaded or a model built."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
-        raise ConfigError(f"{missing[0]} is required (e.g. {missing[0]}=...); it has no default")
+        raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
+                          f"(no default): add {' '.join(m + '=...' for m in missing)}")
     check_target(cfg.data, "data")
     check_target(cfg.model, "model",
                  extra=("input_size", "output_size", "mode", "activation", "seed"))

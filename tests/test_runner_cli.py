@@ -28,14 +28,14 @@ def test_cli_single_run_progress_and_quiet(tmp_path):
     r = cli(ov + [f"hydra.run.dir={tmp_path / 'loud'}"])
     assert r.returncode == 0, r.stderr
     assert "epoch 1/2" in r.stdout + r.stderr and "persistence" in r.stdout + r.stderr
-    log = (tmp_path / "loud" / "app.log").read_text()
+    log = (tmp_path / "loud" / "runner.log").read_text()
     assert "epoch 2/2" in log
     assert json.loads((tmp_path / "loud" / "summary.json").read_text())["status"] == "ok"
 
     r = cli(ov + ["quiet=true", f"hydra.run.dir={tmp_path / 'quiet'}"])
     assert r.returncode == 0, r.stderr
     assert "epoch" not in r.stdout + r.stderr
-    assert "epoch 2/2" in (tmp_path / "quiet" / "app.log").read_text()   # the log keeps it
+    assert "epoch 2/2" in (tmp_path / "quiet" / "runner.log").read_text()   # the log keeps it
 
 
 def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
