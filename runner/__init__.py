@@ -1,4 +1,4 @@
 """grucy's Hydra experiment runner: ``python -m runner model=gru data=sine``.
 
-See docs/README_runner.md. ``runner.app.run(cfg, out_dir)`` runs one composed config.
+See README.md, "The experiment runner". ``runner.app.run(cfg, out_dir)`` runs one composed config.
 """
