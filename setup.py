@@ -10,6 +10,7 @@ import numpy as np
 import scipy_openblas32
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("GRUCY_DEBUG", "0") not in ("", "0")
 
@@ -38,4 +39,24 @@ extensions = [
     Extension("grucy._floor", ["grucy/_floor.pyx"], **blas),
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+
+
+class BuildExt(build_ext):
+    """gcc only: let the vectoriser emit more runtime alias checks than its default 10.
+
+    The gate loops in _gru.pyx read several rows through plain pointers (Cython has no
+    `restrict`); at the default limit gcc gives up and runs them one element at a time.
+    Other compilers get the plain flags.
+    """
+
+    def build_extensions(self):
+        cc = os.path.basename(self.compiler.compiler_so[0]) if self.compiler.compiler_type == "unix" else ""
+        if "gcc" in cc or cc in ("cc", "x86_64-linux-gnu-gcc"):
+            for ext in self.extensions:
+                ext.extra_compile_args = ext.extra_compile_args + [
+                    "--param=vect-max-version-for-alias-checks=64"]
+        super().build_extensions()
+
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives),
+      cmdclass={"build_ext": BuildExt})

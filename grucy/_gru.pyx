@@ -25,58 +25,106 @@ Layers (scikit-learn's layout): per-row point functions (`_row_*`), typed loops 
 entirely inside `with nogil:` (`_forward`, `_backward`), and `def` entry points that only
 allocate. Validation lives one level up, in grucy/kernels.py; nothing here checks shapes.
 Every buffer is allocated before a loop starts; no time loop allocates.
+
+Performance notes (issue 5, measured with benchmarks/run.py)
+-------------------------------------------------------------
+- The gate loops are branch-free and vectorised: sigmoid/tanh are grucy._math's polynomial
+  point functions (libm calls made the gate math cost several times the GEMMs), training
+  and inference have their own loops (no per-element `if training`), and every row loop
+  writes to at most three arrays so that gcc's runtime alias checks stay within its limit
+  (copies such as out = h and hprev = h are separate loops).
+- Training writes the input projection straight into the cache's `gates` buffer and the
+  gate pass turns it into [r | z | n] in place: no (T, B, 3H) scratch in a training forward.
+- Scratch (inference projections, per-step rows, backward's dA) comes from a per-thread
+  workspace that grows and is reused across calls; returned arrays and caches are always
+  fresh, so no result ever aliases a later call's buffers.
+- `Cell` is the streaming entry point: weights bound once, scratch owned, one step
+  writes into a caller's array (see its docstring).
 """
+import threading
+
 import numpy as np
+cimport numpy as cnp
+from libc.string cimport memcpy, memset
 
 from grucy._blas cimport real, gemm
 from grucy._math cimport sigmoid, tanh_
 
+cnp.import_array()
 
-# ---- per-row point functions (forward) ----------------------------------------------------
 
-cdef inline void _row_rz(Py_ssize_t H, const real *a, real *hp, const real *h,
-                         real *rh) noexcept nogil:
-    """reset_after=False, first half: (1), (2) in place of hp's r|z blocks, and rh = r ⊙ h."""
+# ---- per-row point loops (forward) --------------------------------------------------------
+# Each writes at most three arrays (see the header); pointers: a row of G = 3H or H values.
+
+cdef inline void _copy(Py_ssize_t n, const real *src, real *dst) noexcept nogil:
+    memcpy(dst, src, n * sizeof(real))
+
+
+cdef inline void _after_infer(Py_ssize_t H, const real *a, const real *hp, const real *b_hn,
+                              real *h, real *out) noexcept nogil:
+    """reset_after=True, inference: (1)-(4) for one row; a = xp row, hp = W_hh h (G,)."""
+    cdef Py_ssize_t j
+    cdef real r, z, n, hj
+    for j in range(H):
+        r = sigmoid(a[j] + hp[j])                              # (1)
+        z = sigmoid(a[H + j] + hp[H + j])                      # (2)
+        n = tanh_(a[2 * H + j] + r * (hp[2 * H + j] + b_hn[j]))  # (3)
+        hj = h[j] + z * (n - h[j])                             # (4) (1-z)h + zn
+        h[j] = hj
+        out[j] = hj
+
+
+cdef inline void _after_train(Py_ssize_t H, real *g, const real *hp, const real *b_hn,
+                              real *h, real *hn) noexcept nogil:
+    """reset_after=True, training: g holds the xp row on entry and [r | z | n] on exit;
+    hn keeps W_hn h + b_hn for backward."""
+    cdef Py_ssize_t j
+    cdef real r, z, n, q
+    for j in range(H):
+        r = sigmoid(g[j] + hp[j])                              # (1)
+        z = sigmoid(g[H + j] + hp[H + j])                      # (2)
+        q = hp[2 * H + j] + b_hn[j]
+        n = tanh_(g[2 * H + j] + r * q)                        # (3)
+        g[j] = r
+        g[H + j] = z
+        g[2 * H + j] = n
+        hn[j] = q
+        h[j] = h[j] + z * (n - h[j])                           # (4)
+
+
+cdef inline void _seed_rz(Py_ssize_t H, const real *a, real *rz, const real *h,
+                          real *rh) noexcept nogil:
+    """reset_after=False, first half: rz (2H,) := σ(a + rz) in place [(1), (2)]; rh = r ⊙ h.
+    Inference: a = xp row, rz = hp row; training: a = hp row, rz = the gates row."""
     cdef Py_ssize_t j
     for j in range(2 * H):
-        hp[j] = sigmoid(a[j] + hp[j])                  # (1), (2)
+        rz[j] = sigmoid(a[j] + rz[j])                          # (1), (2)
     for j in range(H):
-        rh[j] = hp[j] * h[j]
+        rh[j] = rz[j] * h[j]
 
 
-cdef inline void _row_n_seed(Py_ssize_t H, const real *a, const real *hp, real *h,
-                             real *out, real *g) noexcept nogil:
-    """reset_after=False, second half: (3), (4). hp holds [r | z | W_hn(r ⊙ h)]; a has b_hn."""
+cdef inline void _seed_n_infer(Py_ssize_t H, const real *a, const real *hp, real *h,
+                               real *out) noexcept nogil:
+    """reset_after=False, inference, second half: (3), (4); hp = [r | z | W_hn(r ⊙ h)]."""
+    cdef Py_ssize_t j
+    cdef real z, n, hj
+    for j in range(H):
+        z = hp[H + j]
+        n = tanh_(a[2 * H + j] + hp[2 * H + j])                # (3)
+        hj = h[j] + z * (n - h[j])                             # (4)
+        h[j] = hj
+        out[j] = hj
+
+
+cdef inline void _seed_n_train(Py_ssize_t H, real *g, const real *hpn, real *h) noexcept nogil:
+    """reset_after=False, training, second half: g = [r | z | xp_n] -> [r | z | n]; (3), (4)."""
     cdef Py_ssize_t j
     cdef real z, n
     for j in range(H):
-        z = hp[H + j]
-        n = tanh_(a[2 * H + j] + hp[2 * H + j])        # (3)
-        h[j] = h[j] + z * (n - h[j])                   # (4) (1-z)h + zn, one rounding fewer
-        out[j] = h[j]
-        if g != NULL:
-            g[j] = hp[j]
-            g[H + j] = z
-            g[2 * H + j] = n
-
-
-cdef inline void _row_after(Py_ssize_t H, const real *a, const real *hp, const real *b_hn,
-                            real *h, real *out, real *g, real *hn_out) noexcept nogil:
-    """reset_after=True: (1)-(4) for one row. hp = W_hh h (G,); hn_out keeps W_hn h + b_hn."""
-    cdef Py_ssize_t j
-    cdef real r, z, n, hn
-    for j in range(H):
-        r = sigmoid(a[j] + hp[j])                      # (1)
-        z = sigmoid(a[H + j] + hp[H + j])              # (2)
-        hn = hp[2 * H + j] + b_hn[j]
-        n = tanh_(a[2 * H + j] + r * hn)               # (3)
-        h[j] = h[j] + z * (n - h[j])                   # (4)
-        out[j] = h[j]
-        if g != NULL:
-            g[j] = r
-            g[H + j] = z
-            g[2 * H + j] = n
-            hn_out[j] = hn
+        z = g[H + j]
+        n = tanh_(g[2 * H + j] + hpn[j])                       # (3)
+        g[2 * H + j] = n
+        h[j] = h[j] + z * (n - h[j])                           # (4)
 
 
 cdef inline Py_ssize_t _time(Py_ssize_t s, Py_ssize_t L, bint reverse) noexcept nogil:
@@ -93,32 +141,29 @@ cdef void _forward(const real[:, :, ::1] x,        # IN  (T, B, I)
                    const int[::1] lengths,         # IN  (B,) in [0, T]
                    bint reset_after, bint reverse,
                    real[:, ::1] h,                 # IN/OUT (B, H): h0 in, h_n out
-                   real[:, :, ::1] out,            # OUT (T, B, H), zero on entry
-                   real[:, :, ::1] xp,             # SCRATCH (T, B, G)
+                   real[:, :, ::1] out,            # OUT (T, B, H), zero where padded
+                   real[:, :, ::1] xp,             # SCRATCH (T, B, G); the gates when training
                    real[:, ::1] hp,                # SCRATCH (B, G)
                    real[:, ::1] rh,                # SCRATCH (B, H)
                    bint training,
-                   real[:, :, ::1] gates,          # CACHE (T, B, G) [r | z | n]
                    real[:, :, ::1] hprev,          # CACHE (T, B, H) h before each step
                    real[:, :, ::1] extra,          # CACHE (T, B, H) W_hn h + b_hn | r ⊙ h
                    ) noexcept nogil:
+    """Training: xp is the cache's gates buffer and leaves holding [r | z | n] (T, B, G)."""
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h.shape[1]
     cdef Py_ssize_t G = 3 * H, s, t, b, j, k
-    cdef real *g = NULL
-    cdef real *ex = NULL
+    cdef real *row
 
     # xp = x @ w_ihᵀ + bias, all steps in one GEMM accumulating onto the bias rows. The
     # recurrent biases that are not multiplied by r join here, once, instead of every step.
+    row = &hp[0, 0]                                        # hp's first row: the bias row
+    for j in range(G):
+        row[j] = b_ih[j] + b_hh[j]
+    if reset_after:
+        for j in range(2 * H, G):
+            row[j] = b_ih[j]
     for k in range(T * B):
-        t = k // B
-        b = k % B
-        for j in range(G):
-            xp[t, b, j] = b_ih[j]
-        for j in range(2 * H):
-            xp[t, b, j] += b_hh[j]
-        if not reset_after:
-            for j in range(2 * H, G):
-                xp[t, b, j] += b_hh[j]
+        _copy(G, row, &xp[0, 0, 0] + k * G)
     # xp (T·B, G) += x (T·B, I) @ w_ihᵀ
     gemm(False, True, <int>(T * B), <int>G, <int>I, <real>1, &x[0, 0, 0], <int>I,
          &w_ih[0, 0], <int>I, <real>1, &xp[0, 0, 0], <int>G)
@@ -133,23 +178,26 @@ cdef void _forward(const real[:, :, ::1] x,        # IN  (T, B, I)
                     continue                               # padding: state unchanged
                 t = _time(s, lengths[b], reverse)
                 if training:
-                    for j in range(H):
-                        hprev[t, b, j] = h[b, j]
-                    g = &gates[t, b, 0]
-                    ex = &extra[t, b, 0]
-                _row_after(H, &xp[t, b, 0], &hp[b, 0], &b_hh[2 * H], &h[b, 0],
-                           &out[t, b, 0], g, ex)
+                    _copy(H, &h[b, 0], &hprev[t, b, 0])
+                    _after_train(H, &xp[t, b, 0], &hp[b, 0], &b_hh[2 * H], &h[b, 0],
+                                 &extra[t, b, 0])
+                    _copy(H, &h[b, 0], &out[t, b, 0])
+                else:
+                    _after_infer(H, &xp[t, b, 0], &hp[b, 0], &b_hh[2 * H], &h[b, 0],
+                                 &out[t, b, 0])
         else:
             # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
             gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, &h[0, 0], <int>H,
                  &w_hh[0, 0], <int>H, <real>0, &hp[0, 0], <int>G)
             for b in range(B):
                 if s >= lengths[b]:
-                    for j in range(H):
-                        rh[b, j] = 0                       # keeps the next GEMM finite
+                    memset(&rh[b, 0], 0, H * sizeof(real))   # keeps the next GEMM finite
                     continue
                 t = _time(s, lengths[b], reverse)
-                _row_rz(H, &xp[t, b, 0], &hp[b, 0], &h[b, 0], &rh[b, 0])
+                if training:                                 # r|z into the gates row
+                    _seed_rz(H, &hp[b, 0], &xp[t, b, 0], &h[b, 0], &rh[b, 0])
+                else:                                        # r|z into hp's row
+                    _seed_rz(H, &xp[t, b, 0], &hp[b, 0], &h[b, 0], &rh[b, 0])
             # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
             gemm(False, True, <int>B, <int>H, <int>H, <real>1, &rh[0, 0], <int>H,
                  &w_hh[2 * H, 0], <int>H, <real>0, &hp[0, 2 * H], <int>G)
@@ -158,69 +206,66 @@ cdef void _forward(const real[:, :, ::1] x,        # IN  (T, B, I)
                     continue
                 t = _time(s, lengths[b], reverse)
                 if training:
-                    for j in range(H):
-                        hprev[t, b, j] = h[b, j]
-                        extra[t, b, j] = rh[b, j]
-                    g = &gates[t, b, 0]
-                _row_n_seed(H, &xp[t, b, 0], &hp[b, 0], &h[b, 0], &out[t, b, 0], g)
+                    _copy(H, &h[b, 0], &hprev[t, b, 0])
+                    _copy(H, &rh[b, 0], &extra[t, b, 0])
+                    _seed_n_train(H, &xp[t, b, 0], &hp[b, 2 * H], &h[b, 0])
+                    _copy(H, &h[b, 0], &out[t, b, 0])
+                else:
+                    _seed_n_infer(H, &xp[t, b, 0], &hp[b, 0], &h[b, 0], &out[t, b, 0])
 
 
-# ---- per-row point functions (backward) ---------------------------------------------------
+# ---- per-row point loops (backward) -------------------------------------------------------
 
-cdef inline void _row_back_after(Py_ssize_t H, const real *g, const real *hprev,
-                                 const real *hn, real *dh, const real *dout,
-                                 real *dgs, real *da, real *dhn) noexcept nogil:
+cdef inline void _back_after(Py_ssize_t H, const real *g, const real *hprev, const real *hn,
+                             real *dh, real *da) noexcept nogil:
     """reset_after=True, one row: undo (4), (3), (2), (1).
 
-    dh (H,) comes in as dL/dh' and leaves as the direct part of dL/dh; the part through
-    W_hh is added by the step's GEMM. dgs (G,) = [da_r | da_z | r ⊙ da_n] feeds that GEMM,
-    da (G,) = [da_r | da_z | da_n] is kept for dx and dW_ih, dhn (H,) = r ⊙ da_n for dW_hn.
+    dh (H,) comes in as dL/dh' (dout already added) and leaves as the direct part of dL/dh;
+    the part through W_hh is added by the step's GEMM. da (G,) = [da_r | da_z | da_n].
     """
     cdef Py_ssize_t j
-    cdef real r, z, n, d, dn, dz, dan, dr
+    cdef real r, z, n, d, dan
     for j in range(H):
         r = g[j]
         z = g[H + j]
         n = g[2 * H + j]
         d = dh[j]
-        if dout != NULL:
-            d = d + dout[j]
-        dn = d * z                                     # (4) h' = (1-z)h + zn
-        dz = d * (n - hprev[j])
-        dh[j] = d - d * z
-        dan = dn * (1 - n * n)                         # (3) n = tanh(a_n + r (W_hn h + b_hn))
-        dr = dan * hn[j]
+        dan = d * z * (1 - n * n)                      # (4) h' = (1-z)h + zn, (3) tanh
         da[2 * H + j] = dan
-        dgs[2 * H + j] = dan * r
-        dhn[j] = dan * r
-        da[H + j] = dz * z * (1 - z)                   # (2) z = σ(a_z)
-        dgs[H + j] = da[H + j]
-        da[j] = dr * r * (1 - r)                       # (1) r = σ(a_r)
-        dgs[j] = da[j]
+        da[H + j] = d * (n - hprev[j]) * z * (1 - z)   # (4), (2) z = σ(a_z)
+        da[j] = dan * hn[j] * r * (1 - r)              # (3) through r, (1) r = σ(a_r)
+        dh[j] = d - d * z
 
 
-cdef inline void _row_back_seed_nz(Py_ssize_t H, const real *g, const real *hprev,
-                                   real *dh, const real *dout, real *dgs, real *da) noexcept nogil:
+cdef inline void _rn_da(Py_ssize_t H, const real *g, const real *da, real *dhn,
+                        real *dgs) noexcept nogil:
+    """reset_after=True: dhn = r ⊙ da_n (for dW_hn, db_hn) and the step's GEMM row
+    dgs = [da_r | da_z | r ⊙ da_n]."""
+    cdef Py_ssize_t j
+    cdef real v
+    for j in range(H):
+        v = g[j] * da[2 * H + j]
+        dhn[j] = v
+        dgs[2 * H + j] = v
+    _copy(2 * H, da, dgs)
+
+
+cdef inline void _back_seed_nz(Py_ssize_t H, const real *g, const real *hprev,
+                               real *dh, real *da) noexcept nogil:
     """reset_after=False, first half: undo (4), (3), (2). Writes da_n and da_z."""
     cdef Py_ssize_t j
-    cdef real z, n, d, dan, daz
+    cdef real z, n, d
     for j in range(H):
         z = g[H + j]
         n = g[2 * H + j]
         d = dh[j]
-        if dout != NULL:
-            d = d + dout[j]
-        dan = d * z * (1 - n * n)                      # (4), (3) n = tanh(a_n + W_hn(r ⊙ h))
-        daz = d * (n - hprev[j]) * z * (1 - z)         # (4), (2) z = σ(a_z)
+        da[2 * H + j] = d * z * (1 - n * n)            # (4), (3) n = tanh(a_n + W_hn(r ⊙ h))
+        da[H + j] = d * (n - hprev[j]) * z * (1 - z)   # (4), (2) z = σ(a_z)
         dh[j] = d - d * z
-        da[2 * H + j] = dan
-        dgs[2 * H + j] = dan
-        da[H + j] = daz
-        dgs[H + j] = daz
 
 
-cdef inline void _row_back_seed_r(Py_ssize_t H, const real *g, const real *hprev,
-                                  const real *drh, real *dh, real *dgs, real *da) noexcept nogil:
+cdef inline void _back_seed_r(Py_ssize_t H, const real *g, const real *hprev,
+                              const real *drh, real *dh, real *da) noexcept nogil:
     """reset_after=False, second half: undo (1) given drh = dL/d(r ⊙ h) = da_n @ W_hn."""
     cdef Py_ssize_t j
     cdef real r
@@ -228,7 +273,12 @@ cdef inline void _row_back_seed_r(Py_ssize_t H, const real *g, const real *hprev
         r = g[j]
         dh[j] += drh[j] * r                            # (3) through r ⊙ h
         da[j] = drh[j] * hprev[j] * r * (1 - r)        # (1) r = σ(a_r)
-        dgs[j] = da[j]
+
+
+cdef inline void _add(Py_ssize_t n, const real *src, real *dst) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] += src[j]
 
 
 # ---- backward loop ------------------------------------------------------------------------
@@ -236,10 +286,9 @@ cdef inline void _row_back_seed_r(Py_ssize_t H, const real *g, const real *hprev
 cdef void _colsum(const real *a, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t lda,
                   real *out) noexcept nogil:
     """out (cols,) += a (rows, cols; leading dimension lda) summed over rows."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     for i in range(rows):
-        for j in range(cols):
-            out[j] += a[i * lda + j]
+        _add(cols, a + i * lda, out)
 
 
 cdef void _backward(const real[:, :, ::1] dout,    # IN  (T, B, H), unused if not has_dout
@@ -253,8 +302,8 @@ cdef void _backward(const real[:, :, ::1] dout,    # IN  (T, B, H), unused if no
                     const real[:, :, ::1] gates,   # CACHE (T, B, G)
                     const real[:, :, ::1] hprev,   # CACHE (T, B, H), zero where padded
                     const real[:, :, ::1] extra,   # CACHE (T, B, H), zero where padded
-                    real[:, :, ::1] da,            # OUT (T, B, G) dL/d(xp), zero on entry
-                    real[:, :, ::1] dhn,           # OUT (T, B, H) r ⊙ da_n, zero on entry
+                    real[:, :, ::1] da,            # SCRATCH (T, B, G) dL/d(xp), zero where padded
+                    real[:, :, ::1] dhn,           # SCRATCH (T, B, H) r ⊙ da_n, zero where padded
                     real[:, ::1] dgs,              # SCRATCH (B, G) this step's GEMM rows
                     real[:, ::1] drh,              # SCRATCH (B, H)
                     real[:, :, ::1] dx,            # OUT (T, B, I)
@@ -265,34 +314,27 @@ cdef void _backward(const real[:, :, ::1] dout,    # IN  (T, B, H), unused if no
                     ) noexcept nogil:
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = dh.shape[1]
     cdef Py_ssize_t G = 3 * H, s, t, b, j, TB = T * B
-    cdef const real *do = NULL
 
     for s in range(T - 1, -1, -1):
+        for b in range(B):
+            if s >= lengths[b]:
+                memset(&dgs[b, 0], 0, G * sizeof(real))    # padding: dh passes through
+                continue
+            t = _time(s, lengths[b], reverse)
+            if has_dout:
+                _add(H, &dout[t, b, 0], &dh[b, 0])          # out[t] is this step's h'
+            if reset_after:
+                _back_after(H, &gates[t, b, 0], &hprev[t, b, 0], &extra[t, b, 0],
+                            &dh[b, 0], &da[t, b, 0])
+                _rn_da(H, &gates[t, b, 0], &da[t, b, 0], &dhn[t, b, 0], &dgs[b, 0])
+            else:
+                _back_seed_nz(H, &gates[t, b, 0], &hprev[t, b, 0], &dh[b, 0], &da[t, b, 0])
+                _copy(H, &da[t, b, 2 * H], &dgs[b, 2 * H])
         if reset_after:
-            for b in range(B):
-                if s >= lengths[b]:
-                    for j in range(G):
-                        dgs[b, j] = 0                      # padding: dh passes through
-                    continue
-                t = _time(s, lengths[b], reverse)
-                if has_dout:
-                    do = &dout[t, b, 0]
-                _row_back_after(H, &gates[t, b, 0], &hprev[t, b, 0], &extra[t, b, 0],
-                                &dh[b, 0], do, &dgs[b, 0], &da[t, b, 0], &dhn[t, b, 0])
             # dh (B, H) += dgs (B, G) @ w_hh (G, H)
             gemm(False, False, <int>B, <int>H, <int>G, <real>1, &dgs[0, 0], <int>G,
                  &w_hh[0, 0], <int>H, <real>1, &dh[0, 0], <int>H)
         else:
-            for b in range(B):
-                if s >= lengths[b]:
-                    for j in range(G):
-                        dgs[b, j] = 0
-                    continue
-                t = _time(s, lengths[b], reverse)
-                if has_dout:
-                    do = &dout[t, b, 0]
-                _row_back_seed_nz(H, &gates[t, b, 0], &hprev[t, b, 0], &dh[b, 0], do,
-                                  &dgs[b, 0], &da[t, b, 0])
             # drh (B, H) = dgs[:, 2H:] (B, H) @ w_hh[2H:] (H, H)
             gemm(False, False, <int>B, <int>H, <int>H, <real>1, &dgs[0, 2 * H], <int>G,
                  &w_hh[2 * H, 0], <int>H, <real>0, &drh[0, 0], <int>H)
@@ -300,8 +342,9 @@ cdef void _backward(const real[:, :, ::1] dout,    # IN  (T, B, H), unused if no
                 if s >= lengths[b]:
                     continue
                 t = _time(s, lengths[b], reverse)
-                _row_back_seed_r(H, &gates[t, b, 0], &hprev[t, b, 0], &drh[b, 0],
-                                 &dh[b, 0], &dgs[b, 0], &da[t, b, 0])
+                _back_seed_r(H, &gates[t, b, 0], &hprev[t, b, 0], &drh[b, 0],
+                             &dh[b, 0], &da[t, b, 0])
+                _copy(2 * H, &da[t, b, 0], &dgs[b, 0])
             # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
             gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, &dgs[0, 0], <int>G,
                  &w_hh[0, 0], <int>H, <real>1, &dh[0, 0], <int>H)
@@ -321,14 +364,34 @@ cdef void _backward(const real[:, :, ::1] dout,    # IN  (T, B, H), unused if no
         # dw_hh[2H:] (H, H) = dhnᵀ (H, T·B) @ hprev (T·B, H)
         gemm(True, False, <int>H, <int>H, <int>TB, <real>1, &dhn[0, 0, 0], <int>H,
              &hprev[0, 0, 0], <int>H, <real>0, &dw_hh[2 * H, 0], <int>H)
-        _colsum(&da[0, 0, 0], TB, 2 * H, G, &db_hh[0])
+        _copy(2 * H, &db_ih[0], &db_hh[0])
         _colsum(&dhn[0, 0, 0], TB, H, H, &db_hh[2 * H])
     else:
         # dw_hh[2H:] (H, H) = da[:, 2H:]ᵀ (H, T·B) @ (r ⊙ h) (T·B, H)
         gemm(True, False, <int>H, <int>H, <int>TB, <real>1, &da[0, 0, 2 * H], <int>G,
              &extra[0, 0, 0], <int>H, <real>0, &dw_hh[2 * H, 0], <int>H)
-        for j in range(G):
-            db_hh[j] = db_ih[j]                            # b_hh enters like b_ih here
+        _copy(G, &db_ih[0], &db_hh[0])                     # b_hh enters like b_ih here
+
+
+# ---- workspace ----------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A per-thread scratch array of `shape` for `name`, reused across calls (grown when too
+    small). Only ever used inside one kernel call: never returned, never cached."""
+    cdef Py_ssize_t n = 1
+    for d in shape:
+        n *= d
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    key = (name, dtype)
+    buf = pool.get(key)
+    if buf is None or buf.shape[0] < n:
+        buf = pool[key] = np.empty(max(n, 1), dtype=dtype)
+    return buf[:n].reshape(shape)
 
 
 # ---- entry points (called by grucy/kernels.py with validated, contiguous arrays) ----------
@@ -341,26 +404,32 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     Returns out (T, B, H), h_n (B, H) and, when training, the cache arrays gates (T, B, G),
     hprev (T, B, H) and extra (T, B, H); otherwise three Nones.
     """
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], H = w_hh.shape[1]
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
+    cdef bint full = True                                   # no padding anywhere
+    for b in range(B):
+        if lengths[b] != T:
+            full = False
+    new = np.empty if full else np.zeros                    # padding must read as zero
     cdef real[:, ::1] h = np.array(h0, dtype=dtype)                 # (B, H) -> h_n
-    cdef real[:, :, ::1] out = np.zeros((T, B, H), dtype=dtype)
-    cdef real[:, :, ::1] xp = np.empty((T, B, 3 * H), dtype=dtype)
-    cdef real[:, ::1] hp = np.empty((B, 3 * H), dtype=dtype)
-    cdef real[:, ::1] rh = np.empty((B, H), dtype=dtype)
-    cdef real[:, :, ::1] gates = None
+    cdef real[:, :, ::1] out = new((T, B, H), dtype=dtype)
+    cdef real[:, ::1] hp = _scratch("hp", (B, 3 * H), dtype)
+    cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
+    cdef real[:, :, ::1] xp
     cdef real[:, :, ::1] hprev = None
     cdef real[:, :, ::1] extra = None
     if training:
-        gates = np.empty((T, B, 3 * H), dtype=dtype)
-        hprev = np.zeros((T, B, H), dtype=dtype)      # zero padding keeps the dW GEMMs exact
-        extra = np.zeros((T, B, H), dtype=dtype)
+        xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
+        hprev = new((T, B, H), dtype=dtype)                 # zero padding keeps dW GEMMs exact
+        extra = new((T, B, H), dtype=dtype)
+    else:
+        xp = _scratch("xp", (T, B, 3 * H), dtype)
     with nogil:
         _forward(x, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, reverse,
-                 h, out, xp, hp, rh, training, gates, hprev, extra)
+                 h, out, xp, hp, rh, training, hprev, extra)
     if not training:
         return np.asarray(out), np.asarray(h), None, None, None
-    return (np.asarray(out), np.asarray(h), np.asarray(gates), np.asarray(hprev),
+    return (np.asarray(out), np.asarray(h), np.asarray(xp), np.asarray(hprev),
             np.asarray(extra))
 
 
@@ -370,20 +439,25 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
              const real[:, :, ::1] extra, const real[:, ::1] dh_n,
              const real[:, :, ::1] dout, bint has_dout):
     """Allocate, run BPTT without the GIL, return (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1]
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
+    cdef bint full = True
+    for b in range(B):
+        if lengths[b] != T:
+            full = False
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
-    cdef real[:, :, ::1] da = np.zeros((T, B, 3 * H), dtype=dtype)
-    cdef real[:, :, ::1] dhn = None
-    cdef real[:, ::1] dgs = np.empty((B, 3 * H), dtype=dtype)
-    cdef real[:, ::1] drh = np.empty((B, H), dtype=dtype)
+    cdef real[:, :, ::1] da = _scratch("da", (T, B, 3 * H), dtype)
+    cdef real[:, :, ::1] dhn = _scratch("dhn", (T if reset_after else 1, B, H), dtype)
+    cdef real[:, ::1] dgs = _scratch("dgs", (B, 3 * H), dtype)
+    cdef real[:, ::1] drh = _scratch("drh", (B, H), dtype)
     cdef real[:, :, ::1] dx = np.empty((T, B, I), dtype=dtype)
     cdef real[:, ::1] dw_ih = np.empty((3 * H, I), dtype=dtype)
     cdef real[:, ::1] dw_hh = np.empty((3 * H, H), dtype=dtype)
     cdef real[::1] db_ih = np.zeros(3 * H, dtype=dtype)
     cdef real[::1] db_hh = np.zeros(3 * H, dtype=dtype)
-    if reset_after:
-        dhn = np.zeros((T, B, H), dtype=dtype)
+    if not full:                                            # padded rows of dA must be zero
+        np.asarray(da).fill(0)
+        np.asarray(dhn).fill(0)
     with nogil:
         _backward(dout, has_dout, dh, x, w_ih, w_hh, lengths, reset_after, reverse, gates, hprev,
                   extra, da, dhn, dgs, drh, dx, dw_ih, dw_hh, db_ih, db_hh)

@@ -40,3 +40,29 @@ def get_config():
 
 def get_corename():
     return _blas.get_corename().decode("ascii", "replace").strip()
+
+
+# ---- test hook ------------------------------------------------------------------------------
+
+from grucy._math cimport sigmoid, tanh_
+
+
+def _pointwise(str name, const real[::1] a, real[::1] out):
+    """out[i] = f(a[i]) with f the kernels' own point function `name` ('sigmoid' or 'tanh').
+
+    For tests/test_math.py only: it checks grucy._math against libm through this loop,
+    which gcc vectorises the same way as the gate loops.
+    """
+    cdef Py_ssize_t i, n = a.shape[0]
+    if out.shape[0] != n:
+        raise ValueError(f"out must have {n} elements, got {out.shape[0]}")
+    if name == "sigmoid":
+        with nogil:
+            for i in range(n):
+                out[i] = sigmoid(a[i])
+    elif name == "tanh":
+        with nogil:
+            for i in range(n):
+                out[i] = tanh_(a[i])
+    else:
+        raise ValueError(f"name must be 'sigmoid' or 'tanh', got {name!r}")
