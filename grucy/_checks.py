@@ -84,7 +84,8 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None):
         if a.ndim != len(want) or any(w is not None and w != s for w, s in zip(want, a.shape)):
             pretty = "(" + ", ".join("*" if w is None else str(w) for w in want) + ")"
             raise ValueError(f"{name} must have shape {pretty}, got {a.shape}")
-    return np.ascontiguousarray(a)
+    # not np.ascontiguousarray(a) unconditionally: it turns a 0-d array into shape (1,)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def check_lengths(lengths, batch, steps, name="lengths"):

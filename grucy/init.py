@@ -25,6 +25,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._checks import check_dtype, check_float, check_int
+
 __all__ = ["uniform", "glorot_uniform", "orthogonal", "constant", "resolve_scheme",
            "init_gru_parameters", "init_linear_parameters", "normalize", "SCHEMES"]
 
@@ -53,9 +55,8 @@ def uniform(rng, shape, bound, dtype=np.float32):
     """Array of ``shape`` drawn from U(-bound, bound) with ``rng`` (a np.random.Generator)."""
     _check_rng(rng)
     _check_shape(shape)
-    if not isinstance(bound, numbers.Real) or bound < 0:
-        raise ValueError(f"bound must be a non-negative number, got {bound!r}")
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    bound = check_float(bound, "bound", 0.0)
+    return rng.uniform(-bound, bound, size=shape).astype(check_dtype(dtype))
 
 
 def glorot_uniform(rng, shape, dtype=np.float32):
@@ -66,6 +67,7 @@ def glorot_uniform(rng, shape, dtype=np.float32):
     """
     _check_rng(rng)
     _check_shape(shape, ndim=2)
+    dtype = check_dtype(dtype)
     fan_out, fan_in = shape
     limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
@@ -74,8 +76,10 @@ def glorot_uniform(rng, shape, dtype=np.float32):
 def orthogonal(rng, shape, blocks=1, gain=1.0, dtype=np.float32):
     """Orthogonal init of a (blocks*n, m) matrix, one independent orthogonal block per row block.
 
-    For a GRU's w_hh (3H, H) use ``blocks=3``: each gate's (H, H) block is orthogonal
-    (Keras does the same on its transposed (H, 3H) recurrent kernel).  Non-square blocks get
+    For a GRU's w_hh (3H, H) use ``blocks=3``: each gate's (H, H) block is orthogonal, so
+    every gate's recurrence starts norm-preserving.  (Keras' Orthogonal on its whole (H, 3H)
+    recurrent kernel only makes the rows of the concatenation orthonormal, not each block:
+    the "keras" scheme is Keras' distribution family, not its exact draw.)  Non-square blocks get
     orthonormal rows or columns, whichever is smaller.  QR of a Gaussian matrix with the
     sign of R's diagonal folded in, so the result is Haar-distributed.
     """
@@ -83,6 +87,8 @@ def orthogonal(rng, shape, blocks=1, gain=1.0, dtype=np.float32):
     _check_shape(shape, ndim=2)
     if not isinstance(blocks, numbers.Integral) or blocks < 1 or shape[0] % blocks:
         raise ValueError(f"blocks must be a positive int dividing shape[0]={shape[0]}, got {blocks!r}")
+    gain = check_float(gain, "gain")
+    dtype = check_dtype(dtype)
     rows = shape[0] // blocks
     cols = shape[1]
     out = np.empty(shape, dtype=np.float64)
@@ -95,9 +101,9 @@ def orthogonal(rng, shape, blocks=1, gain=1.0, dtype=np.float32):
 
 
 def constant(shape, value, dtype=np.float32):
-    """Array of ``shape`` filled with ``value``."""
+    """Array of ``shape`` filled with ``value`` (a finite real number)."""
     _check_shape(shape)
-    return np.full(shape, value, dtype=dtype)
+    return np.full(shape, check_float(value, "value"), dtype=check_dtype(dtype))
 
 
 def resolve_scheme(init):
@@ -119,8 +125,10 @@ def resolve_scheme(init):
                 continue
             if key not in base:
                 raise ValueError(f"init has unknown key {key!r}; allowed: {sorted(base) + ['scheme']}")
-            if isinstance(kind, bool) or not (isinstance(kind, numbers.Real) or kind in _KINDS):
-                raise ValueError(f"init[{key!r}] must be one of {list(_KINDS)} or a number, got {kind!r}")
+            if isinstance(kind, bool) or not ((isinstance(kind, numbers.Real) and math.isfinite(kind))
+                                              or kind in _KINDS):
+                raise ValueError(f"init[{key!r}] must be one of {list(_KINDS)} or a finite number, "
+                                 f"got {kind!r}")
             base[key] = float(kind) if isinstance(kind, numbers.Real) else kind
         return base
     raise TypeError(f"init must be a str or dict, got {type(init).__name__}")
@@ -152,7 +160,8 @@ def init_gru_parameters(rng, input_size, hidden_size, init="pytorch", dtype=np.f
     Draw order is fixed (w_ih, w_hh, b_ih, b_hh) so a seed reproduces the same weights.
     """
     scheme = resolve_scheme(init)
-    H = hidden_size
+    input_size = check_int(input_size, "input_size", 1)
+    H = check_int(hidden_size, "hidden_size", 1)
     w_ih = _draw(scheme["weight_ih"], rng, (3 * H, input_size), H, dtype, blocks=3)
     w_hh = _draw(scheme["weight_hh"], rng, (3 * H, H), H, dtype, blocks=3)
     b_ih = _draw(scheme["bias"], rng, (3 * H,), H, dtype)
@@ -163,6 +172,8 @@ def init_gru_parameters(rng, input_size, hidden_size, init="pytorch", dtype=np.f
 def init_linear_parameters(rng, in_features, out_features, init="pytorch", dtype=np.float32):
     """Draw a linear head's ``(weight (O, I), bias (O,))``; 'uniform' uses fan-in I (torch.nn.Linear)."""
     scheme = resolve_scheme(init)
+    in_features = check_int(in_features, "in_features", 1)
+    out_features = check_int(out_features, "out_features", 1)
     weight = _draw(scheme["weight"], rng, (out_features, in_features), in_features, dtype)
     bias = _draw(scheme["bias"], rng, (out_features,), in_features, dtype)
     return weight, bias

@@ -93,3 +93,11 @@ def test_parameter_setting():
         g.train("no")
     with pytest.raises(AttributeError):
         g.weight_ih_l7
+
+
+def test_scalar_input_is_not_silently_promoted_to_one_dimension():
+    """Regression: as_float_array returned np.ascontiguousarray(a), which turns a 0-d array into
+    shape (1,), so Linear(1, 1).forward(np.float32(1)) ran instead of rejecting x."""
+    from grucy.layers import Linear
+    with pytest.raises(ValueError, match="x"):
+        Linear(1, 1).forward(np.float32(1.0))

@@ -82,3 +82,27 @@ def test_init_from_a_hydra_dict_config_is_stored_as_plain_json():
     g = GRU(2, 3, init=cfg.init, seed=0)
     assert (g.bias_hh_l0 == 0.25).all()
     assert json.loads(json.dumps(g.config()))["init"] == {"scheme": "keras", "bias": 0.25}
+
+
+def test_public_initialisers_validate_every_argument():
+    """Regression: uniform(dtype=int32) silently returned zeros, bound=nan an OverflowError
+    naming nothing, init_gru_parameters(hidden_size=0) empty arrays."""
+    rng = np.random.default_rng(0)
+    for call, exc, name in [
+        (lambda: init.uniform(rng, (2,), 0.1, dtype=np.int32), TypeError, "dtype"),
+        (lambda: init.uniform(rng, (2,), float("nan")), ValueError, "bound"),
+        (lambda: init.uniform(rng, (2,), -1.0), ValueError, "bound"),
+        (lambda: init.glorot_uniform(rng, (2, 2), dtype="bogus"), TypeError, "dtype"),
+        (lambda: init.orthogonal(rng, (2, 2), gain="x"), TypeError, "gain"),
+        (lambda: init.orthogonal(rng, (2, 2), dtype=np.int8), TypeError, "dtype"),
+        (lambda: init.constant((2,), "a"), TypeError, "value"),
+        (lambda: init.constant((2,), 1.0, dtype=np.int64), TypeError, "dtype"),
+        (lambda: init.init_gru_parameters(rng, -1, 3), ValueError, "input_size"),
+        (lambda: init.init_gru_parameters(rng, 2, 0), ValueError, "hidden_size"),
+        (lambda: init.init_linear_parameters(rng, 2, 0), ValueError, "out_features"),
+        (lambda: init.init_linear_parameters(None, 2, 3), TypeError, "rng"),
+        (lambda: GRU(1, 2, init={"bias": float("inf")}), ValueError, "init"),
+    ]:
+        with pytest.raises(exc, match=name):
+            call()
+    assert init.uniform(rng, (3,), 0.5, dtype=np.float64).dtype == np.float64
