@@ -6,7 +6,8 @@ returns ``{"type", "hyperparams", "step", "state": {name: {buffer: array}}}``;
 ``load_state_dict`` restores it so training resumes exactly.  Schedulers change
 ``optimizer.lr`` and have JSON-able state dicts.
 
-Update rules (g = gradient, p = parameter, t = step count from 1), exactly torch's:
+Update rules (g = gradient, p = parameter, t = the parameter's own step count from 1, as
+torch counts it: a step whose gradient is None does not advance it), exactly torch's:
 
     SGD:     g += wd p;  b = mu b + (1 - dampening) g  (b = g at t=1);  g = g + mu b if nesterov
              else b;  p -= lr g
@@ -43,7 +44,8 @@ def _as_param_dict(params):
 
 
 class Optimizer:
-    """Base class: subclasses define ``_defaults`` and ``_update(name, p, g, state)``."""
+    """Base class: subclasses define ``_defaults`` (hyper-parameter names, also the constructor's
+    keyword arguments), ``_buffers`` (per-parameter state names) and ``_update(p, g, state)``."""
 
     _buffers = ()
 
@@ -64,11 +66,17 @@ class Optimizer:
                 continue
             if not isinstance(g, np.ndarray):
                 raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+            if g.dtype not in (np.float32, np.float64):
+                raise TypeError(f"grads[{name!r}] must have dtype float32 or float64, got {g.dtype}")
             if g.shape != self.params[name].shape:
                 raise ValueError(f"grads[{name!r}] must have shape {self.params[name].shape}, got {g.shape}")
 
     def step(self, grads):
-        """Update every parameter that has a gradient in ``grads`` ({name: array}; None skips)."""
+        """Update every parameter that has a gradient in ``grads``.
+
+        ``grads`` is ``{name: array of that parameter's shape, or None to skip it}``; names are a
+        subset of ``params``.
+        """
         self._check_grads(grads)
         self.step_count += 1
         for name, g in grads.items():
@@ -82,7 +90,8 @@ class Optimizer:
         return {"lr": self.lr, **{k: getattr(self, k) for k in self._defaults}}
 
     def state_dict(self):
-        """``{"type", "hyperparams", "step", "state": {name: {buffer: array copy}}}``."""
+        """``{"type", "hyperparams", "step", "state": {name: {buffer: array copy}}}`` (Adam's
+        per-parameter ``"step"`` buffer is an int)."""
         return {"type": type(self).__name__, "hyperparams": self.hyperparams(),
                 "step": self.step_count,
                 "state": {n: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
@@ -102,21 +111,40 @@ class Optimizer:
         new_state = {}
         for name, bufs in state["state"].items():
             p = self.params[name]
+            if not isinstance(bufs, dict):
+                raise ValueError(f"state['state'][{name!r}] must be a dict of buffers, got {type(bufs).__name__}")
             new_state[name] = {}
             for k, v in bufs.items():
                 if k not in self._buffers:
                     raise ValueError(f"state['state'][{name!r}] has unknown buffer {k!r}")
                 arr = np.asarray(v)
+                if k == "step":  # a per-parameter count, not an array like the parameter
+                    if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or arr < 0:
+                        raise ValueError(f"state['state'][{name!r}]['step'] must be an int >= 0, got {v!r}")
+                    new_state[name][k] = int(arr)
+                    continue
+                if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+                    raise TypeError(f"state['state'][{name!r}][{k!r}] must be a float array, got dtype {arr.dtype}")
                 if arr.shape != p.shape:
                     raise ValueError(f"state['state'][{name!r}][{k!r}] must have shape {p.shape}, got {arr.shape}")
                 new_state[name][k] = arr.astype(p.dtype, copy=True)
+        step = check_int(state["step"], "step", 0)
+        if not isinstance(state["hyperparams"], dict) or "lr" not in state["hyperparams"]:
+            raise ValueError("state['hyperparams'] must be a dict with at least 'lr'")
         hp = dict(state["hyperparams"])
-        self.lr = check_float(hp.pop("lr"), "lr", 0.0)
-        for k, v in hp.items():
-            if k not in self._defaults:
-                raise ValueError(f"state['hyperparams'] has unknown key {k!r}")
-            setattr(self, k, tuple(v) if isinstance(v, list) else v)
-        self.step_count = check_int(state["step"], "step", 0)
+        unknown = sorted(set(hp) - {"lr", *self._defaults})
+        if unknown:
+            raise ValueError(f"state['hyperparams'] has unknown keys {unknown}")
+        # the constructor's checks validate every restored value, each by name
+        fresh = type(self)(self.params, **hp)
+        self.lr = fresh.lr
+        for k in self._defaults:
+            setattr(self, k, getattr(fresh, k))
+        if "step" in self._buffers:
+            for bufs in new_state.values():  # state from before per-parameter counts: all stepped
+                if bufs and "step" not in bufs:
+                    bufs["step"] = step
+        self.step_count = step
         self.state = new_state
 
     def __repr__(self):
@@ -163,7 +191,7 @@ class Adam(Optimizer):
     """
 
     _defaults = ("betas", "eps", "weight_decay")
-    _buffers = ("exp_avg", "exp_avg_sq")
+    _buffers = ("exp_avg", "exp_avg_sq", "step")
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -186,12 +214,14 @@ class Adam(Optimizer):
         if "exp_avg" not in state:
             state["exp_avg"] = np.zeros_like(p)
             state["exp_avg_sq"] = np.zeros_like(p)
+            state["step"] = 0
+        state["step"] += 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= b1
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * g * g
-        t = self.step_count
+        t = state["step"]
         bias1 = 1.0 - b1 ** t
         bias2 = 1.0 - b2 ** t
         denom = np.sqrt(v) / math.sqrt(bias2) + self.eps
@@ -267,8 +297,9 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
         raise ValueError(f"norm_type must be 2.0 or inf, got {norm_type!r}")
     arrays = [g for g in grads.values() if g is not None]
     for name, g in grads.items():
-        if g is not None and not isinstance(g, np.ndarray):
-            raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+        if g is not None and not (isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float64)):
+            raise TypeError(f"grads[{name!r}] must be a float32/float64 numpy array, got "
+                            f"{getattr(g, 'dtype', type(g).__name__)}")
     if not arrays:
         return 0.0
     if norm_type == math.inf:
@@ -284,7 +315,8 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
 
 # --- learning-rate schedules --------------------------------------------------------------
 class _Scheduler:
-    _fields = ()
+    _fields = ()  # the constructor's keyword arguments
+    _counters = ()  # further state that step() advances
 
     def __init__(self, optimizer):
         if not isinstance(optimizer, Optimizer):
@@ -296,16 +328,25 @@ class _Scheduler:
     def state_dict(self):
         """JSON-able state (for checkpoint metadata)."""
         return {"type": type(self).__name__, "base_lr": self.base_lr, "last_epoch": self.last_epoch,
-                **{k: getattr(self, k) for k in self._fields}}
+                **{k: getattr(self, k) for k in self._fields + self._counters}}
 
     def load_state_dict(self, state):
-        """Restore :meth:`state_dict` output."""
+        """Restore :meth:`state_dict` output (every value checked, by name)."""
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
             raise ValueError(f"state must be a {type(self).__name__}.state_dict(), got {state!r:.80}")
-        for k in ("base_lr", "last_epoch") + self._fields:
+        for k in ("base_lr", "last_epoch") + self._fields + self._counters:
             if k not in state:
                 raise ValueError(f"state is missing {k!r}")
-            setattr(self, k, state[k])
+        # the constructor's checks validate the settings; it leaves the optimizer untouched
+        fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
+        for k in self._fields:
+            setattr(self, k, getattr(fresh, k))
+        self.base_lr = check_float(state["base_lr"], "base_lr", 0.0)
+        self.last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        self._load_counters(state)
+
+    def _load_counters(self, state):
+        pass
 
     def get_last_lr(self):
         """The optimizer's current learning rate (a float), as set by the last step."""
@@ -355,8 +396,8 @@ class ReduceLROnPlateau(_Scheduler):
     """Multiply lr by ``factor`` after ``patience`` epochs without improvement of the metric
     passed to :meth:`step` (torch.optim.lr_scheduler.ReduceLROnPlateau semantics)."""
 
-    _fields = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
-               "eps", "best", "num_bad_epochs", "cooldown_counter")
+    _fields = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
+    _counters = ("best", "num_bad_epochs", "cooldown_counter")
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
@@ -372,6 +413,11 @@ class ReduceLROnPlateau(_Scheduler):
         self.best = None  # None = nothing seen yet (JSON has no inf)
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
+
+    def _load_counters(self, state):
+        self.best = None if state["best"] is None else check_float(state["best"], "best")
+        self.num_bad_epochs = check_int(state["num_bad_epochs"], "num_bad_epochs", 0)
+        self.cooldown_counter = check_int(state["cooldown_counter"], "cooldown_counter", 0)
 
     def _is_better(self, a):
         if self.best is None:

@@ -240,3 +240,101 @@ def test_bad_arguments_name_the_argument():
         optim.ReduceLROnPlateau(o, mode="up")
     with pytest.raises(TypeError, match="metric"):
         optim.ReduceLROnPlateau(o).step("low")
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_skipped_parameters_match_torch(name):
+    """A None gradient skips a parameter without advancing its step count, as torch does
+    (regression: Adam used one global count, so a parameter that skipped step 1 got the bias
+    correction of step 2 at its first update)."""
+    torch = pytest.importorskip("torch")
+    kw = dict(lr=0.1, momentum=0.9) if name in ("SGD", "RMSprop") else dict(lr=0.1)
+    params = _params()
+    tparams = {k: torch.from_numpy(v.copy()).requires_grad_() for k, v in params.items()}
+    opt = getattr(optim, name)(params, **kw)
+    topt = getattr(torch.optim, name)(list(tparams.values()), **kw)
+    seq = _grad_seq(5)
+    seq[0]["b"] = seq[1]["b"] = seq[3]["w"] = None
+    for i, grads in enumerate(seq):
+        if i == 2:  # the per-parameter counts survive a state round trip
+            sd = opt.state_dict()
+            opt = getattr(optim, name)(params, **kw)
+            opt.load_state_dict(sd)
+        opt.step(grads)
+        for k, t in tparams.items():
+            t.grad = None if grads[k] is None else torch.from_numpy(grads[k].copy())
+        topt.step()
+        for k in params:
+            np.testing.assert_allclose(params[k], tparams[k].detach().numpy(), rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{name} step {i} {k}")
+
+
+def test_state_without_per_parameter_steps_still_loads():
+    """State dicts written before Adam kept per-parameter counts resume as if all had stepped."""
+    o = optim.Adam(_params(), lr=0.1)
+    for g in _grad_seq(3):
+        o.step(g)
+    sd = o.state_dict()
+    for bufs in sd["state"].values():
+        assert bufs.pop("step") == 3
+    o2 = optim.Adam(_params(), lr=0.1)
+    o2.load_state_dict(sd)
+    assert all(s["step"] == 3 for s in o2.state.values())
+
+
+def test_load_state_dict_validates_what_it_restores():
+    """Regression: hyper-parameters were setattr'd unchecked, so a damaged checkpoint failed
+    later inside step() with an error naming nothing."""
+    o = optim.SGD(_params(), lr=0.1, momentum=0.9)
+    o.step(_grad_seq(1)[0])
+    good = o.state_dict()
+
+    def bad(**changes):
+        sd = {**good, **changes}
+        return lambda: optim.SGD(_params(), lr=0.1).load_state_dict(sd)
+
+    for call, exc, name in [
+        (bad(hyperparams={**good["hyperparams"], "momentum": "x"}), TypeError, "momentum"),
+        (bad(hyperparams={**good["hyperparams"], "lr": -1.0}), ValueError, "lr"),
+        (bad(hyperparams={**good["hyperparams"], "warp": 9}), ValueError, "warp"),
+        (bad(hyperparams=[0.1]), ValueError, "hyperparams"),
+        (bad(step=-1), ValueError, "step"),
+        (bad(state={"w": {"momentum_buffer": np.array(["a"] * 12).reshape(4, 3)}, "b": {}}),
+         TypeError, "momentum_buffer"),
+        (bad(state={"w": [1], "b": {}}), ValueError, "state"),
+    ]:
+        with pytest.raises(exc, match=name):
+            call()
+    a = optim.Adam(_params(), lr=0.1)
+    a.step(_grad_seq(1)[0])
+    sd = a.state_dict()
+    sd["state"]["w"]["step"] = -2
+    with pytest.raises(ValueError, match="step"):
+        optim.Adam(_params()).load_state_dict(sd)
+
+
+def test_grads_must_be_float_arrays():
+    o = optim.SGD(_params(), lr=0.1)
+    with pytest.raises(TypeError, match=r"grads\['w'\]"):
+        o.step({"w": np.ones((4, 3), np.int64)})
+    with pytest.raises(TypeError, match=r"grads\['w'\]"):
+        optim.clip_grad_norm({"w": np.array(["a"])}, 1.0)
+
+
+def test_scheduler_load_state_dict_validates_values():
+    """Regression: scheduler state was setattr'd unchecked (a step_size of 0 only failed later
+    with ZeroDivisionError)."""
+    opt = optim.SGD(_params(), lr=0.5)
+    good = optim.StepLR(opt, 2).state_dict()
+    for k, v, exc in [("step_size", 0, ValueError), ("gamma", "x", TypeError),
+                      ("base_lr", -1.0, ValueError), ("last_epoch", 1.5, TypeError)]:
+        with pytest.raises(exc, match=k):
+            optim.StepLR(opt, 2).load_state_dict({**good, k: v})
+    with pytest.raises(ValueError, match="gamma"):
+        optim.StepLR(opt, 2).load_state_dict({k: v for k, v in good.items() if k != "gamma"})
+    plateau = optim.ReduceLROnPlateau(opt).state_dict()
+    with pytest.raises(ValueError, match="num_bad_epochs"):
+        optim.ReduceLROnPlateau(opt).load_state_dict({**plateau, "num_bad_epochs": -1})
+    with pytest.raises(ValueError, match="mode"):
+        optim.ReduceLROnPlateau(opt).load_state_dict({**plateau, "mode": "sideways"})
+    assert opt.lr == 0.5  # validating never touched the optimizer
