@@ -12,12 +12,13 @@ Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
 
 The file is written to a temporary file in the target directory, flushed, fsync'ed and
 moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
-under the final name.
+under the final name; the directory is fsync'ed after the rename so the new name survives a
+power cut too.
 """
 import io as _io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from collections import namedtuple
 
@@ -95,7 +96,7 @@ def save(path, model, optimizer=None, metadata=None):
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
 
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".grucy-", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -108,7 +109,36 @@ def save(path, model, optimizer=None, metadata=None):
         except OSError:
             pass
         raise
+    _fsync_directory(directory)
     return path
+
+
+def _create_temp(directory, base):
+    """Open a new temporary file beside the target: (fd, name).
+
+    Not tempfile.mkstemp: it creates mode 0600, so every checkpoint would end up private
+    whatever the umask (unreadable to a group sharing a results directory).  Mode 0666 here
+    is filtered by the umask like any file np.save writes.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory!r}")
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory; its rename is durable enough
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read(path):
@@ -203,6 +233,10 @@ def load(path, model=None):
     opt_state = None
     opt = header.get("optimizer")
     if opt is not None:
+        if (not isinstance(opt, dict) or not {"type", "hyperparams", "step", "buffers"} <= set(opt)
+                or not isinstance(opt["buffers"], dict)
+                or not all(isinstance(b, list) for b in opt["buffers"].values())):
+            raise ValueError(f"{path!r}: grucy header has a malformed optimizer section")
         state = {}
         for name, bufs in opt["buffers"].items():
             state[name] = {}
@@ -213,4 +247,7 @@ def load(path, model=None):
                 state[name][b] = data[key]
         opt_state = {"type": opt["type"], "hyperparams": opt["hyperparams"], "step": opt["step"],
                      "state": state}
-    return Checkpoint(model, opt_state, header.get("metadata", {}))
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path!r}: grucy header metadata is a {type(metadata).__name__}, not a dict")
+    return Checkpoint(model, opt_state, metadata)

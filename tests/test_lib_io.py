@@ -168,3 +168,149 @@ def test_save_rejects_bad_arguments(tmp_path):
         gio.save(tmp_path / "x.npz", m, optimizer=optim.SGD({"zz": np.zeros(2)}, lr=0.1))
     with pytest.raises(TypeError, match="path"):
         gio.load(None)
+
+
+class _Exploit:
+    """Unpickling this creates a directory: proof that a pickle inside the file was executed."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.mkdir, (self.target,))
+
+
+def test_load_never_unpickles(tmp_path):
+    """np.load(allow_pickle=False): an object array planted in a checkpoint is refused, not run."""
+    m = Linear(2, 2, seed=0)
+    good = tmp_path / "good.npz"
+    gio.save(good, m)
+    with zipfile.ZipFile(good) as z:
+        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+    target = tmp_path / "pwned"
+    arrays["param/weight"] = np.array([_Exploit(str(target))], dtype=object)
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, **arrays)
+    with pytest.raises(ValueError, match="pickle|damaged"):
+        gio.load(evil)
+    assert not target.exists()
+
+
+def test_write_is_fsynced_then_renamed_then_directory_fsynced(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.path.isdir(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd")
+                       else None))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.dirname(src) == os.path.dirname(os.fspath(dst)),
+                       os.path.getsize(src) > 0))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(gio.os, "fsync", fsync)
+    monkeypatch.setattr(gio.os, "replace", replace)
+    path = tmp_path / "m.npz"
+    gio.save(path, Linear(2, 2, seed=0))
+    kinds = [e[0] for e in events]
+    assert kinds == ["fsync", "replace", "fsync"], events
+    assert events[1][1:] == (True, True)  # same directory (a rename, not a copy), full file
+    if events[0][1] is not None:
+        assert events[0][1] is False and events[2][1] is True  # the file, then its directory
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def test_checkpoint_permissions_follow_the_umask(tmp_path):
+    """Regression: tempfile.mkstemp made every checkpoint mode 0600, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        gio.save(tmp_path / "m.npz", Linear(2, 2, seed=0))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
+
+
+def _sine_step(model, opt, rng):
+    x = rng.standard_normal((5, 3, 2)).astype(model.dtype)
+    model.zero_grad()
+    if isinstance(model, GRU):
+        out, h_n = model.forward(x)
+        _, g_out = losses.mse(out, np.zeros_like(out))
+        _, g_h = losses.mse(h_n, np.ones_like(h_n))
+        model.backward(g_out, g_h)
+    else:
+        y = model.forward(x, lengths=np.array([5, 2, 4]))
+        model.backward(losses.mse(y, np.full(y.shape, 0.5, model.dtype))[1])
+    opt.step(model.gradients())
+
+
+MODELS = {
+    "gru": lambda: GRU(2, 4, num_layers=2, bidirectional=True, dropout=0.0, dtype=np.float64, seed=3),
+    "seq_m2o": lambda: SequenceModel(2, 4, 1, num_layers=2, bidirectional=True, seed=4),
+    "seq_m2m": lambda: SequenceModel(2, 3, 2, mode="many_to_many", activation="sigmoid",
+                                     reset_after=True, dtype=np.float64, seed=5),
+}
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), ("StepLR", dict(step_size=2, gamma=0.5))),
+    ("Adam", dict(lr=0.01, weight_decay=0.01), ("CosineAnnealingLR", dict(T_max=3, eta_min=0.001))),
+    ("AdamW", dict(lr=0.01), ("ReduceLROnPlateau", dict(patience=0, factor=0.5))),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True), ("StepLR", dict(step_size=1, gamma=0.9))),
+]
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+@pytest.mark.parametrize("opt_name,opt_kw,sched", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_every_model_and_optimizer_resumes_exactly(tmp_path, model_name, opt_name, opt_kw, sched):
+    """Train 6 steps straight vs 3 steps, save (model + optimizer + scheduler state in the
+    metadata), load into fresh objects, 3 more steps: bitwise the same parameters and lr."""
+    def run(model, opt, sch, rng, steps):
+        for _ in range(steps):
+            _sine_step(model, opt, rng)
+            if isinstance(sch, optim.ReduceLROnPlateau):
+                sch.step(1.0)  # a flat metric: the lr drops on this schedule
+            else:
+                sch.step()
+
+    def build(model):
+        opt = getattr(optim, opt_name)(model.parameters(), **opt_kw)
+        return opt, getattr(optim, sched[0])(opt, **sched[1])
+
+    ref = MODELS[model_name]()
+    ref_opt, ref_sch = build(ref)
+    run(ref, ref_opt, ref_sch, np.random.default_rng(7), 6)
+
+    m = MODELS[model_name]()
+    opt, sch = build(m)
+    rng = np.random.default_rng(7)
+    run(m, opt, sch, rng, 3)
+    gio.save(tmp_path / "c.npz", m, opt, metadata={"scheduler": sch.state_dict(), "epoch": 3})
+    ck = gio.load(tmp_path / "c.npz")
+    assert type(ck.model) is type(m) and ck.metadata["epoch"] == 3
+    opt2 = getattr(optim, opt_name)(ck.model.parameters())  # defaults: the state restores them
+    opt2.load_state_dict(ck.optimizer_state)
+    sch2 = getattr(optim, sched[0])(opt2, **sched[1])
+    sch2.load_state_dict(ck.metadata["scheduler"])
+    run(ck.model, opt2, sch2, rng, 3)
+    assert opt2.lr == ref_opt.lr
+    assert opt2.lr != opt_kw["lr"]  # the schedule really moved the lr
+    for k, v in ref.parameters().items():
+        np.testing.assert_array_equal(ck.model.parameters()[k], v, err_msg=k)
+
+
+def test_malformed_header_sections_fail_clearly(tmp_path):
+    m = Linear(2, 2, seed=0)
+    good = tmp_path / "good.npz"
+    gio.save(good, m, optim.Adam(m.parameters()))
+    with zipfile.ZipFile(good) as z:
+        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+    header = json.loads(arrays["__grucy__"].tobytes())
+    for section, value in [("optimizer", {"type": "Adam"}), ("optimizer", [1]),
+                           ("metadata", [1, 2])]:
+        h = {**header, section: value}
+        arrays["__grucy__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, **arrays)
+        with pytest.raises(ValueError, match=section):
+            gio.load(bad)
