@@ -23,7 +23,9 @@ __all__ = ["from_torch", "to_torch", "from_keras", "to_keras", "to_onnx", "negat
 
 def negate_z(a):
     """Return a copy of a (3H, ...) gate-stacked array with its z block (rows H:2H) negated."""
-    a = np.array(a, copy=True)
+    a = np.array(as_float_array(a, "a"), copy=True)
+    if a.ndim < 1 or a.shape[0] % 3:
+        raise ValueError(f"a must have 3H rows (gate blocks [r | z | n]), got shape {a.shape}")
     H = a.shape[0] // 3
     a[H:2 * H] *= -1
     return a

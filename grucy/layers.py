@@ -258,7 +258,12 @@ class GRU(_ParameterMixin):
         return g
 
     def stream(self, batch_size, h0=None):
-        """Return a :class:`GRUStream` that feeds this GRU one time step at a time."""
+        """Return a :class:`GRUStream` that feeds this GRU one time step at a time.
+
+        Args:
+            batch_size: B, the rows of every x_t (B, input_size) the stream will take.
+            h0: (num_layers, B, H) starting state, or None for zeros.
+        """
         return GRUStream(self, batch_size, h0)
 
 

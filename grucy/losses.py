@@ -50,13 +50,13 @@ def mae(pred, target, reduction="mean"):
 
 
 def sigmoid(x):
-    """Logistic sigmoid, overflow-free: (1 + tanh(x/2)) / 2."""
+    """Logistic sigmoid of x (any shape, same shape out), overflow-free: (1 + tanh(x/2)) / 2."""
     x = as_float_array(x, "x")
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def log_softmax(x, axis=-1):
-    """log(softmax(x)) along ``axis`` computed as x - logsumexp(x) (stable)."""
+    """log(softmax(x)) along ``axis``, x (any shape, same shape out), as x - logsumexp(x) (stable)."""
     x = as_float_array(x, "x")
     m = x.max(axis=axis, keepdims=True)
     shifted = x - m
@@ -64,7 +64,7 @@ def log_softmax(x, axis=-1):
 
 
 def softmax(x, axis=-1):
-    """softmax(x) along ``axis`` (max-shifted, stable)."""
+    """softmax(x) along ``axis``, x (any shape, same shape out), max-shifted (stable)."""
     x = as_float_array(x, "x")
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)

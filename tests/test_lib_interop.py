@@ -1,5 +1,7 @@
 """grucy.interop: torch both ways, Keras weights both ways (against Keras' own equations),
 ONNX export run by ONNX Runtime."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,26 @@ def test_onnx_rejects_bad_input():
         interop.to_onnx(GRU(1, 2), opset=9)
     with pytest.raises(TypeError, match="with_lengths"):
         interop.to_onnx(GRU(1, 2), with_lengths=1)
+
+
+def test_negate_z_checks_its_argument():
+    np.testing.assert_array_equal(interop.negate_z(np.arange(6.0)), [0, 1, -2, -3, 4, 5])
+    with pytest.raises(ValueError, match="3H"):
+        interop.negate_z(np.zeros((4, 2)))
+    with pytest.raises(TypeError, match="a"):
+        interop.negate_z("abc")
+
+
+@pytest.mark.parametrize("blocked,call", [
+    ("torch", lambda: interop.from_torch(object())),
+    ("torch", lambda: interop.to_torch(GRU(1, 2, reset_after=True))),
+    ("onnx", lambda: interop.to_onnx(GRU(1, 2))),
+])
+def test_converters_without_the_optional_package_say_what_to_install(blocked, call, monkeypatch):
+    """torch/onnx are optional extras: without them the converter raises an ImportError that
+    names the package (sys.modules[name] = None makes `import name` fail, as if not installed)."""
+    for mod in [m for m in list(sys.modules) if m == blocked or m.startswith(blocked + ".")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, blocked, None)
+    with pytest.raises(ImportError, match=f"pip install {blocked}"):
+        call()
