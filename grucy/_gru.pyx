@@ -585,8 +585,10 @@ cdef class Cell:
     def step(self, x_t, h, out):
         """out (B, H) := one GRU step from state h (B, H) on input x_t (B, I). Returns None."""
         cdef cnp.ndarray xa, ha, oa, sa
-        if not cnp.PyArray_Check(x_t) or cnp.PyArray_NDIM(<cnp.ndarray>x_t) != 2:
-            raise ValueError(f"x_t must be a 2-D (B, {self.input_size}) array")
+        if not cnp.PyArray_Check(x_t):
+            raise TypeError(f"x_t must be a numpy array, got {type(x_t).__name__}")
+        if cnp.PyArray_NDIM(<cnp.ndarray>x_t) != 2:
+            raise ValueError(f"x_t must be 2-D (B, {self.input_size}), got shape {x_t.shape}")
         cdef Py_ssize_t B = (<cnp.ndarray>x_t).shape[0]
         cdef Py_ssize_t I = self.input_size, H = self.hidden_size, G = 3 * H
         xa = self._array("x_t", x_t, B, I, False)
