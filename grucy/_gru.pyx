@@ -463,3 +463,173 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
                   extra, da, dhn, dgs, drh, dx, dw_ih, dw_hh, db_ih, db_hh)
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
             np.asarray(db_ih), np.asarray(db_hh))
+
+
+# ---- streaming: one step, weights bound once ----------------------------------------------
+
+cdef inline void _after_step(Py_ssize_t H, const real *a, const real *hp, const real *b_hn,
+                             const real *h, real *hnew) noexcept nogil:
+    """reset_after=True, one row of one step: hnew = h' from xp row a and hp = W_hh h."""
+    cdef Py_ssize_t j
+    cdef real r, z, n
+    for j in range(H):
+        r = sigmoid(a[j] + hp[j])                              # (1)
+        z = sigmoid(a[H + j] + hp[H + j])                      # (2)
+        n = tanh_(a[2 * H + j] + r * (hp[2 * H + j] + b_hn[j]))  # (3)
+        hnew[j] = h[j] + z * (n - h[j])                        # (4)
+
+
+cdef inline void _seed_n_step(Py_ssize_t H, const real *a, const real *hp, const real *h,
+                              real *hnew) noexcept nogil:
+    """reset_after=False, second half of one step: hp = [r | z | W_hn(r ⊙ h)]."""
+    cdef Py_ssize_t j
+    cdef real z, n
+    for j in range(H):
+        z = hp[H + j]
+        n = tanh_(a[2 * H + j] + hp[2 * H + j])                # (3)
+        hnew[j] = h[j] + z * (n - h[j])                        # (4)
+
+
+cdef void _step(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
+                const real *x,          # IN  (B, I)
+                const real *w_ih,       # IN  (G, I)
+                const real *w_hh,       # IN  (G, H)
+                const real *b_ih,       # IN  (G,)
+                const real *b_hh,       # IN  (G,)
+                const real *h,          # IN  (B, H)
+                real *out,              # OUT (B, H); may be h
+                real *xp,               # SCRATCH (B, G)
+                real *hp,               # SCRATCH (B, G)
+                real *rh,               # SCRATCH (B, H)
+                real *hnew,             # SCRATCH (B, H)
+                ) noexcept nogil:
+    cdef Py_ssize_t G = 3 * H, b, j
+    # the bias row, as in _forward: b_hh's n block joins here unless r multiplies it
+    for j in range(G):
+        xp[j] = b_ih[j] + b_hh[j]
+    if reset_after:
+        for j in range(2 * H, G):
+            xp[j] = b_ih[j]
+    for b in range(1, B):
+        _copy(G, xp, xp + b * G)
+    # xp (B, G) += x (B, I) @ w_ihᵀ
+    gemm(False, True, <int>B, <int>G, <int>I, <real>1, x, <int>I, w_ih, <int>I,
+         <real>1, xp, <int>G)
+    if reset_after:
+        # hp (B, G) = h @ w_hhᵀ
+        gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
+             <real>0, hp, <int>G)
+        for b in range(B):
+            _after_step(H, xp + b * G, hp + b * G, b_hh + 2 * H, h + b * H, hnew + b * H)
+    else:
+        # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
+        gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, h, <int>H, w_hh, <int>H,
+             <real>0, hp, <int>G)
+        for b in range(B):
+            _seed_rz(H, xp + b * G, hp + b * G, h + b * H, rh + b * H)
+        # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
+        gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
+             <int>H, <real>0, hp + 2 * H, <int>G)
+        for b in range(B):
+            _seed_n_step(H, xp + b * G, hp + b * G, h + b * H, hnew + b * H)
+    _copy(B * H, hnew, out)                                    # out may be h: copy last
+
+
+cdef class Cell:
+    """One GRU step at a time with the weights bound once: grucy's streaming entry point.
+
+        cell = grucy.kernels.Cell(w_ih, w_hh, b_ih, b_hh, reset_after=False)
+        cell.step(x_t, h, out)        # out (B, H) := the state after x_t (B, I) from h (B, H)
+
+    The same maths and weight layout as gru_cell, float32 or float64 (the weights' dtype).
+    `step` allocates nothing (scratch is the Cell's own, grown to the largest B seen) and
+    `out` may be `h` itself for an in-place update; it returns None. It checks types,
+    shapes and contiguity cheaply and raises like gru_cell on a bad call; non-contiguous
+    x_t/h are copied. The Cell keeps references to the weight arrays, so updating them in
+    place (an optimizer step) is seen by the next step; replacing them needs a new Cell.
+    Not for concurrent use from several threads (one Cell per stream).
+    """
+    cdef readonly object w_ih, w_hh, b_ih, b_hh, dtype
+    cdef readonly bint reset_after
+    cdef readonly Py_ssize_t input_size, hidden_size
+    cdef object _scratch
+    cdef int _typenum
+
+    def __init__(self, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
+        from grucy.kernels import _check_params
+        self.w_ih, self.w_hh, self.b_ih, self.b_hh = _check_params(w_ih, w_hh, b_ih, b_hh)
+        self.reset_after = _flag(reset_after)
+        self.dtype = self.w_hh.dtype
+        self._typenum = cnp.NPY_FLOAT32 if self.dtype == np.float32 else cnp.NPY_FLOAT64
+        self.hidden_size = self.w_hh.shape[1]
+        self.input_size = self.w_ih.shape[1]
+        self._scratch = np.empty(0, self.dtype)
+
+    cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
+        """a as a C-contiguous (B, n) ndarray of the Cell's dtype (copied if it is not one)."""
+        cdef cnp.ndarray arr
+        if not cnp.PyArray_Check(a):
+            raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+        arr = <cnp.ndarray>a
+        if cnp.PyArray_TYPE(arr) != self._typenum:
+            raise TypeError(f"{name} must have dtype {self.dtype} (the weights'), got {a.dtype}")
+        if cnp.PyArray_NDIM(arr) != 2 or arr.shape[0] != B or arr.shape[1] != n:
+            raise ValueError(f"{name} must have shape ({B}, {n}), got {a.shape}")
+        if write:
+            if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISWRITEABLE(arr):
+                raise ValueError(f"{name} must be C-contiguous and writeable")
+        elif not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+            arr = np.ascontiguousarray(arr)
+        return arr
+
+    def step(self, x_t, h, out):
+        """out (B, H) := one GRU step from state h (B, H) on input x_t (B, I). Returns None."""
+        cdef cnp.ndarray xa, ha, oa, sa
+        if not cnp.PyArray_Check(x_t):
+            raise TypeError(f"x_t must be a numpy array, got {type(x_t).__name__}")
+        if cnp.PyArray_NDIM(<cnp.ndarray>x_t) != 2:
+            raise ValueError(f"x_t must be 2-D (B, {self.input_size}), got shape {x_t.shape}")
+        cdef Py_ssize_t B = (<cnp.ndarray>x_t).shape[0]
+        cdef Py_ssize_t I = self.input_size, H = self.hidden_size, G = 3 * H
+        xa = self._array("x_t", x_t, B, I, False)
+        ha = self._array("h", h, B, H, False)
+        oa = self._array("out", out, B, H, True)
+        if B == 0:
+            return
+        if self._scratch.shape[0] < B * (2 * G + 2 * H):
+            self._scratch = np.empty(B * (2 * G + 2 * H), self.dtype)
+        sa = <cnp.ndarray>self._scratch
+        if self._typenum == cnp.NPY_FLOAT32:
+            _step_call[float](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
+                              self.b_ih, self.b_hh, ha, oa, sa)
+        else:
+            _step_call[double](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
+                               self.b_ih, self.b_hh, ha, oa, sa)
+
+
+cdef inline void _step_call(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
+                            cnp.ndarray x, cnp.ndarray w_ih, cnp.ndarray w_hh,
+                            cnp.ndarray b_ih, cnp.ndarray b_hh, cnp.ndarray h,
+                            cnp.ndarray out, cnp.ndarray scratch, real dummy=0):
+    cdef real *s = <real *>cnp.PyArray_DATA(scratch)
+    cdef Py_ssize_t G = 3 * H
+    cdef bint big = B * G * (I + H) > 200000       # worth releasing the GIL for
+    if big:
+        with nogil:
+            _step(B, I, H, reset_after, <real *>cnp.PyArray_DATA(x),
+                  <real *>cnp.PyArray_DATA(w_ih), <real *>cnp.PyArray_DATA(w_hh),
+                  <real *>cnp.PyArray_DATA(b_ih), <real *>cnp.PyArray_DATA(b_hh),
+                  <real *>cnp.PyArray_DATA(h), <real *>cnp.PyArray_DATA(out),
+                  s, s + B * G, s + 2 * B * G, s + 2 * B * G + B * H)
+    else:
+        _step(B, I, H, reset_after, <real *>cnp.PyArray_DATA(x),
+              <real *>cnp.PyArray_DATA(w_ih), <real *>cnp.PyArray_DATA(w_hh),
+              <real *>cnp.PyArray_DATA(b_ih), <real *>cnp.PyArray_DATA(b_hh),
+              <real *>cnp.PyArray_DATA(h), <real *>cnp.PyArray_DATA(out),
+              s, s + B * G, s + 2 * B * G, s + 2 * B * G + B * H)
+
+
+def _flag(value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"reset_after must be a bool, got {type(value).__name__}")
+    return bool(value)

@@ -14,8 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
+from grucy._gru import Cell
 
-__all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache"]
+__all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -109,6 +110,24 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     _, h_next, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
                                training=False)
     return h_next
+
+
+def _check_params(w_ih, w_hh, b_ih, b_hh):
+    """The four parameter arrays checked as gru_forward checks them (for Cell)."""
+    if w_ih is None:
+        raise TypeError("w_ih must be an array, got None")
+    dtype = np.asarray(w_ih).dtype
+    if dtype not in _FLOATS:
+        raise TypeError(f"w_ih must have dtype float32 or float64, got {dtype}")
+    w_hh = _recurrent_weight(w_hh, dtype)
+    H = w_hh.shape[1]
+    w_ih = _floating("w_ih", w_ih, dtype)
+    if w_ih.ndim != 2 or w_ih.shape[0] != 3 * H or w_ih.shape[1] < 1:
+        raise ValueError(f"w_ih must have shape (3H, I) = ({3 * H}, I) with I >= 1, "
+                         f"got {w_ih.shape}")
+    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)")
+    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)")
+    return w_ih, w_hh, b_ih, b_hh
 
 
 # ---- checks -------------------------------------------------------------------------------

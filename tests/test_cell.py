@@ -1,0 +1,85 @@
+"""grucy.kernels.Cell, the streaming entry point, against the reference's one step."""
+import numpy as np
+import pytest
+
+from grucy import reference
+from grucy.kernels import Cell
+
+TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
+
+
+def _problem(B, I, H, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    w = [(0.4 * rng.standard_normal(s)).astype(dtype)
+         for s in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]
+    x = rng.standard_normal((B, I)).astype(dtype)
+    h = rng.standard_normal((B, H)).astype(dtype)
+    return w, x, h
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 64), (1, 1, 1), (3, 5, 7), (16, 1, 32), (2, 300, 300)])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_step_equals_one_reference_step(shape, reset_after, dtype):
+    w, x, h = _problem(*shape, dtype)
+    want = reference.gru_cell(x.astype(np.float64), h.astype(np.float64),
+                              *[a.astype(np.float64) for a in w], reset_after=reset_after)
+    cell = Cell(*w, reset_after=reset_after)
+    out = np.full_like(h, np.nan)
+    h_before = h.copy()
+    assert cell.step(x, h, out) is None
+    np.testing.assert_array_equal(h, h_before)                 # h is only read
+    np.testing.assert_allclose(out, want, rtol=0, atol=TOL[np.dtype(dtype)])
+    cell.step(x, h, h)                                          # in place
+    np.testing.assert_array_equal(h, out)
+
+
+def test_a_sequence_of_steps_equals_gru_forward():
+    import grucy
+    w, _, h0 = _problem(4, 3, 6, np.float64, seed=1)
+    x = np.random.default_rng(2).standard_normal((7, 4, 3))
+    out, h_n, _ = grucy.gru_forward(x, h0, *w, reset_after=True, training=False)
+    cell, h = Cell(*w, reset_after=True), h0.copy()
+    for t in range(7):
+        cell.step(x[t], h, h)
+        np.testing.assert_allclose(h, out[t], rtol=0, atol=1e-13)
+
+
+def test_in_place_weight_updates_are_seen():
+    w, x, h = _problem(2, 3, 4, np.float64)
+    cell, out = Cell(*w), np.empty_like(h)
+    for a in w:
+        a *= 0.5                                   # an optimizer step, in place
+    cell.step(x, h, out)
+    np.testing.assert_allclose(out, reference.gru_cell(x, h, *w), rtol=0, atol=1e-13)
+
+
+def test_non_contiguous_inputs_work():
+    w, x, h = _problem(3, 4, 5, np.float64)
+    xs = np.asfortranarray(x)
+    out = np.empty_like(h)
+    Cell(*w).step(xs, h[:, :], out)
+    np.testing.assert_allclose(out, reference.gru_cell(x, h, *w), rtol=0, atol=1e-13)
+
+
+def test_bad_calls_raise_naming_the_argument():
+    w, x, h = _problem(2, 3, 4, np.float64)
+    cell, out = Cell(*w), np.empty_like(h)
+    with pytest.raises(TypeError, match="x_t"):
+        cell.step(x.astype(np.float32), h, out)
+    with pytest.raises(ValueError, match="h "):
+        cell.step(x, h[:1], out)
+    with pytest.raises(ValueError, match="out"):
+        cell.step(x, h, np.empty((2, 4))[:, ::-1])
+    with pytest.raises(ValueError, match="out"):
+        ro = np.empty_like(h)
+        ro.flags.writeable = False
+        cell.step(x, h, ro)
+    with pytest.raises(ValueError, match="x_t"):
+        cell.step(x[None], h, out)
+    with pytest.raises(TypeError, match="x_t"):
+        cell.step([[1.0, 2.0, 3.0]] * 2, h, out)
+    with pytest.raises(ValueError, match="w_ih"):
+        Cell(w[0][:, :2].T, *w[1:])
+    with pytest.raises(TypeError, match="reset_after"):
+        Cell(*w, reset_after=1)
