@@ -8,19 +8,20 @@ fails writes the same summary, logs one clear line and exits with status 1.
 import logging
 import math
 import os
+import re
 import sys
 import time
 import traceback
 from pathlib import Path
 
 import hydra
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
-from runner.config import ConfigError, config_dir, validate
+from runner.config import config_dir, validate
 
 log = logging.getLogger("runner")
 
@@ -66,6 +67,28 @@ def _hydra_info():
             "sweep_dir": hc.sweep.dir if multirun else None}
 
 
+# Errors whose message already says what to fix: no traceback.txt for them. Matched by
+# name because importing the trainer (for NonFiniteLoss) would import grucy before the
+# config is validated.
+EXPECTED_ERRORS = ("ConfigError", "DataError", "NonFiniteLoss")
+
+
+def describe(exc: BaseException):
+    """``(one-line message, the exception behind it)`` for the terminal and summary.json.
+
+    Hydra wraps what a dataset or model constructor raised in an InstantiationException
+    whose text spans three lines and quotes the cause's repr; report the cause itself,
+    under the config key it came from.
+    """
+    where = ""
+    if isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        key = re.search(r"^full_key: (\S+)$", str(exc), re.M)
+        where = f"{key.group(1)}: " if key else ""
+        exc = exc.__cause__
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{where}{type(exc).__name__}: {text}", exc
+
+
 def _quiet_console(quiet: bool):
     for h in logging.getLogger().handlers:
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
@@ -96,23 +119,19 @@ def run(cfg: DictConfig, out_dir=None) -> float:
             result = tasks.fit(cfg, out_dir, partial=summary)
         else:
             result = tasks.evaluate(cfg, out_dir)
-        summary.update(result)
-        summary["status"] = "interrupted" if summary.get("status_hint") == "incomplete" else "ok"
-        summary.pop("status_hint", None)
+        summary.update(result)   # sets status: "ok", or "interrupted" by trainer.stop_after
         val = (summary.get("val") or {}).get("rmse")
         metric = float(val) if val is not None and math.isfinite(val) else FAILED_METRIC
     except Exception as exc:  # recorded, never lost: see the module docstring
         summary["status"] = "failed"
-        summary["error"] = f"{type(exc).__name__}: {exc}"
-        expected = type(exc).__name__ in ("ConfigError", "DataError", "NonFiniteLoss")
+        summary["error"], cause = describe(exc)
         log.error("run failed: %s", summary["error"])
-        if not expected:
+        if type(cause).__name__ not in EXPECTED_ERRORS:
             log.debug("%s", traceback.format_exc())
             (out_dir / "traceback.txt").write_text(traceback.format_exc())
     finally:
         summary["seconds"] = time.perf_counter() - started
         summary["versions"] = outputs.versions()
-        summary.pop("status_hint", None)
         outputs.write_json(out_dir / "summary.json", summary)
         if info["multirun"] and info["sweep_dir"]:
             try:

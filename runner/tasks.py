@@ -5,7 +5,6 @@ it adds to summary.json.
 import logging
 from pathlib import Path
 
-import numpy as np
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -38,7 +37,7 @@ def score_split(model, split, data, batch_size):
     return pred, baselines.scores(pred, split.y, data.std)
 
 
-def report(model, data: Prepared, out_dir: Path, cfg, base) -> dict:
+def report(model, data: Prepared, out_dir: Path, cfg) -> dict:
     """Test and val scores, predictions.csv and the forecast plot for one model."""
     bs = int(cfg.trainer.eval_batch_size)
     _, val = score_split(model, data.val, data, bs)
@@ -82,13 +81,12 @@ def fit(cfg, out_dir: Path, partial=None) -> dict:
             outputs.plot_losses(out_dir / "loss.png", rows, title=str(cfg.get("name", "")))
     best = result["best_path"]
     model = M.load_checkpoint(best)[0] if best.is_file() else result["model"]
-    res = report(model, data, out_dir, cfg, base)
+    res = report(model, data, out_dir, cfg)
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
            "checkpoint": str(best), "last_checkpoint": str(result["last_path"]), **res}
-    if not result["complete"]:
-        out["status_hint"] = "incomplete"
+    out["status"] = "ok" if result["complete"] else "interrupted"
     return out
 
 
@@ -109,8 +107,8 @@ def evaluate(cfg, out_dir: Path) -> dict:
     data_cfg = OmegaConf.create(saved["data"]) if "data" in saved else cfg.data
     data = load_data(data_cfg)
     base = baselines.evaluate(data)
-    res = report(model, data, out_dir, cfg, base)
+    res = report(model, data, out_dir, cfg)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
-    return {"mode": "evaluate", "checkpoint": str(path), "baselines": base,
+    return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "baselines": base,
             "params": M.count_params(model), **res}

@@ -106,6 +106,7 @@ def test_resume_equals_uninterrupted(tmp_path, variant):
     assert s_res["status"] == "ok"
     assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
     npz_equal(full / "last.npz", resumed / "last.npz")   # weights and optimizer state
+    npz_equal(full / "best.npz", resumed / "best.npz")
     assert s_full["test"] == s_res["test"]
 
 
@@ -134,13 +135,15 @@ def test_nan_loss_stops_keeps_last_good_checkpoint_and_fails(tmp_path, monkeypat
         return (float("nan") if calls["n"] > 40 else loss), d
 
     monkeypatch.setattr(M, "loss_fn", lambda name: poisoned)
-    # tiny sine: 15 train batches + 1 val per epoch -> the 41st loss call is in epoch 3
+    # tiny sine: 202 windows = 13 train batches + 1 val loss per epoch, so the 41st loss
+    # call is epoch 3's last batch; the batch check must catch it before the val check
     with pytest.raises(SystemExit) as exc:
         train(tmp_path, tiny("sine", ["trainer.epochs=5"]), "nan")
     assert exc.value.code == 1
     out = tmp_path / "nan"
     s = json.loads((out / "summary.json").read_text())
-    assert s["status"] == "failed" and "NonFiniteLoss" in s["error"] and "epoch 3" in s["error"]
+    assert s["status"] == "failed" and s["error"].startswith("NonFiniteLoss: training loss became nan")
+    assert "epoch 3, batch 13" in s["error"] and str(out / "last.npz") in s["error"]
     from grucy.io import load
     ck = load(str(out / "last.npz"))
     assert ck.metadata["runner"]["epoch"] == 2
@@ -164,6 +167,15 @@ def test_evaluate_from_checkpoint_writes_predictions(tmp_path):
     assert s_ev["test"] == s["test"]   # the data config came from the checkpoint
     assert (ev / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
     assert not (ev / "metrics.csv").exists()
+
+
+def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
+    # Hydra wraps them in a three-line InstantiationException quoting the cause's repr
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["data.window=0"]), "w")
+    s = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert s["error"] == "data: DataError: window=0 and horizon=1 must be at least 1"
+    assert not (tmp_path / "w" / "traceback.txt").exists()   # an expected error, said in full
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
