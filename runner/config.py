@@ -4,6 +4,7 @@ The runner's configs are the repository's ``conf/`` when the runner runs from a 
 (so edits there take effect at once), else the copy installed as ``runner/conf`` package
 data by ``pip install .``.
 """
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -79,12 +80,29 @@ def accepted_arguments(target):
     return None
 
 
+def _check_known_keys(node: DictConfig, schema_cls, where: str) -> None:
+    """Reject keys the schema does not know in the run and trainer settings.
+
+    The schema stops ``trainer.epoch=3``, but Hydra's own hint for that error is
+    ``+trainer.epoch=3``, which adds the key past the schema; nothing would read it.
+    Group nodes (model, data, ...) are checked against their class by check_target.
+    """
+    fields = {f.name: f for f in dataclasses.fields(schema_cls)}
+    for key in node:
+        if key not in fields:
+            raise ConfigError(f"{where}{key}: unknown setting (known: {', '.join(sorted(fields))})")
+        sub = fields[key].type
+        if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
+            _check_known_keys(node[key], sub, f"{where}{key}.")
+
+
 def validate(cfg: DictConfig) -> None:
     """The checks a run needs before data is loaded or a model built."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
                           f"(no default): add {' '.join(m + '=...' for m in missing)}")
+    _check_known_keys(cfg, schema.RunConfig, "")
     check_target(cfg.data, "data")
     check_target(cfg.model, "model",
                  extra=("input_size", "output_size", "mode", "activation", "seed"))
@@ -101,10 +119,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"threads={cfg.threads}: must be at least 1 (or null for auto)")
     if not cfg.train and not cfg.ckpt_path:
         raise ConfigError("train=false needs ckpt_path=<a checkpoint .npz> to evaluate")
-
-
-def to_container(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
 
 
 schema.register()

@@ -130,6 +130,17 @@ def test_validate_rejects_bad_values():
         validate(compose(["data=csv", "name=t"]))
 
 
+@pytest.mark.parametrize("override, match", [
+    ("+trainer.epoch=3", r"^trainer.epoch: unknown setting \(known: batch_size, "),
+    ("+trainer.early_stopping.patiense=2", r"^trainer.early_stopping.patiense: unknown"),
+    ("+lr=0.1", r"^lr: unknown setting"),
+])
+def test_keys_added_past_the_schema_are_rejected(override, match):
+    # Hydra's hint for a misspelt key is to add it with '+', which skips the schema
+    with pytest.raises(ConfigError, match=match):
+        validate(compose([override, "name=t"]))
+
+
 def test_check_target_catches_typos_in_user_options():
     from omegaconf import OmegaConf
     node = OmegaConf.create({"_target_": "runner.datasets.Sine", "lenght": 10})
@@ -138,3 +149,45 @@ def test_check_target_catches_typos_in_user_options():
     node = OmegaConf.create({"_target_": "no_such_module.Thing"})
     with pytest.raises(ConfigError, match="cannot be imported"):
         check_target(node, "data")
+
+
+def test_the_package_ships_every_config_and_data_file():
+    # pip install (not -e) copies conf/ as runner/conf by the globs in pyproject.toml;
+    # a config in a deeper folder, or a new data file, would be silently left out
+    import tomllib
+    repo = CONF.parent
+    setup = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setup["package-dir"]["runner.conf"] == "conf"
+    shipped = {p for g in setup["package-data"]["runner.conf"] for p in CONF.glob(g)}
+    assert shipped == {p for p in CONF.rglob("*") if p.is_file()}
+    data = repo / "runner"
+    shipped = {p for g in setup["package-data"]["runner"] for p in data.glob(g)}
+    assert shipped == {p for p in (data / "data").rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def four_cores(monkeypatch):
+    from hydra.core.hydra_config import HydraConfig
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    yield lambda cfg: HydraConfig.instance().set_config(cfg)
+    HydraConfig.instance().cfg = None
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([], 4),                                                        # basic launcher: all cores
+    (["threads=3"], 3),
+    (["model.hidden_size=8"], 1),                                   # small GEMMs: one thread
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 2),      # 4 cores / 2 jobs
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], 1),
+    (["hydra/launcher=joblib"], 1),                                 # n_jobs=-1: a job per core
+    (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=3"], 3),
+])
+def test_blas_threads_divide_the_cores_among_parallel_jobs(four_cores, overrides, expected):
+    from runner.app import choose_threads
+    if any("launcher=" in o for o in overrides):
+        pytest.importorskip("hydra_plugins.hydra_joblib_launcher" if "joblib" in str(overrides)
+                            else "hydra_plugins.hydra_submitit_launcher")
+    big = ["model.hidden_size=256", "trainer.batch_size=256"]      # GEMMs worth splitting
+    cfg = compose(big + ["name=t"] + overrides, return_hydra_config=True)
+    four_cores(cfg)
+    assert choose_threads(cfg) == expected
