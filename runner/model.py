@@ -8,13 +8,14 @@ import inspect
 from pathlib import Path
 
 import numpy as np
-from hydra.utils import instantiate
+from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import grucy
 import grucy.io
 import grucy.losses
 import grucy.optim
+from runner.config import accepted_arguments
 
 
 def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: int):
@@ -23,8 +24,8 @@ def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: 
     kwargs = dict(input_size=input_size, output_size=output_size, seed=seed)
     if "dtype" in node:
         kwargs["dtype"] = np.dtype(node["dtype"]).type
-    target = _target(node)
-    params = _params(target)
+    # a user's own model class gets these only if it takes them (None: it takes **kwargs)
+    params = accepted_arguments(get_method(node["_target_"]))
     if params is None or "mode" in params:
         kwargs["mode"] = "many_to_one"
     if params is None or "activation" in params:
@@ -133,21 +134,6 @@ def load_checkpoint(path):
     """-> (model, optimizer_state, metadata)."""
     ck = grucy.io.load(str(path))
     return ck.model, ck.optimizer_state, ck.metadata or {}
-
-
-def _target(node):
-    from hydra.utils import get_method
-    return get_method(node["_target_"])
-
-
-def _params(target):
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return None
-    return params
 
 
 def _jsonable(obj):

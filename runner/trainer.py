@@ -27,8 +27,8 @@ class NonFiniteLoss(RuntimeError):
 class Progress:
     """One line per epoch with losses and the estimated time left."""
 
-    def __init__(self, epochs, quiet=False):
-        self.epochs, self.quiet = epochs, quiet
+    def __init__(self, epochs):
+        self.epochs = epochs
         self.started = time.perf_counter()
 
     def epoch(self, row, done_this_run, remaining):
@@ -95,7 +95,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
 
     n = len(data.train)
     bs = int(t.batch_size)
-    progress = Progress(t.epochs, cfg.quiet)
+    progress = Progress(t.epochs)   # quiet=true mutes the console handler (runner.app)
     patience = t.early_stopping.patience
     stopped_early = False
     epochs_this_run = 0

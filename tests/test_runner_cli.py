@@ -28,6 +28,7 @@ def test_cli_single_run_progress_and_quiet(tmp_path):
     r = cli(ov + [f"hydra.run.dir={tmp_path / 'loud'}"])
     assert r.returncode == 0, r.stderr
     assert "epoch 1/2" in r.stdout + r.stderr and "persistence" in r.stdout + r.stderr
+    assert " left " in r.stdout + r.stderr   # the time-left estimate on every epoch line
     log = (tmp_path / "loud" / "runner.log").read_text()
     assert "epoch 2/2" in log
     assert json.loads((tmp_path / "loud" / "summary.json").read_text())["status"] == "ok"
