@@ -531,10 +531,12 @@ cdef class Cell:
     place (an optimizer step) is seen by the next step; replacing them needs a new Cell.
     Not for concurrent use from several threads (one Cell per stream).
     """
-    cdef readonly object w_ih, w_hh, b_ih, b_hh, dtype
+    cdef readonly cnp.ndarray w_ih, w_hh, b_ih, b_hh
+    cdef readonly object dtype
     cdef readonly bint reset_after
     cdef readonly Py_ssize_t input_size, hidden_size
-    cdef object _scratch
+    cdef cnp.ndarray _scratch
+    cdef Py_ssize_t _capacity                       # elements in _scratch
     cdef int _typenum
 
     def __init__(self, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
@@ -546,6 +548,7 @@ cdef class Cell:
         self.hidden_size = self.w_hh.shape[1]
         self.input_size = self.w_ih.shape[1]
         self._scratch = np.empty(0, self.dtype)
+        self._capacity = 0
 
     cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
         """a as a C-contiguous (B, n) ndarray of the Cell's dtype (copied if it is not one)."""
@@ -578,9 +581,10 @@ cdef class Cell:
         oa = self._array("out", out, B, H, True)
         if B == 0:
             return
-        if self._scratch.shape[0] < B * (2 * G + 2 * H):
+        if self._capacity < B * (2 * G + 2 * H):
             self._scratch = np.empty(B * (2 * G + 2 * H), self.dtype)
-        sa = <cnp.ndarray>self._scratch
+            self._capacity = B * (2 * G + 2 * H)
+        sa = self._scratch
         if self._typenum == cnp.NPY_FLOAT32:
             _step_call[float](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
                               self.b_ih, self.b_hh, ha, oa, sa)
