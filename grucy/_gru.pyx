@@ -18,26 +18,34 @@ Notation (DESIGN §1; the same names and numbers as grucy/reference.py)
     (4) h' = (1 − z) ⊙ h + z ⊙ n
 
 Backward undoes (4), (3), (2), (1) in that order for each step, last step first; da_* are
-gradients with respect to the pre-activations, so the weight gradients are whole-sequence
-GEMMs after the loop: dW_ih = dAᵀ X, dW_hh = dAᵀ Hprev (n block: see below).
+gradients with respect to the pre-activations, so the weight gradients are GEMMs over many
+(t, b) rows at once: dW_ih = dAᵀ X, dW_hh = dAᵀ Hprev (n block: see below), taken per
+chunk of steps (see the notes).
 
-Layers (scikit-learn's layout): per-row point functions (`_row_*`), typed loops that run
-entirely inside `with nogil:` (`_forward`, `_backward`), and `def` entry points that only
-allocate. Validation lives one level up, in grucy/kernels.py; nothing here checks shapes.
+Layers (scikit-learn's layout): the gate passes over the rows of one step (C, in
+grucy/_gates.h, declared in grucy/_math.pxd), typed loops that run entirely inside
+`with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate. Validation lives one level up, in grucy/kernels.py; nothing here checks shapes.
 Every buffer is allocated before a loop starts; no time loop allocates.
 
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
-- The gate loops are branch-free and vectorised: sigmoid/tanh are grucy._math's polynomial
-  point functions (libm calls made the gate math cost several times the GEMMs), training
-  and inference have their own loops (no per-element `if training`), and every row loop
-  writes to at most three arrays so that gcc's runtime alias checks stay within its limit
-  (copies such as out = h and hprev = h are separate loops).
+- The gate passes are branch-free C with `restrict` pointers, vectorised, each compiled
+  twice (baseline and AVX2+FMA, picked at import: grucy/_gates.h); sigmoid/tanh are
+  polynomial point functions (libm calls made the gate math cost several times the GEMMs).
+  Without padding one call covers all B rows of a step; copies (hprev, out, dgs) happen
+  inside the passes. The time loops use raw pointers, not memoryview indexing.
 - Training writes the input projection straight into the cache's `gates` buffer and the
   gate pass turns it into [r | z | n] in place: no (T, B, 3H) scratch in a training forward.
-- Scratch (inference projections, per-step rows, backward's dA) comes from a per-thread
-  workspace that grows and is reused across calls; returned arrays and caches are always
-  fresh, so no result ever aliases a later call's buffers.
+- The cache is gates and hprev only. reset_after's W_hn h + b_hn is recomputed in backward
+  with one GEMM per chunk, the seed variant's r ⊙ h from r and hprev: a fifth (T, B, H)
+  plane cost more memory than the GEMM costs time.
+- Backward keeps dA for a chunk of CHUNK_ROWS // B steps, not all T, and runs the
+  weight-gradient GEMMs per chunk with beta = 1 (DESIGN §5 has them once after the loop;
+  a (T, B, 3H) dA was the largest allocation of a training step, and 128-row GEMMs run
+  at about the same rate).
+- Scratch (inference projections, per-step rows, backward's dA chunk) comes from a
+  per-thread workspace that grows and is reused across calls; returned arrays and caches
+  are always fresh, so no result ever aliases a later call's buffers.
 - `Cell` is the streaming entry point: weights bound once, scratch owned, one step
   writes into a caller's array (see its docstring).
 """
