@@ -10,17 +10,22 @@ the overhead of everything that is not a matrix product. Keep it in step with _g
 import numpy as np
 
 from grucy._blas cimport real, gemm
-from grucy._gru import chunk_steps
+from grucy._gru import chunk_steps, proj_steps
 
 
 cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               const real *x, const real *w_ih, const real *w_hh, real *xp, real *h,
-               real *hp, real *rh) noexcept nogil:
-    cdef Py_ssize_t G = 3 * H, s
-    # xp (T·B, G) += x (T·B, I) @ w_ihᵀ
-    gemm(False, True, <int>(T * B), <int>G, <int>I, <real>1, x, <int>I, w_ih, <int>I,
-         <real>1, xp, <int>G)
+               Py_ssize_t KF, const real *x, const real *w_ih, const real *w_hh, real *xp,
+               real *h, real *hp, real *rh) noexcept nogil:
+    """_gru._forward's GEMMs: the input projection of each chunk of KF steps (into one
+    chunk-sized block, as inference does) before that chunk's per-step GEMMs."""
+    cdef Py_ssize_t G = 3 * H, s, s_hi = -1, k
     for s in range(T):
+        if s > s_hi:
+            s_hi = s + KF - 1 if s + KF - 1 < T - 1 else T - 1
+            k = s_hi - s + 1
+            # xp[s:s+k] (k·B, G) += x[s:s+k] (k·B, I) @ w_ihᵀ
+            gemm(False, True, <int>(k * B), <int>G, <int>I, <real>1, x + s * B * I, <int>I,
+                 w_ih, <int>I, <real>1, xp, <int>G)
         if reset_after:
             # hp (B, G) = h @ w_hhᵀ
             gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
@@ -90,7 +95,7 @@ cdef void _bwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
 
 cdef class Floor:
     """Buffers of one problem size and the kernels' GEMM sequence over them."""
-    cdef readonly Py_ssize_t steps, batch, inputs, hidden, chunk
+    cdef readonly Py_ssize_t steps, batch, inputs, hidden, chunk, proj
     cdef readonly bint reset_after
     cdef readonly object dtype
     cdef object bufs          # keeps the arrays alive; the fields below point into them
@@ -99,13 +104,14 @@ cdef class Floor:
                  bint reset_after, dtype=np.float32):
         self.steps, self.batch, self.inputs, self.hidden = T, B, I, H
         self.chunk = chunk_steps(T, B, False, True)        # the kernels' backward chunk
+        self.proj = proj_steps(T, B, I, False, True)       # and input-projection chunk
         self.reset_after = reset_after
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         rng = np.random.default_rng(0)
         G = 3 * H
-        shapes = dict(x=(T, B, I), w_ih=(G, I), w_hh=(G, H), xp=(T, B, G), h=(B, H),
+        shapes = dict(x=(T, B, I), w_ih=(G, I), w_hh=(G, H), xp=(self.proj, B, G), h=(B, H),
                       hp=(B, G), rh=(B, H), hprev=(T, B, H),
                       da=(self.chunk, B, G),
                       dhn=(self.chunk, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
@@ -127,10 +133,10 @@ cdef class Floor:
         args = [b[k].reshape(-1) for k in _ORDER]
         if self.dtype == np.float32:
             _run[float](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
-                        self.chunk, backward, *args)
+                        self.chunk, self.proj, backward, *args)
         else:
             _run[double](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
-                         self.chunk, backward, *args)
+                         self.chunk, self.proj, backward, *args)
 
 
 _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",
@@ -138,12 +144,12 @@ _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               Py_ssize_t K, bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
+               Py_ssize_t K, Py_ssize_t KF, bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
                real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev,
                real[::1] da, real[::1] dhn, real[::1] dgs, real[::1] drh, real[::1] dh,
                real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):
     with nogil:
-        _fwd(T, B, I, H, reset_after, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &hp[0], &rh[0])
+        _fwd(T, B, I, H, reset_after, KF, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &hp[0], &rh[0])
         if backward:
             _bwd(T, B, I, H, reset_after, K, &x[0], &w_ih[0], &w_hh[0], &hprev[0],
                  &da[0], &dhn[0], &dgs[0], &drh[0], &dh[0], &dx[0], &dw_ih[0], &dw_hh[0])
