@@ -122,6 +122,12 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         summary.update(result)   # sets status: "ok", or "interrupted" by trainer.stop_after
         val = (summary.get("val") or {}).get("rmse")
         metric = float(val) if val is not None and math.isfinite(val) else FAILED_METRIC
+    except KeyboardInterrupt:
+        # Ctrl-C: say so (not "failed" with no error) and how to continue, then stop
+        summary["status"] = "interrupted"
+        summary["error"] = f"KeyboardInterrupt: continue with resume={out_dir}"
+        log.warning("interrupted; continue with resume=%s", out_dir)
+        raise
     except Exception as exc:  # recorded, never lost: see the module docstring
         summary["status"] = "failed"
         summary["error"], cause = describe(exc)
