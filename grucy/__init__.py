@@ -28,7 +28,7 @@ def _load_openblas():
 
 _blas_path = _load_openblas()
 
-from grucy.kernels import gru_forward, gru_backward, gru_cell  # noqa: E402
+from grucy.kernels import gru_forward, gru_backward, gru_cell, Cell  # noqa: E402
 from grucy.ops import matmul, set_num_threads, get_num_threads, blas_info  # noqa: E402
 from grucy import reference  # noqa: E402,F401
 from grucy.layers import GRU, GRUStream, Linear  # noqa: E402
@@ -39,7 +39,7 @@ from grucy import init, losses, optim, interop  # noqa: E402,F401
 __version__ = "0.1.0"
 
 __all__ = [
-    "gru_forward", "gru_backward", "gru_cell",
+    "gru_forward", "gru_backward", "gru_cell", "Cell",
     "matmul", "set_num_threads", "get_num_threads", "blas_info",
     "GRU", "GRUStream", "Linear", "SequenceModel", "save", "load", "Checkpoint",
     "init", "losses", "optim", "interop", "reference",

@@ -267,29 +267,18 @@ class GRU(_ParameterMixin):
         return GRUStream(self, batch_size, h0)
 
 
-def _sigmoid_(a):
-    # sigma(a) = (1 + tanh(a/2)) / 2: in place, no overflow warning, no temporary
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-
-
 class GRUStream:
     """Step-by-step inference for a unidirectional :class:`GRU` (low-latency serving).
 
     ``stream.step(x_t)`` with x_t (B, input_size) advances every layer by one step and returns
     the top layer's new state (B, H); feeding x[0], x[1], ... gives ``out[t]`` and ``h_n`` of
     ``gru.forward(x)`` (in eval mode) to rounding.  ``stream.h`` is the state
-    (num_layers, B, H).  All gate buffers are allocated once here: a step allocates nothing
-    but its returned array, and nothing at all when ``out=`` is given.  The live parameters
-    are read at every step, so training the GRU between steps is seen.
+    (num_layers, B, H).
 
-    Internally the state and gates are kept feature-major, (H, B) and (3H, B): then every
-    gate block is a contiguous slab, and numpy's in-place ufuncs need no buffering copies
-    (on strided (B, 3H) column blocks they allocate scratch).  Measured against calling
-    grucy.gru_cell per layer (one allocation per layer and step), this was as fast or faster
-    from B=1, H=32 to B=64, H=256 on the 2-core dev machine.
+    Each layer is a compiled :class:`grucy.kernels.Cell`, which updates its state in place
+    and owns its scratch: a step allocates nothing but its returned array, and nothing at
+    all when ``out=`` is given.  The cells hold the GRU's live parameter arrays, which
+    training updates in place, so training between steps is seen.
     """
 
     def __init__(self, gru, batch_size, h0=None):
@@ -299,87 +288,58 @@ class GRUStream:
             raise ValueError("gru must be unidirectional to stream (the reverse direction "
                              "needs the whole sequence)")
         self.gru = gru
-        self.batch_size = B = check_int(batch_size, "batch_size", 1)
-        H, dt = gru.hidden_size, gru.dtype
-        self._hT = np.zeros((gru.num_layers, H, B), dtype=dt)  # (L, H, B) state, transposed
-        self._gi = np.empty((3 * H, B), dtype=dt)  # (3H, B) W_ih x + b_ih
-        if gru.reset_after:
-            self._gh = np.empty((3 * H, B), dtype=dt)  # (3H, B) W_hh h + b_hh
-        else:
-            self._gh = np.empty((2 * H, B), dtype=dt)  # (2H, B) r|z recurrent part
-            self._ghn = np.empty((H, B), dtype=dt)  # (H, B) W_hn (r*h) + b_hn
-            self._rh = np.empty((H, B), dtype=dt)  # (H, B) r*h
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self._cells = [_grucy.kernels.Cell(*gru._weights(layer, 0), reset_after=gru.reset_after)
+                       for layer in range(gru.num_layers)]
+        self._h = np.zeros((gru.num_layers, self.batch_size, gru.hidden_size), dtype=gru.dtype)
         self.reset(h0)
 
     @property
     def h(self):
         """Current state (num_layers, B, H) (a view; write through :meth:`reset`)."""
-        return self._hT.transpose(0, 2, 1)
+        return self._h
 
     def reset(self, h0=None):
         """Restart from ``h0`` (num_layers, B, H), or zeros."""
         if h0 is None:
-            self._hT.fill(0)
+            self._h.fill(0)
         else:
-            shape = (self.gru.num_layers, self.batch_size, self.gru.hidden_size)
-            np.copyto(self.h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=shape))
+            np.copyto(self._h, as_float_array(h0, "h0", dtype=self.gru.dtype,
+                                              shape=self._h.shape))
 
     def step(self, x_t, out=None):
         """Advance one time step.
 
         Args:
-            x_t: (B, input_size) in the GRU's dtype.
+            x_t: (B, input_size) ndarray in the GRU's dtype.
             out: optional (B, H) array to write the result into.
         Returns:
             (B, H) top-layer state after this step (``out`` if given).
         """
-        gru = self.gru
-        H, B = gru.hidden_size, self.batch_size
-        x_t = as_float_array(x_t, "x_t", dtype=gru.dtype, shape=(B, gru.input_size))
-        if out is not None:
-            if not isinstance(out, np.ndarray) or out.dtype != gru.dtype or out.shape != (B, H):
-                raise ValueError(f"out must be a {gru.dtype} array of shape ({B}, {H})")
-        matmul = _grucy.matmul
-        gi, gh = self._gi, self._gh
-        r, z, n = gi[:H], gi[H:2 * H], gi[2 * H:]  # (H, B) contiguous gate blocks
-        for layer in range(gru.num_layers):
-            w_ih, w_hh, b_ih, b_hh = gru._weights(layer, 0)
-            h = self._hT[layer]  # (H, B), updated in place
-            np.copyto(gi, b_ih[:, None])
-            if layer == 0:
-                matmul(w_ih, x_t, gi, trans_b=True, beta=1.0)  # gi = W_ih x^T + b_ih
-            else:
-                matmul(w_ih, self._hT[layer - 1], gi, beta=1.0)  # gi = W_ih h_below + b_ih
-            if gru.reset_after:
-                np.copyto(gh, b_hh[:, None])
-                matmul(w_hh, h, gh, beta=1.0)  # gh = W_hh h + b_hh
-                r += gh[:H]
-                _sigmoid_(r)
-                z += gh[H:2 * H]
-                _sigmoid_(z)
-                ghn = gh[2 * H:]
-                ghn *= r  # r * (W_hn h + b_hn)
-                n += ghn
-            else:
-                np.copyto(gh, b_hh[:2 * H, None])
-                matmul(w_hh[:2 * H], h, gh, beta=1.0)  # gh = W_h{r,z} h + b_h{r,z}
-                r += gh[:H]
-                _sigmoid_(r)
-                z += gh[H:]
-                _sigmoid_(z)
-                np.multiply(r, h, out=self._rh)
-                np.copyto(self._ghn, b_hh[2 * H:, None])
-                matmul(w_hh[2 * H:], self._rh, self._ghn, beta=1.0)  # W_hn (r*h) + b_hn
-                n += self._ghn
-            np.tanh(n, out=n)
-            n -= h  # h += z * (n - h)  ==  (1 - z) h + z n
-            n *= z
-            h += n
-        top = self._hT[-1].T  # (B, H) view
+        h = self._h                                   # (L, B, H), each layer's row contiguous
+        if getattr(x_t, "shape", None) != (self.batch_size, self.gru.input_size):
+            raise ValueError(f"x_t must be a (B, input_size) = "
+                             f"{(self.batch_size, self.gru.input_size)} array, got "
+                             f"{getattr(x_t, 'shape', type(x_t).__name__)}")
+        if out is not None and (not isinstance(out, np.ndarray) or out.dtype != h.dtype
+                                or out.shape != h.shape[1:]):
+            raise ValueError(f"out must be a {h.dtype} array of shape {h.shape[1:]}")
+        inp = x_t                                     # dtype checked by the first Cell
+        for layer, cell in enumerate(self._cells):
+            cell.step(inp, h[layer], h[layer])        # h[layer] := GRU step, in place
+            inp = h[layer]
         if out is None:
-            return top.copy()
-        np.copyto(out, top)
+            return h[-1].copy()
+        np.copyto(out, h[-1])
         return out
+
+
+def _sigmoid_(a):
+    # sigma(a) = (1 + tanh(a/2)) / 2: in place, no overflow warning, no temporary
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
 
 
 ACTIVATIONS = ("identity", "sigmoid", "softmax")

@@ -56,29 +56,50 @@ def test_cli_nan_loss_exits_nonzero(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
 
 
-def test_user_config_dir_adds_a_dataset(tmp_path):
-    """One class plus one YAML in the user's own directory (DESIGN §6)."""
+USER_PACKAGE = """
+import numpy as np
+import grucy
+from runner.datasets import SeriesDataset
+
+class Square(SeriesDataset):
+    def __init__(self, length=300, period=20, **kw):
+        super().__init__(**kw)
+        self.length, self.p = length, period
+
+    def series(self):
+        t = np.arange(self.length)
+        return np.sign(np.sin(2 * np.pi * t / self.p)) + 0.0, None
+
+class SignSGD(grucy.optim.SGD):
+    def step(self, grads):
+        super().step({k: np.sign(g) for k, g in grads.items()})
+
+def two_layer(input_size, output_size, hidden_size=4, seed=None):
+    # a model option may be a function returning a grucy model (checkpoints need one)
+    return grucy.SequenceModel(input_size, hidden_size, output_size, num_layers=2, seed=seed)
+"""
+
+
+def test_user_config_dir_adds_a_dataset_optimizer_and_model(tmp_path):
+    """One class (or function) plus one YAML each, in the user's own directory (DESIGN §6)."""
     (tmp_path / "mypkg").mkdir()
-    (tmp_path / "mypkg" / "__init__.py").write_text(
-        "import numpy as np\n"
-        "from runner.datasets import SeriesDataset\n"
-        "class Square(SeriesDataset):\n"
-        "    def __init__(self, length=300, period=20, **kw):\n"
-        "        super().__init__(**kw)\n"
-        "        self.length, self.p = length, period\n"
-        "    def series(self):\n"
-        "        t = np.arange(self.length)\n"
-        "        return np.sign(np.sin(2 * np.pi * t / self.p)) + 0.0, None\n")
-    (tmp_path / "conf" / "data").mkdir(parents=True)
-    (tmp_path / "conf" / "data" / "square.yaml").write_text(
-        "_target_: mypkg.Square\nlength: 300\nwindow: 8\n")
+    (tmp_path / "mypkg" / "__init__.py").write_text(USER_PACKAGE)
+    for option, yaml in [("data/square", "_target_: mypkg.Square\nlength: 300\nwindow: 8\n"),
+                         ("optimizer/signsgd", "_target_: mypkg.SignSGD\n_partial_: true\nlr: 0.001\n"),
+                         ("model/two_layer", "_target_: mypkg.two_layer\nhidden_size: 3\n")]:
+        (tmp_path / "conf" / option).parent.mkdir(parents=True)
+        (tmp_path / "conf" / f"{option}.yaml").write_text(yaml)
     env = {"PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"}
-    base = [o for o in tiny("sine") if not o.startswith("data")]
-    r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", f"hydra.run.dir={tmp_path / 'out'}"] + base,
-            env_extra=env)
+    base = [o for o in tiny("sine") if not o.startswith(("data", "model"))]
+    r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", "optimizer=signsgd", "model=two_layer",
+             f"hydra.run.dir={tmp_path / 'out'}"] + base, env_extra=env)
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert s["status"] == "ok"
+    from grucy.io import load
+    ck = load(str(tmp_path / "out" / "best.npz"))
+    assert ck.model.config()["num_layers"] == 2 and ck.model.config()["hidden_size"] == 3
+    assert ck.metadata["config"]["optimizer"]["_target_"] == "mypkg.SignSGD"
     # a typo in the user's YAML is caught against the class signature
     (tmp_path / "conf" / "data" / "square.yaml").write_text("_target_: mypkg.Square\nlenght: 300\n")
     r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", f"hydra.run.dir={tmp_path / 'bad'}"] + base,

@@ -151,6 +151,29 @@ def test_nan_loss_stops_keeps_last_good_checkpoint_and_fails(tmp_path, monkeypat
     assert (out / "best.npz").is_file()
 
 
+def test_ctrl_c_records_interrupted_and_the_run_resumes(tmp_path, monkeypatch):
+    real = M.loss_fn("mse")
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_2(pred, target):
+        calls["n"] += 1
+        if calls["n"] == 20:   # epoch 1 is 13 batches + 1 val loss
+            raise KeyboardInterrupt
+        return real(pred, target)
+
+    ov = tiny("sine", ["trainer.epochs=3"])
+    monkeypatch.setattr(M, "loss_fn", lambda name: interrupt_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, ov, "part")
+    s = json.loads((tmp_path / "part" / "summary.json").read_text())
+    assert s["status"] == "interrupted" and f"resume={tmp_path / 'part'}" in s["error"]
+    monkeypatch.setattr(M, "loss_fn", lambda name: real)
+    full, _, _ = train(tmp_path, ov, "full")
+    resumed, _, s = train(tmp_path, ov + [f"resume={tmp_path / 'part'}"], "resumed")
+    assert s["status"] == "ok"
+    npz_equal(full / "last.npz", resumed / "last.npz")
+
+
 def test_diverging_optimizer_is_a_failed_run(tmp_path):
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
