@@ -10,16 +10,22 @@ the overhead of everything that is not a matrix product. Keep it in step with _g
 import numpy as np
 
 from grucy._blas cimport real, gemm
+from grucy._gru import chunk_steps, proj_steps
 
 
 cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               const real *x, const real *w_ih, const real *w_hh, real *xp, real *h,
-               real *hp, real *rh) noexcept nogil:
-    cdef Py_ssize_t G = 3 * H, s
-    # xp (T·B, G) += x (T·B, I) @ w_ihᵀ
-    gemm(False, True, <int>(T * B), <int>G, <int>I, <real>1, x, <int>I, w_ih, <int>I,
-         <real>1, xp, <int>G)
+               Py_ssize_t KF, const real *x, const real *w_ih, const real *w_hh, real *xp,
+               real *h, real *hp, real *rh) noexcept nogil:
+    """_gru._forward's GEMMs: the input projection of each chunk of KF steps (into one
+    chunk-sized block, as inference does) before that chunk's per-step GEMMs."""
+    cdef Py_ssize_t G = 3 * H, s, s_hi = -1, k
     for s in range(T):
+        if s > s_hi:
+            s_hi = s + KF - 1 if s + KF - 1 < T - 1 else T - 1
+            k = s_hi - s + 1
+            # xp[s:s+k] (k·B, G) += x[s:s+k] (k·B, I) @ w_ihᵀ
+            gemm(False, True, <int>(k * B), <int>G, <int>I, <real>1, x + s * B * I, <int>I,
+                 w_ih, <int>I, <real>1, xp, <int>G)
         if reset_after:
             # hp (B, G) = h @ w_hhᵀ
             gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
@@ -34,11 +40,24 @@ cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
 
 
 cdef void _bwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               const real *x, const real *w_ih, const real *w_hh, const real *hprev,
-               const real *extra, const real *da, const real *dhn, real *dgs, real *drh,
-               real *dh, real *dx, real *dw_ih, real *dw_hh) noexcept nogil:
-    cdef Py_ssize_t G = 3 * H, s, TB = T * B
+               Py_ssize_t K, const real *x, const real *w_ih, const real *w_hh,
+               const real *hprev, const real *da, real *dhn,
+               real *dgs, real *drh, real *dh, real *dx, real *dw_ih,
+               real *dw_hh) noexcept nogil:
+    """_gru._backward's GEMMs: per step the recurrent ones; per chunk of K steps (rows
+    [s_lo, s_lo + k) of the cache's planes) W_hn h recomputed when it starts (reset_after)
+    and the weight-gradient GEMMs over its rows when it ends, accumulating (beta = 1) after
+    the first; da and dhn hold one chunk, dhn also standing in for r ⊙ h (seed)."""
+    cdef Py_ssize_t G = 3 * H, s, s_lo = 0, k = T, o, rows
+    cdef real beta = 0
     for s in range(T - 1, -1, -1):
+        if s == T - 1 or s < s_lo:                      # a new chunk: steps [s_lo, s]
+            s_lo = s - K + 1 if s - K + 1 > 0 else 0
+            k = s - s_lo + 1
+            if reset_after:
+                # dhn (k·B, H) = hprev[s_lo:s_lo+k] @ w_hh[2H:]ᵀ   (W_hn h, recomputed)
+                gemm(False, True, <int>(k * B), <int>H, <int>H, <real>1, hprev + s_lo * B * H,
+                     <int>H, w_hh + 2 * H * H, <int>H, <real>0, dhn, <int>H)
         if reset_after:
             # dh (B, H) += dgs (B, G) @ w_hh (G, H)
             gemm(False, False, <int>B, <int>H, <int>G, <real>1, dgs, <int>G, w_hh, <int>H,
@@ -50,28 +69,33 @@ cdef void _bwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
             # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
             gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, dgs, <int>G, w_hh,
                  <int>H, <real>1, dh, <int>H)
-    # dx (T·B, I) = da (T·B, G) @ w_ih (G, I)
-    gemm(False, False, <int>TB, <int>I, <int>G, <real>1, da, <int>G, w_ih, <int>I,
-         <real>0, dx, <int>I)
-    # dw_ih (G, I) = daᵀ (G, T·B) @ x (T·B, I)
-    gemm(True, False, <int>G, <int>I, <int>TB, <real>1, da, <int>G, x, <int>I,
-         <real>0, dw_ih, <int>I)
-    # dw_hh[:2H] (2H, H) = da[:, :2H]ᵀ @ hprev (T·B, H)
-    gemm(True, False, <int>(2 * H), <int>H, <int>TB, <real>1, da, <int>G, hprev, <int>H,
-         <real>0, dw_hh, <int>H)
-    if reset_after:
-        # dw_hh[2H:] (H, H) = dhnᵀ (H, T·B) @ hprev (T·B, H)
-        gemm(True, False, <int>H, <int>H, <int>TB, <real>1, dhn, <int>H, hprev, <int>H,
-             <real>0, dw_hh + 2 * H * H, <int>H)
-    else:
-        # dw_hh[2H:] (H, H) = da[:, 2H:]ᵀ (H, T·B) @ (r ⊙ h) (T·B, H)
-        gemm(True, False, <int>H, <int>H, <int>TB, <real>1, da + 2 * H, <int>G, extra,
-             <int>H, <real>0, dw_hh + 2 * H * H, <int>H)
+        if s != s_lo:
+            continue
+        o = s_lo * B
+        rows = k * B
+        # dx (rows, I) = da (rows, G) @ w_ih (G, I)
+        gemm(False, False, <int>rows, <int>I, <int>G, <real>1, da, <int>G, w_ih, <int>I,
+             <real>0, dx + o * I, <int>I)
+        # dw_ih (G, I) += daᵀ (G, rows) @ x (rows, I)
+        gemm(True, False, <int>G, <int>I, <int>rows, <real>1, da, <int>G, x + o * I, <int>I,
+             beta, dw_ih, <int>I)
+        # dw_hh[:2H] (2H, H) += da[:, :2H]ᵀ @ hprev (rows, H)
+        gemm(True, False, <int>(2 * H), <int>H, <int>rows, <real>1, da, <int>G,
+             hprev + o * H, <int>H, beta, dw_hh, <int>H)
+        if reset_after:
+            # dw_hh[2H:] (H, H) += dhnᵀ (H, rows) @ hprev (rows, H)
+            gemm(True, False, <int>H, <int>H, <int>rows, <real>1, dhn, <int>H, hprev + o * H,
+                 <int>H, beta, dw_hh + 2 * H * H, <int>H)
+        else:
+            # dw_hh[2H:] (H, H) += da[:, 2H:]ᵀ (H, rows) @ (r ⊙ h) (rows, H)
+            gemm(True, False, <int>H, <int>H, <int>rows, <real>1, da + 2 * H, <int>G,
+                 dhn, <int>H, beta, dw_hh + 2 * H * H, <int>H)
+        beta = 1
 
 
 cdef class Floor:
     """Buffers of one problem size and the kernels' GEMM sequence over them."""
-    cdef readonly Py_ssize_t steps, batch, inputs, hidden
+    cdef readonly Py_ssize_t steps, batch, inputs, hidden, chunk, proj
     cdef readonly bint reset_after
     cdef readonly object dtype
     cdef object bufs          # keeps the arrays alive; the fields below point into them
@@ -79,15 +103,18 @@ cdef class Floor:
     def __init__(self, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                  bint reset_after, dtype=np.float32):
         self.steps, self.batch, self.inputs, self.hidden = T, B, I, H
+        self.chunk = chunk_steps(T, B, False, True)        # the kernels' backward chunk
+        self.proj = proj_steps(T, B, I, False, True)       # and input-projection chunk
         self.reset_after = reset_after
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         rng = np.random.default_rng(0)
         G = 3 * H
-        shapes = dict(x=(T, B, I), w_ih=(G, I), w_hh=(G, H), xp=(T, B, G), h=(B, H),
-                      hp=(B, G), rh=(B, H), hprev=(T, B, H), extra=(T, B, H), da=(T, B, G),
-                      dhn=(T, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
+        shapes = dict(x=(T, B, I), w_ih=(G, I), w_hh=(G, H), xp=(self.proj, B, G), h=(B, H),
+                      hp=(B, G), rh=(B, H), hprev=(T, B, H),
+                      da=(self.chunk, B, G),
+                      dhn=(self.chunk, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
                       dw_ih=(G, I), dw_hh=(G, H))
         # Values of order 0.1: no denormals, no overflow, like a real layer's.
         self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
@@ -105,22 +132,24 @@ cdef class Floor:
         b = self.bufs
         args = [b[k].reshape(-1) for k in _ORDER]
         if self.dtype == np.float32:
-            _run[float](self.steps, self.batch, self.inputs, self.hidden, self.reset_after, backward, *args)
+            _run[float](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
+                        self.chunk, self.proj, backward, *args)
         else:
-            _run[double](self.steps, self.batch, self.inputs, self.hidden, self.reset_after, backward, *args)
+            _run[double](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
+                         self.chunk, self.proj, backward, *args)
 
 
-_ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "extra", "da", "dhn", "dgs",
+_ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",
           "drh", "dh", "dx", "dw_ih", "dw_hh")
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
-               real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev, real[::1] extra,
+               Py_ssize_t K, Py_ssize_t KF, bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
+               real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev,
                real[::1] da, real[::1] dhn, real[::1] dgs, real[::1] drh, real[::1] dh,
                real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):
     with nogil:
-        _fwd(T, B, I, H, reset_after, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &hp[0], &rh[0])
+        _fwd(T, B, I, H, reset_after, KF, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &hp[0], &rh[0])
         if backward:
-            _bwd(T, B, I, H, reset_after, &x[0], &w_ih[0], &w_hh[0], &hprev[0], &extra[0],
+            _bwd(T, B, I, H, reset_after, K, &x[0], &w_ih[0], &w_hh[0], &hprev[0],
                  &da[0], &dhn[0], &dgs[0], &drh[0], &dh[0], &dx[0], &dw_ih[0], &dw_hh[0])

@@ -18,26 +18,34 @@ Notation (DESIGN §1; the same names and numbers as grucy/reference.py)
     (4) h' = (1 − z) ⊙ h + z ⊙ n
 
 Backward undoes (4), (3), (2), (1) in that order for each step, last step first; da_* are
-gradients with respect to the pre-activations, so the weight gradients are whole-sequence
-GEMMs after the loop: dW_ih = dAᵀ X, dW_hh = dAᵀ Hprev (n block: see below).
+gradients with respect to the pre-activations, so the weight gradients are GEMMs over many
+(t, b) rows at once: dW_ih = dAᵀ X, dW_hh = dAᵀ Hprev (n block: see below), taken per
+chunk of steps (see the notes).
 
-Layers (scikit-learn's layout): per-row point functions (`_row_*`), typed loops that run
-entirely inside `with nogil:` (`_forward`, `_backward`), and `def` entry points that only
-allocate. Validation lives one level up, in grucy/kernels.py; nothing here checks shapes.
+Layers (scikit-learn's layout): the gate passes over the rows of one step (C, in
+grucy/_gates.h, declared in grucy/_math.pxd), typed loops that run entirely inside
+`with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate. Validation lives one level up, in grucy/kernels.py; nothing here checks shapes.
 Every buffer is allocated before a loop starts; no time loop allocates.
 
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
-- The gate loops are branch-free and vectorised: sigmoid/tanh are grucy._math's polynomial
-  point functions (libm calls made the gate math cost several times the GEMMs), training
-  and inference have their own loops (no per-element `if training`), and every row loop
-  writes to at most three arrays so that gcc's runtime alias checks stay within its limit
-  (copies such as out = h and hprev = h are separate loops).
+- The gate passes are branch-free C with `restrict` pointers, vectorised, each compiled
+  twice (baseline and AVX2+FMA, picked at import: grucy/_gates.h); sigmoid/tanh are
+  polynomial point functions (libm calls made the gate math cost several times the GEMMs).
+  Without padding one call covers all B rows of a step; copies (hprev, out, dgs) happen
+  inside the passes. The time loops use raw pointers, not memoryview indexing.
 - Training writes the input projection straight into the cache's `gates` buffer and the
   gate pass turns it into [r | z | n] in place: no (T, B, 3H) scratch in a training forward.
-- Scratch (inference projections, per-step rows, backward's dA) comes from a per-thread
-  workspace that grows and is reused across calls; returned arrays and caches are always
-  fresh, so no result ever aliases a later call's buffers.
+- The cache is gates and hprev only. reset_after's W_hn h + b_hn is recomputed in backward
+  with one GEMM per chunk, the seed variant's r ⊙ h from r and hprev: a fifth (T, B, H)
+  plane cost more memory than the GEMM costs time.
+- Backward keeps dA for a chunk of CHUNK_ROWS // B steps, not all T, and runs the
+  weight-gradient GEMMs per chunk with beta = 1 (DESIGN §5 has them once after the loop;
+  a (T, B, 3H) dA was the largest allocation of a training step, and 128-row GEMMs run
+  at about the same rate).
+- Scratch (inference projections, per-step rows, backward's dA chunk) comes from a
+  per-thread workspace that grows and is reused across calls; returned arrays and caches
+  are always fresh, so no result ever aliases a later call's buffers.
 - `Cell` is the streaming entry point: weights bound once, scratch owned, one step
   writes into a caller's array (see its docstring).
 """
@@ -48,83 +56,47 @@ cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
 from grucy._blas cimport real, gemm
-from grucy._math cimport sigmoid, tanh_
+from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
+                          back_after, back_seed_nz, back_seed_r, reset_state,
+                          grucy_simd_select)
 
 cnp.import_array()
 
 
-# ---- per-row point loops (forward) --------------------------------------------------------
-# Each writes at most three arrays (see the header); pointers: a row of G = 3H or H values.
+def _set_simd(bint on):
+    """Run the gate passes' AVX2+FMA copies (on, the default where the CPU has them) or the
+    baseline copies; returns whether the AVX2+FMA ones are in use (grucy/_gates.h)."""
+    return bool(grucy_simd_select(on))
+
+
+SIMD = _set_simd(True)
+
+
+# ---- helpers ------------------------------------------------------------------------------
 
 cdef inline void _copy(Py_ssize_t n, const real *src, real *dst) noexcept nogil:
     memcpy(dst, src, n * sizeof(real))
 
 
-cdef inline void _after_infer(Py_ssize_t H, const real *a, const real *hp, const real *b_hn,
-                              real *h, real *out) noexcept nogil:
-    """reset_after=True, inference: (1)-(4) for one row; a = xp row, hp = W_hh h (G,)."""
+cdef inline void _fill_rows(real *a, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    """Copy a's first row (cols,) into its other rows: doubling memcpy, log2(rows) calls."""
+    cdef Py_ssize_t done = 1, k
+    while done < rows:
+        k = done if 2 * done <= rows else rows - done
+        memcpy(a + done * cols, a, k * cols * sizeof(real))
+        done += k
+
+
+cdef inline void _bias_row(Py_ssize_t H, const real *b_ih, const real *b_hh, bint reset_after,
+                           real *row) noexcept nogil:
+    """The bias every xp row starts from: b_ih + b_hh, except b_hh's n block when r
+    multiplies it (reset_after), which the gate pass adds per step instead."""
     cdef Py_ssize_t j
-    cdef real r, z, n, hj
-    for j in range(H):
-        r = sigmoid(a[j] + hp[j])                              # (1)
-        z = sigmoid(a[H + j] + hp[H + j])                      # (2)
-        n = tanh_(a[2 * H + j] + r * (hp[2 * H + j] + b_hn[j]))  # (3)
-        hj = h[j] + z * (n - h[j])                             # (4) (1-z)h + zn
-        h[j] = hj
-        out[j] = hj
-
-
-cdef inline void _after_train(Py_ssize_t H, real *g, const real *hp, const real *b_hn,
-                              real *h, real *hn) noexcept nogil:
-    """reset_after=True, training: g holds the xp row on entry and [r | z | n] on exit;
-    hn keeps W_hn h + b_hn for backward."""
-    cdef Py_ssize_t j
-    cdef real r, z, n, q
-    for j in range(H):
-        r = sigmoid(g[j] + hp[j])                              # (1)
-        z = sigmoid(g[H + j] + hp[H + j])                      # (2)
-        q = hp[2 * H + j] + b_hn[j]
-        n = tanh_(g[2 * H + j] + r * q)                        # (3)
-        g[j] = r
-        g[H + j] = z
-        g[2 * H + j] = n
-        hn[j] = q
-        h[j] = h[j] + z * (n - h[j])                           # (4)
-
-
-cdef inline void _seed_rz(Py_ssize_t H, const real *a, real *rz, const real *h,
-                          real *rh) noexcept nogil:
-    """reset_after=False, first half: rz (2H,) := σ(a + rz) in place [(1), (2)]; rh = r ⊙ h.
-    Inference: a = xp row, rz = hp row; training: a = hp row, rz = the gates row."""
-    cdef Py_ssize_t j
-    for j in range(2 * H):
-        rz[j] = sigmoid(a[j] + rz[j])                          # (1), (2)
-    for j in range(H):
-        rh[j] = rz[j] * h[j]
-
-
-cdef inline void _seed_n_infer(Py_ssize_t H, const real *a, const real *hp, real *h,
-                               real *out) noexcept nogil:
-    """reset_after=False, inference, second half: (3), (4); hp = [r | z | W_hn(r ⊙ h)]."""
-    cdef Py_ssize_t j
-    cdef real z, n, hj
-    for j in range(H):
-        z = hp[H + j]
-        n = tanh_(a[2 * H + j] + hp[2 * H + j])                # (3)
-        hj = h[j] + z * (n - h[j])                             # (4)
-        h[j] = hj
-        out[j] = hj
-
-
-cdef inline void _seed_n_train(Py_ssize_t H, real *g, const real *hpn, real *h) noexcept nogil:
-    """reset_after=False, training, second half: g = [r | z | xp_n] -> [r | z | n]; (3), (4)."""
-    cdef Py_ssize_t j
-    cdef real z, n
-    for j in range(H):
-        z = g[H + j]
-        n = tanh_(g[2 * H + j] + hpn[j])                       # (3)
-        g[2 * H + j] = n
-        h[j] = h[j] + z * (n - h[j])                           # (4)
+    for j in range(3 * H):
+        row[j] = b_ih[j] + b_hh[j]
+    if reset_after:
+        for j in range(2 * H, 3 * H):
+            row[j] = b_ih[j]
 
 
 cdef inline Py_ssize_t _time(Py_ssize_t s, Py_ssize_t L, bint reverse) noexcept nogil:
@@ -133,152 +105,111 @@ cdef inline Py_ssize_t _time(Py_ssize_t s, Py_ssize_t L, bint reverse) noexcept 
 
 # ---- forward loop -------------------------------------------------------------------------
 
-cdef void _forward(const real[:, :, ::1] x,        # IN  (T, B, I)
-                   const real[:, ::1] w_ih,        # IN  (G, I)
-                   const real[:, ::1] w_hh,        # IN  (G, H)
-                   const real[::1] b_ih,           # IN  (G,)
-                   const real[::1] b_hh,           # IN  (G,)
-                   const int[::1] lengths,         # IN  (B,) in [0, T]
+cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                   const real *x,                  # IN  (T, B, I)
+                   const real *w_ih,               # IN  (G, I)
+                   const real *w_hh,               # IN  (G, H)
+                   const real *b_ih,               # IN  (G,)
+                   const real *b_hh,               # IN  (G,)
+                   const int *lengths,             # IN  (B,) in [0, T]
+                   bint full,                      # IN  every lengths[b] == T
                    bint reset_after, bint reverse,
-                   real[:, ::1] h,                 # IN/OUT (B, H): h0 in, h_n out
-                   real[:, :, ::1] out,            # OUT (T, B, H), zero where padded
-                   real[:, :, ::1] xp,             # SCRATCH (T, B, G); the gates when training
-                   real[:, ::1] hp,                # SCRATCH (B, G)
-                   real[:, ::1] rh,                # SCRATCH (B, H)
+                   real *h,                        # IN/OUT (B, H): h0 in, h_n out
+                   real *out,                      # OUT (T, B, H), zero where padded
+                   Py_ssize_t KF,                  # steps per input-projection chunk
+                   bint xp_chunk,                  # xp holds one chunk (KF, B, G), not T steps
+                   real *xp,                       # SCRATCH (KF, B, G); the gates (T, B, G)
+                                                   #   when training
+                   real *hp,                       # SCRATCH (B, G)
+                   real *rh,                       # SCRATCH (B, H)
                    bint training,
-                   real[:, :, ::1] hprev,          # CACHE (T, B, H) h before each step
-                   real[:, :, ::1] extra,          # CACHE (T, B, H) W_hn h + b_hn | r ⊙ h
+                   real *hprev,                    # CACHE (T, B, H) h before each step
                    ) noexcept nogil:
-    """Training: xp is the cache's gates buffer and leaves holding [r | z | n] (T, B, G)."""
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h.shape[1]
-    cdef Py_ssize_t G = 3 * H, s, t, b, j, k
-    cdef real *row
+    """Training: xp is the cache's gates buffer and leaves holding [r | z | n] (T, B, G).
 
-    # xp = x @ w_ihᵀ + bias, all steps in one GEMM accumulating onto the bias rows. The
-    # recurrent biases that are not multiplied by r join here, once, instead of every step.
-    row = &hp[0, 0]                                        # hp's first row: the bias row
-    for j in range(G):
-        row[j] = b_ih[j] + b_hh[j]
-    if reset_after:
-        for j in range(2 * H, G):
-            row[j] = b_ih[j]
-    for k in range(T * B):
-        _copy(G, row, &xp[0, 0, 0] + k * G)
-    # xp (T·B, G) += x (T·B, I) @ w_ihᵀ
-    gemm(False, True, <int>(T * B), <int>G, <int>I, <real>1, &x[0, 0, 0], <int>I,
-         &w_ih[0, 0], <int>I, <real>1, &xp[0, 0, 0], <int>G)
+    Without padding a step's B rows are one block (time t for all of them) and each gate
+    pass runs once over the block; with padding it runs row by row.
+
+    The input projection runs in chunks of KF steps, each just before its steps, so that
+    the rows the gate passes read are still in cache (and inference's xp is one chunk).
+    A chunk is a contiguous range of times [t_lo, t_lo + k); reversed rows of unequal
+    lengths break that, and get KF = T."""
+    cdef Py_ssize_t G = 3 * H, s, t, b, n, o, x_o, s_hi = -1, t_lo = 0, k
+    cdef const real *bhn = b_hh + 2 * H
+    cdef real *dst
 
     for s in range(T):
+        if s > s_hi:                                       # a new chunk: steps [s, s_hi]
+            s_hi = s + KF - 1 if s + KF - 1 < T - 1 else T - 1
+            k = s_hi - s + 1
+            t_lo = T - 1 - s_hi if reverse else s
+            dst = xp if xp_chunk else xp + t_lo * B * G
+            # xp = x @ w_ihᵀ + bias, a chunk's steps in one GEMM accumulating onto the bias
+            # rows. The recurrent biases that are not multiplied by r join here, once.
+            _bias_row(H, b_ih, b_hh, reset_after, dst)
+            _fill_rows(dst, k * B, G)
+            # xp[t_lo:t_lo+k] (k·B, G) += x[t_lo:t_lo+k] (k·B, I) @ w_ihᵀ
+            gemm(False, True, <int>(k * B), <int>G, <int>I, <real>1, x + t_lo * B * I, <int>I,
+                 w_ih, <int>I, <real>1, dst, <int>G)
         if reset_after:
             # hp (B, G) = h @ w_hhᵀ
-            gemm(False, True, <int>B, <int>G, <int>H, <real>1, &h[0, 0], <int>H,
-                 &w_hh[0, 0], <int>H, <real>0, &hp[0, 0], <int>G)
-            for b in range(B):
-                if s >= lengths[b]:
-                    continue                               # padding: state unchanged
-                t = _time(s, lengths[b], reverse)
-                if training:
-                    _copy(H, &h[b, 0], &hprev[t, b, 0])
-                    _after_train(H, &xp[t, b, 0], &hp[b, 0], &b_hh[2 * H], &h[b, 0],
-                                 &extra[t, b, 0])
-                    _copy(H, &h[b, 0], &out[t, b, 0])
-                else:
-                    _after_infer(H, &xp[t, b, 0], &hp[b, 0], &b_hh[2 * H], &h[b, 0],
-                                 &out[t, b, 0])
+            gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
+                 <real>0, hp, <int>G)
         else:
             # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
-            gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, &h[0, 0], <int>H,
-                 &w_hh[0, 0], <int>H, <real>0, &hp[0, 0], <int>G)
-            for b in range(B):
-                if s >= lengths[b]:
-                    memset(&rh[b, 0], 0, H * sizeof(real))   # keeps the next GEMM finite
+            gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, h, <int>H, w_hh, <int>H,
+                 <real>0, hp, <int>G)
+        # one block of B rows at time t, or row by row (b, n = 1) where padding interferes
+        b = 0
+        while b < B:
+            if full:
+                n = B
+                t = T - 1 - s if reverse else s
+            else:
+                n = 1
+                if s >= lengths[b]:                        # padding: state unchanged
+                    if not reset_after:
+                        memset(rh + b * H, 0, H * sizeof(real))   # keeps the next GEMM finite
+                    b += 1
                     continue
                 t = _time(s, lengths[b], reverse)
-                if training:                                 # r|z into the gates row
-                    _seed_rz(H, &hp[b, 0], &xp[t, b, 0], &h[b, 0], &rh[b, 0])
-                else:                                        # r|z into hp's row
-                    _seed_rz(H, &xp[t, b, 0], &hp[b, 0], &h[b, 0], &rh[b, 0])
-            # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
-            gemm(False, True, <int>B, <int>H, <int>H, <real>1, &rh[0, 0], <int>H,
-                 &w_hh[2 * H, 0], <int>H, <real>0, &hp[0, 2 * H], <int>G)
-            for b in range(B):
-                if s >= lengths[b]:
-                    continue
-                t = _time(s, lengths[b], reverse)
+            o = t * B + b                                  # (t, b) row of the (T, B, ·) planes
+            x_o = (t - t_lo) * B + b if xp_chunk else o    # and of xp
+            if reset_after:
                 if training:
-                    _copy(H, &h[b, 0], &hprev[t, b, 0])
-                    _copy(H, &rh[b, 0], &extra[t, b, 0])
-                    _seed_n_train(H, &xp[t, b, 0], &hp[b, 2 * H], &h[b, 0])
-                    _copy(H, &h[b, 0], &out[t, b, 0])
+                    after_train(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H,
+                                hprev + o * H, out + o * H)
                 else:
-                    _seed_n_infer(H, &xp[t, b, 0], &hp[b, 0], &h[b, 0], &out[t, b, 0])
-
-
-# ---- per-row point loops (backward) -------------------------------------------------------
-
-cdef inline void _back_after(Py_ssize_t H, const real *g, const real *hprev, const real *hn,
-                             real *dh, real *da) noexcept nogil:
-    """reset_after=True, one row: undo (4), (3), (2), (1).
-
-    dh (H,) comes in as dL/dh' (dout already added) and leaves as the direct part of dL/dh;
-    the part through W_hh is added by the step's GEMM. da (G,) = [da_r | da_z | da_n].
-    """
-    cdef Py_ssize_t j
-    cdef real r, z, n, d, dan
-    for j in range(H):
-        r = g[j]
-        z = g[H + j]
-        n = g[2 * H + j]
-        d = dh[j]
-        dan = d * z * (1 - n * n)                      # (4) h' = (1-z)h + zn, (3) tanh
-        da[2 * H + j] = dan
-        da[H + j] = d * (n - hprev[j]) * z * (1 - z)   # (4), (2) z = σ(a_z)
-        da[j] = dan * hn[j] * r * (1 - r)              # (3) through r, (1) r = σ(a_r)
-        dh[j] = d - d * z
-
-
-cdef inline void _rn_da(Py_ssize_t H, const real *g, const real *da, real *dhn,
-                        real *dgs) noexcept nogil:
-    """reset_after=True: dhn = r ⊙ da_n (for dW_hn, db_hn) and the step's GEMM row
-    dgs = [da_r | da_z | r ⊙ da_n]."""
-    cdef Py_ssize_t j
-    cdef real v
-    for j in range(H):
-        v = g[j] * da[2 * H + j]
-        dhn[j] = v
-        dgs[2 * H + j] = v
-    _copy(2 * H, da, dgs)
-
-
-cdef inline void _back_seed_nz(Py_ssize_t H, const real *g, const real *hprev,
-                               real *dh, real *da) noexcept nogil:
-    """reset_after=False, first half: undo (4), (3), (2). Writes da_n and da_z."""
-    cdef Py_ssize_t j
-    cdef real z, n, d
-    for j in range(H):
-        z = g[H + j]
-        n = g[2 * H + j]
-        d = dh[j]
-        da[2 * H + j] = d * z * (1 - n * n)            # (4), (3) n = tanh(a_n + W_hn(r ⊙ h))
-        da[H + j] = d * (n - hprev[j]) * z * (1 - z)   # (4), (2) z = σ(a_z)
-        dh[j] = d - d * z
-
-
-cdef inline void _back_seed_r(Py_ssize_t H, const real *g, const real *hprev,
-                              const real *drh, real *dh, real *da) noexcept nogil:
-    """reset_after=False, second half: undo (1) given drh = dL/d(r ⊙ h) = da_n @ W_hn."""
-    cdef Py_ssize_t j
-    cdef real r
-    for j in range(H):
-        r = g[j]
-        dh[j] += drh[j] * r                            # (3) through r ⊙ h
-        da[j] = drh[j] * hprev[j] * r * (1 - r)        # (1) r = σ(a_r)
-
-
-cdef inline void _add(Py_ssize_t n, const real *src, real *dst) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        dst[j] += src[j]
+                    after_infer(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+            elif training:                                 # r|z into the gates rows
+                seed_rz(n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
+            else:                                          # r|z into hp's rows
+                seed_rz(n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
+            b += n
+        if reset_after:
+            continue
+        # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
+        gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
+             <int>H, <real>0, hp + 2 * H, <int>G)
+        b = 0
+        while b < B:
+            if full:
+                n = B
+                t = T - 1 - s if reverse else s
+            else:
+                n = 1
+                if s >= lengths[b]:
+                    b += 1
+                    continue
+                t = _time(s, lengths[b], reverse)
+            o = t * B + b
+            x_o = (t - t_lo) * B + b if xp_chunk else o
+            if training:
+                seed_n_train(n, H, xp + x_o * G, hp + b * G, h + b * H, hprev + o * H,
+                             out + o * H)
+            else:
+                seed_n_infer(n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+            b += n
 
 
 # ---- backward loop ------------------------------------------------------------------------
@@ -286,91 +217,213 @@ cdef inline void _add(Py_ssize_t n, const real *src, real *dst) noexcept nogil:
 cdef void _colsum(const real *a, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t lda,
                   real *out) noexcept nogil:
     """out (cols,) += a (rows, cols; leading dimension lda) summed over rows."""
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, j
+    cdef const real *row
     for i in range(rows):
-        _add(cols, a + i * lda, out)
+        row = a + i * lda
+        for j in range(cols):
+            out[j] += row[j]
 
 
-cdef void _backward(const real[:, :, ::1] dout,    # IN  (T, B, H), unused if not has_dout
-                    bint has_dout,
-                    real[:, ::1] dh,               # IN/OUT (B, H): dh_n in, dh0 out
-                    const real[:, :, ::1] x,       # CACHE (T, B, I)
-                    const real[:, ::1] w_ih,       # CACHE (G, I)
-                    const real[:, ::1] w_hh,       # CACHE (G, H)
-                    const int[::1] lengths,        # CACHE (B,)
+cdef void _weight_grads(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t H, bint reset_after,
+                        const real *da,            # IN  (rows, G)
+                        const real *aux,           # IN  (rows, H) r ⊙ da_n | r ⊙ h (seed)
+                        const real *x,             # IN  (rows, I)
+                        const real *w_ih,          # IN  (G, I)
+                        const real *hprev,         # IN  (rows, H)
+                        real beta,                 # 0 for the first chunk, then 1
+                        real *dx,                  # OUT (rows, I)
+                        real *dw_ih,               # OUT (G, I), accumulated
+                        real *dw_hh,               # OUT (G, H), accumulated
+                        real *db_ih,               # OUT (G,), accumulated
+                        real *db_hh,               # OUT (G,), accumulated (n block)
+                        ) noexcept nogil:
+    """The GEMMs over a chunk of (t, b) rows; zero rows (padding) contribute nothing."""
+    cdef Py_ssize_t G = 3 * H
+    # dx (rows, I) = da (rows, G) @ w_ih (G, I)
+    gemm(False, False, <int>rows, <int>I, <int>G, <real>1, da, <int>G, w_ih, <int>I,
+         <real>0, dx, <int>I)
+    # dw_ih (G, I) += daᵀ (G, rows) @ x (rows, I)
+    gemm(True, False, <int>G, <int>I, <int>rows, <real>1, da, <int>G, x, <int>I,
+         beta, dw_ih, <int>I)
+    # dw_hh[:2H] (2H, H) += da[:, :2H]ᵀ @ hprev (rows, H)
+    gemm(True, False, <int>(2 * H), <int>H, <int>rows, <real>1, da, <int>G, hprev, <int>H,
+         beta, dw_hh, <int>H)
+    _colsum(da, rows, G, G, db_ih)
+    if reset_after:
+        # dw_hh[2H:] (H, H) += (r ⊙ da_n)ᵀ (H, rows) @ hprev (rows, H)
+        gemm(True, False, <int>H, <int>H, <int>rows, <real>1, aux, <int>H, hprev, <int>H,
+             beta, dw_hh + 2 * H * H, <int>H)
+        _colsum(aux, rows, H, H, db_hh + 2 * H)
+    else:
+        # dw_hh[2H:] (H, H) += da[:, 2H:]ᵀ (H, rows) @ (r ⊙ h) (rows, H)
+        gemm(True, False, <int>H, <int>H, <int>rows, <real>1, da + 2 * H, <int>G, aux,
+             <int>H, beta, dw_hh + 2 * H * H, <int>H)
+
+
+cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                    const real *dout,              # IN  (T, B, H) or NULL
+                    real *dh,                      # IN/OUT (B, H): dh_n in, dh0 out
+                    const real *x,                 # CACHE (T, B, I)
+                    const real *w_ih,              # CACHE (G, I)
+                    const real *w_hh,              # CACHE (G, H)
+                    const real *b_hh,              # CACHE (G,)
+                    const int *lengths,            # CACHE (B,)
+                    bint full,                     # every lengths[b] == T
                     bint reset_after, bint reverse,
-                    const real[:, :, ::1] gates,   # CACHE (T, B, G)
-                    const real[:, :, ::1] hprev,   # CACHE (T, B, H), zero where padded
-                    const real[:, :, ::1] extra,   # CACHE (T, B, H), zero where padded
-                    real[:, :, ::1] da,            # SCRATCH (T, B, G) dL/d(xp), zero where padded
-                    real[:, :, ::1] dhn,           # SCRATCH (T, B, H) r ⊙ da_n, zero where padded
-                    real[:, ::1] dgs,              # SCRATCH (B, G) this step's GEMM rows
-                    real[:, ::1] drh,              # SCRATCH (B, H)
-                    real[:, :, ::1] dx,            # OUT (T, B, I)
-                    real[:, ::1] dw_ih,            # OUT (G, I)
-                    real[:, ::1] dw_hh,            # OUT (G, H)
-                    real[::1] db_ih,               # OUT (G,), zero on entry
-                    real[::1] db_hh,               # OUT (G,), zero on entry
+                    const real *gates,             # CACHE (T, B, G)
+                    const real *hprev,             # CACHE (T, B, H), zero where padded
+                    Py_ssize_t K,                  # steps per chunk (T: one chunk)
+                    real *da,                      # SCRATCH (K, B, G) dL/d(xp) of a chunk
+                    real *aux,                     # SCRATCH (K, B, H) W_hn h -> r ⊙ da_n | r ⊙ h
+                    real *dgs,                     # SCRATCH (B, G) this step's GEMM rows
+                    real *drh,                     # SCRATCH (B, H)
+                    real *dx,                      # OUT (T, B, I)
+                    real *dw_ih,                   # OUT (G, I)
+                    real *dw_hh,                   # OUT (G, H)
+                    real *db_ih,                   # OUT (G,), zero on entry
+                    real *db_hh,                   # OUT (G,), zero on entry
                     ) noexcept nogil:
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = dh.shape[1]
-    cdef Py_ssize_t G = 3 * H, s, t, b, j, TB = T * B
+    """BPTT with the weight gradients taken in chunks of K steps.
 
-    for s in range(T - 1, -1, -1):
-        for b in range(B):
-            if s >= lengths[b]:
-                memset(&dgs[b, 0], 0, G * sizeof(real))    # padding: dh passes through
-                continue
-            t = _time(s, lengths[b], reverse)
-            if has_dout:
-                _add(H, &dout[t, b, 0], &dh[b, 0])          # out[t] is this step's h'
+    dA of K steps at a time lives in the scratch; when a chunk's steps are done its rows go
+    through the weight-gradient GEMMs (accumulating) and the scratch is reused. A chunk is a
+    contiguous range of times [t_lo, t_lo + k) for every row, which holds unless rows run
+    reversed with different lengths; that case (K = T) keeps one chunk indexed by t itself.
+
+    The cache keeps [r | z | n] and hprev only. reset_after recomputes W_hn h for a chunk
+    with one GEMM when the chunk starts (aux), and the gate pass turns it into r ⊙ da_n;
+    the seed variant rebuilds r ⊙ h from r and hprev when the chunk ends (aux again).
+    """
+    cdef Py_ssize_t G = 3 * H, s, t, b, n, o, c, t_lo = 0, k = T, s_lo = 0
+    cdef bint chunked = K < T
+    cdef bint first = True
+    cdef const real *do_ = NULL
+
+    s = T - 1
+    while s >= 0:
+        if s == T - 1 or s < s_lo:                   # a new chunk: steps [s_lo, s]
+            s_lo = s - K + 1 if s - K + 1 > 0 else 0
+            k = s - s_lo + 1
+            t_lo = (T - 1 - s if reverse else s_lo) if chunked else 0
+            if not full:                             # padded rows of dA must read as zero
+                memset(da, 0, k * B * G * sizeof(real))
             if reset_after:
-                _back_after(H, &gates[t, b, 0], &hprev[t, b, 0], &extra[t, b, 0],
-                            &dh[b, 0], &da[t, b, 0])
-                _rn_da(H, &gates[t, b, 0], &da[t, b, 0], &dhn[t, b, 0], &dgs[b, 0])
+                # aux (k·B, H) = hprev[t_lo:t_lo+k] @ w_hh[2H:]ᵀ   (zero rows where padded)
+                gemm(False, True, <int>(k * B), <int>H, <int>H, <real>1, hprev + t_lo * B * H,
+                     <int>H, w_hh + 2 * H * H, <int>H, <real>0, aux, <int>H)
+        b = 0
+        while b < B:
+            if full:
+                n = B
+                t = T - 1 - s if reverse else s
             else:
-                _back_seed_nz(H, &gates[t, b, 0], &hprev[t, b, 0], &dh[b, 0], &da[t, b, 0])
-                _copy(H, &da[t, b, 2 * H], &dgs[b, 2 * H])
-        if reset_after:
-            # dh (B, H) += dgs (B, G) @ w_hh (G, H)
-            gemm(False, False, <int>B, <int>H, <int>G, <real>1, &dgs[0, 0], <int>G,
-                 &w_hh[0, 0], <int>H, <real>1, &dh[0, 0], <int>H)
-        else:
-            # drh (B, H) = dgs[:, 2H:] (B, H) @ w_hh[2H:] (H, H)
-            gemm(False, False, <int>B, <int>H, <int>H, <real>1, &dgs[0, 2 * H], <int>G,
-                 &w_hh[2 * H, 0], <int>H, <real>0, &drh[0, 0], <int>H)
-            for b in range(B):
+                n = 1
                 if s >= lengths[b]:
+                    memset(dgs + b * G, 0, G * sizeof(real))   # padding: dh passes through
+                    b += 1
                     continue
                 t = _time(s, lengths[b], reverse)
-                _back_seed_r(H, &gates[t, b, 0], &hprev[t, b, 0], &drh[b, 0],
-                             &dh[b, 0], &da[t, b, 0])
-                _copy(2 * H, &da[t, b, 0], &dgs[b, 0])
+            o = t * B + b                            # (t, b) row of the cache's planes
+            c = (t - t_lo) * B + b                   # and of the chunk's
+            do_ = dout + o * H if dout != NULL else NULL
+            if reset_after:
+                back_after(n, H, gates + o * G, hprev + o * H, b_hh + 2 * H, do_, dh + b * H,
+                           aux + c * H, da + c * G, dgs + b * G)
+            else:
+                back_seed_nz(n, H, gates + o * G, hprev + o * H, do_, dh + b * H, da + c * G,
+                             dgs + b * G)
+            b += n
+        if reset_after:
+            # dh (B, H) += dgs (B, G) @ w_hh (G, H)
+            gemm(False, False, <int>B, <int>H, <int>G, <real>1, dgs, <int>G, w_hh, <int>H,
+                 <real>1, dh, <int>H)
+        else:
+            # drh (B, H) = dgs[:, 2H:] (B, H) @ w_hh[2H:] (H, H)
+            gemm(False, False, <int>B, <int>H, <int>H, <real>1, dgs + 2 * H, <int>G,
+                 w_hh + 2 * H * H, <int>H, <real>0, drh, <int>H)
+            b = 0
+            while b < B:
+                if full:
+                    n = B
+                    t = T - 1 - s if reverse else s
+                else:
+                    n = 1
+                    if s >= lengths[b]:
+                        b += 1
+                        continue
+                    t = _time(s, lengths[b], reverse)
+                o = t * B + b
+                c = (t - t_lo) * B + b
+                back_seed_r(n, H, gates + o * G, hprev + o * H, drh + b * H, dh + b * H,
+                            da + c * G, dgs + b * G)
+                b += n
             # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
-            gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, &dgs[0, 0], <int>G,
-                 &w_hh[0, 0], <int>H, <real>1, &dh[0, 0], <int>H)
-
-    # Whole-sequence GEMMs: padded (t, b) rows of da, dhn, hprev and extra are zero.
-    # dx (T·B, I) = da (T·B, G) @ w_ih (G, I)
-    gemm(False, False, <int>TB, <int>I, <int>G, <real>1, &da[0, 0, 0], <int>G,
-         &w_ih[0, 0], <int>I, <real>0, &dx[0, 0, 0], <int>I)
-    # dw_ih (G, I) = daᵀ (G, T·B) @ x (T·B, I)
-    gemm(True, False, <int>G, <int>I, <int>TB, <real>1, &da[0, 0, 0], <int>G,
-         &x[0, 0, 0], <int>I, <real>0, &dw_ih[0, 0], <int>I)
-    # dw_hh[:2H] (2H, H) = da[:, :2H]ᵀ @ hprev (T·B, H)
-    gemm(True, False, <int>(2 * H), <int>H, <int>TB, <real>1, &da[0, 0, 0], <int>G,
-         &hprev[0, 0, 0], <int>H, <real>0, &dw_hh[0, 0], <int>H)
-    _colsum(&da[0, 0, 0], TB, G, G, &db_ih[0])
+            gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, dgs, <int>G,
+                 w_hh, <int>H, <real>1, dh, <int>H)
+        if s == s_lo:                                # the chunk's rows are complete
+            o = t_lo * B
+            if not reset_after:
+                _reset_state(k, B, H, t_lo, lengths, full, gates + o * G, hprev + o * H, aux)
+            _weight_grads(k * B, I, H, reset_after, da, aux, x + o * I, w_ih, hprev + o * H,
+                          <real>0 if first else <real>1, dx + o * I, dw_ih, dw_hh, db_ih,
+                          db_hh)
+            first = False
+        s -= 1
     if reset_after:
-        # dw_hh[2H:] (H, H) = dhnᵀ (H, T·B) @ hprev (T·B, H)
-        gemm(True, False, <int>H, <int>H, <int>TB, <real>1, &dhn[0, 0, 0], <int>H,
-             &hprev[0, 0, 0], <int>H, <real>0, &dw_hh[2 * H, 0], <int>H)
-        _copy(2 * H, &db_ih[0], &db_hh[0])
-        _colsum(&dhn[0, 0, 0], TB, H, H, &db_hh[2 * H])
+        _copy(2 * H, db_ih, db_hh)
     else:
-        # dw_hh[2H:] (H, H) = da[:, 2H:]ᵀ (H, T·B) @ (r ⊙ h) (T·B, H)
-        gemm(True, False, <int>H, <int>H, <int>TB, <real>1, &da[0, 0, 2 * H], <int>G,
-             &extra[0, 0, 0], <int>H, <real>0, &dw_hh[2 * H, 0], <int>H)
-        _copy(G, &db_ih[0], &db_hh[0])                     # b_hh enters like b_ih here
+        _copy(G, db_ih, db_hh)                       # b_hh enters like b_ih here
+
+
+cdef void _reset_state(Py_ssize_t k, Py_ssize_t B, Py_ssize_t H, Py_ssize_t t_lo,
+                       const int *lengths, bint full,
+                       const real *gates,          # IN  (k, B, G) the chunk's rows
+                       const real *hprev,          # IN  (k, B, H)
+                       real *rh,                   # OUT (k, B, H) r ⊙ h, zero where padded
+                       ) noexcept nogil:
+    """r ⊙ h of a chunk's rows. Padded rows are zero, not 0 · r: a padded gates row holds
+    whatever the padding of x made of it (NaN, say), and the dW_hn GEMM would spread it."""
+    cdef Py_ssize_t i, b, G = 3 * H
+    if full:
+        reset_state(k * B, H, gates, hprev, rh)
+        return
+    for i in range(k):
+        for b in range(B):
+            if t_lo + i < lengths[b]:
+                reset_state(1, H, gates + (i * B + b) * G, hprev + (i * B + b) * H,
+                            rh + (i * B + b) * H)
+            else:
+                memset(rh + (i * B + b) * H, 0, H * sizeof(real))
+
+
+# Rows of dA per backward chunk: big enough that the weight-gradient GEMMs run near full
+# speed, small enough that dA stays a fraction of the cache (benchmarks/run.py's memory
+# row: the (T, B, 3H) gradient buffer was the largest thing a training step allocated).
+CHUNK_ROWS = 128
+
+
+def chunk_steps(Py_ssize_t T, Py_ssize_t B, bint reverse, bint full):
+    """Steps per backward chunk for this problem (T: a single chunk). grucy._floor uses it."""
+    if reverse and not full:
+        return T
+    return max(1, min(T, CHUNK_ROWS // B))
+
+
+# Rows of the input projection per forward chunk: enough rows for an efficient GEMM, few
+# enough that a chunk of xp is still in cache when the gate passes read it. Measured
+# (inference, 1 thread, interleaved medians): 5-13% faster at I <= 64, H <= 256; 5-8%
+# slower at I = 128, H = 512, where the GEMM does 2I flops per xp element and is compute-
+# bound, and re-packing w_ih per chunk costs more than the cache saves. Hence PROJ_MAX_I.
+PROJ_ROWS = 256
+PROJ_MAX_I = 64
+
+
+def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full):
+    """Steps per input-projection chunk (T: a single chunk). grucy._floor uses it."""
+    if (reverse and not full) or I > PROJ_MAX_I:
+        return T
+    return max(1, min(T, PROJ_ROWS // B))
 
 
 # ---- workspace ----------------------------------------------------------------------------
@@ -401,10 +454,10 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
             const int[::1] lengths, bint reset_after, bint reverse, bint training):
     """Allocate, run the forward loop without the GIL.
 
-    Returns out (T, B, H), h_n (B, H) and, when training, the cache arrays gates (T, B, G),
-    hprev (T, B, H) and extra (T, B, H); otherwise three Nones.
+    Returns out (T, B, H), h_n (B, H) and, when training, the cache arrays gates (T, B, G)
+    and hprev (T, B, H); otherwise two Nones.
     """
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], H = w_hh.shape[1], b
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
     cdef bint full = True                                   # no padding anywhere
     for b in range(B):
@@ -416,27 +469,27 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef real[:, ::1] hp = _scratch("hp", (B, 3 * H), dtype)
     cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
     cdef real[:, :, ::1] xp
-    cdef real[:, :, ::1] hprev = None
-    cdef real[:, :, ::1] extra = None
+    cdef Py_ssize_t KF = proj_steps(T, B, I, reverse, full)
+    cdef real *hprev = NULL
+    cdef cnp.ndarray hprev_a = None
     if training:
         xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
-        hprev = new((T, B, H), dtype=dtype)                 # zero padding keeps dW GEMMs exact
-        extra = new((T, B, H), dtype=dtype)
+        hprev_a = new((T, B, H), dtype=dtype)               # zero padding keeps dW GEMMs exact
+        hprev = <real *>cnp.PyArray_DATA(hprev_a)
     else:
-        xp = _scratch("xp", (T, B, 3 * H), dtype)
+        xp = _scratch("xp", (KF, B, 3 * H), dtype)
     with nogil:
-        _forward(x, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, reverse,
-                 h, out, xp, hp, rh, training, hprev, extra)
+        _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
+                 &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], KF,
+                 not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training, hprev)
     if not training:
-        return np.asarray(out), np.asarray(h), None, None, None
-    return (np.asarray(out), np.asarray(h), np.asarray(xp), np.asarray(hprev),
-            np.asarray(extra))
+        return np.asarray(out), np.asarray(h), None, None
+    return np.asarray(out), np.asarray(h), np.asarray(xp), hprev_a
 
 
 def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1] w_hh,
-             const int[::1] lengths, bint reset_after, bint reverse,
-             const real[:, :, ::1] gates, const real[:, :, ::1] hprev,
-             const real[:, :, ::1] extra, const real[:, ::1] dh_n,
+             const real[::1] b_hh, const int[::1] lengths, bint reset_after, bint reverse,
+             const real[:, :, ::1] gates, const real[:, :, ::1] hprev, const real[:, ::1] dh_n,
              const real[:, :, ::1] dout, bint has_dout):
     """Allocate, run BPTT without the GIL, return (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
@@ -445,9 +498,10 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     for b in range(B):
         if lengths[b] != T:
             full = False
+    cdef Py_ssize_t K = chunk_steps(T, B, reverse, full)
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
-    cdef real[:, :, ::1] da = _scratch("da", (T, B, 3 * H), dtype)
-    cdef real[:, :, ::1] dhn = _scratch("dhn", (T if reset_after else 1, B, H), dtype)
+    cdef real[:, :, ::1] da = _scratch("da", (K, B, 3 * H), dtype)
+    cdef real[:, :, ::1] aux = _scratch("aux", (K, B, H), dtype)
     cdef real[:, ::1] dgs = _scratch("dgs", (B, 3 * H), dtype)
     cdef real[:, ::1] drh = _scratch("drh", (B, H), dtype)
     cdef real[:, :, ::1] dx = np.empty((T, B, I), dtype=dtype)
@@ -455,40 +509,17 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef real[:, ::1] dw_hh = np.empty((3 * H, H), dtype=dtype)
     cdef real[::1] db_ih = np.zeros(3 * H, dtype=dtype)
     cdef real[::1] db_hh = np.zeros(3 * H, dtype=dtype)
-    if not full:                                            # padded rows of dA must be zero
-        np.asarray(da).fill(0)
-        np.asarray(dhn).fill(0)
+    cdef const real *dout_p = &dout[0, 0, 0] if has_dout else NULL
     with nogil:
-        _backward(dout, has_dout, dh, x, w_ih, w_hh, lengths, reset_after, reverse, gates, hprev,
-                  extra, da, dhn, dgs, drh, dx, dw_ih, dw_hh, db_ih, db_hh)
+        _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
+                  &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
+                  &hprev[0, 0, 0], K, &da[0, 0, 0], &aux[0, 0, 0], &dgs[0, 0], &drh[0, 0],
+                  &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
             np.asarray(db_ih), np.asarray(db_hh))
 
 
 # ---- streaming: one step, weights bound once ----------------------------------------------
-
-cdef inline void _after_step(Py_ssize_t H, const real *a, const real *hp, const real *b_hn,
-                             const real *h, real *hnew) noexcept nogil:
-    """reset_after=True, one row of one step: hnew = h' from xp row a and hp = W_hh h."""
-    cdef Py_ssize_t j
-    cdef real r, z, n
-    for j in range(H):
-        r = sigmoid(a[j] + hp[j])                              # (1)
-        z = sigmoid(a[H + j] + hp[H + j])                      # (2)
-        n = tanh_(a[2 * H + j] + r * (hp[2 * H + j] + b_hn[j]))  # (3)
-        hnew[j] = h[j] + z * (n - h[j])                        # (4)
-
-
-cdef inline void _seed_n_step(Py_ssize_t H, const real *a, const real *hp, const real *h,
-                              real *hnew) noexcept nogil:
-    """reset_after=False, second half of one step: hp = [r | z | W_hn(r ⊙ h)]."""
-    cdef Py_ssize_t j
-    cdef real z, n
-    for j in range(H):
-        z = hp[H + j]
-        n = tanh_(a[2 * H + j] + hp[2 * H + j])                # (3)
-        hnew[j] = h[j] + z * (n - h[j])                        # (4)
-
 
 cdef void _step(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
                 const real *x,          # IN  (B, I)
@@ -501,38 +532,29 @@ cdef void _step(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
                 real *xp,               # SCRATCH (B, G)
                 real *hp,               # SCRATCH (B, G)
                 real *rh,               # SCRATCH (B, H)
-                real *hnew,             # SCRATCH (B, H)
+                real *hs,               # SCRATCH (B, H) the state being updated
                 ) noexcept nogil:
-    cdef Py_ssize_t G = 3 * H, b, j
-    # the bias row, as in _forward: b_hh's n block joins here unless r multiplies it
-    for j in range(G):
-        xp[j] = b_ih[j] + b_hh[j]
-    if reset_after:
-        for j in range(2 * H, G):
-            xp[j] = b_ih[j]
-    for b in range(1, B):
-        _copy(G, xp, xp + b * G)
+    cdef Py_ssize_t G = 3 * H, b
+    _bias_row(H, b_ih, b_hh, reset_after, xp)                  # read every step: the Cell
+    _fill_rows(xp, B, G)                                       # sees in-place updates
+    _copy(B * H, h, hs)                                        # out may be h: read h first
     # xp (B, G) += x (B, I) @ w_ihᵀ
     gemm(False, True, <int>B, <int>G, <int>I, <real>1, x, <int>I, w_ih, <int>I,
          <real>1, xp, <int>G)
     if reset_after:
         # hp (B, G) = h @ w_hhᵀ
-        gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
+        gemm(False, True, <int>B, <int>G, <int>H, <real>1, hs, <int>H, w_hh, <int>H,
              <real>0, hp, <int>G)
-        for b in range(B):
-            _after_step(H, xp + b * G, hp + b * G, b_hh + 2 * H, h + b * H, hnew + b * H)
+        after_infer(B, H, xp, hp, b_hh + 2 * H, hs, out)
     else:
         # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
-        gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, h, <int>H, w_hh, <int>H,
+        gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, hs, <int>H, w_hh, <int>H,
              <real>0, hp, <int>G)
-        for b in range(B):
-            _seed_rz(H, xp + b * G, hp + b * G, h + b * H, rh + b * H)
+        seed_rz(B, H, xp, hp, hs, rh)
         # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
         gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
              <int>H, <real>0, hp + 2 * H, <int>G)
-        for b in range(B):
-            _seed_n_step(H, xp + b * G, hp + b * G, h + b * H, hnew + b * H)
-    _copy(B * H, hnew, out)                                    # out may be h: copy last
+        seed_n_infer(B, H, xp, hp, hs, out)
 
 
 cdef class Cell:
@@ -549,10 +571,12 @@ cdef class Cell:
     place (an optimizer step) is seen by the next step; replacing them needs a new Cell.
     Not for concurrent use from several threads (one Cell per stream).
     """
-    cdef readonly object w_ih, w_hh, b_ih, b_hh, dtype
+    cdef readonly cnp.ndarray w_ih, w_hh, b_ih, b_hh
+    cdef readonly object dtype
     cdef readonly bint reset_after
     cdef readonly Py_ssize_t input_size, hidden_size
-    cdef object _scratch
+    cdef cnp.ndarray _scratch
+    cdef Py_ssize_t _capacity                       # elements in _scratch
     cdef int _typenum
 
     def __init__(self, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
@@ -564,6 +588,7 @@ cdef class Cell:
         self.hidden_size = self.w_hh.shape[1]
         self.input_size = self.w_ih.shape[1]
         self._scratch = np.empty(0, self.dtype)
+        self._capacity = 0
 
     cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
         """a as a C-contiguous (B, n) ndarray of the Cell's dtype (copied if it is not one)."""
@@ -596,9 +621,10 @@ cdef class Cell:
         oa = self._array("out", out, B, H, True)
         if B == 0:
             return
-        if self._scratch.shape[0] < B * (2 * G + 2 * H):
+        if self._capacity < B * (2 * G + 2 * H):
             self._scratch = np.empty(B * (2 * G + 2 * H), self.dtype)
-        sa = <cnp.ndarray>self._scratch
+            self._capacity = B * (2 * G + 2 * H)
+        sa = self._scratch
         if self._typenum == cnp.NPY_FLOAT32:
             _step_call[float](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
                               self.b_ih, self.b_hh, ha, oa, sa)

@@ -19,132 +19,11 @@ Accuracy against libm (tests/test_math.py states and checks the bounds): a few u
 the result across the whole float range, NaN in -> NaN out, ±inf -> the limits.
 """
 
-cdef extern from *:
-    """
-    #include <math.h>
-    #include <stdint.h>
-    #include <string.h>
-
-    /* Bit casts, all in unsigned arithmetic: well defined even for NaN's garbage exponents. */
-    static inline float grucy_f32_from_bits(uint32_t i) { float f; memcpy(&f, &i, 4); return f; }
-    static inline uint32_t grucy_f32_bits(float f) { uint32_t i; memcpy(&i, &f, 4); return i; }
-    static inline double grucy_f64_from_bits(uint64_t i) { double f; memcpy(&f, &i, 8); return f; }
-    static inline uint64_t grucy_f64_bits(double f) { uint64_t i; memcpy(&i, &f, 8); return i; }
-
-    /* x with |x| capped at lim (sign kept; NaN and ±inf's sign pass through, inf capped).
-       Integer compares on the bits: a float compare-and-select would be a branch that gcc
-       does not if-convert under the default -ftrapping-math, and the loop would not vectorise. */
-    static inline float grucy_cap_f(float x, float lim) {
-        uint32_t b = grucy_f32_bits(x), a = b & 0x7fffffffu;
-        int big = ((int32_t)a > (int32_t)grucy_f32_bits(lim)) & ((int32_t)a <= 0x7f800000);
-        return grucy_f32_from_bits(big ? (grucy_f32_bits(lim) | (b & 0x80000000u)) : b);
-    }
-
-    static inline double grucy_cap_d(double x, double lim) {
-        uint64_t b = grucy_f64_bits(x), a = b & 0x7fffffffffffffffull;
-        int big = ((int64_t)a > (int64_t)grucy_f64_bits(lim))
-                  & ((int64_t)a <= (int64_t)0x7ff0000000000000ll);
-        return grucy_f64_from_bits(big ? (grucy_f64_bits(lim) | (b & 0x8000000000000000ull)) : b);
-    }
-
-    /* expm1(r) for |r| <= ln2/2 (Cephes expf polynomial without its leading 1). */
-    static inline float grucy_expm1_reduced_f(float r) {
-        float z = r * r;
-        float p = 1.9875691500E-4f;
-        p = p * r + 1.3981999507E-3f;
-        p = p * r + 8.3334519073E-3f;
-        p = p * r + 4.1665795894E-2f;
-        p = p * r + 1.6666665459E-1f;
-        p = p * r + 5.0000001201E-1f;
-        return p * z + r;
-    }
-
-    /* expm1(r) for |r| <= ln2/2 (Cephes exp Padé form: 2·r·P(r²) / (Q(r²) − r·P(r²))). */
-    static inline double grucy_expm1_reduced_d(double r) {
-        double z = r * r;
-        double p = 1.26177193074810590878E-4;
-        p = p * z + 3.02994407707441961300E-2;
-        p = p * z + 9.99999999999999999910E-1;
-        p = p * r;
-        double q = 3.00198505138664455042E-6;
-        q = q * z + 2.52448340349684104192E-3;
-        q = q * z + 2.27265548208155028766E-1;
-        q = q * z + 2.00000000000000000009E0;
-        return 2.0 * p / (q - p);
-    }
-
-    /* e^x, float. Round-to-nearest n by the 1.5·2^23 shift: the low mantissa bits of t then
-       hold n, so 2^n is built from t's bits without a float->int conversion. */
-    static inline float grucy_exp_f(float x) {
-        x = grucy_cap_f(x, 104.0f);    /* e^-104 < half the least subnormal; 2^150 -> inf */
-        const float shift = 12582912.0f;            /* 1.5 * 2^23 */
-        float t = x * 1.44269504088896341f + shift;
-        float n = t - shift;
-        float r = x - n * 0.693359375f;
-        r = r - n * -2.12194440e-4f;
-        int32_t ni = (int32_t)(grucy_f32_bits(t) - grucy_f32_bits(shift));
-        int32_t n1 = ni >> 1, n2 = ni - n1;         /* 2^n = 2^n1 · 2^n2, each normal */
-        float s1 = grucy_f32_from_bits((uint32_t)(n1 + 127) << 23);
-        float s2 = grucy_f32_from_bits((uint32_t)(n2 + 127) << 23);
-        return ((grucy_expm1_reduced_f(r) + 1.0f) * s1) * s2;
-    }
-
-    static inline double grucy_exp_d(double x) {
-        x = grucy_cap_d(x, 746.0);     /* e^-746 rounds to 0; 2^1076 -> inf */
-        const double shift = 6755399441055744.0;    /* 1.5 * 2^52 */
-        double t = x * 1.4426950408889634073599 + shift;
-        double n = t - shift;
-        double r = x - n * 6.93145751953125E-1;
-        r = r - n * 1.42860682030941723212E-6;
-        int64_t ni = (int64_t)(grucy_f64_bits(t) - grucy_f64_bits(shift));
-        int64_t n1 = ni >> 1, n2 = ni - n1;
-        double s1 = grucy_f64_from_bits((uint64_t)(n1 + 1023) << 52);
-        double s2 = grucy_f64_from_bits((uint64_t)(n2 + 1023) << 52);
-        return ((grucy_expm1_reduced_d(r) + 1.0) * s1) * s2;
-    }
-
-    /* expm1(y) for y <= 0: 2^n·expm1(r) + (2^n − 1), exact where n = 0 (small |y|). */
-    static inline float grucy_expm1_neg_f(float y) {
-        y = grucy_cap_f(y, 40.0f);     /* expm1(-40) rounds to -1 */
-        const float shift = 12582912.0f;
-        float t = y * 1.44269504088896341f + shift;
-        float n = t - shift;
-        float r = y - n * 0.693359375f;
-        r = r - n * -2.12194440e-4f;
-        int32_t ni = (int32_t)(grucy_f32_bits(t) - grucy_f32_bits(shift));
-        float s = grucy_f32_from_bits((uint32_t)(ni + 127) << 23);
-        return s * grucy_expm1_reduced_f(r) + (s - 1.0f);
-    }
-
-    static inline double grucy_expm1_neg_d(double y) {
-        y = grucy_cap_d(y, 80.0);
-        const double shift = 6755399441055744.0;
-        double t = y * 1.4426950408889634073599 + shift;
-        double n = t - shift;
-        double r = y - n * 6.93145751953125E-1;
-        r = r - n * 1.42860682030941723212E-6;
-        int64_t ni = (int64_t)(grucy_f64_bits(t) - grucy_f64_bits(shift));
-        double s = grucy_f64_from_bits((uint64_t)(ni + 1023) << 52);
-        return s * grucy_expm1_reduced_d(r) + (s - 1.0);
-    }
-
-    static inline float grucy_sigmoid_f(float a) { return 1.0f / (1.0f + grucy_exp_f(-a)); }
-    static inline double grucy_sigmoid_d(double a) { return 1.0 / (1.0 + grucy_exp_d(-a)); }
-
-    static inline float grucy_tanh_f(float a) {
-        float u = grucy_expm1_neg_f(-2.0f * fabsf(a));
-        return copysignf(-u / (2.0f + u), a);
-    }
-
-    static inline double grucy_tanh_d(double a) {
-        double u = grucy_expm1_neg_d(-2.0 * fabs(a));
-        return copysign(-u / (2.0 + u), a);
-    }
-    """
-    float grucy_sigmoid_f(float a) nogil
-    double grucy_sigmoid_d(double a) nogil
-    float grucy_tanh_f(float a) nogil
-    double grucy_tanh_d(double a) nogil
+cdef extern from "_math.h" nogil:
+    float grucy_sigmoid_f(float a)
+    double grucy_sigmoid_d(double a)
+    float grucy_tanh_f(float a)
+    double grucy_tanh_d(double a)
 
 from grucy._blas cimport real
 
@@ -163,3 +42,141 @@ cdef inline real tanh_(real a) noexcept nogil:
         return grucy_tanh_f(a)
     else:
         return grucy_tanh_d(a)
+
+
+# ---- the gate passes (grucy/_gates.h) ---------------------------------------------------------
+# Plain C so that they can carry `restrict` and a second AVX2+FMA copy chosen at run time; see
+# that header. Arguments: n rows of one step, H units; gate-shaped rows have stride 3H.
+
+cdef extern from "_gates.h" nogil:
+    int grucy_simd_select(int on)
+    void grucy_after_infer_f(Py_ssize_t n, Py_ssize_t H, const float *a, const float *hp,
+                             const float *bhn, float *h, float *out)
+    void grucy_after_infer_d(Py_ssize_t n, Py_ssize_t H, const double *a, const double *hp,
+                             const double *bhn, double *h, double *out)
+    void grucy_after_train_f(Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
+                             const float *bhn, float *h, float *hprev, float *out)
+    void grucy_after_train_d(Py_ssize_t n, Py_ssize_t H, double *g, const double *hp,
+                             const double *bhn, double *h, double *hprev, double *out)
+    void grucy_seed_rz_f(Py_ssize_t n, Py_ssize_t H, const float *a, float *rz, const float *h,
+                         float *rh)
+    void grucy_seed_rz_d(Py_ssize_t n, Py_ssize_t H, const double *a, double *rz,
+                         const double *h, double *rh)
+    void grucy_seed_n_infer_f(Py_ssize_t n, Py_ssize_t H, const float *a, const float *hp,
+                              float *h, float *out)
+    void grucy_seed_n_infer_d(Py_ssize_t n, Py_ssize_t H, const double *a, const double *hp,
+                              double *h, double *out)
+    void grucy_seed_n_train_f(Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
+                              float *h, float *hprev, float *out)
+    void grucy_seed_n_train_d(Py_ssize_t n, Py_ssize_t H, double *g, const double *hp,
+                              double *h, double *hprev, double *out)
+    void grucy_back_after_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
+                            const float *bhn, const float *dout, float *dh, float *hn,
+                            float *da, float *dgs)
+    void grucy_back_after_d(Py_ssize_t n, Py_ssize_t H, const double *g, const double *hprev,
+                            const double *bhn, const double *dout, double *dh, double *hn,
+                            double *da, double *dgs)
+    void grucy_reset_state_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
+                             float *rh)
+    void grucy_reset_state_d(Py_ssize_t n, Py_ssize_t H, const double *g,
+                             const double *hprev, double *rh)
+    void grucy_back_seed_nz_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
+                              const float *dout, float *dh, float *da, float *dgs)
+    void grucy_back_seed_nz_d(Py_ssize_t n, Py_ssize_t H, const double *g,
+                              const double *hprev, const double *dout, double *dh,
+                              double *da, double *dgs)
+    void grucy_back_seed_r_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
+                             const float *drh, float *dh, float *da, float *dgs)
+    void grucy_back_seed_r_d(Py_ssize_t n, Py_ssize_t H, const double *g, const double *hprev,
+                             const double *drh, double *dh, double *da, double *dgs)
+    void grucy_map_sigmoid_f(Py_ssize_t n, const float *a, float *out)
+    void grucy_map_sigmoid_d(Py_ssize_t n, const double *a, double *out)
+    void grucy_map_tanh_f(Py_ssize_t n, const float *a, float *out)
+    void grucy_map_tanh_d(Py_ssize_t n, const double *a, double *out)
+
+
+cdef inline void after_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
+                             const real *bhn, real *h, real *out) noexcept nogil:
+    if real is float:
+        grucy_after_infer_f(n, H, a, hp, bhn, h, out)
+    else:
+        grucy_after_infer_d(n, H, a, hp, bhn, h, out)
+
+
+cdef inline void after_train(Py_ssize_t n, Py_ssize_t H, real *g, const real *hp,
+                             const real *bhn, real *h, real *hprev, real *out) noexcept nogil:
+    if real is float:
+        grucy_after_train_f(n, H, g, hp, bhn, h, hprev, out)
+    else:
+        grucy_after_train_d(n, H, g, hp, bhn, h, hprev, out)
+
+
+cdef inline void seed_rz(Py_ssize_t n, Py_ssize_t H, const real *a, real *rz, const real *h,
+                         real *rh) noexcept nogil:
+    if real is float:
+        grucy_seed_rz_f(n, H, a, rz, h, rh)
+    else:
+        grucy_seed_rz_d(n, H, a, rz, h, rh)
+
+
+cdef inline void seed_n_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
+                              real *h, real *out) noexcept nogil:
+    if real is float:
+        grucy_seed_n_infer_f(n, H, a, hp, h, out)
+    else:
+        grucy_seed_n_infer_d(n, H, a, hp, h, out)
+
+
+cdef inline void seed_n_train(Py_ssize_t n, Py_ssize_t H, real *g, const real *hp, real *h,
+                              real *hprev, real *out) noexcept nogil:
+    if real is float:
+        grucy_seed_n_train_f(n, H, g, hp, h, hprev, out)
+    else:
+        grucy_seed_n_train_d(n, H, g, hp, h, hprev, out)
+
+
+cdef inline void back_after(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
+                            const real *bhn, const real *dout, real *dh, real *hn, real *da,
+                            real *dgs) noexcept nogil:
+    if real is float:
+        grucy_back_after_f(n, H, g, hprev, bhn, dout, dh, hn, da, dgs)
+    else:
+        grucy_back_after_d(n, H, g, hprev, bhn, dout, dh, hn, da, dgs)
+
+
+cdef inline void reset_state(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
+                             real *rh) noexcept nogil:
+    if real is float:
+        grucy_reset_state_f(n, H, g, hprev, rh)
+    else:
+        grucy_reset_state_d(n, H, g, hprev, rh)
+
+
+cdef inline void back_seed_nz(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
+                              const real *dout, real *dh, real *da, real *dgs) noexcept nogil:
+    if real is float:
+        grucy_back_seed_nz_f(n, H, g, hprev, dout, dh, da, dgs)
+    else:
+        grucy_back_seed_nz_d(n, H, g, hprev, dout, dh, da, dgs)
+
+
+cdef inline void back_seed_r(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
+                             const real *drh, real *dh, real *da, real *dgs) noexcept nogil:
+    if real is float:
+        grucy_back_seed_r_f(n, H, g, hprev, drh, dh, da, dgs)
+    else:
+        grucy_back_seed_r_d(n, H, g, hprev, drh, dh, da, dgs)
+
+
+cdef inline void map_sigmoid(Py_ssize_t n, const real *a, real *out) noexcept nogil:
+    if real is float:
+        grucy_map_sigmoid_f(n, a, out)
+    else:
+        grucy_map_sigmoid_d(n, a, out)
+
+
+cdef inline void map_tanh(Py_ssize_t n, const real *a, real *out) noexcept nogil:
+    if real is float:
+        grucy_map_tanh_f(n, a, out)
+    else:
+        grucy_map_tanh_d(n, a, out)

@@ -44,25 +44,34 @@ def get_corename():
 
 # ---- test hook ------------------------------------------------------------------------------
 
-from grucy._math cimport sigmoid, tanh_
+from grucy._math cimport map_sigmoid, map_tanh, grucy_simd_select
+
+
+def _set_simd(bint on):
+    """For tests: _pointwise runs the AVX2+FMA copy (on, where the CPU has it) or the
+    baseline copy of the point functions; returns whether the AVX2+FMA copy is in use."""
+    return bool(grucy_simd_select(on))
+
+
+_set_simd(True)
 
 
 def _pointwise(str name, const real[::1] a, real[::1] out):
     """out[i] = f(a[i]) with f the kernels' own point function `name` ('sigmoid' or 'tanh').
 
-    For tests/test_math.py only: it checks grucy._math against libm through this loop,
-    which gcc vectorises the same way as the gate loops.
+    For tests/test_math.py only: it checks grucy._math against libm through a loop compiled
+    and dispatched like the gate passes (grucy/_gates.h).
     """
-    cdef Py_ssize_t i, n = a.shape[0]
+    cdef Py_ssize_t n = a.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"out must have {n} elements, got {out.shape[0]}")
+    if n == 0:
+        return
     if name == "sigmoid":
         with nogil:
-            for i in range(n):
-                out[i] = sigmoid(a[i])
+            map_sigmoid(n, &a[0], &out[0])
     elif name == "tanh":
         with nogil:
-            for i in range(n):
-                out[i] = tanh_(a[i])
+            map_tanh(n, &a[0], &out[0])
     else:
         raise ValueError(f"name must be 'sigmoid' or 'tanh', got {name!r}")

@@ -26,12 +26,12 @@ class GRUCache(NamedTuple):
     x: np.ndarray            # (T, B, I)
     w_ih: np.ndarray         # (3H, I)
     w_hh: np.ndarray         # (3H, H)
+    b_hh: np.ndarray         # (3H,) (b_hn: backward recomputes W_hn h + b_hn)
     lengths: np.ndarray      # (B,) int32
     reset_after: bool
     reverse: bool
     gates: np.ndarray        # (T, B, 3H) [r | z | n]
     hprev: np.ndarray        # (T, B, H) state before each step, zero where padded
-    extra: np.ndarray        # (T, B, H) W_hn h + b_hn (reset_after) or r ⊙ h
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=None,
@@ -44,8 +44,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     zero. reverse=True runs each row backwards from its own last valid step.
 
     Returns out (T, B, H) (every h_t), h_n (B, H) and a cache for gru_backward, or None
-    when training=False. Like autograd's saved tensors, the cache refers to x, w_ih and
-    w_hh rather than copying them: change them in place only after gru_backward.
+    when training=False. Like autograd's saved tensors, the cache refers to x, w_ih, w_hh
+    and b_hh rather than copying them: change them in place only after gru_backward.
     """
     reset_after = _flag("reset_after", reset_after)
     reverse = _flag("reverse", reverse)
@@ -64,8 +64,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)")
     h0 = np.zeros((B, H), dtype) if h0 is None else _shaped("h0", h0, (B, H), dtype, "(B, H)")
     lengths = _lengths(lengths, T, B)
-    out, h_n, gates, hprev, extra = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
-                                                 reset_after, reverse, training)
+    out, h_n, gates, hprev = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
+                                          reset_after, reverse, training)
     if not training:
         return out, h_n, None
     if lengths.min() < T:
@@ -73,7 +73,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
         # NaN, and padding is often np.empty garbage. Keep a copy with zeroed padding.
         x = x.copy()
         x[np.arange(T)[:, None] >= lengths[None, :]] = 0
-    return out, h_n, GRUCache(x, w_ih, w_hh, lengths, reset_after, reverse, gates, hprev, extra)
+    return out, h_n, GRUCache(x, w_ih, w_hh, b_hh, lengths, reset_after, reverse, gates, hprev)
 
 
 def gru_backward(dout, dh_n, cache):
@@ -94,8 +94,8 @@ def gru_backward(dout, dh_n, cache):
     if has_dout:
         dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)")
     dh_n = np.zeros((B, H), dtype) if dh_n is None else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)")
-    return _gru.backward(cache.x, cache.w_ih, cache.w_hh, cache.lengths, cache.reset_after,
-                         cache.reverse, cache.gates, cache.hprev, cache.extra, dh_n,
+    return _gru.backward(cache.x, cache.w_ih, cache.w_hh, cache.b_hh, cache.lengths,
+                         cache.reset_after, cache.reverse, cache.gates, cache.hprev, dh_n,
                          dout, has_dout)
 
 

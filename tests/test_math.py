@@ -8,8 +8,10 @@ them (issue 5). These tests hold them to stated bounds, measured in units in the
 
 wherever the true result is a normal number; where it is subnormal (sigmoid of a < -87 in
 float32, a < -708 in float64) the absolute error is below the smallest normal number.
-The point functions are reached through grucy._ops._pointwise, a loop compiled the same way
-as the gate loops.
+The point functions are reached through grucy._ops._pointwise, a loop compiled and
+dispatched the same way as the gate passes (grucy/_gates.h): every test runs on the
+baseline copy and, where the CPU has AVX2 and FMA, on the AVX2+FMA copy (whose fused
+multiply-adds round differently), both held to the same bounds.
 """
 import numpy as np
 import pytest
@@ -19,6 +21,16 @@ ULP_BOUND = {np.dtype(np.float32): 3.0, np.dtype(np.float64): 5.0}
 pytestmark = pytest.mark.skipif(
     np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps,
     reason="needs a long double wider than float64 as the truth")
+
+
+@pytest.fixture(autouse=True, params=["baseline", "avx2_fma"])
+def dispatch(request):
+    """Run the test on one copy of the point functions, then restore the CPU's choice."""
+    from grucy import _ops
+    if not _ops._set_simd(request.param == "avx2_fma") and request.param == "avx2_fma":
+        pytest.skip("this CPU or compiler has no AVX2+FMA copy")
+    yield request.param
+    _ops._set_simd(True)
 
 
 def _pointwise(name, a):

@@ -1,0 +1,254 @@
+/* The gate passes for one floating type: included twice by _gates.h with GRUCY_R = float and
+   double. No include guard on purpose. Numbers (1)-(4) are the equations in _gru.pyx.
+   Row strides: G = 3H for a, hp, g, da, dgs; H for everything else. */
+
+#define R GRUCY_R
+#define SIG GRUCY_SIGMOID
+#define TNH GRUCY_TANH
+#define P ptrdiff_t
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+/* reset_after=True, inference: a = xp rows, hp = h W_hhᵀ rows; h (in/out) and out := h'. */
+GRUCY_INLINE void GRUCY_FN(after_infer_body)(P n, P H, const R *restrict a,
+        const R *restrict hp, const R *restrict bhn, R *restrict h, R *restrict out) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *ab = a + b * G, *hb = hp + b * G;
+        R *hh = h + b * H, *o = out + b * H;
+        for (P j = 0; j < H; j++) {
+            R r = SIG(ab[j] + hb[j]);                                   /* (1) */
+            R z = SIG(ab[H + j] + hb[H + j]);                           /* (2) */
+            R nn = TNH(ab[2 * H + j] + r * (hb[2 * H + j] + bhn[j]));   /* (3) */
+            R v = hh[j] + z * (nn - hh[j]);                             /* (4) (1-z)h + zn */
+            hh[j] = v;
+            o[j] = v;
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(after_infer), GRUCY_FN(after_infer_body),
+    (P n, P H, const R *restrict a, const R *restrict hp, const R *restrict bhn,
+     R *restrict h, R *restrict out), (n, H, a, hp, bhn, h, out))
+
+/* reset_after=True, training: g holds xp rows on entry, [r | z | n] on exit; hprev := h;
+   h (in/out) and out := h'. (Backward recomputes W_hn h from hprev: one plane less.) */
+GRUCY_INLINE void GRUCY_FN(after_train_body)(P n, P H, R *restrict g, const R *restrict hp,
+        const R *restrict bhn, R *restrict h, R *restrict hprev, R *restrict out) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        R *gb = g + b * G;
+        const R *hb = hp + b * G;
+        R *hh = h + b * H, *hv = hprev + b * H, *o = out + b * H;
+        for (P j = 0; j < H; j++) {
+            R hj = hh[j];
+            R r = SIG(gb[j] + hb[j]);                                   /* (1) */
+            R z = SIG(gb[H + j] + hb[H + j]);                           /* (2) */
+            R qj = hb[2 * H + j] + bhn[j];
+            R nn = TNH(gb[2 * H + j] + r * qj);                         /* (3) */
+            R v = hj + z * (nn - hj);                                   /* (4) */
+            gb[j] = r;
+            gb[H + j] = z;
+            gb[2 * H + j] = nn;
+            hv[j] = hj;
+            hh[j] = v;
+            o[j] = v;
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(after_train), GRUCY_FN(after_train_body),
+    (P n, P H, R *restrict g, const R *restrict hp, const R *restrict bhn, R *restrict h,
+     R *restrict hprev, R *restrict out), (n, H, g, hp, bhn, h, hprev, out))
+
+/* reset_after=False, first half: rz (2H of each row, in place) := σ(a + rz) [(1), (2)];
+   rh := r ⊙ h. Inference: a = xp rows, rz = hp rows; training: a = hp rows, rz = gates rows. */
+GRUCY_INLINE void GRUCY_FN(seed_rz_body)(P n, P H, const R *restrict a, R *restrict rz,
+        const R *restrict h, R *restrict rh) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *ab = a + b * G, *hh = h + b * H;
+        R *q = rz + b * G, *o = rh + b * H;
+        for (P j = 0; j < H; j++) {
+            R r = SIG(ab[j] + q[j]);                                    /* (1) */
+            q[j] = r;
+            o[j] = r * hh[j];
+        }
+        for (P j = H; j < 2 * H; j++)
+            q[j] = SIG(ab[j] + q[j]);                                   /* (2) */
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(seed_rz), GRUCY_FN(seed_rz_body),
+    (P n, P H, const R *restrict a, R *restrict rz, const R *restrict h, R *restrict rh),
+    (n, H, a, rz, h, rh))
+
+/* reset_after=False, inference, second half: hp = [r | z | W_hn(r ⊙ h)] rows; (3), (4). */
+GRUCY_INLINE void GRUCY_FN(seed_n_infer_body)(P n, P H, const R *restrict a,
+        const R *restrict hp, R *restrict h, R *restrict out) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *ab = a + b * G, *hb = hp + b * G;
+        R *hh = h + b * H, *o = out + b * H;
+        for (P j = 0; j < H; j++) {
+            R z = hb[H + j];
+            R nn = TNH(ab[2 * H + j] + hb[2 * H + j]);                  /* (3) */
+            R v = hh[j] + z * (nn - hh[j]);                             /* (4) */
+            hh[j] = v;
+            o[j] = v;
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(seed_n_infer), GRUCY_FN(seed_n_infer_body),
+    (P n, P H, const R *restrict a, const R *restrict hp, R *restrict h, R *restrict out),
+    (n, H, a, hp, h, out))
+
+/* reset_after=False, training, second half: g = [r | z | xp_n] -> [r | z | n] rows,
+   hp rows hold W_hn(r ⊙ h) in their n block; hprev := h; h and out := h'.
+   (Backward recomputes r ⊙ h from r and hprev: one plane less.) */
+GRUCY_INLINE void GRUCY_FN(seed_n_train_body)(P n, P H, R *restrict g, const R *restrict hp,
+        R *restrict h, R *restrict hprev, R *restrict out) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        R *gb = g + b * G;
+        const R *hb = hp + b * G;
+        R *hh = h + b * H, *hv = hprev + b * H, *o = out + b * H;
+        for (P j = 0; j < H; j++) {
+            R hj = hh[j];
+            R z = gb[H + j];
+            R nn = TNH(gb[2 * H + j] + hb[2 * H + j]);                  /* (3) */
+            R v = hj + z * (nn - hj);                                   /* (4) */
+            gb[2 * H + j] = nn;
+            hv[j] = hj;
+            hh[j] = v;
+            o[j] = v;
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(seed_n_train), GRUCY_FN(seed_n_train_body),
+    (P n, P H, R *restrict g, const R *restrict hp, R *restrict h, R *restrict hprev,
+     R *restrict out), (n, H, g, hp, h, hprev, out))
+
+/* ---- backward --------------------------------------------------------------------------- */
+
+/* reset_after=True: undo (4), (3), (2), (1). dh (in/out) comes in as dL/dh' without this
+   step's dout (added here unless dout is NULL) and leaves as the direct part of dL/dh.
+   hn holds W_hn h (no bias) on entry and r ⊙ da_n (for dW_hn, db_hn) on exit;
+   da := [da_r | da_z | da_n]; dgs := [da_r | da_z | r ⊙ da_n], the rows of the step's
+   GEMM dh += dgs W_hh. */
+GRUCY_INLINE void GRUCY_FN(back_after_body)(P n, P H, const R *restrict g,
+        const R *restrict hprev, const R *restrict bhn, const R *restrict dout,
+        R *restrict dh, R *restrict hn, R *restrict da, R *restrict dgs) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *gb = g + b * G, *hv = hprev + b * H;
+        const R *dob = dout ? dout + b * H : NULL;
+        R *d_h = dh + b * H, *a = da + b * G, *q = hn + b * H, *s = dgs + b * G;
+        if (dob)
+            for (P j = 0; j < H; j++)
+                d_h[j] += dob[j];                    /* out[t] is this step's h' */
+        for (P j = 0; j < H; j++) {
+            R r = gb[j], z = gb[H + j], nn = gb[2 * H + j], d = d_h[j];
+            R dan = d * z * (1 - nn * nn);           /* (4) h' = (1-z)h + zn, (3) tanh */
+            R daz = d * (nn - hv[j]) * z * (1 - z);  /* (4), (2) z = σ(a_z) */
+            R dar = dan * (q[j] + bhn[j]) * r * (1 - r);  /* (3) through r, (1) r = σ(a_r) */
+            R v = r * dan;
+            a[j] = dar;
+            a[H + j] = daz;
+            a[2 * H + j] = dan;
+            q[j] = v;
+            s[j] = dar;
+            s[H + j] = daz;
+            s[2 * H + j] = v;
+            d_h[j] = d - d * z;
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(back_after), GRUCY_FN(back_after_body),
+    (P n, P H, const R *restrict g, const R *restrict hprev, const R *restrict bhn,
+     const R *restrict dout, R *restrict dh, R *restrict hn, R *restrict da, R *restrict dgs),
+    (n, H, g, hprev, bhn, dout, dh, hn, da, dgs))
+
+/* reset_after=False: rh := r ⊙ h for n rows (the operand of dW_hn), from the gates' r block
+   and hprev. */
+GRUCY_INLINE void GRUCY_FN(reset_state_body)(P n, P H, const R *restrict g,
+        const R *restrict hprev, R *restrict rh) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *gb = g + b * G, *hv = hprev + b * H;
+        R *o = rh + b * H;
+        for (P j = 0; j < H; j++)
+            o[j] = gb[j] * hv[j];
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(reset_state), GRUCY_FN(reset_state_body),
+    (P n, P H, const R *restrict g, const R *restrict hprev, R *restrict rh),
+    (n, H, g, hprev, rh))
+
+/* reset_after=False, first half: undo (4), (3), (2); dout as in back_after. Writes da_z,
+   da_n and dgs's n block (da_n, the rows of drh = da_n W_hn). */
+GRUCY_INLINE void GRUCY_FN(back_seed_nz_body)(P n, P H, const R *restrict g,
+        const R *restrict hprev, const R *restrict dout, R *restrict dh, R *restrict da,
+        R *restrict dgs) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *gb = g + b * G, *hv = hprev + b * H;
+        const R *dob = dout ? dout + b * H : NULL;
+        R *d_h = dh + b * H, *a = da + b * G, *s = dgs + b * G;
+        if (dob)
+            for (P j = 0; j < H; j++)
+                d_h[j] += dob[j];
+        for (P j = 0; j < H; j++) {
+            R z = gb[H + j], nn = gb[2 * H + j], d = d_h[j];
+            R dan = d * z * (1 - nn * nn);           /* (4), (3) n = tanh(a_n + W_hn(r ⊙ h)) */
+            a[2 * H + j] = dan;
+            a[H + j] = d * (nn - hv[j]) * z * (1 - z);  /* (4), (2) z = σ(a_z) */
+            s[2 * H + j] = dan;
+            d_h[j] = d - d * z;
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(back_seed_nz), GRUCY_FN(back_seed_nz_body),
+    (P n, P H, const R *restrict g, const R *restrict hprev, const R *restrict dout,
+     R *restrict dh, R *restrict da, R *restrict dgs), (n, H, g, hprev, dout, dh, da, dgs))
+
+/* reset_after=False, second half: undo (1) given drh = dL/d(r ⊙ h) = da_n W_hn. Writes da_r
+   and dgs's r|z blocks (the rows of dh += dgs[:, :2H] W_hh[:2H]). */
+GRUCY_INLINE void GRUCY_FN(back_seed_r_body)(P n, P H, const R *restrict g,
+        const R *restrict hprev, const R *restrict drh, R *restrict dh, R *restrict da,
+        R *restrict dgs) {
+    const P G = 3 * H;
+    for (P b = 0; b < n; b++) {
+        const R *gb = g + b * G, *hv = hprev + b * H, *e = drh + b * H;
+        R *d_h = dh + b * H, *a = da + b * G, *s = dgs + b * G;
+        for (P j = 0; j < H; j++) {
+            R r = gb[j];
+            R dar = e[j] * hv[j] * r * (1 - r);      /* (1) r = σ(a_r) */
+            d_h[j] += e[j] * r;                      /* (3) through r ⊙ h */
+            a[j] = dar;
+            s[j] = dar;
+            s[H + j] = a[H + j];
+        }
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(back_seed_r), GRUCY_FN(back_seed_r_body),
+    (P n, P H, const R *restrict g, const R *restrict hprev, const R *restrict drh,
+     R *restrict dh, R *restrict da, R *restrict dgs), (n, H, g, hprev, drh, dh, da, dgs))
+
+/* ---- test hook: the point functions over an array, compiled like the passes ------------- */
+
+GRUCY_INLINE void GRUCY_FN(map_sigmoid_body)(P n, const R *restrict a, R *restrict out) {
+    for (P i = 0; i < n; i++)
+        out[i] = SIG(a[i]);
+}
+GRUCY_ENTRY(GRUCY_FN(map_sigmoid), GRUCY_FN(map_sigmoid_body),
+    (P n, const R *restrict a, R *restrict out), (n, a, out))
+
+GRUCY_INLINE void GRUCY_FN(map_tanh_body)(P n, const R *restrict a, R *restrict out) {
+    for (P i = 0; i < n; i++)
+        out[i] = TNH(a[i]);
+}
+GRUCY_ENTRY(GRUCY_FN(map_tanh), GRUCY_FN(map_tanh_body),
+    (P n, const R *restrict a, R *restrict out), (n, a, out))
+
+#undef R
+#undef SIG
+#undef TNH
+#undef P
