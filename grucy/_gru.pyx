@@ -105,6 +105,23 @@ cdef inline Py_ssize_t _time(Py_ssize_t s, Py_ssize_t L, bint reverse) noexcept 
 
 # ---- forward loop -------------------------------------------------------------------------
 
+cdef inline Py_ssize_t _rows(Py_ssize_t s, Py_ssize_t b, Py_ssize_t B, Py_ssize_t T,
+                             bint full, const int *lengths, bint reverse,
+                             Py_ssize_t *t) noexcept nogil:
+    """How many rows from row b the gate passes take together at step s, and their time t.
+
+    Without padding all B rows share one time and form one block; with padding rows go one
+    by one, and a row whose sequence has ended (padding: its state is left alone) gives 0.
+    """
+    if full:
+        t[0] = T - 1 - s if reverse else s
+        return B
+    if s >= lengths[b]:
+        return 0
+    t[0] = _time(s, lengths[b], reverse)
+    return 1
+
+
 cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                    const real *x,                  # IN  (T, B, I)
                    const real *w_ih,               # IN  (G, I)
@@ -162,17 +179,12 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         # one block of B rows at time t, or row by row (b, n = 1) where padding interferes
         b = 0
         while b < B:
-            if full:
-                n = B
-                t = T - 1 - s if reverse else s
-            else:
-                n = 1
-                if s >= lengths[b]:                        # padding: state unchanged
-                    if not reset_after:
-                        memset(rh + b * H, 0, H * sizeof(real))   # keeps the next GEMM finite
-                    b += 1
-                    continue
-                t = _time(s, lengths[b], reverse)
+            n = _rows(s, b, B, T, full, lengths, reverse, &t)
+            if n == 0:                        # padding: state unchanged
+                if not reset_after:
+                    memset(rh + b * H, 0, H * sizeof(real))   # keeps the next GEMM finite
+                b += 1
+                continue
             o = t * B + b                                  # (t, b) row of the (T, B, ·) planes
             x_o = (t - t_lo) * B + b if xp_chunk else o    # and of xp
             if reset_after:
@@ -193,15 +205,10 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
              <int>H, <real>0, hp + 2 * H, <int>G)
         b = 0
         while b < B:
-            if full:
-                n = B
-                t = T - 1 - s if reverse else s
-            else:
-                n = 1
-                if s >= lengths[b]:
-                    b += 1
-                    continue
-                t = _time(s, lengths[b], reverse)
+            n = _rows(s, b, B, T, full, lengths, reverse, &t)
+            if n == 0:
+                b += 1
+                continue
             o = t * B + b
             x_o = (t - t_lo) * B + b if xp_chunk else o
             if training:
@@ -314,16 +321,11 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                      <int>H, w_hh + 2 * H * H, <int>H, <real>0, aux, <int>H)
         b = 0
         while b < B:
-            if full:
-                n = B
-                t = T - 1 - s if reverse else s
-            else:
-                n = 1
-                if s >= lengths[b]:
-                    memset(dgs + b * G, 0, G * sizeof(real))   # padding: dh passes through
-                    b += 1
-                    continue
-                t = _time(s, lengths[b], reverse)
+            n = _rows(s, b, B, T, full, lengths, reverse, &t)
+            if n == 0:
+                memset(dgs + b * G, 0, G * sizeof(real))   # padding: dh passes through
+                b += 1
+                continue
             o = t * B + b                            # (t, b) row of the cache's planes
             c = (t - t_lo) * B + b                   # and of the chunk's
             do_ = dout + o * H if dout != NULL else NULL
@@ -344,15 +346,10 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                  w_hh + 2 * H * H, <int>H, <real>0, drh, <int>H)
             b = 0
             while b < B:
-                if full:
-                    n = B
-                    t = T - 1 - s if reverse else s
-                else:
-                    n = 1
-                    if s >= lengths[b]:
-                        b += 1
-                        continue
-                    t = _time(s, lengths[b], reverse)
+                n = _rows(s, b, B, T, full, lengths, reverse, &t)
+                if n == 0:
+                    b += 1
+                    continue
                 o = t * B + b
                 c = (t - t_lo) * B + b
                 back_seed_r(n, H, gates + o * G, hprev + o * H, drh + b * H, dh + b * H,
