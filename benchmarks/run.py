@@ -5,9 +5,13 @@
 
 Method (issue 5):
 - Every contender of one grid point runs in the same process, interleaved: each repeat
-  visits all of them in a rotated order, each visit makes one untimed call (so a thread pool
-  left spinning by the previous contender settles) and then a timed sample of k calls, k
-  chosen once so that a sample lasts at least --min-ms. The table shows medians.
+  visits all of them in a rotated order, each visit makes one untimed call and then a
+  timed sample of k calls, k chosen once so that a sample lasts at least --min-ms. The
+  table shows medians. With more than one thread each visit first sleeps SETTLE_S: an
+  OpenBLAS or OpenMP pool left spinning by the previous contender (numpy's, for the
+  reference) otherwise takes a core from the next one; measured here, grucy at
+  (100,64,32,128), 2 threads, ran 15.7 ms alone and 30.8 ms right after numpy matmuls,
+  even after an untimed call, and 13.9 ms with a 0.3 s pause in between.
 - Same threads for everyone: grucy.set_num_threads(n), torch.set_num_threads(n), and
   threadpoolctl limits numpy's OpenBLAS (the reference's) to n.
 - grucy runs reset_after=True with torch's weights, z blocks negated (DESIGN §1), so both
@@ -55,8 +59,12 @@ TRAP_SHAPES = [(100, 32, 8, 64), (100, 64, 64, 256)]
 
 # ---- timing ---------------------------------------------------------------------------------
 
+SETTLE_S = 0.3      # > OpenBLAS's worker spin time (2^28 cycles, ~0.1 s) and libgomp's
+
+
 def interleaved(fns, repeats, min_s):
     """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved."""
+    settle = SETTLE_S if grucy.get_num_threads() > 1 else 0.0
     names = list(fns)
     inner = {}
     for name in names:
@@ -71,6 +79,7 @@ def interleaved(fns, repeats, min_s):
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn, k = fns[name], inner[name]
+            time.sleep(settle)
             fn()
             t0 = time.perf_counter()
             for _ in range(k):
