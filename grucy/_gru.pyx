@@ -577,9 +577,10 @@ cdef class Cell:
     cdef int _typenum
 
     def __init__(self, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
+        from grucy._checks import check_bool
         from grucy.kernels import _check_params
         self.w_ih, self.w_hh, self.b_ih, self.b_hh = _check_params(w_ih, w_hh, b_ih, b_hh)
-        self.reset_after = _flag(reset_after)
+        self.reset_after = check_bool(reset_after, "reset_after")
         self.dtype = self.w_hh.dtype
         self._typenum = cnp.NPY_FLOAT32 if self.dtype == np.float32 else cnp.NPY_FLOAT64
         self.hidden_size = self.w_hh.shape[1]
@@ -651,8 +652,3 @@ cdef inline void _step_call(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset
               <real *>cnp.PyArray_DATA(h), <real *>cnp.PyArray_DATA(out),
               s, s + B * G, s + 2 * B * G, s + 2 * B * G + B * H)
 
-
-def _flag(value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"reset_after must be a bool, got {type(value).__name__}")
-    return bool(value)

@@ -14,12 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
+from grucy._checks import FLOAT_DTYPES, check_bool
 from grucy._gru import Cell
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 class GRUCache(NamedTuple):
     """What gru_forward(training=True) keeps for gru_backward. Treat as opaque."""
@@ -47,9 +45,9 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     when training=False. Like autograd's saved tensors, the cache refers to x, w_ih, w_hh
     and b_hh rather than copying them: change them in place only after gru_backward.
     """
-    reset_after = _flag("reset_after", reset_after)
-    reverse = _flag("reverse", reverse)
-    training = _flag("training", training)
+    reset_after = check_bool(reset_after, "reset_after")
+    reverse = check_bool(reverse, "reverse")
+    training = check_bool(training, "training")
     x = _floating("x", x)
     dtype = x.dtype
     if x.ndim != 3:
@@ -57,11 +55,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     T, B, I = x.shape
     if min(T, B, I) < 1:
         raise ValueError(f"x must have T, B, I >= 1, got shape {x.shape}")
-    w_hh = _recurrent_weight(w_hh, dtype)
+    w_ih, w_hh, b_ih, b_hh = _check_params(w_ih, w_hh, b_ih, b_hh, dtype, I)
     H = w_hh.shape[1]
-    w_ih = _shaped("w_ih", w_ih, (3 * H, I), dtype, "(3H, I)")
-    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)")
-    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)")
     h0 = np.zeros((B, H), dtype) if h0 is None else _shaped("h0", h0, (B, H), dtype, "(B, H)")
     lengths = _lengths(lengths, T, B)
     out, h_n, gates, hprev = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
@@ -112,18 +107,21 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     return h_next
 
 
-def _check_params(w_ih, w_hh, b_ih, b_hh):
-    """The four parameter arrays checked as gru_forward checks them (for Cell)."""
-    if w_ih is None:
-        raise TypeError("w_ih must be an array, got None")
-    dtype = np.asarray(w_ih).dtype
-    if dtype not in _FLOATS:
-        raise TypeError(f"w_ih must have dtype float32 or float64, got {dtype}")
+def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
+    """The four parameter arrays, C-contiguous, checked against each other and against
+    dtype and I where given (gru_forward); without them the weights set both (Cell)."""
+    if dtype is None:
+        if w_ih is None:
+            raise TypeError("w_ih must be an array, got None")
+        dtype = np.asarray(w_ih).dtype
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"w_ih must have dtype float32 or float64, got {dtype}")
     w_hh = _recurrent_weight(w_hh, dtype)
     H = w_hh.shape[1]
     w_ih = _floating("w_ih", w_ih, dtype)
-    if w_ih.ndim != 2 or w_ih.shape[0] != 3 * H or w_ih.shape[1] < 1:
-        raise ValueError(f"w_ih must have shape (3H, I) = ({3 * H}, I) with I >= 1, "
+    if (w_ih.ndim != 2 or w_ih.shape[0] != 3 * H or w_ih.shape[1] < 1
+            or (I is not None and w_ih.shape[1] != I)):
+        raise ValueError(f"w_ih must have shape (3H, I) = ({3 * H}, {'I' if I is None else I}), "
                          f"got {w_ih.shape}")
     b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)")
     b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)")
@@ -132,18 +130,12 @@ def _check_params(w_ih, w_hh, b_ih, b_hh):
 
 # ---- checks -------------------------------------------------------------------------------
 
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
 def _floating(name, arr, dtype=None):
     """arr as a C-contiguous float32/float64 ndarray (copied only if it is not one)."""
     if arr is None:
         raise TypeError(f"{name} must be an array, got None")
     arr = np.asarray(arr)
-    if arr.dtype not in _FLOATS:
+    if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but x has {dtype}; "

@@ -4,11 +4,9 @@ import os
 import numpy as np
 
 from grucy import _ops
+from grucy._checks import FLOAT_DTYPES
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "blas_info"]
-
-_FLOATS = (np.float32, np.float64)
-
 
 def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     """C = alpha * op(a) @ op(b) + beta * C with grucy's OpenBLAS.
@@ -49,7 +47,7 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
 
 def _matrix(name, arr):
     arr = np.asarray(arr)
-    if arr.dtype not in _FLOATS:
+    if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"matmul: {name} must be 2-D, got shape {arr.shape}")
