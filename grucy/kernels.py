@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
-from grucy._checks import FLOAT_DTYPES, check_bool
+from grucy._checks import FLOAT_DTYPES, check_bool, check_lengths
 from grucy._gru import Cell
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
@@ -158,14 +158,7 @@ def _shaped(name, arr, shape, dtype, symbolic):
 
 
 def _lengths(lengths, T, B):
+    """lengths checked as the layers check them, as the int32 (B,) the loops read."""
     if lengths is None:
         return np.full(B, T, dtype=np.int32)
-    arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"lengths must hold integers, got dtype {arr.dtype}")
-    if arr.shape != (B,):
-        raise ValueError(f"lengths must have shape (B,) = ({B},), got {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() > T):
-        raise ValueError(f"lengths must lie in [0, T] = [0, {T}], got min {arr.min()}, "
-                         f"max {arr.max()}")
-    return np.ascontiguousarray(arr, dtype=np.int32)
+    return check_lengths(lengths, B, T).astype(np.int32)
