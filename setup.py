@@ -44,11 +44,15 @@ extensions = [
 
 
 class BuildExt(build_ext):
-    """gcc only: let the vectoriser emit more runtime alias checks than its default 10.
+    """gcc only: two flags for the vectoriser; other compilers get the plain flags.
 
-    The gate loops in _gru.pyx read several rows through plain pointers (Cython has no
-    `restrict`); at the default limit gcc gives up and runs them one element at a time.
-    Other compilers get the plain flags.
+    - more runtime alias checks than the default 10: the loops in _gru.pyx read several rows
+      through plain pointers (Cython has no `restrict`), and at the default limit gcc gives
+      up and runs them one element at a time;
+    - -fno-trapping-math: lets gcc turn the float compare-and-selects of grucy/_math.h's
+      float sigmoid/tanh into min/blend instructions (it otherwise keeps them as branches,
+      and the gate loops do not vectorise). It only waives the exact set of floating-point
+      exception flags raised; results are unchanged, and grucy never reads those flags.
     """
 
     def build_extensions(self):
@@ -56,7 +60,7 @@ class BuildExt(build_ext):
         if "gcc" in cc or cc in ("cc", "x86_64-linux-gnu-gcc"):
             for ext in self.extensions:
                 ext.extra_compile_args = ext.extra_compile_args + [
-                    "--param=vect-max-version-for-alias-checks=64"]
+                    "--param=vect-max-version-for-alias-checks=64", "-fno-trapping-math"]
         super().build_extensions()
 
 

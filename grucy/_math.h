@@ -14,15 +14,12 @@ static inline uint32_t grucy_f32_bits(float f) { uint32_t i; memcpy(&i, &f, 4); 
 static inline double grucy_f64_from_bits(uint64_t i) { double f; memcpy(&f, &i, 8); return f; }
 static inline uint64_t grucy_f64_bits(double f) { uint64_t i; memcpy(&i, &f, 8); return i; }
 
-/* x with |x| capped at lim (sign kept; NaN and ±inf's sign pass through, inf capped).
-   Integer compares on the bits: a float compare-and-select would be a branch that gcc
-   does not if-convert under the default -ftrapping-math, and the loop would not vectorise. */
-static inline float grucy_cap_f(float x, float lim) {
-    uint32_t b = grucy_f32_bits(x), a = b & 0x7fffffffu;
-    int big = ((int32_t)a > (int32_t)grucy_f32_bits(lim)) & ((int32_t)a <= 0x7f800000);
-    return grucy_f32_from_bits(big ? (grucy_f32_bits(lim) | (b & 0x80000000u)) : b);
-}
-
+/* x with |x| capped at lim (sign kept; NaN and ±inf's sign pass through, inf capped), for
+   the double functions. Integer compares on the bits: a float compare-and-select is a branch
+   that gcc does not if-convert under the default -ftrapping-math. The float functions use
+   plain float selects instead (one max/blend each): setup.py builds them with
+   -fno-trapping-math, which gcc needs to if-convert them; other compilers may branch there,
+   which is slower but computes the same. */
 static inline double grucy_cap_d(double x, double lim) {
     uint64_t b = grucy_f64_bits(x), a = b & 0x7fffffffffffffffull;
     int big = ((int64_t)a > (int64_t)grucy_f64_bits(lim))
@@ -30,16 +27,32 @@ static inline double grucy_cap_d(double x, double lim) {
     return grucy_f64_from_bits(big ? (grucy_f64_bits(lim) | (b & 0x8000000000000000ull)) : b);
 }
 
-/* expm1(r) for |r| <= ln2/2 (Cephes expf polynomial without its leading 1). */
+/* expm1(r) for |r| <= ln2/2: r + r²·P(r), P Cephes expf's degree-5 polynomial, evaluated
+   by Estrin's scheme (three independent pairs, then two FMAs) rather than Horner's: the
+   gate passes are bound by the latency of their longest chain of dependent operations,
+   and this cuts P's from six multiply-adds to three. */
 static inline float grucy_expm1_reduced_f(float r) {
-    float z = r * r;
-    float p = 1.9875691500E-4f;
-    p = p * r + 1.3981999507E-3f;
-    p = p * r + 8.3334519073E-3f;
-    p = p * r + 4.1665795894E-2f;
-    p = p * r + 1.6666665459E-1f;
-    p = p * r + 5.0000001201E-1f;
+    float z = r * r, z2 = z * z;
+    float p01 = 1.6666665459E-1f * r + 5.0000001201E-1f;
+    float p23 = 8.3334519073E-3f * r + 4.1665795894E-2f;
+    float p45 = 1.9875691500E-4f * r + 1.3981999507E-3f;
+    float p = z2 * p45 + (z * p23 + p01);
     return p * z + r;
+}
+
+/* e^y for y in [-88, 0] (or NaN) as 2^n · e^r = s + s·expm1(r), one rounding in the FMA.
+   Round-to-nearest n by the shift (1.5·2^23 + 127): t's low mantissa bits then hold n + 127
+   in [0, 127], and shifting them into the exponent field gives s = 2^n without a float->int
+   conversion; n = -127 (y < -87.68) gives s = 0 and e^y = 0, below the smallest normal. */
+static inline float grucy_exp_neg_f(float y, float *s_out) {
+    const float shift = 12583039.0f;                /* 1.5 * 2^23 + 127 */
+    float t = y * 1.44269504088896341f + shift;
+    float n = t - shift;
+    float r = y - n * 0.693359375f;                 /* ln2 in two parts: n·hi is exact */
+    r = r - n * -2.12194440e-4f;
+    float s = grucy_f32_from_bits(grucy_f32_bits(t) << 23);
+    *s_out = s;
+    return grucy_expm1_reduced_f(r);
 }
 
 /* expm1(r) for |r| <= ln2/2 (Cephes exp Padé form: 2·r·P(r²) / (Q(r²) − r·P(r²))). */
@@ -54,22 +67,6 @@ static inline double grucy_expm1_reduced_d(double r) {
     q = q * z + 2.27265548208155028766E-1;
     q = q * z + 2.00000000000000000009E0;
     return 2.0 * p / (q - p);
-}
-
-/* e^x, float. Round-to-nearest n by the 1.5·2^23 shift: the low mantissa bits of t then
-   hold n, so 2^n is built from t's bits without a float->int conversion. */
-static inline float grucy_exp_f(float x) {
-    x = grucy_cap_f(x, 104.0f);    /* e^-104 < half the least subnormal; 2^150 -> inf */
-    const float shift = 12582912.0f;            /* 1.5 * 2^23 */
-    float t = x * 1.44269504088896341f + shift;
-    float n = t - shift;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    int32_t ni = (int32_t)(grucy_f32_bits(t) - grucy_f32_bits(shift));
-    int32_t n1 = ni >> 1, n2 = ni - n1;         /* 2^n = 2^n1 · 2^n2, each normal */
-    float s1 = grucy_f32_from_bits((uint32_t)(n1 + 127) << 23);
-    float s2 = grucy_f32_from_bits((uint32_t)(n2 + 127) << 23);
-    return ((grucy_expm1_reduced_f(r) + 1.0f) * s1) * s2;
 }
 
 static inline double grucy_exp_d(double x) {
@@ -87,18 +84,6 @@ static inline double grucy_exp_d(double x) {
 }
 
 /* expm1(y) for y <= 0: 2^n·expm1(r) + (2^n − 1), exact where n = 0 (small |y|). */
-static inline float grucy_expm1_neg_f(float y) {
-    y = grucy_cap_f(y, 40.0f);     /* expm1(-40) rounds to -1 */
-    const float shift = 12582912.0f;
-    float t = y * 1.44269504088896341f + shift;
-    float n = t - shift;
-    float r = y - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    int32_t ni = (int32_t)(grucy_f32_bits(t) - grucy_f32_bits(shift));
-    float s = grucy_f32_from_bits((uint32_t)(ni + 127) << 23);
-    return s * grucy_expm1_reduced_f(r) + (s - 1.0f);
-}
-
 static inline double grucy_expm1_neg_d(double y) {
     y = grucy_cap_d(y, 80.0);
     const double shift = 6755399441055744.0;
@@ -111,14 +96,27 @@ static inline double grucy_expm1_neg_d(double y) {
     return s * grucy_expm1_reduced_d(r) + (s - 1.0);
 }
 
-static inline float grucy_sigmoid_f(float a) { return 1.0f / (1.0f + grucy_exp_f(-a)); }
+/* sigmoid(a) = 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) below, with e = e^-|a| in
+   (0, 1]: nothing overflows, and the result keeps its relative accuracy as it goes to 0.
+   |a| is capped at 88 (NaN passes: the compare is false), where e^-|a| is already 0. */
+static inline float grucy_sigmoid_f(float a) {
+    float m = fabsf(a);
+    m = m > 88.0f ? 88.0f : m;
+    float s, q = grucy_exp_neg_f(-m, &s);
+    float e = s * q + s;
+    return (a < 0.0f ? e : 1.0f) / (1.0f + e);
+}
 static inline double grucy_sigmoid_d(double a) { return 1.0 / (1.0 + grucy_exp_d(-a)); }
 
+/* tanh(a) = sign(a) · (−u) / (2 + u) with u = expm1(−2|a|) = 2^n·expm1(r) + (2^n − 1),
+   exact where n = 0 (small |a|: no cancellation). |a| capped at 20, where u = -1 exactly. */
 static inline float grucy_tanh_f(float a) {
-    float u = grucy_expm1_neg_f(-2.0f * fabsf(a));
+    float m = fabsf(a);
+    m = m > 20.0f ? 20.0f : m;
+    float s, q = grucy_exp_neg_f(-2.0f * m, &s);
+    float u = s * q + (s - 1.0f);
     return copysignf(-u / (2.0f + u), a);
 }
-
 static inline double grucy_tanh_d(double a) {
     double u = grucy_expm1_neg_d(-2.0 * fabs(a));
     return copysign(-u / (2.0 + u), a);

@@ -8,11 +8,13 @@ branch-free, straight-line C (below) that gcc inlines and vectorises inside the 
 
 Method (Cephes' range reduction; Cody & Waite): x = n·ln2 + r with n = round(x/ln2),
 |r| <= ln2/2, ln2 split in two so n·ln2_hi is exact; expm1(r) by a minimax polynomial
-(float: Cephes expf's degree-7) or Padé form (double: Cephes exp's); 2^n built in the
-exponent bits, as two factors where n may leave the normal range so that overflow gives
-inf and underflow gives (sub)normals as libm does.
+(float: Cephes expf's, evaluated by Estrin's scheme for a short dependency chain) or Padé
+form (double: Cephes exp's); 2^n built in the exponent bits. float only ever needs e^y
+for y <= 0 (below), so one factor 2^n suffices; double builds it as two factors where n
+may leave the normal range, so that overflow gives inf and underflow (sub)normals.
 
-    sigmoid(a) = 1 / (1 + exp(-a))                        exact limits 0 and 1
+    sigmoid(a) = 1 / (1 + e),  or e / (1 + e) for a < 0,  e = exp(-|a|)   (float)
+    sigmoid(a) = 1 / (1 + exp(-a))                                          (double)
     tanh(a)    = sign(a) · (−u) / (2 + u),  u = expm1(−2|a|)   no cancellation near 0
 
 Accuracy against libm (tests/test_math.py states and checks the bounds): a few ulp of
