@@ -19,7 +19,11 @@ Method (issue 5):
   default) is timed against its own floor.
 - FLOPs: forward = 2·T·B·3H·(I+H), training step = 3x that (DESIGN §5).
 - The GEMM floor (grucy._floor) issues exactly the GEMMs of grucy's kernels, from compiled
-  code, on buffers of the same shapes; "x floor" = grucy time / floor time.
+  code, on buffers of the same shapes; "x floor" = grucy time / floor time, taken as the
+  median over repeats of the ratio within each repeat (each grucy variant is visited
+  right before or after its floor). Slow drifts of the machine's speed over seconds cancel
+  in a ratio of neighbours and not in a ratio of two medians: on three runs here the
+  spread of a ratio fell from about 0.1 to 0.04.
 - Inference: grucy training=False, torch under no_grad. Training step: forward keeping the
   cache, then backward to dx, dh0 and every weight gradient (torch: autograd.grad, which
   returns fresh tensors as grucy does).
@@ -62,8 +66,13 @@ TRAP_SHAPES = [(100, 32, 8, 64), (100, 64, 64, 256)]
 SETTLE_S = 0.3      # > OpenBLAS's worker spin time (2^28 cycles, ~0.1 s) and libgomp's
 
 
-def interleaved(fns, repeats, min_s):
-    """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved."""
+def interleaved(fns, repeats, min_s, pairs=()):
+    """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved.
+
+    For each (a, b) in `pairs` the result also holds "a/b": the median over repeats of
+    a's sample over b's from the same repeat. Put a and b next to each other in `fns`:
+    the rotation then keeps them neighbours in all but one repeat.
+    """
     settle = SETTLE_S if grucy.get_num_threads() > 1 else 0.0
     names = list(fns)
     inner = {}
@@ -85,7 +94,10 @@ def interleaved(fns, repeats, min_s):
             for _ in range(k):
                 fn()
             samples[name].append((time.perf_counter() - t0) / k)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    out = {name: statistics.median(s) for name, s in samples.items()}
+    for a, b in pairs:
+        out[f"{a}/{b}"] = statistics.median(x / y for x, y in zip(samples[a], samples[b]))
+    return out
 
 
 def set_threads(n):
@@ -169,10 +181,12 @@ def contenders(T, B, I, H, mode, with_reference=True):
         def ref_run():
             return reference.gru_forward(**p, reset_after=True, training=False)
 
-    fns = {"grucy": grucy_fn(True), "torch": torch_run,
+    # each grucy variant next to its floor: interleaved() pairs them by repeat
+    fns = {"grucy": grucy_fn(True),
            "floor": floor_after.training if training else floor_after.forward,
            "grucy_seed": grucy_fn(False),
-           "floor_seed": floor_seed.training if training else floor_seed.forward}
+           "floor_seed": floor_seed.training if training else floor_seed.forward,
+           "torch": torch_run}
     if with_reference:
         fns["reference"] = ref_run
     # same function? (forward output, float32)
@@ -200,13 +214,14 @@ def run_grid(threads, args, log):
                     T, B, I, H = shape
                     with_ref = not args.no_reference
                     fns, check = contenders(T, B, I, H, mode, with_ref)
-                    t = interleaved(fns, args.repeats, args.min_ms / 1e3)
+                    t = interleaved(fns, args.repeats, args.min_ms / 1e3,
+                                    pairs=[("grucy", "floor"), ("grucy_seed", "floor_seed")])
                     row = dict(threads=n, shape=shape, mode=mode, check=check,
                                flops=flops(T, B, I, H, mode), **{k: v for k, v in t.items()})
                     rows.append(row)
                     log(f"  {n}t {shape} {mode:9s} grucy {t['grucy']*1e3:8.3f} ms  "
                         f"torch {t['torch']*1e3:8.3f}  floor {t['floor']*1e3:8.3f}  "
-                        f"x{t['grucy']/t['floor']:.2f} floor  torch/grucy {t['torch']/t['grucy']:.1f}")
+                        f"x{t['grucy/floor']:.2f} floor  torch/grucy {t['torch']/t['grucy']:.1f}")
                     del fns
                     gc.collect()
         finally:
@@ -451,7 +466,8 @@ def report(grid, stream, trap, memory, args, started, loads):
     L.append("## GRU layer, float32, reset_after=True (torch's function)")
     L.append("")
     L.append("ms per call; GFLOP/s from forward = 2·T·B·3H·(I+H), training = 3x; "
-             "`torch/grucy` > 1 means grucy is faster; `x floor` = grucy / GEMM floor. "
+             "`torch/grucy` > 1 means grucy is faster; `x floor` = grucy / GEMM floor (median "
+             "over repeats of the ratio within a repeat; the ms columns are medians). "
              "`seed x floor`: grucy's default variant (reset_after=False) over its own floor.")
     L.append("")
     L.append("| threads | T, B, I, H | mode | grucy ms | torch ms | reference ms | floor ms "
@@ -461,8 +477,8 @@ def report(grid, stream, trap, memory, args, started, loads):
     for r in grid:
         T, B, I, H = r["shape"]
         sp = r["torch"] / r["grucy"]
-        xf = r["grucy"] / r["floor"]
-        xfs = r["grucy_seed"] / r["floor_seed"]
+        xf = r["grucy/floor"]
+        xfs = r["grucy_seed/floor_seed"]
         t = []
         ok_torch = sp >= 1 and r["torch"] >= r["grucy_seed"]
         t.append(f"≥ torch {ok(ok_torch)}")
