@@ -232,6 +232,19 @@ GRUCY_ENTRY(GRUCY_FN(back_seed_r), GRUCY_FN(back_seed_r_body),
     (P n, P H, const R *restrict g, const R *restrict hprev, const R *restrict drh,
      R *restrict dh, R *restrict da, R *restrict dgs), (n, H, g, hprev, drh, dh, da, dgs))
 
+/* Bias gradients: out (cols,) += the rows of a (rows, cols; row stride ld) summed, row by
+   row in order (the same additions as a plain double loop, vectorised across columns). */
+GRUCY_INLINE void GRUCY_FN(colsum_body)(P rows, P cols, P ld, const R *restrict a,
+        R *restrict out) {
+    for (P i = 0; i < rows; i++) {
+        const R *row = a + i * ld;
+        for (P j = 0; j < cols; j++)
+            out[j] += row[j];
+    }
+}
+GRUCY_ENTRY(GRUCY_FN(colsum), GRUCY_FN(colsum_body),
+    (P rows, P cols, P ld, const R *restrict a, R *restrict out), (rows, cols, ld, a, out))
+
 /* ---- test hook: the point functions over an array, compiled like the passes ------------- */
 
 GRUCY_INLINE void GRUCY_FN(map_sigmoid_body)(P n, const R *restrict a, R *restrict out) {

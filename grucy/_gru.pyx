@@ -57,7 +57,7 @@ from libc.string cimport memcpy, memset
 
 from grucy._blas cimport real, gemm
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
-                          back_after, back_seed_nz, back_seed_r, reset_state,
+                          back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select)
 
 cnp.import_array()
@@ -221,17 +221,6 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
 
 # ---- backward loop ------------------------------------------------------------------------
 
-cdef void _colsum(const real *a, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t lda,
-                  real *out) noexcept nogil:
-    """out (cols,) += a (rows, cols; leading dimension lda) summed over rows."""
-    cdef Py_ssize_t i, j
-    cdef const real *row
-    for i in range(rows):
-        row = a + i * lda
-        for j in range(cols):
-            out[j] += row[j]
-
-
 cdef void _weight_grads(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t H, bint reset_after,
                         const real *da,            # IN  (rows, G)
                         const real *aux,           # IN  (rows, H) r ⊙ da_n | r ⊙ h (seed)
@@ -256,12 +245,12 @@ cdef void _weight_grads(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t H, bint reset_
     # dw_hh[:2H] (2H, H) += da[:, :2H]ᵀ @ hprev (rows, H)
     gemm(True, False, <int>(2 * H), <int>H, <int>rows, <real>1, da, <int>G, hprev, <int>H,
          beta, dw_hh, <int>H)
-    _colsum(da, rows, G, G, db_ih)
+    colsum(rows, G, G, da, db_ih)                  # db_ih (G,) += da summed over rows
     if reset_after:
         # dw_hh[2H:] (H, H) += (r ⊙ da_n)ᵀ (H, rows) @ hprev (rows, H)
         gemm(True, False, <int>H, <int>H, <int>rows, <real>1, aux, <int>H, hprev, <int>H,
              beta, dw_hh + 2 * H * H, <int>H)
-        _colsum(aux, rows, H, H, db_hh + 2 * H)
+        colsum(rows, H, H, aux, db_hh + 2 * H)     # db_hn (H,) += r ⊙ da_n summed
     else:
         # dw_hh[2H:] (H, H) += da[:, 2H:]ᵀ (H, rows) @ (r ⊙ h) (rows, H)
         gemm(True, False, <int>H, <int>H, <int>rows, <real>1, da + 2 * H, <int>G, aux,

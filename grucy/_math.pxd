@@ -91,10 +91,22 @@ cdef extern from "_gates.h" nogil:
                              const float *drh, float *dh, float *da, float *dgs)
     void grucy_back_seed_r_d(Py_ssize_t n, Py_ssize_t H, const double *g, const double *hprev,
                              const double *drh, double *dh, double *da, double *dgs)
+    void grucy_colsum_f(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const float *a,
+                        float *out)
+    void grucy_colsum_d(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const double *a,
+                        double *out)
     void grucy_map_sigmoid_f(Py_ssize_t n, const float *a, float *out)
     void grucy_map_sigmoid_d(Py_ssize_t n, const double *a, double *out)
     void grucy_map_tanh_f(Py_ssize_t n, const float *a, float *out)
     void grucy_map_tanh_d(Py_ssize_t n, const double *a, double *out)
+
+
+cdef inline void colsum(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const real *a,
+                        real *out) noexcept nogil:
+    if real is float:
+        grucy_colsum_f(rows, cols, ld, a, out)
+    else:
+        grucy_colsum_d(rows, cols, ld, a, out)
 
 
 cdef inline void after_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
