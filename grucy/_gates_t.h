@@ -30,15 +30,16 @@ GRUCY_ENTRY(GRUCY_FN(after_infer), GRUCY_FN(after_infer_body),
     (P n, P H, const R *restrict a, const R *restrict hp, const R *restrict bhn,
      R *restrict h, R *restrict out), (n, H, a, hp, bhn, h, out))
 
-/* reset_after=True, training: g holds xp rows on entry, [r | z | n] on exit; hprev := h;
-   h (in/out) and out := h'. (Backward recomputes W_hn h from hprev: one plane less.) */
+/* reset_after=True, training: g holds xp rows on entry, [r | z | n] on exit; h (in/out) and
+   out := h'. (Backward reads the state before each step back from out and h0, and
+   recomputes W_hn h: the cache holds no state plane of its own.) */
 GRUCY_INLINE void GRUCY_FN(after_train_body)(P n, P H, R *restrict g, const R *restrict hp,
-        const R *restrict bhn, R *restrict h, R *restrict hprev, R *restrict out) {
+        const R *restrict bhn, R *restrict h, R *restrict out) {
     const P G = 3 * H;
     for (P b = 0; b < n; b++) {
         R *gb = g + b * G;
         const R *hb = hp + b * G;
-        R *hh = h + b * H, *hv = hprev + b * H, *o = out + b * H;
+        R *hh = h + b * H, *o = out + b * H;
         for (P j = 0; j < H; j++) {
             R hj = hh[j];
             R r = SIG(gb[j] + hb[j]);                                   /* (1) */
@@ -49,7 +50,6 @@ GRUCY_INLINE void GRUCY_FN(after_train_body)(P n, P H, R *restrict g, const R *r
             gb[j] = r;
             gb[H + j] = z;
             gb[2 * H + j] = nn;
-            hv[j] = hj;
             hh[j] = v;
             o[j] = v;
         }
@@ -57,7 +57,7 @@ GRUCY_INLINE void GRUCY_FN(after_train_body)(P n, P H, R *restrict g, const R *r
 }
 GRUCY_ENTRY(GRUCY_FN(after_train), GRUCY_FN(after_train_body),
     (P n, P H, R *restrict g, const R *restrict hp, const R *restrict bhn, R *restrict h,
-     R *restrict hprev, R *restrict out), (n, H, g, hp, bhn, h, hprev, out))
+     R *restrict out), (n, H, g, hp, bhn, h, out))
 
 /* reset_after=False, first half: rz (2H of each row, in place) := σ(a + rz) [(1), (2)];
    rh := r ⊙ h. Inference: a = xp rows, rz = hp rows; training: a = hp rows, rz = gates rows. */
@@ -101,30 +101,29 @@ GRUCY_ENTRY(GRUCY_FN(seed_n_infer), GRUCY_FN(seed_n_infer_body),
     (n, H, a, hp, h, out))
 
 /* reset_after=False, training, second half: g = [r | z | xp_n] -> [r | z | n] rows,
-   hp rows hold W_hn(r ⊙ h) in their n block; hprev := h; h and out := h'.
-   (Backward recomputes r ⊙ h from r and hprev: one plane less.) */
+   hp rows hold W_hn(r ⊙ h) in their n block; h and out := h'. (Backward rebuilds r ⊙ h
+   from r and the state before the step.) */
 GRUCY_INLINE void GRUCY_FN(seed_n_train_body)(P n, P H, R *restrict g, const R *restrict hp,
-        R *restrict h, R *restrict hprev, R *restrict out) {
+        R *restrict h, R *restrict out) {
     const P G = 3 * H;
     for (P b = 0; b < n; b++) {
         R *gb = g + b * G;
         const R *hb = hp + b * G;
-        R *hh = h + b * H, *hv = hprev + b * H, *o = out + b * H;
+        R *hh = h + b * H, *o = out + b * H;
         for (P j = 0; j < H; j++) {
             R hj = hh[j];
             R z = gb[H + j];
             R nn = TNH(gb[2 * H + j] + hb[2 * H + j]);                  /* (3) */
             R v = hj + z * (nn - hj);                                   /* (4) */
             gb[2 * H + j] = nn;
-            hv[j] = hj;
             hh[j] = v;
             o[j] = v;
         }
     }
 }
 GRUCY_ENTRY(GRUCY_FN(seed_n_train), GRUCY_FN(seed_n_train_body),
-    (P n, P H, R *restrict g, const R *restrict hp, R *restrict h, R *restrict hprev,
-     R *restrict out), (n, H, g, hp, h, hprev, out))
+    (P n, P H, R *restrict g, const R *restrict hp, R *restrict h, R *restrict out),
+    (n, H, g, hp, h, out))
 
 /* ---- backward --------------------------------------------------------------------------- */
 

@@ -32,13 +32,16 @@ Performance notes (issue 5, measured with benchmarks/run.py)
 - The gate passes are branch-free C with `restrict` pointers, vectorised, each compiled
   twice (baseline and AVX2+FMA, picked at import: grucy/_gates.h); sigmoid/tanh are
   polynomial point functions (libm calls made the gate math cost several times the GEMMs).
-  Without padding one call covers all B rows of a step; copies (hprev, out, dgs) happen
+  Without padding one call covers all B rows of a step; copies (out, dgs) happen
   inside the passes. The time loops use raw pointers, not memoryview indexing.
 - Training writes the input projection straight into the cache's `gates` buffer and the
   gate pass turns it into [r | z | n] in place: no (T, B, 3H) scratch in a training forward.
-- The cache is gates and hprev only. reset_after's W_hn h + b_hn is recomputed in backward
-  with one GEMM per chunk, the seed variant's r ⊙ h from r and hprev: a fifth (T, B, H)
-  plane cost more memory than the GEMM costs time.
+- The cache's only plane of its own is gates. The state before each step is out shifted
+  by one step (h0 before the first), so backward reads it from out and h0 (the caller's
+  out is referenced, like x: a chunk of it is used in place, or gathered when it starts
+  at h0 or rows are padded); reset_after's W_hn h + b_hn is recomputed in backward with
+  one GEMM per chunk, the seed variant's r ⊙ h from r and that state. Each (T, B, H) plane
+  the cache stored was a fifth more memory than the recomputation costs time.
 - Backward keeps dA for a chunk of CHUNK_ROWS // B steps, not all T, and runs the
   weight-gradient GEMMs per chunk with beta = 1 (DESIGN §5 has them once after the loop;
   a (T, B, 3H) dA was the largest allocation of a training step, and 128-row GEMMs run
@@ -140,7 +143,6 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                    real *hp,                       # SCRATCH (B, G)
                    real *rh,                       # SCRATCH (B, H)
                    bint training,
-                   real *hprev,                    # CACHE (T, B, H) h before each step
                    ) noexcept nogil:
     """Training: xp is the cache's gates buffer and leaves holding [r | z | n] (T, B, G).
 
@@ -189,8 +191,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
             x_o = (t - t_lo) * B + b if xp_chunk else o    # and of xp
             if reset_after:
                 if training:
-                    after_train(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H,
-                                hprev + o * H, out + o * H)
+                    after_train(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
                 else:
                     after_infer(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
             elif training:                                 # r|z into the gates rows
@@ -212,8 +213,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
             o = t * B + b
             x_o = (t - t_lo) * B + b if xp_chunk else o
             if training:
-                seed_n_train(n, H, xp + x_o * G, hp + b * G, h + b * H, hprev + o * H,
-                             out + o * H)
+                seed_n_train(n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
             else:
                 seed_n_infer(n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
             b += n
@@ -268,8 +268,10 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     bint full,                     # every lengths[b] == T
                     bint reset_after, bint reverse,
                     const real *gates,             # CACHE (T, B, G)
-                    const real *hprev,             # CACHE (T, B, H), zero where padded
+                    const real *out,               # CACHE (T, B, H) the forward's out
+                    const real *h0,                # CACHE (B, H)
                     Py_ssize_t K,                  # steps per chunk (T: one chunk)
+                    real *hc,                      # SCRATCH (K, B, H) a chunk's hprev, gathered
                     real *da,                      # SCRATCH (K, B, G) dL/d(xp) of a chunk
                     real *aux,                     # SCRATCH (K, B, H) W_hn h -> r ⊙ da_n | r ⊙ h
                     real *dgs,                     # SCRATCH (B, G) this step's GEMM rows
@@ -287,7 +289,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     contiguous range of times [t_lo, t_lo + k) for every row, which holds unless rows run
     reversed with different lengths; that case (K = T) keeps one chunk indexed by t itself.
 
-    The cache keeps [r | z | n] and hprev only. reset_after recomputes W_hn h for a chunk
+    The cache keeps [r | z | n], out and h0. A chunk's hprev (the state before each of its
+    steps) comes from out and h0 (_chunk_hprev). reset_after recomputes W_hn h for a chunk
     with one GEMM when the chunk starts (aux), and the gate pass turns it into r ⊙ da_n;
     the seed variant rebuilds r ⊙ h from r and hprev when the chunk ends (aux again).
     """
@@ -295,6 +298,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     cdef bint chunked = K < T
     cdef bint first = True
     cdef const real *do_ = NULL
+    cdef const real *hprev = NULL                    # (k, B, H) the chunk's, row c
 
     s = T - 1
     while s >= 0:
@@ -304,9 +308,10 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
             t_lo = (T - 1 - s if reverse else s_lo) if chunked else 0
             if not full:                             # padded rows of dA must read as zero
                 memset(da, 0, k * B * G * sizeof(real))
+            hprev = _chunk_hprev(k, B, H, T, t_lo, lengths, full, reverse, out, h0, hc)
             if reset_after:
-                # aux (k·B, H) = hprev[t_lo:t_lo+k] @ w_hh[2H:]ᵀ   (zero rows where padded)
-                gemm(False, True, <int>(k * B), <int>H, <int>H, <real>1, hprev + t_lo * B * H,
+                # aux (k·B, H) = hprev (k·B, H) @ w_hh[2H:]ᵀ   (zero rows where padded)
+                gemm(False, True, <int>(k * B), <int>H, <int>H, <real>1, hprev,
                      <int>H, w_hh + 2 * H * H, <int>H, <real>0, aux, <int>H)
         b = 0
         while b < B:
@@ -316,13 +321,13 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 b += 1
                 continue
             o = t * B + b                            # (t, b) row of the cache's planes
-            c = (t - t_lo) * B + b                   # and of the chunk's
+            c = (t - t_lo) * B + b                   # and of the chunk's (da, aux, hprev)
             do_ = dout + o * H if dout != NULL else NULL
             if reset_after:
-                back_after(n, H, gates + o * G, hprev + o * H, b_hh + 2 * H, do_, dh + b * H,
+                back_after(n, H, gates + o * G, hprev + c * H, b_hh + 2 * H, do_, dh + b * H,
                            aux + c * H, da + c * G, dgs + b * G)
             else:
-                back_seed_nz(n, H, gates + o * G, hprev + o * H, do_, dh + b * H, da + c * G,
+                back_seed_nz(n, H, gates + o * G, hprev + c * H, do_, dh + b * H, da + c * G,
                              dgs + b * G)
             b += n
         if reset_after:
@@ -341,7 +346,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     continue
                 o = t * B + b
                 c = (t - t_lo) * B + b
-                back_seed_r(n, H, gates + o * G, hprev + o * H, drh + b * H, dh + b * H,
+                back_seed_r(n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
                             da + c * G, dgs + b * G)
                 b += n
             # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
@@ -350,8 +355,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         if s == s_lo:                                # the chunk's rows are complete
             o = t_lo * B
             if not reset_after:
-                _reset_state(k, B, H, t_lo, lengths, full, gates + o * G, hprev + o * H, aux)
-            _weight_grads(k * B, I, H, reset_after, da, aux, x + o * I, w_ih, hprev + o * H,
+                _reset_state(k, B, H, t_lo, lengths, full, gates + o * G, hprev, aux)
+            _weight_grads(k * B, I, H, reset_after, da, aux, x + o * I, w_ih, hprev,
                           <real>0 if first else <real>1, dx + o * I, dw_ih, dw_hh, db_ih,
                           db_hh)
             first = False
@@ -360,6 +365,49 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         _copy(2 * H, db_ih, db_hh)
     else:
         _copy(G, db_ih, db_hh)                       # b_hh enters like b_ih here
+
+
+cdef const real *_chunk_hprev(Py_ssize_t k, Py_ssize_t B, Py_ssize_t H, Py_ssize_t T,
+                              Py_ssize_t t_lo, const int *lengths, bint full, bint reverse,
+                              const real *out,     # IN  (T, B, H) the forward's out
+                              const real *h0,      # IN  (B, H)
+                              real *hc,            # SCRATCH (k, B, H)
+                              ) noexcept nogil:
+    """hprev of the chunk's times [t_lo, t_lo + k): (k, B, H), the state before each step.
+
+    Forward leaves row b's state after time t in out[t, b], so the state before time t is
+    out[t - 1, b] (out[t + 1, b] when reversed), or h0[b] at the row's first step. Without
+    padding that is a block of out, used in place, except for the one chunk that holds a
+    first step; that chunk, and every chunk of a padded batch, is gathered into hc, with
+    zero rows where padded (the W_hn h GEMM and the dW GEMMs run over those rows too).
+    """
+    cdef Py_ssize_t i, b, t, L, BH = B * H
+    cdef const real *src
+    if full and not reverse:
+        if t_lo >= 1:
+            return out + (t_lo - 1) * BH
+        _copy(BH, h0, hc)                                      # t = 0 starts from h0
+        _copy((k - 1) * BH, out, hc + BH)
+        return hc
+    if full:
+        if t_lo + k <= T - 1:
+            return out + (t_lo + 1) * BH
+        _copy((k - 1) * BH, out + (t_lo + 1) * BH, hc)
+        _copy(BH, h0, hc + (k - 1) * BH)                       # t = T - 1 starts from h0
+        return hc
+    for i in range(k):
+        t = t_lo + i
+        for b in range(B):
+            L = lengths[b]
+            if t >= L:
+                memset(hc + (i * B + b) * H, 0, H * sizeof(real))
+                continue
+            if reverse:
+                src = h0 + b * H if t == L - 1 else out + ((t + 1) * B + b) * H
+            else:
+                src = h0 + b * H if t == 0 else out + ((t - 1) * B + b) * H
+            _copy(H, src, hc + (i * B + b) * H)
+    return hc
 
 
 cdef void _reset_state(Py_ssize_t k, Py_ssize_t B, Py_ssize_t H, Py_ssize_t t_lo,
@@ -440,8 +488,8 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
             const int[::1] lengths, bint reset_after, bint reverse, bint training):
     """Allocate, run the forward loop without the GIL.
 
-    Returns out (T, B, H), h_n (B, H) and, when training, the cache arrays gates (T, B, G)
-    and hprev (T, B, H); otherwise two Nones.
+    Returns out (T, B, H), h_n (B, H) and, when training, the cache's gates (T, B, G);
+    otherwise None.
     """
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
@@ -456,27 +504,21 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
     cdef real[:, :, ::1] xp
     cdef Py_ssize_t KF = proj_steps(T, B, I, reverse, full)
-    cdef real *hprev = NULL
-    cdef cnp.ndarray hprev_a = None
     if training:
         xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
-        hprev_a = new((T, B, H), dtype=dtype)               # zero padding keeps dW GEMMs exact
-        hprev = <real *>cnp.PyArray_DATA(hprev_a)
     else:
         xp = _scratch("xp", (KF, B, 3 * H), dtype)
     with nogil:
         _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
                  &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], KF,
-                 not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training, hprev)
-    if not training:
-        return np.asarray(out), np.asarray(h), None, None
-    return np.asarray(out), np.asarray(h), np.asarray(xp), hprev_a
+                 not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training)
+    return np.asarray(out), np.asarray(h), np.asarray(xp) if training else None
 
 
 def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1] w_hh,
              const real[::1] b_hh, const int[::1] lengths, bint reset_after, bint reverse,
-             const real[:, :, ::1] gates, const real[:, :, ::1] hprev, const real[:, ::1] dh_n,
-             const real[:, :, ::1] dout, bint has_dout):
+             const real[:, :, ::1] gates, const real[:, :, ::1] out, const real[:, ::1] h0,
+             const real[:, ::1] dh_n, const real[:, :, ::1] dout, bint has_dout):
     """Allocate, run BPTT without the GIL, return (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
@@ -488,6 +530,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
     cdef real[:, :, ::1] da = _scratch("da", (K, B, 3 * H), dtype)
     cdef real[:, :, ::1] aux = _scratch("aux", (K, B, H), dtype)
+    cdef real[:, :, ::1] hc = _scratch("hc", (K, B, H), dtype)
     cdef real[:, ::1] dgs = _scratch("dgs", (B, 3 * H), dtype)
     cdef real[:, ::1] drh = _scratch("drh", (B, H), dtype)
     cdef real[:, :, ::1] dx = np.empty((T, B, I), dtype=dtype)
@@ -499,7 +542,8 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     with nogil:
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
-                  &hprev[0, 0, 0], K, &da[0, 0, 0], &aux[0, 0, 0], &dgs[0, 0], &drh[0, 0],
+                  &out[0, 0, 0], &h0[0, 0], K, &hc[0, 0, 0], &da[0, 0, 0], &aux[0, 0, 0],
+                  &dgs[0, 0], &drh[0, 0],
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
             np.asarray(db_ih), np.asarray(db_hh))

@@ -57,9 +57,9 @@ cdef extern from "_gates.h" nogil:
     void grucy_after_infer_d(Py_ssize_t n, Py_ssize_t H, const double *a, const double *hp,
                              const double *bhn, double *h, double *out)
     void grucy_after_train_f(Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
-                             const float *bhn, float *h, float *hprev, float *out)
+                             const float *bhn, float *h, float *out)
     void grucy_after_train_d(Py_ssize_t n, Py_ssize_t H, double *g, const double *hp,
-                             const double *bhn, double *h, double *hprev, double *out)
+                             const double *bhn, double *h, double *out)
     void grucy_seed_rz_f(Py_ssize_t n, Py_ssize_t H, const float *a, float *rz, const float *h,
                          float *rh)
     void grucy_seed_rz_d(Py_ssize_t n, Py_ssize_t H, const double *a, double *rz,
@@ -69,9 +69,9 @@ cdef extern from "_gates.h" nogil:
     void grucy_seed_n_infer_d(Py_ssize_t n, Py_ssize_t H, const double *a, const double *hp,
                               double *h, double *out)
     void grucy_seed_n_train_f(Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
-                              float *h, float *hprev, float *out)
+                              float *h, float *out)
     void grucy_seed_n_train_d(Py_ssize_t n, Py_ssize_t H, double *g, const double *hp,
-                              double *h, double *hprev, double *out)
+                              double *h, double *out)
     void grucy_back_after_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
                             const float *bhn, const float *dout, float *dh, float *hn,
                             float *da, float *dgs)
@@ -118,11 +118,11 @@ cdef inline void after_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const re
 
 
 cdef inline void after_train(Py_ssize_t n, Py_ssize_t H, real *g, const real *hp,
-                             const real *bhn, real *h, real *hprev, real *out) noexcept nogil:
+                             const real *bhn, real *h, real *out) noexcept nogil:
     if real is float:
-        grucy_after_train_f(n, H, g, hp, bhn, h, hprev, out)
+        grucy_after_train_f(n, H, g, hp, bhn, h, out)
     else:
-        grucy_after_train_d(n, H, g, hp, bhn, h, hprev, out)
+        grucy_after_train_d(n, H, g, hp, bhn, h, out)
 
 
 cdef inline void seed_rz(Py_ssize_t n, Py_ssize_t H, const real *a, real *rz, const real *h,
@@ -142,11 +142,11 @@ cdef inline void seed_n_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const r
 
 
 cdef inline void seed_n_train(Py_ssize_t n, Py_ssize_t H, real *g, const real *hp, real *h,
-                              real *hprev, real *out) noexcept nogil:
+                              real *out) noexcept nogil:
     if real is float:
-        grucy_seed_n_train_f(n, H, g, hp, h, hprev, out)
+        grucy_seed_n_train_f(n, H, g, hp, h, out)
     else:
-        grucy_seed_n_train_d(n, H, g, hp, h, hprev, out)
+        grucy_seed_n_train_d(n, H, g, hp, h, out)
 
 
 cdef inline void back_after(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,

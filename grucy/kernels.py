@@ -29,7 +29,9 @@ class GRUCache(NamedTuple):
     reset_after: bool
     reverse: bool
     gates: np.ndarray        # (T, B, 3H) [r | z | n]
-    hprev: np.ndarray        # (T, B, H) state before each step, zero where padded
+    out: np.ndarray          # (T, B, H) the returned out: backward reads each step's
+                             #   previous state from it (out[t - 1], or h0)
+    h0: np.ndarray           # (B, H) a copy
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=None,
@@ -42,8 +44,9 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     zero. reverse=True runs each row backwards from its own last valid step.
 
     Returns out (T, B, H) (every h_t), h_n (B, H) and a cache for gru_backward, or None
-    when training=False. Like autograd's saved tensors, the cache refers to x, w_ih, w_hh
-    and b_hh rather than copying them: change them in place only after gru_backward.
+    when training=False. Like autograd's saved tensors, the cache refers to x, w_ih, w_hh,
+    b_hh and the returned out rather than copying them: change them in place only after
+    gru_backward.
     """
     reset_after = check_bool(reset_after, "reset_after")
     reverse = check_bool(reverse, "reverse")
@@ -59,8 +62,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     H = w_hh.shape[1]
     h0 = np.zeros((B, H), dtype) if h0 is None else _shaped("h0", h0, (B, H), dtype, "(B, H)")
     lengths = _lengths(lengths, T, B)
-    out, h_n, gates, hprev = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
-                                          reset_after, reverse, training)
+    out, h_n, gates = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
+                                   reset_after, reverse, training)
     if not training:
         return out, h_n, None
     if lengths.min() < T:
@@ -68,7 +71,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
         # NaN, and padding is often np.empty garbage. Keep a copy with zeroed padding.
         x = x.copy()
         x[np.arange(T)[:, None] >= lengths[None, :]] = 0
-    return out, h_n, GRUCache(x, w_ih, w_hh, b_hh, lengths, reset_after, reverse, gates, hprev)
+    return out, h_n, GRUCache(x, w_ih, w_hh, b_hh, lengths, reset_after, reverse, gates, out,
+                              h0.copy())
 
 
 def gru_backward(dout, dh_n, cache):
@@ -90,8 +94,8 @@ def gru_backward(dout, dh_n, cache):
         dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)")
     dh_n = np.zeros((B, H), dtype) if dh_n is None else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)")
     return _gru.backward(cache.x, cache.w_ih, cache.w_hh, cache.b_hh, cache.lengths,
-                         cache.reset_after, cache.reverse, cache.gates, cache.hprev, dh_n,
-                         dout, has_dout)
+                         cache.reset_after, cache.reverse, cache.gates, cache.out, cache.h0,
+                         dh_n, dout, has_dout)
 
 
 def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):

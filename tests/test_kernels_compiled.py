@@ -41,6 +41,12 @@ CASES = {
     "H300-reverse": _case(3, 2, 5, 300, lengths=[1, 3], reverse=True),
     "larger": _case(20, 8, 16, 32, lengths=[20, 1, 7, 0, 20, 13, 2, 19]),
     "larger-reverse": _case(20, 8, 16, 32, lengths=[20, 1, 7, 0, 20, 13, 2, 19], reverse=True),
+    # T·B > 128: backward runs in chunks of 16 steps (grucy._gru.CHUNK_ROWS), and without
+    # padding reads each chunk's previous states from out in place, but for the chunk that
+    # starts from h0 (the first in time, or the last when reversed)
+    "chunks": _case(40, 8, 3, 5),
+    "chunks-reverse": _case(40, 8, 3, 5, reverse=True),
+    "chunks-h0-none": _case(33, 8, 3, 5, h0=False, dout=False),
 }
 
 
