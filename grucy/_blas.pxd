@@ -36,6 +36,11 @@ cdef extern from "cblas.h" nogil:
 
     void scipy_openblas_set_num_threads(int num_threads)
     int scipy_openblas_get_num_threads()
+    ctypedef void (*openblas_dojob_callback)(int thread_num, void *jobdata, int dojob_data)
+    ctypedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojob,
+                                               int numjobs, size_t jobdata_elsize,
+                                               void *jobdata, int dojob_data)
+    void scipy_openblas_set_threads_callback_function(openblas_threads_callback callback)
     int scipy_openblas_get_num_procs()
     char* scipy_openblas_get_config()
     char* scipy_openblas_get_corename()
@@ -88,6 +93,13 @@ cdef inline void set_num_threads(int n) noexcept nogil:
 
 cdef inline int get_num_threads() noexcept nogil:
     return scipy_openblas_get_num_threads()
+
+ctypedef openblas_threads_callback threads_callback
+
+cdef inline void use_threads_callback(threads_callback run) noexcept nogil:
+    """Have OpenBLAS hand the jobs of each parallel call to `run` instead of its own
+    threads (grucy registers its pool, grucy/_pool.h)."""
+    scipy_openblas_set_threads_callback_function(run)
 
 cdef inline int get_num_procs() noexcept nogil:
     return scipy_openblas_get_num_procs()

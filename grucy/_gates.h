@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include "_math.h"
+#include "_pool.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(GRUCY_NO_DISPATCH)
 #define GRUCY_HAVE_V3 1
@@ -58,6 +59,29 @@ static inline int grucy_simd_select(int on) {
 #define GRUCY_ENTRY_(name, body, params, args)                               \
     static inline void name params { body args; }
 #endif
+
+/* Run rows(job, b0, n) over n rows split into `parts` blocks at once on the pool (or in one
+   call when parts <= 1): the passes' `_par` entry points (grucy/_gates_t.h). */
+typedef void (*grucy_rows_fn)(const void *job, ptrdiff_t b0, ptrdiff_t n);
+typedef struct { grucy_rows_fn rows; const void *job; ptrdiff_t n, parts; } grucy_split_t;
+
+static void grucy_split_job(int i, void *arg) {
+    const grucy_split_t *s = (const grucy_split_t *)arg;
+    ptrdiff_t lo = s->n * i / s->parts, hi = s->n * (i + 1) / s->parts;
+    if (hi > lo)
+        s->rows(s->job, lo, hi - lo);
+}
+
+static inline void grucy_split(int parts, ptrdiff_t n, grucy_rows_fn rows, const void *job) {
+    if (parts > n)
+        parts = (int)n;
+    if (parts <= 1) {
+        rows(job, 0, n);
+        return;
+    }
+    grucy_split_t s = {rows, job, n, parts};
+    grucy_pool_run(parts, grucy_split_job, &s);
+}
 
 #define GRUCY_R float
 #define GRUCY_FN(name) grucy_##name##_f

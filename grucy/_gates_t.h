@@ -231,6 +231,106 @@ GRUCY_ENTRY(GRUCY_FN(back_seed_r), GRUCY_FN(back_seed_r_body),
     (P n, P H, const R *restrict g, const R *restrict hprev, const R *restrict drh,
      R *restrict dh, R *restrict da, R *restrict dgs), (n, H, g, hprev, drh, dh, da, dgs))
 
+/* ---- the passes over row blocks on the pool ---------------------------------------------
+
+   name_par(parts, n, H, ...) runs the pass `name` over its n rows split into `parts`
+   contiguous blocks at once on grucy's pool (grucy/_pool.h), or directly when parts <= 1.
+   Rows are independent in every pass, so the split changes no result. */
+
+#define GRUCY_PAR_BEGIN(name, fields)                                                  \
+    typedef struct { P H; fields } GRUCY_FN(name##_job);                               \
+    static void GRUCY_FN(name##_rows)(const void *job_, P b0, P n) {                   \
+        const GRUCY_FN(name##_job) *j = (const GRUCY_FN(name##_job) *)job_;            \
+        const P H = j->H, G = 3 * H;                                                   \
+        (void)G;
+#define GRUCY_ROWS(p, stride) ((p) ? (p) + b0 * (stride) : (p))
+
+GRUCY_PAR_BEGIN(after_infer, const R *a; const R *hp; const R *bhn; R *h; R *out;)
+    GRUCY_FN(after_infer)(n, H, j->a + b0 * G, j->hp + b0 * G, j->bhn, j->h + b0 * H,
+                          j->out + b0 * H);
+}
+static inline void GRUCY_FN(after_infer_par)(int parts, P n, P H, const R *a, const R *hp,
+        const R *bhn, R *h, R *out) {
+    GRUCY_FN(after_infer_job) j = {H, a, hp, bhn, h, out};
+    grucy_split(parts, n, GRUCY_FN(after_infer_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(after_train, R *g; const R *hp; const R *bhn; R *h; R *out;)
+    GRUCY_FN(after_train)(n, H, j->g + b0 * G, j->hp + b0 * G, j->bhn, j->h + b0 * H,
+                          j->out + b0 * H);
+}
+static inline void GRUCY_FN(after_train_par)(int parts, P n, P H, R *g, const R *hp,
+        const R *bhn, R *h, R *out) {
+    GRUCY_FN(after_train_job) j = {H, g, hp, bhn, h, out};
+    grucy_split(parts, n, GRUCY_FN(after_train_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(seed_rz, const R *a; R *rz; const R *h; R *rh;)
+    GRUCY_FN(seed_rz)(n, H, j->a + b0 * G, j->rz + b0 * G, j->h + b0 * H, j->rh + b0 * H);
+}
+static inline void GRUCY_FN(seed_rz_par)(int parts, P n, P H, const R *a, R *rz,
+        const R *h, R *rh) {
+    GRUCY_FN(seed_rz_job) j = {H, a, rz, h, rh};
+    grucy_split(parts, n, GRUCY_FN(seed_rz_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(seed_n_infer, const R *a; const R *hp; R *h; R *out;)
+    GRUCY_FN(seed_n_infer)(n, H, j->a + b0 * G, j->hp + b0 * G, j->h + b0 * H,
+                           j->out + b0 * H);
+}
+static inline void GRUCY_FN(seed_n_infer_par)(int parts, P n, P H, const R *a,
+        const R *hp, R *h, R *out) {
+    GRUCY_FN(seed_n_infer_job) j = {H, a, hp, h, out};
+    grucy_split(parts, n, GRUCY_FN(seed_n_infer_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(seed_n_train, R *g; const R *hp; R *h; R *out;)
+    GRUCY_FN(seed_n_train)(n, H, j->g + b0 * G, j->hp + b0 * G, j->h + b0 * H,
+                           j->out + b0 * H);
+}
+static inline void GRUCY_FN(seed_n_train_par)(int parts, P n, P H, R *g, const R *hp,
+        R *h, R *out) {
+    GRUCY_FN(seed_n_train_job) j = {H, g, hp, h, out};
+    grucy_split(parts, n, GRUCY_FN(seed_n_train_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(back_after, const R *g; const R *hprev; const R *bhn; const R *dout; R *dh;
+                R *hn; R *da; R *dgs;)
+    GRUCY_FN(back_after)(n, H, j->g + b0 * G, j->hprev + b0 * H, j->bhn,
+                         GRUCY_ROWS(j->dout, H), j->dh + b0 * H, j->hn + b0 * H,
+                         j->da + b0 * G, j->dgs + b0 * G);
+}
+static inline void GRUCY_FN(back_after_par)(int parts, P n, P H, const R *g,
+        const R *hprev, const R *bhn, const R *dout, R *dh, R *hn, R *da, R *dgs) {
+    GRUCY_FN(back_after_job) j = {H, g, hprev, bhn, dout, dh, hn, da, dgs};
+    grucy_split(parts, n, GRUCY_FN(back_after_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(back_seed_nz, const R *g; const R *hprev; const R *dout; R *dh; R *da;
+                R *dgs;)
+    GRUCY_FN(back_seed_nz)(n, H, j->g + b0 * G, j->hprev + b0 * H, GRUCY_ROWS(j->dout, H),
+                           j->dh + b0 * H, j->da + b0 * G, j->dgs + b0 * G);
+}
+static inline void GRUCY_FN(back_seed_nz_par)(int parts, P n, P H, const R *g,
+        const R *hprev, const R *dout, R *dh, R *da, R *dgs) {
+    GRUCY_FN(back_seed_nz_job) j = {H, g, hprev, dout, dh, da, dgs};
+    grucy_split(parts, n, GRUCY_FN(back_seed_nz_rows), &j);
+}
+
+GRUCY_PAR_BEGIN(back_seed_r, const R *g; const R *hprev; const R *drh; R *dh; R *da;
+                R *dgs;)
+    GRUCY_FN(back_seed_r)(n, H, j->g + b0 * G, j->hprev + b0 * H, j->drh + b0 * H,
+                          j->dh + b0 * H, j->da + b0 * G, j->dgs + b0 * G);
+}
+static inline void GRUCY_FN(back_seed_r_par)(int parts, P n, P H, const R *g,
+        const R *hprev, const R *drh, R *dh, R *da, R *dgs) {
+    GRUCY_FN(back_seed_r_job) j = {H, g, hprev, drh, dh, da, dgs};
+    grucy_split(parts, n, GRUCY_FN(back_seed_r_rows), &j);
+}
+
+#undef GRUCY_PAR_BEGIN
+#undef GRUCY_ROWS
+
 /* Bias gradients: out (cols,) += the rows of a (rows, cols; row stride ld) summed, row by
    row in order (the same additions as a plain double loop, vectorised across columns). */
 GRUCY_INLINE void GRUCY_FN(colsum_body)(P rows, P cols, P ld, const R *restrict a,

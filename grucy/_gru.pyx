@@ -24,8 +24,9 @@ chunk of steps (see the notes).
 
 Layers (scikit-learn's layout): the gate passes over the rows of one step (C, in
 grucy/_gates.h, declared in grucy/_math.pxd), typed loops that run entirely inside
-`with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate. Validation lives one level up, in grucy/kernels.py; nothing here checks shapes.
-Every buffer is allocated before a loop starts; no time loop allocates.
+`with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate.
+Validation lives one level up, in grucy/kernels.py; nothing here checks shapes. Every
+buffer is allocated before a loop starts; no time loop allocates.
 
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
@@ -49,6 +50,10 @@ Performance notes (issue 5, measured with benchmarks/run.py)
 - Scratch (inference projections, per-step rows, backward's dA chunk) comes from a
   per-thread workspace that grows and is reused across calls; returned arrays and caches
   are always fresh, so no result ever aliases a later call's buffers.
+- With more than one thread, one pool (grucy/_pool.h) runs both OpenBLAS's share of each
+  GEMM and the gate passes: a step's rows are split into blocks, one per thread, when each
+  block gets at least PAR_MIN_UNITS units (_parts). Before, the passes ran on the caller
+  while OpenBLAS's idle worker spun on the other core.
 - `Cell` is the streaming entry point: weights bound once, scratch owned, one step
   writes into a caller's array (see its docstring).
 """
@@ -58,10 +63,11 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
-from grucy._blas cimport real, gemm
+from grucy._blas cimport real, gemm, get_num_threads, threads_callback, use_threads_callback
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
-                          grucy_simd_select)
+                          grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
+                          grucy_pool_blas)
 
 cnp.import_array()
 
@@ -136,6 +142,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                    bint reset_after, bint reverse,
                    real *h,                        # IN/OUT (B, H): h0 in, h_n out
                    real *out,                      # OUT (T, B, H), zero where padded
+                   int parts,                      # row blocks per gate pass (_parts)
                    Py_ssize_t KF,                  # steps per input-projection chunk
                    bint xp_chunk,                  # xp holds one chunk (KF, B, G), not T steps
                    real *xp,                       # SCRATCH (KF, B, G); the gates (T, B, G)
@@ -154,6 +161,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     A chunk is a contiguous range of times [t_lo, t_lo + k); reversed rows of unequal
     lengths break that, and get KF = T."""
     cdef Py_ssize_t G = 3 * H, s, t, b, n, o, x_o, s_hi = -1, t_lo = 0, k
+    cdef int p
     cdef const real *bhn = b_hh + 2 * H
     cdef real *dst
 
@@ -189,15 +197,16 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 continue
             o = t * B + b                                  # (t, b) row of the (T, B, ·) planes
             x_o = (t - t_lo) * B + b if xp_chunk else o    # and of xp
+            p = parts if n > 1 else 1                      # a whole step: on the pool
             if reset_after:
                 if training:
-                    after_train(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+                    after_train(p, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
                 else:
-                    after_infer(n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+                    after_infer(p, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
             elif training:                                 # r|z into the gates rows
-                seed_rz(n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
+                seed_rz(p, n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
             else:                                          # r|z into hp's rows
-                seed_rz(n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
+                seed_rz(p, n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
             b += n
         if reset_after:
             continue
@@ -212,10 +221,11 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 continue
             o = t * B + b
             x_o = (t - t_lo) * B + b if xp_chunk else o
+            p = parts if n > 1 else 1
             if training:
-                seed_n_train(n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+                seed_n_train(p, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
             else:
-                seed_n_infer(n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+                seed_n_infer(p, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
             b += n
 
 
@@ -270,6 +280,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     const real *gates,             # CACHE (T, B, G)
                     const real *out,               # CACHE (T, B, H) the forward's out
                     const real *h0,                # CACHE (B, H)
+                    int parts,                     # row blocks per gate pass (_parts)
                     Py_ssize_t K,                  # steps per chunk (T: one chunk)
                     real *hc,                      # SCRATCH (K, B, H) a chunk's hprev, gathered
                     real *da,                      # SCRATCH (K, B, G) dL/d(xp) of a chunk
@@ -295,6 +306,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     the seed variant rebuilds r ⊙ h from r and hprev when the chunk ends (aux again).
     """
     cdef Py_ssize_t G = 3 * H, s, t, b, n, o, c, t_lo = 0, k = T, s_lo = 0
+    cdef int p
     cdef bint chunked = K < T
     cdef bint first = True
     cdef const real *do_ = NULL
@@ -321,13 +333,14 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 b += 1
                 continue
             o = t * B + b                            # (t, b) row of the cache's planes
+            p = parts if n > 1 else 1
             c = (t - t_lo) * B + b                   # and of the chunk's (da, aux, hprev)
             do_ = dout + o * H if dout != NULL else NULL
             if reset_after:
-                back_after(n, H, gates + o * G, hprev + c * H, b_hh + 2 * H, do_, dh + b * H,
+                back_after(p, n, H, gates + o * G, hprev + c * H, b_hh + 2 * H, do_, dh + b * H,
                            aux + c * H, da + c * G, dgs + b * G)
             else:
-                back_seed_nz(n, H, gates + o * G, hprev + c * H, do_, dh + b * H, da + c * G,
+                back_seed_nz(p, n, H, gates + o * G, hprev + c * H, do_, dh + b * H, da + c * G,
                              dgs + b * G)
             b += n
         if reset_after:
@@ -346,7 +359,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     continue
                 o = t * B + b
                 c = (t - t_lo) * B + b
-                back_seed_r(n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
+                p = parts if n > 1 else 1
+                back_seed_r(p, n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
                             da + c * G, dgs + b * G)
                 b += n
             # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
@@ -460,6 +474,37 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
     return max(1, min(T, PROJ_ROWS // B))
 
 
+# ---- threads ------------------------------------------------------------------------------
+
+# A gate pass is split over the pool only if each block gets at least this many units
+# (rows · H). Measured on 2 threads (this machine's second core is noisy, so roughly):
+# splitting (100, 32, 8, 64)'s 2048-unit steps in two made training 15% slower; 4096-unit
+# steps and up ran as fast or faster split.
+PAR_MIN_UNITS = 2048
+
+
+cdef int _parts(Py_ssize_t B, Py_ssize_t H) noexcept:
+    """Row blocks for this problem's per-step gate passes: one per BLAS thread, fewer when
+    blocks would be smaller than PAR_MIN_UNITS (1: the calling thread alone)."""
+    cdef Py_ssize_t n = get_num_threads()
+    if n <= 1:
+        return 1
+    return <int>max(1, min(n, B, (B * H) // PAR_MIN_UNITS))
+
+
+def reserve_threads(int n):
+    """Start the pool's workers for n threads (grucy.set_num_threads calls this first)."""
+    if grucy_pool_reserve(n) != 0:
+        raise RuntimeError(f"set_num_threads: could not start {n - 1} worker threads")
+
+
+# One pool for OpenBLAS's parallel GEMMs and the gate passes (grucy/_pool.h explains why).
+if grucy_pool_init() != 0:
+    raise ImportError("grucy: could not register the thread pool's fork handler")
+use_threads_callback(<threads_callback>grucy_pool_blas)
+reserve_threads(get_num_threads())
+
+
 # ---- workspace ----------------------------------------------------------------------------
 
 _local = threading.local()
@@ -504,13 +549,14 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
     cdef real[:, :, ::1] xp
     cdef Py_ssize_t KF = proj_steps(T, B, I, reverse, full)
+    cdef int parts = _parts(B, H)
     if training:
         xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
     else:
         xp = _scratch("xp", (KF, B, 3 * H), dtype)
     with nogil:
         _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
-                 &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], KF,
+                 &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], parts, KF,
                  not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training)
     return np.asarray(out), np.asarray(h), np.asarray(xp) if training else None
 
@@ -527,6 +573,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         if lengths[b] != T:
             full = False
     cdef Py_ssize_t K = chunk_steps(T, B, reverse, full)
+    cdef int parts = _parts(B, H)
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
     cdef real[:, :, ::1] da = _scratch("da", (K, B, 3 * H), dtype)
     cdef real[:, :, ::1] aux = _scratch("aux", (K, B, H), dtype)
@@ -542,7 +589,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     with nogil:
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
-                  &out[0, 0, 0], &h0[0, 0], K, &hc[0, 0, 0], &da[0, 0, 0], &aux[0, 0, 0],
+                  &out[0, 0, 0], &h0[0, 0], parts, K, &hc[0, 0, 0], &da[0, 0, 0], &aux[0, 0, 0],
                   &dgs[0, 0], &drh[0, 0],
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
@@ -575,16 +622,16 @@ cdef void _step(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
         # hp (B, G) = h @ w_hhᵀ
         gemm(False, True, <int>B, <int>G, <int>H, <real>1, hs, <int>H, w_hh, <int>H,
              <real>0, hp, <int>G)
-        after_infer(B, H, xp, hp, b_hh + 2 * H, hs, out)
+        after_infer(1, B, H, xp, hp, b_hh + 2 * H, hs, out)
     else:
         # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
         gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, hs, <int>H, w_hh, <int>H,
              <real>0, hp, <int>G)
-        seed_rz(B, H, xp, hp, hs, rh)
+        seed_rz(1, B, H, xp, hp, hs, rh)
         # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
         gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
              <int>H, <real>0, hp + 2 * H, <int>G)
-        seed_n_infer(B, H, xp, hp, hs, out)
+        seed_n_infer(1, B, H, xp, hp, hs, out)
 
 
 cdef class Cell:

@@ -48,49 +48,58 @@ cdef inline real tanh_(real a) noexcept nogil:
 
 # ---- the gate passes (grucy/_gates.h) ---------------------------------------------------------
 # Plain C so that they can carry `restrict` and a second AVX2+FMA copy chosen at run time; see
-# that header. Arguments: n rows of one step, H units; gate-shaped rows have stride 3H.
+# that header. Arguments: n rows of one step, H units; gate-shaped rows have stride 3H. The
+# per-step passes take `parts` first: their n rows run as that many blocks at once on grucy's
+# pool (grucy/_pool.h); 1 runs them on the calling thread.
 
 cdef extern from "_gates.h" nogil:
     int grucy_simd_select(int on)
-    void grucy_after_infer_f(Py_ssize_t n, Py_ssize_t H, const float *a, const float *hp,
-                             const float *bhn, float *h, float *out)
-    void grucy_after_infer_d(Py_ssize_t n, Py_ssize_t H, const double *a, const double *hp,
-                             const double *bhn, double *h, double *out)
-    void grucy_after_train_f(Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
-                             const float *bhn, float *h, float *out)
-    void grucy_after_train_d(Py_ssize_t n, Py_ssize_t H, double *g, const double *hp,
-                             const double *bhn, double *h, double *out)
-    void grucy_seed_rz_f(Py_ssize_t n, Py_ssize_t H, const float *a, float *rz, const float *h,
-                         float *rh)
-    void grucy_seed_rz_d(Py_ssize_t n, Py_ssize_t H, const double *a, double *rz,
-                         const double *h, double *rh)
-    void grucy_seed_n_infer_f(Py_ssize_t n, Py_ssize_t H, const float *a, const float *hp,
-                              float *h, float *out)
-    void grucy_seed_n_infer_d(Py_ssize_t n, Py_ssize_t H, const double *a, const double *hp,
-                              double *h, double *out)
-    void grucy_seed_n_train_f(Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
-                              float *h, float *out)
-    void grucy_seed_n_train_d(Py_ssize_t n, Py_ssize_t H, double *g, const double *hp,
-                              double *h, double *out)
-    void grucy_back_after_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
-                            const float *bhn, const float *dout, float *dh, float *hn,
-                            float *da, float *dgs)
-    void grucy_back_after_d(Py_ssize_t n, Py_ssize_t H, const double *g, const double *hprev,
-                            const double *bhn, const double *dout, double *dh, double *hn,
-                            double *da, double *dgs)
+    int grucy_pool_init()
+    int grucy_pool_reserve(int n)
+    void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
+                         void *jobs, int data)
+    void grucy_after_infer_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a,
+                                 const float *hp, const float *bhn, float *h, float *out)
+    void grucy_after_infer_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *a,
+                                 const double *hp, const double *bhn, double *h, double *out)
+    void grucy_after_train_par_f(int parts, Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
+                                 const float *bhn, float *h, float *out)
+    void grucy_after_train_par_d(int parts, Py_ssize_t n, Py_ssize_t H, double *g,
+                                 const double *hp, const double *bhn, double *h, double *out)
+    void grucy_seed_rz_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a, float *rz,
+                             const float *h, float *rh)
+    void grucy_seed_rz_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *a, double *rz,
+                             const double *h, double *rh)
+    void grucy_seed_n_infer_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a,
+                                  const float *hp, float *h, float *out)
+    void grucy_seed_n_infer_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *a,
+                                  const double *hp, double *h, double *out)
+    void grucy_seed_n_train_par_f(int parts, Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
+                                  float *h, float *out)
+    void grucy_seed_n_train_par_d(int parts, Py_ssize_t n, Py_ssize_t H, double *g,
+                                  const double *hp, double *h, double *out)
+    void grucy_back_after_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *g,
+                                const float *hprev, const float *bhn, const float *dout, float *dh,
+                                float *hn, float *da, float *dgs)
+    void grucy_back_after_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *g,
+                                const double *hprev, const double *bhn, const double *dout,
+                                double *dh, double *hn, double *da, double *dgs)
     void grucy_reset_state_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
                              float *rh)
     void grucy_reset_state_d(Py_ssize_t n, Py_ssize_t H, const double *g,
                              const double *hprev, double *rh)
-    void grucy_back_seed_nz_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
-                              const float *dout, float *dh, float *da, float *dgs)
-    void grucy_back_seed_nz_d(Py_ssize_t n, Py_ssize_t H, const double *g,
-                              const double *hprev, const double *dout, double *dh,
-                              double *da, double *dgs)
-    void grucy_back_seed_r_f(Py_ssize_t n, Py_ssize_t H, const float *g, const float *hprev,
-                             const float *drh, float *dh, float *da, float *dgs)
-    void grucy_back_seed_r_d(Py_ssize_t n, Py_ssize_t H, const double *g, const double *hprev,
-                             const double *drh, double *dh, double *da, double *dgs)
+    void grucy_back_seed_nz_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *g,
+                                  const float *hprev, const float *dout, float *dh, float *da,
+                                  float *dgs)
+    void grucy_back_seed_nz_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *g,
+                                  const double *hprev, const double *dout, double *dh, double *da,
+                                  double *dgs)
+    void grucy_back_seed_r_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *g,
+                                 const float *hprev, const float *drh, float *dh, float *da,
+                                 float *dgs)
+    void grucy_back_seed_r_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *g,
+                                 const double *hprev, const double *drh, double *dh, double *da,
+                                 double *dgs)
     void grucy_colsum_f(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const float *a,
                         float *out)
     void grucy_colsum_d(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const double *a,
@@ -109,53 +118,53 @@ cdef inline void colsum(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const r
         grucy_colsum_d(rows, cols, ld, a, out)
 
 
-cdef inline void after_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
+cdef inline void after_infer(int parts, Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
                              const real *bhn, real *h, real *out) noexcept nogil:
     if real is float:
-        grucy_after_infer_f(n, H, a, hp, bhn, h, out)
+        grucy_after_infer_par_f(parts, n, H, a, hp, bhn, h, out)
     else:
-        grucy_after_infer_d(n, H, a, hp, bhn, h, out)
+        grucy_after_infer_par_d(parts, n, H, a, hp, bhn, h, out)
 
 
-cdef inline void after_train(Py_ssize_t n, Py_ssize_t H, real *g, const real *hp,
+cdef inline void after_train(int parts, Py_ssize_t n, Py_ssize_t H, real *g, const real *hp,
                              const real *bhn, real *h, real *out) noexcept nogil:
     if real is float:
-        grucy_after_train_f(n, H, g, hp, bhn, h, out)
+        grucy_after_train_par_f(parts, n, H, g, hp, bhn, h, out)
     else:
-        grucy_after_train_d(n, H, g, hp, bhn, h, out)
+        grucy_after_train_par_d(parts, n, H, g, hp, bhn, h, out)
 
 
-cdef inline void seed_rz(Py_ssize_t n, Py_ssize_t H, const real *a, real *rz, const real *h,
-                         real *rh) noexcept nogil:
+cdef inline void seed_rz(int parts, Py_ssize_t n, Py_ssize_t H, const real *a, real *rz,
+                         const real *h, real *rh) noexcept nogil:
     if real is float:
-        grucy_seed_rz_f(n, H, a, rz, h, rh)
+        grucy_seed_rz_par_f(parts, n, H, a, rz, h, rh)
     else:
-        grucy_seed_rz_d(n, H, a, rz, h, rh)
+        grucy_seed_rz_par_d(parts, n, H, a, rz, h, rh)
 
 
-cdef inline void seed_n_infer(Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
+cdef inline void seed_n_infer(int parts, Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
                               real *h, real *out) noexcept nogil:
     if real is float:
-        grucy_seed_n_infer_f(n, H, a, hp, h, out)
+        grucy_seed_n_infer_par_f(parts, n, H, a, hp, h, out)
     else:
-        grucy_seed_n_infer_d(n, H, a, hp, h, out)
+        grucy_seed_n_infer_par_d(parts, n, H, a, hp, h, out)
 
 
-cdef inline void seed_n_train(Py_ssize_t n, Py_ssize_t H, real *g, const real *hp, real *h,
-                              real *out) noexcept nogil:
+cdef inline void seed_n_train(int parts, Py_ssize_t n, Py_ssize_t H, real *g, const real *hp,
+                              real *h, real *out) noexcept nogil:
     if real is float:
-        grucy_seed_n_train_f(n, H, g, hp, h, out)
+        grucy_seed_n_train_par_f(parts, n, H, g, hp, h, out)
     else:
-        grucy_seed_n_train_d(n, H, g, hp, h, out)
+        grucy_seed_n_train_par_d(parts, n, H, g, hp, h, out)
 
 
-cdef inline void back_after(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
-                            const real *bhn, const real *dout, real *dh, real *hn, real *da,
-                            real *dgs) noexcept nogil:
+cdef inline void back_after(int parts, Py_ssize_t n, Py_ssize_t H, const real *g,
+                            const real *hprev, const real *bhn, const real *dout, real *dh,
+                            real *hn, real *da, real *dgs) noexcept nogil:
     if real is float:
-        grucy_back_after_f(n, H, g, hprev, bhn, dout, dh, hn, da, dgs)
+        grucy_back_after_par_f(parts, n, H, g, hprev, bhn, dout, dh, hn, da, dgs)
     else:
-        grucy_back_after_d(n, H, g, hprev, bhn, dout, dh, hn, da, dgs)
+        grucy_back_after_par_d(parts, n, H, g, hprev, bhn, dout, dh, hn, da, dgs)
 
 
 cdef inline void reset_state(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
@@ -166,20 +175,22 @@ cdef inline void reset_state(Py_ssize_t n, Py_ssize_t H, const real *g, const re
         grucy_reset_state_d(n, H, g, hprev, rh)
 
 
-cdef inline void back_seed_nz(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
-                              const real *dout, real *dh, real *da, real *dgs) noexcept nogil:
+cdef inline void back_seed_nz(int parts, Py_ssize_t n, Py_ssize_t H, const real *g,
+                              const real *hprev, const real *dout, real *dh, real *da,
+                              real *dgs) noexcept nogil:
     if real is float:
-        grucy_back_seed_nz_f(n, H, g, hprev, dout, dh, da, dgs)
+        grucy_back_seed_nz_par_f(parts, n, H, g, hprev, dout, dh, da, dgs)
     else:
-        grucy_back_seed_nz_d(n, H, g, hprev, dout, dh, da, dgs)
+        grucy_back_seed_nz_par_d(parts, n, H, g, hprev, dout, dh, da, dgs)
 
 
-cdef inline void back_seed_r(Py_ssize_t n, Py_ssize_t H, const real *g, const real *hprev,
-                             const real *drh, real *dh, real *da, real *dgs) noexcept nogil:
+cdef inline void back_seed_r(int parts, Py_ssize_t n, Py_ssize_t H, const real *g,
+                             const real *hprev, const real *drh, real *dh, real *da,
+                             real *dgs) noexcept nogil:
     if real is float:
-        grucy_back_seed_r_f(n, H, g, hprev, drh, dh, da, dgs)
+        grucy_back_seed_r_par_f(parts, n, H, g, hprev, drh, dh, da, dgs)
     else:
-        grucy_back_seed_r_d(n, H, g, hprev, drh, dh, da, dgs)
+        grucy_back_seed_r_par_d(parts, n, H, g, hprev, drh, dh, da, dgs)
 
 
 cdef inline void map_sigmoid(Py_ssize_t n, const real *a, real *out) noexcept nogil:

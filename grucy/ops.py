@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from grucy import _ops
+from grucy import _gru, _ops
 from grucy._checks import FLOAT_DTYPES
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "blas_info"]
@@ -55,9 +55,11 @@ def _matrix(name, arr):
 
 
 def set_num_threads(n):
-    """Set the size of grucy's OpenBLAS thread pool (numpy's own pool is separate)."""
+    """Set how many threads grucy uses: OpenBLAS's GEMMs and the kernels' gate passes run on
+    one pool of n - 1 workers and the caller (numpy's own pool is separate)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    _gru.reserve_threads(int(n))
     _ops.set_num_threads(int(n))
 
 

@@ -116,3 +116,122 @@ def test_a_running_kernel_lets_another_python_thread_run(gk, make_problem, make_
     assert not failure, failure
     assert max(during["forward"]) > 0, f"no progress during gru_forward: {during}"
     assert max(during["backward"]) > 0, f"no progress during gru_backward: {during}"
+
+
+# ---- grucy's pool (grucy/_pool.h): OpenBLAS's jobs and the split gate passes ---------------
+
+def _big(make_problem, make_cotangents, seed, T=6, B=64, I=40, H=64, dtype=np.float32):
+    """Big enough that with 2 threads the gate passes split (B·H >= 2·PAR_MIN_UNITS) and the
+    per-step GEMMs pass OpenBLAS's threshold for using threads (so they run on the pool)."""
+    p = make_problem(T, B, I, H, dtype=dtype, seed=seed)
+    dout, dh_n = make_cotangents(T, B, H, dtype=dtype, seed=seed + 1)
+    return p, dout, dh_n
+
+
+@pytest.fixture
+def two_threads(gk):
+    old = gk.get_num_threads()
+    gk.set_num_threads(2)
+    yield
+    gk.set_num_threads(old)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gate_passes_split_over_the_pool_change_no_bit(gk, make_problem, make_cotangents,
+                                                       two_threads, monkeypatch, reset_after,
+                                                       reverse, dtype):
+    """Rows are independent in every gate pass, so running a step's rows as blocks on two
+    threads must give exactly the bits of one pass over all of them (same GEMMs, same
+    per-row arithmetic): a wrong block offset or a row run twice would show here."""
+    from grucy import _gru
+    p, dout, dh_n = _big(make_problem, make_cotangents, 500, dtype=dtype)
+    kw = dict(reset_after=reset_after, reverse=reverse)
+    monkeypatch.setattr(_gru, "PAR_MIN_UNITS", 10 ** 9)        # one block: the caller alone
+    whole = _job(gk, p, dout, dh_n, kw)
+    monkeypatch.setattr(_gru, "PAR_MIN_UNITS", 1)              # two blocks of 32 rows
+    split = _job(gk, p, dout, dh_n, kw)
+    for name, a, b in zip(("out", "h_n") + GRADS, split, whole):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_threads_sharing_the_pool_neither_deadlock_nor_mix_results(gk, make_problem,
+                                                                 make_cotangents, assert_close,
+                                                                 tol, two_threads):
+    """Four Python threads run split kernels and threaded GEMMs (grucy.matmul) at once: runs
+    on the pool queue one after another; every result equals the one computed alone."""
+    jobs = []
+    for k in range(3):
+        p, dout, dh_n = _big(make_problem, make_cotangents, 510 + 2 * k)
+        kw = dict(reset_after=bool(k % 2), reverse=k == 2)
+        jobs.append((p, dout, dh_n, kw, _job(gk, p, dout, dh_n, kw)))
+    rng = np.random.default_rng(520)
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 250)).astype(np.float32)
+    mm_alone = gk.matmul(a, b)
+
+    barrier = threading.Barrier(len(jobs) + 1)
+    results, errors = {}, []
+
+    def kernel(k):
+        p, dout, dh_n, kw, _ = jobs[k]
+        try:
+            barrier.wait()
+            results[k] = [_job(gk, p, dout, dh_n, kw) for _ in range(4)]
+        except BaseException as e:
+            errors.append((k, e))
+
+    def products():
+        try:
+            barrier.wait()
+            results["mm"] = [gk.matmul(a, b) for _ in range(20)]
+        except BaseException as e:
+            errors.append(("mm", e))
+
+    threads = [threading.Thread(target=kernel, args=(k,), daemon=True) for k in range(3)]
+    threads.append(threading.Thread(target=products, daemon=True))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck: the pool deadlocked"
+    assert not errors, errors
+    for k, (p, _, _, _, alone) in enumerate(jobs):
+        for rep in results[k]:
+            for name, x, y in zip(("out", "h_n") + GRADS, rep, alone):
+                assert_close(x, y, tol[p["x"].dtype] / 100, f"job {k} {name}")
+    for m in results["mm"]:
+        np.testing.assert_allclose(m, mm_alone, rtol=1e-5, atol=1e-4)
+
+
+def _child(conn, p, kw):
+    import grucy
+    grucy.set_num_threads(2)
+    out, h_n, cache = grucy.gru_forward(**p, **kw)
+    conn.send((out, h_n, grucy.matmul(out[0], out[1].T)))
+    conn.close()
+
+
+def test_a_forked_child_gets_a_working_pool(gk, make_problem, two_threads):
+    """fork() copies the pool's state but not its worker threads: the child must start its
+    own (pthread_atfork) instead of waiting for workers that do not exist."""
+    import multiprocessing as mp
+    p = make_problem(6, 64, 40, 64, dtype=np.float32, seed=530)
+    kw = dict(reset_after=True)
+    out, h_n, _ = gk.gru_forward(**p, **kw)           # the parent's pool has run
+    want = (out, h_n, gk.matmul(out[0], out[1].T))
+    ctx = mp.get_context("fork")
+    for _ in range(4):         # each child starts a worker and runs on it at once (a race
+        parent, child = ctx.Pipe(duplex=False)      # there once lost the first job)
+        proc = ctx.Process(target=_child, args=(child, p, kw))
+        proc.start()
+        child.close()
+        got = parent.recv() if parent.poll(60) else None
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+        assert got is not None, "the forked child hung"
+        assert proc.exitcode == 0
+        for name, a, b in zip(("out", "h_n", "matmul"), got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)

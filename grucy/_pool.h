@@ -1,0 +1,191 @@
+/* grucy's thread pool: one set of worker threads for OpenBLAS's jobs and the gate passes.
+
+   Why: with more than one thread, OpenBLAS splits each GEMM over its own workers, and a
+   worker that finishes spins, without yielding, for about 0.1 s before it sleeps (its wait
+   loop is `nop`s against a cycle counter). The gate passes between two GEMMs ran on the
+   caller alone, and a thread of grucy's own for them would have fought that spinning
+   worker for the same core. So grucy registers this pool as OpenBLAS's threading backend
+   (scipy_openblas_set_threads_callback_function: OpenBLAS then hands each parallel call's
+   jobs to grucy_pool_blas) and runs the gate passes' row blocks on the same workers.
+
+   grucy_pool_run(njobs, fn, arg) runs fn(i, arg) for i = 0..njobs-1 at the same time, job 0
+   on the caller and job i on worker i, and returns when all are done. All jobs must run at
+   once (OpenBLAS's jobs wait for one another), so a run needs njobs - 1 workers; they are
+   started ahead (grucy_pool_reserve: at import and by grucy.set_num_threads, where a
+   failure can raise) and live for the process. Between runs a worker spins for
+   GRUCY_POOL_SPIN pauses (a few hundred microseconds; the gap between two GEMMs of a
+   kernel call is far shorter), then sleeps on a condition variable: unlike OpenBLAS's
+   0.1 s, that gives the core back (to numpy's pool, say) soon after a call.
+
+   One run at a time: callers on several threads queue on a mutex. A job must not start a
+   run itself (no BLAS call inside a gate job): it would wait for its own run. After fork()
+   the child starts with no workers (pthread_atfork). If a needed worker still cannot be
+   started inside a run, the jobs run one after another on the caller: right for the gate
+   passes; OpenBLAS's jobs would stall waiting for each other, which needs pthread_create
+   to fail after grucy_pool_reserve succeeded for the same thread count. */
+#ifndef GRUCY_POOL_H
+#define GRUCY_POOL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRUCY_POOL_MAX 256         /* workers (OpenBLAS runs at most its NUM_THREADS jobs) */
+#define GRUCY_POOL_SPIN 20000      /* pauses before an idle worker sleeps */
+
+typedef void (*grucy_job_fn)(int i, void *arg);
+
+/* Worker i's mailbox: the caller writes fn and arg, then bumps gen (release); the worker,
+   seeing gen change (acquire), runs fn(i, arg). The caller writes a mailbox again only
+   after its worker has reported the job done, so a worker never reads a half-written one,
+   and a run touches only the workers it needs. One cache line each. */
+typedef struct {
+    atomic_ulong gen;
+    grucy_job_fn fn;
+    void *arg;
+    unsigned long start;       /* gen when the worker was started: the jobs it must run
+                                  are the bumps after it (read by the new thread itself,
+                                  gen could already hold a bump it has to act on) */
+    char pad[64 - sizeof(atomic_ulong) - sizeof(grucy_job_fn) - sizeof(void *)
+             - sizeof(unsigned long)];
+} grucy_mailbox;
+
+static struct {
+    pthread_mutex_t use;           /* held by the caller of a run, start to end */
+    pthread_mutex_t lock;          /* guards `sleeping` and the condition variable */
+    pthread_cond_t wake;
+    int workers;                   /* started so far: workers 1..workers */
+    int sleeping;
+    atomic_int pending;            /* jobs of the current run not yet done on workers */
+    grucy_mailbox box[GRUCY_POOL_MAX + 1];
+} grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static inline void grucy_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void *grucy_pool_worker(void *p) {
+    int me = (int)(intptr_t)p;
+    grucy_mailbox *box = &grucy_pool.box[me];
+    unsigned long seen = box->start;
+    for (;;) {
+        long spins = 0;
+        while (atomic_load_explicit(&box->gen, memory_order_acquire) == seen) {
+            if (++spins < GRUCY_POOL_SPIN) {
+                grucy_pause();
+                continue;
+            }
+            pthread_mutex_lock(&grucy_pool.lock);
+            grucy_pool.sleeping++;
+            while (atomic_load_explicit(&box->gen, memory_order_acquire) == seen)
+                pthread_cond_wait(&grucy_pool.wake, &grucy_pool.lock);
+            grucy_pool.sleeping--;
+            pthread_mutex_unlock(&grucy_pool.lock);
+            break;
+        }
+        seen++;                    /* one bump per job: the caller waits for it to finish */
+        box->fn(me, box->arg);
+        atomic_fetch_sub_explicit(&grucy_pool.pending, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Start workers up to n (with `use` held). Returns how many there are. */
+static int grucy_pool_grow(int n) {
+    if (n > GRUCY_POOL_MAX)
+        n = GRUCY_POOL_MAX;
+    while (grucy_pool.workers < n) {
+        int me = grucy_pool.workers + 1;
+        grucy_pool.box[me].start = atomic_load_explicit(&grucy_pool.box[me].gen,
+                                                        memory_order_relaxed);
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int err = pthread_create(&t, &attr, grucy_pool_worker, (void *)(intptr_t)me);
+        pthread_attr_destroy(&attr);
+        if (err)
+            break;
+        grucy_pool.workers = me;
+    }
+    return grucy_pool.workers;
+}
+
+/* Run fn(i, arg) for i in [0, njobs) at once (see the top). Returns 0, or -1 when workers
+   could not be started and the jobs ran one after another on the caller. */
+static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
+    if (njobs <= 1) {
+        if (njobs == 1)
+            fn(0, arg);
+        return 0;
+    }
+    pthread_mutex_lock(&grucy_pool.use);
+    if (grucy_pool_grow(njobs - 1) < njobs - 1) {
+        pthread_mutex_unlock(&grucy_pool.use);
+        for (int i = 0; i < njobs; i++)
+            fn(i, arg);
+        return -1;
+    }
+    atomic_store_explicit(&grucy_pool.pending, njobs - 1, memory_order_relaxed);
+    for (int i = 1; i < njobs; i++) {
+        grucy_pool.box[i].fn = fn;
+        grucy_pool.box[i].arg = arg;
+        atomic_fetch_add_explicit(&grucy_pool.box[i].gen, 1, memory_order_release);
+    }
+    pthread_mutex_lock(&grucy_pool.lock);       /* a worker between spinning and sleeping */
+    if (grucy_pool.sleeping)                    /* holds this lock: it sees the new gen */
+        pthread_cond_broadcast(&grucy_pool.wake);
+    pthread_mutex_unlock(&grucy_pool.lock);
+    fn(0, arg);
+    while (atomic_load_explicit(&grucy_pool.pending, memory_order_acquire) > 0)
+        grucy_pause();
+    pthread_mutex_unlock(&grucy_pool.use);
+    return 0;
+}
+
+/* OpenBLAS's threading callback: its njobs jobs (jobdata, elsize bytes apart) on the pool,
+   dojob(i, job i, data) with i the job's thread index (OpenBLAS picks buffers by it). */
+typedef struct {
+    void (*dojob)(int, void *, int);
+    char *jobs;
+    size_t elsize;
+    int data;
+} grucy_blas_run;
+
+static void grucy_pool_blas_job(int i, void *arg) {
+    grucy_blas_run *r = (grucy_blas_run *)arg;
+    r->dojob(i, r->jobs + (size_t)i * r->elsize, r->data);
+}
+
+static inline void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs,
+                            size_t elsize, void *jobs, int data) {
+    grucy_blas_run r = {dojob, (char *)jobs, elsize, data};
+    (void)sync;                                 /* OpenBLAS passes 1: wait for all */
+    grucy_pool_run(njobs, grucy_pool_blas_job, &r);
+}
+
+/* Have workers for runs of up to n jobs; returns 0, or -1 if they could not all start. */
+static inline int grucy_pool_reserve(int n) {
+    pthread_mutex_lock(&grucy_pool.use);
+    int ok = grucy_pool_grow(n - 1) >= n - 1;
+    pthread_mutex_unlock(&grucy_pool.use);
+    return ok ? 0 : -1;
+}
+
+static void grucy_pool_after_fork_child(void) {
+    pthread_mutex_init(&grucy_pool.use, NULL);
+    pthread_mutex_init(&grucy_pool.lock, NULL);
+    pthread_cond_init(&grucy_pool.wake, NULL);
+    grucy_pool.workers = 0;
+    grucy_pool.sleeping = 0;
+}
+
+/* Call once, before the first run: the fork handler. Returns 0 on success. */
+static inline int grucy_pool_init(void) {
+    return pthread_atfork(NULL, NULL, grucy_pool_after_fork_child);
+}
+
+#endif
