@@ -59,8 +59,13 @@ def set_num_threads(n):
     one pool of n - 1 workers and the caller (numpy's own pool is separate)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
-    _gru.reserve_threads(int(n))
-    _ops.set_num_threads(int(n))
+    old = _ops.get_num_threads()
+    _ops.set_num_threads(int(n))               # OpenBLAS caps n at its build's maximum
+    try:
+        _gru.reserve_threads(_ops.get_num_threads())
+    except RuntimeError:
+        _ops.set_num_threads(old)
+        raise
 
 
 def get_num_threads():

@@ -72,6 +72,21 @@ def test_thread_pool_round_trip():
             grucy.set_num_threads(bad)
 
 
+def test_more_threads_than_openblas_allows_are_capped_and_still_work():
+    """OpenBLAS caps the count at its build's maximum; grucy's pool follows the cap (it
+    starts one worker per extra thread OpenBLAS will ask for) and products stay right."""
+    before = grucy.get_num_threads()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 250))
+    try:
+        grucy.set_num_threads(4096)
+        n = grucy.get_num_threads()
+        assert 1 <= n < 4096
+        np.testing.assert_allclose(grucy.matmul(a, b), a @ b, rtol=1e-10, atol=1e-10)
+    finally:
+        grucy.set_num_threads(before)
+
+
 def test_python_m_grucy_reports_the_blas():
     info = grucy.blas_info()
     printed = subprocess.run([sys.executable, "-m", "grucy"], capture_output=True, text=True,
