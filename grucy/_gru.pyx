@@ -494,7 +494,9 @@ cdef int _parts(Py_ssize_t B, Py_ssize_t H) noexcept:
 
 
 def reserve_threads(int n):
-    """Start the pool's workers for n threads (grucy.set_num_threads calls this first)."""
+    """Start the pool's workers for n threads (grucy.set_num_threads calls this with the
+    count OpenBLAS accepted). The pool lives here, compiled into the kernels' module: one
+    instance serves OpenBLAS's callback and the gate passes."""
     if grucy_pool_reserve(n) != 0:
         raise RuntimeError(f"set_num_threads: could not start {n - 1} worker threads")
 

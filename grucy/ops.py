@@ -61,7 +61,7 @@ def set_num_threads(n):
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     old = _ops.get_num_threads()
     _ops.set_num_threads(int(n))               # OpenBLAS caps n at its build's maximum
-    try:
+    try:                                       # the pool lives in grucy._gru (_pool.h)
         _gru.reserve_threads(_ops.get_num_threads())
     except RuntimeError:
         _ops.set_num_threads(old)
