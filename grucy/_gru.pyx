@@ -52,7 +52,7 @@ Performance notes (issue 5, measured with benchmarks/run.py)
   are always fresh, so no result ever aliases a later call's buffers.
 - With more than one thread, one pool (grucy/_pool.h) runs both OpenBLAS's share of each
   GEMM and the gate passes: a step's rows are split into blocks, one per thread, when each
-  block gets at least PAR_MIN_UNITS units (_parts). Before, the passes ran on the caller
+  block gets at least PAR_MIN_UNITS units (gate_blocks). Before, the passes ran on the caller
   while OpenBLAS's idle worker spun on the other core.
 - `Cell` is the streaming entry point: weights bound once, scratch owned, one step
   writes into a caller's array (see its docstring).
@@ -142,7 +142,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                    bint reset_after, bint reverse,
                    real *h,                        # IN/OUT (B, H): h0 in, h_n out
                    real *out,                      # OUT (T, B, H), zero where padded
-                   int parts,                      # row blocks per gate pass (_parts)
+                   int parts,                      # row blocks per gate pass (gate_blocks)
                    Py_ssize_t KF,                  # steps per input-projection chunk
                    bint xp_chunk,                  # xp holds one chunk (KF, B, G), not T steps
                    real *xp,                       # SCRATCH (KF, B, G); the gates (T, B, G)
@@ -280,7 +280,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     const real *gates,             # CACHE (T, B, G)
                     const real *out,               # CACHE (T, B, H) the forward's out
                     const real *h0,                # CACHE (B, H)
-                    int parts,                     # row blocks per gate pass (_parts)
+                    int parts,                     # row blocks per gate pass (gate_blocks)
                     Py_ssize_t K,                  # steps per chunk (T: one chunk)
                     real *hc,                      # SCRATCH (K, B, H) a chunk's hprev, gathered
                     real *da,                      # SCRATCH (K, B, G) dL/d(xp) of a chunk
@@ -478,14 +478,15 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 
 # A gate pass is split over the pool only if each block gets at least this many units
 # (rows · H). Measured on 2 threads, split against whole, alternating in one process
-# (medians of 15 paired samples; reset_after, inference / training): (100, 64, 32, 128)
-# 0.90 / 0.93, (100, 64, 64, 256) 0.97 / 0.98, (50, 32, 128, 512) 0.95 / 0.95; with blocks
-# of 1024 units, (100, 32, 8, 64) training ran about 15% slower split, so it stays whole.
+# (benchmarks/pool_split.py, medians of 15 paired samples, reset_after, two runs):
+# (100, 64, 32, 128) 0.89-0.94, (100, 64, 64, 256) 0.93-0.98, (50, 32, 128, 512) 0.95-0.99;
+# (100, 32, 8, 64), one block either way, read 1.00-1.05 (the noise). With blocks of 1024
+# units it was split and its training ran about 15% slower, so it stays whole.
 PAR_MIN_UNITS = 2048
 
 
-cdef int _parts(Py_ssize_t B, Py_ssize_t H) noexcept:
-    """Row blocks for this problem's per-step gate passes: one per BLAS thread, fewer when
+cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
+    """Row blocks for a problem's per-step gate passes: one per BLAS thread, fewer when
     blocks would be smaller than PAR_MIN_UNITS (1: the calling thread alone)."""
     cdef Py_ssize_t n = get_num_threads()
     if n <= 1:
@@ -552,7 +553,7 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
     cdef real[:, :, ::1] xp
     cdef Py_ssize_t KF = proj_steps(T, B, I, reverse, full)
-    cdef int parts = _parts(B, H)
+    cdef int parts = gate_blocks(B, H)
     if training:
         xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
     else:
@@ -576,7 +577,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         if lengths[b] != T:
             full = False
     cdef Py_ssize_t K = chunk_steps(T, B, reverse, full)
-    cdef int parts = _parts(B, H)
+    cdef int parts = gate_blocks(B, H)
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
     cdef real[:, :, ::1] da = _scratch("da", (K, B, 3 * H), dtype)
     cdef real[:, :, ::1] aux = _scratch("aux", (K, B, H), dtype)
