@@ -478,11 +478,12 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 
 # A gate pass is split over the pool only if each block gets at least this many units
 # (rows · H). Measured on 2 threads, split against whole, alternating in one process
-# (benchmarks/pool_split.py, medians of 15 paired samples, reset_after, two runs):
+# (benchmarks/pool_split.py, medians of 15 paired samples, reset_after, ranges over two or
+# three runs; a shape that does not split reads 0.96-1.09 here, which is the noise):
 # (100, 64, 32, 128) 0.89-0.94, (100, 64, 64, 256) 0.93-0.98, (50, 32, 128, 512) 0.95-0.99;
-# (100, 32, 8, 64), one block either way, read 1.00-1.05 (the noise). With blocks of 1024
-# units it was split and its training ran about 15% slower, so it stays whole.
-PAR_MIN_UNITS = 2048
+# (100, 32, 8, 64), blocks of 1024 units: inference 0.95-1.09, training 0.87-1.00;
+# (200, 16, 1, 32), blocks of 256 units: 1.20 / 1.22, so small blocks stay whole.
+PAR_MIN_UNITS = 1024
 
 
 cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
