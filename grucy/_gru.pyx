@@ -481,9 +481,11 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 # (benchmarks/pool_split.py, medians of 15 paired samples, reset_after, ranges over two or
 # three runs; a shape that does not split reads 0.96-1.09 here, which is the noise):
 # (100, 64, 32, 128) 0.89-0.94, (100, 64, 64, 256) 0.93-0.98, (50, 32, 128, 512) 0.95-0.99;
-# (100, 32, 8, 64), blocks of 1024 units: inference 0.95-1.09, training 0.87-1.00;
-# (200, 16, 1, 32), blocks of 256 units: 1.20 / 1.22, so small blocks stay whole.
-PAR_MIN_UNITS = 1024
+# (200, 16, 1, 32) in 256-unit blocks 1.20 / 1.22. (100, 32, 8, 64) in 1024-unit blocks
+# read 0.95-1.09 (inference) and 0.87-1.00 (training), but the full benchmark run that tried
+# 1024 had that shape's 2-thread inference at 1.80x its floor against 1.50x at 2048: not
+# clear enough to change, so small steps stay whole until a quieter machine decides.
+PAR_MIN_UNITS = 2048
 
 
 cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
