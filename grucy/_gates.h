@@ -60,8 +60,9 @@ static inline int grucy_simd_select(int on) {
     static inline void name params { body args; }
 #endif
 
-/* Run rows(job, b0, n) over n rows split into `parts` blocks at once on the pool (or in one
-   call when parts <= 1): the passes' `_par` entry points (grucy/_gates_t.h). */
+/* Run rows(job, b0, n) over n rows split into `parts` blocks at once on the pool (parts is
+   capped at n, so a padded step's single rows run in one call, as does parts <= 1): the
+   passes' `_par` entry points (grucy/_gates_t.h). */
 typedef void (*grucy_rows_fn)(const void *job, ptrdiff_t b0, ptrdiff_t n);
 typedef struct { grucy_rows_fn rows; const void *job; ptrdiff_t n, parts; } grucy_split_t;
 

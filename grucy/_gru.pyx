@@ -142,7 +142,8 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                    bint reset_after, bint reverse,
                    real *h,                        # IN/OUT (B, H): h0 in, h_n out
                    real *out,                      # OUT (T, B, H), zero where padded
-                   int parts,                      # row blocks per gate pass (gate_blocks)
+                   int parts,                      # row blocks per gate pass (gate_blocks;
+                                                   #   a pass over fewer rows uses fewer)
                    Py_ssize_t KF,                  # steps per input-projection chunk
                    bint xp_chunk,                  # xp holds one chunk (KF, B, G), not T steps
                    real *xp,                       # SCRATCH (KF, B, G); the gates (T, B, G)
@@ -161,7 +162,6 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     A chunk is a contiguous range of times [t_lo, t_lo + k); reversed rows of unequal
     lengths break that, and get KF = T."""
     cdef Py_ssize_t G = 3 * H, s, t, b, n, o, x_o, s_hi = -1, t_lo = 0, k
-    cdef int p
     cdef const real *bhn = b_hh + 2 * H
     cdef real *dst
 
@@ -197,16 +197,17 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 continue
             o = t * B + b                                  # (t, b) row of the (T, B, ·) planes
             x_o = (t - t_lo) * B + b if xp_chunk else o    # and of xp
-            p = parts if n > 1 else 1                      # a whole step: on the pool
             if reset_after:
                 if training:
-                    after_train(p, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+                    after_train(parts, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H,
+                                out + o * H)
                 else:
-                    after_infer(p, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+                    after_infer(parts, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H,
+                                out + o * H)
             elif training:                                 # r|z into the gates rows
-                seed_rz(p, n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
+                seed_rz(parts, n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
             else:                                          # r|z into hp's rows
-                seed_rz(p, n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
+                seed_rz(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
             b += n
         if reset_after:
             continue
@@ -221,11 +222,10 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 continue
             o = t * B + b
             x_o = (t - t_lo) * B + b if xp_chunk else o
-            p = parts if n > 1 else 1
             if training:
-                seed_n_train(p, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+                seed_n_train(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
             else:
-                seed_n_infer(p, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+                seed_n_infer(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
             b += n
 
 
@@ -280,11 +280,12 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     const real *gates,             # CACHE (T, B, G)
                     const real *out,               # CACHE (T, B, H) the forward's out
                     const real *h0,                # CACHE (B, H)
-                    int parts,                     # row blocks per gate pass (gate_blocks)
+                    int parts,                     # row blocks per gate pass (gate_blocks;
+                                                   #   a pass over fewer rows uses fewer)
                     Py_ssize_t K,                  # steps per chunk (T: one chunk)
                     real *hc,                      # SCRATCH (K, B, H) a chunk's hprev, gathered
                     real *da,                      # SCRATCH (K, B, G) dL/d(xp) of a chunk
-                    real *aux,                     # SCRATCH (K, B, H) W_hn h -> r ⊙ da_n | r ⊙ h
+                    real *aux,                     # SCRATCH (K, B, H) W_hn h -> r ⊙ da_n|r ⊙ h
                     real *dgs,                     # SCRATCH (B, G) this step's GEMM rows
                     real *drh,                     # SCRATCH (B, H)
                     real *dx,                      # OUT (T, B, I)
@@ -306,7 +307,6 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     the seed variant rebuilds r ⊙ h from r and hprev when the chunk ends (aux again).
     """
     cdef Py_ssize_t G = 3 * H, s, t, b, n, o, c, t_lo = 0, k = T, s_lo = 0
-    cdef int p
     cdef bint chunked = K < T
     cdef bint first = True
     cdef const real *do_ = NULL
@@ -333,15 +333,14 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 b += 1
                 continue
             o = t * B + b                            # (t, b) row of the cache's planes
-            p = parts if n > 1 else 1
             c = (t - t_lo) * B + b                   # and of the chunk's (da, aux, hprev)
             do_ = dout + o * H if dout != NULL else NULL
             if reset_after:
-                back_after(p, n, H, gates + o * G, hprev + c * H, b_hh + 2 * H, do_, dh + b * H,
-                           aux + c * H, da + c * G, dgs + b * G)
+                back_after(parts, n, H, gates + o * G, hprev + c * H, b_hh + 2 * H, do_,
+                           dh + b * H, aux + c * H, da + c * G, dgs + b * G)
             else:
-                back_seed_nz(p, n, H, gates + o * G, hprev + c * H, do_, dh + b * H, da + c * G,
-                             dgs + b * G)
+                back_seed_nz(parts, n, H, gates + o * G, hprev + c * H, do_, dh + b * H,
+                             da + c * G, dgs + b * G)
             b += n
         if reset_after:
             # dh (B, H) += dgs (B, G) @ w_hh (G, H)
@@ -359,8 +358,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     continue
                 o = t * B + b
                 c = (t - t_lo) * B + b
-                p = parts if n > 1 else 1
-                back_seed_r(p, n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
+                back_seed_r(parts, n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
                             da + c * G, dgs + b * G)
                 b += n
             # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
@@ -480,7 +478,7 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 # (rows · H). Measured on 2 threads, split against whole, alternating in one process
 # (benchmarks/pool_split.py, medians of 15 paired samples, reset_after, ranges over two or
 # three runs; a shape that does not split reads 0.96-1.09 here, which is the noise):
-# (100, 64, 32, 128) 0.89-0.94, (100, 64, 64, 256) 0.93-0.98, (50, 32, 128, 512) 0.95-0.99;
+# (100, 64, 32, 128) 0.89-0.95, (100, 64, 64, 256) 0.92-0.98, (50, 32, 128, 512) 0.95-0.99;
 # (200, 16, 1, 32) in 256-unit blocks 1.20 / 1.22. (100, 32, 8, 64) in 1024-unit blocks
 # read 0.95-1.09 (inference) and 0.87-1.00 (training), but the full benchmark run that tried
 # 1024 had that shape's 2-thread inference at 1.80x its floor against 1.50x at 2048: not
