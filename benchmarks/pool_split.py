@@ -17,24 +17,14 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import grucy  # noqa: E402
 from grucy import _gru  # noqa: E402
+from run import problem  # noqa: E402  (benchmarks/run.py: the grid's inputs)
 
 SHAPES = [(100, 32, 8, 64), (100, 64, 32, 128), (100, 64, 64, 256), (50, 32, 128, 512)]
 OFF = 10 ** 12                 # no block reaches this many units: the caller runs it whole
-
-
-def problem(T, B, I, H, seed=0):
-    rng = np.random.default_rng(seed)
-    f = np.float32
-    return dict(x=rng.standard_normal((T, B, I)).astype(f), h0=np.zeros((B, H), f),
-                w_ih=(0.1 * rng.standard_normal((3 * H, I))).astype(f),
-                w_hh=(0.1 * rng.standard_normal((3 * H, H))).astype(f),
-                b_ih=np.zeros(3 * H, f), b_hh=np.zeros(3 * H, f))
 
 
 def sample(fn, min_s):
@@ -73,8 +63,7 @@ def main():
     print(f"threads {grucy.get_num_threads()}, PAR_MIN_UNITS {_gru.PAR_MIN_UNITS}, "
           f"{args.pairs} pairs of >= {args.min_ms:g} ms samples; split / whole:")
     for T, B, I, H in SHAPES:
-        p = problem(T, B, I, H)
-        dout = np.ones((T, B, H), np.float32)
+        p, dout = problem(T, B, I, H)
 
         def inference():
             grucy.gru_forward(**p, reset_after=True, training=False)
