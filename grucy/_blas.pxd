@@ -94,9 +94,7 @@ cdef inline void set_num_threads(int n) noexcept nogil:
 cdef inline int get_num_threads() noexcept nogil:
     return scipy_openblas_get_num_threads()
 
-ctypedef openblas_threads_callback threads_callback
-
-cdef inline void use_threads_callback(threads_callback run) noexcept nogil:
+cdef inline void use_threads_callback(openblas_threads_callback run) noexcept nogil:
     """Have OpenBLAS hand the jobs of each parallel call to `run` instead of its own
     threads (grucy registers its pool, grucy/_pool.h)."""
     scipy_openblas_set_threads_callback_function(run)

@@ -63,7 +63,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
-from grucy._blas cimport real, gemm, get_num_threads, threads_callback, use_threads_callback
+from grucy._blas cimport (real, gemm, get_num_threads, openblas_threads_callback,
+                          use_threads_callback)
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
@@ -506,7 +507,7 @@ def reserve_threads(int n):
 # One pool for OpenBLAS's parallel GEMMs and the gate passes (grucy/_pool.h explains why).
 if grucy_pool_init() != 0:
     raise ImportError("grucy: could not register the thread pool's fork handler")
-use_threads_callback(<threads_callback>grucy_pool_blas)
+use_threads_callback(<openblas_threads_callback>grucy_pool_blas)
 reserve_threads(get_num_threads())
 
 
