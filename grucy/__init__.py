@@ -29,7 +29,8 @@ def _load_openblas():
 _blas_path = _load_openblas()
 
 from grucy.kernels import gru_forward, gru_backward, gru_cell, Cell  # noqa: E402
-from grucy.ops import matmul, set_num_threads, get_num_threads, blas_info  # noqa: E402
+from grucy.ops import (matmul, set_num_threads, get_num_threads,  # noqa: E402
+                       share_threads_with_numpy, blas_info)
 from grucy import reference  # noqa: E402,F401
 from grucy.layers import GRU, GRUStream, Linear  # noqa: E402
 from grucy.models import SequenceModel  # noqa: E402
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "gru_forward", "gru_backward", "gru_cell", "Cell",
-    "matmul", "set_num_threads", "get_num_threads", "blas_info",
+    "matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy", "blas_info",
     "GRU", "GRUStream", "Linear", "SequenceModel", "save", "load", "Checkpoint",
     "init", "losses", "optim", "interop", "reference",
 ]

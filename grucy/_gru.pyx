@@ -68,7 +68,7 @@ from grucy._blas cimport (real, gemm, get_num_threads, openblas_threads_callback
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
-                          grucy_pool_blas)
+                          grucy_pool_blas, grucy_pool_runs)
 
 cnp.import_array()
 
@@ -496,12 +496,23 @@ cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
     return <int>max(1, min(n, B, (B * H) // PAR_MIN_UNITS))
 
 
-def reserve_threads(int n):
+def reserve_threads(int n, who="set_num_threads"):
     """Start the pool's workers for n threads (grucy.set_num_threads calls this with the
     count OpenBLAS accepted). The pool lives here, compiled into the kernels' module: one
     instance serves OpenBLAS's callback and the gate passes."""
     if grucy_pool_reserve(n) != 0:
-        raise RuntimeError(f"set_num_threads: could not start {n - 1} worker threads")
+        raise RuntimeError(f"{who}: could not start {n - 1} worker threads")
+
+
+def blas_callback_address():
+    """The address of the pool's OpenBLAS threading callback (grucy_pool_blas), for handing
+    to another OpenBLAS in the process (grucy.share_threads_with_numpy)."""
+    return <size_t>&grucy_pool_blas
+
+
+def pool_runs():
+    """How many parallel runs (OpenBLAS calls or split gate passes) the pool has started."""
+    return grucy_pool_runs()
 
 
 # One pool for OpenBLAS's parallel GEMMs and the gate passes (grucy/_pool.h explains why).

@@ -56,6 +56,7 @@ cdef extern from "_gates.h" nogil:
     int grucy_simd_select(int on)
     int grucy_pool_init()
     int grucy_pool_reserve(int n)
+    unsigned long grucy_pool_runs()
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
                          void *jobs, int data)
     void grucy_after_infer_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a,

@@ -7,6 +7,8 @@
    worker for the same core. So grucy registers this pool as OpenBLAS's threading backend
    (scipy_openblas_set_threads_callback_function: OpenBLAS then hands each parallel call's
    jobs to grucy_pool_blas) and runs the gate passes' row blocks on the same workers.
+   numpy's OpenBLAS (a second library, with a second set of spinning workers) can hand its
+   jobs here too, on request: grucy.share_threads_with_numpy passes it the same callback.
 
    grucy_pool_run(njobs, fn, arg) runs fn(i, arg) for i = 0..njobs-1 at the same time, job 0
    on the caller and job i on worker i, and returns when all are done. All jobs must run at
@@ -58,6 +60,7 @@ static struct {
     int workers;                   /* started so far: workers 1..workers */
     int sleeping;
     atomic_int pending;            /* jobs of the current run not yet done on workers */
+    atomic_ulong runs;             /* parallel runs so far (tests: whose jobs came here) */
     grucy_mailbox box[GRUCY_POOL_MAX + 1];
 } grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -130,6 +133,7 @@ static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
         return -1;
     }
     atomic_store_explicit(&grucy_pool.pending, njobs - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&grucy_pool.runs, 1, memory_order_relaxed);
     for (int i = 1; i < njobs; i++) {
         grucy_pool.box[i].fn = fn;
         grucy_pool.box[i].arg = arg;
@@ -165,6 +169,11 @@ static inline void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), in
     grucy_blas_run r = {dojob, (char *)jobs, elsize, data};
     (void)sync;                                 /* OpenBLAS passes 1: wait for all */
     grucy_pool_run(njobs, grucy_pool_blas_job, &r);
+}
+
+/* How many runs of more than one job have started (the count survives fork). */
+static inline unsigned long grucy_pool_runs(void) {
+    return atomic_load_explicit(&grucy_pool.runs, memory_order_relaxed);
 }
 
 /* Have workers for runs of up to n jobs; returns 0, or -1 if they could not all start. */

@@ -1,12 +1,15 @@
 """Validated entry points to grucy's BLAS: matmul and the thread pool."""
+import ctypes
+import glob
 import os
 
 import numpy as np
 
 from grucy import _gru, _ops
-from grucy._checks import FLOAT_DTYPES
+from grucy._checks import FLOAT_DTYPES, check_bool
 
-__all__ = ["matmul", "set_num_threads", "get_num_threads", "blas_info"]
+__all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
+           "blas_info"]
 
 def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     """C = alpha * op(a) @ op(b) + beta * C with grucy's OpenBLAS.
@@ -71,6 +74,75 @@ def set_num_threads(n):
 def get_num_threads():
     """The size of grucy's OpenBLAS thread pool."""
     return _ops.get_num_threads()
+
+
+def share_threads_with_numpy(share=True):
+    """Run numpy's OpenBLAS on grucy's thread pool too; share=False gives it its own back.
+
+    Why: numpy's wheels bring a second OpenBLAS with its own worker threads, and after each
+    parallel numpy product they spin for about 0.1 s, taking the cores grucy's next GEMM
+    needs (the two-pool trap, DESIGN §4; `python benchmarks/run.py` measures it). Shared,
+    numpy's parallel calls run as jobs on grucy's workers, which give their cores back
+    within a millisecond. numpy keeps its own thread count (threadpoolctl still sets it);
+    results are unchanged, as each call is split the same way.
+
+    Process-wide and opt-in, like any change to another library's threads. Returns True
+    when done; False, changing nothing, where numpy's BLAS cannot hand its threads over
+    (not OpenBLAS, or one without a threading callback) or, for share=False, is grucy's
+    own. Raises RuntimeError if the pool cannot start numpy's thread count of workers.
+    """
+    share = check_bool(share, "share")
+    found = _numpy_openblas()
+    if found is None:
+        return False
+    from grucy import _blas_path
+    path, set_callback, get_threads = found
+    if os.path.samefile(path, _blas_path):     # numpy runs on grucy's OpenBLAS already
+        return share
+    if share:
+        _gru.reserve_threads(max(get_threads(), 1), "share_threads_with_numpy")
+        set_callback(_gru.blas_callback_address())
+    else:
+        set_callback(None)                     # OpenBLAS's own threads again
+    return True
+
+
+# The threading entry points of numpy's OpenBLAS under the names its builds have used
+# (scipy-openblas64 for numpy 2 wheels; plain OpenBLAS, 64-bit-integer or not, elsewhere).
+_SUFFIXES = ("64_", "", "_64")
+_PREFIXES = ("scipy_openblas", "openblas")
+
+
+def _numpy_openblas():
+    """(path, set_callback, get_num_threads) for the OpenBLAS numpy loaded, or None.
+
+    numpy's wheels keep it next to the package (numpy.libs: auditwheel and delvewheel;
+    numpy/.dylibs: delocate). On Linux only a library that is mapped into this process
+    counts, so a stray file there is never loaded.
+    """
+    here = os.path.dirname(np.__file__)
+    paths = sorted(glob.glob(os.path.join(here + ".libs", "*openblas*"))
+                   + glob.glob(os.path.join(here, ".dylibs", "*openblas*")))
+    try:
+        with open("/proc/self/maps") as f:
+            mapped = {line.split(None, 5)[-1].strip() for line in f if "/" in line}
+        paths = [p for p in paths if os.path.realpath(p) in mapped]
+    except OSError:
+        pass
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)            # the copy numpy loaded: same file, same handle
+        except OSError:
+            continue
+        for prefix in _PREFIXES:
+            for suffix in _SUFFIXES:
+                setter = getattr(lib, f"{prefix}_set_threads_callback_function{suffix}", None)
+                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype = [ctypes.c_void_p], None
+                    getter.argtypes, getter.restype = [], ctypes.c_int
+                    return path, setter, getter
+    return None
 
 
 def blas_info():

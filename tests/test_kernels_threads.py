@@ -235,3 +235,123 @@ def test_a_forked_child_gets_a_working_pool(gk, make_problem, two_threads):
         assert proc.exitcode == 0
         for name, a, b in zip(("out", "h_n", "matmul"), got, want):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+# ---- numpy's OpenBLAS on grucy's pool (grucy.share_threads_with_numpy) ---------------------
+
+@pytest.fixture
+def numpy_shared(gk, two_threads):
+    """numpy's OpenBLAS handing its parallel calls to grucy's pool; its own threads after."""
+    from grucy import ops
+    found = ops._numpy_openblas()
+    if found is None:
+        pytest.skip("numpy's BLAS is not an OpenBLAS with a threading callback")
+    if found[2]() < 2:
+        pytest.skip("numpy's OpenBLAS runs one thread here: nothing to hand over")
+    assert gk.share_threads_with_numpy() is True
+    yield
+    assert gk.share_threads_with_numpy(False) is True
+
+
+def _operands(seed, dtype):
+    rng = np.random.default_rng(seed)    # big enough for OpenBLAS to split over 2 threads
+    return (rng.standard_normal((400, 300)).astype(dtype),
+            rng.standard_normal((300, 500)).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_numpy_products_run_on_grucy_pool_only_while_shared(gk, two_threads, dtype):
+    """The pool's run counter moves under numpy's `@` while shared and not before or after,
+    and the product keeps its bits: OpenBLAS splits it the same way, only the threads differ."""
+    from grucy import _gru, ops
+    if ops._numpy_openblas() is None or ops._numpy_openblas()[2]() < 2:
+        pytest.skip("numpy's BLAS has no threading callback or runs one thread here")
+    a, b = _operands(540, dtype)
+    want = a.astype(np.longdouble) @ b.astype(np.longdouble)
+    runs = _gru.pool_runs()
+    own = a @ b
+    assert _gru.pool_runs() == runs, "numpy's product ran on grucy's pool before sharing"
+    try:
+        assert gk.share_threads_with_numpy() is True
+        shared = a @ b
+        assert _gru.pool_runs() > runs, "numpy's product did not run on grucy's pool"
+    finally:
+        assert gk.share_threads_with_numpy(False) is True
+    runs = _gru.pool_runs()
+    again = a @ b
+    assert _gru.pool_runs() == runs, "numpy still runs on grucy's pool after share=False"
+    np.testing.assert_array_equal(shared, own)
+    np.testing.assert_array_equal(again, own)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(shared, want.astype(np.float64), rtol=0, atol=300 * 40 * eps)
+
+
+def test_numpy_and_grucy_on_one_pool_from_several_threads(gk, make_problem, make_cotangents,
+                                                        assert_close, tol, numpy_shared):
+    """numpy products in two Python threads and grucy kernels in two more, all on the one
+    pool at once: no deadlock, and every result equals the one computed alone."""
+    jobs = []
+    for k in range(2):
+        p, dout, dh_n = _big(make_problem, make_cotangents, 550 + 2 * k)
+        kw = dict(reset_after=bool(k))
+        jobs.append((p, dout, dh_n, kw, _job(gk, p, dout, dh_n, kw)))
+    mats = [_operands(560 + k, np.float32) for k in range(2)]
+    mm_alone = [a @ b for a, b in mats]
+
+    barrier = threading.Barrier(4)
+    results, errors = {}, []
+
+    def run(key, fn, reps):
+        try:
+            barrier.wait()
+            results[key] = [fn() for _ in range(reps)]
+        except BaseException as e:
+            errors.append((key, e))
+
+    threads = [threading.Thread(target=run, args=(("job", k), lambda k=k: _job(
+        gk, *jobs[k][:4]), 4), daemon=True) for k in range(2)]
+    threads += [threading.Thread(target=run, args=(("mm", k), lambda k=k: mats[k][0] @ mats[k][1],
+                                                   20), daemon=True) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck: the pool deadlocked"
+    assert not errors, errors
+    for k, (p, _, _, _, alone) in enumerate(jobs):
+        for rep in results[("job", k)]:
+            for name, x, y in zip(("out", "h_n") + GRADS, rep, alone):
+                assert_close(x, y, tol[p["x"].dtype] / 100, f"job {k} {name}")
+    for k in range(2):
+        for m in results[("mm", k)]:
+            np.testing.assert_array_equal(m, mm_alone[k])
+
+
+def _numpy_child(conn, a, b):
+    conn.send(a @ b)
+    conn.close()
+
+
+def test_a_forked_child_runs_numpy_on_a_fresh_pool(gk, numpy_shared):
+    """After fork() numpy's OpenBLAS still calls grucy's pool, which has no workers in the
+    child yet: it must start them, not wait for the parent's."""
+    import multiprocessing as mp
+    a, b = _operands(570, np.float32)
+    want = a @ b
+    ctx = mp.get_context("fork")
+    for _ in range(3):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_numpy_child, args=(child, a, b))
+        proc.start()
+        child.close()
+        got = parent.recv() if parent.poll(60) else None
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+        assert got is not None, "the forked child hung"
+        np.testing.assert_array_equal(got, want)
+
+
+def test_share_threads_with_numpy_wants_a_bool(gk):
+    with pytest.raises(TypeError, match="share must be a bool"):
+        gk.share_threads_with_numpy("yes")
