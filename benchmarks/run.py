@@ -312,10 +312,13 @@ def run_streaming(threads, args, log):
 def run_trap(threads, args, log):
     """A many-to-many training step whose output head is numpy `@` vs grucy.matmul.
 
-    numpy keeps its default thread count here: that is the trap (DESIGN §4).
+    numpy keeps its default thread count here: that is the trap (DESIGN §4). Then the same
+    three again with numpy's OpenBLAS on grucy's pool (grucy.share_threads_with_numpy), the
+    way a program would run after sharing once at start-up.
     """
     import torch
     rows = []
+    can_share = grucy.share_threads_with_numpy(False)    # False: numpy's BLAS cannot share
     O = 32
     for n in threads:
         grucy.set_num_threads(n)
@@ -350,9 +353,17 @@ def run_trap(threads, args, log):
             fns = {"grucy + grucy.matmul head": lambda: step(grucy.matmul),
                    "grucy + numpy @ head": lambda: step(np_mm),
                    "numpy head alone": numpy_head_alone}
-            t = interleaved(fns, args.repeats, args.min_ms / 1e3)
-            rows.append(dict(threads=n, shape=shape, **t))
-            log(f"  {n}t trap {shape}: " + "  ".join(f"{k} {v*1e3:.3f} ms" for k, v in t.items()))
+            for pool in ("own", "shared") if can_share else ("own",):
+                if pool == "shared":
+                    time.sleep(0.3)             # numpy's own workers stop spinning first
+                    grucy.share_threads_with_numpy()
+                try:
+                    t = interleaved(fns, args.repeats, args.min_ms / 1e3)
+                finally:
+                    grucy.share_threads_with_numpy(False)
+                rows.append(dict(threads=n, shape=shape, pool=pool, **t))
+                log(f"  {n}t trap {shape} numpy's pool {pool}: "
+                    + "  ".join(f"{k} {v*1e3:.3f} ms" for k, v in t.items()))
     return rows
 
 
@@ -545,11 +556,13 @@ def report(grid, stream, trap, memory, args, started, loads):
         L.append("A many-to-many training step (reset_after=True, a (T·B, H) × (H, 32) output "
                  "head and its two gradient products); numpy left at its default thread "
                  "count. Cost = (numpy-head step − grucy-head step − numpy head alone) / "
-                 "grucy-head step: what the two pools cost beyond the numpy work itself.")
+                 "grucy-head step: what the two pools cost beyond the numpy work itself. "
+                 "numpy's pool: its own (the default), or grucy's after "
+                 "`grucy.share_threads_with_numpy()` (all three timed again, shared).")
         L.append("")
-        L.append("| grucy threads | T, B, I, H | grucy.matmul head ms | numpy @ head ms "
-                 "| numpy head alone ms | cost | target |")
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("| grucy threads | T, B, I, H | numpy's pool | grucy.matmul head ms "
+                 "| numpy @ head ms | numpy head alone ms | cost | target |")
+        L.append("|---|---|---|---|---|---|---|---|")
         for r in trap:
             a = r["grucy + grucy.matmul head"]
             b = r["grucy + numpy @ head"]
@@ -557,8 +570,10 @@ def report(grid, stream, trap, memory, args, started, loads):
             cost = (b - a - c) / a
             good = cost <= 0.10
             targets.append(good)
-            L.append(f"| {r['threads']} | {', '.join(map(str, r['shape']))} | {a*1e3:.3f} "
-                     f"| {b*1e3:.3f} | {c*1e3:.3f} | {cost*100:+.1f} % | ≤ 10 % {ok(good)} |")
+            pool = "own" if r["pool"] == "own" else "grucy's (shared)"
+            L.append(f"| {r['threads']} | {', '.join(map(str, r['shape']))} | {pool} "
+                     f"| {a*1e3:.3f} | {b*1e3:.3f} | {c*1e3:.3f} | {cost*100:+.1f} % "
+                     f"| ≤ 10 % {ok(good)} |")
         L.append("")
 
     L.append(f"**Targets met: {sum(targets)} of {len(targets)}.**")
