@@ -31,7 +31,7 @@ class GRUCache(NamedTuple):
     gates: np.ndarray        # (T, B, 3H) [r | z | n]
     out: np.ndarray          # (T, B, H) the returned out: backward reads each step's
                              #   previous state from it (out[t - 1], or h0)
-    h0: np.ndarray           # (B, H) a copy
+    h0: np.ndarray           # (B, H) a copy of the caller's, or the zeros made for None
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=None,
@@ -60,7 +60,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
         raise ValueError(f"x must have T, B, I >= 1, got shape {x.shape}")
     w_ih, w_hh, b_ih, b_hh = _check_params(w_ih, w_hh, b_ih, b_hh, dtype, I)
     H = w_hh.shape[1]
-    h0 = np.zeros((B, H), dtype) if h0 is None else _shaped("h0", h0, (B, H), dtype, "(B, H)")
+    own_h0 = h0 is None                    # built here: nobody else can change it
+    h0 = np.zeros((B, H), dtype) if own_h0 else _shaped("h0", h0, (B, H), dtype, "(B, H)")
     lengths = _lengths(lengths, T, B)
     out, h_n, gates = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
                                    reset_after, reverse, training)
@@ -72,7 +73,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
         x = x.copy()
         x[np.arange(T)[:, None] >= lengths[None, :]] = 0
     return out, h_n, GRUCache(x, w_ih, w_hh, b_hh, lengths, reset_after, reverse, gates, out,
-                              h0.copy())
+                              h0 if own_h0 else h0.copy())
 
 
 def gru_backward(dout, dh_n, cache):
