@@ -1,5 +1,9 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
+import sys
+
 from runner.app import main
+from runner.sweep import exit_status
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_status())      # a multirun with a failed job exits 1 (runner/sweep.py)

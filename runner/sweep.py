@@ -10,6 +10,7 @@ import fcntl
 import io
 import json
 import logging
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -119,13 +120,32 @@ def _locked(path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# (jobs, failed, table) of the multirun that just ended in this process, for the exit status
+finished = None
+
+
 class SweepTableCallback(Callback):
     """Writes the sweep table when a multirun ends (runs in the launching process)."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        global finished
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
             rows = write_table(sweep_dir)
             n_failed = sum(r["status"] != "ok" for r in rows)
-            log.info("sweep results (%d jobs, %d failed): %s", len(rows), n_failed,
-                     sweep_dir / "sweep_results.md")
+            finished = (len(rows), n_failed, sweep_dir / "sweep_results.md")
+            log.info("sweep results (%d jobs, %d failed): %s", *finished)
+
+
+def exit_status() -> int:
+    """1 if the multirun that just ended had a job that did not finish ok, else 0.
+
+    Jobs never raise (see the module docstring), so the sweep runs to its end; the failure
+    shows up here instead, once, after the table is written: a script or CI step running a
+    sweep sees it.
+    """
+    if finished is None or finished[1] == 0:
+        return 0
+    n, n_failed, table = finished
+    print(f"error: {n_failed} of {n} jobs failed; their errors are in {table}", file=sys.stderr)
+    return 1
