@@ -197,7 +197,7 @@ def to_keras(gru):
 
 
 # --- ONNX -----------------------------------------------------------------------------------
-def to_onnx(model, path=None, with_lengths=False, opset=14):
+def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
     """Export a GRU or SequenceModel to an ONNX graph built on the standard ``GRU`` operator.
 
     Args:
@@ -205,9 +205,13 @@ def to_onnx(model, path=None, with_lengths=False, opset=14):
             because ONNX Runtime's CPU GRU is float-only).
         path: if given, the model is also written there.
         with_lengths: add an int32 input ``lengths`` (B,) fed to the operators' sequence_lens.
+        with_h0: add a float32 input ``h0`` (L*D, B, H), the initial states (the layers'
+            ``h0``; layer k's D directions go to its operator's initial_h). Without it the
+            graph starts from zeros.
         opset: ONNX opset (>= 14).
     Graph:
         input ``x`` (T, B, I) ((B, T, I) if batch_first), float32 [, ``lengths`` (B,) int32]
+            [, ``h0`` (L*D, B, H) float32]
         GRU: outputs ``out`` (T, B, D*H) and ``h_n`` (L*D, B, H)
         SequenceModel: output ``y`` (B, O) or (T, B, O)
     Returns:
@@ -225,6 +229,7 @@ def to_onnx(model, path=None, with_lengths=False, opset=14):
     else:
         raise TypeError(f"model must be a grucy GRU or SequenceModel, got {type(model).__name__}")
     with_lengths = check_bool(with_lengths, "with_lengths")
+    with_h0 = check_bool(with_h0, "with_h0")
     opset = check_int(opset, "opset", 14)
     if path is not None and not isinstance(path, str) and not hasattr(path, "__fspath__"):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -255,7 +260,16 @@ def to_onnx(model, path=None, with_lengths=False, opset=14):
             R.append(_rzn_to_zrn(w_hh))
             B.append(np.concatenate([_rzn_to_zrn(b_ih), _rzn_to_zrn(b_hh)]))
         ins = [inp, const(f"W{k}", np.stack(W).astype(f32)), const(f"R{k}", np.stack(R).astype(f32)),
-               const(f"B{k}", np.stack(B).astype(f32))] + ([seq] if seq else [])
+               const(f"B{k}", np.stack(B).astype(f32)), seq]      # "": no sequence_lens
+        if with_h0:
+            # initial_h (D, B, H) = h0[k*D:(k+1)*D]
+            nodes.append(helper.make_node(
+                "Slice", ["h0", const(f"h0_lo{k}", np.array([k * D], np.int64)),
+                          const(f"h0_hi{k}", np.array([(k + 1) * D], np.int64)),
+                          const(f"h0_ax{k}", np.array([0], np.int64))], [f"h0_{k}"]))
+            ins.append(f"h0_{k}")
+        while ins[-1] == "":                  # trailing optional inputs are left out
+            ins.pop()
         nodes.append(helper.make_node(
             "GRU", ins, [f"Y{k}", f"Yh{k}"], name=f"gru_l{k}", hidden_size=H,
             direction="bidirectional" if D == 2 else "forward",
@@ -271,6 +285,8 @@ def to_onnx(model, path=None, with_lengths=False, opset=14):
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
     if with_lengths:
         inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, [B_]))
+    if with_h0:
+        inputs.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, [L * D, B_, H]))
     outputs = []
     if head is None:
         if gru.batch_first:

@@ -189,6 +189,34 @@ def test_onnx_sequence_model_matches(mode, activation, batch_first):
     np.testing.assert_allclose(y, m.predict(x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_onnx_h0_input_matches_the_layers_h0(with_lengths):
+    """Each layer's operator starts from its own D slices of h0 (L*D, B, H): a wrong slice,
+    or the directions swapped, changes out and h_n."""
+    pytest.importorskip("onnx")
+    g = GRU(3, 5, num_layers=2, bidirectional=True, reset_after=False, seed=2)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    h0 = rng.standard_normal((4, 4, 5)).astype(np.float32)
+    lengths = np.array([6, 2, 4, 1], dtype=np.int32) if with_lengths else None
+    feeds = {"x": x, "h0": h0} | ({"lengths": lengths} if with_lengths else {})
+    out, h_n = _ort_run(interop.to_onnx(g, with_lengths=with_lengths, with_h0=True), feeds)
+    eout, eh = g.eval().forward(x, h0=h0, lengths=lengths)
+    np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(eh, g.forward(x, lengths=lengths)[1], atol=1e-3)   # h0 matters
+
+
+def test_onnx_sequence_model_with_h0():
+    pytest.importorskip("onnx")
+    m = SequenceModel(2, 4, 3, num_layers=2, mode="many_to_one", seed=3)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 3, 2)).astype(np.float32)
+    h0 = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    (y,) = _ort_run(interop.to_onnx(m, with_h0=True), {"x": x, "h0": h0})
+    np.testing.assert_allclose(y, m.predict(x, h0=h0), rtol=1e-4, atol=1e-5)
+
+
 def test_onnx_exports_float64_models_in_float32():
     pytest.importorskip("onnx")
     g = GRU(2, 3, reset_after=True, dtype=np.float64, seed=0)
@@ -205,6 +233,8 @@ def test_onnx_rejects_bad_input():
         interop.to_onnx(GRU(1, 2), opset=9)
     with pytest.raises(TypeError, match="with_lengths"):
         interop.to_onnx(GRU(1, 2), with_lengths=1)
+    with pytest.raises(TypeError, match="with_h0"):
+        interop.to_onnx(GRU(1, 2), with_h0="yes")
 
 
 def test_negate_z_checks_its_argument():
