@@ -156,6 +156,31 @@ def test_gate_passes_split_over_the_pool_change_no_bit(gk, make_problem, make_co
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+def _all_at_once(tasks, timeout=120):
+    """Each task {key: (fn, reps)} calls fn reps times on its own Python thread, all
+    starting together: {key: [results]}. A thread still running after timeout seconds
+    means the pool deadlocked; an exception in a thread fails the test here."""
+    barrier = threading.Barrier(len(tasks))
+    results, errors = {}, []
+
+    def run(key, fn, reps):
+        try:
+            barrier.wait()
+            results[key] = [fn() for _ in range(reps)]
+        except BaseException as e:          # reported below, not lost in the thread
+            errors.append((key, e))
+
+    threads = [threading.Thread(target=run, args=(key, fn, reps), daemon=True)
+               for key, (fn, reps) in tasks.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck: the pool deadlocked"
+    assert not errors, errors
+    return results
+
+
 def test_threads_sharing_the_pool_neither_deadlock_nor_mix_results(gk, make_problem,
                                                                  make_cotangents, assert_close,
                                                                  tol, two_threads):
@@ -171,32 +196,9 @@ def test_threads_sharing_the_pool_neither_deadlock_nor_mix_results(gk, make_prob
     b = rng.standard_normal((200, 250)).astype(np.float32)
     mm_alone = gk.matmul(a, b)
 
-    barrier = threading.Barrier(len(jobs) + 1)
-    results, errors = {}, []
-
-    def kernel(k):
-        p, dout, dh_n, kw, _ = jobs[k]
-        try:
-            barrier.wait()
-            results[k] = [_job(gk, p, dout, dh_n, kw) for _ in range(4)]
-        except BaseException as e:
-            errors.append((k, e))
-
-    def products():
-        try:
-            barrier.wait()
-            results["mm"] = [gk.matmul(a, b) for _ in range(20)]
-        except BaseException as e:
-            errors.append(("mm", e))
-
-    threads = [threading.Thread(target=kernel, args=(k,), daemon=True) for k in range(3)]
-    threads.append(threading.Thread(target=products, daemon=True))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck: the pool deadlocked"
-    assert not errors, errors
+    tasks = {k: (lambda k=k: _job(gk, *jobs[k][:4]), 4) for k in range(3)}
+    tasks["mm"] = (lambda: gk.matmul(a, b), 20)
+    results = _all_at_once(tasks)
     for k, (p, _, _, _, alone) in enumerate(jobs):
         for rep in results[k]:
             for name, x, y in zip(("out", "h_n") + GRADS, rep, alone):
@@ -213,18 +215,14 @@ def _child(conn, p, kw):
     conn.close()
 
 
-def test_a_forked_child_gets_a_working_pool(gk, make_problem, two_threads):
-    """fork() copies the pool's state but not its worker threads: the child must start its
-    own (pthread_atfork) instead of waiting for workers that do not exist."""
+def _in_forked_children(target, args, times):
+    """target(conn, *args) in `times` forked children, one after another: what each sent."""
     import multiprocessing as mp
-    p = make_problem(6, 64, 40, 64, dtype=np.float32, seed=530)
-    kw = dict(reset_after=True)
-    out, h_n, _ = gk.gru_forward(**p, **kw)           # the parent's pool has run
-    want = (out, h_n, gk.matmul(out[0], out[1].T))
     ctx = mp.get_context("fork")
-    for _ in range(4):         # each child starts a worker and runs on it at once (a race
-        parent, child = ctx.Pipe(duplex=False)      # there once lost the first job)
-        proc = ctx.Process(target=_child, args=(child, p, kw))
+    results = []
+    for _ in range(times):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=target, args=(child, *args))
         proc.start()
         child.close()
         got = parent.recv() if parent.poll(60) else None
@@ -233,6 +231,20 @@ def test_a_forked_child_gets_a_working_pool(gk, make_problem, two_threads):
             proc.kill()
         assert got is not None, "the forked child hung"
         assert proc.exitcode == 0
+        results.append(got)
+    return results
+
+
+def test_a_forked_child_gets_a_working_pool(gk, make_problem, two_threads):
+    """fork() copies the pool's state but not its worker threads: the child must start its
+    own (pthread_atfork) instead of waiting for workers that do not exist."""
+    p = make_problem(6, 64, 40, 64, dtype=np.float32, seed=530)
+    kw = dict(reset_after=True)
+    out, h_n, _ = gk.gru_forward(**p, **kw)           # the parent's pool has run
+    want = (out, h_n, gk.matmul(out[0], out[1].T))
+    # four children: each starts a worker and runs on it at once (a race there once lost
+    # the first job)
+    for got in _in_forked_children(_child, (p, kw), 4):
         for name, a, b in zip(("out", "h_n", "matmul"), got, want):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
 
@@ -298,26 +310,9 @@ def test_numpy_and_grucy_on_one_pool_from_several_threads(gk, make_problem, make
     mats = [_operands(560 + k, np.float32) for k in range(2)]
     mm_alone = [a @ b for a, b in mats]
 
-    barrier = threading.Barrier(4)
-    results, errors = {}, []
-
-    def run(key, fn, reps):
-        try:
-            barrier.wait()
-            results[key] = [fn() for _ in range(reps)]
-        except BaseException as e:
-            errors.append((key, e))
-
-    threads = [threading.Thread(target=run, args=(("job", k), lambda k=k: _job(
-        gk, *jobs[k][:4]), 4), daemon=True) for k in range(2)]
-    threads += [threading.Thread(target=run, args=(("mm", k), lambda k=k: mats[k][0] @ mats[k][1],
-                                                   20), daemon=True) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck: the pool deadlocked"
-    assert not errors, errors
+    tasks = {("job", k): (lambda k=k: _job(gk, *jobs[k][:4]), 4) for k in range(2)}
+    tasks.update({("mm", k): (lambda k=k: mats[k][0] @ mats[k][1], 20) for k in range(2)})
+    results = _all_at_once(tasks)
     for k, (p, _, _, _, alone) in enumerate(jobs):
         for rep in results[("job", k)]:
             for name, x, y in zip(("out", "h_n") + GRADS, rep, alone):
@@ -335,20 +330,9 @@ def _numpy_child(conn, a, b):
 def test_a_forked_child_runs_numpy_on_a_fresh_pool(gk, numpy_shared):
     """After fork() numpy's OpenBLAS still calls grucy's pool, which has no workers in the
     child yet: it must start them, not wait for the parent's."""
-    import multiprocessing as mp
     a, b = _operands(570, np.float32)
     want = a @ b
-    ctx = mp.get_context("fork")
-    for _ in range(3):
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_numpy_child, args=(child, a, b))
-        proc.start()
-        child.close()
-        got = parent.recv() if parent.poll(60) else None
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
-        assert got is not None, "the forked child hung"
+    for got in _in_forked_children(_numpy_child, (a, b), 3):
         np.testing.assert_array_equal(got, want)
 
 
