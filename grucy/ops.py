@@ -1,5 +1,6 @@
 """Validated entry points to grucy's BLAS: matmul and the thread pool."""
 import ctypes
+import functools
 import glob
 import os
 
@@ -113,12 +114,14 @@ _SUFFIXES = ("64_", "", "_64")
 _PREFIXES = ("scipy_openblas", "openblas")
 
 
+@functools.cache
 def _numpy_openblas():
     """(path, set_callback, get_num_threads) for the OpenBLAS numpy loaded, or None.
 
     numpy's wheels keep it next to the package (numpy.libs: auditwheel and delvewheel;
     numpy/.dylibs: delocate). On Linux only a library that is mapped into this process
-    counts, so a stray file there is never loaded.
+    counts, so a stray file there is never loaded. Looked up once: numpy's BLAS is loaded
+    with numpy and stays for the life of the process.
     """
     here = os.path.dirname(np.__file__)
     paths = sorted(glob.glob(os.path.join(here + ".libs", "*openblas*"))
