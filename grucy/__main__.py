@@ -5,8 +5,9 @@ import grucy
 def main():
     info = grucy.blas_info()
     print(f"grucy {grucy.__version__}")
-    for key in ("package", "library", "corename", "num_threads", "num_procs", "config"):
-        print(f"  {key:12s} {info[key]}")
+    for key in ("package", "library", "corename", "num_threads", "num_procs", "config",
+                "numpy_threads"):
+        print(f"  {key:13s} {info[key]}")
 
 
 if __name__ == "__main__":

@@ -100,12 +100,17 @@ def share_threads_with_numpy(share=True):
     path, set_callback, get_threads = found
     if os.path.samefile(path, _blas_path):     # numpy runs on grucy's OpenBLAS already
         return share
+    global _numpy_shared
     if share:
         _gru.reserve_threads(max(get_threads(), 1), "share_threads_with_numpy")
         set_callback(_gru.blas_callback_address())
     else:
         set_callback(None)                     # OpenBLAS's own threads again
+    _numpy_shared = share
     return True
+
+
+_numpy_shared = False        # numpy's OpenBLAS hands its jobs to grucy's pool (blas_info)
 
 
 # The threading entry points of numpy's OpenBLAS under the names its builds have used
@@ -149,9 +154,16 @@ def _numpy_openblas():
 
 
 def blas_info():
-    """Which BLAS grucy uses: library file, version, CPU kernel, threads, build config."""
+    """Which BLAS grucy uses: library file, version, CPU kernel, threads, build config, and
+    whose threads numpy's BLAS runs on (numpy_threads; see share_threads_with_numpy)."""
     import importlib.metadata as md
     from grucy import _blas_path
+    if _numpy_shared:
+        numpy_threads = "grucy's pool (share_threads_with_numpy)"
+    elif _numpy_openblas() is None:
+        numpy_threads = "its own (no OpenBLAS threading hook found in numpy's BLAS)"
+    else:
+        numpy_threads = "its own"
     return {
         "library": os.fspath(_blas_path),
         "package": "scipy-openblas32 " + md.version("scipy-openblas32"),
@@ -159,4 +171,5 @@ def blas_info():
         "num_threads": _ops.get_num_threads(),
         "num_procs": _ops.get_num_procs(),
         "config": _ops.get_config(),
+        "numpy_threads": numpy_threads,
     }

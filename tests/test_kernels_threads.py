@@ -283,12 +283,15 @@ def test_numpy_products_run_on_grucy_pool_only_while_shared(gk, two_threads, dty
     runs = _gru.pool_runs()
     own = a @ b
     assert _gru.pool_runs() == runs, "numpy's product ran on grucy's pool before sharing"
+    assert gk.blas_info()["numpy_threads"] == "its own"
     try:
         assert gk.share_threads_with_numpy() is True
         shared = a @ b
         assert _gru.pool_runs() > runs, "numpy's product did not run on grucy's pool"
+        assert gk.blas_info()["numpy_threads"].startswith("grucy's pool")
     finally:
         assert gk.share_threads_with_numpy(False) is True
+    assert gk.blas_info()["numpy_threads"] == "its own"
     runs = _gru.pool_runs()
     again = a @ b
     assert _gru.pool_runs() == runs, "numpy still runs on grucy's pool after share=False"

@@ -92,5 +92,5 @@ def test_python_m_grucy_reports_the_blas():
     printed = subprocess.run([sys.executable, "-m", "grucy"], capture_output=True, text=True,
                              check=True).stdout
     assert "OpenBLAS" in info["config"]
-    for key in ("corename", "config", "package"):
+    for key in ("corename", "config", "package", "numpy_threads"):
         assert str(info[key]) in printed
