@@ -361,9 +361,10 @@ def run_trap(threads, args, log):
                 dy = (y - target) * (2 / y.size)
                 return dy.T @ hs_fixed, dy @ w_y
 
-            fns = {"grucy + grucy.matmul head": lambda: step(grucy.matmul),
-                   "grucy + numpy @ head": lambda: step(np_mm),
-                   "numpy head alone": numpy_head_alone}
+            GRUCY, NUMPY, ALONE = ("grucy + grucy.matmul head", "grucy + numpy @ head",
+                                   "numpy head alone")
+            fns = {GRUCY: lambda: step(grucy.matmul), NUMPY: lambda: step(np_mm),
+                   ALONE: numpy_head_alone}
             for pool in ("own", "shared") if can_share else ("own",):
                 if pool == "shared":
                     time.sleep(0.3)             # numpy's own workers stop spinning first
@@ -376,7 +377,7 @@ def run_trap(threads, args, log):
                 # the cost within each repeat, then its median: the machine's drift between
                 # repeats cancels (three medians' noise would add up instead)
                 t["cost"] = statistics.median(
-                    (b - a - c) / a for a, b, c in zip(*(s[k] for k in fns)))
+                    (b - a - c) / a for a, b, c in zip(s[GRUCY], s[NUMPY], s[ALONE]))
                 rows.append(dict(threads=n, shape=shape, pool=pool, **t))
                 log(f"  {n}t trap {shape} numpy's pool {pool}: "
                     + "  ".join(f"{k} {v*1e3:.3f} ms" for k, v in t.items() if k != "cost")

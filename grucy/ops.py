@@ -77,6 +77,9 @@ def get_num_threads():
     return _ops.get_num_threads()
 
 
+_numpy_shared = False        # numpy's OpenBLAS hands its jobs to grucy's pool (blas_info)
+
+
 def share_threads_with_numpy(share=True):
     """Run numpy's OpenBLAS on grucy's thread pool too; share=False gives it its own back.
 
@@ -108,9 +111,6 @@ def share_threads_with_numpy(share=True):
         set_callback(None)                     # OpenBLAS's own threads again
     _numpy_shared = share
     return True
-
-
-_numpy_shared = False        # numpy's OpenBLAS hands its jobs to grucy's pool (blas_info)
 
 
 # The threading entry points of numpy's OpenBLAS under the names its builds have used
