@@ -71,13 +71,17 @@ def interleaved(fns, repeats, min_s, pairs=()):
     """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved.
 
     For each (a, b) in `pairs` the result also holds "a/b": the median over repeats of
-    a's sample over b's from the same repeat. Put a and b next to each other in `fns`:
-    the rotation then keeps them neighbours in all but one repeat.
+    a's sample over b's from the same repeat, and "a/b spread": the lower and upper
+    quartiles of those ratios (how far one repeat can move the verdict). Put a and b next
+    to each other in `fns`: the rotation then keeps them neighbours in all but one repeat.
     """
     samples = interleaved_samples(fns, repeats, min_s)
     out = {name: statistics.median(s) for name, s in samples.items()}
     for a, b in pairs:
-        out[f"{a}/{b}"] = statistics.median(x / y for x, y in zip(samples[a], samples[b]))
+        ratios = [x / y for x, y in zip(samples[a], samples[b])]
+        out[f"{a}/{b}"] = statistics.median(ratios)
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        out[f"{a}/{b} spread"] = (q[0], q[2])
     return out
 
 
@@ -476,6 +480,12 @@ def ok(flag):
     return "met" if flag else "**MISSED**"
 
 
+def spread(row, key):
+    """'1.24 (1.18–1.29)': a pair's median ratio and its quartiles over repeats."""
+    lo, hi = row[f"{key} spread"]
+    return f"{row[key]:.2f} ({lo:.2f}–{hi:.2f})"
+
+
 def report(grid, stream, trap, memory, args, started, loads):
     L = []
     info = grucy.blas_info()
@@ -496,8 +506,10 @@ def report(grid, stream, trap, memory, args, started, loads):
     L.append("")
     L.append("ms per call; GFLOP/s from forward = 2·T·B·3H·(I+H), training = 3x; "
              "`torch/grucy` > 1 means grucy is faster; `x floor` = grucy / GEMM floor (median "
-             "over repeats of the ratio within a repeat; the ms columns are medians). "
-             "`seed x floor`: grucy's default variant (reset_after=False) over its own floor.")
+             "over repeats of the ratio within a repeat, then in brackets the quartiles of "
+             "those ratios: the middle half of the repeats fell there; the ms columns are "
+             "medians). `seed x floor`: grucy's default variant (reset_after=False) over its "
+             "own floor. A target is judged on the median.")
     L.append("")
     L.append("| threads | T, B, I, H | mode | grucy ms | torch ms | reference ms | floor ms "
              "| grucy GFLOP/s | floor GFLOP/s | torch/grucy | x floor | seed x floor "
@@ -525,7 +537,8 @@ def report(grid, stream, trap, memory, args, started, loads):
         L.append(f"| {r['threads']} | {T}, {B}, {I}, {H} | {r['mode']} | {r['grucy']*1e3:.3f} "
                  f"| {r['torch']*1e3:.3f} | {ref} | {r['floor']*1e3:.3f} "
                  f"| {r['flops']/r['grucy']/1e9:.1f} | {r['flops']/r['floor']/1e9:.1f} "
-                 f"| {sp:.1f} | {xf:.2f} | {xfs:.2f} | {r['check']:.1e} | {'; '.join(t)} |")
+                 f"| {sp:.1f} | {spread(r, 'grucy/floor')} | {spread(r, 'grucy_seed/floor_seed')} "
+                 f"| {r['check']:.1e} | {'; '.join(t)} |")
     L.append("")
 
     if stream:
@@ -617,7 +630,7 @@ def main():
         probe_memory(args.probe_memory, MEMORY_SHAPE)
         return
     if args.repeats is None:
-        args.repeats = 3 if args.quick else 7
+        args.repeats = 3 if args.quick else 9
     if args.min_ms is None:
         args.min_ms = 5.0 if args.quick else 20.0
 
