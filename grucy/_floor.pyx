@@ -4,18 +4,99 @@
 `Floor(T, B, I, H, reset_after, dtype)` owns buffers of the kernels' shapes; `.forward()`
 and `.training()` issue exactly the GEMM sequence of `_gru._forward` and of `_forward`
 followed by `_gru._backward` (same shapes, transposes, leading dimensions, beta), and
-nothing else: no gate math, no allocation, GIL released. A kernel's time divided by this is
-the overhead of everything that is not a matrix product. Keep it in step with _gru.pyx.
+nothing else: no gate math, no allocation, GIL released. Where the kernels run a step as
+row blocks on grucy's pool (_gru.step_blocks), so does this: each block's GEMMs, at once,
+on the same pool. A kernel's time divided by this is the overhead of everything that is not
+a matrix product. Keep it in step with _gru.pyx.
 """
 import numpy as np
 
 from grucy._blas cimport real, gemm
-from grucy._gru import chunk_steps, proj_steps
+from grucy._gru import blas_callback_address, chunk_steps, proj_steps, step_blocks
+
+
+# grucy's pool, reached through the OpenBLAS threading callback _gru registers: it runs
+# dojob(i, jobs + i·elsize, data) for i < njobs at once (grucy/_pool.h, grucy_pool_blas).
+ctypedef void (*_dojob)(int, void *, int) noexcept nogil
+ctypedef void (*_pool_fn)(int, _dojob, int, size_t, void *, int) noexcept nogil
+cdef _pool_fn _pool = <_pool_fn><size_t>blas_callback_address()
+
+
+ctypedef struct _Step:
+    # one step's per-step GEMMs, for _step_block (pointers are real *)
+    Py_ssize_t B, H
+    int blocks
+    bint reset_after, backward
+    const void *w_hh
+    void *h
+    void *hp
+    void *rh
+    void *dgs
+    void *drh
+    void *dh
+
+
+cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi) noexcept nogil:
+    """The per-step GEMMs of _gru._fwd_rows (or _bwd_rows) for rows [b_lo, b_hi); h is
+    the state (forward only; it also fixes the float type)."""
+    cdef Py_ssize_t H = a.H, G = 3 * H, m = b_hi - b_lo
+    cdef const real *w_hh = <const real *>a.w_hh
+    cdef real *hp = <real *>a.hp
+    cdef real *rh = <real *>a.rh
+    cdef real *dgs = <real *>a.dgs
+    cdef real *drh = <real *>a.drh
+    cdef real *dh = <real *>a.dh
+    if not a.backward:
+        if a.reset_after:
+            # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hhᵀ
+            gemm(False, True, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w_hh,
+                 <int>H, <real>0, hp + b_lo * G, <int>G)
+            return
+        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh[:2H]ᵀ
+        gemm(False, True, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H, w_hh,
+             <int>H, <real>0, hp + b_lo * G, <int>G)
+        # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh[2H:]ᵀ
+        gemm(False, True, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
+             w_hh + 2 * H * H, <int>H, <real>0, hp + b_lo * G + 2 * H, <int>G)
+        return
+    if a.reset_after:
+        # dh[b_lo:b_hi] (m, H) += dgs[b_lo:b_hi] (m, G) @ w_hh (G, H)
+        gemm(False, False, <int>m, <int>H, <int>G, <real>1, dgs + b_lo * G, <int>G, w_hh,
+             <int>H, <real>1, dh + b_lo * H, <int>H)
+        return
+    # drh[b_lo:b_hi] (m, H) = dgs[b_lo:b_hi, 2H:] (m, H) @ w_hh[2H:] (H, H)
+    gemm(False, False, <int>m, <int>H, <int>H, <real>1, dgs + b_lo * G + 2 * H, <int>G,
+         w_hh + 2 * H * H, <int>H, <real>0, drh + b_lo * H, <int>H)
+    # dh[b_lo:b_hi] (m, H) += dgs[b_lo:b_hi, :2H] (m, 2H) @ w_hh[:2H] (2H, H)
+    gemm(False, False, <int>m, <int>H, <int>(2 * H), <real>1, dgs + b_lo * G, <int>G, w_hh,
+         <int>H, <real>1, dh + b_lo * H, <int>H)
+
+
+cdef void _block_f(int i, void *arg, int unused) noexcept nogil:
+    cdef const _Step *a = <const _Step *>arg
+    _step_gemms(a, <float *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks)
+
+
+cdef void _block_d(int i, void *arg, int unused) noexcept nogil:
+    cdef const _Step *a = <const _Step *>arg
+    _step_gemms(a, <double *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks)
+
+
+cdef void _step(_Step *a, real *h, bint backward) noexcept nogil:
+    """One step's GEMMs: all rows at once, or a.blocks row blocks at once on the pool
+    (every job gets the same _Step: elsize 0)."""
+    a.backward = backward
+    if a.blocks <= 1:
+        _step_gemms(a, h, 0, a.B)
+    elif real is float:
+        _pool(1, _block_f, a.blocks, 0, a, 0)
+    else:
+        _pool(1, _block_d, a.blocks, 0, a, 0)
 
 
 cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
                Py_ssize_t KF, const real *x, const real *w_ih, const real *w_hh, real *xp,
-               real *h, real *hp, real *rh) noexcept nogil:
+               real *h, _Step *a) noexcept nogil:
     """_gru._forward's GEMMs: the input projection of each chunk of KF steps (into one
     chunk-sized block, as inference does) before that chunk's per-step GEMMs."""
     cdef Py_ssize_t G = 3 * H, s, s_hi = -1, k
@@ -26,24 +107,13 @@ cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
             # xp[s:s+k] (k·B, G) += x[s:s+k] (k·B, I) @ w_ihᵀ
             gemm(False, True, <int>(k * B), <int>G, <int>I, <real>1, x + s * B * I, <int>I,
                  w_ih, <int>I, <real>1, xp, <int>G)
-        if reset_after:
-            # hp (B, G) = h @ w_hhᵀ
-            gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
-                 <real>0, hp, <int>G)
-        else:
-            # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
-            gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, h, <int>H, w_hh, <int>H,
-                 <real>0, hp, <int>G)
-            # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
-            gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
-                 <int>H, <real>0, hp + 2 * H, <int>G)
+        _step(a, h, False)
 
 
 cdef void _bwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
                Py_ssize_t K, const real *x, const real *w_ih, const real *w_hh,
-               const real *hprev, const real *da, real *dhn,
-               real *dgs, real *drh, real *dh, real *dx, real *dw_ih,
-               real *dw_hh) noexcept nogil:
+               const real *hprev, const real *da, real *dhn, real *dh, real *dx, real *dw_ih,
+               real *dw_hh, _Step *a) noexcept nogil:
     """_gru._backward's GEMMs: per step the recurrent ones; per chunk of K steps (rows
     [s_lo, s_lo + k) of the cache's planes) W_hn h recomputed when it starts (reset_after)
     and the weight-gradient GEMMs over its rows when it ends, accumulating (beta = 1) after
@@ -58,17 +128,7 @@ cdef void _bwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
                 # dhn (k·B, H) = hprev[s_lo:s_lo+k] @ w_hh[2H:]ᵀ   (W_hn h, recomputed)
                 gemm(False, True, <int>(k * B), <int>H, <int>H, <real>1, hprev + s_lo * B * H,
                      <int>H, w_hh + 2 * H * H, <int>H, <real>0, dhn, <int>H)
-        if reset_after:
-            # dh (B, H) += dgs (B, G) @ w_hh (G, H)
-            gemm(False, False, <int>B, <int>H, <int>G, <real>1, dgs, <int>G, w_hh, <int>H,
-                 <real>1, dh, <int>H)
-        else:
-            # drh (B, H) = dgs[:, 2H:] (B, H) @ w_hh[2H:] (H, H)
-            gemm(False, False, <int>B, <int>H, <int>H, <real>1, dgs + 2 * H, <int>G,
-                 w_hh + 2 * H * H, <int>H, <real>0, drh, <int>H)
-            # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
-            gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, dgs, <int>G, w_hh,
-                 <int>H, <real>1, dh, <int>H)
+        _step(a, dh, True)
         if s != s_lo:
             continue
         o = s_lo * B
@@ -133,10 +193,12 @@ cdef class Floor:
         args = [b[k].reshape(-1) for k in _ORDER]
         if self.dtype == np.float32:
             _run[float](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
-                        self.chunk, self.proj, backward, *args)
+                        self.chunk, self.proj, step_blocks(self.batch, self.hidden),
+                        backward, *args)
         else:
             _run[double](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
-                         self.chunk, self.proj, backward, *args)
+                         self.chunk, self.proj, step_blocks(self.batch, self.hidden),
+                         backward, *args)
 
 
 _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",
@@ -144,12 +206,15 @@ _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               Py_ssize_t K, Py_ssize_t KF, bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
+               Py_ssize_t K, Py_ssize_t KF, int blocks, bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
                real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev,
                real[::1] da, real[::1] dhn, real[::1] dgs, real[::1] drh, real[::1] dh,
                real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):
+    cdef _Step a
+    a.B, a.H, a.blocks, a.reset_after, a.w_hh = B, H, blocks, reset_after, &w_hh[0]
+    a.h, a.hp, a.rh, a.dgs, a.drh, a.dh = &h[0], &hp[0], &rh[0], &dgs[0], &drh[0], &dh[0]
     with nogil:
-        _fwd(T, B, I, H, reset_after, KF, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &hp[0], &rh[0])
+        _fwd(T, B, I, H, reset_after, KF, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &a)
         if backward:
             _bwd(T, B, I, H, reset_after, K, &x[0], &w_ih[0], &w_hh[0], &hprev[0],
-                 &da[0], &dhn[0], &dgs[0], &drh[0], &dh[0], &dx[0], &dw_ih[0], &dw_hh[0])
+                 &da[0], &dhn[0], &dh[0], &dx[0], &dw_ih[0], &dw_hh[0], &a)

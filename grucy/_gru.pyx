@@ -53,7 +53,9 @@ Performance notes (issue 5, measured with benchmarks/run.py)
 - With more than one thread, one pool (grucy/_pool.h) runs both OpenBLAS's share of each
   GEMM and the gate passes: a step's rows are split into blocks, one per thread, when each
   block gets at least PAR_MIN_UNITS units (gate_blocks). Before, the passes ran on the caller
-  while OpenBLAS's idle worker spun on the other core.
+  while OpenBLAS's idle worker spun on the other core. Small steps instead run as row blocks
+  that each do their own GEMMs and passes, one pool run per step (step_blocks): at those
+  sizes OpenBLAS's split of a GEMM gains nothing over one thread.
 - `Cell` is the streaming entry point: weights bound once, scratch owned, one step
   writes into a caller's array (see its docstring).
 """
@@ -68,7 +70,8 @@ from grucy._blas cimport (real, gemm, get_num_threads, openblas_threads_callback
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
-                          grucy_pool_blas, grucy_pool_runs)
+                          grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
+                          grucy_pool_run)
 
 cnp.import_array()
 
@@ -115,21 +118,110 @@ cdef inline Py_ssize_t _time(Py_ssize_t s, Py_ssize_t L, bint reverse) noexcept 
 
 # ---- forward loop -------------------------------------------------------------------------
 
-cdef inline Py_ssize_t _rows(Py_ssize_t s, Py_ssize_t b, Py_ssize_t B, Py_ssize_t T,
+cdef inline Py_ssize_t _rows(Py_ssize_t s, Py_ssize_t b, Py_ssize_t b_hi, Py_ssize_t T,
                              bint full, const int *lengths, bint reverse,
                              Py_ssize_t *t) noexcept nogil:
-    """How many rows from row b the gate passes take together at step s, and their time t.
+    """How many rows from row b (up to b_hi) the gate passes take together at step s, and
+    their time t.
 
-    Without padding all B rows share one time and form one block; with padding rows go one
+    Without padding all rows share one time and form one block; with padding rows go one
     by one, and a row whose sequence has ended (padding: its state is left alone) gives 0.
     """
     if full:
         t[0] = T - 1 - s if reverse else s
-        return B
+        return b_hi - b
     if s >= lengths[b]:
         return 0
     t[0] = _time(s, lengths[b], reverse)
     return 1
+
+
+ctypedef struct _FwdStep:
+    # One step of _forward, for _fwd_rows (pointers are real *, as in _forward's arguments)
+    Py_ssize_t s, T, B, H, t_lo
+    bint full, reset_after, reverse, training, xp_chunk
+    int blocks                                     # row blocks on the pool (step_blocks)
+    const int *lengths
+    const void *w_hh
+    const void *b_hh
+    void *xp
+    void *hp
+    void *rh
+    void *h
+    void *out
+
+
+cdef void _fwd_rows(const _FwdStep *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi,
+                    int parts) noexcept nogil:
+    """Step a.s of _forward for rows [b_lo, b_hi) of the batch: their recurrent GEMMs and
+    gate passes (each pass in `parts` row blocks). Rows never mix within a step, so any
+    split of the batch computes the same numbers."""
+    cdef Py_ssize_t H = a.H, G = 3 * H, m = b_hi - b_lo, b, n, t, o, x_o
+    cdef const real *w_hh = <const real *>a.w_hh
+    cdef const real *bhn = <const real *>a.b_hh + 2 * H
+    cdef real *xp = <real *>a.xp
+    cdef real *hp = <real *>a.hp
+    cdef real *rh = <real *>a.rh
+    cdef real *out = <real *>a.out
+    if a.reset_after:
+        # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hhᵀ
+        gemm(False, True, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w_hh,
+             <int>H, <real>0, hp + b_lo * G, <int>G)
+    else:
+        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh[:2H]ᵀ
+        gemm(False, True, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H, w_hh,
+             <int>H, <real>0, hp + b_lo * G, <int>G)
+    # one block of rows at time t, or row by row (b, n = 1) where padding interferes
+    b = b_lo
+    while b < b_hi:
+        n = _rows(a.s, b, b_hi, a.T, a.full, a.lengths, a.reverse, &t)
+        if n == 0:                            # padding: state unchanged
+            if not a.reset_after:
+                memset(rh + b * H, 0, H * sizeof(real))   # keeps the next GEMM finite
+            b += 1
+            continue
+        o = t * a.B + b                                    # (t, b) row of the (T, B, ·) planes
+        x_o = (t - a.t_lo) * a.B + b if a.xp_chunk else o  # and of xp
+        if a.reset_after:
+            if a.training:
+                after_train(parts, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+            else:
+                after_infer(parts, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H, out + o * H)
+        elif a.training:                                   # r|z into the gates rows
+            seed_rz(parts, n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
+        else:                                              # r|z into hp's rows
+            seed_rz(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
+        b += n
+    if a.reset_after:
+        return
+    # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh[2H:]ᵀ
+    gemm(False, True, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
+         w_hh + 2 * H * H, <int>H, <real>0, hp + b_lo * G + 2 * H, <int>G)
+    b = b_lo
+    while b < b_hi:
+        n = _rows(a.s, b, b_hi, a.T, a.full, a.lengths, a.reverse, &t)
+        if n == 0:
+            b += 1
+            continue
+        o = t * a.B + b
+        x_o = (t - a.t_lo) * a.B + b if a.xp_chunk else o
+        if a.training:
+            seed_n_train(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+        else:
+            seed_n_infer(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
+        b += n
+
+
+cdef void _fwd_block_f(int i, void *arg) noexcept nogil:
+    """Pool job i of a step split into row blocks (float)."""
+    cdef const _FwdStep *a = <const _FwdStep *>arg
+    _fwd_rows(a, <float *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
+
+
+cdef void _fwd_block_d(int i, void *arg) noexcept nogil:
+    """Pool job i of a step split into row blocks (double)."""
+    cdef const _FwdStep *a = <const _FwdStep *>arg
+    _fwd_rows(a, <double *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
 
 
 cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
@@ -145,6 +237,8 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                    real *out,                      # OUT (T, B, H), zero where padded
                    int parts,                      # row blocks per gate pass (gate_blocks;
                                                    #   a pass over fewer rows uses fewer)
+                   int blocks,                     # row blocks per step (step_blocks; > 1:
+                                                   #   GEMMs and passes of a block together)
                    Py_ssize_t KF,                  # steps per input-projection chunk
                    bint xp_chunk,                  # xp holds one chunk (KF, B, G), not T steps
                    real *xp,                       # SCRATCH (KF, B, G); the gates (T, B, G)
@@ -156,78 +250,44 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     """Training: xp is the cache's gates buffer and leaves holding [r | z | n] (T, B, G).
 
     Without padding a step's B rows are one block (time t for all of them) and each gate
-    pass runs once over the block; with padding it runs row by row.
+    pass runs once over the block; with padding it runs row by row. With blocks > 1 each
+    step runs as that many row blocks at once on the pool, each doing its rows' GEMMs and
+    passes (_fwd_rows); otherwise the GEMMs take all rows (OpenBLAS threads them) and the
+    passes run in `parts` blocks.
 
     The input projection runs in chunks of KF steps, each just before its steps, so that
     the rows the gate passes read are still in cache (and inference's xp is one chunk).
     A chunk is a contiguous range of times [t_lo, t_lo + k); reversed rows of unequal
     lengths break that, and get KF = T."""
-    cdef Py_ssize_t G = 3 * H, s, t, b, n, o, x_o, s_hi = -1, t_lo = 0, k
-    cdef const real *bhn = b_hh + 2 * H
+    cdef Py_ssize_t G = 3 * H, s, s_hi = -1, k
     cdef real *dst
+    cdef _FwdStep a
+    a.T, a.B, a.H, a.t_lo = T, B, H, 0
+    a.full, a.reset_after, a.reverse, a.training, a.xp_chunk = (full, reset_after, reverse,
+                                                                training, xp_chunk)
+    a.blocks, a.lengths, a.w_hh, a.b_hh = blocks, lengths, w_hh, b_hh
+    a.xp, a.hp, a.rh, a.h, a.out = xp, hp, rh, h, out
 
     for s in range(T):
         if s > s_hi:                                       # a new chunk: steps [s, s_hi]
             s_hi = s + KF - 1 if s + KF - 1 < T - 1 else T - 1
             k = s_hi - s + 1
-            t_lo = T - 1 - s_hi if reverse else s
-            dst = xp if xp_chunk else xp + t_lo * B * G
+            a.t_lo = T - 1 - s_hi if reverse else s
+            dst = xp if xp_chunk else xp + a.t_lo * B * G
             # xp = x @ w_ihᵀ + bias, a chunk's steps in one GEMM accumulating onto the bias
             # rows. The recurrent biases that are not multiplied by r join here, once.
             _bias_row(H, b_ih, b_hh, reset_after, dst)
             _fill_rows(dst, k * B, G)
             # xp[t_lo:t_lo+k] (k·B, G) += x[t_lo:t_lo+k] (k·B, I) @ w_ihᵀ
-            gemm(False, True, <int>(k * B), <int>G, <int>I, <real>1, x + t_lo * B * I, <int>I,
-                 w_ih, <int>I, <real>1, dst, <int>G)
-        if reset_after:
-            # hp (B, G) = h @ w_hhᵀ
-            gemm(False, True, <int>B, <int>G, <int>H, <real>1, h, <int>H, w_hh, <int>H,
-                 <real>0, hp, <int>G)
+            gemm(False, True, <int>(k * B), <int>G, <int>I, <real>1, x + a.t_lo * B * I,
+                 <int>I, w_ih, <int>I, <real>1, dst, <int>G)
+        a.s = s
+        if blocks <= 1:
+            _fwd_rows(&a, h, 0, B, parts)
+        elif real is float:
+            grucy_pool_run(blocks, _fwd_block_f, &a)
         else:
-            # hp[:, :2H] (B, 2H) = h @ w_hh[:2H]ᵀ
-            gemm(False, True, <int>B, <int>(2 * H), <int>H, <real>1, h, <int>H, w_hh, <int>H,
-                 <real>0, hp, <int>G)
-        # one block of B rows at time t, or row by row (b, n = 1) where padding interferes
-        b = 0
-        while b < B:
-            n = _rows(s, b, B, T, full, lengths, reverse, &t)
-            if n == 0:                        # padding: state unchanged
-                if not reset_after:
-                    memset(rh + b * H, 0, H * sizeof(real))   # keeps the next GEMM finite
-                b += 1
-                continue
-            o = t * B + b                                  # (t, b) row of the (T, B, ·) planes
-            x_o = (t - t_lo) * B + b if xp_chunk else o    # and of xp
-            if reset_after:
-                if training:
-                    after_train(parts, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H,
-                                out + o * H)
-                else:
-                    after_infer(parts, n, H, xp + x_o * G, hp + b * G, bhn, h + b * H,
-                                out + o * H)
-            elif training:                                 # r|z into the gates rows
-                seed_rz(parts, n, H, hp + b * G, xp + x_o * G, h + b * H, rh + b * H)
-            else:                                          # r|z into hp's rows
-                seed_rz(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, rh + b * H)
-            b += n
-        if reset_after:
-            continue
-        # hp[:, 2H:] (B, H) = rh @ w_hh[2H:]ᵀ
-        gemm(False, True, <int>B, <int>H, <int>H, <real>1, rh, <int>H, w_hh + 2 * H * H,
-             <int>H, <real>0, hp + 2 * H, <int>G)
-        b = 0
-        while b < B:
-            n = _rows(s, b, B, T, full, lengths, reverse, &t)
-            if n == 0:
-                b += 1
-                continue
-            o = t * B + b
-            x_o = (t - t_lo) * B + b if xp_chunk else o
-            if training:
-                seed_n_train(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
-            else:
-                seed_n_infer(parts, n, H, xp + x_o * G, hp + b * G, h + b * H, out + o * H)
-            b += n
+            grucy_pool_run(blocks, _fwd_block_d, &a)
 
 
 # ---- backward loop ------------------------------------------------------------------------
@@ -268,6 +328,92 @@ cdef void _weight_grads(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t H, bint reset_
              <int>H, beta, dw_hh + 2 * H * H, <int>H)
 
 
+ctypedef struct _BwdStep:
+    # One step of _backward, for _bwd_rows (pointers are real *, as in _backward's)
+    Py_ssize_t s, T, B, H, t_lo
+    bint full, reset_after, reverse
+    int blocks                                     # row blocks on the pool (step_blocks)
+    const int *lengths
+    const void *w_hh
+    const void *b_hh
+    const void *gates
+    const void *dout
+    const void *hprev
+    void *aux
+    void *da
+    void *dgs
+    void *drh
+    void *dh
+
+
+cdef void _bwd_rows(const _BwdStep *a, real *dh, Py_ssize_t b_lo, Py_ssize_t b_hi,
+                    int parts) noexcept nogil:
+    """Step a.s of _backward for rows [b_lo, b_hi): their gate passes (each in `parts` row
+    blocks) and recurrent GEMMs into dh's rows."""
+    cdef Py_ssize_t H = a.H, G = 3 * H, B = a.B, m = b_hi - b_lo, b, n, t, o, c
+    cdef const real *w_hh = <const real *>a.w_hh
+    cdef const real *bhn = <const real *>a.b_hh + 2 * H
+    cdef const real *gates = <const real *>a.gates
+    cdef const real *dout = <const real *>a.dout
+    cdef const real *hprev = <const real *>a.hprev
+    cdef const real *do_
+    cdef real *aux = <real *>a.aux
+    cdef real *da = <real *>a.da
+    cdef real *dgs = <real *>a.dgs
+    cdef real *drh = <real *>a.drh
+    b = b_lo
+    while b < b_hi:
+        n = _rows(a.s, b, b_hi, a.T, a.full, a.lengths, a.reverse, &t)
+        if n == 0:
+            memset(dgs + b * G, 0, G * sizeof(real))   # padding: dh passes through
+            b += 1
+            continue
+        o = t * B + b                            # (t, b) row of the cache's planes
+        c = (t - a.t_lo) * B + b                 # and of the chunk's (da, aux, hprev)
+        do_ = dout + o * H if dout != NULL else NULL
+        if a.reset_after:
+            back_after(parts, n, H, gates + o * G, hprev + c * H, bhn, do_, dh + b * H,
+                       aux + c * H, da + c * G, dgs + b * G)
+        else:
+            back_seed_nz(parts, n, H, gates + o * G, hprev + c * H, do_, dh + b * H,
+                         da + c * G, dgs + b * G)
+        b += n
+    if a.reset_after:
+        # dh[b_lo:b_hi] (m, H) += dgs[b_lo:b_hi] (m, G) @ w_hh (G, H)
+        gemm(False, False, <int>m, <int>H, <int>G, <real>1, dgs + b_lo * G, <int>G, w_hh,
+             <int>H, <real>1, dh + b_lo * H, <int>H)
+        return
+    # drh[b_lo:b_hi] (m, H) = dgs[b_lo:b_hi, 2H:] (m, H) @ w_hh[2H:] (H, H)
+    gemm(False, False, <int>m, <int>H, <int>H, <real>1, dgs + b_lo * G + 2 * H, <int>G,
+         w_hh + 2 * H * H, <int>H, <real>0, drh + b_lo * H, <int>H)
+    b = b_lo
+    while b < b_hi:
+        n = _rows(a.s, b, b_hi, a.T, a.full, a.lengths, a.reverse, &t)
+        if n == 0:
+            b += 1
+            continue
+        o = t * B + b
+        c = (t - a.t_lo) * B + b
+        back_seed_r(parts, n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
+                    da + c * G, dgs + b * G)
+        b += n
+    # dh[b_lo:b_hi] (m, H) += dgs[b_lo:b_hi, :2H] (m, 2H) @ w_hh[:2H] (2H, H)
+    gemm(False, False, <int>m, <int>H, <int>(2 * H), <real>1, dgs + b_lo * G, <int>G, w_hh,
+         <int>H, <real>1, dh + b_lo * H, <int>H)
+
+
+cdef void _bwd_block_f(int i, void *arg) noexcept nogil:
+    """Pool job i of a step split into row blocks (float)."""
+    cdef const _BwdStep *a = <const _BwdStep *>arg
+    _bwd_rows(a, <float *>a.dh, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
+
+
+cdef void _bwd_block_d(int i, void *arg) noexcept nogil:
+    """Pool job i of a step split into row blocks (double)."""
+    cdef const _BwdStep *a = <const _BwdStep *>arg
+    _bwd_rows(a, <double *>a.dh, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
+
+
 cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     const real *dout,              # IN  (T, B, H) or NULL
                     real *dh,                      # IN/OUT (B, H): dh_n in, dh0 out
@@ -283,6 +429,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     const real *h0,                # CACHE (B, H)
                     int parts,                     # row blocks per gate pass (gate_blocks;
                                                    #   a pass over fewer rows uses fewer)
+                    int blocks,                    # row blocks per step (step_blocks)
                     Py_ssize_t K,                  # steps per chunk (T: one chunk)
                     real *hc,                      # SCRATCH (K, B, H) a chunk's hprev, gathered
                     real *da,                      # SCRATCH (K, B, G) dL/d(xp) of a chunk
@@ -307,11 +454,15 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     with one GEMM when the chunk starts (aux), and the gate pass turns it into r ⊙ da_n;
     the seed variant rebuilds r ⊙ h from r and hprev when the chunk ends (aux again).
     """
-    cdef Py_ssize_t G = 3 * H, s, t, b, n, o, c, t_lo = 0, k = T, s_lo = 0
+    cdef Py_ssize_t G = 3 * H, s, o, t_lo = 0, k = T, s_lo = 0
     cdef bint chunked = K < T
     cdef bint first = True
-    cdef const real *do_ = NULL
     cdef const real *hprev = NULL                    # (k, B, H) the chunk's, row c
+    cdef _BwdStep a
+    a.T, a.B, a.H = T, B, H
+    a.full, a.reset_after, a.reverse, a.blocks = full, reset_after, reverse, blocks
+    a.lengths, a.w_hh, a.b_hh, a.gates, a.dout = lengths, w_hh, b_hh, gates, dout
+    a.aux, a.da, a.dgs, a.drh, a.dh = aux, da, dgs, drh, dh
 
     s = T - 1
     while s >= 0:
@@ -326,45 +477,13 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                 # aux (k·B, H) = hprev (k·B, H) @ w_hh[2H:]ᵀ   (zero rows where padded)
                 gemm(False, True, <int>(k * B), <int>H, <int>H, <real>1, hprev,
                      <int>H, w_hh + 2 * H * H, <int>H, <real>0, aux, <int>H)
-        b = 0
-        while b < B:
-            n = _rows(s, b, B, T, full, lengths, reverse, &t)
-            if n == 0:
-                memset(dgs + b * G, 0, G * sizeof(real))   # padding: dh passes through
-                b += 1
-                continue
-            o = t * B + b                            # (t, b) row of the cache's planes
-            c = (t - t_lo) * B + b                   # and of the chunk's (da, aux, hprev)
-            do_ = dout + o * H if dout != NULL else NULL
-            if reset_after:
-                back_after(parts, n, H, gates + o * G, hprev + c * H, b_hh + 2 * H, do_,
-                           dh + b * H, aux + c * H, da + c * G, dgs + b * G)
-            else:
-                back_seed_nz(parts, n, H, gates + o * G, hprev + c * H, do_, dh + b * H,
-                             da + c * G, dgs + b * G)
-            b += n
-        if reset_after:
-            # dh (B, H) += dgs (B, G) @ w_hh (G, H)
-            gemm(False, False, <int>B, <int>H, <int>G, <real>1, dgs, <int>G, w_hh, <int>H,
-                 <real>1, dh, <int>H)
+        a.s, a.t_lo, a.hprev = s, t_lo, hprev
+        if blocks <= 1:
+            _bwd_rows(&a, dh, 0, B, parts)
+        elif real is float:
+            grucy_pool_run(blocks, _bwd_block_f, &a)
         else:
-            # drh (B, H) = dgs[:, 2H:] (B, H) @ w_hh[2H:] (H, H)
-            gemm(False, False, <int>B, <int>H, <int>H, <real>1, dgs + 2 * H, <int>G,
-                 w_hh + 2 * H * H, <int>H, <real>0, drh, <int>H)
-            b = 0
-            while b < B:
-                n = _rows(s, b, B, T, full, lengths, reverse, &t)
-                if n == 0:
-                    b += 1
-                    continue
-                o = t * B + b
-                c = (t - t_lo) * B + b
-                back_seed_r(parts, n, H, gates + o * G, hprev + c * H, drh + b * H, dh + b * H,
-                            da + c * G, dgs + b * G)
-                b += n
-            # dh (B, H) += dgs[:, :2H] (B, 2H) @ w_hh[:2H] (2H, H)
-            gemm(False, False, <int>B, <int>H, <int>(2 * H), <real>1, dgs, <int>G,
-                 w_hh, <int>H, <real>1, dh, <int>H)
+            grucy_pool_run(blocks, _bwd_block_d, &a)
         if s == s_lo:                                # the chunk's rows are complete
             o = t_lo * B
             if not reset_after:
@@ -496,6 +615,37 @@ cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
     return <int>max(1, min(n, B, (B * H) // PAR_MIN_UNITS))
 
 
+# A step runs as row blocks at once on the pool, each block doing its own rows' GEMMs and
+# gate passes (one run per step), instead of OpenBLAS splitting each per-step GEMM and the
+# passes running after it, when the batch is big enough to split (STEP_MIN_UNITS) and a
+# block's largest GEMM, (rows, H) x (H, 3H), stays at or under OpenBLAS's own threading
+# threshold, so that OpenBLAS runs it on the job's thread (a split there would need threads
+# the pool does not have free: grucy/_pool.h gives it threads of its own, slowly).
+# Measured on 2 threads with `benchmarks/pool_split.py --split steps` (paired A/B in one
+# process, medians of 15 pairs, two runs, blocks / whole; both variants): training
+# 0.76-0.90 at (100, 32, 8, 64), (100, 128, 8, 32), (100, 64, 8, 48), one 1.13 of 16 at
+# (50, 48, 16, 48); inference 0.72-0.98, with seed-variant readings of 1.08 and 1.20 (the
+# other run of each: 0.80, 0.90). A C prototype of the loop had (200, 16, 1, 32), whose
+# blocks would get 256 units, at 1.11 (a run per step costs more than it saves), hence the
+# minimum; at H >= 128 the blocks' GEMMs exceed the threshold, and there OpenBLAS's split
+# GEMMs ran about as fast as row blocks in that prototype (0.96-1.10).
+STEP_MIN_UNITS = 2048
+OPENBLAS_SERIAL_MNK = 65536 * 4      # OpenBLAS splits a GEMM only when m·n·k exceeds this
+                                     # (interface/gemm.c: SMP_THRESHOLD_MIN · 4)
+
+
+cpdef int step_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
+    """Row blocks for a problem's steps (1: the GEMMs take all rows; see above)."""
+    cdef Py_ssize_t n = get_num_threads(), blocks, rows
+    if n <= 1 or B * H < STEP_MIN_UNITS:
+        return 1
+    blocks = min(n, B)
+    rows = (B + blocks - 1) // blocks
+    if rows * 3 * H * H > OPENBLAS_SERIAL_MNK:
+        return 1
+    return <int>blocks
+
+
 def reserve_threads(int n, who="set_num_threads"):
     """Start the pool's workers for n threads (grucy.set_num_threads calls this with the
     count OpenBLAS accepted). The pool lives here, compiled into the kernels' module: one
@@ -513,6 +663,39 @@ def blas_callback_address():
 def pool_runs():
     """How many parallel runs (OpenBLAS calls or split gate passes) the pool has started."""
     return grucy_pool_runs()
+
+
+def pool_nested_runs():
+    """How many of those started inside another run's job (on threads of their own)."""
+    return grucy_pool_nested()
+
+
+ctypedef struct _InJob:
+    # _matmul_in_a_job's operands, (n, n) each
+    int n
+    const double *a
+    const double *b
+    double *c
+
+
+cdef void _product_job(int i, void *arg) noexcept nogil:
+    cdef const _InJob *p = <const _InJob *>arg
+    if i == 0:
+        gemm(False, False, p.n, p.n, p.n, <double>1, p.a, p.n, p.b, p.n, <double>0, p.c, p.n)
+
+
+def _matmul_in_a_job(const double[:, ::1] a, const double[:, ::1] b):
+    """Test hook: a @ b for square (n, n) float64 operands, computed by job 0 of a two-job
+    run on the pool (job 1 does nothing). OpenBLAS splits a big enough product, and so
+    starts a run from inside a job (grucy/_pool.h: it must get threads of its own)."""
+    cdef Py_ssize_t n = a.shape[0]
+    out = np.empty((n, n))
+    cdef double[:, ::1] c = out
+    cdef _InJob p
+    p.n, p.a, p.b, p.c = <int>n, &a[0, 0], &b[0, 0], &c[0, 0]
+    with nogil:
+        grucy_pool_run(2, _product_job, &p)
+    return out
 
 
 # One pool for OpenBLAS's parallel GEMMs and the gate passes (grucy/_pool.h explains why).
@@ -567,14 +750,15 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef real[:, :, ::1] xp
     cdef Py_ssize_t KF = proj_steps(T, B, I, reverse, full)
     cdef int parts = gate_blocks(B, H)
+    cdef int blocks = step_blocks(B, H)
     if training:
         xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
     else:
         xp = _scratch("xp", (KF, B, 3 * H), dtype)
     with nogil:
         _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
-                 &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], parts, KF,
-                 not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training)
+                 &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], parts, blocks,
+                 KF, not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training)
     return np.asarray(out), np.asarray(h), np.asarray(xp) if training else None
 
 
@@ -591,6 +775,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
             full = False
     cdef Py_ssize_t K = chunk_steps(T, B, reverse, full)
     cdef int parts = gate_blocks(B, H)
+    cdef int blocks = step_blocks(B, H)
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
     cdef real[:, :, ::1] da = _scratch("da", (K, B, 3 * H), dtype)
     cdef real[:, :, ::1] aux = _scratch("aux", (K, B, H), dtype)
@@ -606,7 +791,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     with nogil:
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
-                  &out[0, 0, 0], &h0[0, 0], parts, K, &hc[0, 0, 0], &da[0, 0, 0], &aux[0, 0, 0],
+                  &out[0, 0, 0], &h0[0, 0], parts, blocks, K, &hc[0, 0, 0], &da[0, 0, 0], &aux[0, 0, 0],
                   &dgs[0, 0], &drh[0, 0],
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),

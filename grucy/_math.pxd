@@ -57,6 +57,8 @@ cdef extern from "_gates.h" nogil:
     int grucy_pool_init()
     int grucy_pool_reserve(int n)
     unsigned long grucy_pool_runs()
+    unsigned long grucy_pool_nested()
+    int grucy_pool_run(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
                          void *jobs, int data)
     void grucy_after_infer_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a,

@@ -19,8 +19,11 @@
    kernel call is far shorter), then sleeps on a condition variable: unlike OpenBLAS's
    0.1 s, that gives the core back (to numpy's pool, say) soon after a call.
 
-   One run at a time: callers on several threads queue on a mutex. A job must not start a
-   run itself (no BLAS call inside a gate job): it would wait for its own run. After fork()
+   One run at a time: callers on several threads queue on a mutex. A run started from inside
+   a job (OpenBLAS splitting a GEMM that a job calls) cannot have the pool, whose workers are
+   all in the outer run: its jobs run on threads started for it and joined (slow, but never
+   a deadlock); grucy's step jobs keep their GEMMs small enough that OpenBLAS does not split
+   them, and grucy_pool_nested() counts the runs that went this way (tests). After fork()
    the child starts with no workers (pthread_atfork). If a needed worker still cannot be
    started inside a run, the jobs run one after another on the caller: right for the gate
    passes; OpenBLAS's jobs would stall waiting for each other, which needs pthread_create
@@ -61,6 +64,7 @@ static struct {
     int sleeping;
     atomic_int pending;            /* jobs of the current run not yet done on workers */
     atomic_ulong runs;             /* parallel runs so far (tests: whose jobs came here) */
+    atomic_ulong nested;           /* of those, runs started from inside a job */
     grucy_mailbox box[GRUCY_POOL_MAX + 1];
 } grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -69,6 +73,9 @@ static inline void grucy_pause(void) {
     __builtin_ia32_pause();
 #endif
 }
+
+/* 1 on a thread while it runs a job of a run (the caller's job 0 included). */
+static _Thread_local int grucy_in_job = 0;
 
 static void *grucy_pool_worker(void *p) {
     int me = (int)(intptr_t)p;
@@ -90,7 +97,9 @@ static void *grucy_pool_worker(void *p) {
             break;
         }
         seen++;                    /* one bump per job: the caller waits for it to finish */
+        grucy_in_job = 1;
         box->fn(me, box->arg);
+        grucy_in_job = 0;
         atomic_fetch_sub_explicit(&grucy_pool.pending, 1, memory_order_release);
     }
     return NULL;
@@ -117,6 +126,36 @@ static int grucy_pool_grow(int n) {
     return grucy_pool.workers;
 }
 
+/* A run from inside a job: jobs 1.. on threads of their own, job 0 here, then join. */
+typedef struct { grucy_job_fn fn; void *arg; int i; } grucy_temp_job;
+
+static void *grucy_temp_main(void *p) {
+    const grucy_temp_job *j = (const grucy_temp_job *)p;
+    grucy_in_job = 1;
+    j->fn(j->i, j->arg);
+    return NULL;
+}
+
+static int grucy_pool_run_nested(int njobs, grucy_job_fn fn, void *arg) {
+    pthread_t t[GRUCY_POOL_MAX];
+    grucy_temp_job jobs[GRUCY_POOL_MAX];
+    int started = 1, i;
+    atomic_fetch_add_explicit(&grucy_pool.nested, 1, memory_order_relaxed);
+    if (njobs > GRUCY_POOL_MAX)
+        njobs = GRUCY_POOL_MAX;
+    for (; started < njobs; started++) {
+        jobs[started] = (grucy_temp_job){fn, arg, started};
+        if (pthread_create(&t[started], NULL, grucy_temp_main, &jobs[started]))
+            break;
+    }
+    fn(0, arg);
+    for (i = 1; i < started; i++)
+        pthread_join(t[i], NULL);
+    for (i = started; i < njobs; i++)          /* threads could not start: in turn */
+        fn(i, arg);
+    return started < njobs ? -1 : 0;
+}
+
 /* Run fn(i, arg) for i in [0, njobs) at once (see the top). Returns 0, or -1 when workers
    could not be started and the jobs ran one after another on the caller. */
 static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
@@ -125,6 +164,8 @@ static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
             fn(0, arg);
         return 0;
     }
+    if (grucy_in_job)
+        return grucy_pool_run_nested(njobs, fn, arg);
     pthread_mutex_lock(&grucy_pool.use);
     if (grucy_pool_grow(njobs - 1) < njobs - 1) {
         pthread_mutex_unlock(&grucy_pool.use);
@@ -143,7 +184,9 @@ static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
     if (grucy_pool.sleeping)                    /* holds this lock: it sees the new gen */
         pthread_cond_broadcast(&grucy_pool.wake);
     pthread_mutex_unlock(&grucy_pool.lock);
+    grucy_in_job = 1;
     fn(0, arg);
+    grucy_in_job = 0;
     while (atomic_load_explicit(&grucy_pool.pending, memory_order_acquire) > 0)
         grucy_pause();
     pthread_mutex_unlock(&grucy_pool.use);
@@ -174,6 +217,11 @@ static inline void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), in
 /* How many runs of more than one job have started (the count survives fork). */
 static inline unsigned long grucy_pool_runs(void) {
     return atomic_load_explicit(&grucy_pool.runs, memory_order_relaxed);
+}
+
+/* How many of those were started from inside a job (and ran on threads of their own). */
+static inline unsigned long grucy_pool_nested(void) {
+    return atomic_load_explicit(&grucy_pool.nested, memory_order_relaxed);
 }
 
 /* Have workers for runs of up to n jobs; returns 0, or -1 if they could not all start. */

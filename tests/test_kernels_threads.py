@@ -2,7 +2,10 @@
 GIL really released while a kernel runs. No timing is asserted anywhere.
 """
 
+import pathlib
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -154,6 +157,66 @@ def test_gate_passes_split_over_the_pool_change_no_bit(gk, make_problem, make_co
     split = _job(gk, p, dout, dh_n, kw)
     for name, a, b in zip(("out", "h_n") + GRADS, split, whole):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["full", "padded"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_steps_as_row_blocks_on_the_pool_match_the_reference(gk, ref, make_problem,
+                                                             make_cotangents, assert_close,
+                                                             tol, two_threads, monkeypatch,
+                                                             reset_after, reverse, padded,
+                                                             dtype):
+    """On 2 threads a batch of 64 rows x 32 units runs each step as two row blocks at once,
+    each with its own GEMMs and gate passes (_gru.step_blocks). A block offset off by a
+    row, a GEMM over the wrong rows or a block run twice shows against the float64
+    reference. At this size the per-step GEMMs stay on one thread and the passes whole
+    when the steps are not split, so the blocks add exactly one run per step each way to
+    the pool's count; none started a run from inside a block."""
+    from grucy import _gru
+    T, B, I, H = 7, 64, 8, 32
+    assert _gru.step_blocks(B, H) == 2
+    p = make_problem(T, B, I, H, dtype=dtype, seed=540)
+    dout, dh_n = make_cotangents(T, B, H, dtype=dtype, seed=541)
+    kw = dict(reset_after=reset_after, reverse=reverse)
+    if padded:
+        kw["lengths"] = np.random.default_rng(542).integers(0, T + 1, B)
+    monkeypatch.setattr(_gru, "STEP_MIN_UNITS", 10 ** 9)        # steps whole
+    runs = _gru.pool_runs()
+    _job(gk, p, dout, dh_n, kw)
+    whole = _gru.pool_runs() - runs
+    monkeypatch.undo()
+    runs, nested = _gru.pool_runs(), _gru.pool_nested_runs()
+    got = _job(gk, p, dout, dh_n, kw)
+    assert _gru.pool_runs() - runs == whole + 2 * T
+    assert _gru.pool_nested_runs() == nested
+    p64 = {k: v.astype(np.float64) for k, v in p.items()}
+    want = _job(ref, p64, dout.astype(np.float64), dh_n.astype(np.float64), kw)
+    for name, a, b in zip(("out", "h_n") + GRADS, got, want):
+        assert_close(a, b, tol[np.dtype(dtype)], name)
+
+
+def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
+    """A job that calls a GEMM big enough for OpenBLAS to split starts a run while its own
+    run holds the pool: without grucy_pool_run_nested the caller would wait on itself for
+    ever (hence a child process and a timeout). The product must still be right."""
+    code = textwrap.dedent("""
+        import numpy as np, grucy
+        from grucy import _gru
+        grucy.set_num_threads(2)
+        a, b = np.random.default_rng(0).standard_normal((2, 300, 300))
+        nested = _gru.pool_nested_runs()
+        c = _gru._matmul_in_a_job(a, b)
+        print(_gru.pool_nested_runs() - nested, float(np.abs(c - a @ b).max()))
+    """)
+    root = pathlib.Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, cwd=root)
+    assert r.returncode == 0, r.stderr
+    nested, err = r.stdout.split()
+    assert int(nested) >= 1
+    assert float(err) < 1e-10
 
 
 def _all_at_once(tasks, timeout=120):
