@@ -23,10 +23,10 @@ cdef _pool_fn _pool = <_pool_fn><size_t>blas_callback_address()
 
 
 ctypedef struct _Step:
-    # one step's per-step GEMMs, for _step_block (pointers are real *)
+    # one step's per-step GEMMs, for _step_gemms (pointers are real *)
     Py_ssize_t B, H
     int blocks
-    bint reset_after, backward
+    bint reset_after, backward, dbl
     const void *w_hh
     void *h
     void *hp
@@ -72,14 +72,14 @@ cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi)
          <int>H, <real>1, dh + b_lo * H, <int>H)
 
 
-cdef void _block_f(int i, void *arg, int unused) noexcept nogil:
+cdef void _block(int i, void *arg, int unused) noexcept nogil:
+    """Pool job i: the step's GEMMs for row block i of a.blocks."""
     cdef const _Step *a = <const _Step *>arg
-    _step_gemms(a, <float *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks)
-
-
-cdef void _block_d(int i, void *arg, int unused) noexcept nogil:
-    cdef const _Step *a = <const _Step *>arg
-    _step_gemms(a, <double *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks)
+    cdef Py_ssize_t lo = a.B * i // a.blocks, hi = a.B * (i + 1) // a.blocks
+    if a.dbl:
+        _step_gemms(a, <double *>a.h, lo, hi)
+    else:
+        _step_gemms(a, <float *>a.h, lo, hi)
 
 
 cdef void _step(_Step *a, real *h, bint backward) noexcept nogil:
@@ -88,10 +88,8 @@ cdef void _step(_Step *a, real *h, bint backward) noexcept nogil:
     a.backward = backward
     if a.blocks <= 1:
         _step_gemms(a, h, 0, a.B)
-    elif real is float:
-        _pool(1, _block_f, a.blocks, 0, a, 0)
     else:
-        _pool(1, _block_d, a.blocks, 0, a, 0)
+        _pool(1, _block, a.blocks, 0, a, 0)
 
 
 cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
@@ -212,6 +210,7 @@ cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
                real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):
     cdef _Step a
     a.B, a.H, a.blocks, a.reset_after, a.w_hh = B, H, blocks, reset_after, &w_hh[0]
+    a.dbl = real is double
     a.h, a.hp, a.rh, a.dgs, a.drh, a.dh = &h[0], &hp[0], &rh[0], &dgs[0], &drh[0], &dh[0]
     with nogil:
         _fwd(T, B, I, H, reset_after, KF, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &a)

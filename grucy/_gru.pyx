@@ -140,6 +140,7 @@ ctypedef struct _FwdStep:
     # One step of _forward, for _fwd_rows (pointers are real *, as in _forward's arguments)
     Py_ssize_t s, T, B, H, t_lo
     bint full, reset_after, reverse, training, xp_chunk
+    bint dbl                                       # real is double
     int blocks                                     # row blocks on the pool (step_blocks)
     const int *lengths
     const void *w_hh
@@ -155,7 +156,9 @@ cdef void _fwd_rows(const _FwdStep *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi
                     int parts) noexcept nogil:
     """Step a.s of _forward for rows [b_lo, b_hi) of the batch: their recurrent GEMMs and
     gate passes (each pass in `parts` row blocks). Rows never mix within a step, so any
-    split of the batch computes the same numbers."""
+    split of the batch computes the same function, but not always the same bits: OpenBLAS's
+    products can round differently for a different number of rows (forward outputs in two
+    row blocks differed from one block in the last bits here)."""
     cdef Py_ssize_t H = a.H, G = 3 * H, m = b_hi - b_lo, b, n, t, o, x_o
     cdef const real *w_hh = <const real *>a.w_hh
     cdef const real *bhn = <const real *>a.b_hh + 2 * H
@@ -212,16 +215,14 @@ cdef void _fwd_rows(const _FwdStep *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi
         b += n
 
 
-cdef void _fwd_block_f(int i, void *arg) noexcept nogil:
-    """Pool job i of a step split into row blocks (float)."""
+cdef void _fwd_block(int i, void *arg) noexcept nogil:
+    """Pool job i of a forward step split into a.blocks row blocks."""
     cdef const _FwdStep *a = <const _FwdStep *>arg
-    _fwd_rows(a, <float *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
-
-
-cdef void _fwd_block_d(int i, void *arg) noexcept nogil:
-    """Pool job i of a step split into row blocks (double)."""
-    cdef const _FwdStep *a = <const _FwdStep *>arg
-    _fwd_rows(a, <double *>a.h, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
+    cdef Py_ssize_t lo = a.B * i // a.blocks, hi = a.B * (i + 1) // a.blocks
+    if a.dbl:
+        _fwd_rows(a, <double *>a.h, lo, hi, 1)
+    else:
+        _fwd_rows(a, <float *>a.h, lo, hi, 1)
 
 
 cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
@@ -265,7 +266,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     a.T, a.B, a.H, a.t_lo = T, B, H, 0
     a.full, a.reset_after, a.reverse, a.training, a.xp_chunk = (full, reset_after, reverse,
                                                                 training, xp_chunk)
-    a.blocks, a.lengths, a.w_hh, a.b_hh = blocks, lengths, w_hh, b_hh
+    a.dbl, a.blocks, a.lengths, a.w_hh, a.b_hh = real is double, blocks, lengths, w_hh, b_hh
     a.xp, a.hp, a.rh, a.h, a.out = xp, hp, rh, h, out
 
     for s in range(T):
@@ -284,10 +285,8 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         a.s = s
         if blocks <= 1:
             _fwd_rows(&a, h, 0, B, parts)
-        elif real is float:
-            grucy_pool_run(blocks, _fwd_block_f, &a)
         else:
-            grucy_pool_run(blocks, _fwd_block_d, &a)
+            grucy_pool_run(blocks, _fwd_block, &a)
 
 
 # ---- backward loop ------------------------------------------------------------------------
@@ -332,6 +331,7 @@ ctypedef struct _BwdStep:
     # One step of _backward, for _bwd_rows (pointers are real *, as in _backward's)
     Py_ssize_t s, T, B, H, t_lo
     bint full, reset_after, reverse
+    bint dbl                                       # real is double
     int blocks                                     # row blocks on the pool (step_blocks)
     const int *lengths
     const void *w_hh
@@ -402,16 +402,14 @@ cdef void _bwd_rows(const _BwdStep *a, real *dh, Py_ssize_t b_lo, Py_ssize_t b_h
          <int>H, <real>1, dh + b_lo * H, <int>H)
 
 
-cdef void _bwd_block_f(int i, void *arg) noexcept nogil:
-    """Pool job i of a step split into row blocks (float)."""
+cdef void _bwd_block(int i, void *arg) noexcept nogil:
+    """Pool job i of a backward step split into a.blocks row blocks."""
     cdef const _BwdStep *a = <const _BwdStep *>arg
-    _bwd_rows(a, <float *>a.dh, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
-
-
-cdef void _bwd_block_d(int i, void *arg) noexcept nogil:
-    """Pool job i of a step split into row blocks (double)."""
-    cdef const _BwdStep *a = <const _BwdStep *>arg
-    _bwd_rows(a, <double *>a.dh, a.B * i // a.blocks, a.B * (i + 1) // a.blocks, 1)
+    cdef Py_ssize_t lo = a.B * i // a.blocks, hi = a.B * (i + 1) // a.blocks
+    if a.dbl:
+        _bwd_rows(a, <double *>a.dh, lo, hi, 1)
+    else:
+        _bwd_rows(a, <float *>a.dh, lo, hi, 1)
 
 
 cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
@@ -461,6 +459,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     cdef _BwdStep a
     a.T, a.B, a.H = T, B, H
     a.full, a.reset_after, a.reverse, a.blocks = full, reset_after, reverse, blocks
+    a.dbl = real is double
     a.lengths, a.w_hh, a.b_hh, a.gates, a.dout = lengths, w_hh, b_hh, gates, dout
     a.aux, a.da, a.dgs, a.drh, a.dh = aux, da, dgs, drh, dh
 
@@ -480,10 +479,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         a.s, a.t_lo, a.hprev = s, t_lo, hprev
         if blocks <= 1:
             _bwd_rows(&a, dh, 0, B, parts)
-        elif real is float:
-            grucy_pool_run(blocks, _bwd_block_f, &a)
         else:
-            grucy_pool_run(blocks, _bwd_block_d, &a)
+            grucy_pool_run(blocks, _bwd_block, &a)
         if s == s_lo:                                # the chunk's rows are complete
             o = t_lo * B
             if not reset_after:
