@@ -197,6 +197,42 @@ def test_steps_as_row_blocks_on_the_pool_match_the_reference(gk, ref, make_probl
         assert_close(a, b, tol[np.dtype(dtype)], name)
 
 
+@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 128)],
+                         ids=["row_blocks", "split_gemms"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_cotangents,
+                                                        two_threads, shape, reset_after):
+    """benchmarks/run.py divides the kernels' time by grucy._floor's, which must issue the
+    same GEMMs the same way. Where the kernels run steps as row blocks, or OpenBLAS splits
+    their GEMMs, the floor must start as many runs on the pool: a floor that ran whole steps
+    would start none per step at the first shape and be slower than the kernels' GEMMs.
+    The gate passes stay whole at both shapes, so every run of the kernels is a GEMM's."""
+    from grucy import _gru
+    from grucy._floor import Floor
+    T, B, I, H = shape
+    assert _gru.gate_blocks(B, H) == 1
+    p = make_problem(T, B, I, H, dtype=np.float32, seed=550)
+    dout, _ = make_cotangents(T, B, H, dtype=np.float32, seed=551)
+    floor = Floor(T, B, I, H, reset_after, np.float32)
+
+    def runs(fn):
+        before = _gru.pool_runs()
+        fn()
+        return _gru.pool_runs() - before
+
+    def inference():
+        gk.gru_forward(**p, reset_after=reset_after, training=False)
+
+    def training():
+        out, _, cache = gk.gru_forward(**p, reset_after=reset_after)
+        gk.gru_backward(dout, None, cache)
+
+    forward = runs(inference)
+    assert forward >= T
+    assert runs(floor.forward) == forward
+    assert runs(floor.training) == runs(training) > forward
+
+
 def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
     """A job that calls a GEMM big enough for OpenBLAS to split starts a run while its own
     run holds the pool: without grucy_pool_run_nested the caller would wait on itself for
