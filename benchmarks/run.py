@@ -20,10 +20,11 @@ Method (issue 5):
 - FLOPs: forward = 2·T·B·3H·(I+H), training step = 3x that (DESIGN §5).
 - The GEMM floor (grucy._floor) issues exactly the GEMMs of grucy's kernels, from compiled
   code, on buffers of the same shapes; "x floor" = grucy time / floor time, taken as the
-  median over repeats of the ratio within each repeat (each grucy variant is visited
-  right before or after its floor). Slow drifts of the machine's speed over seconds cancel
-  in a ratio of neighbours and not in a ratio of two medians: on three runs here the
-  spread of a ratio fell from about 0.1 to 0.04.
+  median over repeats of the ratio within each repeat, from a pass of grucy and the floors
+  alone after the main one (floor_ratios: each grucy variant right next to its floor, 21
+  repeats, no pauses). Slow drifts of the machine's speed over seconds cancel in a ratio
+  of neighbours and not in a ratio of two medians: on three runs here the spread of a
+  ratio fell from about 0.1 to 0.04.
 - Inference: grucy training=False, torch under no_grad. Training step: forward keeping the
   cache, then backward to dx, dh0 and every weight gradient (torch: autograd.grad, which
   returns fresh tensors as grucy does).
@@ -67,7 +68,7 @@ TRAP_REPEATS = 11            # the cost is a difference of three timings: more r
 SETTLE_S = 0.3      # > OpenBLAS's worker spin time (2^28 cycles, ~0.1 s) and libgomp's
 
 
-def interleaved(fns, repeats, min_s, pairs=()):
+def interleaved(fns, repeats, min_s, pairs=(), settle=None):
     """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved.
 
     For each (a, b) in `pairs` the result also holds "a/b": the median over repeats of
@@ -75,7 +76,7 @@ def interleaved(fns, repeats, min_s, pairs=()):
     quartiles of those ratios (how far one repeat can move the verdict). Put a and b next
     to each other in `fns`: the rotation then keeps them neighbours in all but one repeat.
     """
-    samples = interleaved_samples(fns, repeats, min_s)
+    samples = interleaved_samples(fns, repeats, min_s, settle)
     out = {name: statistics.median(s) for name, s in samples.items()}
     for a, b in pairs:
         ratios = [x / y for x, y in zip(samples[a], samples[b])]
@@ -85,13 +86,15 @@ def interleaved(fns, repeats, min_s, pairs=()):
     return out
 
 
-def interleaved_samples(fns, repeats, min_s):
+def interleaved_samples(fns, repeats, min_s, settle=None):
     """Seconds per call of each fn, one sample per repeat: {name: [repeats floats]}.
 
     Each repeat visits every fn once, in an order rotated by one per repeat; a visit runs
-    enough calls to last min_s (counted from three untimed calls).
+    enough calls to last min_s (counted from three untimed calls) after a pause of `settle`
+    seconds (default: SETTLE_S with more than one thread, else none).
     """
-    settle = SETTLE_S if grucy.get_num_threads() > 1 else 0.0
+    if settle is None:
+        settle = SETTLE_S if grucy.get_num_threads() > 1 else 0.0
     names = list(fns)
     inner = {}
     for name in names:
@@ -219,6 +222,21 @@ def flops(T, B, I, H, mode):
 
 # ---- sections -------------------------------------------------------------------------------
 
+PAIRS = [("grucy", "floor"), ("grucy_seed", "floor_seed")]
+
+
+def floor_ratios(fns, args):
+    """grucy / floor for both variants, from a pass of their own after the main one: each
+    variant right next to its floor, args.ratio_repeats times, with no pause between
+    samples (the pause is for other libraries' spinning pools; grucy's own goes to sleep
+    within a millisecond and serves both), so that a pair's two samples lie milliseconds
+    apart, not a pause apart. One pause first lets torch's and numpy's pools go idle."""
+    ours = {name: fns[name] for name in ("grucy", "floor", "grucy_seed", "floor_seed")}
+    time.sleep(SETTLE_S if grucy.get_num_threads() > 1 else 0.0)
+    r = interleaved(ours, args.ratio_repeats, args.min_ms / 2e3, pairs=PAIRS, settle=0.0)
+    return {k: v for k, v in r.items() if "/" in k}
+
+
 def run_grid(threads, args, log):
     rows = []
     for n in threads:
@@ -229,8 +247,8 @@ def run_grid(threads, args, log):
                     T, B, I, H = shape
                     with_ref = not args.no_reference
                     fns, check = contenders(T, B, I, H, mode, with_ref)
-                    t = interleaved(fns, args.repeats, args.min_ms / 1e3,
-                                    pairs=[("grucy", "floor"), ("grucy_seed", "floor_seed")])
+                    t = interleaved(fns, args.repeats, args.min_ms / 1e3)
+                    t.update(floor_ratios(fns, args))
                     row = dict(threads=n, shape=shape, mode=mode, check=check,
                                flops=flops(T, B, I, H, mode), **{k: v for k, v in t.items()})
                     rows.append(row)
@@ -505,11 +523,13 @@ def report(grid, stream, trap, memory, args, started, loads):
     L.append("## GRU layer, float32, reset_after=True (torch's function)")
     L.append("")
     L.append("ms per call; GFLOP/s from forward = 2·T·B·3H·(I+H), training = 3x; "
-             "`torch/grucy` > 1 means grucy is faster; `x floor` = grucy / GEMM floor (median "
-             "over repeats of the ratio within a repeat, then in brackets the quartiles of "
-             "those ratios: the middle half of the repeats fell there; the ms columns are "
-             "medians). `seed x floor`: grucy's default variant (reset_after=False) over its "
-             "own floor. A target is judged on the median.")
+             "`torch/grucy` > 1 means grucy is faster; the ms columns are medians. `x floor` "
+             "= grucy / GEMM floor: from a pass of their own after the main one, each grucy "
+             f"variant sampled right next to its floor ({args.ratio_repeats} repeats, samples "
+             f">= {args.min_ms / 2:g} ms, no pauses), the median of the per-repeat ratios, "
+             "then in brackets their quartiles (the middle half of the repeats fell there). "
+             "`seed x floor`: grucy's default variant (reset_after=False) over its own "
+             "floor. A target is judged on the median.")
     L.append("")
     L.append("| threads | T, B, I, H | mode | grucy ms | torch ms | reference ms | floor ms "
              "| grucy GFLOP/s | floor GFLOP/s | torch/grucy | x floor | seed x floor "
@@ -619,6 +639,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 repeats, 5 ms samples")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--ratio-repeats", type=int, default=None,
+                    help="repeats of the grucy/floor pass (default 21; --quick 5)")
     ap.add_argument("--min-ms", type=float, default=None)
     ap.add_argument("--no-reference", action="store_true", help="skip the numpy reference")
     ap.add_argument("--only", nargs="+", choices=["grid", "stream", "memory", "trap"],
@@ -631,6 +653,8 @@ def main():
         return
     if args.repeats is None:
         args.repeats = 3 if args.quick else 9
+    if args.ratio_repeats is None:
+        args.ratio_repeats = 5 if args.quick else 21
     if args.min_ms is None:
         args.min_ms = 5.0 if args.quick else 20.0
 
