@@ -204,7 +204,8 @@ _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               Py_ssize_t K, Py_ssize_t KF, int blocks, bint backward, real[::1] x, real[::1] w_ih, real[::1] w_hh, real[::1] xp,
+               Py_ssize_t K, Py_ssize_t KF, int blocks, bint backward, real[::1] x,
+               real[::1] w_ih, real[::1] w_hh, real[::1] xp,
                real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev,
                real[::1] da, real[::1] dhn, real[::1] dgs, real[::1] drh, real[::1] dh,
                real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):

@@ -612,20 +612,20 @@ cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
     return <int>max(1, min(n, B, (B * H) // PAR_MIN_UNITS))
 
 
-# A step runs as row blocks at once on the pool, each block doing its own rows' GEMMs and
-# gate passes (one run per step), instead of OpenBLAS splitting each per-step GEMM and the
-# passes running after it, when the batch is big enough to split (STEP_MIN_UNITS) and a
-# block's largest GEMM, (rows, H) x (H, 3H), stays at or under OpenBLAS's own threading
-# threshold, so that OpenBLAS runs it on the job's thread (a split there would need threads
-# the pool does not have free: grucy/_pool.h gives it threads of its own, slowly).
-# Measured on 2 threads with `benchmarks/pool_split.py --split steps` (paired A/B in one
-# process, medians of 15 pairs, two runs, blocks / whole; both variants): training
-# 0.76-0.90 at (100, 32, 8, 64), (100, 128, 8, 32), (100, 64, 8, 48), one 1.13 of 16 at
-# (50, 48, 16, 48); inference 0.72-0.98, with seed-variant readings of 1.08 and 1.20 (the
-# other run of each: 0.80, 0.90). A C prototype of the loop had (200, 16, 1, 32), whose
-# blocks would get 256 units, at 1.11 (a run per step costs more than it saves), hence the
-# minimum; at H >= 128 the blocks' GEMMs exceed the threshold, and there OpenBLAS's split
-# GEMMs ran about as fast as row blocks in that prototype (0.96-1.10).
+# A step runs as row blocks at once on the pool, each block doing its own rows' GEMMs and gate
+# passes (one run per step), instead of OpenBLAS splitting each per-step GEMM and the passes
+# running after it, when the batch is big enough to split (STEP_MIN_UNITS) and a block's
+# largest GEMM, (rows, H) x (H, 3H), stays at or under OpenBLAS's own threading threshold, so
+# that OpenBLAS runs it on the job's thread (a split there would need threads the pool does
+# not have free: grucy/_pool.h gives it threads of its own, slowly). Measured on 2 threads
+# with `benchmarks/pool_split.py --split steps` (paired A/B in one process, blocks / whole,
+# both variants; three runs, two of 15 pairs and one of 9): training 0.76-0.92 at
+# (100, 32, 8, 64), (100, 128, 8, 32), (100, 64, 8, 48), one 1.13 of 24 at (50, 48, 16, 48);
+# inference 0.67-1.00, bar seed-variant readings of 1.08 and 1.20 (the other runs of each:
+# 0.68-0.80, 0.90-1.00). A C prototype of the loop had (200, 16, 1, 32), whose blocks would
+# get 256 units, at 1.11 (a run per step costs more than it saves), hence the minimum; at
+# H >= 128 the blocks' GEMMs exceed the threshold, and there OpenBLAS's split GEMMs ran about
+# as fast as row blocks in that prototype (0.96-1.10).
 STEP_MIN_UNITS = 2048
 OPENBLAS_SERIAL_MNK = 65536 * 4      # OpenBLAS splits a GEMM only when m·n·k exceeds this
                                      # (interface/gemm.c: SMP_THRESHOLD_MIN · 4)
@@ -788,8 +788,8 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     with nogil:
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
-                  &out[0, 0, 0], &h0[0, 0], parts, blocks, K, &hc[0, 0, 0], &da[0, 0, 0], &aux[0, 0, 0],
-                  &dgs[0, 0], &drh[0, 0],
+                  &out[0, 0, 0], &h0[0, 0], parts, blocks, K, &hc[0, 0, 0], &da[0, 0, 0],
+                  &aux[0, 0, 0], &dgs[0, 0], &drh[0, 0],
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
             np.asarray(db_ih), np.asarray(db_hh))
