@@ -14,8 +14,7 @@ This script times the same call with one of them on and off (its threshold as sh
 out of reach), alternating which goes first, and prints the median of the paired ratios
 split / whole (< 1: the split is faster). Pairs of neighbouring samples cancel the slow
 drifts that make separate runs of a 2-thread benchmark disagree by tens of percent on a
-shared machine. float32; `passes`: reset_after=True (its GEMMs are the same in both arms);
-`steps`: both variants.
+shared machine. float32, both variants.
 """
 import argparse
 import pathlib
@@ -74,10 +73,9 @@ def main():
     knob = KNOB[args.split]
     print(f"threads {grucy.get_num_threads()}, {knob} {getattr(_gru, knob)}, "
           f"{args.pairs} pairs of >= {args.min_ms:g} ms samples; split / whole:")
-    variants = (True,) if args.split == "passes" else (True, False)
     for T, B, I, H in SHAPES[args.split]:
         p, dout = problem(T, B, I, H)
-        for reset_after in variants:
+        for reset_after in (True, False):
             def inference():
                 grucy.gru_forward(**p, reset_after=reset_after, training=False)
 
