@@ -139,11 +139,9 @@ static void *grucy_temp_main(void *p) {
 static int grucy_pool_run_nested(int njobs, grucy_job_fn fn, void *arg) {
     pthread_t t[GRUCY_POOL_MAX];
     grucy_temp_job jobs[GRUCY_POOL_MAX];
-    int started = 1, i;
+    int started = 1, most = njobs < GRUCY_POOL_MAX ? njobs : GRUCY_POOL_MAX, i;
     atomic_fetch_add_explicit(&grucy_pool.nested, 1, memory_order_relaxed);
-    if (njobs > GRUCY_POOL_MAX)
-        njobs = GRUCY_POOL_MAX;
-    for (; started < njobs; started++) {
+    for (; started < most; started++) {
         jobs[started] = (grucy_temp_job){fn, arg, started};
         if (pthread_create(&t[started], NULL, grucy_temp_main, &jobs[started]))
             break;
@@ -151,7 +149,7 @@ static int grucy_pool_run_nested(int njobs, grucy_job_fn fn, void *arg) {
     fn(0, arg);
     for (i = 1; i < started; i++)
         pthread_join(t[i], NULL);
-    for (i = started; i < njobs; i++)          /* threads could not start: in turn */
+    for (i = started; i < njobs; i++)          /* no thread for these: in turn */
         fn(i, arg);
     return started < njobs ? -1 : 0;
 }
