@@ -283,19 +283,23 @@ def _all_at_once(tasks, timeout=120):
 def test_threads_sharing_the_pool_neither_deadlock_nor_mix_results(gk, make_problem,
                                                                  make_cotangents, assert_close,
                                                                  tol, two_threads):
-    """Four Python threads run split kernels and threaded GEMMs (grucy.matmul) at once: runs
-    on the pool queue one after another; every result equals the one computed alone."""
+    """Five Python threads run split kernels, row-block steps (the fourth problem) and
+    threaded GEMMs (grucy.matmul) at once: runs on the pool queue one after another;
+    every result equals the one computed alone."""
+    from grucy import _gru
     jobs = []
-    for k in range(3):
-        p, dout, dh_n = _big(make_problem, make_cotangents, 510 + 2 * k)
+    for k in range(4):
+        size = dict(I=8, H=32) if k == 3 else {}
+        p, dout, dh_n = _big(make_problem, make_cotangents, 510 + 2 * k, **size)
         kw = dict(reset_after=bool(k % 2), reverse=k == 2)
         jobs.append((p, dout, dh_n, kw, _job(gk, p, dout, dh_n, kw)))
+    assert _gru.step_blocks(64, 32) == 2 and _gru.step_blocks(64, 64) == 1
     rng = np.random.default_rng(520)
     a = rng.standard_normal((300, 200)).astype(np.float32)
     b = rng.standard_normal((200, 250)).astype(np.float32)
     mm_alone = gk.matmul(a, b)
 
-    tasks = {k: (lambda k=k: _job(gk, *jobs[k][:4]), 4) for k in range(3)}
+    tasks = {k: (lambda k=k: _job(gk, *jobs[k][:4]), 4) for k in range(4)}
     tasks["mm"] = (lambda: gk.matmul(a, b), 20)
     results = _all_at_once(tasks)
     for k, (p, _, _, _, alone) in enumerate(jobs):
