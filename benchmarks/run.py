@@ -68,6 +68,12 @@ TRAP_REPEATS = 11            # the cost is a difference of three timings: more r
 SETTLE_S = 0.3      # > OpenBLAS's worker spin time (2^28 cycles, ~0.1 s) and libgomp's
 
 
+def settle_s():
+    """The pause before a sample: SETTLE_S with more than one thread (one thread leaves no
+    pool spinning on another core), else none."""
+    return SETTLE_S if grucy.get_num_threads() > 1 else 0.0
+
+
 def interleaved(fns, repeats, min_s, pairs=(), settle=None):
     """Median seconds per call of each fn in `fns` (name -> callable), timed interleaved.
 
@@ -91,10 +97,10 @@ def interleaved_samples(fns, repeats, min_s, settle=None):
 
     Each repeat visits every fn once, in an order rotated by one per repeat; a visit runs
     enough calls to last min_s (counted from three untimed calls) after a pause of `settle`
-    seconds (default: SETTLE_S with more than one thread, else none).
+    seconds (default: settle_s()).
     """
     if settle is None:
-        settle = SETTLE_S if grucy.get_num_threads() > 1 else 0.0
+        settle = settle_s()
     names = list(fns)
     inner = {}
     for name in names:
@@ -231,8 +237,8 @@ def floor_ratios(fns, args):
     samples (the pause is for other libraries' spinning pools; grucy's own goes to sleep
     within a millisecond and serves both), so that a pair's two samples lie milliseconds
     apart, not a pause apart. One pause first lets torch's and numpy's pools go idle."""
-    ours = {name: fns[name] for name in ("grucy", "floor", "grucy_seed", "floor_seed")}
-    time.sleep(SETTLE_S if grucy.get_num_threads() > 1 else 0.0)
+    ours = {name: fns[name] for pair in PAIRS for name in pair}
+    time.sleep(settle_s())
     r = interleaved(ours, args.ratio_repeats, args.min_ms / 2e3, pairs=PAIRS, settle=0.0)
     return {k: v for k, v in r.items() if "/" in k}
 
