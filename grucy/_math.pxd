@@ -62,9 +62,9 @@ cdef extern from "_gates.h" nogil:
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
                          void *jobs, int data)
     void grucy_after_infer_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a,
-                                 const float *hp, const float *bhn, float *h, float *out)
+                                 float *hp, const float *bhn, float *h, float *out)
     void grucy_after_infer_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *a,
-                                 const double *hp, const double *bhn, double *h, double *out)
+                                 double *hp, const double *bhn, double *h, double *out)
     void grucy_after_train_par_f(int parts, Py_ssize_t n, Py_ssize_t H, float *g, const float *hp,
                                  const float *bhn, float *h, float *out)
     void grucy_after_train_par_d(int parts, Py_ssize_t n, Py_ssize_t H, double *g,
@@ -121,7 +121,7 @@ cdef inline void colsum(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const r
         grucy_colsum_d(rows, cols, ld, a, out)
 
 
-cdef inline void after_infer(int parts, Py_ssize_t n, Py_ssize_t H, const real *a, const real *hp,
+cdef inline void after_infer(int parts, Py_ssize_t n, Py_ssize_t H, const real *a, real *hp,
                              const real *bhn, real *h, real *out) noexcept nogil:
     if real is float:
         grucy_after_infer_par_f(parts, n, H, a, hp, bhn, h, out)
