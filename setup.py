@@ -23,7 +23,7 @@ directives = {
 }
 
 # No rpath: it would point into pip's temporary build environment. grucy/__init__.py loads
-# the runtime copy of libscipy_openblas.so before importing these modules (DESIGN §4).
+# the runtime copy of libscipy_openblas.so before importing these modules.
 blas = dict(
     include_dirs=[scipy_openblas32.get_include_dir(), np.get_include()],
     library_dirs=[scipy_openblas32.get_lib_dir()],

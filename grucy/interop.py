@@ -1,4 +1,4 @@
-"""Converters between grucy and PyTorch, Keras and ONNX (DESIGN §1).
+"""Converters between grucy and PyTorch, Keras and ONNX (README.md, "The maths").
 
 grucy's GRU uses rows [r | z | n] and h = (1 - z) h + z n.  Since sigma(-a) = 1 - sigma(a):
 

@@ -1,4 +1,4 @@
-"""The kernel contract (DESIGN §2): validate, make contiguous, call the compiled loops.
+"""The kernel contract: validate, make contiguous, call the compiled loops.
 
     out, h_n, cache = gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False,
                                   lengths=None, reverse=False, training=True)

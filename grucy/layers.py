@@ -6,9 +6,10 @@ units, L layers, D directions (1 or 2), O head outputs.  Everything is time-majo
 ``batch_first=True`` only transposes at the boundary.
 
 The GRU equations, weight layout [r | z | n] and the update h = (1 - z) h + z n are the
-kernels' (DESIGN §1/§2); ``grucy.interop`` converts from and to torch/Keras/ONNX.
+kernels' (grucy.kernels; README.md, "The maths"); ``grucy.interop`` converts from and to
+torch/Keras/ONNX.
 Every matrix product goes through grucy's own BLAS (``grucy.gru_*`` and
-``grucy.matmul``), never numpy's ``@``: two BLAS thread pools fight (DESIGN §4).
+``grucy.matmul``), never numpy's ``@``: two BLAS thread pools fight (README.md, "Kernels").
 """
 import numpy as np
 

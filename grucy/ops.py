@@ -17,7 +17,8 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
 
     a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; out: (M, N) or
     None (a new array; beta must then be 0). All float32 or all float64. Returns out.
-    Use this instead of numpy's `@` inside a training step (DESIGN §4).
+    Use this instead of numpy's `@` inside a training step: numpy's `@` runs on numpy's own
+    OpenBLAS threads, which then compete with grucy's (see share_threads_with_numpy).
     """
     a = _matrix("a", a)
     b = _matrix("b", b)
@@ -85,7 +86,7 @@ def share_threads_with_numpy(share=True):
 
     Why: numpy's wheels bring a second OpenBLAS with its own worker threads, and after each
     parallel numpy product they spin for about 0.1 s, taking the cores grucy's next GEMM
-    needs (the two-pool trap, DESIGN §4; `python benchmarks/run.py` measures it). Shared,
+    needs (the two-pool trap; `python benchmarks/run.py` measures it). Shared,
     numpy's parallel calls run as jobs on grucy's workers, which give their cores back
     within a millisecond. numpy keeps its own thread count (threadpoolctl still sets it);
     results are unchanged, as each call is split the same way.

@@ -1,7 +1,7 @@
 """Pure-numpy reference GRU kernels: the readable twin of the compiled ones.
 
 Same three functions and arguments as ``grucy.gru_forward``, ``grucy.gru_backward`` and
-``grucy.gru_cell`` (DESIGN §2), written for clarity, not speed: the tests check the compiled
+``grucy.gru_cell`` (grucy.kernels), written for clarity, not speed: the tests check the compiled
 kernels against this module, and this module against finite differences and PyTorch. The cache
 format is this module's own; do not mix caches between the two back ends.
 

@@ -4,7 +4,7 @@ Forecasting datasets produce a 1-D series; :class:`SeriesDataset` turns it into 
 ``x[t-window:t] -> x[t:t+horizon]``, split chronologically by where each target starts
 (train | val | test = the last ``test_fraction``), normalised with the training part's
 mean and standard deviation only. A new dataset is a subclass with ``series()`` plus a
-YAML naming it (DESIGN §6).
+YAML naming it (README.md, "Your own dataset, model or optimizer").
 """
 import csv
 import math

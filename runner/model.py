@@ -1,8 +1,9 @@
-"""The one place where the runner meets grucy's library API (API.md, issue 3).
+"""The one place where the runner meets grucy's library API.
 
 Everything the trainer does to a model, an optimizer, a scheduler, a loss or a
 checkpoint goes through these functions, so a change in the library is one edit here.
-Every matrix product of a training step happens inside grucy (its own BLAS, DESIGN §4).
+Every matrix product of a training step happens inside grucy (its own BLAS: README.md,
+"Kernels", on the two-pool trap).
 """
 import inspect
 from pathlib import Path
