@@ -176,7 +176,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     name: str = "run"
     seed: int = 0
-    threads: Optional[int] = None  # BLAS threads per job; null = cores / parallel jobs
+    threads: Optional[int] = None  # BLAS threads per job; null = runner.app.choose_threads
     quiet: bool = False            # no per-epoch lines on the terminal (the log keeps them)
     plots: bool = True
     train: bool = True             # false + ckpt_path: evaluate a checkpoint, no training
