@@ -14,10 +14,10 @@ Method (issue 5):
   even after an untimed call, and 13.9 ms with a 0.3 s pause in between.
 - Same threads for everyone: grucy.set_num_threads(n), torch.set_num_threads(n), and
   threadpoolctl limits numpy's OpenBLAS (the reference's) to n.
-- grucy runs reset_after=True with torch's weights, z blocks negated (DESIGN §1), so both
+- grucy runs reset_after=True with torch's weights, z blocks negated (tests/test_kernels_torch.py), so both
   compute the same function (the max |Δ| column checks it); the seed variant (grucy's
   default) is timed against its own floor.
-- FLOPs: forward = 2·T·B·3H·(I+H), training step = 3x that (DESIGN §5).
+- FLOPs: forward = 2·T·B·3H·(I+H), training step = 3x that.
 - The GEMM floor (grucy._floor) issues exactly the GEMMs of grucy's kernels, from compiled
   code, on buffers of the same shapes; "x floor" = grucy time / floor time, taken as the
   median over repeats of the ratio within each repeat, from a pass of grucy and the floors
@@ -351,7 +351,7 @@ def run_streaming(threads, args, log):
 def run_trap(threads, args, log):
     """A many-to-many training step whose output head is numpy `@` vs grucy.matmul.
 
-    numpy keeps its default thread count here: that is the trap (DESIGN §4). Then the same
+    numpy keeps its default thread count here: that is the two-pool trap (README, "Kernels"). Then the same
     three again with numpy's OpenBLAS on grucy's pool (grucy.share_threads_with_numpy), the
     way a program would run after sharing once at start-up.
     """
@@ -608,7 +608,7 @@ def report(grid, stream, trap, memory, args, started, loads):
         L.append("")
 
     if trap:
-        L.append("## Two BLAS pools (DESIGN §4): numpy work inside a grucy training step")
+        L.append("## Two BLAS pools: numpy work inside a grucy training step")
         L.append("")
         L.append("A many-to-many training step (reset_after=True, a (T·B, H) × (H, 32) output "
                  "head and its two gradient products); numpy left at its default thread "

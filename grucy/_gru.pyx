@@ -1,7 +1,7 @@
 # cython: language_level=3
 """GRU forward and backpropagation through time: typed loops and BLAS, GIL released.
 
-Notation (DESIGN §1; the same names and numbers as grucy/reference.py)
+Notation (README, "The maths"; the same names and numbers as grucy/reference.py)
 -----------------------------------------------------------------------
     T, B, I, H   steps, batch rows, input features, hidden units; G = 3H
     s            processing step 0..T-1; row b reads time t = s, or L_b-1-s when reverse
@@ -44,7 +44,7 @@ Performance notes (issue 5, measured with benchmarks/run.py)
   one GEMM per chunk, the seed variant's r ⊙ h from r and that state. Each (T, B, H) plane
   the cache stored was a fifth more memory than the recomputation costs time.
 - Backward keeps dA for a chunk of CHUNK_ROWS // B steps, not all T, and runs the
-  weight-gradient GEMMs per chunk with beta = 1 (DESIGN §5 has them once after the loop;
+  weight-gradient GEMMs per chunk with beta = 1 (one GEMM each after the loop is the textbook way;
   a (T, B, 3H) dA was the largest allocation of a training step, and 128-row GEMMs run
   at about the same rate).
 - Scratch (inference projections, per-step rows, backward's dA chunk) comes from a

@@ -2,7 +2,7 @@
 
 The reference is what the compiled kernels are checked against, so it is checked here
 without using any of its own code as the expected value: gradients against five-point
-central differences, one step against the DESIGN §1 equations written as scalar loops, and
+central differences, one step against the equations of grucy/_gru.pyx's header written as scalar loops, and
 lengths/reverse against running each row alone on its (flipped) valid prefix.
 """
 
@@ -48,7 +48,7 @@ def _sigmoid(a):
 
 
 def _scalar_step(x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
-    """DESIGN §1 for one row, unit by unit, with nothing shared with grucy.reference."""
+    """Equations (1)-(4) for one row, unit by unit, with nothing shared with grucy.reference."""
     n_in, n_h = len(x), len(h)
 
     def dot_in(row):

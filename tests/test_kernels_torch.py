@@ -1,6 +1,6 @@
 """Both back ends against torch.nn.GRU, an independent implementation.
 
-DESIGN §1: torch.nn.GRU is grucy with reset_after=True and the z row blocks of w_ih, w_hh,
+torch.nn.GRU is grucy with reset_after=True and the z row blocks of w_ih, w_hh,
 b_ih, b_hh negated (σ(−a) = 1 − σ(a) turns torch's h' = (1 − z)⊙n + z⊙h into the seed's
 h' = (1 − z)⊙h + z⊙n). By the chain rule the z blocks of torch's weight gradients come out
 negated too; x and h0 gradients are the same.

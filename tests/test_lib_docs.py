@@ -1,5 +1,5 @@
 """Every public library function and method has a docstring; no numpy matrix products in the
-library's training path (DESIGN §4: grucy's BLAS only, two BLAS thread pools fight)."""
+library's training path (grucy's BLAS only: two BLAS thread pools fight; README, "Kernels")."""
 import inspect
 import pathlib
 import re

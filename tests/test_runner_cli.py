@@ -81,7 +81,7 @@ def two_layer(input_size, output_size, hidden_size=4, seed=None):
 
 
 def test_user_config_dir_adds_a_dataset_optimizer_and_model(tmp_path):
-    """One class (or function) plus one YAML each, in the user's own directory (DESIGN §6)."""
+    """One class (or function) plus one YAML each, in the user's own directory."""
     (tmp_path / "mypkg").mkdir()
     (tmp_path / "mypkg" / "__init__.py").write_text(USER_PACKAGE)
     for option, yaml in [("data/square", "_target_: mypkg.Square\nlength: 300\nwindow: 8\n"),
