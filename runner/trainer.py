@@ -44,16 +44,19 @@ def _clock(seconds):
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def time_major(x):
-    """(B, T, I) batch-first slice -> (T, B, I) C-contiguous, what grucy's kernels take."""
-    return np.ascontiguousarray(x.transpose(1, 0, 2))
+def time_major(x, dtype=None):
+    """(B, T, I) batch-first slice -> (T, B, I) C-contiguous, what grucy's kernels take.
+
+    ``dtype``: the model's; datasets are float32 and a float64 model refuses them.
+    """
+    return np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype)
 
 
 def predict(model, split: Split, batch_size: int) -> np.ndarray:
     model.eval()
-    out = []
+    out, dtype = [], getattr(model, "dtype", None)
     for i in range(0, len(split), batch_size):
-        out.append(np.asarray(model.predict(time_major(split.x[i:i + batch_size]))))
+        out.append(np.asarray(model.predict(time_major(split.x[i:i + batch_size], dtype))))
     return np.concatenate(out, axis=0).reshape(split.y.shape)
 
 
@@ -123,7 +126,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
         lr = M.get_lr(optimizer)
         for b, i in enumerate(range(0, n, bs)):
             idx = np.sort(perm[i:i + bs])   # sorted: gathers read memory in order
-            xb, yb = time_major(data.train.x[idx]), data.train.y[idx]
+            xb, yb = time_major(data.train.x[idx], getattr(model, "dtype", None)), data.train.y[idx]
             model.zero_grad()
             pred = model.forward(xb)
             loss, dpred = lossf(pred, yb)

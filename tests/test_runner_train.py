@@ -206,3 +206,12 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
         train(tmp_path, ["train=false", f"ckpt_path={tmp_path / 'nope.npz'}", "name=x"], "e")
     s = json.loads((tmp_path / "e" / "summary.json").read_text())
     assert s["error"].startswith("ConfigError: ckpt_path=")
+
+
+@pytest.mark.parametrize("data", ["sine", "adding"])
+def test_float64_model_trains_and_evaluates(tmp_path, data):
+    # the datasets are float32; a float64 model must get its batches in its own dtype
+    out, _, s = train(tmp_path, tiny(data, ["model.dtype=float64"]))
+    assert s["status"] == "ok", s["error"]
+    ev, _, s_ev = train(tmp_path, tiny(data, ["train=false", f"ckpt_path={out / 'best.npz'}"]), "ev")
+    assert s_ev["status"] == "ok" and s_ev["test"] == s["test"]
