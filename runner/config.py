@@ -115,6 +115,12 @@ def validate(cfg: DictConfig) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size"):
         if t[key] < 1:
             raise ConfigError(f"trainer.{key}={t[key]}: must be at least 1")
+    # 0 or less would stop before the first epoch and report an untrained model as a result
+    for key, value in (("early_stopping.patience", t.early_stopping.patience), ("stop_after", t.stop_after)):
+        if value is not None and value < 1:
+            raise ConfigError(f"trainer.{key}={value}: must be at least 1 (or null for off)")
+    if t.early_stopping.min_delta < 0:
+        raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: must be >= 0")
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"threads={cfg.threads}: must be at least 1 (or null for auto)")
     if not cfg.train and not cfg.ckpt_path:

@@ -130,6 +130,15 @@ def test_validate_rejects_bad_values():
         validate(compose(["data=csv", "name=t"]))
 
 
+@pytest.mark.parametrize("override", ["trainer.early_stopping.patience=0", "trainer.early_stopping.patience=-1",
+                                      "trainer.stop_after=0", "trainer.stop_after=-2",
+                                      "trainer.early_stopping.min_delta=-0.1"])
+def test_validate_rejects_stopping_before_the_first_epoch(override):
+    # these trained nothing and reported the untrained model with status ok (or interrupted)
+    with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
+        validate(compose([override, "name=t"]))
+
+
 @pytest.mark.parametrize("override, match", [
     ("+trainer.epoch=3", r"^trainer.epoch: unknown setting \(known: batch_size, "),
     ("+trainer.early_stopping.patiense=2", r"^trainer.early_stopping.patiense: unknown"),
