@@ -167,7 +167,17 @@ def read_csv_column(path, column, time_column=None):
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"data.path={str(path)!r}: no such file")
-    with open(p, newline="") as fh:
+    try:
+        return _read_csv_column(p, column, time_column)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"data.path={str(path)!r}: not UTF-8 text ({exc.reason}); "
+                        "save it as UTF-8 or plain ASCII") from None
+
+
+def _read_csv_column(p, column, time_column):
+    # utf-8-sig: spreadsheets often start the file with a byte-order mark, which would
+    # otherwise become part of the first column's name
+    with open(p, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         for name, key in ((column, "data.column"), (time_column, "data.time_column")):

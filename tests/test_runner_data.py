@@ -129,3 +129,14 @@ def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
     path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
     with pytest.raises(DataError, match=match):
         CSVSeries(path, column, time_column).series()
+
+
+def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM; the first column's name must still match
+    p = tmp_path / "bom.csv"
+    p.write_bytes("t,v\n1,2\n2,3\n3,5\n".encode("utf-8-sig"))
+    values, labels = CSVSeries(p, "v", "t").series()
+    assert list(values) == [2, 3, 5] and labels == ["1", "2", "3"]
+    p.write_bytes("t,caf\xe9\n1,2\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"data.path=.*bom.csv.*not UTF-8"):
+        CSVSeries(p, "v", "t").series()
