@@ -179,10 +179,15 @@ def _read_csv_column(p, column, time_column):
     # otherwise become part of the first column's name
     with open(p, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
+        header = reader.fieldnames
+        if header is None:
+            raise DataError(f"{p.name} is empty: expected a header row naming the columns")
         for name, key in ((column, "data.column"), (time_column, "data.time_column")):
             if name is not None and name not in header:
                 raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}")
+            if name is not None and header.count(name) > 1:
+                # DictReader would silently keep the last of them
+                raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
         values, labels = [], []
         for lineno, row in enumerate(reader, start=2):
             text = (row.get(column) or "").strip()

@@ -122,6 +122,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,inf\n3,4\n", "v", None, "not finite"),
     ("t,v\n", "v", None, "no rows"),
+    ("", "v", None, r"s.csv is empty: expected a header row"),
+    ("t,v,v\n1,2,0\n2,3,0\n", "v", None, r"data.column='v': s.csv has 2 columns of that name"),
+    ("t,v,t\n1,2,0\n2,3,0\n", "v", "t", r"data.time_column='t': s.csv has 2 columns"),
     ("t,v\n1,1\n2,2\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 4\)"),
     ("t,v\n2000-01,1\n2000-02,2\n2000-04,3\n2000-05,4\n", "v", "t", "jumps from 2000-02 to 2000-04"),
 ])
