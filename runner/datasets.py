@@ -188,8 +188,9 @@ def _read_csv_column(p, column, time_column):
             if name is not None and header.count(name) > 1:
                 # DictReader would silently keep the last of them
                 raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
-        values, labels = [], []
-        for lineno, row in enumerate(reader, start=2):
+        values, labels, lines = [], [], []
+        for row in reader:
+            lineno = reader.line_num   # the file's line: blank lines are skipped, not counted
             text = (row.get(column) or "").strip()
             if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
                 raise DataError(f"{p.name} line {lineno}: missing value in column {column!r} "
@@ -201,16 +202,19 @@ def _read_csv_column(p, column, time_column):
                                 "is not a number") from None
             if not math.isfinite(v):
                 raise DataError(f"{p.name} line {lineno}: column {column!r} value {text!r} is not finite")
+            if time_column and not (row.get(time_column) or "").strip():
+                raise DataError(f"{p.name} line {lineno}: missing time stamp in column {time_column!r}")
             values.append(v)
-            labels.append(row[time_column].strip() if time_column else str(lineno - 2))
+            labels.append(row[time_column].strip() if time_column else str(len(labels)))
+            lines.append(lineno)
     if not values:
         raise DataError(f"{p.name}: column {column!r} has no rows")
     if time_column:
-        _check_regular(labels, p.name, time_column)
+        _check_regular(labels, p.name, time_column, lines)
     return np.array(values), labels
 
 
-def _check_regular(labels, fname, time_column):
+def _check_regular(labels, fname, time_column, lines=None):
     """Fail on missing or repeated time stamps when they are dates or numbers."""
     try:
         stamps = np.array(labels, dtype="datetime64")
@@ -232,7 +236,7 @@ def _check_regular(labels, fname, time_column):
     if len(bad):
         i = int(bad[0])
         raise DataError(f"{fname}: {time_column!r} jumps from {labels[i]} to {labels[i + 1]} "
-                        f"(line {i + 3}); the series has a gap or is out of order")
+                        f"(line {lines[i + 1] if lines else i + 3}); the series has a gap or is out of order")
 
 
 class CSVSeries(SeriesDataset):

@@ -122,6 +122,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,inf\n3,4\n", "v", None, "not finite"),
     ("t,v\n", "v", None, "no rows"),
+    ("t,v\n1,2\n\n2,x\n", "v", None, r"line 4: column 'v' value 'x'"),   # blank lines count
+    ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 5\)"),
+    ("v,t\n1,1\n2\n", "v", "t", r"line 3: missing time stamp in column 't'"),
     ("", "v", None, r"s.csv is empty: expected a header row"),
     ("t,v,v\n1,2,0\n2,3,0\n", "v", None, r"data.column='v': s.csv has 2 columns of that name"),
     ("t,v,t\n1,2,0\n2,3,0\n", "v", "t", r"data.time_column='t': s.csv has 2 columns"),
