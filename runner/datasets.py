@@ -232,6 +232,11 @@ def _check_regular(labels, fname, time_column, lines=None):
         if np.all(months.astype("datetime64[D]") == stamps):
             steps = np.diff(months)
     typical = np.median(steps.astype(np.float64))
+    if not typical > 0:
+        # a newest-first export is evenly spaced too, but would train on the future
+        how = "repeats its time stamps" if typical == 0 else "runs backwards"
+        fix = "one row per time step expected" if typical == 0 else "sort the file oldest first"
+        raise DataError(f"{fname}: {time_column!r} {how} ({labels[0]}, {labels[1]}, ...); {fix}")
     bad = np.flatnonzero(steps.astype(np.float64) != typical)
     if len(bad):
         i = int(bad[0])

@@ -122,6 +122,8 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,inf\n3,4\n", "v", None, "not finite"),
     ("t,v\n", "v", None, "no rows"),
+    ("t,v\n2000-03,1\n2000-02,2\n2000-01,3\n", "v", "t", r"'t' runs backwards \(2000-03, 2000-02, \.\.\.\); sort the file oldest first"),
+    ("t,v\n5,1\n5,2\n5,3\n", "v", "t", r"'t' repeats its time stamps \(5, 5, \.\.\.\)"),
     ("t,v\n1,2\n\n2,x\n", "v", None, r"line 4: column 'v' value 'x'"),   # blank lines count
     ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 5\)"),
     ("v,t\n1,1\n2\n", "v", "t", r"line 3: missing time stamp in column 't'"),
