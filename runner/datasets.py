@@ -21,6 +21,13 @@ class DataError(ValueError):
     """A dataset that cannot be built; the message says what to fix."""
 
 
+def _at_least(minimum, **values):
+    """Sizes numpy would otherwise reject with 'negative dimensions are not allowed'."""
+    for key, v in values.items():
+        if v < minimum:
+            raise DataError(f"{key}={v}: must be at least {minimum}")
+
+
 @dataclass
 class Split:
     x: np.ndarray            # (N, T, I) float32, normalised inputs, batch-first for slicing
@@ -111,6 +118,7 @@ class Sine(SeriesDataset):
 
     def __init__(self, length=2000, frequency=0.04, amplitude=1.0, noise=0.02, seed=0, **kw):
         super().__init__(**kw)
+        _at_least(1, length=length)
         self.length, self.frequency, self.amplitude = int(length), frequency, amplitude
         self.noise, self.seed = noise, seed
 
@@ -131,6 +139,10 @@ class MackeyGlass(SeriesDataset):
     def __init__(self, length=2000, tau=17, beta=0.2, gamma=0.1, exponent=10.0,
                  sample_every=1.0, dt=0.1, noise=0.0, seed=0, **kw):
         super().__init__(**kw)
+        _at_least(1, length=length)
+        _at_least(0, tau=tau)
+        if not dt > 0:
+            raise DataError(f"dt={dt}: the integration step must be positive")
         self.length, self.tau, self.beta, self.gamma = int(length), tau, beta, gamma
         self.exponent, self.sample_every, self.dt = exponent, sample_every, dt
         self.noise, self.seed = noise, seed
@@ -276,6 +288,7 @@ class Adding:
     def __init__(self, seq_len=50, n_train=4000, n_val=500, n_test=1000, seed=0):
         if seq_len < 2:
             raise DataError(f"seq_len={seq_len}: needs at least 2 steps")
+        _at_least(1, n_train=n_train, n_val=n_val, n_test=n_test)
         self.seq_len, self.sizes, self.seed = int(seq_len), (n_train, n_val, n_test), seed
 
     def sample(self, n, rng):

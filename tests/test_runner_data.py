@@ -1,4 +1,6 @@
 """Datasets and baselines: splits, normalisation, CSV errors, reference numbers."""
+import re
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,24 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     p.write_bytes("t,caf\xe9\n1,2\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"data.path=.*bom.csv.*not UTF-8"):
         CSVSeries(p, "v", "t").series()
+
+
+@pytest.mark.parametrize("data, override, match", [
+    ("sine", "data.length=-5", r"^data: DataError: length=-5: must be at least 1"),
+    ("mackey_glass", "data.length=-5", "length=-5: must be at least 1"),
+    ("mackey_glass", "data.tau=-3", "tau=-3: must be at least 0"),
+    ("mackey_glass", "data.dt=0", "dt=0.0: the integration step must be positive"),
+    ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
+    ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
+    ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
+])
+def test_dataset_sizes_are_checked_by_name(data, override, match):
+    # these failed with numpy's 'negative dimensions are not allowed', a ZeroDivisionError,
+    # an IndexError or 'need at least one array to concatenate'
+    from runner.app import describe
+    from runner.testing import compose
+    from hydra.utils import instantiate
+    cfg = compose([f"data={data}", override, "name=t"])
+    with pytest.raises(Exception) as info:
+        instantiate(cfg.data).load()
+    assert re.search(match, describe(info.value)[0]), describe(info.value)[0]
