@@ -1,6 +1,7 @@
 """Helpers for tests and notebooks: compose the runner's config in-process, shrunk."""
 from hydra import compose as _compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
 
 from runner.config import config_dir
 
@@ -20,7 +21,16 @@ def compose(overrides=(), config_name="config", return_hydra_config=False):
     """The composed config for ``overrides``, as ``python -m runner`` would build it."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return _compose(config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+        cfg = _compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    # the default name reads ${hydra:runtime.choices...}, which only resolves inside a Hydra
+    # run: without this, run(compose([...]), out_dir) failed on it before writing anything
+    if "name" in cfg and OmegaConf.is_interpolation(cfg, "name"):
+        choices = cfg.hydra.runtime.choices
+        cfg.name = f"{choices.get('data')}-{choices.get('model')}"
+    if not return_hydra_config:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
 
 
 def tiny(data="sine", extra=()):

@@ -215,3 +215,11 @@ def test_float64_model_trains_and_evaluates(tmp_path, data):
     assert s["status"] == "ok", s["error"]
     ev, _, s_ev = train(tmp_path, tiny(data, ["train=false", f"ckpt_path={out / 'best.npz'}"]), "ev")
     assert s_ev["status"] == "ok" and s_ev["test"] == s["test"]
+
+
+def test_run_of_a_composed_config_without_a_name(tmp_path):
+    # runner.app.run(cfg, out_dir) on runner.testing.compose(...) is the documented API; the
+    # default name is an ${hydra:...} interpolation that failed outside a Hydra run
+    ov = [o for o in tiny("sine") if o != "name=test"]
+    out, _, s = train(tmp_path, ov)
+    assert s["status"] == "ok" and s["name"] == "sine-gru"
