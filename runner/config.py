@@ -119,6 +119,9 @@ def validate(cfg: DictConfig) -> None:
     for key, value in (("early_stopping.patience", t.early_stopping.patience), ("stop_after", t.stop_after)):
         if value is not None and value < 1:
             raise ConfigError(f"trainer.{key}={value}: must be at least 1 (or null for off)")
+    if t.clip_grad_norm is not None and not t.clip_grad_norm > 0:
+        # grucy's own message names its argument, max_norm, not the key to change
+        raise ConfigError(f"trainer.clip_grad_norm={t.clip_grad_norm}: must be positive (or null for no clipping)")
     if t.early_stopping.min_delta < 0:
         raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: must be >= 0")
     if cfg.threads is not None and cfg.threads < 1:

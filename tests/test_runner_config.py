@@ -132,9 +132,11 @@ def test_validate_rejects_bad_values():
 
 @pytest.mark.parametrize("override", ["trainer.early_stopping.patience=0", "trainer.early_stopping.patience=-1",
                                       "trainer.stop_after=0", "trainer.stop_after=-2",
-                                      "trainer.early_stopping.min_delta=-0.1"])
-def test_validate_rejects_stopping_before_the_first_epoch(override):
-    # these trained nothing and reported the untrained model with status ok (or interrupted)
+                                      "trainer.early_stopping.min_delta=-0.1",
+                                      "trainer.clip_grad_norm=-1", "trainer.clip_grad_norm=0"])
+def test_validate_rejects_bad_trainer_values(override):
+    # patience/stop_after < 1 trained nothing and reported the untrained model with status ok;
+    # clip_grad_norm=-1 failed later as 'max_norm must be >= 0.0', a name not in the config
     with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
         validate(compose([override, "name=t"]))
 
