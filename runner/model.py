@@ -16,7 +16,7 @@ import grucy
 import grucy.io
 import grucy.losses
 import grucy.optim
-from runner.config import accepted_arguments
+from runner.config import ConfigError, accepted_arguments
 
 
 def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: int):
@@ -24,7 +24,10 @@ def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: 
     node = OmegaConf.to_container(cfg_model, resolve=True)
     kwargs = dict(input_size=input_size, output_size=output_size, seed=seed)
     if "dtype" in node:
-        kwargs["dtype"] = np.dtype(node["dtype"]).type
+        try:
+            kwargs["dtype"] = np.dtype(node["dtype"]).type
+        except TypeError:   # numpy's "data type 'foo' not understood" names no key
+            raise ConfigError(f"model.dtype={node['dtype']!r}: expected float32 or float64") from None
     # a user's own model class gets these only if it takes them (None: it takes **kwargs)
     params = accepted_arguments(get_method(node["_target_"]))
     if params is None or "mode" in params:

@@ -199,6 +199,10 @@ def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
     s = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert s["error"] == "data: DataError: window=0 and horizon=1 must be at least 1"
     assert not (tmp_path / "w" / "traceback.txt").exists()   # an expected error, said in full
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["model.dtype=foo"]), "d")
+    s = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert s["error"] == "ConfigError: model.dtype='foo': expected float32 or float64"
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
