@@ -160,6 +160,8 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
     ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
+    ("sine", "data.period=0", "period=0: must be positive"),
+    ("elnino", "data.period=-12", "period=-12: must be positive"),
 ])
 def test_dataset_sizes_are_checked_by_name(data, override, match):
     # these failed with numpy's 'negative dimensions are not allowed', a ZeroDivisionError,
