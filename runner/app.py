@@ -139,6 +139,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     finally:
         summary["seconds"] = time.perf_counter() - started
         summary["versions"] = outputs.versions()
+        if info["multirun"] and info["sweep_dir"]:
+            from runner.sweep import sweep_id
+            summary["sweep"] = sweep_id(info["sweep_dir"])   # which sweep this job belongs to
         outputs.write_json(out_dir / "summary.json", summary)
         if info["multirun"] and info["sweep_dir"]:
             try:

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import sys
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,8 +25,19 @@ COLUMNS = ("job", "status", "overrides", "val_rmse", "test_rmse", "test_mae",
            "persistence_rmse", "ar_rmse", "ar_order", "params", "epochs", "seconds", "error", "dir")
 
 
+# Written by the callback when a sweep starts; each job copies it into its summary, so a
+# sweep run again into the same directory does not list (or fail on) the last one's jobs.
+SWEEP_ID = ".sweep_id"
+
+
+def sweep_id(sweep_dir):
+    p = Path(sweep_dir) / SWEEP_ID
+    return p.read_text().strip() if p.is_file() else None
+
+
 def collect(sweep_dir) -> list:
     rows = []
+    current = sweep_id(sweep_dir)
     for path in sorted(Path(sweep_dir).glob("*/summary.json")):
         try:
             s = json.loads(path.read_text())
@@ -33,6 +45,8 @@ def collect(sweep_dir) -> list:
             rows.append({"job": path.parent.name, "status": "failed", "error": f"unreadable summary: {exc}",
                          "dir": str(path.parent)})
             continue
+        if current is not None and s.get("sweep") != current:
+            continue   # left by an earlier sweep into this directory
         b = s.get("baselines") or {}
         rows.append({
             "job": s.get("job", path.parent.name), "status": s.get("status"),
@@ -126,6 +140,11 @@ finished = None
 
 class SweepTableCallback(Callback):
     """Writes the sweep table when a multirun ends (runs in the launching process)."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
 
     def on_multirun_end(self, config, **kwargs) -> None:
         global finished

@@ -208,3 +208,16 @@ def test_optuna_search_records_failed_trials(tmp_path):
     assert all(row["status"] == "ok" or "loss became" in row["error"] for row in rows)
     n_failed = sum(row["status"] != "ok" for row in rows)
     assert r.returncode == (1 if n_failed else 0), r.stderr
+
+
+def test_a_sweep_run_again_into_its_directory_lists_only_its_own_jobs(tmp_path):
+    # a fixed hydra.sweep.dir, re-run after a failure: the first sweep's failed job 1 is
+    # still on disk, but it is not this sweep's; it must not fail this one or fill its table
+    ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")] + [
+        f"hydra.sweep.dir={tmp_path}", "model.hidden_size=4", "optimizer=sgd", "trainer.clip_grad_norm=null"]
+    r = cli(["-m", "optimizer.lr=0.01,1e6"] + ov)
+    assert r.returncode == 1, r.stderr
+    r = cli(["-m", "optimizer.lr=0.02"] + ov)
+    assert r.returncode == 0, r.stderr
+    (row,) = check_sweep(tmp_path, 1, 0)
+    assert row["job"] == "0" and "optimizer.lr=0.02" in row["overrides"]
