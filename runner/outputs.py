@@ -22,6 +22,14 @@ def atomic_write(path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _save_figure(fig, path) -> None:
+    """savefig through a temporary file, like atomic_write: a reader never sees half a PNG."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
+    os.replace(tmp, path)
+
+
 def _fmt(v):
     if isinstance(v, float):
         return repr(v)   # full precision: equal files mean equal numbers
@@ -107,7 +115,7 @@ def plot_losses(path, rows, title="") -> None:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save_figure(fig, path)
     plt.close(fig)
 
 
@@ -125,5 +133,5 @@ def plot_forecast(path, target, pred, baselines=None, title="") -> None:
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save_figure(fig, path)
     plt.close(fig)

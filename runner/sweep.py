@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-from runner.outputs import atomic_write, _pyplot
+from runner.outputs import atomic_write, _pyplot, _save_figure
 
 log = logging.getLogger("runner")
 
@@ -119,7 +119,7 @@ def _plot(path, rows):
     ax.invert_yaxis()
     ax.set_xlabel("validation RMSE (lower is better)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save_figure(fig, path)
     plt.close(fig)
 
 

@@ -81,6 +81,19 @@ def test_plots_and_predictions(tmp_path):
     assert max(abs(float(r["target"])) for r in rows) == pytest.approx(1.0, abs=0.1)
 
 
+def test_plots_are_written_atomically(tmp_path, monkeypatch):
+    # outputs.py promises every file it writes goes through a temporary file and a rename
+    import os
+    from runner import outputs
+    renamed = []
+    real = os.replace
+    monkeypatch.setattr(outputs.os, "replace", lambda a, b: (renamed.append(Path(b).name), real(a, b)))
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true"]))
+    assert s["status"] == "ok", s["error"]
+    assert {"loss.png", "forecast.png"} <= set(renamed)
+    assert not list(out.glob(".*.tmp"))
+
+
 def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     ov = tiny("sine", ["trainer.epochs=3", "optimizer=adamw"])
     a, _, _ = train(tmp_path, ov, "a")
