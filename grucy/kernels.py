@@ -104,6 +104,8 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     x_t = _floating("x_t", x_t)
     if x_t.ndim != 2:
         raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
+    if min(x_t.shape) < 1:                 # here, not in gru_forward: it would name x (1, B, I)
+        raise ValueError(f"x_t must have B, I >= 1, got shape {x_t.shape}")
     # x_t is the step's x: dtype messages name "x" as gru_forward's do.
     w_hh = _recurrent_weight(w_hh, x_t.dtype)
     h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)")

@@ -107,6 +107,9 @@ def bad_calls(grucy):
     calls += [
         ("cell-x_t-3-D", "x_t", cell("x_t", np.zeros((1, B, I)))),
         ("cell-x_t-int", "x_t", cell("x_t", np.zeros((B, I), np.int64))),
+        # B = 0 once named "x" and a shape (1, 0, I) the caller never passed
+        ("cell-x_t-no-rows", "x_t", cell("x_t", np.zeros((0, I)))),
+        ("cell-x_t-no-features", "x_t", cell("x_t", np.zeros((B, 0)))),
         ("cell-h-shape", "h", cell("h", np.zeros((B, H + 1)))),
         ("cell-h-3-D", "h", cell("h", np.zeros((1, B, H)))),
         ("cell-h-float32", "h", cell("h", np.zeros((B, H), np.float32))),
