@@ -117,48 +117,51 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
 def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
     """The four parameter arrays, C-contiguous, checked against each other and against
     dtype and I where given (gru_forward); without them the weights set both (Cell)."""
-    if dtype is None:
+    cell = dtype is None
+    if cell:
         if w_ih is None:
             raise TypeError("w_ih must be an array, got None")
         dtype = np.asarray(w_ih).dtype
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"w_ih must have dtype float32 or float64, got {dtype}")
-    w_hh = _recurrent_weight(w_hh, dtype)
+    ref = "w_ih" if cell else "x"          # whose dtype the others must share
+    w_hh = _recurrent_weight(w_hh, dtype, ref)
     H = w_hh.shape[1]
-    w_ih = _floating("w_ih", w_ih, dtype)
+    w_ih = _floating("w_ih", w_ih, dtype, ref)
     if (w_ih.ndim != 2 or w_ih.shape[0] != 3 * H or w_ih.shape[1] < 1
             or (I is not None and w_ih.shape[1] != I)):
         raise ValueError(f"w_ih must have shape (3H, I) = ({3 * H}, {'I' if I is None else I}), "
                          f"got {w_ih.shape}")
-    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)")
-    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)")
+    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)", ref)
+    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)", ref)
     return w_ih, w_hh, b_ih, b_hh
 
 
 # ---- checks -------------------------------------------------------------------------------
 
-def _floating(name, arr, dtype=None):
-    """arr as a C-contiguous float32/float64 ndarray (copied only if it is not one)."""
+def _floating(name, arr, dtype=None, ref="x"):
+    """arr as a C-contiguous float32/float64 ndarray (copied only if it is not one); ref names
+    the argument whose dtype it must share."""
     if arr is None:
         raise TypeError(f"{name} must be an array, got None")
     arr = np.asarray(arr)
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
-        raise TypeError(f"{name} has dtype {arr.dtype} but x has {dtype}; "
+        raise TypeError(f"{name} has dtype {arr.dtype} but {ref} has {dtype}; "
                         "all arrays must share one dtype")
     return np.ascontiguousarray(arr)
 
 
-def _recurrent_weight(w_hh, dtype):
-    w_hh = _floating("w_hh", w_hh, dtype)
+def _recurrent_weight(w_hh, dtype, ref="x"):
+    w_hh = _floating("w_hh", w_hh, dtype, ref)
     if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != 3 * w_hh.shape[1]:
         raise ValueError(f"w_hh must have shape (3H, H) with H >= 1, got {w_hh.shape}")
     return w_hh
 
 
-def _shaped(name, arr, shape, dtype, symbolic):
-    arr = _floating(name, arr, dtype)
+def _shaped(name, arr, shape, dtype, symbolic, ref="x"):
+    arr = _floating(name, arr, dtype, ref)
     if arr.shape != shape:
         raise ValueError(f"{name} must have shape {symbolic} = {shape}, got {arr.shape}")
     return arr

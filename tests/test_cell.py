@@ -83,3 +83,11 @@ def test_bad_calls_raise_naming_the_argument():
         Cell(w[0][:, :2].T, *w[1:])
     with pytest.raises(TypeError, match="reset_after"):
         Cell(*w, reset_after=1)
+
+
+def test_mixed_weight_dtypes_name_the_weights_not_x():
+    """Cell has no x: the dtype the others must share is w_ih's."""
+    w, _, _ = _problem(2, 3, 4, np.float64)
+    with pytest.raises(TypeError, match=r"w_hh has dtype float64 but w_ih has float32"):
+        Cell(w[0].astype(np.float32), *w[1:])
+
