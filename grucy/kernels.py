@@ -117,6 +117,7 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
 def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
     """The four parameter arrays, C-contiguous, checked against each other and against
     dtype and I where given (gru_forward); without them the weights set both (Cell)."""
+    w_ih_in, w_hh_in, b_ih_in, b_hh_in = w_ih, w_hh, b_ih, b_hh
     cell = dtype is None
     if cell:
         if w_ih is None:
@@ -134,6 +135,14 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
                          f"got {w_ih.shape}")
     b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)", ref)
     b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)", ref)
+    if cell:
+        # The Cell keeps these and promises to see in-place updates of the caller's arrays;
+        # a copy (of a list, a Fortran-ordered or strided array) would silently not.
+        given = dict(w_ih=w_ih_in, w_hh=w_hh_in, b_ih=b_ih_in, b_hh=b_hh_in)
+        for name, arr in zip(given, (w_ih, w_hh, b_ih, b_hh)):
+            if arr is not given[name]:
+                raise ValueError(f"{name} must be a C-contiguous numpy array: the Cell keeps a "
+                                 "reference to it so that in-place updates are seen")
     return w_ih, w_hh, b_ih, b_hh
 
 

@@ -91,3 +91,13 @@ def test_mixed_weight_dtypes_name_the_weights_not_x():
     with pytest.raises(TypeError, match=r"w_hh has dtype float64 but w_ih has float32"):
         Cell(w[0].astype(np.float32), *w[1:])
 
+
+@pytest.mark.parametrize("how", ["fortran", "strided", "list"])
+def test_weights_that_would_be_copied_are_refused(how):
+    """A copy would not see in-place updates (an optimizer step), as the docstring promises:
+    the Cell ran on stale weights, silently."""
+    w, _, _ = _problem(2, 3, 4, np.float64)
+    odd = {"fortran": np.asfortranarray(w[1]), "strided": np.repeat(w[1], 2, axis=1)[:, ::2],
+           "list": w[1].tolist()}[how]
+    with pytest.raises(ValueError, match="w_hh must be a C-contiguous numpy array"):
+        Cell(w[0], odd, *w[2:])
