@@ -44,7 +44,10 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
     if m == 0 or n == 0:
         return out
     if k == 0:                                  # op(a) @ op(b) is all zeros
-        out *= beta
+        if beta == 0:                           # as BLAS, beta = 0 never reads out: 0 * the
+            out.fill(0)                         #   NaN in np.empty's garbage would be NaN
+        else:
+            out *= beta
         return out
     _ops.gemm_into(a, b, out, bool(trans_a), bool(trans_b), float(alpha), float(beta))
     return out

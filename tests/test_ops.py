@@ -40,6 +40,17 @@ def test_matmul_empty_inner_dimension_scales_out():
     np.testing.assert_array_equal(out, 3.0)
 
 
+def test_matmul_empty_inner_dimension_with_beta_zero_gives_zeros():
+    """beta = 0 means out is not read, as in BLAS: a fresh out is np.empty, whose garbage
+    (NaN here) times 0 came back as the product."""
+    junk = np.full((2, 3), np.nan)
+    del junk                                    # the next np.empty of its size reuses it
+    np.testing.assert_array_equal(grucy.matmul(np.ones((2, 0)), np.ones((0, 3))), 0.0)
+    out = np.full((2, 3), np.nan)
+    grucy.matmul(np.ones((2, 0)), np.ones((0, 3)), out)
+    np.testing.assert_array_equal(out, 0.0)
+
+
 @pytest.mark.parametrize("call, word", [
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((4, 2))), "inner"),
     (lambda: grucy.matmul(np.ones((2, 3), np.float32), np.ones((3, 2))), "dtype|float"),
