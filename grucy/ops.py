@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from grucy import _gru, _ops
-from grucy._checks import FLOAT_DTYPES, check_bool
+from grucy._checks import FLOAT_DTYPES, check_bool, check_float
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
            "blas_info"]
@@ -16,10 +16,15 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
     """C = alpha * op(a) @ op(b) + beta * C with grucy's OpenBLAS.
 
     a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; out: (M, N) or
-    None (a new array; beta must then be 0). All float32 or all float64. Returns out.
+    None (a new array; beta must then be 0). All float32 or all float64; trans_a, trans_b
+    bools; alpha, beta finite reals; every size below 2**31 (32-bit BLAS). Returns out.
     Use this instead of numpy's `@` inside a training step: numpy's `@` runs on numpy's own
     OpenBLAS threads, which then compete with grucy's (see share_threads_with_numpy).
     """
+    trans_a = check_bool(trans_a, "trans_a")   # a truthy 'no' would transpose
+    trans_b = check_bool(trans_b, "trans_b")
+    alpha = check_float(alpha, "alpha")
+    beta = check_float(beta, "beta")
     a = _matrix("a", a)
     b = _matrix("b", b)
     if a.dtype != b.dtype:
@@ -49,7 +54,7 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
         else:
             out *= beta
         return out
-    _ops.gemm_into(a, b, out, bool(trans_a), bool(trans_b), float(alpha), float(beta))
+    _ops.gemm_into(a, b, out, trans_a, trans_b, alpha, beta)
     return out
 
 
@@ -59,7 +64,14 @@ def _matrix(name, arr):
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"matmul: {name} must be 2-D, got shape {arr.shape}")
+    if max(arr.shape) > _BLAS_INT_MAX:          # before the copy: it could be huge
+        raise ValueError(f"matmul: {name} has shape {arr.shape}, but grucy's BLAS takes sizes "
+                         f"up to {_BLAS_INT_MAX} (32-bit ints)")
     return np.ascontiguousarray(arr)
+
+
+_BLAS_INT_MAX = 2**31 - 1     # scipy-openblas32: a larger size wrapped round and OpenBLAS
+                              #   returned out untouched (np.empty garbage) after a message
 
 
 def set_num_threads(n):

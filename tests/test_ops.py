@@ -58,6 +58,16 @@ def test_matmul_empty_inner_dimension_with_beta_zero_gives_zeros():
     (lambda: grucy.matmul(np.ones(3), np.ones((3, 2))), "a must be 2-D"),
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), np.ones((3, 3))), "out must have shape"),
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), beta=1.0), "beta"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((2, 3)), trans_a="no"), "trans_a"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((2, 3)), trans_b=1), "trans_b"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), alpha="2"), "alpha"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), alpha=1j), "alpha"),
+    (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)), beta=np.nan),
+     "beta"),
+    # sizes past 32 bits (zero-strided views: nothing is allocated before the check)
+    (lambda: grucy.matmul(np.broadcast_to(np.ones(1), (2**31, 1)), np.ones((1, 1))), "a has"),
+    (lambda: grucy.matmul(np.ones((1, 1), np.float32),
+                          np.broadcast_to(np.ones(1, np.float32), (1, 2**32 + 1))), "b has"),
 ])
 def test_matmul_bad_input(call, word):
     with pytest.raises((ValueError, TypeError), match=word):
