@@ -80,7 +80,8 @@ def set_num_threads(n):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     old = _ops.get_num_threads()
-    _ops.set_num_threads(int(n))               # OpenBLAS caps n at its build's maximum
+    # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
+    _ops.set_num_threads(min(int(n), 2**31 - 1))
     try:                                       # the pool lives in grucy._gru (_pool.h)
         _gru.reserve_threads(_ops.get_num_threads())
     except RuntimeError:

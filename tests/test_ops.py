@@ -104,6 +104,10 @@ def test_more_threads_than_openblas_allows_are_capped_and_still_work():
         n = grucy.get_num_threads()
         assert 1 <= n < 4096
         np.testing.assert_allclose(grucy.matmul(a, b), a @ b, rtol=1e-10, atol=1e-10)
+        grucy.set_num_threads(2**31)            # past a C int: was a bare OverflowError
+        assert grucy.get_num_threads() == n
+        grucy.set_num_threads(np.uint64(2**64 - 1))
+        assert grucy.get_num_threads() == n
     finally:
         grucy.set_num_threads(before)
 
