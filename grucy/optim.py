@@ -104,6 +104,9 @@ class Optimizer:
                              "(keys type, hyperparams, step, state)")
         if state["type"] != type(self).__name__:
             raise ValueError(f"state is for a {state['type']} optimizer, not {type(self).__name__}")
+        if not isinstance(state["state"], dict):
+            raise ValueError("state['state'] must be a dict {name: {buffer: array}}, got "
+                             f"{type(state['state']).__name__}")
         if set(state["state"]) != set(self.params):
             missing = sorted(set(self.params) - set(state["state"]))
             extra = sorted(set(state["state"]) - set(self.params))
@@ -137,6 +140,11 @@ class Optimizer:
             raise ValueError(f"state['hyperparams'] has unknown keys {unknown}")
         # the constructor's checks validate every restored value, each by name
         fresh = type(self)(self.params, **hp)
+        for name, bufs in new_state.items():
+            # a parameter that has stepped needs all of them: _update would raise KeyError
+            missing = [k for k in fresh._required() if bufs and k not in bufs]
+            if missing:
+                raise ValueError(f"state['state'][{name!r}] is missing buffers {missing}")
         self.lr = fresh.lr
         for k in self._defaults:
             setattr(self, k, getattr(fresh, k))
@@ -146,6 +154,11 @@ class Optimizer:
                     bufs["step"] = step
         self.step_count = step
         self.state = new_state
+
+    def _required(self):
+        """The buffers every parameter's state holds once it has stepped (with these
+        hyper-parameters)."""
+        return ()
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hyperparams().items())})"
@@ -204,6 +217,9 @@ class Adam(Optimizer):
         self.eps = check_float(eps, "eps", 0.0)
         self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
 
+    def _required(self):
+        return ("exp_avg", "exp_avg_sq")
+
     def _update(self, p, g, state):
         b1, b2 = self.betas
         if self.weight_decay:
@@ -252,6 +268,10 @@ class RMSprop(Optimizer):
         self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
         self.momentum = check_float(momentum, "momentum", 0.0)
         self.centered = check_bool(centered, "centered")
+
+    def _required(self):
+        return (("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ())
+                + (("grad_avg",) if self.centered else ()))
 
     def _update(self, p, g, state):
         if self.weight_decay:

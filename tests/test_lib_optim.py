@@ -311,6 +311,24 @@ def test_load_state_dict_validates_what_it_restores():
     sd["state"]["w"]["step"] = -2
     with pytest.raises(ValueError, match="step"):
         optim.Adam(_params()).load_state_dict(sd)
+    with pytest.raises(ValueError, match=r"state\['state'\]"):     # was: 'int' not iterable
+        optim.SGD(_params(), lr=0.1).load_state_dict({**good, "state": 5})
+
+
+@pytest.mark.parametrize("name,kw,drop", [
+    ("Adam", {}, "exp_avg_sq"), ("AdamW", {}, "exp_avg"),
+    ("RMSprop", dict(momentum=0.9), "momentum_buffer"),
+    ("RMSprop", dict(centered=True), "grad_avg"),
+    ("RMSprop", dict(momentum=0.9), "square_avg")])
+def test_load_state_dict_refuses_a_stepped_parameter_missing_a_buffer(name, kw, drop):
+    """Regression: the state loaded, and the next step() died with KeyError naming the buffer."""
+    o = getattr(optim, name)(_params(), lr=0.1, **kw)
+    o.step(_grad_seq(1)[0])
+    sd = o.state_dict()
+    del sd["state"]["w"][drop]
+    o2 = getattr(optim, name)(_params(), lr=0.1, **kw)
+    with pytest.raises(ValueError, match=rf"state\['state'\]\['w'\] is missing buffers \['{drop}'\]"):
+        o2.load_state_dict(sd)
 
 
 def test_grads_must_be_float_arrays():
