@@ -214,7 +214,8 @@ class Adam(Optimizer):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_float(betas[0], "betas[0]", 0.0, 1.0, max_open=True),
                       check_float(betas[1], "betas[1]", 0.0, 1.0, max_open=True))
-        self.eps = check_float(eps, "eps", 0.0)
+        # eps > 0, as documented: eps = 0 makes a zero gradient's step 0 / 0 = NaN
+        self.eps = check_float(eps, "eps", 0.0, min_open=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
 
     def _required(self):
@@ -255,7 +256,10 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """RMSprop as torch.optim.RMSprop: alpha smoothing, eps outside the sqrt, optional momentum,
-    centered variant and L2 weight decay."""
+    centered variant and L2 weight decay.
+
+    params: {name: array}; lr >= 0; alpha in [0, 1]; eps > 0; weight_decay >= 0; momentum >= 0.
+    """
 
     _defaults = ("alpha", "eps", "weight_decay", "momentum", "centered")
     _buffers = ("square_avg", "momentum_buffer", "grad_avg")
@@ -263,8 +267,9 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
         super().__init__(params, lr)
-        self.alpha = check_float(alpha, "alpha", 0.0)
-        self.eps = check_float(eps, "eps", 0.0)
+        # alpha > 1 drives square_avg negative (its sqrt NaN); eps = 0 divides 0 by 0
+        self.alpha = check_float(alpha, "alpha", 0.0, 1.0)
+        self.eps = check_float(eps, "eps", 0.0, min_open=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
         self.momentum = check_float(momentum, "momentum", 0.0)
         self.centered = check_bool(centered, "centered")

@@ -240,6 +240,13 @@ def test_bad_arguments_name_the_argument():
         optim.ReduceLROnPlateau(o, mode="up")
     with pytest.raises(TypeError, match="metric"):
         optim.ReduceLROnPlateau(o).step("low")
+    # accepted once, and the first step turned the parameters into NaN
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        optim.Adam(p, eps=0.0)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        optim.RMSprop(p, eps=0.0)
+    with pytest.raises(ValueError, match="alpha must be <= 1"):
+        optim.RMSprop(p, alpha=2.0)
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
