@@ -325,6 +325,8 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
         if g is not None and not (isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float64)):
             raise TypeError(f"grads[{name!r}] must be a float32/float64 numpy array, got "
                             f"{getattr(g, 'dtype', type(g).__name__)}")
+        if g is not None and not g.flags.writeable:   # numpy's own error names nothing
+            raise ValueError(f"grads[{name!r}] must be writeable (it is scaled in place)")
     if not arrays:
         return 0.0
     if norm_type == math.inf:

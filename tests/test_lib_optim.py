@@ -344,6 +344,10 @@ def test_grads_must_be_float_arrays():
         o.step({"w": np.ones((4, 3), np.int64)})
     with pytest.raises(TypeError, match=r"grads\['w'\]"):
         optim.clip_grad_norm({"w": np.array(["a"])}, 1.0)
+    ro = np.full(3, 10.0)
+    ro.flags.writeable = False              # was numpy's "output array is read-only"
+    with pytest.raises(ValueError, match=r"grads\['w'\] must be writeable"):
+        optim.clip_grad_norm({"w": ro}, 1.0)
 
 
 def test_scheduler_load_state_dict_validates_values():
