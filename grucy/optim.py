@@ -455,12 +455,13 @@ class ReduceLROnPlateau(_Scheduler):
         return a > b * (1 + self.threshold) if self.threshold_mode == "rel" else a > b + self.threshold
 
     def step(self, metric):
-        """Record this epoch's ``metric`` (a float) and reduce optimizer.lr on a plateau."""
+        """Record this epoch's ``metric`` (a finite float) and reduce optimizer.lr on a plateau."""
         if isinstance(metric, (bool, np.bool_)) or not isinstance(metric, numbers.Real):
             raise TypeError(f"metric must be a real number, got {type(metric).__name__}")
         current = float(metric)
-        if math.isnan(current):
-            raise ValueError("metric must not be NaN")
+        if not math.isfinite(current):
+            # an infinite best would make state_dict() non-JSON and load_state_dict refuse it
+            raise ValueError(f"metric must be finite, got {current}")
         self.last_epoch += 1
         if self._is_better(current):
             self.best = current

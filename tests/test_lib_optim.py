@@ -350,6 +350,16 @@ def test_grads_must_be_float_arrays():
         optim.clip_grad_norm({"w": ro}, 1.0)
 
 
+@pytest.mark.parametrize("metric", [math.inf, -math.inf, math.nan])
+def test_reduce_on_plateau_refuses_non_finite_metrics(metric):
+    """Regression: an infinite metric became `best`, so state_dict() held Infinity (not JSON)
+    and load_state_dict refused its own output ('best must be finite')."""
+    sched = optim.ReduceLROnPlateau(optim.SGD(_params(), lr=0.5))
+    with pytest.raises(ValueError, match="metric must be finite"):
+        sched.step(metric)
+    assert sched.best is None and sched.last_epoch == 0
+
+
 def test_scheduler_load_state_dict_validates_values():
     """Regression: scheduler state was setattr'd unchecked (a step_size of 0 only failed later
     with ZeroDivisionError)."""
