@@ -198,8 +198,13 @@ def load(path, model=None):
         names = header["params"]
     except (KeyError, TypeError):
         raise ValueError(f"{path!r}: grucy header lacks model class/config/params") from None
-    if cls_name not in MODEL_CLASSES:
+    if not isinstance(cls_name, str) or cls_name not in MODEL_CLASSES:   # a list: unhashable
         raise ValueError(f"{path!r} stores an unknown model class {cls_name!r}")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path!r}: grucy header's model config is a {type(config).__name__}, "
+                         "not a dict")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path!r}: grucy header's params must be a list of names, got {names!r:.80}")
     if model is None:
         try:
             model = MODEL_CLASSES[cls_name](**config)

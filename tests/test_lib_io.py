@@ -314,3 +314,24 @@ def test_malformed_header_sections_fail_clearly(tmp_path):
         np.savez(bad, **arrays)
         with pytest.raises(ValueError, match=section):
             gio.load(bad)
+
+
+def test_malformed_model_sections_fail_clearly(tmp_path):
+    """Regression: these raised bare TypeErrors ('unhashable type: list', "'int' object is
+    not iterable") or AttributeError ('list' object has no attribute 'get')."""
+    m = Linear(2, 2, seed=0)
+    good = tmp_path / "good.npz"
+    gio.save(good, m)
+    with zipfile.ZipFile(good) as z:
+        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+    header = json.loads(arrays["__grucy__"].tobytes())
+    for h, word in [({**header, "model": {**header["model"], "class": ["Linear"]}}, "class"),
+                    ({**header, "params": 5}, "params"), ({**header, "params": [1, 2]}, "params"),
+                    ({**header, "model": {**header["model"], "config": [2, 2]}}, "config")]:
+        arrays["__grucy__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, **arrays)
+        with pytest.raises(ValueError, match=word):
+            gio.load(bad)
+        with pytest.raises(ValueError, match=word):
+            gio.load(bad, model=Linear(2, 2))
