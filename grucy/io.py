@@ -90,6 +90,12 @@ def save(path, model, optimizer=None, metadata=None):
         for name, bufs in sd["state"].items():
             buffers[name] = sorted(bufs)
             for b, arr in bufs.items():
+                # same names but other shapes (another model's optimizer): a checkpoint
+                # that load_state_dict would refuse at resume time
+                if isinstance(arr, np.ndarray) and arr.shape != params[name].shape:
+                    raise ValueError(f"optimizer must be built on this model's parameters; its "
+                                     f"{b!r} for {name!r} has shape {arr.shape}, the parameter "
+                                     f"{params[name].shape}")
                 arrays[f"optim/{name}/{b}"] = arr
         header["optimizer"] = {"type": sd["type"], "hyperparams": sd["hyperparams"],
                                "step": sd["step"], "buffers": buffers}

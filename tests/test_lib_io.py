@@ -166,6 +166,13 @@ def test_save_rejects_bad_arguments(tmp_path):
         gio.save(tmp_path / "x.npz", m, optimizer="adam")
     with pytest.raises(ValueError, match="optimizer"):
         gio.save(tmp_path / "x.npz", m, optimizer=optim.SGD({"zz": np.zeros(2)}, lr=0.1))
+    # same names, other shapes: saved once, and the checkpoint could never be resumed
+    other = Linear(3, 2)
+    o = optim.Adam(other.parameters())
+    o.step(other.gradients())
+    with pytest.raises(ValueError, match="optimizer must be built on this model"):
+        gio.save(tmp_path / "y.npz", m, optimizer=o)
+    assert not (tmp_path / "y.npz").exists()
     with pytest.raises(TypeError, match="path"):
         gio.load(None)
 
