@@ -67,7 +67,7 @@ class _ParameterMixin:
         """
         if not isinstance(params, dict):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-        unknown = sorted(set(params) - set(self._params))
+        unknown = sorted(set(params) - set(self._params), key=repr)   # keys need not be str
         if unknown:
             raise ValueError(f"params has unknown names {unknown}; expected {list(self._params)}")
         missing = sorted(set(self._params) - set(params))

@@ -85,6 +85,8 @@ def test_parameter_setting():
         g.set_parameters([np.zeros(3)])
     with pytest.raises(ValueError, match="unknown"):
         g.set_parameters({"weight_ih_l9": np.zeros(3)})
+    with pytest.raises(ValueError, match="unknown"):     # was: '<' not supported, str and int
+        g.set_parameters({1: np.zeros(3), "w": np.zeros(3)}, strict=False)
     with pytest.raises(ValueError, match="missing"):
         g.set_parameters({"weight_ih_l0": np.zeros((9, 2))})
     with pytest.raises(TypeError, match="bias_hh_l0"):
