@@ -121,7 +121,7 @@ class SequenceModel:
                 valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
                 mask = (valid.T if g.batch_first else valid)[..., None]
                 y = y * mask  # not in place: the head caches y for its backward
-        self._cache = (h_n.shape, mask) if self.training else None
+        self._cache = (h_n.shape, mask, y.shape) if self.training else None
         return y
 
     __call__ = forward
@@ -130,7 +130,9 @@ class SequenceModel:
         """dy (shape of y) -> dx (shape of x); accumulates every parameter gradient."""
         if self._cache is None:
             raise RuntimeError("backward() needs a preceding forward() in training mode")
-        hn_shape, mask = self._cache
+        hn_shape, mask, y_shape = self._cache
+        # checked before the cache is dropped: a bad dy leaves the forward usable (as GRU's)
+        dy = as_float_array(dy, "dy", dtype=self.dtype, shape=y_shape)
         self._cache = None
         g = self.gru
         if self.mode == "many_to_one":
@@ -144,7 +146,7 @@ class SequenceModel:
                 dh_n[-1] = dfeats[:, H:]
             return g.backward(None, dh_n)
         if mask is not None:
-            dy = as_float_array(dy, "dy", dtype=self.dtype) * mask
+            dy = dy * mask
         dout = self.head.backward(dy)
         return g.backward(dout)
 

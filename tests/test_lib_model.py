@@ -182,3 +182,16 @@ def test_bad_model_arguments():
         lin.forward(np.zeros((3, 4), np.float32))
     with pytest.raises(TypeError, match="x"):
         lin.forward(np.zeros((3, 2), np.float64))
+
+
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+def test_a_rejected_backward_keeps_the_forward(mode):
+    """Regression: backward dropped its cache before the head checked dy, so after a dy of the
+    wrong shape or dtype the retry failed with 'needs a preceding forward()' (GRU's does not)."""
+    m = SequenceModel(3, 4, 2, mode=mode, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    y = m.forward(x, lengths=[5, 2])
+    for bad in (np.ones(y.shape[:-1] + (3,), np.float32), np.ones(y.shape)):
+        with pytest.raises((ValueError, TypeError), match="dy"):
+            m.backward(bad)
+    assert m.backward(np.ones_like(y)).shape == x.shape
