@@ -55,9 +55,17 @@ def sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _along(x, axis):
+    """x checked for a softmax along axis: numpy's max over an empty axis fails naming nothing."""
+    x = as_float_array(x, "x")
+    if -x.ndim <= axis < x.ndim and x.shape[axis] == 0:
+        raise ValueError(f"x must have at least one element along axis {axis}, got shape {x.shape}")
+    return x
+
+
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along ``axis``, x (any shape, same shape out), as x - logsumexp(x) (stable)."""
-    x = as_float_array(x, "x")
+    x = _along(x, axis)
     m = x.max(axis=axis, keepdims=True)
     shifted = x - m
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -65,7 +73,7 @@ def log_softmax(x, axis=-1):
 
 def softmax(x, axis=-1):
     """softmax(x) along ``axis``, x (any shape, same shape out), max-shifted (stable)."""
-    x = as_float_array(x, "x")
+    x = _along(x, axis)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 

@@ -93,3 +93,12 @@ def test_bad_input_names_the_argument():
         losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="pred"):
         losses.mse(np.zeros(0), np.zeros(0))
+
+
+@pytest.mark.parametrize("fn", [losses.softmax, losses.log_softmax])
+def test_softmax_over_an_empty_axis_names_x(fn):
+    """Regression: numpy's 'zero-size array to reduction operation maximum which has no
+    identity'; an empty array along another axis is fine."""
+    with pytest.raises(ValueError, match="x must have at least one element along axis -1"):
+        fn(np.zeros((3, 0)))
+    assert fn(np.zeros((0, 3))).shape == (0, 3)
