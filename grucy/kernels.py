@@ -87,6 +87,7 @@ def gru_backward(dout, dh_n, cache):
     if not isinstance(cache, GRUCache):
         raise TypeError("cache must be the cache returned by gru_forward(..., training=True), "
                         f"got {type(cache).__name__}")
+    _check_cache(cache)
     T, B, _ = cache.x.shape
     H = cache.w_hh.shape[1]
     dtype = cache.x.dtype
@@ -97,6 +98,37 @@ def gru_backward(dout, dh_n, cache):
     return _gru.backward(cache.x, cache.w_ih, cache.w_hh, cache.b_hh, cache.lengths,
                          cache.reset_after, cache.reverse, cache.gates, cache.out, cache.h0,
                          dh_n, dout, has_dout)
+
+
+def _check_cache(cache):
+    """The cache's fields agree with each other. The loops index by its shapes and lengths,
+    and a GRUCache is a NamedTuple (cache._replace(lengths=...) works): an edited one read
+    out of bounds (reverse with lengths > T crashed the interpreter)."""
+    def bad(field, why):
+        return ValueError(f"cache.{field} {why}: cache must be gru_forward's, unedited")
+    x, w_hh = cache.x, cache.w_hh
+    for field in ("x", "w_hh"):
+        a = getattr(cache, field)
+        if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES or a.ndim < 2:
+            raise bad(field, f"is not a float array ({type(a).__name__})")
+    if x.ndim != 3 or min(x.shape) < 1 or w_hh.shape[1] < 1:
+        raise bad("x", f"has shape {x.shape} with w_hh {w_hh.shape}")
+    (T, B, I), H = x.shape, w_hh.shape[1]
+    shapes = {"x": (T, B, I), "w_ih": (3 * H, I), "w_hh": (3 * H, H), "b_hh": (3 * H,),
+              "gates": (T, B, 3 * H), "out": (T, B, H), "h0": (B, H)}
+    for field, shape in shapes.items():
+        a = getattr(cache, field)
+        if (not isinstance(a, np.ndarray) or a.dtype != x.dtype or a.shape != shape
+                or not a.flags.c_contiguous):
+            raise bad(field, f"is not a C-contiguous {x.dtype} array of shape {shape}")
+    lengths = cache.lengths
+    if (not isinstance(lengths, np.ndarray) or lengths.dtype != np.int32
+            or lengths.shape != (B,) or not lengths.flags.c_contiguous):
+        raise bad("lengths", f"is not a C-contiguous int32 array of shape ({B},)")
+    if lengths.min() < 0 or lengths.max() > T:
+        raise bad("lengths", f"lies outside [0, {T}]")
+    for field in ("reset_after", "reverse"):
+        check_bool(getattr(cache, field), f"cache.{field}")
 
 
 def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):

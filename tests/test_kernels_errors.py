@@ -179,6 +179,42 @@ def test_bad_calls_in_a_subprocess_never_crash(gk):
     assert result.stdout.strip().endswith("finished 0"), result.stdout
 
 
+_EDITED_CACHES = textwrap.dedent("""
+    import numpy as np
+    import grucy
+    rng = np.random.default_rng(0)
+    T, B, I, H = 3, 2, 4, 5
+    x = rng.standard_normal((T, B, I))
+    p = [rng.standard_normal(s) for s in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]
+    out, h_n, cache = grucy.gru_forward(x, None, *p, reverse=True)
+    for edit in [dict(lengths=np.array([10**8, 1], np.int32)),
+                 dict(lengths=np.array([-5, 1], np.int32)),
+                 dict(lengths=np.array([3, 3, 3], np.int32)),
+                 dict(lengths=np.array([3, 3])),
+                 dict(x=np.zeros((T + 5, B, I))),
+                 dict(out=np.zeros((T, B + 1, H))),
+                 dict(h0=np.zeros((B, H + 1))),
+                 dict(gates=np.zeros((1, B, 3 * H))),
+                 dict(w_hh=np.zeros((3 * (H + 1), H + 1))),
+                 dict(b_hh=np.zeros(3))]:
+        try:
+            grucy.gru_backward(out, h_n, cache._replace(**edit))
+            print(list(edit), "no error")
+        except ValueError as e:
+            assert "cache." in str(e), e
+    print("finished")
+""")
+
+
+def test_an_edited_cache_is_refused_not_read_out_of_bounds():
+    """GRUCache is a NamedTuple: cache._replace(lengths=...) with a length past T, on a reversed
+    forward, crashed the interpreter (the loops index out and gates by it unchecked)."""
+    result = subprocess.run([sys.executable, "-c", _EDITED_CACHES], capture_output=True,
+                            text=True, timeout=120, cwd=pathlib.Path(__file__).parents[1])
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert result.stdout.strip() == "finished", result.stdout
+
+
 # ---- awkward but valid input -----------------------------------------------------------------
 
 def _strided(a):
