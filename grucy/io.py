@@ -101,14 +101,15 @@ def save(path, model, optimizer=None, metadata=None):
                                "step": sd["step"], "buffers": buffers}
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _create_temp(directory, os.path.basename(path))
+    target = os.path.realpath(path)            # through a symlink: replace its target, not it
+    directory = os.path.dirname(target)
+    fd, tmp = _create_temp(directory, os.path.basename(target))
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -214,7 +215,7 @@ def load(path, model=None):
     if model is None:
         try:
             model = MODEL_CLASSES[cls_name](**config)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, MemoryError) as e:    # MemoryError: absurd sizes
             raise ValueError(f"{path!r}: stored model config is invalid: {e}") from None
     else:
         if type(model).__name__ != cls_name or type(model) is not MODEL_CLASSES.get(type(model).__name__):

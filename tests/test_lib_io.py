@@ -342,3 +342,30 @@ def test_malformed_model_sections_fail_clearly(tmp_path):
             gio.load(bad)
         with pytest.raises(ValueError, match=word):
             gio.load(bad, model=Linear(2, 2))
+
+
+def test_save_through_a_symlink_replaces_its_target(tmp_path):
+    """Regression: the atomic rename replaced the link itself with a regular file."""
+    target, link = tmp_path / "real.npz", tmp_path / "link.npz"
+    gio.save(target, Linear(2, 2, seed=0))
+    os.symlink(target, link)
+    m = Linear(2, 2, seed=1)
+    gio.save(link, m)
+    assert os.path.islink(link)
+    np.testing.assert_array_equal(gio.load(target).model.parameters()["weight"],
+                                  m.parameters()["weight"])
+
+
+def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
+    """Regression: a header asking for a 10⁶ × 10⁶ GRU raised numpy's bare memory error."""
+    good = tmp_path / "good.npz"
+    gio.save(good, GRU(2, 3, seed=0))
+    with zipfile.ZipFile(good) as z:
+        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+    header = json.loads(arrays["__grucy__"].tobytes())
+    header["model"]["config"].update(input_size=10**6, hidden_size=10**6)
+    arrays["__grucy__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match="stored model config is invalid"):
+        gio.load(bad)
