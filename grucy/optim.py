@@ -40,6 +40,13 @@ def _as_param_dict(params):
             raise TypeError(f"params[{name!r}] must be a float32/float64 numpy array")
         if not p.flags.writeable:
             raise ValueError(f"params[{name!r}] must be writeable (it is updated in place)")
+    # two names on one memory would be updated twice per step (torch warns about this)
+    items = list(params.items())
+    for i, (name, p) in enumerate(items):
+        for other, q in items[:i]:
+            if np.shares_memory(p, q):
+                raise ValueError(f"params[{name!r}] shares memory with params[{other!r}]; "
+                                 "each array must be listed once")
     return dict(params)
 
 

@@ -377,3 +377,13 @@ def test_scheduler_load_state_dict_validates_values():
     with pytest.raises(ValueError, match="mode"):
         optim.ReduceLROnPlateau(opt).load_state_dict({**plateau, "mode": "sideways"})
     assert opt.lr == 0.5  # validating never touched the optimizer
+
+
+def test_an_array_listed_under_two_names_is_refused():
+    """Regression: it was updated twice per step."""
+    a = np.ones(3)
+    with pytest.raises(ValueError, match="shares memory"):
+        optim.SGD({"a": a, "b": a}, lr=1.0)
+    with pytest.raises(ValueError, match="shares memory"):
+        optim.Adam({"a": a, "b": a[1:]}, lr=1.0)
+    optim.SGD({"a": a, "b": np.ones(3)}, lr=1.0)        # equal values, separate memory: fine
