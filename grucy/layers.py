@@ -80,6 +80,13 @@ class _ParameterMixin:
             if arr.shape != self._params[name].shape:
                 raise ValueError(f"params[{name!r}] must have shape {self._params[name].shape}, "
                                  f"got {arr.shape}")
+            dtype = self._params[name].dtype
+            if np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > dtype.itemsize:
+                with np.errstate(over="ignore"):      # finite values the cast would make ±inf
+                    lost = np.isfinite(arr) & ~np.isfinite(arr.astype(dtype))
+                if lost.any():
+                    raise ValueError(f"params[{name!r}] has finite values beyond {dtype}'s range "
+                                     f"(e.g. {arr[lost].flat[0]!r})")
         for name, value in params.items():
             np.copyto(self._params[name], np.asarray(value), casting="unsafe")
 

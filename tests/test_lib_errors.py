@@ -103,3 +103,14 @@ def test_scalar_input_is_not_silently_promoted_to_one_dimension():
     from grucy.layers import Linear
     with pytest.raises(ValueError, match="x"):
         Linear(1, 1).forward(np.float32(1.0))
+
+
+def test_set_parameters_refuses_values_the_cast_would_make_infinite():
+    """Regression: 1e300 into a float32 layer was stored as inf with only a RuntimeWarning."""
+    g = GRU(4, 5, seed=0)
+    before = g.parameters()["weight_ih_l0"].copy()
+    with pytest.raises(ValueError, match="weight_ih_l0.*float32's range"):
+        g.set_parameters({"weight_ih_l0": np.full((15, 4), 1e300)}, strict=False)
+    np.testing.assert_array_equal(g.parameters()["weight_ih_l0"], before)   # nothing copied
+    g.set_parameters({"weight_ih_l0": np.full((15, 4), 0.5)}, strict=False)     # float64: fine
+    g.set_parameters({"weight_ih_l0": np.full((15, 4), np.nan)}, strict=False)  # stays NaN
