@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+import grucy
+
 from runner import baselines, model as M, outputs
 from runner.config import ConfigError
 from runner.datasets import Prepared, Split
@@ -71,12 +73,13 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
     lossf = M.loss_fn(t.loss)
     best_path, last_path = out_dir / "best.npz", out_dir / "last.npz"
     model_cfg = run_config(cfg)
+    threads = grucy.get_num_threads()   # set by runner.app; results depend on it (see resume)
 
     history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
     if resume is not None:
         model, opt_state, meta = M.load_checkpoint(resume)
         st = meta.get("runner") or {}
-        _check_resumable(meta.get("config") or {}, model_cfg, resume)
+        _check_resumable(meta.get("config") or {}, model_cfg, resume, threads, st.get("threads"))
         optimizer = M.build_optimizer(cfg.optimizer, model)
         scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
         history = list(st.get("history", []))
@@ -106,6 +109,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
     def state(epoch):
         return {"runner": {"epoch": epoch, "best_val": best_val, "best_epoch": best_epoch,
                            "bad_epochs": bad_epochs, "scheduler": M.scheduler_state(scheduler),
+                           "threads": threads,
                            "rng": M.rng_states(model),
                            "history": [{k: v for k, v in r.items() if k not in outputs.TIMING_COLUMNS}
                                        for r in history]},
@@ -188,16 +192,35 @@ def run_config(cfg) -> dict:
     return out
 
 
-def _check_resumable(saved: dict, current: dict, path):
-    for section in ("model", "data", "optimizer", "scheduler", "seed"):
-        a, b = saved.get(section), current.get(section)
-        if a != b:
-            raise ConfigError(f"resume={path}: {section} differs from the checkpoint's run "
-                              f"({a!r} vs {b!r}); pass the same overrides as the original run")
-    for key in ("batch_size", "loss", "clip_grad_norm", "epochs"):
-        a, b = (saved.get("trainer") or {}).get(key), current["trainer"].get(key)
-        if a != b:
-            raise ConfigError(f"resume={path}: trainer.{key} is {b!r} but the checkpoint's run used {a!r}")
+# Stored in checkpoints but only labels the outputs (plot titles, the default run dir).
+LABEL_KEYS = ("name",)
+
+
+def _differences(saved, current, prefix=""):
+    """Dotted keys whose values differ between two config dicts, with both values."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        for key in sorted(set(saved) | set(current), key=str):
+            yield from _differences(saved.get(key), current.get(key), f"{prefix}{key}.")
+    elif saved != current:
+        yield prefix.rstrip("."), saved, current
+
+
+def _check_resumable(saved: dict, current: dict, path, threads=None, saved_threads=None):
+    """Refuse a resume whose results would differ from the uninterrupted run's.
+
+    Every stored setting is compared, not a list of them: a list missed
+    trainer.early_stopping and trainer.eval_batch_size, and would miss the next key added.
+    """
+    saved = {k: v for k, v in saved.items() if k not in LABEL_KEYS}
+    current = {k: v for k, v in current.items() if k not in LABEL_KEYS}
+    for key, a, b in _differences(saved, current):
+        raise ConfigError(f"resume={path}: {key} is {b!r} but the checkpoint's run used {a!r}; "
+                          "pass the same overrides as the original run")
+    # BLAS threads split the products differently, which changes the last digits
+    if saved_threads is not None and threads is not None and saved_threads != threads:
+        raise ConfigError(f"resume={path}: threads is {threads} (BLAS threads in use) but the "
+                          f"checkpoint's run used {saved_threads}, which changes the results' last "
+                          f"digits; pass threads={saved_threads}")
 
 
 def _carry_timing(history, metrics_path):

@@ -129,7 +129,34 @@ def test_resume_refuses_a_different_config(tmp_path):
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["trainer.epochs=3", "model.hidden_size=5", f"resume={part}"]), "r")
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert s["status"] == "failed" and "model differs" in s["error"]
+    assert s["status"] == "failed" and "model.hidden_size is 5" in s["error"]
+
+
+@pytest.mark.parametrize("override, key", [
+    # every setting that changes the numbers a resumed run writes must match the checkpoint's
+    ("trainer.early_stopping.patience=1", "trainer.early_stopping.patience"),
+    ("trainer.early_stopping.min_delta=0.5", "trainer.early_stopping.min_delta"),
+    ("trainer.eval_batch_size=7", "trainer.eval_batch_size"),   # changes val_loss's last digits
+    ("threads=2", "threads"),                                    # so does the BLAS thread count
+])
+def test_resume_refuses_any_setting_that_changes_results(tmp_path, override, key):
+    ov = tiny("sine", ["trainer.epochs=3", "threads=1"])
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    with pytest.raises(SystemExit):
+        train(tmp_path, [o for o in ov if o != "threads=1"] + [override, f"resume={part}"], "r")
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["status"] == "failed" and s["error"].startswith(f"ConfigError: resume={part / 'last.npz'}: {key} "), s["error"]
+    assert not (tmp_path / "r" / "metrics.csv").exists()
+
+
+def test_resume_allows_settings_that_do_not_change_results(tmp_path):
+    ov = tiny("sine", ["trainer.epochs=3"])
+    full, _, _ = train(tmp_path, ov, "full")
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    free = ["plots=true", "quiet=false", "name=renamed", "trainer.stop_after=5"]
+    resumed, _, s = train(tmp_path, ov + free + [f"resume={part}"], "resumed")
+    assert s["status"] == "ok", s["error"]
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
 
 
 def test_early_stopping(tmp_path):
