@@ -85,15 +85,23 @@ def write_table(sweep_dir) -> list:
         for i, r in enumerate(rows, 1):
             cells = [_cell(r.get(c)).replace("|", "\\|").replace("\n", " ") for c in md_cols]
             lines.append(f"| {i if r['status'] == 'ok' else '-'} | " + " | ".join(cells) + " |")
-        n_failed = sum(r["status"] != "ok" for r in rows)
-        head = (f"# Sweep results: {len(rows)} jobs, {n_failed} failed\n\n"
-                "Sorted by validation RMSE (original units); failed jobs last, with their error.\n\n")
+        head = (f"# Sweep results: {len(rows)} jobs, {_tally(rows)}\n\n"
+                "Sorted by validation RMSE (original units); failed and interrupted jobs last, "
+                "failed ones with their error.\n\n")
         atomic_write(sweep_dir / "sweep_results.md", head + "\n".join(lines) + "\n")
         try:
             _plot(sweep_dir / "sweep_results.png", rows)
         except Exception as exc:  # the table matters more than its picture
             log.warning("sweep plot not written: %s", exc)
     return rows
+
+
+def _tally(rows) -> str:
+    """'3 failed' or '2 failed, 1 interrupted': a job stopped by trainer.stop_after has no
+    error, so it is not counted as failed."""
+    n_interrupted = sum(r["status"] == "interrupted" for r in rows)
+    n_failed = sum(r["status"] not in ("ok", "interrupted") for r in rows)
+    return f"{n_failed} failed" + (f", {n_interrupted} interrupted" if n_interrupted else "")
 
 
 def _plot(path, rows):
@@ -113,7 +121,7 @@ def _plot(path, rows):
     colors = ["tab:blue"] * len(ok) + ["tab:red"] * len(failed)
     ax.barh(list(y), vals, color=colors)
     for i, r in enumerate(failed, start=len(ok)):
-        ax.text(0, i, "  failed", va="center", color="tab:red")
+        ax.text(0, i, f"  {r['status']}", va="center", color="tab:red")
     ax.set_yticks(list(y))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
@@ -134,7 +142,8 @@ def _locked(path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-# (jobs, failed, table) of the multirun that just ended in this process, for the exit status
+# (jobs, {status: [job dirs]} of the jobs not ok, table) of the multirun that just ended in
+# this process, for the exit status
 finished = None
 
 
@@ -151,9 +160,12 @@ class SweepTableCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
             rows = write_table(sweep_dir)
-            n_failed = sum(r["status"] != "ok" for r in rows)
-            finished = (len(rows), n_failed, sweep_dir / "sweep_results.md")
-            log.info("sweep results (%d jobs, %d failed): %s", *finished)
+            not_ok = {}
+            for r in rows:
+                if r["status"] != "ok":
+                    not_ok.setdefault(r["status"], []).append(r["dir"])
+            finished = (len(rows), not_ok, sweep_dir / "sweep_results.md")
+            log.info("sweep results (%d jobs, %s): %s", len(rows), _tally(rows), finished[2])
 
 
 def exit_status() -> int:
@@ -161,10 +173,24 @@ def exit_status() -> int:
 
     Jobs never raise (see the module docstring), so the sweep runs to its end; the failure
     shows up here instead, once, after the table is written: a script or CI step running a
-    sweep sees it.
+    sweep sees it. The message says what happened to them: a job that trainer.stop_after
+    stopped did not fail and has no error to look for, but a resume to run.
     """
-    if finished is None or finished[1] == 0:
+    if not finished or not finished[1]:
         return 0
-    n, n_failed, table = finished
-    print(f"error: {n_failed} of {n} jobs failed; their errors are in {table}", file=sys.stderr)
+    n, not_ok, table = finished
+    n_bad = sum(len(dirs) for dirs in not_ok.values())
+    if set(not_ok) == {"failed"}:
+        msg = f"{n_bad} of {n} jobs failed; their errors are in {table}"
+    else:
+        parts = []
+        for status, dirs in sorted(not_ok.items(), key=lambda kv: str(kv[0])):
+            if status == "interrupted":
+                more = f" (and {len(dirs) - 1} more)" if len(dirs) > 1 else ""
+                parts.append(f"{len(dirs)} stopped before its last epoch (trainer.stop_after); "
+                             f"continue with resume=<job dir>, e.g. resume={dirs[0]}{more}")
+            else:
+                parts.append(f"{len(dirs)} {status}")
+        msg = f"{n_bad} of {n} jobs did not finish: {', '.join(parts)}; see {table}"
+    print(f"error: {msg}", file=sys.stderr)
     return 1

@@ -221,3 +221,20 @@ def test_a_sweep_run_again_into_its_directory_lists_only_its_own_jobs(tmp_path):
     assert r.returncode == 0, r.stderr
     (row,) = check_sweep(tmp_path, 1, 0)
     assert row["job"] == "0" and "optimizer.lr=0.02" in row["overrides"]
+
+
+def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
+    # trainer.stop_after ends a job "interrupted", with no error: calling it failed sent
+    # the user looking for an error that is not there. The exit status stays 1 (not ok).
+    ov = tiny("sine", [f"hydra.sweep.dir={tmp_path}", "trainer.epochs=3", "trainer.stop_after=1"])
+    r = cli(["-m"] + ov)
+    assert r.returncode == 1, r.stderr
+    table = tmp_path / "sweep_results.md"
+    assert f"error: 1 of 1 jobs did not finish: 1 stopped before its last epoch " in r.stderr, r.stderr
+    assert "failed" not in r.stderr and str(table) in r.stderr and f"resume={tmp_path / '0'}" in r.stderr
+    assert "1 jobs, 0 failed, 1 interrupted" in table.read_text()
+    r = cli(["-m"] + ov[:-1] + ["optimizer=sgd", "trainer.clip_grad_norm=null", "optimizer.lr=0.01,1e6",
+                                "trainer.stop_after=1,null"])
+    assert r.returncode == 1, r.stderr
+    assert "error: 3 of 4 jobs did not finish: 2 failed, 1 stopped before its last epoch " in r.stderr, r.stderr
+    assert "4 jobs, 2 failed, 1 interrupted" in table.read_text()
