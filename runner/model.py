@@ -6,9 +6,11 @@ Every matrix product of a training step happens inside grucy (its own BLAS: READ
 "Kernels", on the two-pool trap).
 """
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
+from hydra.errors import InstantiationException
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,18 +36,44 @@ def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: 
         kwargs["mode"] = "many_to_one"
     if params is None or "activation" in params:
         kwargs["activation"] = "identity"
-    return instantiate(node, **kwargs)
+    return _construct("model", node, lambda: instantiate(node, **kwargs))
 
 
 def build_optimizer(cfg_opt: DictConfig, model):
     factory = instantiate(cfg_opt, _convert_="all")
-    return factory(model.parameters())
+    return _construct("optimizer", cfg_opt, lambda: factory(model.parameters()))
 
 
 def build_scheduler(cfg_sched, optimizer):
     if not cfg_sched:
         return None
-    return instantiate(cfg_sched, _convert_="all")(optimizer)
+    factory = instantiate(cfg_sched, _convert_="all")
+    return _construct("scheduler", cfg_sched, lambda: factory(optimizer))
+
+
+def _construct(group, node, build):
+    """``build()``; a value error naming one of ``node``'s keys becomes a ConfigError.
+
+    grucy checks its arguments and names them ("hidden_size must be >= 1, got 0"), but
+    not the config key to change, and as a plain ValueError the run looked like a crash
+    (traceback.txt). Errors that name no configured key (a bug in a user's class, say)
+    are left as they are.
+    """
+    try:
+        return build()
+    except (ValueError, TypeError, InstantiationException) as exc:
+        cause = exc.__cause__ if isinstance(exc, InstantiationException) else exc
+        if not isinstance(cause, (ValueError, TypeError)) or isinstance(cause, ConfigError):
+            raise
+        values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+        text = " ".join(str(cause).split())
+        name = re.match(r"\w+", text)
+        key = name.group(0) if name else None
+        if key is None or key.startswith("_") or key not in values:
+            raise
+        if text.startswith(f"{key} must "):
+            text = text[len(key) + 1:]   # the key is named just before it
+        raise ConfigError(f"{group}.{key}={values[key]!r}: {text}") from None
 
 
 def scheduler_step(scheduler, val_loss: float) -> None:

@@ -245,6 +245,25 @@ def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
     assert s["error"] == "ConfigError: model.dtype='foo': expected float32 or float64"
 
 
+@pytest.mark.parametrize("overrides, error", [
+    (["model.hidden_size=0"], "model.hidden_size=0: must be >= 1, got 0"),
+    (["model.init=bogus"], "model.init='bogus': must be one of"),
+    (["optimizer.lr=-1"], "optimizer.lr=-1.0: must be >= 0.0, got -1.0"),
+    (["optimizer.betas=[0.9,1.5]"], "optimizer.betas=[0.9, 1.5]: betas[1] must be < 1.0"),
+    (["scheduler=step", "scheduler.gamma=-1"], "scheduler.gamma=-1.0: must be >= 0.0"),
+    # mackey_glass has a data.gamma too: the key named must be the scheduler's
+    (["data=mackey_glass", "data.length=300", "scheduler=step", "scheduler.gamma=-1"], "scheduler.gamma=-1.0:"),
+])
+def test_model_optimizer_scheduler_errors_are_config_errors_naming_the_key(tmp_path, overrides, error):
+    # grucy names its argument ("hidden_size must be >= 1"), not the config key to change,
+    # and a traceback.txt would say the runner crashed
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", overrides), "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: {error}"), s["error"]
+    assert not (tmp_path / "e" / "traceback.txt").exists()
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit):
         train(tmp_path, ["train=false", f"ckpt_path={tmp_path / 'nope.npz'}", "name=x"], "e")
