@@ -124,6 +124,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.clip_grad_norm={t.clip_grad_norm}: must be positive (or null for no clipping)")
     if t.early_stopping.min_delta < 0:
         raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: must be >= 0")
+    if cfg.seed < 0:
+        # numpy's generators (shuffling, grucy's initialisation) take no negative seed
+        raise ConfigError(f"seed={cfg.seed}: must be >= 0")
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"threads={cfg.threads}: must be at least 1 (or null for auto)")
     if not cfg.train and not cfg.ckpt_path:

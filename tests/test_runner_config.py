@@ -130,6 +130,13 @@ def test_validate_rejects_bad_values():
         validate(compose(["data=csv", "name=t"]))
 
 
+def test_validate_rejects_a_negative_seed():
+    # it failed later inside grucy ("seed must be >= 0") with a traceback.txt
+    with pytest.raises(ConfigError, match=r"^seed=-1: must be >= 0"):
+        validate(compose(["seed=-1", "name=t"]))
+    validate(compose(["seed=0", "name=t"]))
+
+
 @pytest.mark.parametrize("override", ["trainer.early_stopping.patience=0", "trainer.early_stopping.patience=-1",
                                       "trainer.stop_after=0", "trainer.stop_after=-2",
                                       "trainer.early_stopping.min_delta=-0.1",
