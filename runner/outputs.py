@@ -6,6 +6,7 @@ import io
 import json
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,14 @@ def atomic_write(path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def copy_file(src, dst) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file, like atomic_write."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def _save_figure(fig, path) -> None:

@@ -90,9 +90,13 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
         best_val, best_epoch, bad_epochs = st.get("best_val", math.inf), st.get("best_epoch", 0), st.get("bad_epochs", 0)
         start = int(st.get("epoch", len(history)))
         _carry_timing(history, Path(resume).parent / "metrics.csv")
-        if Path(resume).parent.resolve() != out_dir.resolve() and (Path(resume).parent / "best.npz").is_file():
-            import shutil
-            shutil.copyfile(Path(resume).parent / "best.npz", best_path)
+        # The new directory starts as the old run left it, so it is a complete run even if
+        # no epoch is left to train (resuming a finished run, e.g. a requeued cluster job)
+        if Path(resume).parent.resolve() != out_dir.resolve():
+            for name, dest in (("best.npz", best_path), (Path(resume).name, last_path)):
+                if (Path(resume).parent / name).is_file():
+                    outputs.copy_file(Path(resume).parent / name, dest)
+            outputs.write_metrics(out_dir / "metrics.csv", history)
         log.info("resumed from %s at epoch %d", resume, start)
     else:
         model = M.build_model(cfg.model, data.input_size, data.output_size, seed)

@@ -159,6 +159,21 @@ def test_resume_allows_settings_that_do_not_change_results(tmp_path):
     assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
 
 
+@pytest.mark.parametrize("variant", [[], ["optimizer=sgd", "optimizer.lr=0.0", "trainer.early_stopping.patience=1"]])
+def test_resuming_a_finished_run_writes_what_the_run_wrote(tmp_path, variant):
+    # nothing is left to train, but the new directory must still hold a complete run: its
+    # summary named a last.npz that was never written, and there was no metrics.csv
+    ov = tiny("sine", ["trainer.epochs=3"] + variant)
+    full, _, s_full = train(tmp_path, ov, "full")
+    again, _, s = train(tmp_path, ov + [f"resume={full}"], "again")
+    assert s["status"] == "ok" and s["stopped_early"] == s_full["stopped_early"]
+    assert Path(s["last_checkpoint"]) == again / "last.npz" and Path(s["checkpoint"]) == again / "best.npz"
+    npz_equal(full / "last.npz", again / "last.npz")
+    npz_equal(full / "best.npz", again / "best.npz")
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(again / "metrics.csv")
+    assert s["test"] == s_full["test"] and s["epochs_run"] == s_full["epochs_run"]
+
+
 def test_early_stopping(tmp_path):
     out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=8", "optimizer=sgd", "optimizer.lr=0.0",
                                                 "trainer.early_stopping.patience=2"]))
