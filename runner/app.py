@@ -135,7 +135,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         log.error("run failed: %s", summary["error"])
         if type(cause).__name__ not in EXPECTED_ERRORS:
             log.debug("%s", traceback.format_exc())
-            (out_dir / "traceback.txt").write_text(traceback.format_exc())
+            outputs.atomic_write(out_dir / "traceback.txt", traceback.format_exc())
     finally:
         summary["seconds"] = time.perf_counter() - started
         summary["versions"] = outputs.versions()

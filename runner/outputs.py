@@ -1,5 +1,6 @@
 """Files a run leaves in its output directory: metrics.csv, summary.json, predictions.csv,
-plots. Written atomically (temporary file + rename) so a reader never sees half a file.
+plots, traceback.txt. Written atomically (temporary file, fsync, rename) so a reader never
+sees half a file.
 """
 import csv
 import io
@@ -7,6 +8,7 @@ import json
 import os
 import platform
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +18,57 @@ TIMING_COLUMNS = ("epoch_time", "seqs_per_sec")
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rmse", "lr", "grad_norm") + TIMING_COLUMNS
 
 
-def atomic_write(path, text: str) -> None:
+@contextmanager
+def _replacing(path, mode="wb"):
+    """Yield a file (``mode``) that replaces ``path`` if the block ends without an error.
+
+    As grucy.io.save does for checkpoints: the data is fsync'ed before the rename and the
+    directory after it, so a crash or power cut leaves the old file or the new one, never
+    a torn one; on any failure the temporary file is removed, not left beside the outputs.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:   # e.g. Windows cannot open a directory; its rename is durable enough
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, text: str) -> None:
+    with _replacing(path, "w") as fh:
+        fh.write(text)
 
 
 def copy_file(src, dst) -> None:
     """Copy ``src`` to ``dst`` through a temporary file, like atomic_write."""
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as source, _replacing(dst) as fh:
+        shutil.copyfileobj(source, fh)
 
 
 def _save_figure(fig, path) -> None:
     """savefig through a temporary file, like atomic_write: a reader never sees half a PNG."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)
+    with _replacing(path) as fh:
+        fig.savefig(fh, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
 
 
 def _fmt(v):

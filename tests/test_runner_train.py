@@ -94,6 +94,49 @@ def test_plots_are_written_atomically(tmp_path, monkeypatch):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_atomic_writes_fsync_and_clean_up_after_a_failure(tmp_path, monkeypatch):
+    # like grucy's checkpoint writer: fsync the file before the rename and the directory
+    # after it, and never leave the temporary file behind
+    import os
+    from runner import outputs
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync-dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync-file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(outputs.os, "fsync", fsync)
+    monkeypatch.setattr(outputs.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b)))
+    outputs.write_json(tmp_path / "summary.json", {"status": "ok"})
+    assert events == ["fsync-file", "replace", "fsync-dir"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "ok"}
+
+    def full_disk(a, b):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "replace", full_disk)
+    with pytest.raises(OSError):
+        outputs.write_json(tmp_path / "summary.json", {"status": "failed"})
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "ok"}   # the old one stays
+
+
+def test_traceback_txt_is_written_atomically(tmp_path, monkeypatch):
+    import os
+    from runner import outputs
+    renamed, real = [], os.replace
+    monkeypatch.setattr(outputs.os, "replace", lambda a, b: (renamed.append(Path(b).name), real(a, b)))
+
+    def broken(name):
+        raise RuntimeError("a bug, not a config error")
+
+    monkeypatch.setattr(M, "loss_fn", broken)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine"), "bug")
+    assert "traceback.txt" in renamed
+    assert "RuntimeError: a bug" in (tmp_path / "bug" / "traceback.txt").read_text()
+
+
 def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     ov = tiny("sine", ["trainer.epochs=3", "optimizer=adamw"])
     a, _, _ = train(tmp_path, ov, "a")
