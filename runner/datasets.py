@@ -205,6 +205,12 @@ def _read_csv_column(p, column, time_column):
         values, labels, lines = [], [], []
         for row in reader:
             lineno = reader.line_num   # the file's line: blank lines are skipped, not counted
+            if None in row:
+                # DictReader files extra fields under None and reads the named ones from the
+                # left, so the value taken would be a guess (a stray or unquoted comma?)
+                raise DataError(f"{p.name} line {lineno}: {len(header) + len(row[None])} fields but the "
+                                f"header names {len(header)} columns ({', '.join(header)}); "
+                                "quote values that contain commas")
             text = (row.get(column) or "").strip()
             if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
                 raise DataError(f"{p.name} line {lineno}: missing value in column {column!r} "

@@ -134,6 +134,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v,t\n1,2,0\n2,3,0\n", "v", "t", r"data.time_column='t': s.csv has 2 columns"),
     ("t,v\n1,1\n2,2\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 4\)"),
     ("t,v\n2000-01,1\n2000-02,2\n2000-04,3\n2000-05,4\n", "v", "t", "jumps from 2000-02 to 2000-04"),
+    # a row with more fields than the header: which of them is 'v' is a guess, not a value
+    ("t,v\n49,0\n50,1,2,3\n51,2\n", "v", None, r"^s.csv line 3: 4 fields but the header names 2 columns \(t, v\)"),
+    ("t,v\n49,0\n50,1,\n", "v", None, r"^s.csv line 3: 3 fields but the header names 2"),
 ])
 def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
     path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
