@@ -238,3 +238,18 @@ def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     assert r.returncode == 1, r.stderr
     assert "error: 3 of 4 jobs did not finish: 2 failed, 1 stopped before its last epoch " in r.stderr, r.stderr
     assert "4 jobs, 2 failed, 1 interrupted" in table.read_text()
+
+
+def test_readme_names_every_file_a_sweep_writes_and_every_summary_field(tmp_path):
+    r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + tiny("sine"))
+    assert r.returncode == 0, r.stderr
+    readme = (REPO / "README.md").read_text()
+    sweeps = readme[readme.index("### Sweeps"):]
+    sweeps = sweeps[:sweeps.index("\n##", 1)]
+    hydra_own = {"multirun.yaml"}
+    for f in tmp_path.iterdir():
+        if not f.name.isdigit() and f.name not in hydra_own:
+            assert f"`{f.name}`" in sweeps, f"README's Sweeps section does not mention {f.name}"
+    row = next(line for line in readme.splitlines() if line.startswith("| `summary.json` |"))
+    for key in json.loads((tmp_path / "0" / "summary.json").read_text()):
+        assert f"`{key}`" in row, f"README's summary.json row does not mention {key!r}"
