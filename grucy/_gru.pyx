@@ -25,8 +25,9 @@ chunk of steps (see the notes).
 Layers (scikit-learn's layout): the gate passes over the rows of one step (C, in
 grucy/_gates.h, declared in grucy/_math.pxd), typed loops that run entirely inside
 `with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate.
-Validation lives one level up, in grucy/kernels.py; nothing here checks shapes. Every
-buffer is allocated before a loop starts; no time loop allocates.
+Validation lives one level up, in grucy/kernels.py; the one check here is backward's of
+the cache, which is cheapest in C. Every buffer is allocated before a loop starts; no time
+loop allocates.
 
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
@@ -766,8 +767,24 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     """Allocate, run BPTT without the GIL, return (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
+    # The loops index by these shapes and lengths: refuse a cache whose fields disagree
+    # (edited, or in place) before they read out of bounds.
+    if T < 1 or B < 1 or I < 1 or H < 1:
+        raise ValueError(f"cache.x has shape {tuple(x.shape)[:3]}: cache must be gru_forward's")
+    for name, got, want in (
+            ("w_ih", (w_ih.shape[0], w_ih.shape[1]), (3 * H, I)),
+            ("w_hh", (w_hh.shape[0], w_hh.shape[1]), (3 * H, H)),
+            ("b_hh", (b_hh.shape[0],), (3 * H,)), ("lengths", (lengths.shape[0],), (B,)),
+            ("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (T, B, 3 * H)),
+            ("out", (out.shape[0], out.shape[1], out.shape[2]), (T, B, H)),
+            ("h0", (h0.shape[0], h0.shape[1]), (B, H))):
+        if got != want:
+            raise ValueError(f"cache.{name} has shape {got}, not {want}: cache must be "
+                             "gru_forward's, unedited")
     cdef bint full = True
     for b in range(B):
+        if lengths[b] < 0 or lengths[b] > T:
+            raise ValueError(f"cache.lengths[{b}] = {lengths[b]} lies outside [0, {T}]")
         if lengths[b] != T:
             full = False
     cdef Py_ssize_t K = chunk_steps(T, B, reverse, full)

@@ -87,48 +87,30 @@ def gru_backward(dout, dh_n, cache):
     if not isinstance(cache, GRUCache):
         raise TypeError("cache must be the cache returned by gru_forward(..., training=True), "
                         f"got {type(cache).__name__}")
-    _check_cache(cache)
-    T, B, _ = cache.x.shape
-    H = cache.w_hh.shape[1]
-    dtype = cache.x.dtype
+    x, out, h0 = cache.x, cache.out, cache.h0      # dout must match out: sizes from there
+    if not all(isinstance(a, np.ndarray) for a in (x, out, h0)) or out.dtype not in FLOAT_DTYPES \
+            or out.ndim != 3 or x.shape[:2] != out.shape[:2] or h0.shape != out.shape[1:]:
+        raise ValueError("cache.x, cache.out and cache.h0 disagree: cache must be "
+                         "gru_forward's, unedited")
+    T, B, H = out.shape
+    dtype = out.dtype
     has_dout = dout is not None
     if has_dout:
         dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)")
     dh_n = np.zeros((B, H), dtype) if dh_n is None else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)")
-    return _gru.backward(cache.x, cache.w_ih, cache.w_hh, cache.b_hh, cache.lengths,
-                         cache.reset_after, cache.reverse, cache.gates, cache.out, cache.h0,
-                         dh_n, dout, has_dout)
-
-
-def _check_cache(cache):
-    """The cache's fields agree with each other. The loops index by its shapes and lengths,
-    and a GRUCache is a NamedTuple (cache._replace(lengths=...) works): an edited one read
-    out of bounds (reverse with lengths > T crashed the interpreter)."""
-    def bad(field, why):
-        return ValueError(f"cache.{field} {why}: cache must be gru_forward's, unedited")
-    x, w_hh = cache.x, cache.w_hh
-    for field in ("x", "w_hh"):
-        a = getattr(cache, field)
-        if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES or a.ndim < 2:
-            raise bad(field, f"is not a float array ({type(a).__name__})")
-    if x.ndim != 3 or min(x.shape) < 1 or w_hh.shape[1] < 1:
-        raise bad("x", f"has shape {x.shape} with w_hh {w_hh.shape}")
-    (T, B, I), H = x.shape, w_hh.shape[1]
-    shapes = {"x": (T, B, I), "w_ih": (3 * H, I), "w_hh": (3 * H, H), "b_hh": (3 * H,),
-              "gates": (T, B, 3 * H), "out": (T, B, H), "h0": (B, H)}
-    for field, shape in shapes.items():
-        a = getattr(cache, field)
-        if (not isinstance(a, np.ndarray) or a.dtype != x.dtype or a.shape != shape
-                or not a.flags.c_contiguous):
-            raise bad(field, f"is not a C-contiguous {x.dtype} array of shape {shape}")
-    lengths = cache.lengths
-    if (not isinstance(lengths, np.ndarray) or lengths.dtype != np.int32
-            or lengths.shape != (B,) or not lengths.flags.c_contiguous):
-        raise bad("lengths", f"is not a C-contiguous int32 array of shape ({B},)")
-    if lengths.min() < 0 or lengths.max() > T:
-        raise bad("lengths", f"lies outside [0, {T}]")
-    for field in ("reset_after", "reverse"):
-        check_bool(getattr(cache, field), f"cache.{field}")
+    # The compiled backward checks that the cache's shapes agree and its lengths lie in
+    # [0, T] (C comparisons; a GRUCache is a NamedTuple, so cache._replace(...) is one call
+    # away, and its arrays can be edited in place). Dtype and layout errors surface from its
+    # typed arguments; dout and dh_n are already checked, so they are the cache's.
+    try:
+        return _gru.backward(x, cache.w_ih, cache.w_hh, cache.b_hh, cache.lengths,
+                             check_bool(cache.reset_after, "cache.reset_after"),
+                             check_bool(cache.reverse, "cache.reverse"), cache.gates,
+                             out, h0, dh_n, dout, has_dout)
+    except (ValueError, TypeError) as e:
+        if str(e).startswith("cache."):
+            raise
+        raise ValueError(f"cache is not gru_forward's, unedited: {e}") from None
 
 
 def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
