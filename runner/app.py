@@ -90,10 +90,15 @@ def describe(exc: BaseException):
     return f"{where}{type(exc).__name__}: {text}", exc
 
 
+def _per_epoch_off(record):
+    """quiet=true: drop the per-epoch lines (runner.trainer.Progress marks them), keep the rest."""
+    return not getattr(record, "per_epoch", False)
+
+
 def _quiet_console(quiet: bool):
     for h in logging.getLogger().handlers:
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
-            h.setLevel(logging.WARNING if quiet else logging.NOTSET)
+            (h.addFilter if quiet else h.removeFilter)(_per_epoch_off)
 
 
 def run(cfg: DictConfig, out_dir=None) -> float:

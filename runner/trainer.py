@@ -38,7 +38,8 @@ class Progress:
         eta = elapsed / max(done_this_run, 1) * remaining
         log.info("epoch %*d/%d  train %.4g  val %.4g  val_rmse %.4g  lr %.3g  %.2fs  %.0f seq/s  left %s",
                  len(str(self.epochs)), row["epoch"], self.epochs, row["train_loss"], row["val_loss"],
-                 row["val_rmse"], row["lr"], row["epoch_time"], row["seqs_per_sec"], _clock(eta))
+                 row["val_rmse"], row["lr"], row["epoch_time"], row["seqs_per_sec"], _clock(eta),
+                 extra={"per_epoch": True})                 # what quiet=true hides
 
 
 def _clock(seconds):

@@ -36,6 +36,7 @@ def test_cli_single_run_progress_and_quiet(tmp_path):
     r = cli(ov + ["quiet=true", f"hydra.run.dir={tmp_path / 'quiet'}"])
     assert r.returncode == 0, r.stderr
     assert "epoch" not in r.stdout + r.stderr
+    assert "test rmse" in r.stdout + r.stderr                # the result still shows
     assert "epoch 2/2" in (tmp_path / "quiet" / "runner.log").read_text()   # the log keeps it
 
 
