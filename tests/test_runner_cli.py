@@ -3,6 +3,7 @@ basic, joblib and submitit_local launchers with a failing job, and the sweep tab
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,32 @@ def test_cli_single_run_progress_and_quiet(tmp_path):
     assert "epoch" not in r.stdout + r.stderr
     assert "test rmse" in r.stdout + r.stderr                # the result still shows
     assert "epoch 2/2" in (tmp_path / "quiet" / "runner.log").read_text()   # the log keeps it
+
+
+def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
+    """Ctrl-C printed Hydra's re-raised KeyboardInterrupt traceback after the resume hint."""
+    import signal
+    import time
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    run_dir = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "runner", *tiny("sine"), "trainer.epochs=100000",
+                          f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log, deadline = run_dir / "runner.log", time.monotonic() + 120
+    try:
+        while not (log.exists() and re.search(r"epoch +2/", log.read_text())):
+            assert p.poll() is None, p.communicate()          # ended before its second epoch
+            assert time.monotonic() < deadline, "no second epoch in 120 s"
+            time.sleep(0.1)
+    except AssertionError:
+        p.kill()
+        raise
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, (out, err)
+    assert f"resume={run_dir}" in out + err and "Traceback" not in out + err, (out, err)
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
 
 
 def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
