@@ -68,6 +68,10 @@ def from_torch(module):
     wdtype = module.weight_ih_l0.dtype
     if wdtype not in dtypes:
         raise TypeError(f"module must be float32 or float64, got {wdtype}")
+    for name, t in module.named_parameters():   # one dtype, or some would be cast silently
+        if t.dtype != wdtype:
+            raise TypeError(f"module's parameters must share one dtype: {name} is {t.dtype}, "
+                            f"weight_ih_l0 {wdtype}")
     g = GRU(module.input_size, module.hidden_size, num_layers=module.num_layers,
             bidirectional=module.bidirectional, reset_after=True, batch_first=module.batch_first,
             dropout=float(module.dropout), dtype=dtypes[wdtype])

@@ -42,6 +42,10 @@ def test_torch_converters_reject_bad_input():
         interop.from_torch(torch.nn.LSTM(2, 3))
     with pytest.raises(TypeError, match="module"):
         interop.from_torch(torch.nn.GRU(2, 3).half())
+    mixed = torch.nn.GRU(2, 3)
+    mixed.bias_hh_l0.data = mixed.bias_hh_l0.data.double()   # was cast to float32 silently
+    with pytest.raises(TypeError, match="bias_hh_l0 is torch.float64"):
+        interop.from_torch(mixed)
 
 
 def test_from_torch_without_bias():
