@@ -21,6 +21,7 @@ import os
 import secrets
 import zipfile
 from collections import namedtuple
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from .layers import GRU, Linear
 from .models import SequenceModel
 from .optim import Optimizer
 
-__all__ = ["save", "load", "Checkpoint", "FORMAT", "VERSION", "MODEL_CLASSES"]
+__all__ = ["save", "load", "replacing", "Checkpoint", "FORMAT", "VERSION", "MODEL_CLASSES"]
 
 FORMAT = "grucy-checkpoint"
 VERSION = 1
@@ -101,12 +102,24 @@ def save(path, model, optimizer=None, metadata=None):
                                "step": sd["step"], "buffers": buffers}
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
 
-    target = os.path.realpath(path)            # through a symlink: replace its target, not it
+    with replacing(path) as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@contextmanager
+def replacing(path, mode="wb"):
+    """Yield a new file (``mode`` "wb" or "w") that replaces ``path`` when the block ends
+    without an error: written beside it, fsync'ed, renamed over it, then the directory
+    fsync'ed, so a crash or power cut leaves the old file or the new one, never a torn one.
+    On any error the temporary file is removed and ``path`` is untouched. A symlink's target
+    is replaced, not the link. (save uses it; so do the runner's outputs.)"""
+    target = os.path.realpath(path)
     directory = os.path.dirname(target)
     fd, tmp = _create_temp(directory, os.path.basename(target))
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -117,7 +130,6 @@ def save(path, model, optimizer=None, metadata=None):
             pass
         raise
     _fsync_directory(directory)
-    return path
 
 
 def _create_temp(directory, base):

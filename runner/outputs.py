@@ -5,10 +5,8 @@ sees half a file.
 import csv
 import io
 import json
-import os
 import platform
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,56 +16,28 @@ TIMING_COLUMNS = ("epoch_time", "seqs_per_sec")
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rmse", "lr", "grad_norm") + TIMING_COLUMNS
 
 
-@contextmanager
-def _replacing(path, mode="wb"):
-    """Yield a file (``mode``) that replaces ``path`` if the block ends without an error.
-
-    As grucy.io.save does for checkpoints: the data is fsync'ed before the rename and the
-    directory after it, so a crash or power cut leaves the old file or the new one, never
-    a torn one; on any failure the temporary file is removed, not left beside the outputs.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:   # e.g. Windows cannot open a directory; its rename is durable enough
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def replacing(path, mode="wb"):
+    """grucy.io.replacing: temp file, fsync, rename, fsync the directory, cleaned up on
+    failure. Imported here, not at the top: the runner reports config errors before it
+    loads grucy (runner.app)."""
+    from grucy.io import replacing as grucy_replacing
+    return grucy_replacing(path, mode)
 
 
 def atomic_write(path, text: str) -> None:
-    with _replacing(path, "w") as fh:
+    with replacing(path, "w") as fh:
         fh.write(text)
 
 
 def copy_file(src, dst) -> None:
     """Copy ``src`` to ``dst`` through a temporary file, like atomic_write."""
-    with open(src, "rb") as source, _replacing(dst) as fh:
+    with open(src, "rb") as source, replacing(dst) as fh:
         shutil.copyfileobj(source, fh)
 
 
 def _save_figure(fig, path) -> None:
     """savefig through a temporary file, like atomic_write: a reader never sees half a PNG."""
-    with _replacing(path) as fh:
+    with replacing(path) as fh:
         fig.savefig(fh, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
 
 

@@ -84,10 +84,9 @@ def test_plots_and_predictions(tmp_path):
 def test_plots_are_written_atomically(tmp_path, monkeypatch):
     # outputs.py promises every file it writes goes through a temporary file and a rename
     import os
-    from runner import outputs
     renamed = []
     real = os.replace
-    monkeypatch.setattr(outputs.os, "replace", lambda a, b: (renamed.append(Path(b).name), real(a, b)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(Path(b).name), real(a, b)))
     out, _, s = train(tmp_path, tiny("sine", ["plots=true"]))
     assert s["status"] == "ok", s["error"]
     assert {"loss.png", "forecast.png"} <= set(renamed)
@@ -105,8 +104,8 @@ def test_atomic_writes_fsync_and_clean_up_after_a_failure(tmp_path, monkeypatch)
         events.append("fsync-dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync-file")
         real_fsync(fd)
 
-    monkeypatch.setattr(outputs.os, "fsync", fsync)
-    monkeypatch.setattr(outputs.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b)))
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b)))
     outputs.write_json(tmp_path / "summary.json", {"status": "ok"})
     assert events == ["fsync-file", "replace", "fsync-dir"]
     assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "ok"}
@@ -114,7 +113,7 @@ def test_atomic_writes_fsync_and_clean_up_after_a_failure(tmp_path, monkeypatch)
     def full_disk(a, b):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(outputs.os, "replace", full_disk)
+    monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(OSError):
         outputs.write_json(tmp_path / "summary.json", {"status": "failed"})
     assert not list(tmp_path.glob(".*.tmp"))
@@ -123,9 +122,8 @@ def test_atomic_writes_fsync_and_clean_up_after_a_failure(tmp_path, monkeypatch)
 
 def test_traceback_txt_is_written_atomically(tmp_path, monkeypatch):
     import os
-    from runner import outputs
     renamed, real = [], os.replace
-    monkeypatch.setattr(outputs.os, "replace", lambda a, b: (renamed.append(Path(b).name), real(a, b)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(Path(b).name), real(a, b)))
 
     def broken(name):
         raise RuntimeError("a bug, not a config error")
