@@ -14,9 +14,9 @@ Method (issue 5):
   even after an untimed call, and 13.9 ms with a 0.3 s pause in between.
 - Same threads for everyone: grucy.set_num_threads(n), torch.set_num_threads(n), and
   threadpoolctl limits numpy's OpenBLAS (the reference's) to n.
-- grucy runs reset_after=True with torch's weights, z blocks negated (tests/test_kernels_torch.py), so both
-  compute the same function (the max |Δ| column checks it); the seed variant (grucy's
-  default) is timed against its own floor.
+- grucy runs reset_after=True with torch's weights, z blocks negated
+  (tests/test_kernels_torch.py), so both compute the same function (the max |Δ| column
+  checks it); the seed variant (grucy's default) is timed against its own floor.
 - FLOPs: forward = 2·T·B·3H·(I+H), training step = 3x that.
 - The GEMM floor (grucy._floor) issues exactly the GEMMs of grucy's kernels, from compiled
   code, on buffers of the same shapes; "x floor" = grucy time / floor time, taken as the
@@ -351,9 +351,10 @@ def run_streaming(threads, args, log):
 def run_trap(threads, args, log):
     """A many-to-many training step whose output head is numpy `@` vs grucy.matmul.
 
-    numpy keeps its default thread count here: that is the two-pool trap (README, "Kernels"). Then the same
-    three again with numpy's OpenBLAS on grucy's pool (grucy.share_threads_with_numpy), the
-    way a program would run after sharing once at start-up.
+    numpy keeps its default thread count here: that is the two-pool trap (README, "Kernels").
+    Then the same three again with numpy's OpenBLAS on grucy's pool
+    (grucy.share_threads_with_numpy), the way a program would run after sharing once at
+    start-up.
     """
     import torch
     rows = []

@@ -45,9 +45,9 @@ Performance notes (issue 5, measured with benchmarks/run.py)
   one GEMM per chunk, the seed variant's r ⊙ h from r and that state. Each (T, B, H) plane
   the cache stored was a fifth more memory than the recomputation costs time.
 - Backward keeps dA for a chunk of CHUNK_ROWS // B steps, not all T, and runs the
-  weight-gradient GEMMs per chunk with beta = 1 (one GEMM each after the loop is the textbook way;
-  a (T, B, 3H) dA was the largest allocation of a training step, and 128-row GEMMs run
-  at about the same rate).
+  weight-gradient GEMMs per chunk with beta = 1 (the textbook way is one GEMM each after
+  the loop; a (T, B, 3H) dA was the largest allocation of a training step, and 128-row
+  GEMMs run at about the same rate).
 - Scratch (inference projections, per-step rows, backward's dA chunk) comes from a
   per-thread workspace that grows and is reused across calls; returned arrays and caches
   are always fresh, so no result ever aliases a later call's buffers.

@@ -2,10 +2,10 @@
 """Point functions for the gate math: logistic sigmoid and tanh on the fused type `real`.
 
 Why not libm: expf/tanhf are opaque calls, so a gate loop that calls them runs one element
-at a time and the activations cost more than the recurrent GEMMs (19-64% of the GEMM time measured
-when this was written). These are
-branch-free, straight-line C (below) that gcc inlines and vectorises inside the gate loops
-(SSE2 at the portable -O3 the build uses; no -ffast-math, no flush-to-zero).
+at a time, and the gate math cost 19-64% of the GEMM time (measured when grucy was
+designed). These are branch-free, straight-line C (below) that gcc inlines and vectorises
+inside the gate loops (SSE2 at the portable -O3 the build uses; no -ffast-math, no
+flush-to-zero).
 
 Method (Cephes' range reduction; Cody & Waite): x = n·ln2 + r with n = round(x/ln2),
 |r| <= ln2/2, ln2 split in two so n·ln2_hi is exact; expm1(r) by a minimax polynomial

@@ -2,7 +2,8 @@
 """grucy's BLAS for everything outside the GRU loops: GEMM, the thread pool, build info.
 
 Layers above the kernels (the output head, say) multiply matrices here rather than with
-numpy's `@`, so that a training step uses one OpenBLAS and one thread pool (README, "Kernels": the two-pool trap).
+numpy's `@`, so that a training step uses one OpenBLAS and one thread pool (the two-pool
+trap: README, "Kernels").
 """
 from grucy._blas cimport real, gemm
 from grucy cimport _blas

@@ -36,7 +36,7 @@ def mse(pred, target, reduction="mean"):
     pred, target = _pair(pred, target)
     s = _scale(pred.size, reduction)
     diff = pred - target
-    loss = float(np.square(diff, dtype=np.float64).sum() * s)  # no np.dot: numpy's BLAS pool (grucy.ops.matmul)
+    loss = float(np.square(diff, dtype=np.float64).sum() * s)  # no np.dot: numpy's BLAS pool
     return loss, (diff * pred.dtype.type(2.0 * s)).astype(pred.dtype, copy=False)
 
 

@@ -81,7 +81,7 @@ def set_num_threads(n):
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     old = _ops.get_num_threads()
     # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
-    _ops.set_num_threads(min(int(n), 2**31 - 1))
+    _ops.set_num_threads(min(int(n), _BLAS_INT_MAX))
     try:                                       # the pool lives in grucy._gru (_pool.h)
         _gru.reserve_threads(_ops.get_num_threads())
     except RuntimeError:

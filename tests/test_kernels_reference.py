@@ -2,8 +2,9 @@
 
 The reference is what the compiled kernels are checked against, so it is checked here
 without using any of its own code as the expected value: gradients against five-point
-central differences, one step against the equations of grucy/_gru.pyx's header written as scalar loops, and
-lengths/reverse against running each row alone on its (flipped) valid prefix.
+central differences, one step against the equations of grucy/_gru.pyx's header written as
+scalar loops, and lengths/reverse against running each row alone on its (flipped) valid
+prefix.
 """
 
 import math
