@@ -5,6 +5,7 @@ arguments here first, so a bad call fails with a ValueError/TypeError that
 names the argument, the expected and the actual value -- never deep inside
 numpy or the compiled code.
 """
+import math
 import numbers
 
 import numpy as np
@@ -35,10 +36,17 @@ def check_int(value, name, minimum=None):
 
 def check_float(value, name, minimum=None, maximum=None, min_open=False, max_open=False):
     """Return ``float(value)`` for a real number within the given bounds, else raise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    # type(...) is float first: matmul checks alpha and beta on every call, and the ABC
+    # isinstance plus np.isfinite on a scalar cost it ~1.8 us each (math.isfinite: 0.05 us)
+    if type(value) is not float and (isinstance(value, (bool, np.bool_))
+                                     or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
+    try:
+        value = float(value)
+    except OverflowError:                  # such as the int 10**400
+        raise ValueError(f"{name} must be finite, got a {type(value).__name__} beyond "
+                         "float's range") from None
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and (value < minimum or (min_open and value == minimum)):
         op = ">" if min_open else ">="
