@@ -319,16 +319,19 @@ class GRUStream:
         """Advance one time step.
 
         Args:
-            x_t: (B, input_size) ndarray in the GRU's dtype.
+            x_t: (B, input_size) ndarray in the GRU's dtype (or a nested list).
             out: optional (B, H) array to write the result into.
         Returns:
             (B, H) top-layer state after this step (``out`` if given).
         """
         h = self._h                                   # (L, B, H), each layer's row contiguous
-        if getattr(x_t, "shape", None) != (self.batch_size, self.gru.input_size):
+        if not isinstance(x_t, np.ndarray):
+            # as forward's x and reset's h0: a list converts, any other type is a TypeError
+            # (an ndarray skips this: the hot path, whose dtype the first Cell checks)
+            x_t = as_float_array(x_t, "x_t", dtype=h.dtype)
+        if x_t.shape != (self.batch_size, self.gru.input_size):
             raise ValueError(f"x_t must be a (B, input_size) = "
-                             f"{(self.batch_size, self.gru.input_size)} array, got "
-                             f"{getattr(x_t, 'shape', type(x_t).__name__)}")
+                             f"{(self.batch_size, self.gru.input_size)} array, got {x_t.shape}")
         if out is not None and (not isinstance(out, np.ndarray) or out.dtype != h.dtype
                                 or out.shape != h.shape[1:]):
             raise ValueError(f"out must be a {h.dtype} array of shape {h.shape[1:]}")

@@ -93,3 +93,19 @@ def test_stream_rejects_bidirectional_and_bad_input():
         GRU(2, 3).stream(0)
     with pytest.raises(ValueError, match="h0"):
         s.reset(np.zeros((2, 4, 3), np.float32))
+
+
+def test_stream_step_reports_a_wrong_type_as_a_type_error():
+    """Regression: step() checked x_t's shape first, so a str, None or dict (which have none)
+    was a ValueError "x_t must be a ... array, got str"; a list was refused the same way,
+    though forward's x and reset's h0 accept one."""
+    g = GRU(2, 3, seed=0).eval()
+    s = g.stream(2)
+    for bad in ("x", None, {"x": 1}):
+        with pytest.raises(TypeError, match=r"^x_t must be a numpy array, got "):
+            s.step(bad)
+    rows = [[0.5, -1.0], [2.0, 0.25]]
+    want = g.forward(np.array([rows], np.float32))[0][0]    # one step of the whole-sequence path
+    np.testing.assert_allclose(s.step(rows), want, rtol=2e-6, atol=2e-6)
+    with pytest.raises(ValueError, match=r"x_t must be a \(B, input_size\) = \(2, 2\) array, got \(1, 2\)"):
+        s.step([[0.5, -1.0]])
