@@ -192,25 +192,32 @@ def _read_csv_column(p, column, time_column):
     # utf-8-sig: spreadsheets often start the file with a byte-order mark, which would
     # otherwise become part of the first column's name
     with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames
+        # csv.reader, not DictReader: DictReader pads a short row with None, which was
+        # caught only when the padding fell on a column in use, and it cannot tell how
+        # many fields a row had once the header repeats a name
+        reader = csv.reader(fh)
+        header = next(reader, None)
         if header is None:
             raise DataError(f"{p.name} is empty: expected a header row naming the columns")
         for name, key in ((column, "data.column"), (time_column, "data.time_column")):
             if name is not None and name not in header:
                 raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}")
             if name is not None and header.count(name) > 1:
-                # DictReader would silently keep the last of them
+                # a dict of the row would silently keep the last of them
                 raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
         values, labels, lines = [], [], []
-        for row in reader:
+        for fields in reader:
+            if not fields:
+                continue               # a blank line, such as a trailing one
             lineno = reader.line_num   # the file's line: blank lines are skipped, not counted
-            if None in row:
-                # DictReader files extra fields under None and reads the named ones from the
-                # left, so the value taken would be a guess (a stray or unquoted comma?)
-                raise DataError(f"{p.name} line {lineno}: {len(header) + len(row[None])} fields but the "
-                                f"header names {len(header)} columns ({', '.join(header)}); "
-                                "quote values that contain commas")
+            if len(fields) != len(header):
+                # which field is which would be a guess (a stray or unquoted comma, a cell
+                # left out, a line cut short), so the value taken could be another column's
+                n = len(fields)
+                hint = "; quote values that contain commas" if n > len(header) else ""
+                raise DataError(f"{p.name} line {lineno}: {n} field{'s' * (n != 1)} but the header "
+                                f"names {len(header)} columns ({', '.join(header)}){hint}")
+            row = dict(zip(header, fields))
             text = (row.get(column) or "").strip()
             if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
                 raise DataError(f"{p.name} line {lineno}: missing value in column {column!r} "

@@ -128,7 +128,7 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n5,1\n5,2\n5,3\n", "v", "t", r"'t' repeats its time stamps \(5, 5, \.\.\.\)"),
     ("t,v\n1,2\n\n2,x\n", "v", None, r"line 4: column 'v' value 'x'"),   # blank lines count
     ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 5\)"),
-    ("v,t\n1,1\n2\n", "v", "t", r"line 3: missing time stamp in column 't'"),
+    ("v,t\n1,1\n2,\n", "v", "t", r"line 3: missing time stamp in column 't'"),
     ("", "v", None, r"s.csv is empty: expected a header row"),
     ("t,v,v\n1,2,0\n2,3,0\n", "v", None, r"data.column='v': s.csv has 2 columns of that name"),
     ("t,v,t\n1,2,0\n2,3,0\n", "v", "t", r"data.time_column='t': s.csv has 2 columns"),
@@ -137,11 +137,22 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     # a row with more fields than the header: which of them is 'v' is a guess, not a value
     ("t,v\n49,0\n50,1,2,3\n51,2\n", "v", None, r"^s.csv line 3: 4 fields but the header names 2 columns \(t, v\)"),
     ("t,v\n49,0\n50,1,\n", "v", None, r"^s.csv line 3: 3 fields but the header names 2"),
+    # a row with fewer: refused wherever the gap is, not only when it falls on a column in use
+    ("t,v,w\n1,2,3\n2,3\n3,4,5\n", "v", None, r"^s.csv line 3: 2 fields but the header names 3 columns \(t, v, w\)$"),
+    ("t,v,w\n1,2,3\n\n2,3,4\n3\n", "w", "t", r"^s.csv line 5: 1 field but the header names 3 columns \(t, v, w\)$"),
+    ("v,t\n1,1\n2\n", "v", "t", r"^s.csv line 3: 1 field but the header names 2 columns \(v, t\)$"),
 ])
 def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
     path = tmp_path / "missing.csv" if text is None else write(tmp_path, text)
     with pytest.raises(DataError, match=match):
         CSVSeries(path, column, time_column).series()
+
+
+@pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n"])
+def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
+    p = write(tmp_path, "t,v,w\n1,2,3\n2,3,4\n3,5,6" + end)
+    values, labels = CSVSeries(p, "v", "t").series()
+    assert list(values) == [2, 3, 5] and labels == ["1", "2", "3"]
 
 
 def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
