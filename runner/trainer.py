@@ -79,8 +79,11 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
     history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
     if resume is not None:
         model, opt_state, meta = M.load_checkpoint(resume)
-        st = meta.get("runner") or {}
-        _check_resumable(meta.get("config") or {}, model_cfg, resume, threads, st.get("threads"))
+        st, saved_cfg = meta.get("runner") or {}, meta.get("config") or {}
+        _check_resumable(saved_cfg, model_cfg, resume, threads, st.get("threads"))
+        # name may change on resume, but only labels this run's directory, summary and plots:
+        # its checkpoints keep the stored one, so they equal an uninterrupted run's
+        model_cfg.update({k: saved_cfg[k] for k in LABEL_KEYS if k in saved_cfg})
         optimizer = M.build_optimizer(cfg.optimizer, model)
         scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
         history = list(st.get("history", []))

@@ -198,6 +198,12 @@ def test_resume_allows_settings_that_do_not_change_results(tmp_path):
     resumed, _, s = train(tmp_path, ov + free + [f"resume={part}"], "resumed")
     assert s["status"] == "ok", s["error"]
     assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
+    # the new name labels the new run; its checkpoints stay the uninterrupted run's (they
+    # stored name=renamed, which the full run never had)
+    assert s["name"] == "renamed"
+    npz_equal(full / "last.npz", resumed / "last.npz")
+    npz_equal(full / "best.npz", resumed / "best.npz")
+    assert M.load_checkpoint(resumed / "last.npz")[2]["config"]["name"] == "test"
 
 
 @pytest.mark.parametrize("variant", [[], ["optimizer=sgd", "optimizer.lr=0.0", "trainer.early_stopping.patience=1"]])
