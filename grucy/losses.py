@@ -31,13 +31,25 @@ def _scale(n, reduction):
     return 1.0 / n if reduction == "mean" else 1.0
 
 
+def _wide(pred, target, diff):
+    """pred - target in float64, for the loss value, to be overwritten (``diff`` itself when
+    float64: call it once the gradient is taken). A float32 difference of finite inputs
+    more than float32's max apart is inf, though the loss is finite in float64; the gradient
+    stays the input dtype's difference, as torch's does, so training is unchanged. (asarray:
+    the difference of 0-d arrays is a numpy scalar, which cannot be an ``out=``.)"""
+    return np.asarray(diff if diff.dtype == np.float64
+                      else np.subtract(pred, target, dtype=np.float64))
+
+
 def mse(pred, target, reduction="mean"):
     """Mean squared error. pred, target (any shape, same) -> (loss, dpred)."""
     pred, target = _pair(pred, target)
     s = _scale(pred.size, reduction)
     diff = pred - target
-    loss = float(np.square(diff, dtype=np.float64).sum() * s)  # no np.dot: numpy's BLAS pool
-    return loss, (diff * pred.dtype.type(2.0 * s)).astype(pred.dtype, copy=False)
+    grad = (diff * pred.dtype.type(2.0 * s)).astype(pred.dtype, copy=False)
+    wide = _wide(pred, target, diff)
+    loss = float(np.square(wide, out=wide).sum() * s)  # no np.dot: numpy's BLAS pool
+    return loss, grad
 
 
 def mae(pred, target, reduction="mean"):
@@ -45,8 +57,10 @@ def mae(pred, target, reduction="mean"):
     pred, target = _pair(pred, target)
     s = _scale(pred.size, reduction)
     diff = pred - target
-    loss = float(np.abs(diff, dtype=np.float64).sum() * s)
-    return loss, (np.sign(diff) * pred.dtype.type(s)).astype(pred.dtype, copy=False)
+    grad = (np.sign(diff) * pred.dtype.type(s)).astype(pred.dtype, copy=False)
+    wide = _wide(pred, target, diff)
+    loss = float(np.abs(wide, out=wide).sum() * s)
+    return loss, grad
 
 
 def sigmoid(x):

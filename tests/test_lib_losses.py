@@ -102,3 +102,25 @@ def test_softmax_over_an_empty_axis_names_x(fn):
     with pytest.raises(ValueError, match="x must have at least one element along axis -1"):
         fn(np.zeros((3, 0)))
     assert fn(np.zeros((0, 3))).shape == (0, 3)
+
+
+@pytest.mark.parametrize("name, expected", [("mse", lambda d: d * d), ("mae", abs)])
+def test_float32_pointwise_loss_is_finite_when_the_difference_overflows_float32(name, expected):
+    """Regression: pred - target was taken in float32, so finite inputs more than float32's
+    max apart gave an inf loss, though the loss (accumulated in float64) is finite."""
+    pred = np.array([3e38, 1.0, -2.5e38, 0.5], np.float32)
+    target = np.array([-3e38, 1.0, 2.5e38, -0.5], np.float32)
+    # the same sums in Python floats (float64) from the float32 inputs' exact values
+    diffs = [float(p) - float(t) for p, t in zip(pred, target)]
+    # The gradient stays float32 arithmetic (torch's), whose difference does overflow here
+    with np.errstate(over="ignore"):
+        loss, grad = getattr(losses, name)(pred, target)
+        total = getattr(losses, name)(pred, target, reduction="sum")[0]
+        scalar = getattr(losses, name)(np.float32(3e38), np.float32(-3e38))[0]
+    assert loss == pytest.approx(sum(expected(d) for d in diffs) / 4, rel=1e-15)
+    assert total == pytest.approx(sum(expected(d) for d in diffs), rel=1e-15)
+    assert grad.dtype == np.float32                  # the gradient keeps the input dtype
+    assert grad[1] == 0 and grad[3] == (0.5 if name == "mse" else 0.25)
+    # 0-d inputs: the difference is a numpy scalar there
+    assert scalar == pytest.approx(expected(2 * float(np.float32(3e38))), rel=1e-15)
+    assert getattr(losses, name)(2.0, -1.0)[0] == expected(3.0)
