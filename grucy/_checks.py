@@ -78,7 +78,11 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None):
     """
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
-            a = np.asarray(a, dtype=dtype if dtype is not None else np.float64)
+            try:
+                a = np.asarray(a, dtype=dtype if dtype is not None else np.float64)
+            except (ValueError, TypeError) as e:   # ragged, or holding strings or None
+                raise ValueError(f"{name} must be a rectangular nested list of numbers: "
+                                 f"{e}") from None
         else:
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
