@@ -332,9 +332,12 @@ class GRUStream:
         if x_t.shape != (self.batch_size, self.gru.input_size):
             raise ValueError(f"x_t must be a (B, input_size) = "
                              f"{(self.batch_size, self.gru.input_size)} array, got {x_t.shape}")
-        if out is not None and (not isinstance(out, np.ndarray) or out.dtype != h.dtype
-                                or out.shape != h.shape[1:]):
-            raise ValueError(f"out must be a {h.dtype} array of shape {h.shape[1:]}")
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.dtype != h.dtype:
+                raise TypeError(f"out must be a {h.dtype} ndarray, got "
+                                f"{getattr(out, 'dtype', type(out).__name__)}")
+            if out.shape != h.shape[1:]:
+                raise ValueError(f"out must have shape {h.shape[1:]}, got {out.shape}")
         inp = x_t                                     # dtype checked by the first Cell
         for layer, cell in enumerate(self._cells):
             cell.step(inp, h[layer], h[layer])        # h[layer] := GRU step, in place

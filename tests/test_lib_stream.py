@@ -89,6 +89,10 @@ def test_stream_rejects_bidirectional_and_bad_input():
         s.step(np.zeros((4, 2), np.float64))
     with pytest.raises(ValueError, match="out"):
         s.step(np.zeros((4, 2), np.float32), out=np.zeros((4, 2), np.float32))
+    with pytest.raises(TypeError, match="out must be a float32 ndarray, got float64"):
+        s.step(np.zeros((4, 2), np.float32), out=np.zeros((4, 3), np.float64))
+    with pytest.raises(TypeError, match="out must be a float32 ndarray, got list"):
+        s.step(np.zeros((4, 2), np.float32), out=[[0.0] * 3] * 4)
     with pytest.raises(ValueError, match="batch_size"):
         GRU(2, 3).stream(0)
     with pytest.raises(ValueError, match="h0"):
