@@ -180,7 +180,13 @@ def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise DataError(f"data.path={str(path)!r}: no such file")
+        message = f"data.path={str(path)!r}: {'a directory, not a file' if p.is_dir() else 'no such file'}"
+        if not p.is_absolute():
+            # which file: a relative path is read from where the run started, maybe not the
+            # directory it was written for (an evaluation takes the checkpoint's data.path)
+            message += (f" (looked for {p.absolute()}; a relative path is read from the "
+                        "directory you run from)")
+        raise DataError(message)
     try:
         return _read_csv_column(p, column, time_column)
     except UnicodeDecodeError as exc:

@@ -155,6 +155,23 @@ def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     assert list(values) == [2, 3, 5] and labels == ["1", "2", "3"]
 
 
+def test_csv_missing_file_names_the_file_looked_for(tmp_path, monkeypatch):
+    # a relative data.path is read from the directory the run starts in; an evaluation
+    # started elsewhere gets the checkpoint's relative path, so say where it looked
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(DataError) as e:
+        CSVSeries("sub/my.csv", "v").series()
+    assert str(e.value) == (f"data.path='sub/my.csv': no such file (looked for {tmp_path}/sub/my.csv; "
+                            "a relative path is read from the directory you run from)")
+    with pytest.raises(DataError) as e:
+        CSVSeries("sub", "v").series()
+    assert str(e.value).startswith("data.path='sub': a directory, not a file (looked for ")
+    with pytest.raises(DataError) as e:   # an absolute path is already the file looked for
+        CSVSeries(tmp_path / "nope.csv", "v").series()
+    assert str(e.value) == f"data.path='{tmp_path}/nope.csv': no such file"
+
+
 def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     # Excel's "CSV UTF-8" starts with a BOM; the first column's name must still match
     p = tmp_path / "bom.csv"
