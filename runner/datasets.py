@@ -270,11 +270,19 @@ def _check_regular(labels, fname, time_column, lines=None):
         how = "repeats its time stamps" if typical == 0 else "runs backwards"
         fix = "one row per time step expected" if typical == 0 else "sort the file oldest first"
         raise DataError(f"{fname}: {time_column!r} {how} ({labels[0]}, {labels[1]}, ...); {fix}")
-    bad = np.flatnonzero(steps.astype(np.float64) != typical)
+    steps = steps.astype(np.float64)
+    bad = np.flatnonzero(steps != typical)
     if len(bad):
         i = int(bad[0])
+        line = lines[i + 1] if lines else i + 3
+        if steps[i] == 0:
+            raise DataError(f"{fname}: {time_column!r} repeats {labels[i]} (line {line}); "
+                            "one row per time step expected")
+        if steps[i] < 0:
+            raise DataError(f"{fname}: {time_column!r} steps back from {labels[i]} to {labels[i + 1]} "
+                            f"(line {line}); the rows are out of order")
         raise DataError(f"{fname}: {time_column!r} jumps from {labels[i]} to {labels[i + 1]} "
-                        f"(line {lines[i + 1] if lines else i + 3}); the series has a gap or is out of order")
+                        f"(line {line}); the series has a gap or is out of order")
 
 
 class CSVSeries(SeriesDataset):

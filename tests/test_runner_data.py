@@ -134,6 +134,11 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v,t\n1,2,0\n2,3,0\n", "v", "t", r"data.time_column='t': s.csv has 2 columns"),
     ("t,v\n1,1\n2,2\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 4\)"),
     ("t,v\n2000-01,1\n2000-02,2\n2000-04,3\n2000-05,4\n", "v", "t", "jumps from 2000-02 to 2000-04"),
+    # a repeat or a step back inside an otherwise regular series is named as such, not a jump
+    ("t,v\n1,1\n2,2\n2,3\n3,4\n4,5\n", "v", "t", r"^s.csv: 't' repeats 2 \(line 4\); one row per time step expected$"),
+    ("t,v\n1,1\n2,2\n3,3\n2,4\n3,5\n4,6\n5,7\n", "v", "t",
+     r"^s.csv: 't' steps back from 3 to 2 \(line 5\); the rows are out of order$"),
+    ("t,v\n2000-01-01,1\n2000-01-02,2\n2000-01-02,3\n2000-01-03,4\n", "v", "t", r"'t' repeats 2000-01-02 \(line 4\)"),
     # a row with more fields than the header: which of them is 'v' is a guess, not a value
     ("t,v\n49,0\n50,1,2,3\n51,2\n", "v", None, r"^s.csv line 3: 4 fields but the header names 2 columns \(t, v\)"),
     ("t,v\n49,0\n50,1,\n", "v", None, r"^s.csv line 3: 3 fields but the header names 2"),
