@@ -162,9 +162,18 @@ def save_checkpoint(path: Path, model, optimizer=None, metadata=None) -> None:
     grucy.io.save(str(path), model, optimizer=optimizer, metadata=_jsonable(metadata))
 
 
-def load_checkpoint(path):
-    """-> (model, optimizer_state, metadata)."""
-    ck = grucy.io.load(str(path))
+def load_checkpoint(path, key=None):
+    """-> (model, optimizer_state, metadata).
+
+    ``key`` (``"ckpt_path"``, ``"resume"``): the setting that named ``path``; a file that is
+    not a grucy checkpoint is then a ConfigError under that key, not an unexpected error.
+    """
+    try:
+        ck = grucy.io.load(str(path))
+    except ValueError as exc:
+        if key is None:
+            raise
+        raise ConfigError(f"{key}={path}: {exc}") from None
     return ck.model, ck.optimizer_state, ck.metadata or {}
 
 

@@ -102,7 +102,7 @@ def evaluate(cfg, out_dir: Path) -> dict:
         path = path / "best.npz"
     if not path.is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
-    model, _, meta = M.load_checkpoint(path)
+    model, _, meta = M.load_checkpoint(path, key="ckpt_path")
     saved = (meta or {}).get("config") or {}
     data_cfg = OmegaConf.create(saved["data"]) if "data" in saved else cfg.data
     data = load_data(data_cfg)

@@ -78,7 +78,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
 
     history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
     if resume is not None:
-        model, opt_state, meta = M.load_checkpoint(resume)
+        model, opt_state, meta = M.load_checkpoint(resume, key="resume")
         st, saved_cfg = meta.get("runner") or {}, meta.get("config") or {}
         _check_resumable(saved_cfg, model_cfg, resume, threads, st.get("threads"))
         # name may change on resume, but only labels this run's directory, summary and plots:

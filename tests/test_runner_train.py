@@ -333,6 +333,22 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     assert s["error"].startswith("ConfigError: ckpt_path=")
 
 
+@pytest.mark.parametrize("key", ["ckpt_path", "resume"])
+def test_a_file_that_is_not_a_checkpoint_is_a_config_error_naming_the_key(tmp_path, key):
+    # e.g. ckpt_path=<run dir>/metrics.csv: grucy's ValueError said what was wrong, but not
+    # under which setting, and left a traceback.txt as if the runner had crashed
+    wrong = tmp_path / "metrics.csv"
+    wrong.write_text("epoch,train_loss\n1,0.5\n")
+    extra = ["train=false", f"ckpt_path={wrong}"] if key == "ckpt_path" else [f"resume={wrong}"]
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", extra), "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["status"] == "failed"
+    assert s["error"].startswith(f"ConfigError: {key}={wrong}: "), s["error"]
+    assert "is not a grucy checkpoint" in s["error"]
+    assert not (tmp_path / "e" / "traceback.txt").exists()
+
+
 @pytest.mark.parametrize("data", ["sine", "adding"])
 def test_float64_model_trains_and_evaluates(tmp_path, data):
     # the datasets are float32; a float64 model must get its batches in its own dtype
