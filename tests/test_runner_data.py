@@ -68,6 +68,10 @@ def test_adding_problem_constant_one_baseline():
     mse = baselines.evaluate(d)["constant_1"]["mse"]
     assert mse == pytest.approx(1 / 6, abs=0.01)
     assert mse == pytest.approx(0.1767, abs=0.015)
+    # the training-mean baseline is scored in MSE too, like the model and constant_1
+    y = d.test.y.astype(np.float64)
+    want = float(np.mean((y - d.train.y.astype(np.float64).mean()) ** 2))
+    assert baselines.evaluate(d)["train_mean"]["mse"] == pytest.approx(want, rel=1e-6)   # float32 mean
     x = d.test.x
     assert np.all(x[:, :, 1].sum(axis=1) == 2)
     assert np.all(x[:, :10, 1].sum(axis=1) == 1)   # one marker in each half
