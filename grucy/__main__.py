@@ -1,4 +1,5 @@
-"""`python -m grucy`: print which BLAS grucy uses, its version, CPU kernel and threads."""
+"""`python -m grucy`: print which BLAS grucy uses, its version, CPU kernel and threads, and
+which copy of grucy's gate passes runs."""
 import grucy
 
 
@@ -6,7 +7,7 @@ def main():
     info = grucy.blas_info()
     print(f"grucy {grucy.__version__}")
     for key in ("package", "library", "corename", "num_threads", "num_procs", "config",
-                "numpy_threads"):
+                "numpy_threads", "gate_passes"):
         print(f"  {key:13s} {info[key]}")
 
 

@@ -171,8 +171,10 @@ def _numpy_openblas():
 
 
 def blas_info():
-    """Which BLAS grucy uses: library file, version, CPU kernel, threads, build config, and
-    whose threads numpy's BLAS runs on (numpy_threads; see share_threads_with_numpy)."""
+    """Which BLAS grucy uses: library file, version, CPU kernel, threads, build config,
+    whose threads numpy's BLAS runs on (numpy_threads; see share_threads_with_numpy), and
+    which copy of grucy's own gate passes runs (gate_passes: picked at import from the
+    CPU's feature bits, grucy/_gates.h)."""
     import importlib.metadata as md
     from grucy import _blas_path
     if _numpy_shared:
@@ -189,4 +191,5 @@ def blas_info():
         "num_procs": _ops.get_num_procs(),
         "config": _ops.get_config(),
         "numpy_threads": numpy_threads,
+        "gate_passes": "AVX2+FMA" if _gru.SIMD else "baseline (SSE2 on x86-64)",
     }

@@ -1,5 +1,7 @@
 """grucy.matmul, the thread pool and `python -m grucy`, against numpy as the reference."""
 import itertools
+import os
+import platform
 import subprocess
 import sys
 
@@ -117,5 +119,13 @@ def test_python_m_grucy_reports_the_blas():
     printed = subprocess.run([sys.executable, "-m", "grucy"], capture_output=True, text=True,
                              check=True).stdout
     assert "OpenBLAS" in info["config"]
-    for key in ("corename", "config", "package", "numpy_threads"):
+    for key in ("corename", "config", "package", "numpy_threads", "gate_passes"):
         assert str(info[key]) in printed
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or
+                    not os.path.exists("/proc/cpuinfo"), reason="reads x86 Linux CPU flags")
+def test_gate_passes_reported_from_the_cpu_flags():
+    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    want = "AVX2+FMA" if {"avx2", "fma"} <= set(flags) else "baseline"
+    assert grucy.blas_info()["gate_passes"].startswith(want)
