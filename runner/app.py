@@ -22,8 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
 from runner.config import config_dir, validate
+from runner.rundir import claim
 
 log = logging.getLogger("runner")
+
+# ${claim:dir} in conf/config.yaml: a directory no other run writes into (runner/rundir.py)
+OmegaConf.register_new_resolver("claim", claim, use_cache=True, replace=True)
 
 FAILED_METRIC = math.inf   # what a failed job reports to a sweeper (minimising)
 SMALL_GEMM = 256 * 32      # hidden_size * batch_size below which one BLAS thread is faster

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def cli(args, cwd=REPO, env_extra=None, timeout=300):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("GRUCY_RUNNER_CLAIM", None)     # each call a new invocation (runner/rundir.py)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -281,3 +282,60 @@ def test_readme_names_every_file_a_sweep_writes_and_every_summary_field(tmp_path
     row = next(line for line in readme.splitlines() if line.startswith("| `summary.json` |"))
     for key in json.loads((tmp_path / "0" / "summary.json").read_text()):
         assert f"`{key}`" in row, f"README's summary.json row does not mention {key!r}"
+
+
+# ---- run directories: runner/rundir.py ----------------------------------------------------
+
+def _claim_in_new_invocation(path, queue):
+    os.environ.pop("GRUCY_RUNNER_CLAIM", None)      # a process of its own, as another run
+    from runner.rundir import claim
+    queue.put(claim(path))
+
+
+def test_claim_gives_each_invocation_its_own_directory(tmp_path, monkeypatch):
+    import multiprocessing as mp
+    from runner.rundir import claim
+    monkeypatch.setenv("GRUCY_RUNNER_CLAIM", "first")
+    base = tmp_path / "out" / "2026-01-01_00-00-00"
+    assert claim(str(base)) == str(base)
+    assert claim(str(base)) == str(base)            # the same invocation resolving again
+    monkeypatch.setenv("GRUCY_RUNNER_CLAIM", "second")
+    assert claim(str(base)) == f"{base}_1"
+    (tmp_path / "made_by_hand").mkdir()             # no marker: someone else's directory
+    assert claim(str(tmp_path / "made_by_hand")) == f"{tmp_path / 'made_by_hand'}_1"
+    # eight processes asking at once for one new directory: eight different answers
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_new_invocation, args=(str(tmp_path / "race"), q))
+             for _ in range(8)]
+    for p in procs:
+        p.start()
+    got = sorted(q.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join()
+    assert got == sorted([str(tmp_path / "race")] + [f"{tmp_path / 'race'}_{k}" for k in range(1, 8)])
+
+
+def test_runs_started_together_write_into_directories_of_their_own(tmp_path):
+    # Regression: the default outputs/<name>/<date_time> had one-second resolution, and two
+    # runs started in the same second wrote into one directory (one summary, one set of
+    # checkpoints survived). Sequential runs with one claimed directory pattern, then two
+    # concurrent runs on the defaults.
+    fixed = [f"hydra.run.dir=${{claim:{tmp_path / 'run'}}}"]
+    for seed in (0, 1):
+        r = cli(tiny("sine") + fixed + [f"seed={seed}"], cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    for d, seed in ((tmp_path / "run", 0), (tmp_path / "run_1", 1)):
+        assert json.loads((d / "summary.json").read_text())["seed"] == seed
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("GRUCY_RUNNER_CLAIM", None)
+    procs = [subprocess.Popen([sys.executable, "-m", "runner", *tiny("sine"), f"seed={seed}"],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in (2, 3)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    seeds = sorted(json.loads(s.read_text())["seed"]
+                   for s in (tmp_path / "outputs").glob("*/*/summary.json"))
+    assert seeds == [2, 3]

@@ -1,0 +1,53 @@
+"""Fresh output directories: ``${claim:path}`` in conf/config.yaml's hydra.run.dir and
+hydra.sweep.dir.
+
+Hydra names a run's directory after the second it started and writes into it whether or not
+another run already did: two runs started in the same second (a shell loop with ``&``, a
+cluster array) shared one directory, and one's summary and checkpoints replaced the other's.
+``claim(path)`` returns ``path`` if this invocation can have it, else the first free of
+``path_1``, ``path_2``, ...: creating a directory is atomic, so of two processes asking for
+the same one exactly one gets it. The winner writes its invocation's token into
+``.claimed``; a later resolution by the same invocation (Hydra resolves the sweep directory
+again in each job's config, and in the job processes of the joblib and submitit launchers,
+which inherit the token from the environment) finds its token there and gets the same
+directory back.
+
+A directory given without ``${claim:...}`` (``hydra.run.dir=mydir``) is used as Hydra uses
+it: a sweep re-run into a fixed directory is a documented use (runner/sweep.py).
+"""
+import os
+import uuid
+from pathlib import Path
+
+TOKEN_ENV = "GRUCY_RUNNER_CLAIM"      # this invocation's token, inherited by its job processes
+MARKER = ".claimed"
+
+
+def _token() -> str:
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        token = os.environ[TOKEN_ENV] = uuid.uuid4().hex
+    return token
+
+
+def claim(path: str) -> str:
+    """The first of path, path_1, path_2, ... that is new or already this invocation's."""
+    token = _token()
+    base = Path(str(path))
+    base.parent.mkdir(parents=True, exist_ok=True)
+    k = 0
+    while True:
+        candidate = base if k == 0 else base.with_name(f"{base.name}_{k}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            try:
+                ours = (candidate / MARKER).read_text().strip() == token
+            except OSError:             # no marker: a directory someone else made, or a
+                ours = False            #   claim between its mkdir and its write; not ours
+            if ours:
+                return str(candidate)
+            k += 1
+            continue
+        (candidate / MARKER).write_text(token + "\n")
+        return str(candidate)
