@@ -8,6 +8,7 @@ YAML naming it (README.md, "Your own dataset, model or optimizer").
 """
 import csv
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
@@ -250,7 +251,11 @@ def _read_csv_column(p, column, time_column):
 def _check_regular(labels, fname, time_column, lines=None):
     """Fail on missing or repeated time stamps when they are dates or numbers."""
     try:
-        stamps = np.array(labels, dtype="datetime64")
+        # numpy reads a zone (2024-01-01T00:00Z, ...+01:00) as UTC, correct for spacing, and
+        # warns once per stamp that datetime64 keeps no zone: noise on the user's terminal
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "no explicit representation of timezones")
+            stamps = np.array(labels, dtype="datetime64")
     except ValueError:
         try:
             stamps = np.array([float(s) for s in labels])

@@ -213,3 +213,19 @@ def test_dataset_sizes_are_checked_by_name(data, override, match):
     with pytest.raises(Exception) as info:
         instantiate(cfg.data).load()
     assert re.search(match, describe(info.value)[0]), describe(info.value)[0]
+
+
+def test_csv_time_stamps_with_a_zone_are_checked_without_warnings(tmp_path):
+    # numpy reads 'Z' and '+01:00' as UTC (right for spacing) but warned once per stamp
+    import warnings
+    p = write(tmp_path, "t,v\n2024-01-01T00:00Z,1\n2024-01-01T01:00Z,2\n2024-01-01T02:00Z,3\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values, labels = CSVSeries(p, "v", "t").series()
+    assert list(values) == [1, 2, 3] and labels[0] == "2024-01-01T00:00Z"
+    gap = write(tmp_path, "t,v\n2024-01-01T00:00+01:00,1\n2024-01-01T01:00+01:00,2\n"
+                          "2024-01-01T03:00+01:00,3\n2024-01-01T04:00+01:00,4\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="jumps from 2024-01-01T01:00"):
+            CSVSeries(gap, "v", "t").series()
