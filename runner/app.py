@@ -128,7 +128,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         if cfg.train:
             result = tasks.fit(cfg, out_dir, partial=summary)
         else:
-            result = tasks.evaluate(cfg, out_dir)
+            result = tasks.evaluate(cfg, out_dir, partial=summary, overrides=info["overrides"])
         summary.update(result)   # sets status: "ok", or "interrupted" by trainer.stop_after
         val = (summary.get("val") or {}).get("rmse")
         metric = float(val) if val is not None and math.isfinite(val) else FAILED_METRIC

@@ -103,7 +103,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
                           f"(no default): add {' '.join(m + '=...' for m in missing)}")
     _check_known_keys(cfg, schema.RunConfig, "")
-    check_target(cfg.data, "data")
+    if cfg.train:   # an evaluation takes the checkpoint's data config (and data.path: runner.tasks)
+        check_target(cfg.data, "data")
     check_target(cfg.model, "model",
                  extra=("input_size", "output_size", "mode", "activation", "seed"))
     check_target(cfg.optimizer, "optimizer", extra=("params",))

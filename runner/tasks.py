@@ -3,10 +3,11 @@
 it adds to summary.json.
 """
 import logging
+import re
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from runner import baselines, model as M, outputs, trainer
 from runner.config import ConfigError
@@ -95,20 +96,57 @@ def _history_rows(out_dir):
     return outputs.read_metrics(p) if p.is_file() else []
 
 
-def evaluate(cfg, out_dir: Path) -> dict:
-    """Forecast the test split from ``cfg.ckpt_path``; data config taken from the checkpoint."""
+def _on_command_line(overrides, key) -> bool:
+    """Whether ``key`` was set on the command line (``key=``, ``+key=`` or ``++key=``)."""
+    return any(re.match(rf"\+{{0,2}}{re.escape(key)}=", o) for o in overrides or ())
+
+
+def evaluated_config(cfg, saved: dict, overrides=()) -> DictConfig:
+    """The config an evaluation ran: the checkpoint's stored one (its model, data and name,
+    and how it was trained), with this command line's own settings (train, ckpt_path,
+    plots, trainer.eval_batch_size, ...).
+
+    Two keys given on the command line win over the stored ones: ``name``, which labels
+    this evaluation like a resumed run's, and ``data.path``, for a series whose stored
+    relative path is read from another directory than the one the run started in.
+    """
+    out = OmegaConf.to_container(cfg, resolve=True)
+    stored = dict(saved)
+    if _on_command_line(overrides, "name"):
+        stored.pop("name", None)
+    if isinstance(stored.get("trainer"), dict):
+        stored["trainer"] = {**stored["trainer"], "eval_batch_size": cfg.trainer.eval_batch_size,
+                             "stop_after": cfg.trainer.get("stop_after")}
+    out.update(stored)   # whole groups: a stored model or data config is not mixed with the command line's
+    if "data" in saved and _on_command_line(overrides, "data.path"):
+        if "path" not in saved["data"]:
+            raise ConfigError(f"data.path={cfg.data.path}: the checkpoint's data "
+                              f"({saved['data'].get('_target_')}) reads no file")
+        out["data"] = {**saved["data"], "path": cfg.data.path}
+    return OmegaConf.create(out)
+
+
+def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
+    """Forecast the test split from ``cfg.ckpt_path`` with the checkpoint's data config.
+
+    config.yaml is rewritten with :func:`evaluated_config`, and ``partial`` (a dict)
+    receives its name early, so that what the evaluation writes describes the model
+    evaluated, not the data and model chosen on the command line.
+    """
     path = Path(str(cfg.ckpt_path)).expanduser()
     if path.is_dir():
         path = path / "best.npz"
     if not path.is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
     model, _, meta = M.load_checkpoint(path, key="ckpt_path")
-    saved = (meta or {}).get("config") or {}
-    data_cfg = OmegaConf.create(saved["data"]) if "data" in saved else cfg.data
-    data = load_data(data_cfg)
+    cfg = evaluated_config(cfg, (meta or {}).get("config") or {}, overrides)
+    outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    if partial is not None:
+        partial["name"] = cfg.get("name")
+    data = load_data(cfg.data)
     base = baselines.evaluate(data)
     res = report(model, data, out_dir, cfg)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
-    return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "baselines": base,
-            "params": M.count_params(model), **res}
+    return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "name": cfg.get("name"),
+            "baselines": base, "params": M.count_params(model), **res}

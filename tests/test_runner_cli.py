@@ -85,6 +85,33 @@ def test_cli_nan_loss_exits_nonzero(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
 
 
+def test_evaluation_takes_name_and_data_path_from_the_command_line(tmp_path):
+    # a CSV run with a relative data.path could be evaluated only from the directory it
+    # was trained in: the checkpoint's path was used and data.* overrides were ignored
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    rows = [f"{i},{(i % 7) * 0.25 + 0.01 * i:.2f}" for i in range(120)]
+    (tmp_path / "a" / "mine.csv").write_text("step,level\n" + "\n".join(rows) + "\n")
+    ov = tiny("csv", ["data.path=mine.csv", "data.column=level", "data.time_column=step", "name=mine"])
+    r = cli(ov + [f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    ckpt = f"ckpt_path={tmp_path / 'run' / 'best.npz'}"
+    # from elsewhere the stored relative path is not found ...
+    r = cli(["train=false", ckpt, "plots=false", f"hydra.run.dir={tmp_path / 'ev0'}"], cwd=tmp_path / "b")
+    assert r.returncode == 1 and "no such file" in r.stderr, r.stderr
+    # ... unless the command line gives it; an explicit name labels the evaluation
+    csv_path = tmp_path / "a" / "mine.csv"
+    r = cli(["train=false", ckpt, "plots=false", f"+data.path={csv_path}", "name=checked",
+             f"hydra.run.dir={tmp_path / 'ev1'}"], cwd=tmp_path / "b")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "ev1" / "summary.json").read_text())
+    assert s["status"] == "ok" and s["name"] == "checked"
+    assert s["test"] == json.loads((tmp_path / "run" / "summary.json").read_text())["test"]
+    assert (tmp_path / "ev1" / "predictions.csv").read_text() == (tmp_path / "run" / "predictions.csv").read_text()
+    text = (tmp_path / "ev1" / "config.yaml").read_text()
+    assert f"path: {csv_path}" in text and "column: level" in text and "name: checked" in text
+
+
 USER_PACKAGE = """
 import numpy as np
 import grucy

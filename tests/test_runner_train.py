@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from runner import model as M
 from runner.app import run
@@ -292,6 +293,22 @@ def test_evaluate_from_checkpoint_writes_predictions(tmp_path):
     assert s_ev["test"] == s["test"]   # the data config came from the checkpoint
     assert (ev / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
     assert not (ev / "metrics.csv").exists()
+
+
+def test_evaluation_writes_the_checkpoints_config_and_name_not_the_command_lines(tmp_path):
+    # evaluating an El Nino checkpoint from a plain command line wrote the default sine
+    # data and model into config.yaml and "sine-gru" into summary.json, beside El Nino's scores
+    out, _, s = train(tmp_path, tiny("elnino", ["name=nino", "model.hidden_size=5", "optimizer=sgd"]), "trained")
+    ov = [o for o in tiny("sine") if o != "name=test"]   # the command line's name: sine-gru
+    ev, _, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out / 'best.npz'}"] + ov, "eval")
+    assert s_ev["status"] == "ok" and s_ev["test"] == s["test"]
+    assert s_ev["name"] == "nino"
+    cfg = yaml.safe_load((ev / "config.yaml").read_text())
+    assert cfg["name"] == "nino"
+    assert cfg["data"]["_target_"] == "runner.datasets.ElNino" and cfg["data"]["window"] == 8
+    assert cfg["model"]["hidden_size"] == 5
+    assert cfg["optimizer"]["_target_"] == "grucy.optim.SGD"   # how the model was trained
+    assert cfg["train"] is False and cfg["ckpt_path"] == str(out / "best.npz")
 
 
 def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
