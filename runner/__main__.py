@@ -1,7 +1,7 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
 import sys
 
-from runner.app import main
+from runner.app import main, missing_plugin_hint
 from runner.sweep import exit_status
 
 if __name__ == "__main__":
@@ -9,4 +9,9 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:    # the run said how to resume and wrote its summary already
         sys.exit(130)            # 128 + SIGINT, the shell's code, without a traceback
+    except SystemExit as exc:    # Hydra's error said what it could not find, not what to install
+        hint = missing_plugin_hint(sys.argv[1:]) if exc.code not in (0, None) else None
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        raise
     sys.exit(exit_status())      # a multirun with a failed job exits 1 (runner/sweep.py)

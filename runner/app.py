@@ -5,6 +5,7 @@ it records ``"status": "failed"`` and the error in summary.json and returns an i
 metric, so one bad job cannot stop the sweep or its results table. A single run that
 fails writes the same summary, logs one clear line and exits with status 1.
 """
+import importlib.util
 import logging
 import math
 import os
@@ -162,6 +163,27 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         print(f"error: {summary['error']}", file=sys.stderr)
         sys.exit(1)
     return metric
+
+
+OPTUNA_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
+
+
+def missing_plugin_hint(argv):
+    """What to install when ``argv`` asks for the Optuna sweeper and it is not installed.
+
+    Hydra's own error ("Could not find 'hydra/sweeper/optuna'") does not say that the
+    sweeper comes with an extra. None when nothing is missing or nothing asks for it.
+    """
+    wants = any(re.match(r"\+{0,2}(hparams_search=(?!null$)|hydra/sweeper=optuna$)", a) for a in argv)
+    if not wants:
+        return None
+    try:
+        if importlib.util.find_spec(OPTUNA_PLUGIN) is not None:
+            return None
+    except ImportError:   # a broken install is as good as none
+        pass
+    return ('the Optuna sweeper is not installed: pip install -e ".[optuna]" from a checkout '
+            '(the optuna extra: hydra-optuna-sweeper, optuna)')
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")

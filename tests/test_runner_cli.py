@@ -1,6 +1,7 @@
 """The real CLI through subprocess: a run, a user's own config dir, multiruns on the
 basic, joblib and submitit_local launchers with a failing job, and the sweep table."""
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -264,6 +265,46 @@ def test_optuna_search_records_failed_trials(tmp_path):
     assert all(row["status"] == "ok" or "loss became" in row["error"] for row in rows)
     n_failed = sum(row["status"] != "ok" for row in rows)
     assert r.returncode == (1 if n_failed else 0), r.stderr
+
+
+# Runs the runner as `python -m runner` would, with the Optuna sweeper hidden from Hydra's
+# plugin scan and from imports: what a machine without the optuna extra sees
+WITHOUT_OPTUNA = """
+import importlib.util, pkgutil, runpy, sys
+walk, find = pkgutil.walk_packages, importlib.util.find_spec
+pkgutil.walk_packages = lambda *a, **k: (m for m in walk(*a, **k) if "optuna" not in m[1])
+importlib.util.find_spec = lambda name, *a, **k: None if "optuna" in name else find(name, *a, **k)
+sys.argv = ["runner"] + sys.argv[1:]
+runpy.run_module("runner", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("args", [["-m", "hparams_search=sine_optuna"], ["-m", "hydra/sweeper=optuna"],
+                                  ["hparams_search=sine_optuna"]])
+def test_a_search_without_the_optuna_extra_says_what_to_install(tmp_path, args):
+    script = tmp_path / "without_optuna.py"
+    script.write_text(WITHOUT_OPTUNA)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, str(script), *args, f"hydra.sweep.dir={tmp_path / 'm'}",
+                        f"hydra.run.dir={tmp_path / 'r'}"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Could not find 'hydra/sweeper/optuna'" in r.stderr, r.stderr   # Hydra's own error
+    assert 'pip install -e ".[optuna]"' in r.stderr, r.stderr
+
+
+def test_no_install_hint_when_the_sweeper_is_there_or_not_asked_for(monkeypatch):
+    from runner.app import missing_plugin_hint
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if "optuna" in name else find(name, *a, **k))
+    assert missing_plugin_hint(["-m", "hparams_search=sine_optuna"])
+    assert missing_plugin_hint(["-m", "hparams_search=null"]) is None
+    assert missing_plugin_hint(["-m", "model.hidden_size=4,8"]) is None
+    monkeypatch.setattr(importlib.util, "find_spec", find)
+    if find("hydra_plugins.hydra_optuna_sweeper") is not None:
+        assert missing_plugin_hint(["-m", "hparams_search=sine_optuna"]) is None
 
 
 def test_a_sweep_run_again_into_its_directory_lists_only_its_own_jobs(tmp_path):
