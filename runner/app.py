@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
-from runner.config import config_dir, validate
+from runner.config import ConfigError, config_dir, validate
 from runner.rundir import claim
 
 log = logging.getLogger("runner")
@@ -73,6 +73,22 @@ def _hydra_info():
             "sweep_dir": hc.sweep.dir if multirun else None}
 
 
+def check_run_mode() -> None:
+    """Refuse a search config in a single run: without -m Hydra runs it once, silently.
+
+    A sweeper only acts in a multirun; ``python -m runner hparams_search=...`` trained the
+    defaults once and looked like a search that found them.
+    """
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return
+    choices = HydraConfig.get().runtime.choices
+    search, sweeper = choices.get("hparams_search"), choices.get("hydra/sweeper")
+    if search or sweeper not in (None, "basic"):
+        what = f"hparams_search={search}" if search else f"hydra/sweeper={sweeper}"
+        raise ConfigError(f"{what} is a search over many runs, and without -m Hydra does one plain "
+                          f"run: add -m (python -m runner -m {what} ...)")
+
+
 # Errors whose message already says what to fix: no traceback.txt for them. Matched by
 # name because importing the trainer (for NonFiniteLoss) would import grucy before the
 # config is validated.
@@ -119,6 +135,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     metric = FAILED_METRIC
     try:
         OmegaConf.resolve(cfg)
+        check_run_mode()
         validate(cfg)
         outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
         import grucy   # after validation: a config typo is reported even without a built grucy

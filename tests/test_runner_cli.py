@@ -307,6 +307,18 @@ def test_no_install_hint_when_the_sweeper_is_there_or_not_asked_for(monkeypatch)
         assert missing_plugin_hint(["-m", "hparams_search=sine_optuna"]) is None
 
 
+@pytest.mark.parametrize("search", ["hparams_search=sine_optuna", "hydra/sweeper=optuna"])
+def test_a_search_without_dash_m_is_refused(tmp_path, search):
+    # without -m Hydra ignores the sweeper and trains the defaults once, like a search that
+    # found them
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    r = cli([search, f"hydra.run.dir={tmp_path}"] + tiny("sine"))
+    assert r.returncode == 1, r.stderr
+    assert "add -m" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "metrics.csv").exists()
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed"
+
+
 def test_a_sweep_run_again_into_its_directory_lists_only_its_own_jobs(tmp_path):
     # a fixed hydra.sweep.dir, re-run after a failure: the first sweep's failed job 1 is
     # still on disk, but it is not this sweep's; it must not fail this one or fill its table
