@@ -366,6 +366,26 @@ def test_a_file_that_is_not_a_checkpoint_is_a_config_error_naming_the_key(tmp_pa
     assert not (tmp_path / "e" / "traceback.txt").exists()
 
 
+@pytest.mark.parametrize("key", ["ckpt_path", "resume"])
+@pytest.mark.parametrize("kind", ["missing", "not a checkpoint"])
+def test_a_bad_checkpoint_is_reported_before_the_data_is_loaded(tmp_path, key, kind, monkeypatch):
+    # resume= was looked at only after the data was loaded and the baselines fitted: a
+    # typo cost that time, and a data error hid it
+    from runner import tasks
+    loaded = []
+    monkeypatch.setattr(tasks, "load_data", lambda cfg_data: loaded.append(cfg_data) or 1 / 0)
+    wrong = tmp_path / ("nope.npz" if kind == "missing" else "metrics.csv")
+    if kind != "missing":
+        wrong.write_text("epoch,train_loss\n1,0.5\n")
+    extra = ["train=false", f"ckpt_path={wrong}"] if key == "ckpt_path" else [f"resume={wrong}"]
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", extra), "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: {key}={wrong}: "), s["error"]
+    assert ("is not a grucy checkpoint" if kind != "missing" else "no ") in s["error"]
+    assert loaded == [] and s["baselines"] is None
+
+
 @pytest.mark.parametrize("data", ["sine", "adding"])
 def test_float64_model_trains_and_evaluates(tmp_path, data):
     # the datasets are float32; a float64 model must get its batches in its own dtype
