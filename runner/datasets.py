@@ -11,7 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -34,6 +34,11 @@ class Split:
     x: np.ndarray            # (N, T, I) float32, normalised inputs, batch-first for slicing
     y: np.ndarray            # (N, O) float32, normalised targets
     labels: List[str]        # label of each example's first target (time stamp or index)
+    # the series' own values (float64, as read) of the targets and of each input's last
+    # step, for predictions.csv: y and x are float32 and normalised, and de-normalising
+    # them writes 102.446 as 102.44599994651077. None: y is the truth itself (adding).
+    target: Optional[np.ndarray] = None   # (N, O)
+    last: Optional[np.ndarray] = None     # (N,), what the persistence baseline forecasts
 
     def __len__(self):
         return len(self.y)
@@ -109,7 +114,8 @@ class SeriesDataset:
             starts = np.arange(max(first, w), last - h + 1)
             x = np.stack([feats[s - w:s] for s in starts]).astype(np.float32)
             y = np.stack([z[s:s + h] for s in starts]).astype(np.float32)
-            return Split(x, y, [labels[s] for s in starts])
+            target = np.stack([values[s:s + h] for s in starts])
+            return Split(x, y, [labels[s] for s in starts], target, values[starts - 1])
 
         return Prepared(windows(0, val_start), windows(val_start, test_start), windows(test_start, n),
                         mean, std, "forecast",

@@ -91,17 +91,49 @@ def versions() -> dict:
     return out
 
 
+def decimals(z, mean, std) -> np.ndarray:
+    """``z * std + mean`` as text with the digits ``z``'s own precision carries.
+
+    ``z`` is in normalised units (a float32 model's predictions, say). Each value gets the
+    shortest decimal that normalises back to the same ``z`` in ``z``'s dtype, so a float32
+    prediction is not written with the float64 noise of de-normalising it; float64 ``z``
+    gets Python's shortest repr. Returns an array of str, ``z``'s shape.
+    """
+    z = np.asarray(z)
+    values = z.astype(np.float64) * std + mean
+    flat_z, flat_v = z.ravel(), values.ravel()
+    out = np.array([repr(float(v)) for v in flat_v], dtype=object)   # 17 digits at most
+    if z.dtype == np.float64:
+        return out.reshape(z.shape)
+    todo = np.arange(flat_z.size)
+    for digits in range(1, 17):
+        if not todo.size:
+            break
+        text = [repr(float(f"{flat_v[i]:.{digits}g}")) for i in todo]
+        back = ((np.array([float(t) for t in text]) - mean) / std).astype(z.dtype)
+        ok = back == flat_z[todo]
+        out[todo[ok]] = [t for t, good in zip(text, ok) if good]
+        todo = todo[~ok]
+    return out.reshape(z.shape)
+
+
 def write_predictions(path, labels, target, pred, persistence=None) -> None:
-    """Long format: one row per example and horizon step, in original units."""
+    """Long format: one row per example and horizon step, in original units.
+
+    Values are written as given when they are text (see :func:`decimals`), else by repr.
+    """
+    def cell(v):
+        return v if isinstance(v, str) else repr(float(v))
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     cols = ["time", "step", "target", "prediction"] + (["persistence"] if persistence is not None else [])
     w.writerow(cols)
     for i, label in enumerate(labels):
-        for k in range(target.shape[1]):
-            row = [label, k + 1, repr(float(target[i, k])), repr(float(pred[i, k]))]
+        for k in range(len(target[i])):
+            row = [label, k + 1, cell(target[i][k]), cell(pred[i][k])]
             if persistence is not None:
-                row.append(repr(float(persistence[i])))
+                row.append(cell(persistence[i]))
             w.writerow(row)
     atomic_write(path, buf.getvalue())
 

@@ -38,14 +38,27 @@ def score_split(model, split, data, batch_size):
     return pred, baselines.scores(pred, split.y, data.std)
 
 
+def _original_units(data: Prepared, exact, z):
+    """(values, their text for predictions.csv) in the series' units: the dataset's own
+    values when it kept them (``exact``), else de-normalised ``z`` with only the digits
+    its precision carries."""
+    if exact is not None:
+        return exact, exact
+    return data.to_original(z), outputs.decimals(z, data.mean, data.std)
+
+
 def report(model, data: Prepared, out_dir: Path, cfg) -> dict:
     """Test and val scores, predictions.csv and the forecast plot for one model."""
     bs = int(cfg.trainer.eval_batch_size)
     _, val = score_split(model, data.val, data, bs)
     pred, test = score_split(model, data.test, data, bs)
-    truth, fc = data.to_original(data.test.y), data.to_original(pred)
-    persist = data.to_original(data.test.x[:, -1, 0]) if data.task == "forecast" else None
-    outputs.write_predictions(out_dir / "predictions.csv", data.test.labels, truth, fc, persist)
+    split = data.test
+    truth, truth_text = _original_units(data, split.target, split.y)
+    persist, persist_text = (_original_units(data, split.last, split.x[:, -1, 0])
+                             if data.task == "forecast" else (None, None))
+    fc = data.to_original(pred)
+    outputs.write_predictions(out_dir / "predictions.csv", split.labels, truth_text,
+                              outputs.decimals(pred, data.mean, data.std), persist_text)
     if cfg.get("plots", True):
         extra = {}
         if persist is not None:

@@ -82,6 +82,41 @@ def test_plots_and_predictions(tmp_path):
     assert max(abs(float(r["target"])) for r in rows) == pytest.approx(1.0, abs=0.1)
 
 
+def test_predictions_csv_writes_the_series_values_as_read_and_no_fake_digits(tmp_path):
+    # targets were rebuilt from float32-normalised values: a CSV's 102.446 came out as
+    # 102.44599994651077; predictions carried float64 digits a float32 model never made
+    from decimal import Decimal
+    n = 200
+    text = [f"{100 + 2 * math.sin(0.3 * i) + 0.01 * i:.3f}" for i in range(n)]
+    p = tmp_path / "three.csv"
+    p.write_text("step,level\n" + "".join(f"{i},{v}\n" for i, v in enumerate(text)))
+    out, _, s = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=level", "data.time_column=step"]))
+    assert s["status"] == "ok", s["error"]
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    assert len(rows) == round(n * 0.2)   # the test split, one step ahead
+    for r in rows:
+        t = int(r["time"])
+        assert float(r["target"]) == float(text[t]), r          # as written in the CSV
+        assert float(r["persistence"]) == float(text[t - 1]), r
+    # predictions: the shortest decimals that normalise (training part's mean and std,
+    # README) to the same float32; one significant digit fewer must not
+    train_part = np.array([float(v) for v in text[:n - round(n * 0.2) - round(n * 0.1)]])
+    mean, std = train_part.mean(), train_part.std()
+
+    def as_float32(v):
+        return np.float32((v - mean) / std)
+
+    for r in rows:
+        digits = len(Decimal(r["prediction"]).normalize().as_tuple().digits)
+        if digits == 1:
+            continue
+        fewer = float(f"{float(r['prediction']):.{digits - 1}g}")
+        assert as_float32(fewer) != as_float32(float(r["prediction"])), r["prediction"]
+    # and they are the model's: they give the test RMSE in summary.json
+    err = np.array([float(r["prediction"]) - float(r["target"]) for r in rows])
+    assert np.sqrt(np.mean(err ** 2)) == pytest.approx(s["test"]["rmse"], rel=1e-5)
+
+
 def test_plots_are_written_atomically(tmp_path, monkeypatch):
     # outputs.py promises every file it writes goes through a temporary file and a rename
     import os
