@@ -132,6 +132,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"threads={cfg.threads}: must be at least 1 (or null for auto)")
     if not cfg.train and not cfg.ckpt_path:
         raise ConfigError("train=false needs ckpt_path=<a checkpoint .npz> to evaluate")
+    if cfg.train and cfg.ckpt_path:
+        # training ignored it: a user who meant "start from this checkpoint" got a fresh model
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} is read only with train=false (evaluate "
+                          "it); to continue training from a run, use resume=<its last.npz>")
 
 
 schema.register()

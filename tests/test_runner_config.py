@@ -126,6 +126,8 @@ def test_validate_rejects_bad_values():
         validate(compose(["trainer.epochs=0", "name=t"]))
     with pytest.raises(ConfigError, match="ckpt_path"):
         validate(compose(["train=false", "name=t"]))
+    with pytest.raises(ConfigError, match=r"^ckpt_path=x.npz is read only with train=false"):
+        validate(compose(["ckpt_path=x.npz", "name=t"]))     # training ignored it silently
     with pytest.raises(ConfigError, match=r"data.column, data.path are required"):
         validate(compose(["data=csv", "name=t"]))
 
