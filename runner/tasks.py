@@ -82,11 +82,11 @@ def _log_result(res, base):
 
 def fit(cfg, out_dir: Path, partial=None) -> dict:
     """``partial`` (a dict) receives the baselines early, so a failed run still reports them."""
-    # a missing or unreadable resume= fails before the data is loaded and the baselines
-    # fitted; reading a checkpoint twice costs next to nothing beside that
+    # a missing, unreadable or incompatible resume= fails before the data is loaded and the
+    # baselines fitted; reading a checkpoint twice costs next to nothing beside that
     resume = _resume_path(cfg.resume) if cfg.get("resume") else None
     if resume is not None:
-        M.load_checkpoint(resume, key="resume")
+        trainer.check_resume(cfg, resume, M.load_checkpoint(resume, key="resume")[2])
     data = load_data(cfg.data)
     base = baselines.evaluate(data)
     if partial is not None:

@@ -214,6 +214,14 @@ def _differences(saved, current, prefix=""):
         yield prefix.rstrip("."), saved, current
 
 
+def check_resume(cfg, path, meta) -> None:
+    """Refuse resuming from ``path`` (its checkpoint ``meta``) under a config that changes the
+    numbers. tasks.fit calls it before loading the data, so a refused resume costs no data
+    load and no baseline fits; train() checks again on the checkpoint it loads."""
+    _check_resumable(meta.get("config") or {}, run_config(cfg), path, grucy.get_num_threads(),
+                     (meta.get("runner") or {}).get("threads"))
+
+
 def _check_resumable(saved: dict, current: dict, path, threads=None, saved_threads=None):
     """Refuse a resume whose results would differ from the uninterrupted run's.
 

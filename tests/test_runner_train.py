@@ -207,6 +207,7 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tmp_path, tiny("sine", ["trainer.epochs=3", "model.hidden_size=5", f"resume={part}"]), "r")
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["status"] == "failed" and "model.hidden_size is 5" in s["error"]
+    assert not s.get("baselines")    # refused before the data was loaded and baselines fitted
 
 
 @pytest.mark.parametrize("override, key", [
