@@ -134,11 +134,7 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
     w_ih_in, w_hh_in, b_ih_in, b_hh_in = w_ih, w_hh, b_ih, b_hh
     cell = dtype is None
     if cell:
-        if w_ih is None:
-            raise TypeError("w_ih must be an array, got None")
-        dtype = np.asarray(w_ih).dtype
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"w_ih must have dtype float32 or float64, got {dtype}")
+        dtype = _floating("w_ih", w_ih).dtype
     ref = "w_ih" if cell else "x"          # whose dtype the others must share
     w_hh = _recurrent_weight(w_hh, dtype, ref)
     H = w_hh.shape[1]
@@ -167,7 +163,10 @@ def _floating(name, arr, dtype=None, ref="x"):
     the argument whose dtype it must share."""
     if arr is None:
         raise TypeError(f"{name} must be an array, got None")
-    arr = np.asarray(arr)
+    try:
+        arr = np.asarray(arr)
+    except (ValueError, TypeError) as e:   # a ragged nested list: numpy's message names nothing
+        raise ValueError(f"{name} must be an array or a rectangular nested list: {e}") from None
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:

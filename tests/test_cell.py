@@ -83,6 +83,8 @@ def test_bad_calls_raise_naming_the_argument():
         Cell(w[0][:, :2].T, *w[1:])
     with pytest.raises(TypeError, match="reset_after"):
         Cell(*w, reset_after=1)
+    with pytest.raises(ValueError, match="w_ih must be an array or a rectangular nested list"):
+        Cell([[1.0, 2.0], [1.0]], *w[1:])
 
 
 def test_mixed_weight_dtypes_name_the_weights_not_x():

@@ -60,6 +60,8 @@ def bad_calls(grucy):
             calls.append((f"{name}-{np.dtype(dt).name}", name, forward(name, v.astype(dt))))
         calls.append((f"{name}-float32-among-float64", name, forward(name, v.astype(np.float32))))
         calls.append((f"{name}-object", name, forward(name, v.astype(object))))
+        # numpy's own message for a ragged list ("inhomogeneous shape") named no argument
+        calls.append((f"{name}-ragged-list", name, forward(name, [[1.0, 2.0], [3.0]])))
     calls.append(("x-None", "x", forward("x", None)))
 
     for label, lengths in [("negative", np.array([4, -1, 2])), ("above-T", np.array([4, 5, 2])),
@@ -96,6 +98,8 @@ def bad_calls(grucy):
                      ("float32", np.zeros((B, H), np.float32)),
                      ("complex", np.zeros((B, H), np.complex128))]:
         calls.append((f"dh_n-{label}", "dh_n", backward("dh_n", v)))
+    calls.append(("dout-ragged-list", "dout", backward("dout", [[[1.0]], [[1.0, 2.0]]])))
+    calls.append(("dh_n-ragged-list", "dh_n", backward("dh_n", [[1.0], [1.0, 2.0]])))
 
     def cell(name, value):
         p = _problem()
@@ -113,6 +117,8 @@ def bad_calls(grucy):
         ("cell-h-shape", "h", cell("h", np.zeros((B, H + 1)))),
         ("cell-h-3-D", "h", cell("h", np.zeros((1, B, H)))),
         ("cell-h-float32", "h", cell("h", np.zeros((B, H), np.float32))),
+        ("cell-x_t-ragged-list", "x_t", cell("x_t", [[1.0, 2.0], [1.0]])),
+        ("cell-h-ragged-list", "h", cell("h", [[1.0, 2.0], [1.0]])),
         ("cell-w_ih-shape", "w_ih", cell("w_ih", np.zeros((3 * H, I + 1)))),
         ("cell-b_hh-shape", "b_hh", cell("b_hh", np.zeros(3 * H + 1))),
     ]
