@@ -338,6 +338,8 @@ class GRUStream:
                                 f"{getattr(out, 'dtype', type(out).__name__)}")
             if out.shape != h.shape[1:]:
                 raise ValueError(f"out must have shape {h.shape[1:]}, got {out.shape}")
+            if not out.flags.writeable:        # before the step: the state must not advance
+                raise ValueError("out must be writeable, got a read-only array")
         inp = x_t                                     # dtype checked by the first Cell
         for layer, cell in enumerate(self._cells):
             cell.step(inp, h[layer], h[layer])        # h[layer] := GRU step, in place

@@ -113,3 +113,19 @@ def test_stream_step_reports_a_wrong_type_as_a_type_error():
     np.testing.assert_allclose(s.step(rows), want, rtol=2e-6, atol=2e-6)
     with pytest.raises(ValueError, match=r"x_t must be a \(B, input_size\) = \(2, 2\) array, got \(1, 2\)"):
         s.step([[0.5, -1.0]])
+
+
+def test_stream_step_refuses_a_read_only_out_before_stepping():
+    """Regression: a read-only out failed in np.copyto with numpy's "assignment destination is
+    read-only", which named no argument, and only after every layer had stepped: the refused
+    call had advanced the state."""
+    g = GRU(2, 3, num_layers=2, seed=0).eval()
+    s = g.stream(2)
+    x = np.array([[0.5, -1.0], [2.0, 0.25]], np.float32)
+    out = np.zeros((2, 3), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be writeable"):
+        s.step(x, out=out)
+    np.testing.assert_array_equal(s.h, 0)            # the state did not advance
+    want = g.forward(x[None])[0][0]
+    np.testing.assert_allclose(s.step(x), want, rtol=2e-6, atol=2e-6)
