@@ -765,12 +765,17 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
              const real[:, :, ::1] gates, const real[:, :, ::1] out, const real[:, ::1] h0,
              const real[:, ::1] dh_n, const real[:, :, ::1] dout, bint has_dout):
     """Allocate, run BPTT without the GIL, return (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
+    # H from out, which grucy.kernels has checked against h0 (and dout): an edited w_hh is
+    # then named as such, not as a w_ih or an x that disagrees with it
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = out.shape[2], b
     dtype = np.float32 if real is float else np.float64
     # The loops index by these shapes and lengths: refuse a cache whose fields disagree
     # (edited, or in place) before they read out of bounds.
-    if T < 1 or B < 1 or I < 1 or H < 1:
+    if T < 1 or B < 1 or I < 1:
         raise ValueError(f"cache.x has shape {tuple(x.shape)[:3]}: cache must be gru_forward's")
+    if H < 1:
+        raise ValueError(f"cache.out has shape {tuple(out.shape)[:3]}: cache must be "
+                         "gru_forward's")
     for name, got, want in (
             ("w_ih", (w_ih.shape[0], w_ih.shape[1]), (3 * H, I)),
             ("w_hh", (w_hh.shape[0], w_hh.shape[1]), (3 * H, H)),

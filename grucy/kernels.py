@@ -89,6 +89,7 @@ def gru_backward(dout, dh_n, cache):
                         f"got {type(cache).__name__}")
     x, out, h0 = cache.x, cache.out, cache.h0      # dout must match out: sizes from there
     if not all(isinstance(a, np.ndarray) for a in (x, out, h0)) or out.dtype not in FLOAT_DTYPES \
+            or x.dtype != out.dtype or h0.dtype != out.dtype \
             or out.ndim != 3 or x.shape[:2] != out.shape[:2] or h0.shape != out.shape[1:]:
         raise ValueError("cache.x, cache.out and cache.h0 disagree: cache must be "
                          "gru_forward's, unedited")

@@ -221,6 +221,22 @@ def test_an_edited_cache_is_refused_not_read_out_of_bounds():
     assert result.stdout.strip() == "finished", result.stdout
 
 
+@pytest.mark.parametrize("field, edit", [
+    ("w_hh", lambda c: None), ("w_hh", lambda c: np.zeros((0, 0))),
+    ("w_hh", lambda c: np.zeros((3 * (H + 1), H + 1))),
+    ("out", lambda c: c.out.astype(np.float32)), ("h0", lambda c: c.h0.astype(np.float32))],
+    ids=["w_hh-None", "w_hh-empty", "w_hh-larger-H", "out-float32", "h0-float32"])
+def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
+    """Regression: a w_hh set to None or (0, 0) was reported as "cache.x has shape ...", one of
+    a larger H as a cache.w_ih of the wrong shape, and an out in another dtype as the caller's
+    dout ("dout has dtype float64 but x has float32", a TypeError not naming the cache)."""
+    _, h_n, cache = gk.gru_forward(**_problem())
+    edited = cache._replace(**{field: edit(cache)})
+    with pytest.raises(ValueError, match=r"^cache\..*cache must be gru_forward's") as info:
+        gk.gru_backward(np.ones((T, B, H)), h_n, edited)
+    assert re.search(rf"cache\.{field}\b", str(info.value)), info.value
+
+
 # ---- awkward but valid input -----------------------------------------------------------------
 
 def _strided(a):
