@@ -895,7 +895,9 @@ cdef class Cell:
         if not cnp.PyArray_Check(a):
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
         arr = <cnp.ndarray>a
-        if cnp.PyArray_TYPE(arr) != self._typenum:
+        # the type number leaves out byte order: a '>f8' array is NPY_DOUBLE too, and the
+        # loops would read its bytes as native doubles
+        if cnp.PyArray_TYPE(arr) != self._typenum or not cnp.PyArray_ISNOTSWAPPED(arr):
             raise TypeError(f"{name} must have dtype {self.dtype} (the weights'), got {a.dtype}")
         if cnp.PyArray_NDIM(arr) != 2 or arr.shape[0] != B or arr.shape[1] != n:
             raise ValueError(f"{name} must have shape ({B}, {n}), got {a.shape}")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from grucy import reference
+from grucy import GRU
 from grucy.kernels import Cell
 
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
@@ -85,6 +86,23 @@ def test_bad_calls_raise_naming_the_argument():
         Cell(*w, reset_after=1)
     with pytest.raises(ValueError, match="w_ih must be an array or a rectangular nested list"):
         Cell([[1.0, 2.0], [1.0]], *w[1:])
+
+
+@pytest.mark.parametrize("name", ["x_t", "h", "out"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_byte_swapped_arrays_are_refused(name, dtype):
+    """Regression: step() compared numpy type numbers, which leave out byte order, so a
+    big-endian x_t or h was read (and out written) as native floats: wrong states, no error.
+    gru_cell and gru_forward refuse such arrays; so does the Cell now."""
+    w, x, h = _problem(2, 3, 4, dtype)
+    args = {"x_t": x, "h": h, "out": np.empty_like(h)}
+    args[name] = args[name].astype(np.dtype(dtype).newbyteorder(">"))
+    with pytest.raises(TypeError, match=rf"^{name} must have dtype {np.dtype(dtype).name}"):
+        Cell(*w).step(*args.values())
+    if name == "x_t":                               # a stream's x_t reaches the Cell as is
+        g = GRU(3, 4, dtype=dtype, seed=0)
+        with pytest.raises(TypeError, match="^x_t must have dtype"):
+            g.stream(2).step(args["x_t"])
 
 
 def test_mixed_weight_dtypes_name_the_weights_not_x():
