@@ -865,7 +865,7 @@ cdef class Cell:
     `step` allocates nothing (scratch is the Cell's own, grown to the largest B seen) and
     `out` may be `h` itself for an in-place update; it returns None. It checks types,
     shapes and contiguity cheaply and raises like gru_cell on a bad call; non-contiguous
-    x_t/h are copied. The Cell keeps references to the weight arrays, so updating them in
+    or misaligned x_t/h are copied. The Cell keeps references to the weight arrays, so updating them in
     place (an optimizer step) is seen by the next step; replacing them needs a new Cell.
     Not for concurrent use from several threads (one Cell per stream).
     """
@@ -890,7 +890,8 @@ cdef class Cell:
         self._capacity = 0
 
     cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
-        """a as a C-contiguous (B, n) ndarray of the Cell's dtype (copied if it is not one)."""
+        """a as a C-contiguous, aligned (B, n) ndarray of the Cell's dtype (copied if it is
+        not one; `out`, written in place, is refused instead)."""
         cdef cnp.ndarray arr
         if not cnp.PyArray_Check(a):
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
@@ -901,11 +902,14 @@ cdef class Cell:
             raise TypeError(f"{name} must have dtype {self.dtype} (the weights'), got {a.dtype}")
         if cnp.PyArray_NDIM(arr) != 2 or arr.shape[0] != B or arr.shape[1] != n:
             raise ValueError(f"{name} must have shape ({B}, {n}), got {a.shape}")
+        # aligned too: the loops load elements as aligned (an array at an odd byte offset, from
+        # np.frombuffer or a memmap, is undefined behaviour there); ascontiguousarray keeps one
         if write:
-            if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISWRITEABLE(arr):
-                raise ValueError(f"{name} must be C-contiguous and writeable")
-        elif not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-            arr = np.ascontiguousarray(arr)
+            if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISWRITEABLE(arr)
+                    and cnp.PyArray_ISALIGNED(arr)):
+                raise ValueError(f"{name} must be C-contiguous, aligned and writeable")
+        elif not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
+            arr = np.array(arr, order="C")
         return arr
 
     def step(self, x_t, h, out):

@@ -93,6 +93,10 @@ def gru_backward(dout, dh_n, cache):
             or out.ndim != 3 or x.shape[:2] != out.shape[:2] or h0.shape != out.shape[1:]:
         raise ValueError("cache.x, cache.out and cache.h0 disagree: cache must be "
                          "gru_forward's, unedited")
+    for name in ("x", "w_ih", "w_hh", "b_hh", "lengths", "gates", "out", "h0"):
+        a = getattr(cache, name)           # the compiled loops load elements as aligned
+        if isinstance(a, np.ndarray) and not a.flags.aligned:
+            raise ValueError(f"cache.{name} is not aligned: cache must be gru_forward's, unedited")
     T, B, H = out.shape
     dtype = out.dtype
     has_dout = dout is not None
@@ -152,16 +156,16 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
         given = dict(w_ih=w_ih_in, w_hh=w_hh_in, b_ih=b_ih_in, b_hh=b_hh_in)
         for name, arr in zip(given, (w_ih, w_hh, b_ih, b_hh)):
             if arr is not given[name]:
-                raise ValueError(f"{name} must be a C-contiguous numpy array: the Cell keeps a "
-                                 "reference to it so that in-place updates are seen")
+                raise ValueError(f"{name} must be a C-contiguous, aligned numpy array: the Cell "
+                                 "keeps a reference to it so that in-place updates are seen")
     return w_ih, w_hh, b_ih, b_hh
 
 
 # ---- checks -------------------------------------------------------------------------------
 
 def _floating(name, arr, dtype=None, ref="x"):
-    """arr as a C-contiguous float32/float64 ndarray (copied only if it is not one); ref names
-    the argument whose dtype it must share."""
+    """arr as a C-contiguous, aligned float32/float64 ndarray (copied only if it is not one);
+    ref names the argument whose dtype it must share."""
     if arr is None:
         raise TypeError(f"{name} must be an array, got None")
     try:
@@ -173,7 +177,9 @@ def _floating(name, arr, dtype=None, ref="x"):
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but {ref} has {dtype}; "
                         "all arrays must share one dtype")
-    return np.ascontiguousarray(arr)
+    if not arr.flags.aligned:              # np.frombuffer or a memmap at an odd offset: the C
+        return arr.copy()                  #   loops load elements as aligned (ascontiguousarray
+    return np.ascontiguousarray(arr)       #   keeps such an array as it is)
 
 
 def _recurrent_weight(w_hh, dtype, ref="x"):

@@ -105,6 +105,31 @@ def test_byte_swapped_arrays_are_refused(name, dtype):
             g.stream(2).step(args["x_t"])
 
 
+def _unaligned(a):
+    """a's values one byte into a buffer (np.frombuffer or a memmap at an odd offset)."""
+    buf = np.empty(a.nbytes + 1, np.uint8)
+    u = np.ndarray(a.shape, a.dtype, buffer=buf, offset=1)
+    u[...] = a
+    assert not u.flags.aligned and u.flags.c_contiguous
+    return u
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unaligned_arrays_are_copied_or_refused(dtype):
+    """Regression: C-contiguous arrays at an odd byte offset went to the C loops as they were,
+    which load elements as aligned (undefined behaviour; an UBSan build stopped there). x_t and
+    h are copied now, and out (written in place) and the weights (kept) are refused."""
+    w, x, h = _problem(3, 5, 4, dtype)
+    want = reference.gru_cell(x, h, *w)
+    out = np.empty_like(h)
+    Cell(*w).step(_unaligned(x), _unaligned(h), out)
+    np.testing.assert_allclose(out, want, rtol=0, atol=TOL[np.dtype(dtype)])
+    with pytest.raises(ValueError, match="out must be C-contiguous, aligned and writeable"):
+        Cell(*w).step(x, h, _unaligned(out))
+    with pytest.raises(ValueError, match="w_hh must be a C-contiguous, aligned numpy array"):
+        Cell(w[0], _unaligned(w[1]), *w[2:])
+
+
 def test_mixed_weight_dtypes_name_the_weights_not_x():
     """Cell has no x: the dtype the others must share is w_ih's."""
     w, _, _ = _problem(2, 3, 4, np.float64)
@@ -119,5 +144,5 @@ def test_weights_that_would_be_copied_are_refused(how):
     w, _, _ = _problem(2, 3, 4, np.float64)
     odd = {"fortran": np.asfortranarray(w[1]), "strided": np.repeat(w[1], 2, axis=1)[:, ::2],
            "list": w[1].tolist()}[how]
-    with pytest.raises(ValueError, match="w_hh must be a C-contiguous numpy array"):
+    with pytest.raises(ValueError, match="w_hh must be a C-contiguous, aligned numpy array"):
         Cell(w[0], odd, *w[2:])

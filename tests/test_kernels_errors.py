@@ -224,8 +224,10 @@ def test_an_edited_cache_is_refused_not_read_out_of_bounds():
 @pytest.mark.parametrize("field, edit", [
     ("w_hh", lambda c: None), ("w_hh", lambda c: np.zeros((0, 0))),
     ("w_hh", lambda c: np.zeros((3 * (H + 1), H + 1))),
-    ("out", lambda c: c.out.astype(np.float32)), ("h0", lambda c: c.h0.astype(np.float32))],
-    ids=["w_hh-None", "w_hh-empty", "w_hh-larger-H", "out-float32", "h0-float32"])
+    ("out", lambda c: c.out.astype(np.float32)), ("h0", lambda c: c.h0.astype(np.float32)),
+    ("gates", lambda c: _unaligned(c.gates)), ("lengths", lambda c: _unaligned(c.lengths))],
+    ids=["w_hh-None", "w_hh-empty", "w_hh-larger-H", "out-float32", "h0-float32",
+         "gates-unaligned", "lengths-unaligned"])
 def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
     """Regression: a w_hh set to None or (0, 0) was reported as "cache.x has shape ...", one of
     a larger H as a cache.w_ih of the wrong shape, and an out in another dtype as the caller's
@@ -248,6 +250,16 @@ def _strided(a):
     return view
 
 
+def _unaligned(a):
+    """a's values in an array one byte into its buffer (as np.frombuffer or a memmap at an odd
+    offset give): C-contiguous, but not aligned for its dtype."""
+    buf = np.empty(a.nbytes + 1, np.uint8)
+    u = np.ndarray(a.shape, a.dtype, buffer=buf, offset=1)
+    u[...] = a
+    assert not u.flags.aligned and u.flags.c_contiguous
+    return u
+
+
 def _layout(a, how):
     if how == "read-only":
         a = a.copy()
@@ -257,6 +269,8 @@ def _layout(a, how):
         a = _strided(a)
         a.flags.writeable = False
         return a
+    if how == "unaligned":
+        return _unaligned(a)
     if how == "fortran":
         a = np.asfortranarray(a)
         assert a.ndim < 2 or not a.flags.c_contiguous
@@ -264,8 +278,10 @@ def _layout(a, how):
     return _strided(a)
 
 
+# unaligned: np.ascontiguousarray passed such arrays on as they were, and the C loops loaded
+# their elements as aligned (undefined behaviour: an UBSan build stopped there)
 @pytest.mark.parametrize("how", ["strided", "fortran", "x-every-other-step", "read-only",
-                                 "read-only-strided"])
+                                 "read-only-strided", "unaligned"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_non_contiguous_and_read_only_inputs_work(gk, ref, assert_close, tol, how, reset_after,
@@ -287,7 +303,8 @@ def test_non_contiguous_and_read_only_inputs_work(gk, ref, assert_close, tol, ho
         odd_dout, odd_dh_n = _strided(dout), np.asfortranarray(dh_n)
     else:
         odd = {k: _layout(v, how) for k, v in p.items()}
-        odd_lengths = _layout(lengths, how if how.startswith("read-only") else "strided")
+        odd_lengths = _layout(lengths, how if how.startswith("read-only") or how == "unaligned"
+                              else "strided")
         odd_dout, odd_dh_n = _layout(dout, how), _layout(dh_n, how)
     for k in p:
         np.testing.assert_array_equal(odd[k], p[k])
