@@ -865,8 +865,9 @@ cdef class Cell:
     `step` allocates nothing (scratch is the Cell's own, grown to the largest B seen) and
     `out` may be `h` itself for an in-place update; it returns None. It checks types,
     shapes and contiguity cheaply and raises like gru_cell on a bad call; non-contiguous
-    or misaligned x_t/h are copied. The Cell keeps references to the weight arrays, so updating them in
-    place (an optimizer step) is seen by the next step; replacing them needs a new Cell.
+    or misaligned x_t/h are copied. The Cell keeps references to the weight arrays, so
+    updating them in place (an optimizer step) is seen by the next step; replacing them
+    needs a new Cell.
     Not for concurrent use from several threads (one Cell per stream).
     """
     cdef readonly cnp.ndarray w_ih, w_hh, b_ih, b_hh
