@@ -1,8 +1,17 @@
-"""Build the grucy extensions against OpenBLAS from the scipy-openblas32 wheel.
+r"""Build the grucy extensions against OpenBLAS from the scipy-openblas32 wheel.
 
 Portable by default: -O3 without -march=native, and no -ffast-math anywhere (at link time it
 would turn on flush-to-zero for the whole process). GRUCY_DEBUG=1 at build time turns on
 bounds, wraparound and initialisation checks in every module without touching the source.
+
+An AddressSanitizer + UBSan copy, as the kernels were fuzzed (pytest needs -s: captured
+output hides the reports; build/ and grucy/*.c must go first, or the old objects stay):
+
+    rm -rf build grucy/*.c
+    export CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+    GRUCY_DEBUG=1 LDFLAGS="-fsanitize=address,undefined" python setup.py build_ext --inplace
+    LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
+        ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 python -m pytest -s -q tests/
 """
 import os
 
