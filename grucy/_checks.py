@@ -12,6 +12,9 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+BLAS_INT_MAX = 2**31 - 1      # scipy-openblas32's sizes are C ints: a larger one wrapped round
+                              #   and OpenBLAS returned out untouched (np.empty garbage)
+
 
 def check_dtype(dtype, name="dtype"):
     """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
-from grucy._checks import FLOAT_DTYPES, check_bool, check_lengths
+from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, check_bool, check_lengths
 from grucy._gru import Cell
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
@@ -51,6 +51,12 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     reset_after = check_bool(reset_after, "reset_after")
     reverse = check_bool(reverse, "reverse")
     training = check_bool(training, "training")
+    if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[0] * x.shape[1] > BLAS_INT_MAX:
+        # before the copy (x could be a broadcast view): the projection and weight-gradient
+        # GEMMs take up to T·B rows, an int of the 32-bit BLAS, which would wrap
+        raise ValueError(f"x has shape {x.shape}: T·B = {x.shape[0] * x.shape[1]} rows, but "
+                         f"grucy's BLAS takes up to {BLAS_INT_MAX} (32-bit ints); split the "
+                         "batch or the sequence")
     x = _floating("x", x)
     dtype = x.dtype
     if x.ndim != 3:

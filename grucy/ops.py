@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from grucy import _gru, _ops
-from grucy._checks import FLOAT_DTYPES, check_bool, check_float
+from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, check_bool, check_float
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
            "blas_info"]
@@ -42,8 +42,8 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
             raise TypeError(f"matmul: out must be a {a.dtype} ndarray")
         if out.shape != (m, n):
             raise ValueError(f"matmul: out must have shape {(m, n)}, got {out.shape}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("matmul: out must be C-contiguous and writeable")
+        if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+            raise ValueError("matmul: out must be C-contiguous, aligned and writeable")
         if np.shares_memory(out, a) or np.shares_memory(out, b):
             raise ValueError("matmul: out must not overlap a or b")
     if m == 0 or n == 0:
@@ -64,14 +64,14 @@ def _matrix(name, arr):
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"matmul: {name} must be 2-D, got shape {arr.shape}")
-    if max(arr.shape) > _BLAS_INT_MAX:          # before the copy: it could be huge
+    if max(arr.shape) > BLAS_INT_MAX:          # before the copy: it could be huge
         raise ValueError(f"matmul: {name} has shape {arr.shape}, but grucy's BLAS takes sizes "
-                         f"up to {_BLAS_INT_MAX} (32-bit ints)")
+                         f"up to {BLAS_INT_MAX} (32-bit ints)")
+    if not arr.flags.aligned:                   # np.frombuffer at an odd offset: as the
+        return arr.copy()                       #   kernels do (grucy/kernels.py, _floating)
     return np.ascontiguousarray(arr)
 
 
-_BLAS_INT_MAX = 2**31 - 1     # scipy-openblas32: a larger size wrapped round and OpenBLAS
-                              #   returned out untouched (np.empty garbage) after a message
 
 
 def set_num_threads(n):
@@ -81,7 +81,7 @@ def set_num_threads(n):
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     old = _ops.get_num_threads()
     # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
-    _ops.set_num_threads(min(int(n), _BLAS_INT_MAX))
+    _ops.set_num_threads(min(int(n), BLAS_INT_MAX))
     try:                                       # the pool lives in grucy._gru (_pool.h)
         _gru.reserve_threads(_ops.get_num_threads())
     except RuntimeError:

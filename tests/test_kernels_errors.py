@@ -331,3 +331,14 @@ def test_cell_accepts_non_contiguous_and_read_only(gk, ref, assert_close, tol, r
     odd = [_layout(a, "read-only-strided") for a in args]
     assert_close(gk.gru_cell(*odd, reset_after=reset_after), want, tol[np.dtype(np.float64)],
                  "h'")
+
+
+def test_more_rows_than_the_32_bit_blas_takes_is_refused_before_any_copy():
+    # T·B rows reach the projection and weight-gradient GEMMs as one C int; 2**31 of them
+    # wrapped round. A zero-strided view allocates nothing, so the check must come first.
+    import grucy
+    x = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (2**16, 2**15, 1))
+    w = np.zeros((3, 1), np.float32)
+    b = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"x has shape \(65536, 32768, 1\): T·B = 2147483648 rows"):
+        grucy.gru_forward(x, None, w, w, b, b)

@@ -76,6 +76,25 @@ def test_matmul_bad_input(call, word):
         call()
 
 
+def _misaligned(shape, dtype):
+    """A C-contiguous array one byte off its dtype's alignment (np.frombuffer at an offset)."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return np.frombuffer(bytearray(n + 1), dtype=dtype, offset=1).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_misaligned_inputs_are_copied_and_out_refused(dtype):
+    rng = np.random.default_rng(3)
+    a, b = _misaligned((4, 5), dtype), _misaligned((5, 3), dtype)
+    assert not a.flags.aligned and not b.flags.aligned
+    a[...] = rng.standard_normal((4, 5))
+    b[...] = rng.standard_normal((5, 3))
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(grucy.matmul(a, b), want, rtol=1e-5)
+    with pytest.raises(ValueError, match="out must be C-contiguous, aligned and writeable"):
+        grucy.matmul(a, b, _misaligned((4, 3), dtype))
+
+
 def test_matmul_rejects_aliasing_out():
     a = np.ones((3, 3))
     with pytest.raises(ValueError, match="overlap"):
