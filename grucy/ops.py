@@ -64,14 +64,12 @@ def _matrix(name, arr):
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"matmul: {name} must be 2-D, got shape {arr.shape}")
-    if max(arr.shape) > BLAS_INT_MAX:          # before the copy: it could be huge
+    if max(arr.shape) > BLAS_INT_MAX:           # before the copy: it could be huge
         raise ValueError(f"matmul: {name} has shape {arr.shape}, but grucy's BLAS takes sizes "
                          f"up to {BLAS_INT_MAX} (32-bit ints)")
     if not arr.flags.aligned:                   # np.frombuffer at an odd offset: as the
         return arr.copy()                       #   kernels do (grucy/kernels.py, _floating)
     return np.ascontiguousarray(arr)
-
-
 
 
 def set_num_threads(n):
