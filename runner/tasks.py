@@ -83,16 +83,18 @@ def _log_result(res, base):
 def fit(cfg, out_dir: Path, partial=None) -> dict:
     """``partial`` (a dict) receives the baselines early, so a failed run still reports them."""
     # a missing, unreadable or incompatible resume= fails before the data is loaded and the
-    # baselines fitted; reading a checkpoint twice costs next to nothing beside that
+    # baselines fitted
     resume = _resume_path(cfg.resume) if cfg.get("resume") else None
+    checkpoint = None
     if resume is not None:
-        trainer.check_resume(cfg, resume, M.load_checkpoint(resume, key="resume")[2])
+        checkpoint = M.load_checkpoint(resume, key="resume")
+        trainer.check_resume(cfg, resume, checkpoint[2])
     data = load_data(cfg.data)
     base = baselines.evaluate(data)
     if partial is not None:
         partial["baselines"] = base
     try:
-        result = trainer.train(cfg, data, out_dir, resume=resume)
+        result = trainer.train(cfg, data, out_dir, resume=resume, checkpoint=checkpoint)
     finally:
         rows = _history_rows(out_dir)
         if rows and cfg.get("plots", True):

@@ -67,8 +67,11 @@ def _finite(v):
     return v is not None and math.isfinite(v)
 
 
-def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
-    """Fit ``cfg.model`` on ``data``; return a dict for summary.json (status set by caller)."""
+def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> dict:
+    """Fit ``cfg.model`` on ``data``; return a dict for summary.json (status set by caller).
+
+    Resuming: ``resume`` is the checkpoint's path and ``checkpoint`` what
+    ``M.load_checkpoint`` read from it, already passed by :func:`check_resume`."""
     t = cfg.trainer
     seed = int(cfg.seed)
     lossf = M.loss_fn(t.loss)
@@ -78,9 +81,8 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None) -> dict:
 
     history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
     if resume is not None:
-        model, opt_state, meta = M.load_checkpoint(resume, key="resume")
+        model, opt_state, meta = checkpoint
         st, saved_cfg = meta.get("runner") or {}, meta.get("config") or {}
-        _check_resumable(saved_cfg, model_cfg, resume, threads, st.get("threads"))
         # name may change on resume, but only labels this run's directory, summary and plots:
         # its checkpoints keep the stored one, so they equal an uninterrupted run's
         model_cfg.update({k: saved_cfg[k] for k in LABEL_KEYS if k in saved_cfg})
@@ -215,26 +217,22 @@ def _differences(saved, current, prefix=""):
 
 
 def check_resume(cfg, path, meta) -> None:
-    """Refuse resuming from ``path`` (its checkpoint ``meta``) under a config that changes the
-    numbers. tasks.fit calls it before loading the data, so a refused resume costs no data
-    load and no baseline fits; train() checks again on the checkpoint it loads."""
-    _check_resumable(meta.get("config") or {}, run_config(cfg), path, grucy.get_num_threads(),
-                     (meta.get("runner") or {}).get("threads"))
-
-
-def _check_resumable(saved: dict, current: dict, path, threads=None, saved_threads=None):
-    """Refuse a resume whose results would differ from the uninterrupted run's.
+    """Refuse resuming from ``path`` (its checkpoint ``meta``) under a config whose results
+    would differ from the uninterrupted run's. tasks.fit calls it before loading the data,
+    so a refused resume costs no data load and no baseline fits, and hands the checked
+    checkpoint to train().
 
     Every stored setting is compared, not a list of them: a list missed
     trainer.early_stopping and trainer.eval_batch_size, and would miss the next key added.
     """
-    saved = {k: v for k, v in saved.items() if k not in LABEL_KEYS}
-    current = {k: v for k, v in current.items() if k not in LABEL_KEYS}
+    saved = {k: v for k, v in (meta.get("config") or {}).items() if k not in LABEL_KEYS}
+    current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
     for key, a, b in _differences(saved, current):
         raise ConfigError(f"resume={path}: {key} is {b!r} but the checkpoint's run used {a!r}; "
                           "pass the same overrides as the original run")
     # BLAS threads split the products differently, which changes the last digits
-    if saved_threads is not None and threads is not None and saved_threads != threads:
+    threads, saved_threads = grucy.get_num_threads(), (meta.get("runner") or {}).get("threads")
+    if saved_threads is not None and saved_threads != threads:
         raise ConfigError(f"resume={path}: threads is {threads} (BLAS threads in use) but the "
                           f"checkpoint's run used {saved_threads}, which changes the results' last "
                           f"digits; pass threads={saved_threads}")
