@@ -786,6 +786,17 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         if got != want:
             raise ValueError(f"cache.{name} has shape {got}, not {want}: cache must be "
                              "gru_forward's, unedited")
+    # and aligned: the loops load elements as aligned. gru_forward's arrays always are; an
+    # edited cache's (np.frombuffer at an odd offset) may not be, and the typed arguments
+    # above do not check it
+    for name, addr, size in (
+            ("x", <size_t>&x[0, 0, 0], sizeof(real)), ("w_ih", <size_t>&w_ih[0, 0], sizeof(real)),
+            ("w_hh", <size_t>&w_hh[0, 0], sizeof(real)), ("b_hh", <size_t>&b_hh[0], sizeof(real)),
+            ("lengths", <size_t>&lengths[0], sizeof(int)),
+            ("gates", <size_t>&gates[0, 0, 0], sizeof(real)),
+            ("out", <size_t>&out[0, 0, 0], sizeof(real)), ("h0", <size_t>&h0[0, 0], sizeof(real))):
+        if addr % size:
+            raise ValueError(f"cache.{name} is not aligned: cache must be gru_forward's, unedited")
     cdef bint full = True
     for b in range(B):
         if lengths[b] < 0 or lengths[b] > T:

@@ -99,20 +99,17 @@ def gru_backward(dout, dh_n, cache):
             or out.ndim != 3 or x.shape[:2] != out.shape[:2] or h0.shape != out.shape[1:]:
         raise ValueError("cache.x, cache.out and cache.h0 disagree: cache must be "
                          "gru_forward's, unedited")
-    for name in ("x", "w_ih", "w_hh", "b_hh", "lengths", "gates", "out", "h0"):
-        a = getattr(cache, name)           # the compiled loops load elements as aligned
-        if isinstance(a, np.ndarray) and not a.flags.aligned:
-            raise ValueError(f"cache.{name} is not aligned: cache must be gru_forward's, unedited")
     T, B, H = out.shape
     dtype = out.dtype
     has_dout = dout is not None
     if has_dout:
         dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)")
     dh_n = np.zeros((B, H), dtype) if dh_n is None else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)")
-    # The compiled backward checks that the cache's shapes agree and its lengths lie in
-    # [0, T] (C comparisons; a GRUCache is a NamedTuple, so cache._replace(...) is one call
-    # away, and its arrays can be edited in place). Dtype and layout errors surface from its
-    # typed arguments; dout and dh_n are already checked, so they are the cache's.
+    # The compiled backward checks that the cache's shapes agree, its arrays are aligned and
+    # its lengths lie in [0, T] (C comparisons; a GRUCache is a NamedTuple, so
+    # cache._replace(...) is one call away, and its arrays can be edited in place). Dtype and
+    # layout errors surface from its typed arguments; dout and dh_n are already checked, so
+    # they are the cache's.
     try:
         return _gru.backward(x, cache.w_ih, cache.w_hh, cache.b_hh, cache.lengths,
                              check_bool(cache.reset_after, "cache.reset_after"),
