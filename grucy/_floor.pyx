@@ -160,6 +160,8 @@ cdef class Floor:
 
     def __init__(self, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                  bint reset_after, dtype=np.float32):
+        if min(T, B, I, H) < 1:          # the loops index the first element of every buffer
+            raise ValueError(f"Floor sizes T, B, I, H must be >= 1, got {(T, B, I, H)}")
         self.steps, self.batch, self.inputs, self.hidden = T, B, I, H
         self.chunk = chunk_steps(T, B, False, True)        # the kernels' backward chunk
         self.proj = proj_steps(T, B, I, False, True)       # and input-projection chunk

@@ -73,6 +73,7 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
                           grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
                           grucy_pool_run)
+from grucy._checks import BLAS_INT_MAX
 
 cnp.import_array()
 
@@ -901,6 +902,12 @@ cdef class Cell:
         self._scratch = np.empty(0, self.dtype)
         self._capacity = 0
 
+    def __reduce__(self):
+        # Through __init__, which checks the weights and derives every size from them. The
+        # pickle Cython writes for a cdef class restores sizes and scratch capacity as stored,
+        # and a crafted one could make step read or write past its buffers.
+        return (_cell, (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.reset_after))
+
     cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
         """a as a C-contiguous, aligned (B, n) ndarray of the Cell's dtype (copied if it is
         not one; `out`, written in place, is refused instead)."""
@@ -927,12 +934,18 @@ cdef class Cell:
     def step(self, x_t, h, out):
         """out (B, H) := one GRU step from state h (B, H) on input x_t (B, I). Returns None."""
         cdef cnp.ndarray xa, ha, oa, sa
+        if self.w_hh is None:
+            raise TypeError("this Cell was not initialised: make one with Cell(w_ih, w_hh, "
+                            "b_ih, b_hh)")
         if not cnp.PyArray_Check(x_t):
             raise TypeError(f"x_t must be a numpy array, got {type(x_t).__name__}")
         if cnp.PyArray_NDIM(<cnp.ndarray>x_t) != 2:
             raise ValueError(f"x_t must be 2-D (B, {self.input_size}), got shape {x_t.shape}")
         cdef Py_ssize_t B = (<cnp.ndarray>x_t).shape[0]
         cdef Py_ssize_t I = self.input_size, H = self.hidden_size, G = 3 * H
+        if B > BLAS_INT_MAX:            # before any copy; the GEMMs take B as a C int
+            raise ValueError(f"x_t has {B} rows; grucy's BLAS takes up to {BLAS_INT_MAX} "
+                             f"(32-bit ints): step fewer rows at a time")
         xa = self._array("x_t", x_t, B, I, False)
         ha = self._array("h", h, B, H, False)
         oa = self._array("out", out, B, H, True)
@@ -948,6 +961,11 @@ cdef class Cell:
         else:
             _step_call[double](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
                                self.b_ih, self.b_hh, ha, oa, sa)
+
+
+def _cell(w_ih, w_hh, b_ih, b_hh, reset_after):
+    """Cell's unpickler: a new Cell from the pickled weights (Cell.__reduce__)."""
+    return Cell(w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
 
 
 cdef inline void _step_call(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,

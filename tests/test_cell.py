@@ -146,3 +146,45 @@ def test_weights_that_would_be_copied_are_refused(how):
            "list": w[1].tolist()}[how]
     with pytest.raises(ValueError, match="w_hh must be a C-contiguous, aligned numpy array"):
         Cell(w[0], odd, *w[2:])
+
+
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+def test_a_pickled_cell_steps_like_the_reference(reset_after):
+    """Pickling goes through Cell(...), which checks the weights and sizes its own scratch."""
+    import copy
+    import pickle
+    w, x, h = _problem(3, 4, 5, np.float64)
+    want = reference.gru_cell(x, h, *w, reset_after=reset_after)
+    cell = Cell(*w, reset_after=reset_after)
+    cell.step(np.zeros((40, 4)), np.zeros((40, 5)), np.empty((40, 5)))  # grow its scratch
+    for other in (pickle.loads(pickle.dumps(cell)), copy.deepcopy(cell)):
+        assert other.reset_after == reset_after
+        out = np.empty_like(h)
+        other.step(x, h, out)
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-13)
+
+
+def test_pickles_cannot_set_sizes():
+    """The unpickler is Cell itself: weights that disagree with each other are refused
+    there, where a restored state would have let step index past them."""
+    from grucy import _gru
+    w, _, _ = _problem(2, 3, 4, np.float64)
+    fn, args = Cell(*w).__reduce__()
+    assert fn is _gru._cell
+    with pytest.raises(ValueError, match="w_ih"):
+        fn(w[0][:6], *args[1:])
+
+
+def test_an_uninitialised_cell_raises():
+    cell = Cell.__new__(Cell)
+    with pytest.raises(TypeError, match="not initialised"):
+        cell.step(np.zeros((1, 3)), np.zeros((1, 4)), np.zeros((1, 4)))
+
+
+def test_more_rows_than_the_blas_int_are_refused_before_a_copy():
+    """A zero-stride view stands in for 2³¹ rows: refusing it after the copy would first
+    allocate 16 GiB."""
+    w, _, _ = _problem(1, 3, 4, np.float64)
+    huge = np.broadcast_to(np.zeros((1, 3)), (2**31, 3))
+    with pytest.raises(ValueError, match="x_t has 2147483648 rows"):
+        Cell(*w).step(huge, huge[:, :1], huge[:, :1])

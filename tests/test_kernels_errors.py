@@ -342,3 +342,11 @@ def test_more_rows_than_the_32_bit_blas_takes_is_refused_before_any_copy():
     b = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"x has shape \(65536, 32768, 1\): T·B = 2147483648 rows"):
         grucy.gru_forward(x, None, w, w, b, b)
+
+
+@pytest.mark.parametrize("sizes", [(0, 1, 1, 1), (1, 0, 1, 1), (1, 1, 0, 1), (1, 1, 1, -2)])
+def test_the_floor_refuses_empty_sizes(sizes):
+    """benchmarks' GEMM floor indexes the first element of every buffer it owns."""
+    from grucy._floor import Floor
+    with pytest.raises(ValueError, match="Floor sizes T, B, I, H must be >= 1"):
+        Floor(*sizes, True, np.float32)
