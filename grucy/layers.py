@@ -300,6 +300,10 @@ class GRUStream:
         self._cells = [_grucy.kernels.Cell(*gru._weights(layer, 0), reset_after=gru.reset_after)
                        for layer in range(gru.num_layers)]
         self._h = np.zeros((gru.num_layers, self.batch_size, gru.hidden_size), dtype=gru.dtype)
+        # step's hot path, bound once: each layer's Cell with its row of _h (a view, valid as
+        # long as _h, which reset writes into), and the x_t shape it takes
+        self._layers = tuple(zip(self._cells, self._h))
+        self._x_shape = (self.batch_size, gru.input_size)
         self.reset(h0)
 
     @property
@@ -324,15 +328,16 @@ class GRUStream:
         Returns:
             (B, H) top-layer state after this step (``out`` if given).
         """
-        h = self._h                                   # (L, B, H), each layer's row contiguous
+        # A few checks, each a few tens of ns: this path is timed per step (benchmarks/run.py)
         if not isinstance(x_t, np.ndarray):
             # as forward's x and reset's h0: a list converts, any other type is a TypeError
             # (an ndarray skips this: the hot path, whose dtype the first Cell checks)
-            x_t = as_float_array(x_t, "x_t", dtype=h.dtype)
-        if x_t.shape != (self.batch_size, self.gru.input_size):
-            raise ValueError(f"x_t must be a (B, input_size) = "
-                             f"{(self.batch_size, self.gru.input_size)} array, got {x_t.shape}")
+            x_t = as_float_array(x_t, "x_t", dtype=self._h.dtype)
+        if x_t.shape != self._x_shape:
+            raise ValueError(f"x_t must be a (B, input_size) = {self._x_shape} array, "
+                             f"got {x_t.shape}")
         if out is not None:
+            h = self._h
             if not isinstance(out, np.ndarray) or out.dtype != h.dtype:
                 raise TypeError(f"out must be a {h.dtype} ndarray, got "
                                 f"{getattr(out, 'dtype', type(out).__name__)}")
@@ -341,12 +346,12 @@ class GRUStream:
             if not out.flags.writeable:        # before the step: the state must not advance
                 raise ValueError("out must be writeable, got a read-only array")
         inp = x_t                                     # dtype checked by the first Cell
-        for layer, cell in enumerate(self._cells):
-            cell.step(inp, h[layer], h[layer])        # h[layer] := GRU step, in place
-            inp = h[layer]
+        for cell, row in self._layers:               # row (B, H): this layer's state
+            cell.step(inp, row, row)                  # row := GRU step, in place
+            inp = row
         if out is None:
-            return h[-1].copy()
-        np.copyto(out, h[-1])
+            return inp.copy()
+        out[...] = inp
         return out
 
 
