@@ -274,10 +274,24 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
             ins.append(f"h0_{k}")
         while ins[-1] == "":                  # trailing optional inputs are left out
             ins.pop()
+        yh_k = f"Yh{k}"
+        if with_lengths and with_h0:
+            yh_k = f"Yh{k}_raw"
         nodes.append(helper.make_node(
-            "GRU", ins, [f"Y{k}", f"Yh{k}"], name=f"gru_l{k}", hidden_size=H,
+            "GRU", ins, [f"Y{k}", yh_k], name=f"gru_l{k}", hidden_size=H,
             direction="bidirectional" if D == 2 else "forward",
             linear_before_reset=int(gru.reset_after)))
+        if with_lengths and with_h0:
+            # ONNX Runtime's Y_h is 0 for a row of length 0; grucy (and torch) leave that row's
+            # state at h0: h_n = where(lengths == 0, h0, Y_h)
+            if k == 0:
+                nodes += [
+                    helper.make_node("Equal", ["lengths", const("len_zero", np.array(0, np.int32))],
+                                     ["len_is0"]),
+                    helper.make_node("Unsqueeze", ["len_is0", const("ax02", np.array([0, 2], np.int64))],
+                                     ["empty_row"]),                   # (1, B, 1)
+                ]
+            nodes.append(helper.make_node("Where", ["empty_row", f"h0_{k}", yh_k], [f"Yh{k}"]))
         # Y (T, D, B, H) -> (T, B, D, H) -> (T, B, D*H)
         nodes.append(helper.make_node("Transpose", [f"Y{k}"], [f"Yt{k}"], perm=[0, 2, 1, 3]))
         nodes.append(helper.make_node("Reshape", [f"Yt{k}", shape_tbf], [f"out{k}"]))

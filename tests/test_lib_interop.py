@@ -262,3 +262,29 @@ def test_converters_without_the_optional_package_say_what_to_install(blocked, ca
     monkeypatch.setitem(sys.modules, blocked, None)
     with pytest.raises(ImportError, match=f"pip install {blocked}"):
         call()
+
+
+def test_onnx_zero_length_rows_keep_h0():
+    """A row of length 0 never steps: its h_n is its h0 (as grucy's forward and torch's
+    per-row semantics), though ONNX Runtime's GRU writes 0 there; for a many_to_one model
+    the head then sees h0's top layer."""
+    pytest.importorskip("onnx")
+    g = GRU(3, 4, num_layers=2, bidirectional=True, seed=1)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3, 3)).astype(np.float32)
+    h0 = rng.standard_normal((4, 3, 4)).astype(np.float32)
+    lengths = np.array([0, 2, 5], dtype=np.int32)
+    out, h_n = _ort_run(interop.to_onnx(g, with_lengths=True, with_h0=True),
+                        {"x": x, "lengths": lengths, "h0": h0})
+    np.testing.assert_array_equal(h_n[:, 0], h0[:, 0])
+    np.testing.assert_array_equal(out[:, 0], 0)
+    eout, eh = g.eval().forward(x, h0=h0, lengths=lengths)
+    np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
+
+    m = SequenceModel(3, 4, 2, num_layers=2, mode="many_to_one", seed=5)
+    h0 = h0[:2]
+    (y,) = _ort_run(interop.to_onnx(m, with_lengths=True, with_h0=True),
+                    {"x": x, "lengths": lengths, "h0": h0})
+    head = m.head.weight.astype(np.float64) @ h0[1, 0].astype(np.float64) + m.head.bias
+    np.testing.assert_allclose(y[0], head, rtol=1e-5, atol=1e-6)
