@@ -177,6 +177,9 @@ class GRU(_ParameterMixin):
         Returns:
             out: (T, B, D*H) (or (B, T, D*H)) top-layer states, directions concatenated.
             h_n: (num_layers*D, B, H) final state per layer and direction (torch's order).
+        In training mode, like autograd's saved tensors, ``backward`` reads ``x`` and (for a
+        unidirectional, time-major GRU) the returned ``out``: change them in place only after
+        ``backward``, or its gradients are silently wrong.
         """
         x = as_float_array(x, "x", dtype=self.dtype, ndim=3)
         if x.shape[2] != self.input_size:
@@ -373,6 +376,8 @@ class Linear(_ParameterMixin):
     like torch.nn.Linear ("pytorch") or Glorot/zero ("keras").  ``backward`` includes the
     activation's derivative; for classification train on logits (activation="identity") with
     grucy.losses.cross_entropy / bce_with_logits, which are the numerically stable choice.
+    Like autograd's saved tensors, ``backward`` reads the ``x`` given to ``forward``: change it
+    in place only after ``backward`` (the returned y is the caller's own).
     """
 
     def __init__(self, in_features, out_features, activation="identity", dtype=np.float32,
@@ -418,6 +423,11 @@ class Linear(_ParameterMixin):
             np.exp(y, out=y)
             y /= y.sum(axis=1, keepdims=True)
         self._cache = (x2, y, lead) if self.training else None
+        if self.training and self.activation != "identity":
+            # backward reads y (the activation's derivative): hand out a copy, or a caller
+            # editing its prediction in place (np.clip(y, eps, 1 - eps, out=y)) would silently
+            # change the gradients. O floats per row: cheap beside the GRU below.
+            y = y.copy()
         return y.reshape(lead + (self.out_features,))
 
     __call__ = forward

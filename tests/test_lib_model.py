@@ -195,3 +195,28 @@ def test_a_rejected_backward_keeps_the_forward(mode):
         with pytest.raises((ValueError, TypeError), match="dy"):
             m.backward(bad)
     assert m.backward(np.ones_like(y)).shape == x.shape
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+def test_editing_the_prediction_in_place_leaves_the_gradients(activation, mode):
+    """np.clip(y, eps, 1 - eps, out=y) before a loss is a numpy idiom: the head's backward
+    reads y for the activation's derivative, so y must not be the array it caches.
+    Reference: torch autograd on the same weights."""
+    torch = pytest.importorskip("torch")
+    m = SequenceModel(2, 4, 3, mode=mode, activation=activation, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 2))
+    y = m.forward(x)
+    dy = rng.standard_normal(y.shape)
+    y *= 0.5
+    m.backward(dy)
+    out_, h_n = m.gru.eval().forward(x)
+    feats = torch.tensor(h_n[-1] if mode == "many_to_one" else out_)
+    w = torch.tensor(m.head.weight, requires_grad=True)
+    b = torch.tensor(m.head.bias, requires_grad=True)
+    z = feats @ w.T + b
+    out = torch.sigmoid(z) if activation == "sigmoid" else torch.softmax(z, -1)
+    (out * torch.tensor(dy)).sum().backward()
+    np.testing.assert_allclose(m.head.gradients()["weight"], w.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(m.head.gradients()["bias"], b.grad.numpy(), rtol=1e-10, atol=1e-12)
