@@ -146,6 +146,9 @@ def _create_temp(directory, base):
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
+        except FileNotFoundError:     # OSError's own message names the hidden temporary file
+            raise FileNotFoundError(f"cannot write {base!r}: directory {directory!r} does not "
+                                    "exist") from None
     raise FileExistsError(f"could not create a temporary file in {directory!r}")
 
 

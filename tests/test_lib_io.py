@@ -369,3 +369,12 @@ def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(ValueError, match="stored model config is invalid"):
         gio.load(bad)
+
+
+def test_save_into_a_missing_directory_names_it(tmp_path):
+    m = SequenceModel(2, 3, 1, seed=0)
+    missing = tmp_path / "no_such_dir"
+    with pytest.raises(FileNotFoundError, match="no_such_dir.*does not exist") as e:
+        gio.save(missing / "ckpt.npz", m)
+    assert ".tmp" not in str(e.value)
+    assert not missing.exists()
