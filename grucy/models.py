@@ -151,10 +151,14 @@ class SequenceModel:
         return g.backward(dout)
 
     def predict(self, x, lengths=None, h0=None):
-        """Inference: like forward but keeps no cache and leaves the training mode unchanged."""
+        """Inference: like forward but keeps no cache and leaves the training mode unchanged,
+        and a pending training forward's cache too (forward, predict, backward works)."""
         was = self.training
+        # an eval forward drops every cache: keep those of a training forward awaiting backward
+        caches = (self._cache, self.gru._cache, self.head._cache)
         self.eval()
         try:
             return self.forward(x, lengths=lengths, h0=h0)
         finally:
             self.train(was)
+            self._cache, self.gru._cache, self.head._cache = caches

@@ -220,3 +220,25 @@ def test_editing_the_prediction_in_place_leaves_the_gradients(activation, mode):
     (out * torch.tensor(dy)).sum().backward()
     np.testing.assert_allclose(m.head.gradients()["weight"], w.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(m.head.gradients()["bias"], b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+def test_predict_between_forward_and_backward_keeps_the_training_forward(mode):
+    """forward, predict (say on a validation batch), backward: the gradients are the training
+    forward's, checked against float64 finite differences."""
+    m = SequenceModel(2, 3, 2, num_layers=2, mode=mode, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 2))
+    y = m.forward(x)
+    dy = rng.standard_normal(y.shape)
+    m.predict(rng.standard_normal((6, 5, 2)))
+    m.zero_grad()
+    m.backward(dy)
+    w = m.head.weight
+
+    def scalar():
+        return float((m.predict(x) * dy).sum())
+
+    np.testing.assert_allclose(m.gradients()["head.weight"], _fd(scalar, w), rtol=1e-6, atol=1e-9)
+    w = m.gru.weight_hh_l0
+    np.testing.assert_allclose(m.gradients()["gru.weight_hh_l0"], _fd(scalar, w), rtol=1e-6, atol=1e-9)
