@@ -95,8 +95,11 @@ def softmax(x, axis=-1):
 def bce_with_logits(logits, target, reduction="mean"):
     """Binary cross-entropy on logits. logits, target in [0, 1] (same shape) -> (loss, dlogits)."""
     logits, target = _pair(logits, target, "logits")
-    if target.min() < 0 or target.max() > 1:
-        raise ValueError("target must lie in [0, 1]")
+    # not target.min() < 0 or target.max() > 1: both are False for a NaN (a missing label),
+    # which then made the loss and every gradient NaN without a word
+    if not ((target >= 0) & (target <= 1)).all():
+        bad = target[~((target >= 0) & (target <= 1))].flat[0]
+        raise ValueError(f"target must lie in [0, 1], got {bad!r}")
     s = _scale(logits.size, reduction)
     x = logits.astype(np.float64)
     per = np.maximum(x, 0) - x * target + np.log1p(np.exp(-np.abs(x)))

@@ -124,3 +124,11 @@ def test_float32_pointwise_loss_is_finite_when_the_difference_overflows_float32(
     # 0-d inputs: the difference is a numpy scalar there
     assert scalar == pytest.approx(expected(2 * float(np.float32(3e38))), rel=1e-15)
     assert getattr(losses, name)(2.0, -1.0)[0] == expected(3.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -0.5, 1.5])
+def test_bce_target_outside_0_1_or_nan_is_refused(bad):
+    """A NaN target (a missing label) passed the range check (NaN compares False) and made
+    the loss and the whole gradient NaN silently."""
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\], got"):
+        losses.bce_with_logits(np.zeros(3), np.array([0.0, bad, 1.0]))
