@@ -309,6 +309,17 @@ class GRUStream:
         self._x_shape = (self.batch_size, gru.input_size)
         self.reset(h0)
 
+    def __getstate__(self):
+        # _layers holds views of _h: copy.deepcopy or pickle would make each row an array of
+        # its own, so the copy's step advanced those while its h and reset saw another _h
+        state = self.__dict__.copy()
+        del state["_layers"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._layers = tuple(zip(self._cells, self._h))
+
     @property
     def h(self):
         """Current state (num_layers, B, H) (a view; write through :meth:`reset`)."""

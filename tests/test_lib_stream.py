@@ -129,3 +129,26 @@ def test_stream_step_refuses_a_read_only_out_before_stepping():
     np.testing.assert_array_equal(s.h, 0)            # the state did not advance
     want = g.forward(x[None])[0][0]
     np.testing.assert_allclose(s.step(x), want, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+def test_a_copied_stream_steps_its_own_state(copier):
+    """Branching a stream (copy.deepcopy, or pickle round trip): the copy's h, reset and step
+    must act on one state, continuing from the original's, and leave the original alone.
+    Reference: forward over the whole sequence."""
+    import copy
+    import pickle
+    T, B, I, H = 6, 2, 3, 4
+    g = GRU(I, H, num_layers=2, dtype=np.float64, seed=5).eval()
+    x = np.random.default_rng(5).standard_normal((T, B, I))
+    out, h_n = g.forward(x)
+    s = g.stream(B)
+    for t in range(3):
+        s.step(x[t])
+    c = copy.deepcopy(s) if copier == "deepcopy" else pickle.loads(pickle.dumps(s))
+    for t in range(3, T):
+        np.testing.assert_allclose(c.step(x[t]), out[t], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c.h, h_n, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s.h[-1], out[2], rtol=1e-12, atol=1e-12)    # untouched
+    c.reset()
+    np.testing.assert_allclose(c.step(x[0]), out[0], rtol=1e-12, atol=1e-12)
