@@ -137,7 +137,11 @@ def resolve_scheme(init):
 def normalize(init):
     """Validate ``init`` and return it as a str or a plain (JSON-able) dict."""
     resolve_scheme(init)
-    return init if isinstance(init, str) else {str(k): v for k, v in init.items()}
+    if isinstance(init, str):
+        return init
+    # numbers as Python floats: an np.float32 or np.int64 constant is no JSON, so grucy.save
+    # of the model failed inside json.dumps
+    return {str(k): float(v) if isinstance(v, numbers.Real) else v for k, v in init.items()}
 
 
 def _draw(kind, rng, shape, fan, dtype, blocks=1):

@@ -106,3 +106,15 @@ def test_public_initialisers_validate_every_argument():
         with pytest.raises(exc, match=name):
             call()
     assert init.uniform(rng, (3,), 0.5, dtype=np.float64).dtype == np.float64
+
+
+@pytest.mark.parametrize("value", [np.float32(0.5), np.int64(2), np.float64(0.25)])
+def test_numpy_constant_in_an_init_dict_saves_and_loads(value, tmp_path):
+    """init={"bias": np.float32(0.5)} built a model whose config was no JSON: grucy.save
+    failed inside json.dumps."""
+    import grucy
+    m = grucy.SequenceModel(2, 3, 1, init={"bias": value}, seed=0)
+    path = grucy.save(tmp_path / "m.npz", m)
+    back = grucy.load(path).model
+    np.testing.assert_array_equal(back.gru.bias_ih_l0, np.full(9, float(value), np.float32))
+    np.testing.assert_array_equal(back.parameters()["head.bias"], np.float32(value))
