@@ -63,32 +63,40 @@ class _ParameterMixin:
         """Copy ``params`` ({name: array}) into the live arrays, checking names and shapes.
 
         ``strict=True`` requires every parameter name to be present.  Values are cast to the
-        layer's dtype.
+        layer's dtype.  Every value is checked before any is copied: a refused call changes
+        nothing.
         """
+        self._check_parameters(params, strict)
+        for name, value in params.items():
+            np.copyto(self._params[name], np.asarray(value), casting="unsafe")
+
+    def _check_parameters(self, params, strict, prefix=""):
+        """Raise unless set_parameters(params, strict) would succeed; messages name each key
+        as ``prefix + name`` (the caller's name for it, e.g. SequenceModel's "head.")."""
         if not isinstance(params, dict):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
         unknown = sorted(set(params) - set(self._params), key=repr)   # keys need not be str
         if unknown:
-            raise ValueError(f"params has unknown names {unknown}; expected {list(self._params)}")
+            raise ValueError(f"params has unknown names {[prefix + k if prefix else k for k in unknown]}; "
+                             f"expected {[prefix + k for k in self._params]}")
         missing = sorted(set(self._params) - set(params))
         if strict and missing:
-            raise ValueError(f"params is missing {missing}")
+            raise ValueError(f"params is missing {[prefix + k for k in missing]}")
         for name, value in params.items():
+            key = prefix + name
             arr = np.asarray(value)
             if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-                raise TypeError(f"params[{name!r}] must be a numeric array, got dtype {arr.dtype}")
+                raise TypeError(f"params[{key!r}] must be a numeric array, got dtype {arr.dtype}")
             if arr.shape != self._params[name].shape:
-                raise ValueError(f"params[{name!r}] must have shape {self._params[name].shape}, "
+                raise ValueError(f"params[{key!r}] must have shape {self._params[name].shape}, "
                                  f"got {arr.shape}")
             dtype = self._params[name].dtype
             if np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > dtype.itemsize:
                 with np.errstate(over="ignore"):      # finite values the cast would make ±inf
                     lost = np.isfinite(arr) & ~np.isfinite(arr.astype(dtype))
                 if lost.any():
-                    raise ValueError(f"params[{name!r}] has finite values beyond {dtype}'s range "
+                    raise ValueError(f"params[{key!r}] has finite values beyond {dtype}'s range "
                                      f"(e.g. {arr[lost].flat[0]!r})")
-        for name, value in params.items():
-            np.copyto(self._params[name], np.asarray(value), casting="unsafe")
 
     def train(self, mode=True):
         """Training mode (caches for backward, dropout on); returns self."""

@@ -79,8 +79,13 @@ class SequenceModel:
         bad = sorted(k for k in params if not (isinstance(k, str) and k.split(".", 1)[0] in ("gru", "head")))
         if bad:
             raise ValueError(f"params has unknown names {bad}; expected {list(self.parameters())}")
-        self.gru.set_parameters({k[4:]: v for k, v in params.items() if k.startswith("gru.")}, strict)
-        self.head.set_parameters({k[5:]: v for k, v in params.items() if k.startswith("head.")}, strict)
+        gru = {k[4:]: v for k, v in params.items() if k.startswith("gru.")}
+        head = {k[5:]: v for k, v in params.items() if k.startswith("head.")}
+        # both checked before either is copied: a bad head.weight left the GRU overwritten
+        self.gru._check_parameters(gru, strict, "gru.")
+        self.head._check_parameters(head, strict, "head.")
+        self.gru.set_parameters(gru, strict)
+        self.head.set_parameters(head, strict)
 
     def zero_grad(self):
         """Zero every gradient."""

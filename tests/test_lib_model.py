@@ -242,3 +242,21 @@ def test_predict_between_forward_and_backward_keeps_the_training_forward(mode):
     np.testing.assert_allclose(m.gradients()["head.weight"], _fd(scalar, w), rtol=1e-6, atol=1e-9)
     w = m.gru.weight_hh_l0
     np.testing.assert_allclose(m.gradients()["gru.weight_hh_l0"], _fd(scalar, w), rtol=1e-6, atol=1e-9)
+
+
+def test_a_refused_set_parameters_changes_nothing_and_names_the_full_key():
+    """The GRU part was copied before the head part was checked: a wrong head.weight raised
+    but left the GRU overwritten, and the message said 'weight', not 'head.weight'."""
+    m = SequenceModel(2, 3, 1, num_layers=2, seed=0)
+    before = {k: v.copy() for k, v in m.parameters().items()}
+    new = {k: v + 1 for k, v in before.items()}
+    new["head.weight"] = np.zeros((5, 5), np.float32)
+    with pytest.raises(ValueError, match=r"params\['head.weight'\] must have shape \(1, 3\)"):
+        m.set_parameters(new)
+    del new["head.weight"]
+    with pytest.raises(ValueError, match="missing.*head.weight"):
+        m.set_parameters(new)
+    with pytest.raises(ValueError, match="unknown names.*gru.weight_xx"):
+        m.set_parameters({"gru.weight_xx": np.zeros(3)}, strict=False)
+    for k, v in m.parameters().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
