@@ -373,14 +373,19 @@ class _Scheduler:
                 raise ValueError(f"state is missing {k!r}")
         # the constructor's checks validate the settings; it leaves the optimizer untouched
         fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
+        # every value checked before any is set: a refused state leaves the schedule as it was
+        base_lr = check_float(state["base_lr"], "base_lr", 0.0)
+        last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        counters = self._check_counters(state)
         for k in self._fields:
             setattr(self, k, getattr(fresh, k))
-        self.base_lr = check_float(state["base_lr"], "base_lr", 0.0)
-        self.last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
-        self._load_counters(state)
+        self.base_lr, self.last_epoch = base_lr, last_epoch
+        for k, v in counters.items():
+            setattr(self, k, v)
 
-    def _load_counters(self, state):
-        pass
+    def _check_counters(self, state):
+        """The ``_counters`` of ``state``, checked: {name: value}."""
+        return {}
 
     def get_last_lr(self):
         """The optimizer's current learning rate (a float), as set by the last step."""
@@ -448,10 +453,10 @@ class ReduceLROnPlateau(_Scheduler):
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
-    def _load_counters(self, state):
-        self.best = None if state["best"] is None else check_float(state["best"], "best")
-        self.num_bad_epochs = check_int(state["num_bad_epochs"], "num_bad_epochs", 0)
-        self.cooldown_counter = check_int(state["cooldown_counter"], "cooldown_counter", 0)
+    def _check_counters(self, state):
+        return {"best": None if state["best"] is None else check_float(state["best"], "best"),
+                "num_bad_epochs": check_int(state["num_bad_epochs"], "num_bad_epochs", 0),
+                "cooldown_counter": check_int(state["cooldown_counter"], "cooldown_counter", 0)}
 
     def _is_better(self, a):
         if self.best is None:

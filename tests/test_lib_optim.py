@@ -387,3 +387,20 @@ def test_an_array_listed_under_two_names_is_refused():
     with pytest.raises(ValueError, match="shares memory"):
         optim.Adam({"a": a, "b": a[1:]}, lr=1.0)
     optim.SGD({"a": a, "b": np.ones(3)}, lr=1.0)        # equal values, separate memory: fine
+
+
+@pytest.mark.parametrize("bad", [{"last_epoch": -1}, {"base_lr": float("nan")},
+                                 {"num_bad_epochs": -2}, {"best": "low"}])
+def test_a_refused_scheduler_state_changes_nothing(bad):
+    """Settings were set before base_lr, last_epoch and the counters were checked: a refused
+    state left the scheduler half-restored (here factor and patience of another run)."""
+    opt = optim.SGD({"w": np.zeros(2)}, lr=0.1)
+    s = optim.ReduceLROnPlateau(opt, factor=0.5, patience=3)
+    for m in (3.0, 2.0, 2.5):
+        s.step(m)
+    before = s.state_dict()
+    other = optim.ReduceLROnPlateau(optim.SGD({"w": np.zeros(2)}, lr=1.0), factor=0.2,
+                                    patience=7, cooldown=4).state_dict()
+    with pytest.raises((ValueError, TypeError)):
+        s.load_state_dict(other | bad)
+    assert s.state_dict() == before
