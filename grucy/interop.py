@@ -15,6 +15,7 @@ torch, onnx and onnxruntime are optional: imported inside the functions that nee
 import numpy as np
 
 from ._checks import as_float_array, check_bool, check_int
+from .io import replacing
 from .layers import GRU, _KINDS, _SUFFIXES
 from .models import SequenceModel
 
@@ -361,5 +362,7 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
                               producer_name="grucy")
     onnx.checker.check_model(proto)
     if path is not None:
-        onnx.save(proto, path)
+        # as a checkpoint is: a crash mid-write leaves the old file or the new one, never half
+        with replacing(path) as f:
+            f.write(proto.SerializeToString())
     return proto

@@ -288,3 +288,23 @@ def test_onnx_zero_length_rows_keep_h0():
                     {"x": x, "lengths": lengths, "h0": h0})
     head = m.head.weight.astype(np.float64) @ h0[1, 0].astype(np.float64) + m.head.bias
     np.testing.assert_allclose(y[0], head, rtol=1e-5, atol=1e-6)
+
+
+def test_to_onnx_replaces_a_file_atomically(tmp_path, monkeypatch):
+    """The file is written beside the target and renamed over it, as checkpoints are: a
+    write that fails leaves the old file whole and no temporary behind."""
+    onnx = pytest.importorskip("onnx")
+    import grucy.io
+    path = tmp_path / "gru.onnx"
+    path.write_bytes(b"the old model")
+
+    def fail(fd):
+        raise OSError("disk full")
+    monkeypatch.setattr(grucy.io.os, "fsync", fail)
+    with pytest.raises(OSError, match="disk full"):
+        interop.to_onnx(GRU(2, 3, seed=0), path=path)
+    assert path.read_bytes() == b"the old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gru.onnx"]
+    monkeypatch.undo()
+    proto = interop.to_onnx(GRU(2, 3, seed=0), path=path)
+    assert onnx.load(str(path)) == proto
