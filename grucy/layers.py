@@ -11,6 +11,8 @@ torch/Keras/ONNX.
 Every matrix product goes through grucy's own BLAS (``grucy.gru_*`` and
 ``grucy.matmul``), never numpy's ``@``: two BLAS thread pools fight (README.md, "Kernels").
 """
+import warnings
+
 import numpy as np
 
 import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/__init__ imports us
@@ -138,6 +140,10 @@ class GRU(_ParameterMixin):
         self.reset_after = check_bool(reset_after, "reset_after")
         self.batch_first = check_bool(batch_first, "batch_first")
         self.dropout = check_float(dropout, "dropout", 0.0, 1.0, max_open=True)
+        if self.dropout > 0.0 and self.num_layers == 1:
+            # as torch.nn.GRU warns: there is no layer below another for it to act between
+            warnings.warn(f"dropout={self.dropout} has no effect with num_layers=1 (it acts "
+                          f"between layers)", UserWarning, stacklevel=2)
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
         self.init = init = normalize_init(init)
