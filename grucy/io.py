@@ -4,7 +4,8 @@ Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
 
     __grucy__                 uint8 bytes of a UTF-8 JSON header:
                               {"format": "grucy-checkpoint", "version": 1,
-                               "model": {"class": "SequenceModel", "config": {...}},
+                               "model": {"class": "SequenceModel", "config": {...},
+                                         "dropout_rng": null | its generator's state},
                                "params": [names], "optimizer": null | {"type", "hyperparams",
                                "step", "buffers": {name: [buffer names]}}, "metadata": {...}}
     param/<name>              one array per model parameter
@@ -49,6 +50,14 @@ def _model_class_name(model):
     raise TypeError(f"model must be one of {sorted(MODEL_CLASSES)}, got {type(model).__name__}")
 
 
+def _dropout_generator(model):
+    """The numpy Generator that draws the model's dropout masks (a GRU's own, or a
+    SequenceModel's GRU's), or None (Linear). Saved so that a resumed run draws the masks
+    the uninterrupted one would have."""
+    gru = model.gru if isinstance(model, SequenceModel) else model
+    return gru._dropout_rng if isinstance(gru, GRU) else None
+
+
 def save(path, model, optimizer=None, metadata=None):
     """Write ``model`` (+ optional ``optimizer`` state and JSON-able ``metadata`` dict) to ``path``.
 
@@ -79,8 +88,11 @@ def save(path, model, optimizer=None, metadata=None):
 
     params = model.parameters()
     arrays = {f"param/{k}": v for k, v in params.items()}
+    gen = _dropout_generator(model)
     header = {"format": FORMAT, "version": VERSION,
-              "model": {"class": cls_name, "config": model.config()},
+              "model": {"class": cls_name, "config": model.config(),
+                        # a dict of ints (PCG64's 128-bit state): JSON keeps them exact
+                        "dropout_rng": None if gen is None else gen.bit_generator.state},
               "params": list(params), "optimizer": None, "metadata": metadata}
     if optimizer is not None:
         sd = optimizer.state_dict()
@@ -255,7 +267,18 @@ def load(path, model=None):
             raise ValueError(f"{path!r}: parameter {name!r} is {stored.dtype}{stored.shape}, "
                              f"the model expects {arr.dtype}{arr.shape}")
         params[name] = stored
+    gen = _dropout_generator(model)
+    state = header["model"].get("dropout_rng")     # absent from older checkpoints
+    if gen is not None and state is not None:
+        # checked on a copy before the model changes: numpy refuses a malformed state
+        try:
+            np.random.Generator(type(gen.bit_generator)()).bit_generator.state = state
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            raise ValueError(f"{path!r}: stored dropout generator state is invalid: "
+                             f"{e!r:.120}") from None
     model.set_parameters(params)
+    if gen is not None and state is not None:
+        gen.bit_generator.state = state
 
     opt_state = None
     opt = header.get("optimizer")

@@ -254,8 +254,10 @@ def _sine_step(model, opt, rng):
 
 
 MODELS = {
-    "gru": lambda: GRU(2, 4, num_layers=2, bidirectional=True, dropout=0.0, dtype=np.float64, seed=3),
-    "seq_m2o": lambda: SequenceModel(2, 4, 1, num_layers=2, bidirectional=True, seed=4),
+    # dropout: the masks after the checkpoint must be those the straight run drew
+    "gru": lambda: GRU(2, 4, num_layers=2, bidirectional=True, dropout=0.3, dtype=np.float64, seed=3),
+    "seq_m2o": lambda: SequenceModel(2, 4, 1, num_layers=2, bidirectional=True, dropout=0.5,
+                                     seed=4),
     "seq_m2m": lambda: SequenceModel(2, 3, 2, mode="many_to_many", activation="sigmoid",
                                      reset_after=True, dtype=np.float64, seed=5),
 }
@@ -378,3 +380,37 @@ def test_save_into_a_missing_directory_names_it(tmp_path):
         gio.save(missing / "ckpt.npz", m)
     assert ".tmp" not in str(e.value)
     assert not missing.exists()
+
+
+def test_dropout_generator_state_is_checked_and_optional(tmp_path):
+    """A malformed stored generator state is a clear error before the model changes; a
+    checkpoint without one (written before it was saved) loads and leaves the model's."""
+    m = GRU(2, 3, num_layers=2, dropout=0.5, seed=0)
+    good = tmp_path / "good.npz"
+    gio.save(good, m)
+    with zipfile.ZipFile(good) as z:
+        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+    header = json.loads(arrays["__grucy__"].tobytes())
+    assert header["model"]["dropout_rng"] == m._dropout_rng.bit_generator.state
+
+    def write(model_section, name):
+        h = {**header, "model": {**header["model"], **model_section}}
+        if model_section.get("dropout_rng", 0) is None:
+            del h["model"]["dropout_rng"]
+        arrays["__grucy__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
+        np.savez(tmp_path / name, **arrays)
+        return tmp_path / name
+
+    other = GRU(2, 3, num_layers=2, dropout=0.5, seed=9)
+    before = {k: v.copy() for k, v in other.parameters().items()}
+    for bad in ({"bit_generator": "MT19937", "state": {}}, [1, 2], {"bit_generator": "PCG64"}):
+        with pytest.raises(ValueError, match="stored dropout generator state is invalid"):
+            gio.load(write({"dropout_rng": bad}, "bad.npz"), model=other)
+        for k, v in before.items():
+            np.testing.assert_array_equal(other.parameters()[k], v)   # untouched
+    fresh = GRU(2, 3, num_layers=2, dropout=0.5, seed=9)
+    state = fresh._dropout_rng.bit_generator.state
+    gio.load(write({"dropout_rng": None}, "old.npz"), model=fresh)    # key absent
+    assert fresh._dropout_rng.bit_generator.state == state
+    np.testing.assert_array_equal(fresh.parameters()["weight_hh_l1"],
+                                  m.parameters()["weight_hh_l1"])
