@@ -149,8 +149,8 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
     """Forecast the test split from ``cfg.ckpt_path`` with the checkpoint's data config.
 
     config.yaml is rewritten with :func:`evaluated_config`, and ``partial`` (a dict)
-    receives its name early, so that what the evaluation writes describes the model
-    evaluated, not the data and model chosen on the command line.
+    receives its name and seed early, so that what the evaluation writes describes the
+    model evaluated, not the data, model and seed chosen on the command line.
     """
     path = Path(str(cfg.ckpt_path)).expanduser()
     if path.is_dir():
@@ -161,11 +161,11 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
     cfg = evaluated_config(cfg, (meta or {}).get("config") or {}, overrides)
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     if partial is not None:
-        partial["name"] = cfg.get("name")
+        partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
     data = load_data(cfg.data)
     base = baselines.evaluate(data)
     res = report(model, data, out_dir, cfg)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
     return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "name": cfg.get("name"),
-            "baselines": base, "params": M.count_params(model), **res}
+            "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model), **res}

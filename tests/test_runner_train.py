@@ -334,11 +334,13 @@ def test_evaluate_from_checkpoint_writes_predictions(tmp_path):
 def test_evaluation_writes_the_checkpoints_config_and_name_not_the_command_lines(tmp_path):
     # evaluating an El Nino checkpoint from a plain command line wrote the default sine
     # data and model into config.yaml and "sine-gru" into summary.json, beside El Nino's scores
-    out, _, s = train(tmp_path, tiny("elnino", ["name=nino", "model.hidden_size=5", "optimizer=sgd"]), "trained")
+    out, _, s = train(tmp_path, tiny("elnino", ["name=nino", "model.hidden_size=5", "optimizer=sgd",
+                                                "seed=3"]), "trained")
     ov = [o for o in tiny("sine") if o != "name=test"]   # the command line's name: sine-gru
     ev, _, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out / 'best.npz'}"] + ov, "eval")
     assert s_ev["status"] == "ok" and s_ev["test"] == s["test"]
     assert s_ev["name"] == "nino"
+    assert s_ev["seed"] == 3   # the command line's default seed is 0
     cfg = yaml.safe_load((ev / "config.yaml").read_text())
     assert cfg["name"] == "nino"
     assert cfg["data"]["_target_"] == "runner.datasets.ElNino" and cfg["data"]["window"] == 8
