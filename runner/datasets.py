@@ -282,7 +282,12 @@ def _check_regular(labels, fname, time_column, lines=None):
         fix = "one row per time step expected" if typical == 0 else "sort the file oldest first"
         raise DataError(f"{fname}: {time_column!r} {how} ({labels[0]}, {labels[1]}, ...); {fix}")
     steps = steps.astype(np.float64)
-    bad = np.flatnonzero(steps != typical)
+    if stamps.dtype.kind == "f":
+        # decimal stamps (0.1, 0.2, ...) are not exact in binary: their differences vary in
+        # the last bits, while a real gap or repeat is off by a whole step
+        bad = np.flatnonzero(~np.isclose(steps, typical, rtol=1e-6, atol=0))
+    else:
+        bad = np.flatnonzero(steps != typical)
     if len(bad):
         i = int(bad[0])
         line = lines[i + 1] if lines else i + 3

@@ -157,6 +157,16 @@ def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
         CSVSeries(path, column, time_column).series()
 
 
+def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path):
+    # 0.1, 0.2, ... differ by 0.1 only up to binary rounding; that is no gap
+    rows = "\n".join(f"{t / 10},{t % 7}" for t in range(100))
+    values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    assert len(values) == 100 and labels[3] == "0.3"
+    gap = "\n".join(f"{t / 10},{t % 7}" for t in range(100) if t != 50)
+    with pytest.raises(DataError, match=r"jumps from 4.9 to 5.1 \(line 52\)"):
+        CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
+
+
 @pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n"])
 def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     p = write(tmp_path, "t,v,w\n1,2,3\n2,3,4\n3,5,6" + end)
