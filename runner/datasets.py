@@ -272,8 +272,12 @@ def _check_regular(labels, fname, time_column, lines=None):
     steps = np.diff(stamps)
     if stamps.dtype.kind == "M" and stamps.dtype == np.dtype("datetime64[D]"):
         # daily stamps of a monthly or yearly series have uneven day counts; compare months
+        # when every stamp is the same day of its month or every one the month's last day
+        # (2000-01-31, 2000-02-29, ...: how many exports stamp a month)
         months = stamps.astype("datetime64[M]")
-        if np.all(months.astype("datetime64[D]") == stamps):
+        day = stamps - months.astype("datetime64[D]")
+        month_end = (stamps + 1).astype("datetime64[M]") != months
+        if np.all(day == day[0]) or np.all(month_end):
             steps = np.diff(months)
     typical = np.median(steps.astype(np.float64))
     if not typical > 0:

@@ -167,6 +167,19 @@ def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path):
         CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
 
 
+@pytest.mark.parametrize("days", [["2000-01-31", "2000-02-29", "2000-03-31", "2000-04-30", "2000-05-31"],
+                                  ["2000-01-15", "2000-02-15", "2000-03-15", "2000-04-15", "2000-05-15"],
+                                  ["1999-12-31", "2000-12-31", "2001-12-31", "2002-12-31", "2003-12-31"]])
+def test_csv_monthly_or_yearly_dates_on_any_fixed_day_are_evenly_spaced(tmp_path, days):
+    # a month's last day (or its 15th) is a month apart from the next one's, not n days
+    rows = "\n".join(f"{d},{i}" for i, d in enumerate(days))
+    values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    assert labels == days
+    gap = "\n".join(f"{d},{i}" for i, d in enumerate(days) if i != 2)
+    with pytest.raises(DataError, match=f"jumps from {days[1]} to {days[3]}"):
+        CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
+
+
 @pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n"])
 def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     p = write(tmp_path, "t,v,w\n1,2,3\n2,3,4\n3,5,6" + end)
