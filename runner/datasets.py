@@ -91,6 +91,13 @@ class SeriesDataset:
         n = len(values)
         if labels is None:
             labels = [str(i) for i in range(n)]
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            # a NaN made the training part's std NaN, reported as "constant", or reached
+            # only the test windows and their scores
+            i = int(bad[0])
+            raise DataError(f"the series has {len(bad)} non-finite value{'s' * (len(bad) > 1)}, "
+                            f"the first {values[i]} at {labels[i]}: fill or drop them first")
         n_test = int(round(n * self.test_fraction))
         n_val = int(round(n * self.val_fraction))
         test_start, val_start = n - n_test, n - n_test - n_val

@@ -54,6 +54,17 @@ def test_too_short_series_is_a_clear_error():
         Ramp(n=20, window=16).load()
 
 
+@pytest.mark.parametrize("where", [5, 290])   # in the training part, in the test part
+def test_a_series_with_nan_is_a_data_error_naming_where(where):
+    class Holes(SeriesDataset):
+        def series(self):
+            v = np.sin(np.arange(300) / 5.0)
+            v[where] = np.nan
+            return v, [f"t{i}" for i in range(300)]
+    with pytest.raises(DataError, match=rf"1 non-finite value, the first nan at t{where}:"):
+        Holes(window=8).load()
+
+
 def test_sine_and_mackey_glass_are_deterministic():
     a, b = Sine(length=300, seed=3).series()[0], Sine(length=300, seed=3).series()[0]
     assert np.array_equal(a, b)
