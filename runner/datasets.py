@@ -219,6 +219,8 @@ def _read_csv_column(p, column, time_column):
         header = next(reader, None)
         if header is None:
             raise DataError(f"{p.name} is empty: expected a header row naming the columns")
+        # "date, load" names a column " load"; cells are stripped too (below)
+        header = [name.strip() for name in header]
         for name, key in ((column, "data.column"), (time_column, "data.time_column")):
             if name is not None and name not in header:
                 raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}")

@@ -191,6 +191,13 @@ def test_csv_monthly_or_yearly_dates_on_any_fixed_day_are_evenly_spaced(tmp_path
         CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
 
 
+def test_csv_spaces_after_the_commas_are_not_part_of_the_names(tmp_path):
+    # "t, v" named the column " v": data.column=v was refused with "columns are: t,  v"
+    p = write(tmp_path, "t, v\n1, 2.5\n2, 3.5\n3, 4.5\n")
+    values, labels = CSVSeries(p, "v", "t").series()
+    assert values.tolist() == [2.5, 3.5, 4.5] and labels == ["1", "2", "3"]
+
+
 @pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n"])
 def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     p = write(tmp_path, "t,v,w\n1,2,3\n2,3,4\n3,5,6" + end)
