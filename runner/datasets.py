@@ -159,6 +159,12 @@ class MackeyGlass(SeriesDataset):
         _at_least(0, tau=tau)
         if not dt > 0:
             raise DataError(f"dt={dt}: the integration step must be positive")
+        steps = sample_every / dt
+        if not (steps >= 1 and abs(steps - round(steps)) < 1e-6 * steps):
+            # series() samples every round(sample_every / dt) steps: 0 sampled every dt and
+            # 0.25 with dt=0.1 every 0.2, silently
+            raise DataError(f"sample_every={sample_every}: must be a whole multiple of dt={dt} "
+                            "(integration steps between samples)")
         self.length, self.tau, self.beta, self.gamma = int(length), tau, beta, gamma
         self.exponent, self.sample_every, self.dt = exponent, sample_every, dt
         self.noise, self.seed = noise, seed

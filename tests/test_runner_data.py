@@ -238,6 +238,8 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     ("mackey_glass", "data.length=-5", "length=-5: must be at least 1"),
     ("mackey_glass", "data.tau=-3", "tau=-3: must be at least 0"),
     ("mackey_glass", "data.dt=0", "dt=0.0: the integration step must be positive"),
+    ("mackey_glass", "data.sample_every=0", r"sample_every=0.0: must be a whole multiple of dt=0.1"),
+    ("mackey_glass", "data.sample_every=0.25", r"sample_every=0.25: must be a whole multiple of dt=0.1"),
     ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
     ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
