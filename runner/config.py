@@ -39,7 +39,8 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
     """Fail with one line if ``node`` has keys its ``_target_`` does not accept.
 
     Built-in options are already typed by their schema; this catches typos in a user's
-    own options too. ``extra`` names arguments the runner passes itself.
+    own options too. ``extra`` names arguments the runner passes itself (or relies on the
+    default of), which the config may not set.
     """
     if node is None or "_target_" not in node:
         raise ConfigError(f"{where}: no _target_ naming the class to use")
@@ -56,6 +57,11 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
     for key in node:
         if key.startswith("_") and key.endswith("_"):
             continue
+        if key in extra:
+            # the runner's own value won (+model.seed=5 trained with the run's seed, silently)
+            # or clashed with it ("got multiple values for argument 'params'")
+            raise ConfigError(f"{where}.{key}: set by the runner, not by the config; remove it"
+                              + (" (the run's seed= seeds the model)" if key == "seed" else ""))
         if key not in params:
             allowed = sorted(k for k in params if k not in extra and k != "self")
             raise ConfigError(f"{where}.{key}: {node._target_} takes no argument {key!r} "
@@ -105,8 +111,9 @@ def validate(cfg: DictConfig) -> None:
     _check_known_keys(cfg, schema.RunConfig, "")
     if cfg.train:   # an evaluation takes the checkpoint's data config (and data.path: runner.tasks)
         check_target(cfg.data, "data")
+    # batch_first: the trainer feeds time-major (T, B, I) batches
     check_target(cfg.model, "model",
-                 extra=("input_size", "output_size", "mode", "activation", "seed"))
+                 extra=("input_size", "output_size", "mode", "activation", "seed", "batch_first"))
     check_target(cfg.optimizer, "optimizer", extra=("params",))
     if cfg.get("scheduler"):
         check_target(cfg.scheduler, "scheduler", extra=("optimizer",))

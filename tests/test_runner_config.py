@@ -171,6 +171,19 @@ def test_check_target_catches_typos_in_user_options():
         check_target(node, "data")
 
 
+@pytest.mark.parametrize("override, match", [
+    ("+model.seed=5", r"^model.seed: set by the runner, not by the config; remove it \(the run's seed="),
+    ("+model.batch_first=true", r"^model.batch_first: set by the runner"),
+    ("+model.input_size=3", r"^model.input_size: set by the runner"),
+    ("+optimizer.params=5", r"^optimizer.params: set by the runner"),
+])
+def test_arguments_the_runner_passes_itself_are_refused_in_the_config(override, match):
+    # +model.seed=5 was silently overridden by the run's seed; batch_first=true fed
+    # time-major batches to a batch-first model; optimizer.params clashed in a TypeError
+    with pytest.raises(ConfigError, match=match):
+        validate(compose([override, "name=t"]))
+
+
 def test_the_package_ships_every_config_and_data_file():
     # pip install (not -e) copies conf/ as runner/conf by the globs in pyproject.toml;
     # a config in a deeper folder, or a new data file, would be silently left out
