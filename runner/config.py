@@ -105,6 +105,10 @@ def _check_known_keys(node: DictConfig, schema_cls, where: str) -> None:
 def validate(cfg: DictConfig) -> None:
     """The checks a run needs before data is loaded or a model built."""
     missing = sorted(OmegaConf.missing_keys(cfg))
+    if not cfg.train:
+        # an evaluation takes its data config from the checkpoint: "data=csv data.path=FILE"
+        # was refused for want of a data.column the checkpoint already has
+        missing = [m for m in missing if not m.startswith("data.")]
     if missing:
         raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
                           f"(no default): add {' '.join(m + '=...' for m in missing)}")

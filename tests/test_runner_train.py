@@ -349,6 +349,17 @@ def test_evaluation_writes_the_checkpoints_config_and_name_not_the_command_lines
     assert cfg["train"] is False and cfg["ckpt_path"] == str(out / "best.npz")
 
 
+def test_evaluation_with_data_csv_and_a_path_needs_no_other_data_keys(tmp_path, series_csv):
+    # an evaluation takes the checkpoint's data config; data=csv's required data.column
+    # was still demanded, and would have been ignored
+    extra = [f"data.path={series_csv}", "data.column=level", "data.time_column=step"]
+    out, _, s = train(tmp_path, tiny("csv", extra), "trained")
+    ev, _, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out / 'best.npz'}", "data=csv",
+                                   f"data.path={series_csv}", "name=ev", "plots=false"], "eval")
+    assert s_ev["status"] == "ok", s_ev["error"]
+    assert s_ev["test"] == s["test"]
+
+
 def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
     # Hydra wraps them in a three-line InstantiationException quoting the cause's repr
     with pytest.raises(SystemExit):
