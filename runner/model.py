@@ -6,6 +6,7 @@ Every matrix product of a training step happens inside grucy (its own BLAS: READ
 "Kernels", on the two-pool trap).
 """
 import inspect
+import math
 import re
 from pathlib import Path
 
@@ -122,9 +123,11 @@ def loss_fn(name: str):
 
 
 def clip_gradients(grads, max_norm):
+    """Clip ``grads`` to ``max_norm`` (None: leave them); return their global L2 norm before
+    clipping either way: metrics.csv's grad_norm was empty whenever clipping was off."""
     if max_norm:
         return float(grucy.optim.clip_grad_norm(grads, max_norm))
-    return None
+    return math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in grads.values() if g is not None))
 
 
 def rng_states(model) -> dict:

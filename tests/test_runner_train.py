@@ -258,6 +258,16 @@ def test_resuming_a_finished_run_writes_what_the_run_wrote(tmp_path, variant):
     assert s["test"] == s_full["test"] and s["epochs_run"] == s_full["epochs_run"]
 
 
+def test_grad_norm_is_recorded_with_clipping_off(tmp_path):
+    # metrics.csv's grad_norm was empty with trainer.clip_grad_norm=null; a clipping norm
+    # far above the gradients' clips nothing, so its grad_norm is the same number
+    off, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=null"]), "off")
+    high, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=1e9"]), "high")
+    rows_off, rows_high = metrics_without_timing(off / "metrics.csv"), metrics_without_timing(high / "metrics.csv")
+    assert [float(r["grad_norm"]) for r in rows_off] == pytest.approx([float(r["grad_norm"]) for r in rows_high])
+    assert all(float(r["grad_norm"]) > 0 for r in rows_off)
+
+
 def test_early_stopping(tmp_path):
     out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=8", "optimizer=sgd", "optimizer.lr=0.0",
                                                 "trainer.early_stopping.patience=2"]))
