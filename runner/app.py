@@ -151,10 +151,16 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         val = (summary.get("val") or {}).get("rmse")
         metric = float(val) if val is not None and math.isfinite(val) else FAILED_METRIC
     except KeyboardInterrupt:
-        # Ctrl-C: say so (not "failed" with no error) and how to continue, then stop
+        # Ctrl-C: say so (not "failed" with no error) and how to continue, then stop. Only a
+        # training run with a finished epoch (last.npz) can continue: resume= on anything
+        # else is refused with "no checkpoint there"
         summary["status"] = "interrupted"
-        summary["error"] = f"KeyboardInterrupt: continue with resume={out_dir}"
-        log.warning("interrupted; continue with resume=%s", out_dir)
+        if cfg.get("train") and (out_dir / "last.npz").is_file():
+            hint = f"continue with resume={out_dir}"
+        else:
+            hint = "nothing to resume (no epoch finished); run the command again"
+        summary["error"] = f"KeyboardInterrupt: {hint}"
+        log.warning("interrupted; %s", hint)
         raise
     except Exception as exc:  # recorded, never lost: see the module docstring
         summary["status"] = "failed"

@@ -323,6 +323,18 @@ def test_ctrl_c_records_interrupted_and_the_run_resumes(tmp_path, monkeypatch):
     npz_equal(full / "last.npz", resumed / "last.npz")
 
 
+def test_ctrl_c_before_an_epoch_finished_offers_no_resume(tmp_path, monkeypatch):
+    # the hint named a directory without last.npz, which resume= refuses
+    def interrupt(pred, target):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(M, "loss_fn", lambda name: interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, tiny("sine"), "early")
+    s = json.loads((tmp_path / "early" / "summary.json").read_text())
+    assert s["status"] == "interrupted" and "resume=" not in s["error"]
+    assert "nothing to resume" in s["error"]
+
+
 def test_diverging_optimizer_is_a_failed_run(tmp_path):
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
