@@ -6,6 +6,7 @@ data by ``pip install .``.
 """
 import dataclasses
 import inspect
+import math
 from pathlib import Path
 
 import hydra.utils
@@ -131,11 +132,14 @@ def validate(cfg: DictConfig) -> None:
     for key, value in (("early_stopping.patience", t.early_stopping.patience), ("stop_after", t.stop_after)):
         if value is not None and value < 1:
             raise ConfigError(f"trainer.{key}={value}: must be at least 1 (or null for off)")
-    if t.clip_grad_norm is not None and not t.clip_grad_norm > 0:
+    if t.clip_grad_norm is not None and not 0 < t.clip_grad_norm < math.inf:
         # grucy's own message names its argument, max_norm, not the key to change
-        raise ConfigError(f"trainer.clip_grad_norm={t.clip_grad_norm}: must be positive (or null for no clipping)")
-    if t.early_stopping.min_delta < 0:
-        raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: must be >= 0")
+        raise ConfigError(f"trainer.clip_grad_norm={t.clip_grad_norm}: must be positive and finite "
+                          "(or null for no clipping)")
+    if not 0 <= t.early_stopping.min_delta < math.inf:
+        # nan passed a "< 0" test, and then no epoch counted as an improvement: no best.npz
+        raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: "
+                          "must be >= 0 and finite")
     if cfg.seed < 0:
         # numpy's generators (shuffling, grucy's initialisation) take no negative seed
         raise ConfigError(f"seed={cfg.seed}: must be >= 0")
