@@ -23,7 +23,9 @@ class SeriesDataConfig:
     horizon: int = 1            # future steps predicted per example
     val_fraction: float = 0.1   # of the series, just before the test split
     test_fraction: float = 0.2  # the last part of the series
-    period: Optional[int] = None  # add sin/cos(2*pi*t/period) input channels (seasonality)
+    # add sin/cos(2*pi*t/period) input channels (seasonality); a float: 365.25 for a year
+    # of daily values
+    period: Optional[float] = None
 
 
 @dataclass

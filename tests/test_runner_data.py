@@ -49,6 +49,15 @@ def test_period_adds_seasonal_channels():
     assert d.input_size == 3
 
 
+def test_period_may_be_fractional():
+    # a year of daily values is 365.25 steps; the schema refused anything but an int
+    from hydra.utils import instantiate
+    from runner.testing import compose
+    d = instantiate(compose(["data.period=365.25", "data.length=300", "data.window=8", "name=t"]).data).load()
+    t = np.arange(8)   # the first training window covers steps 0..7
+    assert np.allclose(d.train.x[0, :, 1], np.sin(2 * np.pi * t / 365.25))
+
+
 def test_too_short_series_is_a_clear_error():
     with pytest.raises(DataError, match="too short"):
         Ramp(n=20, window=16).load()
@@ -243,8 +252,8 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
     ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
-    ("sine", "data.period=0", "period=0: must be positive"),
-    ("elnino", "data.period=-12", "period=-12: must be positive"),
+    ("sine", "data.period=0", r"period=0\.0: must be positive"),
+    ("elnino", "data.period=-12", r"period=-12\.0: must be positive"),
 ])
 def test_dataset_sizes_are_checked_by_name(data, override, match):
     # these failed with numpy's 'negative dimensions are not allowed', a ZeroDivisionError,
