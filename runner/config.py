@@ -119,6 +119,12 @@ def validate(cfg: DictConfig) -> None:
     # batch_first: the trainer feeds time-major (T, B, I) batches
     check_target(cfg.model, "model",
                  extra=("input_size", "output_size", "mode", "activation", "seed", "batch_first"))
+    m = cfg.model
+    if m.get("_target_") == "grucy.models.SequenceModel" and m.get("dropout") and m.get("num_layers") == 1:
+        # grucy drops out between stacked layers only: on one layer it changed nothing, and a
+        # sweep over model.dropout gave identical runs (a user's own model may mean otherwise)
+        raise ConfigError(f"model.dropout={m.dropout}: applies between stacked layers, so it has no "
+                          "effect with model.num_layers=1; set num_layers >= 2 or dropout=0")
     check_target(cfg.optimizer, "optimizer", extra=("params",))
     if cfg.get("scheduler"):
         check_target(cfg.scheduler, "scheduler", extra=("optimizer",))

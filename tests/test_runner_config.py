@@ -132,6 +132,14 @@ def test_validate_rejects_bad_values():
         validate(compose(["data=csv", "name=t"]))
 
 
+def test_dropout_on_a_single_layer_is_refused():
+    # grucy applies dropout between stacked layers only: on one layer it did nothing
+    with pytest.raises(ConfigError, match=r"^model.dropout=0.5: .*no effect with model.num_layers=1"):
+        validate(compose(["model.dropout=0.5", "name=t"]))
+    validate(compose(["model.dropout=0.5", "model.num_layers=2", "name=t"]))
+    validate(compose(["model=bigru", "model.dropout=0.3", "name=t"]))
+
+
 def test_validate_rejects_a_negative_seed():
     # it failed later inside grucy ("seed must be >= 0") with a traceback.txt
     with pytest.raises(ConfigError, match=r"^seed=-1: must be >= 0"):
