@@ -229,7 +229,10 @@ def _read_csv_column(p, column, time_column):
         header = [name.strip() for name in header]
         for name, key in ((column, "data.column"), (time_column, "data.time_column")):
             if name is not None and name not in header:
-                raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}")
+                # a file separated by ';' or tabs reads as one column named "date;load"
+                other = [d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]]
+                hint = f" (separated by {other[0]!r}? only commas separate columns)" if other else ""
+                raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}{hint}")
             if name is not None and header.count(name) > 1:
                 # a dict of the row would silently keep the last of them
                 raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")

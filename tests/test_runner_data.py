@@ -143,6 +143,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     (None, "v", None, "no such file"),
     ("t,v\n1,2\n", "value", None, r"data.column='value' not in s.csv; columns are: t, v"),
     ("t,v\n1,2\n", "v", "time", "data.time_column='time'"),
+    # a semicolon- or tab-separated file is one column to the csv module: say so
+    ("t;v\n1;2\n", "v", None, r"columns are: t;v \(separated by ';'\? only commas separate columns\)$"),
+    ("t\tv\n1\t2\n", "v", None, r"\(separated by '\\t'\? only commas"),
     ("t,v\n1,2\n2,abc\n", "v", None, r"line 3: column 'v' value 'abc' is not a number"),
     ("t,v\n1,2\n2,\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
