@@ -145,6 +145,22 @@ def evaluated_config(cfg, saved: dict, overrides=()) -> DictConfig:
     return OmegaConf.create(out)
 
 
+def _check_fits(model, data: Prepared, path, cfg_data) -> None:
+    """Refuse a model that cannot forecast ``data``, naming what differs.
+
+    A runner checkpoint brings its own data config, so it fits; one saved by grucy itself
+    is evaluated on the command line's data, and a mismatch failed inside the model with
+    a ValueError and a traceback.txt.
+    """
+    conf = model.config() if hasattr(model, "config") else {}
+    needed = {"input_size": data.input_size, "output_size": data.output_size,
+              "mode": "many_to_one", "batch_first": False}
+    for key, value in needed.items():
+        if key in conf and conf[key] != value:
+            raise ConfigError(f"ckpt_path={path}: the model has {key}={conf[key]!r}, but the data "
+                              f"({cfg_data.get('_target_')}) needs {key}={value!r}")
+
+
 def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
     """Forecast the test split from ``cfg.ckpt_path`` with the checkpoint's data config.
 
@@ -163,6 +179,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
     if partial is not None:
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
     data = load_data(cfg.data)
+    _check_fits(model, data, path, cfg.data)
     base = baselines.evaluate(data)
     res = report(model, data, out_dir, cfg)
     _log_result(res, base)

@@ -382,6 +382,26 @@ def test_evaluation_with_data_csv_and_a_path_needs_no_other_data_keys(tmp_path, 
     assert s_ev["test"] == s["test"]
 
 
+@pytest.mark.parametrize("kwargs, key", [({"input_size": 3}, "input_size"),
+                                         ({"output_size": 2}, "output_size"),
+                                         ({"batch_first": True}, "batch_first")])
+def test_evaluating_a_library_checkpoint_that_does_not_fit_the_data(tmp_path, kwargs, key):
+    # a checkpoint saved by grucy itself has no runner config, so it meets the command
+    # line's data (sine: 1 input, 1 output); a mismatch was a ValueError with a traceback
+    import grucy.io
+    from grucy.models import SequenceModel
+    args = dict(input_size=1, hidden_size=4, output_size=1, seed=0)
+    grucy.io.save(str(tmp_path / "lib.npz"), SequenceModel(**{**args, **kwargs}))
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={tmp_path / 'lib.npz'}"]), "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={tmp_path / 'lib.npz'}: the model has {key}="), s["error"]
+    assert not (tmp_path / "e" / "traceback.txt").exists()
+    grucy.io.save(str(tmp_path / "fits.npz"), SequenceModel(**args))
+    _, _, s = train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={tmp_path / 'fits.npz'}"]), "ok")
+    assert s["status"] == "ok"
+
+
 def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
     # Hydra wraps them in a three-line InstantiationException quoting the cause's repr
     with pytest.raises(SystemExit):
