@@ -225,7 +225,12 @@ def check_resume(cfg, path, meta) -> None:
     Every stored setting is compared, not a list of them: a list missed
     trainer.early_stopping and trainer.eval_batch_size, and would miss the next key added.
     """
-    saved = {k: v for k, v in (meta.get("config") or {}).items() if k not in LABEL_KEYS}
+    if not meta.get("config") or not meta.get("runner"):
+        # saved by grucy itself: every setting would differ from "None", and the message
+        # asked for "the same overrides as the original run", which there never was
+        raise ConfigError(f"resume={path}: not a checkpoint written by the runner (no run state to "
+                          f"continue); evaluate it with train=false ckpt_path={path}")
+    saved = {k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}
     current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
     for key, a, b in _differences(saved, current):
         raise ConfigError(f"resume={path}: {key} is {b!r} but the checkpoint's run used {a!r}; "

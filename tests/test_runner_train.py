@@ -402,6 +402,19 @@ def test_evaluating_a_library_checkpoint_that_does_not_fit_the_data(tmp_path, kw
     assert s["status"] == "ok"
 
 
+def test_resuming_a_library_checkpoint_says_it_is_not_a_run(tmp_path):
+    # it listed the first config group as differing from None, "pass the same overrides"
+    import grucy.io
+    from grucy.models import SequenceModel
+    grucy.io.save(str(tmp_path / "lib.npz"), SequenceModel(input_size=1, hidden_size=4, output_size=1))
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"resume={tmp_path / 'lib.npz'}"]), "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={tmp_path / 'lib.npz'}: not a checkpoint written by the "
+                          f"runner (no run state to continue); evaluate it with train=false "
+                          f"ckpt_path={tmp_path / 'lib.npz'}")
+
+
 def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
     # Hydra wraps them in a three-line InstantiationException quoting the cause's repr
     with pytest.raises(SystemExit):
