@@ -60,7 +60,9 @@ def collect(sweep_dir) -> list:
 
     def key(r):
         ok = r["status"] == "ok" and r["val_rmse"] is not None
-        return (0 if ok else 1, r["val_rmse"] if ok else 0.0, str(r["job"]))
+        # job numbers as numbers: as text, failed job 10 was listed before job 2
+        job = str(r["job"])
+        return (0 if ok else 1, r["val_rmse"] if ok else 0.0, (0, int(job), "") if job.isdigit() else (1, 0, job))
     return sorted(rows, key=key)
 
 

@@ -242,6 +242,13 @@ def test_sweep_table_from_summaries(tmp_path):
     assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
 
 
+def test_sweep_table_lists_failed_jobs_in_job_order(tmp_path):
+    for n in (10, 2, 1):
+        (tmp_path / str(n)).mkdir()
+        (tmp_path / str(n) / "summary.json").write_text(json.dumps({"job": n, "status": "failed", "error": "x"}))
+    assert [r["job"] for r in write_table(tmp_path)] == [1, 2, 10]
+
+
 @pytest.mark.slow
 def test_every_experiment_runs_through_the_cli(tmp_path):
     r = cli(["-m", "experiment=glob(*)", "trainer.epochs=1", "quiet=true", "plots=false",
