@@ -127,6 +127,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     started = time.perf_counter()
     out_dir = Path(out_dir or HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # a directory used again (hydra.run.dir=..., or resuming into the run's own directory)
+    # kept an earlier failure's traceback.txt beside this run's "status": "ok"
+    (out_dir / "traceback.txt").unlink(missing_ok=True)
     info = _hydra_info()
     _quiet_console(bool(cfg.get("quiet")))
     summary = {"status": "failed", "error": None, "name": cfg.get("name"), "job": info["job"],

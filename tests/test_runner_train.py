@@ -171,6 +171,13 @@ def test_traceback_txt_is_written_atomically(tmp_path, monkeypatch):
     assert "RuntimeError: a bug" in (tmp_path / "bug" / "traceback.txt").read_text()
 
 
+def test_a_run_into_a_used_directory_drops_an_earlier_traceback(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "traceback.txt").write_text("Traceback: an earlier run's crash\n")
+    out, _, s = train(tmp_path, tiny("sine"))
+    assert s["status"] == "ok" and not (out / "traceback.txt").exists()
+
+
 def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     ov = tiny("sine", ["trainer.epochs=3", "optimizer=adamw"])
     a, _, _ = train(tmp_path, ov, "a")
