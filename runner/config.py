@@ -153,6 +153,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"threads={cfg.threads}: must be at least 1 (or null for auto)")
     if not cfg.train and not cfg.ckpt_path:
         raise ConfigError("train=false needs ckpt_path=<a checkpoint .npz> to evaluate")
+    if not cfg.train and cfg.resume:
+        # an evaluation ignored it: the model evaluated was ckpt_path's, whatever resume= said
+        raise ConfigError(f"resume={cfg.resume} trains on from a run, and train=false trains nothing: "
+                          "drop one (evaluate a run's model with ckpt_path=<run dir>/best.npz)")
     if cfg.train and cfg.ckpt_path:
         # training ignored it: a user who meant "start from this checkpoint" got a fresh model
         raise ConfigError(f"ckpt_path={cfg.ckpt_path} is read only with train=false (evaluate "

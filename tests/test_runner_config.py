@@ -130,6 +130,8 @@ def test_validate_rejects_bad_values():
         validate(compose(["ckpt_path=x.npz", "name=t"]))     # training ignored it silently
     with pytest.raises(ConfigError, match=r"data.column, data.path are required"):
         validate(compose(["data=csv", "name=t"]))
+    with pytest.raises(ConfigError, match=r"^resume=runs/a trains on from a run, and train=false"):
+        validate(compose(["train=false", "ckpt_path=x.npz", "resume=runs/a", "name=t"]))   # was ignored
 
 
 def test_dropout_on_a_single_layer_is_refused():
