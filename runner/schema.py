@@ -79,7 +79,7 @@ class GRUConfig:
     bidirectional: bool = False
     reset_after: bool = False
     dropout: float = 0.0
-    init: str = "pytorch"
+    init: Any = "pytorch"         # a scheme name, or a dict of overrides (grucy.init)
     dtype: str = "float32"
 
 

@@ -238,3 +238,18 @@ def test_blas_threads_divide_the_cores_among_parallel_jobs(four_cores, overrides
     cfg = compose(big + ["name=t"] + overrides, return_hydra_config=True)
     four_cores(cfg)
     assert choose_threads(cfg) == expected
+
+
+def test_model_init_may_be_a_dict_of_overrides():
+    """grucy.init takes a dict replacing parts of the pytorch scheme; the schema typed init as
+    a string, so model.init={weight_hh:orthogonal,bias:1.0} failed in Hydra's merge."""
+    cfg = compose(["name=t", "model.init={weight_hh:orthogonal,bias:1.0}"])
+    validate(cfg)
+    model = M.build_model(cfg.model, input_size=1, output_size=1, seed=0)
+    p = model.parameters()
+    H = cfg.model.hidden_size
+    np.testing.assert_array_equal(p["gru.bias_ih_l0"], 1.0)
+    np.testing.assert_array_equal(p["gru.bias_hh_l0"], 1.0)
+    for k in range(3):                                  # each gate's block is orthogonal
+        w = p["gru.weight_hh_l0"][k * H:(k + 1) * H].astype(np.float64)
+        np.testing.assert_allclose(w @ w.T, np.eye(H), atol=1e-5)
