@@ -33,7 +33,7 @@ def _at_least(minimum, **values):
 class Split:
     x: np.ndarray            # (N, T, I) float32, normalised inputs, batch-first for slicing
     y: np.ndarray            # (N, O) float32, normalised targets
-    labels: List[str]        # label of each example's first target (time stamp or index)
+    labels: List[List[str]]  # (N, O) label of each target (time stamp or index)
     # the series' own values (float64, as read) of the targets and of each input's last
     # step, for predictions.csv: y and x are float32 and normalised, and de-normalising
     # them writes 102.446 as 102.44599994651077. None: y is the truth itself (adding).
@@ -122,7 +122,7 @@ class SeriesDataset:
             x = np.stack([feats[s - w:s] for s in starts]).astype(np.float32)
             y = np.stack([z[s:s + h] for s in starts]).astype(np.float32)
             target = np.stack([values[s:s + h] for s in starts])
-            return Split(x, y, [labels[s] for s in starts], target, values[starts - 1])
+            return Split(x, y, [labels[s:s + h] for s in starts], target, values[starts - 1])
 
         return Prepared(windows(0, val_start), windows(val_start, test_start), windows(test_start, n),
                         mean, std, "forecast",
@@ -369,7 +369,7 @@ class Adding:
         x[rows, a, 1] = 1.0
         x[rows, b, 1] = 1.0
         y = (x[rows, a, 0] + x[rows, b, 0])[:, None].astype(np.float32)
-        return Split(x, y, [str(i) for i in range(n)])
+        return Split(x, y, [[str(i)] for i in range(n)])
 
     def load(self) -> Prepared:
         rng = np.random.default_rng(self.seed)

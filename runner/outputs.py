@@ -118,7 +118,8 @@ def decimals(z, mean, std) -> np.ndarray:
 
 
 def write_predictions(path, labels, target, pred, persistence=None) -> None:
-    """Long format: one row per example and horizon step, in original units.
+    """Long format: one row per example and horizon step, in original units; ``labels``
+    (N, O) gives each row's time, that of the step's own target.
 
     Values are written as given when they are text (see :func:`decimals`), else by repr.
     """
@@ -129,9 +130,9 @@ def write_predictions(path, labels, target, pred, persistence=None) -> None:
     w = csv.writer(buf, lineterminator="\n")
     cols = ["time", "step", "target", "prediction"] + (["persistence"] if persistence is not None else [])
     w.writerow(cols)
-    for i, label in enumerate(labels):
+    for i, times in enumerate(labels):
         for k in range(len(target[i])):
-            row = [label, k + 1, cell(target[i][k]), cell(pred[i][k])]
+            row = [times[k], k + 1, cell(target[i][k]), cell(pred[i][k])]
             if persistence is not None:
                 row.append(cell(persistence[i]))
             w.writerow(row)

@@ -24,7 +24,7 @@ def test_splits_are_chronological_and_targets_cover_each_part_once():
     val = [int(round(v)) for v in d.to_original(d.val.y[:, 0])]
     test = [int(round(v)) for v in d.to_original(d.test.y[:, 0])]
     assert first == list(range(5, 70)) and val == list(range(70, 80)) and test == list(range(80, 100))
-    assert d.test.labels[0] == "80"
+    assert d.test.labels[0] == ["80"]
     # inputs are the window just before the target
     assert np.allclose(d.to_original(d.test.x[0, :, 0]), np.arange(75, 80))
 
@@ -104,7 +104,7 @@ def test_elnino_bundled_reference_baselines():
     assert b["persistence"]["rmse_std"] == pytest.approx(0.513, abs=0.02)
     assert b["ar"]["rmse_std"] == pytest.approx(0.225, abs=0.01)
     assert b["persistence"]["rmse"] == pytest.approx(b["persistence"]["rmse_std"] * d.std)
-    assert d.test.labels[-1] == "2010-12"
+    assert d.test.labels[-1] == ["2010-12"]
 
 
 def test_ar_recovers_the_order_of_an_ar2_process():

@@ -82,6 +82,23 @@ def test_plots_and_predictions(tmp_path):
     assert max(abs(float(r["target"])) for r in rows) == pytest.approx(1.0, abs=0.1)
 
 
+def test_predictions_csv_times_each_step_by_its_own_target(tmp_path):
+    # with horizon > 1 every step's row carried the first target's time stamp
+    n = 200
+    text = [f"{100 + 2 * math.sin(0.3 * i):.3f}" for i in range(n)]
+    p = tmp_path / "three.csv"
+    p.write_text("step,level\n" + "".join(f"{10 * i},{v}\n" for i, v in enumerate(text)))
+    out, _, s = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=level",
+                                             "data.time_column=step", "data.horizon=3"]))
+    assert s["status"] == "ok", s["error"]
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    assert {r["step"] for r in rows} == {"1", "2", "3"}
+    for r in rows:
+        t = int(r["time"]) // 10                                 # the target's own index
+        assert float(r["target"]) == float(text[t]), r
+        assert float(r["persistence"]) == float(text[t - int(r["step"])]), r
+
+
 def test_predictions_csv_writes_the_series_values_as_read_and_no_fake_digits(tmp_path):
     # targets were rebuilt from float32-normalised values: a CSV's 102.446 came out as
     # 102.44599994651077; predictions carried float64 digits a float32 model never made
