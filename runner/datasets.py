@@ -165,6 +165,11 @@ class MackeyGlass(SeriesDataset):
             # 0.25 with dt=0.1 every 0.2, silently
             raise DataError(f"sample_every={sample_every}: must be a whole multiple of dt={dt} "
                             "(integration steps between samples)")
+        lag = tau / dt
+        if abs(lag - round(lag)) > 1e-6 * max(lag, 1.0):
+            # series() delays by round(tau / dt) steps: tau=17 with dt=5 became 15, silently
+            raise DataError(f"tau={tau}: must be a whole multiple of dt={dt} (the delay is "
+                            "counted in integration steps)")
         self.length, self.tau, self.beta, self.gamma = int(length), tau, beta, gamma
         self.exponent, self.sample_every, self.dt = exponent, sample_every, dt
         self.noise, self.seed = noise, seed

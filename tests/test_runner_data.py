@@ -284,3 +284,10 @@ def test_csv_time_stamps_with_a_zone_are_checked_without_warnings(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(DataError, match="jumps from 2024-01-01T01:00"):
             CSVSeries(gap, "v", "t").series()
+
+
+def test_mackey_glass_refuses_a_delay_that_is_not_whole_steps():
+    # the delay was rounded to round(tau / dt) steps: tau=17 with dt=2 integrated tau=16
+    with pytest.raises(DataError, match=r"tau=17: must be a whole multiple of dt=2\.0"):
+        MackeyGlass(tau=17, dt=2.0, sample_every=2.0)
+    MackeyGlass(tau=17, dt=0.1)                   # 170 steps, to rounding: accepted
