@@ -217,8 +217,8 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
     Graph:
         input ``x`` (T, B, I) ((B, T, I) if batch_first), float32 [, ``lengths`` (B,) int32]
             [, ``h0`` (L*D, B, H) float32]
-        GRU: outputs ``out`` (T, B, D*H) and ``h_n`` (L*D, B, H)
-        SequenceModel: output ``y`` (B, O) or (T, B, O)
+        GRU: outputs ``out`` (T, B, D*H) ((B, T, D*H) if batch_first) and ``h_n`` (L*D, B, H)
+        SequenceModel: output ``y`` (B, O), or (T, B, O) ((B, T, O) if batch_first)
     Returns:
         the onnx.ModelProto (checked with onnx.checker).
     """
