@@ -218,7 +218,8 @@ def load(path, model=None):
     Args:
         path: the file.
         model: None to build a new model from the stored config, or an existing model of the
-            same class and config to load the weights into (a mismatch is a ValueError).
+            same class and config to load the weights into (a mismatch is a ValueError;
+            ``seed``, ``init`` and ``dropout`` may differ: they do not shape the weights).
     Returns:
         :class:`Checkpoint` (model, optimizer_state or None, metadata dict).  Resume with
         ``opt = grucy.optim.Adam(ckpt.model.parameters()); opt.load_state_dict(ckpt.optimizer_state)``.
