@@ -12,7 +12,8 @@ or a dict overriding any of the keys ``weight_ih``, ``weight_hh``, ``bias`` (GRU
 
     "uniform"         U(-1/sqrt(fan), 1/sqrt(fan)) (fan = H for GRU tensors, in_features for Linear)
     "glorot_uniform"  U(-a, a), a = sqrt(6 / (fan_in + fan_out)), on the whole matrix
-    "orthogonal"      an orthogonal matrix per gate block (H, H) (or the whole matrix for Linear)
+    "orthogonal"      an orthogonal matrix per gate block: (H, H) in weight_hh, (H, I) with
+                      orthonormal columns or rows in weight_ih (the whole matrix for Linear)
     "zeros"           0
     a float           that constant
 
