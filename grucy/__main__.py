@@ -1,5 +1,5 @@
-"""`python -m grucy`: print which BLAS grucy uses, its version, CPU kernel and threads, and
-which copy of grucy's gate passes runs."""
+"""`python -m grucy`: print which BLAS grucy uses, its version, CPU kernel and threads, whose
+threads numpy's BLAS runs on, and which copy of grucy's gate passes runs."""
 import grucy
 
 
