@@ -50,20 +50,24 @@ def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     run_dir = tmp_path / "run"
+    # A shell starts a background job (pytest ... &) with SIGINT ignored, and the child would
+    # inherit that: restore the default so that Python turns SIGINT into KeyboardInterrupt.
     p = subprocess.Popen([sys.executable, "-m", "runner", *tiny("sine"), "trainer.epochs=100000",
                           f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log, deadline = run_dir / "runner.log", time.monotonic() + 120
     try:
         while not (log.exists() and re.search(r"epoch +2/", log.read_text())):
             assert p.poll() is None, p.communicate()          # ended before its second epoch
             assert time.monotonic() < deadline, "no second epoch in 120 s"
             time.sleep(0.1)
-    except AssertionError:
-        p.kill()
-        raise
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:                                  # never leave a run behind
+            p.kill()
+            p.wait()
     assert p.returncode == 130, (out, err)
     assert f"resume={run_dir}" in out + err and "Traceback" not in out + err, (out, err)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
