@@ -185,7 +185,10 @@ def _floating(name, arr, dtype=None, ref="x"):
                         "all arrays must share one dtype")
     if not arr.flags.aligned:              # np.frombuffer or a memmap at an odd offset: the C
         return arr.copy()                  #   loops load elements as aligned (ascontiguousarray
-    return np.ascontiguousarray(arr)       #   keeps such an array as it is)
+                                           #   keeps such an array as it is)
+    # not np.ascontiguousarray(arr) unconditionally: it makes a 0-d array shape (1,), and the
+    # shape checks then reported a shape (1,) the caller never passed
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def _recurrent_weight(w_hh, dtype, ref="x"):

@@ -145,6 +145,27 @@ def test_bad_argument_raises_naming_it(gk, index):
     assert _names(str(info.value), name), f"{label}: message does not name {name!r}: {info.value}"
 
 
+@pytest.mark.parametrize("name", ["x", "h0", "b_ih", "dh_n", "x_t", "h"])
+def test_a_0_d_argument_is_reported_with_shape_0_d(gk, name):
+    """A scalar was reported as shape (1,) (np.ascontiguousarray's view of it), a shape the
+    caller never passed."""
+    p = _problem()
+    if name == "dh_n":
+        _, _, cache = gk.gru_forward(**p)
+        call = lambda: gk.gru_backward(None, np.float64(0.5), cache)  # noqa: E731
+    elif name in ("x_t", "h"):
+        args = {"x_t": p["x"][0], "h": p["h0"]}
+        args[name] = np.array(0.5)
+        call = lambda: gk.gru_cell(args["x_t"], args["h"], p["w_ih"], p["w_hh"],  # noqa: E731
+                                   p["b_ih"], p["b_hh"])
+    else:
+        p[name] = 0.5
+        call = lambda: gk.gru_forward(**p)  # noqa: E731
+    with pytest.raises(ValueError, match=r"got (shape )?\(\)$") as info:
+        call()
+    assert _names(str(info.value), name), str(info.value)
+
+
 _SUBPROCESS = textwrap.dedent("""
     import importlib.util, sys
     import numpy as np
