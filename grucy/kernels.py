@@ -160,8 +160,11 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
         # The Cell keeps these and promises to see in-place updates of the caller's arrays;
         # a copy (of a list, a Fortran-ordered or strided array) would silently not.
         given = dict(w_ih=w_ih_in, w_hh=w_hh_in, b_ih=b_ih_in, b_hh=b_hh_in)
+        # Not `arr is given`: np.asarray makes a base-class view of an ndarray subclass (the
+        # np.memmap that np.load(..., mmap_mode=...) returns), and a view sees them too. arr
+        # is that array, a view of it, or a fresh copy, so sharing memory tells them apart.
         for name, arr in zip(given, (w_ih, w_hh, b_ih, b_hh)):
-            if arr is not given[name]:
+            if not np.may_share_memory(arr, given[name]):
                 raise ValueError(f"{name} must be a C-contiguous, aligned numpy array: the Cell "
                                  "keeps a reference to it so that in-place updates are seen")
     return w_ih, w_hh, b_ih, b_hh

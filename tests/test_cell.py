@@ -148,6 +148,23 @@ def test_weights_that_would_be_copied_are_refused(how):
         Cell(w[0], odd, *w[2:])
 
 
+def test_memory_mapped_weights_are_bound_and_updates_seen(tmp_path):
+    """np.load(..., mmap_mode=...) gives np.memmap, an ndarray subclass: C-contiguous and
+    aligned, yet refused as if it were a copy ("must be a C-contiguous ... numpy array")."""
+    w, x, h = _problem(2, 3, 4, np.float64)
+    maps = []
+    for k, a in enumerate(w):
+        np.save(tmp_path / f"{k}.npy", a)
+        maps.append(np.load(tmp_path / f"{k}.npy", mmap_mode="r+"))
+    cell, out = Cell(*maps), np.empty_like(h)
+    cell.step(x, h, out)
+    np.testing.assert_allclose(out, reference.gru_cell(x, h, *w), rtol=0, atol=1e-13)
+    maps[1] *= 0.5                                 # in place, through the memmap
+    cell.step(x, h, out)
+    np.testing.assert_allclose(out, reference.gru_cell(x, h, w[0], 0.5 * w[1], *w[2:]),
+                               rtol=0, atol=1e-13)
+
+
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_a_pickled_cell_steps_like_the_reference(reset_after):
     """Pickling goes through Cell(...), which checks the weights and sizes its own scratch."""
