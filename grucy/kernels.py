@@ -179,7 +179,8 @@ def _floating(name, arr, dtype=None, ref="x"):
         raise TypeError(f"{name} must be an array, got None")
     try:
         arr = np.asarray(arr)
-    except (ValueError, TypeError) as e:   # a ragged nested list: numpy's message names nothing
+    except (ValueError, TypeError, RuntimeError) as e:   # a ragged nested list, a torch tensor
+        # that requires grad (RuntimeError): numpy's and torch's messages name no argument
         raise ValueError(f"{name} must be an array or a rectangular nested list: {e}") from None
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")

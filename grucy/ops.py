@@ -59,7 +59,13 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
 
 
 def _matrix(name, arr):
-    arr = np.asarray(arr)
+    try:
+        arr = np.asarray(arr)
+    except (ValueError, TypeError, RuntimeError) as e:
+        # numpy's message for a ragged list ("inhomogeneous shape") named no argument, nor
+        # torch's for a tensor that requires grad (a RuntimeError)
+        raise ValueError(f"matmul: {name} must be an array or a rectangular nested list: "
+                         f"{e}") from None
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:

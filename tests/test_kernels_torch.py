@@ -143,3 +143,19 @@ def test_cell_matches_torch_gru_cell(kernels, make_problem, assert_close, tol, d
     got = kernels.gru_cell(p["x"][0], p["h0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
                            reset_after=True)
     assert_close(got, want, 2 * tol[np.dtype(dtype)], "h'")
+
+
+def test_a_tensor_that_requires_grad_is_refused_naming_the_argument(gk):
+    """numpy's conversion raised torch's bare RuntimeError ("Can't call numpy() on Tensor
+    that requires grad"), naming neither the argument nor grucy's contract."""
+    rng = np.random.default_rng(0)
+    T, B, I, H = 2, 3, 4, 5
+    p = [rng.standard_normal(s) for s in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]
+    x = torch.zeros((T, B, I), dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"^x must be an array"):
+        gk.gru_forward(x, None, *p)
+    with pytest.raises(ValueError, match=r"^w_hh must be an array"):
+        gk.gru_forward(np.zeros((T, B, I)), None, p[0], torch.tensor(p[1], requires_grad=True),
+                       *p[2:])
+    with pytest.raises(ValueError, match=r"^matmul: b must be an array"):
+        gk.matmul(np.ones((2, 2)), torch.ones((2, 2), dtype=torch.float64, requires_grad=True))

@@ -63,6 +63,9 @@ def test_matmul_empty_inner_dimension_with_beta_zero_gives_zeros():
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((2, 3)), trans_a="no"), "trans_a"),
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((2, 3)), trans_b=1), "trans_b"),
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), alpha="2"), "alpha"),
+    # numpy's own message for a ragged list ("inhomogeneous shape") named no argument
+    (lambda: grucy.matmul([[1.0, 2.0], [3.0]], np.ones((2, 2))), "a must be an array"),
+    (lambda: grucy.matmul(np.ones((2, 2)), [[1.0, 2.0], [3.0]]), "b must be an array"),
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), alpha=1j), "alpha"),
     (lambda: grucy.matmul(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)), beta=np.nan),
      "beta"),
