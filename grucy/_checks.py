@@ -107,7 +107,11 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     """Validate a (B,) integer array of sequence lengths in [0, T]; return it as int64."""
     if lengths is None:
         return None
-    arr = np.asarray(lengths)
+    try:
+        arr = np.asarray(lengths)
+    except (ValueError, TypeError, RuntimeError) as e:
+        # a ragged list: numpy's message ("inhomogeneous shape") names no argument
+        raise ValueError(f"{name} must be a ({batch},) array of integers: {e}") from None
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.shape != (batch,):

@@ -71,7 +71,7 @@ def bad_calls(grucy):
                            ("huge", np.array([4, 2**40, 1])),
                            ("uint64-max", np.array([4, 2**64 - 1, 1], dtype=np.uint64)),
                            ("int8-negative", np.array([4, -128, 1], dtype=np.int8)),
-                           ("scalar", np.array(3))]:
+                           ("scalar", np.array(3)), ("ragged-list", [[4], [1, 2]])]:
         calls.append((f"lengths-{label}", "lengths", forward("lengths", lengths=lengths)))
 
     calls.append(("reverse-str", "reverse", forward("-", reverse="False")))
