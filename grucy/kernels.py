@@ -125,7 +125,8 @@ def gru_backward(dout, dh_n, cache):
 
 
 def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
-    """One GRU step: x_t (B, I), h (B, H) -> h_next (B, H). Weights as in gru_forward."""
+    """One GRU step: x_t (B, I), h (B, H) or None (zeros) -> h_next (B, H). Weights as in
+    gru_forward."""
     x_t = _floating("x_t", x_t)
     if x_t.ndim != 2:
         raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
@@ -133,6 +134,8 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
         raise ValueError(f"x_t must have B, I >= 1, got shape {x_t.shape}")
     # x_t is the step's x: dtype messages name "x" as gru_forward's do.
     w_hh = _recurrent_weight(w_hh, x_t.dtype)
+    if h is None:                       # as gru_forward's h0 and reference.gru_cell's h
+        h = np.zeros((x_t.shape[0], w_hh.shape[1]), x_t.dtype)
     h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)")
     _, h_next, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
                                training=False)

@@ -102,6 +102,11 @@ def test_cell_equals_one_reference_step(gk, ref, make_problem, assert_close, tol
     want = ref.gru_cell(*(a.astype(np.float64) for a in args), reset_after=reset_after)
     assert got.dtype == np.dtype(dtype)
     assert_close(got, want, tol[np.dtype(dtype)], "h'")
+    # h=None starts from zeros, as in the reference (and gru_forward's h0)
+    got = gk.gru_cell(args[0], None, *args[2:], reset_after=reset_after)
+    want = ref.gru_cell(args[0].astype(np.float64), None,
+                        *(a.astype(np.float64) for a in args[2:]), reset_after=reset_after)
+    assert_close(got, want, tol[np.dtype(dtype)], "h' from h=None")
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
