@@ -186,6 +186,10 @@ def _floating(name, arr, dtype=None, ref="x"):
         # that requires grad (RuntimeError): numpy's and torch's messages name no argument
         raise ValueError(f"{name} must be an array or a rectangular nested list: {e}") from None
     if arr.dtype not in FLOAT_DTYPES:
+        native = arr.dtype.newbyteorder("=")
+        if native in FLOAT_DTYPES:          # '>f8' is float64 to the eye: say what differs
+            raise TypeError(f"{name} must have dtype float32 or float64 in native byte order, "
+                            f"got {arr.dtype.str}; convert it with .astype(np.{native.name})")
         raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but {ref} has {dtype}; "

@@ -371,3 +371,16 @@ def test_the_floor_refuses_empty_sizes(sizes):
     from grucy._floor import Floor
     with pytest.raises(ValueError, match="Floor sizes T, B, I, H must be >= 1"):
         Floor(*sizes, True, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_byte_swapped_inputs_say_byte_order(dtype):
+    """'>f8' printed as a dtype reads like float64: the message must say what is wrong."""
+    import grucy
+    x = np.zeros((2, 1, 3), np.dtype(dtype).newbyteorder(">"))
+    w_ih, w_hh = np.zeros((6, 3), dtype), np.zeros((6, 2), dtype)
+    b = np.zeros(6, dtype)
+    name = np.dtype(dtype).name
+    with pytest.raises(TypeError, match=rf"x must have dtype float32 or float64 in native byte "
+                                        rf"order, got >f\d; convert it with \.astype\(np\.{name}\)"):
+        grucy.gru_forward(x, None, w_ih, w_hh, b, b)
