@@ -25,8 +25,8 @@ chunk of steps (see the notes).
 Layers (scikit-learn's layout): the gate passes over the rows of one step (C, in
 grucy/_gates.h, declared in grucy/_math.pxd), typed loops that run entirely inside
 `with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate.
-Validation lives one level up, in grucy/kernels.py; the one check here is backward's of
-the cache, which is cheapest in C. Every buffer is allocated before a loop starts; no time
+Validation lives one level up, in grucy/kernels.py; the checks here are backward's of the
+cache, which is cheapest in C, and Cell.step's, which run on every streamed step. Every buffer is allocated before a loop starts; no time
 loop allocates.
 
 Performance notes (issue 5, measured with benchmarks/run.py)
@@ -876,8 +876,10 @@ cdef class Cell:
     The same maths and weight layout as gru_cell, float32 or float64 (the weights' dtype).
     `step` allocates nothing (scratch is the Cell's own, grown to the largest B seen) and
     `out` may be `h` itself for an in-place update; it returns None. It checks types,
-    shapes and contiguity cheaply and raises like gru_cell on a bad call; non-contiguous
-    or misaligned x_t/h are copied. The Cell keeps references to the weight arrays, so
+    shapes and contiguity cheaply and raises TypeError/ValueError naming the argument, as
+    gru_cell does, with two differences: x_t, h and out must be numpy arrays (gru_cell also
+    converts lists), and B = 0 rows is a no-op (gru_cell refuses it). Non-contiguous or
+    misaligned x_t/h are copied. The Cell keeps references to the weight arrays, so
     updating them in place (an optimizer step) is seen by the next step; replacing them
     needs a new Cell.
     Not for concurrent use from several threads (one Cell per stream).
