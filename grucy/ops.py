@@ -18,6 +18,8 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
     a: (M, K), or (K, M) with trans_a; b: (K, N), or (N, K) with trans_b; out: (M, N) or
     None (a new array; beta must then be 0). All float32 or all float64; trans_a, trans_b
     bools; alpha, beta finite reals; every size below 2**31 (32-bit BLAS). Returns out.
+    As in BLAS, a zero coefficient skips its term: beta = 0 overwrites out (NaN there
+    included) and alpha = 0 reads neither a nor b, so NaN in them does not reach C.
     Use this instead of numpy's `@` inside a training step: numpy's `@` runs on numpy's own
     OpenBLAS threads, which then compete with grucy's (see share_threads_with_numpy).
     """

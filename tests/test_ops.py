@@ -151,3 +151,16 @@ def test_gate_passes_reported_from_the_cpu_flags():
     flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
     want = "AVX2+FMA" if {"avx2", "fma"} <= set(flags) else "baseline"
     assert grucy.blas_info()["gate_passes"].startswith(want)
+
+
+def test_a_zero_coefficient_skips_its_term_as_documented():
+    """BLAS's convention, which the docstring states: beta = 0 overwrites out without
+    reading it, and alpha = 0 reads neither factor (NaN there does not reach C)."""
+    import grucy
+    ones = np.ones((2, 3), np.float32)
+    out = np.full((2, 2), np.nan, np.float32)
+    grucy.matmul(ones, ones, out, trans_b=True, beta=0.0)
+    np.testing.assert_array_equal(out, np.full((2, 2), 3.0))
+    nan = np.full((2, 3), np.nan, np.float32)
+    grucy.matmul(nan, nan, out, trans_b=True, alpha=0.0, beta=2.0)
+    np.testing.assert_array_equal(out, np.full((2, 2), 6.0))
