@@ -1,9 +1,10 @@
 """Argument checks shared by the Python layers above the kernels.
 
-Every public function of layers/models/losses/optim/io/interop validates its
-arguments here first, so a bad call fails with a ValueError/TypeError that
-names the argument, the expected and the actual value -- never deep inside
-numpy or the compiled code.
+The public functions of layers/models/losses/optim/io/interop, ops and kernels validate
+their arguments before any work, most of them with these helpers (kernels.py and ops.py
+add their own for arrays the compiled code reads in place), so a bad call fails with a
+ValueError/TypeError that names the argument, the expected and the actual value -- never
+deep inside numpy or the compiled code.
 """
 import math
 import numbers
