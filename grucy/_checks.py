@@ -73,6 +73,16 @@ def check_choice(value, name, choices):
     return value
 
 
+def asarray(value, name, what="an array or a rectangular nested list", dtype=None):
+    """np.asarray(value, dtype) whose conversion errors name the argument: numpy's own, for a
+    ragged list ("inhomogeneous shape") or strings, and torch's, for a tensor that requires
+    grad (a RuntimeError), name none."""
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise ValueError(f"{name} must be {what}: {e}") from None
+
+
 def as_float_array(a, name, dtype=None, ndim=None, shape=None):
     """Return ``a`` as a C-contiguous float array (no copy when already one).
 
@@ -82,11 +92,8 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None):
     """
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
-            try:
-                a = np.asarray(a, dtype=dtype if dtype is not None else np.float64)
-            except (ValueError, TypeError) as e:   # ragged, or holding strings or None
-                raise ValueError(f"{name} must be a rectangular nested list of numbers: "
-                                 f"{e}") from None
+            a = asarray(a, name, "a rectangular nested list of numbers",
+                        dtype if dtype is not None else np.float64)
         else:
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
@@ -108,11 +115,7 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     """Validate a (B,) integer array of sequence lengths in [0, T]; return it as int64."""
     if lengths is None:
         return None
-    try:
-        arr = np.asarray(lengths)
-    except (ValueError, TypeError, RuntimeError) as e:
-        # a ragged list: numpy's message ("inhomogeneous shape") names no argument
-        raise ValueError(f"{name} must be a ({batch},) array of integers: {e}") from None
+    arr = asarray(lengths, name, f"a ({batch},) array of integers")
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.shape != (batch,):

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
-from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, check_bool, check_lengths
+from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, asarray, check_bool, check_lengths
 from grucy._gru import Cell
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
@@ -180,11 +180,7 @@ def _floating(name, arr, dtype=None, ref="x"):
     ref names the argument whose dtype it must share."""
     if arr is None:
         raise TypeError(f"{name} must be an array, got None")
-    try:
-        arr = np.asarray(arr)
-    except (ValueError, TypeError, RuntimeError) as e:   # a ragged nested list, a torch tensor
-        # that requires grad (RuntimeError): numpy's and torch's messages name no argument
-        raise ValueError(f"{name} must be an array or a rectangular nested list: {e}") from None
+    arr = asarray(arr, name)
     if arr.dtype not in FLOAT_DTYPES:
         native = arr.dtype.newbyteorder("=")
         if native in FLOAT_DTYPES:          # '>f8' is float64 to the eye: say what differs

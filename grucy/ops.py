@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from grucy import _gru, _ops
-from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, check_bool, check_float
+from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, asarray, check_bool, check_float
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
            "blas_info"]
@@ -61,13 +61,7 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
 
 
 def _matrix(name, arr):
-    try:
-        arr = np.asarray(arr)
-    except (ValueError, TypeError, RuntimeError) as e:
-        # numpy's message for a ragged list ("inhomogeneous shape") named no argument, nor
-        # torch's for a tensor that requires grad (a RuntimeError)
-        raise ValueError(f"matmul: {name} must be an array or a rectangular nested list: "
-                         f"{e}") from None
+    arr = asarray(arr, f"matmul: {name}")
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
