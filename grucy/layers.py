@@ -69,6 +69,10 @@ class _ParameterMixin:
         nothing.
         """
         self._check_parameters(params, strict)
+        self._copy_parameters(params)
+
+    def _copy_parameters(self, params):
+        """Copy checked ``params`` into the live arrays (cast to the layer's dtype)."""
         for name, value in params.items():
             np.copyto(self._params[name], np.asarray(value), casting="unsafe")
 

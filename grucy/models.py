@@ -84,8 +84,8 @@ class SequenceModel:
         # both checked before either is copied: a bad head.weight left the GRU overwritten
         self.gru._check_parameters(gru, strict, "gru.")
         self.head._check_parameters(head, strict, "head.")
-        self.gru.set_parameters(gru, strict)
-        self.head.set_parameters(head, strict)
+        self.gru._copy_parameters(gru)
+        self.head._copy_parameters(head)
 
     def zero_grad(self):
         """Zero every gradient."""
