@@ -23,12 +23,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
 from runner.config import ConfigError, config_dir, validate
-from runner.rundir import claim
+from runner.rundir import claim, run_name
 
 log = logging.getLogger("runner")
 
 # ${claim:dir} in conf/config.yaml: a directory no other run writes into (runner/rundir.py)
 OmegaConf.register_new_resolver("claim", claim, use_cache=True, replace=True)
+# ${run_name:default,train,ckpt_path}: name's default, the checkpoint's own for an evaluation
+OmegaConf.register_new_resolver("run_name", run_name, use_cache=True, replace=True)
 
 FAILED_METRIC = math.inf   # what a failed job reports to a sweeper (minimising)
 SMALL_GEMM = 256 * 32      # hidden_size * batch_size below which one BLAS thread is faster

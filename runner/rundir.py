@@ -14,6 +14,9 @@ directory back.
 
 A directory given without ``${claim:...}`` (``hydra.run.dir=mydir``) is used as Hydra uses
 it: a sweep re-run into a fixed directory is a documented use (runner/sweep.py).
+
+``${run_name:...}`` is ``name``'s default, which the directory is named after: see
+:func:`run_name`.
 """
 import os
 import uuid
@@ -51,3 +54,23 @@ def claim(path: str) -> str:
             continue
         (candidate / MARKER).write_text(token + "\n")
         return str(candidate)
+
+
+def run_name(default: str, train, ckpt_path) -> str:
+    """``name`` when not given: ``default`` (``<data>-<model>`` as chosen on the command line),
+    except for an evaluation (``train=false ckpt_path=...``), which takes the name stored in
+    the checkpoint. Hydra names the run directory before any task runs, and an evaluation's
+    directory was named after the command line's defaults (``outputs/sine-gru/...`` for an
+    El Nino model). A checkpoint that cannot be read leaves ``default``: the evaluation then
+    reports what is wrong with it."""
+    if train or not ckpt_path:
+        return default
+    path = Path(str(ckpt_path)).expanduser()
+    if path.is_dir():
+        path = path / "best.npz"           # as runner.tasks.evaluate reads it
+    try:
+        import grucy
+        name = ((grucy.load(str(path)).metadata or {}).get("config") or {}).get("name")
+    except Exception:                      # missing, damaged or foreign: not this resolver's to say
+        return default
+    return name if isinstance(name, str) and name else default

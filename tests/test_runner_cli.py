@@ -117,6 +117,27 @@ def test_evaluation_takes_name_and_data_path_from_the_command_line(tmp_path):
     assert f"path: {csv_path}" in text and "column: level" in text and "name: checked" in text
 
 
+
+def test_an_evaluation_is_filed_under_the_checkpoint_runs_name(tmp_path):
+    # Hydra names the directory before any task runs: an evaluation of an El Nino model
+    # landed in outputs/sine-gru/..., the command line's defaults
+    r = cli(tiny("elnino", ["name=nino", "plots=false"]), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "outputs" / "nino").iterdir()
+    r = cli(["train=false", f"ckpt_path={run}", "plots=false"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["nino"]
+    evals = [p for p in (tmp_path / "outputs" / "nino").iterdir() if p != run]
+    assert len(evals) == 1
+    assert json.loads((evals[0] / "summary.json").read_text())["name"] == "nino"
+    # name= still wins, and an unreadable checkpoint leaves the default to report on
+    r = cli(["train=false", f"ckpt_path={run}", "plots=false", "name=again"], cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "outputs" / "again").is_dir(), r.stderr
+    r = cli(["train=false", f"ckpt_path={tmp_path / 'none.npz'}"], cwd=tmp_path)
+    assert r.returncode == 1 and "no such checkpoint" in r.stderr, r.stderr
+    assert (tmp_path / "outputs" / "sine-gru").is_dir()
+
+
 USER_PACKAGE = """
 import numpy as np
 import grucy
