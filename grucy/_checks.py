@@ -83,6 +83,15 @@ def asarray(value, name, what="an array or a rectangular nested list", dtype=Non
         raise ValueError(f"{name} must be {what}: {e}") from None
 
 
+def c_aligned(arr):
+    """arr as the compiled loops read it, C-contiguous and aligned: arr itself when it is one,
+    else a copy. (np.ascontiguousarray alone keeps a misaligned array, from np.frombuffer or
+    a memmap at an odd offset, as it is, and makes a 0-d array shape (1,).)"""
+    if not arr.flags.aligned:
+        return arr.copy()
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
 def as_float_array(a, name, dtype=None, ndim=None, shape=None):
     """Return ``a`` as a C-contiguous float array (no copy when already one).
 

@@ -17,7 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
-from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, asarray, check_bool, check_lengths
+from grucy._checks import (BLAS_INT_MAX, FLOAT_DTYPES, asarray, c_aligned, check_bool,
+                           check_lengths)
 from grucy._gru import Cell
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
@@ -190,12 +191,7 @@ def _floating(name, arr, dtype=None, ref="x"):
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but {ref} has {dtype}; "
                         "all arrays must share one dtype")
-    if not arr.flags.aligned:              # np.frombuffer or a memmap at an odd offset: the C
-        return arr.copy()                  #   loops load elements as aligned (ascontiguousarray
-                                           #   keeps such an array as it is)
-    # not np.ascontiguousarray(arr) unconditionally: it makes a 0-d array shape (1,), and the
-    # shape checks then reported a shape (1,) the caller never passed
-    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    return c_aligned(arr)
 
 
 def _recurrent_weight(w_hh, dtype, ref="x"):

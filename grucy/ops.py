@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from grucy import _gru, _ops
-from grucy._checks import BLAS_INT_MAX, FLOAT_DTYPES, asarray, check_bool, check_float
+from grucy._checks import (BLAS_INT_MAX, FLOAT_DTYPES, asarray, c_aligned, check_bool,
+                           check_float)
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
            "blas_info"]
@@ -69,9 +70,7 @@ def _matrix(name, arr):
     if max(arr.shape) > BLAS_INT_MAX:           # before the copy: it could be huge
         raise ValueError(f"matmul: {name} has shape {arr.shape}, but grucy's BLAS takes sizes "
                          f"up to {BLAS_INT_MAX} (32-bit ints)")
-    if not arr.flags.aligned:                   # np.frombuffer at an odd offset: as the
-        return arr.copy()                       #   kernels do (grucy/kernels.py, _floating)
-    return np.ascontiguousarray(arr)
+    return c_aligned(arr)
 
 
 def set_num_threads(n):
