@@ -26,8 +26,8 @@ Layers (scikit-learn's layout): the gate passes over the rows of one step (C, in
 grucy/_gates.h, declared in grucy/_math.pxd), typed loops that run entirely inside
 `with nogil:` (`_forward`, `_backward`), and `def` entry points that only allocate.
 Validation lives one level up, in grucy/kernels.py; the checks here are backward's of the
-cache, which is cheapest in C, and Cell.step's, which run on every streamed step. Every buffer is allocated before a loop starts; no time
-loop allocates.
+cache, which is cheapest in C, and Cell.step's, which run on every streamed step. Every
+buffer is allocated before a loop starts; no time loop allocates.
 
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
