@@ -65,12 +65,11 @@ def run_name(default: str, train, ckpt_path) -> str:
     reports what is wrong with it."""
     if train or not ckpt_path:
         return default
-    path = Path(str(ckpt_path)).expanduser()
-    if path.is_dir():
-        path = path / "best.npz"           # as runner.tasks.evaluate reads it
+    from runner.model import checkpoint_file, load_checkpoint   # grucy: only when needed
     try:
-        import grucy
-        name = ((grucy.load(str(path)).metadata or {}).get("config") or {}).get("name")
+        # the same file runner.tasks.evaluate reads (so it is read twice: a small .npz)
+        meta = load_checkpoint(checkpoint_file(ckpt_path, "best.npz"))[2]
+        name = (meta.get("config") or {}).get("name")
     except Exception:                      # missing, damaged or foreign: not this resolver's to say
         return default
     return name if isinstance(name, str) and name else default
