@@ -8,7 +8,7 @@ import numpy as np
 
 from grucy import _gru, _ops
 from grucy._checks import (BLAS_INT_MAX, FLOAT_DTYPES, asarray, c_aligned, check_bool,
-                           check_float)
+                           check_float, check_int)
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
            "blas_info"]
@@ -76,8 +76,7 @@ def _matrix(name, arr):
 def set_num_threads(n):
     """Set how many threads grucy uses: OpenBLAS's GEMMs and the kernels' gate passes run on
     one pool of n - 1 workers and the caller (numpy's own pool is separate)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    n = check_int(n, "set_num_threads: n", minimum=1)     # TypeError for "2", as Python's own
     old = _ops.get_num_threads()
     # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
     _ops.set_num_threads(min(int(n), BLAS_INT_MAX))

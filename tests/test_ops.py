@@ -112,8 +112,11 @@ def test_thread_pool_round_trip():
         assert grucy.blas_info()["num_threads"] == 1
     finally:
         grucy.set_num_threads(before)
-    for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ValueError, match="n must be a positive int"):
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="n must be >= 1"):
+            grucy.set_num_threads(bad)
+    for bad in (1.5, True, "2", None):
+        with pytest.raises(TypeError, match="n must be an int"):
             grucy.set_num_threads(bad)
 
 
