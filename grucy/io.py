@@ -58,6 +58,20 @@ def _dropout_generator(model):
     return gru._dropout_rng if isinstance(gru, GRU) else None
 
 
+def _check_str_keys(value, where):
+    """Refuse a dict key JSON would change: json.dumps writes 3 (or True) as "3" ("true"), so
+    the metadata loaded back would not be the metadata saved."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} keys must be str (JSON would store {key!r} as a "
+                                f"string), got {key!r}")
+            _check_str_keys(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_str_keys(item, f"{where}[{i}]")
+
+
 def save(path, model, optimizer=None, metadata=None):
     """Write ``model`` (+ optional ``optimizer`` state and JSON-able ``metadata`` dict) to ``path``.
 
@@ -65,7 +79,8 @@ def save(path, model, optimizer=None, metadata=None):
         path: destination file name (str or os.PathLike); ".npz" is *not* appended.
         model: a grucy GRU, Linear or SequenceModel.
         optimizer: a grucy optimizer over this model's parameters, or None.
-        metadata: dict of JSON-serialisable values (epoch, scheduler state, metrics...), or None.
+        metadata: dict of JSON-serialisable values (epoch, scheduler state, metrics...), or None;
+            its dicts' keys must be str (JSON would turn 3 into "3"); tuples load as lists.
     Returns:
         the path written (str).
     """
@@ -85,6 +100,7 @@ def save(path, model, optimizer=None, metadata=None):
         json.dumps(metadata, allow_nan=True)
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata must be JSON-serialisable: {e}") from None
+    _check_str_keys(metadata, "metadata")
 
     params = model.parameters()
     arrays = {f"param/{k}": v for k, v in params.items()}

@@ -162,6 +162,12 @@ def test_save_rejects_bad_arguments(tmp_path):
         gio.save(tmp_path / "x.npz", m, metadata={"a": object()})
     with pytest.raises(TypeError, match="metadata"):
         gio.save(tmp_path / "x.npz", m, metadata=[1])
+    # JSON would load these keys back as "3" and "true": refused, naming where
+    with pytest.raises(TypeError, match=r"metadata\['scores'\]\[0\] keys must be str.*got 3"):
+        gio.save(tmp_path / "x.npz", m, metadata={"scores": [{3: 0.5}]})
+    with pytest.raises(TypeError, match="metadata keys must be str.*got True"):
+        gio.save(tmp_path / "x.npz", m, metadata={True: 1})
+    assert not (tmp_path / "x.npz").exists()
     with pytest.raises(TypeError, match="optimizer"):
         gio.save(tmp_path / "x.npz", m, optimizer="adam")
     with pytest.raises(ValueError, match="optimizer"):
