@@ -23,7 +23,14 @@ def _pair(pred, target, pred_name="pred"):
         raise ValueError(f"target must have the shape of {pred_name} {pred.shape}, got {target.shape}")
     if pred.size == 0:
         raise ValueError(f"{pred_name} must not be empty")
-    return pred, target.astype(pred.dtype, copy=False)
+    if target.dtype.itemsize <= pred.dtype.itemsize:
+        return pred, target.astype(pred.dtype, copy=False)
+    with np.errstate(over="ignore"):                 # checked below, naming the argument
+        narrow = target.astype(pred.dtype)
+    if np.isinf(narrow).sum() != np.isinf(target).sum():
+        raise ValueError(f"target must fit {pred_name}'s dtype {pred.dtype}: it holds finite "
+                         f"values beyond +-{np.finfo(pred.dtype).max:.3g}, which would become inf")
+    return pred, narrow
 
 
 def _scale(n, reduction):

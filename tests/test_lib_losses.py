@@ -76,6 +76,21 @@ def test_gradient_dtype_follows_prediction():
         assert fn(p, np.zeros((2, 2)))[1].dtype == np.float32
 
 
+def test_float64_target_beyond_float32_is_refused_not_inf():
+    """A float64 target past float32's max would be cast to inf (loss inf, gradient inf)
+    with only numpy's overflow warning; infinite targets stay the caller's own business."""
+    p = np.zeros(3, np.float32)
+    big = np.array([0.0, 1e39, 2.0])
+    t = float(np.float32(3e38))                      # in range: kept, as float32 rounds it
+    for fn, want in ((losses.mse, (t * t + 4) / 3), (losses.mae, (t + 2) / 3)):
+        with pytest.raises(ValueError, match="target must fit pred's dtype float32"):
+            fn(p, big)
+        assert np.isinf(fn(p, np.array([0.0, np.inf, 2.0]))[0])   # inf in, inf out
+        assert fn(p, np.array([0.0, 3e38, 2.0]))[0] == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="target must fit logits's dtype"):
+        losses.bce_with_logits(p, big)
+
+
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="target"):
         losses.mse(np.zeros(3), np.zeros(4))
