@@ -135,8 +135,8 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     info = _hydra_info()
     _quiet_console(bool(cfg.get("quiet")))
     summary = {"status": "failed", "error": None, "name": cfg.get("name"), "job": info["job"],
-               "overrides": info["overrides"], "seed": cfg.get("seed"), "test": None, "val": None,
-               "baselines": None, "params": None, "seconds": None, "versions": None}
+               "overrides": info["overrides"], "seed": cfg.get("seed"), "threads": None, "test": None,
+               "val": None, "baselines": None, "params": None, "seconds": None, "versions": None}
     metric = FAILED_METRIC
     try:
         OmegaConf.resolve(cfg)

@@ -234,6 +234,18 @@ def test_resume_refuses_a_different_config(tmp_path):
     assert not s.get("baselines")    # refused before the data was loaded and baselines fitted
 
 
+def test_a_failed_run_summary_has_every_key_an_ok_run_starts_with(tmp_path):
+    """Tools reading summary.json across a sweep should not need .get() for the keys the
+    runner always writes; threads was missing when a run failed before it was chosen."""
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=nan"]), "bad")
+    _, _, ok = train(tmp_path, tiny("sine", ["trainer.epochs=1"]), "ok")
+    bad = json.loads((tmp_path / "bad" / "summary.json").read_text())
+    assert bad["status"] == "failed" and "clip_grad_norm" in bad["error"]
+    assert bad["threads"] is None and ok["threads"] >= 1
+    assert set(bad) <= set(ok)         # the rest come from training: epochs, checkpoints
+
+
 @pytest.mark.parametrize("override, key", [
     # every setting that changes the numbers a resumed run writes must match the checkpoint's
     ("trainer.early_stopping.patience=1", "trainer.early_stopping.patience"),
