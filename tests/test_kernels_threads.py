@@ -197,6 +197,33 @@ def test_steps_as_row_blocks_on_the_pool_match_the_reference(gk, ref, make_probl
         assert_close(a, b, tol[np.dtype(dtype)], name)
 
 
+@pytest.mark.parametrize("H", [32, 64], ids=["step_blocks", "split_passes"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_problem,
+                                                                 make_cotangents,
+                                                                 assert_close, tol,
+                                                                 two_threads, reset_after, H):
+    """65 rows on 2 threads: blocks of 32 and 33. Each block's bounds are B·i // blocks and
+    B·(i + 1) // blocks, and with an even batch (the tests above) rounding either one up
+    instead changes nothing, so a row skipped or run by both blocks would only show here.
+    At H = 32 the steps run as row blocks (_gru.step_blocks), at H = 64 the gate passes
+    split (_gru.gate_blocks; grucy_split in grucy/_gates.h). dout=None on the split passes:
+    the backward passes' NULL dout must reach every block as NULL, not offset by its rows."""
+    from grucy import _gru
+    T, B, I = 4, 65, 8
+    assert (_gru.step_blocks(B, H), _gru.gate_blocks(B, H)) == ((2, 1) if H == 32 else (1, 2))
+    p = make_problem(T, B, I, H, seed=560)
+    dout, dh_n = make_cotangents(T, B, H, seed=561)
+    lengths = np.random.default_rng(562).integers(0, T + 1, B)
+    for kw, d_out in ((dict(), None),                      # full: one pass over all rows
+                      (dict(lengths=lengths, reverse=True), dout)):
+        kw["reset_after"] = reset_after
+        got = _job(gk, p, d_out, dh_n, kw)
+        want = _job(ref, p, d_out, dh_n, kw)
+        for name, a, b in zip(("out", "h_n") + GRADS, got, want):
+            assert_close(a, b, tol[np.dtype(np.float64)], f"{kw} {name}")
+
+
 @pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 128)],
                          ids=["row_blocks", "split_gemms"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
