@@ -47,6 +47,12 @@ CASES = {
     "chunks": _case(40, 8, 3, 5),
     "chunks-reverse": _case(40, 8, 3, 5, reverse=True),
     "chunks-h0-none": _case(33, 8, 3, 5, h0=False, dout=False),
+    # padded, not reversed: still chunked both ways (forward: KF = 32 steps, a partial last
+    # chunk of 8), lengths ending on and next to the chunk bounds (t = 8, 24 backward, 32)
+    "chunks-lengths": _case(40, 8, 3, 5, lengths=[40, 0, 24, 33, 1, 32, 8, 17]),
+    # B > CHUNK_ROWS // 2 and B > PROJ_ROWS // 2: chunks of one step each way (K = KF = 1)
+    "one-step-chunks-reverse": _case(4, 130, 2, 3, reverse=True),
+    "one-step-chunks-lengths": _case(4, 130, 2, 3, lengths=[4, 0, 2, 1, 3] * 26),
 }
 
 
@@ -122,6 +128,28 @@ def test_training_false_returns_no_cache_and_same_results(gk, make_problem, asse
     assert cache2 is None
     assert_close(out2, out, tol[np.dtype(dtype)] / 100, "out")
     assert_close(h_n2, h_n, tol[np.dtype(dtype)] / 100, "h_n")
+
+
+@pytest.mark.parametrize("case", ["chunks", "chunks-reverse", "chunks-lengths",
+                                  "one-step-chunks-lengths"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_inference_projects_the_input_chunk_by_chunk(gk, ref, make_problem, assert_close, tol,
+                                                     case, reset_after, dtype):
+    """training=False projects x into a scratch of KF steps (_gru.proj_steps) that each
+    chunk reuses, read relative to the chunk's first time; training writes the projection
+    into the cache's (T, B, 3H) plane instead, so the training cases above never read it.
+    T·B > PROJ_ROWS here: several chunks, the last one partial, or one step each."""
+    c = CASES[case]
+    p = make_problem(c["T"], c["B"], c["I"], c["H"], dtype=dtype, seed=114)
+    lengths = None if c["lengths"] is None else np.array(c["lengths"])
+    kw = dict(reset_after=reset_after, lengths=lengths, reverse=c["reverse"])
+    out, h_n, cache = gk.gru_forward(**p, **kw, training=False)
+    assert cache is None
+    rout, rh_n, _ = ref.gru_forward(**{k: v.astype(np.float64) for k, v in p.items()}, **kw,
+                                    training=False)
+    assert_close(out, rout, tol[np.dtype(dtype)], "out")
+    assert_close(h_n, rh_n, tol[np.dtype(dtype)], "h_n")
 
 
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
