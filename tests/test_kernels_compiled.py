@@ -170,6 +170,32 @@ def test_interleaved_calls_keep_their_own_results(gk, ref, make_problem, make_co
             assert_close(a, b, tol[f64], name)
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_a_padded_backward_after_a_full_one_reads_no_stale_scratch(gk, ref, make_problem,
+                                                                  make_cotangents,
+                                                                  assert_close, tol,
+                                                                  reset_after, reverse):
+    """Backward's scratch (dA of a chunk, the per-step GEMM rows) is reused across calls and
+    zeroed on padded rows only: a full batch of the same shape first fills every row of it,
+    so a padded row left out of the zeroing (the chunk's last step, say) would carry the
+    earlier call's numbers into this one's gradients instead of an earlier test's leftovers,
+    whatever order the tests run in."""
+    T, B, I, H = 6, 3, 2, 4
+    kw = dict(reset_after=reset_after, reverse=reverse)
+    p = make_problem(T, B, I, H, seed=115)
+    dout, dh_n = make_cotangents(T, B, H, seed=116)
+    out, h_n, cache = gk.gru_forward(**p, **kw)
+    gk.gru_backward(dout, dh_n, cache)
+    kw["lengths"] = np.array([T, 0, 2])
+    out, h_n, cache = gk.gru_forward(**p, **kw)
+    got = (out, h_n) + tuple(gk.gru_backward(dout, dh_n, cache))
+    rout, rh_n, rcache = ref.gru_forward(**p, **kw)
+    want = (rout, rh_n) + tuple(ref.gru_backward(dout, dh_n, rcache))
+    for name, a, b in zip(("out", "h_n") + GRADS, got, want):
+        assert_close(a, b, tol[np.dtype(np.float64)], name)
+
+
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
 def test_backward_twice_from_one_cache_gives_the_same_gradients(gk, make_problem,
                                                                 make_cotangents, reset_after):
