@@ -50,9 +50,9 @@ CASES = {
     # padded, not reversed: still chunked both ways (forward: KF = 32 steps, a partial last
     # chunk of 8), lengths ending on and next to the chunk bounds (t = 8, 24 backward, 32)
     "chunks-lengths": _case(40, 8, 3, 5, lengths=[40, 0, 24, 33, 1, 32, 8, 17]),
-    # B > CHUNK_ROWS // 2 and B > PROJ_ROWS // 2: chunks of one step each way (K = KF = 1)
-    "one-step-chunks-reverse": _case(4, 130, 2, 3, reverse=True),
-    "one-step-chunks-lengths": _case(4, 130, 2, 3, lengths=[4, 0, 2, 1, 3] * 26),
+    # B > PROJ_ROWS > CHUNK_ROWS: chunks of one step each way (K = KF = 1, from max(1, 0))
+    "one-step-chunks-reverse": _case(4, 260, 2, 3, reverse=True),
+    "one-step-chunks-lengths": _case(4, 260, 2, 3, lengths=[4, 0, 2, 1, 3] * 52),
 }
 
 
