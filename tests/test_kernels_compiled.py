@@ -95,6 +95,30 @@ def test_forward_and_every_gradient_match_reference(gk, ref, make_problem, make_
             assert not np.shares_memory(g, a), f"{names[i]} shares memory"
 
 
+@pytest.mark.parametrize("case", ["lengths-reverse", "chunks", "H300"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_the_baseline_gate_passes_match_reference(gk, ref, make_problem, make_cotangents,
+                                                  assert_close, tol, case, reset_after, dtype):
+    """grucy/_gates.h compiles each gate pass twice and runs the AVX2+FMA copy wherever the
+    CPU has it, so on such a CPU every other test runs only that copy, never the baseline
+    one a CPU without AVX2 runs. Here the baseline copies, training and inference."""
+    from grucy import _gru
+    _gru._set_simd(False)
+    try:
+        p, got, want = _run_both(gk, ref, make_problem, make_cotangents, CASES[case], dtype,
+                                 reset_after, seed=117)
+        c = CASES[case]
+        lengths = None if c["lengths"] is None else np.array(c["lengths"])
+        out, h_n, _ = gk.gru_forward(**p, reset_after=reset_after, lengths=lengths,
+                                     reverse=c["reverse"], training=False)
+    finally:
+        _gru._set_simd(True)
+    for name, g, w in zip(("out", "h_n") + GRADS + ("inference out", "inference h_n"),
+                          got + (out, h_n), want + want[:2]):
+        assert_close(g, w, tol[np.dtype(dtype)], name)
+
+
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("shape", [(3, 4, 5), (1, 1, 1), (1, 2, 300), (4, 1, 3)],
