@@ -182,7 +182,9 @@ cdef void _fwd_rows(const _FwdStep *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi
         n = _rows(a.s, b, b_hi, a.T, a.full, a.lengths, a.reverse, &t)
         if n == 0:                            # padding: state unchanged
             if not a.reset_after:
-                memset(rh + b * H, 0, H * sizeof(real))   # keeps the next GEMM finite
+                # the next GEMM reads this rh row; its product row is never read, but stale
+                # scratch there could be denormals (slow in the GEMM) or NaN: zeros instead
+                memset(rh + b * H, 0, H * sizeof(real))
             b += 1
             continue
         o = t * a.B + b                                    # (t, b) row of the (T, B, ·) planes
