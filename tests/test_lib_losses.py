@@ -145,5 +145,49 @@ def test_float32_pointwise_loss_is_finite_when_the_difference_overflows_float32(
 def test_bce_target_outside_0_1_or_nan_is_refused(bad):
     """A NaN target (a missing label) passed the range check (NaN compares False) and made
     the loss and the whole gradient NaN silently."""
-    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\], got"):
-        losses.bce_with_logits(np.zeros(3), np.array([0.0, bad, 1.0]))
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\], got") as e:
+        losses.bce_with_logits(np.zeros(4), np.array([1.0, 0.0, bad, 1.0]))
+    assert repr(np.float64(bad)) in str(e.value)     # the offending value, not a valid 0 or 1
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_sigmoid_and_log_softmax_match_their_formulas(axis):
+    """Their values were only checked at saturation ([1000, 0] -> [1, 0]), which a softmax
+    multiplying by the sum instead of dividing passed."""
+    x = np.random.default_rng(2).standard_normal((3, 4)) * 2
+    e = np.exp(x)
+    want = e / e.sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(losses.softmax(x, axis=axis), want, rtol=1e-13)
+    np.testing.assert_allclose(losses.log_softmax(x, axis=axis), np.log(want), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(losses.sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-13)
+
+
+def test_softmax_axis_bounds():
+    """An empty axis named from the front (axis=-ndim) is refused by name; an axis out of range
+    is numpy's AxisError (a ValueError), not an IndexError from the emptiness check."""
+    with pytest.raises(ValueError, match="along axis -2"):
+        losses.softmax(np.zeros((0, 3)), axis=-2)
+    with pytest.raises(np.exceptions.AxisError):
+        losses.softmax(np.zeros((2, 3)), axis=2)
+    with pytest.raises(np.exceptions.AxisError):
+        losses.log_softmax(np.zeros((2, 3)), axis=-3)
+
+
+def test_cross_entropy_shapes_at_the_edges():
+    """One sample with 1-D logits (C,) and a 0-d label, and a single class (C = 1), are
+    valid; 0-d logits, C = 0, empty or negative labels are refused by name (a negative label
+    indexed from the end: a silently wrong loss)."""
+    x = np.array([0.3, -1.2, 2.0])
+    loss, grad = losses.cross_entropy(x, np.int64(2))
+    p = np.exp(x) / np.exp(x).sum()
+    assert loss == pytest.approx(-np.log(p[2]), rel=1e-13)
+    np.testing.assert_allclose(grad, p - np.eye(3)[2], rtol=1e-13, atol=1e-15)
+    loss, grad = losses.cross_entropy(np.array([[5.0], [-3.0]]), np.array([0, 0]))
+    assert loss == 0.0 and not grad.any()                       # log(softmax) of one class is 0
+    for logits, labels, match in [
+            (np.array(1.0), np.array(0), "logits must be"),
+            (np.zeros((2, 3, 0)), np.zeros((2, 3), np.int64), "logits must be"),
+            (np.zeros((0, 3)), np.zeros(0, np.int64), "labels must not be empty"),
+            (np.zeros((2, 3)), np.array([-1, 2]), r"labels must lie in \[0, 3\)")]:
+        with pytest.raises(ValueError, match=match):
+            losses.cross_entropy(logits, labels)
