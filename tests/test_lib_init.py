@@ -118,3 +118,21 @@ def test_numpy_constant_in_an_init_dict_saves_and_loads(value, tmp_path):
     back = grucy.load(path).model
     np.testing.assert_array_equal(back.gru.bias_ih_l0, np.full(9, float(value), np.float32))
     np.testing.assert_array_equal(back.parameters()["head.bias"], np.float32(value))
+
+
+def test_shapes_are_checked_and_empty_ones_allowed():
+    """A float or negative size is refused naming shape (not numpy's error); a size of 0 is a
+    valid empty array, also for glorot's limit (fan_in + fan_out = 0) and orthogonal."""
+    rng = np.random.default_rng(0)
+    for bad in [(2.0,), (-1,), (2, -3)]:
+        with pytest.raises(TypeError, match="shape"):
+            init.uniform(rng, bad, 0.1)
+        with pytest.raises(TypeError, match="shape"):
+            init.constant(bad, 1.0)
+    assert init.uniform(rng, (0, 3), 0.1).shape == (0, 3)
+    assert init.constant((0,), 1.0).shape == (0,)
+    assert init.glorot_uniform(rng, (0, 0)).shape == (0, 0)
+    with pytest.raises(ValueError, match="blocks"):
+        init.orthogonal(rng, (4, 2), blocks=0)
+    with pytest.raises(ValueError, match="blocks"):
+        init.orthogonal(rng, (4, 2), blocks=2.0)
