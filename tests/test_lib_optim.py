@@ -228,6 +228,20 @@ def test_bad_arguments_name_the_argument():
         o.step([np.zeros(3)])
     with pytest.raises(ValueError, match="max_norm"):
         optim.clip_grad_norm({"w": np.zeros(3)}, -1.0)
+    with pytest.raises(TypeError, match="grads must be a dict"):
+        optim.clip_grad_norm([np.zeros(3)], 1.0)
+    with pytest.raises(TypeError, match=r"grads\['b'\] must be a numpy array, got list"):
+        o.step({"b": [1.0, 2.0, 3.0]})
+    sd = o.state_dict()
+    sd["state"]["w"] = {"momentum_buffr": np.zeros((4, 3))}
+    with pytest.raises(ValueError, match="unknown buffer 'momentum_buffr'"):
+        optim.SGD(_params(), lr=0.1).load_state_dict(sd)
+    with pytest.raises(TypeError, match="keys must be str"):
+        optim.SGD({1: np.zeros(3)})
+    ro = np.zeros(3)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"params\['ro'\] must be writeable"):
+        optim.Adam({"ro": ro})
     with pytest.raises(ValueError, match="norm_type"):
         optim.clip_grad_norm({"w": np.zeros(3)}, 1.0, norm_type=1)
     with pytest.raises(TypeError, match="optimizer"):
@@ -236,6 +250,8 @@ def test_bad_arguments_name_the_argument():
         optim.StepLR(o, 0)
     with pytest.raises(ValueError, match="factor"):
         optim.ReduceLROnPlateau(o, factor=1.5)
+    with pytest.raises(ValueError, match="factor must be < 1"):   # 1 would never reduce
+        optim.ReduceLROnPlateau(o, factor=1.0)
     with pytest.raises(ValueError, match="mode"):
         optim.ReduceLROnPlateau(o, mode="up")
     with pytest.raises(TypeError, match="metric"):
@@ -404,3 +420,369 @@ def test_a_refused_scheduler_state_changes_nothing(bad):
     with pytest.raises((ValueError, TypeError)):
         s.load_state_dict(other | bad)
     assert s.state_dict() == before
+
+
+# --- independent numpy references (these run without torch) ---------------------------------
+# The update rules, clipping and schedules above are compared with torch, which is optional:
+# without it every update rule went untested (mutants dropping Adam's bias correction or
+# SGD's dampening survived). These references follow torch.optim's documented algorithms,
+# written out in float64, one step at a time.
+
+def _reference_run(name, kw, params, grad_seq):
+    """torch.optim's documented update of each parameter over grad_seq, in float64."""
+    lr = kw["lr"]
+    wd = kw.get("weight_decay", 0.01 if name == "AdamW" else 0.0)
+    p = {k: v.astype(np.float64).copy() for k, v in params.items()}
+    st = {k: {} for k in p}
+    for t, grads in enumerate(grad_seq, start=1):
+        for k, g in grads.items():
+            g = g.astype(np.float64)
+            s = st[k]
+            if name == "SGD":
+                mu, damp = kw.get("momentum", 0.0), kw.get("dampening", 0.0)
+                g = g + wd * p[k]
+                if mu != 0:
+                    s["b"] = g.copy() if t == 1 else mu * s["b"] + (1 - damp) * g
+                    g = g + mu * s["b"] if kw.get("nesterov", False) else s["b"]
+                p[k] = p[k] - lr * g
+            elif name in ("Adam", "AdamW"):
+                b1, b2 = kw.get("betas", (0.9, 0.999))
+                eps = kw.get("eps", 1e-8)
+                if name == "AdamW":
+                    p[k] = p[k] - lr * wd * p[k]
+                else:
+                    g = g + wd * p[k]
+                s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * g
+                s["v"] = b2 * s.get("v", 0.0) + (1 - b2) * g ** 2
+                m_hat = s["m"] / (1 - b1 ** t)
+                v_hat = s["v"] / (1 - b2 ** t)
+                p[k] = p[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+            else:  # RMSprop
+                a, eps = kw.get("alpha", 0.99), kw.get("eps", 1e-8)
+                mu = kw.get("momentum", 0.0)
+                g = g + wd * p[k]
+                s["v"] = a * s.get("v", 0.0) + (1 - a) * g ** 2
+                v = s["v"]
+                if kw.get("centered", False):
+                    s["ga"] = a * s.get("ga", 0.0) + (1 - a) * g
+                    v = v - s["ga"] ** 2
+                if mu > 0:
+                    s["b"] = mu * s.get("b", 0.0) + g / (np.sqrt(v) + eps)
+                    p[k] = p[k] - lr * s["b"]
+                else:
+                    p[k] = p[k] - lr * g / (np.sqrt(v) + eps)
+            s["t"] = t
+    return p, st
+
+
+# torch's (and grucy's) buffer names for the reference's
+_BUFFER_NAMES = {"SGD": {"b": "momentum_buffer"},
+                 "Adam": {"m": "exp_avg", "v": "exp_avg_sq", "t": "step"},
+                 "RMSprop": {"v": "square_avg", "ga": "grad_avg", "b": "momentum_buffer"}}
+_BUFFER_NAMES["AdamW"] = _BUFFER_NAMES["Adam"]
+
+
+REFERENCE_CASES = CASES + [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.05)),
+    ("Adam", dict(lr=0.03, betas=(0.5, 0.6), eps=1e-3)),    # bias correction and eps visible
+    ("AdamW", dict(lr=0.05, eps=1e-2)),
+    ("RMSprop", dict(lr=0.01, alpha=0.7, eps=1e-3)),
+    ("RMSprop", dict(lr=0.01, centered=True, weight_decay=0.2)),
+]
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("name,kw", REFERENCE_CASES)
+def test_matches_numpy_reference(name, kw, dtype, tol):
+    params = _params(dtype)
+    grads = _grad_seq(8, dtype)
+    opt = getattr(optim, name)(params, **kw)
+    for i in range(1, len(grads) + 1):
+        opt.step(grads[i - 1])
+        want, want_state = _reference_run(name, kw, _params(np.float64), grads[:i])
+        for k in params:
+            assert params[k].dtype == dtype
+            np.testing.assert_allclose(params[k], want[k], rtol=tol, atol=tol,
+                                       err_msg=f"{name} {kw} {k} step {i}")
+            # the buffers too: they are the state a checkpoint resumes from
+            names = _BUFFER_NAMES[name]
+            bufs = {names[b]: v for b, v in want_state[k].items() if b in names}
+            assert set(opt.state[k]) == set(bufs), (name, kw)
+            for b, v in bufs.items():
+                np.testing.assert_allclose(opt.state[k][b], v, rtol=tol, atol=tol,
+                                           err_msg=f"{name} {kw} {k} {b} step {i}")
+
+
+def test_zero_gradient_steps_match_the_reference():
+    """Steps with zero gradients: eps alone keeps 0/0 away, and Adam's buffers still decay."""
+    for name, kw in [("Adam", dict(lr=0.1)), ("RMSprop", dict(lr=0.1, momentum=0.5)),
+                     ("AdamW", dict(lr=0.1, weight_decay=0.5))]:
+        seq = _grad_seq(3)
+        seq[1] = {k: np.zeros_like(v) for k, v in seq[1].items()}
+        params = _params()
+        opt = getattr(optim, name)(params, **kw)
+        for g in seq:
+            opt.step(g)
+        want, _ = _reference_run(name, kw, _params(), seq)
+        for k in params:
+            np.testing.assert_allclose(params[k], want[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("scale", [0.01, 10.0])
+def test_clip_grad_norm_matches_its_formula(norm_type, scale, dtype):
+    """total = the global 2-norm (or max |g|); g *= max_norm / (total + 1e-6) when that is < 1."""
+    grads = {k: (v * scale).astype(dtype) for k, v in _grad_seq(1)[0].items()}
+    grads["skipped"] = None
+    wide = {k: v.astype(np.float64) for k, v in grads.items() if v is not None}
+    if norm_type == 2.0:
+        want_total = math.sqrt(sum(float((g ** 2).sum()) for g in wide.values()))
+    else:
+        want_total = max(float(np.abs(g).max()) for g in wide.values())
+    max_norm = 1.5
+    coef = min(1.0, max_norm / (want_total + 1e-6))
+    total = optim.clip_grad_norm(grads, max_norm, norm_type=norm_type)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert total == pytest.approx(want_total, rel=1e-12 if dtype == np.float64 else 1e-7)
+    for k, g in wide.items():
+        assert grads[k].dtype == dtype
+        np.testing.assert_allclose(grads[k], g * coef, rtol=rtol, atol=0)
+    if scale > 1:   # clipped: the new norm is max_norm, less the 1e-6 guard
+        assert coef < 1
+    assert grads["skipped"] is None
+
+
+def test_clip_grad_norm_edge_cases():
+    assert optim.clip_grad_norm({"a": None}, 1.0) == 0.0
+    g = {"a": np.array([3.0, 4.0]), "e": np.zeros(0)}
+    assert optim.clip_grad_norm(g, 10.0, norm_type=2) == 5.0   # below max_norm: untouched
+    np.testing.assert_array_equal(g["a"], [3.0, 4.0])
+    small = {"a": np.array([0.3, -0.4]), "e": np.zeros(0)}     # an empty array counts as 0
+    assert optim.clip_grad_norm(small, 10.0, norm_type=math.inf) == 0.4
+    for bad in (1, 3, 4.0, -math.inf):
+        with pytest.raises(ValueError, match="norm_type"):
+            optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    assert optim.clip_grad_norm(g, 0.5) == 5.0
+    np.testing.assert_allclose(g["a"], np.array([3.0, 4.0]) * 0.5 / (5.0 + 1e-6), rtol=1e-15)
+    z = {"a": np.array([3.0, 4.0])}
+    assert optim.clip_grad_norm(z, 0.0) == 5.0                 # max_norm 0 zeroes every gradient
+    np.testing.assert_array_equal(z["a"], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("step_size,gamma", [(3, 0.5), (1, 0.9), (4, 2.0)])
+def test_step_lr_matches_its_closed_form(step_size, gamma):
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.StepLR(opt, step_size, gamma=gamma)
+    for epoch in range(1, 13):
+        sched.step()
+        want = 0.5 * gamma ** (epoch // step_size)
+        assert opt.lr == pytest.approx(want, rel=1e-14), epoch
+        assert sched.get_last_lr() == opt.lr
+        assert sched.last_epoch == epoch     # what a resumed schedule continues from
+
+
+@pytest.mark.parametrize("T_max,eta_min", [(7, 0.01), (4, 0.0), (1, 0.1), (3, 0.2)])
+def test_cosine_matches_its_closed_form(T_max, eta_min):
+    """eta_min + (base - eta_min)(1 + cos(pi e / T_max)) / 2 for every epoch e, past T_max too
+    (torch's recursive form, which grucy uses, follows the same periodic curve)."""
+    base = 0.5
+    opt = optim.SGD(_params(), lr=base)
+    sched = optim.CosineAnnealingLR(opt, T_max=T_max, eta_min=eta_min)
+    for e in range(1, 4 * T_max + 3):
+        sched.step()
+        want = eta_min + (base - eta_min) * (1 + math.cos(math.pi * e / T_max)) / 2
+        assert opt.lr == pytest.approx(want, rel=1e-12, abs=1e-14), e
+
+
+def _plateau_reference(metrics, lr, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                       threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+    """torch.optim.lr_scheduler.ReduceLROnPlateau's documented rule, written out."""
+    best = math.inf if mode == "min" else -math.inf
+    bad = cool = 0
+    lrs = []
+    for m in metrics:
+        if mode == "min":
+            better = m < (best * (1 - threshold) if threshold_mode == "rel" else best - threshold)
+        else:
+            better = m > (best * (1 + threshold) if threshold_mode == "rel" else best + threshold)
+        if better:
+            best, bad = m, 0
+        else:
+            bad += 1
+        if cool > 0:
+            cool -= 1
+            bad = 0
+        if bad > patience:
+            new = max(lr * factor, min_lr)
+            if lr - new > eps:
+                lr = new
+            cool, bad = cooldown, 0
+        lrs.append((lr, best, bad, cool))
+    return lrs
+
+
+@pytest.mark.parametrize("kw", [
+    dict(factor=0.5, patience=2, threshold=0.01, cooldown=1, min_lr=0.01),
+    dict(factor=0.5, patience=0),
+    dict(factor=0.5, patience=1, threshold=0.1, threshold_mode="abs", cooldown=2),
+    dict(mode="max", factor=0.3, patience=1, threshold=0.05),
+    dict(mode="max", factor=0.3, patience=1, threshold=0.05, threshold_mode="abs"),
+    dict(factor=0.5, patience=0, min_lr=0.2),
+    dict(factor=0.9, patience=0, eps=0.06),       # a change smaller than eps is skipped
+    dict(factor=0.5, patience=0, threshold=0.0),   # an equal metric is no improvement
+    dict(factor=0.5, patience=0, threshold=0.0, threshold_mode="abs"),
+    dict(mode="max", factor=0.5, patience=0, threshold=0.0),
+    dict(mode="max", factor=0.5, patience=0, threshold=0.0, threshold_mode="abs"),
+    dict(),                                        # torch's defaults
+    dict(factor=0.5, patience=0, eps=0.25),        # a change of exactly eps is skipped too
+])
+def test_reduce_on_plateau_matches_its_rule(kw):
+    metrics = [1.0, 0.9, 0.95, 0.9, 0.8475, 0.899, 0.891, 0.8905, 0.5, 0.6, 0.47, 0.6, 0.6, 0.6, 0.6,
+               0.45, 0.405, 0.6, 0.62, 0.64, 0.66, 0.9, 0.91, 0.2, 0.2, 0.2, 0.2] + [0.2] * 10
+    if kw.get("mode") == "max":             # the same ups and downs, mirrored
+        metrics = [2.0 - m for m in metrics]
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.ReduceLROnPlateau(opt, **kw)
+    assert (sched.best, sched.num_bad_epochs, sched.cooldown_counter) == (None, 0, 0)
+    want = _plateau_reference(metrics, 0.5, **kw)
+    for epoch, (m, (lr, best, bad, cool)) in enumerate(zip(metrics, want), start=1):
+        sched.step(m)
+        # the counters too: each decision is visible in them before it moves the rate
+        assert (opt.lr, sched.best, sched.num_bad_epochs, sched.cooldown_counter) == \
+            pytest.approx((lr, best, bad, cool), rel=1e-15), (epoch, m)
+        assert sched.last_epoch == epoch
+    want = [w[0] for w in want]
+    assert len(set(want)) > 1 or kw.get("eps") in (0.06, 0.25)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_defaults_match_torch(name):
+    """Every default hyper-parameter is torch.optim's, except SGD's lr (0.01 here; torch
+    changed its own to 1e-3)."""
+    torch = pytest.importorskip("torch")
+    import inspect
+    ours = {k: v.default for k, v in inspect.signature(getattr(optim, name)).parameters.items()
+            if v.default is not inspect.Parameter.empty}
+    theirs = {k: v.default for k, v in inspect.signature(getattr(torch.optim, name)).parameters.items()
+              if k in ours}
+    if name == "SGD":
+        del ours["lr"], theirs["lr"]
+    assert set(theirs) == set(ours)
+    assert ours == theirs
+    # and the constructor really uses them
+    hp = getattr(optim, name)(_params()).hyperparams()
+    assert {k: hp[k] for k in ours} == {k: (tuple(v) if isinstance(v, tuple) else v) for k, v in ours.items()}
+    assert hp["lr"] == {"SGD": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "RMSprop": 1e-2}[name]
+
+
+def test_betas_bounds():
+    p = _params()
+    for betas in [(1.0, 0.9), (1.5, 0.9), (-0.1, 0.9), (0.9, 1.0), (0.9, -0.1)]:
+        with pytest.raises(ValueError, match="betas"):
+            optim.Adam(p, betas=betas)
+    assert optim.Adam(p, betas=(0.0, 0.0)).betas == (0.0, 0.0)
+
+
+def test_an_unstepped_optimizer_state_round_trips():
+    """A checkpoint written before the first step holds step 0 and empty buffers."""
+    for name in ("SGD", "Adam", "RMSprop"):
+        sd = getattr(optim, name)(_params(), lr=0.1).state_dict()
+        o = getattr(optim, name)(_params(), lr=0.5)
+        o.load_state_dict(sd)
+        assert o.step_count == 0 and o.lr == 0.1
+    a = optim.Adam(_params(), lr=0.1)
+    a.step(_grad_seq(1)[0])
+    sd = a.state_dict()
+    sd["state"]["w"]["step"] = 0                       # an int >= 0, as the message says
+    optim.Adam(_params(), lr=0.1).load_state_dict(sd)
+
+
+def test_load_state_dict_refuses_a_bad_per_parameter_step_or_missing_lr():
+    a = optim.Adam(_params(), lr=0.1)
+    a.step(_grad_seq(1)[0])
+    for bad in [2.5, np.array([1]), np.float64(1.0), -1]:
+        sd = a.state_dict()
+        sd["state"]["w"]["step"] = bad
+        with pytest.raises(ValueError, match=r"\['step'\] must be an int >= 0"):
+            optim.Adam(_params(), lr=0.1).load_state_dict(sd)
+    sd = a.state_dict()
+    sd["hyperparams"] = {k: v for k, v in sd["hyperparams"].items() if k != "lr"}
+    with pytest.raises(ValueError, match="at least 'lr'"):
+        optim.Adam(_params(), lr=0.1).load_state_dict(sd)
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_loaded_state_does_not_alias_the_state_dict(name, kw):
+    """Two optimizers resumed from one state dict step independently, and the dict is left as
+    it was (a buffer shared with it would be advanced by both)."""
+    o = getattr(optim, name)(_params(), **kw)
+    for g in _grad_seq(3):
+        o.step(g)
+    sd = o.state_dict()
+    frozen = {n: {k: np.copy(v) for k, v in b.items()} for n, b in sd["state"].items()}
+    runs = []
+    for _ in range(2):
+        params = _params()
+        o2 = getattr(optim, name)(params, **kw)
+        o2.load_state_dict(sd)
+        for g in _grad_seq(2):
+            o2.step(g)
+        runs.append(params)
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k])
+    for n, bufs in frozen.items():
+        for k, v in bufs.items():
+            np.testing.assert_array_equal(sd["state"][n][k], v)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_resume_keeps_each_parameters_own_step_count(name):
+    """A parameter that skipped a step has a count behind the optimizer's: a state round trip
+    must keep it (not reset it to the global count), so resumed = uninterrupted."""
+    seq = _grad_seq(5)
+    seq[0]["b"] = None
+    full = _params()
+    o = getattr(optim, name)(full, lr=0.1)
+    for g in seq:
+        o.step(g)
+    half = _params()
+    o1 = getattr(optim, name)(half, lr=0.1)
+    for g in seq[:2]:
+        o1.step(g)
+    sd = o1.state_dict()
+    assert sd["state"]["b"]["step"] == 1 and sd["step"] == 2
+    o2 = getattr(optim, name)(half, lr=0.1)
+    o2.load_state_dict(sd)
+    assert o2.state["b"]["step"] == 1
+    for g in seq[2:]:
+        o2.step(g)
+    for k in full:
+        np.testing.assert_array_equal(half[k], full[k])
+
+
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"])
+def test_scheduler_defaults_match_torch(name):
+    torch = pytest.importorskip("torch")
+    import inspect
+    ours = {k: v.default for k, v in inspect.signature(getattr(optim, name)).parameters.items()
+            if v.default is not inspect.Parameter.empty}
+    theirs = {k: v.default for k, v in
+              inspect.signature(getattr(torch.optim.lr_scheduler, name)).parameters.items()
+              if k in ours}
+    assert ours and ours == theirs
+    required = {"StepLR": dict(step_size=2), "CosineAnnealingLR": dict(T_max=3)}.get(name, {})
+    sched = getattr(optim, name)(optim.SGD(_params(), lr=0.5), **required)
+    assert {k: getattr(sched, k) for k in ours} == ours
+
+
+def test_scheduler_load_state_dict_checks_the_type():
+    opt = optim.SGD(_params(), lr=0.5)
+    good = optim.StepLR(opt, 2).state_dict()
+    for bad in [{**good, "type": "CosineAnnealingLR"}, [("type", "StepLR")], None]:
+        with pytest.raises(ValueError, match="state must be a StepLR.state_dict()"):
+            optim.StepLR(opt, 2).load_state_dict(bad)
+    for bad in (0, -1):                 # T_max = 0 divided by zero at the first step
+        with pytest.raises(ValueError, match="T_max must be >= 1"):
+            optim.CosineAnnealingLR(opt, T_max=bad)
