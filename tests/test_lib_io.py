@@ -420,3 +420,106 @@ def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     assert fresh._dropout_rng.bit_generator.state == state
     np.testing.assert_array_equal(fresh.parameters()["weight_hh_l1"],
                                   m.parameters()["weight_hh_l1"])
+
+
+def _arrays(path):
+    """The archive's arrays as np.savez wrote them, read with zipfile and numpy alone."""
+    with zipfile.ZipFile(path) as z:
+        return {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+
+
+def _rewrite(path, arrays, header=None, raw_header=None):
+    arrays = dict(arrays)
+    if header is not None:
+        raw_header = json.dumps(header).encode()
+    if raw_header is not None:
+        arrays["__grucy__"] = np.frombuffer(raw_header, np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_archive_layout_is_the_documented_one(tmp_path):
+    """The module docstring's layout, read back without grucy: format, version 1, the
+    parameter and optimizer arrays under their names, NaN metadata kept (allow_nan)."""
+    m = Linear(3, 2, seed=0)
+    opt = optim.Adam(m.parameters(), lr=0.1)
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    gio.save(tmp_path / "c.npz", m, opt, metadata={"loss": float("nan"), "epoch": 2})
+    arrays = _arrays(tmp_path / "c.npz")
+    header = json.loads(arrays.pop("__grucy__").tobytes().decode("utf-8"))
+    assert header["format"] == "grucy-checkpoint" and header["version"] == 1
+    assert header["model"]["class"] == "Linear" and header["params"] == ["weight", "bias"]
+    bufs = ["exp_avg", "exp_avg_sq", "step"]        # Adam's per-parameter count: a 0-d array
+    assert header["optimizer"]["buffers"] == {"weight": bufs, "bias": bufs}
+    assert set(arrays) == {"param/weight", "param/bias"} | {
+        f"optim/{p}/{b}" for p in ("weight", "bias") for b in bufs}
+    assert arrays["optim/bias/step"].shape == () and arrays["optim/bias/step"] == 1
+    np.testing.assert_array_equal(arrays["param/weight"], m.weight)
+    meta = gio.load(tmp_path / "c.npz").metadata
+    assert meta["epoch"] == 2 and np.isnan(meta["loss"])
+
+
+def test_every_header_and_archive_defect_is_named(tmp_path):
+    """Each check of _read and load, one defect at a time (each was a mutant that survived:
+    dropping it gave another error, or none)."""
+    m = Linear(2, 2, seed=0)
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    good = tmp_path / "good.npz"
+    gio.save(good, m, opt)
+    arrays = _arrays(good)
+    header = json.loads(arrays["__grucy__"].tobytes())
+    without = {k: v for k, v in arrays.items() if k != "__grucy__"}
+
+    def case(name, match, **kw):
+        path = _rewrite(tmp_path / f"{name}.npz", kw.pop("arrays", arrays), **kw)
+        with pytest.raises(ValueError, match=match) as e:
+            gio.load(path)
+        assert "damaged" not in str(e.value)       # not wrapped as another kind of defect
+        with pytest.raises(ValueError, match=match):
+            gio.load(path, model=Linear(2, 2))
+
+    case("noheader", "an .npz without a '__grucy__' header", arrays=without)
+    case("format", r"not a grucy checkpoint \(header format 'other'\)", header={**header, "format": "other"})
+    case("list", r"not a grucy checkpoint \(header format \[1\]\)", header=[1])
+    case("v0", "format version 0", header={**header, "version": 0})
+    case("utf8", "unreadable grucy header", raw_header=b"\xff\xfe{")
+    case("json", "unreadable grucy header", raw_header=b"{not json")
+    case("noparams", "lacks model class/config/params",
+         header={k: v for k, v in header.items() if k != "params"})
+    case("renamed", "stored parameter names do not match the model: \\['bias', 'b'\\]|"
+         "stored parameter names do not match the model: \\['b', 'bias'\\]",
+         header={**header, "params": ["weight", "b"]})
+    case("missing", "is missing parameter 'bias'",
+         arrays={k: v for k, v in arrays.items() if k != "param/bias"})
+    case("dtype", "parameter 'weight' is float64\\(2, 2\\), the model expects float32\\(2, 2\\)",
+         arrays={**arrays, "param/weight": arrays["param/weight"].astype(np.float64)})
+    case("buffer", "is missing optimizer buffer 'optim/weight/momentum_buffer'",
+         arrays={k: v for k, v in arrays.items() if k != "optim/weight/momentum_buffer"})
+    case("buffers", "malformed optimizer section",
+         header={**header, "optimizer": {**header["optimizer"],
+                                         "buffers": {"weight": "momentum_buffer"}}})
+
+
+def test_a_damaged_member_is_a_damaged_checkpoint(tmp_path):
+    """A flipped byte inside a stored array: the zip's CRC check fails (BadZipFile), reported
+    as a damaged checkpoint rather than numpy's or zipfile's own error."""
+    path = tmp_path / "c.npz"
+    gio.save(path, Linear(4, 4, seed=0))
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("param/weight.npy")
+    at = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size - 3
+    data[at] ^= 0xFF                               # in the array's data, past its .npy header
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged \\(truncated\\?\\) checkpoint"):
+        gio.load(path)
+
+
+def test_no_free_temporary_name_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
+    monkeypatch.setattr(gio.secrets, "token_hex", lambda n: "0" * (2 * n))
+    (tmp_path / f".c.npz.{'0' * 12}.tmp").write_bytes(b"")   # the only name it will try
+    with pytest.raises(FileExistsError, match="could not create a temporary file"):
+        gio.save(path, Linear(2, 2, seed=0))
+    assert not path.exists()
