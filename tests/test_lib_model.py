@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from grucy import losses, optim
-from grucy.layers import Linear
+from grucy.layers import GRU, Linear
 from grucy.models import SequenceModel
 
 
@@ -52,15 +52,24 @@ def test_linear_init_matches_torch_bounds_and_seed():
 @pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("activation", ["identity", "sigmoid"])
-def test_sequence_model_gradients(mode, bidirectional, activation):
+# one layer too: a bidirectional stack of one has h_n of 2 rows, where h_n[-2] is row 0;
+# batch_first with T != B: the padding mask's T and B come from the right axes
+@pytest.mark.parametrize("num_layers,batch_first", [(2, False), (1, True)])
+def test_sequence_model_gradients(mode, bidirectional, activation, num_layers, batch_first):
     T, B, I, H, O = 5, 3, 2, 4, 2
-    m = SequenceModel(I, H, O, num_layers=2, bidirectional=bidirectional, mode=mode,
-                      activation=activation, dtype=np.float64, seed=1)
+    m = SequenceModel(I, H, O, num_layers=num_layers, bidirectional=bidirectional, mode=mode,
+                      activation=activation, batch_first=batch_first, dtype=np.float64, seed=1)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((T, B, I))
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I))
     lengths = np.array([5, 2, 3])
     y = m.forward(x, lengths=lengths)
-    assert y.shape == ((B, O) if mode == "many_to_one" else (T, B, O))
+    if mode == "many_to_one":
+        assert y.shape == (B, O)
+    else:
+        assert y.shape == ((B, T, O) if batch_first else (T, B, O))
+        for b, n in enumerate(lengths):       # padded steps are zero, valid ones are not
+            rows = y[b] if batch_first else y[:, b]
+            assert not rows[n:].any() and rows[:n].all()
     dy = rng.standard_normal(y.shape)
     m.zero_grad()
     dx = m.backward(dy)
@@ -70,7 +79,7 @@ def test_sequence_model_gradients(mode, bidirectional, activation):
 
     np.testing.assert_allclose(dx, _fd(scalar, x), rtol=1e-6, atol=1e-8)
     grads = {k: v.copy() for k, v in m.gradients().items()}
-    for name in ("gru.weight_hh_l0", "gru.bias_ih_l1", "head.weight", "head.bias"):
+    for name in ("gru.weight_hh_l0", f"gru.bias_ih_l{num_layers - 1}", "head.weight", "head.bias"):
         np.testing.assert_allclose(grads[name], _fd(scalar, m.parameters()[name]), rtol=1e-6, atol=1e-8,
                                    err_msg=name)
 
@@ -260,3 +269,34 @@ def test_a_refused_set_parameters_changes_nothing_and_names_the_full_key():
         m.set_parameters({"gru.weight_xx": np.zeros(3)}, strict=False)
     for k, v in m.parameters().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_defaults_repr_train_and_set_parameters_checks():
+    """SequenceModel's GRU arguments default as GRU's do; repr shows the config; train()
+    with no argument is training mode; set_parameters names a non-dict or a foreign key."""
+    import inspect
+    gru_defaults = {k: v.default for k, v in inspect.signature(GRU).parameters.items()
+                    if v.default is not inspect.Parameter.empty}
+    ours = {k: v.default for k, v in inspect.signature(SequenceModel).parameters.items()
+            if k in gru_defaults}
+    assert ours == gru_defaults
+    m = SequenceModel(2, 3, 1, seed=4)
+    assert m.gru.num_layers == 1 and m.gru.reset_after is False
+    r = repr(m)
+    assert r.startswith("SequenceModel(input_size=2, hidden_size=3, output_size=1,") and r.endswith(")")
+    m.eval()
+    assert m.train() is m and m.training and m.gru.training and m.head.training
+    with pytest.raises(TypeError, match="params must be a dict"):
+        m.set_parameters([("head.bias", np.zeros(1))])
+    for bad in ({"tail.bias": np.zeros(1)}, {1: np.zeros(1)}, {"headbias": np.zeros(1)}):
+        with pytest.raises(ValueError, match="params has unknown names"):
+            m.set_parameters(bad)
+
+
+def test_head_weights_are_not_drawn_from_the_grus_stream():
+    """The head has its own seed: drawn from the GRU's generator state, its weights would be
+    the GRU's first draws rescaled (perfectly correlated with weight_ih_l0)."""
+    m = SequenceModel(3, 4, 2, seed=7, dtype=np.float64)
+    head = m.head.weight.ravel() * np.sqrt(4)            # U(-1, 1) draws, head fan-in 4
+    gru = m.gru.weight_ih_l0.ravel()[:head.size] * np.sqrt(4)
+    assert abs(np.corrcoef(head, gru)[0, 1]) < 0.9
