@@ -472,3 +472,31 @@ def test_a_forked_child_runs_numpy_on_a_fresh_pool(gk, numpy_shared):
 def test_share_threads_with_numpy_wants_a_bool(gk):
     with pytest.raises(TypeError, match="share must be a bool"):
         gk.share_threads_with_numpy("yes")
+
+
+def test_numpy_openblas_is_found_where_a_wheel_has_loaded_one():
+    """The tests above skip when no hook is found, so a lookup that silently finds nothing
+    (misparsing /proc/self/maps, or wanting a setter *or* getter missing) passed them all."""
+    import glob
+    import os
+    import sys
+    from grucy import ops
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*"))
+    if not (sys.platform.startswith("linux") and libs):
+        pytest.skip("no numpy wheel OpenBLAS (numpy.libs) here")
+    with open("/proc/self/maps") as f:
+        if not any(os.path.realpath(p) in f.read() for p in libs):
+            pytest.skip("numpy's OpenBLAS is not mapped")
+    found = ops._numpy_openblas()
+    assert found is not None
+    path, setter, getter = found
+    assert os.path.realpath(path) in {os.path.realpath(p) for p in libs}
+    assert getter() >= 1
+
+
+def test_without_a_numpy_hook_sharing_is_refused_and_reported(gk, monkeypatch):
+    from grucy import ops
+    monkeypatch.setattr(ops, "_numpy_openblas", lambda: None)
+    assert gk.share_threads_with_numpy() is False
+    assert gk.share_threads_with_numpy(False) is False
+    assert gk.blas_info()["numpy_threads"].startswith("its own (no OpenBLAS threading hook")
