@@ -119,3 +119,17 @@ def test_set_parameters_refuses_values_the_cast_would_make_infinite():
     np.testing.assert_array_equal(g.parameters()["weight_ih_l0"], before)   # nothing copied
     g.set_parameters({"weight_ih_l0": np.full((15, 4), 0.5)}, strict=False)     # float64: fine
     g.set_parameters({"weight_ih_l0": np.full((15, 4), np.nan)}, strict=False)  # stays NaN
+
+
+def test_non_float_arrays_and_non_arrays_are_refused_by_name():
+    """as_float_array: an int array is a TypeError naming it (not a cast, nor an error from
+    deeper down); a bool or None is no number (np.asarray(None, float) is nan)."""
+    from grucy import losses
+    for pred, match in [(np.array([1, 2]), "pred must have dtype float32 or float64, got int64"),
+                        (True, "pred must be a numpy array, got bool"),
+                        (None, "pred must be a numpy array, got NoneType")]:
+        with pytest.raises(TypeError, match=match):
+            losses.mse(pred, np.zeros(2))
+    g = GRU(2, 3, seed=0)
+    with pytest.raises(TypeError, match="x must have dtype float32 or float64, got int64"):
+        g.forward(np.ones((4, 1, 2), np.int64))

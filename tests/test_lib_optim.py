@@ -263,6 +263,7 @@ def test_bad_arguments_name_the_argument():
         optim.RMSprop(p, eps=0.0)
     with pytest.raises(ValueError, match="alpha must be <= 1"):
         optim.RMSprop(p, alpha=2.0)
+    assert optim.RMSprop(p, alpha=1.0).alpha == 1.0      # [0, 1], 1 included
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])

@@ -176,3 +176,26 @@ def test_matmul_takes_a_size_of_exactly_blas_int_max():
     n = 2**31 - 1
     out = grucy.matmul(np.empty((0, n)), np.empty((n, 0)))
     assert out.shape == (0, 0)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 3, 2), (3, 1, 2), (3, 2, 1), (1, 1, 1), (0, 3, 2), (3, 2, 0)])
+def test_matmul_unit_and_empty_sizes_match_numpy(m, k, n):
+    """Sizes of 1 are ordinary products (an outer product for k = 1), 0 gives an empty out."""
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    want = np.einsum("ik,kj->ij", a, b)
+    np.testing.assert_allclose(grucy.matmul(a, b), want, rtol=1e-13, atol=1e-15)
+    out = rng.standard_normal((m, n))
+    want2 = 2.0 * want + 0.5 * out
+    np.testing.assert_allclose(grucy.matmul(a=a, b=b, out=out, alpha=2.0, beta=0.5), want2,
+                               rtol=1e-13, atol=1e-15)
+
+
+def test_matmul_out_is_checked_against_each_operand():
+    a, b = np.ones((3, 3)), np.ones((3, 3))
+    for out in (a, b, b[:, :]):
+        with pytest.raises(ValueError, match="overlap"):
+            grucy.matmul(a, b, out)
+    for out in (np.zeros((3, 3), np.float32), [[0.0] * 3] * 3):
+        with pytest.raises(TypeError, match="out must be a float64 ndarray"):
+            grucy.matmul(a, b, out)
