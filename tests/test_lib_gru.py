@@ -289,3 +289,18 @@ def test_dtype_float64_and_float32_agree():
     o32, _ = g32.forward(x.astype(np.float32))
     assert o32.dtype == np.float32 and o64.dtype == np.float64
     np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)
+
+
+def test_one_input_feature_and_the_dropout_warning():
+    """input_size=1 (a univariate series, the README's example) is valid; dropout warns only
+    where it does nothing (one layer), never for dropout=0 or between stacked layers."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = GRU(1, 3, seed=0)
+        GRU(1, 3, num_layers=2, dropout=0.5, seed=0)
+        GRU(1, 3, num_layers=1, dropout=0.0, seed=0)
+    out, h_n = g.forward(np.zeros((4, 2, 1), np.float32))
+    assert out.shape == (4, 2, 3) and h_n.shape == (1, 2, 3)
+    with pytest.warns(UserWarning, match="dropout=0.5 has no effect with num_layers=1"):
+        GRU(1, 3, dropout=0.5)
