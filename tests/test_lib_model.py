@@ -300,3 +300,31 @@ def test_head_weights_are_not_drawn_from_the_grus_stream():
     head = m.head.weight.ravel() * np.sqrt(4)            # U(-1, 1) draws, head fan-in 4
     gru = m.gru.weight_ih_l0.ravel()[:head.size] * np.sqrt(4)
     assert abs(np.corrcoef(head, gru)[0, 1]) < 0.9
+
+
+def test_linear_accumulates_sizes_repr_and_large_softmax_logits():
+    """backward accumulates dW (as it does db) until zero_grad; a 1-D x is one row; a
+    softmax head is max-shifted (logits near 1000 overflow exp otherwise); out_features 0 is
+    refused; repr shows the config."""
+    rng = np.random.default_rng(0)
+    lin = Linear(3, 2, dtype=np.float64, seed=0)
+    x, dy = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    lin.zero_grad()
+    lin.forward(x)
+    lin.backward(dy)
+    for _ in range(2):
+        lin.forward(x)
+        lin.backward(dy)
+    np.testing.assert_allclose(lin.gradients()["weight"], 3 * dy.T @ x, rtol=1e-13)
+    np.testing.assert_allclose(lin.gradients()["bias"], 3 * dy.sum(0), rtol=1e-13)
+    row = lin.forward(x[0])
+    assert row.shape == (2,)
+    np.testing.assert_allclose(row, x[0] @ lin.weight.T + lin.bias, rtol=1e-13)
+    soft = Linear(3, 2, activation="softmax", dtype=np.float64, seed=0)
+    soft.bias = np.array([1000.0, 999.0])
+    with np.errstate(over="raise", invalid="raise"):
+        p = soft.forward(np.zeros((1, 3)))
+    np.testing.assert_allclose(p, [[1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(1.0))]], rtol=1e-13)
+    with pytest.raises(ValueError, match="out_features must be >= 1"):
+        Linear(3, 0)
+    assert repr(lin).startswith("Linear(in_features=3, out_features=2, activation='identity'")
