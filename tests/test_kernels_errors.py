@@ -47,7 +47,7 @@ def bad_calls(grucy):
         "w_ih": [np.zeros((3 * H, I + 1)), np.zeros((3 * H + 3, I)), np.zeros(3 * H * I),
                  np.zeros((1, 3 * H, I))],
         "w_hh": [np.zeros((3 * H, H + 1)), np.zeros((3 * H + 1, H)), np.zeros((H, H)),
-                 np.zeros((1, 3 * H, H))],
+                 np.zeros((1, 3 * H, H)), np.zeros(3 * H * H)],
         "b_ih": [np.zeros(3 * H + 1), np.zeros(3 * H - 3), np.zeros((3 * H, 1)), np.zeros(())],
         "b_hh": [np.zeros(3 * H + 1), np.zeros(H), np.zeros((1, 3 * H)), np.zeros(())],
     }

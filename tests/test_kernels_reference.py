@@ -76,6 +76,9 @@ def test_cell_matches_scalar_equations(ref, make_problem, reset_after):
     want = [_scalar_step(p["x"][0, b], p["h0"][b], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
                          reset_after) for b in range(3)]
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+    if not reset_after:      # the default is the seed's candidate, as the kernels' is
+        default = ref.gru_cell(p["x"][0], p["h0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+        np.testing.assert_allclose(default, want, rtol=1e-13, atol=1e-14)
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])

@@ -308,3 +308,16 @@ def test_to_onnx_replaces_a_file_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     proto = interop.to_onnx(GRU(2, 3, seed=0), path=path)
     assert onnx.load(str(path)) == proto
+
+
+def test_onnx_batch_first_gru_matches():
+    """A bare batch_first GRU's graph transposes out back to (B, T, D*H): only models with a
+    head were exported batch_first before, so a wrong permutation there went unseen."""
+    pytest.importorskip("onnx")
+    g = GRU(3, 5, bidirectional=True, batch_first=True, seed=0)
+    x = np.random.default_rng(1).standard_normal((4, 6, 3)).astype(np.float32)
+    out, h_n = _ort_run(interop.to_onnx(g), {"x": x})
+    eout, eh = g.eval().forward(x)
+    assert out.shape == (4, 6, 10)
+    np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
