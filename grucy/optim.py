@@ -174,14 +174,14 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
 
-    params: {name: array}; lr >= 0; momentum >= 0; dampening; nesterov needs momentum > 0 and
-    dampening 0 (as torch); weight_decay >= 0.
+    params: {name: array}; lr >= 0 (default 1e-3, torch's since 2.x); momentum >= 0; dampening;
+    nesterov needs momentum > 0 and dampening 0 (as torch); weight_decay >= 0.
     """
 
     _defaults = ("momentum", "dampening", "nesterov", "weight_decay")
     _buffers = ("momentum_buffer",)
 
-    def __init__(self, params, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
         self.momentum = check_float(momentum, "momentum", 0.0)
         self.dampening = check_float(dampening, "dampening")

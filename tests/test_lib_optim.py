@@ -660,22 +660,20 @@ def test_reduce_on_plateau_matches_its_rule(kw):
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
 def test_defaults_match_torch(name):
-    """Every default hyper-parameter is torch.optim's, except SGD's lr (0.01 here; torch
-    changed its own to 1e-3)."""
+    """Every default hyper-parameter is torch.optim's, lr included (SGD's was 0.01, torch's
+    before 2.x)."""
     torch = pytest.importorskip("torch")
     import inspect
     ours = {k: v.default for k, v in inspect.signature(getattr(optim, name)).parameters.items()
             if v.default is not inspect.Parameter.empty}
     theirs = {k: v.default for k, v in inspect.signature(getattr(torch.optim, name)).parameters.items()
               if k in ours}
-    if name == "SGD":
-        del ours["lr"], theirs["lr"]
     assert set(theirs) == set(ours)
     assert ours == theirs
     # and the constructor really uses them
     hp = getattr(optim, name)(_params()).hyperparams()
     assert {k: hp[k] for k in ours} == {k: (tuple(v) if isinstance(v, tuple) else v) for k, v in ours.items()}
-    assert hp["lr"] == {"SGD": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "RMSprop": 1e-2}[name]
+    assert hp["lr"] == theirs["lr"]
 
 
 def test_betas_bounds():
