@@ -47,6 +47,9 @@ def test_horizon_gives_multi_step_targets():
 def test_period_adds_seasonal_channels():
     d = Ramp(n=100, window=5, period=12).load()
     assert d.input_size == 3
+    t = np.arange(75, 80)   # the first test window's input steps (its target is step 80)
+    np.testing.assert_allclose(d.test.x[0, :, 1], np.sin(2 * np.pi * t / 12), atol=1e-6)
+    np.testing.assert_allclose(d.test.x[0, :, 2], np.cos(2 * np.pi * t / 12), atol=1e-6)
 
 
 def test_period_may_be_fractional():
@@ -72,6 +75,15 @@ def test_a_series_with_nan_is_a_data_error_naming_where(where):
             return v, [f"t{i}" for i in range(300)]
     with pytest.raises(DataError, match=rf"1 non-finite value, the first nan at t{where}:"):
         Holes(window=8).load()
+
+
+def test_sine_is_the_documented_wave_plus_gaussian_noise():
+    # README: amplitude * sin(2 pi frequency t) plus Gaussian noise (sd `noise`)
+    t = np.arange(5000)
+    clean = Sine(length=5000, frequency=0.01, amplitude=3.0, noise=0.0).series()[0]
+    np.testing.assert_allclose(clean, 3.0 * np.sin(2 * np.pi * 0.01 * t), atol=1e-12)
+    noise = Sine(length=5000, frequency=0.01, amplitude=3.0, noise=0.5, seed=4).series()[0] - clean
+    assert noise.std() == pytest.approx(0.5, rel=0.05) and abs(noise.mean()) < 0.05
 
 
 def test_sine_and_mackey_glass_are_deterministic():
@@ -247,6 +259,7 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
 
 @pytest.mark.parametrize("data, override, match", [
     ("sine", "data.length=-5", r"^data: DataError: length=-5: must be at least 1"),
+    ("sine", "data.length=0", r"^data: DataError: length=0: must be at least 1"),
     ("mackey_glass", "data.length=-5", "length=-5: must be at least 1"),
     ("mackey_glass", "data.tau=-3", "tau=-3: must be at least 0"),
     ("mackey_glass", "data.dt=0", "dt=0.0: the integration step must be positive"),
@@ -291,3 +304,167 @@ def test_mackey_glass_refuses_a_delay_that_is_not_whole_steps():
     with pytest.raises(DataError, match=r"tau=17: must be a whole multiple of dt=2\.0"):
         MackeyGlass(tau=17, dt=2.0, sample_every=2.0)
     MackeyGlass(tau=17, dt=0.1)                   # 170 steps, to rounding: accepted
+
+
+# ------------------------------------------------- added by mutation testing (runner/*.py)
+@pytest.mark.parametrize("kwargs, match", [
+    ({"horizon": 0}, r"horizon=0 must be at least 1"),
+    ({"window": 0}, r"window=0 and horizon=1 must be at least 1"),
+    # a fraction of 0, or val + test = 1, was caught only later as "too short", which
+    # sends the user to lengthen a series that is long enough
+    ({"test_fraction": 0.0}, r"must be in \(0, 1\) and sum to less than 1"),
+    ({"val_fraction": 0.0}, r"must be in \(0, 1\) and sum to less than 1"),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, r"must be in \(0, 1\) and sum to less than 1"),
+])
+def test_series_settings_are_refused_by_name(kwargs, match):
+    with pytest.raises(DataError, match=match):
+        Ramp(n=1000, **kwargs)
+
+
+def test_scores_are_rmse_and_mae_in_original_units():
+    rng = np.random.default_rng(0)
+    pred, target = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    err = (pred - target) * 2.5                      # original units: normalised * std
+    got = baselines.scores(pred.astype(np.float32), target.astype(np.float32), 2.5)
+    assert got["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-6)
+    assert got["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-6)
+    assert got["rmse_std"] == pytest.approx(np.sqrt(np.mean(err ** 2)) / 2.5, rel=1e-6)
+
+
+def test_persistence_forecasts_the_last_input_value():
+    x = np.arange(24, dtype=np.float32).reshape(2, 4, 3)   # (N, T, I): channel 0 is the series
+    assert baselines.persistence(x).tolist() == [[9.0], [21.0]]
+
+
+def _windows(rng, n, w, coef, intercept=0.0):
+    """n random input windows of w steps and targets y = intercept + sum_k coef[k] * x[t-1-k]."""
+    x = rng.standard_normal((n, w, 1)).astype(np.float32)
+    lags = x[:, ::-1, 0].astype(np.float64)         # lags[:, 0] is the newest step
+    y = intercept + sum(c * lags[:, k] for k, c in enumerate(coef))
+    return x, y[:, None].astype(np.float32)
+
+
+def test_ar_fit_recovers_lag_coefficients_and_intercept():
+    # noise-free y = 3 + 0.8 x[t-1] - 0.4 x[t-2]: the least-squares AR(2) with intercept is
+    # exact, so its forecasts on new windows are the generating rule's
+    rng = np.random.default_rng(1)
+    x, y = _windows(rng, 400, 6, [0.8, -0.4], intercept=3.0)
+    coef = baselines.fit_ar(x, y, 2)
+    x_new, y_new = _windows(rng, 50, 6, [0.8, -0.4], intercept=3.0)
+    np.testing.assert_allclose(baselines.predict_ar(coef, x_new), y_new.astype(np.float64), atol=1e-5)
+
+
+def _split(x, y):
+    from runner.datasets import Split
+    return Split(x, y, [[str(i)] for i in range(len(y))])
+
+
+def test_best_ar_picks_the_order_on_validation_and_fits_it_on_train():
+    # train and test follow y = x[t-1] + 0.5 x[t-2]; validation follows y = x[t-1] only, so
+    # validation prefers AR(1) and test would prefer AR(2): the order must be validation's
+    from runner.datasets import Prepared
+    rng = np.random.default_rng(2)
+    train = _split(*_windows(rng, 2000, 2, [1.0, 0.5]))
+    val = _split(*_windows(rng, 500, 2, [1.0]))
+    test = _split(*_windows(rng, 500, 2, [1.0, 0.5]))
+    data = Prepared(train, val, test, 0.0, 1.0, "forecast")
+    order, coef = baselines.best_ar(data)
+    assert order == 1
+    # its coefficients are the least-squares fit on the training windows (numpy's lstsq)
+    a = np.hstack([train.x[:, -1:, 0].astype(np.float64), np.ones((len(train), 1))])
+    ls = np.linalg.lstsq(a, train.y.astype(np.float64), rcond=None)[0]
+    xt = test.x[:, -1:, 0].astype(np.float64)
+    np.testing.assert_allclose(baselines.predict_ar(coef, test.x), np.hstack([xt, np.ones((len(test), 1))]) @ ls,
+                               atol=1e-6)
+    res = baselines.evaluate(data)
+    assert res["ar"]["order"] == 1
+    err = np.hstack([xt, np.ones((len(test), 1))]) @ ls - test.y.astype(np.float64)
+    assert res["ar"]["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-6)
+    # every order up to the window is tried: where all splits follow AR(2), window 2 wins
+    val2 = _split(*_windows(rng, 500, 2, [1.0, 0.5]))
+    assert baselines.best_ar(Prepared(train, val2, test, 0.0, 1.0, "forecast"))[0] == 2
+    assert baselines.best_ar(Prepared(train, val2, test, 0.0, 1.0, "forecast"), max_order=1)[0] == 1
+
+
+def test_adding_problem_sizes_and_marker_positions():
+    with pytest.raises(DataError, match=r"seq_len=1: needs at least 2 steps"):
+        Adding(seq_len=1)
+    d = Adding(seq_len=8, n_train=300, n_val=20, n_test=50, seed=1).load()
+    assert (len(d.train), len(d.val), len(d.test)) == (300, 20, 50)
+    x = d.train.x
+    first = np.argmax(x[:, :4, 1], axis=1)          # the marker in the first half
+    second = 4 + np.argmax(x[:, 4:, 1], axis=1)
+    # any step of each half can be marked: 300 draws miss one of 4 steps with p ~ 1e-37
+    assert set(first.tolist()) == {0, 1, 2, 3} and set(second.tolist()) == {4, 5, 6, 7}
+    rows = np.arange(len(x))
+    np.testing.assert_array_equal(d.train.y[:, 0], x[rows, first, 0] + x[rows, second, 0])
+
+
+def test_mackey_glass_integrates_the_equation():
+    # with beta=0 the delay term vanishes: dx/dt = -gamma x from x(0) = 1.2, so the
+    # series is 1.2 exp(-gamma t), sampled every sample_every time units after 50 tau
+    # (RK4 with dt=0.1 and gamma=0.1 is exact to ~1e-10 relative per step)
+    mg = MackeyGlass(length=40, tau=1.0, beta=0.0, gamma=0.1, sample_every=0.5, dt=0.1)
+    y = mg.series()[0]
+    assert len(y) == 40
+    np.testing.assert_allclose(y[1:] / y[:-1], np.exp(-0.1 * 0.5), rtol=1e-8)
+    # the first sample comes after the warm-up of 50 tau (to within one integration step)
+    assert y[0] == pytest.approx(1.2 * np.exp(-0.1 * 50), rel=0.011)
+
+
+def test_infinite_values_are_refused_and_the_first_bad_one_is_named():
+    class Holes(SeriesDataset):
+        def series(self):
+            v = np.sin(np.arange(300) / 5.0)
+            v[[40, 7, 290]] = [np.nan, np.inf, -np.inf]
+            return v, [f"t{i}" for i in range(300)]
+    with pytest.raises(DataError, match=r"3 non-finite values, the first inf at t7:"):
+        Holes(window=8).load()
+
+
+def test_ar_fit_survives_collinear_lags():
+    # a series flat over each window makes every lag the same column: the normal equations
+    # are singular, and the AR baseline must still fit (and forecast the flat value)
+    v = np.linspace(-1, 1, 50)
+    x = np.repeat(v[:, None], 3, axis=1)[..., None].astype(np.float32)   # (50, 3, 1)
+    y = v[:, None].astype(np.float32)
+    coef = baselines.fit_ar(x, y, 3)
+    np.testing.assert_allclose(baselines.predict_ar(coef, x), y, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [103, 107])
+def test_split_sizes_are_the_fractions_rounded_to_whole_steps(n):
+    # n=103: 20.6 test and 10.3 val steps; n=107: 21.4 and 10.7 (round, not truncate)
+    d = Ramp(n=n, window=5).load()
+    n_test, n_val = round(n * 0.2), round(n * 0.1)
+    assert d.to_original(d.test.y[0, 0]) == pytest.approx(n - n_test)
+    assert d.to_original(d.val.y[0, 0]) == pytest.approx(n - n_test - n_val)
+    assert (len(d.val), len(d.test)) == (n_val, n_test)
+
+
+@pytest.mark.parametrize("kwargs, sizes", [
+    # n=100: train part 0..69, val 70..79, test 80..99; a split of n steps holds
+    # n - horizon + 1 targets (the training part's first window steps only feed inputs)
+    ({"window": 69}, (1, 10, 20)),
+    ({"window": 70}, None),
+    ({"window": 5, "horizon": 10}, (56, 1, 11)),                        # val: one 10-step target
+    ({"window": 5, "horizon": 11}, None),
+    ({"window": 5, "horizon": 20, "val_fraction": 0.3}, (26, 11, 1)),   # test: one 20-step target
+    ({"window": 5, "horizon": 21, "val_fraction": 0.3}, None),
+])
+def test_the_shortest_series_that_fits_gives_one_window(kwargs, sizes):
+    if sizes is None:
+        with pytest.raises(DataError, match="too short"):
+            Ramp(n=100, **kwargs).load()
+    else:
+        d = Ramp(n=100, **kwargs).load()
+        assert (len(d.train), len(d.val), len(d.test)) == sizes
+
+
+def test_a_constant_training_part_is_refused():
+    # only the later parts vary: the training std is 0, and normalising would divide by it
+    class Step(SeriesDataset):
+        def series(self):
+            return np.r_[np.zeros(70), np.arange(30.0)], None
+    with pytest.raises(DataError, match="the training part of the series is constant"):
+        Step(window=5).load()
