@@ -541,3 +541,138 @@ def test_run_of_a_composed_config_without_a_name(tmp_path):
     ov = [o for o in tiny("sine") if o != "name=test"]
     out, _, s = train(tmp_path, ov)
     assert s["status"] == "ok" and s["name"] == "sine-gru"
+
+
+# ------------------------------------------------- added by mutation testing (runner/*.py)
+def _recording_loss(monkeypatch, val_losses=None, n_val=30):
+    """Wrap the loss: record (target, loss) of every call; optionally script the validation
+    losses (the tiny sine's validation split is the only call with n_val targets)."""
+    import grucy.losses
+    real = grucy.losses.mse          # not M.loss_fn: an earlier call may have patched it
+    calls, script = [], list(val_losses or [])
+
+    def loss(pred, target):
+        value, d = real(pred, target)
+        if len(target) == n_val and val_losses is not None:
+            value = script.pop(0)
+        calls.append((np.array(target), float(value)))
+        return value, d
+
+    monkeypatch.setattr(M, "loss_fn", lambda name: loss)
+    return calls
+
+
+def _tiny_sine_data():
+    from hydra.utils import instantiate
+    return instantiate(compose(tiny("sine")).data).load()
+
+
+def test_each_epoch_shuffles_by_seed_and_epoch_and_trains_on_every_window_once(tmp_path, monkeypatch):
+    # README: mini-batches are shuffled by a generator seeded with (seed, epoch); each epoch
+    # visits every training window once; train_loss is the mean over the windows
+    calls = _recording_loss(monkeypatch)
+    out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=3", "seed=7"]))
+    assert s["status"] == "ok", s["error"]
+    y = _tiny_sine_data().train.y
+    n = len(y)
+    rows = metrics_without_timing(out / "metrics.csv")
+    per_epoch = 13 + 1                       # 202 windows in batches of 16, then validation
+    assert len(calls) == 3 * per_epoch
+    for epoch in (1, 2, 3):
+        perm = np.random.default_rng([7, epoch]).permutation(n)
+        batches = calls[(epoch - 1) * per_epoch:epoch * per_epoch - 1]
+        for b, (target, _) in enumerate(batches):
+            np.testing.assert_array_equal(target, y[np.sort(perm[16 * b:16 * (b + 1)])])
+        mean = sum(loss * len(target) for target, loss in batches) / n
+        assert float(rows[epoch - 1]["train_loss"]) == pytest.approx(mean, rel=1e-12)
+
+
+def test_early_stopping_counts_epochs_since_the_best_and_keeps_its_checkpoint(tmp_path, monkeypatch):
+    # scripted validation losses: best at epoch 3, then two worse epochs with patience 2
+    _recording_loss(monkeypatch, [1.0, 2.0, 0.5, 0.6, 0.7, 0.1])
+    out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=6", "trainer.early_stopping.patience=2"]), "a")
+    assert (s["status"], s["stopped_early"], s["epochs_run"], s["best_epoch"]) == ("ok", True, 5, 3)
+    assert M.load_checkpoint(out / "best.npz")[2]["runner"]["epoch"] == 3
+    assert M.load_checkpoint(out / "last.npz")[2]["runner"]["epoch"] == 5
+    # the summary scores the best checkpoint, not the last model: its validation RMSE is
+    # the one metrics.csv recorded at the best epoch
+    rows = metrics_without_timing(out / "metrics.csv")
+    assert s["val"]["rmse"] == float(rows[2]["val_rmse"]) != float(rows[4]["val_rmse"])
+    # patience running out on the last epoch is not stopping early: every epoch ran
+    _recording_loss(monkeypatch, [1.0, 2.0, 3.0])
+    _, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=3", "trainer.early_stopping.patience=2"]), "b")
+    assert (s["stopped_early"], s["epochs_run"], s["best_epoch"]) == (False, 3, 1)
+
+
+def test_min_delta_is_the_improvement_an_epoch_must_make(tmp_path, monkeypatch):
+    # 0.7 and 0.8 are below the best 1.0, but not by min_delta=0.5: no new best
+    _recording_loss(monkeypatch, [1.0, 0.7, 0.8])
+    _, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=3", "trainer.early_stopping.min_delta=0.5"]))
+    assert s["best_epoch"] == 1
+
+
+def test_plateau_scheduler_is_told_the_validation_loss(tmp_path, monkeypatch):
+    # torch's ReduceLROnPlateau semantics: the rate halves once more than `patience` epochs
+    # passed without a better validation loss; the training loss falls all along
+    _recording_loss(monkeypatch, [1.0, 2.0, 3.0, 4.0])
+    out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=4", "scheduler=plateau", "scheduler.patience=1"]))
+    lrs = [float(r["lr"]) for r in metrics_without_timing(out / "metrics.csv")]
+    assert lrs == pytest.approx([0.01, 0.01, 0.01, 0.005])
+
+
+def test_lr_column_is_the_rate_each_epoch_trained_with(tmp_path):
+    out, _, _ = train(tmp_path, tiny("sine", ["trainer.epochs=3", "scheduler=step", "scheduler.step_size=1"]))
+    lrs = [float(r["lr"]) for r in metrics_without_timing(out / "metrics.csv")]
+    assert lrs == pytest.approx([0.01, 0.005, 0.0025])     # adam's 0.01, halved after each epoch
+
+
+def test_val_rmse_is_in_original_units(tmp_path):
+    from runner.datasets import Sine
+    out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=2"]))
+    values = Sine(length=300).series()[0]
+    std = values[:300 - 60 - 30].std()             # the training part: before val and test
+    for r in metrics_without_timing(out / "metrics.csv"):
+        assert float(r["val_rmse"]) == pytest.approx(math.sqrt(float(r["val_loss"])) * std, rel=1e-5)
+
+
+def test_gradients_are_clipped_to_clip_grad_norm(tmp_path):
+    # plain SGD with lr=1 moves the weights by at most clip_grad_norm per batch (13 batches);
+    # unclipped, the first step alone moves them by the gradient's norm
+    sgd = ["optimizer=sgd", "optimizer.momentum=0.0", "trainer.epochs=1"]
+    start, _, _ = train(tmp_path, tiny("sine", sgd + ["optimizer.lr=0.0"]), "start")
+    moved, _, s = train(tmp_path, tiny("sine", sgd + ["optimizer.lr=1.0", "trainer.clip_grad_norm=0.001"]), "moved")
+    w0 = M.load_checkpoint(start / "last.npz")[0].parameters()
+    w1 = M.load_checkpoint(moved / "last.npz")[0].parameters()
+    step = math.sqrt(sum(float(np.sum((w1[k].astype(np.float64) - w0[k]) ** 2)) for k in w0))
+    assert 0 < step <= 13 * 0.001 * (1 + 1e-5)
+    # hidden 4, 1 input, 1 output: 3H(I + H) weights + 6H biases + H + 1 in the head
+    assert s["params"] == 3 * 4 * (1 + 4) + 6 * 4 + 4 + 1
+
+
+def test_mae_loss_trains_and_is_what_val_loss_records(tmp_path):
+    from runner.config import validate
+    validate(compose(tiny("sine", ["trainer.loss=mae"])))
+    out, _, s = train(tmp_path, tiny("sine", ["trainer.loss=mae"]))
+    assert s["status"] == "ok", s["error"]
+    best = metrics_without_timing(out / "metrics.csv")[s["best_epoch"] - 1]
+    from runner.datasets import Sine
+    std = Sine(length=300).series()[0][:210].std()
+    assert float(best["val_loss"]) * std == pytest.approx(s["val"]["mae"], rel=1e-5)
+
+
+def test_adding_problem_is_scored_in_mse(tmp_path):
+    out, _, s = train(tmp_path, tiny("adding"))
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    err = np.array([float(r["prediction"]) - float(r["target"]) for r in rows])
+    assert s["test"]["mse"] == pytest.approx(np.mean(err ** 2), rel=1e-5)
+    assert s["val"]["mse"] == pytest.approx(s["val"]["rmse"] ** 2)
+
+
+def test_a_resumed_run_keeps_the_wall_clock_columns_of_the_epochs_it_carried(tmp_path):
+    ov = tiny("sine", ["trainer.epochs=3"])
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=2"], "part")
+    resumed, _, _ = train(tmp_path, ov + [f"resume={part}"], "resumed")
+    old = list(csv.DictReader(open(part / "metrics.csv")))
+    new = list(csv.DictReader(open(resumed / "metrics.csv")))
+    for c in TIMING_COLUMNS:
+        assert [r[c] for r in new[:2]] == [r[c] for r in old] and new[2][c]
