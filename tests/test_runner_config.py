@@ -124,6 +124,12 @@ def test_validate_rejects_bad_values():
         validate(compose(["trainer.loss=huber", "name=t"]))
     with pytest.raises(ConfigError, match="trainer.epochs"):
         validate(compose(["trainer.epochs=0", "name=t"]))
+    for key in ("batch_size", "eval_batch_size"):    # 0 failed later in range() or numpy
+        with pytest.raises(ConfigError, match=rf"^trainer.{key}=0: must be at least 1"):
+            validate(compose([f"trainer.{key}=0", "name=t"]))
+    with pytest.raises(ConfigError, match=r"^threads=0: must be at least 1"):
+        validate(compose(["threads=0", "name=t"]))
+    validate(compose(["trainer.batch_size=1", "trainer.eval_batch_size=1", "threads=1", "name=t"]))
     with pytest.raises(ConfigError, match="ckpt_path"):
         validate(compose(["train=false", "name=t"]))
     with pytest.raises(ConfigError, match=r"^ckpt_path=x.npz is read only with train=false"):
@@ -227,6 +233,7 @@ def four_cores(monkeypatch):
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 2),      # 4 cores / 2 jobs
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], 1),
     (["hydra/launcher=joblib"], 1),                                 # n_jobs=-1: a job per core
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=-3"], 2),     # joblib: all cores but 2
     (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=3"], 3),
 ])
 def test_blas_threads_divide_the_cores_among_parallel_jobs(four_cores, overrides, expected):
@@ -236,6 +243,16 @@ def test_blas_threads_divide_the_cores_among_parallel_jobs(four_cores, overrides
                             else "hydra_plugins.hydra_submitit_launcher")
     big = ["model.hidden_size=256", "trainer.batch_size=256"]      # GEMMs worth splitting
     cfg = compose(big + ["name=t"] + overrides, return_hydra_config=True)
+    four_cores(cfg)
+    assert choose_threads(cfg) == expected
+
+
+@pytest.mark.parametrize("hidden, batch, expected", [(256, 32, 4), (255, 32, 1), (128, 64, 4), (32, 32, 1)])
+def test_one_blas_thread_below_hidden_times_batch_8192(four_cores, hidden, batch, expected):
+    # README: one thread for small models, hidden size x batch size below 8192
+    from runner.app import choose_threads
+    cfg = compose([f"model.hidden_size={hidden}", f"trainer.batch_size={batch}", "name=t"],
+                  return_hydra_config=True)
     four_cores(cfg)
     assert choose_threads(cfg) == expected
 
