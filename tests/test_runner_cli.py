@@ -451,3 +451,42 @@ def test_runs_started_together_write_into_directories_of_their_own(tmp_path):
     seeds = sorted(json.loads(s.read_text())["seed"]
                    for s in (tmp_path / "outputs").glob("*/*/summary.json"))
     assert seeds == [2, 3]
+
+
+def test_sweep_table_and_exit_status_in_process(tmp_path, capsys):
+    # what the multirun tests check through the CLI, on hand-written summaries: only this
+    # sweep's jobs, ok jobs ranked by val RMSE, the others unranked and last, the heading's
+    # tally, and the exit status with its message
+    from omegaconf import OmegaConf
+    from runner import sweep
+    (tmp_path / ".sweep_id").write_text("this\n")
+
+    def job(n, status, val, sweep_id="this"):
+        (tmp_path / str(n)).mkdir()
+        (tmp_path / str(n) / "summary.json").write_text(json.dumps({
+            "job": n, "status": status, "sweep": sweep_id, "error": None if status == "ok" else "boom",
+            "val": {"rmse": val}, "test": {"rmse": 2 * val, "mae": val / 2}}))
+
+    job(0, "ok", 0.4)
+    job(1, "interrupted", 0.1)      # stopped by trainer.stop_after: its val RMSE ranks nothing
+    job(2, "ok", 0.2)
+    job(3, "failed", 0.05, sweep_id="an earlier sweep")
+    callback = sweep.SweepTableCallback()
+    callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    rows = list(csv.DictReader(open(tmp_path / "sweep_results.csv")))
+    assert [r["job"] for r in rows] == ["2", "0", "1"]
+    assert [float(r["test_mae"]) for r in rows] == [0.1, 0.2, 0.05]
+    md = (tmp_path / "sweep_results.md").read_text()
+    assert "# Sweep results: 3 jobs, 0 failed, 1 interrupted" in md
+    table = [line for line in md.splitlines() if line.startswith("|")][2:]   # below the heading row
+    assert [line.split("|")[1].strip() for line in table] == ["1", "2", "-"]
+    assert sweep.exit_status() == 1
+    assert "1 of 3 jobs did not finish: 1 stopped before its last epoch" in capsys.readouterr().err
+    (tmp_path / "1" / "summary.json").unlink()
+    callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert sweep.exit_status() == 0 and capsys.readouterr().err == ""
+    job(4, "failed", 1.0)
+    callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert sweep.exit_status() == 1
+    assert f"error: 1 of 3 jobs failed; their errors are in {tmp_path / 'sweep_results.md'}" in capsys.readouterr().err
+    sweep.finished = None
