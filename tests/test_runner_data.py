@@ -161,6 +161,11 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n1,2\n2,abc\n", "v", None, r"line 3: column 'v' value 'abc' is not a number"),
     ("t,v\n1,2\n2,\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
+    ("t,v\n1,2\n2,NA\n3,4\n", "v", None, r"line 3: missing value"),      # R's and pandas' gaps
+    ("t,v\n1,2\n2, \n3,4\n", "v", None, r"line 3: missing value"),
+    ("t,v\n1,2\n2, n/a\n3,4\n", "v", None, r"line 3: missing value"),
+    ("t,v\n1,2\n2,null\n3,4\n", "v", None, r"line 3: missing value"),
+    ("t;u,v\n1,2\n", "x", None, r"columns are: t;u, v$"),   # two columns: no separator hint
     ("t,v\n1,2\n2,inf\n3,4\n", "v", None, "not finite"),
     ("t,v\n", "v", None, "no rows"),
     ("t,v\n2000-03,1\n2000-02,2\n2000-01,3\n", "v", "t", r"'t' runs backwards \(2000-03, 2000-02, \.\.\.\); sort the file oldest first"),
@@ -215,11 +220,35 @@ def test_csv_monthly_or_yearly_dates_on_any_fixed_day_are_evenly_spaced(tmp_path
         CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
 
 
+@pytest.mark.parametrize("days", [
+    ["2000-01-30", "2000-02-28", "2000-03-30", "2000-04-29", "2000-05-30"],   # near, not at, month ends
+    ["2000-01-31", "2000-02-15", "2000-03-31", "2000-04-15", "2000-05-31"],   # some month ends only
+])
+def test_csv_dates_on_varying_days_are_not_monthly(tmp_path, days):
+    # neither one day of the month nor every month's last day: 29, 31, 30, ... days apart
+    rows = "\n".join(f"{d},{i}" for i, d in enumerate(days))
+    with pytest.raises(DataError, match=f"jumps from {days[0]} to {days[1]}"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+
+
+def test_csv_decimal_time_stamps_off_by_a_fraction_of_a_step_are_refused(tmp_path):
+    # binary rounding is forgiven, a stamp 5 % of a step off is not
+    stamps = ["0.1", "0.2", "0.3", "0.405", "0.5", "0.6"]
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"jumps from 0.3 to 0.405 \(line 5\)"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+
+
 def test_csv_spaces_after_the_commas_are_not_part_of_the_names(tmp_path):
     # "t, v" named the column " v": data.column=v was refused with "columns are: t,  v"
     p = write(tmp_path, "t, v\n1, 2.5\n2, 3.5\n3, 4.5\n")
     values, labels = CSVSeries(p, "v", "t").series()
     assert values.tolist() == [2.5, 3.5, 4.5] and labels == ["1", "2", "3"]
+    # time stamps after a comma too: " 2000-02" is a date, checked for gaps
+    p = write(tmp_path, "v, t\n2.5, 2000-01\n3.5, 2000-02\n4.5, 2000-03\n")
+    assert CSVSeries(p, "v", "t").series()[1] == ["2000-01", "2000-02", "2000-03"]
+    with pytest.raises(DataError, match="jumps from 2000-01 to 2000-03"):
+        CSVSeries(write(tmp_path, "v, t\n2.5, 2000-01\n3.5, 2000-03\n4.5, 2000-04\n5, 2000-05\n"), "v", "t").series()
 
 
 @pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n"])
@@ -265,6 +294,7 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     ("mackey_glass", "data.dt=0", "dt=0.0: the integration step must be positive"),
     ("mackey_glass", "data.sample_every=0", r"sample_every=0.0: must be a whole multiple of dt=0.1"),
     ("mackey_glass", "data.sample_every=0.25", r"sample_every=0.25: must be a whole multiple of dt=0.1"),
+    ("mackey_glass", "data.sample_every=1.05", r"sample_every=1.05: must be a whole multiple of dt=0.1"),
     ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
     ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
@@ -398,6 +428,17 @@ def test_adding_problem_sizes_and_marker_positions():
     assert set(first.tolist()) == {0, 1, 2, 3} and set(second.tolist()) == {4, 5, 6, 7}
     rows = np.arange(len(x))
     np.testing.assert_array_equal(d.train.y[:, 0], x[rows, first, 0] + x[rows, second, 0])
+
+
+def test_mackey_glass_holds_the_delayed_term_over_each_step():
+    # gamma=0 and exponent=0 make the right-hand side beta/2 x(t - tau), the delayed term
+    # alone: every RK4 stage is the same, and each step adds dt beta/2 x(t - tau), so with
+    # sample_every=dt the samples follow y[k+1] = y[k] + dt beta/2 y[k - tau/dt]
+    y = MackeyGlass(length=40, tau=0.5, beta=0.2, gamma=0.0, exponent=0.0, sample_every=0.1, dt=0.1).series()[0]
+    np.testing.assert_allclose(y[6:], y[5:-1] + 0.1 * 0.1 * y[:-6], rtol=1e-12)
+    noisy = MackeyGlass(length=2000, tau=0.5, beta=0.2, gamma=0.1, noise=0.1, seed=1).series()[0]
+    clean = MackeyGlass(length=2000, tau=0.5, beta=0.2, gamma=0.1).series()[0]
+    assert (noisy - clean).std() == pytest.approx(0.1, rel=0.1)
 
 
 def test_mackey_glass_integrates_the_equation():
