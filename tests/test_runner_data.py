@@ -509,3 +509,13 @@ def test_a_constant_training_part_is_refused():
             return np.r_[np.zeros(70), np.arange(30.0)], None
     with pytest.raises(DataError, match="the training part of the series is constant"):
         Step(window=5).load()
+
+
+def test_persistence_baseline_on_a_ramp_is_off_by_each_steps_lead():
+    # forecasting x[t-1] for x[t], x[t+1], x[t+2] of a ramp errs by 1, 2 and 3 (original
+    # units); the AR baseline, a line with intercept, forecasts a ramp exactly
+    d = Ramp(n=100, window=5, horizon=3).load()
+    b = baselines.evaluate(d)
+    assert b["persistence"]["rmse"] == pytest.approx(np.sqrt((1 + 4 + 9) / 3), rel=1e-6)
+    assert b["persistence"]["mae"] == pytest.approx(2.0, rel=1e-6)
+    assert b["ar"]["rmse"] < 1e-3
