@@ -3,6 +3,7 @@ reproducibility, resume and evaluation from a checkpoint. Outputs go to tmp_path
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -676,3 +677,67 @@ def test_a_resumed_run_keeps_the_wall_clock_columns_of_the_epochs_it_carried(tmp
     new = list(csv.DictReader(open(resumed / "metrics.csv")))
     for c in TIMING_COLUMNS:
         assert [r[c] for r in new[:2]] == [r[c] for r in old] and new[2][c]
+
+
+def test_resume_continues_the_early_stopping_count(tmp_path, monkeypatch):
+    # best at epoch 1, then worse: patience 2 stops after epoch 3, whether or not the run
+    # was stopped (trainer.stop_after) and resumed in between
+    ov = tiny("sine", ["trainer.epochs=5", "trainer.early_stopping.patience=2"])
+    _recording_loss(monkeypatch, [1.0, 2.0, 3.0])
+    _, _, s_full = train(tmp_path, ov, "full")
+    _recording_loss(monkeypatch, [1.0, 2.0])
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=2"], "part")
+    _recording_loss(monkeypatch, [3.0])
+    _, _, s = train(tmp_path, ov + [f"resume={part}"], "resumed")
+    for summary in (s_full, s):
+        assert (summary["stopped_early"], summary["epochs_run"], summary["best_epoch"]) == (True, 3, 1)
+
+
+@pytest.mark.parametrize("where", ["training", "validation"])
+def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_path, monkeypatch, where):
+    if where == "validation":
+        _recording_loss(monkeypatch, [float("nan")])
+        match = r"^NonFiniteLoss: validation loss became nan at epoch 1; last good checkpoint: none$"
+    else:
+        import grucy.losses
+        monkeypatch.setattr(M, "loss_fn", lambda name: lambda p, t: (float("inf"), grucy.losses.mse(p, t)[1]))
+        match = r"^NonFiniteLoss: training loss became inf at epoch 1, batch 1; .*last good checkpoint: none$"
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine"), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["status"] == "failed" and re.search(match, s["error"]), s["error"]
+    assert not (tmp_path / "nan" / "last.npz").exists()
+    # a failed run still reports the baselines it fitted before training
+    assert set(s["baselines"]) == {"persistence", "ar"}
+
+
+def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
+    real, norms = M.clip_gradients, []
+
+    def recording(grads, max_norm):
+        norms.append(math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads.values())))
+        got = real(grads, max_norm)
+        assert got == pytest.approx(norms[-1], rel=1e-5)   # the norm before clipping
+        return got
+
+    monkeypatch.setattr(M, "clip_gradients", recording)
+    out, _, _ = train(tmp_path, tiny("sine", ["trainer.epochs=2"]))
+    rows = metrics_without_timing(out / "metrics.csv")
+    assert len(norms) == 2 * 13
+    assert float(rows[0]["grad_norm"]) == pytest.approx(np.mean(norms[:13]), rel=1e-5)
+    assert float(rows[1]["grad_norm"]) == pytest.approx(np.mean(norms[13:]), rel=1e-5)
+
+
+def test_evaluated_config_takes_name_and_data_path_from_any_override_form(tmp_path):
+    from runner.config import ConfigError
+    from runner.tasks import evaluated_config
+    cfg = compose(["train=false", "ckpt_path=x.npz", "name=cli", "data=csv", "data.path=new.csv", "data.column=w"])
+    saved = {"name": "stored", "data": {"_target_": "runner.datasets.CSVSeries", "path": "old.csv", "column": "v"}}
+    for prefix in ("", "+", "++"):
+        ev = evaluated_config(cfg, saved, [f"{prefix}name=cli", f"{prefix}data.path=new.csv"])
+        assert ev.name == "cli" and ev.data.path == "new.csv" and ev.data.column == "v"
+    ev = evaluated_config(cfg, saved, [])
+    assert ev.name == "stored" and ev.data.path == "old.csv"
+    sine = {"name": "stored", "data": {"_target_": "runner.datasets.Sine", "length": 300}}
+    with pytest.raises(ConfigError, match=r"^data.path=new.csv: the checkpoint's data \(runner.datasets.Sine\) reads no file"):
+        evaluated_config(cfg, sine, ["data.path=new.csv"])
