@@ -270,3 +270,15 @@ def test_model_init_may_be_a_dict_of_overrides():
     for k in range(3):                                  # each gate's block is orthogonal
         w = p["gru.weight_hh_l0"][k * H:(k + 1) * H].astype(np.float64)
         np.testing.assert_allclose(w @ w.T, np.eye(H), atol=1e-5)
+
+
+def test_the_runners_model_has_a_linear_head():
+    # forecasts are normalised values of any size: a squashing output (tanh) could not
+    # forecast beyond one training std
+    cfg = compose(["name=t"])
+    model = M.build_model(cfg.model, input_size=1, output_size=2, seed=0)
+    p = model.parameters()
+    p["head.weight"][...] = 0.0
+    p["head.bias"][...] = [3.0, -7.5]
+    y = model.predict(np.zeros((4, 5, 1), np.float32))     # (T, B, I) in, (B, O) out
+    np.testing.assert_array_equal(y, np.tile(np.float32([3.0, -7.5]), (5, 1)))
