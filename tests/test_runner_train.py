@@ -741,3 +741,20 @@ def test_evaluated_config_takes_name_and_data_path_from_any_override_form(tmp_pa
     sine = {"name": "stored", "data": {"_target_": "runner.datasets.Sine", "length": 300}}
     with pytest.raises(ConfigError, match=r"^data.path=new.csv: the checkpoint's data \(runner.datasets.Sine\) reads no file"):
         evaluated_config(cfg, sine, ["data.path=new.csv"])
+
+
+def test_scores_do_not_depend_on_the_evaluation_batch_size(tmp_path):
+    # 30 validation windows in batches of 29: the last batch holds one window
+    a, _, s_a = train(tmp_path, tiny("sine", ["trainer.eval_batch_size=29"]), "a")
+    b, _, s_b = train(tmp_path, tiny("sine"), "b")
+    for split in ("val", "test"):
+        for key in ("rmse", "mae"):
+            assert s_a[split][key] == pytest.approx(s_b[split][key], rel=1e-5)
+
+
+def test_resume_compares_keys_either_config_lacks():
+    # a key only the current config has (or only the checkpoint's) is a difference too
+    from runner.trainer import _differences
+    assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}})) == [("a.y", None, 2)]
+    assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, None)]
+    assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
