@@ -758,3 +758,12 @@ def test_resume_compares_keys_either_config_lacks():
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}})) == [("a.y", None, 2)]
     assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, None)]
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
+
+
+def test_resume_compares_the_blas_threads_in_use_not_the_setting(tmp_path):
+    # README: what must match is the thread count in use; threads=null picks 1 for a tiny
+    # model, the count threads=1 set for the original run
+    ov = tiny("sine", ["trainer.epochs=2"])
+    part, _, _ = train(tmp_path, ov + ["threads=1", "trainer.stop_after=1"], "part")
+    _, _, s = train(tmp_path, ov + [f"resume={part}"], "resumed")
+    assert s["status"] == "ok" and s["threads"] == 1, s["error"]
