@@ -186,6 +186,10 @@ def test_check_target_catches_typos_in_user_options():
     node = OmegaConf.create({"_target_": "runner.datasets.Sine", "lenght": 10})
     with pytest.raises(ConfigError, match=r"data.lenght: .*allowed: .*length"):
         check_target(node, "data")
+    # only Hydra's own _keys_ are skipped, not any key that starts or ends with "_"
+    for key in ("length_", "_length"):
+        with pytest.raises(ConfigError, match=rf"data.{key}: .*takes no argument"):
+            check_target(OmegaConf.create({"_target_": "runner.datasets.Sine", key: 10}), "data")
     node = OmegaConf.create({"_target_": "no_such_module.Thing"})
     with pytest.raises(ConfigError, match="cannot be imported"):
         check_target(node, "data")
