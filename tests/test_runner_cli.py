@@ -489,4 +489,9 @@ def test_sweep_table_and_exit_status_in_process(tmp_path, capsys):
     callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     assert sweep.exit_status() == 1
     assert f"error: 1 of 3 jobs failed; their errors are in {tmp_path / 'sweep_results.md'}" in capsys.readouterr().err
+    job(5, "interrupted", 0.3)      # failed and stopped jobs together: each said as what it is
+    callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert sweep.exit_status() == 1
+    assert ("error: 2 of 4 jobs did not finish: 1 failed, 1 stopped before its last epoch (trainer.stop_after); "
+            f"continue with resume=<job dir>, e.g. resume={tmp_path / '5'}; see ") in capsys.readouterr().err
     sweep.finished = None
