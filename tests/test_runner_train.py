@@ -767,3 +767,16 @@ def test_resume_compares_the_blas_threads_in_use_not_the_setting(tmp_path):
     part, _, _ = train(tmp_path, ov + ["threads=1", "trainer.stop_after=1"], "part")
     _, _, s = train(tmp_path, ov + [f"resume={part}"], "resumed")
     assert s["status"] == "ok" and s["threads"] == 1, s["error"]
+
+
+def test_predictions_csv_keeps_digits_float32_cannot_carry(tmp_path):
+    # README: target and persistence are the series' values as read; 13 significant digits
+    # are more than a float32 (normalised) copy of the series holds
+    text = [f"{1000 + 10 * math.sin(0.3 * i):.9f}" for i in range(200)]
+    p = tmp_path / "nine.csv"
+    p.write_text("step,level\n" + "".join(f"{i},{v}\n" for i, v in enumerate(text)))
+    out, _, s = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=level", "data.time_column=step"]))
+    assert s["status"] == "ok", s["error"]
+    for r in csv.DictReader(open(out / "predictions.csv")):
+        t = int(r["time"])
+        assert float(r["target"]) == float(text[t]) and float(r["persistence"]) == float(text[t - 1]), r
