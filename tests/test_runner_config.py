@@ -286,3 +286,17 @@ def test_the_runners_model_has_a_linear_head():
     p["head.bias"][...] = [3.0, -7.5]
     y = model.predict(np.zeros((4, 5, 1), np.float32))     # (T, B, I) in, (B, O) out
     np.testing.assert_array_equal(y, np.tile(np.float32([3.0, -7.5]), (5, 1)))
+
+
+def test_a_typo_in_a_scheduler_key_is_refused_by_name():
+    with pytest.raises(ConfigError, match=r"^scheduler.step_sise: grucy.optim.StepLR takes no argument"):
+        validate(compose(["scheduler=step", "+scheduler.step_sise=3", "name=t"]))
+
+
+def test_construction_errors_naming_no_config_key_are_left_as_they_are():
+    # a ValueError from a user's class that names none of the node's keys is a bug to show
+    # as it is, not a ConfigError (nor a KeyError from looking the word up)
+    def build():
+        raise ValueError("something inside went wrong")
+    with pytest.raises(ValueError, match="^something inside went wrong$"):
+        M._construct("model", {"hidden_size": 4}, build)
