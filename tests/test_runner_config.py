@@ -300,3 +300,10 @@ def test_construction_errors_naming_no_config_key_are_left_as_they_are():
         raise ValueError("something inside went wrong")
     with pytest.raises(ValueError, match="^something inside went wrong$"):
         M._construct("model", {"hidden_size": 4}, build)
+
+
+def test_the_runners_sgd_has_the_momentum_the_readme_states():
+    # README: the runner's sgd has momentum: 0.9 (the library's SGD defaults to 0)
+    cfg = compose(["optimizer=sgd", "name=t"])
+    opt = M.build_optimizer(cfg.optimizer, M.build_model(cfg.model, 1, 1, seed=0))
+    assert opt.momentum == 0.9
