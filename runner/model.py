@@ -130,32 +130,6 @@ def clip_gradients(grads, max_norm):
     return math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in grads.values() if g is not None))
 
 
-def rng_states(model) -> dict:
-    """State of every numpy Generator inside the model (dropout masks), for exact resume."""
-    return {path: gen.bit_generator.state for path, gen in _generators(model)}
-
-
-def set_rng_states(model, states) -> None:
-    for path, gen in _generators(model):
-        if path in (states or {}):
-            gen.bit_generator.state = states[path]
-
-
-def _generators(obj, path="", depth=0):
-    # The library keeps its dropout generators in private attributes; finding them by
-    # type keeps the runner independent of their names.
-    if depth > 4:
-        return
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) \
-        else vars(obj).items() if type(obj).__module__.startswith("grucy") and hasattr(obj, "__dict__") else ()
-    for key, value in items:
-        sub = f"{path}.{key}" if path else str(key)
-        if isinstance(value, np.random.Generator):
-            yield sub, value
-        elif isinstance(value, (dict, list, tuple)) or type(value).__module__.startswith("grucy"):
-            yield from _generators(value, sub, depth + 1)
-
-
 def count_params(model) -> int:
     return int(sum(p.size for p in model.parameters().values()))
 

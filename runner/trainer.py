@@ -92,7 +92,6 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> d
         M.load_scheduler_state(scheduler, st.get("scheduler"), [r["val_loss"] for r in history])
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
-        M.set_rng_states(model, st.get("rng"))
         best_val, best_epoch, bad_epochs = st.get("best_val", math.inf), st.get("best_epoch", 0), st.get("bad_epochs", 0)
         start = int(st.get("epoch", len(history)))
         _carry_timing(history, Path(resume).parent / "metrics.csv")
@@ -121,7 +120,6 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> d
         return {"runner": {"epoch": epoch, "best_val": best_val, "best_epoch": best_epoch,
                            "bad_epochs": bad_epochs, "scheduler": M.scheduler_state(scheduler),
                            "threads": threads,
-                           "rng": M.rng_states(model),
                            "history": [{k: v for k, v in r.items() if k not in outputs.TIMING_COLUMNS}
                                        for r in history]},
                 "config": model_cfg, "data": {"mean": data.mean, "std": data.std, "task": data.task}}
