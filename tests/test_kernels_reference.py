@@ -68,9 +68,10 @@ def _scalar_step(x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
     return [(1 - z[j]) * h[j] + z[j] * n[j] for j in range(n_h)]
 
 
+@pytest.mark.parametrize("n_hidden", [5, 1], ids=["H5", "H1"])     # H = 1 is a valid size
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
-def test_cell_matches_scalar_equations(ref, make_problem, reset_after):
-    p = make_problem(1, 3, 4, 5, seed=20)
+def test_cell_matches_scalar_equations(ref, make_problem, reset_after, n_hidden):
+    p = make_problem(1, 3, 4, n_hidden, seed=20)
     got = ref.gru_cell(p["x"][0], p["h0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
                        reset_after=reset_after)
     want = [_scalar_step(p["x"][0, b], p["h0"][b], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
@@ -86,14 +87,17 @@ def test_cell_matches_scalar_equations(ref, make_problem, reset_after):
 def test_forward_unrolls_the_cell(ref, make_problem, reset_after, reverse):
     """out[t] is the cell applied to the previous state, in forward or reverse time order."""
     p = make_problem(5, 3, 2, 4, seed=21)
-    out, h_n, _ = ref.gru_forward(**p, reset_after=reset_after, reverse=reverse)
+    runs = [ref.gru_forward(**p, reset_after=reset_after, reverse=reverse)[:2]]
+    if not reset_after:      # the default is the seed's candidate, as the kernels' is
+        runs.append(ref.gru_forward(**p, reverse=reverse)[:2])
     order = range(4, -1, -1) if reverse else range(5)
-    h = p["h0"]
-    for t in order:
-        h = np.array([_scalar_step(p["x"][t, b], h[b], p["w_ih"], p["w_hh"], p["b_ih"],
-                                   p["b_hh"], reset_after) for b in range(3)])
-        np.testing.assert_allclose(out[t], h, rtol=1e-12, atol=1e-13, err_msg=f"t={t}")
-    np.testing.assert_allclose(h_n, h, rtol=1e-12, atol=1e-13)
+    for out, h_n in runs:
+        h = p["h0"]
+        for t in order:
+            h = np.array([_scalar_step(p["x"][t, b], h[b], p["w_ih"], p["w_hh"], p["b_ih"],
+                                       p["b_hh"], reset_after) for b in range(3)])
+            np.testing.assert_allclose(out[t], h, rtol=1e-12, atol=1e-13, err_msg=f"t={t}")
+        np.testing.assert_allclose(h_n, h, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
@@ -210,6 +214,8 @@ def test_read_only_inputs_are_not_modified(ref, make_problem, make_cotangents):
     ("x", np.zeros((T, B, I), np.int64), TypeError),
     ("h0", np.zeros((B, H + 1)), ValueError),
     ("w_ih", np.zeros((3 * H, I + 1)), ValueError),
+    ("w_ih", np.zeros((3 * H + 1, I)), ValueError),     # rows not a multiple of 3
+    ("w_ih", np.zeros((2, I)), ValueError),             # H = 0
     ("w_hh", np.zeros((3 * H, H), np.float32), TypeError),
     ("b_ih", np.zeros(3 * H + 1), ValueError),
     ("b_hh", np.zeros((3 * H, 1)), ValueError),
@@ -225,3 +231,42 @@ def test_reference_rejects_bad_arguments_by_name(ref, make_problem, name, bad, e
         p[name] = bad
     with pytest.raises(exc, match=rf"\b{name}\b"):
         ref.gru_forward(**p, **kwargs)
+
+
+def test_shape_errors_name_the_expected_shape(ref, make_problem):
+    p = make_problem(T, B, I, H, seed=34)
+    with pytest.raises(ValueError, match=rf"h0 has shape \({B}, {H + 1}\), expected \({B}, {H}\)"):
+        ref.gru_forward(**{**p, "h0": np.zeros((B, H + 1))})
+    with pytest.raises(ValueError, match=rf"b_ih has shape \({3 * H - 1},\), expected \({3 * H},\)"):
+        ref.gru_forward(**{**p, "b_ih": np.zeros(3 * H - 1)})
+
+
+def test_arguments_are_those_of_the_compiled_kernels(ref, make_problem):
+    """grucy.gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False), and gru_forward's
+    options after x, h0 and the parameters, are keyword-only in the compiled kernels: the
+    reference takes the same arguments, so a call written for one runs on the other."""
+    p = make_problem(1, B, I, H, seed=35)
+    params = [p[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")]
+    want = ref.gru_cell(p["x"][0], p["h0"], *params)
+    got = ref.gru_cell(x_t=p["x"][0], h=p["h0"], w_ih=p["w_ih"], w_hh=p["w_hh"],
+                       b_ih=p["b_ih"], b_hh=p["b_hh"], reset_after=False)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError):
+        ref.gru_cell(p["x"][0], p["h0"], *params, True)
+    with pytest.raises(TypeError):
+        ref.gru_forward(p["x"], p["h0"], *params, True)
+
+
+def test_backward_uses_the_parameters_its_forward_ran_with(ref, make_problem, make_cotangents):
+    """The cache holds copies of the parameters: an optimizer updating them in place between
+    forward and backward leaves the gradients of the step that ran unchanged."""
+    p = make_problem(T, B, I, H, seed=36)
+    dout, dh_n = make_cotangents(T, B, H, seed=37)
+    _, _, cache = ref.gru_forward(**p, lengths=LENGTHS)
+    _, _, untouched = ref.gru_forward(**{k: v.copy() for k, v in p.items()}, lengths=LENGTHS)
+    for k in ("w_ih", "w_hh", "b_ih", "b_hh"):
+        p[k] *= 0.5
+    for name, got, want in zip(("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh"),
+                               ref.gru_backward(dout, dh_n, cache),
+                               ref.gru_backward(dout, dh_n, untouched)):
+        np.testing.assert_array_equal(got, want, err_msg=name)
