@@ -106,6 +106,13 @@ def test_from_keras_matches_keras_equations(reset_after):
     for a, b in zip(back[0], [kernel, rk, bias]):
         if reset_after or a.shape == b.shape:
             np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-15)
+    if reset_after:
+        # the defaults: reset_after=True (Keras 2+'s), and grucy's time-major layout
+        d = interop.from_keras([kernel, rk, bias])
+        assert d.reset_after and not d.batch_first
+        out, h_n = d.forward(np.ascontiguousarray(x.transpose(1, 0, 2)))
+        np.testing.assert_allclose(out, ky.transpose(1, 0, 2), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(h_n[0], kh, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
@@ -133,10 +140,22 @@ def test_from_keras_rejects_bad_weights():
     k, rk = np.zeros((3, 12)), np.zeros((4, 12))
     with pytest.raises(ValueError, match="bias"):
         interop.from_keras([k, rk, np.zeros(12)], reset_after=True)
-    with pytest.raises(ValueError, match="bias"):
+    with pytest.raises(ValueError, match=r"weights\[0\] bias must have shape \(12,\)"):
         interop.from_keras([k, rk, np.zeros((2, 12))], reset_after=False)
     with pytest.raises(ValueError, match="kernel"):
         interop.from_keras([np.zeros((3, 9)), rk, np.zeros((2, 12))])
+    with pytest.raises(ValueError, match="recurrent_kernel must have shape"):
+        interop.from_keras([k, np.zeros((3, 12)), np.zeros((2, 12))])
+    # stacked layers: one hidden size and dtype, and layer k > 0 reads D*H inputs
+    layer0 = [k, rk, np.zeros((2, 12))]
+    wider = [np.zeros((4, 15)), np.zeros((5, 15)), np.zeros((2, 15))]   # H = 5, 4 inputs
+    with pytest.raises(ValueError, match=r"weights\[1\] has hidden size 5"):
+        interop.from_keras([layer0, wider])
+    with pytest.raises(ValueError, match=r"weights\[1\] has hidden size 4/float32"):
+        interop.from_keras([layer0, [a.astype(np.float32) for a in (np.zeros((4, 12)), rk,
+                                                                     np.zeros((2, 12)))]])
+    with pytest.raises(ValueError, match=r"weights\[1\] kernel must have 4 input rows, got 5"):
+        interop.from_keras([layer0, [np.zeros((5, 12)), rk, np.zeros((2, 12))]])
     with pytest.raises(ValueError, match="weights"):
         interop.from_keras([[k, rk]])
     with pytest.raises(TypeError, match="weights"):
@@ -193,6 +212,18 @@ def test_onnx_sequence_model_matches(mode, activation, batch_first):
     np.testing.assert_allclose(y, m.predict(x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_onnx_many_to_one_reads_the_top_layer(num_layers):
+    """The head reads the last layer's final states, whatever the depth (the other tests use
+    two layers, where layer 1 is both the second and the last)."""
+    pytest.importorskip("onnx")
+    m = SequenceModel(2, 4, 3, num_layers=num_layers, bidirectional=True, mode="many_to_one",
+                      seed=4)
+    x = np.random.default_rng(5).standard_normal((5, 3, 2)).astype(np.float32)
+    (y,) = _ort_run(interop.to_onnx(m), {"x": x})
+    np.testing.assert_allclose(y, m.predict(x), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_onnx_h0_input_matches_the_layers_h0(with_lengths):
     """Each layer's operator starts from its own D slices of h0 (L*D, B, H): a wrong slice,
@@ -235,6 +266,11 @@ def test_onnx_rejects_bad_input():
         interop.to_onnx("model")
     with pytest.raises(ValueError, match="opset"):
         interop.to_onnx(GRU(1, 2), opset=9)
+    with pytest.raises(ValueError, match="opset must be >= 14"):
+        interop.to_onnx(GRU(1, 2), opset=13)
+    assert [o.version for o in interop.to_onnx(GRU(1, 2)).opset_import] == [14]   # the default
+    with pytest.raises(TypeError, match="path must be a str"):
+        interop.to_onnx(GRU(1, 2), path=123)
     with pytest.raises(TypeError, match="with_lengths"):
         interop.to_onnx(GRU(1, 2), with_lengths=1)
     with pytest.raises(TypeError, match="with_h0"):
@@ -245,6 +281,8 @@ def test_negate_z_checks_its_argument():
     np.testing.assert_array_equal(interop.negate_z(np.arange(6.0)), [0, 1, -2, -3, 4, 5])
     with pytest.raises(ValueError, match="3H"):
         interop.negate_z(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="3H"):
+        interop.negate_z(np.array(3.0))          # 0-d: no rows at all
     with pytest.raises(TypeError, match="a"):
         interop.negate_z("abc")
 
