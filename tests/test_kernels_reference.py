@@ -80,6 +80,12 @@ def test_cell_matches_scalar_equations(ref, make_problem, reset_after, n_hidden)
     if not reset_after:      # the default is the seed's candidate, as the kernels' is
         default = ref.gru_cell(p["x"][0], p["h0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
         np.testing.assert_allclose(default, want, rtol=1e-13, atol=1e-14)
+    # h=None is the zero state, as gru_forward's h0=None is
+    got = ref.gru_cell(p["x"][0], None, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
+                       reset_after=reset_after)
+    want = [_scalar_step(p["x"][0, b], [0.0] * n_hidden, p["w_ih"], p["w_hh"], p["b_ih"],
+                         p["b_hh"], reset_after) for b in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
