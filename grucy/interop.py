@@ -59,8 +59,9 @@ def from_torch(module):
     Args:
         module: a torch.nn.GRU on the CPU, float32 or float64 (bias=False becomes zero biases).
     Returns:
-        grucy.GRU with reset_after=True, the same sizes, dropout and batch_first, whose
-        ``forward`` gives the module's output and h_n (and backward its gradients).
+        grucy.GRU with reset_after=True, the same sizes, dropout, batch_first and training
+        mode, whose ``forward`` gives the module's output and h_n (and backward its
+        gradients).
     """
     torch = _import_torch()
     if not isinstance(module, torch.nn.GRU):
@@ -84,6 +85,7 @@ def from_torch(module):
         else:
             params[name] = negate_z(t.detach().cpu().numpy())
     g.set_parameters(params)
+    g.train(bool(module.training))     # an eval-mode module must not come back dropping out
     return g
 
 
@@ -93,7 +95,7 @@ def to_torch(gru):
     Args:
         gru: grucy.GRU (reset_after=True; torch has no seed-style candidate).
     Returns:
-        torch.nn.GRU with the same sizes, dtype, dropout and batch_first.
+        torch.nn.GRU with the same sizes, dtype, dropout, batch_first and training mode.
     """
     torch = _import_torch()
     if not isinstance(gru, GRU):
@@ -108,6 +110,7 @@ def to_torch(gru):
     with torch.no_grad():
         for name, arr in gru.parameters().items():
             getattr(m, name).copy_(torch.from_numpy(negate_z(arr)))
+    m.train(gru.training)
     return m
 
 

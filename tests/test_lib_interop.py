@@ -32,6 +32,21 @@ def test_to_torch_then_from_torch_round_trip(batch_first):
     assert back.config()["dropout"] == 0.25 and back.batch_first == batch_first
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_torch_converters_keep_the_training_mode(training):
+    """An eval-mode torch GRU with dropout came back in training mode, dropping out: its
+    forward no longer gave the module's output, as from_torch promises."""
+    torch = pytest.importorskip("torch")
+    m = torch.nn.GRU(3, 4, num_layers=2, dropout=0.5, dtype=torch.float64).train(training)
+    g = interop.from_torch(m)
+    assert g.training is training
+    assert interop.to_torch(g).training is training
+    if not training:                   # no masks on either side: the same function
+        x = np.random.default_rng(1).standard_normal((6, 2, 3))
+        np.testing.assert_allclose(g.forward(x)[0], m(torch.from_numpy(x))[0].detach().numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
 def test_torch_converters_reject_bad_input():
     torch = pytest.importorskip("torch")
     with pytest.raises(ValueError, match="reset_after"):
