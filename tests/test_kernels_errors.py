@@ -365,6 +365,18 @@ def test_more_rows_than_the_32_bit_blas_takes_is_refused_before_any_copy():
         grucy.gru_forward(x, None, w, w, b, b)
 
 
+@pytest.mark.parametrize("shape", [(2**31 - 1, 1, 1), (1, 2**31 - 1, 1)], ids=["T", "B"])
+def test_exactly_the_32_bit_blas_limit_of_rows_is_not_refused(shape):
+    # T·B = 2**31 - 1 is the largest row count the BLAS takes: the row guard must let it
+    # through (the dtype check that follows refuses this int view without copying it).
+    import grucy
+    x = np.broadcast_to(np.zeros((1, 1, 1), np.int32), shape)
+    w = np.zeros((3, 1), np.float32)
+    b = np.zeros(3, np.float32)
+    with pytest.raises(TypeError, match="x must have dtype float32 or float64, got int32"):
+        grucy.gru_forward(x, None, w, w, b, b)
+
+
 @pytest.mark.parametrize("sizes", [(0, 1, 1, 1), (1, 0, 1, 1), (1, 1, 0, 1), (1, 1, 1, -2)])
 def test_the_floor_refuses_empty_sizes(sizes):
     """benchmarks' GEMM floor indexes the first element of every buffer it owns."""
