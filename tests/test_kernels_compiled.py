@@ -154,6 +154,17 @@ def test_training_false_returns_no_cache_and_same_results(gk, make_problem, asse
     assert_close(h_n2, h_n, tol[np.dtype(dtype)] / 100, "h_n")
 
 
+@pytest.mark.parametrize("lengths", [None, [6, 6, 6, 6]], ids=["none", "all-T"])
+def test_an_unpadded_cache_refers_to_x_not_a_copy(gk, make_problem, lengths):
+    """As gru_forward's docstring says: the cache refers to x. Only padding (a length < T)
+    makes it keep a copy, with the padding zeroed; a full batch costs no T·B·I copy."""
+    p = make_problem(6, 4, 3, 5, seed=103)
+    _, _, cache = gk.gru_forward(**p, lengths=None if lengths is None else np.array(lengths))
+    assert np.shares_memory(cache.x, p["x"])
+    _, _, cache = gk.gru_forward(**p, lengths=np.array([6, 5, 6, 6]))
+    assert not np.shares_memory(cache.x, p["x"])
+
+
 @pytest.mark.parametrize("case", ["chunks", "chunks-reverse", "chunks-lengths",
                                   "one-step-chunks-lengths"])
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
