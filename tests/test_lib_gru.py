@@ -302,5 +302,6 @@ def test_one_input_feature_and_the_dropout_warning():
         GRU(1, 3, num_layers=1, dropout=0.0, seed=0)
     out, h_n = g.forward(np.zeros((4, 2, 1), np.float32))
     assert out.shape == (4, 2, 3) and h_n.shape == (1, 2, 3)
-    with pytest.warns(UserWarning, match="dropout=0.5 has no effect with num_layers=1"):
+    with pytest.warns(UserWarning, match="dropout=0.5 has no effect with num_layers=1") as rec:
         GRU(1, 3, dropout=0.5)
+    assert rec[0].filename == __file__     # the caller's line (stacklevel), not grucy's
