@@ -82,6 +82,8 @@ def test_bad_calls_raise_naming_the_argument():
         cell.step([[1.0, 2.0, 3.0]] * 2, h, out)
     with pytest.raises(ValueError, match="w_ih"):
         Cell(w[0][:, :2].T, *w[1:])
+    with pytest.raises(ValueError, match=r"w_ih must have shape \(3H, I\)"):   # I = 0
+        Cell(np.zeros((w[0].shape[0], 0)), *w[1:])
     with pytest.raises(TypeError, match="reset_after"):
         Cell(*w, reset_after=1)
     with pytest.raises(ValueError, match="w_ih must be an array or a rectangular nested list"):

@@ -139,6 +139,19 @@ def test_cell_equals_one_reference_step(gk, ref, make_problem, assert_close, tol
     assert_close(got, want, tol[np.dtype(dtype)], "h' from h=None")
 
 
+def test_cell_arguments_by_keyword_and_reset_after_defaults_to_the_seed_candidate(gk, ref,
+                                                                                   make_problem):
+    """gru_cell's signature is the reference's: the arrays may be passed by name,
+    reset_after only by name, and it defaults to False (the seed's candidate)."""
+    p = make_problem(1, 3, 4, 5, seed=104)
+    kw = dict(x_t=p["x"][0], h=p["h0"], w_ih=p["w_ih"], w_hh=p["w_hh"], b_ih=p["b_ih"],
+              b_hh=p["b_hh"])
+    np.testing.assert_allclose(gk.gru_cell(**kw), ref.gru_cell(**kw, reset_after=False),
+                               rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError):
+        gk.gru_cell(*kw.values(), False)
+
+
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])

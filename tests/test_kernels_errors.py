@@ -47,7 +47,7 @@ def bad_calls(grucy):
         "w_ih": [np.zeros((3 * H, I + 1)), np.zeros((3 * H + 3, I)), np.zeros(3 * H * I),
                  np.zeros((1, 3 * H, I))],
         "w_hh": [np.zeros((3 * H, H + 1)), np.zeros((3 * H + 1, H)), np.zeros((H, H)),
-                 np.zeros((1, 3 * H, H)), np.zeros(3 * H * H)],
+                 np.zeros((1, 3 * H, H)), np.zeros(3 * H * H), np.zeros((0, 0))],
         "b_ih": [np.zeros(3 * H + 1), np.zeros(3 * H - 3), np.zeros((3 * H, 1)), np.zeros(())],
         "b_hh": [np.zeros(3 * H + 1), np.zeros(H), np.zeros((1, 3 * H)), np.zeros(())],
     }
@@ -120,6 +120,7 @@ def bad_calls(grucy):
         ("cell-x_t-ragged-list", "x_t", cell("x_t", [[1.0, 2.0], [1.0]])),
         ("cell-h-ragged-list", "h", cell("h", [[1.0, 2.0], [1.0]])),
         ("cell-w_ih-shape", "w_ih", cell("w_ih", np.zeros((3 * H, I + 1)))),
+        ("cell-w_ih-no-columns", "w_ih", cell("w_ih", np.zeros((3 * H, 0)))),
         ("cell-b_hh-shape", "b_hh", cell("b_hh", np.zeros(3 * H + 1))),
     ]
     return calls
@@ -246,8 +247,10 @@ def test_an_edited_cache_is_refused_not_read_out_of_bounds():
     ("w_hh", lambda c: None), ("w_hh", lambda c: np.zeros((0, 0))),
     ("w_hh", lambda c: np.zeros((3 * (H + 1), H + 1))),
     ("out", lambda c: c.out.astype(np.float32)), ("h0", lambda c: c.h0.astype(np.float32)),
+    ("out", lambda c: c.out.tolist()), ("x", lambda c: c.x[:-1]),
     ("gates", lambda c: _unaligned(c.gates)), ("lengths", lambda c: _unaligned(c.lengths))],
     ids=["w_hh-None", "w_hh-empty", "w_hh-larger-H", "out-float32", "h0-float32",
+         "out-list", "x-one-step-short",
          "gates-unaligned", "lengths-unaligned"])
 def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
     """Regression: a w_hh set to None or (0, 0) was reported as "cache.x has shape ...", one of
@@ -258,6 +261,15 @@ def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
     with pytest.raises(ValueError, match=r"^cache\..*cache must be gru_forward's") as info:
         gk.gru_backward(np.ones((T, B, H)), h_n, edited)
     assert re.search(rf"cache\.{field}\b", str(info.value)), info.value
+
+
+def test_an_out_and_h0_each_missing_their_last_axis_are_refused_naming_the_cache(gk):
+    """out (T, B) and h0 (B,) agree with each other and with x on T and B: out's ndim alone
+    tells that the cache was edited."""
+    _, h_n, cache = gk.gru_forward(**_problem())
+    edited = cache._replace(out=cache.out[..., 0], h0=cache.h0[:, 0])
+    with pytest.raises(ValueError, match=r"^cache\.x, cache\.out and cache\.h0 disagree"):
+        gk.gru_backward(np.ones((T, B, H)), h_n, edited)
 
 
 # ---- awkward but valid input -----------------------------------------------------------------
