@@ -218,6 +218,20 @@ def test_interleaved_calls_keep_their_own_results(gk, ref, make_problem, make_co
             assert_close(a, b, tol[f64], name)
 
 
+def test_editing_h0_after_forward_leaves_the_gradients(gk, ref, make_problem, make_cotangents,
+                                                      assert_close, tol):
+    """The cache keeps a copy of the caller's h0 (unlike x and the weights, the docstring
+    does not ask the caller to leave it alone): zeroing it before backward changes nothing."""
+    p = make_problem(5, 3, 4, 6, seed=117)
+    dout, dh_n = make_cotangents(5, 3, 6, seed=118)
+    want = ref.gru_backward(dout, dh_n, ref.gru_forward(**p)[2])
+    h0 = p["h0"].copy()
+    _, _, cache = gk.gru_forward(**dict(p, h0=h0))
+    h0[...] = 0
+    for name, a, b in zip(GRADS, gk.gru_backward(dout, dh_n, cache), want):
+        assert_close(a, b, tol[np.dtype(np.float64)], name)
+
+
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
 def test_a_padded_backward_after_a_full_one_reads_no_stale_scratch(gk, ref, make_problem,

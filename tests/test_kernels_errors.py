@@ -263,6 +263,13 @@ def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
     assert re.search(rf"cache\.{field}\b", str(info.value)), info.value
 
 
+def test_a_none_array_is_reported_as_none_not_as_an_object_dtype(gk):
+    p = _problem()
+    for name in ("x", "w_ih", "w_hh", "b_ih", "b_hh"):
+        with pytest.raises(TypeError, match=rf"^{name} must be an array, got None$"):
+            gk.gru_forward(**dict(p, **{name: None}))
+
+
 def test_an_out_and_h0_each_missing_their_last_axis_are_refused_naming_the_cache(gk):
     """out (T, B) and h0 (B,) agree with each other and with x on T and B: out's ndim alone
     tells that the cache was edited."""
