@@ -248,9 +248,10 @@ def test_an_edited_cache_is_refused_not_read_out_of_bounds():
     ("w_hh", lambda c: np.zeros((3 * (H + 1), H + 1))),
     ("out", lambda c: c.out.astype(np.float32)), ("h0", lambda c: c.h0.astype(np.float32)),
     ("out", lambda c: c.out.tolist()), ("x", lambda c: c.x[:-1]),
+    ("x", lambda c: c.x.astype(np.float32)),
     ("gates", lambda c: _unaligned(c.gates)), ("lengths", lambda c: _unaligned(c.lengths))],
     ids=["w_hh-None", "w_hh-empty", "w_hh-larger-H", "out-float32", "h0-float32",
-         "out-list", "x-one-step-short",
+         "out-list", "x-one-step-short", "x-float32",
          "gates-unaligned", "lengths-unaligned"])
 def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
     """Regression: a w_hh set to None or (0, 0) was reported as "cache.x has shape ...", one of
