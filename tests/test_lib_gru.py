@@ -253,6 +253,25 @@ def test_dropout_inverted_reproducible_and_between_layers_only():
     np.testing.assert_array_equal(s.forward(x)[0], s.forward(x)[0])
 
 
+def test_dropout_multiplies_the_lower_layers_output_by_its_mask():
+    """The upper layer reads (lower layer's out) * mask: rebuilt here from grucy.reference,
+    one layer at a time, with the mask the forward drew (its values checked above)."""
+    from grucy import reference
+    T, B, I, H = 4, 3, 2, 5
+    x = np.random.default_rng(1).standard_normal((T, B, I))
+    g = GRU(I, H, num_layers=2, dropout=0.5, dtype=np.float64, seed=3)
+    out, h_n = g.forward(x)
+    mask = g._cache[1][0]
+    assert 0 < (mask == 0).sum() < mask.size
+    p = g.parameters()
+    low, _, _ = reference.gru_forward(x, None, *(p[k + "_l0"] for k in
+                                                 ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+    want, _, _ = reference.gru_forward(low * mask, None, *(p[k + "_l1"] for k in
+                                                           ("weight_ih", "weight_hh", "bias_ih",
+                                                            "bias_hh")))
+    np.testing.assert_allclose(out, want, **TOL[np.float64])
+
+
 def test_dropout_backward_uses_the_same_mask(backend):
     """FD through a freshly seeded model per evaluation reproduces the same dropout mask."""
     T, B, I, H = 3, 2, 2, 3

@@ -328,3 +328,21 @@ def test_linear_accumulates_sizes_repr_and_large_softmax_logits():
     with pytest.raises(ValueError, match="out_features must be >= 1"):
         Linear(3, 0)
     assert repr(lin).startswith("Linear(in_features=3, out_features=2, activation='identity'")
+
+
+def test_linear_backward_needs_a_forward_and_softmax_shifts_by_the_row_max():
+    """backward before any forward (or twice after one) is a RuntimeError saying so; softmax
+    subtracts each row's largest logit: logits 2000 apart must not overflow exp."""
+    lin = Linear(3, 2, dtype=np.float64, seed=0)
+    with pytest.raises(RuntimeError, match=r"backward\(\) needs a preceding forward\(\)"):
+        lin.backward(np.zeros((1, 2)))
+    lin.forward(np.zeros((1, 3)))
+    lin.backward(np.zeros((1, 2)))
+    with pytest.raises(RuntimeError, match=r"backward\(\) needs a preceding forward\(\)"):
+        lin.backward(np.zeros((1, 2)))
+    soft = Linear(3, 2, activation="softmax", dtype=np.float64, seed=0)
+    soft.bias = np.array([1000.0, -1000.0])
+    soft.weight = np.zeros((2, 3))
+    with np.errstate(over="raise", invalid="raise", under="ignore"):
+        p = soft.forward(np.zeros((1, 3)))
+    np.testing.assert_allclose(p, [[1.0, np.exp(-2000.0)]], rtol=1e-13, atol=0)

@@ -150,5 +150,6 @@ def test_a_copied_stream_steps_its_own_state(copier):
         np.testing.assert_allclose(c.step(x[t]), out[t], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(c.h, h_n, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(s.h[-1], out[2], rtol=1e-12, atol=1e-12)    # untouched
+    np.testing.assert_allclose(s.step(x[3]), out[3], rtol=1e-12, atol=1e-12)  # and steps on
     c.reset()
     np.testing.assert_allclose(c.step(x[0]), out[0], rtol=1e-12, atol=1e-12)
