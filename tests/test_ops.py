@@ -122,6 +122,21 @@ def test_thread_pool_round_trip():
             grucy.set_num_threads(bad)
 
 
+def test_set_num_threads_keeps_the_old_count_when_the_pool_cannot_start(monkeypatch):
+    """OpenBLAS's count is set before the pool's workers start; a pool that cannot start
+    them (pthread_create failing) must not leave OpenBLAS asking for threads it lacks."""
+    from grucy import ops
+
+    def refuse(n, who="set_num_threads"):
+        raise RuntimeError(f"{who}: could not start {n - 1} worker threads")
+    before = grucy.get_num_threads()
+    target = 2 if before != 2 else 1
+    monkeypatch.setattr(ops._gru, "reserve_threads", refuse)
+    with pytest.raises(RuntimeError, match="could not start"):
+        grucy.set_num_threads(target)
+    assert grucy.get_num_threads() == before
+
+
 def test_more_threads_than_openblas_allows_are_capped_and_still_work():
     """OpenBLAS caps the count at its build's maximum; grucy's pool follows the cap (it
     starts one worker per extra thread OpenBLAS will ask for) and products stay right."""
