@@ -79,7 +79,7 @@ def set_num_threads(n):
     n = check_int(n, "set_num_threads: n", minimum=1)     # TypeError for "2", as Python's own
     old = _ops.get_num_threads()
     # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
-    _ops.set_num_threads(min(int(n), BLAS_INT_MAX))
+    _ops.set_num_threads(min(n, BLAS_INT_MAX))
     try:                                       # the pool lives in grucy._gru (_pool.h)
         _gru.reserve_threads(_ops.get_num_threads())
     except RuntimeError:
