@@ -102,22 +102,29 @@ def _assert_close(actual, desired, tol, name=""):
             f"{worst}: actual {a[worst]!r} desired {d[worst]!r}")
 
 
-def _fd_grad(loss, arrays, name, eps=1e-3):
-    """Five-point central difference of loss(arrays) with respect to arrays[name] (float64).
+def _numeric_grad(f, x, eps=1e-6):
+    """d f() / d x by five-point central differences, for a scalar f() that reads x (float64):
+    each element is moved in place and put back.
 
-    (-f(+2e) + 8 f(+e) - 8 f(-e) + f(-2e)) / (12 e): truncation error O(e^4) ~ 1e-12 here.
+    (-f(+2e) + 8 f(+e) - 8 f(-e) + f(-2e)) / (12 e): truncation error O(e^4).
     """
-    base = arrays[name]
-    grad = np.zeros_like(base)
-    for idx in np.ndindex(base.shape):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
         values = []
         for k in (2, 1, -1, -2):
-            moved = base.copy()
-            moved[idx] += k * eps
-            values.append(loss({**arrays, name: moved}))
+            x[idx] = old + k * eps
+            values.append(f())
+        x[idx] = old
         f2, f1, fm1, fm2 = values
         grad[idx] = (-f2 + 8 * f1 - 8 * fm1 + fm2) / (12 * eps)
     return grad
+
+
+def _fd_grad(loss, arrays, name, eps=1e-3):
+    """_numeric_grad of loss(arrays) with respect to arrays[name] (moved on a copy)."""
+    x = arrays[name].copy()
+    return _numeric_grad(lambda: loss({**arrays, name: x}), x, eps)
 
 
 @pytest.fixture
@@ -138,6 +145,11 @@ def assert_close():
 @pytest.fixture
 def fd_grad():
     return _fd_grad
+
+
+@pytest.fixture
+def numeric_grad():
+    return _numeric_grad
 
 
 @pytest.fixture

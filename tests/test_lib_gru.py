@@ -105,23 +105,8 @@ def test_matches_independent_torch_copy_full_length():
     np.testing.assert_allclose(h_n, h_nt.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-def _numeric_grad(f, arr, eps=1e-6):
-    g = np.zeros_like(arr)
-    it = np.nditer(arr, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = arr[i]
-        vals = []
-        for k in (-2, -1, 1, 2):
-            arr[i] = old + k * eps
-            vals.append(f())
-        arr[i] = old
-        g[i] = (vals[0] - 8 * vals[1] + 8 * vals[2] - vals[3]) / (12 * eps)
-    return g
-
-
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_stack_gradients_finite_differences(reset_after, backend):
+def test_stack_gradients_finite_differences(reset_after, backend, numeric_grad):
     """Seed variant (no torch twin): two layers, bidirectional, lengths incl. 0, vs 5-point FD."""
     T, B, I, H = 4, 3, 2, 3
     g = GRU(I, H, num_layers=2, bidirectional=True, reset_after=reset_after, dtype=np.float64, seed=5)
@@ -139,11 +124,11 @@ def test_stack_gradients_finite_differences(reset_after, backend):
     scalar()
     g.zero_grad()
     dx = g.backward(dout, dh_n)
-    np.testing.assert_allclose(dx, _numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(g.dh0, _numeric_grad(scalar, h0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g.dh0, numeric_grad(scalar, h0), rtol=1e-6, atol=1e-8)
     grads = {k: v.copy() for k, v in g.gradients().items()}
     for name in ("weight_ih_l1_reverse", "weight_hh_l0", "bias_hh_l1", "bias_ih_l0_reverse"):
-        num = _numeric_grad(scalar, g.parameters()[name])
+        num = numeric_grad(scalar, g.parameters()[name])
         np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
@@ -272,7 +257,7 @@ def test_dropout_multiplies_the_lower_layers_output_by_its_mask():
     np.testing.assert_allclose(out, want, **TOL[np.float64])
 
 
-def test_dropout_backward_uses_the_same_mask(backend):
+def test_dropout_backward_uses_the_same_mask(backend, numeric_grad):
     """FD through a freshly seeded model per evaluation reproduces the same dropout mask."""
     T, B, I, H = 3, 2, 2, 3
     rng = np.random.default_rng(4)
@@ -288,7 +273,7 @@ def test_dropout_backward_uses_the_same_mask(backend):
     g = make()
     g.forward(x)
     dx = g.backward(dout)
-    np.testing.assert_allclose(dx, _numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
     assert g._cache is None  # freed after backward
 
 

@@ -7,21 +7,8 @@ from grucy.layers import GRU, Linear
 from grucy.models import SequenceModel
 
 
-def _fd(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        a = f()
-        x[i] = old - eps
-        b = f()
-        x[i] = old
-        g[i] = (a - b) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("activation", ["identity", "sigmoid", "softmax"])
-def test_linear_forward_and_gradients(activation):
+def test_linear_forward_and_gradients(activation, numeric_grad):
     lin = Linear(4, 3, activation=activation, dtype=np.float64, seed=0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 4))
@@ -37,10 +24,10 @@ def test_linear_forward_and_gradients(activation):
     def scalar():
         return float((lin.forward(x) * dy).sum())
 
-    np.testing.assert_allclose(dx, _fd(scalar, x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dx, numeric_grad(scalar, x), rtol=1e-6, atol=1e-9)
     grads = {k: v.copy() for k, v in lin.gradients().items()}
-    np.testing.assert_allclose(grads["weight"], _fd(scalar, lin.weight), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(grads["bias"], _fd(scalar, lin.bias), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(grads["weight"], numeric_grad(scalar, lin.weight), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(grads["bias"], numeric_grad(scalar, lin.bias), rtol=1e-6, atol=1e-9)
 
 
 def test_linear_init_matches_torch_bounds_and_seed():
@@ -55,7 +42,8 @@ def test_linear_init_matches_torch_bounds_and_seed():
 # one layer too: a bidirectional stack of one has h_n of 2 rows, where h_n[-2] is row 0;
 # batch_first with T != B: the padding mask's T and B come from the right axes
 @pytest.mark.parametrize("num_layers,batch_first", [(2, False), (1, True)])
-def test_sequence_model_gradients(mode, bidirectional, activation, num_layers, batch_first):
+def test_sequence_model_gradients(mode, bidirectional, activation, num_layers, batch_first,
+                                  numeric_grad):
     T, B, I, H, O = 5, 3, 2, 4, 2
     m = SequenceModel(I, H, O, num_layers=num_layers, bidirectional=bidirectional, mode=mode,
                       activation=activation, batch_first=batch_first, dtype=np.float64, seed=1)
@@ -77,11 +65,11 @@ def test_sequence_model_gradients(mode, bidirectional, activation, num_layers, b
     def scalar():
         return float((m.forward(x, lengths=lengths) * dy).sum())
 
-    np.testing.assert_allclose(dx, _fd(scalar, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
     grads = {k: v.copy() for k, v in m.gradients().items()}
     for name in ("gru.weight_hh_l0", f"gru.bias_ih_l{num_layers - 1}", "head.weight", "head.bias"):
-        np.testing.assert_allclose(grads[name], _fd(scalar, m.parameters()[name]), rtol=1e-6, atol=1e-8,
-                                   err_msg=name)
+        np.testing.assert_allclose(grads[name], numeric_grad(scalar, m.parameters()[name]),
+                                   rtol=1e-6, atol=1e-8, err_msg=name)
 
 
 def test_many_to_one_uses_each_sequences_last_valid_state():
@@ -232,7 +220,7 @@ def test_editing_the_prediction_in_place_leaves_the_gradients(activation, mode):
 
 
 @pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
-def test_predict_between_forward_and_backward_keeps_the_training_forward(mode):
+def test_predict_between_forward_and_backward_keeps_the_training_forward(mode, numeric_grad):
     """forward, predict (say on a validation batch), backward: the gradients are the training
     forward's, checked against float64 finite differences."""
     m = SequenceModel(2, 3, 2, num_layers=2, mode=mode, dtype=np.float64, seed=0)
@@ -248,9 +236,10 @@ def test_predict_between_forward_and_backward_keeps_the_training_forward(mode):
     def scalar():
         return float((m.predict(x) * dy).sum())
 
-    np.testing.assert_allclose(m.gradients()["head.weight"], _fd(scalar, w), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(m.gradients()["head.weight"], numeric_grad(scalar, w), rtol=1e-6, atol=1e-9)
     w = m.gru.weight_hh_l0
-    np.testing.assert_allclose(m.gradients()["gru.weight_hh_l0"], _fd(scalar, w), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(m.gradients()["gru.weight_hh_l0"], numeric_grad(scalar, w),
+                               rtol=1e-6, atol=1e-9)
 
 
 def test_a_refused_set_parameters_changes_nothing_and_names_the_full_key():
