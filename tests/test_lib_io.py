@@ -12,6 +12,29 @@ from grucy.layers import GRU, Linear
 from grucy.models import SequenceModel
 
 
+def _arrays(path):
+    """The archive's arrays as np.savez wrote them, read with zipfile and numpy alone."""
+    with zipfile.ZipFile(path) as z:
+        return {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+
+
+def _header(arrays):
+    """The archive's JSON header, from _arrays' dict."""
+    return json.loads(arrays["__grucy__"].tobytes())
+
+
+def _rewrite(path, arrays, header=None, raw_header=None):
+    """np.savez the arrays to path, with header (JSON) or raw_header (bytes) as the grucy
+    header when given; arrays itself is left as it is. Returns path."""
+    arrays = dict(arrays)
+    if header is not None:
+        raw_header = json.dumps(header).encode()
+    if raw_header is not None:
+        arrays["__grucy__"] = np.frombuffer(raw_header, np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
 def _train(model, opt, steps, seed):
     rng = np.random.default_rng(seed)
     for _ in range(steps):
@@ -127,22 +150,17 @@ def test_truncated_foreign_and_damaged_files_fail_clearly(tmp_path):
         gio.load(pickled)
 
     # a newer format version is refused, not misread
-    with zipfile.ZipFile(good) as z:
-        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
-    header = json.loads(arrays["__grucy__"].tobytes())
+    arrays = _arrays(good)
+    header = _header(arrays)
     header["version"] = 99
-    arrays["__grucy__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    newer = tmp_path / "newer.npz"
-    np.savez(newer, **arrays)
+    newer = _rewrite(tmp_path / "newer.npz", arrays, header)
     with pytest.raises(ValueError, match="version 99"):
         gio.load(newer)
 
     # parameter arrays that disagree with the stored config
     header["version"] = 1
-    arrays["__grucy__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
     arrays["param/head.weight"] = np.zeros((5, 5), np.float32)
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, **arrays)
+    bad = _rewrite(tmp_path / "bad.npz", arrays, header)
     with pytest.raises(ValueError, match="head.weight"):
         gio.load(bad)
 
@@ -198,12 +216,10 @@ def test_load_never_unpickles(tmp_path):
     m = Linear(2, 2, seed=0)
     good = tmp_path / "good.npz"
     gio.save(good, m)
-    with zipfile.ZipFile(good) as z:
-        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
+    arrays = _arrays(good)
     target = tmp_path / "pwned"
     arrays["param/weight"] = np.array([_Exploit(str(target))], dtype=object)
-    evil = tmp_path / "evil.npz"
-    np.savez(evil, **arrays)
+    evil = _rewrite(tmp_path / "evil.npz", arrays)
     with pytest.raises(ValueError, match="pickle|damaged"):
         gio.load(evil)
     assert not target.exists()
@@ -318,15 +334,12 @@ def test_malformed_header_sections_fail_clearly(tmp_path):
     m = Linear(2, 2, seed=0)
     good = tmp_path / "good.npz"
     gio.save(good, m, optim.Adam(m.parameters()))
-    with zipfile.ZipFile(good) as z:
-        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
-    header = json.loads(arrays["__grucy__"].tobytes())
+    arrays = _arrays(good)
+    header = _header(arrays)
     for section, value in [("optimizer", {"type": "Adam"}), ("optimizer", [1]),
                            ("metadata", [1, 2])]:
         h = {**header, section: value}
-        arrays["__grucy__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
-        bad = tmp_path / "bad.npz"
-        np.savez(bad, **arrays)
+        bad = _rewrite(tmp_path / "bad.npz", arrays, h)
         with pytest.raises(ValueError, match=section):
             gio.load(bad)
 
@@ -337,15 +350,12 @@ def test_malformed_model_sections_fail_clearly(tmp_path):
     m = Linear(2, 2, seed=0)
     good = tmp_path / "good.npz"
     gio.save(good, m)
-    with zipfile.ZipFile(good) as z:
-        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
-    header = json.loads(arrays["__grucy__"].tobytes())
+    arrays = _arrays(good)
+    header = _header(arrays)
     for h, word in [({**header, "model": {**header["model"], "class": ["Linear"]}}, "class"),
                     ({**header, "params": 5}, "params"), ({**header, "params": [1, 2]}, "params"),
                     ({**header, "model": {**header["model"], "config": [2, 2]}}, "config")]:
-        arrays["__grucy__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
-        bad = tmp_path / "bad.npz"
-        np.savez(bad, **arrays)
+        bad = _rewrite(tmp_path / "bad.npz", arrays, h)
         with pytest.raises(ValueError, match=word):
             gio.load(bad)
         with pytest.raises(ValueError, match=word):
@@ -368,13 +378,10 @@ def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
     """Regression: a header asking for a 10⁶ × 10⁶ GRU raised numpy's bare memory error."""
     good = tmp_path / "good.npz"
     gio.save(good, GRU(2, 3, seed=0))
-    with zipfile.ZipFile(good) as z:
-        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
-    header = json.loads(arrays["__grucy__"].tobytes())
+    arrays = _arrays(good)
+    header = _header(arrays)
     header["model"]["config"].update(input_size=10**6, hidden_size=10**6)
-    arrays["__grucy__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, **arrays)
+    bad = _rewrite(tmp_path / "bad.npz", arrays, header)
     with pytest.raises(ValueError, match="stored model config is invalid"):
         gio.load(bad)
 
@@ -394,18 +401,15 @@ def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     m = GRU(2, 3, num_layers=2, dropout=0.5, seed=0)
     good = tmp_path / "good.npz"
     gio.save(good, m)
-    with zipfile.ZipFile(good) as z:
-        arrays = {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
-    header = json.loads(arrays["__grucy__"].tobytes())
+    arrays = _arrays(good)
+    header = _header(arrays)
     assert header["model"]["dropout_rng"] == m._dropout_rng.bit_generator.state
 
     def write(model_section, name):
         h = {**header, "model": {**header["model"], **model_section}}
         if model_section.get("dropout_rng", 0) is None:
             del h["model"]["dropout_rng"]
-        arrays["__grucy__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
-        np.savez(tmp_path / name, **arrays)
-        return tmp_path / name
+        return _rewrite(tmp_path / name, arrays, h)
 
     other = GRU(2, 3, num_layers=2, dropout=0.5, seed=9)
     before = {k: v.copy() for k, v in other.parameters().items()}
@@ -420,22 +424,6 @@ def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     assert fresh._dropout_rng.bit_generator.state == state
     np.testing.assert_array_equal(fresh.parameters()["weight_hh_l1"],
                                   m.parameters()["weight_hh_l1"])
-
-
-def _arrays(path):
-    """The archive's arrays as np.savez wrote them, read with zipfile and numpy alone."""
-    with zipfile.ZipFile(path) as z:
-        return {n[:-4]: np.load(z.open(n), allow_pickle=False) for n in z.namelist()}
-
-
-def _rewrite(path, arrays, header=None, raw_header=None):
-    arrays = dict(arrays)
-    if header is not None:
-        raw_header = json.dumps(header).encode()
-    if raw_header is not None:
-        arrays["__grucy__"] = np.frombuffer(raw_header, np.uint8)
-    np.savez(path, **arrays)
-    return path
 
 
 def test_archive_layout_is_the_documented_one(tmp_path):
@@ -468,7 +456,7 @@ def test_every_header_and_archive_defect_is_named(tmp_path):
     good = tmp_path / "good.npz"
     gio.save(good, m, opt)
     arrays = _arrays(good)
-    header = json.loads(arrays["__grucy__"].tobytes())
+    header = _header(arrays)
     without = {k: v for k, v in arrays.items() if k != "__grucy__"}
 
     def case(name, match, **kw):
