@@ -113,6 +113,19 @@ def describe(exc: BaseException):
     return f"{where}{type(exc).__name__}: {text}", exc
 
 
+def _uses_checkpoint_in(cfg, out_dir: Path) -> bool:
+    """Whether ``resume=`` or ``ckpt_path=`` names a checkpoint in ``out_dir``: that run's
+    state is what this one continues or evaluates, not a leftover."""
+    for key, default in (("resume", "last.npz"), ("ckpt_path", "best.npz")):
+        try:
+            value = cfg.get(key)
+        except Exception:   # an interpolation that does not resolve: the run fails on it
+            return True     #   later; until then, destroy nothing it may have meant
+        if value and outputs.checkpoint_file(value, default).parent.resolve() == out_dir.resolve():
+            return True
+    return False
+
+
 def _per_epoch_off(record):
     """quiet=true: drop the per-epoch lines (runner.trainer.Progress marks them), keep the rest."""
     return not getattr(record, "per_epoch", False)
@@ -129,9 +142,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     started = time.perf_counter()
     out_dir = Path(out_dir or HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # a directory used again (hydra.run.dir=..., or resuming into the run's own directory)
-    # kept an earlier failure's traceback.txt beside this run's "status": "ok"
-    (out_dir / "traceback.txt").unlink(missing_ok=True)
+    # a directory used again (hydra.run.dir=...) kept the earlier run's files beside this
+    # run's, and a run that failed early looked like the earlier one's results
+    outputs.clear_earlier_run(out_dir, keep_state=_uses_checkpoint_in(cfg, out_dir))
     info = _hydra_info()
     _quiet_console(bool(cfg.get("quiet")))
     summary = {"status": "failed", "error": None, "name": cfg.get("name"), "job": info["job"],

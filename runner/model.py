@@ -139,13 +139,6 @@ def save_checkpoint(path: Path, model, optimizer=None, metadata=None) -> None:
     grucy.io.save(str(path), model, optimizer=optimizer, metadata=_jsonable(metadata))
 
 
-def checkpoint_file(value, name) -> Path:
-    """The file a ``ckpt_path=`` or ``resume=`` value names: the value itself, or ``name``
-    (``best.npz``, ``last.npz``) inside it when it is a run directory."""
-    p = Path(str(value)).expanduser()
-    return p / name if p.is_dir() else p
-
-
 def load_checkpoint(path, key=None):
     """-> (model, optimizer_state, metadata).
 

@@ -1,6 +1,9 @@
 """Files a run leaves in its output directory: metrics.csv, summary.json, predictions.csv,
 plots, traceback.txt. Written atomically (temporary file, fsync, rename) so a reader never
 sees half a file.
+
+A directory used again (``hydra.run.dir=...``) is first cleared of an earlier run's files
+(:func:`clear_earlier_run`), but only of these names: nothing else in it is the runner's.
 """
 import csv
 import io
@@ -14,6 +17,32 @@ import numpy as np
 # Wall-clock columns: they differ run to run and are ignored by reproducibility checks.
 TIMING_COLUMNS = ("epoch_time", "seqs_per_sec")
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rmse", "lr", "grad_norm") + TIMING_COLUMNS
+
+
+# What a run writes besides runner.log (Hydra's, appended to) and .hydra/ (Hydra's, rewritten).
+# The run's training state, which a resume= or ckpt_path= may point at:
+STATE_FILES = ("best.npz", "last.npz", "metrics.csv")
+# and what describes this run alone, rewritten by every run that gets far enough:
+RESULT_FILES = ("config.yaml", "summary.json", "predictions.csv", "loss.png", "forecast.png",
+                "traceback.txt")
+
+
+def clear_earlier_run(out_dir, keep_state=False) -> None:
+    """Remove the files an earlier run left in ``out_dir``, the STATE_FILES too unless
+    ``keep_state`` (this run resumes or evaluates that run's checkpoint).
+
+    A run that failed before writing them left the earlier run's checkpoints, metrics and
+    predictions beside its own "failed" summary, as if they were its results.
+    """
+    for name in RESULT_FILES + (() if keep_state else STATE_FILES):
+        (Path(out_dir) / name).unlink(missing_ok=True)
+
+
+def checkpoint_file(value, name) -> Path:
+    """The file a ``ckpt_path=`` or ``resume=`` value names: the value itself, or ``name``
+    (``best.npz``, ``last.npz``) inside it when it is a run directory."""
+    p = Path(str(value)).expanduser()
+    return p / name if p.is_dir() else p
 
 
 def replacing(path, mode="wb"):

@@ -22,6 +22,8 @@ import os
 import uuid
 from pathlib import Path
 
+from runner.outputs import checkpoint_file
+
 TOKEN_ENV = "GRUCY_RUNNER_CLAIM"      # this invocation's token, inherited by its job processes
 MARKER = ".claimed"
 
@@ -65,7 +67,7 @@ def run_name(default: str, train, ckpt_path) -> str:
     reports what is wrong with it."""
     if train or not ckpt_path:
         return default
-    from runner.model import checkpoint_file, load_checkpoint   # grucy: only when needed
+    from runner.model import load_checkpoint   # grucy: only when needed
     try:
         # the same file runner.tasks.evaluate reads (so it is read twice: a small .npz)
         meta = load_checkpoint(checkpoint_file(ckpt_path, "best.npz"))[2]

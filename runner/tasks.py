@@ -25,7 +25,7 @@ def load_data(cfg_data) -> Prepared:
 
 
 def _resume_path(resume) -> Path:
-    p = M.checkpoint_file(resume, "last.npz")
+    p = outputs.checkpoint_file(resume, "last.npz")
     if not p.is_file():
         raise ConfigError(f"resume={resume}: no checkpoint there (expected a last.npz or its run directory)")
     return p
@@ -166,7 +166,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
     receives its name and seed early, so that what the evaluation writes describes the
     model evaluated, not the data, model and seed chosen on the command line.
     """
-    path = M.checkpoint_file(cfg.ckpt_path, "best.npz")
+    path = outputs.checkpoint_file(cfg.ckpt_path, "best.npz")
     if not path.is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
     model, _, meta = M.load_checkpoint(path, key="ckpt_path")

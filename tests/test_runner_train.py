@@ -196,6 +196,67 @@ def test_a_run_into_a_used_directory_drops_an_earlier_traceback(tmp_path):
     assert s["status"] == "ok" and not (out / "traceback.txt").exists()
 
 
+def readme_run_files():
+    """The files README.md's "What a run writes" table lists."""
+    readme = (CONF_DIR.parent / "README.md").read_text()
+    section = readme[readme.index("### What a run writes"):]
+    section = section[:section.index("\n###", 1)]
+    return {name for line in section.splitlines() if line.startswith("| `")
+            for name in re.findall(r"`([^`]+)`", line.split("|")[1])}
+
+
+@pytest.mark.parametrize("fails", ["config", "ctrl-c"])
+def test_a_run_into_a_used_directory_leaves_none_of_the_earlier_runs_files(tmp_path, monkeypatch, fails):
+    # hydra.run.dir=... given again: a run that failed early left the earlier run's
+    # checkpoints, metrics, predictions and plots beside its own summary, as if they were its
+    # results, and Ctrl-C offered a resume= of the earlier run's last.npz
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true"]))
+    assert s["status"] == "ok"
+    # every file the README lists but Hydra's log (no Hydra here) and a crash's traceback
+    assert {f.name for f in out.iterdir()} >= readme_run_files() - {"runner.log", "traceback.txt"}
+    (out / "notes.txt").write_text("the user's own file, not the runner's\n")
+    if fails == "config":
+        with pytest.raises(SystemExit):
+            train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=nan"]))
+        own = {"summary.json"}
+    else:
+        def interrupt(pred, target):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(M, "loss_fn", lambda name: interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path, tiny("sine"))
+        own = {"summary.json", "config.yaml"}
+    assert {f.name for f in out.iterdir()} == own | {"notes.txt"}
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == ("failed" if fails == "config" else "interrupted")
+    if fails == "ctrl-c":
+        assert "nothing to resume" in s["error"], s["error"]
+
+
+@pytest.mark.parametrize("where", ["dir", "last.npz"])
+def test_a_resume_into_its_own_directory_keeps_the_state_it_continues(tmp_path, where):
+    ov = tiny("sine", ["trainer.epochs=3", "plots=true"])
+    full, _, s_full = train(tmp_path, ov, "full")
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    resume = part if where == "dir" else part / "last.npz"
+    state = {n: (part / n).read_bytes() for n in ("best.npz", "last.npz", "metrics.csv")}
+    # refused: the checkpoints and metrics stay for the corrected command; the earlier
+    # predictions and plots go, they are not this run's
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["trainer.epochs=3", "model.hidden_size=5", f"resume={resume}"]), "part")
+    assert {n: (part / n).read_bytes() for n in state} == state
+    assert {f.name for f in part.iterdir()} == set(state) | {"summary.json", "config.yaml"}
+    # the same command as the original run continues it to the uninterrupted run's result
+    _, _, s = train(tmp_path, ov + [f"resume={resume}"], "part")
+    assert s["status"] == "ok" and s["test"] == s_full["test"]
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(part / "metrics.csv")
+    npz_equal(full / "last.npz", part / "last.npz")
+    npz_equal(full / "best.npz", part / "best.npz")
+    # and an evaluation written into the run's own directory still finds its best.npz
+    _, _, ev = train(tmp_path, ov + ["train=false", f"ckpt_path={part}"], "part")
+    assert ev["status"] == "ok" and ev["test"] == s_full["test"]
+
+
 def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     ov = tiny("sine", ["trainer.epochs=3", "optimizer=adamw"])
     a, _, _ = train(tmp_path, ov, "a")
