@@ -114,6 +114,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
                           f"(no default): add {' '.join(m + '=...' for m in missing)}")
     _check_known_keys(cfg, schema.RunConfig, "")
+    if not str(cfg.name).strip():
+        # name= (or name='') left out the directory level: the run went to outputs/<date_time>
+        raise ConfigError(f"name={cfg.name!r}: must be a non-empty label (a run is written to "
+                          "outputs/<name>/<date_time>); leave name out for <data>-<model>")
     if cfg.train:   # an evaluation takes the checkpoint's data config (and data.path: runner.tasks)
         check_target(cfg.data, "data")
     # batch_first: the trainer feeds time-major (T, B, I) batches

@@ -80,6 +80,9 @@ def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
     r = cli(["data=csv", "data.column=x", f"data.path={tmp_path / 'nope.csv'}", f"hydra.run.dir={tmp_path}"])
     assert r.returncode == 1
     assert "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = cli(["name=", f"hydra.run.dir={tmp_path}"])
+    assert r.returncode == 1
+    assert "error: ConfigError: name='': must be a non-empty label" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_nan_loss_exits_nonzero(tmp_path):

@@ -140,6 +140,14 @@ def test_validate_rejects_bad_values():
         validate(compose(["train=false", "ckpt_path=x.npz", "resume=runs/a", "name=t"]))   # was ignored
 
 
+@pytest.mark.parametrize("override", ["name=", "name=''", "name='  '"])
+def test_an_empty_name_is_refused(override):
+    # it left out the directory level: the run was written straight into outputs/<date_time>
+    with pytest.raises(ConfigError, match=r"^name='\s*': must be a non-empty label"):
+        validate(compose([override]))
+    validate(compose(["name=mine"]))
+
+
 def test_dropout_on_a_single_layer_is_refused():
     # grucy applies dropout between stacked layers only: on one layer it did nothing
     with pytest.raises(ConfigError, match=r"^model.dropout=0.5: .*no effect with model.num_layers=1"):
