@@ -277,22 +277,56 @@ def _read_csv_column(p, column, time_column):
     return np.array(values), labels
 
 
-def _check_regular(labels, fname, time_column, lines=None):
-    """Fail on missing or repeated time stamps when they are dates or numbers."""
+# numpy's datetime64 units, for the size of a step in a message
+UNIT_NAMES = {"Y": "year", "M": "month", "W": "week", "D": "day", "h": "hour", "m": "minute",
+              "s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
+
+
+def _usual_step(steps, same):
+    """The most common of ``steps`` (the smallest of equally common ones) and how many
+    steps are the ``same`` as it.
+
+    The most common, not the median: with two step sizes the median named the minority's
+    first step a "jump" (0, 1, 2, 3, 5, 7, 9: "jumps from 0 to 1"), and with as many of
+    each it was a step the file never takes.
+    """
+    ordered = np.sort(steps)
+    starts = np.flatnonzero(np.r_[True, ~same(ordered[1:], ordered[:-1])])
+    counts = np.diff(np.r_[starts, len(ordered)])
+    k = int(np.argmax(counts))
+    return ordered[starts[k]], int(counts[k])
+
+
+def _stamps(labels):
+    """``labels`` as whole numbers, dates or decimal numbers; None if they are none of these."""
+    try:
+        # before dates: numpy reads 0, 1, 2 as the years 0, 1, 2 (and a step as "1 year")
+        return np.array([int(s) for s in labels])
+    except ValueError:
+        pass
     try:
         # numpy reads a zone (2024-01-01T00:00Z, ...+01:00) as UTC, correct for spacing, and
         # warns once per stamp that datetime64 keeps no zone: noise on the user's terminal
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "no explicit representation of timezones")
-            stamps = np.array(labels, dtype="datetime64")
+            return np.array(labels, dtype="datetime64")
     except ValueError:
-        try:
-            stamps = np.array([float(s) for s in labels])
-        except ValueError:
-            return  # free-form labels: nothing to check
+        pass
+    try:
+        return np.array([float(s) for s in labels])
+    except ValueError:
+        return None
+
+
+def _check_regular(labels, fname, time_column, lines=None):
+    """Fail on missing, extra or repeated time stamps when they are dates or numbers."""
+    stamps = _stamps(labels)
+    if stamps is None:
+        return  # free-form labels: nothing to check
     if len(stamps) < 3:
         return
     steps = np.diff(stamps)
+    unit = UNIT_NAMES.get(np.datetime_data(stamps.dtype)[0]) if stamps.dtype.kind == "M" else None
     if stamps.dtype.kind == "M" and stamps.dtype == np.dtype("datetime64[D]"):
         # daily stamps of a monthly or yearly series have uneven day counts; compare months
         # when every stamp is the same day of its month or every one the month's last day
@@ -301,20 +335,23 @@ def _check_regular(labels, fname, time_column, lines=None):
         day = stamps - months.astype("datetime64[D]")
         month_end = (stamps + 1).astype("datetime64[M]") != months
         if np.all(day == day[0]) or np.all(month_end):
-            steps = np.diff(months)
-    typical = np.median(steps.astype(np.float64))
-    if not typical > 0:
-        # a newest-first export is evenly spaced too, but would train on the future
-        how = "repeats its time stamps" if typical == 0 else "runs backwards"
-        fix = "one row per time step expected" if typical == 0 else "sort the file oldest first"
-        raise DataError(f"{fname}: {time_column!r} {how} ({labels[0]}, {labels[1]}, ...); {fix}")
+            steps, unit = np.diff(months), "month"
     steps = steps.astype(np.float64)
     if stamps.dtype.kind == "f":
         # decimal stamps (0.1, 0.2, ...) are not exact in binary: their differences vary in
         # the last bits, while a real gap or repeat is off by a whole step
-        bad = np.flatnonzero(~np.isclose(steps, typical, rtol=1e-6, atol=0))
+        def same(a, b):
+            return np.isclose(a, b, rtol=1e-6, atol=0)
     else:
-        bad = np.flatnonzero(steps != typical)
+        same = np.equal
+    usual, agree = _usual_step(steps, same)
+    if not usual > 0:
+        # a newest-first export is evenly spaced too, but would train on the future
+        i = int(np.flatnonzero(same(steps, usual))[0])
+        how = "repeats its time stamps" if usual == 0 else "runs backwards"
+        fix = "one row per time step expected" if usual == 0 else "sort the file oldest first"
+        raise DataError(f"{fname}: {time_column!r} {how} ({labels[i]}, {labels[i + 1]}, ...); {fix}")
+    bad = np.flatnonzero(~same(steps, usual))
     if len(bad):
         i = int(bad[0])
         line = lines[i + 1] if lines else i + 3
@@ -324,8 +361,14 @@ def _check_regular(labels, fname, time_column, lines=None):
         if steps[i] < 0:
             raise DataError(f"{fname}: {time_column!r} steps back from {labels[i]} to {labels[i + 1]} "
                             f"(line {line}); the rows are out of order")
-        raise DataError(f"{fname}: {time_column!r} jumps from {labels[i]} to {labels[i + 1]} "
-                        f"(line {line}); the series has a gap or is out of order")
+
+        def size(step):
+            return f"{step:.6g}" + (f" {unit}{'' if step == 1 else 's'}" if unit else "")
+
+        others = f"; {len(bad)} steps differ from it, this is the first" if len(bad) > 1 else ""
+        raise DataError(f"{fname}: {time_column!r} is not evenly spaced: from {labels[i]} to "
+                        f"{labels[i + 1]} (line {line}) is a step of {size(steps[i])}, expected "
+                        f"{size(usual)} (the step of {agree} of its {len(steps)} steps{others})")
 
 
 class CSVSeries(SeriesDataset):

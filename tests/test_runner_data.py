@@ -171,13 +171,13 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n2000-03,1\n2000-02,2\n2000-01,3\n", "v", "t", r"'t' runs backwards \(2000-03, 2000-02, \.\.\.\); sort the file oldest first"),
     ("t,v\n5,1\n5,2\n5,3\n", "v", "t", r"'t' repeats its time stamps \(5, 5, \.\.\.\)"),
     ("t,v\n1,2\n\n2,x\n", "v", None, r"line 4: column 'v' value 'x'"),   # blank lines count
-    ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 5\)"),
+    ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", "v", "t", r"not evenly spaced: from 2 to 4 \(line 5\)"),
     ("v,t\n1,1\n2,\n", "v", "t", r"line 3: missing time stamp in column 't'"),
     ("", "v", None, r"s.csv is empty: expected a header row"),
     ("t,v,v\n1,2,0\n2,3,0\n", "v", None, r"data.column='v': s.csv has 2 columns of that name"),
     ("t,v,t\n1,2,0\n2,3,0\n", "v", "t", r"data.time_column='t': s.csv has 2 columns"),
-    ("t,v\n1,1\n2,2\n4,3\n5,4\n", "v", "t", r"jumps from 2 to 4 \(line 4\)"),
-    ("t,v\n2000-01,1\n2000-02,2\n2000-04,3\n2000-05,4\n", "v", "t", "jumps from 2000-02 to 2000-04"),
+    ("t,v\n1,1\n2,2\n4,3\n5,4\n", "v", "t", r"not evenly spaced: from 2 to 4 \(line 4\)"),
+    ("t,v\n2000-01,1\n2000-02,2\n2000-04,3\n2000-05,4\n", "v", "t", "not evenly spaced: from 2000-02 to 2000-04"),
     # a repeat or a step back inside an otherwise regular series is named as such, not a jump
     ("t,v\n1,1\n2,2\n2,3\n3,4\n4,5\n", "v", "t", r"^s.csv: 't' repeats 2 \(line 4\); one row per time step expected$"),
     ("t,v\n1,1\n2,2\n3,3\n2,4\n3,5\n4,6\n5,7\n", "v", "t",
@@ -203,8 +203,32 @@ def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path):
     values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
     assert len(values) == 100 and labels[3] == "0.3"
     gap = "\n".join(f"{t / 10},{t % 7}" for t in range(100) if t != 50)
-    with pytest.raises(DataError, match=r"jumps from 4.9 to 5.1 \(line 52\)"):
+    with pytest.raises(DataError, match=r"not evenly spaced: from 4.9 to 5.1 \(line 52\)"):
         CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
+
+
+@pytest.mark.parametrize("stamps, match", [
+    # two step sizes: the median (2) named the first step, 0 to 1, a "jump", as if rows were
+    # missing there; the usual step is the one most steps take, and both sizes are stated
+    ([0, 1, 2, 3, 5, 7, 9, 11], r"from 0 to 1 \(line 3\) is a step of 1, expected 2 \(the step of 4 of its "
+                                r"7 steps; 3 steps differ from it, this is the first\)$"),
+    # as many steps of each size: the median, 1.5, was a step the file never takes
+    ([0, 1, 2, 4, 6], r"from 2 to 4 \(line 5\) is a step of 2, expected 1 \(the step of 2 of its 4 steps; "
+                      r"2 steps differ"),
+    # a row too many: a half step, not a jump
+    ([0, 2, 4, 5, 6, 8, 10], r"from 4 to 5 \(line 5\) is a step of 1, expected 2 \(the step of 4 of its 6"),
+    ([0.5, 1.0, 1.5, 2.5, 3.0], r"from 1.5 to 2.5 \(line 5\) is a step of 1, expected 0.5 \(the step of 3 of its 4 steps\)$"),
+    (["2024-01", "2024-02", "2024-03", "2024-05", "2024-06"],
+     r"from 2024-03 to 2024-05 \(line 5\) is a step of 2 months, expected 1 month \(the step of 3 of its 4 steps\)$"),
+    (["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-16", "2024-01-22"],
+     r"from 2024-01-15 to 2024-01-16 \(line 5\) is a step of 1 day, expected 7 days \(the step of 2 of its 4"),
+    (["2024-01-01T00:00", "2024-01-01T00:30", "2024-01-01T01:00", "2024-01-01T02:00"],
+     r"from 2024-01-01T01:00 to 2024-01-01T02:00 \(line 5\) is a step of 60 minutes, expected 30 minutes"),
+])
+def test_csv_uneven_time_stamps_name_the_first_odd_step_and_the_usual_one(tmp_path, stamps, match):
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"^s.csv: 't' is not evenly spaced: " + match):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
 @pytest.mark.parametrize("days", [["2000-01-31", "2000-02-29", "2000-03-31", "2000-04-30", "2000-05-31"],
@@ -216,7 +240,7 @@ def test_csv_monthly_or_yearly_dates_on_any_fixed_day_are_evenly_spaced(tmp_path
     values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
     assert labels == days
     gap = "\n".join(f"{d},{i}" for i, d in enumerate(days) if i != 2)
-    with pytest.raises(DataError, match=f"jumps from {days[1]} to {days[3]}"):
+    with pytest.raises(DataError, match=f"not evenly spaced: from {days[1]} to {days[3]}"):
         CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
 
 
@@ -227,7 +251,7 @@ def test_csv_monthly_or_yearly_dates_on_any_fixed_day_are_evenly_spaced(tmp_path
 def test_csv_dates_on_varying_days_are_not_monthly(tmp_path, days):
     # neither one day of the month nor every month's last day: 29, 31, 30, ... days apart
     rows = "\n".join(f"{d},{i}" for i, d in enumerate(days))
-    with pytest.raises(DataError, match=f"jumps from {days[0]} to {days[1]}"):
+    with pytest.raises(DataError, match=r"not evenly spaced: .* is a step of \d+ days, expected \d+ days"):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
@@ -235,7 +259,7 @@ def test_csv_decimal_time_stamps_off_by_a_fraction_of_a_step_are_refused(tmp_pat
     # binary rounding is forgiven, a stamp 5 % of a step off is not
     stamps = ["0.1", "0.2", "0.3", "0.405", "0.5", "0.6"]
     rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
-    with pytest.raises(DataError, match=r"jumps from 0.3 to 0.405 \(line 5\)"):
+    with pytest.raises(DataError, match=r"not evenly spaced: from 0.3 to 0.405 \(line 5\)"):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
@@ -247,7 +271,7 @@ def test_csv_spaces_after_the_commas_are_not_part_of_the_names(tmp_path):
     # time stamps after a comma too: " 2000-02" is a date, checked for gaps
     p = write(tmp_path, "v, t\n2.5, 2000-01\n3.5, 2000-02\n4.5, 2000-03\n")
     assert CSVSeries(p, "v", "t").series()[1] == ["2000-01", "2000-02", "2000-03"]
-    with pytest.raises(DataError, match="jumps from 2000-01 to 2000-03"):
+    with pytest.raises(DataError, match="not evenly spaced: from 2000-01 to 2000-03"):
         CSVSeries(write(tmp_path, "v, t\n2.5, 2000-01\n3.5, 2000-03\n4.5, 2000-04\n5, 2000-05\n"), "v", "t").series()
 
 
@@ -325,7 +349,7 @@ def test_csv_time_stamps_with_a_zone_are_checked_without_warnings(tmp_path):
                           "2024-01-01T03:00+01:00,3\n2024-01-01T04:00+01:00,4\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(DataError, match="jumps from 2024-01-01T01:00"):
+        with pytest.raises(DataError, match="not evenly spaced: from 2024-01-01T01:00"):
             CSVSeries(gap, "v", "t").series()
 
 
