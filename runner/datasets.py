@@ -103,8 +103,13 @@ class SeriesDataset:
         test_start, val_start = n - n_test, n - n_test - n_val
         w, h = self.window, self.horizon
         if val_start - w - h + 1 < 1 or n_val < h or n_test < h:
+            # say how it splits and what each part needs: the length alone left the user to
+            # work out the rounding of the fractions
             raise DataError(f"series of length {n} is too short for window={w}, horizon={h} "
-                            f"with val_fraction={self.val_fraction}, test_fraction={self.test_fraction}")
+                            f"with val_fraction={self.val_fraction}, test_fraction={self.test_fraction}: "
+                            f"it splits into {val_start} training, {n_val} validation and {n_test} test "
+                            f"values; training needs at least window + horizon = {w + h}, validation "
+                            f"and test at least horizon = {h} each")
         train_part = values[:val_start]
         mean, std = float(train_part.mean()), float(train_part.std())
         if not std > 0:
@@ -323,7 +328,9 @@ def _check_regular(labels, fname, time_column, lines=None):
     stamps = _stamps(labels)
     if stamps is None:
         return  # free-form labels: nothing to check
-    if len(stamps) < 3:
+    if len(stamps) < 2:
+        # one stamp has no step; two can still repeat or run backwards (and a series this
+        # short is refused by SeriesDataset.load, which says what length it needs)
         return
     steps = np.diff(stamps)
     unit = UNIT_NAMES.get(np.datetime_data(stamps.dtype)[0]) if stamps.dtype.kind == "M" else None

@@ -62,8 +62,34 @@ def test_period_may_be_fractional():
 
 
 def test_too_short_series_is_a_clear_error():
-    with pytest.raises(DataError, match="too short"):
+    # 20 values: the last 20 % (4) test, the 10 % before (2) validation, 14 left to train on,
+    # and one training window needs window + horizon = 17 of them
+    with pytest.raises(DataError, match=r"^series of length 20 is too short for window=16, horizon=1 with "
+                                        r"val_fraction=0.1, test_fraction=0.2: it splits into 14 training, "
+                                        r"2 validation and 4 test values; training needs at least window \+ "
+                                        r"horizon = 17, validation and test at least horizon = 1 each$"):
         Ramp(n=20, window=16).load()
+
+
+@pytest.mark.parametrize("rows", [["2000-01,1.5"], ["2000-01,1.5", "2000-02,2.5"]])
+def test_a_csv_file_of_one_or_two_rows_is_too_short(tmp_path, rows):
+    # the time-stamp check needs two stamps for a step (and skipped fewer than three): the
+    # error comes from the split, and says what each part lacks
+    p = write(tmp_path, "t,v\n" + "\n".join(rows) + "\n")
+    n = len(rows)   # 20 % and 10 % of one or two rows round to none for test and validation
+    with pytest.raises(DataError, match=rf"^series of length {n} is too short for window=8, horizon=1 .*: "
+                                        rf"it splits into {n} training, 0 validation and 0 test values; "
+                                        r"training needs at least window \+ horizon = 9,"):
+        CSVSeries(p, "v", "t", window=8).load()
+
+
+@pytest.mark.parametrize("rows, match", [(["5,1", "5,2"], r"'t' repeats its time stamps \(5, 5, \.\.\.\)"),
+                                         (["6,1", "5,2"], r"'t' runs backwards \(6, 5, \.\.\.\)")])
+def test_two_time_stamps_are_checked_too(tmp_path, rows, match):
+    # two stamps are one step, which can repeat or run backwards; fewer than three went unchecked
+    p = write(tmp_path, "t,v\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=match):
+        CSVSeries(p, "v", "t").series()
 
 
 @pytest.mark.parametrize("where", [5, 290])   # in the training part, in the test part
