@@ -153,8 +153,10 @@ class Sine(SeriesDataset):
 class MackeyGlass(SeriesDataset):
     """dx/dt = beta x(t-tau) / (1 + x(t-tau)^n) - gamma x(t), chaotic for tau >= 17.
 
-    Integrated with 4th-order Runge-Kutta (delayed term held over a step), sampled every
-    ``sample_every`` time units after a warm-up of 50 tau that forgets the constant start.
+    Starts from x = 1.2 for t <= 0 and is integrated with 4th-order Runge-Kutta in steps of
+    ``dt`` (the delayed term held at its value at the step's start). The series is x(t) at
+    t = 50 tau + k sample_every, k = 0, ..., length - 1: a warm-up of 50 tau forgets the
+    constant start, and the first sample is the state at its end.
     """
 
     def __init__(self, length=2000, tau=17, beta=0.2, gamma=0.1, exponent=10.0,
@@ -184,8 +186,8 @@ class MackeyGlass(SeriesDataset):
         lag = int(round(self.tau / dt))
         every = max(1, int(round(self.sample_every / dt)))
         warm = int(round(50 * self.tau / dt))
-        steps = warm + self.length * every
-        x = np.empty(steps + lag + 1)
+        steps = warm + (self.length - 1) * every      # up to the last sample's time
+        x = np.empty(steps + lag + 1)                   # x[lag + k] = x(k dt)
         x[:lag + 1] = 1.2
         b, g, p = self.beta, self.gamma, self.exponent
 
@@ -200,7 +202,8 @@ class MackeyGlass(SeriesDataset):
             k3 = f(xi + 0.5 * dt * k2, xd)
             k4 = f(xi + dt * k3, xd)
             x[i + 1] = xi + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-        y = x[lag + 1 + warm::every][:self.length]
+        # t = 50 tau + k sample_every: the first sample is x(50 tau) itself, not a step after it
+        y = x[lag + warm::every]
         if self.noise:
             y = y + self.noise * np.random.default_rng(self.seed).standard_normal(len(y))
         return y, None
