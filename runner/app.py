@@ -142,9 +142,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     started = time.perf_counter()
     out_dir = Path(out_dir or HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # a directory used again (hydra.run.dir=...) kept the earlier run's files beside this
-    # run's, and a run that failed early looked like the earlier one's results
-    outputs.clear_earlier_run(out_dir, keep_state=_uses_checkpoint_in(cfg, out_dir))
+    # a directory used again (hydra.run.dir=...) kept an earlier failure's traceback.txt
+    # beside this run's summary
+    (out_dir / "traceback.txt").unlink(missing_ok=True)
     info = _hydra_info()
     _quiet_console(bool(cfg.get("quiet")))
     summary = {"status": "failed", "error": None, "name": cfg.get("name"), "job": info["job"],
@@ -155,6 +155,10 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         OmegaConf.resolve(cfg)
         check_run_mode()
         validate(cfg)
+        # the config holds: from here the directory is this run's. An earlier run's files
+        # would look like this run's results if it failed early, so they go; a config typo
+        # (above) never costs the earlier run its model
+        outputs.clear_earlier_run(out_dir, keep_state=_uses_checkpoint_in(cfg, out_dir))
         outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
         import grucy   # after validation: a config typo is reported even without a built grucy
         threads = choose_threads(cfg)

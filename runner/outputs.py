@@ -2,8 +2,9 @@
 plots, traceback.txt. Written atomically (temporary file, fsync, rename) so a reader never
 sees half a file.
 
-A directory used again (``hydra.run.dir=...``) is first cleared of an earlier run's files
-(:func:`clear_earlier_run`), but only of these names: nothing else in it is the runner's.
+A directory used again (``hydra.run.dir=...``) is cleared of an earlier run's files once the
+new run's config holds (:func:`clear_earlier_run`), and only of these names: nothing else in
+it is the runner's.
 """
 import csv
 import io

@@ -209,27 +209,30 @@ def readme_run_files():
 def test_a_run_into_a_used_directory_leaves_none_of_the_earlier_runs_files(tmp_path, monkeypatch, fails):
     # hydra.run.dir=... given again: a run that failed early left the earlier run's
     # checkpoints, metrics, predictions and plots beside its own summary, as if they were its
-    # results, and Ctrl-C offered a resume= of the earlier run's last.npz
+    # results, and Ctrl-C offered a resume= of the earlier run's last.npz. A run refused for
+    # its config instead leaves them all but summary.json: a typo must not delete a model
     out, _, s = train(tmp_path, tiny("sine", ["plots=true"]))
     assert s["status"] == "ok"
     # every file the README lists but Hydra's log (no Hydra here) and a crash's traceback
     assert {f.name for f in out.iterdir()} >= readme_run_files() - {"runner.log", "traceback.txt"}
     (out / "notes.txt").write_text("the user's own file, not the runner's\n")
+    earlier = {f.name: f.read_bytes() for f in out.iterdir() if f.name != "summary.json"}
     if fails == "config":
         with pytest.raises(SystemExit):
             train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=nan"]))
-        own = {"summary.json"}
+        assert {f.name: f.read_bytes() for f in out.iterdir() if f.name != "summary.json"} == earlier
     else:
         def interrupt(pred, target):
             raise KeyboardInterrupt
         monkeypatch.setattr(M, "loss_fn", lambda name: interrupt)
         with pytest.raises(KeyboardInterrupt):
             train(tmp_path, tiny("sine"))
-        own = {"summary.json", "config.yaml"}
-    assert {f.name for f in out.iterdir()} == own | {"notes.txt"}
+        assert {f.name for f in out.iterdir()} == {"summary.json", "config.yaml", "notes.txt"}
     s = json.loads((out / "summary.json").read_text())
     assert s["status"] == ("failed" if fails == "config" else "interrupted")
-    if fails == "ctrl-c":
+    if fails == "config":
+        assert "trainer.clip_grad_norm" in s["error"], s["error"]
+    else:
         assert "nothing to resume" in s["error"], s["error"]
 
 
