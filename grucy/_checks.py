@@ -73,14 +73,17 @@ def check_choice(value, name, choices):
     return value
 
 
-def asarray(value, name, what="an array or a rectangular nested list", dtype=None):
+def asarray(value, name, dtype=None):
     """np.asarray(value, dtype) whose conversion errors name the argument: numpy's own, for a
     ragged list ("inhomogeneous shape") or strings, and torch's, for a tensor that requires
-    grad (a RuntimeError), name none."""
+    grad (a RuntimeError), name none. The one wording for every argument and layer (kernels,
+    ops, the layers above them): callers pass no words of their own, so the same mistake
+    reads the same wherever it is made."""
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, TypeError, RuntimeError) as e:
-        raise ValueError(f"{name} must be {what}: {e}") from None
+        raise ValueError(f"{name} must be an array or a rectangular nested list of numbers: "
+                         f"{e}") from None
 
 
 def c_aligned(arr):
@@ -101,8 +104,7 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None):
     """
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
-            a = asarray(a, name, "a rectangular nested list of numbers",
-                        dtype if dtype is not None else np.float64)
+            a = asarray(a, name, dtype if dtype is not None else np.float64)
         else:
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
@@ -124,7 +126,7 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     """Validate a (B,) integer array of sequence lengths in [0, T]; return it as int64."""
     if lengths is None:
         return None
-    arr = asarray(lengths, name, f"a ({batch},) array of integers")
+    arr = asarray(lengths, name)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.shape != (batch,):

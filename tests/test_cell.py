@@ -86,7 +86,8 @@ def test_bad_calls_raise_naming_the_argument():
         Cell(np.zeros((w[0].shape[0], 0)), *w[1:])
     with pytest.raises(TypeError, match="reset_after"):
         Cell(*w, reset_after=1)
-    with pytest.raises(ValueError, match="w_ih must be an array or a rectangular nested list"):
+    with pytest.raises(ValueError, match="^w_ih must be an array or a rectangular nested list "
+                                         "of numbers: "):
         Cell([[1.0, 2.0], [1.0]], *w[1:])
 
 

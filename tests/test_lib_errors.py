@@ -36,6 +36,10 @@ def test_constructor(kw, exc, name):
         GRU(**args)
 
 
+# The one wording of a list numpy cannot make an array of, whichever layer converts it
+RAGGED = "^{} must be an array or a rectangular nested list of numbers: "
+
+
 def _g(**kw):
     return GRU(2, 3, num_layers=2, bidirectional=True, **kw)
 
@@ -46,8 +50,8 @@ FORWARD = [
     (lambda: _g().forward(np.zeros((4, 2, 2), np.float64)), TypeError, "x"),
     (lambda: _g().forward(np.zeros((4, 2, 2), np.int32)), TypeError, "x"),
     (lambda: _g().forward("x"), TypeError, "x"),
-    (lambda: _g().forward([[[1.0, 2.0]], [[1.0]]]), ValueError, "x must be a rectangular"),
-    (lambda: _g().forward([[["a", "b"]]]), ValueError, "x must be a rectangular"),
+    (lambda: _g().forward([[[1.0, 2.0]], [[1.0]]]), ValueError, RAGGED.format("x")),
+    (lambda: _g().forward([[["a", "b"]]]), ValueError, RAGGED.format("x")),
     (lambda: _g().forward(np.zeros((0, 2, 2), np.float32)), ValueError, "x"),
     (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), h0=np.zeros((2, 2, 3), np.float32)),
      ValueError, "h0"),
@@ -133,3 +137,32 @@ def test_non_float_arrays_and_non_arrays_are_refused_by_name():
     g = GRU(2, 3, seed=0)
     with pytest.raises(TypeError, match="x must have dtype float32 or float64, got int64"):
         g.forward(np.ones((4, 1, 2), np.int64))
+
+
+def _ragged_calls():
+    import grucy
+    rng = np.random.default_rng(7)
+    T, B, I, H = 2, 2, 2, 3
+    x = rng.standard_normal((T, B, I))
+    w = [rng.standard_normal(s) for s in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]
+    ragged = [[1.0, 2.0], [1.0]]
+    return [
+        ("x", lambda: _g().forward([ragged, ragged])),                        # as_float_array
+        ("x", lambda: grucy.gru_forward([ragged, ragged], None, *w)),         # kernels._floating
+        ("h0", lambda: _g().forward(np.zeros((T, B, 2), np.float32), h0=[ragged])),
+        ("h0", lambda: grucy.gru_forward(x, [[1.0, 2.0, 3.0], [1.0]], *w)),
+        ("x_t", lambda: grucy.gru_cell(ragged, None, *w)),
+        ("lengths", lambda: grucy.gru_forward(x, None, *w, lengths=[[1], [1, 2]])),
+        ("w_ih", lambda: grucy.Cell(ragged, *w[1:])),
+        ("matmul: a", lambda: grucy.matmul(ragged, np.ones((2, 2)))),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_ragged_calls())), ids=lambda i: f"call{i}")
+def test_a_ragged_list_reads_the_same_through_every_layer(index):
+    """The layers' converter said "x must be a rectangular nested list of numbers", the kernels'
+    "x must be an array or a rectangular nested list": one mistake, two wordings, each pinned by
+    its own tests. One function now words it, naming the argument and what it must be."""
+    name, call = _ragged_calls()[index]
+    with pytest.raises(ValueError, match=RAGGED.format(name)):
+        call()
