@@ -26,7 +26,10 @@ GRUCY_INLINE void GRUCY_FN(after_infer_body)(P n, P H, const R *restrict a,
         for (P j = 0; j < H; j++) {
             R r = hb[j], z = hb[H + j];
             R nn = TNH(ab[2 * H + j] + r * (hb[2 * H + j] + bhn[j]));   /* (3) */
-            R v = hh[j] + z * (nn - hh[j]);                             /* (4) (1-z)h + zn */
+            /* (4) as written, not h + z(n - h): that is one operation fewer, but for h = ±inf
+               and z = 0 it reads inf + 0·(-inf) = NaN where (1 - z)h + zn keeps the state,
+               as the reference and torch.nn.GRU do (tests/test_kernels_torch.py) */
+            R v = (1 - z) * hh[j] + z * nn;
             hh[j] = v;
             o[j] = v;
         }
@@ -52,7 +55,7 @@ GRUCY_INLINE void GRUCY_FN(after_train_body)(P n, P H, R *restrict g, const R *r
         for (P j = 0; j < H; j++) {
             R hj = hh[j], r = gb[j], z = gb[H + j];
             R nn = TNH(gb[2 * H + j] + r * (hb[2 * H + j] + bhn[j]));   /* (3) */
-            R v = hj + z * (nn - hj);                                   /* (4) */
+            R v = (1 - z) * hj + z * nn;                                /* (4), as above */
             gb[2 * H + j] = nn;
             hh[j] = v;
             o[j] = v;
@@ -94,7 +97,7 @@ GRUCY_INLINE void GRUCY_FN(seed_n_infer_body)(P n, P H, const R *restrict a,
         for (P j = 0; j < H; j++) {
             R z = hb[H + j];
             R nn = TNH(ab[2 * H + j] + hb[2 * H + j]);                  /* (3) */
-            R v = hh[j] + z * (nn - hh[j]);                             /* (4) */
+            R v = (1 - z) * hh[j] + z * nn;                             /* (4), as above */
             hh[j] = v;
             o[j] = v;
         }
@@ -118,7 +121,7 @@ GRUCY_INLINE void GRUCY_FN(seed_n_train_body)(P n, P H, R *restrict g, const R *
             R hj = hh[j];
             R z = gb[H + j];
             R nn = TNH(gb[2 * H + j] + hb[2 * H + j]);                  /* (3) */
-            R v = hj + z * (nn - hj);                                   /* (4) */
+            R v = (1 - z) * hj + z * nn;                                /* (4), as above */
             gb[2 * H + j] = nn;
             hh[j] = v;
             o[j] = v;

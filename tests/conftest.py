@@ -79,11 +79,13 @@ def _make_cotangents(T, B, H, dtype=np.float64, seed=1):
             rng.standard_normal((B, H)).astype(dtype))
 
 
-def _assert_close(actual, desired, tol, name=""):
-    """|actual - desired| <= tol * (max|desired| + |desired|), element-wise, same shape.
+def _assert_close(actual, desired, tol, name="", scale=None):
+    """|actual - desired| <= tol * (scale + |desired|), element-wise, same shape.
 
-    Scaling by the array's largest magnitude keeps the test meaningful for gradients whose
-    entries are sums of many terms with cancellation (weight gradients over T*B rows).
+    scale defaults to max|desired| (1 when that is 0): scaling by the array's largest
+    magnitude keeps the test meaningful for gradients whose entries are sums of many terms
+    with cancellation (weight gradients over T*B rows). Pass the terms' size instead when the
+    array may be a single such cancellation.
     """
     assert actual is not None, f"{name}: got None"
     actual = np.asarray(actual)
@@ -92,7 +94,8 @@ def _assert_close(actual, desired, tol, name=""):
     a = actual.astype(np.float64)
     d = desired.astype(np.float64)
     assert np.all(np.isfinite(a)), f"{name}: non-finite values"
-    scale = float(np.max(np.abs(d), initial=0.0)) or 1.0
+    if scale is None:
+        scale = float(np.max(np.abs(d), initial=0.0)) or 1.0
     err = np.abs(a - d)
     bound = tol * (scale + np.abs(d))
     if not np.all(err <= bound):

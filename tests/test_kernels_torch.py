@@ -159,3 +159,69 @@ def test_a_tensor_that_requires_grad_is_refused_naming_the_argument(gk):
                        *p[2:])
     with pytest.raises(ValueError, match=r"^matmul: b must be an array"):
         gk.matmul(np.ones((2, 2)), torch.ones((2, 2), dtype=torch.float64, requires_grad=True))
+
+
+def _non_finite_problem(value, dtype, seed):
+    """A (T, B) = (3, 2) problem whose h0 row 0 holds `value` (+inf, -inf or NaN) in unit 0,
+    with w_hh's column 0 chosen so that a non-finite state can survive a step: its r entries
+    have value's sign (r = 1 everywhere, so r ⊙ (±inf) is no 0 · inf), z's unit 0 the
+    opposite sign (z = 0: the state passes through), the other units a mix (z = 0 keeps a
+    finite state, z = 1 takes n = ±1). Row 1 stays finite."""
+    T, B, I, H = 3, 2, 3, 4
+    rng = np.random.default_rng(seed)
+    p = {"x": rng.standard_normal((T, B, I)).astype(dtype),
+         "h0": rng.uniform(-0.9, 0.9, (B, H)).astype(dtype),
+         "w_ih": rng.uniform(-0.5, 0.5, (3 * H, I)).astype(dtype),
+         "w_hh": rng.uniform(-0.5, 0.5, (3 * H, H)).astype(dtype),
+         "b_ih": rng.uniform(-0.5, 0.5, 3 * H).astype(dtype),
+         "b_hh": rng.uniform(-0.5, 0.5, 3 * H).astype(dtype)}
+    p["h0"][0, 0] = value
+    sign = 1.0 if np.isnan(value) else np.sign(value)
+    col = np.concatenate([np.ones(H), [-1.0, 1.0, -1.0, 1.0], rng.choice([-1.0, 1.0], H)])
+    p["w_hh"][:, 0] = (sign * col * rng.uniform(0.5, 1.0, 3 * H)).astype(dtype)
+    return p
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan], ids=["+inf", "-inf", "nan"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_a_non_finite_h0_gives_torch_s_infinities_and_nans(kernels, tol, value, dtype,
+                                                            training):
+    """+inf in h0 stayed +inf in torch.nn.GRU and in the reference, (1 − z)⊙h + z⊙n with z = 0,
+    but the compiled update read h + z⊙(n − h) = inf + 0·(−inf): NaN. Where each back end
+    has inf, -inf and NaN must agree with torch, and the finite entries as usual."""
+    p = _non_finite_problem(value, dtype, seed=47)
+    with torch.no_grad():
+        out_t, h_n_t = _torch_gru(p, dtype)(torch.from_numpy(p["x"]),
+                                            torch.from_numpy(p["h0"][None]))
+    want = out_t.numpy()
+    if not np.isnan(value):      # the problem is built to carry the infinity through
+        assert np.isposinf(want[:, 0, 0] * np.sign(value)).all(), want[:, 0]
+    with np.errstate(invalid="ignore"):                    # the reference's 0 · inf
+        out, h_n, _ = kernels.gru_forward(**p, reset_after=True, training=training)
+    for name, got, w in (("out", out, want), ("h_n", h_n, h_n_t[0].numpy())):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(w), err_msg=f"{name}: NaN")
+        np.testing.assert_array_equal(np.isinf(got) * np.sign(got), np.isinf(w) * np.sign(w),
+                                      err_msg=f"{name}: ±inf")
+        finite = np.isfinite(w)
+        np.testing.assert_allclose(got[finite], w[finite], rtol=0,      # states: |h| <= 1
+                                   atol=2 * tol[np.dtype(dtype)], err_msg=name)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan], ids=["+inf", "-inf", "nan"])
+def test_cell_step_with_a_non_finite_state_matches_torch_gru_cell(gk, value):
+    """Cell.step runs its own update pass: the same check as above, one step."""
+    p = _non_finite_problem(value, np.float64, seed=48)
+    gru = _torch_gru(p, np.float64)
+    cell = torch.nn.GRUCell(p["w_ih"].shape[1], p["w_hh"].shape[1], dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(gru, name + "_l0"))
+        want = cell(torch.from_numpy(p["x"][0]), torch.from_numpy(p["h0"])).numpy()
+    out = np.empty_like(p["h0"])
+    gk.Cell(p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], reset_after=True).step(
+        p["x"][0], p["h0"], out)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(out) * np.sign(out), np.isinf(want) * np.sign(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=0, atol=2e-12)
