@@ -745,6 +745,12 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
             full = False
     new = np.empty if full else np.zeros                    # padding must read as zero
     cdef real[:, ::1] h = np.array(h0, dtype=dtype)                 # (B, H) -> h_n
+    if T == 0 or B == 0:
+        # No step or no row: h_n is h0 (every row has length 0), out and gates are empty.
+        # Returned here, before the loop's sizes (proj_steps divides by B) and the pointers
+        # to element 0 of each array, which an empty one does not have.
+        return (np.zeros((T, B, H), dtype=dtype), np.asarray(h),
+                np.empty((T, B, 3 * H), dtype=dtype) if training else None)
     cdef real[:, :, ::1] out = new((T, B, H), dtype=dtype)
     cdef real[:, ::1] hp = _scratch("hp", (B, 3 * H), dtype)
     cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
@@ -774,7 +780,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     dtype = np.float32 if real is float else np.float64
     # The loops index by these shapes and lengths: refuse a cache whose fields disagree
     # (edited, or in place) before they read out of bounds.
-    if T < 1 or B < 1 or I < 1:
+    if I < 1:
         raise ValueError(f"cache.x has shape {tuple(x.shape)[:3]}: cache must be gru_forward's")
     if H < 1:
         raise ValueError(f"cache.out has shape {tuple(out.shape)[:3]}: cache must be "
@@ -789,6 +795,17 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         if got != want:
             raise ValueError(f"cache.{name} has shape {got}, not {want}: cache must be "
                              "gru_forward's, unedited")
+    if T == 0 or B == 0:
+        # Forward ran no step, so none runs back: dh0 = dh_n, every other gradient zero.
+        # Returned here, before the checks and loops below take a pointer to element 0 of
+        # each array, which an empty one does not have.
+        L = np.asarray(lengths)
+        bad = np.flatnonzero((L < 0) | (L > T))
+        if bad.size:
+            raise ValueError(f"cache.lengths[{bad[0]}] = {L[bad[0]]} lies outside [0, {T}]")
+        return (np.zeros((T, B, I), dtype=dtype), np.array(dh_n, dtype=dtype),
+                np.zeros((3 * H, I), dtype=dtype), np.zeros((3 * H, H), dtype=dtype),
+                np.zeros(3 * H, dtype=dtype), np.zeros(3 * H, dtype=dtype))
     # and aligned: the loops load elements as aligned. gru_forward's arrays always are; an
     # edited cache's (np.frombuffer at an odd offset) may not be, and the typed arguments
     # above do not check it
@@ -879,11 +896,11 @@ cdef class Cell:
     `step` allocates nothing (scratch is the Cell's own, grown to the largest B seen) and
     `out` may be `h` itself for an in-place update; it returns None. It checks types,
     shapes and contiguity cheaply and raises TypeError/ValueError naming the argument, as
-    gru_cell does, with two differences: x_t, h and out must be numpy arrays (gru_cell also
-    converts lists), and B = 0 rows is a no-op (gru_cell refuses it). Non-contiguous or
-    misaligned x_t/h are copied. The Cell keeps references to the weight arrays, so
-    updating them in place (an optimizer step) is seen by the next step; replacing them
-    needs a new Cell.
+    gru_cell does, with one difference: x_t, h and out must be numpy arrays (it writes into
+    out and converts nothing; gru_cell also converts lists). B = 0 rows is allowed, as in
+    gru_cell: an empty step. Non-contiguous or misaligned x_t/h are copied. The Cell keeps
+    references to the weight arrays, so updating them in place (an optimizer step) is seen
+    by the next step; replacing them needs a new Cell.
     Not for concurrent use from several threads (one Cell per stream).
     """
     cdef readonly cnp.ndarray w_ih, w_hh, b_ih, b_hh
@@ -917,7 +934,7 @@ cdef class Cell:
         not one; `out`, written in place, is refused instead)."""
         cdef cnp.ndarray arr
         if not cnp.PyArray_Check(a):
-            raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+            raise self._not_an_array(name, a, B, n)
         arr = <cnp.ndarray>a
         # the type number leaves out byte order: a '>f8' array is NPY_DOUBLE too, and the
         # loops would read its bytes as native doubles
@@ -935,6 +952,13 @@ cdef class Cell:
             arr = np.array(arr, order="C")
         return arr
 
+    cdef _not_an_array(self, name, a, B, n):
+        """The TypeError for a list (or anything but an ndarray) given to step: what it must
+        be instead, and why step does not convert it as gru_cell does."""
+        return TypeError(f"{name} must be a ({B}, {n}) numpy array of {self.dtype}, got "
+                         f"{type(a).__name__}: Cell.step converts nothing, it writes into out "
+                         "without allocating (grucy.gru_cell converts lists)")
+
     def step(self, x_t, h, out):
         """out (B, H) := one GRU step from state h (B, H) on input x_t (B, I). Returns None."""
         cdef cnp.ndarray xa, ha, oa, sa
@@ -942,7 +966,7 @@ cdef class Cell:
             raise TypeError("this Cell was not initialised: make one with Cell(w_ih, w_hh, "
                             "b_ih, b_hh)")
         if not cnp.PyArray_Check(x_t):
-            raise TypeError(f"x_t must be a numpy array, got {type(x_t).__name__}")
+            raise self._not_an_array("x_t", x_t, "B", self.input_size)
         if cnp.PyArray_NDIM(<cnp.ndarray>x_t) != 2:
             raise ValueError(f"x_t must be 2-D (B, {self.input_size}), got shape {x_t.shape}")
         cdef Py_ssize_t B = (<cnp.ndarray>x_t).shape[0]
@@ -953,7 +977,7 @@ cdef class Cell:
         xa = self._array("x_t", x_t, B, I, False)
         ha = self._array("h", h, B, H, False)
         oa = self._array("out", out, B, H, True)
-        if B == 0:
+        if B == 0:                      # an empty step: the GEMMs would take no rows
             return
         if self._capacity < B * (2 * G + 2 * H):
             self._scratch = np.empty(B * (2 * G + 2 * H), self.dtype)

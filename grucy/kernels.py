@@ -11,6 +11,12 @@ trust their inputs and check nothing. Two checks live in _gru.pyx's entry points
 before its loops: the compiled backward's of the cache (its shapes, alignment and lengths,
 cheapest in C; gru_backward names the cache in the error), and Cell.step's of its
 arguments (the streaming path: a step takes about 2 µs, so checks there are C-level).
+
+Empty batches: T = 0 steps or B = 0 rows are allowed everywhere (gru_forward, gru_backward,
+gru_cell, Cell.step, the layers above), I and H must be >= 1. Empty in, empty out of the
+usual shapes: out (T, B, H) holds no state, h_n is a copy of h0 (T = 0 runs no step, as for
+a row of length 0), backward gives dx (T, B, I), dh0 = dh_n and zero weight gradients.
+torch.nn.GRU and GRUCell take B = 0 the same way; torch.nn.GRU refuses T = 0.
 """
 from typing import NamedTuple
 
@@ -42,7 +48,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
                 reverse=False, training=True):
     """Run a GRU layer over a whole (padded) batch of sequences.
 
-    x (T, B, I); h0 (B, H) or None for zeros; w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,),
+    x (T, B, I), T and B >= 0 (an empty batch: see the module docstring), I >= 1;
+    h0 (B, H) or None for zeros; w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,),
     row blocks [r | z | n]; all float32 or all float64. lengths (B,) integers in [0, T] or
     None (all T): row b's steps t >= lengths[b] leave its state unchanged and its out rows
     zero. reverse=True runs each row backwards from its own last valid step.
@@ -66,8 +73,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     if x.ndim != 3:
         raise ValueError(f"x must be 3-D (T, B, I), got shape {x.shape}")
     T, B, I = x.shape
-    if min(T, B, I) < 1:
-        raise ValueError(f"x must have T, B, I >= 1, got shape {x.shape}")
+    if I < 1:                              # T = 0 or B = 0 is an empty batch, I = 0 no input
+        raise ValueError(f"x must have I >= 1 features, got shape {x.shape}")
     w_ih, w_hh, b_ih, b_hh = _check_params(w_ih, w_hh, b_ih, b_hh, dtype, I)
     H = w_hh.shape[1]
     own_h0 = h0 is None                    # built here: nobody else can change it
@@ -77,7 +84,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
                                    reset_after, reverse, training)
     if not training:
         return out, h_n, None
-    if lengths.min() < T:
+    if B and lengths.min() < T:
         # dW_ih = dAᵀ X runs over every (t, b) row; dA is zero on padding, but 0 · NaN is
         # NaN, and padding is often np.empty garbage. Keep a copy with zeroed padding.
         x = x.copy()
@@ -92,7 +99,8 @@ def gru_backward(dout, dh_n, cache):
     dout (T, B, H) or None: gradient of the loss with respect to out (padded positions are
     ignored); dh_n (B, H) or None: with respect to h_n. cache: from gru_forward with
     training=True. Returns fresh arrays dx (T, B, I), dh0 (B, H), dw_ih (3H, I),
-    dw_hh (3H, H), db_ih (3H,), db_hh (3H,) in the forward pass's dtype.
+    dw_hh (3H, H), db_ih (3H,), db_hh (3H,) in the forward pass's dtype; for an empty batch
+    (T = 0 or B = 0) dh0 is dh_n and the rest zeros.
     """
     if not isinstance(cache, GRUCache):
         raise TypeError("cache must be the cache returned by gru_forward(..., training=True), "
@@ -127,12 +135,12 @@ def gru_backward(dout, dh_n, cache):
 
 def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     """One GRU step: x_t (B, I), h (B, H) or None (zeros) -> h_next (B, H). Weights as in
-    gru_forward."""
+    gru_forward; B = 0 rows gives an empty (0, H)."""
     x_t = _floating("x_t", x_t)
     if x_t.ndim != 2:
         raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
-    if min(x_t.shape) < 1:                 # here, not in gru_forward: it would name x (1, B, I)
-        raise ValueError(f"x_t must have B, I >= 1, got shape {x_t.shape}")
+    if x_t.shape[1] < 1:                   # here, not in gru_forward: it would name x (1, B, I)
+        raise ValueError(f"x_t must have I >= 1 features, got shape {x_t.shape}")
     # x_t is the step's x: dtype messages name "x" as gru_forward's do.
     w_hh = _recurrent_weight(w_hh, x_t.dtype)
     if h is None:                       # as gru_forward's h0 and reference.gru_cell's h

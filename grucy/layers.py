@@ -188,6 +188,9 @@ class GRU(_ParameterMixin):
 
         Args:
             x: (T, B, input_size), or (B, T, input_size) if batch_first; the layer's dtype.
+                T = 0 or B = 0 is an empty batch: out is empty, h_n is h0, and backward
+                gives dh0 = dh_n and zero weight gradients (grucy.kernels; torch.nn.GRU
+                refuses T = 0).
             h0: (num_layers*D, B, H) initial states, or None for zeros.
             lengths: (B,) ints in [0, T], or None for all T.  Steps t >= lengths[b] leave row
                 b's state unchanged and its out rows zero; the reverse direction starts at
@@ -207,8 +210,6 @@ class GRU(_ParameterMixin):
             x = np.ascontiguousarray(x.transpose(1, 0, 2))
         T, B, _ = x.shape
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
-        if T < 1 or B < 1:
-            raise ValueError(f"x must have at least one time step and one row, got shape {x.shape}")
         if h0 is not None:
             h0 = as_float_array(h0, "h0", dtype=self.dtype, shape=(L * D, B, H))
         lengths = check_lengths(lengths, B, T)

@@ -52,7 +52,7 @@ FORWARD = [
     (lambda: _g().forward("x"), TypeError, "x"),
     (lambda: _g().forward([[[1.0, 2.0]], [[1.0]]]), ValueError, RAGGED.format("x")),
     (lambda: _g().forward([[["a", "b"]]]), ValueError, RAGGED.format("x")),
-    (lambda: _g().forward(np.zeros((0, 2, 2), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2, 0), np.float32)), ValueError, "x"),
     (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), h0=np.zeros((2, 2, 3), np.float32)),
      ValueError, "h0"),
     (lambda: _g().forward(np.zeros((4, 2, 2), np.float32), h0=np.zeros((4, 2, 3), np.float64)),
