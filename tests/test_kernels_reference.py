@@ -8,6 +8,7 @@ prefix.
 """
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -201,6 +202,30 @@ def test_training_false_keeps_no_cache(ref, make_problem):
     np.testing.assert_array_equal(h_n, h_n2)
     with pytest.raises(TypeError, match="cache"):
         ref.gru_backward(None, None, cache2)
+
+
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+def test_inference_holds_no_step_s_cache(ref, make_problem, reset_after):
+    """training=False keeps no per-step cache while it runs either: its peak memory is out
+    plus a few steps' temporaries, not out plus T steps of (x, h, r, z, n, g) rows as the
+    training forward's, and its results are bit-identical to the training forward's."""
+    T_, B_, I_, H_ = 200, 16, 8, 32
+    p = make_problem(T_, B_, I_, H_, seed=33)
+    kw = dict(reset_after=reset_after, lengths=np.linspace(T_ // 2, T_, B_).astype(int),
+              reverse=True)
+    out_t, h_n_t, _ = ref.gru_forward(**p, **kw)
+    step_bytes = B_ * (I_ + 5 * H_) * 8          # one step's saved rows, float64
+    tracemalloc.start()
+    try:
+        out, h_n, cache = ref.gru_forward(**p, **kw, training=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert cache is None
+    np.testing.assert_array_equal(out, out_t)
+    np.testing.assert_array_equal(h_n, h_n_t)
+    # generous: a quarter of T steps (the training forward holds all T; this one ~3)
+    assert peak - out.nbytes < T_ // 4 * step_bytes, (peak, out.nbytes, step_bytes)
 
 
 def test_read_only_inputs_are_not_modified(ref, make_problem, make_cotangents):
