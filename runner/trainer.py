@@ -5,8 +5,11 @@ Shuffling uses a generator seeded by (seed, epoch), so epoch k's batches do not 
 on how the run got there: a resumed run replays exactly what an uninterrupted one does.
 Inside the loop numpy only slices and does element-wise work; matrix products are grucy's.
 """
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +64,30 @@ def predict(model, split: Split, batch_size: int) -> np.ndarray:
     for i in range(0, len(split), batch_size):
         out.append(np.asarray(model.predict(time_major(split.x[i:i + batch_size], dtype))))
     return np.concatenate(out, axis=0).reshape(split.y.shape)
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
+
+    An epoch's records (best.npz, last.npz, metrics.csv) are written together: a Ctrl-C
+    between them left last.npz an epoch behind best.npz and the metrics, and one inside
+    zipfile's constructor printed an "Exception ignored ... ZipFile.__del__" traceback
+    after the resume hint. Only where Python's own handler is in place (the main thread,
+    SIGINT not ignored or taken over by the caller).
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _finite(v):
@@ -168,14 +195,15 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> d
         history.append(row)
         epochs_this_run += 1
         M.scheduler_step(scheduler, val_loss)
-        if val_loss < best_val - t.early_stopping.min_delta:
-            best_val, best_epoch, bad_epochs = val_loss, epoch, 0
-            M.save_checkpoint(best_path, model, optimizer, state(epoch))
-        else:
-            bad_epochs += 1
-        M.save_checkpoint(last_path, model, optimizer, state(epoch))
-        outputs.write_metrics(out_dir / "metrics.csv", history)
-        progress.epoch(row, epochs_this_run, t.epochs - epoch)
+        with _ctrl_c_deferred():                  # the epoch's records, all or none
+            if val_loss < best_val - t.early_stopping.min_delta:
+                best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+                M.save_checkpoint(best_path, model, optimizer, state(epoch))
+            else:
+                bad_epochs += 1
+            M.save_checkpoint(last_path, model, optimizer, state(epoch))
+            outputs.write_metrics(out_dir / "metrics.csv", history)
+            progress.epoch(row, epochs_this_run, t.epochs - epoch)
         if patience is not None and bad_epochs >= patience and epoch < t.epochs:
             stopped_early = True
             break

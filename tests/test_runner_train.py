@@ -236,6 +236,31 @@ def test_a_run_into_a_used_directory_leaves_none_of_the_earlier_runs_files(tmp_p
         assert "nothing to resume" in s["error"], s["error"]
 
 
+def test_ctrl_c_while_an_epoch_is_recorded_waits_for_all_its_records(tmp_path, monkeypatch):
+    # A Ctrl-C between best.npz and last.npz left last.npz an epoch behind best.npz and
+    # metrics.csv (and one inside zipfile's constructor printed a stray traceback): it now
+    # takes effect once the epoch's checkpoints and metrics are all written
+    import os
+    import signal
+    real, saves = M.save_checkpoint, []
+
+    def save_with_ctrl_c(path, *args, **kwargs):
+        saves.append(path)
+        if len(saves) == 3:                   # epoch 1 wrote best and last; epoch 2's first
+            os.kill(os.getpid(), signal.SIGINT)
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(M, "save_checkpoint", save_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, tiny("sine", ["trainer.epochs=5"]))
+    out = tmp_path / "run"
+    rows = metrics_without_timing(out / "metrics.csv")
+    meta = M.load_checkpoint(out / "last.npz")[2]
+    assert meta["runner"]["epoch"] == len(rows) == 2 and saves[-1].name == "last.npz"
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "interrupted" and f"resume={out}" in s["error"], s["error"]
+
+
 @pytest.mark.parametrize("where", ["dir", "last.npz"])
 def test_a_resume_into_its_own_directory_keeps_the_state_it_continues(tmp_path, where):
     ov = tiny("sine", ["trainer.epochs=3", "plots=true"])
