@@ -291,7 +291,8 @@ class GRU(_ParameterMixin):
         """Return a :class:`GRUStream` that feeds this GRU one time step at a time.
 
         Args:
-            batch_size: B, the rows of every x_t (B, input_size) the stream will take.
+            batch_size: B >= 0, the rows of every x_t (B, input_size) the stream will take
+                (0: empty steps, as for an empty batch anywhere in grucy.kernels).
             h0: (num_layers, B, H) starting state, or None for zeros.
         """
         return GRUStream(self, batch_size, h0)
@@ -318,7 +319,7 @@ class GRUStream:
             raise ValueError("gru must be unidirectional to stream (the reverse direction "
                              "needs the whole sequence)")
         self.gru = gru
-        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.batch_size = check_int(batch_size, "batch_size", 0)   # 0: empty steps, as gru_cell
         self._cells = [_grucy.kernels.Cell(*gru._weights(layer, 0), reset_after=gru.reset_after)
                        for layer in range(gru.num_layers)]
         self._h = np.zeros((gru.num_layers, self.batch_size, gru.hidden_size), dtype=gru.dtype)

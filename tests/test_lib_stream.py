@@ -94,9 +94,24 @@ def test_stream_rejects_bidirectional_and_bad_input():
     with pytest.raises(TypeError, match="out must be a float32 ndarray, got list"):
         s.step(np.zeros((4, 2), np.float32), out=[[0.0] * 3] * 4)
     with pytest.raises(ValueError, match="batch_size"):
-        GRU(2, 3).stream(0)
+        GRU(2, 3).stream(-1)
     with pytest.raises(ValueError, match="h0"):
         s.reset(np.zeros((2, 4, 3), np.float32))
+
+
+def test_a_stream_of_no_rows_steps_like_forward_on_an_empty_batch():
+    """batch_size=0 was refused, though gru_cell, Cell.step and GRU.forward take B = 0 rows
+    (grucy.kernels' rule for empty batches): its steps are (0, H), as forward's out[t]."""
+    g = GRU(2, 3, num_layers=2, seed=0).eval()
+    x = np.zeros((4, 0, 2), np.float32)
+    out, h_n = g.forward(x)
+    s = g.stream(0)
+    for t in range(len(x)):
+        y = s.step(x[t])
+        assert y.shape == out[t].shape == (0, 3) and y.dtype == out.dtype
+    assert s.h.shape == h_n.shape == (2, 0, 3)
+    with pytest.raises(ValueError, match="x_t"):
+        s.step(np.zeros((1, 2), np.float32))
 
 
 def test_stream_step_reports_a_wrong_type_as_a_type_error():
