@@ -225,6 +225,8 @@ def read_csv_column(path, column, time_column=None):
     except UnicodeDecodeError as exc:
         raise DataError(f"data.path={str(path)!r}: not UTF-8 text ({exc.reason}); "
                         "save it as UTF-8 or plain ASCII") from None
+    except OSError as exc:   # permissions, an I/O error: the file is there but cannot be read
+        raise DataError(f"data.path={str(path)!r}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _read_csv_column(p, column, time_column):

@@ -336,6 +336,20 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
         CSVSeries(p, "v", "t").series()
 
 
+def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monkeypatch):
+    # a file without read permission (or an I/O error) raised PermissionError from open():
+    # an "unexpected error" with traceback.txt, though the fix is the user's
+    import runner.datasets as datasets
+    p = write(tmp_path, "t,v\n1,2\n2,3\n")
+
+    def refuse(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+    monkeypatch.setattr(datasets, "open", refuse, raising=False)   # root reads a chmod 0 file
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v").series()
+    assert re.fullmatch(r"data\.path='.*s\.csv': cannot be read \(Permission denied\)", str(e.value)), e.value
+
+
 @pytest.mark.parametrize("data, override, match", [
     ("sine", "data.length=-5", r"^data: DataError: length=-5: must be at least 1"),
     ("sine", "data.length=0", r"^data: DataError: length=0: must be at least 1"),
