@@ -229,6 +229,26 @@ def read_csv_column(path, column, time_column=None):
         raise DataError(f"data.path={str(path)!r}: cannot be read ({exc.strerror or exc})") from None
 
 
+def _rows(reader, name):
+    """``(first line, last line, fields)`` of each row of ``reader`` (a blank line: no fields).
+
+    csv's own error, a field over its size limit (a quote left open runs on to the end of a
+    large file, or the file is not text in columns), becomes a DataError naming the line
+    the row starts on, not an unexpected error.
+    """
+    end = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{name} line {end + 1}: {exc} (a quote left open on this line runs "
+                            "on through the file, or it is not a CSV file)") from None
+        start, end = end + 1, reader.line_num
+        yield start, end, fields
+
+
 def _read_csv_column(p, column, time_column):
     # utf-8-sig: spreadsheets often start the file with a byte-order mark, which would
     # otherwise become part of the first column's name
@@ -236,8 +256,8 @@ def _read_csv_column(p, column, time_column):
         # csv.reader, not DictReader: DictReader pads a short row with None, which was
         # caught only when the padding fell on a column in use, and it cannot tell how
         # many fields a row had once the header repeats a name
-        reader = csv.reader(fh)
-        header = next(reader, None)
+        rows = _rows(csv.reader(fh), p.name)
+        header = next(rows, (None, None, None))[2]
         if header is None:
             raise DataError(f"{p.name} is empty: expected a header row naming the columns")
         # "date, load" names a column " load"; cells are stripped too (below)
@@ -252,34 +272,39 @@ def _read_csv_column(p, column, time_column):
                 # a dict of the row would silently keep the last of them
                 raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
         values, labels, lines = [], [], []
-        for fields in reader:
+        for start, end, fields in rows:   # the file's lines: blank lines are counted
             if not fields:
                 continue               # a blank line, such as a trailing one
-            lineno = reader.line_num   # the file's line: blank lines are skipped, not counted
+            # a row that spans lines (a quoted field with line breaks) is named by all of
+            # them: a quote left open made the rest of the file one row, reported at its
+            # last line as a row of too few fields
+            where = f"line {start}" if start == end else (
+                f"lines {start}-{end} (one row: a quoted field spans them; a quote left open?)")
             if len(fields) != len(header):
                 # which field is which would be a guess (a stray or unquoted comma, a cell
                 # left out, a line cut short), so the value taken could be another column's
                 n = len(fields)
                 hint = "; quote values that contain commas" if n > len(header) else ""
-                raise DataError(f"{p.name} line {lineno}: {n} field{'s' * (n != 1)} but the header "
+                raise DataError(f"{p.name} {where}: {n} field{'s' * (n != 1)} but the header "
                                 f"names {len(header)} columns ({', '.join(header)}){hint}")
             row = dict(zip(header, fields))
             text = (row.get(column) or "").strip()
             if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
-                raise DataError(f"{p.name} line {lineno}: missing value in column {column!r} "
+                raise DataError(f"{p.name} {where}: missing value in column {column!r} "
                                 "(gaps are not filled silently; fill or drop them first)")
             try:
                 v = float(text)
             except ValueError:
-                raise DataError(f"{p.name} line {lineno}: column {column!r} value {text!r} "
+                shown = text if len(text) <= 40 else text[:37] + "..."
+                raise DataError(f"{p.name} {where}: column {column!r} value {shown!r} "
                                 "is not a number") from None
             if not math.isfinite(v):
-                raise DataError(f"{p.name} line {lineno}: column {column!r} value {text!r} is not finite")
+                raise DataError(f"{p.name} {where}: column {column!r} value {text!r} is not finite")
             if time_column and not (row.get(time_column) or "").strip():
-                raise DataError(f"{p.name} line {lineno}: missing time stamp in column {time_column!r}")
+                raise DataError(f"{p.name} {where}: missing time stamp in column {time_column!r}")
             values.append(v)
             labels.append(row[time_column].strip() if time_column else str(len(labels)))
-            lines.append(lineno)
+            lines.append(start)
     if not values:
         raise DataError(f"{p.name}: column {column!r} has no rows")
     if time_column:

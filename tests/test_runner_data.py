@@ -336,6 +336,27 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
         CSVSeries(p, "v", "t").series()
 
 
+def test_csv_with_a_quote_left_open_names_the_line_it_opens_on(tmp_path):
+    # the quote makes the rest of the file one field: a large file hit the csv module's
+    # field size limit (csv.Error, an unexpected error with traceback.txt), and a small
+    # one was reported at its last line as a row of too few fields
+    import csv
+    rows = [f"{i},{i % 7}" for i in range(3 * csv.field_size_limit() // 8)]
+    rows[2] = '"2,1'                                              # line 4, after the header
+    big = write(tmp_path, "t,v\n" + "\n".join(rows) + "\n", name="big.csv")
+    with pytest.raises(DataError) as e:
+        CSVSeries(big, "v", "t").series()
+    assert re.match(r"big\.csv line 4: .*field limit.*\(a quote left open on this line", str(e.value)), e.value
+    small = write(tmp_path, "t,v\n0,1\n1,2\n2,\"3\n3,4\n4,5\n", name="small.csv")   # line 4 again
+    with pytest.raises(DataError) as e:
+        CSVSeries(small, "v", "t").series()
+    assert re.match(r"small\.csv lines 4-6 \(one row: a quoted field spans them; a quote left open\?\): "
+                    r"column 'v' value .* is not a number$", str(e.value)), e.value
+    # a quoted field that spans lines on purpose is still read
+    ok = write(tmp_path, 't,v\n"a\nb",1\nc,2\n', name="ok.csv")
+    assert list(CSVSeries(ok, "v").series()[0]) == [1, 2]
+
+
 def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monkeypatch):
     # a file without read permission (or an I/O error) raised PermissionError from open():
     # an "unexpected error" with traceback.txt, though the fix is the user's
