@@ -211,9 +211,16 @@ class MackeyGlass(SeriesDataset):
 
 def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
+    if not str(path).strip():
+        # Path("") is ".", the directory you run from: "a directory, not a file" said nothing
+        raise DataError(f"data.path={str(path)!r}: empty; expected the path of a CSV file")
     p = Path(path).expanduser()
     if not p.is_file():
-        message = f"data.path={str(path)!r}: {'a directory, not a file' if p.is_dir() else 'no such file'}"
+        what = ("a directory, not a file" if p.is_dir() else
+                # a device, pipe or socket (/dev/null, <(command)): "no such file" was untrue
+                "not a regular file (a device, pipe or socket); save the data to a file"
+                if p.exists() else "no such file")
+        message = f"data.path={str(path)!r}: {what}"
         if not p.is_absolute():
             # which file: a relative path is read from where the run started, maybe not the
             # directory it was written for (an evaluation takes the checkpoint's data.path)

@@ -325,6 +325,22 @@ def test_csv_missing_file_names_the_file_looked_for(tmp_path, monkeypatch):
     assert str(e.value) == f"data.path='{tmp_path}/nope.csv': no such file"
 
 
+def test_csv_path_that_is_empty_or_not_a_regular_file_says_so(tmp_path, monkeypatch):
+    # data.path= (empty) was read as ".", "a directory, not a file"; /dev/null or a pipe
+    # (<(command)) exists but was "no such file"
+    import os
+    monkeypatch.chdir(tmp_path)
+    for empty in ("", " "):
+        with pytest.raises(DataError) as e:
+            CSVSeries(empty, "v").series()
+        assert str(e.value) == f"data.path={empty!r}: empty; expected the path of a CSV file"
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError) as e:
+        CSVSeries(fifo, "v").series()
+    assert re.match(r"data\.path='.*pipe\.csv': not a regular file", str(e.value)), e.value
+
+
 def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     # Excel's "CSV UTF-8" starts with a BOM; the first column's name must still match
     p = tmp_path / "bom.csv"
