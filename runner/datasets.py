@@ -140,6 +140,7 @@ class Sine(SeriesDataset):
     def __init__(self, length=2000, frequency=0.04, amplitude=1.0, noise=0.02, seed=0, **kw):
         super().__init__(**kw)
         _at_least(1, length=length)
+        _at_least(0, seed=seed)   # numpy's generators take no negative seed (a ValueError naming none)
         self.length, self.frequency, self.amplitude = int(length), frequency, amplitude
         self.noise, self.seed = noise, seed
 
@@ -163,7 +164,7 @@ class MackeyGlass(SeriesDataset):
                  sample_every=1.0, dt=0.1, noise=0.0, seed=0, **kw):
         super().__init__(**kw)
         _at_least(1, length=length)
-        _at_least(0, tau=tau)
+        _at_least(0, tau=tau, seed=seed)
         if not dt > 0:
             raise DataError(f"dt={dt}: the integration step must be positive")
         steps = sample_every / dt
@@ -448,6 +449,7 @@ class Adding:
         if seq_len < 2:
             raise DataError(f"seq_len={seq_len}: needs at least 2 steps")
         _at_least(1, n_train=n_train, n_val=n_val, n_test=n_test)
+        _at_least(0, seed=seed)
         self.seq_len, self.sizes, self.seed = int(seq_len), (n_train, n_val, n_test), seed
 
     def sample(self, n, rng):
