@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
-from runner.config import ConfigError, config_dir, validate
+from runner.config import ConfigError, config_dir, resolve, validate
 from runner.rundir import claim, run_name
 
 log = logging.getLogger("runner")
@@ -137,6 +137,15 @@ def _quiet_console(quiet: bool):
             (h.addFilter if quiet else h.removeFilter)(_per_epoch_off)
 
 
+def _peek(cfg, key):
+    """``cfg.get(key)``, None if it does not resolve (``seed=${nope}``): the run then fails
+    on it with a message (runner.config.resolve) instead of raising before summary.json."""
+    try:
+        return cfg.get(key)
+    except Exception:
+        return None
+
+
 def run(cfg: DictConfig, out_dir=None) -> float:
     """Train or evaluate one config; return the validation RMSE (what sweepers minimise)."""
     started = time.perf_counter()
@@ -146,13 +155,13 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     # beside this run's summary
     (out_dir / "traceback.txt").unlink(missing_ok=True)
     info = _hydra_info()
-    _quiet_console(bool(cfg.get("quiet")))
-    summary = {"status": "failed", "error": None, "name": cfg.get("name"), "job": info["job"],
-               "overrides": info["overrides"], "seed": cfg.get("seed"), "threads": None, "test": None,
+    _quiet_console(bool(_peek(cfg, "quiet")))
+    summary = {"status": "failed", "error": None, "name": _peek(cfg, "name"), "job": info["job"],
+               "overrides": info["overrides"], "seed": _peek(cfg, "seed"), "threads": None, "test": None,
                "val": None, "baselines": None, "params": None, "seconds": None, "versions": None}
     metric = FAILED_METRIC
     try:
-        OmegaConf.resolve(cfg)
+        resolve(cfg)
         check_run_mode()
         validate(cfg)
         # the config holds: from here the directory is this run's. An earlier run's files
@@ -177,7 +186,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         # training run with a finished epoch (last.npz) can continue: resume= on anything
         # else is refused with "no checkpoint there"
         summary["status"] = "interrupted"
-        if cfg.get("train") and (out_dir / "last.npz").is_file():
+        if _peek(cfg, "train") and (out_dir / "last.npz").is_file():
             hint = f"continue with resume={out_dir}"
         else:
             hint = "nothing to resume (no epoch finished); run the command again"

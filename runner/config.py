@@ -10,7 +10,8 @@ import math
 from pathlib import Path
 
 import hydra.utils
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from runner import schema
 
@@ -101,6 +102,41 @@ def _check_known_keys(node: DictConfig, schema_cls, where: str) -> None:
         sub = fields[key].type
         if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
             _check_known_keys(node[key], sub, f"{where}{key}.")
+
+
+def resolve(cfg: DictConfig) -> None:
+    """``OmegaConf.resolve(cfg)``; an interpolation that does not resolve (``${nope}``, an unset
+    ``${oc.env:VAR}``, ``${a}x`` for a number) is a ConfigError naming its key.
+
+    OmegaConf's own error named no key for most of these, and as an unexpected error it
+    left a traceback.txt for a typo on the command line.
+    """
+    try:
+        OmegaConf.resolve(cfg)
+    except InterpolationResolutionError as exc:
+        key, raw = _unresolvable(cfg, "")
+        text = " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
+        raise ConfigError(f"{key or exc.full_key or '?'}={raw if key else '...'}: cannot be resolved: "
+                          f"{text}") from None
+
+
+def _unresolvable(node, where):
+    """``(key, its interpolation)`` of the first value in ``node`` that does not resolve."""
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for k in keys:
+        key = f"{where}{k}" if isinstance(node, DictConfig) else f"{where.rstrip('.')}[{k}]"
+        if OmegaConf.is_interpolation(node, k):
+            try:
+                node[k]
+            except InterpolationResolutionError:
+                return key, node._get_node(k)._value()
+            continue
+        child = node._get_node(k)
+        if isinstance(child, (DictConfig, ListConfig)) and not child._is_none() and not child._is_missing():
+            found = _unresolvable(child, f"{key}.")
+            if found[0]:
+                return found
+    return None, None
 
 
 def validate(cfg: DictConfig) -> None:

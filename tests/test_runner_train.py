@@ -869,3 +869,25 @@ def test_predictions_csv_keeps_digits_float32_cannot_carry(tmp_path):
     for r in csv.DictReader(open(out / "predictions.csv")):
         t = int(r["time"])
         assert float(r["target"]) == float(text[t]) and float(r["persistence"]) == float(text[t - 1]), r
+
+
+@pytest.mark.parametrize("override, key", [
+    ("trainer.epochs=${nope}", "trainer.epochs"),
+    ("trainer.epochs=${oc.env:GRUCY_TEST_UNSET_VARIABLE}", "trainer.epochs"),
+    ("trainer.epochs=${trainer.batch_size}x", "trainer.epochs"),    # a string for a number
+    ("optimizer.betas=[0.9,${nope}]", r"optimizer.betas\[1\]=\$\{nope\}"),   # the item, not the list
+    # read before the run's try: the error escaped before summary.json was written
+    ("seed=${nope}", "seed"),
+    ("quiet=${nope}", "quiet"),
+])
+def test_an_interpolation_that_does_not_resolve_is_a_config_error_naming_its_key(tmp_path, override, key):
+    # OmegaConf's error named no key for most of these, and was reported as an unexpected
+    # error with traceback.txt
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [override]))
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    if "=" not in key:
+        key += "=" + re.escape(override.split("=", 1)[1])
+    assert s["status"] == "failed"
+    assert re.match(rf"ConfigError: {key}: cannot be resolved: \S", s["error"]), s["error"]
+    assert not (tmp_path / "run" / "traceback.txt").exists()
