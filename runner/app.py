@@ -70,7 +70,10 @@ def _hydra_info():
         return {"multirun": False, "overrides": [], "job": None, "sweep_dir": None}
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    return {"multirun": multirun, "overrides": list(hc.overrides.task),
+    # as typed: read through OmegaConf, "seed=${trainer.epochs}" was recorded as "seed=30",
+    # and "trainer.epochs=${nope}" raised here, before the run could report it
+    overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)
+    return {"multirun": multirun, "overrides": list(overrides),
             "job": hc.job.get("num") if multirun else None,
             "sweep_dir": hc.sweep.dir if multirun else None}
 

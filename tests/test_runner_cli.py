@@ -85,6 +85,20 @@ def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
     assert "error: ConfigError: name='': must be a non-empty label" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
+    # the run read Hydra's list of overrides through OmegaConf, which resolved them:
+    # "seed=${trainer.epochs}" was recorded as "seed=2", and "trainer.epochs=${nope}"
+    # raised there, before the run could report it (a traceback, no summary.json)
+    r = cli(tiny("sine", ["seed=${trainer.epochs}", f"hydra.run.dir={tmp_path / 'ok'}"]))
+    assert r.returncode == 0, r.stderr
+    assert "seed=${trainer.epochs}" in json.loads((tmp_path / "ok" / "summary.json").read_text())["overrides"]
+    r = cli(tiny("sine", ["trainer.epochs=${nope}", f"hydra.run.dir={tmp_path / 'bad'}"]))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert re.search(r"^error: ConfigError: trainer\.epochs=\$\{nope\}: cannot be resolved", r.stderr, re.M), r.stderr
+    s = json.loads((tmp_path / "bad" / "summary.json").read_text())
+    assert s["status"] == "failed" and "trainer.epochs=${nope}" in s["overrides"]
+
+
 def test_cli_nan_loss_exits_nonzero(tmp_path):
     r = cli(tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
                           "model.hidden_size=8", f"hydra.run.dir={tmp_path}"]))
