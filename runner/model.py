@@ -62,8 +62,12 @@ def _construct(group, node, build):
     """
     try:
         return build()
+    except MemoryError as exc:
+        raise _too_large(group, node, exc) from None
     except (ValueError, TypeError, InstantiationException) as exc:
         cause = exc.__cause__ if isinstance(exc, InstantiationException) else exc
+        if isinstance(cause, MemoryError):
+            raise _too_large(group, node, cause) from None
         if not isinstance(cause, (ValueError, TypeError)) or isinstance(cause, ConfigError):
             raise
         values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
@@ -75,6 +79,16 @@ def _construct(group, node, build):
         if text.startswith(f"{key} must "):
             text = text[len(key) + 1:]   # the key is named just before it
         raise ConfigError(f"{group}.{key}={values[key]!r}: {text}") from None
+
+
+def _too_large(group, node, exc) -> ConfigError:
+    """numpy's "Unable to allocate 213. PiB for an array with shape (300000000, 100000000)"
+    named no key and left a traceback.txt: name the sizes configured, what to change."""
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    sizes = [f"{group}.{k}={v}" for k, v in values.items()
+             if isinstance(v, int) and not isinstance(v, bool) and not str(k).startswith("_")]
+    return ConfigError(f"{group}: too large to build ({exc}); reduce "
+                       f"{' or '.join(sizes) if sizes else 'its sizes'}")
 
 
 def scheduler_step(scheduler, val_loss: float) -> None:

@@ -315,3 +315,13 @@ def test_the_runners_sgd_has_the_momentum_the_readme_states():
     cfg = compose(["optimizer=sgd", "name=t"])
     opt = M.build_optimizer(cfg.optimizer, M.build_model(cfg.model, 1, 1, seed=0))
     assert opt.momentum == 0.9
+
+
+def test_a_model_too_large_for_memory_is_a_config_error_naming_its_sizes():
+    # numpy's "Unable to allocate 213. PiB for an array ..." (a MemoryError, wrapped by
+    # Hydra's instantiate) named no key and was reported with traceback.txt
+    cfg = compose(["model.hidden_size=100000000", "name=t"])
+    with pytest.raises(ConfigError) as e:
+        M.build_model(cfg.model, input_size=1, output_size=1, seed=0)
+    assert str(e.value).startswith("model: too large to build (")
+    assert str(e.value).endswith("; reduce model.hidden_size=100000000 or model.num_layers=1")
