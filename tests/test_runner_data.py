@@ -653,3 +653,24 @@ def test_persistence_baseline_on_a_ramp_is_off_by_each_steps_lead():
     assert b["persistence"]["rmse"] == pytest.approx(np.sqrt((1 + 4 + 9) / 3), rel=1e-6)
     assert b["persistence"]["mae"] == pytest.approx(2.0, rel=1e-6)
     assert b["ar"]["rmse"] < 1e-3
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_values_near_the_ends_of_float64_are_normalised_like_any_other(scale):
+    # the training std squares the values: 1e200 overflowed (std inf: every input
+    # normalised to 0 and a test RMSE of inf reported as a result), 1e-200 underflowed
+    # (std 0: refused as "constant")
+    class Scaled(SeriesDataset):
+        def __init__(self, k, **kw):
+            super().__init__(**kw)
+            self.k = k
+
+        def series(self):
+            return np.sin(np.arange(300) / 5.0) * self.k, None
+    plain, scaled = Scaled(1.0, window=8).load(), Scaled(scale, window=8).load()
+    assert scaled.std == pytest.approx(plain.std * scale, rel=1e-12)
+    assert scaled.mean == pytest.approx(plain.mean * scale, rel=1e-9, abs=1e-12 * scale)
+    np.testing.assert_allclose(scaled.train.x, plain.train.x, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scaled.test.y, plain.test.y, rtol=1e-6, atol=1e-6)
+    base = baselines.evaluate(scaled)
+    assert base["ar"]["rmse"] == pytest.approx(baselines.evaluate(plain)["ar"]["rmse"] * scale, rel=1e-6)
