@@ -75,8 +75,9 @@ class SeriesDataset:
         if not (0 < test_fraction < 1 and 0 < val_fraction < 1 and val_fraction + test_fraction < 1):
             raise DataError(f"val_fraction={val_fraction} and test_fraction={test_fraction} "
                             "must be in (0, 1) and sum to less than 1")
-        if period is not None and not period > 0:   # 0 would silently add no channels
-            raise DataError(f"period={period}: must be positive (or null for no seasonal channels)")
+        # 0 would silently add no channels, inf two constant ones (sin 0, cos 0)
+        if period is not None and not 0 < period < math.inf:
+            raise DataError(f"period={period}: must be positive and finite (or null for no seasonal channels)")
         self.window, self.horizon = int(window), int(horizon)
         self.val_fraction, self.test_fraction = float(val_fraction), float(test_fraction)
         self.period = period

@@ -401,6 +401,7 @@ def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monke
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
     ("sine", "data.period=0", r"period=0\.0: must be positive"),
     ("elnino", "data.period=-12", r"period=-12\.0: must be positive"),
+    ("sine", "data.period=inf", r"^data: DataError: period=inf: must be positive and finite"),
     # numpy's "expected non-negative integer" named no key, with traceback.txt
     ("sine", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
     ("mackey_glass", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
