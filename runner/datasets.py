@@ -370,10 +370,45 @@ def _stamps(labels):
         return None
 
 
+def _kind(label):
+    """What one time stamp reads as: "number", "date" (ISO) or None (free-form)."""
+    try:
+        float(label)
+        return "number"
+    except ValueError:
+        pass
+    try:
+        with warnings.catch_warnings():   # a zone: see _stamps
+            warnings.filterwarnings("ignore", "no explicit representation of timezones")
+            np.datetime64(label)
+        return "date"
+    except ValueError:
+        return None
+
+
+def _check_one_format(labels, fname, time_column, lines=None):
+    """Refuse time stamps mostly numbers or ISO dates but not all: written two ways
+    (2024-01 and 2024/02, a stamp with a note), they were taken as free-form labels and
+    their spacing went unchecked, so a missing or repeated row passed silently."""
+    kinds = [_kind(label) for label in labels]
+    usual = max(("number", "date"), key=kinds.count)
+    count = kinds.count(usual)
+    if count * 2 < len(kinds):
+        return   # mostly free-form: labels, not stamps
+    i = next(k for k, kind in enumerate(kinds) if kind != usual)
+    first = kinds.index(usual)
+    what = "a number" if usual == "number" else "an ISO date"
+    line = f" (line {lines[i]})" if lines else ""
+    raise DataError(f"{fname}: {time_column!r} mixes formats: {labels[i]!r}{line} is not {what} like "
+                    f"{labels[first]!r} and {count - 1} other stamp{'s' * (count != 2)}, so their spacing "
+                    "cannot be checked; write every time stamp the same way")
+
+
 def _check_regular(labels, fname, time_column, lines=None):
     """Fail on missing, extra or repeated time stamps when they are dates or numbers."""
     stamps = _stamps(labels)
     if stamps is None:
+        _check_one_format(labels, fname, time_column, lines)
         return  # free-form labels: nothing to check
     if len(stamps) < 2:
         # one stamp has no step; two can still repeat or run backwards (and a series this

@@ -675,3 +675,25 @@ def test_values_near_the_ends_of_float64_are_normalised_like_any_other(scale):
     np.testing.assert_allclose(scaled.test.y, plain.test.y, rtol=1e-6, atol=1e-6)
     base = baselines.evaluate(scaled)
     assert base["ar"]["rmse"] == pytest.approx(baselines.evaluate(plain)["ar"]["rmse"] * scale, rel=1e-6)
+
+
+@pytest.mark.parametrize("stamps, odd, line, what", [
+    (["2024-01", "2024/02", "2024-03", "2024-04"], "2024/02", 3, "an ISO date"),
+    (["2024-01-01", "2024-01-02", "2024-01-03 (holiday)", "2024-01-05"], "2024-01-03 (holiday)", 4, "an ISO date"),
+    (["1", "2", "3", "4", "5b", "6"], "5b", 6, "a number"),
+    (["2024-01", "24/02", "2024-03", "24/04"], "24/02", 3, "an ISO date"),   # half and half
+])
+def test_csv_time_stamps_written_two_ways_are_refused(tmp_path, stamps, odd, line, what):
+    # taken as free-form labels, their spacing went unchecked: a missing or repeated row
+    # (2024-01-04 above) passed silently
+    p = write(tmp_path, "t,v\n" + "".join(f"{s},{i}\n" for i, s in enumerate(stamps)))
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value).startswith(f"s.csv: 't' mixes formats: {odd!r} (line {line}) is not {what} like "), e.value
+    assert str(e.value).endswith("write every time stamp the same way")
+
+
+def test_csv_free_form_labels_are_kept_even_if_a_few_look_like_dates(tmp_path):
+    stamps = ["01/31/2024", "02/29/2024", "2024-03", "04/30/2024"]
+    p = write(tmp_path, "t,v\n" + "".join(f"{s},{i}\n" for i, s in enumerate(stamps)))
+    assert CSVSeries(p, "v", "t").series()[1] == stamps
