@@ -168,6 +168,10 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
     """
     path = outputs.checkpoint_file(cfg.ckpt_path, "best.npz")
     if not path.is_file():
+        if Path(str(cfg.ckpt_path)).expanduser().is_dir():
+            # a directory given: "no such checkpoint" read as if the directory were missing
+            raise ConfigError(f"ckpt_path={cfg.ckpt_path}: a directory without best.npz (expected a "
+                              "checkpoint .npz, or a run directory holding best.npz)")
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
     model, _, meta = M.load_checkpoint(path, key="ckpt_path")
     cfg = evaluated_config(cfg, (meta or {}).get("config") or {}, overrides)

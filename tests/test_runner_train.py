@@ -891,3 +891,14 @@ def test_an_interpolation_that_does_not_resolve_is_a_config_error_naming_its_key
     assert s["status"] == "failed"
     assert re.match(rf"ConfigError: {key}: cannot be resolved: \S", s["error"]), s["error"]
     assert not (tmp_path / "run" / "traceback.txt").exists()
+
+
+def test_ckpt_path_naming_a_directory_without_best_npz_says_so(tmp_path):
+    # "no such checkpoint" read as if the directory itself were missing
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={tmp_path / 'empty_run'}"]), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["status"] == "failed"
+    assert s["error"] == (f"ConfigError: ckpt_path={tmp_path / 'empty_run'}: a directory without best.npz "
+                          "(expected a checkpoint .npz, or a run directory holding best.npz)")
