@@ -17,7 +17,14 @@ log = logging.getLogger("runner")
 
 
 def load_data(cfg_data) -> Prepared:
-    data = instantiate(cfg_data, _convert_="all").load()
+    dataset = instantiate(cfg_data, _convert_="all")
+    if not callable(getattr(dataset, "load", None)):
+        # a _target_ naming some other class failed on ".load()" with an AttributeError
+        # and traceback.txt
+        raise ConfigError(f"data._target_={cfg_data['_target_']!r}: {type(dataset).__name__} has no load() "
+                          "method; a dataset's load() returns a runner.datasets.Prepared (README.md, "
+                          '"Your own dataset, model or optimizer")')
+    data = dataset.load()
     log.info("data %s: %d train, %d val, %d test examples; input %d, output %d",
              cfg_data._target_ if hasattr(cfg_data, "_target_") else cfg_data["_target_"],
              len(data.train), len(data.val), len(data.test), data.input_size, data.output_size)

@@ -902,3 +902,12 @@ def test_ckpt_path_naming_a_directory_without_best_npz_says_so(tmp_path):
     assert s["status"] == "failed"
     assert s["error"] == (f"ConfigError: ckpt_path={tmp_path / 'empty_run'}: a directory without best.npz "
                           "(expected a checkpoint .npz, or a run directory holding best.npz)")
+
+
+def test_a_data_target_without_load_is_a_config_error_naming_it(tmp_path):
+    # "'dict' object has no attribute 'load'", an unexpected error with traceback.txt
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["data._target_=builtins.dict"]))
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["status"] == "failed" and not (tmp_path / "run" / "traceback.txt").exists()
+    assert s["error"].startswith("ConfigError: data._target_='builtins.dict': dict has no load() method")
