@@ -150,6 +150,20 @@ def evaluated_config(cfg, saved: dict, overrides=()) -> DictConfig:
     return OmegaConf.create(out)
 
 
+def _saved_config(meta: dict, path) -> dict:
+    """The run config a runner checkpoint stores; none for one saved by grucy itself,
+    whose metadata is its author's own: a ``"config"`` there (a string, say) is not the
+    runner's, and it failed inside evaluated_config with a ValueError and traceback.txt."""
+    if not meta.get("runner"):
+        return {}
+    saved = meta.get("config")
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(k, {}), dict)
+                                              for k in ("data", "model", "trainer")):
+        raise ConfigError(f"ckpt_path={path}: the run config stored in it is not a mapping of "
+                          "settings with data, model and trainer sections (a damaged checkpoint?)")
+    return saved
+
+
 def _check_fits(model, data: Prepared, path, cfg_data) -> None:
     """Refuse a model that cannot forecast ``data``, naming what differs.
 
@@ -181,7 +195,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
                               "checkpoint .npz, or a run directory holding best.npz)")
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
     model, _, meta = M.load_checkpoint(path, key="ckpt_path")
-    cfg = evaluated_config(cfg, (meta or {}).get("config") or {}, overrides)
+    cfg = evaluated_config(cfg, _saved_config(meta or {}, path), overrides)
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     if partial is not None:
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")

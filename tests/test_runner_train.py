@@ -911,3 +911,28 @@ def test_a_data_target_without_load_is_a_config_error_naming_it(tmp_path):
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert s["status"] == "failed" and not (tmp_path / "run" / "traceback.txt").exists()
     assert s["error"].startswith("ConfigError: data._target_='builtins.dict': dict has no load() method")
+
+
+def _with_metadata(src, dst, edit):
+    """A copy of checkpoint ``src`` at ``dst`` whose metadata is ``edit(metadata)``."""
+    import grucy.io
+    ck = grucy.io.load(str(src))
+    grucy.io.save(str(dst), ck.model, metadata=edit(dict(ck.metadata)))
+    return dst
+
+
+def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path):
+    # grucy.io.save's metadata is its author's own: a "config" there that is not the
+    # runner's (a string) failed inside the evaluation with a ValueError and traceback.txt
+    out, _, _ = train(tmp_path, tiny("sine"))
+    own = _with_metadata(out / "best.npz", tmp_path / "own.npz", lambda m: {"config": "v2 of my model"})
+    _, _, s = train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={own}"]), "eval")
+    assert s["status"] == "ok", s["error"]
+    # a runner checkpoint whose stored config is damaged says so
+    bad = _with_metadata(out / "best.npz", tmp_path / "bad.npz", lambda m: {**m, "config": "damaged"})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={bad}"]), "bad")
+    s = json.loads((tmp_path / "bad" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={bad}: the run config stored in it is not a mapping")
+    assert not (tmp_path / "bad" / "traceback.txt").exists()
+
