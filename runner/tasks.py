@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import baselines, model as M, outputs, trainer
-from runner.config import ConfigError
+from runner.config import ConfigError, check_target
 from runner.datasets import Prepared
 
 log = logging.getLogger("runner")
@@ -196,6 +196,12 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
     model, _, meta = M.load_checkpoint(path, key="ckpt_path")
     cfg = evaluated_config(cfg, _saved_config(meta or {}, path), overrides)
+    try:
+        # the stored data config names a class of that run's, maybe a user's own not
+        # importable here: Hydra's ImportError was an unexpected error with traceback.txt
+        check_target(cfg.data, "data")
+    except ConfigError as exc:
+        raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     if partial is not None:
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")

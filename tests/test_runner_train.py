@@ -936,3 +936,20 @@ def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path
     assert s["error"].startswith(f"ConfigError: ckpt_path={bad}: the run config stored in it is not a mapping")
     assert not (tmp_path / "bad" / "traceback.txt").exists()
 
+
+def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_it(tmp_path):
+    # a run with a user's own dataset, evaluated where that package is not importable:
+    # Hydra's ImportError was an unexpected error with traceback.txt
+    out, _, _ = train(tmp_path, tiny("sine"))
+
+    def elsewhere(meta):
+        config = dict(meta["config"])
+        config["data"] = {**config["data"], "_target_": "my_missing_package.MyData"}
+        return {**meta, "config": config}
+    ck = _with_metadata(out / "best.npz", tmp_path / "theirs.npz", elsewhere)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={ck}"]), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's "
+                                 "data._target_='my_missing_package.MyData' cannot be imported"), s["error"]
+    assert not (tmp_path / "eval" / "traceback.txt").exists()
