@@ -99,6 +99,12 @@ def _check_known_keys(node: DictConfig, schema_cls, where: str) -> None:
     for key in node:
         if key not in fields:
             raise ConfigError(f"{where}{key}: unknown setting (known: {', '.join(sorted(fields))})")
+    for key in fields:
+        if key not in node:
+            # ~seed (or ~trainer) on the command line deletes the key: reading it
+            # raised OmegaConf's ConfigAttributeError, an unexpected error with traceback.txt
+            raise ConfigError(f"{where}{key}: removed (~{where}{key}), but every run needs it: "
+                              f"drop ~{where}{key}")
         sub = fields[key].type
         if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
             _check_known_keys(node[key], sub, f"{where}{key}.")

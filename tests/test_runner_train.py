@@ -953,3 +953,14 @@ def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_
     assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's "
                                  "data._target_='my_missing_package.MyData' cannot be imported"), s["error"]
     assert not (tmp_path / "eval" / "traceback.txt").exists()
+
+
+@pytest.mark.parametrize("key", ["seed", "trainer", "quiet"])
+def test_a_setting_deleted_on_the_command_line_is_a_config_error_naming_it(tmp_path, key):
+    # ~seed deleted the key, and reading it raised OmegaConf's ConfigAttributeError, an
+    # unexpected error with traceback.txt
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"~{key}"]))
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["error"] == f"ConfigError: {key}: removed (~{key}), but every run needs it: drop ~{key}"
+    assert not (tmp_path / "run" / "traceback.txt").exists()
