@@ -243,6 +243,29 @@ def missing_plugin_hint(argv):
             '(the optuna extra: hydra-optuna-sweeper, optuna)')
 
 
+def null_group_error(argv):
+    """The message for ``group=null`` in ``argv`` (``scheduler=null``), else None.
+
+    Hydra refuses it with a raw traceback ("Config group override must be a string or a
+    list. Got NoneType") that names neither the argument nor what to write instead.
+    """
+    conf = Path(config_dir())
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}([\w/]+)=null", arg)
+        if not m or not (conf / m.group(1)).is_dir() or m.group(1).startswith("hydra"):
+            continue
+        group = m.group(1)
+        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        if group == "scheduler":
+            instead = "scheduler=none is the constant learning rate"
+        elif group in ("experiment", "hparams_search"):
+            instead = "leave it out: it is off unless chosen"
+        else:
+            instead = f"choose one of: {', '.join(options)}"
+        return f"{arg}: a config group cannot be set to null on the command line; {instead}"
+    return None
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def main(cfg: DictConfig) -> float:
     return run(cfg)

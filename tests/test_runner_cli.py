@@ -99,6 +99,20 @@ def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
     assert s["status"] == "failed" and "trainer.epochs=${nope}" in s["overrides"]
 
 
+@pytest.mark.parametrize("arg, instead", [
+    ("scheduler=null", "scheduler=none is the constant learning rate"),
+    ("hparams_search=null", "leave it out"),
+    ("model=null", "choose one of: "),
+])
+def test_cli_a_config_group_set_to_null_is_one_line(tmp_path, arg, instead):
+    # Hydra refused it with a raw traceback ("Config group override must be a string or a
+    # list. Got NoneType") naming neither the argument nor what to write instead
+    r = cli([arg, f"hydra.run.dir={tmp_path}"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"error: {arg}: a config group cannot be set to null"), r.stderr
+    assert instead in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_cli_nan_loss_exits_nonzero(tmp_path):
     r = cli(tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
                           "model.hidden_size=8", f"hydra.run.dir={tmp_path}"]))
