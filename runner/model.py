@@ -81,13 +81,14 @@ def _construct(group, node, build):
         raise ConfigError(f"{group}.{key}={values[key]!r}: {text}") from None
 
 
-def _too_large(group, node, exc) -> ConfigError:
+def _too_large(group, node, exc, what="build") -> ConfigError:
     """numpy's "Unable to allocate 213. PiB for an array with shape (300000000, 100000000)"
     named no key and left a traceback.txt: name the sizes configured, what to change."""
     values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-    sizes = [f"{group}.{k}={v}" for k, v in values.items()
-             if isinstance(v, int) and not isinstance(v, bool) and not str(k).startswith("_")]
-    return ConfigError(f"{group}: too large to build ({exc}); reduce "
+    ints = {k: v for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)
+            and not str(k).startswith("_") and "seed" not in str(k)}
+    sizes = [f"{group}.{k}={v}" for k, v in sorted(ints.items(), key=lambda kv: -kv[1])]   # largest first
+    return ConfigError(f"{group}: too large to {what} ({exc}); reduce "
                        f"{' or '.join(sizes) if sizes else 'its sizes'}")
 
 

@@ -24,7 +24,10 @@ def load_data(cfg_data) -> Prepared:
         raise ConfigError(f"data._target_={cfg_data['_target_']!r}: {type(dataset).__name__} has no load() "
                           "method; a dataset's load() returns a runner.datasets.Prepared (README.md, "
                           '"Your own dataset, model or optimizer")')
-    data = dataset.load()
+    try:
+        data = dataset.load()
+    except MemoryError as exc:   # data.length=10**12: numpy's error named no key
+        raise M._too_large("data", cfg_data, exc, "load") from None
     log.info("data %s: %d train, %d val, %d test examples; input %d, output %d",
              cfg_data._target_ if hasattr(cfg_data, "_target_") else cfg_data["_target_"],
              len(data.train), len(data.val), len(data.test), data.input_size, data.output_size)

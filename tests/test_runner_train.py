@@ -964,3 +964,16 @@ def test_a_setting_deleted_on_the_command_line_is_a_config_error_naming_it(tmp_p
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert s["error"] == f"ConfigError: {key}: removed (~{key}), but every run needs it: drop ~{key}"
     assert not (tmp_path / "run" / "traceback.txt").exists()
+
+
+@pytest.mark.parametrize("data, override", [("sine", "data.length=1000000000000"),
+                                            ("adding", "data.n_train=1000000000000")])
+def test_data_too_large_for_memory_is_a_config_error_naming_its_sizes(tmp_path, data, override):
+    # numpy's "Unable to allocate 7.28 TiB ..." (a MemoryError) named no key and was
+    # reported with traceback.txt
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny(data, [override]))
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["error"].startswith("ConfigError: data: too large to load (")
+    assert f"); reduce {override} or " in s["error"], s["error"]      # the largest size first
+    assert "seed" not in s["error"] and not (tmp_path / "run" / "traceback.txt").exists()
