@@ -98,6 +98,8 @@ def fit(cfg, out_dir: Path, partial=None) -> dict:
         checkpoint = M.load_checkpoint(resume, key="resume")
         trainer.check_resume(cfg, resume, checkpoint[2])
     data = load_data(cfg.data)
+    if checkpoint is not None:
+        trainer.check_resume_data(resume, checkpoint[2], data)
     base = baselines.evaluate(data)
     if partial is not None:
         partial["baselines"] = base

@@ -269,6 +269,24 @@ def check_resume(cfg, path, meta) -> None:
                           f"digits; pass threads={saved_threads}")
 
 
+def check_resume_data(path, meta, data: Prepared) -> None:
+    """Refuse resuming on data other than the checkpoint's run trained on.
+
+    The config can be the same while the file it names is not (data.path rewritten or
+    extended since): the run went on, normalised differently, and its results were
+    neither the original run's nor a fresh one's. The training part's mean and standard
+    deviation, stored in every runner checkpoint, tell.
+    """
+    stored = meta.get("data") or {}
+    if not {"mean", "std"} <= set(stored):
+        return
+    for key in ("mean", "std"):
+        if not math.isclose(stored[key], getattr(data, key), rel_tol=1e-12, abs_tol=0.0):
+            raise ConfigError(f"resume={path}: the data differs from the checkpoint's run (the training "
+                              f"part's {key} is {getattr(data, key)!r}, it was {stored[key]!r}): the "
+                              "file or series changed since; resume on the same data, or start a new run")
+
+
 def _carry_timing(history, metrics_path):
     """Keep the original run's wall-clock columns for the epochs it already did."""
     if not metrics_path.is_file():

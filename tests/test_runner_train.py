@@ -977,3 +977,23 @@ def test_data_too_large_for_memory_is_a_config_error_naming_its_sizes(tmp_path, 
     assert s["error"].startswith("ConfigError: data: too large to load (")
     assert f"); reduce {override} or " in s["error"], s["error"]      # the largest size first
     assert "seed" not in s["error"] and not (tmp_path / "run" / "traceback.txt").exists()
+
+
+def test_resume_refuses_data_that_changed_since_the_checkpoint(tmp_path):
+    # the same config over a rewritten file: the run went on, normalised differently, and
+    # its results were neither the original run's nor a fresh one's
+    p = tmp_path / "s.csv"
+    v = np.sin(np.arange(300) * 0.3)
+    p.write_text("t,y\n" + "".join(f"{i},{x}\n" for i, x in enumerate(v)))
+    ov = tiny("csv", [f"data.path={p}", "data.column=y", "trainer.epochs=3"])
+    out, _, s = train(tmp_path, ov + ["trainer.stop_after=1"])
+    assert s["status"] == "interrupted"
+    p.write_text("t,y\n" + "".join(f"{i},{2 * x + 1}\n" for i, x in enumerate(v)))
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={out}"], "resumed")
+    s = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert re.match(rf"ConfigError: resume={re.escape(str(out / 'last.npz'))}: the data differs from the "
+                    r"checkpoint's run \(the training part's mean is \S+, it was \S+\)", s["error"]), s["error"]
+    p.write_text("t,y\n" + "".join(f"{i},{x}\n" for i, x in enumerate(v)))   # as it was: resumes
+    _, _, s = train(tmp_path, ov + [f"resume={out}"], "again")
+    assert s["status"] == "ok", s["error"]
