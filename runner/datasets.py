@@ -279,6 +279,10 @@ def _read_csv_column(p, column, time_column):
             raise DataError(f"{p.name} is empty: expected a header row naming the columns")
         # "date, load" names a column " load"; cells are stripped too (below)
         header = [name.strip() for name in header]
+        if time_column is not None and time_column == column:
+            # the values were checked as time stamps: "'load' runs backwards (0.24, -0.05, ...)"
+            raise DataError(f"data.time_column={time_column!r} is data.column too: the time stamps "
+                            "label the values, so they are another column (or null for none)")
         for name, key in ((column, "data.column"), (time_column, "data.time_column")):
             if name is not None and name not in header:
                 # a file separated by ';' or tabs reads as one column named "date;load"
