@@ -86,6 +86,10 @@ class SeriesDataset:
         """Return ``(values (N,), labels or None)``."""
         raise NotImplementedError
 
+    def non_finite_hint(self):
+        """What to do about a NaN or inf in the series, for the error that refuses it."""
+        return "fill or drop them first"
+
     def load(self) -> Prepared:
         values, labels = self.series()
         values = np.asarray(values, dtype=np.float64)
@@ -98,7 +102,7 @@ class SeriesDataset:
             # only the test windows and their scores
             i = int(bad[0])
             raise DataError(f"the series has {len(bad)} non-finite value{'s' * (len(bad) > 1)}, "
-                            f"the first {values[i]} at {labels[i]}: fill or drop them first")
+                            f"the first {values[i]} at {labels[i]}: {self.non_finite_hint()}")
         n_test = int(round(n * self.test_fraction))
         n_val = int(round(n * self.val_fraction))
         test_start, val_start = n - n_test, n - n_test - n_val
@@ -153,6 +157,11 @@ class Sine(SeriesDataset):
         self.length, self.frequency, self.amplitude = int(length), frequency, amplitude
         self.noise, self.seed = noise, seed
 
+    def non_finite_hint(self):
+        # the series is generated: nothing to fill, a setting overflows
+        return (f"data.amplitude={self.amplitude}, data.frequency={self.frequency} and "
+                f"data.noise={self.noise} must give finite values")
+
     def series(self):
         rng = np.random.default_rng(self.seed)
         t = np.arange(self.length)
@@ -190,6 +199,12 @@ class MackeyGlass(SeriesDataset):
         self.length, self.tau, self.beta, self.gamma = int(length), tau, beta, gamma
         self.exponent, self.sample_every, self.dt = exponent, sample_every, dt
         self.noise, self.seed = noise, seed
+
+    def non_finite_hint(self):
+        # the series is generated: nothing to fill, the integration diverged or overflowed
+        return (f"the integration diverges or overflows with data.tau={self.tau}, data.beta={self.beta}, "
+                f"data.gamma={self.gamma}, data.exponent={self.exponent}, data.dt={self.dt}, "
+                f"data.noise={self.noise}; change them")
 
     def series(self):
         dt = self.dt

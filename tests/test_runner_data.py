@@ -699,3 +699,14 @@ def test_csv_free_form_labels_are_kept_even_if_a_few_look_like_dates(tmp_path):
     stamps = ["01/31/2024", "02/29/2024", "2024-03", "04/30/2024"]
     p = write(tmp_path, "t,v\n" + "".join(f"{s},{i}\n" for i, s in enumerate(stamps)))
     assert CSVSeries(p, "v", "t").series()[1] == stamps
+
+
+@pytest.mark.parametrize("dataset, kwargs, names", [
+    (Sine, {"noise": 1e308}, r"data\.amplitude=1\.0, data\.frequency=0\.04 and data\.noise=1e\+308 must give finite values$"),
+    (MackeyGlass, {"gamma": -1.0}, r"the integration diverges or overflows with data\.tau=17, .*data\.gamma=-1\.0, .*change them$"),
+])
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_a_generated_series_that_overflows_names_its_settings(dataset, kwargs, names):
+    # "fill or drop them first" sent the user to fill gaps in a series they do not have
+    with pytest.raises(DataError, match=r"non-finite value.*, the first \S+ at \d+: " + names):
+        dataset(length=300, window=8, **kwargs).load()
