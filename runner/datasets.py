@@ -303,6 +303,9 @@ def _read_csv_column(p, column, time_column):
                 # a file separated by ';' or tabs reads as one column named "date;load"
                 other = [d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]]
                 hint = f" (separated by {other[0]!r}? only commas separate columns)" if other else ""
+                if not hint and str(name).strip().lstrip("-").isdigit():
+                    # data.column=1 meant the second (or first) column
+                    hint = " (a column is chosen by its name in the header, not its position)"
                 raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}{hint}")
             if name is not None and header.count(name) > 1:
                 # a dict of the row would silently keep the last of them

@@ -181,6 +181,8 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     (None, "v", None, "no such file"),
     ("t,v\n1,2\n", "value", None, r"data.column='value' not in s.csv; columns are: t, v"),
     ("t,v\n1,2\n", "v", "time", "data.time_column='time'"),
+    # a position, as pandas' usecols or cut -f take it: say columns go by name
+    ("t,v\n1,2\n", "1", None, r"^data.column='1' not in s.csv; columns are: t, v \(a column is chosen by its name"),
     # the values were checked as time stamps: "'v' runs backwards (2, 1, ...)"
     ("t,v\n1,2\n2,1\n", "v", "v", r"^data.time_column='v' is data.column too: the time stamps label the values"),
     # a semicolon- or tab-separated file is one column to the csv module: say so
