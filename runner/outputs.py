@@ -186,7 +186,7 @@ def plot_losses(path, rows, title="") -> None:
     ax.set_ylabel("loss (normalised units)")
     if all(r["train_loss"] > 0 and r["val_loss"] > 0 for r in rows):
         ax.set_yscale("log")
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)   # a name is a label: '$x^$' is not math to render
     ax.legend()
     fig.tight_layout()
     _save_figure(fig, path)
@@ -204,7 +204,7 @@ def plot_forecast(path, target, pred, baselines=None, title="") -> None:
         ax.plot(n, values, lw=0.8, ls="--", label=name)
     ax.set_xlabel("test example")
     ax.set_ylabel("value")
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)   # a name is a label: '$x^$' is not math to render
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     _save_figure(fig, path)

@@ -125,7 +125,7 @@ def _plot(path, rows):
     for i, r in enumerate(failed, start=len(ok)):
         ax.text(0, i, f"  {r['status']}", va="center", color="tab:red")
     ax.set_yticks(list(y))
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticklabels(labels, fontsize=8, parse_math=False)   # overrides, not math ('name=$x^$')
     ax.invert_yaxis()
     ax.set_xlabel("validation RMSE (lower is better)")
     fig.tight_layout()

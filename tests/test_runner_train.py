@@ -997,3 +997,21 @@ def test_resume_refuses_data_that_changed_since_the_checkpoint(tmp_path):
     p.write_text("t,y\n" + "".join(f"{i},{x}\n" for i, x in enumerate(v)))   # as it was: resumes
     _, _, s = train(tmp_path, ov + [f"resume={out}"], "again")
     assert s["status"] == "ok", s["error"]
+
+
+def test_a_name_with_dollar_signs_is_a_plot_title_not_math(tmp_path):
+    # matplotlib read "$x^$" as mathtext and failed to parse it: a run that had trained
+    # ended "failed" with traceback.txt, over its plot title
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true", "name='$x^$'"]))
+    assert s["status"] == "ok", s["error"]
+    assert (out / "loss.png").is_file() and (out / "forecast.png").is_file()
+
+
+def test_a_sweep_plot_labels_overrides_with_dollar_signs_as_text(tmp_path):
+    from runner.sweep import write_table
+    for job, name in enumerate(["$x^$", "$y_$"]):
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "summary.json").write_text(json.dumps(
+            {"status": "ok", "job": job, "overrides": [f"name={name}"], "val": {"rmse": 0.5 + job}}))
+    write_table(tmp_path)
+    assert (tmp_path / "sweep_results.png").is_file()
