@@ -255,10 +255,33 @@ def read_csv_column(path, column, time_column=None):
     try:
         return _read_csv_column(p, column, time_column)
     except UnicodeDecodeError as exc:
-        raise DataError(f"data.path={str(path)!r}: not UTF-8 text ({exc.reason}); "
-                        "save it as UTF-8 or plain ASCII") from None
+        raise DataError(f"data.path={str(path)!r}: {_not_text(p, exc)}") from None
     except OSError as exc:   # permissions, an I/O error: the file is there but cannot be read
         raise DataError(f"data.path={str(path)!r}: cannot be read ({exc.strerror or exc})") from None
+
+
+# What a file that is not text starts with, and what to do with it: "save it as UTF-8"
+# was no advice for a workbook or a compressed file
+NOT_TEXT = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?), not text: export the sheet "
+                             "as CSV (UTF-8)"),
+            (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook (or other OLE file), not text: export the "
+                                 "sheet as CSV (UTF-8)"),
+            (b"\x1f\x8b", "gzip-compressed, not text: decompress it first (gunzip)"),
+            (b"PAR1", "a Parquet file, not text: write it out as CSV"),
+            (b"\xff\xfe", "UTF-16 text: save it as UTF-8"),
+            (b"\xfe\xff", "UTF-16 text: save it as UTF-8"))
+
+
+def _not_text(p, exc):
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    for magic, what in NOT_TEXT:
+        if head.startswith(magic):
+            return what
+    return f"not UTF-8 text ({exc.reason}); save it as UTF-8 or plain ASCII"
 
 
 def _rows(reader, name):

@@ -712,3 +712,16 @@ def test_a_generated_series_that_overflows_names_its_settings(dataset, kwargs, n
     # "fill or drop them first" sent the user to fill gaps in a series they do not have
     with pytest.raises(DataError, match=r"non-finite value.*, the first \S+ at \d+: " + names):
         dataset(length=300, window=8, **kwargs).load()
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: __import__("gzip").compress(b"t,v\n1,2\n" * 50), r"gzip-compressed, not text: decompress it first"),
+    (lambda: b"PK\x03\x04\x14\x00\x06\x00\x08\x00\xff\xfe" + bytes(range(256)), r"a zip archive \(an Excel \.xlsx workbook\?\), not text: export the sheet as CSV"),
+    (lambda: "t,v\n1,2\n".encode("utf-16"), r"UTF-16 text: save it as UTF-8$"),
+])
+def test_csv_that_is_a_workbook_or_compressed_says_what_it_is(tmp_path, make, says):
+    # "not UTF-8 text (invalid start byte); save it as UTF-8" was no advice for these
+    p = tmp_path / "data.csv"
+    p.write_bytes(make())
+    with pytest.raises(DataError, match=r"^data\.path='.*data\.csv': " + says):
+        CSVSeries(p, "v").series()
