@@ -181,6 +181,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     (None, "v", None, "no such file"),
     ("t,v\n1,2\n", "value", None, r"data.column='value' not in s.csv; columns are: t, v"),
     ("t,v\n1,2\n", "v", "time", "data.time_column='time'"),
+    # no header row: the first row of numbers was taken as the column names
+    ("1,2\n2,3\n", "v", None, r"^data.column='v' not in s.csv; columns are: 1, 2 \(the first line is the header, "
+                              r"and this one looks like data: add a line naming the columns\)$"),
     # a position, as pandas' usecols or cut -f take it: say columns go by name
     ("t,v\n1,2\n", "1", None, r"^data.column='1' not in s.csv; columns are: t, v \(a column is chosen by its name"),
     # the values were checked as time stamps: "'v' runs backwards (2, 1, ...)"
