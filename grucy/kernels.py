@@ -80,6 +80,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     own_h0 = h0 is None                    # built here: nobody else can change it
     h0 = np.zeros((B, H), dtype) if own_h0 else _shaped("h0", h0, (B, H), dtype, "(B, H)")
     lengths = _lengths(lengths, T, B)
+    x = c_aligned(x)                       # copied only now that every argument agrees
     out, h_n, gates = _gru.forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths,
                                    reset_after, reverse, training)
     if not training:
@@ -142,10 +143,10 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     if x_t.shape[1] < 1:                   # here, not in gru_forward: it would name x (1, B, I)
         raise ValueError(f"x_t must have I >= 1 features, got shape {x_t.shape}")
     # x_t is the step's x: dtype messages name "x" as gru_forward's do.
-    w_hh = _recurrent_weight(w_hh, x_t.dtype)
+    w_hh = _recurrent_weight(w_hh, x_t.dtype)    # gru_forward copies it and h once all agree
     if h is None:                       # as gru_forward's h0 and reference.gru_cell's h
         h = np.zeros((x_t.shape[0], w_hh.shape[1]), x_t.dtype)
-    h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)")
+    h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)", copy=False)
     _, h_next, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
                                training=False)
     return h_next
@@ -166,27 +167,32 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
             or (I is not None and w_ih.shape[1] != I)):
         raise ValueError(f"w_ih must have shape (3H, I) = ({3 * H}, {'I' if I is None else I}), "
                          f"got {w_ih.shape}")
-    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)", ref)
-    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)", ref)
+    b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)", ref, copy=False)
+    b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)", ref, copy=False)
     if cell:
         # The Cell keeps these and promises to see in-place updates of the caller's arrays;
         # a copy (of a list, a Fortran-ordered or strided array) would silently not.
         given = dict(w_ih=w_ih_in, w_hh=w_hh_in, b_ih=b_ih_in, b_hh=b_hh_in)
         # Not `arr is given`: np.asarray makes a base-class view of an ndarray subclass (the
         # np.memmap that np.load(..., mmap_mode=...) returns), and a view sees them too. arr
-        # is that array, a view of it, or a fresh copy, so sharing memory tells them apart.
+        # is that array, a view of it, or a fresh array (from a list), so sharing memory
+        # tells them apart. Checked before any copy: one would be refused anyway.
         for name, arr in zip(given, (w_ih, w_hh, b_ih, b_hh)):
-            if not np.may_share_memory(arr, given[name]):
+            if not (arr.flags.c_contiguous and arr.flags.aligned
+                    and np.may_share_memory(arr, given[name])):
                 raise ValueError(f"{name} must be a C-contiguous, aligned numpy array: the Cell "
                                  "keeps a reference to it so that in-place updates are seen")
-    return w_ih, w_hh, b_ih, b_hh
+        return w_ih, w_hh, b_ih, b_hh
+    # copied only once all four agree: a huge zero-strided view (np.broadcast_to) with a
+    # wrong shape is refused, not copied first (a MemoryError naming nothing, or the OOM killer)
+    return tuple(map(c_aligned, (w_ih, w_hh, b_ih, b_hh)))
 
 
 # ---- checks -------------------------------------------------------------------------------
 
 def _floating(name, arr, dtype=None, ref="x"):
-    """arr as a C-contiguous, aligned float32/float64 ndarray (copied only if it is not one);
-    ref names the argument whose dtype it must share."""
+    """arr as a float32/float64 ndarray, not yet made C-contiguous and aligned (callers
+    c_aligned it once its shape is checked); ref names the argument whose dtype it must share."""
     if arr is None:
         raise TypeError(f"{name} must be an array, got None")
     arr = asarray(arr, name)
@@ -199,21 +205,23 @@ def _floating(name, arr, dtype=None, ref="x"):
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but {ref} has {dtype}; "
                         "all arrays must share one dtype")
-    return c_aligned(arr)
+    return arr
 
 
 def _recurrent_weight(w_hh, dtype, ref="x"):
+    """w_hh checked, not yet copied (as _floating)."""
     w_hh = _floating("w_hh", w_hh, dtype, ref)
     if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != 3 * w_hh.shape[1]:
         raise ValueError(f"w_hh must have shape (3H, H) with H >= 1, got {w_hh.shape}")
     return w_hh
 
 
-def _shaped(name, arr, shape, dtype, symbolic, ref="x"):
+def _shaped(name, arr, shape, dtype, symbolic, ref="x", copy=True):
+    """arr checked against shape, then (copy=True) made C-contiguous and aligned."""
     arr = _floating(name, arr, dtype, ref)
     if arr.shape != shape:
         raise ValueError(f"{name} must have shape {symbolic} = {shape}, got {arr.shape}")
-    return arr
+    return c_aligned(arr) if copy else arr
 
 
 def _lengths(lengths, T, B):

@@ -416,3 +416,48 @@ def test_byte_swapped_inputs_say_byte_order(dtype):
     with pytest.raises(TypeError, match=rf"x must have dtype float32 or float64 in native byte "
                                         rf"order, got >f\d; convert it with \.astype\(np\.{name}\)"):
         grucy.gru_forward(x, None, w_ih, w_hh, b, b)
+
+
+def _huge(*shape):
+    """A zero-strided float32 view of `shape`: terabytes if copied, nothing as it is."""
+    return np.broadcast_to(np.zeros((1,) * len(shape), np.float32), shape)
+
+
+def _small(*shape):
+    return np.zeros(shape, np.float32)
+
+
+@pytest.mark.parametrize("name", ["w_ih", "w_hh", "b_ih", "h0", "x"])
+def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy(name):
+    # Each argument was copied to C order before the next was checked against it: a
+    # mismatched np.broadcast_to view of 2**40 columns failed as numpy's MemoryError
+    # ("Unable to allocate 60.0 TiB"), naming no argument, or an OOM kill for a smaller one.
+    import grucy
+    p = {"x": _small(3, 2, 4), "h0": _small(2, 5), "w_ih": _small(15, 4),
+         "w_hh": _small(15, 5), "b_ih": _small(15), "b_hh": _small(15)}
+    p[name] = {"w_ih": _huge(15, 2**40), "w_hh": _huge(3 * 2**20, 2**20), "b_ih": _huge(2**40),
+               "h0": _huge(2, 2**40), "x": _huge(3, 2, 2**40)}[name]
+    # the argument that disagrees first in the order of the checks: x's 2**40 features
+    # disagree with w_ih's I; w_hh's H with w_ih's rows (gru_forward) or h's columns (gru_cell)
+    in_forward = {"x": "w_ih", "w_hh": "w_ih"}.get(name, name)
+    in_cell = {"x": "w_ih", "w_hh": "h", "h0": "h"}.get(name, name)
+    args = [p[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")]
+    with pytest.raises(ValueError, match=rf"^{in_forward} must have shape"):
+        grucy.gru_forward(*args)
+    with pytest.raises(ValueError, match=rf"^{in_cell} must have shape"):
+        grucy.gru_cell(args[0][0], *args[1:])
+
+
+def test_a_huge_dout_is_refused_before_any_copy():
+    import grucy
+    out, _, cache = grucy.gru_forward(_small(3, 2, 4), None, _small(15, 4), _small(15, 5),
+                                      _small(15), _small(15))
+    with pytest.raises(ValueError, match=r"^dout must have shape \(T, B, H\) = \(3, 2, 5\)"):
+        grucy.gru_backward(_huge(3, 2**40, 5), None, cache)
+
+
+def test_a_cell_refuses_a_huge_strided_weight_without_copying_it():
+    # the Cell keeps its weights by reference and refuses a copy: it must not make one first
+    import grucy
+    with pytest.raises(ValueError, match=r"^w_ih must be a C-contiguous, aligned numpy array"):
+        grucy.Cell(_huge(15, 2**40), _small(15, 5), _small(15), _small(15))
