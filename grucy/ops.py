@@ -47,8 +47,6 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
             raise ValueError(f"matmul: out must have shape {(m, n)}, got {out.shape}")
         if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
             raise ValueError("matmul: out must be C-contiguous, aligned and writeable")
-        if np.shares_memory(out, a) or np.shares_memory(out, b):
-            raise ValueError("matmul: out must not overlap a or b")
     if m == 0 or n == 0:
         return out
     if k == 0:                                  # op(a) @ op(b) is all zeros
@@ -57,20 +55,26 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
         else:
             out *= beta
         return out
+    # copied only now, with every shape checked and out in hand: a zero-strided view
+    # (np.broadcast_to) could be gigabytes as a copy, and an empty product needs none
+    a, b = c_aligned(a), c_aligned(b)
+    if np.shares_memory(out, a) or np.shares_memory(out, b):
+        raise ValueError("matmul: out must not overlap a or b")
     _ops.gemm_into(a, b, out, trans_a, trans_b, alpha, beta)
     return out
 
 
 def _matrix(name, arr):
+    """arr checked, not yet copied to the C-contiguous layout the BLAS call needs."""
     arr = asarray(arr, f"matmul: {name}")
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"matmul: {name} must be 2-D, got shape {arr.shape}")
-    if max(arr.shape) > BLAS_INT_MAX:           # before the copy: it could be huge
+    if max(arr.shape) > BLAS_INT_MAX:
         raise ValueError(f"matmul: {name} has shape {arr.shape}, but grucy's BLAS takes sizes "
                          f"up to {BLAS_INT_MAX} (32-bit ints)")
-    return c_aligned(arr)
+    return arr
 
 
 def set_num_threads(n):

@@ -106,6 +106,27 @@ def test_matmul_rejects_aliasing_out():
         grucy.matmul(a, a, a)
 
 
+def _huge(*shape):
+    """A zero-strided view of `shape`: exabytes as a copy, nothing as it is."""
+    return np.broadcast_to(np.zeros((1, 1)), shape)
+
+
+def test_matmul_checks_shapes_before_copying_a_strided_operand():
+    # a was copied to C order before b was compared with it: a mismatch was numpy's
+    # MemoryError ("Unable to allocate 8.00 TiB"), naming no argument
+    with pytest.raises(ValueError, match=r"inner dimensions differ: op\(a\) is \(1048576, "
+                                         r"1048576\), op\(b\) is \(3, 2\)"):
+        grucy.matmul(_huge(2**20, 2**20), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"out must have shape \(1048576, 2\)"):
+        grucy.matmul(_huge(2**20, 2**20), _huge(2**20, 2), np.zeros((3, 2)))
+
+
+def test_matmul_of_an_empty_product_copies_no_operand():
+    # (2**28, 2**28) @ (2**28, 0) is (2**28, 0): nothing to compute, nothing to copy
+    out = grucy.matmul(_huge(2**28, 2**28), np.zeros((2**28, 0)))
+    assert out.shape == (2**28, 0)
+
+
 def test_thread_pool_round_trip():
     before = grucy.get_num_threads()
     try:
