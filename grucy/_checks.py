@@ -28,13 +28,15 @@ def check_dtype(dtype, name="dtype"):
     return dt
 
 
-def check_int(value, name, minimum=None):
-    """Return ``int(value)`` for a true integer >= minimum, else raise."""
+def check_int(value, name, minimum=None, maximum=None):
+    """Return ``int(value)`` for a true integer in [minimum, maximum], else raise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 

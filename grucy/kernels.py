@@ -167,6 +167,12 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
             or (I is not None and w_ih.shape[1] != I)):
         raise ValueError(f"w_ih must have shape (3H, I) = ({3 * H}, {'I' if I is None else I}), "
                          f"got {w_ih.shape}")
+    # the GEMMs take 3H and I as C ints, which would wrap (as T·B rows in gru_forward);
+    # reachable with real memory (w_ih (3, 2**31) is 24 GiB) or views
+    for name, arr in (("w_hh", w_hh), ("w_ih", w_ih)):
+        if max(arr.shape) > BLAS_INT_MAX:
+            raise ValueError(f"{name} has shape {arr.shape}, but grucy's BLAS takes sizes up "
+                             f"to {BLAS_INT_MAX} (32-bit ints)")
     b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)", ref, copy=False)
     b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)", ref, copy=False)
     if cell:

@@ -17,7 +17,7 @@ import numpy as np
 
 import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/__init__ imports us
 
-from ._checks import (as_float_array, check_bool, check_choice, check_dtype, check_float,
+from ._checks import (BLAS_INT_MAX, as_float_array, check_bool, check_choice, check_dtype, check_float,
                       check_int, check_lengths, make_rngs)
 from .init import init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
@@ -137,8 +137,10 @@ class GRU(_ParameterMixin):
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  reset_after=False, batch_first=False, dropout=0.0, dtype=np.float32,
                  seed=None, init="pytorch"):
-        self.input_size = check_int(input_size, "input_size", 1)
-        self.hidden_size = check_int(hidden_size, "hidden_size", 1)
+        # the kernels' GEMMs take I and 3H as C ints of the 32-bit BLAS (and the arrays these
+        # sizes would allocate fail as numpy's MemoryError or "array is too big", naming none)
+        self.input_size = check_int(input_size, "input_size", 1, BLAS_INT_MAX)
+        self.hidden_size = check_int(hidden_size, "hidden_size", 1, BLAS_INT_MAX // 3)
         self.num_layers = check_int(num_layers, "num_layers", 1)
         self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.reset_after = check_bool(reset_after, "reset_after")
@@ -413,8 +415,8 @@ class Linear(_ParameterMixin):
 
     def __init__(self, in_features, out_features, activation="identity", dtype=np.float32,
                  seed=None, init="pytorch"):
-        self.in_features = check_int(in_features, "in_features", 1)
-        self.out_features = check_int(out_features, "out_features", 1)
+        self.in_features = check_int(in_features, "in_features", 1, BLAS_INT_MAX)   # as GRU's
+        self.out_features = check_int(out_features, "out_features", 1, BLAS_INT_MAX)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)

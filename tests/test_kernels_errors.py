@@ -460,4 +460,20 @@ def test_a_cell_refuses_a_huge_strided_weight_without_copying_it():
     # the Cell keeps its weights by reference and refuses a copy: it must not make one first
     import grucy
     with pytest.raises(ValueError, match=r"^w_ih must be a C-contiguous, aligned numpy array"):
-        grucy.Cell(_huge(15, 2**40), _small(15, 5), _small(15), _small(15))
+        grucy.Cell(_huge(15, 2**30), _small(15, 5), _small(15), _small(15))
+
+
+@pytest.mark.parametrize("name", ["w_ih", "w_hh"])
+def test_a_weight_past_the_32_bit_blas_sizes_is_refused_before_any_copy(name):
+    # I and 3H reach the GEMMs as C ints: 2**31 wrapped round. A weight that large is
+    # 24 GiB or more, but real (or a zero-strided view, as here): refuse it by name.
+    import grucy
+    H = 2**31 // 3 + 1 if name == "w_hh" else 1
+    I = 2**31 if name == "w_ih" else 1
+    x = _huge(1, 1, I)
+    w_ih, w_hh, b = _huge(3 * H, I), _huge(3 * H, H), _huge(3 * H)
+    message = rf"^{name} has shape \({3 * H}, {I if name == 'w_ih' else H}\), but grucy's BLAS"
+    with pytest.raises(ValueError, match=message):
+        grucy.gru_forward(x, None, w_ih, w_hh, b, b)
+    with pytest.raises(ValueError, match=message):
+        grucy.gru_cell(x[0], None, w_ih, w_hh, b, b)

@@ -25,6 +25,11 @@ CTOR = [
     (dict(dtype="float16"), TypeError, "dtype"),
     (dict(seed=-3), ValueError, "seed"),
     (dict(seed="abc"), TypeError, "seed"),
+    # sizes past the 32-bit BLAS's C ints (3H rows): numpy's MemoryError or "array is too
+    # big" from the initialiser, naming nothing, before these were checked
+    (dict(input_size=2**31), ValueError, "input_size must be <= 2147483647"),
+    (dict(hidden_size=2**31 // 3 + 1), ValueError, "hidden_size must be <= 715827882"),
+    (dict(hidden_size=2**40), ValueError, "hidden_size must be <= 715827882"),
 ]
 
 

@@ -316,6 +316,9 @@ def test_linear_accumulates_sizes_repr_and_large_softmax_logits():
     np.testing.assert_allclose(p, [[1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(1.0))]], rtol=1e-13)
     with pytest.raises(ValueError, match="out_features must be >= 1"):
         Linear(3, 0)
+    # the 32-bit BLAS's limit, before the initialiser tries to allocate the weights
+    with pytest.raises(ValueError, match="out_features must be <= 2147483647"):
+        Linear(3, 2**40)
     assert repr(lin).startswith("Linear(in_features=3, out_features=2, activation='identity'")
 
 
