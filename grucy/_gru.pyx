@@ -729,6 +729,13 @@ def _scratch(name, shape, dtype):
 
 # ---- entry points (called by grucy/kernels.py with validated, contiguous arrays) ----------
 
+def _check_shapes(who, checks):
+    """Raise ValueError naming the first (name, got, want) whose shapes differ."""
+    for name, got, want in checks:
+        if got != want:
+            raise ValueError(f"{who}: {name} has shape {got}, not {want}")
+
+
 def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w_ih,
             const real[:, ::1] w_hh, const real[::1] b_ih, const real[::1] b_hh,
             const int[::1] lengths, bint reset_after, bint reverse, bint training):
@@ -739,8 +746,18 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     """
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
     dtype = np.float32 if real is float else np.float64
+    # grucy.kernels has checked all of this with friendlier words; checked again here (a few
+    # comparisons per call) so that a direct call cannot make the loops read out of bounds
+    _check_shapes("forward", (
+        ("w_hh", (w_hh.shape[0], H), (3 * H, H)), ("w_ih", (w_ih.shape[0], w_ih.shape[1]), (3 * H, I)),
+        ("b_ih", (b_ih.shape[0],), (3 * H,)), ("b_hh", (b_hh.shape[0],), (3 * H,)),
+        ("h0", (h0.shape[0], h0.shape[1]), (B, H)), ("lengths", (lengths.shape[0],), (B,))))
+    if I < 1 or H < 1:
+        raise ValueError(f"forward: x has I = {I} features and w_hh H = {H} units, not >= 1")
     cdef bint full = True                                   # no padding anywhere
     for b in range(B):
+        if lengths[b] < 0 or lengths[b] > T:
+            raise ValueError(f"forward: lengths[{b}] = {lengths[b]} lies outside [0, {T}]")
         if lengths[b] != T:
             full = False
     new = np.empty if full else np.zeros                    # padding must read as zero
@@ -795,6 +812,10 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         if got != want:
             raise ValueError(f"cache.{name} has shape {got}, not {want}: cache must be "
                              "gru_forward's, unedited")
+    # grucy.kernels has checked these two (they are the caller's, not the cache's); checked
+    # again so that a direct call cannot make the loops read out of bounds
+    _check_shapes("backward", (("dh_n", (dh_n.shape[0], dh_n.shape[1]), (B, H)),) + (
+        (("dout", (dout.shape[0], dout.shape[1], dout.shape[2]), (T, B, H)),) if has_dout else ()))
     if T == 0 or B == 0:
         # Forward ran no step, so none runs back: dh0 = dh_n, every other gradient zero.
         # Returned here, before the checks and loops below take a pointer to element 0 of

@@ -16,11 +16,20 @@ def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
     Called by grucy.ops.matmul after it has checked shapes and dtypes and handled the
     empty cases (m, n or k zero), so every pointer taken here is in bounds.
     """
-    cdef int m = c.shape[0], n = c.shape[1]
-    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    # matmul has checked these; checked again (a few comparisons) so that a direct call
+    # cannot make the BLAS read or write out of bounds
+    a_shape = (k, m) if trans_a else (m, k)
+    b_shape = (n, k) if trans_b else (k, n)
+    if (a.shape[0], a.shape[1]) != a_shape or (b.shape[0], b.shape[1]) != b_shape:
+        raise ValueError(f"gemm_into: a {(a.shape[0], a.shape[1])} and b "
+                         f"{(b.shape[0], b.shape[1])} do not give c {(m, n)}")
+    if m == 0 or n == 0 or k == 0 or max(m, n, k) > 2**31 - 1:
+        raise ValueError(f"gemm_into: sizes {(m, n, k)} must lie in [1, 2**31 - 1]")
     with nogil:
-        gemm(trans_a, trans_b, m, n, k, <real>alpha, &a[0, 0], <int>a.shape[1],
-             &b[0, 0], <int>b.shape[1], <real>beta, &c[0, 0], n)
+        gemm(trans_a, trans_b, <int>m, <int>n, <int>k, <real>alpha, &a[0, 0], <int>a.shape[1],
+             &b[0, 0], <int>b.shape[1], <real>beta, &c[0, 0], <int>n)
 
 
 def set_num_threads(int n):

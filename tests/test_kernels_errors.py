@@ -477,3 +477,45 @@ def test_a_weight_past_the_32_bit_blas_sizes_is_refused_before_any_copy(name):
         grucy.gru_forward(x, None, w_ih, w_hh, b, b)
     with pytest.raises(ValueError, match=message):
         grucy.gru_cell(x[0], None, w_ih, w_hh, b, b)
+
+
+def _direct_forward_args():
+    p = {"x": _small(3, 2, 4), "h0": _small(2, 5), "w_ih": _small(15, 4), "w_hh": _small(15, 5),
+         "b_ih": _small(15), "b_hh": _small(15), "lengths": np.full(2, 3, np.int32)}
+    return p
+
+
+@pytest.mark.parametrize("name,value", [
+    ("h0", _small(1, 5)), ("w_ih", _small(3, 4)), ("b_ih", _small(2)), ("b_hh", _small(14)),
+    ("lengths", np.full(1, 3, np.int32)), ("lengths", np.array([99, 1], np.int32)),
+    ("lengths", np.array([-5, 1], np.int32))], ids=lambda v: getattr(v, "shape", v))
+def test_the_compiled_forward_called_directly_refuses_what_its_loops_would_overrun(name, value):
+    # grucy.kernels validates before calling grucy._gru.forward, whose loops trusted their
+    # arguments: called directly with a short h0 (1 row for B = 2) they read past its end
+    # (AddressSanitizer: heap-buffer-overflow in the gate pass), a short w_ih past the GEMM's
+    import grucy._gru as _gru
+    p = _direct_forward_args()
+    p[name] = value
+    with pytest.raises(ValueError, match=rf"^forward: {name}"):
+        _gru.forward(*p.values(), False, False, True)
+
+
+@pytest.mark.parametrize("name", ["dh_n", "dout"])
+def test_the_compiled_backward_called_directly_refuses_a_short_gradient(name):
+    import grucy._gru as _gru
+    p = _direct_forward_args()
+    out, _, gates = _gru.forward(*p.values(), False, False, True)
+    dh_n, dout = _small(2, 5), _small(3, 2, 5)
+    if name == "dh_n":
+        dh_n = _small(1, 5)
+    else:
+        dout = _small(1, 2, 5)
+    with pytest.raises(ValueError, match=rf"^backward: {name} has shape"):
+        _gru.backward(p["x"], p["w_ih"], p["w_hh"], p["b_hh"], p["lengths"], False, False,
+                      gates, out, p["h0"], dh_n, dout, True)
+
+
+def test_the_compiled_gemm_called_directly_refuses_mismatched_operands():
+    import grucy._ops as _ops
+    with pytest.raises(ValueError, match=r"^gemm_into: a \(3, 4\) and b \(2, 5\) do not give c"):
+        _ops.gemm_into(_small(3, 4), _small(2, 5), _small(3, 5), False, False, 1.0, 0.0)
