@@ -17,8 +17,8 @@ import numpy as np
 
 import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/__init__ imports us
 
-from ._checks import (BLAS_INT_MAX, as_float_array, check_bool, check_choice, check_dtype, check_float,
-                      check_int, check_lengths, make_rngs)
+from ._checks import (BLAS_INT_MAX, as_float_array, asarray, check_bool, check_choice,
+                      check_dtype, check_float, check_int, check_lengths, make_rngs)
 from .init import init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
 
@@ -90,7 +90,7 @@ class _ParameterMixin:
             raise ValueError(f"params is missing {[prefix + k for k in missing]}")
         for name, value in params.items():
             key = prefix + name
-            arr = np.asarray(value)
+            arr = asarray(value, f"params[{key!r}]")    # a ragged list: numpy's error names none
             if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
                 raise TypeError(f"params[{key!r}] must be a numeric array, got dtype {arr.dtype}")
             if arr.shape != self._params[name].shape:

@@ -9,7 +9,7 @@ Logit losses never form log(sigmoid) or log(softmax) naively:
 """
 import numpy as np
 
-from ._checks import as_float_array, check_choice
+from ._checks import as_float_array, asarray, check_choice
 
 __all__ = ["mse", "mae", "bce_with_logits", "cross_entropy", "sigmoid", "softmax", "log_softmax"]
 
@@ -126,7 +126,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     logits = as_float_array(logits, "logits")
     if logits.ndim < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits must be (..., C) with C >= 1, got shape {logits.shape}")
-    labels = np.asarray(labels)
+    labels = asarray(labels, "labels")
     if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
     if labels.shape != logits.shape[:-1]:

@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_bool, check_choice, check_float, check_int
+from ._checks import asarray, check_bool, check_choice, check_float, check_int
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm",
            "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
@@ -127,7 +127,7 @@ class Optimizer:
             for k, v in bufs.items():
                 if k not in self._buffers:
                     raise ValueError(f"state['state'][{name!r}] has unknown buffer {k!r}")
-                arr = np.asarray(v)
+                arr = asarray(v, f"state['state'][{name!r}][{k!r}]")
                 if k == "step":  # a per-parameter count, not an array like the parameter
                     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or arr < 0:
                         raise ValueError(f"state['state'][{name!r}]['step'] must be an int >= 0, got {v!r}")

@@ -160,7 +160,20 @@ def _ragged_calls():
         ("lengths", lambda: grucy.gru_forward(x, None, *w, lengths=[[1], [1, 2]])),
         ("w_ih", lambda: grucy.Cell(ragged, *w[1:])),
         ("matmul: a", lambda: grucy.matmul(ragged, np.ones((2, 2)))),
+        # these three passed it to np.asarray, whose error named no argument
+        (r"params\['weight_ih_l0'\]",
+         lambda: _g().set_parameters({"weight_ih_l0": ragged}, strict=False)),
+        ("labels", lambda: grucy.losses.cross_entropy(np.zeros((2, 3)), ragged)),
+        (r"state\['state'\]\['w'\]\['momentum_buffer'\]", lambda: _sgd_state(ragged)),
     ]
+
+
+def _sgd_state(buffer):
+    import grucy
+    opt = grucy.optim.SGD({"w": np.zeros((2, 2))}, momentum=0.9)
+    state = opt.state_dict()
+    state["state"]["w"] = {"momentum_buffer": buffer}
+    opt.load_state_dict(state)
 
 
 @pytest.mark.parametrize("index", range(len(_ragged_calls())), ids=lambda i: f"call{i}")
