@@ -216,7 +216,8 @@ def _read(path):
         raise ValueError(f"{path!r} is a damaged (truncated?) checkpoint: {e}") from None
     try:
         header = json.loads(data.pop(_HEADER).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        # RecursionError: JSON nested deeper than the decoder's recursion limit
         raise ValueError(f"{path!r} has an unreadable grucy header: {e}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{path!r} is not a grucy checkpoint (header format "

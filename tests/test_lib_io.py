@@ -473,6 +473,9 @@ def test_every_header_and_archive_defect_is_named(tmp_path):
     case("v0", "format version 0", header={**header, "version": 0})
     case("utf8", "unreadable grucy header", raw_header=b"\xff\xfe{")
     case("json", "unreadable grucy header", raw_header=b"{not json")
+    # nesting past the decoder's recursion limit: a RecursionError, naming no file, until
+    # _read caught it as it catches the decoder's other errors
+    case("deep", "unreadable grucy header", raw_header=b"[" * 100000 + b"]" * 100000)
     case("noparams", "lacks model class/config/params",
          header={k: v for k, v in header.items() if k != "params"})
     case("renamed", "stored parameter names do not match the model: \\['bias', 'b'\\]|"
