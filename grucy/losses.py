@@ -9,7 +9,7 @@ Logit losses never form log(sigmoid) or log(softmax) naively:
 """
 import numpy as np
 
-from ._checks import as_float_array, asarray, check_choice
+from ._checks import as_float_array, asarray, check_choice, check_int
 
 __all__ = ["mse", "mae", "bce_with_logits", "cross_entropy", "sigmoid", "softmax", "log_softmax"]
 
@@ -77,8 +77,10 @@ def sigmoid(x):
 
 
 def _along(x, axis):
-    """x checked for a softmax along axis: numpy's max over an empty axis fails naming nothing."""
+    """x checked for a softmax along axis: numpy's max over an empty axis fails naming nothing,
+    and a non-int axis failed comparing it here ("'<=' not supported between ...")."""
     x = as_float_array(x, "x")
+    axis = check_int(axis, "axis")         # out of range: numpy's AxisError, which names it
     if -x.ndim <= axis < x.ndim and x.shape[axis] == 0:
         raise ValueError(f"x must have at least one element along axis {axis}, got shape {x.shape}")
     return x

@@ -140,6 +140,17 @@ def test_softmax_over_an_empty_axis_names_x(fn):
     assert fn(np.zeros((0, 3))).shape == (0, 3)
 
 
+@pytest.mark.parametrize("fn", [losses.softmax, losses.log_softmax])
+@pytest.mark.parametrize("axis, exc, match", [
+    ("a", TypeError, "axis must be an int, got str"),
+    (1.0, TypeError, "axis must be an int, got float"),
+    ((0, 1), TypeError, "axis must be an int, got tuple")])
+def test_softmax_names_a_bad_axis(fn, axis, exc, match):
+    """Regression: a str axis was "'<=' not supported between instances of 'int' and 'str'"."""
+    with pytest.raises(exc, match=match):
+        fn(np.zeros((3, 4)), axis=axis)
+
+
 @pytest.mark.parametrize("name, expected", [("mse", lambda d: d * d), ("mae", abs)])
 def test_float32_pointwise_loss_is_finite_when_the_difference_overflows_float32(name, expected):
     """Regression: pred - target was taken in float32, so finite inputs more than float32's
