@@ -321,7 +321,9 @@ class GRUStream:
             raise ValueError("gru must be unidirectional to stream (the reverse direction "
                              "needs the whole sequence)")
         self.gru = gru
-        self.batch_size = check_int(batch_size, "batch_size", 0)   # 0: empty steps, as gru_cell
+        # 0: empty steps, as gru_cell takes; more rows than the BLAS's C ints take is what
+        # every Cell.step would refuse: said here, before the state (num_layers, B, H) exists
+        self.batch_size = check_int(batch_size, "batch_size", 0, BLAS_INT_MAX)
         self._cells = [_grucy.kernels.Cell(*gru._weights(layer, 0), reset_after=gru.reset_after)
                        for layer in range(gru.num_layers)]
         self._h = np.zeros((gru.num_layers, self.batch_size, gru.hidden_size), dtype=gru.dtype)

@@ -95,6 +95,10 @@ def test_stream_rejects_bidirectional_and_bad_input():
         s.step(np.zeros((4, 2), np.float32), out=[[0.0] * 3] * 4)
     with pytest.raises(ValueError, match="batch_size"):
         GRU(2, 3).stream(-1)
+    # past the rows Cell.step takes (the BLAS's C ints): refused before its state is
+    # allocated, which was numpy's MemoryError naming nothing
+    with pytest.raises(ValueError, match="batch_size must be <= 2147483647, got 1099511627776"):
+        GRU(2, 3).stream(2**40)
     with pytest.raises(ValueError, match="h0"):
         s.reset(np.zeros((2, 4, 3), np.float32))
 
