@@ -229,6 +229,32 @@ def _read(path):
     return header, data
 
 
+def _parameter_count(cls_name, config):
+    """How many values the parameters of MODEL_CLASSES[cls_name](**config) hold, without
+    building it; None when a size is missing or not an int (the constructor names it)."""
+    sizes = {}
+    for key, default in (("input_size", None), ("hidden_size", None), ("num_layers", 1),
+                         ("output_size", None), ("in_features", None), ("out_features", None)):
+        value = config.get(key, default)
+        if isinstance(value, int) and not isinstance(value, bool):
+            sizes[key] = max(value, 0)             # a negative size: the constructor's error
+    if cls_name == "Linear":
+        if "in_features" not in sizes or "out_features" not in sizes:
+            return None
+        return sizes["out_features"] * (sizes["in_features"] + 1)
+    if not {"input_size", "hidden_size", "num_layers"} <= set(sizes):
+        return None
+    I, H, L = sizes["input_size"], sizes["hidden_size"], sizes["num_layers"]
+    D = 2 if config.get("bidirectional") is True else 1
+    # per layer and direction 3H x (I_k + H) weights and two 3H biases; I_k = D*H above layer 0
+    count = D * 3 * H * (I + H + 2) + max(L - 1, 0) * D * 3 * H * (D * H + H + 2)
+    if cls_name == "SequenceModel":
+        if "output_size" not in sizes:
+            return None
+        count += sizes["output_size"] * (D * H + 1)
+    return count
+
+
 def load(path, model=None):
     """Read a checkpoint written by :func:`save`.
 
@@ -258,6 +284,17 @@ def load(path, model=None):
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path!r}: grucy header's params must be a list of names, got {names!r:.80}")
     if model is None:
+        # Sizes first, from the header alone: the constructor allocates and initialises what
+        # they ask for, so a damaged one (num_layers 10**9, hidden_size 10**5) hung building
+        # layers or took gigabytes before the stored arrays were compared with the model's.
+        # Bounded by every value the archive holds (optimizer buffers too): what load builds
+        # is then no larger than the file, and a parameter missing from an archive that has
+        # others to spare is still named as missing below.
+        need = _parameter_count(cls_name, config)
+        have = sum(v.size for v in data.values())
+        if need is not None and need > have:
+            raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
+                             f"parameter values, the archive holds {have} in all")
         try:
             model = MODEL_CLASSES[cls_name](**config)
         except (TypeError, ValueError, MemoryError) as e:    # MemoryError: absurd sizes

@@ -386,6 +386,30 @@ def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
         gio.load(bad)
 
 
+@pytest.mark.parametrize("model", [
+    SequenceModel(2, 3, 1, num_layers=2, bidirectional=True, seed=0),
+    GRU(2, 3, num_layers=2, seed=0), Linear(2, 3, seed=0)], ids=lambda m: type(m).__name__)
+def test_stored_sizes_beyond_the_stored_arrays_are_refused_before_building(tmp_path, model):
+    """Regression: num_layers 10**9 in a damaged header made load build layer after layer
+    (a hang); hidden_size 10**5 allocated and initialised 224 GiB before the arrays were
+    compared. The header's sizes must fit the values the archive holds."""
+    good = tmp_path / "good.npz"
+    gio.save(good, model)
+    arrays = _arrays(good)
+    stored = sum(v.size for k, v in arrays.items() if k != "__grucy__")
+    edits = [{"out_features": 10**9}] if isinstance(model, Linear) else [
+        {"num_layers": 10**9}, {"hidden_size": 10**5}]
+    for edit in edits:
+        header = _header(arrays)
+        header["model"]["config"].update(edit)
+        bad = _rewrite(tmp_path / "bad.npz", arrays, header)
+        with pytest.raises(ValueError, match=rf"stored model config is invalid: it needs \d+ "
+                                             rf"parameter values, the archive holds {stored} in all"):
+            gio.load(bad)
+    # the count is exact for an unedited checkpoint: it loads
+    assert gio.load(good).model.config() == model.config()
+
+
 def test_save_into_a_missing_directory_names_it(tmp_path):
     m = SequenceModel(2, 3, 1, seed=0)
     missing = tmp_path / "no_such_dir"
