@@ -212,6 +212,9 @@ def _read(path):
         if "grucy checkpoint" in str(e):
             raise
         raise ValueError(f"{path!r} is a damaged or foreign checkpoint: {e}") from None
+    except MemoryError as e:       # np.load allocates a member's claimed shape before reading
+        raise ValueError(f"{path!r} is a damaged or foreign checkpoint: a stored array claims "
+                         f"more memory than there is ({e})") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise ValueError(f"{path!r} is a damaged (truncated?) checkpoint: {e}") from None
     try:

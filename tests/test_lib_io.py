@@ -531,6 +531,26 @@ def test_a_damaged_member_is_a_damaged_checkpoint(tmp_path):
         gio.load(path)
 
 
+def test_a_member_claiming_a_huge_shape_is_a_damaged_checkpoint(tmp_path):
+    """A .npy header (in a zip whose CRCs are intact) claiming 10**12 x 4 floats: np.load
+    allocates the claimed array before reading, and its MemoryError ("Unable to allocate
+    14.6 TiB") escaped load naming no file."""
+    import io as _io
+    good = tmp_path / "good.npz"
+    gio.save(good, GRU(4, 5, seed=0))
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "param/weight_ih_l0.npy":
+                buf = _io.BytesIO()
+                np.save(buf, np.zeros((15, 4), np.float32))
+                data = buf.getvalue().replace(b"(15, 4)", b"(999999999999, 4)")
+            zout.writestr(name, data)
+    with pytest.raises(ValueError, match="is a damaged or foreign checkpoint"):
+        gio.load(bad)
+
+
 def test_no_free_temporary_name_is_an_error_not_a_hang(tmp_path, monkeypatch):
     path = tmp_path / "c.npz"
     monkeypatch.setattr(gio.secrets, "token_hex", lambda n: "0" * (2 * n))
