@@ -138,6 +138,15 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def check_rows(a, name, rows, what):
+    """Refuse `a` (any argument) when it is an ndarray of `rows` rows, a product of its
+    leading axes, past the 32-bit BLAS's ints: before as_float_array copies it (a zero-strided
+    view of 2**40 rows is nothing as it is, terabytes as a copy)."""
+    if isinstance(a, np.ndarray) and rows(a.shape) > BLAS_INT_MAX:
+        raise ValueError(f"{name} has shape {a.shape}: {what} = {rows(a.shape)} rows, but "
+                         f"grucy's BLAS takes up to {BLAS_INT_MAX} (32-bit ints)")
+
+
 def make_rngs(seed, name="seed"):
     """Two independent generators (init, dropout) from one seed (None = fresh entropy)."""
     if seed is not None:

@@ -11,6 +11,7 @@ torch/Keras/ONNX.
 Every matrix product goes through grucy's own BLAS (``grucy.gru_*`` and
 ``grucy.matmul``), never numpy's ``@``: two BLAS thread pools fight (README.md, "Kernels").
 """
+import math
 import warnings
 
 import numpy as np
@@ -18,7 +19,8 @@ import numpy as np
 import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/__init__ imports us
 
 from ._checks import (BLAS_INT_MAX, as_float_array, asarray, check_bool, check_choice,
-                      check_dtype, check_float, check_int, check_lengths, make_rngs)
+                      check_dtype, check_float, check_int, check_lengths, check_rows,
+                      make_rngs)
 from .init import init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
 
@@ -204,6 +206,7 @@ class GRU(_ParameterMixin):
         unidirectional, time-major GRU) the returned ``out``: change them in place only after
         ``backward``, or its gradients are silently wrong.
         """
+        check_rows(x, "x", lambda s: s[0] * s[1] if len(s) == 3 else 0, "T·B")
         x = as_float_array(x, "x", dtype=self.dtype, ndim=3)
         if x.shape[2] != self.input_size:
             raise ValueError(f"x must have {self.input_size} features in its last axis, "
@@ -441,6 +444,7 @@ class Linear(_ParameterMixin):
 
     def forward(self, x):
         """x (..., in_features) -> y (..., out_features)."""
+        check_rows(x, "x", lambda s: math.prod(s[:-1]), "N (its leading axes)")
         x = as_float_array(x, "x", dtype=self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features in its last axis, "

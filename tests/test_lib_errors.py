@@ -184,3 +184,14 @@ def test_a_ragged_list_reads_the_same_through_every_layer(index):
     name, call = _ragged_calls()[index]
     with pytest.raises(ValueError, match=RAGGED.format(name)):
         call()
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_more_rows_than_the_32_bit_blas_takes_are_refused_before_the_layer_copies_x(batch_first):
+    """Regression: the kernels refuse T·B > 2**31 - 1 before copying, but GRU.forward made x
+    C-contiguous first: a zero-strided view of 2**40 steps was numpy's MemoryError."""
+    shape = (2, 2**40, 2) if batch_first else (2**40, 2, 2)
+    x = np.broadcast_to(np.zeros((1, 1, 1), np.float32), shape)
+    with pytest.raises(ValueError, match=r"^x has shape .*: T·B = 2199023255552 rows, but "
+                                         r"grucy's BLAS takes up to 2147483647"):
+        GRU(2, 3, batch_first=batch_first).forward(x)

@@ -319,6 +319,11 @@ def test_linear_accumulates_sizes_repr_and_large_softmax_logits():
     # the 32-bit BLAS's limit, before the initialiser tries to allocate the weights
     with pytest.raises(ValueError, match="out_features must be <= 2147483647"):
         Linear(3, 2**40)
+    # and rows past it, before forward copies x (numpy's MemoryError for this view)
+    x = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (2**20, 2**20, 3))
+    with pytest.raises(ValueError, match=r"^x has shape \(1048576, 1048576, 3\): N \(its leading "
+                                         r"axes\) = 1099511627776 rows, but grucy's BLAS"):
+        Linear(3, 2).forward(x)
     assert repr(lin).startswith("Linear(in_features=3, out_features=2, activation='identity'")
 
 
