@@ -97,12 +97,14 @@ def c_aligned(arr):
     return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
-def as_float_array(a, name, dtype=None, ndim=None, shape=None):
+def as_float_array(a, name, dtype=None, ndim=None, shape=None, contiguous=True):
     """Return ``a`` as a C-contiguous float array (no copy when already one).
 
     ``dtype`` None accepts float32/float64 as given; otherwise the array must
     already have that dtype (mixing dtypes is an error, not a silent cast).
-    ``shape`` may contain None for "any size" in that axis.
+    ``shape`` may contain None for "any size" in that axis. ``contiguous=False`` leaves the
+    copy to the caller, for checks of its own first (a huge zero-strided view of the wrong
+    shape must be refused, not copied).
     """
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
@@ -121,7 +123,7 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None):
             pretty = "(" + ", ".join("*" if w is None else str(w) for w in want) + ")"
             raise ValueError(f"{name} must have shape {pretty}, got {a.shape}")
     # not np.ascontiguousarray(a) unconditionally: it turns a 0-d array into shape (1,)
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    return a if a.flags.c_contiguous or not contiguous else np.ascontiguousarray(a)
 
 
 def check_lengths(lengths, batch, steps, name="lengths"):
@@ -138,13 +140,13 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def check_rows(a, name, rows, what):
-    """Refuse `a` (any argument) when it is an ndarray of `rows` rows, a product of its
-    leading axes, past the 32-bit BLAS's ints: before as_float_array copies it (a zero-strided
-    view of 2**40 rows is nothing as it is, terabytes as a copy)."""
-    if isinstance(a, np.ndarray) and rows(a.shape) > BLAS_INT_MAX:
-        raise ValueError(f"{name} has shape {a.shape}: {what} = {rows(a.shape)} rows, but "
-                         f"grucy's BLAS takes up to {BLAS_INT_MAX} (32-bit ints)")
+def check_rows(name, shape, rows, what):
+    """Refuse an argument of `rows` rows (``what``: how they follow from its shape) past the
+    32-bit BLAS's ints, by name. Callers check before copying: a zero-strided view of 2**40
+    rows is nothing as it is, terabytes as a copy."""
+    if rows > BLAS_INT_MAX:
+        raise ValueError(f"{name} has shape {shape}: {what} = {rows} rows, but grucy's BLAS "
+                         f"takes up to {BLAS_INT_MAX} (32-bit ints)")
 
 
 def make_rngs(seed, name="seed"):

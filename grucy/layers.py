@@ -206,13 +206,14 @@ class GRU(_ParameterMixin):
         unidirectional, time-major GRU) the returned ``out``: change them in place only after
         ``backward``, or its gradients are silently wrong.
         """
-        check_rows(x, "x", lambda s: s[0] * s[1] if len(s) == 3 else 0, "T·B")
-        x = as_float_array(x, "x", dtype=self.dtype, ndim=3)
+        # copied only once checked: a zero-strided view of the wrong shape is refused, not
+        # copied first (numpy's MemoryError naming nothing)
+        x = as_float_array(x, "x", dtype=self.dtype, ndim=3, contiguous=False)
         if x.shape[2] != self.input_size:
             raise ValueError(f"x must have {self.input_size} features in its last axis, "
                              f"got shape {x.shape}")
-        if self.batch_first:
-            x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        check_rows("x", x.shape, x.shape[0] * x.shape[1], "T·B")
+        x = np.ascontiguousarray(x.transpose(1, 0, 2) if self.batch_first else x)
         T, B, _ = x.shape
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         if h0 is not None:
@@ -444,11 +445,12 @@ class Linear(_ParameterMixin):
 
     def forward(self, x):
         """x (..., in_features) -> y (..., out_features)."""
-        check_rows(x, "x", lambda s: math.prod(s[:-1]), "N (its leading axes)")
-        x = as_float_array(x, "x", dtype=self.dtype)
+        x = as_float_array(x, "x", dtype=self.dtype, contiguous=False)   # copied once checked
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features in its last axis, "
                              f"got shape {x.shape}")
+        check_rows("x", x.shape, math.prod(x.shape[:-1]), "N (its leading axes)")
+        x = np.ascontiguousarray(x)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)  # (N, I)
         y = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)  # (N, O)

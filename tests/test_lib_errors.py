@@ -195,3 +195,12 @@ def test_more_rows_than_the_32_bit_blas_takes_are_refused_before_the_layer_copie
     with pytest.raises(ValueError, match=r"^x has shape .*: T·B = 2199023255552 rows, but "
                                          r"grucy's BLAS takes up to 2147483647"):
         GRU(2, 3, batch_first=batch_first).forward(x)
+
+
+def test_a_huge_view_with_the_wrong_features_is_refused_before_the_layer_copies_it():
+    """Regression: GRU.forward made x C-contiguous before comparing its last axis with
+    input_size: a zero-strided view of 2**40 features was numpy's MemoryError (24 TiB)."""
+    x = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (3, 2, 2**40))
+    with pytest.raises(ValueError, match=r"^x must have 2 features in its last axis, got shape "
+                                         r"\(3, 2, 1099511627776\)"):
+        GRU(2, 3).forward(x)

@@ -324,6 +324,10 @@ def test_linear_accumulates_sizes_repr_and_large_softmax_logits():
     with pytest.raises(ValueError, match=r"^x has shape \(1048576, 1048576, 3\): N \(its leading "
                                          r"axes\) = 1099511627776 rows, but grucy's BLAS"):
         Linear(3, 2).forward(x)
+    # and its features, before the copy too (numpy's MemoryError, 8 TiB, for this view)
+    x = np.broadcast_to(np.zeros((1, 1), np.float32), (2, 2**40))
+    with pytest.raises(ValueError, match=r"^x must have 3 features in its last axis"):
+        Linear(3, 2).forward(x)
     assert repr(lin).startswith("Linear(in_features=3, out_features=2, activation='identity'")
 
 
