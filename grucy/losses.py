@@ -17,8 +17,10 @@ _REDUCTIONS = ("mean", "sum")
 
 
 def _pair(pred, target, pred_name="pred"):
-    pred = as_float_array(pred, pred_name)
-    target = as_float_array(target, "target")
+    # numpy needs no C order: not copied, so that a huge zero-strided view of the wrong shape
+    # is refused below rather than copied first (numpy's MemoryError, naming nothing)
+    pred = as_float_array(pred, pred_name, contiguous=False)
+    target = as_float_array(target, "target", contiguous=False)
     if target.shape != pred.shape:
         raise ValueError(f"target must have the shape of {pred_name} {pred.shape}, got {target.shape}")
     if pred.size == 0:
@@ -125,7 +127,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     Returns:
         (loss, dlogits (..., C)); the mean is over all label positions.
     """
-    logits = as_float_array(logits, "logits")
+    logits = as_float_array(logits, "logits", contiguous=False)     # as _pair's
     if logits.ndim < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits must be (..., C) with C >= 1, got shape {logits.shape}")
     labels = asarray(labels, "labels")

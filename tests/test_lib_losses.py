@@ -140,6 +140,19 @@ def test_softmax_over_an_empty_axis_names_x(fn):
     assert fn(np.zeros((0, 3))).shape == (0, 3)
 
 
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits", "cross_entropy"])
+def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy(name):
+    """Regression: pred (or logits) was made C-contiguous before its shape was compared with
+    target's (labels'): a zero-strided view of 2**40 rows was numpy's MemoryError (12 TiB)."""
+    huge = np.broadcast_to(np.zeros((1, 3), np.float32), (2**40, 3))
+    if name == "cross_entropy":
+        with pytest.raises(ValueError, match=r"^labels must have shape \(1099511627776,\), got"):
+            losses.cross_entropy(huge, [0, 1])
+        return
+    with pytest.raises(ValueError, match=r"^target must have the shape of "):
+        getattr(losses, name)(huge, np.zeros((2, 3), np.float32))
+
+
 @pytest.mark.parametrize("fn", [losses.softmax, losses.log_softmax])
 @pytest.mark.parametrize("axis, exc, match", [
     ("a", TypeError, "axis must be an int, got str"),
