@@ -24,9 +24,10 @@ __all__ = ["from_torch", "to_torch", "from_keras", "to_keras", "to_onnx", "negat
 
 def negate_z(a):
     """Return a copy of a (3H, ...) gate-stacked array with its z block (rows H:2H) negated."""
-    a = np.array(as_float_array(a, "a"), copy=True)
+    a = as_float_array(a, "a", contiguous=False)      # copied below, once its shape is checked
     if a.ndim < 1 or a.shape[0] % 3:
         raise ValueError(f"a must have 3H rows (gate blocks [r | z | n]), got shape {a.shape}")
+    a = np.array(a, copy=True)
     H = a.shape[0] // 3
     a[H:2 * H] *= -1
     return a
@@ -116,15 +117,18 @@ def to_torch(gru):
 
 # --- Keras ----------------------------------------------------------------------------------
 def _keras_direction(kernel, recurrent_kernel, bias, reset_after, where):
-    kernel = as_float_array(kernel, f"{where} kernel", ndim=2)
+    # not made contiguous (the reordering below copies them): a huge zero-strided view of the
+    # wrong shape is then refused rather than copied first (numpy's MemoryError)
+    kernel = as_float_array(kernel, f"{where} kernel", ndim=2, contiguous=False)
     dt = kernel.dtype
-    rk = as_float_array(recurrent_kernel, f"{where} recurrent_kernel", dtype=dt, ndim=2)
+    rk = as_float_array(recurrent_kernel, f"{where} recurrent_kernel", dtype=dt, ndim=2,
+                        contiguous=False)
     H = rk.shape[0]
     if rk.shape != (H, 3 * H):
         raise ValueError(f"{where} recurrent_kernel must have shape (H, 3H), got {rk.shape}")
     if kernel.shape[1] != 3 * H:
         raise ValueError(f"{where} kernel must have shape (I, {3 * H}), got {kernel.shape}")
-    bias = as_float_array(bias, f"{where} bias", dtype=dt)
+    bias = as_float_array(bias, f"{where} bias", dtype=dt, contiguous=False)
     if reset_after:
         if bias.shape != (2, 3 * H):
             raise ValueError(f"{where} bias must have shape (2, {3 * H}) for reset_after=True, got {bias.shape}")

@@ -151,6 +151,20 @@ def test_to_keras_then_keras_equations_match_grucy(reset_after):
     np.testing.assert_allclose(g2.forward(x)[0], out, rtol=1e-12, atol=1e-14)
 
 
+def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy():
+    """Regression: from_keras and negate_z made their arrays C-contiguous before checking
+    their shapes: a zero-strided view of 2**40 columns was numpy's MemoryError (24 TiB)."""
+    huge = np.broadcast_to(np.zeros((1, 1)), (3, 2**40))
+    with pytest.raises(ValueError, match=r"weights\[0\] kernel must have shape \(I, 12\)"):
+        interop.from_keras([huge, np.zeros((4, 12)), np.zeros((2, 12))])
+    with pytest.raises(ValueError, match=r"recurrent_kernel must have shape \(H, 3H\)"):
+        interop.from_keras([np.zeros((3, 12)), huge, np.zeros((2, 12))])
+    with pytest.raises(ValueError, match=r"bias must have shape \(2, 12\)"):
+        interop.from_keras([np.zeros((3, 12)), np.zeros((4, 12)), huge])
+    with pytest.raises(ValueError, match=r"a must have 3H rows"):
+        interop.negate_z(np.broadcast_to(np.zeros((1, 1)), (2**40, 4)))
+
+
 def test_from_keras_rejects_bad_weights():
     k, rk = np.zeros((3, 12)), np.zeros((4, 12))
     with pytest.raises(ValueError, match="bias"):
