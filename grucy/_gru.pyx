@@ -951,8 +951,8 @@ cdef class Cell:
         return (_cell, (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.reset_after))
 
     cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
-        """a as a C-contiguous, aligned (B, n) ndarray of the Cell's dtype (copied if it is
-        not one; `out`, written in place, is refused instead)."""
+        """a checked as a (B, n) ndarray of the Cell's dtype; `out`, written in place, must be
+        C-contiguous and aligned too (an input that is not is copied by step, afterwards)."""
         cdef cnp.ndarray arr
         if not cnp.PyArray_Check(a):
             raise self._not_an_array(name, a, B, n)
@@ -965,12 +965,9 @@ cdef class Cell:
             raise ValueError(f"{name} must have shape ({B}, {n}), got {a.shape}")
         # aligned too: the loops load elements as aligned (an array at an odd byte offset, from
         # np.frombuffer or a memmap, is undefined behaviour there); ascontiguousarray keeps one
-        if write:
-            if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISWRITEABLE(arr)
-                    and cnp.PyArray_ISALIGNED(arr)):
-                raise ValueError(f"{name} must be C-contiguous, aligned and writeable")
-        elif not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)):
-            arr = np.array(arr, order="C")
+        if write and not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISWRITEABLE(arr)
+                          and cnp.PyArray_ISALIGNED(arr)):
+            raise ValueError(f"{name} must be C-contiguous, aligned and writeable")
         return arr
 
     cdef _not_an_array(self, name, a, B, n):
@@ -998,6 +995,12 @@ cdef class Cell:
         xa = self._array("x_t", x_t, B, I, False)
         ha = self._array("h", h, B, H, False)
         oa = self._array("out", out, B, H, True)
+        # copied only now that all three agree: a huge zero-strided x_t or h (np.broadcast_to)
+        # with a wrong out was copied first, gigabytes before the error
+        if not (cnp.PyArray_IS_C_CONTIGUOUS(xa) and cnp.PyArray_ISALIGNED(xa)):
+            xa = np.array(xa, order="C")
+        if not (cnp.PyArray_IS_C_CONTIGUOUS(ha) and cnp.PyArray_ISALIGNED(ha)):
+            ha = np.array(ha, order="C")
         if B == 0:                      # an empty step: the GEMMs would take no rows
             return
         if self._capacity < B * (2 * G + 2 * H):

@@ -208,3 +208,18 @@ def test_more_rows_than_the_blas_int_are_refused_before_a_copy():
     huge = np.broadcast_to(np.zeros((1, 3)), (2**31, 3))
     with pytest.raises(ValueError, match="x_t has 2147483648 rows"):
         Cell(*w).step(huge, huge[:, :1], huge[:, :1])
+
+
+@pytest.mark.parametrize("bad", ["h", "out"])
+def test_all_three_shapes_are_checked_before_x_t_or_h_is_copied(bad):
+    """Regression: step copied a strided x_t (and h) before checking the next argument's
+    shape: for these zero-stride views of 2**31 - 1 rows that is terabytes, numpy's
+    MemoryError instead of the error naming the argument that is wrong."""
+    I, H, B = 1000, 4, 2**31 - 1
+    rng = np.random.default_rng(0)
+    w = [rng.standard_normal(s) for s in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]
+    x_t = np.broadcast_to(np.zeros((1, I)), (B, I))
+    h = np.broadcast_to(np.zeros((1, H)), (B, H)) if bad == "out" else np.zeros((1, H))
+    out = np.zeros((1, H))
+    with pytest.raises(ValueError, match=rf"^{bad} must have shape \({B}, {H}\), got \(1, {H}\)"):
+        Cell(*w).step(x_t, h, out)
