@@ -14,7 +14,8 @@ def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
     """c := alpha * op(a) @ op(b) + beta * c.
 
     Called by grucy.ops.matmul after it has checked shapes and dtypes and handled the
-    empty cases (m, n or k zero), so every pointer taken here is in bounds.
+    empty cases (m, n or k zero); the shapes are checked again below for a direct call, so
+    every pointer taken here is in bounds.
     """
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
     cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]

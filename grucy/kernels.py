@@ -11,6 +11,10 @@ trust their inputs and check nothing. Two checks live in _gru.pyx's entry points
 before its loops: the compiled backward's of the cache (its shapes, alignment and lengths,
 cheapest in C; gru_backward names the cache in the error), and Cell.step's of its
 arguments (the streaming path: a step takes about 2 µs, so checks there are C-level).
+The compiled forward and backward also recheck the shapes their loops index by, tersely,
+so that calling grucy._gru directly cannot make them read out of bounds.
+Arrays are made C-contiguous only once every shape is checked: a zero-strided view
+(np.broadcast_to) of a wrong, huge shape is refused, not copied.
 
 Empty batches: T = 0 steps or B = 0 rows are allowed everywhere (gru_forward, gru_backward,
 gru_cell, Cell.step, the layers above), I and H must be >= 1. Empty in, empty out of the
