@@ -19,14 +19,15 @@ def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
     """
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
     cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
-    # matmul has checked these; checked again (a few comparisons) so that a direct call
-    # cannot make the BLAS read or write out of bounds
-    a_shape = (k, m) if trans_a else (m, k)
-    b_shape = (n, k) if trans_b else (k, n)
-    if (a.shape[0], a.shape[1]) != a_shape or (b.shape[0], b.shape[1]) != b_shape:
+    # matmul has checked these; checked again so that a direct call cannot make the BLAS
+    # read or write out of bounds (C comparisons: matmul's per-call cost is watched)
+    cdef Py_ssize_t a_rows = k if trans_a else m, a_cols = m if trans_a else k
+    cdef Py_ssize_t b_rows = n if trans_b else k, b_cols = k if trans_b else n
+    if (a.shape[0] != a_rows or a.shape[1] != a_cols
+            or b.shape[0] != b_rows or b.shape[1] != b_cols):
         raise ValueError(f"gemm_into: a {(a.shape[0], a.shape[1])} and b "
                          f"{(b.shape[0], b.shape[1])} do not give c {(m, n)}")
-    if m == 0 or n == 0 or k == 0 or max(m, n, k) > 2**31 - 1:
+    if m == 0 or n == 0 or k == 0 or m > 2**31 - 1 or n > 2**31 - 1 or k > 2**31 - 1:
         raise ValueError(f"gemm_into: sizes {(m, n, k)} must lie in [1, 2**31 - 1]")
     with nogil:
         gemm(trans_a, trans_b, <int>m, <int>n, <int>k, <real>alpha, &a[0, 0], <int>a.shape[1],
