@@ -154,6 +154,7 @@ class Sine(SeriesDataset):
         super().__init__(**kw)
         _at_least(1, length=length)
         _at_least(0, seed=seed)   # numpy's generators take no negative seed (a ValueError naming none)
+        _at_least(0, noise=noise)   # a standard deviation: -0.1 drew the same series as 0.1
         self.length, self.frequency, self.amplitude = int(length), frequency, amplitude
         self.noise, self.seed = noise, seed
 
@@ -182,7 +183,7 @@ class MackeyGlass(SeriesDataset):
                  sample_every=1.0, dt=0.1, noise=0.0, seed=0, **kw):
         super().__init__(**kw)
         _at_least(1, length=length)
-        _at_least(0, tau=tau, seed=seed)
+        _at_least(0, tau=tau, seed=seed, noise=noise)
         if not dt > 0:
             raise DataError(f"dt={dt}: the integration step must be positive")
         steps = sample_every / dt

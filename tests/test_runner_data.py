@@ -413,6 +413,9 @@ def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monke
     ("sine", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
     ("mackey_glass", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
     ("adding", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
+    # a standard deviation: a negative one drew the |noise| series, silently
+    ("sine", "data.noise=-0.1", r"^data: DataError: noise=-0.1: must be at least 0$"),
+    ("mackey_glass", "data.noise=-0.1", r"^data: DataError: noise=-0.1: must be at least 0$"),
 ])
 def test_dataset_sizes_are_checked_by_name(data, override, match):
     # these failed with numpy's 'negative dimensions are not allowed', a ZeroDivisionError,
