@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import hydra.utils
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from runner import schema
@@ -120,29 +120,30 @@ def resolve(cfg: DictConfig) -> None:
     try:
         OmegaConf.resolve(cfg)
     except InterpolationResolutionError as exc:
-        key, raw = _unresolvable(cfg, "")
+        key, raw = _unresolvable(cfg)
         text = " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
         raise ConfigError(f"{key or exc.full_key or '?'}={raw if key else '...'}: cannot be resolved: "
                           f"{text}") from None
 
 
-def _unresolvable(node, where):
-    """``(key, its interpolation)`` of the first value in ``node`` that does not resolve."""
-    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
-    for k in keys:
-        key = f"{where}{k}" if isinstance(node, DictConfig) else f"{where.rstrip('.')}[{k}]"
-        if OmegaConf.is_interpolation(node, k):
-            try:
-                node[k]
-            except InterpolationResolutionError:
-                return key, node._get_node(k)._value()
-            continue
-        child = node._get_node(k)
-        if isinstance(child, (DictConfig, ListConfig)) and not child._is_none() and not child._is_missing():
-            found = _unresolvable(child, f"{key}.")
-            if found[0]:
-                return found
-    return None, None
+def _unresolvable(cfg: DictConfig):
+    """``(key, its interpolation)`` of the first value in ``cfg`` that does not resolve,
+    found through the public API: the unresolved values, then each interpolation selected."""
+    def first(raw, where):
+        pairs = raw.items() if isinstance(raw, dict) else enumerate(raw)
+        for k, value in pairs:
+            key = (f"{where}.{k}" if where else str(k)) if isinstance(raw, dict) else f"{where}[{k}]"
+            if isinstance(value, (dict, list)):
+                found = first(value, key)
+                if found:
+                    return found
+            elif isinstance(value, str) and "${" in value:
+                try:
+                    OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+                except InterpolationResolutionError:
+                    return key, value
+        return None
+    return first(OmegaConf.to_container(cfg, resolve=False), "") or (None, None)
 
 
 def validate(cfg: DictConfig) -> None:
