@@ -736,6 +736,19 @@ def _check_shapes(who, checks):
             raise ValueError(f"{who}: {name} has shape {got}, not {want}")
 
 
+cdef bint _full(const int[::1] lengths, Py_ssize_t T, str name) except -1:
+    """Whether every row has all T steps (no padding); ValueError naming `name`[b] for a
+    length outside [0, T], which the loops would index out of bounds by."""
+    cdef Py_ssize_t b
+    cdef bint full = True
+    for b in range(lengths.shape[0]):
+        if lengths[b] < 0 or lengths[b] > T:
+            raise ValueError(f"{name}[{b}] = {lengths[b]} lies outside [0, {T}]")
+        if lengths[b] != T:
+            full = False
+    return full
+
+
 def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w_ih,
             const real[:, ::1] w_hh, const real[::1] b_ih, const real[::1] b_hh,
             const int[::1] lengths, bint reset_after, bint reverse, bint training):
@@ -744,7 +757,7 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     Returns out (T, B, H), h_n (B, H) and, when training, the cache's gates (T, B, G);
     otherwise None.
     """
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1], b
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = w_hh.shape[1]
     dtype = np.float32 if real is float else np.float64
     # grucy.kernels has checked all of this with friendlier words; checked again here (a few
     # comparisons per call) so that a direct call cannot make the loops read out of bounds
@@ -754,12 +767,7 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
         ("h0", (h0.shape[0], h0.shape[1]), (B, H)), ("lengths", (lengths.shape[0],), (B,))))
     if I < 1 or H < 1:
         raise ValueError(f"forward: x has I = {I} features and w_hh H = {H} units, not >= 1")
-    cdef bint full = True                                   # no padding anywhere
-    for b in range(B):
-        if lengths[b] < 0 or lengths[b] > T:
-            raise ValueError(f"forward: lengths[{b}] = {lengths[b]} lies outside [0, {T}]")
-        if lengths[b] != T:
-            full = False
+    cdef bint full = _full(lengths, T, "forward: lengths")      # no padding anywhere
     new = np.empty if full else np.zeros                    # padding must read as zero
     cdef real[:, ::1] h = np.array(h0, dtype=dtype)                 # (B, H) -> h_n
     if T == 0 or B == 0:
@@ -793,7 +801,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     """Allocate, run BPTT without the GIL, return (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
     # H from out, which grucy.kernels has checked against h0 (and dout): an edited w_hh is
     # then named as such, not as a w_ih or an x that disagrees with it
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = out.shape[2], b
+    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = out.shape[2]
     dtype = np.float32 if real is float else np.float64
     # The loops index by these shapes and lengths: refuse a cache whose fields disagree
     # (edited, or in place) before they read out of bounds.
@@ -820,10 +828,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         # Forward ran no step, so none runs back: dh0 = dh_n, every other gradient zero.
         # Returned here, before the checks and loops below take a pointer to element 0 of
         # each array, which an empty one does not have.
-        L = np.asarray(lengths)
-        bad = np.flatnonzero((L < 0) | (L > T))
-        if bad.size:
-            raise ValueError(f"cache.lengths[{bad[0]}] = {L[bad[0]]} lies outside [0, {T}]")
+        _full(lengths, T, "cache.lengths")
         return (np.zeros((T, B, I), dtype=dtype), np.array(dh_n, dtype=dtype),
                 np.zeros((3 * H, I), dtype=dtype), np.zeros((3 * H, H), dtype=dtype),
                 np.zeros(3 * H, dtype=dtype), np.zeros(3 * H, dtype=dtype))
@@ -838,12 +843,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
             ("out", <size_t>&out[0, 0, 0], sizeof(real)), ("h0", <size_t>&h0[0, 0], sizeof(real))):
         if addr % size:
             raise ValueError(f"cache.{name} is not aligned: cache must be gru_forward's, unedited")
-    cdef bint full = True
-    for b in range(B):
-        if lengths[b] < 0 or lengths[b] > T:
-            raise ValueError(f"cache.lengths[{b}] = {lengths[b]} lies outside [0, {T}]")
-        if lengths[b] != T:
-            full = False
+    cdef bint full = _full(lengths, T, "cache.lengths")
     cdef Py_ssize_t K = chunk_steps(T, B, reverse, full)
     cdef int parts = gate_blocks(B, H)
     cdef int blocks = step_blocks(B, H)
