@@ -399,6 +399,17 @@ def _usual_step(steps, same):
     return ordered[starts[k]], int(counts[k])
 
 
+def _dates(labels):
+    """``labels`` (a list of stamps, or one) as datetime64; ValueError if they are not ISO dates.
+
+    numpy reads a zone (2024-01-01T00:00Z, ...+01:00) as UTC, correct for spacing, and warns
+    once per stamp that datetime64 keeps no zone: noise on the user's terminal.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "no explicit representation of timezones")
+        return np.array(labels, dtype="datetime64")
+
+
 def _stamps(labels):
     """``labels`` as whole numbers, dates or decimal numbers; None if they are none of these."""
     try:
@@ -407,11 +418,7 @@ def _stamps(labels):
     except ValueError:
         pass
     try:
-        # numpy reads a zone (2024-01-01T00:00Z, ...+01:00) as UTC, correct for spacing, and
-        # warns once per stamp that datetime64 keeps no zone: noise on the user's terminal
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "no explicit representation of timezones")
-            return np.array(labels, dtype="datetime64")
+        return _dates(labels)
     except ValueError:
         pass
     try:
@@ -428,9 +435,7 @@ def _kind(label):
     except ValueError:
         pass
     try:
-        with warnings.catch_warnings():   # a zone: see _stamps
-            warnings.filterwarnings("ignore", "no explicit representation of timezones")
-            np.datetime64(label)
+        _dates(label)
         return "date"
     except ValueError:
         return None
