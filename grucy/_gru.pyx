@@ -711,20 +711,25 @@ reserve_threads(get_num_threads())
 _local = threading.local()
 
 
-def _scratch(name, shape, dtype):
-    """A per-thread scratch array of `shape` for `name`, reused across calls (grown when too
-    small). Only ever used inside one kernel call: never returned, never cached."""
-    cdef Py_ssize_t n = 1
-    for d in shape:
-        n *= d
+def _workspace(Py_ssize_t n, dtype):
+    """This thread's scratch array of at least n elements of dtype, reused across calls
+    (grown when too small). One per thread and dtype, carved into a kernel call's buffers
+    by _region: only ever used inside one call (a call never nests another), never returned.
+    One array, not one per buffer: each lookup and typed view costs about a microsecond,
+    which is a tenth of a small problem's call."""
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
-    key = (name, dtype)
-    buf = pool.get(key)
+    buf = pool.get(dtype)
     if buf is None or buf.shape[0] < n:
-        buf = pool[key] = np.empty(max(n, 1), dtype=dtype)
-    return buf[:n].reshape(shape)
+        buf = pool[dtype] = np.empty(max(n, 1), dtype=dtype)
+    return buf
+
+
+cdef inline Py_ssize_t _region(Py_ssize_t n) noexcept nogil:
+    """n elements rounded up to 16, so that each buffer carved from a workspace starts on a
+    64-byte cache line (float32; two for float64) when the workspace does."""
+    return (n + 15) & ~(<Py_ssize_t>15)
 
 
 # ---- entry points (called by grucy/kernels.py with validated, contiguous arrays) ----------
@@ -777,21 +782,25 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
         return (np.zeros((T, B, H), dtype=dtype), np.asarray(h),
                 np.empty((T, B, 3 * H), dtype=dtype) if training else None)
     cdef real[:, :, ::1] out = new((T, B, H), dtype=dtype)
-    cdef real[:, ::1] hp = _scratch("hp", (B, 3 * H), dtype)
-    cdef real[:, ::1] rh = _scratch("rh", (B, H), dtype)
-    cdef real[:, :, ::1] xp
     cdef Py_ssize_t KF = proj_steps(T, B, I, reverse, full)
     cdef int parts = gate_blocks(B, H)
     cdef int blocks = step_blocks(B, H)
+    cdef real[:, :, ::1] gates
+    # the workspace: hp (B, G), rh (B, H) and, for inference, xp (KF, B, G); training's xp
+    # is the gates array it returns
+    cdef Py_ssize_t n_hp = _region(B * 3 * H), n_rh = _region(B * H)
+    cdef real[::1] ws = _workspace(n_hp + n_rh + (0 if training else KF * B * 3 * H), dtype)
+    cdef real *hp = &ws[0]
+    cdef real *rh = hp + n_hp
+    cdef real *xp = rh + n_rh
     if training:
-        xp = np.empty((T, B, 3 * H), dtype=dtype)          # becomes the cache's gates
-    else:
-        xp = _scratch("xp", (KF, B, 3 * H), dtype)
+        gates = np.empty((T, B, 3 * H), dtype=dtype)       # becomes the cache's gates
+        xp = &gates[0, 0, 0]
     with nogil:
         _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
                  &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], parts, blocks,
-                 KF, not training, &xp[0, 0, 0], &hp[0, 0], &rh[0, 0], training)
-    return np.asarray(out), np.asarray(h), np.asarray(xp) if training else None
+                 KF, not training, xp, hp, rh, training)
+    return np.asarray(out), np.asarray(h), np.asarray(gates) if training else None
 
 
 def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1] w_hh,
@@ -848,11 +857,15 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef int parts = gate_blocks(B, H)
     cdef int blocks = step_blocks(B, H)
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
-    cdef real[:, :, ::1] da = _scratch("da", (K, B, 3 * H), dtype)
-    cdef real[:, :, ::1] aux = _scratch("aux", (K, B, H), dtype)
-    cdef real[:, :, ::1] hc = _scratch("hc", (K, B, H), dtype)
-    cdef real[:, ::1] dgs = _scratch("dgs", (B, 3 * H), dtype)
-    cdef real[:, ::1] drh = _scratch("drh", (B, H), dtype)
+    # the workspace: da (K, B, G), aux (K, B, H), hc (K, B, H), dgs (B, G), drh (B, H)
+    cdef Py_ssize_t n_da = _region(K * B * 3 * H), n_aux = _region(K * B * H)
+    cdef Py_ssize_t n_dgs = _region(B * 3 * H)
+    cdef real[::1] ws = _workspace(n_da + 2 * n_aux + n_dgs + B * H, dtype)
+    cdef real *da = &ws[0]
+    cdef real *aux = da + n_da
+    cdef real *hc = aux + n_aux
+    cdef real *dgs = hc + n_aux
+    cdef real *drh = dgs + n_dgs
     cdef real[:, :, ::1] dx = np.empty((T, B, I), dtype=dtype)
     cdef real[:, ::1] dw_ih = np.empty((3 * H, I), dtype=dtype)
     cdef real[:, ::1] dw_hh = np.empty((3 * H, H), dtype=dtype)
@@ -862,8 +875,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     with nogil:
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
-                  &out[0, 0, 0], &h0[0, 0], parts, blocks, K, &hc[0, 0, 0], &da[0, 0, 0],
-                  &aux[0, 0, 0], &dgs[0, 0], &drh[0, 0],
+                  &out[0, 0, 0], &h0[0, 0], parts, blocks, K, hc, da, aux, dgs, drh,
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
             np.asarray(db_ih), np.asarray(db_hh))
