@@ -41,6 +41,7 @@ _FORWARD = {np.dtype(np.float32): _gru.forward["float"],
 _BACKWARD = {np.dtype(np.float32): _gru.backward["float"],
              np.dtype(np.float64): _gru.backward["double"]}
 
+
 class GRUCache(NamedTuple):
     """What gru_forward(training=True) keeps for gru_backward. Treat as opaque."""
     x: np.ndarray            # (T, B, I)
