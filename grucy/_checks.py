@@ -140,13 +140,21 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def check_rows(name, shape, rows, what):
+def check_rows(name, shape, rows, what, hint=""):
     """Refuse an argument of `rows` rows (``what``: how they follow from its shape) past the
-    32-bit BLAS's ints, by name. Callers check before copying: a zero-strided view of 2**40
-    rows is nothing as it is, terabytes as a copy."""
+    32-bit BLAS's ints, by name; ``hint`` ends the message. Callers check before copying: a
+    zero-strided view of 2**40 rows is nothing as it is, terabytes as a copy."""
     if rows > BLAS_INT_MAX:
         raise ValueError(f"{name} has shape {shape}: {what} = {rows} rows, but grucy's BLAS "
-                         f"takes up to {BLAS_INT_MAX} (32-bit ints)")
+                         f"takes up to {BLAS_INT_MAX} (32-bit ints){hint}")
+
+
+def check_sizes(name, shape):
+    """Refuse an array with an axis past the 32-bit BLAS's ints, by name: the GEMMs take each
+    size as a C int, which would wrap. Before copying, as check_rows."""
+    if max(shape) > BLAS_INT_MAX:
+        raise ValueError(f"{name} has shape {shape}, but grucy's BLAS takes sizes up to "
+                         f"{BLAS_INT_MAX} (32-bit ints)")
 
 
 def make_rngs(seed, name="seed"):

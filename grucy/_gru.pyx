@@ -734,11 +734,12 @@ cdef inline Py_ssize_t _region(Py_ssize_t n) noexcept nogil:
 
 # ---- entry points (called by grucy/kernels.py with validated, contiguous arrays) ----------
 
-def _check_shapes(who, checks):
-    """Raise ValueError naming the first (name, got, want) whose shapes differ."""
+def _check_shapes(prefix, checks, suffix=""):
+    """Raise ValueError naming the first (name, got, want) whose shapes differ, as
+    "<prefix><name> has shape <got>, not <want><suffix>"."""
     for name, got, want in checks:
         if got != want:
-            raise ValueError(f"{who}: {name} has shape {got}, not {want}")
+            raise ValueError(f"{prefix}{name} has shape {got}, not {want}{suffix}")
 
 
 cdef bint _full(const int[::1] lengths, Py_ssize_t T, str name) except -1:
@@ -766,7 +767,7 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     dtype = np.float32 if real is float else np.float64
     # grucy.kernels has checked all of this with friendlier words; checked again here (a few
     # comparisons per call) so that a direct call cannot make the loops read out of bounds
-    _check_shapes("forward", (
+    _check_shapes("forward: ", (
         ("w_hh", (w_hh.shape[0], H), (3 * H, H)), ("w_ih", (w_ih.shape[0], w_ih.shape[1]), (3 * H, I)),
         ("b_ih", (b_ih.shape[0],), (3 * H,)), ("b_hh", (b_hh.shape[0],), (3 * H,)),
         ("h0", (h0.shape[0], h0.shape[1]), (B, H)), ("lengths", (lengths.shape[0],), (B,))))
@@ -819,19 +820,16 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     if H < 1:
         raise ValueError(f"cache.out has shape {tuple(out.shape)[:3]}: cache must be "
                          "gru_forward's")
-    for name, got, want in (
-            ("w_ih", (w_ih.shape[0], w_ih.shape[1]), (3 * H, I)),
-            ("w_hh", (w_hh.shape[0], w_hh.shape[1]), (3 * H, H)),
-            ("b_hh", (b_hh.shape[0],), (3 * H,)), ("lengths", (lengths.shape[0],), (B,)),
-            ("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (T, B, 3 * H)),
-            ("out", (out.shape[0], out.shape[1], out.shape[2]), (T, B, H)),
-            ("h0", (h0.shape[0], h0.shape[1]), (B, H))):
-        if got != want:
-            raise ValueError(f"cache.{name} has shape {got}, not {want}: cache must be "
-                             "gru_forward's, unedited")
+    _check_shapes("cache.", (
+        ("w_ih", (w_ih.shape[0], w_ih.shape[1]), (3 * H, I)),
+        ("w_hh", (w_hh.shape[0], w_hh.shape[1]), (3 * H, H)),
+        ("b_hh", (b_hh.shape[0],), (3 * H,)), ("lengths", (lengths.shape[0],), (B,)),
+        ("gates", (gates.shape[0], gates.shape[1], gates.shape[2]), (T, B, 3 * H)),
+        ("out", (out.shape[0], out.shape[1], out.shape[2]), (T, B, H)),
+        ("h0", (h0.shape[0], h0.shape[1]), (B, H))), ": cache must be gru_forward's, unedited")
     # grucy.kernels has checked these two (they are the caller's, not the cache's); checked
     # again so that a direct call cannot make the loops read out of bounds
-    _check_shapes("backward", (("dh_n", (dh_n.shape[0], dh_n.shape[1]), (B, H)),) + (
+    _check_shapes("backward: ", (("dh_n", (dh_n.shape[0], dh_n.shape[1]), (B, H)),) + (
         (("dout", (dout.shape[0], dout.shape[1], dout.shape[2]), (T, B, H)),) if has_dout else ()))
     if T == 0 or B == 0:
         # Forward ran no step, so none runs back: dh0 = dh_n, every other gradient zero.

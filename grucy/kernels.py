@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from grucy import _gru
-from grucy._checks import (BLAS_INT_MAX, FLOAT_DTYPES, asarray, c_aligned, check_bool,
-                           check_lengths)
+from grucy._checks import (FLOAT_DTYPES, asarray, c_aligned, check_bool, check_lengths,
+                           check_rows, check_sizes)
 from grucy._gru import Cell
 
 __all__ = ["gru_forward", "gru_backward", "gru_cell", "GRUCache", "Cell"]
@@ -75,12 +75,11 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
     reset_after = check_bool(reset_after, "reset_after")
     reverse = check_bool(reverse, "reverse")
     training = check_bool(training, "training")
-    if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[0] * x.shape[1] > BLAS_INT_MAX:
+    if isinstance(x, np.ndarray) and x.ndim == 3:
         # before the copy (x could be a broadcast view): the projection and weight-gradient
         # GEMMs take up to T·B rows, an int of the 32-bit BLAS, which would wrap
-        raise ValueError(f"x has shape {x.shape}: T·B = {x.shape[0] * x.shape[1]} rows, but "
-                         f"grucy's BLAS takes up to {BLAS_INT_MAX} (32-bit ints); split the "
-                         "batch or the sequence")
+        check_rows("x", x.shape, x.shape[0] * x.shape[1], "T·B",
+                   "; split the batch or the sequence")
     x = _floating("x", x)
     dtype = x.dtype
     if x.ndim != 3:
@@ -182,10 +181,8 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
                          f"got {w_ih.shape}")
     # the GEMMs take 3H and I as C ints, which would wrap (as T·B rows in gru_forward);
     # reachable with real memory (w_ih (3, 2**31) is 24 GiB) or views
-    for name, arr in (("w_hh", w_hh), ("w_ih", w_ih)):
-        if max(arr.shape) > BLAS_INT_MAX:
-            raise ValueError(f"{name} has shape {arr.shape}, but grucy's BLAS takes sizes up "
-                             f"to {BLAS_INT_MAX} (32-bit ints)")
+    check_sizes("w_hh", w_hh.shape)
+    check_sizes("w_ih", w_ih.shape)
     b_ih = _shaped("b_ih", b_ih, (3 * H,), dtype, "(3H,)", ref, copy=False)
     b_hh = _shaped("b_hh", b_hh, (3 * H,), dtype, "(3H,)", ref, copy=False)
     if cell:

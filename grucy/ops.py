@@ -8,7 +8,7 @@ import numpy as np
 
 from grucy import _gru, _ops
 from grucy._checks import (BLAS_INT_MAX, FLOAT_DTYPES, asarray, c_aligned, check_bool,
-                           check_float, check_int)
+                           check_float, check_int, check_sizes)
 
 __all__ = ["matmul", "set_num_threads", "get_num_threads", "share_threads_with_numpy",
            "blas_info"]
@@ -71,9 +71,7 @@ def _matrix(name, arr):
         raise TypeError(f"matmul: {name} must be float32 or float64, got {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"matmul: {name} must be 2-D, got shape {arr.shape}")
-    if max(arr.shape) > BLAS_INT_MAX:
-        raise ValueError(f"matmul: {name} has shape {arr.shape}, but grucy's BLAS takes sizes "
-                         f"up to {BLAS_INT_MAX} (32-bit ints)")
+    check_sizes(f"matmul: {name}", arr.shape)
     return arr
 
 
