@@ -118,12 +118,9 @@ def describe(exc: BaseException):
 
 def _uses_checkpoint_in(cfg, out_dir: Path) -> bool:
     """Whether ``resume=`` or ``ckpt_path=`` names a checkpoint in ``out_dir``: that run's
-    state is what this one continues or evaluates, not a leftover."""
+    state is what this one continues or evaluates, not a leftover. ``cfg`` is resolved."""
     for key, default in (("resume", "last.npz"), ("ckpt_path", "best.npz")):
-        try:
-            value = cfg.get(key)
-        except Exception:   # an interpolation that does not resolve: the run fails on it
-            return True     #   later; until then, destroy nothing it may have meant
+        value = cfg.get(key)
         if value and outputs.checkpoint_file(value, default).parent.resolve() == out_dir.resolve():
             return True
     return False
