@@ -1,12 +1,12 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
 import sys
 
-from runner.app import main, missing_plugin_hint, null_group_error
+from runner.app import argv_error, main, missing_plugin_hint
 from runner.sweep import exit_status
 
 if __name__ == "__main__":
-    refused = null_group_error(sys.argv[1:])
-    if refused:                  # Hydra's own refusal is a raw traceback
+    refused = argv_error(sys.argv[1:])
+    if refused:                  # Hydra's own refusal is a raw traceback (or none at all)
         print(f"error: {refused}", file=sys.stderr)
         sys.exit(1)
     try:

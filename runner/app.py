@@ -240,7 +240,24 @@ def missing_plugin_hint(argv):
             '(the optuna extra: hydra-optuna-sweeper, optuna)')
 
 
-def null_group_error(argv):
+def argv_error(argv):
+    """The message for an override in ``argv`` that Hydra would mishandle before any runner
+    code runs, else None: a config group set to null, or a name that leads out of outputs/."""
+    return _null_group_error(argv) or _name_error(argv)
+
+
+def _name_error(argv):
+    """``name=../x``: the run directory is outputs/<name>/<date_time>, and Hydra created ./x
+    before the runner could check the name (a/b stays under outputs/ and is allowed)."""
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}name=(.*)", arg, re.S)
+        if m and ".." in m.group(1).split("/"):
+            return (f"{arg}: a run is written to outputs/<name>/<date_time>, and this name leads "
+                    "outside outputs/; use hydra.run.dir=DIR for a run directory elsewhere")
+    return None
+
+
+def _null_group_error(argv):
     """The message for ``group=null`` in ``argv`` (``scheduler=null``), else None.
 
     Hydra refuses it with a raw traceback ("Config group override must be a string or a

@@ -113,6 +113,16 @@ def test_cli_a_config_group_set_to_null_is_one_line(tmp_path, arg, instead):
     assert instead in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("arg", ["name=../elsewhere", "name=a/../../elsewhere", "++name=x/.."])
+def test_cli_a_name_that_leaves_outputs_is_refused_before_hydra(tmp_path, arg):
+    # name=../x wrote the run to ./x: Hydra creates outputs/<name>/<date_time> before any
+    # runner check could see the name
+    r = cli([arg], cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"error: {arg}: a run is written to outputs/<name>/"), r.stderr
+    assert list(tmp_path.iterdir()) == []            # nothing created, here or above
+
+
 def test_cli_nan_loss_exits_nonzero(tmp_path):
     r = cli(tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
                           "model.hidden_size=8", f"hydra.run.dir={tmp_path}"]))
