@@ -226,7 +226,7 @@ def _read(path):
         raise ValueError(f"{path!r} is not a grucy checkpoint (header format "
                          f"{header.get('format') if isinstance(header, dict) else header!r})")
     version = header.get("version")
-    if not isinstance(version, int) or version > VERSION or version < 1:
+    if type(version) is not int or version > VERSION or version < 1:
         raise ValueError(f"{path!r} has checkpoint format version {version!r}; this grucy reads "
                          f"versions 1..{VERSION} (upgrade grucy)")
     return header, data

@@ -495,6 +495,7 @@ def test_every_header_and_archive_defect_is_named(tmp_path):
     case("format", r"not a grucy checkpoint \(header format 'other'\)", header={**header, "format": "other"})
     case("list", r"not a grucy checkpoint \(header format \[1\]\)", header=[1])
     case("v0", "format version 0", header={**header, "version": 0})
+    case("vbool", "format version True", header={**header, "version": True})   # bool is an int
     case("utf8", "unreadable grucy header", raw_header=b"\xff\xfe{")
     case("json", "unreadable grucy header", raw_header=b"{not json")
     # nesting past the decoder's recursion limit: a RecursionError, naming no file, until
