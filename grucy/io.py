@@ -19,8 +19,10 @@ power cut too.
 import io as _io
 import json
 import os
+import re
 import secrets
 import zipfile
+import zlib
 from collections import namedtuple
 from contextlib import contextmanager
 
@@ -191,45 +193,116 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
-def _read(path):
-    """Return (header dict, {key: array}) or raise ValueError explaining what is wrong."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no checkpoint at {path!r}") from None
-    if not zipfile.is_zipfile(_io.BytesIO(raw)):
-        raise ValueError(f"{path!r} is not a grucy checkpoint: not an .npz archive "
-                         "(truncated or a different file type)")
-    try:
-        with np.load(_io.BytesIO(raw), allow_pickle=False) as npz:
-            keys = list(npz.files)
-            if _HEADER not in keys:
-                raise ValueError(f"{path!r} is not a grucy checkpoint: an .npz without a "
-                                 f"{_HEADER!r} header (keys: {keys[:5]})")
-            data = {k: npz[k] for k in keys}
-    except ValueError as e:
-        if "grucy checkpoint" in str(e):
-            raise
-        raise ValueError(f"{path!r} is a damaged or foreign checkpoint: {e}") from None
-    except MemoryError as e:       # np.load allocates a member's claimed shape before reading
-        raise ValueError(f"{path!r} is a damaged or foreign checkpoint: a stored array claims "
-                         f"more memory than there is ({e})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise ValueError(f"{path!r} is a damaged (truncated?) checkpoint: {e}") from None
-    try:
-        header = json.loads(data.pop(_HEADER).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        # RecursionError: JSON nested deeper than the decoder's recursion limit
-        raise ValueError(f"{path!r} has an unreadable grucy header: {e}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not a grucy checkpoint (header format "
-                         f"{header.get('format') if isinstance(header, dict) else header!r})")
-    version = header.get("version")
-    if type(version) is not int or version > VERSION or version < 1:
-        raise ValueError(f"{path!r} has checkpoint format version {version!r}; this grucy reads "
-                         f"versions 1..{VERSION} (upgrade grucy)")
-    return header, data
+class _Archive:
+    """A checkpoint's zip, read member by member: each array's npy header is read and
+    checked before its data, so that nothing is decompressed or allocated beyond what the
+    caller expects (a small deflated file can declare gigabytes)."""
+
+    # what save writes; anything else is refused unread (a member the loader would
+    # never look at could still be gigabytes of deflated zeros)
+    _NAMES = re.compile(r"(__grucy__|param/[^/]+|optim/[^/]+/[^/]+)\.npy")
+    _HEADER_BYTES = 64 << 20        # the JSON header: names, sizes and the user's metadata
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no checkpoint at {path!r}") from None
+        if not zipfile.is_zipfile(_io.BytesIO(raw)):
+            raise ValueError(f"{path!r} is not a grucy checkpoint: not an .npz archive "
+                             "(truncated or a different file type)")
+        with self._reading():
+            self.zip = zipfile.ZipFile(_io.BytesIO(raw))
+            infos = self.zip.infolist()
+        names = [i.filename for i in infos]
+        if _HEADER + ".npy" not in names:
+            raise ValueError(f"{path!r} is not a grucy checkpoint: an .npz without a "
+                             f"{_HEADER!r} header (keys: {[n[:-4] for n in names[:5]]})")
+        for name in names:
+            if not self._NAMES.fullmatch(name):
+                raise ValueError(f"{path!r} is not a grucy checkpoint: it holds an unexpected "
+                                 f"member {name!r:.80}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"{path!r} is a damaged checkpoint: a member name appears twice")
+        self.infos = {i.filename[:-4]: i for i in infos}
+        self.keys = set(self.infos)
+
+    @contextmanager
+    def _reading(self):
+        """Every way zipfile, zlib and numpy's npy reader fail on damaged bytes, as one
+        ValueError naming the file."""
+        try:
+            yield
+        except MemoryError as e:
+            raise ValueError(f"{self.path!r} is a damaged or foreign checkpoint: a stored array "
+                             f"claims more memory than there is ({e})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError,
+                NotImplementedError, RuntimeError, SyntaxError) as e:
+            # NotImplementedError: an unknown compression method or zip version; RuntimeError:
+            # the encrypted flag; ValueError and SyntaxError: a malformed npy header
+            raise ValueError(f"{self.path!r} is a damaged (truncated?) checkpoint: "
+                             f"{type(e).__name__}: {e}") from None
+
+    def _open(self, key):
+        """(open member, shape, fortran_order, dtype), the member positioned at its data."""
+        f = self.zip.open(self.infos[key])
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version}")
+        if dtype.hasobject:
+            raise ValueError(f"member {key!r} holds Python objects (dtype {dtype}); "
+                             "grucy checkpoints never do")
+        return f, shape, fortran, dtype
+
+    def shape(self, key):
+        """A stored array's shape, from its npy header alone."""
+        with self._reading():
+            f, shape, _, _ = self._open(key)
+            f.close()
+        return shape
+
+    def array(self, key, check=None):
+        """The stored array ``key``; ``check(shape, dtype)`` runs on its npy header first and
+        raises if it is not what the caller expects."""
+        with self._reading():
+            f, shape, fortran, dtype = self._open(key)
+        with f:
+            if check is not None:
+                check(shape, dtype)
+            with self._reading():
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                data = f.read(nbytes)
+                if len(data) != nbytes:
+                    raise EOFError(f"member {key!r} ends after {len(data)} of {nbytes} bytes")
+                return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+    def header(self):
+        """The checked JSON header (a dict)."""
+        path = self.path
+
+        def small_bytes(shape, dtype):
+            if dtype != np.uint8 or len(shape) != 1 or shape[0] > self._HEADER_BYTES:
+                raise ValueError(f"{path!r} has an unreadable grucy header: {dtype}{shape}, "
+                                 f"expected uint8 bytes (at most {self._HEADER_BYTES})")
+        try:
+            header = json.loads(self.array(_HEADER, small_bytes).tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            # RecursionError: JSON nested deeper than the decoder's recursion limit
+            raise ValueError(f"{path!r} has an unreadable grucy header: {e}") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"{path!r} is not a grucy checkpoint (header format "
+                             f"{header.get('format') if isinstance(header, dict) else header!r})")
+        version = header.get("version")
+        if type(version) is not int or version > VERSION or version < 1:
+            raise ValueError(f"{path!r} has checkpoint format version {version!r}; this grucy "
+                             f"reads versions 1..{VERSION} (upgrade grucy)")
+        return header
 
 
 def _parameter_count(cls_name, config):
@@ -272,7 +345,8 @@ def load(path, model=None):
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    header, data = _read(os.fspath(path))
+    archive = _Archive(os.fspath(path))
+    header = archive.header()
     try:
         cls_name = header["model"]["class"]
         config = header["model"]["config"]
@@ -290,14 +364,17 @@ def load(path, model=None):
         # Sizes first, from the header alone: the constructor allocates and initialises what
         # they ask for, so a damaged one (num_layers 10**9, hidden_size 10**5) hung building
         # layers or took gigabytes before the stored arrays were compared with the model's.
-        # Bounded by every value the archive holds (optimizer buffers too): what load builds
-        # is then no larger than the file, and a parameter missing from an archive that has
-        # others to spare is still named as missing below.
+        # Bounded by every value the archive's arrays declare (optimizer buffers too, read
+        # from their npy headers): what load builds is then no larger than what it would
+        # read anyway, and a parameter missing from an archive that has others to spare is
+        # still named as missing below.
         need = _parameter_count(cls_name, config)
-        have = sum(v.size for v in data.values())
-        if need is not None and need > have:
-            raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
-                             f"parameter values, the archive holds {have} in all")
+        if need is not None:
+            have = sum(int(np.prod(archive.shape(k), dtype=np.int64))
+                       for k in archive.keys if k != _HEADER)
+            if need > have:
+                raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
+                                 f"parameter values, the archive holds {have} in all")
         try:
             model = MODEL_CLASSES[cls_name](**config)
         except (TypeError, ValueError, MemoryError) as e:    # MemoryError: absurd sizes
@@ -313,49 +390,64 @@ def load(path, model=None):
                              ", ".join(f"{k} {mine.get(k)!r} != stored {config.get(k)!r}" for k in diff))
     expected = model.parameters()
     if list(expected) != list(names):
-        raise ValueError(f"{path!r}: stored parameter names do not match the model: "
-                         f"{sorted(set(expected) ^ set(names))}")
+        odd = sorted(set(expected) ^ set(names))
+        raise ValueError(f"{path!r}: stored parameter names do not match the model: " +
+                         (f"{odd}" if odd else f"stored in the order {names}, the model's is "
+                          f"{list(expected)}"))
+
+    # Everything is read and checked before the model changes: a refused checkpoint leaves a
+    # model passed in as it was.
     params = {}
     for name, arr in expected.items():
         key = f"param/{name}"
-        if key not in data:
+        if key not in archive.keys:
             raise ValueError(f"{path!r} is missing parameter {name!r}")
-        stored = data[key]
-        if stored.shape != arr.shape or stored.dtype != arr.dtype:
-            raise ValueError(f"{path!r}: parameter {name!r} is {stored.dtype}{stored.shape}, "
-                             f"the model expects {arr.dtype}{arr.shape}")
-        params[name] = stored
+
+        def like_the_model(shape, dtype, name=name, arr=arr):
+            if shape != arr.shape or dtype != arr.dtype:
+                raise ValueError(f"{path!r}: parameter {name!r} is {dtype}{shape}, "
+                                 f"the model expects {arr.dtype}{arr.shape}")
+        params[name] = archive.array(key, like_the_model)
     gen = _dropout_generator(model)
-    state = header["model"].get("dropout_rng")     # absent from older checkpoints
-    if gen is not None and state is not None:
-        # checked on a copy before the model changes: numpy refuses a malformed state
+    rng_state = header["model"].get("dropout_rng")     # absent from older checkpoints
+    if gen is not None and rng_state is not None:
+        # checked on a copy: numpy refuses a malformed state
         try:
-            np.random.Generator(type(gen.bit_generator)()).bit_generator.state = state
+            np.random.Generator(type(gen.bit_generator)()).bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError, OverflowError) as e:
             raise ValueError(f"{path!r}: stored dropout generator state is invalid: "
                              f"{e!r:.120}") from None
-    model.set_parameters(params)
-    if gen is not None and state is not None:
-        gen.bit_generator.state = state
 
     opt_state = None
     opt = header.get("optimizer")
     if opt is not None:
         if (not isinstance(opt, dict) or not {"type", "hyperparams", "step", "buffers"} <= set(opt)
                 or not isinstance(opt["buffers"], dict)
-                or not all(isinstance(b, list) for b in opt["buffers"].values())):
+                or not all(isinstance(b, list) and all(isinstance(k, str) for k in b)
+                           for b in opt["buffers"].values())):
             raise ValueError(f"{path!r}: grucy header has a malformed optimizer section")
         state = {}
         for name, bufs in opt["buffers"].items():
             state[name] = {}
             for b in bufs:
                 key = f"optim/{name}/{b}"
-                if key not in data:
+                if key not in archive.keys:
                     raise ValueError(f"{path!r} is missing optimizer buffer {key!r}")
-                state[name][b] = data[key]
+
+                def scalar_or_like(shape, dtype, key=key, name=name):
+                    # a count (0-d) or a buffer shaped like its parameter (load_state_dict
+                    # checks which, by name); bounded before it is read
+                    want = expected[name].shape if name in expected else None
+                    if shape != () and shape != want:
+                        raise ValueError(f"{path!r}: optimizer buffer {key!r} has shape {shape}, "
+                                         f"expected () or the parameter's {want}")
+                state[name][b] = archive.array(key, scalar_or_like)
         opt_state = {"type": opt["type"], "hyperparams": opt["hyperparams"], "step": opt["step"],
                      "state": state}
     metadata = header.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{path!r}: grucy header metadata is a {type(metadata).__name__}, not a dict")
+    model.set_parameters(params)
+    if gen is not None and rng_state is not None:
+        gen.bit_generator.state = rng_state
     return Checkpoint(model, opt_state, metadata)

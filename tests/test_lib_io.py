@@ -532,7 +532,7 @@ def test_a_damaged_member_is_a_damaged_checkpoint(tmp_path):
         gio.load(path)
 
 
-def test_a_member_claiming_a_huge_shape_is_a_damaged_checkpoint(tmp_path):
+def test_a_member_claiming_a_huge_shape_is_refused_before_it_is_read(tmp_path):
     """A .npy header (in a zip whose CRCs are intact) claiming 10**12 x 4 floats: np.load
     allocates the claimed array before reading, and its MemoryError ("Unable to allocate
     14.6 TiB") escaped load naming no file."""
@@ -548,7 +548,105 @@ def test_a_member_claiming_a_huge_shape_is_a_damaged_checkpoint(tmp_path):
                 np.save(buf, np.zeros((15, 4), np.float32))
                 data = buf.getvalue().replace(b"(15, 4)", b"(999999999999, 4)")
             zout.writestr(name, data)
-    with pytest.raises(ValueError, match="is a damaged or foreign checkpoint"):
+    # refused from the npy header, before anything of that size is allocated
+    with pytest.raises(ValueError, match=r"parameter 'weight_ih_l0' is float32\(999999999999, 4\), "
+                                         r"the model expects float32\(15, 4\)"):
+        gio.load(bad)
+
+
+def test_a_member_load_would_not_read_is_refused_unread(tmp_path):
+    """A deflated member of zeros is tiny on disk and large decompressed: load decompressed
+    every member before looking at any, so a 0.8 MB file with an extra 800 MB member (and a
+    header asking for a model to match) took 3 GB before it was refused."""
+    good = tmp_path / "good.npz"
+    gio.save(good, GRU(4, 5, seed=0))
+    arrays = _arrays(good)
+    bad = tmp_path / "bad.npz"
+    np.savez_compressed(bad, **arrays, pad=np.zeros(10_000_000, np.float32))
+    assert bad.stat().st_size < 1_000_000
+    with pytest.raises(ValueError, match="not a grucy checkpoint: it holds an unexpected member 'pad.npy'"):
+        gio.load(bad)
+
+
+def _zip_damage(raw, what):
+    """raw (a checkpoint's bytes) with its first central-directory entry damaged: "method",
+    an unknown compression method; "encrypted", the encryption flag."""
+    raw = bytearray(raw)
+    i = raw.find(b"PK\x01\x02")
+    if what == "method":
+        raw[i + 10] = 99
+    else:
+        raw[i + 8] |= 1
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("what", ["method", "encrypted"])
+def test_zip_flags_load_cannot_honour_are_a_damaged_checkpoint(tmp_path, what):
+    # zipfile raised NotImplementedError ("That compression method is not supported") and
+    # RuntimeError ("File ... is encrypted"), which load let through
+    good = tmp_path / "good.npz"
+    gio.save(good, GRU(4, 5, seed=0))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(_zip_damage(good.read_bytes(), what))
+    with pytest.raises(ValueError, match="damaged \\(truncated\\?\\) checkpoint"):
+        gio.load(bad)
+
+
+def test_flipped_bytes_in_a_deflated_checkpoint_never_load_other_weights(tmp_path):
+    """savez_compressed checkpoints load too; a flipped byte in their deflate streams raised
+    zlib.error (and zipfile's NotImplementedError) past load. Every flip either loads the
+    same weights (a byte nobody reads) or is a ValueError."""
+    model = GRU(3, 4, seed=1)
+    good = tmp_path / "good.npz"
+    gio.save(good, model)
+    deflated = tmp_path / "deflated.npz"
+    np.savez_compressed(deflated, **_arrays(good))
+    raw = deflated.read_bytes()
+    bad = tmp_path / "bad.npz"
+    errors = 0
+    for i in range(0, len(raw), 7):
+        flipped = bytearray(raw)
+        flipped[i] ^= 0x5A
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = gio.load(bad).model
+        except ValueError:
+            errors += 1
+            continue
+        for name, arr in model.parameters().items():
+            assert np.array_equal(loaded.parameters()[name], arr), (i, name)
+    assert errors > len(raw) // 7 // 2            # most bytes matter
+
+
+def test_a_refused_checkpoint_leaves_the_model_passed_in_as_it_was(tmp_path):
+    # the parameters and the dropout generator were replaced before the optimizer section
+    # was found malformed
+    src = GRU(2, 3, num_layers=2, dropout=0.5, seed=7)
+    good = tmp_path / "good.npz"
+    gio.save(good, src, optim.SGD(src.parameters(), lr=0.1))
+    arrays = _arrays(good)
+    header = _header(arrays)
+    header["optimizer"]["buffers"] = {"weight_ih_l0": "oops"}
+    bad = _rewrite(tmp_path / "bad.npz", arrays, header=header)
+    mine = GRU(2, 3, num_layers=2, dropout=0.5, seed=123)
+    before = {k: v.copy() for k, v in mine.parameters().items()}
+    rng_before = mine._dropout_rng.bit_generator.state
+    with pytest.raises(ValueError, match="malformed optimizer section"):
+        gio.load(bad, model=mine)
+    for k, v in mine.parameters().items():
+        assert np.array_equal(v, before[k]), k
+    assert mine._dropout_rng.bit_generator.state == rng_before
+
+
+def test_parameter_names_in_another_order_say_so(tmp_path):
+    good = tmp_path / "good.npz"
+    gio.save(good, Linear(2, 2, seed=0))
+    arrays = _arrays(good)
+    header = _header(arrays)
+    header["params"] = header["params"][::-1]
+    bad = _rewrite(tmp_path / "bad.npz", arrays, header=header)
+    with pytest.raises(ValueError, match=r"stored in the order \['bias', 'weight'\], the model's is "
+                                         r"\['weight', 'bias'\]"):
         gio.load(bad)
 
 
