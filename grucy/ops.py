@@ -77,16 +77,30 @@ def _matrix(name, arr):
 
 def set_num_threads(n):
     """Set how many threads grucy uses: OpenBLAS's GEMMs and the kernels' gate passes run on
-    one pool of n - 1 workers and the caller (numpy's own pool is separate)."""
+    one pool of n - 1 workers and the caller (numpy's own pool is separate).
+
+    n is capped at the CPUs this process may run on (os.sched_getaffinity; get_num_threads
+    says what was set). A run's jobs (OpenBLAS's, a gate pass's row blocks) wait for one
+    another, so they must all be on a core at once: 3 threads on 2 cores took 60x longer
+    than 2 for a GRU forward here, each wait lasting a scheduler time slice, not microseconds.
+    """
     n = check_int(n, "set_num_threads: n", minimum=1)     # TypeError for "2", as Python's own
     old = _ops.get_num_threads()
     # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
-    _ops.set_num_threads(min(n, BLAS_INT_MAX))
+    _ops.set_num_threads(min(n, BLAS_INT_MAX, _cpus()))
     try:                                       # the pool lives in grucy._gru (_pool.h)
         _gru.reserve_threads(_ops.get_num_threads())
     except RuntimeError:
         _ops.set_num_threads(old)
         raise
+
+
+def _cpus():
+    """The CPUs this process may run on."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):      # no affinity call (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def get_num_threads():
@@ -193,3 +207,4 @@ def blas_info():
         "numpy_threads": numpy_threads,
         "gate_passes": "AVX2+FMA" if _gru.SIMD else "baseline (SSE2 on x86-64)",
     }
+

@@ -172,7 +172,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         import grucy   # after validation: a config typo is reported even without a built grucy
         threads = choose_threads(cfg)
         grucy.set_num_threads(threads)
-        summary["threads"] = threads
+        summary["threads"] = grucy.get_num_threads()   # capped at the CPUs (grucy.set_num_threads)
         from runner import tasks
         if cfg.train:
             result = tasks.fit(cfg, out_dir, partial=summary)

@@ -177,6 +177,20 @@ def test_more_threads_than_openblas_allows_are_capped_and_still_work():
         grucy.set_num_threads(before)
 
 
+def test_more_threads_than_cpus_are_capped_at_the_cpus(monkeypatch):
+    """A run's jobs wait for one another, so more threads than cores made each wait a
+    scheduler time slice: a GRU forward took 60x longer at 3 threads than at 2 on 2 cores,
+    and 64 threads did not finish in minutes."""
+    before = grucy.get_num_threads()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    try:
+        grucy.set_num_threads(2)
+        assert grucy.get_num_threads() == 1
+    finally:
+        monkeypatch.undo()
+        grucy.set_num_threads(before)
+
+
 def test_python_m_grucy_reports_the_blas():
     info = grucy.blas_info()
     printed = subprocess.run([sys.executable, "-m", "grucy"], capture_output=True, text=True,

@@ -858,6 +858,18 @@ def test_resume_compares_the_blas_threads_in_use_not_the_setting(tmp_path):
     assert s["status"] == "ok" and s["threads"] == 1, s["error"]
 
 
+def test_summary_records_the_threads_that_ran_not_the_request(tmp_path):
+    # threads=1000 was recorded as 1000 while grucy ran at most one thread per CPU
+    import os
+    import grucy
+    before = grucy.get_num_threads()
+    try:
+        _, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=1", "threads=1000"]), "many")
+    finally:
+        grucy.set_num_threads(before)
+    assert s["status"] == "ok" and s["threads"] == len(os.sched_getaffinity(0)), s
+
+
 def test_predictions_csv_keeps_digits_float32_cannot_carry(tmp_path):
     # README: target and persistence are the series' values as read; 13 significant digits
     # are more than a float32 (normalised) copy of the series holds
