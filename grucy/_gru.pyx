@@ -945,8 +945,13 @@ cdef class Cell:
     def __init__(self, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
         from grucy._checks import check_bool
         from grucy.kernels import _check_params
-        self.w_ih, self.w_hh, self.b_ih, self.b_hh = _check_params(w_ih, w_hh, b_ih, b_hh)
-        self.reset_after = check_bool(reset_after, "reset_after")
+        # all checked before any is set: step trusts that the sizes, dtype and weights agree,
+        # and a refused __init__ called again on a live Cell left new weights under old sizes
+        # (step then read past them)
+        weights = _check_params(w_ih, w_hh, b_ih, b_hh)
+        reset_after = check_bool(reset_after, "reset_after")
+        self.w_ih, self.w_hh, self.b_ih, self.b_hh = weights
+        self.reset_after = reset_after
         self.dtype = self.w_hh.dtype
         self._typenum = cnp.NPY_FLOAT32 if self.dtype == np.float32 else cnp.NPY_FLOAT64
         self.hidden_size = self.w_hh.shape[1]

@@ -201,6 +201,37 @@ def test_an_uninitialised_cell_raises():
         cell.step(np.zeros((1, 3)), np.zeros((1, 4)), np.zeros((1, 4)))
 
 
+@pytest.mark.parametrize("bad", [dict(reset_after="no"), dict(b_hh="wrong")])
+def test_a_refused_init_on_a_live_cell_leaves_it_as_it_was(bad):
+    # the new weights were bound before reset_after was checked, under the old sizes: the
+    # next step read a (3, 1) w_hh as (3H, H) and crashed the interpreter
+    w, x, h = _problem(2, 3, 40, np.float64)
+    cell = Cell(*w)
+    small = dict(w_ih=np.zeros((3, 2)), w_hh=np.zeros((3, 1)), b_ih=np.zeros(3), b_hh=np.zeros(3))
+    small.update(bad)
+    with pytest.raises((TypeError, ValueError)):
+        cell.__init__(small.pop("w_ih"), small.pop("w_hh"), small.pop("b_ih"), small.pop("b_hh"),
+                      **small)
+    assert cell.w_hh is w[1] and cell.w_ih is w[0] and cell.b_hh is w[3]
+    out = np.empty_like(h)
+    cell.step(x, h, out)
+    want = reference.gru_cell(x, h, *w, reset_after=False)
+    np.testing.assert_allclose(out, want, rtol=0, atol=TOL[np.dtype(np.float64)])
+
+
+def test_init_again_with_new_weights_rebinds_everything():
+    w, x, h = _problem(2, 3, 5, np.float64)
+    cell = Cell(*w)
+    w32, x32, h32 = _problem(4, 2, 7, np.float32, seed=3)
+    cell.__init__(*w32, reset_after=True)
+    assert (cell.dtype, cell.input_size, cell.hidden_size, cell.reset_after) == (np.float32, 2, 7, True)
+    out = np.empty_like(h32)
+    cell.step(x32, h32, out)
+    want = reference.gru_cell(x32.astype(np.float64), h32.astype(np.float64),
+                              *[a.astype(np.float64) for a in w32], reset_after=True)
+    np.testing.assert_allclose(out, want, rtol=0, atol=TOL[np.dtype(np.float32)])
+
+
 def test_more_rows_than_the_blas_int_are_refused_before_a_copy():
     """A zero-stride view stands in for 2³¹ rows: refusing it after the copy would first
     allocate 16 GiB."""
