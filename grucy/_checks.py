@@ -131,6 +131,8 @@ def check_lengths(lengths, batch, steps, name="lengths"):
     if lengths is None:
         return None
     arr = asarray(lengths, name)
+    if arr.size == 0 and not isinstance(lengths, np.ndarray):
+        arr = arr.astype(np.int64)         # [] for B = 0: numpy reads an empty list as float64
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.shape != (batch,):

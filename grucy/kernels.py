@@ -128,8 +128,10 @@ def gru_backward(dout, dh_n, cache):
     dtype = out.dtype
     has_dout = dout is not None
     if has_dout:
-        dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)")
-    dh_n = np.zeros((B, H), dtype) if dh_n is None else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)")
+        # the dtype is the forward pass's: "x" would name an argument backward does not take
+        dout = _shaped("dout", dout, (T, B, H), dtype, "(T, B, H)", ref="the forward pass")
+    dh_n = (np.zeros((B, H), dtype) if dh_n is None
+            else _shaped("dh_n", dh_n, (B, H), dtype, "(B, H)", ref="the forward pass"))
     # The compiled backward checks that the cache's shapes agree, its arrays are aligned and
     # its lengths lie in [0, T] (C comparisons; a GRUCache is a NamedTuple, so
     # cache._replace(...) is one call away, and its arrays can be edited in place). Dtype and
@@ -156,6 +158,8 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
         raise ValueError(f"x_t must have I >= 1 features, got shape {x_t.shape}")
     # x_t is the step's x: dtype messages name "x" as gru_forward's do.
     w_hh = _recurrent_weight(w_hh, x_t.dtype)    # gru_forward copies it and h once all agree
+    # here, not in gru_forward, which would name x (1, B, I); and before h = None's zeros
+    check_rows("x_t", x_t.shape, x_t.shape[0], "B")
     if h is None:                       # as gru_forward's h0 and reference.gru_cell's h
         h = np.zeros((x_t.shape[0], w_hh.shape[1]), x_t.dtype)
     h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)", copy=False)
@@ -242,6 +246,6 @@ def _shaped(name, arr, shape, dtype, symbolic, ref="x", copy=True):
 
 def _lengths(lengths, T, B):
     """lengths checked as the layers check them, as the int32 (B,) the loops read."""
-    if lengths is None:
-        return np.full(B, T, dtype=np.int32)
+    if lengths is None:      # (B = 0 with T past int32 is an empty batch like any other)
+        return np.full(B, T if B else 0, dtype=np.int32)
     return check_lengths(lengths, B, T).astype(np.int32)

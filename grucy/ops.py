@@ -36,13 +36,23 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
     kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
     if k != kb:
         raise ValueError(f"matmul: inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        # the BLAS call takes them in the operands' dtype: 1e39 would be inf in float32, and
+        # 1e-50 zero, which would silently drop its term
+        with np.errstate(over="ignore"):
+            cast = a.dtype.type(value)
+        if not np.isfinite(cast) or (value != 0 and cast == 0):
+            raise ValueError(f"matmul: {name}={value!r} is not representable in {a.dtype}, "
+                             "the operands' dtype")
     if out is None:
         if beta != 0:
             raise ValueError("matmul: beta != 0 needs an `out` array to accumulate into")
         out = np.empty((m, n), dtype=a.dtype)
     else:
         if not isinstance(out, np.ndarray) or out.dtype != a.dtype:
-            raise TypeError(f"matmul: out must be a {a.dtype} ndarray")
+            swapped = isinstance(out, np.ndarray) and out.dtype.newbyteorder("=") == a.dtype
+            raise TypeError(f"matmul: out must be a {a.dtype} ndarray" +
+                            (f" in native byte order, got {out.dtype.str}" if swapped else ""))
         if out.shape != (m, n):
             raise ValueError(f"matmul: out must have shape {(m, n)}, got {out.shape}")
         if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):

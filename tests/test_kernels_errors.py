@@ -519,3 +519,38 @@ def test_the_compiled_gemm_called_directly_refuses_mismatched_operands():
     import grucy._ops as _ops
     with pytest.raises(ValueError, match=r"^gemm_into: a \(3, 4\) and b \(2, 5\) do not give c"):
         _ops.gemm_into(_small(3, 4), _small(2, 5), _small(3, 5), False, False, 1.0, 0.0)
+
+
+def test_an_empty_batch_with_more_steps_than_int32_is_still_empty():
+    # B = 0 is allowed at every entry point; T >= 2**31 made the default lengths overflow
+    # int32 (a bare OverflowError) while lengths=[] worked
+    import grucy
+    x = np.empty((2**31, 0, 2), np.float32)
+    w_ih, w_hh = np.zeros((3, 2), np.float32), np.zeros((3, 1), np.float32)
+    b = np.zeros(3, np.float32)
+    for lengths in (None, [], np.zeros(0, np.int64)):
+        out, h_n, _ = grucy.gru_forward(x, None, w_ih, w_hh, b, b, lengths=lengths, training=False)
+        assert out.shape == (2**31, 0, 1) and h_n.shape == (0, 1)
+
+
+def test_gru_cell_refuses_too_many_rows_naming_x_t_before_allocating_h():
+    # with h=None it built the (2**31, H) zero state first (an 80 GiB MemoryError); with h
+    # given, the error named x and a (1, B, I) shape the caller never passed
+    import grucy
+    x_t = np.broadcast_to(np.zeros(2, np.float32), (2**31, 2))
+    w_ih, w_hh = np.zeros((15, 2), np.float32), np.zeros((15, 5), np.float32)
+    b = np.zeros(15, np.float32)
+    for h in (None, np.broadcast_to(np.zeros(5, np.float32), (2**31, 5))):
+        with pytest.raises(ValueError, match=r"^x_t has shape \(2147483648, 2\): B = 2147483648 rows"):
+            grucy.gru_cell(x_t, h, w_ih, w_hh, b, b)
+
+
+@pytest.mark.parametrize("name", ["dout", "dh_n"])
+def test_backward_names_the_forward_pass_dtype_not_x(name):
+    # "dout has dtype float64 but x has float32": backward has no argument x
+    import grucy
+    p = _problem(np.float32)
+    out, _, cache = grucy.gru_forward(p["x"], None, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    grads = {"dout": None, "dh_n": None, name: np.zeros(out.shape if name == "dout" else out.shape[1:])}
+    with pytest.raises(TypeError, match=f"^{name} has dtype float64 but the forward pass has float32"):
+        grucy.gru_backward(grads["dout"], grads["dh_n"], cache)

@@ -249,3 +249,21 @@ def test_matmul_out_is_checked_against_each_operand():
     for out in (np.zeros((3, 3), np.float32), [[0.0] * 3] * 3):
         with pytest.raises(TypeError, match="out must be a float64 ndarray"):
             grucy.matmul(a, b, out)
+
+
+@pytest.mark.parametrize("kw", [dict(alpha=1e39), dict(alpha=-1e-50), dict(beta=1e39)])
+def test_a_coefficient_float32_cannot_hold_is_refused(kw):
+    # checked as a float64: alpha=1e39 gave inf everywhere, 1e-50 silently zeros
+    a = np.ones((2, 2), np.float32)
+    name = next(iter(kw))
+    with pytest.raises(ValueError, match=f"{name}=.* is not representable in float32"):
+        grucy.matmul(a, a, np.zeros((2, 2), np.float32), **kw)
+    a64 = a.astype(np.float64)                  # the same values are fine in float64
+    got = grucy.matmul(a64, a64, np.zeros((2, 2)), **kw)
+    np.testing.assert_allclose(got, kw.get("alpha", 1.0) * (a64 @ a64))
+
+
+def test_a_byte_swapped_out_says_byte_order():
+    a = np.ones((2, 2))
+    with pytest.raises(TypeError, match="out must be a float64 ndarray in native byte order, got >f8"):
+        grucy.matmul(a, a, np.zeros((2, 2), ">f8"))
