@@ -160,24 +160,32 @@ def run(cfg: DictConfig, out_dir=None) -> float:
                "overrides": info["overrides"], "seed": _peek(cfg, "seed"), "threads": None, "test": None,
                "val": None, "baselines": None, "params": None, "seconds": None, "versions": None}
     metric = FAILED_METRIC
+    begun = []
+
+    def begin():
+        """From here the directory is this run's: everything that can refuse the config
+        (the data, the model, optimizer and scheduler, a resumed or evaluated checkpoint)
+        has passed. An earlier run's files would look like this run's results if it
+        failed later, so they go; a refused run leaves them all as they were (clearing
+        them right after validate() lost the model to a refused scheduler.gamma=-1)."""
+        outputs.clear_earlier_run(out_dir, keep_state=_uses_checkpoint_in(cfg, out_dir))
+        outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+        begun.append(True)
+
     try:
         resolve(cfg)
         check_run_mode()
         validate(cfg)
-        # the config holds: from here the directory is this run's. An earlier run's files
-        # would look like this run's results if it failed early, so they go; a config typo
-        # (above) never costs the earlier run its model
-        outputs.clear_earlier_run(out_dir, keep_state=_uses_checkpoint_in(cfg, out_dir))
-        outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
         import grucy   # after validation: a config typo is reported even without a built grucy
         threads = choose_threads(cfg)
         grucy.set_num_threads(threads)
         summary["threads"] = grucy.get_num_threads()   # capped at the CPUs (grucy.set_num_threads)
         from runner import tasks
         if cfg.train:
-            result = tasks.fit(cfg, out_dir, partial=summary)
+            result = tasks.fit(cfg, out_dir, partial=summary, begin=begin)
         else:
-            result = tasks.evaluate(cfg, out_dir, partial=summary, overrides=info["overrides"])
+            result = tasks.evaluate(cfg, out_dir, partial=summary, overrides=info["overrides"],
+                                    begin=begin)
         summary.update(result)   # sets status: "ok", or "interrupted" by trainer.stop_after
         val = (summary.get("val") or {}).get("rmse")
         metric = float(val) if val is not None and math.isfinite(val) else FAILED_METRIC
@@ -186,7 +194,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         # training run with a finished epoch (last.npz) can continue: resume= on anything
         # else is refused with "no checkpoint there"
         summary["status"] = "interrupted"
-        if _peek(cfg, "train") and (out_dir / "last.npz").is_file():
+        if _peek(cfg, "train") and begun and (out_dir / "last.npz").is_file():
             hint = f"continue with resume={out_dir}"
         else:
             hint = "nothing to resume (no epoch finished); run the command again"

@@ -88,8 +88,9 @@ def _log_result(res, base):
     log.info(" | ".join(parts))
 
 
-def fit(cfg, out_dir: Path, partial=None) -> dict:
-    """``partial`` (a dict) receives the baselines early, so a failed run still reports them."""
+def fit(cfg, out_dir: Path, partial=None, begin=None) -> dict:
+    """``partial`` (a dict) receives the baselines early, so a failed run still reports them;
+    ``begin()`` is called before anything is written (see runner.trainer.train)."""
     # a missing, unreadable or incompatible resume= fails before the data is loaded and the
     # baselines fitted
     resume = _resume_path(cfg.resume) if cfg.get("resume") else None
@@ -103,10 +104,17 @@ def fit(cfg, out_dir: Path, partial=None) -> dict:
     base = baselines.evaluate(data)
     if partial is not None:
         partial["baselines"] = base
+    begun = []
+
+    def begin_writing():
+        if begin is not None:
+            begin()
+        begun.append(True)
     try:
-        result = trainer.train(cfg, data, out_dir, resume=resume, checkpoint=checkpoint)
+        result = trainer.train(cfg, data, out_dir, resume=resume, checkpoint=checkpoint,
+                               begin=begin_writing)
     finally:
-        rows = _history_rows(out_dir)
+        rows = _history_rows(out_dir) if begun else None    # not a refused run's predecessor's
         if rows and cfg.get("plots", True):
             outputs.plot_losses(out_dir / "loss.png", rows, title=str(cfg.get("name", "")))
     best = result["best_path"]
@@ -185,12 +193,13 @@ def _check_fits(model, data: Prepared, path, cfg_data) -> None:
                               f"({cfg_data.get('_target_')}) needs {key}={value!r}")
 
 
-def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
+def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict:
     """Forecast the test split from ``cfg.ckpt_path`` with the checkpoint's data config.
 
     config.yaml is rewritten with :func:`evaluated_config`, and ``partial`` (a dict)
     receives its name and seed early, so that what the evaluation writes describes the
-    model evaluated, not the data, model and seed chosen on the command line.
+    model evaluated, not the data, model and seed chosen on the command line. ``begin()``
+    is called once the checkpoint and its data are found to fit, before anything is written.
     """
     path = outputs.checkpoint_file(cfg.ckpt_path, "best.npz")
     if not path.is_file():
@@ -207,11 +216,13 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=()) -> dict:
         check_target(cfg.data, "data")
     except ConfigError as exc:
         raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
-    outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     if partial is not None:
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
     data = load_data(cfg.data)
     _check_fits(model, data, path, cfg.data)
+    if begin is not None:
+        begin()
+    outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     base = baselines.evaluate(data)
     res = report(model, data, out_dir, cfg)
     _log_result(res, base)

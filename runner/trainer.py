@@ -94,11 +94,13 @@ def _finite(v):
     return v is not None and math.isfinite(v)
 
 
-def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> dict:
+def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begin=None) -> dict:
     """Fit ``cfg.model`` on ``data``; return a dict for summary.json (status set by caller).
 
     Resuming: ``resume`` is the checkpoint's path and ``checkpoint`` what
-    ``M.load_checkpoint`` read from it, already passed by :func:`check_resume`."""
+    ``M.load_checkpoint`` read from it, already passed by :func:`check_resume`. ``begin()``
+    (runner.app) is called once the model, optimizer and scheduler are built, before anything
+    is written to ``out_dir``."""
     t = cfg.trainer
     seed = int(cfg.seed)
     lossf = M.loss_fn(t.loss)
@@ -122,6 +124,13 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> d
         best_val, best_epoch, bad_epochs = st.get("best_val", math.inf), st.get("best_epoch", 0), st.get("bad_epochs", 0)
         start = int(st.get("epoch", len(history)))
         _carry_timing(history, Path(resume).parent / "metrics.csv")
+    else:
+        model = M.build_model(cfg.model, data.input_size, data.output_size, seed)
+        optimizer = M.build_optimizer(cfg.optimizer, model)
+        scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
+    if begin is not None:
+        begin()
+    if resume is not None:
         # The new directory starts as the old run left it, so it is a complete run even if
         # no epoch is left to train (resuming a finished run, e.g. a requeued cluster job)
         if Path(resume).parent.resolve() != out_dir.resolve():
@@ -130,10 +139,6 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None) -> d
                     outputs.copy_file(Path(resume).parent / name, dest)
             outputs.write_metrics(out_dir / "metrics.csv", history)
         log.info("resumed from %s at epoch %d", resume, start)
-    else:
-        model = M.build_model(cfg.model, data.input_size, data.output_size, seed)
-        optimizer = M.build_optimizer(cfg.optimizer, model)
-        scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
 
     n = len(data.train)
     bs = int(t.batch_size)

@@ -205,21 +205,30 @@ def readme_run_files():
             for name in re.findall(r"`([^`]+)`", line.split("|")[1])}
 
 
-@pytest.mark.parametrize("fails", ["config", "ctrl-c"])
+REFUSED = {   # refused by validate(), and later, building the optimizer, scheduler or model
+    "config": ["trainer.clip_grad_norm=nan"],
+    "optimizer": ["optimizer.lr=-1"],
+    "scheduler": ["scheduler=step", "scheduler.gamma=-1"],
+    "model": ["model.hidden_size=-1"],
+}
+
+
+@pytest.mark.parametrize("fails", [*REFUSED, "ctrl-c"])
 def test_a_run_into_a_used_directory_leaves_none_of_the_earlier_runs_files(tmp_path, monkeypatch, fails):
     # hydra.run.dir=... given again: a run that failed early left the earlier run's
     # checkpoints, metrics, predictions and plots beside its own summary, as if they were its
     # results, and Ctrl-C offered a resume= of the earlier run's last.npz. A run refused for
     # its config instead leaves them all but summary.json: a typo must not delete a model
+    # (those refused after validate(), building the run, did delete them)
     out, _, s = train(tmp_path, tiny("sine", ["plots=true"]))
     assert s["status"] == "ok"
     # every file the README lists but Hydra's log (no Hydra here) and a crash's traceback
     assert {f.name for f in out.iterdir()} >= readme_run_files() - {"runner.log", "traceback.txt"}
     (out / "notes.txt").write_text("the user's own file, not the runner's\n")
     earlier = {f.name: f.read_bytes() for f in out.iterdir() if f.name != "summary.json"}
-    if fails == "config":
+    if fails in REFUSED:
         with pytest.raises(SystemExit):
-            train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=nan"]))
+            train(tmp_path, tiny("sine", ["plots=true", *REFUSED[fails]]))
         assert {f.name: f.read_bytes() for f in out.iterdir() if f.name != "summary.json"} == earlier
     else:
         def interrupt(pred, target):
@@ -229,9 +238,9 @@ def test_a_run_into_a_used_directory_leaves_none_of_the_earlier_runs_files(tmp_p
             train(tmp_path, tiny("sine"))
         assert {f.name for f in out.iterdir()} == {"summary.json", "config.yaml", "notes.txt"}
     s = json.loads((out / "summary.json").read_text())
-    assert s["status"] == ("failed" if fails == "config" else "interrupted")
-    if fails == "config":
-        assert "trainer.clip_grad_norm" in s["error"], s["error"]
+    assert s["status"] == ("failed" if fails in REFUSED else "interrupted")
+    if fails in REFUSED:
+        assert REFUSED[fails][-1].split("=")[0] in s["error"], s["error"]
     else:
         assert "nothing to resume" in s["error"], s["error"]
 
@@ -267,13 +276,13 @@ def test_a_resume_into_its_own_directory_keeps_the_state_it_continues(tmp_path, 
     full, _, s_full = train(tmp_path, ov, "full")
     part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
     resume = part if where == "dir" else part / "last.npz"
-    state = {n: (part / n).read_bytes() for n in ("best.npz", "last.npz", "metrics.csv")}
-    # refused: the checkpoints and metrics stay for the corrected command; the earlier
-    # predictions and plots go, they are not this run's
+    # refused: the directory stays as the interrupted run left it, but summary.json (the
+    # predictions, plots and config.yaml went too, and config.yaml then described a run
+    # that never happened)
+    before = {f.name: f.read_bytes() for f in part.iterdir() if f.name != "summary.json"}
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["trainer.epochs=3", "model.hidden_size=5", f"resume={resume}"]), "part")
-    assert {n: (part / n).read_bytes() for n in state} == state
-    assert {f.name for f in part.iterdir()} == set(state) | {"summary.json", "config.yaml"}
+    assert {f.name: f.read_bytes() for f in part.iterdir() if f.name != "summary.json"} == before
     # the same command as the original run continues it to the uninterrupted run's result
     _, _, s = train(tmp_path, ov + [f"resume={resume}"], "part")
     assert s["status"] == "ok" and s["test"] == s_full["test"]
