@@ -38,7 +38,11 @@ def sweep_id(sweep_dir):
 def collect(sweep_dir) -> list:
     rows = []
     current = sweep_id(sweep_dir)
-    for path in sorted(Path(sweep_dir).glob("*/summary.json")):
+    # at any depth: hydra.sweep.subdir=${hydra.job.override_dirname} with data.path=sub/a.csv
+    # (or subdir=j/${hydra.job.num}) nests a job's directory, and such a sweep listed no jobs
+    # and exited 0 when all of them failed
+    top = Path(sweep_dir) / "summary.json"
+    for path in sorted(p for p in Path(sweep_dir).rglob("summary.json") if p != top):
         try:
             s = json.loads(path.read_text())
         except (OSError, ValueError) as exc:

@@ -405,6 +405,18 @@ def test_a_sweep_run_again_into_its_directory_lists_only_its_own_jobs(tmp_path):
     assert row["job"] == "0" and "optimizer.lr=0.02" in row["overrides"]
 
 
+def test_a_sweep_with_nested_job_directories_lists_them_and_fails(tmp_path):
+    # hydra.sweep.subdir=j/${hydra.job.num} (or an override_dirname with a "/" in a path)
+    # put the jobs two levels down: the table listed "0 jobs, 0 failed" and the exit code
+    # was 0 with every job failed
+    ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")] + [
+        f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=j/${hydra.job.num}", "model.hidden_size=4",
+        "optimizer=sgd", "trainer.clip_grad_norm=null"]
+    r = cli(["-m", "optimizer.lr=0.01,1e6"] + ov)
+    assert r.returncode == 1 and "1 of 2 jobs failed" in r.stderr, r.stderr
+    assert "2 jobs, 1 failed" in (tmp_path / "sweep_results.md").read_text()
+
+
 def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     # trainer.stop_after ends a job "interrupted", with no error: calling it failed sent
     # the user looking for an error that is not there. The exit status stays 1 (not ok).
