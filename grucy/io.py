@@ -120,7 +120,11 @@ def save(path, model, optimizer=None, metadata=None):
         buffers = {}
         for name, bufs in sd["state"].items():
             buffers[name] = sorted(bufs)
-            for b, arr in bufs.items():
+            # in that sorted order, the order load restores them in: a resumed optimizer's
+            # next checkpoint is then byte for byte an uninterrupted one's (RMSprop with
+            # momentum made square_avg, then momentum_buffer, and they swapped on resume)
+            for b in buffers[name]:
+                arr = bufs[b]
                 # same names but other shapes (another model's optimizer): a checkpoint
                 # that load_state_dict would refuse at resume time
                 if isinstance(arr, np.ndarray) and arr.shape != params[name].shape:
