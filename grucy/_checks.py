@@ -106,6 +106,8 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None, contiguous=True):
     copy to the caller, for checks of its own first (a huge zero-strided view of the wrong
     shape must be refused, not copied).
     """
+    if isinstance(a, np.generic) and a.dtype in FLOAT_DTYPES:
+        a = np.asarray(a)            # np.float32(1.5) stays float32, as a 0-d array would
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
             a = asarray(a, name, dtype if dtype is not None else np.float64)

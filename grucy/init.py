@@ -38,6 +38,7 @@ SCHEMES = {
               "weight": "glorot_uniform"},
 }
 _KINDS = ("uniform", "glorot_uniform", "orthogonal", "zeros")
+_MATRIX_KINDS = ("glorot_uniform", "orthogonal")        # weights only
 
 
 def _check_rng(rng):
@@ -130,6 +131,11 @@ def resolve_scheme(init):
                                               or kind in _KINDS):
                 raise ValueError(f"init[{key!r}] must be one of {list(_KINDS)} or a finite number, "
                                  f"got {kind!r}")
+            if key == "bias" and kind in _MATRIX_KINDS:
+                # a bias is a vector: the draw failed later with "shape must have 2
+                # dimensions, got (9,)", naming neither init nor bias
+                raise ValueError(f"init['bias'] must be 'uniform', 'zeros' or a finite number "
+                                 f"(a bias is a vector), got {kind!r}")
             base[key] = float(kind) if isinstance(kind, numbers.Real) else kind
         return base
     raise TypeError(f"init must be a str or dict, got {type(init).__name__}")

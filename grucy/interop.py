@@ -220,7 +220,7 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
         with_h0: add a float32 input ``h0`` (L*D, B, H), the initial states (the layers'
             ``h0``; layer k's D directions go to its operator's initial_h). Without it the
             graph starts from zeros.
-        opset: ONNX opset (>= 14).
+        opset: ONNX opset, from 14 to the newest the installed onnx knows.
     Graph:
         input ``x`` (T, B, I) ((B, T, I) if batch_first), float32 [, ``lengths`` (B,) int32]
             [, ``h0`` (L*D, B, H) float32]
@@ -242,7 +242,9 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
         raise TypeError(f"model must be a grucy GRU or SequenceModel, got {type(model).__name__}")
     with_lengths = check_bool(with_lengths, "with_lengths")
     with_h0 = check_bool(with_h0, "with_h0")
-    opset = check_int(opset, "opset", 14)
+    # at most the newest opset this onnx knows: a later one passed onnx.checker and was
+    # written, and ONNX Runtime then refused the file (ValidateOpsetForDomain)
+    opset = check_int(opset, "opset", 14, onnx.defs.onnx_opset_version())
     if path is not None and not isinstance(path, str) and not hasattr(path, "__fspath__"):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
 

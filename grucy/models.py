@@ -8,7 +8,8 @@
 """
 import numpy as np
 
-from ._checks import as_float_array, check_bool, check_choice, check_dtype, check_int, check_lengths
+from ._checks import (BLAS_INT_MAX, as_float_array, check_bool, check_choice, check_dtype,
+                      check_int, check_lengths)
 from .layers import ACTIVATIONS, GRU, Linear
 
 __all__ = ["SequenceModel", "MODES"]
@@ -28,7 +29,7 @@ class SequenceModel:
     def __init__(self, input_size, hidden_size, output_size, num_layers=1, bidirectional=False,
                  reset_after=False, dropout=0.0, mode="many_to_one", activation="identity",
                  batch_first=False, dtype=np.float32, seed=None, init="pytorch"):
-        self.output_size = check_int(output_size, "output_size", 1)
+        self.output_size = check_int(output_size, "output_size", 1, BLAS_INT_MAX)   # the head's
         self.mode = check_choice(mode, "mode", MODES)
         check_choice(activation, "activation", ACTIVATIONS)
         dtype = check_dtype(dtype)
@@ -76,7 +77,8 @@ class SequenceModel:
         """Copy ``{name: array}`` (names of :meth:`parameters`) into the live arrays."""
         if not isinstance(params, dict):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-        bad = sorted(k for k in params if not (isinstance(k, str) and k.split(".", 1)[0] in ("gru", "head")))
+        bad = sorted((k for k in params if not (isinstance(k, str) and k.split(".", 1)[0] in ("gru", "head"))),
+                     key=repr)                              # keys need not be str
         if bad:
             raise ValueError(f"params has unknown names {bad}; expected {list(self.parameters())}")
         gru = {k[4:]: v for k, v in params.items() if k.startswith("gru.")}

@@ -55,6 +55,7 @@ class Optimizer:
     keyword arguments), ``_buffers`` (per-parameter state names) and ``_update(p, g, state)``."""
 
     _buffers = ()
+    _nonnegative = ()             # buffers that are running means of squares
 
     def __init__(self, params, lr):
         self.params = _as_param_dict(params)
@@ -65,7 +66,7 @@ class Optimizer:
     def _check_grads(self, grads):
         if not isinstance(grads, dict):
             raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
-        unknown = sorted(set(grads) - set(self.params))
+        unknown = sorted(set(grads) - set(self.params), key=repr)   # keys need not be str
         if unknown:
             raise ValueError(f"grads has names not in params: {unknown}")
         for name, g in grads.items():
@@ -116,7 +117,7 @@ class Optimizer:
                              f"{type(state['state']).__name__}")
         if set(state["state"]) != set(self.params):
             missing = sorted(set(self.params) - set(state["state"]))
-            extra = sorted(set(state["state"]) - set(self.params))
+            extra = sorted(set(state["state"]) - set(self.params), key=repr)
             raise ValueError(f"state does not match params: missing {missing}, unexpected {extra}")
         new_state = {}
         for name, bufs in state["state"].items():
@@ -137,12 +138,20 @@ class Optimizer:
                     raise TypeError(f"state['state'][{name!r}][{k!r}] must be a float array, got dtype {arr.dtype}")
                 if arr.shape != p.shape:
                     raise ValueError(f"state['state'][{name!r}][{k!r}] must have shape {p.shape}, got {arr.shape}")
-                new_state[name][k] = arr.astype(p.dtype, copy=True)
+                buf = arr.astype(p.dtype, copy=True)
+                # a step never makes these (a tampered or damaged state did: the next step's
+                # square root of a negative second moment turned every weight NaN)
+                if not np.isfinite(buf).all():
+                    raise ValueError(f"state['state'][{name!r}][{k!r}] must be finite")
+                if k in self._nonnegative and (buf < 0).any():
+                    raise ValueError(f"state['state'][{name!r}][{k!r}] is a running mean of "
+                                     f"squares and must be >= 0, got {float(buf.min())!r}")
+                new_state[name][k] = buf
         step = check_int(state["step"], "step", 0)
         if not isinstance(state["hyperparams"], dict) or "lr" not in state["hyperparams"]:
             raise ValueError("state['hyperparams'] must be a dict with at least 'lr'")
         hp = dict(state["hyperparams"])
-        unknown = sorted(set(hp) - {"lr", *self._defaults})
+        unknown = sorted(set(hp) - {"lr", *self._defaults}, key=repr)
         if unknown:
             raise ValueError(f"state['hyperparams'] has unknown keys {unknown}")
         # the constructor's checks validate every restored value, each by name
@@ -212,6 +221,7 @@ class Adam(Optimizer):
 
     _defaults = ("betas", "eps", "weight_decay")
     _buffers = ("exp_avg", "exp_avg_sq", "step")
+    _nonnegative = ("exp_avg_sq",)
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -270,6 +280,7 @@ class RMSprop(Optimizer):
 
     _defaults = ("alpha", "eps", "weight_decay", "momentum", "centered")
     _buffers = ("square_avg", "momentum_buffer", "grad_avg")
+    _nonnegative = ("square_avg",)
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):

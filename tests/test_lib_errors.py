@@ -204,3 +204,30 @@ def test_a_huge_view_with_the_wrong_features_is_refused_before_the_layer_copies_
     with pytest.raises(ValueError, match=r"^x must have 2 features in its last axis, got shape "
                                          r"\(3, 2, 1099511627776\)"):
         GRU(2, 3).forward(x)
+
+
+def test_audit_refusals_name_the_argument():
+    """Found by an audit: each failed later or elsewhere, naming the wrong thing."""
+    from grucy.init import resolve_scheme
+    from grucy.models import SequenceModel
+    for kind in ("orthogonal", "glorot_uniform"):
+        # a bias is a vector: the draw failed with "shape must have 2 dimensions, got (9,)"
+        with pytest.raises(ValueError, match=rf"^init\['bias'\] must be .* got '{kind}'"):
+            resolve_scheme({"bias": kind})
+        with pytest.raises(ValueError, match=r"^init\['bias'\]"):
+            GRU(2, 3, init={"bias": kind})
+    # the head's out_features was named, not the output_size the caller passed
+    with pytest.raises(ValueError, match=r"^output_size must be <= 2147483647"):
+        SequenceModel(2, 3, 2**40)
+
+
+def test_mixed_type_names_are_reported_not_a_sort_failure():
+    # sorted() of {1, None} raised "'<' not supported between instances of ..."
+    from grucy import optim
+    from grucy.models import SequenceModel
+    m = SequenceModel(2, 3, 1, seed=0)
+    with pytest.raises(ValueError, match="params has unknown names"):
+        m.set_parameters({1: np.zeros(2), None: np.zeros(2)})
+    opt = optim.SGD(m.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="grads has names not in params"):
+        opt.step({1: np.zeros(2), None: np.zeros(2)})

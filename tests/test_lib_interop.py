@@ -388,3 +388,12 @@ def test_onnx_batch_first_gru_matches():
     assert out.shape == (4, 6, 10)
     np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
+
+
+def test_to_onnx_refuses_an_opset_newer_than_onnx_knows():
+    # opset 29 or 1000 passed onnx.checker and was written; ONNX Runtime refused the file
+    onnx = pytest.importorskip("onnx")
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ValueError, match=f"opset must be <= {newest}, got {newest + 1}"):
+        interop.to_onnx(GRU(2, 3, seed=0), opset=newest + 1)
+    assert interop.to_onnx(GRU(2, 3, seed=0), opset=newest).opset_import[0].version == newest

@@ -236,3 +236,10 @@ def test_cross_entropy_shapes_at_the_edges():
             (np.zeros((2, 3)), np.array([-1, 2]), r"labels must lie in \[0, 3\)")]:
         with pytest.raises(ValueError, match=match):
             losses.cross_entropy(logits, labels)
+
+
+@pytest.mark.parametrize("loss", [losses.mse, losses.mae])
+def test_a_numpy_float32_scalar_keeps_its_dtype(loss):
+    # numbers.Real went through float(): np.float32(1.5) came back with a float64 gradient
+    _, grad = loss(np.float32(1.5), np.float32(0.0))
+    assert grad.dtype == np.float32 and grad.shape == ()

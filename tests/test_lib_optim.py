@@ -785,3 +785,19 @@ def test_scheduler_load_state_dict_checks_the_type():
     for bad in (0, -1):                 # T_max = 0 divided by zero at the first step
         with pytest.raises(ValueError, match="T_max must be >= 1"):
             optim.CosineAnnealingLR(opt, T_max=bad)
+
+
+@pytest.mark.parametrize("opt_name, buf", [("Adam", "exp_avg_sq"), ("AdamW", "exp_avg_sq"),
+                                           ("RMSprop", "square_avg")])
+@pytest.mark.parametrize("value", [-1.0, np.nan, np.inf])
+def test_a_state_no_step_could_make_is_refused(opt_name, buf, value):
+    # a negative second moment (or NaN) was restored, and the next step turned every weight NaN
+    w = {"w": np.zeros((2, 2))}
+    opt = getattr(optim, opt_name)(w, lr=0.1)
+    opt.step({"w": np.ones((2, 2))})
+    state = opt.state_dict()
+    state["state"]["w"][buf] = np.full((2, 2), value)
+    fresh = getattr(optim, opt_name)({"w": np.zeros((2, 2))}, lr=0.1)
+    with pytest.raises(ValueError, match=rf"state\['state'\]\['w'\]\['{buf}'\] (is a running mean of squares and )?must be"):
+        fresh.load_state_dict(state)
+    assert all(not bufs for bufs in fresh.state.values())     # refused whole: nothing restored
