@@ -89,7 +89,8 @@ def save(path, model, optimizer=None, metadata=None):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
-    if not path or os.path.isdir(path):
+    # "runs/new/" (a directory to be) was written as a file named "new"
+    if not path or os.path.isdir(path) or path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
         raise ValueError(f"path must name a file, got {path!r}")
     cls_name = _model_class_name(model)
     if optimizer is not None and not isinstance(optimizer, Optimizer):
@@ -175,7 +176,9 @@ def _create_temp(directory, base):
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        # base cut to 200: the 18 characters added to a name near the 255 limit failed
+        # ("File name too long") where writing the file itself would not
+        tmp = os.path.join(directory, f".{base[:200]}.{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
@@ -183,6 +186,9 @@ def _create_temp(directory, base):
         except FileNotFoundError:     # OSError's own message names the hidden temporary file
             raise FileNotFoundError(f"cannot write {base!r}: directory {directory!r} does not "
                                     "exist") from None
+        except OSError as e:          # the same: name the file the caller asked for
+            raise type(e)(e.errno, f"cannot write {os.path.join(directory, base)!r}: "
+                                   f"{e.strerror}") from None
     raise FileExistsError(f"could not create a temporary file in {directory!r}")
 
 

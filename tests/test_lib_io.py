@@ -423,6 +423,24 @@ def test_save_into_a_missing_directory_names_it(tmp_path):
     assert not missing.exists()
 
 
+def test_save_names_the_callers_path_and_takes_any_name_the_filesystem_does(tmp_path):
+    m = Linear(2, 2, seed=0)
+    # 244 characters: a legal name, but the hidden temporary name beside it was not
+    long = tmp_path / ("c" * 240 + ".npz")
+    gio.save(long, m)
+    assert np.array_equal(gio.load(long).model.parameters()["weight"], m.parameters()["weight"])
+    # a trailing slash means a directory: it was written as a file named "new"
+    with pytest.raises(ValueError, match="path must name a file"):
+        gio.save(str(tmp_path / "new") + os.sep, m)
+    assert not (tmp_path / "new").exists()
+    # other OSErrors named the hidden .<name>.<hex>.tmp
+    a_file = tmp_path / "plain"
+    a_file.write_text("")
+    with pytest.raises(NotADirectoryError, match="cannot write .*plain/ckpt.npz") as e:
+        gio.save(a_file / "ckpt.npz", m)
+    assert ".tmp" not in str(e.value)
+
+
 def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     """A malformed stored generator state is a clear error before the model changes; a
     checkpoint without one (written before it was saved) loads and leaves the model's."""
