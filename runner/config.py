@@ -5,6 +5,7 @@ The runner's configs are the repository's ``conf/`` when the runner runs from a 
 data by ``pip install .``.
 """
 import dataclasses
+import importlib
 import inspect
 import math
 from pathlib import Path
@@ -50,7 +51,7 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
         target = hydra.utils.get_method(node._target_) if "." in node._target_ else None
     except Exception as exc:  # ImportError, AttributeError, hydra's own wrappers
         raise ConfigError(f"{where}._target_={node._target_!r} cannot be imported: "
-                          f"{str(exc).splitlines()[0]}") from None
+                          f"{_import_problem(node._target_) or str(exc).splitlines()[0]}") from None
     if target is None:
         raise ConfigError(f"{where}._target_={node._target_!r} is not a dotted path")
     params = accepted_arguments(target)
@@ -68,6 +69,19 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
             allowed = sorted(k for k in params if k not in extra and k != "self")
             raise ConfigError(f"{where}.{key}: {node._target_} takes no argument {key!r} "
                               f"(allowed: {', '.join(allowed)})")
+
+
+def _import_problem(path):
+    """What is wrong with the dotted ``path``, said plainly, or None. Hydra's first line was
+    only "Error loading 'grucy.models.Nope':"; the rest names a module grucy.models.Nope."""
+    module, _, name = path.rpartition(".")
+    try:
+        found = importlib.import_module(module)
+    except Exception as exc:
+        return f"module {module!r} cannot be imported ({type(exc).__name__}: {exc})"
+    if not hasattr(found, name):
+        return f"module {module!r} has no {name!r}"
+    return None
 
 
 def accepted_arguments(target):

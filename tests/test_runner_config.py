@@ -199,7 +199,12 @@ def test_check_target_catches_typos_in_user_options():
         with pytest.raises(ConfigError, match=rf"data.{key}: .*takes no argument"):
             check_target(OmegaConf.create({"_target_": "runner.datasets.Sine", key: 10}), "data")
     node = OmegaConf.create({"_target_": "no_such_module.Thing"})
-    with pytest.raises(ConfigError, match="cannot be imported"):
+    with pytest.raises(ConfigError, match="cannot be imported: module 'no_such_module' cannot be "
+                                          "imported \\(ModuleNotFoundError"):
+        check_target(node, "data")
+    # Hydra's first line alone ended "Error loading 'runner.datasets.Nope':", naming nothing
+    node = OmegaConf.create({"_target_": "runner.datasets.Nope"})
+    with pytest.raises(ConfigError, match="cannot be imported: module 'runner.datasets' has no 'Nope'$"):
         check_target(node, "data")
 
 
