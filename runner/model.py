@@ -33,6 +33,12 @@ def build_model(cfg_model: DictConfig, input_size: int, output_size: int, seed: 
             raise ConfigError(f"model.dtype={node['dtype']!r}: expected float32 or float64") from None
     # a user's own model class gets these only if it takes them (None: it takes **kwargs)
     params = accepted_arguments(get_method(node["_target_"]))
+    lacks = [k for k in ("input_size", "output_size", "seed") if params is not None and k not in params]
+    if lacks:   # model._target_=grucy.GRU failed inside Hydra with a TypeError and traceback.txt
+        raise ConfigError(f"model._target_={node['_target_']!r} takes no {', '.join(lacks)}: the "
+                          "runner builds a forecaster, (T, B, input_size) -> (B, output_size), "
+                          "passing input_size, output_size and seed; use grucy.models.SequenceModel "
+                          "or a class of your own that takes them")
     if params is None or "mode" in params:
         kwargs["mode"] = "many_to_one"
     if params is None or "activation" in params:

@@ -934,6 +934,15 @@ def test_a_data_target_without_load_is_a_config_error_naming_it(tmp_path):
     assert s["error"].startswith("ConfigError: data._target_='builtins.dict': dict has no load() method")
 
 
+def test_a_model_target_that_is_no_forecaster_is_a_config_error_naming_it(tmp_path):
+    # grucy.GRU takes no output_size: a TypeError inside Hydra, with traceback.txt
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["model._target_=grucy.GRU"]))
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["status"] == "failed" and not (tmp_path / "run" / "traceback.txt").exists()
+    assert s["error"].startswith("ConfigError: model._target_='grucy.GRU' takes no output_size: "), s["error"]
+
+
 def _with_metadata(src, dst, edit):
     """A copy of checkpoint ``src`` at ``dst`` whose metadata is ``edit(metadata)``."""
     import grucy.io
