@@ -11,6 +11,10 @@ Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
     param/<name>              one array per model parameter
     optim/<name>/<buffer>     one array per optimizer buffer
 
+load reads nothing but these members (any other is refused unread), and each array only after
+its npy header shows the shape and dtype the model expects: a small deflated file cannot make
+it decompress or allocate more than the model it describes.
+
 The file is written to a temporary file in the target directory, flushed, fsync'ed and
 moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
 under the final name; the directory is fsync'ed after the rename so the new name survives a
