@@ -189,6 +189,11 @@ def validate(cfg: DictConfig) -> None:
     check_target(cfg.optimizer, "optimizer", extra=("params",))
     if cfg.get("scheduler"):
         check_target(cfg.scheduler, "scheduler", extra=("optimizer",))
+    for group, later in (("optimizer", "the model's parameters"), ("scheduler", "the optimizer")):
+        # false made Hydra call the class at once, without them: a TypeError, traceback.txt
+        if cfg.get(group) and cfg[group].get("_partial_") is not True:
+            raise ConfigError(f"{group}._partial_={cfg[group].get('_partial_')}: must be true, the "
+                              f"runner builds the {group} later with {later}")
     t = cfg.trainer
     if t.loss not in ("mse", "mae"):
         raise ConfigError(f"trainer.loss={t.loss!r}: expected 'mse' or 'mae'")

@@ -330,3 +330,12 @@ def test_a_model_too_large_for_memory_is_a_config_error_naming_its_sizes():
         M.build_model(cfg.model, input_size=1, output_size=1, seed=0)
     assert str(e.value).startswith("model: too large to build (")
     assert str(e.value).endswith("; reduce model.hidden_size=100000000 or model.num_layers=1")
+
+
+@pytest.mark.parametrize("group", ["optimizer", "scheduler"])
+def test_partial_false_is_refused_naming_the_key(group):
+    # Hydra then called the class at once, without params (optimizer) or the optimizer
+    # (scheduler): a TypeError and traceback.txt
+    ov = ["name=t", f"{group}._partial_=false"] + (["scheduler=step"] if group == "scheduler" else [])
+    with pytest.raises(ConfigError, match=rf"^{group}._partial_=False: must be true"):
+        validate(compose(ov))
