@@ -23,6 +23,7 @@ from ._checks import (BLAS_INT_MAX, as_float_array, asarray, check_bool, check_c
                       make_rngs)
 from .init import init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
+from .losses import sigmoid
 
 __all__ = ["GRU", "GRUStream", "Linear", "ACTIVATIONS"]
 
@@ -398,11 +399,8 @@ class GRUStream:
 
 
 def _sigmoid_(a):
-    # sigma(a) = (1 + tanh(a/2)) / 2: in place, no overflow warning, no temporary
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
+    """a := sigmoid(a), accurate for large negative a too (see grucy.losses.sigmoid)."""
+    a[...] = sigmoid(a)
 
 
 ACTIVATIONS = ("identity", "sigmoid", "softmax")

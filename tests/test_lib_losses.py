@@ -243,3 +243,35 @@ def test_a_numpy_float32_scalar_keeps_its_dtype(loss):
     # numbers.Real went through float(): np.float32(1.5) came back with a float64 gradient
     _, grad = loss(np.float32(1.5), np.float32(0.0))
     assert grad.dtype == np.float32 and grad.shape == ()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_keeps_its_relative_accuracy_far_below_zero(dtype):
+    # (1 + tanh(x/2)) / 2 cancelled: 44% off at x = -17 and exactly 0 at -20 in float32,
+    # so a confident negative's bce gradient was 0 (torch's is e^-20)
+    x = np.concatenate([-np.geomspace(1e-3, 80 if dtype == np.float32 else 700, 400),
+                        np.geomspace(1e-3, 80, 50)]).astype(dtype)
+    exact = 1 / (1 + np.exp(-x.astype(np.longdouble)))
+    got = losses.sigmoid(x)
+    normal = exact >= np.finfo(dtype).tiny
+    rel = np.abs(got[normal] - exact[normal]) / exact[normal]
+    assert rel.max() <= 4 * np.finfo(dtype).eps, float(rel.max())
+    _, grad = losses.bce_with_logits(np.array([-20.0], dtype), np.zeros(1, dtype))
+    np.testing.assert_allclose(grad, np.exp(-20.0) / (1 + np.exp(-20.0)), rtol=4 * np.finfo(dtype).eps)
+
+
+def test_a_sigmoid_head_is_accurate_far_below_zero():
+    from grucy.layers import Linear
+    head = Linear(1, 1, activation="sigmoid")
+    head.set_parameters({"weight": np.ones((1, 1), np.float32), "bias": np.zeros(1, np.float32)})
+    y = head.forward(np.float32([[-20.0], [-17.0]]))
+    np.testing.assert_allclose(y[:, 0], 1 / (1 + np.exp([20.0, 17.0])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [losses.mse, losses.mae])
+def test_finite_inputs_far_apart_raise_no_numpy_warning(loss):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, _ = loss(np.float32([3e38, 0]), np.float32([-3e38, 0]))
+    assert np.isfinite(value)
