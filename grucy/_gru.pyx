@@ -932,7 +932,8 @@ cdef class Cell:
     gru_cell: an empty step. Non-contiguous or misaligned x_t/h are copied. The Cell keeps
     references to the weight arrays, so updating them in place (an optimizer step) is seen
     by the next step; replacing them needs a new Cell.
-    Not for concurrent use from several threads (one Cell per stream).
+    Not for concurrent use from several threads (one Cell per stream): a step entered while
+    another thread's is running on the same Cell raises RuntimeError.
     """
     cdef readonly cnp.ndarray w_ih, w_hh, b_ih, b_hh
     cdef readonly object dtype
@@ -941,6 +942,7 @@ cdef class Cell:
     cdef cnp.ndarray _scratch
     cdef Py_ssize_t _capacity                       # elements in _scratch
     cdef int _typenum
+    cdef bint _busy                                 # inside step (see step)
 
     def __init__(self, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
         from grucy._checks import check_bool
@@ -1022,12 +1024,21 @@ cdef class Cell:
             self._scratch = np.empty(B * (2 * G + 2 * H), self.dtype)
             self._capacity = B * (2 * G + 2 * H)
         sa = self._scratch
-        if self._typenum == cnp.NPY_FLOAT32:
-            _step_call[float](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
-                              self.b_ih, self.b_hh, ha, oa, sa)
-        else:
-            _step_call[double](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
-                               self.b_ih, self.b_hh, ha, oa, sa)
+        # A large step releases the GIL, and a second thread's step on this Cell then wrote
+        # the same scratch: results off by up to 0.8, silently. Checked and set under the GIL.
+        if self._busy:
+            raise RuntimeError("Cell.step was called from two threads at once: its scratch is "
+                               "the Cell's own; use one Cell per thread (they can share weights)")
+        self._busy = True
+        try:
+            if self._typenum == cnp.NPY_FLOAT32:
+                _step_call[float](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
+                                  self.b_ih, self.b_hh, ha, oa, sa)
+            else:
+                _step_call[double](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
+                                   self.b_ih, self.b_hh, ha, oa, sa)
+        finally:
+            self._busy = False
 
 
 def _cell(w_ih, w_hh, b_ih, b_hh, reset_after):

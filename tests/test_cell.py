@@ -254,3 +254,31 @@ def test_all_three_shapes_are_checked_before_x_t_or_h_is_copied(bad):
     out = np.zeros((1, H))
     with pytest.raises(ValueError, match=rf"^{bad} must have shape \({B}, {H}\), got \(1, {H}\)"):
         Cell(*w).step(x_t, h, out)
+
+
+def test_one_cell_stepped_from_two_threads_is_right_or_refused_never_silently_wrong():
+    # a large step releases the GIL: a second thread's step on the same Cell wrote the same
+    # scratch, and results were off by up to 0.8 without a word
+    import threading
+    w, x, h = _problem(64, 8, 128, np.float64, seed=4)
+    want = reference.gru_cell(x, h, *w, reset_after=False)
+    cell = Cell(*w)
+    wrong, refused = [], []
+
+    def worker():
+        out = np.empty_like(h)
+        for _ in range(200):
+            try:
+                cell.step(x, h, out)
+            except RuntimeError as e:
+                assert "two threads at once" in str(e)
+                refused.append(1)
+                continue
+            if np.abs(out - want).max() > 1e-10:
+                wrong.append(float(np.abs(out - want).max()))
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong, f"{len(wrong)} silently wrong steps (refused {len(refused)})"
