@@ -131,6 +131,11 @@ def share_threads_with_numpy(share=True):
     within a millisecond. numpy keeps its own thread count (threadpoolctl still sets it);
     results are unchanged, as each call is split the same way.
 
+    Known hang (found by an audit, not yet understood): with sharing on, numpy's LU
+    factorisation (np.linalg.solve, np.linalg.inv) in one Python thread while another
+    thread runs numpy products deadlocks; share only where numpy's LAPACK runs on one
+    thread at a time.
+
     Process-wide and opt-in, like any change to another library's threads. Returns True
     when done; False, changing nothing, where numpy's BLAS cannot hand its threads over
     (not OpenBLAS, or one without a threading callback) or, for share=False, is grucy's
