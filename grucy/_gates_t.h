@@ -163,7 +163,10 @@ GRUCY_INLINE void GRUCY_FN(back_after_body)(P n, P H, const R *restrict g,
             s[j] = dar;
             s[H + j] = daz;
             s[2 * H + j] = v;
-            d_h[j] = d - d * z;
+            /* (4) through (1 - z)h. Not d - d·z: with z within a few ulp of 1, d·z rounds to
+               about an ulp of d, and the difference kept that error whole; 1 - z is exact for
+               z >= 1/2, so d·(1 - z), the reference's form, rounds once. */
+            d_h[j] = d * (1 - z);
         }
     }
 }
@@ -207,7 +210,7 @@ GRUCY_INLINE void GRUCY_FN(back_seed_nz_body)(P n, P H, const R *restrict g,
             a[2 * H + j] = dan;
             a[H + j] = d * (nn - hv[j]) * z * (1 - z);  /* (4), (2) z = σ(a_z) */
             s[2 * H + j] = dan;
-            d_h[j] = d - d * z;
+            d_h[j] = d * (1 - z);                   /* (4), as above */
         }
     }
 }

@@ -333,3 +333,30 @@ def test_padding_values_never_matter(kernels, make_problem, make_cotangents, fil
     dirty = (out, h_n) + tuple(kernels.gru_backward(dout_bad, dh_n, cache))
     for name, a, b in zip(("out", "h_n") + GRADS, dirty, clean):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["avx2", "baseline"])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_a_saturated_update_gate_passes_the_state_gradient_rounded_once(gk, reset_after, simd):
+    # dh += dh'·(1 - z) was computed as d - d·z: with z a few ulp below 1, d·z rounded to an
+    # ulp of d and the difference kept that error whole (19% off the float32 reference in
+    # an audit). 1 - z is exact for z >= 1/2, so with W_hh = 0 over one step dh0 must be
+    # dh_n·(1 - z) of the cache's own z, rounded once.
+    from grucy import _gru
+    H = 8
+    f32 = np.float32
+    w_ih, w_hh = np.zeros((3 * H, 1), f32), np.zeros((3 * H, H), f32)
+    b_ih, b_hh = np.zeros(3 * H, f32), np.zeros(3 * H, f32)
+    b_ih[H:2 * H] = np.linspace(9, 16, H)                   # z = 1 - 1e-4 ... 1 - 1e-7
+    x, h0 = np.zeros((1, 1, 1), f32), np.ones((1, H), f32)
+    dh_n = np.full((1, H), 1.2345678, f32)
+    _gru._set_simd(simd)
+    try:
+        _, _, cache = gk.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
+        dh0 = gk.gru_backward(None, dh_n, cache)[1]
+    finally:
+        _gru._set_simd(True)
+    z = cache.gates[0, 0, H:2 * H].astype(np.float64)
+    assert (z > 0.5).all() and (z < 1).any()
+    want = (dh_n[0].astype(np.float64) * (1 - z)).astype(f32)
+    np.testing.assert_array_equal(dh0[0], want)
