@@ -91,8 +91,9 @@ def set_num_threads(n):
 
     n is capped at the CPUs this process may run on (os.sched_getaffinity; get_num_threads
     says what was set). A run's jobs (OpenBLAS's, a gate pass's row blocks) wait for one
-    another, so they must all be on a core at once: 3 threads on 2 cores took 60x longer
-    than 2 for a GRU forward here, each wait lasting a scheduler time slice, not microseconds.
+    another, so they must all be on a core at once: with more threads than cores each wait
+    lasted a scheduler time slice, not microseconds (a GRU forward took seconds, not
+    milliseconds, at 3 threads on 2 cores).
     """
     n = check_int(n, "set_num_threads: n", minimum=1)     # TypeError for "2", as Python's own
     old = _ops.get_num_threads()
