@@ -146,6 +146,24 @@ def _peek(cfg, key):
         return None
 
 
+class _Begin:
+    """``begin()``: from here the directory is this run's. The trainer and the evaluation
+    call it once everything that can refuse the config (the data, the model, optimizer and
+    scheduler, a resumed or evaluated checkpoint) has passed. An earlier run's files would
+    look like this run's results if it failed later, so they go; a refused run leaves them
+    all as they were (clearing them right after validate() lost the model to a refused
+    scheduler.gamma=-1). ``done`` says whether it has run."""
+
+    def __init__(self, cfg, out_dir):
+        self.cfg, self.out_dir, self.done = cfg, out_dir, False
+
+    def __call__(self):
+        keep = _uses_checkpoint_in(self.cfg, self.out_dir)
+        outputs.clear_earlier_run(self.out_dir, keep_state=keep)
+        outputs.atomic_write(self.out_dir / "config.yaml", OmegaConf.to_yaml(self.cfg))
+        self.done = True
+
+
 def run(cfg: DictConfig, out_dir=None) -> float:
     """Train or evaluate one config; return the validation RMSE (what sweepers minimise)."""
     started = time.perf_counter()
@@ -160,18 +178,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
                "overrides": info["overrides"], "seed": _peek(cfg, "seed"), "threads": None, "test": None,
                "val": None, "baselines": None, "params": None, "seconds": None, "versions": None}
     metric = FAILED_METRIC
-    begun = []
-
-    def begin():
-        """From here the directory is this run's: everything that can refuse the config
-        (the data, the model, optimizer and scheduler, a resumed or evaluated checkpoint)
-        has passed. An earlier run's files would look like this run's results if it
-        failed later, so they go; a refused run leaves them all as they were (clearing
-        them right after validate() lost the model to a refused scheduler.gamma=-1)."""
-        outputs.clear_earlier_run(out_dir, keep_state=_uses_checkpoint_in(cfg, out_dir))
-        outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-        begun.append(True)
-
+    begin = _Begin(cfg, out_dir)
     try:
         resolve(cfg)
         check_run_mode()
@@ -194,7 +201,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         # training run with a finished epoch (last.npz) can continue: resume= on anything
         # else is refused with "no checkpoint there"
         summary["status"] = "interrupted"
-        if _peek(cfg, "train") and begun and (out_dir / "last.npz").is_file():
+        if _peek(cfg, "train") and begin.done and (out_dir / "last.npz").is_file():
             hint = f"continue with resume={out_dir}"
         else:
             hint = "nothing to resume (no epoch finished); run the command again"

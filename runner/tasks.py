@@ -90,7 +90,8 @@ def _log_result(res, base):
 
 def fit(cfg, out_dir: Path, partial=None, begin=None) -> dict:
     """``partial`` (a dict) receives the baselines early, so a failed run still reports them;
-    ``begin()`` is called before anything is written (see runner.trainer.train)."""
+    ``begin()`` (runner.app's, with ``begin.done``) is called before anything is written (see
+    runner.trainer.train)."""
     # a missing, unreadable or incompatible resume= fails before the data is loaded and the
     # baselines fitted
     resume = _resume_path(cfg.resume) if cfg.get("resume") else None
@@ -104,17 +105,12 @@ def fit(cfg, out_dir: Path, partial=None, begin=None) -> dict:
     base = baselines.evaluate(data)
     if partial is not None:
         partial["baselines"] = base
-    begun = []
-
-    def begin_writing():
-        if begin is not None:
-            begin()
-        begun.append(True)
     try:
         result = trainer.train(cfg, data, out_dir, resume=resume, checkpoint=checkpoint,
-                               begin=begin_writing)
+                               begin=begin)
     finally:
-        rows = _history_rows(out_dir) if begun else None    # not a refused run's predecessor's
+        # a refused run leaves the earlier run's metrics.csv: not this run's losses to plot
+        rows = _history_rows(out_dir) if begin is None or begin.done else None
         if rows and cfg.get("plots", True):
             outputs.plot_losses(out_dir / "loss.png", rows, title=str(cfg.get("name", "")))
     best = result["best_path"]
