@@ -156,7 +156,9 @@ cdef class Floor:
     cdef readonly Py_ssize_t steps, batch, inputs, hidden, chunk, proj
     cdef readonly bint reset_after
     cdef readonly object dtype
-    cdef object bufs          # keeps the arrays alive; the fields below point into them
+    cdef object bufs          # keeps the arrays alive; `data` points into them
+    cdef void *data[16]       # the buffers' first elements, in _ORDER
+    cdef int blocks           # row blocks per step (_gru.step_blocks)
 
     def __init__(self, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                  bint reset_after, dtype=np.float32):
@@ -165,6 +167,7 @@ cdef class Floor:
         self.steps, self.batch, self.inputs, self.hidden = T, B, I, H
         self.chunk = chunk_steps(T, B, False, True)        # the kernels' backward chunk
         self.proj = proj_steps(T, B, I, False, True)       # and input-projection chunk
+        self.blocks = step_blocks(B, H)
         self.reset_after = reset_after
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -179,6 +182,10 @@ cdef class Floor:
         # Values of order 0.1: no denormals, no overflow, like a real layer's.
         self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
                      for k, s in shapes.items()}
+        # Pointers taken once: a call is then the GEMMs and nothing else, no Python per call
+        # beyond the method's own (at B = 1 the floor is a few tens of microseconds).
+        for i, k in enumerate(_ORDER):
+            self.data[i] = <void *><size_t>self.bufs[k].ctypes.data
 
     def forward(self):
         """The GEMMs of gru_forward (training or not: the same GEMMs)."""
@@ -188,17 +195,17 @@ cdef class Floor:
         """The GEMMs of gru_forward followed by gru_backward."""
         self._go(True)
 
-    def _go(self, bint backward):
-        b = self.bufs
-        args = [b[k].reshape(-1) for k in _ORDER]
-        if self.dtype == np.float32:
-            _run[float](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
-                        self.chunk, self.proj, step_blocks(self.batch, self.hidden),
-                        backward, *args)
-        else:
-            _run[double](self.steps, self.batch, self.inputs, self.hidden, self.reset_after,
-                         self.chunk, self.proj, step_blocks(self.batch, self.hidden),
-                         backward, *args)
+    cdef void _go(self, bint backward):
+        cdef Py_ssize_t T = self.steps, B = self.batch, I = self.inputs, H = self.hidden
+        cdef Py_ssize_t K = self.chunk, KF = self.proj
+        cdef bint reset_after = self.reset_after, dbl = self.dtype == np.float64
+        cdef int blocks = self.blocks
+        cdef void **p = self.data
+        with nogil:
+            if dbl:
+                _run(T, B, I, H, reset_after, K, KF, blocks, backward, <double *>p[0], p)
+            else:
+                _run(T, B, I, H, reset_after, K, KF, blocks, backward, <float *>p[0], p)
 
 
 _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",
@@ -206,17 +213,16 @@ _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               Py_ssize_t K, Py_ssize_t KF, int blocks, bint backward, real[::1] x,
-               real[::1] w_ih, real[::1] w_hh, real[::1] xp,
-               real[::1] h, real[::1] hp, real[::1] rh, real[::1] hprev,
-               real[::1] da, real[::1] dhn, real[::1] dgs, real[::1] drh, real[::1] dh,
-               real[::1] dx, real[::1] dw_ih, real[::1] dw_hh):
+               Py_ssize_t K, Py_ssize_t KF, int blocks, bint backward, real *x,
+               void **p) noexcept nogil:
+    """The GEMMs over the buffers p (in _ORDER; x = p[0], typed: it picks the float type)."""
     cdef _Step a
-    a.B, a.H, a.blocks, a.reset_after, a.w_hh = B, H, blocks, reset_after, &w_hh[0]
+    a.B, a.H, a.blocks, a.reset_after, a.w_hh = B, H, blocks, reset_after, p[2]
     a.dbl = real is double
-    a.h, a.hp, a.rh, a.dgs, a.drh, a.dh = &h[0], &hp[0], &rh[0], &dgs[0], &drh[0], &dh[0]
-    with nogil:
-        _fwd(T, B, I, H, reset_after, KF, &x[0], &w_ih[0], &w_hh[0], &xp[0], &h[0], &a)
-        if backward:
-            _bwd(T, B, I, H, reset_after, K, &x[0], &w_ih[0], &w_hh[0], &hprev[0],
-                 &da[0], &dhn[0], &dh[0], &dx[0], &dw_ih[0], &dw_hh[0], &a)
+    a.h, a.hp, a.rh, a.dgs, a.drh, a.dh = p[4], p[5], p[6], p[10], p[11], p[12]
+    _fwd(T, B, I, H, reset_after, KF, x, <real *>p[1], <real *>p[2], <real *>p[3],
+         <real *>p[4], &a)
+    if backward:
+        _bwd(T, B, I, H, reset_after, K, x, <real *>p[1], <real *>p[2], <real *>p[7],
+             <real *>p[8], <real *>p[9], <real *>p[12], <real *>p[13], <real *>p[14],
+             <real *>p[15], &a)
