@@ -25,7 +25,7 @@ Method (issue 5):
   repeats, no pauses). Slow drifts of the machine's speed over seconds cancel in a ratio
   of neighbours and not in a ratio of two medians: on three runs here the spread of a
   ratio fell from about 0.1 to 0.04.
-- Inference: grucy training=False, torch under no_grad. Training step: forward keeping the
+- Inference: grucy training=False, torch under inference_mode. Training step: forward keeping the
   cache, then backward to dx, dh0 and every weight gradient (torch: autograd.grad, which
   returns fresh tensors as grucy does).
 """
@@ -60,7 +60,7 @@ FLOOR_TARGET = {"inference": 1.2, "training": 1.25}       # for B >= 16
 STREAM_TARGET_US = 3.0                                      # B=1, I=8, H=64
 MEMORY_SHAPE = (50, 32, 128, 512)
 TRAP_SHAPES = [(100, 32, 8, 64), (100, 64, 64, 256)]
-TRAP_REPEATS = 11            # the cost is a difference of three timings: more repeats
+TRAP_REPEATS = 11            # the cost is a difference of two timings: more repeats
 
 
 # ---- timing ---------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def contenders(T, B, I, H, mode, with_reference=True):
             return reference.gru_backward(dout, None, cache)
     else:
         def torch_run():
-            with torch.no_grad():
+            with torch.inference_mode():          # torch's fastest: no autograd at all
                 return gru(tx, th0)
 
         def ref_run():
@@ -290,7 +290,7 @@ def run_streaming(threads, args, log):
                 w = (p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
 
                 def torch_run():
-                    with torch.no_grad():
+                    with torch.inference_mode():
                         h = th0
                         for x in txs:
                             h = cell(x, h)
@@ -302,40 +302,33 @@ def run_streaming(threads, args, log):
                         h = grucy.gru_cell(x, h, *w, reset_after=True)
                     return h
 
-                fns = {"torch GRUCell": torch_run, "grucy.gru_cell": cell_run}
-                Cell = getattr(grucy.kernels, "Cell", None)
-                if Cell is not None:
-                    fast = Cell(*w, reset_after=True)
-                    h_buf = p["h0"].copy()
+                fast = grucy.kernels.Cell(*w, reset_after=True)
+                h_buf = p["h0"].copy()
 
-                    def fast_run():
-                        h = h_buf
-                        h[...] = p["h0"]
-                        for x in xs:
-                            fast.step(x, h, h)
-                        return h
-                    fns["grucy Cell.step"] = fast_run
-                    # same function as torch?
-                    ref_h = torch_run().numpy()
-                    check = float(np.abs(fast_run() - ref_h).max())
-                else:
-                    check = float("nan")
-                if hasattr(grucy, "GRU"):
-                    try:
-                        layer = grucy.GRU(I, H, reset_after=True, dtype=np.float32, seed=0)
-                        stream = layer.stream(1)
-                        step = getattr(stream, "step", None)
-                        if step is None:
-                            raise AttributeError("stream has no step()")
-                        step(xs[0])
+                def fast_run():
+                    h = h_buf
+                    h[...] = p["h0"]
+                    for x in xs:
+                        fast.step(x, h, h)
+                    return h
 
-                        def lib_run():
-                            for x in xs:
-                                y = step(x)
-                            return y
-                        fns["grucy.GRU.stream"] = lib_run
-                    except Exception as e:    # the library's API is another issue's
-                        log(f"  (library streaming not timed: {type(e).__name__}: {e})")
+                layer = grucy.GRU(I, H, reset_after=True, dtype=np.float32)
+                layer.set_parameters(dict(zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0",
+                                               "bias_hh_l0"), w)))
+                stream = layer.stream(1, p["h0"][None])
+
+                def lib_run():
+                    stream.reset(p["h0"][None])
+                    for x in xs:
+                        y = stream.step(x)
+                    return y
+
+                fns = {"torch GRUCell": torch_run, "grucy.gru_cell": cell_run,
+                       "grucy Cell.step": fast_run, "grucy.GRU.stream": lib_run}
+                # the same function as torch? (every entry point, the final state)
+                ref_h = torch_run().numpy()
+                check = max(float(np.abs(f() - ref_h).max())
+                            for k, f in fns.items() if k != "torch GRUCell")
                 t = interleaved(fns, args.repeats, args.min_ms / 1e3)
                 row = dict(threads=n, H=H, check=check,
                            **{k: v / steps for k, v in t.items()})
@@ -346,6 +339,17 @@ def run_streaming(threads, args, log):
         finally:
             limiter.restore_original_limits()
     return rows
+
+
+def trap_cost(grucy_head, numpy_head):
+    """What the numpy products of a step cost beyond the same products on grucy's pool.
+
+    Both steps do the same work (the GRU plus the same three head products); only who runs
+    the head differs, so (numpy-head step - grucy-head step) / grucy-head step is the cost
+    of the second pool alone. It is taken within each repeat, then the median: the machine's
+    drift between repeats cancels (two medians' noise would add up instead).
+    """
+    return statistics.median((b - a) / a for a, b in zip(grucy_head, numpy_head, strict=True))
 
 
 def run_trap(threads, args, log):
@@ -403,10 +407,7 @@ def run_trap(threads, args, log):
                 finally:
                     grucy.share_threads_with_numpy(False)
                 t = {k: statistics.median(v) for k, v in s.items()}
-                # the cost within each repeat, then its median: the machine's drift between
-                # repeats cancels (three medians' noise would add up instead)
-                t["cost"] = statistics.median(
-                    (b - a - c) / a for a, b, c in zip(s[GRUCY], s[NUMPY], s[ALONE]))
+                t["cost"] = trap_cost(s[GRUCY], s[NUMPY])
                 rows.append(dict(threads=n, shape=shape, pool=pool, **t))
                 log(f"  {n}t trap {shape} numpy's pool {pool}: "
                     + "  ".join(f"{k} {v*1e3:.3f} ms" for k, v in t.items() if k != "cost")
@@ -602,6 +603,10 @@ def report(grid, stream, trap, memory, args, started, loads):
                  "every byte either library touches (BLAS workspaces, caches that persist "
                  "between steps, allocator slack); tracemalloc (numpy's allocations only) is "
                  "shown for grucy as a cross-check.")
+        if not (g.get("hwm_reset", True) and t.get("hwm_reset", True)):
+            L.append("")
+            L.append("**This machine refused the reset (/proc/self/clear_refs)**: each peak "
+                     "also holds whatever set-up reached above the RSS the steps start from.")
         L.append("")
         L.append("| library | peak RSS growth MiB | tracemalloc peak MiB | grucy / torch | target |")
         L.append("|---|---|---|---|---|")
@@ -615,10 +620,11 @@ def report(grid, stream, trap, memory, args, started, loads):
         L.append("")
         L.append("A many-to-many training step (reset_after=True, a (T·B, H) × (H, 32) output "
                  "head and its two gradient products); numpy left at its default thread "
-                 "count. Cost = (numpy-head step − grucy-head step − numpy head alone) / "
-                 "grucy-head step: what the two pools cost beyond the numpy work itself "
-                 f"(within each of {TRAP_REPEATS}+ interleaved repeats, then the median; the "
-                 "ms columns are medians). "
+                 "count. Cost = (numpy-head step − grucy-head step) / grucy-head step: both "
+                 "steps do the same products, so this is what numpy's pool costs beyond "
+                 f"them (within each of {TRAP_REPEATS}+ interleaved repeats, then the median; "
+                 "the ms columns are medians; `numpy head alone` shows how much work the "
+                 "head is). "
                  "numpy's pool: its own (the default), or grucy's after "
                  "`grucy.share_threads_with_numpy()` (all three timed again, shared).")
         L.append("")

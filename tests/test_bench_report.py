@@ -77,3 +77,24 @@ def test_each_target_is_judged_on_its_bound(bench):
     assert _line(text, "| 2 | 100, 32, 8, 64 | grucy's").endswith("| ≤ 10 % met |")
     # 2 + 2 + 3 floor/torch targets, 2 streaming, memory, 2 two-pool: 7 of 12 met
     assert text.rstrip().endswith("**Targets met: 7 of 12.**")
+
+
+def test_the_two_pool_cost_is_the_numpy_step_over_the_grucy_step(bench):
+    """Both steps do the same products, so equal steps cost nothing however long the head
+    takes alone; otherwise the excess over the grucy step within each repeat, then the
+    median."""
+    grucy_head = [1.0, 2.0, 1.0]
+    assert bench.trap_cost(grucy_head, grucy_head) == 0.0
+    numpy_head = [1.05, 2.4, 1.1]              # +5 %, +20 %, +10 %, repeat by repeat
+    assert bench.trap_cost(grucy_head, numpy_head) == pytest.approx(0.10)
+
+
+def test_a_peak_that_could_not_be_reset_is_said_so(bench):
+    memory = {"grucy": {"delta_mib": 10.0, "tracemalloc_mib": 9.0, "hwm_reset": False},
+              "torch": {"delta_mib": 30.0, "hwm_reset": True}}
+    args = types.SimpleNamespace(quick=False, repeats=9, min_ms=20.0, ratio_repeats=21)
+    text = bench.report([], [], [], memory, args, datetime.datetime(2026, 1, 1), (0.0, 0.0))
+    assert "refused the reset" in text
+    memory["grucy"]["hwm_reset"] = True
+    text = bench.report([], [], [], memory, args, datetime.datetime(2026, 1, 1), (0.0, 0.0))
+    assert "refused the reset" not in text
