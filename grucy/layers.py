@@ -188,7 +188,7 @@ class GRU(_ParameterMixin):
         p = self._params
         return p["weight_ih" + s], p["weight_hh" + s], p["bias_ih" + s], p["bias_hh" + s]
 
-    def forward(self, x, h0=None, lengths=None):
+    def forward(self, x, h0=None, *, lengths=None):
         """Run the stack over a batch of sequences.
 
         Args:

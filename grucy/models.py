@@ -106,9 +106,9 @@ class SequenceModel:
         return self.train(False)
 
     # --- compute -------------------------------------------------------------------------
-    def forward(self, x, lengths=None, h0=None):
-        """Args: x (T, B, input_size) (or (B, T, I) if batch_first); lengths (B,) or None;
-        h0 (num_layers*D, B, H) or None.
+    def forward(self, x, h0=None, *, lengths=None):
+        """Args: x (T, B, input_size) (or (B, T, I) if batch_first); h0 (num_layers*D, B, H)
+        or None; lengths (B,) or None (keyword only, as in GRU.forward).
         Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
         many_to_many, after the head's activation.
         """
@@ -157,7 +157,7 @@ class SequenceModel:
         dout = self.head.backward(dy)
         return g.backward(dout)
 
-    def predict(self, x, lengths=None, h0=None):
+    def predict(self, x, h0=None, *, lengths=None):
         """Inference: like forward but keeps no cache and leaves the training mode unchanged,
         and a pending training forward's cache too (forward, predict, backward works)."""
         was = self.training

@@ -347,3 +347,23 @@ def test_linear_backward_needs_a_forward_and_softmax_shifts_by_the_row_max():
     with np.errstate(over="raise", invalid="raise", under="ignore"):
         p = soft.forward(np.zeros((1, 3)))
     np.testing.assert_allclose(p, [[1.0, np.exp(-2000.0)]], rtol=1e-13, atol=0)
+
+
+def test_model_and_gru_take_h0_and_lengths_alike():
+    """SequenceModel.forward/predict take (x, h0, lengths=) as GRU.forward does: h0 passed
+    by position is the model's GRU's h0, and lengths is keyword only in both, so a call
+    written for one never gives the other's argument a meaning it does not have."""
+    T, B, I, H = 4, 3, 2, 5
+    m = SequenceModel(I, H, 1, mode="many_to_many", dtype=np.float64, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, I))
+    h0 = rng.standard_normal((1, B, H))
+    lengths = np.array([4, 1, 2])
+    out, _ = m.gru.forward(x, h0, lengths=lengths)
+    head = out @ m.head.weight.T + m.head.bias
+    expect = head * (np.arange(T)[:, None] < lengths)[..., None]
+    np.testing.assert_allclose(m.forward(x, h0, lengths=lengths), expect, rtol=1e-12)
+    np.testing.assert_allclose(m.predict(x, h0, lengths=lengths), expect, rtol=1e-12)
+    for call in (m.forward, m.predict, m.gru.forward):
+        with pytest.raises(TypeError):
+            call(x, h0, lengths)
