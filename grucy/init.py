@@ -18,7 +18,9 @@ or a dict overriding any of the keys ``weight_ih``, ``weight_hh``, ``bias`` (GRU
     a float           that constant
 
 e.g. ``init={"weight_hh": "orthogonal", "bias": 1.0}`` starts from the pytorch scheme and
-replaces those two.  All draws come from a ``np.random.Generator``, so a seed fixes them.
+replaces those two; a ``"scheme"`` key picks the other base (``{"scheme": "keras",
+"bias": 1.0}``).  A SequenceModel hands the same dict to its GRU and its head, so ``bias``
+there sets both.  All draws come from a ``np.random.Generator``, so a seed fixes them.
 """
 import math
 import numbers

@@ -23,7 +23,9 @@ class SequenceModel:
     Parameter names are the GRU's (``gru.weight_ih_l0``, ...) and the head's (``head.weight``,
     ``head.bias``), prefixed.  Arguments as :class:`grucy.GRU` plus ``output_size``, ``mode``
     ("many_to_one" or "many_to_many") and the head ``activation`` ("identity", "sigmoid",
-    "softmax").  ``seed`` fixes the GRU, the head and the dropout masks.
+    "softmax").  ``seed`` fixes the GRU, the head and the dropout masks.  ``init`` goes to
+    both: an override of ``bias`` sets the GRU's biases and the head's alike (``weight``
+    is the head's alone; see grucy.init).
     """
 
     def __init__(self, input_size, hidden_size, output_size, num_layers=1, bidirectional=False,

@@ -185,3 +185,14 @@ def test_init_values_and_sizes_are_refused_by_name():
                        (lambda: init.init_linear_parameters(rng, 0, 3), "in_features")]:
         with pytest.raises(ValueError, match=f"{name} must be >= 1"):
             call()
+
+
+def test_a_sequence_models_bias_override_sets_the_heads_too():
+    """As grucy.init and SequenceModel document: the head gets the same dict."""
+    from grucy.models import SequenceModel
+    m = SequenceModel(2, 3, 4, init={"bias": 0.5, "weight": "zeros"}, seed=0)
+    for name, p in m.parameters().items():
+        if "bias" in name:
+            assert (p == 0.5).all(), name
+    assert not m.head.weight.any()
+    assert m.gru.weight_hh_l0.any()               # 'weight' is the head's alone
