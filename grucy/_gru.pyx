@@ -918,7 +918,10 @@ cdef void _step(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
 
 
 cdef class Cell:
-    """One GRU step at a time with the weights bound once: grucy's streaming entry point.
+    """Cell(w_ih, w_hh, b_ih, b_hh, *, reset_after=False)
+--
+
+One GRU step at a time with the weights bound once: grucy's streaming entry point.
 
         cell = grucy.kernels.Cell(w_ih, w_hh, b_ih, b_hh, reset_after=False)
         cell.step(x_t, h, out)        # out (B, H) := the state after x_t (B, I) from h (B, H)
@@ -927,8 +930,8 @@ cdef class Cell:
     `step` allocates nothing (scratch is the Cell's own, grown to the largest B seen) and
     `out` may be `h` itself for an in-place update; it returns None. It checks types,
     shapes and contiguity cheaply and raises TypeError/ValueError naming the argument, as
-    gru_cell does, with one difference: x_t, h and out must be numpy arrays (it writes into
-    out and converts nothing; gru_cell also converts lists). B = 0 rows is allowed, as in
+    gru_cell does, with one difference: x_t, h, out and the weights must be numpy arrays (it
+    writes into out and converts nothing; gru_cell also converts lists). B = 0 rows is allowed, as in
     gru_cell: an empty step. Non-contiguous or misaligned x_t/h are copied. The Cell keeps
     references to the weight arrays, so updating them in place (an optimizer step) is seen
     by the next step; replacing them needs a new Cell.

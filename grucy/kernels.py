@@ -174,6 +174,11 @@ def _check_params(w_ih, w_hh, b_ih, b_hh, dtype=None, I=None):
     w_ih_in, w_hh_in, b_ih_in, b_hh_in = w_ih, w_hh, b_ih, b_hh
     cell = dtype is None
     if cell:
+        for name, arr in zip(("w_ih", "w_hh", "b_ih", "b_hh"), (w_ih, w_hh, b_ih, b_hh)):
+            if not isinstance(arr, np.ndarray):     # a list would become a copy (see below)
+                raise TypeError(f"{name} must be a numpy array (the Cell keeps a reference to "
+                                f"it so that in-place updates are seen), got "
+                                f"{type(arr).__name__}")
         dtype = _floating("w_ih", w_ih).dtype
     ref = "w_ih" if cell else "x"          # whose dtype the others must share
     w_hh = _recurrent_weight(w_hh, dtype, ref)

@@ -86,9 +86,10 @@ def test_bad_calls_raise_naming_the_argument():
         Cell(np.zeros((w[0].shape[0], 0)), *w[1:])
     with pytest.raises(TypeError, match="reset_after"):
         Cell(*w, reset_after=1)
-    with pytest.raises(ValueError, match="^w_ih must be an array or a rectangular nested list "
-                                         "of numbers: "):
+    with pytest.raises(TypeError, match="^w_ih must be a numpy array .* got list$"):
         Cell([[1.0, 2.0], [1.0]], *w[1:])
+    with pytest.raises(TypeError, match="^b_hh must be a numpy array .* got tuple$"):
+        Cell(*w[:3], tuple(w[3]))
 
 
 @pytest.mark.parametrize("name", ["x_t", "h", "out"])
@@ -143,12 +144,21 @@ def test_mixed_weight_dtypes_name_the_weights_not_x():
 @pytest.mark.parametrize("how", ["fortran", "strided", "list"])
 def test_weights_that_would_be_copied_are_refused(how):
     """A copy would not see in-place updates (an optimizer step), as the docstring promises:
-    the Cell ran on stale weights, silently."""
-    w, _, _ = _problem(2, 3, 4, np.float64)
+    the Cell ran on stale weights, silently. A list is refused as not an array at all (it
+    was once converted first, and then named as float64 against the other weights' dtype)."""
+    w, _, _ = _problem(2, 3, 4, np.float32)
     odd = {"fortran": np.asfortranarray(w[1]), "strided": np.repeat(w[1], 2, axis=1)[:, ::2],
            "list": w[1].tolist()}[how]
-    with pytest.raises(ValueError, match="w_hh must be a C-contiguous, aligned numpy array"):
+    error, match = ((TypeError, "w_hh must be a numpy array") if how == "list" else
+                    (ValueError, "w_hh must be a C-contiguous, aligned numpy array"))
+    with pytest.raises(error, match=match):
         Cell(w[0], odd, *w[2:])
+
+
+def test_the_cell_has_a_signature():
+    import inspect
+    assert list(inspect.signature(Cell).parameters) == ["w_ih", "w_hh", "b_ih", "b_hh",
+                                                        "reset_after"]
 
 
 def test_memory_mapped_weights_are_bound_and_updates_seen(tmp_path):
