@@ -72,7 +72,7 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
                           grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
-                          grucy_pool_run)
+                          grucy_pool_run, grucy_pool_blas_shared, grucy_pool_set_shared_top)
 from grucy._checks import BLAS_INT_MAX
 
 cnp.import_array()
@@ -656,9 +656,20 @@ def reserve_threads(int n, who="set_num_threads"):
 
 
 def blas_callback_address():
-    """The address of the pool's OpenBLAS threading callback (grucy_pool_blas), for handing
-    to another OpenBLAS in the process (grucy.share_threads_with_numpy)."""
+    """The address of the pool's OpenBLAS threading callback for grucy's own OpenBLAS
+    (grucy_pool_blas: job i in thread slot i)."""
     return <size_t>&grucy_pool_blas
+
+
+def shared_callback_address(int max_threads):
+    """The address of the pool's callback for another OpenBLAS (grucy_pool_blas_shared, for
+    grucy.share_threads_with_numpy), whose per-thread arrays hold max_threads slots: its job
+    i runs in slot max_threads - 1 - i, clear of that library's server threads
+    (grucy/_pool.h says why)."""
+    if max_threads < 1:
+        raise ValueError(f"max_threads must be >= 1, got {max_threads}")
+    grucy_pool_set_shared_top(max_threads - 1)
+    return <size_t>&grucy_pool_blas_shared
 
 
 def pool_runs():

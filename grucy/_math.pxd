@@ -62,6 +62,9 @@ cdef extern from "_gates.h" nogil:
     int grucy_pool_run(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
                          void *jobs, int data)
+    void grucy_pool_blas_shared(int sync, void (*dojob)(int, void *, int), int njobs,
+                                size_t elsize, void *jobs, int data)
+    void grucy_pool_set_shared_top(int top)
     void grucy_after_infer_par_f(int parts, Py_ssize_t n, Py_ssize_t H, const float *a,
                                  float *hp, const float *bhn, float *h, float *out)
     void grucy_after_infer_par_d(int parts, Py_ssize_t n, Py_ssize_t H, const double *a,

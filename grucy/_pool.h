@@ -8,7 +8,8 @@
    (scipy_openblas_set_threads_callback_function: OpenBLAS then hands each parallel call's
    jobs to grucy_pool_blas) and runs the gate passes' row blocks on the same workers.
    numpy's OpenBLAS (a second library, with a second set of spinning workers) can hand its
-   jobs here too, on request: grucy.share_threads_with_numpy passes it the same callback.
+   jobs here too, on request: grucy.share_threads_with_numpy passes it a twin callback
+   (grucy_pool_blas_shared, below: its jobs need other thread slots).
 
    grucy_pool_run(njobs, fn, arg) runs fn(i, arg) for i = 0..njobs-1 at the same time, job 0
    on the caller and job i on worker i, and returns when all are done. All jobs must run at
@@ -198,6 +199,7 @@ typedef struct {
     char *jobs;
     size_t elsize;
     int data;
+    int top;                   /* grucy_pool_blas_shared: job i's slot is top - i */
 } grucy_blas_run;
 
 static void grucy_pool_blas_job(int i, void *arg) {
@@ -207,9 +209,42 @@ static void grucy_pool_blas_job(int i, void *arg) {
 
 static inline void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs,
                             size_t elsize, void *jobs, int data) {
-    grucy_blas_run r = {dojob, (char *)jobs, elsize, data};
+    grucy_blas_run r = {dojob, (char *)jobs, elsize, data, 0};
     (void)sync;                                 /* OpenBLAS passes 1: wait for all */
     grucy_pool_run(njobs, grucy_pool_blas_job, &r);
+}
+
+/* The callback handed to another OpenBLAS (numpy's: grucy.share_threads_with_numpy). Its
+   dojob is OpenBLAS's exec_threads (driver/others/blas_server.c), whose first argument is
+   not the job's number (that is in the job) but a thread slot: it marks
+   thread_status[slot] busy, then free, and takes blas_thread_buffer[slot] as scratch.
+   Slots 0..n-2 belong to that library's own server threads, which still get work past the
+   callback: its LU (getrf_parallel: numpy's solve, inv, det) queues jobs to them with
+   exec_blas_async. With job i in slot i, a numpy product's job from another thread
+   overwrote the LU's queued job, the server never ran it and the LU spun for ever. So job
+   i runs in slot top - i, counted down from the arrays' last entry (MAX_THREADS - 1 of
+   that library), clear of the servers while its thread count is at most about half of
+   MAX_THREADS (share_threads_with_numpy checks). grucy's own OpenBLAS runs no LAPACK, so
+   grucy_pool_blas keeps slot i, whose buffers OpenBLAS has made ready (a slot without
+   one allocates and frees scratch per job). Runs are one at a time: no two callback jobs
+   share a slot. */
+static atomic_int grucy_shared_top = 0;        /* set before the callback is handed over */
+
+static void grucy_pool_shared_job(int i, void *arg) {
+    grucy_blas_run *r = (grucy_blas_run *)arg;
+    r->dojob(r->top - i, r->jobs + (size_t)i * r->elsize, r->data);
+}
+
+static inline void grucy_pool_blas_shared(int sync, void (*dojob)(int, void *, int),
+                                          int njobs, size_t elsize, void *jobs, int data) {
+    grucy_blas_run r = {dojob, (char *)jobs, elsize, data,
+                        atomic_load_explicit(&grucy_shared_top, memory_order_relaxed)};
+    (void)sync;
+    grucy_pool_run(njobs, grucy_pool_shared_job, &r);
+}
+
+static inline void grucy_pool_set_shared_top(int top) {
+    atomic_store_explicit(&grucy_shared_top, top, memory_order_relaxed);
 }
 
 /* How many runs of more than one job have started (the count survives fork). */

@@ -3,6 +3,7 @@ import ctypes
 import functools
 import glob
 import os
+import re
 
 import numpy as np
 
@@ -132,28 +133,36 @@ def share_threads_with_numpy(share=True):
     within a millisecond. numpy keeps its own thread count (threadpoolctl still sets it);
     results are unchanged, as each call is split the same way.
 
-    Known hang (found by an audit, not yet understood): with sharing on, numpy's LU
-    factorisation (np.linalg.solve, np.linalg.inv) in one Python thread while another
-    thread runs numpy products deadlocks; share only where numpy's LAPACK runs on one
-    thread at a time.
+    numpy's LU (np.linalg.solve, inv, det) still queues jobs to numpy's own threads, by
+    their slots in OpenBLAS's per-thread arrays; the pool runs numpy's jobs in the top
+    slots, clear of those threads (grucy/_pool.h). That needs numpy's thread count to be
+    at most about half its OpenBLAS's MAX_THREADS (32 of 64 in numpy's wheels), here and
+    later: raised past it while shared (threadpoolctl), an LU beside numpy products in
+    another thread can hang again.
 
     Process-wide and opt-in, like any change to another library's threads. Returns True
     when done; False, changing nothing, where numpy's BLAS cannot hand its threads over
-    (not OpenBLAS, or one without a threading callback) or, for share=False, is grucy's
-    own. Raises RuntimeError if the pool cannot start numpy's thread count of workers.
+    (not OpenBLAS, one without a threading callback, or one whose MAX_THREADS is unknown
+    or less than twice its thread count) or, for share=False, is grucy's own. Raises
+    RuntimeError if the pool cannot start numpy's thread count of workers.
     """
     share = check_bool(share, "share")
     found = _numpy_openblas()
     if found is None:
         return False
     from grucy import _blas_path
-    path, set_callback, get_threads = found
+    path, set_callback, get_threads, get_config = found
     if os.path.samefile(path, _blas_path):     # numpy runs on grucy's OpenBLAS already
         return share
     global _numpy_shared
     if share:
-        _gru.reserve_threads(max(get_threads(), 1), "share_threads_with_numpy")
-        set_callback(_gru.blas_callback_address())
+        threads = max(get_threads(), 1)
+        slots = _max_threads(get_config())
+        # numpy's servers use slots 0..threads-2, the pool's jobs slots-threads..slots-1
+        if slots is None or slots - threads <= threads - 2:
+            return False
+        _gru.reserve_threads(threads, "share_threads_with_numpy")
+        set_callback(_gru.shared_callback_address(slots))
     else:
         set_callback(None)                     # OpenBLAS's own threads again
     _numpy_shared = share
@@ -166,9 +175,17 @@ _SUFFIXES = ("64_", "", "_64")
 _PREFIXES = ("scipy_openblas", "openblas")
 
 
+def _max_threads(config):
+    """MAX_THREADS from an OpenBLAS build's config string, or None: the size of its
+    per-thread arrays (thread_status, blas_thread_buffer)."""
+    found = re.search(r"\bMAX_THREADS=(\d+)", config or "")
+    return int(found.group(1)) if found else None
+
+
 @functools.cache
 def _numpy_openblas():
-    """(path, set_callback, get_num_threads) for the OpenBLAS numpy loaded, or None.
+    """(path, set_callback, get_num_threads, get_config) for the OpenBLAS numpy loaded, or
+    None; get_config() is its build's config string ('' where it has none).
 
     numpy's wheels keep it next to the package (numpy.libs: auditwheel and delvewheel;
     numpy/.dylibs: delocate). On Linux only a library that is mapped into this process
@@ -196,8 +213,15 @@ def _numpy_openblas():
                 if setter is not None and getter is not None:
                     setter.argtypes, setter.restype = [ctypes.c_void_p], None
                     getter.argtypes, getter.restype = [], ctypes.c_int
-                    return path, setter, getter
+                    config = getattr(lib, f"{prefix}_get_config{suffix}", None)
+                    if config is not None:
+                        config.argtypes, config.restype = [], ctypes.c_char_p
+                    return path, setter, getter, functools.partial(_text, config)
     return None
+
+
+def _text(get_config):
+    return (get_config() or b"").decode("ascii", "replace") if get_config else ""
 
 
 def blas_info():

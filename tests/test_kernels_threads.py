@@ -469,6 +469,92 @@ def test_a_forked_child_runs_numpy_on_a_fresh_pool(gk, numpy_shared):
         np.testing.assert_array_equal(got, want)
 
 
+def test_numpy_lu_beside_numpy_products_on_the_shared_pool_does_not_hang(gk):
+    """OpenBLAS's LU (getrf_parallel) queues its jobs to numpy's own server threads by
+    their slots in thread_status, past the callback; a product's callback jobs on another
+    thread once ran in the same slots, overwrote the queued job, and the LU spun for ever
+    (3 runs of 3). Now they run in the top slots (grucy/_pool.h). A child process, threads
+    joined with a timeout: a hang fails, it does not hang the suite. The LU stays right."""
+    code = textwrap.dedent("""
+        import os, threading, time
+        import numpy as np, grucy
+        if not grucy.share_threads_with_numpy():
+            print("skip"); os._exit(0)
+        rng = np.random.default_rng(0)
+        sq = rng.standard_normal((300, 300)); spd = sq @ sq.T + 300 * np.eye(300)
+        a = rng.standard_normal((400, 400))
+        stop, done, worst = time.time() + 1.5, [0, 0], [0.0]
+        def lu():
+            while time.time() < stop:
+                worst[0] = max(worst[0], float(np.abs(np.linalg.inv(spd) @ spd
+                                                      - np.eye(300)).max()))
+                np.linalg.solve(spd, sq[:, :4]); done[0] += 1
+        def products():
+            while time.time() < stop:
+                a @ a; done[1] += 1
+        ts = [threading.Thread(target=f, daemon=True) for f in (lu, products)]
+        [t.start() for t in ts]; [t.join(5) for t in ts]
+        print("hung" if any(t.is_alive() for t in ts) else "ok", done[0], done[1], worst[0],
+              flush=True)
+        os._exit(0)                     # never wait for a hung thread at exit
+    """)
+    root = pathlib.Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, cwd=root)
+    assert r.returncode == 0, r.stderr
+    if r.stdout.strip() == "skip":
+        pytest.skip("numpy's OpenBLAS cannot be shared here")
+    state, lus, products, worst = r.stdout.split()
+    assert state == "ok", f"numpy's LU hung beside numpy products ({lus} LUs done)"
+    assert int(lus) >= 1 and int(products) >= 1
+    assert float(worst) < 1e-12
+
+
+def test_the_shared_callback_counts_thread_slots_down_from_the_top(gk):
+    """OpenBLAS's dojob gets a thread slot: grucy's own library slot i, another library's
+    (numpy's, shared) its last slot minus i, clear of that library's server threads."""
+    import ctypes
+    from grucy import _gru
+    seen = {}
+    DOJOB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+    RUN = ctypes.CFUNCTYPE(None, ctypes.c_int, DOJOB, ctypes.c_int, ctypes.c_size_t,
+                           ctypes.c_void_p, ctypes.c_int)
+    jobs = (ctypes.c_int * 3)(0, 1, 2)
+
+    @DOJOB
+    def record(slot, job, data):
+        seen[ctypes.cast(job, ctypes.POINTER(ctypes.c_int))[0]] = (slot, data)
+    for address, want in ((_gru.blas_callback_address(), {0: 0, 1: 1, 2: 2}),
+                          (_gru.shared_callback_address(64), {0: 63, 1: 62, 2: 61})):
+        seen.clear()
+        RUN(address)(1, record, 3, ctypes.sizeof(ctypes.c_int), ctypes.addressof(jobs), 7)
+        assert seen == {job: (slot, 7) for job, slot in want.items()}
+    with pytest.raises(ValueError, match="max_threads must be >= 1"):
+        _gru.shared_callback_address(0)
+
+
+@pytest.mark.parametrize("threads,config", [(33, "OpenBLAS 0.3.31 MAX_THREADS=64"),
+                                            (3, "MAX_THREADS=4"),
+                                            (2, "OpenBLAS 0.3.31 NO_AFFINITY"), (2, "")])
+def test_sharing_is_refused_where_the_slots_would_meet_numpys_threads(gk, monkeypatch,
+                                                                     threads, config):
+    """numpy's servers use slots 0..n-2 and the shared callback's n jobs the top n: where
+    they would meet (n above about half of MAX_THREADS), or MAX_THREADS is unknown, sharing
+    changes nothing and says so."""
+    from grucy import ops
+    handed = []
+    fake = ("/dev/null", handed.append, lambda: threads, lambda: config)
+    monkeypatch.setattr(ops, "_numpy_openblas", lambda: fake)
+    assert gk.share_threads_with_numpy() is False
+    assert handed == []
+    # 2 threads where there are 4 slots: the server in slot 0, the jobs in slots 3 and 2
+    fake = ("/dev/null", handed.append, lambda: 2, lambda: "MAX_THREADS=4")
+    monkeypatch.setattr(ops, "_numpy_openblas", lambda: fake)
+    assert gk.share_threads_with_numpy() is True
+    assert handed == [gk._gru.shared_callback_address(4)]
+    assert gk.share_threads_with_numpy(False) is True and handed[-1] is None
+
+
 def test_share_threads_with_numpy_wants_a_bool(gk):
     with pytest.raises(TypeError, match="share must be a bool"):
         gk.share_threads_with_numpy("yes")
@@ -489,9 +575,10 @@ def test_numpy_openblas_is_found_where_a_wheel_has_loaded_one():
             pytest.skip("numpy's OpenBLAS is not mapped")
     found = ops._numpy_openblas()
     assert found is not None
-    path, setter, getter = found
+    path, setter, getter, config = found
     assert os.path.realpath(path) in {os.path.realpath(p) for p in libs}
     assert getter() >= 1
+    assert "MAX_THREADS=" in config()
 
 
 def test_without_a_numpy_hook_sharing_is_refused_and_reported(gk, monkeypatch):
