@@ -189,7 +189,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         summary["threads"] = grucy.get_num_threads()   # capped at the CPUs (grucy.set_num_threads)
         from runner import tasks
         if cfg.train:
-            result = tasks.fit(cfg, out_dir, partial=summary, begin=begin)
+            # outside Hydra (a config composed in Python) there is no command line to store
+            result = tasks.fit(cfg, out_dir, partial=summary, begin=begin,
+                               overrides=info["overrides"] if HydraConfig.initialized() else None)
         else:
             result = tasks.evaluate(cfg, out_dir, partial=summary, overrides=info["overrides"],
                                     begin=begin)
@@ -202,7 +204,8 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         # else is refused with "no checkpoint there"
         summary["status"] = "interrupted"
         if _peek(cfg, "train") and begin.done and (out_dir / "last.npz").is_file():
-            hint = f"continue with resume={out_dir}"
+            from runner.trainer import resume_command   # the overrides the run's checkpoint stores
+            hint = f"continue with: {resume_command(out_dir) or f'resume={out_dir}'}"
         else:
             hint = "nothing to resume (no epoch finished); run the command again"
         summary["error"] = f"KeyboardInterrupt: {hint}"

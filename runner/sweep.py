@@ -193,8 +193,13 @@ def exit_status() -> int:
         for status, dirs in sorted(not_ok.items(), key=lambda kv: str(kv[0])):
             if status == "interrupted":
                 more = f" (and {len(dirs) - 1} more)" if len(dirs) > 1 else ""
-                parts.append(f"{len(dirs)} stopped before its last epoch (trainer.stop_after); "
-                             f"continue with resume=<job dir>, e.g. resume={dirs[0]}{more}")
+                # each job with its own overrides: resume= alone was refused for every
+                # setting the sweep's command line changed
+                from runner.trainer import resume_command
+                example = resume_command(dirs[0])
+                how = (f"continue each with its own overrides, e.g. {example}" if example else
+                       f"continue with resume=<job dir>, e.g. resume={dirs[0]}")
+                parts.append(f"{len(dirs)} stopped before its last epoch (trainer.stop_after); {how}{more}")
             else:
                 parts.append(f"{len(dirs)} {status}")
         msg = f"{n_bad} of {n} jobs did not finish: {', '.join(parts)}; see {table}"

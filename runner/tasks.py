@@ -88,10 +88,10 @@ def _log_result(res, base):
     log.info(" | ".join(parts))
 
 
-def fit(cfg, out_dir: Path, partial=None, begin=None) -> dict:
+def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
     """``partial`` (a dict) receives the baselines early, so a failed run still reports them;
     ``begin()`` (runner.app's, with ``begin.done``) is called before anything is written (see
-    runner.trainer.train)."""
+    runner.trainer.train); ``overrides``: the command line's, stored in the checkpoints."""
     # a missing, unreadable or incompatible resume= fails before the data is loaded and the
     # baselines fitted
     resume = _resume_path(cfg.resume) if cfg.get("resume") else None
@@ -107,7 +107,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None) -> dict:
         partial["baselines"] = base
     try:
         result = trainer.train(cfg, data, out_dir, resume=resume, checkpoint=checkpoint,
-                               begin=begin)
+                               begin=begin, overrides=overrides)
     finally:
         # a refused run leaves the earlier run's metrics.csv: not this run's losses to plot
         rows = _history_rows(out_dir) if begin is None or begin.done else None

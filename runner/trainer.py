@@ -8,6 +8,8 @@ Inside the loop numpy only slices and does element-wise work; matrix products ar
 import contextlib
 import logging
 import math
+import re
+import shlex
 import signal
 import threading
 import time
@@ -94,10 +96,13 @@ def _finite(v):
     return v is not None and math.isfinite(v)
 
 
-def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begin=None) -> dict:
+def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begin=None,
+          overrides=None) -> dict:
     """Fit ``cfg.model`` on ``data``; return a dict for summary.json (status set by caller).
 
-    Resuming: ``resume`` is the checkpoint's path and ``checkpoint`` what
+    ``overrides``: the command line's (Hydra's task overrides), None outside a Hydra run (a
+    config composed in Python has no command line); those that shape the results are stored
+    in the checkpoints, so that every resume hint can name them. Resuming: ``resume`` is the checkpoint's path and ``checkpoint`` what
     ``M.load_checkpoint`` read from it, already passed by :func:`check_resume`. ``begin()``
     (runner.app) is called once the model, optimizer and scheduler are built, before anything
     is written to ``out_dir``."""
@@ -107,6 +112,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
     best_path, last_path = out_dir / "best.npz", out_dir / "last.npz"
     model_cfg = run_config(cfg)
     threads = grucy.get_num_threads()   # set by runner.app; results depend on it (see resume)
+    shaping = None if overrides is None else result_overrides(overrides)
 
     history, best_val, best_epoch, bad_epochs, start = [], math.inf, 0, 0, 0
     if resume is not None:
@@ -115,6 +121,9 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         # name may change on resume, but only labels this run's directory, summary and plots:
         # its checkpoints keep the stored one, so they equal an uninterrupted run's
         model_cfg.update({k: saved_cfg[k] for k in LABEL_KEYS if k in saved_cfg})
+        # likewise the original run's overrides (this run's give the same config, maybe
+        # spelt otherwise); a checkpoint from before they were stored gets this run's
+        shaping = st.get("overrides", shaping)
         optimizer = M.build_optimizer(cfg.optimizer, model)
         scheduler = M.build_scheduler(cfg.get("scheduler"), optimizer)
         history = list(st.get("history", []))
@@ -151,7 +160,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
     def state(epoch):
         return {"runner": {"epoch": epoch, "best_val": best_val, "best_epoch": best_epoch,
                            "bad_epochs": bad_epochs, "scheduler": M.scheduler_state(scheduler),
-                           "threads": threads,
+                           "threads": threads, **({} if shaping is None else {"overrides": shaping}),
                            "history": [{k: v for k, v in r.items() if k not in outputs.TIMING_COLUMNS}
                                        for r in history]},
                 "config": model_cfg, "data": {"mean": data.mean, "std": data.std, "task": data.task}}
@@ -161,8 +170,9 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
             stopped_early = True
             break
         if t.stop_after is not None and epochs_this_run >= t.stop_after:
-            log.info("stopping after %d epochs as asked (trainer.stop_after); resume with resume=%s",
-                     epochs_this_run, last_path)
+            log.info("stopping after %d epochs as asked (trainer.stop_after); continue with: %s",
+                     epochs_this_run, f"resume={last_path}" if shaping is None
+                     else command(shaping, threads, last_path))
             break
         tic = time.perf_counter()
         perm = np.random.default_rng([seed, epoch]).permutation(n)
@@ -238,6 +248,43 @@ def run_config(cfg) -> dict:
 LABEL_KEYS = ("name",)
 
 
+def result_overrides(overrides) -> list:
+    """The command-line overrides a resume must repeat: all but how the run was invoked
+    (INVOCATION_KEYS, trainer.stop_after), its label (name), where it wrote (hydra.*,
+    hydra/launcher) and the search that chose it (hparams_search: a single run refuses it;
+    it sets no key that changes results, and its trial's values are overrides of their own).
+    threads is left to :func:`command`, which passes the count in use."""
+    skip = set(INVOCATION_KEYS) | set(LABEL_KEYS) | {"trainer.stop_after", "hparams_search"}
+    kept = []
+    for o in overrides or ():
+        key = re.match(r"[~+]*([^=]*)", o).group(1).split("@")[0]
+        if key in skip or key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            continue
+        kept.append(o)
+    return kept
+
+
+def command(overrides, threads, path) -> str:
+    """The shell command that continues the run whose checkpoint is ``path``: its stored
+    ``overrides`` and BLAS ``threads``, each quoted for the shell, then resume=. A hint of
+    resume= alone was refused for every setting the original command line changed."""
+    args = list(overrides) + ([f"threads={threads}"] if threads else []) + [f"resume={path}"]
+    return " ".join(["python -m runner"] + [shlex.quote(str(a)) for a in args])
+
+
+def resume_command(path):
+    """:func:`command` for a run directory or checkpoint ``path``, read from its last.npz;
+    None if it has none, or one from before the overrides were stored."""
+    try:
+        meta = M.load_checkpoint(outputs.checkpoint_file(path, "last.npz"))[2]
+    except Exception:   # missing or unreadable: the caller says it the old way
+        return None
+    st = meta.get("runner") or {}
+    if "overrides" not in st:
+        return None
+    return command(st["overrides"], st.get("threads"), path)
+
+
 def _differences(saved, current, prefix=""):
     """Dotted keys whose values differ between two config dicts, with both values."""
     if isinstance(saved, dict) and isinstance(current, dict):
@@ -263,15 +310,23 @@ def check_resume(cfg, path, meta) -> None:
                           f"continue); evaluate it with train=false ckpt_path={path}")
     saved = {k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}
     current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
-    for key, a, b in _differences(saved, current):
-        raise ConfigError(f"resume={path}: {key} is {b!r} but the checkpoint's run used {a!r}; "
-                          "pass the same overrides as the original run")
+    # every difference at once: one per attempt sent the user round the loop once per key
+    problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}"
+                for key, a, b in _differences(saved, current)]
     # BLAS threads split the products differently, which changes the last digits
-    threads, saved_threads = grucy.get_num_threads(), (meta.get("runner") or {}).get("threads")
+    st = meta["runner"]
+    threads, saved_threads = grucy.get_num_threads(), st.get("threads")
     if saved_threads is not None and saved_threads != threads:
-        raise ConfigError(f"resume={path}: threads is {threads} (BLAS threads in use) but the "
-                          f"checkpoint's run used {saved_threads}, which changes the results' last "
-                          f"digits; pass threads={saved_threads}")
+        problems.append(f"threads is {threads} (BLAS threads in use) but the checkpoint's run used "
+                        f"{saved_threads}, which changes the results' last digits")
+    if not problems:
+        return
+    if "overrides" in st:
+        fix = f"run it with the original run's overrides: {command(st['overrides'], saved_threads, path)}"
+    else:   # a checkpoint from before the overrides were stored
+        fix = ("pass the same overrides as the original run (its summary.json lists them)"
+               + (f" and threads={saved_threads}" if saved_threads is not None else ""))
+    raise ConfigError(f"resume={path}: {'; '.join(problems)}; {fix}")
 
 
 def check_resume_data(path, meta, data: Prepared) -> None:

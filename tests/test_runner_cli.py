@@ -434,6 +434,41 @@ def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     assert "4 jobs, 2 failed, 1 interrupted" in table.read_text()
 
 
+def _hint(text, marker):
+    """The arguments of the ``python -m runner ...`` command printed after ``marker``."""
+    import shlex
+    line = text[text.index(marker) + len(marker):].splitlines()[0]
+    line = re.split(r" \(and \d+ more\)|; see ", line)[0]
+    args = shlex.split(line)
+    assert args[:3] == ["python", "-m", "runner"], line
+    return args[3:]
+
+
+def test_every_resume_hint_works_as_printed(tmp_path):
+    # the hints said resume=<dir> alone, and a sweep's job, resumed so, was refused for
+    # one differing key per attempt: model.hidden_size, then trainer.epochs, ...
+    ov = tiny("sine", ["trainer.epochs=3", "trainer.stop_after=1", "hydra.sweep.dir=sw"])
+    r = cli(["-m", "model.hidden_size=4,5"] + [o for o in ov if not o.startswith("model.hidden_size")],
+            cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    at_end = _hint(r.stderr, "continue each with its own overrides, e.g. ")
+    assert at_end[-1] == "resume=sw/0", at_end
+    # a resume without the overrides is refused once, naming every key that differs
+    r = cli(["resume=sw/0"], cwd=tmp_path)
+    assert r.returncode == 1
+    for key in ("data.length", "data.window", "model.hidden_size", "trainer.epochs", "trainer.batch_size"):
+        assert f"{key} is " in r.stderr, (key, r.stderr)
+    refused = _hint(r.stderr, "run it with the original run's overrides: ")
+    assert refused == at_end[:-1] + ["resume=sw/0/last.npz"]
+    r = cli(refused, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    # the line trainer.stop_after logs
+    stopped = _hint((tmp_path / "sw" / "1" / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
+    assert "model.hidden_size=5" in stopped and stopped[-1] == f"resume={(tmp_path / 'sw' / '1' / 'last.npz').resolve()}"
+    r = cli(stopped, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 def test_readme_names_every_file_a_sweep_writes_and_every_summary_field(tmp_path):
     r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + tiny("sine"))
     assert r.returncode == 0, r.stderr

@@ -327,9 +327,11 @@ def test_resume_refuses_a_different_config(tmp_path):
     ov = tiny("sine", ["trainer.epochs=3", "trainer.stop_after=1"])
     part, _, _ = train(tmp_path, ov, "part")
     with pytest.raises(SystemExit):
-        train(tmp_path, tiny("sine", ["trainer.epochs=3", "model.hidden_size=5", f"resume={part}"]), "r")
+        train(tmp_path, tiny("sine", ["trainer.epochs=4", "model.hidden_size=5", f"resume={part}"]), "r")
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert s["status"] == "failed" and "model.hidden_size is 5" in s["error"]
+    # every difference in one refusal: one per attempt sent the user round once per key
+    assert s["status"] == "failed" and "model.hidden_size is 5" in s["error"], s["error"]
+    assert "trainer.epochs is 4" in s["error"], s["error"]
     assert not s.get("baselines")    # refused before the data was loaded and baselines fitted
 
 
