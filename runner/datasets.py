@@ -90,7 +90,10 @@ class SeriesDataset:
         """What to do about a NaN or inf in the series, for the error that refuses it."""
         return "fill or drop them first"
 
-    def load(self) -> Prepared:
+    def load(self, stats=None) -> Prepared:
+        """The windowed, split, normalised series. ``stats``: ``(mean, std)`` to normalise
+        with instead of the training part's own, for an evaluation: a model expects the
+        scaling it was trained with, not that of the data it is now given."""
         values, labels = self.series()
         values = np.asarray(values, dtype=np.float64)
         n = len(values)
@@ -116,17 +119,22 @@ class SeriesDataset:
                             f"values; training needs at least window + horizon = {w + h}, validation "
                             f"and test at least horizon = {h} each")
         train_part = values[:val_start]
-        with np.errstate(over="ignore", under="ignore"):   # handled below, not warned of
-            mean, std = float(train_part.mean()), float(train_part.std())
-        if not (math.isfinite(mean) and 0 < std < math.inf) and np.ptp(train_part) > 0:
-            # values beyond about 1e154 overflow when squared (std inf: every input
-            # normalised to 0, a test RMSE of inf reported as a result) and below about
-            # 1e-154 underflow (std 0: refused as "constant"); scaled to at most 1 first,
-            # they are ordinary numbers
-            scale = float(np.abs(train_part).max())
-            mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
-        if not std > 0:
-            raise DataError("the training part of the series is constant: nothing to learn")
+        if stats is not None:
+            mean, std = (float(v) for v in stats)
+            if not (math.isfinite(mean) and 0 < std < math.inf):
+                raise DataError(f"stats={tuple(stats)!r}: expected (mean, std), finite, std > 0")
+        else:
+            with np.errstate(over="ignore", under="ignore"):   # handled below, not warned of
+                mean, std = float(train_part.mean()), float(train_part.std())
+            if not (math.isfinite(mean) and 0 < std < math.inf) and np.ptp(train_part) > 0:
+                # values beyond about 1e154 overflow when squared (std inf: every input
+                # normalised to 0, a test RMSE of inf reported as a result) and below about
+                # 1e-154 underflow (std 0: refused as "constant"); scaled to at most 1 first,
+                # they are ordinary numbers
+                scale = float(np.abs(train_part).max())
+                mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
+            if not std > 0:
+                raise DataError("the training part of the series is constant: nothing to learn")
         z = (values - mean) / std
         channels = [z]
         if self.period:

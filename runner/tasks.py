@@ -2,6 +2,7 @@
 ``evaluate`` (forecast from a saved checkpoint without training). Each returns the fields
 it adds to summary.json.
 """
+import inspect
 import logging
 import re
 from pathlib import Path
@@ -16,7 +17,9 @@ from runner.datasets import Prepared
 log = logging.getLogger("runner")
 
 
-def load_data(cfg_data) -> Prepared:
+def load_data(cfg_data, stats=None) -> Prepared:
+    """The dataset ``cfg_data`` names, loaded. ``stats``: the ``(mean, std)`` a checkpoint's
+    model was trained with, to normalise with instead of this data's own (an evaluation)."""
     dataset = instantiate(cfg_data, _convert_="all")
     if not callable(getattr(dataset, "load", None)):
         # a _target_ naming some other class failed on ".load()" with an AttributeError
@@ -24,10 +27,17 @@ def load_data(cfg_data) -> Prepared:
         raise ConfigError(f"data._target_={cfg_data['_target_']!r}: {type(dataset).__name__} has no load() "
                           "method; a dataset's load() returns a runner.datasets.Prepared (README.md, "
                           '"Your own dataset, model or optimizer")')
+    takes_stats = stats is not None and "stats" in inspect.signature(dataset.load).parameters
     try:
-        data = dataset.load()
+        data = dataset.load(stats=stats) if takes_stats else dataset.load()
     except MemoryError as exc:   # data.length=10**12: numpy's error named no key
         raise M._too_large("data", cfg_data, exc, "load") from None
+    if stats is not None and not takes_stats and (data.mean, data.std) != tuple(stats):
+        # a user's own load(): the model would read inputs scaled otherwise than in training
+        raise ConfigError(f"data._target_={cfg_data['_target_']!r}: the model was trained on data "
+                          f"normalised with mean {stats[0]!r} and std {stats[1]!r}, this data's are "
+                          f"{data.mean!r} and {data.std!r}, and {type(dataset).__name__}.load() takes no "
+                          "stats=(mean, std) to use the model's (runner.datasets.SeriesDataset.load does)")
     log.info("data %s: %d train, %d val, %d test examples; input %d, output %d",
              cfg_data._target_ if hasattr(cfg_data, "_target_") else cfg_data["_target_"],
              len(data.train), len(data.val), len(data.test), data.input_size, data.output_size)
@@ -214,14 +224,21 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
     if partial is not None:
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
-    data = load_data(cfg.data)
+    # the model expects the scaling it was trained with: data other than its run's (a longer
+    # CSV) is normalised with the stored statistics, not its own training part's
+    stored = (meta or {}).get("data") or {} if (meta or {}).get("runner") else {}
+    stats = (stored["mean"], stored["std"]) if {"mean", "std"} <= set(stored) else None
+    data = load_data(cfg.data, stats)
     _check_fits(model, data, path, cfg.data)
     if begin is not None:
         begin()
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    source = "checkpoint" if stats is not None else "data"
+    log.info("normalised with the %s's training mean %r and std %r", source, data.mean, data.std)
     base = baselines.evaluate(data)
     res = report(model, data, out_dir, cfg)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
     return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "name": cfg.get("name"),
-            "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model), **res}
+            "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model),
+            "normalisation": {"mean": data.mean, "std": data.std, "from": source}, **res}

@@ -43,3 +43,24 @@ def test_training_example_runs_and_loss_falls(tmp_path, monkeypatch, capsys):
     for k, v in ns["model"].parameters().items():
         np.testing.assert_array_equal(ns["restored"].parameters()[k], v)
     assert "final training loss" in capsys.readouterr().out
+
+
+def test_forecast_example_forecasts_what_the_runner_does(tmp_path, monkeypatch):
+    # the README's recipe (scaling, window, period channels from the checkpoint), fed the
+    # series but its last value, must forecast that value as the run's predictions.csv does
+    import csv
+    import json
+    from runner import datasets
+    from runner.app import run
+    from runner.testing import compose, tiny
+    out = tmp_path / "run"
+    run(compose(tiny("elnino", ["data.period=12"])), out)
+    assert json.loads((out / "summary.json").read_text())["status"] == "ok"
+    full, labels = datasets.ElNino().series()
+    monkeypatch.setattr(datasets.ElNino, "series", lambda self: (full[:-1], labels[:-1]))
+    code = _example("ck.metadata[").replace("outputs/elnino-gru/<date_time>/best.npz", str(out / "best.npz"))
+    ns = _run(code, tmp_path, monkeypatch)
+    with open(out / "predictions.csv", newline="") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    assert last["time"] == labels[-1]
+    assert ns["forecast"][0] == pytest.approx(float(last["prediction"]), rel=1e-6)

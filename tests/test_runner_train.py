@@ -508,6 +508,43 @@ def test_evaluation_writes_the_checkpoints_config_and_name_not_the_command_lines
     assert cfg["train"] is False and cfg["ckpt_path"] == str(out / "best.npz")
 
 
+def test_an_evaluation_normalises_new_data_with_the_checkpoints_statistics(tmp_path):
+    # a model fed another file (the run's CSV extended) got inputs scaled by that file's own
+    # training part, not the scaling it was trained with, and said nothing
+    p = tmp_path / "s.csv"
+    v = np.sin(np.arange(400) * 0.3) + np.arange(400) * 0.01     # a trend: the mean moves
+    p.write_text("t,y\n" + "".join(f"{i},{x!r}\n" for i, x in enumerate(v[:300].tolist())))
+    out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y"]))
+    p.write_text("t,y\n" + "".join(f"{i},{x!r}\n" for i, x in enumerate(v.tolist())))
+    _, _, s = train(tmp_path, ["train=false", f"ckpt_path={out}", "plots=false"], "eval")
+    assert s["status"] == "ok", s["error"]
+    model, _, meta = M.load_checkpoint(out / "best.npz")
+    mean, std = meta["data"]["mean"], meta["data"]["std"]
+    assert s["normalisation"] == {"mean": mean, "std": std, "from": "checkpoint"}
+    # by hand: the last 20 % of the 400 values are the test targets, each after 8 inputs
+    z = (v - mean) / std
+    starts = np.arange(400 - 80, 400)
+    x = np.stack([z[t - 8:t] for t in starts])[:, :, None].astype(np.float32)    # (N, T, 1)
+    expected = np.asarray(model.predict(np.ascontiguousarray(x.transpose(1, 0, 2))))[:, 0] * std + mean
+    with open(tmp_path / "eval" / "predictions.csv", newline="") as fh:
+        written = np.array([float(r["prediction"]) for r in csv.DictReader(fh)])
+    np.testing.assert_allclose(written, expected, rtol=1e-6, atol=1e-6 * std)
+
+
+def test_an_evaluation_refuses_data_it_cannot_normalise_as_the_model_was_trained(tmp_path):
+    # a dataset whose own load() takes no stats= (here Adding's) cannot be given the
+    # checkpoint's scaling: refused by name rather than evaluated on inputs scaled otherwise
+    out, _, _ = train(tmp_path, tiny("adding"))
+    ck = _with_metadata(out / "best.npz", tmp_path / "moved.npz",
+                        lambda m: {**m, "data": {**m["data"], "mean": 5.0}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={ck}", "plots=false"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith("ConfigError: data._target_='runner.datasets.Adding': the model was "
+                                 "trained on data normalised with mean 5.0 and std 1.0, this data's are "
+                                 "0.0 and 1.0"), s["error"]
+
+
 def test_evaluation_with_data_csv_and_a_path_needs_no_other_data_keys(tmp_path, series_csv):
     # an evaluation takes the checkpoint's data config; data=csv's required data.column
     # was still demanded, and would have been ignored
