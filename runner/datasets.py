@@ -7,6 +7,7 @@ mean and standard deviation only. A new dataset is a subclass with ``series()`` 
 YAML naming it (README.md, "Your own dataset, model or optimizer").
 """
 import csv
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -64,6 +65,24 @@ class Prepared:
 
     def to_original(self, y):
         return np.asarray(y, dtype=np.float64) * self.std + self.mean
+
+
+SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
+
+
+def digests(data: Prepared) -> dict:
+    """A sha256 per split of its inputs and targets (shape, dtype, little-endian bytes): what a
+    resume compares to tell that the data is the checkpoint run's. The training part's mean
+    and standard deviation alone missed a changed validation row or swapped training rows."""
+    out = {}
+    for name in SPLIT_NAMES:
+        h = hashlib.sha256()
+        for a in (getattr(data, name).x, getattr(data, name).y):
+            a = np.asarray(a)
+            h.update(f"{a.dtype.str[1:]}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
+        out[name] = h.hexdigest()
+    return out
 
 
 class SeriesDataset:

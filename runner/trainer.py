@@ -22,7 +22,7 @@ import grucy
 
 from runner import baselines, model as M, outputs
 from runner.config import ConfigError
-from runner.datasets import Prepared, Split
+from runner.datasets import SPLIT_NAMES, Prepared, Split, digests
 
 log = logging.getLogger("runner")
 
@@ -154,6 +154,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
     clip = t.clip_grad_norm      # read once: an OmegaConf attribute costs ~10 us, per batch
     progress = Progress(t.epochs)   # quiet=true mutes the console handler (runner.app)
     patience = t.early_stopping.patience
+    data_digests = digests(data)   # once: the data does not change during the run
     stopped_early = False
     epochs_this_run = 0
 
@@ -163,7 +164,8 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
                            "threads": threads, **({} if shaping is None else {"overrides": shaping}),
                            "history": [{k: v for k, v in r.items() if k not in outputs.TIMING_COLUMNS}
                                        for r in history]},
-                "config": model_cfg, "data": {"mean": data.mean, "std": data.std, "task": data.task}}
+                "config": model_cfg, "data": {"mean": data.mean, "std": data.std, "task": data.task,
+                         "digests": data_digests}}
 
     for epoch in range(start + 1, t.epochs + 1):
         if patience is not None and bad_epochs >= patience:
@@ -334,17 +336,27 @@ def check_resume_data(path, meta, data: Prepared) -> None:
 
     The config can be the same while the file it names is not (data.path rewritten or
     extended since): the run went on, normalised differently, and its results were
-    neither the original run's nor a fresh one's. The training part's mean and standard
-    deviation, stored in every runner checkpoint, tell.
+    neither the original run's nor a fresh one's. Every runner checkpoint stores the
+    training part's mean and standard deviation, and a digest of each split (see
+    runner.datasets.digests): a changed validation row or swapped training rows leave the
+    mean and standard deviation as they were. A checkpoint from before the digests were
+    stored is checked by the statistics alone.
     """
     stored = meta.get("data") or {}
     if not {"mean", "std"} <= set(stored):
         return
-    for key in ("mean", "std"):
-        if not math.isclose(stored[key], getattr(data, key), rel_tol=1e-12, abs_tol=0.0):
-            raise ConfigError(f"resume={path}: the data differs from the checkpoint's run (the training "
-                              f"part's {key} is {getattr(data, key)!r}, it was {stored[key]!r}): the "
-                              "file or series changed since; resume on the same data, or start a new run")
+    what = [f"the training part's {key} is {getattr(data, key)!r}, it was {stored[key]!r}"
+            for key in ("mean", "std")
+            if not math.isclose(stored[key], getattr(data, key), rel_tol=1e-12, abs_tol=0.0)]
+    if isinstance(stored.get("digests"), dict):
+        now = digests(data)
+        changed = [SPLIT_NAMES[k] for k in SPLIT_NAMES if stored["digests"].get(k) != now[k]]
+        if changed:
+            names = ", ".join(changed[:-1]) + " and " + changed[-1] if len(changed) > 1 else changed[0]
+            what.append(f"the {names} windows differ")
+    if what:
+        raise ConfigError(f"resume={path}: the data differs from the checkpoint's run ({'; '.join(what)}): "
+                          "the file or series changed since; resume on the same data, or start a new run")
 
 
 def _carry_timing(history, metrics_path):

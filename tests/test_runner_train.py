@@ -1062,10 +1062,37 @@ def test_resume_refuses_data_that_changed_since_the_checkpoint(tmp_path):
         train(tmp_path, ov + [f"resume={out}"], "resumed")
     s = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert re.match(rf"ConfigError: resume={re.escape(str(out / 'last.npz'))}: the data differs from the "
-                    r"checkpoint's run \(the training part's mean is \S+, it was \S+\)", s["error"]), s["error"]
+                    r"checkpoint's run \(the training part's mean is \S+, it was \S+; ", s["error"]), s["error"]
     p.write_text("t,y\n" + "".join(f"{i},{x}\n" for i, x in enumerate(v)))   # as it was: resumes
     _, _, s = train(tmp_path, ov + [f"resume={out}"], "again")
     assert s["status"] == "ok", s["error"]
+
+
+@pytest.mark.parametrize("edit, changed", [
+    # rows 0-209 train, 210-239 validate, 240-299 test (fractions 0.1 and 0.2 of 300)
+    (lambda v: v.__setitem__(220, v[220] + 0.5), "the validation windows differ"),
+    (lambda v: v.__setitem__([10, 11], v[[11, 10]]), "the training windows differ"),
+])
+def test_resume_refuses_data_whose_statistics_are_unchanged_but_its_values_are_not(tmp_path, edit, changed):
+    # a validation row changed, or two training rows swapped: the training part's mean and
+    # standard deviation stay (within rounding), and the resume went on silently
+    p = tmp_path / "s.csv"
+    v = np.sin(np.arange(300) * 0.3)
+
+    def write(values):
+        p.write_text("t,y\n" + "".join(f"{i},{x!r}\n" for i, x in enumerate(values.tolist())))
+    write(v)
+    ov = tiny("csv", [f"data.path={p}", "data.column=y", "trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    edited = v.copy()
+    edit(edited)
+    write(edited)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={out}"], "resumed")
+    s = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={out / 'last.npz'}: the data differs from the checkpoint's "
+                          f"run ({changed}): the file or series changed since; resume on the same data, "
+                          "or start a new run"), s["error"]
 
 
 def test_a_name_with_dollar_signs_is_a_plot_title_not_math(tmp_path):
