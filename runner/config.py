@@ -160,6 +160,9 @@ def _unresolvable(cfg: DictConfig):
     return first(OmegaConf.to_container(cfg, resolve=False), "") or (None, None)
 
 
+PLATEAU = "grucy.optim.ReduceLROnPlateau"
+
+
 def validate(cfg: DictConfig) -> None:
     """The checks a run needs before data is loaded or a model built."""
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -189,6 +192,13 @@ def validate(cfg: DictConfig) -> None:
     check_target(cfg.optimizer, "optimizer", extra=("params",))
     if cfg.get("scheduler"):
         check_target(cfg.scheduler, "scheduler", extra=("optimizer",))
+    sched = cfg.get("scheduler")
+    if sched and sched.get("_target_") == PLATEAU and sched.get("mode", "min") != "min":
+        # mode=max halved the learning rate while the validation loss fell: "max" waits for
+        # the metric to rise, and the runner steps it with a loss. Refused rather than left
+        # out of the schema: +scheduler.mode=max passed the schema, and check_target allows it.
+        raise ConfigError(f"scheduler.mode={sched.mode!r}: the runner steps the plateau scheduler "
+                          "with the validation loss, which falls as the model improves; only 'min' fits")
     for group, later in (("optimizer", "the model's parameters"), ("scheduler", "the optimizer")):
         # false made Hydra call the class at once, without them: a TypeError, traceback.txt
         if cfg.get(group) and cfg[group].get("_partial_") is not True:

@@ -97,6 +97,7 @@ class SGDConfig(OptimizerConfig):
     _target_: str = "grucy.optim.SGD"
     lr: float = 0.05
     momentum: float = 0.9
+    dampening: float = 0.0
     nesterov: bool = False
 
 
@@ -121,6 +122,7 @@ class RMSpropConfig(OptimizerConfig):
     alpha: float = 0.99
     eps: float = 1e-8
     momentum: float = 0.0
+    centered: bool = False
 
 
 # ------------------------------------------------------------------------ scheduler
@@ -144,9 +146,15 @@ class CosineConfig:
 class PlateauConfig:
     _target_: str = "grucy.optim.ReduceLROnPlateau"
     _partial_: bool = True
+    # "min" only: the runner steps it with the validation loss (runner.config.validate)
+    mode: str = "min"
     factor: float = 0.5
     patience: int = 3
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"   # rel | abs
+    cooldown: int = 0
     min_lr: float = 0.0
+    eps: float = 1e-8
 
 
 # -------------------------------------------------------------------------- trainer

@@ -6,6 +6,7 @@ on how the run got there: a resumed run replays exactly what an uninterrupted on
 Inside the loop numpy only slices and does element-wise work; matrix products are grucy's.
 """
 import contextlib
+import inspect
 import logging
 import math
 import re
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hydra.utils import get_method
 from omegaconf import OmegaConf
 
 import grucy
@@ -296,6 +298,24 @@ def _differences(saved, current, prefix=""):
         yield prefix.rstrip("."), saved, current
 
 
+def _class_defaults(saved, current):
+    """``saved`` with each group's keys that only ``current`` has filled in by the default of
+    the class both name: a checkpoint written before the schema had a key (optimizer.dampening,
+    scheduler.threshold) ran with that default, and resuming it is no different for them."""
+    out = dict(saved)
+    for group in ("model", "data", "optimizer", "scheduler"):
+        a, b = saved.get(group), current.get(group)
+        if not (isinstance(a, dict) and isinstance(b, dict) and a.get("_target_") == b.get("_target_")):
+            continue
+        try:
+            params = inspect.signature(get_method(a["_target_"])).parameters
+        except Exception:   # not importable here: compare the keys as they are
+            continue
+        out[group] = {**{k: p.default for k, p in params.items()
+                         if k in b and k not in a and p.default is not inspect.Parameter.empty}, **a}
+    return out
+
+
 def check_resume(cfg, path, meta) -> None:
     """Refuse resuming from ``path`` (its checkpoint ``meta``) under a config whose results
     would differ from the uninterrupted run's. tasks.fit calls it before loading the data,
@@ -310,8 +330,8 @@ def check_resume(cfg, path, meta) -> None:
         # asked for "the same overrides as the original run", which there never was
         raise ConfigError(f"resume={path}: not a checkpoint written by the runner (no run state to "
                           f"continue); evaluate it with train=false ckpt_path={path}")
-    saved = {k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}
     current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
+    saved = _class_defaults({k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}, current)
     # every difference at once: one per attempt sent the user round the loop once per key
     problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}"
                 for key, a, b in _differences(saved, current)]

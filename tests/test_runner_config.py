@@ -339,3 +339,32 @@ def test_partial_false_is_refused_naming_the_key(group):
     ov = ["name=t", f"{group}._partial_=false"] + (["scheduler=step"] if group == "scheduler" else [])
     with pytest.raises(ConfigError, match=rf"^{group}._partial_=False: must be true"):
         validate(compose(ov))
+
+
+@pytest.mark.parametrize("node", ["SGDConfig", "AdamConfig", "AdamWConfig", "RMSpropConfig",
+                                  "StepLRConfig", "CosineConfig", "PlateauConfig"])
+def test_optimizer_and_scheduler_schemas_take_every_argument_of_their_class(node):
+    # RMSprop's centered, SGD's dampening and the plateau's threshold, threshold_mode,
+    # cooldown and eps were left out, so the schema refused valid library arguments
+    import dataclasses
+    import inspect
+    from hydra.utils import get_method
+    from runner import schema
+    cls = getattr(schema, node)
+    fields = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in ("_target_", "_partial_")}
+    params = {k: p.default for k, p in inspect.signature(get_method(cls._target_)).parameters.items()
+              if k not in ("params", "optimizer")}
+    assert set(fields) == set(params)
+    # the ones added take the library's defaults (lr, momentum, factor, ... are the runner's own)
+    for key in set(fields) & {"centered", "dampening", "mode", "threshold", "threshold_mode", "cooldown", "eps"}:
+        assert fields[key] == params[key], key
+
+
+def test_the_plateau_scheduler_refuses_mode_max():
+    # the runner steps it with the validation loss: mode=max halved the learning rate while
+    # the loss improved
+    for override in ("scheduler.mode=max", "++scheduler.mode=max"):
+        with pytest.raises(ConfigError, match=r"^scheduler.mode='max': the runner steps the plateau "
+                                              r"scheduler with the validation loss"):
+            validate(compose(["scheduler=plateau", override, "name=t"]))
+    validate(compose(["scheduler=plateau", "scheduler.mode=min", "name=t"]))

@@ -889,6 +889,25 @@ def test_scores_do_not_depend_on_the_evaluation_batch_size(tmp_path):
             assert s_a[split][key] == pytest.approx(s_b[split][key], rel=1e-5)
 
 
+def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_default(tmp_path):
+    # optimizer.dampening joined the SGD schema later: a checkpoint without it ran with
+    # SGD's default, and was refused as "optimizer.dampening is 0.0 but ... used None"
+    ov = tiny("sine", ["trainer.epochs=2", "optimizer=sgd"])
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+
+    def older(meta):
+        config = dict(meta["config"])
+        config["optimizer"] = {k: v for k, v in config["optimizer"].items() if k != "dampening"}
+        return {**meta, "config": config}
+    old = _with_metadata(part / "last.npz", tmp_path / "old.npz", older)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["optimizer.dampening=0.5", f"resume={old}"], "other")
+    s = json.loads((tmp_path / "other" / "summary.json").read_text())
+    assert "optimizer.dampening is 0.5 but the checkpoint's run used 0.0" in s["error"], s["error"]
+    _, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
+    assert s["status"] == "ok", s["error"]
+
+
 def test_resume_compares_keys_either_config_lacks():
     # a key only the current config has (or only the checkpoint's) is a difference too
     from runner.trainer import _differences
