@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import baselines, model as M, outputs, trainer
 from runner.config import ConfigError, check_target
-from runner.datasets import Prepared
+from runner.datasets import DataError, Prepared
 
 log = logging.getLogger("runner")
 
@@ -215,7 +215,11 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
                               "checkpoint .npz, or a run directory holding best.npz)")
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
     model, _, meta = M.load_checkpoint(path, key="ckpt_path")
-    cfg = evaluated_config(cfg, _saved_config(meta or {}, path), overrides)
+    saved = _saved_config(meta or {}, path)
+    # how this command line would give the file, for a checkpoint's data.path not found
+    path_override = "data.path" if "path" in (cfg.get("data") or {}) else "+data.path"
+    path_is_stored = "path" in (saved.get("data") or {}) and not _on_command_line(overrides, "data.path")
+    cfg = evaluated_config(cfg, saved, overrides)
     try:
         # the stored data config names a class of that run's, maybe a user's own not
         # importable here: Hydra's ImportError was an unexpected error with traceback.txt
@@ -228,7 +232,15 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     # CSV) is normalised with the stored statistics, not its own training part's
     stored = (meta or {}).get("data") or {} if (meta or {}).get("runner") else {}
     stats = (stored["mean"], stored["std"]) if {"mean", "std"} <= set(stored) else None
-    data = load_data(cfg.data, stats)
+    try:
+        data = load_data(cfg.data, stats)
+    except DataError as exc:
+        if not (path_is_stored and str(exc).startswith("data.path=")):
+            raise
+        # "data.path='load.csv': no such file" did not say where the path came from, nor how
+        # to give another
+        raise DataError(f"{exc}; this data.path is the checkpoint's (where its run read the series): "
+                        f"give the file with {path_override}=FILE") from None
     _check_fits(model, data, path, cfg.data)
     if begin is not None:
         begin()

@@ -545,6 +545,20 @@ def test_an_evaluation_refuses_data_it_cannot_normalise_as_the_model_was_trained
                                  "0.0 and 1.0"), s["error"]
 
 
+def test_an_evaluation_whose_stored_data_path_is_missing_says_where_it_came_from(tmp_path, series_csv):
+    # "data.path='load.csv': no such file" from another directory did not say that the path
+    # was the checkpoint's, nor that +data.path=FILE gives another
+    extra = [f"data.path={series_csv}", "data.column=level", "data.time_column=step"]
+    out, _, _ = train(tmp_path, tiny("csv", extra), "trained")
+    series_csv.rename(tmp_path / "moved.csv")
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={out}", "plots=false"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"] == (f"DataError: data.path='{series_csv}': no such file; this data.path is the "
+                          "checkpoint's (where its run read the series): give the file with "
+                          "+data.path=FILE"), s["error"]
+
+
 def test_evaluation_with_data_csv_and_a_path_needs_no_other_data_keys(tmp_path, series_csv):
     # an evaluation takes the checkpoint's data config; data=csv's required data.column
     # was still demanded, and would have been ignored
