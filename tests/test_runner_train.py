@@ -323,6 +323,20 @@ def test_resume_equals_uninterrupted(tmp_path, variant):
     assert s_full["test"] == s_res["test"]
 
 
+def test_resuming_from_best_npz_replays_the_epochs_after_it(tmp_path):
+    # README: resume=<dir>/best.npz restarts at the best epoch; its state (weights, optimizer,
+    # scheduler, early-stopping counters) is that epoch's, so the same config ends where the
+    # run did
+    ov = tiny("sine", ["trainer.epochs=6", "optimizer.lr=0.2", "trainer.clip_grad_norm=null"])
+    full, _, s_full = train(tmp_path, ov, "full")
+    assert s_full["best_epoch"] < 6          # else this replays nothing
+    again, _, s = train(tmp_path, ov + [f"resume={full / 'best.npz'}"], "again")
+    assert s["status"] == "ok" and s["test"] == s_full["test"]
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(again / "metrics.csv")
+    npz_equal(full / "last.npz", again / "last.npz")
+    npz_equal(full / "best.npz", again / "best.npz")
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     ov = tiny("sine", ["trainer.epochs=3", "trainer.stop_after=1"])
     part, _, _ = train(tmp_path, ov, "part")
