@@ -158,7 +158,7 @@ def _ragged_calls():
         ("h0", lambda: grucy.gru_forward(x, [[1.0, 2.0, 3.0], [1.0]], *w)),
         ("x_t", lambda: grucy.gru_cell(ragged, None, *w)),
         ("lengths", lambda: grucy.gru_forward(x, None, *w, lengths=[[1], [1, 2]])),
-        ("w_ih", lambda: grucy.Cell(ragged, *w[1:])),
+        ("w_ih", lambda: grucy.gru_cell(x[0], None, ragged, *w[1:])),
         ("matmul: a", lambda: grucy.matmul(ragged, np.ones((2, 2)))),
         # these three passed it to np.asarray, whose error named no argument
         (r"params\['weight_ih_l0'\]",
