@@ -8,6 +8,13 @@ The wheel prefixes its symbols (`scipy_cblas_sgemm`, ...) so that it can sit in 
 beside numpy's own OpenBLAS without either stealing the other's symbols.
 """
 
+cdef extern from "_exit.h" nogil:
+    # the calls in flight, which interpreter exit waits for (grucy/_exit.h): enter just
+    # before `with nogil:`, leave as the last statement inside it
+    void grucy_call_enter()
+    void grucy_call_leave()
+    int grucy_exit_guard()
+
 ctypedef fused real:
     float
     double

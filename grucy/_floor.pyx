@@ -11,7 +11,7 @@ a matrix product. Keep it in step with _gru.pyx.
 """
 import numpy as np
 
-from grucy._blas cimport real, gemm
+from grucy._blas cimport real, gemm, grucy_call_enter, grucy_call_leave, grucy_exit_guard
 from grucy._gru import blas_callback_address, chunk_steps, proj_steps, step_blocks
 
 
@@ -20,6 +20,9 @@ from grucy._gru import blas_callback_address, chunk_steps, proj_steps, step_bloc
 ctypedef void (*_dojob)(int, void *, int) noexcept nogil
 ctypedef void (*_pool_fn)(int, _dojob, int, size_t, void *, int) noexcept nogil
 cdef _pool_fn _pool = <_pool_fn><size_t>blas_callback_address()
+
+if grucy_exit_guard() != 0:
+    raise ImportError("grucy: could not register the exit and fork handlers (grucy/_exit.h)")
 
 
 ctypedef struct _Step:
@@ -201,11 +204,13 @@ cdef class Floor:
         cdef bint reset_after = self.reset_after, dbl = self.dtype == np.float64
         cdef int blocks = self.blocks
         cdef void **p = self.data
+        grucy_call_enter()              # interpreter exit waits for it (grucy/_exit.h)
         with nogil:
             if dbl:
                 _run(T, B, I, H, reset_after, K, KF, blocks, backward, <double *>p[0], p)
             else:
                 _run(T, B, I, H, reset_after, K, KF, blocks, backward, <float *>p[0], p)
+            grucy_call_leave()
 
 
 _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",

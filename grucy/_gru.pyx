@@ -67,7 +67,8 @@ cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
 from grucy._blas cimport (real, gemm, get_num_threads, openblas_threads_callback,
-                          use_threads_callback)
+                          use_threads_callback, grucy_call_enter, grucy_call_leave,
+                          grucy_exit_guard)
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
@@ -705,14 +706,18 @@ def _matmul_in_a_job(const double[:, ::1] a, const double[:, ::1] b):
     cdef double[:, ::1] c = out
     cdef _InJob p
     p.n, p.a, p.b, p.c = <int>n, &a[0, 0], &b[0, 0], &c[0, 0]
+    grucy_call_enter()
     with nogil:
         grucy_pool_run(2, _product_job, &p)
+        grucy_call_leave()
     return out
 
 
 # One pool for OpenBLAS's parallel GEMMs and the gate passes (grucy/_pool.h explains why).
 if grucy_pool_init() != 0:
     raise ImportError("grucy: could not register the thread pool's fork handler")
+if grucy_exit_guard() != 0:
+    raise ImportError("grucy: could not register the exit and fork handlers (grucy/_exit.h)")
 use_threads_callback(<openblas_threads_callback>grucy_pool_blas)
 reserve_threads(get_num_threads())
 
@@ -808,10 +813,12 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     if training:
         gates = np.empty((T, B, 3 * H), dtype=dtype)       # becomes the cache's gates
         xp = &gates[0, 0, 0]
+    grucy_call_enter()                  # interpreter exit waits for it (grucy/_exit.h)
     with nogil:
         _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
                  &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], parts, blocks,
                  KF, not training, xp, hp, rh, training)
+        grucy_call_leave()
     return np.asarray(out), np.asarray(h), np.asarray(gates) if training else None
 
 
@@ -881,11 +888,13 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef real[::1] db_ih = np.zeros(3 * H, dtype=dtype)
     cdef real[::1] db_hh = np.zeros(3 * H, dtype=dtype)
     cdef const real *dout_p = &dout[0, 0, 0] if has_dout else NULL
+    grucy_call_enter()                  # interpreter exit waits for it (grucy/_exit.h)
     with nogil:
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
                   &out[0, 0, 0], &h0[0, 0], parts, blocks, K, hc, da, aux, dgs, drh,
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
+        grucy_call_leave()
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
             np.asarray(db_ih), np.asarray(db_hh))
 
@@ -1068,12 +1077,14 @@ cdef inline void _step_call(Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset
     cdef Py_ssize_t G = 3 * H
     cdef bint big = B * G * (I + H) > 200000       # worth releasing the GIL for
     if big:
+        grucy_call_enter()              # interpreter exit waits for it (grucy/_exit.h)
         with nogil:
             _step(B, I, H, reset_after, <real *>cnp.PyArray_DATA(x),
                   <real *>cnp.PyArray_DATA(w_ih), <real *>cnp.PyArray_DATA(w_hh),
                   <real *>cnp.PyArray_DATA(b_ih), <real *>cnp.PyArray_DATA(b_hh),
                   <real *>cnp.PyArray_DATA(h), <real *>cnp.PyArray_DATA(out),
                   s, s + B * G, s + 2 * B * G, s + 2 * B * G + B * H)
+            grucy_call_leave()
     else:
         _step(B, I, H, reset_after, <real *>cnp.PyArray_DATA(x),
               <real *>cnp.PyArray_DATA(w_ih), <real *>cnp.PyArray_DATA(w_hh),

@@ -5,8 +5,11 @@ Layers above the kernels (the output head, say) multiply matrices here rather th
 numpy's `@`, so that a training step uses one OpenBLAS and one thread pool (the two-pool
 trap: README, "Kernels").
 """
-from grucy._blas cimport real, gemm
+from grucy._blas cimport real, gemm, grucy_call_enter, grucy_call_leave, grucy_exit_guard
 from grucy cimport _blas
+
+if grucy_exit_guard() != 0:
+    raise ImportError("grucy: could not register the exit and fork handlers (grucy/_exit.h)")
 
 
 def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
@@ -29,9 +32,11 @@ def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
                          f"{(b.shape[0], b.shape[1])} do not give c {(m, n)}")
     if m == 0 or n == 0 or k == 0 or m > 2**31 - 1 or n > 2**31 - 1 or k > 2**31 - 1:
         raise ValueError(f"gemm_into: sizes {(m, n, k)} must lie in [1, 2**31 - 1]")
+    grucy_call_enter()                  # interpreter exit waits for it (grucy/_exit.h)
     with nogil:
         gemm(trans_a, trans_b, <int>m, <int>n, <int>k, <real>alpha, &a[0, 0], <int>a.shape[1],
              &b[0, 0], <int>b.shape[1], <real>beta, &c[0, 0], <int>n)
+        grucy_call_leave()
 
 
 def set_num_threads(int n):

@@ -379,6 +379,97 @@ def test_a_forked_child_gets_a_working_pool(gk, make_problem, two_threads):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
 
 
+# ---- interpreter exit with a daemon thread inside a call (grucy/_exit.h) --------------------
+
+_EXIT_CHILD = textwrap.dedent("""
+    import sys, threading, time
+    import numpy as np, grucy
+    from grucy import _gru
+    what, path = sys.argv[1], sys.argv[2]
+    grucy.set_num_threads(2)
+    if what == "matmul":            # one long GEMM; C's first tile is written early
+        n = 2000
+        a = np.ones((n, n), np.float32)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, n))
+        call = lambda: grucy.matmul(a, a, out=out)
+        started = lambda: out[0, 0] != 0
+    else:                           # one long Cell step: out is written at its very end
+        if grucy.get_num_threads() < 2:
+            print("one thread"); sys.exit(0)
+        B, H = 8192, 512
+        w = np.zeros((3 * H, H), np.float32)
+        b = np.full(3 * H, 0.5, np.float32)
+        cell = grucy.Cell(w, w, b, b)
+        x, h = np.zeros((B, H), np.float32), np.zeros((B, H), np.float32)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(B, H))
+        out[...] = np.nan
+        runs = _gru.pool_runs()
+        call = lambda: cell.step(x, h, out)
+        started = lambda: _gru.pool_runs() > runs     # its first GEMM is on the pool
+    threading.Thread(target=call, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not started():
+        if time.monotonic() > deadline:
+            sys.exit(3)
+        time.sleep(0.001)
+    # and exit, the daemon thread inside the call, GIL released
+""")
+
+
+@pytest.mark.parametrize("what", ["matmul", "cell"])
+def test_exit_waits_for_a_daemon_thread_inside_a_call(gk, tmp_path, what):
+    """Python stops a daemon thread only when it next takes the GIL, so one inside a kernel
+    or product runs on into exit(), where OpenBLAS's destructor unmapped the buffers its
+    GEMM was using (SIGSEGV in sgemm_oncopy/sgemm_kernel) or joined OpenBLAS's threads (a
+    hang). Exit must wait for the call: it then ends cleanly, the call's result complete in
+    a file-backed out (before the fix: out half-computed in every run, and 5 runs of 8
+    crashed). Twice each, to catch a crash as well."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    path = tmp_path / "out.npy"
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _EXIT_CHILD, what, str(path)],
+                           capture_output=True, text=True, timeout=120, cwd=root)
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        assert r.stderr == ""               # not even "BLAS : Bad memory unallocation!"
+        if r.stdout.strip() == "one thread":
+            pytest.skip("one CPU: a Cell step this size never reaches the pool")
+        out = np.load(path)
+        if what == "matmul":
+            assert (out == out.shape[1]).all(), (out.min(), out.max())
+        else:               # h = 0, zero weights: z n with z = sigmoid(1), n = tanh(1)
+            want = np.float32(np.tanh(1.0) / (1.0 + np.exp(-1.0)))
+            np.testing.assert_allclose(out, want, rtol=1e-5)
+        path.unlink()
+
+
+def test_a_child_forked_during_a_call_does_not_wait_for_it_at_exit(gk):
+    """The child inherits the count of calls in flight but not the thread in the call: it
+    must not wait for it at exit (grucy/_exit.h zeroes the count after fork)."""
+    code = textwrap.dedent("""
+        import os, sys, threading, time
+        import numpy as np, grucy
+        grucy.set_num_threads(2)
+        a = np.ones((2000, 2000), np.float32)
+        out = np.zeros_like(a)
+        threading.Thread(target=lambda: grucy.matmul(a, a, out=out), daemon=True).start()
+        while out[0, 0] == 0:
+            time.sleep(0.001)
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)                     # a normal exit: Py_Finalize, then exit()
+        deadline = time.monotonic() + 30
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                sys.exit("the forked child hung at exit")
+            time.sleep(0.01)
+    """)
+    root = pathlib.Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, cwd=root)
+    assert r.returncode == 0, r.stderr
+
+
 # ---- numpy's OpenBLAS on grucy's pool (grucy.share_threads_with_numpy) ---------------------
 
 @pytest.fixture
