@@ -9,6 +9,7 @@ YAML naming it (README.md, "Your own dataset, model or optimizer").
 import csv
 import hashlib
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,8 +391,12 @@ def _read_csv_column(p, column, time_column):
                 v = float(text)
             except ValueError:
                 shown = text if len(text) <= 40 else text[:37] + "..."
+                # "10,104" is the usual case: a spreadsheet's thousands separator, or a
+                # decimal comma; float() takes neither, and neither is guessed here
+                hint = ("; write numbers without thousands separators and with a decimal "
+                        "point" if re.fullmatch(r"[+-]?[\d.]*,[\d.,]*", text) else "")
                 raise DataError(f"{p.name} {where}: column {column!r} value {shown!r} "
-                                "is not a number") from None
+                                f"is not a number{hint}") from None
             if not math.isfinite(v):
                 raise DataError(f"{p.name} {where}: column {column!r} value {text!r} is not finite")
             if time_column and not (row.get(time_column) or "").strip():

@@ -191,7 +191,11 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     # a semicolon- or tab-separated file is one column to the csv module: say so
     ("t;v\n1;2\n", "v", None, r"columns are: t;v \(separated by ';'\? only commas separate columns\)$"),
     ("t\tv\n1\t2\n", "v", None, r"\(separated by '\\t'\? only commas"),
-    ("t,v\n1,2\n2,abc\n", "v", None, r"line 3: column 'v' value 'abc' is not a number"),
+    ("t,v\n1,2\n2,abc\n", "v", None, r"line 3: column 'v' value 'abc' is not a number$"),
+    # a quoted thousands separator (or decimal comma): say what float() wants
+    ('t,v\n1,2\n2,"10,104"\n', "v", None, r"line 3: column 'v' value '10,104' is not a number; "
+                                            r"write numbers without thousands separators and "
+                                            r"with a decimal point$"),
     ("t,v\n1,2\n2,\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,NA\n3,4\n", "v", None, r"line 3: missing value"),      # R's and pandas' gaps
