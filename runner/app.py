@@ -67,13 +67,20 @@ def choose_threads(cfg) -> int:
 
 def _hydra_info():
     if not HydraConfig.initialized():
-        return {"multirun": False, "overrides": [], "job": None, "sweep_dir": None}
+        return {"multirun": False, "overrides": [], "invocation": [], "job": None,
+                "sweep_dir": None}
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     # as typed: read through OmegaConf, "seed=${trainer.epochs}" was recorded as "seed=30",
     # and "trainer.epochs=${nope}" raised here, before the run could report it
     overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)
-    return {"multirun": multirun, "overrides": list(overrides),
+    # how Hydra found the config besides the overrides, for a resume hint to repeat: a dataset
+    # added with --config-dir (README) was "Could not find 'data/square'" without it
+    invocation = [f"--config-dir={s.path}" for s in hc.runtime.config_sources
+                  if s.provider == "command-line" and s.schema == "file"]
+    if hc.job.config_name != "config":
+        invocation.append(f"--config-name={hc.job.config_name}")
+    return {"multirun": multirun, "overrides": list(overrides), "invocation": invocation,
             "job": hc.job.get("num") if multirun else None,
             "sweep_dir": hc.sweep.dir if multirun else None}
 
@@ -191,7 +198,8 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         if cfg.train:
             # outside Hydra (a config composed in Python) there is no command line to store
             result = tasks.fit(cfg, out_dir, partial=summary, begin=begin,
-                               overrides=info["overrides"] if HydraConfig.initialized() else None)
+                               overrides=(info["invocation"] + info["overrides"]
+                                          if HydraConfig.initialized() else None))
         else:
             result = tasks.evaluate(cfg, out_dir, partial=summary, overrides=info["overrides"],
                                     begin=begin)

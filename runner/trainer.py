@@ -252,27 +252,47 @@ def run_config(cfg) -> dict:
 LABEL_KEYS = ("name",)
 
 
+def _override_key(override) -> str:
+    """'+model.init@x=..' -> 'model.init'; '--config-dir=..' -> '--config-dir'."""
+    return re.match(r"[~+]*([^=]*)", override).group(1).split("@")[0]
+
+
 def result_overrides(overrides) -> list:
-    """The command-line overrides a resume must repeat: all but how the run was invoked
-    (INVOCATION_KEYS, trainer.stop_after), its label (name), where it wrote (hydra.*,
-    hydra/launcher) and the search that chose it (hparams_search: a single run refuses it;
-    it sets no key that changes results, and its trial's values are overrides of their own).
+    """The command-line overrides a resume must repeat (``--config-dir=``/``--config-name=``
+    included, runner.app adds them): all but how the run was invoked (INVOCATION_KEYS,
+    trainer.stop_after), its label (name), where it wrote (hydra.* but hydra.searchpath,
+    which finds configs; hydra/launcher) and the search that chose it (hparams_search: a
+    single run refuses it, and its trial's values are overrides of their own; a search
+    config that sets other keys too gets them spelt out by :func:`check_resume`'s refusal).
     threads is left to :func:`command`, which passes the count in use."""
     skip = set(INVOCATION_KEYS) | set(LABEL_KEYS) | {"trainer.stop_after", "hparams_search"}
     kept = []
     for o in overrides or ():
-        key = re.match(r"[~+]*([^=]*)", o).group(1).split("@")[0]
-        if key in skip or key == "hydra" or key.startswith(("hydra.", "hydra/")):
+        key = _override_key(o)
+        if key in skip or (key == "hydra" or key.startswith(("hydra.", "hydra/"))
+                           and key != "hydra.searchpath"):
             continue
         kept.append(o)
     return kept
+
+
+def _hydra_quoted(value: str) -> str:
+    """``value`` as one Hydra override value: quoted where Hydra's grammar would read it
+    otherwise (a run directory named 'a,b' made resume= a list)."""
+    if re.fullmatch(r"[A-Za-z0-9_./:+-]*", value) or "\\" in value:
+        return value                 # plain, or a backslash (escaping rules: not worth it)
+    for q in ("'", '"'):
+        if q not in value:
+            return q + value + q
+    return value
 
 
 def command(overrides, threads, path) -> str:
     """The shell command that continues the run whose checkpoint is ``path``: its stored
     ``overrides`` and BLAS ``threads``, each quoted for the shell, then resume=. A hint of
     resume= alone was refused for every setting the original command line changed."""
-    args = list(overrides) + ([f"threads={threads}"] if threads else []) + [f"resume={path}"]
+    args = (list(overrides) + ([f"threads={threads}"] if threads else [])
+            + [f"resume={_hydra_quoted(str(path))}"])
     return " ".join(["python -m runner"] + [shlex.quote(str(a)) for a in args])
 
 
@@ -287,6 +307,19 @@ def resume_command(path):
     if "overrides" not in st:
         return None
     return command(st["overrides"], st.get("threads"), path)
+
+
+def _override_value(value):
+    """A config value as Hydra override syntax, or None where that is not simple to say."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return repr(value)
+    if isinstance(value, str) and not re.search(r"['\\$]", value):
+        return f"'{value}'"          # quoted: '30' stays a string, 'a,b' one value
+    return None
 
 
 def _differences(saved, current, prefix=""):
@@ -344,7 +377,13 @@ def check_resume(cfg, path, meta) -> None:
     if not problems:
         return
     if "overrides" in st:
-        fix = f"run it with the original run's overrides: {command(st['overrides'], saved_threads, path)}"
+        # a setting that differs though no stored override sets it (a search config's, or
+        # a config file's edited since) is spelt out too, as far as an override can say it
+        given = {_override_key(o) for o in st["overrides"]}
+        extra = [f"{key}={_override_value(a)}" for key, a, b in _differences(saved, current)
+                 if key not in given and b is not None and _override_value(a) is not None]
+        fix = ("run it with the original run's overrides: "
+               + command(st["overrides"] + extra, saved_threads, path))
     else:   # a checkpoint from before the overrides were stored
         fix = ("pass the same overrides as the original run (its summary.json lists them)"
                + (f" and threads={saved_threads}" if saved_threads is not None else ""))

@@ -469,6 +469,30 @@ def test_every_resume_hint_works_as_printed(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_resume_hint_repeats_the_config_dir_and_what_a_config_file_set(tmp_path):
+    """A review found the printed command lost --config-dir (the README's way to add a
+    dataset: Hydra then "Could not find 'data/square'"), read a run directory named 'a,b'
+    as a list, and left out settings no override had made (a config file edited since, or
+    a search config's): the refusal printed the same command again."""
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    square = tmp_path / "conf" / "data" / "square.yaml"
+    square.write_text("_target_: runner.datasets.Sine\nlength: 300\nwindow: 8\n")
+    base = [o for o in tiny("sine") if not o.startswith("data")]
+    run_dir = tmp_path / "a,b"
+    r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", "trainer.epochs=3",
+             "trainer.stop_after=1", f"hydra.run.dir='{run_dir}'"] + base, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    stopped = _hint((run_dir / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
+    assert stopped[0] == f"--config-dir={tmp_path / 'conf'}"
+    square.write_text("_target_: runner.datasets.Sine\nlength: 320\nwindow: 8\n")
+    r = cli(stopped, cwd=tmp_path)
+    assert r.returncode == 1 and "data.length is 320 but the checkpoint's run used 300" in r.stderr
+    refused = _hint(r.stderr, "run it with the original run's overrides: ")
+    assert "data.length=300" in refused
+    r = cli(refused, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 def test_readme_names_every_file_a_sweep_writes_and_every_summary_field(tmp_path):
     r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + tiny("sine"))
     assert r.returncode == 0, r.stderr
