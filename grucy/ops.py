@@ -143,7 +143,8 @@ def share_threads_with_numpy(share=True):
     Process-wide and opt-in, like any change to another library's threads. Returns True
     when done; False, changing nothing, where numpy's BLAS cannot hand its threads over
     (not OpenBLAS, one without a threading callback, or one whose MAX_THREADS is unknown
-    or less than twice its thread count) or, for share=False, is grucy's own. Raises
+    or less than twice its thread count; then it also undoes an earlier sharing, as numpy
+    was sharing unsafely) or, for share=False, is grucy's own. Raises
     RuntimeError if the pool cannot start numpy's thread count of workers.
     """
     share = check_bool(share, "share")
@@ -160,6 +161,9 @@ def share_threads_with_numpy(share=True):
         slots = _max_threads(get_config())
         # numpy's servers use slots 0..threads-2, the pool's jobs slots-threads..slots-1
         if slots is None or slots - threads <= threads - 2:
+            if _numpy_shared:                  # numpy's count was raised while shared:
+                set_callback(None)             # False must mean "not shared", not the hazard
+                _numpy_shared = False
             return False
         _gru.reserve_threads(threads, "share_threads_with_numpy")
         set_callback(_gru.shared_callback_address(slots))

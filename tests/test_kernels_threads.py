@@ -644,6 +644,15 @@ def test_sharing_is_refused_where_the_slots_would_meet_numpys_threads(gk, monkey
     assert gk.share_threads_with_numpy() is True
     assert handed == [gk._gru.shared_callback_address(4)]
     assert gk.share_threads_with_numpy(False) is True and handed[-1] is None
+    # shared, then numpy's count raised past the slots (threadpoolctl, say): sharing again
+    # says False and gives numpy its own threads back, rather than leave it shared unsafely
+    count = [2]
+    fake = ("/dev/null", handed.append, lambda: count[0], lambda: "MAX_THREADS=4")
+    monkeypatch.setattr(ops, "_numpy_openblas", lambda: fake)
+    assert gk.share_threads_with_numpy() is True
+    count[0] = 3
+    assert gk.share_threads_with_numpy() is False
+    assert handed[-1] is None and "its own" == gk.blas_info()["numpy_threads"]
 
 
 def test_share_threads_with_numpy_wants_a_bool(gk):
