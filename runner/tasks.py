@@ -214,8 +214,8 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
             raise ConfigError(f"ckpt_path={cfg.ckpt_path}: a directory without best.npz (expected a "
                               "checkpoint .npz, or a run directory holding best.npz)")
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
-    model, _, meta = M.load_checkpoint(path, key="ckpt_path")
-    saved = _saved_config(meta or {}, path)
+    model, _, meta = M.load_checkpoint(path, key="ckpt_path")      # meta: {} if none
+    saved = _saved_config(meta, path)
     # how this command line would give the file, for a checkpoint's data.path not found
     path_override = "data.path" if "path" in (cfg.get("data") or {}) else "+data.path"
     path_is_stored = "path" in (saved.get("data") or {}) and not _on_command_line(overrides, "data.path")
@@ -230,7 +230,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
     # the model expects the scaling it was trained with: data other than its run's (a longer
     # CSV) is normalised with the stored statistics, not its own training part's
-    stored = (meta or {}).get("data") or {} if (meta or {}).get("runner") else {}
+    stored = (meta.get("data") or {}) if meta.get("runner") else {}   # the runner's own
     stats = (stored["mean"], stored["std"]) if {"mean", "std"} <= set(stored) else None
     try:
         data = load_data(cfg.data, stats)

@@ -269,8 +269,8 @@ def result_overrides(overrides) -> list:
     kept = []
     for o in overrides or ():
         key = _override_key(o)
-        if key in skip or (key == "hydra" or key.startswith(("hydra.", "hydra/"))
-                           and key != "hydra.searchpath"):
+        hydra = key == "hydra" or key.startswith(("hydra.", "hydra/"))
+        if key in skip or (hydra and key != "hydra.searchpath"):
             continue
         kept.append(o)
     return kept
