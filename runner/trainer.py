@@ -366,8 +366,8 @@ def check_resume(cfg, path, meta) -> None:
     current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
     saved = _class_defaults({k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}, current)
     # every difference at once: one per attempt sent the user round the loop once per key
-    problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}"
-                for key, a, b in _differences(saved, current)]
+    differences = list(_differences(saved, current))
+    problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}" for key, a, b in differences]
     # BLAS threads split the products differently, which changes the last digits
     st = meta["runner"]
     threads, saved_threads = grucy.get_num_threads(), st.get("threads")
@@ -380,8 +380,9 @@ def check_resume(cfg, path, meta) -> None:
         # a setting that differs though no stored override sets it (a search config's, or
         # a config file's edited since) is spelt out too, as far as an override can say it
         given = {_override_key(o) for o in st["overrides"]}
-        extra = [f"{key}={_override_value(a)}" for key, a, b in _differences(saved, current)
-                 if key not in given and b is not None and _override_value(a) is not None]
+        said = [(key, _override_value(a)) for key, a, b in differences
+                if key not in given and b is not None]
+        extra = [f"{key}={value}" for key, value in said if value is not None]
         fix = ("run it with the original run's overrides: "
                + command(st["overrides"] + extra, saved_threads, path))
     else:   # a checkpoint from before the overrides were stored
