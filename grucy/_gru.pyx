@@ -32,7 +32,7 @@ buffer is allocated before a loop starts; no time loop allocates.
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
 - The gate passes are branch-free C with `restrict` pointers, vectorised, each compiled
-  twice (baseline and AVX2+FMA, picked at import: grucy/_gates.h); sigmoid/tanh are
+  three times (baseline, AVX2+FMA, AVX-512; picked at import: grucy/_gates.h); sigmoid/tanh are
   polynomial point functions (libm calls made the gate math cost several times the GEMMs).
   Without padding one call covers all B rows of a step; copies (out, dgs) happen
   inside the passes. The time loops use raw pointers, not memoryview indexing.
@@ -79,13 +79,17 @@ from grucy._checks import BLAS_INT_MAX
 cnp.import_array()
 
 
-def _set_simd(bint on):
-    """Run the gate passes' AVX2+FMA copies (on, the default where the CPU has them) or the
-    baseline copies; returns whether the AVX2+FMA ones are in use (grucy/_gates.h)."""
-    return bool(grucy_simd_select(on))
+# The gate passes' copies (grucy/_gates.h), by level: the CPU's best runs unless a test asks
+SIMD_NAMES = ("baseline (SSE2 on x86-64)", "AVX2+FMA", "AVX-512")
 
 
-SIMD = _set_simd(True)
+def _set_simd(int most=2):
+    """Run the gate passes' best copy this CPU has, up to level `most` (an index into
+    SIMD_NAMES; the default is the CPU's best); returns the level now in force."""
+    return grucy_simd_select(most)
+
+
+SIMD = _set_simd()
 
 
 # ---- helpers ------------------------------------------------------------------------------

@@ -64,13 +64,14 @@ def get_corename():
 from grucy._math cimport map_sigmoid, map_tanh, grucy_simd_select
 
 
-def _set_simd(bint on):
-    """For tests: _pointwise runs the AVX2+FMA copy (on, where the CPU has it) or the
-    baseline copy of the point functions; returns whether the AVX2+FMA copy is in use."""
-    return bool(grucy_simd_select(on))
+def _set_simd(int most=2):
+    """For tests: _pointwise runs the best copy of the point functions this CPU has, up to
+    level `most` (0 baseline, 1 AVX2+FMA, 2 AVX-512, as _gru.SIMD_NAMES); returns the level
+    now in force."""
+    return grucy_simd_select(most)
 
 
-_set_simd(True)
+_set_simd()
 
 
 def _pointwise(str name, const real[::1] a, real[::1] out):

@@ -249,6 +249,6 @@ def blas_info():
         "num_procs": _ops.get_num_procs(),
         "config": _ops.get_config(),
         "numpy_threads": numpy_threads,
-        "gate_passes": "AVX2+FMA" if _gru.SIMD else "baseline (SSE2 on x86-64)",
+        "gate_passes": _gru.SIMD_NAMES[_gru.SIMD],
     }
 

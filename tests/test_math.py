@@ -10,8 +10,8 @@ wherever the true result is a normal number; where it is subnormal (sigmoid of a
 float32, a < -708 in float64) the absolute error is below the smallest normal number.
 The point functions are reached through grucy._ops._pointwise, a loop compiled and
 dispatched the same way as the gate passes (grucy/_gates.h): every test runs on the
-baseline copy and, where the CPU has AVX2 and FMA, on the AVX2+FMA copy (whose fused
-multiply-adds round differently), both held to the same bounds.
+baseline copy and on each newer copy the CPU has, AVX2+FMA and AVX-512 (whose fused
+multiply-adds round differently), all held to the same bounds.
 """
 import numpy as np
 import pytest
@@ -23,14 +23,19 @@ pytestmark = pytest.mark.skipif(
     reason="needs a long double wider than float64 as the truth")
 
 
-@pytest.fixture(autouse=True, params=["baseline", "avx2_fma"])
+COPIES = ["baseline", "avx2_fma", "avx512"]       # levels 0, 1, 2 of grucy/_gates.h
+
+
+@pytest.fixture(autouse=True, params=COPIES)
 def dispatch(request):
     """Run the test on one copy of the point functions, then restore the CPU's choice."""
     from grucy import _ops
-    if not _ops._set_simd(request.param == "avx2_fma") and request.param == "avx2_fma":
-        pytest.skip("this CPU or compiler has no AVX2+FMA copy")
+    level = COPIES.index(request.param)
+    if _ops._set_simd(level) != level:
+        _ops._set_simd()
+        pytest.skip(f"this CPU or compiler has no {request.param} copy")
     yield request.param
-    _ops._set_simd(True)
+    _ops._set_simd()
 
 
 def _pointwise(name, a):
