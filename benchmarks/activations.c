@@ -1,13 +1,14 @@
 /* What the gate passes cannot go below: grucy's float sigmoid and tanh (grucy/_math.h) and
    their parts, each alone in a loop over 2048 floats in L1, compiled for AVX2+FMA as the
-   passes' dispatched copy is (x86-64, gcc or clang):
+   passes' AVX2 copy is, and sigmoid and tanh again for AVX-512 as the passes' newest copy is
+   (that part runs only where the CPU has AVX-512; x86-64, gcc or clang):
 
        gcc -O3 -fno-trapping-math -o /tmp/activations benchmarks/activations.c -lm
        /tmp/activations
 
-   Prints ns per float (best of 25 samples) and cycles per 8-float vector, the clock taken
-   from a chain of dependent integer adds (one per cycle). A GRU unit needs two sigmoids and
-   a tanh per step; that sum is the least a gate pass can cost per unit.
+   Prints ns per float (best of 25 samples) and cycles per vector (8 or 16 floats), the
+   clock taken from a chain of dependent integer adds (one per cycle). A GRU unit needs two
+   sigmoids and a tanh per step; that sum is the least a gate pass can cost per unit.
 
    Also times a candidate, not used by grucy: a table-driven sigmoid (e^y as 2^(j/8) from an
    8-entry register table, vpermps, times a degree-4 polynomial on |r| <= ln2/16), with its
@@ -24,6 +25,12 @@
 
 #define N 2048
 #define V __attribute__((target("avx2,fma"), noinline))
+#ifdef __clang__                                       /* as grucy/_gates.h's GRUCY_V4 */
+#define V4 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"), noinline))
+#else
+#define V4 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma," \
+                                 "prefer-vector-width=512"), noinline))
+#endif
 
 static double now(void) {
     struct timespec t;
@@ -35,6 +42,12 @@ V static void sigmoid(const float *restrict a, float *restrict o) {
     for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_sigmoid_f(a[i]);
 }
 V static void tanh_(const float *restrict a, float *restrict o) {
+    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_tanh_f(a[i]);
+}
+V4 static void sigmoid_512(const float *restrict a, float *restrict o) {
+    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_sigmoid_f(a[i]);
+}
+V4 static void tanh_512(const float *restrict a, float *restrict o) {
     for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_tanh_f(a[i]);
 }
 V static void exp_neg(const float *restrict a, float *restrict o) {  /* e^-|a|: range reduction,
@@ -108,13 +121,15 @@ static double worst_ulp(void (*fn)(const float *restrict, float *restrict)) {
     return worst;
 }
 
-static double ghz(void) {                  /* dependent adds: one per cycle on x86-64 cores */
+/* Dependent register adds: one per cycle on x86-64 cores. Not `add $1`: newer Intel cores
+   (Golden Cove on) fold small immediate adds at rename, two or more per cycle. */
+static double ghz(void) {
     double best = 1e9;
     for (int k = 0; k < 5; k++) {
-        long n = 200000000, x = 0;
+        long n = 200000000, x = 0, one = 1;
         double t0 = now();
-        __asm__ volatile("1: add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-                         "sub $4, %1\n\tjnz 1b" : "+r"(x), "+r"(n));
+        __asm__ volatile("1: add %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\tadd %2, %0\n\t"
+                         "sub $4, %1\n\tjnz 1b" : "+r"(x), "+r"(n) : "r"(one));
         double t = now() - t0;
         if (t < best) best = t;
     }
@@ -125,24 +140,38 @@ int main(void) {
     static float a[N] __attribute__((aligned(32))), o[N] __attribute__((aligned(32)));
     for (int i = 0; i < N; i++) a[i] = 6.0f * ((i * 7919) % 1000 / 500.0f - 1.0f);  /* [-6, 6) */
     void (*fn[])(const float *restrict, float *restrict) = {sigmoid, tanh_, exp_neg, poly, divide,
-                                                            sigmoid_table};
+                                                            sigmoid_table, sigmoid_512, tanh_512};
     const char *name[] = {"sigmoid", "tanh", "exp(-|a|)", "polynomial", "divide",
-                          "candidate"};
-    enum { K = sizeof fn / sizeof fn[0] };
+                          "candidate", "sigmoid", "tanh"};
+    __builtin_cpu_init();
+    int v4 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+             && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+    enum { K = sizeof fn / sizeof fn[0], K2 = 6 };     /* the AVX2 copies come first */
+    const int k_end = v4 ? K : K2;
     double best[K];
     for (int k = 0; k < K; k++) best[k] = 1e9;
     for (int rep = 0; rep < 25; rep++)                 /* interleaved: drifts hit all alike */
-        for (int k = 0; k < K; k++) {
+        for (int k = 0; k < k_end; k++) {
             double t0 = now();
             for (int r = 0; r < 2000; r++) fn[k](a, o);
             double t = (now() - t0) / 2000 / N * 1e9;
             if (t < best[k]) best[k] = t;
         }
     double f = ghz();
-    printf("clock ~%.2f GHz\n", f);
-    for (int k = 0; k < K; k++)
+    printf("clock ~%.2f GHz\nAVX2+FMA copy:\n", f);
+    for (int k = 0; k < K2; k++)
         printf("%-11s %.3f ns/float  %5.1f cycles per 8 floats\n", name[k], best[k], best[k] * 8 * f);
     printf("2 sigmoids + 1 tanh: %.2f ns per GRU unit and step\n", 2 * best[0] + best[1]);
+    if (v4) {
+        printf("AVX-512 copy:\n");
+        for (int k = K2; k < K; k++)
+            printf("%-11s %.3f ns/float  %5.1f cycles per 16 floats\n", name[k], best[k],
+                   best[k] * 16 * f);
+        printf("2 sigmoids + 1 tanh: %.2f ns per GRU unit and step (%.2fx the AVX2 copy's)\n",
+               2 * best[6] + best[7], (2 * best[6] + best[7]) / (2 * best[0] + best[1]));
+    } else {
+        printf("AVX-512 copy: not timed, this CPU has no AVX-512\n");
+    }
     printf("candidate table sigmoid: %.2fx grucy's sigmoid's time; largest error %.2f ulp "
            "(grucy's: %.2f) over every 4099th float\n", best[5] / best[0],
            worst_ulp(sigmoid_table), worst_ulp(sigmoid));
