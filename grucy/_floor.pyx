@@ -31,6 +31,7 @@ ctypedef struct _Step:
     int blocks
     bint reset_after, backward, dbl
     const void *w_hh
+    const void *w_hh_t                             # (H, G): w_hhᵀ, as the forward reads it
     void *h
     void *hp
     void *rh
@@ -44,6 +45,7 @@ cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi)
     the state (forward only; it also fixes the float type)."""
     cdef Py_ssize_t H = a.H, G = 3 * H, m = b_hi - b_lo
     cdef const real *w_hh = <const real *>a.w_hh
+    cdef const real *w_hh_t = <const real *>a.w_hh_t
     cdef real *hp = <real *>a.hp
     cdef real *rh = <real *>a.rh
     cdef real *dgs = <real *>a.dgs
@@ -51,16 +53,16 @@ cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi)
     cdef real *dh = <real *>a.dh
     if not a.backward:
         if a.reset_after:
-            # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hhᵀ
-            gemm(False, True, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w_hh,
-                 <int>H, <real>0, hp + b_lo * G, <int>G)
+            # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hh_t
+            gemm(False, False, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w_hh_t,
+                 <int>G, <real>0, hp + b_lo * G, <int>G)
             return
-        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh[:2H]ᵀ
-        gemm(False, True, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H, w_hh,
-             <int>H, <real>0, hp + b_lo * G, <int>G)
-        # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh[2H:]ᵀ
-        gemm(False, True, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
-             w_hh + 2 * H * H, <int>H, <real>0, hp + b_lo * G + 2 * H, <int>G)
+        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh_t[:, :2H]
+        gemm(False, False, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H,
+             w_hh_t, <int>G, <real>0, hp + b_lo * G, <int>G)
+        # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh_t[:, 2H:]
+        gemm(False, False, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
+             w_hh_t + 2 * H, <int>G, <real>0, hp + b_lo * G + 2 * H, <int>G)
         return
     if a.reset_after:
         # dh[b_lo:b_hi] (m, H) += dgs[b_lo:b_hi] (m, G) @ w_hh (G, H)
@@ -160,7 +162,7 @@ cdef class Floor:
     cdef readonly bint reset_after
     cdef readonly object dtype
     cdef object bufs          # keeps the arrays alive; `data` points into them
-    cdef void *data[16]       # the buffers' first elements, in _ORDER
+    cdef void *data[17]       # the buffers' first elements, in _ORDER
     cdef int blocks           # row blocks per step (_gru.step_blocks)
 
     def __init__(self, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
@@ -181,7 +183,7 @@ cdef class Floor:
                       hp=(B, G), rh=(B, H), hprev=(T, B, H),
                       da=(self.chunk, B, G),
                       dhn=(self.chunk, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
-                      dw_ih=(G, I), dw_hh=(G, H))
+                      dw_ih=(G, I), dw_hh=(G, H), w_hh_t=(H, G))
         # Values of order 0.1: no denormals, no overflow, like a real layer's.
         self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
                      for k, s in shapes.items()}
@@ -214,7 +216,7 @@ cdef class Floor:
 
 
 _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",
-          "drh", "dh", "dx", "dw_ih", "dw_hh")
+          "drh", "dh", "dx", "dw_ih", "dw_hh", "w_hh_t")
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
@@ -222,7 +224,7 @@ cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint rese
                void **p) noexcept nogil:
     """The GEMMs over the buffers p (in _ORDER; x = p[0], typed: it picks the float type)."""
     cdef _Step a
-    a.B, a.H, a.blocks, a.reset_after, a.w_hh = B, H, blocks, reset_after, p[2]
+    a.B, a.H, a.blocks, a.reset_after, a.w_hh, a.w_hh_t = B, H, blocks, reset_after, p[2], p[16]
     a.dbl = real is double
     a.h, a.hp, a.rh, a.dgs, a.drh, a.dh = p[4], p[5], p[6], p[10], p[11], p[12]
     _fwd(T, B, I, H, reset_after, KF, x, <real *>p[1], <real *>p[2], <real *>p[3],

@@ -224,7 +224,7 @@ def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_
             assert_close(a, b, tol[np.dtype(np.float64)], f"{kw} {name}")
 
 
-@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 128)],
+@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 192)],
                          ids=["row_blocks", "split_gemms"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_cotangents,
