@@ -4,6 +4,7 @@ import functools
 import glob
 import os
 import re
+import struct
 
 import numpy as np
 
@@ -40,9 +41,7 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
     for name, value in (("alpha", alpha), ("beta", beta)):
         # the BLAS call takes them in the operands' dtype: 1e39 would be inf in float32, and
         # 1e-50 zero, which would silently drop its term
-        with np.errstate(over="ignore"):
-            cast = a.dtype.type(value)
-        if not np.isfinite(cast) or (value != 0 and cast == 0):
+        if not _representable(value, a.dtype):
             raise ValueError(f"matmul: {name}={value!r} is not representable in {a.dtype}, "
                              "the operands' dtype")
     if out is None:
@@ -69,10 +68,25 @@ def matmul(a, b, out=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0)
     # copied only now, with every shape checked and out in hand: a zero-strided view
     # (np.broadcast_to) could be gigabytes as a copy, and an empty product needs none
     a, b = c_aligned(a), c_aligned(b)
-    if np.shares_memory(out, a) or np.shares_memory(out, b):
+    # may_share_memory compares bounds only; shares_memory's exact test is the slow one
+    if any(np.may_share_memory(out, v) and np.shares_memory(out, v) for v in (a, b)):
         raise ValueError("matmul: out must not overlap a or b")
     _ops.gemm_into(a, b, out, trans_a, trans_b, alpha, beta)
     return out
+
+
+def _representable(value, dtype):
+    """Whether the finite float value stays finite, and nonzero if it is, in dtype: struct's
+    standard-size "<f" rounds to float32 as a numpy cast does and raises where the result
+    overflows (native "f" is a bare C cast to inf), without the microseconds of a numpy
+    scalar and np.errstate (matmul checks two per call)."""
+    if dtype == np.float64:
+        return True
+    try:
+        cast = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        return False
+    return value == 0 or cast != 0
 
 
 def _matrix(name, arr):

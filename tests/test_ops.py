@@ -264,6 +264,27 @@ def test_a_coefficient_float32_cannot_hold_is_refused(kw):
     np.testing.assert_allclose(got, kw.get("alpha", 1.0) * (a64 @ a64))
 
 
+def test_representable_agrees_with_a_numpy_cast_at_float32_edges():
+    """matmul's check rounds alpha and beta with struct, not numpy (a numpy scalar cost
+    microseconds per call): it must call a value representable exactly where a float32
+    cast of it is finite, and nonzero for a nonzero value."""
+    from grucy.ops import _representable
+    f32 = np.finfo(np.float32)
+    big, tiny = float(f32.max), float(f32.smallest_subnormal)
+    edges = [0.0, -0.0, 1.0, -1.0, big, -big, tiny, -tiny, tiny / 2, tiny * 0.5000001,
+             tiny * 0.4999999, 1e-50, 1e39, -1e39, float(f32.tiny)]
+    # either side of the overflow threshold: max + half an ulp rounds to inf
+    half_ulp = 2.0 ** (127 - 23) / 2                 # of float32's largest binade
+    edges += [big + half_ulp * k for k in (0.999, 1.0, 1.001)]
+    edges += [float(np.nextafter(e, s)) for e in edges for s in (-np.inf, np.inf)]
+    for v in edges:
+        with np.errstate(over="ignore"):
+            cast = np.float32(v)
+        want = bool(np.isfinite(cast)) and (v == 0 or cast != 0)
+        assert _representable(v, np.dtype(np.float32)) == want, v
+        assert _representable(v, np.dtype(np.float64))
+
+
 def test_a_byte_swapped_out_says_byte_order():
     a = np.ones((2, 2))
     with pytest.raises(TypeError, match="out must be a float64 ndarray in native byte order, got >f8"):
