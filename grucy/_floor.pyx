@@ -12,7 +12,8 @@ a matrix product. Keep it in step with _gru.pyx.
 import numpy as np
 
 from grucy._blas cimport real, gemm, grucy_call_enter, grucy_call_leave, grucy_exit_guard
-from grucy._gru import blas_callback_address, chunk_steps, proj_steps, step_blocks
+from grucy._gru import (blas_callback_address, chunk_steps, proj_steps, step_blocks,
+                        transpose_w_hh)
 
 
 # grucy's pool, reached through the OpenBLAS threading callback _gru registers: it runs
@@ -31,7 +32,8 @@ ctypedef struct _Step:
     int blocks
     bint reset_after, backward, dbl
     const void *w_hh
-    const void *w_hh_t                             # (H, G): w_hhᵀ, as the forward reads it
+    const void *w_rec                              # what the forward's GEMMs read, as the
+    bint w_rec_t                                   #   kernels': w_hhᵀ (H, G) if w_rec_t
     void *h
     void *hp
     void *rh
@@ -45,7 +47,10 @@ cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi)
     the state (forward only; it also fixes the float type)."""
     cdef Py_ssize_t H = a.H, G = 3 * H, m = b_hi - b_lo
     cdef const real *w_hh = <const real *>a.w_hh
-    cdef const real *w_hh_t = <const real *>a.w_hh_t
+    cdef const real *w = <const real *>a.w_rec
+    cdef bint wt = a.w_rec_t
+    cdef int ldw = <int>(G if wt else H)
+    cdef Py_ssize_t n_off = 2 * H if wt else 2 * H * H       # where w's W_hn block starts
     cdef real *hp = <real *>a.hp
     cdef real *rh = <real *>a.rh
     cdef real *dgs = <real *>a.dgs
@@ -53,16 +58,16 @@ cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi)
     cdef real *dh = <real *>a.dh
     if not a.backward:
         if a.reset_after:
-            # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hh_t
-            gemm(False, False, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w_hh_t,
-                 <int>G, <real>0, hp + b_lo * G, <int>G)
+            # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hhᵀ
+            gemm(False, not wt, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w,
+                 ldw, <real>0, hp + b_lo * G, <int>G)
             return
-        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh_t[:, :2H]
-        gemm(False, False, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H,
-             w_hh_t, <int>G, <real>0, hp + b_lo * G, <int>G)
-        # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh_t[:, 2H:]
-        gemm(False, False, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
-             w_hh_t + 2 * H, <int>G, <real>0, hp + b_lo * G + 2 * H, <int>G)
+        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh[:2H]ᵀ
+        gemm(False, not wt, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H, w,
+             ldw, <real>0, hp + b_lo * G, <int>G)
+        # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh[2H:]ᵀ
+        gemm(False, not wt, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
+             w + n_off, ldw, <real>0, hp + b_lo * G + 2 * H, <int>G)
         return
     if a.reset_after:
         # dh[b_lo:b_hi] (m, H) += dgs[b_lo:b_hi] (m, G) @ w_hh (G, H)
@@ -164,6 +169,7 @@ cdef class Floor:
     cdef object bufs          # keeps the arrays alive; `data` points into them
     cdef void *data[17]       # the buffers' first elements, in _ORDER
     cdef int blocks           # row blocks per step (_gru.step_blocks)
+    cdef bint w_t             # the forward reads w_hh transposed (_gru.transpose_w_hh)
 
     def __init__(self, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                  bint reset_after, dtype=np.float32):
@@ -173,6 +179,7 @@ cdef class Floor:
         self.chunk = chunk_steps(T, B, False, True)        # the kernels' backward chunk
         self.proj = proj_steps(T, B, I, False, True)       # and input-projection chunk
         self.blocks = step_blocks(B, H)
+        self.w_t = transpose_w_hh(T)
         self.reset_after = reset_after
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -205,13 +212,14 @@ cdef class Floor:
         cdef Py_ssize_t K = self.chunk, KF = self.proj
         cdef bint reset_after = self.reset_after, dbl = self.dtype == np.float64
         cdef int blocks = self.blocks
+        cdef bint w_t = self.w_t
         cdef void **p = self.data
         grucy_call_enter()              # interpreter exit waits for it (grucy/_exit.h)
         with nogil:
             if dbl:
-                _run(T, B, I, H, reset_after, K, KF, blocks, backward, <double *>p[0], p)
+                _run(T, B, I, H, reset_after, K, KF, blocks, w_t, backward, <double *>p[0], p)
             else:
-                _run(T, B, I, H, reset_after, K, KF, blocks, backward, <float *>p[0], p)
+                _run(T, B, I, H, reset_after, K, KF, blocks, w_t, backward, <float *>p[0], p)
             grucy_call_leave()
 
 
@@ -220,11 +228,12 @@ _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,
-               Py_ssize_t K, Py_ssize_t KF, int blocks, bint backward, real *x,
+               Py_ssize_t K, Py_ssize_t KF, int blocks, bint w_t, bint backward, real *x,
                void **p) noexcept nogil:
     """The GEMMs over the buffers p (in _ORDER; x = p[0], typed: it picks the float type)."""
     cdef _Step a
-    a.B, a.H, a.blocks, a.reset_after, a.w_hh, a.w_hh_t = B, H, blocks, reset_after, p[2], p[16]
+    a.B, a.H, a.blocks, a.reset_after, a.w_hh = B, H, blocks, reset_after, p[2]
+    a.w_rec, a.w_rec_t = (p[16], True) if w_t else (p[2], False)
     a.dbl = real is double
     a.h, a.hp, a.rh, a.dgs, a.drh, a.dh = p[4], p[5], p[6], p[10], p[11], p[12]
     _fwd(T, B, I, H, reset_after, KF, x, <real *>p[1], <real *>p[2], <real *>p[3],

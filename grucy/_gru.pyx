@@ -164,7 +164,8 @@ ctypedef struct _FwdStep:
     bint dbl                                       # real is double
     int blocks                                     # row blocks on the pool (step_blocks)
     const int *lengths
-    const void *w_hh_t                             # (H, G): w_hhᵀ
+    const void *w_rec                              # what the recurrent GEMMs read: w_hhᵀ
+    bint w_rec_t                                   #   (H, G) if w_rec_t, else w_hh (G, H)
     const void *b_hh
     void *xp
     void *hp
@@ -181,20 +182,23 @@ cdef void _fwd_rows(const _FwdStep *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi
     products can round differently for a different number of rows (forward outputs in two
     row blocks differed from one block in the last bits here)."""
     cdef Py_ssize_t H = a.H, G = 3 * H, m = b_hi - b_lo, b, n, t, o, x_o
-    cdef const real *w_hh_t = <const real *>a.w_hh_t
+    cdef const real *w = <const real *>a.w_rec
+    cdef bint wt = a.w_rec_t
+    cdef int ldw = <int>(G if wt else H)
+    cdef Py_ssize_t n_off = 2 * H if wt else 2 * H * H       # where w's W_hn block starts
     cdef const real *bhn = <const real *>a.b_hh + 2 * H
     cdef real *xp = <real *>a.xp
     cdef real *hp = <real *>a.hp
     cdef real *rh = <real *>a.rh
     cdef real *out = <real *>a.out
     if a.reset_after:
-        # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hh_t
-        gemm(False, False, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w_hh_t,
-             <int>G, <real>0, hp + b_lo * G, <int>G)
+        # hp[b_lo:b_hi] (m, G) = h[b_lo:b_hi] @ w_hhᵀ
+        gemm(False, not wt, <int>m, <int>G, <int>H, <real>1, h + b_lo * H, <int>H, w, ldw,
+             <real>0, hp + b_lo * G, <int>G)
     else:
-        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh_t[:, :2H]
-        gemm(False, False, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H,
-             w_hh_t, <int>G, <real>0, hp + b_lo * G, <int>G)
+        # hp[b_lo:b_hi, :2H] (m, 2H) = h[b_lo:b_hi] @ w_hh[:2H]ᵀ
+        gemm(False, not wt, <int>m, <int>(2 * H), <int>H, <real>1, h + b_lo * H, <int>H, w,
+             ldw, <real>0, hp + b_lo * G, <int>G)
     # one block of rows at time t, or row by row (b, n = 1) where padding interferes
     b = b_lo
     while b < b_hi:
@@ -220,9 +224,9 @@ cdef void _fwd_rows(const _FwdStep *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi
         b += n
     if a.reset_after:
         return
-    # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh_t[:, 2H:]
-    gemm(False, False, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H,
-         w_hh_t + 2 * H, <int>G, <real>0, hp + b_lo * G + 2 * H, <int>G)
+    # hp[b_lo:b_hi, 2H:] (m, H) = rh[b_lo:b_hi] @ w_hh[2H:]ᵀ
+    gemm(False, not wt, <int>m, <int>H, <int>H, <real>1, rh + b_lo * H, <int>H, w + n_off,
+         ldw, <real>0, hp + b_lo * G + 2 * H, <int>G)
     b = b_lo
     while b < b_hi:
         n = _rows(a.s, b, b_hi, a.T, a.full, a.lengths, a.reverse, &t)
@@ -269,14 +273,14 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                                                    #   when training
                    real *hp,                       # SCRATCH (B, G)
                    real *rh,                       # SCRATCH (B, H)
-                   real *w_hh_t,                   # SCRATCH (H, G): w_hhᵀ, made here
+                   real *w_hh_t,                   # SCRATCH (H, G): w_hhᵀ, made here;
+                                                   #   NULL: the GEMMs read w_hh (transpose_w_hh)
                    bint training,
                    ) noexcept nogil:
     """Training: xp is the cache's gates buffer and leaves holding [r | z | n] (T, B, G).
 
-    The recurrent GEMMs read w_hh as w_hh_t, transposed once per call: OpenBLAS packs an
-    untransposed right operand faster, and a step's product h @ w_hh_t took 0.77-0.97x the
-    time of h @ w_hhᵀ from H = 32 to 512 (grucy.matmul, one thread, Xeon with AVX-512).
+    Given w_hh_t, the recurrent GEMMs read w_hh through it, transposed once per call:
+    OpenBLAS packs an untransposed right operand faster (see transpose_w_hh).
 
     Without padding a step's B rows are one block (time t for all of them) and each gate
     pass runs once over the block; with padding it runs row by row. With blocks > 1 each
@@ -294,9 +298,12 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
     a.T, a.B, a.H, a.t_lo = T, B, H, 0
     a.full, a.reset_after, a.reverse, a.training, a.xp_chunk = (full, reset_after, reverse,
                                                                 training, xp_chunk)
-    a.dbl, a.blocks, a.lengths, a.w_hh_t, a.b_hh = real is double, blocks, lengths, w_hh_t, b_hh
+    a.dbl, a.blocks, a.lengths, a.b_hh = real is double, blocks, lengths, b_hh
     a.xp, a.hp, a.rh, a.h, a.out = xp, hp, rh, h, out
-    _transpose(G, H, w_hh, w_hh_t)
+    a.w_rec, a.w_rec_t = w_hh, False
+    if w_hh_t != NULL:
+        _transpose(G, H, w_hh, w_hh_t)
+        a.w_rec, a.w_rec_t = w_hh_t, True
 
     for s in range(T):
         if s > s_hi:                                       # a new chunk: steps [s, s_hi]
@@ -632,6 +639,20 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 PAR_MIN_UNITS = 2048
 
 
+cpdef bint transpose_w_hh(Py_ssize_t T) noexcept:
+    """Whether a forward of T steps reads w_hh through a transposed copy (H, G) made per call
+    (_forward's w_hh_t), from 32 steps on.
+
+    OpenBLAS packs an untransposed right operand faster, and at B = 8, 16 or 32 a small
+    product can then take its small-matrix kernel, which packs nothing: h @ w_hhᵀ as
+    h @ w_hh_t took 0.77-0.97x the time from H = 32 to 512 (grucy.matmul, one thread,
+    Xeon with AVX-512). The copy is 3H² strided moves, 0.4-0.8 ns each there (8 µs at
+    H = 64, 0.6 ms at H = 512): 2 to 30 steps' gain on the benchmark grid. Shorter calls
+    (gru_cell, a few steps) keep w_hh as it is, as does the backward, whose products read
+    it untransposed already."""
+    return T >= 32
+
+
 cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
     """Row blocks for a problem's per-step gate passes: one per BLAS thread, fewer when
     blocks would be smaller than PAR_MIN_UNITS (1: the calling thread alone)."""
@@ -827,9 +848,11 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef int parts = gate_blocks(B, H)
     cdef int blocks = step_blocks(B, H)
     cdef real[:, :, ::1] gates
-    # the workspace: hp (B, G), rh (B, H), w_hh_t (H, G) and, for inference, xp (KF, B, G);
-    # training's xp is the gates array it returns
-    cdef Py_ssize_t n_hp = _region(B * 3 * H), n_rh = _region(B * H), n_wt = _region(3 * H * H)
+    cdef bint wt = transpose_w_hh(T)
+    # the workspace: hp (B, G), rh (B, H), w_hh_t (H, G) if wt and, for inference, xp
+    # (KF, B, G); training's xp is the gates array it returns
+    cdef Py_ssize_t n_hp = _region(B * 3 * H), n_rh = _region(B * H)
+    cdef Py_ssize_t n_wt = _region(3 * H * H) if wt else 0
     cdef real[::1] ws = _workspace(n_hp + n_rh + n_wt + (0 if training else KF * B * 3 * H),
                                    dtype)
     cdef real *hp = &ws[0]
@@ -843,7 +866,7 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     with nogil:
         _forward(T, B, I, H, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &b_ih[0], &b_hh[0],
                  &lengths[0], full, reset_after, reverse, &h[0, 0], &out[0, 0, 0], parts, blocks,
-                 KF, not training, xp, hp, rh, w_hh_t, training)
+                 KF, not training, xp, hp, rh, w_hh_t if wt else NULL, training)
         grucy_call_leave()
     return np.asarray(out), np.asarray(h), np.asarray(gates) if training else None
 

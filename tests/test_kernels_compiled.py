@@ -95,6 +95,28 @@ def test_forward_and_every_gradient_match_reference(gk, ref, make_problem, make_
             assert not np.shares_memory(g, a), f"{names[i]} shares memory"
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["full", "padded-reverse"])
+@pytest.mark.parametrize("T", [31, 32])
+@pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])
+def test_both_layouts_of_the_recurrent_weight_match_reference(gk, ref, make_problem,
+                                                              make_cotangents, assert_close,
+                                                              tol, T, reverse, reset_after):
+    """From 32 steps the forward's recurrent GEMMs read a transposed copy of w_hh made per
+    call (_gru.transpose_w_hh); below, w_hh itself. Both sides of the switch, without
+    padding and with padding reversed, an H that is no multiple of the copy's 32 x 32 tiles
+    and B = 16 (OpenBLAS's small-matrix kernel takes some untransposed products), in float32
+    and float64."""
+    from grucy import _gru
+    assert not _gru.transpose_w_hh(31) and _gru.transpose_w_hh(32)
+    lengths = [T, T - 1, 0, 1, T, 17, T - 5, 2, T, T, 30, 3, T, 9, T, 1] if reverse else None
+    case = _case(T, 16, 3, 37, lengths=lengths, reverse=reverse)
+    for dtype in DTYPES:
+        _, got, want = _run_both(gk, ref, make_problem, make_cotangents, case, dtype,
+                                 reset_after, seed=131 + T)
+        for name, g, w in zip(("out", "h_n") + GRADS, got, want):
+            assert_close(g, w, tol[np.dtype(dtype)], f"{np.dtype(dtype)} {name}")
+
+
 @pytest.mark.parametrize("level", [0, 1], ids=["baseline", "avx2"])
 @pytest.mark.parametrize("case", ["lengths-reverse", "chunks", "H300"])
 @pytest.mark.parametrize("reset_after", VARIANTS, ids=["seed", "reset_after"])

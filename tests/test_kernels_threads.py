@@ -224,8 +224,8 @@ def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_
             assert_close(a, b, tol[np.dtype(np.float64)], f"{kw} {name}")
 
 
-@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 192)],
-                         ids=["row_blocks", "split_gemms"])
+@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 128), (32, 16, 8, 192)],
+                         ids=["row_blocks", "split_gemms", "split_gemms_w_hh_transposed"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_cotangents,
                                                         two_threads, shape, reset_after):
@@ -233,7 +233,9 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
     same GEMMs the same way. Where the kernels run steps as row blocks, or OpenBLAS splits
     their GEMMs, the floor must start as many runs on the pool: a floor that ran whole steps
     would start none per step at the first shape and be slower than the kernels' GEMMs.
-    The gate passes stay whole at both shapes, so every run of the kernels is a GEMM's."""
+    The gate passes stay whole at these shapes, so every run of the kernels is a GEMM's.
+    From 32 steps the forward reads w_hh through a transposed copy (_gru.transpose_w_hh),
+    a different product for OpenBLAS, which the floor must issue too."""
     from grucy import _gru
     from grucy._floor import Floor
     T, B, I, H = shape
