@@ -6,8 +6,8 @@
 A GRU step's recurrent product is hp (B, 3H) = h (B, H) @ W_hhᵀ: the GEMM that both grucy
 (`grucy.matmul`, the scipy-openblas32 OpenBLAS its kernels call) and `torch.nn.GRU` (torch's
 BLAS, `torch.__config__.show()` names it) issue T times per forward, float32, each in the
-form its layer does: grucy's forward of 32 steps or more multiplies by a transposed copy
-of W_hh (grucy._gru.transpose_w_hh), torch by a transposed view. Where torch's
+form its layer does: grucy's forward of 32 steps or more (H <= 512) multiplies by a
+transposed copy of W_hh (grucy._gru.transpose_w_hh), torch by a transposed view. Where torch's
 BLAS does it in less time, torch's whole layer can come within a few percent of grucy's
 GEMM floor (benchmarks/run.py) at large H, however little grucy spends outside its GEMMs.
 Per grid point: --repeats pairs of samples in alternating order (each the mean over >=

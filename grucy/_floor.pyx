@@ -179,7 +179,7 @@ cdef class Floor:
         self.chunk = chunk_steps(T, B, False, True)        # the kernels' backward chunk
         self.proj = proj_steps(T, B, I, False, True)       # and input-projection chunk
         self.blocks = step_blocks(B, H)
-        self.w_t = transpose_w_hh(T)
+        self.w_t = transpose_w_hh(T, H)
         self.reset_after = reset_after
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):

@@ -639,9 +639,9 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 PAR_MIN_UNITS = 2048
 
 
-cpdef bint transpose_w_hh(Py_ssize_t T) noexcept:
-    """Whether a forward of T steps reads w_hh through a transposed copy (H, G) made per call
-    (_forward's w_hh_t), from 32 steps on.
+cpdef bint transpose_w_hh(Py_ssize_t T, Py_ssize_t H) noexcept:
+    """Whether a forward of T steps and H units reads w_hh through a transposed copy (H, G)
+    made per call (_forward's w_hh_t): from 32 steps on, up to H = 512.
 
     OpenBLAS packs an untransposed right operand faster, and at B = 8, 16 or 32 a small
     product can then take its small-matrix kernel, which packs nothing: h @ w_hhᵀ as
@@ -649,8 +649,10 @@ cpdef bint transpose_w_hh(Py_ssize_t T) noexcept:
     Xeon with AVX-512). The copy is 3H² strided moves, 0.4-0.8 ns each there (8 µs at
     H = 64, 0.6 ms at H = 512): 2 to 30 steps' gain on the benchmark grid. Shorter calls
     (gru_cell, a few steps) keep w_hh as it is, as does the backward, whose products read
-    it untransposed already."""
-    return T >= 32
+    it untransposed already. Past H = 512 the untransposed product was no faster (0.95-1.04x
+    at H = 768 and 1024), and the copy would keep 3H² elements in each thread's workspace
+    (200 MB at H = 4096, float32) for nothing."""
+    return T >= 32 and H <= 512
 
 
 cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
@@ -848,7 +850,7 @@ def forward(const real[:, :, ::1] x, const real[:, ::1] h0, const real[:, ::1] w
     cdef int parts = gate_blocks(B, H)
     cdef int blocks = step_blocks(B, H)
     cdef real[:, :, ::1] gates
-    cdef bint wt = transpose_w_hh(T)
+    cdef bint wt = transpose_w_hh(T, H)
     # the workspace: hp (B, G), rh (B, H), w_hh_t (H, G) if wt and, for inference, xp
     # (KF, B, G); training's xp is the gates array it returns
     cdef Py_ssize_t n_hp = _region(B * 3 * H), n_rh = _region(B * H)

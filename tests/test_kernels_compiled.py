@@ -102,12 +102,13 @@ def test_both_layouts_of_the_recurrent_weight_match_reference(gk, ref, make_prob
                                                               make_cotangents, assert_close,
                                                               tol, T, reverse, reset_after):
     """From 32 steps the forward's recurrent GEMMs read a transposed copy of w_hh made per
-    call (_gru.transpose_w_hh); below, w_hh itself. Both sides of the switch, without
+    call (_gru.transpose_w_hh, up to H = 512); below, w_hh itself. Both sides of the switch, without
     padding and with padding reversed, an H that is no multiple of the copy's 32 x 32 tiles
     and B = 16 (OpenBLAS's small-matrix kernel takes some untransposed products), in float32
     and float64."""
     from grucy import _gru
-    assert not _gru.transpose_w_hh(31) and _gru.transpose_w_hh(32)
+    assert not _gru.transpose_w_hh(31, 37) and _gru.transpose_w_hh(32, 37)
+    assert _gru.transpose_w_hh(32, 512) and not _gru.transpose_w_hh(32, 513)
     lengths = [T, T - 1, 0, 1, T, 17, T - 5, 2, T, T, 30, 3, T, 9, T, 1] if reverse else None
     case = _case(T, 16, 3, 37, lengths=lengths, reverse=reverse)
     for dtype in DTYPES:

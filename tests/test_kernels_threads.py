@@ -234,8 +234,8 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
     their GEMMs, the floor must start as many runs on the pool: a floor that ran whole steps
     would start none per step at the first shape and be slower than the kernels' GEMMs.
     The gate passes stay whole at these shapes, so every run of the kernels is a GEMM's.
-    From 32 steps the forward reads w_hh through a transposed copy (_gru.transpose_w_hh),
-    a different product for OpenBLAS, which the floor must issue too."""
+    From 32 steps (H <= 512) the forward reads w_hh through a transposed copy
+    (_gru.transpose_w_hh), a different product for OpenBLAS, which the floor must issue too."""
     from grucy import _gru
     from grucy._floor import Floor
     T, B, I, H = shape
