@@ -18,27 +18,15 @@ biases, weights N(0, 0.1²), inputs N(0, 1).
 import argparse
 import statistics
 import sys
-import time
 
 import numpy as np
 
 import grucy
 from grucy import _gru
+from pool_split import sample  # benchmarks/pool_split.py: seconds per call of a sample
 
 GRID = [(200, 16, 1, 32), (100, 32, 8, 64), (100, 64, 32, 128), (100, 64, 64, 256),
         (50, 32, 128, 512)]
-
-
-def sample(fn, min_ms):
-    """Mean seconds per call over at least min_ms of calls, after one warm-up call."""
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        t = time.perf_counter() - t0
-        if t * 1e3 >= min_ms:
-            return t / n
 
 
 def calls(T, B, I, H):
@@ -89,7 +77,7 @@ def main():
                 for rep in range(args.repeats):
                     for level in ((args.old, args.new) if rep % 2 else (args.new, args.old)):
                         _gru._set_simd(level)
-                        t[level].append(sample(fn, args.min_ms))
+                        t[level].append(sample(fn, args.min_ms / 1e3))
                 ratios = [n / o for n, o in zip(t[args.new], t[args.old])]
                 q = statistics.quantiles(ratios, n=4, method="inclusive")
                 print(f"| {', '.join(map(str, dims))} | {mode} "

@@ -18,27 +18,15 @@ in mind.
 """
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
 
 import grucy
+from pool_split import sample  # benchmarks/pool_split.py: seconds per call of a sample
 
 GRID = [(50, 1, 8, 32), (200, 16, 1, 32), (100, 32, 8, 64), (100, 64, 32, 128),
         (100, 64, 64, 256), (50, 32, 128, 512)]
-
-
-def sample(fn, min_ms):
-    """Mean seconds per call over at least min_ms of calls, after one warm-up call."""
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        t = time.perf_counter() - t0
-        if t * 1e3 >= min_ms:
-            return t / n
 
 
 def main():
@@ -69,7 +57,7 @@ def main():
         t = {"grucy": [], "torch": []}
         for rep in range(args.repeats):
             for name in (("grucy", "torch") if rep % 2 else ("torch", "grucy")):
-                t[name].append(sample(fns[name], args.min_ms))
+                t[name].append(sample(fns[name], args.min_ms / 1e3))
         ratios = [a / b for a, b in zip(t["torch"], t["grucy"])]
         q = statistics.quantiles(ratios, n=4, method="inclusive")
         g, tt = statistics.median(t["grucy"]), statistics.median(t["torch"])
