@@ -139,8 +139,8 @@ static double ghz(void) {
 int main(void) {
     static float a[N] __attribute__((aligned(32))), o[N] __attribute__((aligned(32)));
     for (int i = 0; i < N; i++) a[i] = 6.0f * ((i * 7919) % 1000 / 500.0f - 1.0f);  /* [-6, 6) */
-    void (*fn[])(const float *restrict, float *restrict) = {sigmoid, tanh_, exp_neg, poly, divide,
-                                                            sigmoid_table, sigmoid_512, tanh_512};
+    void (*fn[])(const float *restrict, float *restrict) = {
+        sigmoid, tanh_, exp_neg, poly, divide, sigmoid_table, sigmoid_512, tanh_512};
     const char *name[] = {"sigmoid", "tanh", "exp(-|a|)", "polynomial", "divide",
                           "candidate", "sigmoid", "tanh"};
     __builtin_cpu_init();

@@ -83,7 +83,8 @@ def main():
                 print(f"| {', '.join(map(str, dims))} | {mode} "
                       f"| {statistics.median(t[args.old]) * 1e3:.3f} "
                       f"| {statistics.median(t[args.new]) * 1e3:.3f} "
-                      f"| {statistics.median(ratios):.3f} ({q[0]:.2f}–{q[2]:.2f}) |", flush=True)
+                      f"| {statistics.median(ratios):.3f} ({q[0]:.2f}–{q[2]:.2f}) |",
+                      flush=True)
     finally:
         _gru._set_simd()
 

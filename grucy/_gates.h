@@ -11,8 +11,9 @@
    runs the baseline copy. FMA rounds once where the baseline rounds twice, so results differ
    in the last bits between the copies; tests/test_math.py holds every copy to the same ulp
    bounds. On a Xeon with AVX-512 its sigmoid and tanh took 0.58-0.66x the AVX2 copy's time
-   (two runs of benchmarks/activations.c), and the kernels 0.88-0.95x at H <= 128
-   (benchmarks/copies.py, which switches the copies in one process).
+   (two runs of benchmarks/activations.c), and the kernels 0.86-0.93x for inference and
+   0.91-0.99x for training at H <= 128 (benchmarks/copies.py, which switches the copies in
+   one process).
 
    The passes read and write whole (n, H) or (n, 3H) blocks: n rows of one step, row stride
    3H for gate-shaped rows (xp, hp, gates, dA) and H for state-shaped ones. A step without

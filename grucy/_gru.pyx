@@ -32,8 +32,9 @@ buffer is allocated before a loop starts; no time loop allocates.
 Performance notes (issue 5, measured with benchmarks/run.py)
 -------------------------------------------------------------
 - The gate passes are branch-free C with `restrict` pointers, vectorised, each compiled
-  three times (baseline, AVX2+FMA, AVX-512; picked at import: grucy/_gates.h); sigmoid/tanh are
-  polynomial point functions (libm calls made the gate math cost several times the GEMMs).
+  three times (baseline, AVX2+FMA, AVX-512; picked at import: grucy/_gates.h); sigmoid/tanh
+  are polynomial point functions (libm calls made the gate math cost several times the
+  GEMMs).
   Without padding one call covers all B rows of a step; copies (out, dgs) happen
   inside the passes. The time loops use raw pointers, not memoryview indexing.
 - Training writes the input projection straight into the cache's `gates` buffer and the
@@ -48,6 +49,9 @@ Performance notes (issue 5, measured with benchmarks/run.py)
   weight-gradient GEMMs per chunk with beta = 1 (the textbook way is one GEMM each after
   the loop; a (T, B, 3H) dA was the largest allocation of a training step, and 128-row
   GEMMs run at about the same rate).
+- A forward of 32 steps or more (H <= 512) multiplies by a transposed copy of w_hh made
+  per call: OpenBLAS packs an untransposed right operand faster, and small products then
+  take its small-matrix kernel (transpose_w_hh).
 - Scratch (inference projections, per-step rows, backward's dA chunk) comes from a
   per-thread workspace that grows and is reused across calls; returned arrays and caches
   are always fresh, so no result ever aliases a later call's buffers.

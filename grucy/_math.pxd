@@ -48,10 +48,10 @@ cdef inline real tanh_(real a) noexcept nogil:
 
 
 # ---- the gate passes (grucy/_gates.h) ---------------------------------------------------------
-# Plain C so that they can carry `restrict` and AVX2+FMA and AVX-512 copies chosen at run time; see
-# that header. Arguments: n rows of one step, H units; gate-shaped rows have stride 3H. The
-# per-step passes take `parts` first: their n rows run as that many blocks at once on grucy's
-# pool (grucy/_pool.h); 1 runs them on the calling thread.
+# Plain C so that they can carry `restrict`, and AVX2+FMA and AVX-512 copies chosen at run
+# time; see that header. Arguments: n rows of one step, H units; gate-shaped rows have
+# stride 3H. The per-step passes take `parts` first: their n rows run as that many blocks at
+# once on grucy's pool (grucy/_pool.h); 1 runs them on the calling thread.
 
 cdef extern from "_gates.h" nogil:
     int grucy_simd_select(int most)

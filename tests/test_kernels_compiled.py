@@ -101,11 +101,11 @@ def test_forward_and_every_gradient_match_reference(gk, ref, make_problem, make_
 def test_both_layouts_of_the_recurrent_weight_match_reference(gk, ref, make_problem,
                                                               make_cotangents, assert_close,
                                                               tol, T, reverse, reset_after):
-    """From 32 steps the forward's recurrent GEMMs read a transposed copy of w_hh made per
-    call (_gru.transpose_w_hh, up to H = 512); below, w_hh itself. Both sides of the switch, without
-    padding and with padding reversed, an H that is no multiple of the copy's 32 x 32 tiles
-    and B = 16 (OpenBLAS's small-matrix kernel takes some untransposed products), in float32
-    and float64."""
+    """From 32 steps (up to H = 512) the forward's recurrent GEMMs read a transposed copy of
+    w_hh made per call (_gru.transpose_w_hh); below, w_hh itself. Both sides of the switch,
+    without padding and with padding reversed, an H that is no multiple of the copy's 32 x 32
+    tiles and B = 16 (OpenBLAS's small-matrix kernel takes some untransposed products), in
+    float32 and float64."""
     from grucy import _gru
     assert not _gru.transpose_w_hh(31, 37) and _gru.transpose_w_hh(32, 37)
     assert _gru.transpose_w_hh(32, 512) and not _gru.transpose_w_hh(32, 513)
