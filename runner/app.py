@@ -75,9 +75,13 @@ def _hydra_info():
     # and "trainer.epochs=${nope}" raised here, before the run could report it
     overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)
     # how Hydra found the config besides the overrides, for a resume hint to repeat: a dataset
-    # added with --config-dir (README) was "Could not find 'data/square'" without it
-    invocation = [f"--config-dir={s.path}" for s in hc.runtime.config_sources
-                  if s.provider == "command-line" and s.schema == "file"]
+    # added with --config-dir (README) was "Could not find 'data/square'" without it, and a
+    # run from a copy of conf/ (--config-path) resumed with the bundled configs instead
+    invocation = [f"--config-path={s.path}" for s in hc.runtime.config_sources
+                  if s.provider == "main" and s.schema == "file"
+                  and os.path.realpath(s.path) != os.path.realpath(config_dir())]
+    invocation += [f"--config-dir={s.path}" for s in hc.runtime.config_sources
+                   if s.provider == "command-line" and s.schema == "file"]
     if hc.job.config_name != "config":
         invocation.append(f"--config-name={hc.job.config_name}")
     return {"multirun": multirun, "overrides": list(overrides), "invocation": invocation,

@@ -258,13 +258,14 @@ def _override_key(override) -> str:
 
 
 def result_overrides(overrides) -> list:
-    """The command-line overrides a resume must repeat (``--config-dir=``/``--config-name=``
-    included, runner.app adds them): all but how the run was invoked (INVOCATION_KEYS,
-    trainer.stop_after), its label (name), where it wrote (hydra.* but hydra.searchpath,
-    which finds configs; hydra/launcher) and the search that chose it (hparams_search: a
-    single run refuses it, and its trial's values are overrides of their own; a search
-    config that sets other keys too gets them spelt out by :func:`check_resume`'s refusal).
-    threads is left to :func:`command`, which passes the count in use."""
+    """The command-line overrides a resume must repeat (``--config-path=``, ``--config-dir=``
+    and ``--config-name=`` included, runner.app adds them): all but how the run was invoked
+    (INVOCATION_KEYS, trainer.stop_after), its label (name), where it wrote (hydra.* but
+    hydra.searchpath, which finds configs; hydra/launcher) and the search that chose it
+    (hparams_search: a single run refuses it, and its trial's values are overrides of their
+    own; a search config that sets other keys too gets them spelt out by
+    :func:`check_resume`'s refusal). threads is left to :func:`command`, which passes the
+    count in use."""
     skip = set(INVOCATION_KEYS) | set(LABEL_KEYS) | {"trainer.stop_after", "hparams_search"}
     kept = []
     for o in overrides or ():

@@ -493,6 +493,25 @@ def test_a_resume_hint_repeats_the_config_dir_and_what_a_config_file_set(tmp_pat
     assert r.returncode == 0, r.stderr
 
 
+def test_a_resume_hint_repeats_the_config_path(tmp_path):
+    """--config-path (Hydra's -cp: a whole config tree of one's own, here a copy of conf/
+    whose sine is noisier) was not carried into the hints: the printed resume composed the
+    bundled configs and was refused for data.noise."""
+    import shutil
+    conf = tmp_path / "my conf"
+    shutil.copytree(REPO / "conf", conf)
+    sine = conf / "data" / "sine.yaml"
+    sine.write_text(sine.read_text().replace("noise: 0.02", "noise: 0.05"))
+    run_dir = tmp_path / "run"
+    r = cli([f"--config-path={conf}", "trainer.stop_after=1",
+             f"hydra.run.dir={run_dir}"] + tiny("sine"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    stopped = _hint((run_dir / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
+    assert stopped[0] == f"--config-path={conf}"
+    r = cli(stopped, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 def test_readme_names_every_file_a_sweep_writes_and_every_summary_field(tmp_path):
     r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + tiny("sine"))
     assert r.returncode == 0, r.stderr
