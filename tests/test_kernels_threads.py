@@ -159,6 +159,7 @@ def test_gate_passes_split_over_the_pool_change_no_bit(gk, make_problem, make_co
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+@pytest.mark.parametrize("T", [7, 32], ids=["T7", "T32_w_hh_transposed"])
 @pytest.mark.parametrize("padded", [False, True], ids=["full", "padded"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
@@ -167,15 +168,16 @@ def test_steps_as_row_blocks_on_the_pool_match_the_reference(gk, ref, make_probl
                                                              make_cotangents, assert_close,
                                                              tol, two_threads, monkeypatch,
                                                              reset_after, reverse, padded,
-                                                             dtype):
+                                                             dtype, T):
     """On 2 threads a batch of 64 rows x 32 units runs each step as two row blocks at once,
     each with its own GEMMs and gate passes (_gru.step_blocks). A block offset off by a
     row, a GEMM over the wrong rows or a block run twice shows against the float64
     reference. At this size the per-step GEMMs stay on one thread and the passes whole
     when the steps are not split, so the blocks add exactly one run per step each way to
-    the pool's count; none started a run from inside a block."""
+    the pool's count; none started a run from inside a block. At 32 steps each block's
+    GEMMs read the transposed copy of w_hh (_gru.transpose_w_hh)."""
     from grucy import _gru
-    T, B, I, H = 7, 64, 8, 32
+    B, I, H = 64, 8, 32
     assert _gru.step_blocks(B, H) == 2
     p = make_problem(T, B, I, H, dtype=dtype, seed=540)
     dout, dh_n = make_cotangents(T, B, H, dtype=dtype, seed=541)
