@@ -190,7 +190,8 @@ cdef class Floor:
                       hp=(B, G), rh=(B, H), hprev=(T, B, H),
                       da=(self.chunk, B, G),
                       dhn=(self.chunk, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
-                      dw_ih=(G, I), dw_hh=(G, H), w_hh_t=(H, G))
+                      dw_ih=(G, I), dw_hh=(G, H),
+                      w_hh_t=(H if self.w_t else 1, G if self.w_t else 1))  # read if w_t
         # Values of order 0.1: no denormals, no overflow, like a real layer's.
         self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
                      for k, s in shapes.items()}
