@@ -65,6 +65,11 @@ def choose_threads(cfg) -> int:
     return cores
 
 
+def _source(s) -> str:
+    """A Hydra config source as --config-path/--config-dir take it: a package's with pkg://."""
+    return f"pkg://{s.path}" if s.schema == "pkg" else s.path
+
+
 def _hydra_info():
     if not HydraConfig.initialized():
         return {"multirun": False, "overrides": [], "invocation": [], "job": None,
@@ -76,12 +81,14 @@ def _hydra_info():
     overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)
     # how Hydra found the config besides the overrides, for a resume hint to repeat: a dataset
     # added with --config-dir (README) was "Could not find 'data/square'" without it, and a
-    # run from a copy of conf/ (--config-path) resumed with the bundled configs instead
-    invocation = [f"--config-path={s.path}" for s in hc.runtime.config_sources
-                  if s.provider == "main" and s.schema == "file"
-                  and os.path.realpath(s.path) != os.path.realpath(config_dir())]
-    invocation += [f"--config-dir={s.path}" for s in hc.runtime.config_sources
-                   if s.provider == "command-line" and s.schema == "file"]
+    # run from a copy of conf/ (--config-path, a directory or a package) resumed with the
+    # bundled configs instead
+    invocation = [f"--config-path={_source(s)}" for s in hc.runtime.config_sources
+                  if s.provider == "main" and (s.schema == "pkg" or (
+                      s.schema == "file"
+                      and os.path.realpath(s.path) != os.path.realpath(config_dir())))]
+    invocation += [f"--config-dir={_source(s)}" for s in hc.runtime.config_sources
+                   if s.provider == "command-line" and s.schema in ("file", "pkg")]
     if hc.job.config_name != "config":
         invocation.append(f"--config-name={hc.job.config_name}")
     return {"multirun": multirun, "overrides": list(overrides), "invocation": invocation,

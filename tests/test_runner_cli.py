@@ -512,6 +512,27 @@ def test_a_resume_hint_repeats_the_config_path(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_resume_hint_repeats_a_config_package(tmp_path):
+    """The same for a config tree inside a package (--config-path=pkg://...), which the
+    review found dropped: the hint kept only directories."""
+    import shutil
+    conf = tmp_path / "mypkg" / "conf"
+    shutil.copytree(REPO / "conf", conf)
+    for d in (conf.parent, conf):
+        (d / "__init__.py").write_text("")
+    sine = conf / "data" / "sine.yaml"
+    sine.write_text(sine.read_text().replace("noise: 0.02", "noise: 0.05"))
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    run_dir = tmp_path / "run"
+    r = cli(["--config-path=pkg://mypkg.conf", "trainer.stop_after=1",
+             f"hydra.run.dir={run_dir}"] + tiny("sine"), cwd=tmp_path, env_extra=env)
+    assert r.returncode == 0, r.stderr
+    stopped = _hint((run_dir / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
+    assert stopped[0].startswith("--config-path=pkg://mypkg")
+    r = cli(stopped, cwd=tmp_path, env_extra=env)
+    assert r.returncode == 0, r.stderr
+
+
 def test_readme_names_every_file_a_sweep_writes_and_every_summary_field(tmp_path):
     r = cli(["-m", f"hydra.sweep.dir={tmp_path}"] + tiny("sine"))
     assert r.returncode == 0, r.stderr
