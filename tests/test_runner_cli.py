@@ -493,42 +493,31 @@ def test_a_resume_hint_repeats_the_config_dir_and_what_a_config_file_set(tmp_pat
     assert r.returncode == 0, r.stderr
 
 
-def test_a_resume_hint_repeats_the_config_path(tmp_path):
+@pytest.mark.parametrize("tree", ["directory", "package"])
+def test_a_resume_hint_repeats_the_config_path(tmp_path, tree):
     """--config-path (Hydra's -cp: a whole config tree of one's own, here a copy of conf/
     whose sine is noisier) was not carried into the hints: the printed resume composed the
-    bundled configs and was refused for data.noise."""
+    bundled configs and was refused for data.noise. A tree inside a package
+    (--config-path=pkg://...) was dropped too, the review found: the hint kept only
+    directories."""
     import shutil
-    conf = tmp_path / "my conf"
+    conf = tmp_path / ("my conf" if tree == "directory" else "mypkg/conf")
     shutil.copytree(REPO / "conf", conf)
     sine = conf / "data" / "sine.yaml"
     sine.write_text(sine.read_text().replace("noise: 0.02", "noise: 0.05"))
+    if tree == "directory":
+        path, env, want = str(conf), None, f"--config-path={conf}"
+    else:
+        for d in (conf.parent, conf):
+            (d / "__init__.py").write_text("")
+        path, want = "pkg://mypkg.conf", "--config-path=pkg://mypkg"
+        env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
     run_dir = tmp_path / "run"
-    r = cli([f"--config-path={conf}", "trainer.stop_after=1",
-             f"hydra.run.dir={run_dir}"] + tiny("sine"), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    stopped = _hint((run_dir / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
-    assert stopped[0] == f"--config-path={conf}"
-    r = cli(stopped, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-
-
-def test_a_resume_hint_repeats_a_config_package(tmp_path):
-    """The same for a config tree inside a package (--config-path=pkg://...), which the
-    review found dropped: the hint kept only directories."""
-    import shutil
-    conf = tmp_path / "mypkg" / "conf"
-    shutil.copytree(REPO / "conf", conf)
-    for d in (conf.parent, conf):
-        (d / "__init__.py").write_text("")
-    sine = conf / "data" / "sine.yaml"
-    sine.write_text(sine.read_text().replace("noise: 0.02", "noise: 0.05"))
-    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
-    run_dir = tmp_path / "run"
-    r = cli(["--config-path=pkg://mypkg.conf", "trainer.stop_after=1",
+    r = cli([f"--config-path={path}", "trainer.stop_after=1",
              f"hydra.run.dir={run_dir}"] + tiny("sine"), cwd=tmp_path, env_extra=env)
     assert r.returncode == 0, r.stderr
     stopped = _hint((run_dir / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
-    assert stopped[0].startswith("--config-path=pkg://mypkg")
+    assert stopped[0] == want if tree == "directory" else stopped[0].startswith(want)
     r = cli(stopped, cwd=tmp_path, env_extra=env)
     assert r.returncode == 0, r.stderr
 
