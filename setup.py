@@ -39,8 +39,9 @@ blas = dict(
     libraries=[scipy_openblas32.get_library()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=["-O3"] + (["-O0", "-g"] if DEBUG else []),
-    # C beside the .pyx: the point functions, the gate passes with their AVX2+FMA copies and
-    # the thread pool and the exit guard (an edit to any of them must rebuild the modules)
+    # C beside the .pyx: the point functions, the gate passes with their AVX2 and AVX-512
+    # copies, the thread pool and the exit guard (an edit to any of them must rebuild the
+    # modules)
     depends=["grucy/_math.h", "grucy/_gates.h", "grucy/_gates_t.h", "grucy/_pool.h",
              "grucy/_exit.h"],
 )

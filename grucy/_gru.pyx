@@ -75,8 +75,8 @@ from grucy._blas cimport (real, gemm, get_num_threads, openblas_threads_callback
                           grucy_exit_guard)
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
-                          grucy_simd_select, grucy_pool_init, grucy_pool_reserve,
-                          grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
+                          grucy_simd_select, GRUCY_SIMD_AVX512, grucy_pool_init,
+                          grucy_pool_reserve, grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
                           grucy_pool_run, grucy_pool_blas_shared, grucy_pool_set_shared_top)
 from grucy._checks import BLAS_INT_MAX
 
@@ -87,7 +87,7 @@ cnp.import_array()
 SIMD_NAMES = ("baseline (SSE2 on x86-64)", "AVX2+FMA", "AVX-512")
 
 
-def _set_simd(int most=2):
+def _set_simd(int most=GRUCY_SIMD_AVX512):
     """Run the gate passes' best copy this CPU has, up to level `most` (an index into
     SIMD_NAMES; the default is the CPU's best); returns the level now in force."""
     return grucy_simd_select(most)

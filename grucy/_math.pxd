@@ -54,6 +54,7 @@ cdef inline real tanh_(real a) noexcept nogil:
 # once on grucy's pool (grucy/_pool.h); 1 runs them on the calling thread.
 
 cdef extern from "_gates.h" nogil:
+    enum: GRUCY_SIMD_AVX512                        # the newest copy's level
     int grucy_simd_select(int most)
     int grucy_pool_init()
     int grucy_pool_reserve(int n)

@@ -61,10 +61,10 @@ def get_corename():
 
 # ---- test hook ------------------------------------------------------------------------------
 
-from grucy._math cimport map_sigmoid, map_tanh, grucy_simd_select
+from grucy._math cimport map_sigmoid, map_tanh, grucy_simd_select, GRUCY_SIMD_AVX512
 
 
-def _set_simd(int most=2):
+def _set_simd(int most=GRUCY_SIMD_AVX512):
     """For tests: _pointwise runs the best copy of the point functions this CPU has, up to
     level `most` (0 baseline, 1 AVX2+FMA, 2 AVX-512, as _gru.SIMD_NAMES); returns the level
     now in force."""
