@@ -648,14 +648,15 @@ cpdef bint transpose_w_hh(Py_ssize_t T, Py_ssize_t H) noexcept:
     made per call (_forward's w_hh_t): from 32 steps on, up to H = 512.
 
     OpenBLAS packs an untransposed right operand faster, and at B = 8, 16 or 32 a small
-    product can then take its small-matrix kernel, which packs nothing: h @ w_hhᵀ as
-    h @ w_hh_t took 0.77-0.97x the time from H = 32 to 512 (grucy.matmul, one thread,
-    Xeon with AVX-512). The copy is 3H² strided moves, 0.4-0.8 ns each there (8 µs at
-    H = 64, 0.6 ms at H = 512): 2 to 30 steps' gain on the benchmark grid. Shorter calls
-    (gru_cell, a few steps) keep w_hh as it is, as does the backward, whose products read
-    it untransposed already. Past H = 512 the untransposed product was no faster (0.95-1.04x
-    at H = 768 and 1024), and the copy would keep 3H² elements in each thread's workspace
-    (200 MB at H = 4096, float32) for nothing."""
+    product can then take its small-matrix kernel, which packs nothing: h @ w_hh_t took
+    0.68-0.96x the time of h @ w_hhᵀ at the benchmark grid's (B, H) (benchmarks/gemm.py
+    --forms, one thread, Xeon with AVX-512). The copy is 3H² strided moves, worth it only
+    over many steps: copying for every call made a one-step gru_cell at H = 256 take 220 µs
+    instead of 34 (benchmarks/run.py's streaming table), about 1 ns per element copied.
+    Shorter calls keep w_hh as it is, as does the backward, whose products read it
+    untransposed already. Past H = 512 the copy gained 1-6% (0.94-0.99x at H = 768 and
+    1024, gemm.py --forms), and it stays in each thread's workspace: 3H² elements, 200 MB
+    at H = 4096 in float32."""
     return T >= 32 and H <= 512
 
 
