@@ -12,15 +12,16 @@ a matrix product. Keep it in step with _gru.pyx.
 import numpy as np
 
 from grucy._blas cimport real, gemm, grucy_call_enter, grucy_call_leave, grucy_exit_guard
-from grucy._gru import (blas_callback_address, chunk_steps, proj_steps, step_blocks,
+from grucy._gru import (chunk_steps, proj_steps, serial_run_address, step_blocks,
                         transpose_w_hh)
 
 
-# grucy's pool, reached through the OpenBLAS threading callback _gru registers: it runs
-# dojob(i, jobs + i·elsize, data) for i < njobs at once (grucy/_pool.h, grucy_pool_blas).
-ctypedef void (*_dojob)(int, void *, int) noexcept nogil
-ctypedef void (*_pool_fn)(int, _dojob, int, size_t, void *, int) noexcept nogil
-cdef _pool_fn _pool = <_pool_fn><size_t>blas_callback_address()
+# grucy's pool, reached through _gru (whose module holds it): the serial run that row-block
+# steps use, fn(i, arg) for i < njobs at once with OpenBLAS at one thread (grucy/_pool.h,
+# grucy_pool_run_serial).
+ctypedef void (*_job_fn)(int, void *) noexcept nogil
+ctypedef int (*_run_fn)(int, _job_fn, void *) noexcept nogil
+cdef _run_fn _serial_run = <_run_fn><size_t>serial_run_address()
 
 if grucy_exit_guard() != 0:
     raise ImportError("grucy: could not register the exit and fork handlers (grucy/_exit.h)")
@@ -82,7 +83,7 @@ cdef void _step_gemms(const _Step *a, real *h, Py_ssize_t b_lo, Py_ssize_t b_hi)
          <int>H, <real>1, dh + b_lo * H, <int>H)
 
 
-cdef void _block(int i, void *arg, int unused) noexcept nogil:
+cdef void _block(int i, void *arg) noexcept nogil:
     """Pool job i: the step's GEMMs for row block i of a.blocks."""
     cdef const _Step *a = <const _Step *>arg
     cdef Py_ssize_t lo = a.B * i // a.blocks, hi = a.B * (i + 1) // a.blocks
@@ -93,13 +94,13 @@ cdef void _block(int i, void *arg, int unused) noexcept nogil:
 
 
 cdef void _step(_Step *a, real *h, bint backward) noexcept nogil:
-    """One step's GEMMs: all rows at once, or a.blocks row blocks at once on the pool
-    (every job gets the same _Step: elsize 0)."""
+    """One step's GEMMs: all rows at once, or a.blocks row blocks at once on the pool, as a
+    serial run (the kernels' row-block steps)."""
     a.backward = backward
     if a.blocks <= 1:
         _step_gemms(a, h, 0, a.B)
     else:
-        _pool(1, _block, a.blocks, 0, a, 0)
+        _serial_run(a.blocks, _block, a)
 
 
 cdef void _fwd(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,

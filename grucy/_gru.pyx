@@ -58,9 +58,10 @@ Performance notes (issue 5, measured with benchmarks/run.py)
 - With more than one thread, one pool (grucy/_pool.h) runs both OpenBLAS's share of each
   GEMM and the gate passes: a step's rows are split into blocks, one per thread, when each
   block gets at least PAR_MIN_UNITS units (gate_blocks). Before, the passes ran on the caller
-  while OpenBLAS's idle worker spun on the other core. Small steps instead run as row blocks
-  that each do their own GEMMs and passes, one pool run per step (step_blocks): at those
-  sizes OpenBLAS's split of a GEMM gains nothing over one thread.
+  while OpenBLAS's idle worker spun on the other core. Steps up to H = 128 instead run as
+  row blocks that each do their own GEMMs and passes, one pool run per step, with OpenBLAS
+  held at one thread meanwhile (step_blocks, grucy_pool_run_serial): at those sizes
+  OpenBLAS's split of a GEMM gains little or nothing over one thread.
 - `Cell` is the streaming entry point: weights bound once, scratch owned, one step
   writes into a caller's array (see its docstring).
 """
@@ -70,14 +71,17 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 
-from grucy._blas cimport (real, gemm, get_num_threads, openblas_threads_callback,
+from grucy._blas cimport (real, gemm, get_num_threads, set_num_threads,
+                          openblas_threads_callback,
                           use_threads_callback, grucy_call_enter, grucy_call_leave,
                           grucy_exit_guard)
 from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_n_train,
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, GRUCY_SIMD_AVX512, grucy_pool_init,
                           grucy_pool_reserve, grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
-                          grucy_pool_run, grucy_pool_blas_shared, grucy_pool_set_shared_top)
+                          grucy_pool_run, grucy_pool_run_serial, grucy_pool_threads,
+                          grucy_pool_set_threads, grucy_pool_blas_shared,
+                          grucy_pool_set_shared_top)
 from grucy._checks import BLAS_INT_MAX
 
 cnp.import_array()
@@ -326,7 +330,7 @@ cdef void _forward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         if blocks <= 1:
             _fwd_rows(&a, h, 0, B, parts)
         else:
-            grucy_pool_run(blocks, _fwd_block, &a)
+            grucy_pool_run_serial(blocks, _fwd_block, &a)
 
 
 # ---- backward loop ------------------------------------------------------------------------
@@ -520,7 +524,7 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
         if blocks <= 1:
             _bwd_rows(&a, dh, 0, B, parts)
         else:
-            grucy_pool_run(blocks, _bwd_block, &a)
+            grucy_pool_run_serial(blocks, _bwd_block, &a)
         if s == s_lo:                                # the chunk's rows are complete
             o = t_lo * B
             if not reset_after:
@@ -663,7 +667,7 @@ cpdef bint transpose_w_hh(Py_ssize_t T, Py_ssize_t H) noexcept:
 cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
     """Row blocks for a problem's per-step gate passes: one per BLAS thread, fewer when
     blocks would be smaller than PAR_MIN_UNITS (1: the calling thread alone)."""
-    cdef Py_ssize_t n = get_num_threads()
+    cdef Py_ssize_t n = grucy_pool_threads()
     if n <= 1:
         return 1
     return <int>max(1, min(n, B, (B * H) // PAR_MIN_UNITS))
@@ -671,33 +675,41 @@ cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
 
 # A step runs as row blocks at once on the pool, each block doing its own rows' GEMMs and gate
 # passes (one run per step), instead of OpenBLAS splitting each per-step GEMM and the passes
-# running after it, when the batch is big enough to split (STEP_MIN_UNITS) and a block's
-# largest GEMM, (rows, H) x (H, 3H), stays at or under OpenBLAS's own threading threshold, so
-# that OpenBLAS runs it on the job's thread (a split there would need threads the pool does
-# not have free: grucy/_pool.h gives it threads of its own, slowly). Measured on 2 threads
-# with `benchmarks/pool_split.py --split steps` (paired A/B in one process, blocks / whole,
-# both variants; three runs, two of 15 pairs and one of 9): training 0.76-0.92 at
-# (100, 32, 8, 64), (100, 128, 8, 32), (100, 64, 8, 48), one 1.13 of 24 at (50, 48, 16, 48);
-# inference 0.67-1.00, bar seed-variant readings of 1.08 and 1.20 (the other runs of each:
-# 0.68-0.80, 0.90-1.00). A C prototype of the loop had (200, 16, 1, 32), whose blocks would
-# get 256 units, at 1.11 (a run per step costs more than it saves), hence the minimum; at
-# H >= 128 the blocks' GEMMs exceed the threshold, and there OpenBLAS's split GEMMs ran about
-# as fast as row blocks in that prototype (0.96-1.10).
+# running after it, when the batch is big enough to split (STEP_MIN_UNITS) and H is at most
+# STEP_MAX_H. The run is a serial one (grucy_pool_run_serial): OpenBLAS is held at one thread
+# while it lasts, so each block's GEMMs run on its job's thread, however big.
+#
+# Why blocks: a block needs only its own rows of h, hp and the gates, so nothing crosses
+# between cores within a step, and there is one synchronisation per step instead of one per
+# GEMM and pass. Why only up to STEP_MAX_H: each block's GEMMs read all of w_hh (3H² values)
+# where OpenBLAS's split gives each thread a part of it, and past H = 128 that cost more than
+# the blocks saved. `python benchmarks/pool_split.py --split steps` (2 threads, Xeon with
+# 2 MiB of L2 per core; medians of 15 paired ratios, blocks / OpenBLAS's split, two runs,
+# both variants; the last three shapes are past STEP_MAX_H, blocked there for the test only):
+#   (100, 32, 8, 64)     inference 0.91-1.08  training 0.82-0.86
+#   (100, 64, 32, 128)   inference 0.84-0.97  training 0.91-1.05
+#   (100, 128, 8, 32)    inference 0.61-0.73  training 0.60-0.76
+#   (50, 16, 16, 128)    inference 0.68-0.75  training 0.74-0.79
+#   (50, 32, 16, 128)    inference 0.59-0.68  training 0.67-0.76
+#   (50, 32, 16, 192)    inference 0.83-0.91  training 0.90-0.98
+#   (50, 64, 16, 256)    inference 1.05-1.09  training 1.05-1.07
+#   (50, 32, 16, 512)    inference 1.21-1.24  training 1.08-1.11
+# H = 192 gains a little at B = 32 but not at B = 64 (`--shapes 50,64,16,192`, 11 pairs:
+# 0.95-1.00 inference, 1.02-1.05 training), nor H = 256 at B = 16 for reset_after (1.00,
+# 1.03), so the limit stays at 128. Before the serial run, blocks were used only where OpenBLAS would not
+# split a block's GEMMs anyway (H <= 64 or so); (200, 16, 1, 32), whose blocks would get 256
+# units, read 1.11 in a C prototype on the AMD machine (a run per step costs more than it
+# saves): hence the minimum.
 STEP_MIN_UNITS = 2048
-OPENBLAS_SERIAL_MNK = 65536 * 4      # OpenBLAS splits a GEMM only when m·n·k exceeds this
-                                     # (interface/gemm.c: SMP_THRESHOLD_MIN · 4)
+STEP_MAX_H = 128
 
 
 cpdef int step_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
     """Row blocks for a problem's steps (1: the GEMMs take all rows; see above)."""
-    cdef Py_ssize_t n = get_num_threads(), blocks, rows
-    if n <= 1 or B * H < STEP_MIN_UNITS:
+    cdef Py_ssize_t n = grucy_pool_threads()
+    if n <= 1 or B * H < STEP_MIN_UNITS or H > STEP_MAX_H:
         return 1
-    blocks = min(n, B)
-    rows = (B + blocks - 1) // blocks
-    if rows * 3 * H * H > OPENBLAS_SERIAL_MNK:
-        return 1
-    return <int>blocks
+    return <int>min(n, B)
 
 
 def reserve_threads(int n, who="set_num_threads"):
@@ -706,6 +718,22 @@ def reserve_threads(int n, who="set_num_threads"):
     instance serves OpenBLAS's callback and the gate passes."""
     if grucy_pool_reserve(n) != 0:
         raise RuntimeError(f"{who}: could not start {n - 1} worker threads")
+
+
+def set_threads(int n):
+    """Set OpenBLAS's thread count between the pool's runs (grucy.set_num_threads)."""
+    grucy_pool_set_threads(n)
+
+
+def threads():
+    """The thread count the kernels plan with: OpenBLAS's, which a serial run (row-block
+    steps) holds at one thread while it lasts, reported as it was (grucy.get_num_threads)."""
+    return grucy_pool_threads()
+
+
+def serial_run_address():
+    """The address of grucy_pool_run_serial, the run that row-block steps use (_floor)."""
+    return <size_t>&grucy_pool_run_serial
 
 
 def blas_callback_address():
@@ -765,8 +793,16 @@ def _matmul_in_a_job(const double[:, ::1] a, const double[:, ::1] b):
     return out
 
 
+cdef int _blas_get_threads() noexcept nogil:
+    return get_num_threads()
+
+
+cdef void _blas_set_threads(int n) noexcept nogil:
+    set_num_threads(n)
+
+
 # One pool for OpenBLAS's parallel GEMMs and the gate passes (grucy/_pool.h explains why).
-if grucy_pool_init() != 0:
+if grucy_pool_init(_blas_get_threads, _blas_set_threads) != 0:
     raise ImportError("grucy: could not register the thread pool's fork handler")
 if grucy_exit_guard() != 0:
     raise ImportError("grucy: could not register the exit and fork handlers (grucy/_exit.h)")

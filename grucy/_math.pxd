@@ -56,11 +56,15 @@ cdef inline real tanh_(real a) noexcept nogil:
 cdef extern from "_gates.h" nogil:
     enum: GRUCY_SIMD_AVX512                        # the newest copy's level
     int grucy_simd_select(int most)
-    int grucy_pool_init()
+    int grucy_pool_init(int (*get_threads)() noexcept nogil,
+                        void (*set_threads)(int) noexcept nogil)
     int grucy_pool_reserve(int n)
+    int grucy_pool_threads()
+    void grucy_pool_set_threads(int n)
     unsigned long grucy_pool_runs()
     unsigned long grucy_pool_nested()
     int grucy_pool_run(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
+    int grucy_pool_run_serial(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
                          void *jobs, int data)
     void grucy_pool_blas_shared(int sync, void (*dojob)(int, void *, int), int njobs,

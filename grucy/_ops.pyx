@@ -39,14 +39,6 @@ def gemm_into(const real[:, ::1] a, const real[:, ::1] b, real[:, ::1] c,
         grucy_call_leave()
 
 
-def set_num_threads(int n):
-    _blas.set_num_threads(n)
-
-
-def get_num_threads():
-    return _blas.get_num_threads()
-
-
 def get_num_procs():
     return _blas.get_num_procs()
 

@@ -23,8 +23,9 @@
    One run at a time: callers on several threads queue on a mutex. A run started from inside
    a job (OpenBLAS splitting a GEMM that a job calls) cannot have the pool, whose workers are
    all in the outer run: its jobs run on threads started for it and joined (slow, but never
-   a deadlock); grucy's step jobs keep their GEMMs small enough that OpenBLAS does not split
-   them, and grucy_pool_nested() counts the runs that went this way (tests). After fork()
+   a deadlock); grucy's step jobs run as a serial run (grucy_pool_run_serial: OpenBLAS held
+   at one thread), so that their GEMMs are not split, and grucy_pool_nested() counts the
+   runs that went this way (tests). After fork()
    the child starts with no workers (pthread_atfork). If a needed worker still cannot be
    started inside a run, the jobs run one after another on the caller: right for the gate
    passes; OpenBLAS's jobs would stall waiting for each other, which needs pthread_create
@@ -60,6 +61,7 @@ typedef struct {
 static struct {
     pthread_mutex_t use;           /* held by the caller of a run, start to end */
     pthread_mutex_t lock;          /* guards `sleeping` and the condition variable */
+    pthread_mutex_t count;         /* guards grucy_pool_planned with OpenBLAS's count */
     pthread_cond_t wake;
     int workers;                   /* started so far: workers 1..workers */
     int sleeping;
@@ -67,7 +69,8 @@ static struct {
     atomic_ulong runs;             /* parallel runs so far (tests: whose jobs came here) */
     atomic_ulong nested;           /* of those, runs started from inside a job */
     grucy_mailbox box[GRUCY_POOL_MAX + 1];
-} grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+                PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static inline void grucy_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -155,19 +158,9 @@ static int grucy_pool_run_nested(int njobs, grucy_job_fn fn, void *arg) {
     return started < njobs ? -1 : 0;
 }
 
-/* Run fn(i, arg) for i in [0, njobs) at once (see the top). Returns 0, or -1 when workers
-   could not be started and the jobs ran one after another on the caller. */
-static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
-    if (njobs <= 1) {
-        if (njobs == 1)
-            fn(0, arg);
-        return 0;
-    }
-    if (grucy_in_job)
-        return grucy_pool_run_nested(njobs, fn, arg);
-    pthread_mutex_lock(&grucy_pool.use);
+/* The body of a run of njobs >= 2 jobs, with `use` held by the caller. */
+static inline int grucy_pool_run_held(int njobs, grucy_job_fn fn, void *arg) {
     if (grucy_pool_grow(njobs - 1) < njobs - 1) {
-        pthread_mutex_unlock(&grucy_pool.use);
         for (int i = 0; i < njobs; i++)
             fn(i, arg);
         return -1;
@@ -188,8 +181,75 @@ static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
     grucy_in_job = 0;
     while (atomic_load_explicit(&grucy_pool.pending, memory_order_acquire) > 0)
         grucy_pause();
-    pthread_mutex_unlock(&grucy_pool.use);
     return 0;
+}
+
+/* Run fn(i, arg) for i in [0, njobs) at once (see the top). Returns 0, or -1 when workers
+   could not be started and the jobs ran one after another on the caller. */
+static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
+    if (njobs <= 1) {
+        if (njobs == 1)
+            fn(0, arg);
+        return 0;
+    }
+    if (grucy_in_job)
+        return grucy_pool_run_nested(njobs, fn, arg);
+    pthread_mutex_lock(&grucy_pool.use);
+    int r = grucy_pool_run_held(njobs, fn, arg);
+    pthread_mutex_unlock(&grucy_pool.use);
+    return r;
+}
+
+/* OpenBLAS's thread count, through the two functions grucy_pool_init is given (grucy names
+   its BLAS in grucy/_blas.pxd alone). */
+static int (*grucy_blas_get_threads)(void) = NULL;
+static void (*grucy_blas_set_threads)(int) = NULL;
+
+/* While a serial run holds OpenBLAS at one thread: the count it had, else 0. It changes
+   together with OpenBLAS's count under grucy_pool.count, so a reader never sees one
+   changed and the other not. */
+static int grucy_pool_planned = 0;
+
+/* A run whose jobs' GEMMs stay on their jobs' threads: OpenBLAS is held at one thread for
+   the run's length (it splits a GEMM by its global count alone; a split inside a job would
+   get threads of its own, slowly: grucy_pool_run_nested). Row-block steps use this
+   (grucy/_gru.pyx, step_blocks). `use` is held throughout, so no other run, and no
+   grucy_pool_set_threads, sees the count at one; a GEMM another thread starts meanwhile
+   runs on its own thread, and grucy_pool_threads still reports the planned count, so that
+   thread plans its splits as it would alone. */
+static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
+    if (njobs <= 1 || grucy_in_job)
+        return grucy_pool_run(njobs, fn, arg);
+    pthread_mutex_lock(&grucy_pool.use);
+    pthread_mutex_lock(&grucy_pool.count);
+    int n = grucy_blas_get_threads();
+    grucy_pool_planned = n;
+    grucy_blas_set_threads(1);
+    pthread_mutex_unlock(&grucy_pool.count);
+    int r = grucy_pool_run_held(njobs, fn, arg);
+    pthread_mutex_lock(&grucy_pool.count);
+    grucy_blas_set_threads(n);
+    grucy_pool_planned = 0;
+    pthread_mutex_unlock(&grucy_pool.count);
+    pthread_mutex_unlock(&grucy_pool.use);
+    return r;
+}
+
+/* The thread count grucy plans with: OpenBLAS's, or, during a serial run, what it was. */
+static inline int grucy_pool_threads(void) {
+    pthread_mutex_lock(&grucy_pool.count);
+    int n = grucy_pool_planned > 0 ? grucy_pool_planned : grucy_blas_get_threads();
+    pthread_mutex_unlock(&grucy_pool.count);
+    return n;
+}
+
+/* Set OpenBLAS's thread count between runs (not in the middle of a serial one). */
+static inline void grucy_pool_set_threads(int n) {
+    pthread_mutex_lock(&grucy_pool.use);
+    pthread_mutex_lock(&grucy_pool.count);
+    grucy_blas_set_threads(n);
+    pthread_mutex_unlock(&grucy_pool.count);
+    pthread_mutex_unlock(&grucy_pool.use);
 }
 
 /* OpenBLAS's threading callback: its njobs jobs (jobdata, elsize bytes apart) on the pool,
@@ -266,15 +326,21 @@ static inline int grucy_pool_reserve(int n) {
 }
 
 static void grucy_pool_after_fork_child(void) {
+    /* forked during another thread's serial run: OpenBLAS stays at one thread (safe) */
+    grucy_pool_planned = 0;
     pthread_mutex_init(&grucy_pool.use, NULL);
+    pthread_mutex_init(&grucy_pool.count, NULL);
     pthread_mutex_init(&grucy_pool.lock, NULL);
     pthread_cond_init(&grucy_pool.wake, NULL);
     grucy_pool.workers = 0;
     grucy_pool.sleeping = 0;
 }
 
-/* Call once, before the first run: the fork handler. Returns 0 on success. */
-static inline int grucy_pool_init(void) {
+/* Call once, before the first run: OpenBLAS's thread-count functions and the fork handler.
+   Returns 0 on success. */
+static inline int grucy_pool_init(int (*get_threads)(void), void (*set_threads)(int)) {
+    grucy_blas_get_threads = get_threads;
+    grucy_blas_set_threads = set_threads;
     return pthread_atfork(NULL, NULL, grucy_pool_after_fork_child);
 }
 

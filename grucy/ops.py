@@ -111,13 +111,14 @@ def set_num_threads(n):
     milliseconds, at 3 threads on 2 cores).
     """
     n = check_int(n, "set_num_threads: n", minimum=1)     # TypeError for "2", as Python's own
-    old = _ops.get_num_threads()
-    # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it
-    _ops.set_num_threads(min(n, BLAS_INT_MAX, _cpus()))
-    try:                                       # the pool lives in grucy._gru (_pool.h)
-        _gru.reserve_threads(_ops.get_num_threads())
+    old = _gru.threads()
+    # OpenBLAS caps n at its build's maximum; n past a C int would not even reach it. The
+    # pool (grucy._gru, _pool.h) sets it between its runs: a row-block step holds it at one.
+    _gru.set_threads(min(n, BLAS_INT_MAX, _cpus()))
+    try:
+        _gru.reserve_threads(_gru.threads())
     except RuntimeError:
-        _ops.set_num_threads(old)
+        _gru.set_threads(old)
         raise
 
 
@@ -131,7 +132,7 @@ def _cpus():
 
 def get_num_threads():
     """The size of grucy's OpenBLAS thread pool."""
-    return _ops.get_num_threads()
+    return _gru.threads()
 
 
 _numpy_shared = False        # numpy's OpenBLAS hands its jobs to grucy's pool (blas_info)
@@ -259,7 +260,7 @@ def blas_info():
         "library": os.fspath(_blas_path),
         "package": "scipy-openblas32 " + md.version("scipy-openblas32"),
         "corename": _ops.get_corename(),
-        "num_threads": _ops.get_num_threads(),
+        "num_threads": _gru.threads(),
         "num_procs": _ops.get_num_procs(),
         "config": _ops.get_config(),
         "numpy_threads": numpy_threads,

@@ -123,7 +123,7 @@ def test_a_running_kernel_lets_another_python_thread_run(gk, make_problem, make_
 
 # ---- grucy's pool (grucy/_pool.h): OpenBLAS's jobs and the split gate passes ---------------
 
-def _big(make_problem, make_cotangents, seed, T=6, B=64, I=40, H=64, dtype=np.float32):
+def _big(make_problem, make_cotangents, seed, T=6, B=64, I=40, H=160, dtype=np.float32):
     """Big enough that with 2 threads the gate passes split (B·H >= 2·PAR_MIN_UNITS) and the
     per-step GEMMs pass OpenBLAS's threshold for using threads (so they run on the pool)."""
     p = make_problem(T, B, I, H, dtype=dtype, seed=seed)
@@ -199,7 +199,62 @@ def test_steps_as_row_blocks_on_the_pool_match_the_reference(gk, ref, make_probl
         assert_close(a, b, tol[np.dtype(dtype)], name)
 
 
-@pytest.mark.parametrize("H", [32, 64], ids=["step_blocks", "split_passes"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_row_blocks_keep_big_gemms_on_their_own_threads(gk, ref, make_problem,
+                                                        make_cotangents, assert_close, tol,
+                                                        two_threads, reset_after, dtype):
+    """At H = 128 a block of 32 rows has GEMMs that OpenBLAS would split (m·n·k past its
+    threshold), each split a run from inside a job on threads of its own. Row-block steps
+    hold OpenBLAS at one thread while they run (grucy_pool_run_serial), so no run nests;
+    the count grucy reports stays 2 and OpenBLAS's is 2 again afterwards."""
+    import ctypes
+    from grucy import _gru, _blas_path
+    T, B, I, H = 32, 64, 8, 128
+    assert _gru.step_blocks(B, H) == 2
+    p = make_problem(T, B, I, H, dtype=dtype, seed=545)
+    dout, dh_n = make_cotangents(T, B, H, dtype=dtype, seed=546)
+    kw = dict(reset_after=reset_after)
+    nested = _gru.pool_nested_runs()
+    got = _job(gk, p, dout, dh_n, kw)
+    assert _gru.pool_nested_runs() == nested
+    assert gk.get_num_threads() == 2
+    assert ctypes.CDLL(_blas_path).scipy_openblas_get_num_threads() == 2
+    p64 = {k: v.astype(np.float64) for k, v in p.items()}
+    want = _job(ref, p64, dout.astype(np.float64), dh_n.astype(np.float64), kw)
+    for name, a, b in zip(("out", "h_n") + GRADS, got, want):
+        assert_close(a, b, tol[np.dtype(dtype)], name)
+
+
+def test_the_thread_count_reads_the_same_while_row_blocks_run(gk, make_problem, two_threads):
+    """While a row-block step runs, OpenBLAS's own count is 1; another thread asking grucy
+    meanwhile (get_num_threads, or a kernel call planning its splits) must still read 2, or
+    its splits, and so the last bits of its results, would depend on timing."""
+    from grucy import _gru
+    T, B, I, H = 64, 64, 8, 128
+    assert _gru.step_blocks(B, H) == 2
+    p = make_problem(T, B, I, H, dtype=np.float32, seed=547)
+    done = threading.Event()
+    seen = set()
+
+    def poll():
+        while not done.is_set():
+            seen.update((gk.get_num_threads(), _gru.step_blocks(B, H), _gru.gate_blocks(B, H)))
+
+    t = threading.Thread(target=poll)
+    t.start()
+    try:
+        runs = _gru.pool_runs()
+        for _ in range(20):
+            gk.gru_forward(**p, training=False)
+        assert _gru.pool_runs() - runs >= 20 * T
+    finally:
+        done.set()
+        t.join()
+    assert seen == {2}
+
+
+@pytest.mark.parametrize("H", [32, 160], ids=["step_blocks", "split_passes"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_problem,
                                                                  make_cotangents,
@@ -208,7 +263,7 @@ def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_
     """65 rows on 2 threads: blocks of 32 and 33. Each block's bounds are B·i // blocks and
     B·(i + 1) // blocks, and with an even batch (the tests above) rounding either one up
     instead changes nothing, so a row skipped or run by both blocks would only show here.
-    At H = 32 the steps run as row blocks (_gru.step_blocks), at H = 64 the gate passes
+    At H = 32 the steps run as row blocks (_gru.step_blocks), at H = 160 the gate passes
     split (_gru.gate_blocks; grucy_split in grucy/_gates.h). dout=None on the split passes:
     the backward passes' NULL dout must reach every block as NULL, not offset by its rows."""
     from grucy import _gru
@@ -226,8 +281,10 @@ def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_
             assert_close(a, b, tol[np.dtype(np.float64)], f"{kw} {name}")
 
 
-@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (5, 16, 8, 128), (32, 16, 8, 192)],
-                         ids=["row_blocks", "split_gemms", "split_gemms_w_hh_transposed"])
+@pytest.mark.parametrize("shape", [(7, 64, 8, 32), (32, 64, 8, 128), (5, 16, 8, 192),
+                                   (32, 16, 8, 192)],
+                         ids=["row_blocks", "row_blocks_w_hh_transposed", "split_gemms",
+                              "split_gemms_w_hh_transposed"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_cotangents,
                                                         two_threads, shape, reset_after):
@@ -235,13 +292,16 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
     same GEMMs the same way. Where the kernels run steps as row blocks, or OpenBLAS splits
     their GEMMs, the floor must start as many runs on the pool: a floor that ran whole steps
     would start none per step at the first shape and be slower than the kernels' GEMMs.
-    The gate passes stay whole at these shapes, so every run of the kernels is a GEMM's.
+    The gate passes stay whole at these shapes or run inside the blocks, so every run of the
+    kernels is a GEMM's.
+    Row blocks run with OpenBLAS at one thread (grucy_pool_run_serial): at H = 128 a block's
+    GEMMs are big enough to split otherwise, each split a run on threads of its own (nested).
     From 32 steps (H <= 512) the forward reads w_hh through a transposed copy
     (_gru.transpose_w_hh), a different product for OpenBLAS, which the floor must issue too."""
     from grucy import _gru
     from grucy._floor import Floor
     T, B, I, H = shape
-    assert _gru.gate_blocks(B, H) == 1
+    assert _gru.step_blocks(B, H) > 1 or _gru.gate_blocks(B, H) == 1
     p = make_problem(T, B, I, H, dtype=np.float32, seed=550)
     dout, _ = make_cotangents(T, B, H, dtype=np.float32, seed=551)
     floor = Floor(T, B, I, H, reset_after, np.float32)
@@ -258,10 +318,12 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
         out, _, cache = gk.gru_forward(**p, reset_after=reset_after)
         gk.gru_backward(dout, None, cache)
 
+    nested = _gru.pool_nested_runs()
     forward = runs(inference)
     assert forward >= T
     assert runs(floor.forward) == forward
     assert runs(floor.training) == runs(training) > forward
+    assert _gru.pool_nested_runs() == nested
 
 
 def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
@@ -324,7 +386,7 @@ def test_threads_sharing_the_pool_neither_deadlock_nor_mix_results(gk, make_prob
         p, dout, dh_n = _big(make_problem, make_cotangents, 510 + 2 * k, **size)
         kw = dict(reset_after=bool(k % 2), reverse=k == 2)
         jobs.append((p, dout, dh_n, kw, _job(gk, p, dout, dh_n, kw)))
-    assert _gru.step_blocks(64, 32) == 2 and _gru.step_blocks(64, 64) == 1
+    assert _gru.step_blocks(64, 32) == 2 and _gru.step_blocks(64, 160) == 1
     rng = np.random.default_rng(520)
     a = rng.standard_normal((300, 200)).astype(np.float32)
     b = rng.standard_normal((200, 250)).astype(np.float32)
