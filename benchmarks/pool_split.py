@@ -7,7 +7,8 @@
 
 With more than one thread grucy splits a step two ways (grucy/_gru.pyx, "threads"):
 - `passes`: the step's GEMMs take all rows (OpenBLAS splits them when big enough) and the
-  gate passes run as row blocks when every block gets at least PAR_MIN_UNITS units;
+  gate passes run as row blocks when every block gets at least PAR_MIN_UNITS units (row-block
+  steps are off on both sides, so shapes up to STEP_MAX_H measure this too);
 - `steps`: each row block does its own GEMMs and passes, one pool run per step, OpenBLAS
   held at one thread meanwhile, where step_blocks allows it (STEP_MIN_UNITS units, H at
   most STEP_MAX_H).
@@ -39,7 +40,7 @@ SHAPES = {"passes": [(100, 32, 8, 64), (100, 64, 32, 128), (100, 64, 64, 256),
                     (50, 32, 16, 512)]}
 OFF = 10 ** 12                 # no block reaches this many units: the caller runs it whole
 # _gru's settings for each side of a pair: the split as shipped (steps: at any H) or none
-SIDES = {"passes": ({}, {"PAR_MIN_UNITS": OFF}),
+SIDES = {"passes": ({"STEP_MIN_UNITS": OFF}, {"PAR_MIN_UNITS": OFF, "STEP_MIN_UNITS": OFF}),
          "steps": ({"STEP_MAX_H": OFF}, {"STEP_MIN_UNITS": OFF})}
 
 

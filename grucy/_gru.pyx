@@ -696,10 +696,11 @@ cpdef int gate_blocks(Py_ssize_t B, Py_ssize_t H) noexcept:
 #   (50, 32, 16, 512)    inference 1.21-1.24  training 1.08-1.11
 # H = 192 gains a little at B = 32 but not at B = 64 (`--shapes 50,64,16,192`, 11 pairs:
 # 0.95-1.00 inference, 1.02-1.05 training), nor H = 256 at B = 16 for reset_after (1.00,
-# 1.03), so the limit stays at 128. Before the serial run, blocks were used only where OpenBLAS would not
-# split a block's GEMMs anyway (H <= 64 or so); (200, 16, 1, 32), whose blocks would get 256
-# units, read 1.11 in a C prototype on the AMD machine (a run per step costs more than it
-# saves): hence the minimum.
+# 1.03), so the limit stays at 128. Before the serial run, blocks were used only where
+# OpenBLAS would not split a block's GEMMs anyway (H <= 64 or so); (200, 16, 1, 32), whose
+# blocks would get 256 units, read 1.11 in a C prototype on the AMD machine (a run per step
+# costs more than it saves): hence the minimum. One block per thread (min(threads, B)) is
+# measured at 2 threads only; with many threads a block can be a row or two.
 STEP_MIN_UNITS = 2048
 STEP_MAX_H = 128
 

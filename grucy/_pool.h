@@ -23,10 +23,10 @@
    One run at a time: callers on several threads queue on a mutex. A run started from inside
    a job (OpenBLAS splitting a GEMM that a job calls) cannot have the pool, whose workers are
    all in the outer run: its jobs run on threads started for it and joined (slow, but never
-   a deadlock); grucy's step jobs run as a serial run (grucy_pool_run_serial: OpenBLAS held
-   at one thread), so that their GEMMs are not split, and grucy_pool_nested() counts the
-   runs that went this way (tests). After fork()
-   the child starts with no workers (pthread_atfork). If a needed worker still cannot be
+   a deadlock), and grucy_pool_nested() counts such runs (tests). grucy's own step jobs
+   start none: they run as a serial run (grucy_pool_run_serial: OpenBLAS held at one thread),
+   so that their GEMMs are not split. After fork() the child starts with no workers
+   (pthread_atfork). If a needed worker still cannot be
    started inside a run, the jobs run one after another on the caller: right for the gate
    passes; OpenBLAS's jobs would stall waiting for each other, which needs pthread_create
    to fail after grucy_pool_reserve succeeded for the same thread count. */
@@ -216,7 +216,12 @@ static int grucy_pool_planned = 0;
    (grucy/_gru.pyx, step_blocks). `use` is held throughout, so no other run, and no
    grucy_pool_set_threads, sees the count at one; a GEMM another thread starts meanwhile
    runs on its own thread, and grucy_pool_threads still reports the planned count, so that
-   thread plans its splits as it would alone. */
+   thread plans its splits as it would alone.
+   The count is OpenBLAS's global one, so others see it at one meanwhile: threadpoolctl, or
+   anything else that reads or sets grucy's OpenBLAS from another thread while a grucy call
+   runs. The run restores its count only if it still reads one, so a change to another count
+   made meanwhile stands; a change to one, or threadpoolctl saving one and restoring it, is
+   lost or leaves one (README, "Kernels": set grucy's threads with grucy.set_num_threads). */
 static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
     if (njobs <= 1 || grucy_in_job)
         return grucy_pool_run(njobs, fn, arg);
@@ -228,7 +233,8 @@ static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
     pthread_mutex_unlock(&grucy_pool.count);
     int r = grucy_pool_run_held(njobs, fn, arg);
     pthread_mutex_lock(&grucy_pool.count);
-    grucy_blas_set_threads(n);
+    if (grucy_blas_get_threads() == 1)
+        grucy_blas_set_threads(n);
     grucy_pool_planned = 0;
     pthread_mutex_unlock(&grucy_pool.count);
     pthread_mutex_unlock(&grucy_pool.use);
@@ -326,7 +332,8 @@ static inline int grucy_pool_reserve(int n) {
 }
 
 static void grucy_pool_after_fork_child(void) {
-    /* forked during another thread's serial run: OpenBLAS stays at one thread (safe) */
+    /* forked during another thread's serial run: OpenBLAS stays at one thread (safe; the
+       README's fork paragraph says so, and grucy.set_num_threads sets it again) */
     grucy_pool_planned = 0;
     pthread_mutex_init(&grucy_pool.use, NULL);
     pthread_mutex_init(&grucy_pool.count, NULL);

@@ -254,6 +254,35 @@ def test_the_thread_count_reads_the_same_while_row_blocks_run(gk, make_problem, 
     assert seen == {2}
 
 
+def test_a_count_set_directly_during_row_blocks_stands(gk, make_problem, two_threads):
+    """Row-block steps hold OpenBLAS's count at one and then restore it, but only if it still
+    reads one: a count another thread sets meanwhile straight on grucy's OpenBLAS stands,
+    not overwritten by the step's restore. Five tries, each setting 3 while forwards run (a
+    set that lands between steps proves nothing; most land inside one)."""
+    import ctypes
+    from grucy import _gru, _blas_path
+    blas = ctypes.CDLL(_blas_path)
+    T, B, I, H = 64, 64, 8, 128
+    assert _gru.step_blocks(B, H) == 2
+    p = make_problem(T, B, I, H, dtype=np.float32, seed=548)
+    for _ in range(5):
+        gk.set_num_threads(2)
+        started = threading.Event()
+
+        def run():
+            started.set()
+            for _ in range(3):
+                gk.gru_forward(**p, training=False)
+
+        t = threading.Thread(target=run)
+        t.start()
+        started.wait()
+        time.sleep(0.002)
+        blas.scipy_openblas_set_num_threads(3)
+        t.join()
+        assert blas.scipy_openblas_get_num_threads() == 3
+
+
 @pytest.mark.parametrize("H", [32, 160], ids=["step_blocks", "split_passes"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_problem,
