@@ -644,6 +644,8 @@ def proj_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, bint reverse, bint full
 # read 0.95-1.09 (inference) and 0.87-1.00 (training), but the full benchmark run that tried
 # 1024 had that shape's 2-thread inference at 1.80x its floor against 1.50x at 2048: not
 # clear enough to change, so small steps stay whole until a quieter machine decides.
+# (Those runs were on the AMD machine, before row-block steps reached H = 128; steps of at
+# most H = 128 and 2048 units now run as blocks, so the passes split only past H = 128.)
 PAR_MIN_UNITS = 2048
 
 
