@@ -1058,7 +1058,6 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
     cdef readonly bint reset_after
     cdef readonly Py_ssize_t input_size, hidden_size
     cdef cnp.ndarray _scratch
-    cdef Py_ssize_t _capacity                       # elements in _scratch
     cdef int _typenum
     cdef bint _busy                                 # inside step (see step)
 
@@ -1077,7 +1076,6 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
         self.hidden_size = self.w_hh.shape[1]
         self.input_size = self.w_ih.shape[1]
         self._scratch = np.empty(0, self.dtype)
-        self._capacity = 0
 
     def __reduce__(self):
         # Through __init__, which checks the weights and derives every size from them. The
@@ -1085,17 +1083,18 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
         # and a crafted one could make step read or write past its buffers.
         return (_cell, (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.reset_after))
 
-    cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write):
-        """a checked as a (B, n) ndarray of the Cell's dtype; `out`, written in place, must be
-        C-contiguous and aligned too (an input that is not is copied by step, afterwards)."""
+    cdef _array(self, name, a, Py_ssize_t B, Py_ssize_t n, bint write, int typenum, dtype):
+        """a checked as a (B, n) ndarray of the weights' dtype (typenum, dtype: step's own
+        copies of the Cell's); `out`, written in place, must be C-contiguous and aligned too
+        (an input that is not is copied by step, afterwards)."""
         cdef cnp.ndarray arr
         if not cnp.PyArray_Check(a):
             raise self._not_an_array(name, a, B, n)
         arr = <cnp.ndarray>a
         # the type number leaves out byte order: a '>f8' array is NPY_DOUBLE too, and the
         # loops would read its bytes as native doubles
-        if cnp.PyArray_TYPE(arr) != self._typenum or not cnp.PyArray_ISNOTSWAPPED(arr):
-            raise TypeError(f"{name} must have dtype {self.dtype} (the weights'), got {a.dtype}")
+        if cnp.PyArray_TYPE(arr) != typenum or not cnp.PyArray_ISNOTSWAPPED(arr):
+            raise TypeError(f"{name} must have dtype {dtype} (the weights'), got {a.dtype}")
         if cnp.PyArray_NDIM(arr) != 2 or arr.shape[0] != B or arr.shape[1] != n:
             raise ValueError(f"{name} must have shape ({B}, {n}), got {a.shape}")
         # aligned too: the loops load elements as aligned (an array at an odd byte offset, from
@@ -1115,21 +1114,29 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
     def step(self, x_t, h, out):
         """out (B, H) := one GRU step from state h (B, H) on input x_t (B, I). Returns None."""
         cdef cnp.ndarray xa, ha, oa, sa
-        if self.w_hh is None:
+        # The weights, their sizes and dtype, taken once, together: the copies below can
+        # release the GIL, and __init__ called meanwhile from another thread swapped in new
+        # weights under the sizes checked here (step then read past them: a crash). A step
+        # runs on the weights it started with.
+        cdef cnp.ndarray w_ih = self.w_ih, w_hh = self.w_hh, b_ih = self.b_ih, b_hh = self.b_hh
+        cdef Py_ssize_t I = self.input_size, H = self.hidden_size, G = 3 * H
+        cdef int typenum = self._typenum
+        cdef bint reset_after = self.reset_after
+        dtype = self.dtype
+        if w_hh is None:
             raise TypeError("this Cell was not initialised: make one with Cell(w_ih, w_hh, "
                             "b_ih, b_hh)")
         if not cnp.PyArray_Check(x_t):
-            raise self._not_an_array("x_t", x_t, "B", self.input_size)
+            raise self._not_an_array("x_t", x_t, "B", I)
         if cnp.PyArray_NDIM(<cnp.ndarray>x_t) != 2:
-            raise ValueError(f"x_t must be 2-D (B, {self.input_size}), got shape {x_t.shape}")
+            raise ValueError(f"x_t must be 2-D (B, {I}), got shape {x_t.shape}")
         cdef Py_ssize_t B = (<cnp.ndarray>x_t).shape[0]
-        cdef Py_ssize_t I = self.input_size, H = self.hidden_size, G = 3 * H
         if B > BLAS_INT_MAX:            # before any copy; the GEMMs take B as a C int
             raise ValueError(f"x_t has {B} rows; grucy's BLAS takes up to {BLAS_INT_MAX} "
                              f"(32-bit ints): step fewer rows at a time")
-        xa = self._array("x_t", x_t, B, I, False)
-        ha = self._array("h", h, B, H, False)
-        oa = self._array("out", out, B, H, True)
+        xa = self._array("x_t", x_t, B, I, False, typenum, dtype)
+        ha = self._array("h", h, B, H, False, typenum, dtype)
+        oa = self._array("out", out, B, H, True, typenum, dtype)
         # copied only now that all three agree: a huge zero-strided x_t or h (np.broadcast_to)
         # with a wrong out was copied first, gigabytes before the error
         if not (cnp.PyArray_IS_C_CONTIGUOUS(xa) and cnp.PyArray_ISALIGNED(xa)):
@@ -1138,10 +1145,12 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
             ha = np.array(ha, order="C")
         if B == 0:                      # an empty step: the GEMMs would take no rows
             return
-        if self._capacity < B * (2 * G + 2 * H):
-            self._scratch = np.empty(B * (2 * G + 2 * H), self.dtype)
-            self._capacity = B * (2 * G + 2 * H)
+        # the scratch's own size and dtype decide, not the Cell's fields: __init__ from another
+        # thread may have replaced it meanwhile
         sa = self._scratch
+        if cnp.PyArray_SIZE(sa) < B * (2 * G + 2 * H) or cnp.PyArray_TYPE(sa) != typenum:
+            sa = np.empty(B * (2 * G + 2 * H), dtype)
+            self._scratch = sa
         # A large step releases the GIL, and a second thread's step on this Cell then wrote
         # the same scratch: results off by up to 0.8, silently. Checked and set under the GIL.
         if self._busy:
@@ -1149,12 +1158,10 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
                                "the Cell's own; use one Cell per thread (they can share weights)")
         self._busy = True
         try:
-            if self._typenum == cnp.NPY_FLOAT32:
-                _step_call[float](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
-                                  self.b_ih, self.b_hh, ha, oa, sa)
+            if typenum == cnp.NPY_FLOAT32:
+                _step_call[float](B, I, H, reset_after, xa, w_ih, w_hh, b_ih, b_hh, ha, oa, sa)
             else:
-                _step_call[double](B, I, H, self.reset_after, xa, self.w_ih, self.w_hh,
-                                   self.b_ih, self.b_hh, ha, oa, sa)
+                _step_call[double](B, I, H, reset_after, xa, w_ih, w_hh, b_ih, b_hh, ha, oa, sa)
         finally:
             self._busy = False
 

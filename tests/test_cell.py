@@ -292,3 +292,54 @@ def test_one_cell_stepped_from_two_threads_is_right_or_refused_never_silently_wr
     for t in threads:
         t.join()
     assert not wrong, f"{len(wrong)} silently wrong steps (refused {len(refused)})"
+
+
+def test_a_cell_reinitialised_from_another_thread_mid_step_steps_on_its_old_weights():
+    """Regression: step read the sizes (I, H) first, then copied a strided x_t and h (numpy
+    lets other threads run during a big copy), then handed the compiled step the Cell's
+    weights as they were by then: __init__ from another thread in that window left small
+    weights under the old sizes, and the step read past them (wrong numbers, or a crash
+    with a guard page after them). Run in a child so that a crash fails the test rather
+    than the suite; every step must give the result for the weights it started with, or
+    refuse (ValueError: h no longer fits the new, smaller H)."""
+    import subprocess
+    import sys
+    import textwrap
+    child = textwrap.dedent("""
+        import threading, time
+        import numpy as np
+        from grucy import reference
+        from grucy.kernels import Cell
+        rng = np.random.default_rng(0)
+        B, I, H = 2048, 128, 128
+        w = [rng.uniform(-.1, .1, s) for s in ((3*H, I), (3*H, H), (3*H,), (3*H,))]
+        small = [np.zeros((3, I)), np.zeros((3, 1)), np.zeros(3), np.zeros(3)]
+        x = rng.standard_normal((B, 2 * I))[:, ::2]          # strided: step copies them
+        h = rng.standard_normal((B, 2 * H))[:, ::2]
+        want = reference.gru_cell(np.ascontiguousarray(x), np.ascontiguousarray(h), *w,
+                                  reset_after=False)
+        cell = Cell(*w)
+        stop = time.time() + 3
+        seen = {"right": 0, "refused": 0, "wrong": 0}
+        def stepper():
+            out = np.empty((B, H))
+            while time.time() < stop:
+                try:
+                    cell.step(x, h, out)
+                except ValueError:
+                    seen["refused"] += 1
+                    continue
+                seen["right" if np.abs(out - want).max() < 1e-10 else "wrong"] += 1
+        def reinit():
+            while time.time() < stop:
+                cell.__init__(*small)
+                cell.__init__(*w)
+        threads = [threading.Thread(target=stepper), threading.Thread(target=reinit)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print(seen)
+        assert seen["wrong"] == 0 and seen["right"] > 0, seen
+    """)
+    r = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr[-2000:])
