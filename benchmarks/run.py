@@ -1,7 +1,7 @@
 """grucy against torch.nn.GRU, grucy.reference and the GEMM floor, side by side.
 
     python benchmarks/run.py            # full grid, 1 and 2 threads  -> benchmarks/results/latest.md
-    python benchmarks/run.py --quick    # fewer repeats, shorter samples (a smoke run)
+    python benchmarks/run.py --quick    # fewer repeats, shorter samples (a smoke run) -> results/quick.md
 
 Method (issue 5):
 - Every contender of one grid point runs in the same process, interleaved: each repeat
@@ -660,12 +660,21 @@ def main():
     ap.add_argument("--no-reference", action="store_true", help="skip the numpy reference")
     ap.add_argument("--only", nargs="+", choices=["grid", "stream", "memory", "trap"],
                     default=["grid", "stream", "memory", "trap"])
-    ap.add_argument("--out", type=pathlib.Path, default=HERE / "results" / "latest.md")
+    ap.add_argument("--out", type=pathlib.Path, default=None,
+                    help="default results/latest.md (the README's table); --quick: results/quick.md")
     ap.add_argument("--probe-memory", choices=["grucy", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.probe_memory:
         probe_memory(args.probe_memory, MEMORY_SHAPE)
         return
+    for module in ("torch", "threadpoolctl"):     # imported where used: pool_split.py and
+        try:                                       # ab.py import this file without them
+            __import__(module)
+        except ImportError:
+            sys.exit(f"benchmarks/run.py needs {module}: pip install -e \".[bench]\" "
+                     "(torch==2.13.0 and threadpoolctl; grucy itself needs neither)")
+    if args.out is None:         # a smoke run must not overwrite the table the README quotes
+        args.out = HERE / "results" / ("quick.md" if args.quick else "latest.md")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 9
     if args.ratio_repeats is None:

@@ -205,6 +205,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         threads = choose_threads(cfg)
         grucy.set_num_threads(threads)
         summary["threads"] = grucy.get_num_threads()   # capped at the CPUs (grucy.set_num_threads)
+        if summary["threads"] < threads:
+            log.info("threads=%d: %d CPUs here, running on %d", threads, summary["threads"],
+                     summary["threads"])
         from runner import tasks
         if cfg.train:
             # outside Hydra (a config composed in Python) there is no command line to store

@@ -953,16 +953,21 @@ def test_resume_compares_the_blas_threads_in_use_not_the_setting(tmp_path):
     assert s["status"] == "ok" and s["threads"] == 1, s["error"]
 
 
-def test_summary_records_the_threads_that_ran_not_the_request(tmp_path):
-    # threads=1000 was recorded as 1000 while grucy ran at most one thread per CPU
+def test_summary_records_the_threads_that_ran_not_the_request(tmp_path, caplog):
+    # threads=1000 was recorded as 1000 while grucy ran at most one thread per CPU; and the
+    # lowering was silent
+    import logging
     import os
     import grucy
     before = grucy.get_num_threads()
+    cpus = len(os.sched_getaffinity(0))
     try:
-        _, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=1", "threads=1000"]), "many")
+        with caplog.at_level(logging.INFO, logger="runner"):
+            _, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=1", "threads=1000"]), "many")
     finally:
         grucy.set_num_threads(before)
-    assert s["status"] == "ok" and s["threads"] == len(os.sched_getaffinity(0)), s
+    assert s["status"] == "ok" and s["threads"] == cpus, s
+    assert f"threads=1000: {cpus} CPUs here, running on {cpus}" in caplog.text
 
 
 def test_predictions_csv_keeps_digits_float32_cannot_carry(tmp_path):
