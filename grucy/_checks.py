@@ -88,6 +88,25 @@ def asarray(value, name, dtype=None):
                          f"{e}") from None
 
 
+def narrowed(arr, dtype, name, hint=""):
+    """Float array ``arr`` in ``dtype`` (itself when it is already), refusing finite values the
+    cast would make +-inf: float64 -> float32 turns 1e300 into inf with only numpy's
+    RuntimeWarning, and the inf then spread (a weight stored as inf, an optimizer step that
+    left every weight NaN). NaN and inf themselves pass: they are the caller's, as given.
+    ``hint`` ends the message."""
+    dtype = np.dtype(dtype)
+    if arr.dtype.itemsize <= dtype.itemsize:
+        return arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):                 # checked below, naming the argument
+        out = arr.astype(dtype)
+    if np.isinf(out).any():                          # the full mask only when it matters
+        lost = np.isinf(out) & np.isfinite(arr)
+        if lost.any():
+            raise ValueError(f"{name} has finite values beyond {dtype}'s range "
+                             f"(e.g. {arr[lost].flat[0]}){hint}")
+    return out
+
+
 def c_aligned(arr):
     """arr as the compiled loops read it, C-contiguous and aligned: arr itself when it is one,
     else a copy. (np.ascontiguousarray alone keeps a misaligned array, from np.frombuffer or

@@ -20,7 +20,7 @@ import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/_
 
 from ._checks import (BLAS_INT_MAX, as_float_array, asarray, check_bool, check_choice,
                       check_dtype, check_float, check_int, check_lengths, check_rows,
-                      make_rngs)
+                      make_rngs, narrowed)
 from .init import init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
 from .losses import sigmoid
@@ -101,11 +101,7 @@ class _ParameterMixin:
                                  f"got {arr.shape}")
             dtype = self._params[name].dtype
             if np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > dtype.itemsize:
-                with np.errstate(over="ignore"):      # finite values the cast would make ±inf
-                    lost = np.isfinite(arr) & ~np.isfinite(arr.astype(dtype))
-                if lost.any():
-                    raise ValueError(f"params[{key!r}] has finite values beyond {dtype}'s range "
-                                     f"(e.g. {arr[lost].flat[0]!r})")
+                narrowed(arr, dtype, f"params[{key!r}]")   # finite values the cast makes ±inf
 
     def train(self, mode=True):
         """Training mode (caches for backward, dropout on); returns self."""

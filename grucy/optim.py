@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import asarray, check_bool, check_choice, check_float, check_int
+from ._checks import asarray, check_bool, check_choice, check_float, check_int, narrowed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm",
            "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
@@ -64,6 +64,8 @@ class Optimizer:
         self.state = {name: {} for name in self.params}
 
     def _check_grads(self, grads):
+        """grads checked, as ``{name: gradient in its parameter's dtype}`` (None skipped): all
+        of them before any is used, so that a refused step changes nothing."""
         if not isinstance(grads, dict):
             raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
         unknown = sorted(set(grads) - set(self.params), key=repr)   # keys need not be str
@@ -78,20 +80,23 @@ class Optimizer:
                 raise TypeError(f"grads[{name!r}] must have dtype float32 or float64, got {g.dtype}")
             if g.shape != self.params[name].shape:
                 raise ValueError(f"grads[{name!r}] must have shape {self.params[name].shape}, got {g.shape}")
+        # a float64 gradient of a float32 parameter: 1e300 became inf, and the step left the
+        # parameter NaN with only numpy's RuntimeWarning (set_parameters refuses the same)
+        return {name: narrowed(g, self.params[name].dtype, f"grads[{name!r}]",
+                               f"; params[{name!r}] is {self.params[name].dtype}")
+                for name, g in grads.items() if g is not None}
 
     def step(self, grads):
         """Update every parameter that has a gradient in ``grads``.
 
         ``grads`` is ``{name: array of that parameter's shape, or None to skip it}``; names are a
-        subset of ``params``.
+        subset of ``params``. A float64 gradient of a float32 parameter with finite values
+        beyond float32's range is refused (a ValueError naming it), before anything changes.
         """
-        self._check_grads(grads)
+        grads = self._check_grads(grads)
         self.step_count += 1
         for name, g in grads.items():
-            if g is None:
-                continue
-            p = self.params[name]
-            self._update(p, g.astype(p.dtype, copy=False), self.state[name])
+            self._update(self.params[name], g, self.state[name])
 
     def hyperparams(self):
         """The current hyper-parameters as a JSON-able dict (lr included)."""

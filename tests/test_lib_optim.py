@@ -801,3 +801,30 @@ def test_a_state_no_step_could_make_is_refused(opt_name, buf, value):
     with pytest.raises(ValueError, match=rf"state\['state'\]\['w'\]\['{buf}'\] (is a running mean of squares and )?must be"):
         fresh.load_state_dict(state)
     assert all(not bufs for bufs in fresh.state.values())     # refused whole: nothing restored
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_a_float64_gradient_beyond_float32s_range_is_refused_and_changes_nothing(name, kw):
+    """Regression: g.astype(p.dtype) made a finite 1e300 inf in float32 parameters, and the
+    step turned them NaN with only numpy's RuntimeWarning (set_parameters refuses the same
+    values). Refused before anything moves: "b", listed first, is not stepped either."""
+    params = _params(np.float32)
+    opt = getattr(optim, name)(params, **kw)
+    opt.step({k: g.astype(np.float32) for k, g in _grad_seq(1)[0].items()})   # buffers exist
+    before = {k: v.copy() for k, v in params.items()}
+    state = opt.state_dict()
+    bad = np.ones((4, 3))
+    bad[1, 2] = 1e300
+    with pytest.raises(ValueError, match=r"^grads\['w'\] has finite values beyond float32's "
+                                         r"range \(e\.g\. 1e\+300\)"):
+        opt.step({"b": np.ones(3), "w": bad})
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+    after = opt.state_dict()
+    assert after["step"] == state["step"] == 1
+    for k, bufs in state["state"].items():
+        assert set(after["state"][k]) == set(bufs)
+        for b, v in bufs.items():
+            np.testing.assert_array_equal(after["state"][k][b], v)
+    opt.step({"b": np.ones(3), "w": np.ones((4, 3))})       # float64 within range: taken
+    assert opt.step_count == 2 and not np.array_equal(params["w"], before["w"])
