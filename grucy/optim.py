@@ -115,6 +115,11 @@ class Optimizer:
         if not isinstance(state, dict) or not {"type", "hyperparams", "step", "state"} <= set(state):
             raise ValueError("state must be a dict from Optimizer.state_dict() "
                              "(keys type, hyperparams, step, state)")
+        # a misspelt or foreign key would be ignored, its value silently not restored
+        unknown = sorted(set(state) - {"type", "hyperparams", "step", "state"}, key=repr)
+        if unknown:
+            raise ValueError(f"state has unknown keys {unknown}; expected type, hyperparams, "
+                             "step, state")
         if state["type"] != type(self).__name__:
             raise ValueError(f"state is for a {state['type']} optimizer, not {type(self).__name__}")
         if not isinstance(state["state"], dict):
@@ -384,9 +389,14 @@ class _Scheduler:
         """Restore :meth:`state_dict` output (every value checked, by name)."""
         if not isinstance(state, dict) or state.get("type") != type(self).__name__:
             raise ValueError(f"state must be a {type(self).__name__}.state_dict(), got {state!r:.80}")
-        for k in ("base_lr", "last_epoch") + self._fields + self._counters:
+        keys = ("type", "base_lr", "last_epoch") + self._fields + self._counters
+        for k in keys[1:]:
             if k not in state:
                 raise ValueError(f"state is missing {k!r}")
+        # a misspelt key ("gama") would be ignored, its value silently not restored
+        unknown = sorted(set(state) - set(keys), key=repr)
+        if unknown:
+            raise ValueError(f"state has unknown keys {unknown}; expected {', '.join(keys)}")
         # the constructor's checks validate the settings; it leaves the optimizer untouched
         fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
         # every value checked before any is set: a refused state leaves the schedule as it was

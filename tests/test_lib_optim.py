@@ -828,3 +828,21 @@ def test_a_float64_gradient_beyond_float32s_range_is_refused_and_changes_nothing
             np.testing.assert_array_equal(after["state"][k][b], v)
     opt.step({"b": np.ones(3), "w": np.ones((4, 3))})       # float64 within range: taken
     assert opt.step_count == 2 and not np.array_equal(params["w"], before["w"])
+
+
+def test_load_state_dict_refuses_unknown_top_level_keys():
+    """Regression: a misspelt or foreign key ("gama" for "gamma", "lr" beside "hyperparams")
+    was ignored, so a hand-edited state restored the old value without a word; unknown
+    hyper-parameters and buffers were already refused by name."""
+    opt = optim.Adam(_params(), lr=0.1)
+    opt.step(_grad_seq(1)[0])
+    with pytest.raises(ValueError, match=r"^state has unknown keys \['lr'\]; expected "):
+        optim.Adam(_params(), lr=0.1).load_state_dict({**opt.state_dict(), "lr": 0.5})
+    for cls, kw in [(optim.StepLR, dict(step_size=2)), (optim.CosineAnnealingLR, dict(T_max=3)),
+                    (optim.ReduceLROnPlateau, {})]:
+        sched = cls(optim.SGD(_params(), lr=0.5), **kw)
+        fresh = cls(optim.SGD(_params(), lr=0.5), **kw)
+        before = fresh.state_dict()
+        with pytest.raises(ValueError, match=r"^state has unknown keys \['gama'\]; expected "):
+            fresh.load_state_dict({**sched.state_dict(), "gama": 0.5})
+        assert fresh.state_dict() == before
