@@ -58,25 +58,41 @@ def _wide(pred, target, diff):
                       else np.subtract(pred, target, dtype=np.float64))
 
 
+def _no_missing(target, loss):
+    """Refuse a NaN target (a missing value), as bce_with_logits' range check refuses one: the
+    loss and its gradient were NaN without a word. Looked for only once the loss is NaN,
+    which any NaN target makes it, so a finite loss costs no extra pass over target. A NaN
+    prediction is no input error but the model's, and the NaN loss says so (the runner
+    stops on it, naming the epoch)."""
+    if loss != loss and np.isnan(target).any():
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.isnan(target)), target.shape))
+        raise ValueError(f"target must not be NaN (a missing value; drop or fill it first), "
+                         f"got nan at index {idx}")
+
+
 def mse(pred, target, reduction="mean"):
-    """Mean squared error. pred, target (any shape, same) -> (loss, dpred)."""
+    """Mean squared error. pred, target (any shape, same; a NaN target is refused as a missing
+    value) -> (loss, dpred)."""
     pred, target = _pair(pred, target)
     s = _scale(pred.size, reduction)
     diff = _difference(pred, target)
     grad = (diff * pred.dtype.type(2.0 * s)).astype(pred.dtype, copy=False)
     wide = _wide(pred, target, diff)
     loss = float(np.square(wide, out=wide).sum() * s)  # no np.dot: numpy's BLAS pool
+    _no_missing(target, loss)
     return loss, grad
 
 
 def mae(pred, target, reduction="mean"):
-    """Mean absolute error. pred, target (same shape) -> (loss, dpred); d|0| taken as 0 (torch)."""
+    """Mean absolute error. pred, target (same shape; a NaN target is refused as a missing
+    value) -> (loss, dpred); d|0| taken as 0 (torch)."""
     pred, target = _pair(pred, target)
     s = _scale(pred.size, reduction)
     diff = _difference(pred, target)
     grad = (np.sign(diff) * pred.dtype.type(s)).astype(pred.dtype, copy=False)
     wide = _wide(pred, target, diff)
     loss = float(np.abs(wide, out=wide).sum() * s)
+    _no_missing(target, loss)
     return loss, grad
 
 

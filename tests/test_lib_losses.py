@@ -275,3 +275,28 @@ def test_finite_inputs_far_apart_raise_no_numpy_warning(loss):
         warnings.simplefilter("error")
         value, _ = loss(np.float32([3e38, 0]), np.float32([-3e38, 0]))
     assert np.isfinite(value)
+
+
+@pytest.mark.parametrize("name", ["mse", "mae"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_regression_target_nan_is_refused_as_a_missing_value(name, reduction, dtype):
+    """Regression: a NaN target (a missing value) made the loss and its gradient NaN without
+    a word, while bce_with_logits refused it. A NaN prediction is no input error: it is the
+    model's, and the loss says so (NaN; the runner stops on a NaN loss, naming the epoch)."""
+    fn = getattr(losses, name)
+    pred = np.zeros((2, 3), dtype)
+    target = np.ones((2, 3))
+    target[1, 2] = np.nan
+    for p in (pred, np.full((2, 3), np.nan, dtype)):     # refused whatever the prediction
+        with pytest.raises(ValueError, match=r"^target must not be NaN \(a missing value; "
+                                             r"drop or fill it first\), got nan at index \(1, 2\)$"):
+            fn(p, target, reduction=reduction)
+    with pytest.raises(ValueError, match=r"got nan at index \(\)$"):
+        fn(dtype(0.0), np.nan)
+    bad_pred = pred.copy()
+    bad_pred[0, 1] = np.nan
+    loss, grad = fn(bad_pred, np.ones((2, 3)), reduction=reduction)
+    assert np.isnan(loss) and np.isnan(grad[0, 1]) and not np.isnan(np.delete(grad, 1)).any()
+    # infinite targets are still the caller's own, as before: inf in, inf out
+    assert np.isinf(fn(pred, np.array([[0, 0, np.inf], [0, 0, 0]]), reduction=reduction)[0])
