@@ -207,8 +207,7 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n", "v", None, "no rows"),
     ("t,v\n2000-03,1\n2000-02,2\n2000-01,3\n", "v", "t", r"'t' runs backwards \(2000-03, 2000-02, \.\.\.\); sort the file oldest first"),
     ("t,v\n5,1\n5,2\n5,3\n", "v", "t", r"'t' repeats its time stamps \(5, 5, \.\.\.\)"),
-    ("t,v\n1,2\n\n2,x\n", "v", None, r"line 4: column 'v' value 'x'"),   # blank lines count
-    ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", "v", "t", r"not evenly spaced: from 2 to 4 \(line 5\)"),
+    ("t,v\n1,2\n3,4\n2,x\n", "v", None, r"line 4: column 'v' value 'x'"),
     ("v,t\n1,1\n2,\n", "v", "t", r"line 3: missing time stamp in column 't'"),
     ("", "v", None, r"s.csv is empty: expected a header row"),
     ("t,v,v\n1,2,0\n2,3,0\n", "v", None, r"data.column='v': s.csv has 2 columns of that name"),
@@ -225,7 +224,7 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n49,0\n50,1,\n", "v", None, r"^s.csv line 3: 3 fields but the header names 2"),
     # a row with fewer: refused wherever the gap is, not only when it falls on a column in use
     ("t,v,w\n1,2,3\n2,3\n3,4,5\n", "v", None, r"^s.csv line 3: 2 fields but the header names 3 columns \(t, v, w\)$"),
-    ("t,v,w\n1,2,3\n\n2,3,4\n3\n", "w", "t", r"^s.csv line 5: 1 field but the header names 3 columns \(t, v, w\)$"),
+    ("t,v,w\n1,2,3\n2,3,4\n3\n", "w", "t", r"^s.csv line 4: 1 field but the header names 3 columns \(t, v, w\)$"),
     ("v,t\n1,1\n2\n", "v", "t", r"^s.csv line 3: 1 field but the header names 2 columns \(v, t\)$"),
 ])
 def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
@@ -317,6 +316,26 @@ def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     p = write(tmp_path, "t,v,w\n1,2,3\n2,3,4\n3,5,6" + end)
     values, labels = CSVSeries(p, "v", "t").series()
     assert list(values) == [2, 3, 5] and labels == ["1", "2", "3"]
+    values, labels = CSVSeries(write(tmp_path, "v\n2\n3\n5" + end), "v").series()
+    assert list(values) == [2, 3, 5] and labels == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("text, line, time_column", [
+    ("v\n1\n2\n\n4\n", 4, None),                  # one column: a blank line is an empty cell
+    ("v\n1\n2\n\n\n\n4\n5\n\n", 4, None),          # several: the first is named
+    ("v\n\n1\n2\n3\n", 2, None),                  # before the first value
+    ("v\r\n1\r\n2\r\n\r\n4\r\n", 4, None),
+    ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", 4, None),       # a whole row missing
+    ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", 4, "t"),        # the gap, not the step after it
+])
+def test_csv_blank_line_inside_the_data_is_a_missing_value(tmp_path, text, line, time_column):
+    """Regression: blank lines were skipped wherever they stood, so a column of 1, 2, a blank
+    line and 4 read as [1, 2, 4], its gap closed silently. Only blank lines at the end of
+    the file end it."""
+    with pytest.raises(DataError, match=rf"^s.csv line {line}: missing value in column 'v' "
+                                        r"\(a blank line; gaps are not filled silently; fill "
+                                        r"or drop them first\)$"):
+        CSVSeries(write(tmp_path, text), "v", time_column).series()
 
 
 def test_csv_missing_file_names_the_file_looked_for(tmp_path, monkeypatch):
