@@ -263,6 +263,11 @@ class MackeyGlass(SeriesDataset):
         return y, None
 
 
+# How files write a gap, in a value or a time stamp (pandas' and R's NaN, NA, NaT, ...);
+# compared lower-case
+MISSING = ("nan", "na", "n/a", "null", "none", "nat")
+
+
 def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
     if not str(path).strip():
@@ -392,7 +397,7 @@ def _read_csv_column(p, column, time_column):
                                 f"names {len(header)} columns ({', '.join(header)}){hint}")
             row = dict(zip(header, fields))
             text = (row.get(column) or "").strip()
-            if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
+            if text == "" or text.lower() in MISSING:
                 raise DataError(f"{p.name} {where}: missing value in column {column!r} "
                                 "(gaps are not filled silently; fill or drop them first)")
             try:
@@ -407,7 +412,10 @@ def _read_csv_column(p, column, time_column):
                                 f"is not a number{hint}") from None
             if not math.isfinite(v):
                 raise DataError(f"{p.name} {where}: column {column!r} value {text!r} is not finite")
-            if time_column and not (row.get(time_column) or "").strip():
+            # 'nan' read as a number (its steps nan: an IndexError), NaT as a date ("runs
+            # backwards (2024-01, NaT, ...)"): the words for a gap are one in either column
+            stamp = (row.get(time_column) or "").strip() if time_column else None
+            if time_column and (stamp == "" or stamp.lower() in MISSING):
                 raise DataError(f"{p.name} {where}: missing time stamp in column {time_column!r}")
             values.append(v)
             labels.append(row[time_column].strip() if time_column else str(len(labels)))
@@ -505,6 +513,14 @@ def _check_regular(labels, fname, time_column, lines=None):
     if stamps is None:
         _check_one_format(labels, fname, time_column, lines)
         return  # free-form labels: nothing to check
+    bad = np.isnat(stamps) if stamps.dtype.kind == "M" else ~np.isfinite(stamps)
+    if bad.any():
+        # the missing ones are refused by line while reading: these are written otherwise
+        # (inf, 1e400, -nan), and their steps were "runs backwards (inf, 3, ...)"
+        i = int(np.flatnonzero(bad)[0])
+        line = f" (line {lines[i]})" if lines else ""
+        what = "a date" if stamps.dtype.kind == "M" else "a finite number"
+        raise DataError(f"{fname}: {time_column!r} time stamp {labels[i]!r}{line} is not {what}")
     if len(stamps) < 2:
         # one stamp has no step; two can still repeat or run backwards (and a series this
         # short is refused by SeriesDataset.load, which says what length it needs)

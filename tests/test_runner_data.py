@@ -338,6 +338,27 @@ def test_csv_blank_line_inside_the_data_is_a_missing_value(tmp_path, text, line,
         CSVSeries(write(tmp_path, text), "v", time_column).series()
 
 
+
+@pytest.mark.parametrize("stamps", [["1", "nan", "3", "4"], ["1", "NaN", "3"],
+                                    ["2024-01", "NaT", "2024-03", "2024-04"],
+                                    ["2024-01", "nat", "2024-03"], ["1", " NA ", "3", "4"],
+                                    ["1", "null", "3"], ["a", "None", "c"]])
+def test_csv_time_stamp_written_as_missing_is_a_missing_time_stamp(tmp_path, stamps):
+    """Regression: 'nan' was read as a number, whose steps compared with nothing (an
+    IndexError) or made a "step of nan"; NaT as a date, reported as "'t' runs backwards
+    (2024-01, NaT, ...)". The words the value column takes for a gap are one here too."""
+    rows = "".join(f"{t},{i}\n" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"^s.csv line 3: missing time stamp in column 't'$"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows), "v", "t").series()
+
+
+@pytest.mark.parametrize("stamp", ["inf", "-inf", "1e400", "-nan"])
+def test_csv_time_stamp_that_is_not_finite_is_named(tmp_path, stamp):
+    """Regression: an infinite stamp made "'t' runs backwards (inf, 3, ...)"."""
+    with pytest.raises(DataError, match=rf"^s.csv: 't' time stamp '{re.escape(stamp)}' \(line 3\) "
+                                        r"is not a finite number$"):
+        CSVSeries(write(tmp_path, f"t,v\n1,1\n{stamp},2\n3,3\n4,4\n"), "v", "t").series()
+
 def test_csv_missing_file_names_the_file_looked_for(tmp_path, monkeypatch):
     # a relative data.path is read from the directory the run starts in; an evaluation
     # started elsewhere gets the checkpoint's relative path, so say where it looked
