@@ -150,19 +150,24 @@ def gru_backward(dout, dh_n, cache):
 
 def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     """One GRU step: x_t (B, I), h (B, H) or None (zeros) -> h_next (B, H). Weights as in
-    gru_forward; B = 0 rows gives an empty (0, H)."""
+    gru_forward, all in x_t's dtype (a list is read as float64, as numpy reads it); B = 0
+    rows gives an empty (0, H)."""
+    # the dtype messages name x_t, not gru_forward's x, which this call does not take; a list
+    # is read as numpy reads it, float64, which the message says beside float32 weights
+    ref = "x_t" if isinstance(x_t, np.ndarray) else f"x_t (from a {type(x_t).__name__})"
     x_t = _floating("x_t", x_t)
     if x_t.ndim != 2:
         raise ValueError(f"x_t must be 2-D (B, I), got shape {x_t.shape}")
     if x_t.shape[1] < 1:                   # here, not in gru_forward: it would name x (1, B, I)
         raise ValueError(f"x_t must have I >= 1 features, got shape {x_t.shape}")
-    # x_t is the step's x: dtype messages name "x" as gru_forward's do.
-    w_hh = _recurrent_weight(w_hh, x_t.dtype)    # gru_forward copies it and h once all agree
+    w_hh = _recurrent_weight(w_hh, x_t.dtype, ref)   # gru_forward copies it and h once all agree
     # here, not in gru_forward, which would name x (1, B, I); and before h = None's zeros
     check_rows("x_t", x_t.shape, x_t.shape[0], "B")
     if h is None:                       # as gru_forward's h0 and reference.gru_cell's h
         h = np.zeros((x_t.shape[0], w_hh.shape[1]), x_t.dtype)
-    h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)", copy=False)
+    h = _shaped("h", h, (x_t.shape[0], w_hh.shape[1]), x_t.dtype, "(B, H)", ref, copy=False)
+    for name, arr in (("w_ih", w_ih), ("b_ih", b_ih), ("b_hh", b_hh)):
+        _floating(name, arr, x_t.dtype, ref)    # dtypes only: gru_forward checks the shapes
     _, h_next, _ = gru_forward(x_t[None], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
                                training=False)
     return h_next

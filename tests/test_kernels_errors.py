@@ -554,3 +554,30 @@ def test_backward_names_the_forward_pass_dtype_not_x(name):
     grads = {"dout": None, "dh_n": None, name: np.zeros(out.shape if name == "dout" else out.shape[1:])}
     with pytest.raises(TypeError, match=f"^{name} has dtype float64 but the forward pass has float32"):
         grucy.gru_backward(grads["dout"], grads["dh_n"], cache)
+
+
+@pytest.mark.parametrize("wrong", ["h", "w_ih", "w_hh", "b_ih", "b_hh"])
+def test_gru_cell_dtype_errors_name_x_t(gk, wrong):
+    """Regression: they said "but x has float32", gru_forward's name for the input, which
+    gru_cell does not take (gru_backward's say "the forward pass" for the same reason)."""
+    p = _problem(np.float32)
+    args = {"x_t": p["x"][0], "h": p["h0"], "w_ih": p["w_ih"], "w_hh": p["w_hh"],
+            "b_ih": p["b_ih"], "b_hh": p["b_hh"]}
+    args[wrong] = args[wrong].astype(np.float64)
+    with pytest.raises(TypeError, match=rf"^{wrong} has dtype float64 but x_t has float32; "
+                                        r"all arrays must share one dtype$"):
+        gk.gru_cell(*args.values())
+
+
+def test_gru_cell_of_a_list_beside_float32_weights_says_it_was_a_list(gk, ref):
+    """A list converts as numpy reads it, float64, and the kernels take one dtype for all
+    arrays; beside float32 weights the error said "x has float64", of an x never passed."""
+    p = _problem(np.float32)
+    w = [p[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")]
+    with pytest.raises(TypeError, match=r"^w_hh has dtype float32 but x_t \(from a list\) has "
+                                        r"float64; all arrays must share one dtype$"):
+        gk.gru_cell(p["x"][0].tolist(), None, *w)
+    p = _problem(np.float64)                     # with float64 weights a list is taken
+    w = [p[k] for k in ("w_ih", "w_hh", "b_ih", "b_hh")]
+    np.testing.assert_allclose(gk.gru_cell(p["x"][0].tolist(), p["h0"].tolist(), *w),
+                               ref.gru_cell(p["x"][0], p["h0"], *w), rtol=0, atol=1e-13)
