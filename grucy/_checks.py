@@ -129,7 +129,15 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None, contiguous=True):
         a = np.asarray(a)            # np.float32(1.5) stays float32, as a 0-d array would
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple, numbers.Real)) and not isinstance(a, (bool, str)):
-            a = asarray(a, name, dtype if dtype is not None else np.float64)
+            # read as numpy reads it first, then cast: a cast on reading turned None into NaN,
+            # "1" into 1.0 and 1e300 into inf for float32, all without a word
+            a = asarray(a, name)
+            if a.dtype.kind not in "biuf":
+                raise ValueError(f"{name} must be an array or a rectangular nested list of "
+                                 f"numbers: numpy reads it as {a.dtype} (None, a string or a "
+                                 "complex number in it?)")
+            a = narrowed(a.astype(np.float64, copy=False),
+                         dtype if dtype is not None else np.float64, name)
         else:
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:

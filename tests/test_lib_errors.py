@@ -231,3 +231,31 @@ def test_mixed_type_names_are_reported_not_a_sort_failure():
     opt = optim.SGD(m.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="grads has names not in params"):
         opt.step({1: np.zeros(2), None: np.zeros(2)})
+
+
+@pytest.mark.parametrize("bad, words", [
+    ([[None, 1.0]], "numpy reads it as object"),
+    ([["1", 1.0]], "numpy reads it as <U"),
+    ([[1j, 1.0]], "numpy reads it as complex128"),
+    ([[1e300, 1.0]], "finite values beyond float32's range"),
+], ids=["None", "string", "complex", "overflow"])
+def test_a_list_is_read_as_numbers_or_refused_never_filled(bad, words):
+    """Found by an audit: a list met the layer's dtype on reading, so None became NaN, "1"
+    became 1.0, 1j lost its imaginary part and 1e300 became inf in float32, each without an
+    error (a streamed step returned all NaN). Lists are read as numpy reads them, then cast,
+    refusing what the cast would change."""
+    import re
+    gru = GRU(2, 3, dtype=np.float32, seed=0)
+    with pytest.raises(ValueError, match=rf"^x_t .*{re.escape(words)}"):
+        gru.stream(1).step(bad)
+    with pytest.raises(ValueError, match=rf"^x .*{re.escape(words)}"):
+        gru.forward([bad])
+
+
+def test_a_list_of_plain_numbers_still_reads_as_the_layers_dtype():
+    gru = GRU(2, 3, dtype=np.float32, seed=0)
+    x = [[[0.5, -1]], [[2, 0.25]]]                     # ints and floats, as people type them
+    got = gru.forward(x)[0]
+    want = gru.forward(np.array(x, np.float32))[0]
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
