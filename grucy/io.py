@@ -13,7 +13,9 @@ Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
 
 load reads nothing but these members (any other is refused unread), and each array only after
 its npy header shows the shape and dtype the model expects: a small deflated file cannot make
-it decompress or allocate more than the model it describes.
+it decompress or allocate more than the model it describes. Nor can a small file describe a
+large model: before one is built, every member must be able to hold the values its npy header
+claims in the bytes the file really stores for it.
 
 The file is written to a temporary file in the target directory, flushed, fsync'ed and
 moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
@@ -22,6 +24,7 @@ power cut too.
 """
 import io as _io
 import json
+import math
 import os
 import re
 import secrets
@@ -216,6 +219,7 @@ class _Archive:
     # never look at could still be gigabytes of deflated zeros)
     _NAMES = re.compile(r"(__grucy__|param/[^/]+|optim/[^/]+/[^/]+)\.npy")
     _HEADER_BYTES = 64 << 20        # the JSON header: names, sizes and the user's metadata
+    _DEFLATE_RATIO = 1032           # deflate's most output per input byte (zlib's documented limit)
 
     def __init__(self, path):
         self.path = path
@@ -240,6 +244,13 @@ class _Archive:
                                  f"member {name!r:.80}")
         if len(set(names)) != len(names):
             raise ValueError(f"{path!r} is a damaged checkpoint: a member name appears twice")
+        # each member's bytes are its own in a zip that is not forged: members whose stored
+        # (compressed) sizes add up past the file overlap or claim bytes that are not there,
+        # and size() bounds what a member can hold by its stored size
+        stored = sum(i.compress_size for i in infos)
+        if stored > len(raw):
+            raise ValueError(f"{path!r} is a damaged checkpoint: its members' stored sizes add "
+                             f"up to {stored} bytes, more than the file's {len(raw)}")
         self.infos = {i.filename[:-4]: i for i in infos}
         self.keys = set(self.infos)
 
@@ -272,14 +283,37 @@ class _Archive:
         if dtype.hasobject:
             raise ValueError(f"member {key!r} holds Python objects (dtype {dtype}); "
                              "grucy checkpoints never do")
+        if any(n < 0 for n in shape):      # numpy's npy reader lets (-5,) through
+            raise ValueError(f"member {key!r} has a negative dimension: shape {shape}")
         return f, shape, fortran, dtype
 
-    def shape(self, key):
-        """A stored array's shape, from its npy header alone."""
+    def size(self, key):
+        """How many values a stored array holds, from its npy header; a ValueError when the
+        bytes the file stores for it could not hold them. The header's shape alone is a
+        claim: a header-only member of an 821-byte file claimed 2**40 values, enough for
+        load to build a 5 GB model before it found the parameters missing."""
+        info = self.infos[key]
         with self._reading():
-            f, shape, _, _ = self._open(key)
-            f.close()
-        return shape
+            f, shape, _, dtype = self._open(key)
+            with f:
+                start = f.tell()                   # where the data begins, past the npy header
+        nbytes = math.prod(shape) * dtype.itemsize   # Python ints: np.prod's int64 wraps round
+        if info.compress_type == zipfile.ZIP_STORED:
+            room = min(info.compress_size, info.file_size) - start
+            what = f"its {max(room, 0)} stored bytes hold"
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            # file_size is the zip's claim too; zipfile stops reading there, deflate at 1032:1
+            room = min(info.compress_size * self._DEFLATE_RATIO, info.file_size) - start
+            what = f"its {info.compress_size} deflated bytes can hold ({max(room, 0)} at most)"
+        else:
+            # np.savez writes no other method, and bzip2's or lzma's output has no useful bound
+            raise ValueError(f"{self.path!r} is not a grucy checkpoint: member {key!r} is "
+                             f"compressed with zip method {info.compress_type}; grucy "
+                             "checkpoints are stored or deflated (np.savez, np.savez_compressed)")
+        if nbytes > room:
+            raise ValueError(f"{self.path!r} is a damaged or forged checkpoint: member {key!r} "
+                             f"claims {dtype}{shape} ({nbytes} bytes), more than {what}")
+        return nbytes // dtype.itemsize if dtype.itemsize else 0
 
     def array(self, key, check=None):
         """The stored array ``key``; ``check(shape, dtype)`` runs on its npy header first and
@@ -378,14 +412,13 @@ def load(path, model=None):
         # Sizes first, from the header alone: the constructor allocates and initialises what
         # they ask for, so a damaged one (num_layers 10**9, hidden_size 10**5) hung building
         # layers or took gigabytes before the stored arrays were compared with the model's.
-        # Bounded by every value the archive's arrays declare (optimizer buffers too, read
-        # from their npy headers): what load builds is then no larger than what it would
-        # read anyway, and a parameter missing from an archive that has others to spare is
-        # still named as missing below.
+        # Bounded by every value the archive's arrays hold (optimizer buffers too, their
+        # npy headers' claims checked against the bytes stored for them): what load builds
+        # is then no larger than what it would read anyway, and a parameter missing from an
+        # archive that has others to spare is still named as missing below.
         need = _parameter_count(cls_name, config)
         if need is not None:
-            have = sum(int(np.prod(archive.shape(k), dtype=np.int64))
-                       for k in archive.keys if k != _HEADER)
+            have = sum(archive.size(k) for k in archive.keys if k != _HEADER)
             if need > have:
                 raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
                                  f"parameter values, the archive holds {have} in all")

@@ -570,10 +570,15 @@ def test_a_member_claiming_a_huge_shape_is_refused_before_it_is_read(tmp_path):
                 np.save(buf, np.zeros((15, 4), np.float32))
                 data = buf.getvalue().replace(b"(15, 4)", b"(999999999999, 4)")
             zout.writestr(name, data)
-    # refused from the npy header, before anything of that size is allocated
+    # refused from the npy header, before anything of that size is allocated: as a claim
+    # its stored bytes cannot hold, before the model is built from the header
+    with pytest.raises(ValueError, match=r"member 'param/weight_ih_l0' claims float32\(999999999999,"
+                                         r" 4\) \(15999999999984 bytes\), more than its"):
+        gio.load(bad)
+    # and, loading into a model, as a shape that is not the model's
     with pytest.raises(ValueError, match=r"parameter 'weight_ih_l0' is float32\(999999999999, 4\), "
                                          r"the model expects float32\(15, 4\)"):
-        gio.load(bad)
+        gio.load(bad, model=GRU(4, 5, seed=1))
 
 
 def test_a_member_load_would_not_read_is_refused_unread(tmp_path):
@@ -679,3 +684,91 @@ def test_no_free_temporary_name_is_an_error_not_a_hang(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match="could not create a temporary file"):
         gio.save(path, Linear(2, 2, seed=0))
     assert not path.exists()
+
+
+def _forged_bomb(path, hidden_size, member_shape, member_data=b"", patch_sizes=None,
+                 deflate=False):
+    """A checkpoint whose header asks for SequenceModel(1, hidden_size, 1) and whose one
+    other member, optim/x/y, is stored with an npy header claiming member_shape float32
+    values and only member_data after it (deflated if deflate); patch_sizes, a pair, forges
+    that member's compressed and uncompressed sizes in the central directory (None keeps
+    one as zipfile wrote it). Returns path."""
+    import io as _io
+    names = ["gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0",
+             "head.weight", "head.bias"]
+    header = {"format": "grucy-checkpoint", "version": 1,
+              "model": {"class": "SequenceModel", "dropout_rng": None,
+                        "config": dict(input_size=1, hidden_size=hidden_size, output_size=1)},
+              "params": names, "optimizer": None, "metadata": {}}
+    fake = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(fake, {"descr": "<f4", "fortran_order": False,
+                                                "shape": member_shape})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__grucy__.npy", _npy(np.frombuffer(json.dumps(header).encode(), np.uint8)))
+        z.writestr("optim/x/y.npy", fake.getvalue() + member_data,
+                   zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED)
+    if patch_sizes is not None:
+        raw = bytearray(path.read_bytes())
+        at = raw.find(b"PK\x01\x02", raw.find(b"PK\x01\x02") + 4)   # the second entry
+        assert raw[at + 46:at + 46 + 13] == b"optim/x/y.npy"
+        for field, size in zip((at + 20, at + 24), patch_sizes):
+            if size is not None:
+                raw[field:field + 4] = size.to_bytes(4, "little")
+        path.write_bytes(bytes(raw))
+    return path
+
+
+def _npy(arr):
+    import io as _io
+    buf = _io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("how", ["header only", "short data", "deflated", "sizes beyond the file"])
+def test_a_member_claiming_more_than_its_stored_bytes_is_refused_before_building(
+        tmp_path, monkeypatch, how):
+    """Regression: load's size guard summed the shapes the members' npy headers claim, so
+    an 821-byte file with a header-only member claiming 2**40 values passed it and a config
+    of hidden_size 12000 built 5 GB of model (14 s) before "missing parameter"; larger
+    sizes were OOM-killed. Each member must be able to hold what it claims in the bytes it
+    really stores, checked before anything is built."""
+    def build(**config):
+        pytest.fail(f"load built the model {config} from a forged checkpoint")
+    monkeypatch.setitem(gio.MODEL_CLASSES, "SequenceModel", build)
+    # hidden_size 2000 needs 12 million values: 48 MB the unfixed load did build, quickly
+    path = tmp_path / "bomb.npz"
+    if how == "header only":
+        _forged_bomb(path, 2000, (2**40,))
+        match = (r"is a damaged or forged checkpoint: member 'optim/x/y' claims "
+                 r"float32\(1099511627776,\) \(4398046511104 bytes\), more than its 0 stored "
+                 r"bytes hold")
+    elif how == "short data":
+        _forged_bomb(path, 2000, (10**8,), b"\0" * 64)
+        match = (r"member 'optim/x/y' claims float32\(100000000,\) \(400000000 bytes\), more "
+                 r"than its 64 stored bytes hold")
+    elif how == "deflated":
+        # 4000 zeros deflated, the zip's uncompressed size forged to 2**31 - 1: deflate
+        # expands at most 1032 to 1, so tens of compressed bytes cannot hold 2**28 values
+        _forged_bomb(path, 2000, (2**28,), b"\0" * 4000, (None, 2**31 - 1), deflate=True)
+        match = (r"member 'optim/x/y' claims float32\(268435456,\) \(1073741824 bytes\), more "
+                 r"than its \d+ deflated bytes can hold \(\d+ at most\)")
+    else:
+        # the zip's own sizes forged too: 2**31 - 1 bytes claimed for a member of a few
+        # hundred, room for the 2**28 values its npy header claims
+        _forged_bomb(path, 2000, (2**28,), patch_sizes=(2**31 - 1, 2**31 - 1))
+        match = r"is a damaged checkpoint: its members' stored sizes add up to \d+ bytes, more " \
+                rf"than the file's {path.stat().st_size}"
+    assert path.stat().st_size < 2000
+    with pytest.raises(ValueError, match=match):
+        gio.load(path)
+
+
+def test_a_member_claiming_a_negative_dimension_is_damaged(tmp_path, monkeypatch):
+    # numpy's npy reader accepts (-5,): counted as -5 values it lowered load's size bound
+    monkeypatch.setitem(gio.MODEL_CLASSES, "SequenceModel",
+                        lambda **config: pytest.fail("built from a damaged checkpoint"))
+    path = _forged_bomb(tmp_path / "neg.npz", 3, (-5,))
+    with pytest.raises(ValueError, match=r"damaged \(truncated\?\) checkpoint: ValueError: member "
+                                         r"'optim/x/y' has a negative dimension: shape \(-5,\)"):
+        gio.load(path)
