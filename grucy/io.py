@@ -67,18 +67,46 @@ def _dropout_generator(model):
     return gru._dropout_rng if isinstance(gru, GRU) else None
 
 
-def _check_str_keys(value, where):
-    """Refuse a dict key JSON would change: json.dumps writes 3 (or True) as "3" ("true"), so
-    the metadata loaded back would not be the metadata saved."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
+# Deep enough for any record of a run; shallow enough that load's JSON decoder, which
+# recurses once a level, reads it back from any stack short of ~880 frames of the default
+# recursion limit of 1000. (json.dumps wrote 5000 levels under a raised limit, and load,
+# at the default one, could not read them back.)
+_METADATA_DEPTH = 100
+
+
+def _check_metadata(metadata):
+    """Refuse metadata save would write but load could not give back as it was, before
+    anything is encoded or written (TypeError or ValueError naming where in ``metadata``):
+
+    - a dict key JSON would change: json.dumps writes 3 (or True) as "3" ("true");
+    - nesting deeper than _METADATA_DEPTH (or a container holding itself), which load could
+      not parse back, and which past the recursion limit raised RecursionError out of save;
+    - more values than the header load reads could hold: each costs JSON two bytes or more,
+      and a list holding another twice, 40 levels down, is 2**40 lists to json.dumps.
+
+    A walk with its own stack, not recursion: the value it checks may be 100000 levels deep.
+    """
+    limit = _Archive._HEADER_BYTES // 2
+    count = 0
+    stack = [(metadata, 1, "metadata")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > _METADATA_DEPTH:
+            raise ValueError(f"metadata must nest at most {_METADATA_DEPTH} levels, got more at "
+                             f"{where:.200}... (or a dict or list contains itself): load "
+                             "could not read it back")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        count += len(value)
+        if count > limit:
+            raise ValueError(f"metadata is too large: over {limit} values, more than the JSON "
+                             f"header load reads, at most {_Archive._HEADER_BYTES} bytes, can "
+                             "hold; keep large data in a file of its own")
+        for key, item in items:
+            if isinstance(value, dict) and not isinstance(key, str):
                 raise TypeError(f"{where} keys must be str (JSON would store {key!r} as a "
                                 f"string), got {key!r}")
-            _check_str_keys(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_str_keys(item, f"{where}[{i}]")
+            if isinstance(item, (dict, list, tuple)):
+                stack.append((item, depth + 1, f"{where}[{key!r}]"))
 
 
 def save(path, model, optimizer=None, metadata=None):
@@ -90,6 +118,9 @@ def save(path, model, optimizer=None, metadata=None):
         optimizer: a grucy optimizer over this model's parameters, or None.
         metadata: dict of JSON-serialisable values (epoch, scheduler state, metrics...), or None;
             its dicts' keys must be str (JSON would turn 3 into "3"); tuples load as lists.
+            At most 100 levels deep, and at most 64 MiB as JSON with the rest of the header
+            (what load reads): metadata that load could not give back is refused before
+            the file is touched.
     Returns:
         the path written (str).
     """
@@ -106,11 +137,11 @@ def save(path, model, optimizer=None, metadata=None):
         metadata = {}
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    _check_metadata(metadata)
     try:
         json.dumps(metadata, allow_nan=True)
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata must be JSON-serialisable: {e}") from None
-    _check_str_keys(metadata, "metadata")
 
     params = model.parameters()
     arrays = {f"param/{k}": v for k, v in params.items()}
@@ -142,7 +173,14 @@ def save(path, model, optimizer=None, metadata=None):
                 arrays[f"optim/{name}/{b}"] = arr
         header["optimizer"] = {"type": sd["type"], "hyperparams": sd["hyperparams"],
                                "step": sd["step"], "buffers": buffers}
-    arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    encoded = json.dumps(header).encode("utf-8")
+    if len(encoded) > _Archive._HEADER_BYTES:
+        # written, it would replace the checkpoint at path with one load refuses; the user's
+        # metadata is all of the header that can grow
+        raise ValueError(f"metadata is too large: the checkpoint's JSON header would be "
+                         f"{len(encoded)} bytes, load reads at most {_Archive._HEADER_BYTES}; "
+                         "keep large data in a file of its own")
+    arrays[_HEADER] = np.frombuffer(encoded, dtype=np.uint8)
 
     with replacing(path) as f:
         np.savez(f, **arrays)

@@ -772,3 +772,83 @@ def test_a_member_claiming_a_negative_dimension_is_damaged(tmp_path, monkeypatch
     with pytest.raises(ValueError, match=r"damaged \(truncated\?\) checkpoint: ValueError: member "
                                          r"'optim/x/y' has a negative dimension: shape \(-5,\)"):
         gio.load(path)
+
+
+def _nested(depth):
+    """A list nested depth levels deep: [[[...]]], built without recursion."""
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_save_refuses_metadata_load_would_refuse_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """Regression: save wrote, and atomically put in place of a good checkpoint, a file load
+    refuses: metadata of 70 MB made a header past the 64 MiB load reads; metadata nested
+    5000 deep (with the recursion limit raised) a header load's JSON decoder cannot parse.
+    save must refuse such metadata, naming it, before it touches the file."""
+    import sys
+    path = tmp_path / "c.npz"
+    m = Linear(2, 2, seed=0)
+    gio.save(path, m, metadata={"ok": 1})
+    before = path.read_bytes()
+
+    def unchanged():
+        assert path.read_bytes() == before
+        assert sorted(os.listdir(tmp_path)) == ["c.npz"]        # no temporary file left
+        assert gio.load(path).metadata == {"ok": 1}
+
+    # load's own limit, 64 MiB: a string one byte longer cannot fit with the rest
+    with pytest.raises(ValueError, match=r"metadata is too large: the checkpoint's JSON header "
+                                         r"would be \d+ bytes, load reads at most 67108864"):
+        gio.save(path, m, metadata={"log": "x" * (64 << 20)})
+    unchanged()
+    # the limit save checks is the one load enforces
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 4096)
+    with pytest.raises(ValueError, match="metadata is too large.*at most 4096"):
+        gio.save(path, m, metadata={"log": "x" * 4096})
+    unchanged()
+    gio.save(path, m, metadata={"log": "x" * 2000})
+    assert gio.load(path).metadata == {"log": "x" * 2000}
+    monkeypatch.undo()
+    gio.save(path, m, metadata={"ok": 1})
+    before = path.read_bytes()
+
+    # 5000 levels: json.dumps writes them under a raised recursion limit, load's decoder
+    # (at the default limit) could not read them back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        with pytest.raises(ValueError, match=r"metadata must nest at most 100 levels, got more at "
+                                             r"metadata\['a'\]\[0\]\[0\]"):
+            gio.save(path, m, metadata={"a": _nested(5000)})
+    finally:
+        sys.setrecursionlimit(limit)
+    unchanged()
+    # 100000 levels at the default limit: RecursionError escaped save
+    with pytest.raises(ValueError, match="metadata must nest at most 100 levels"):
+        gio.save(path, m, metadata={"a": _nested(100000)})
+    unchanged()
+    # a dict that contains itself: json's "Circular reference detected", not a hang
+    loop = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match=r"metadata must nest at most 100 levels.*contains itself"):
+        gio.save(path, m, metadata=loop)
+    unchanged()
+    # 100 levels (99 in the list under the metadata dict) save and load back
+    gio.save(path, m, metadata={"a": _nested(99)})
+    assert gio.load(path).metadata == {"a": _nested(99)}
+
+
+def test_save_refuses_metadata_whose_json_would_outgrow_the_header_without_writing_it(
+        tmp_path, monkeypatch):
+    """A list that holds another twice, 40 levels down, is 2**40 lists as JSON: json.dumps
+    spent hours (and terabytes) encoding it. Here 20 levels, 6 MB of JSON, against a
+    1 MiB limit: refused, before anything is written."""
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 20)
+    shared = []
+    for _ in range(20):
+        shared = [shared, shared]
+    with pytest.raises(ValueError, match="metadata is too large.*at most 1048576"):
+        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"a": shared})
+    assert not os.listdir(tmp_path)
