@@ -28,6 +28,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import zipfile
 import zlib
 from collections import namedtuple
@@ -248,6 +249,49 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _not_regular(mode):
+    """What a file of st_mode ``mode`` is, when it is not a regular file."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a pipe (FIFO)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a file"
+
+
+def _read_regular_file(path):
+    """The bytes of the regular file ``path``; a ValueError naming anything else.
+
+    Opened without blocking, then checked on the open descriptor (no window in which the
+    name could be swapped): open() of a FIFO blocked until a writer came, forever if none
+    did, and /dev/zero was read until MemoryError.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no checkpoint at {path!r}") from None
+    except OSError:
+        if os.path.isdir(path):     # Windows cannot open a directory: as save says, then
+            raise ValueError(f"path must name a file, got {path!r}, a directory") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ValueError(f"path must name a file, got {path!r}, a directory")
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"path {path!r} is not a regular file but {_not_regular(mode)}: "
+                             "load reads a checkpoint from a file")
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        f = os.fdopen(fd, "rb")     # (refuses a directory's descriptor: checked first)
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        return f.read()
+
+
 class _Archive:
     """A checkpoint's zip, read member by member: each array's npy header is read and
     checked before its data, so that nothing is decompressed or allocated beyond what the
@@ -261,11 +305,7 @@ class _Archive:
 
     def __init__(self, path):
         self.path = path
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no checkpoint at {path!r}") from None
+        raw = _read_regular_file(path)
         if not zipfile.is_zipfile(_io.BytesIO(raw)):
             raise ValueError(f"{path!r} is not a grucy checkpoint: not an .npz archive "
                              "(truncated or a different file type)")

@@ -852,3 +852,47 @@ def test_save_refuses_metadata_whose_json_would_outgrow_the_header_without_writi
     with pytest.raises(ValueError, match="metadata is too large.*at most 1048576"):
         gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"a": shared})
     assert not os.listdir(tmp_path)
+
+
+def test_load_refuses_a_directory_and_what_is_not_a_regular_file(tmp_path):
+    """Regression: load of a FIFO blocked forever in open(); load("/dev/zero") read until
+    MemoryError; a directory raised a bare IsADirectoryError. Refused as save refuses a
+    directory, and as the runner's CSV reader refuses a device or pipe."""
+    import errno
+    import threading
+    with pytest.raises(ValueError, match="path must name a file, got .*a directory"):
+        gio.load(tmp_path)
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    # a writer that feeds the FIFO a few bytes once a reader opens it: the unfixed load
+    # then reads them (not an archive) instead of blocking this test forever
+    done = threading.Event()
+
+    def writer():
+        while not done.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                assert e.errno == errno.ENXIO                   # no reader yet
+                done.wait(0.01)
+                continue
+            try:
+                os.write(fd, b"not a checkpoint")
+            except OSError:                                     # the reader closed it
+                pass
+            os.close(fd)
+            return
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ValueError, match=r"path '.*fifo.npz' is not a regular file but a "
+                                             r"pipe \(FIFO\)"):
+            gio.load(fifo)
+    finally:
+        done.set()
+        thread.join(5)
+    if os.path.exists("/dev/null"):                      # read, never written
+        with pytest.raises(ValueError, match="path '/dev/null' is not a regular file but a "
+                                             "character device"):
+            gio.load("/dev/null")
+
