@@ -572,8 +572,9 @@ def test_a_member_claiming_a_huge_shape_is_refused_before_it_is_read(tmp_path):
             zout.writestr(name, data)
     # refused from the npy header, before anything of that size is allocated: as a claim
     # its stored bytes cannot hold, before the model is built from the header
-    with pytest.raises(ValueError, match=r"member 'param/weight_ih_l0' claims float32\(999999999999,"
-                                         r" 4\) \(15999999999984 bytes\), more than its"):
+    with pytest.raises(ValueError, match=r"member 'param/weight_ih_l0' claims "
+                                         r"float32\(999999999999, 4\) \(15999999999984 bytes\), "
+                                         r"more than its"):
         gio.load(bad)
     # and, loading into a model, as a shape that is not the model's
     with pytest.raises(ValueError, match=r"parameter 'weight_ih_l0' is float32\(999999999999, 4\), "
