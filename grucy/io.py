@@ -194,8 +194,17 @@ def replacing(path, mode="wb"):
     without an error: written beside it, fsync'ed, renamed over it, then the directory
     fsync'ed, so a crash or power cut leaves the old file or the new one, never a torn one.
     On any error the temporary file is removed and ``path`` is untouched. A symlink's target
-    is replaced, not the link. (save uses it; so do the runner's outputs.)"""
+    is replaced, not the link. A target that exists and is not a regular file is refused (a
+    ValueError): the rename would put a file in place of a device node (save("/dev/full")
+    as root did), a pipe or a directory. (save uses it; so do the runner's outputs.)"""
     target = os.path.realpath(path)
+    try:
+        kind = os.stat(target).st_mode
+    except OSError:         # no such file yet (written), or an error _create_temp names
+        kind = None
+    if kind is not None and not stat.S_ISREG(kind):
+        raise ValueError(f"path {os.fspath(path)!r} is not a regular file but "
+                         f"{_not_regular(kind)}: writing would replace it with a regular file")
     directory = os.path.dirname(target)
     fd, tmp = _create_temp(directory, os.path.basename(target))
     try:

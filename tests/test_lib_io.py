@@ -897,3 +897,27 @@ def test_load_refuses_a_directory_and_what_is_not_a_regular_file(tmp_path):
                                              "character device"):
             gio.load("/dev/null")
 
+
+def test_save_refuses_to_replace_what_is_not_a_regular_file(tmp_path):
+    """Regression: save("/dev/full", m), as root, renamed a regular file over the device
+    node. A target (or a symlink's) that exists and is not a regular file is refused,
+    untouched; a symlink to a regular file is still written through (the test above)."""
+    import stat
+    m = Linear(2, 2, seed=0)
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.npz"
+    os.symlink(fifo, link)
+    for path in (fifo, link):
+        with pytest.raises(ValueError, match=r"path '.*\.npz' is not a regular file but a pipe "
+                                             r"\(FIFO\): writing would replace it with a "
+                                             r"regular file"):
+            gio.save(path, m)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert os.path.islink(link) and os.readlink(link) == str(fifo)
+    assert sorted(os.listdir(tmp_path)) == ["fifo.npz", "link.npz"]     # no temporary file
+    # the runner's outputs and to_onnx write through the same replacing()
+    with pytest.raises(ValueError, match="is not a regular file but a pipe"):
+        with gio.replacing(fifo, "w") as f:
+            f.write("x")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
