@@ -212,7 +212,12 @@ def replacing(path, mode="wb"):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            # its message names the hidden temporary file as well (a name one character
+            # too long fails only here: the temporary name is cut to fit)
+            raise type(e)(e.errno, f"cannot write {os.fspath(path)!r}: {e.strerror}") from None
     except BaseException:
         try:
             os.unlink(tmp)

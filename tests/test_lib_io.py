@@ -921,3 +921,22 @@ def test_save_refuses_to_replace_what_is_not_a_regular_file(tmp_path):
         with gio.replacing(fifo, "w") as f:
             f.write("x")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_name_too_long_for_the_filesystem_is_named_as_the_caller_gave_it(tmp_path):
+    """Regression: a name one character past the filesystem's limit failed only at the
+    rename (the temporary name is cut to fit), and the OSError named the hidden
+    .<name>.<hex>.tmp beside the caller's."""
+    import errno
+    try:
+        name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        pytest.skip("no pathconf NAME_MAX here")
+    long = tmp_path / ("c" * (name_max - 3) + "npz.")      # one character too many
+    assert len(long.name) == name_max + 1
+    import re
+    with pytest.raises(OSError, match=rf"cannot write '{re.escape(str(tmp_path))}/c+npz\.': ") as e:
+        gio.save(long, Linear(2, 2, seed=0))
+    assert e.value.errno == errno.ENAMETOOLONG
+    assert ".tmp" not in str(e.value)
+    assert not os.listdir(tmp_path)
