@@ -8,6 +8,7 @@ deep inside numpy or the compiled code.
 """
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -15,6 +16,16 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 BLAS_INT_MAX = 2**31 - 1      # scipy-openblas32's sizes are C ints: a larger one wrapped round
                               #   and OpenBLAS returned out untouched (np.empty garbage)
+
+
+def physical_memory():
+    """The machine's memory in bytes, or None where the OS does not say (Windows has no
+    sysconf)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return memory if memory > 0 else None
 
 
 def check_dtype(dtype, name="dtype"):

@@ -20,7 +20,7 @@ import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/_
 
 from ._checks import (BLAS_INT_MAX, as_float_array, asarray, check_bool, check_choice,
                       check_dtype, check_float, check_int, check_lengths, check_rows,
-                      make_rngs, narrowed)
+                      make_rngs, narrowed, physical_memory)
 from .init import init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
 from .losses import sigmoid
@@ -121,7 +121,8 @@ class GRU(_ParameterMixin):
     I_k = D*H above.  Rows are gate blocks [r | z | n]; h = (1 - z) h + z n.
 
     Args:
-        input_size, hidden_size, num_layers: sizes (ints >= 1).
+        input_size, hidden_size, num_layers: sizes (ints >= 1); num_layers no more than the
+            machine's memory holds, with the gradients (a ValueError, before any is built).
         bidirectional: run a reverse direction per layer and concatenate on the last axis.
         reset_after: candidate n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (torch/Keras/cuDNN)
             instead of the seed's n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
@@ -153,6 +154,7 @@ class GRU(_ParameterMixin):
         self.seed = None if seed is None else check_int(seed, "seed", 0)
         self.init = init = normalize_init(init)
         self.num_directions = 2 if self.bidirectional else 1
+        self._check_fits_memory()
         init_rng, self._dropout_rng = make_rngs(self.seed)
         params = {}
         for layer in range(self.num_layers):
@@ -166,6 +168,33 @@ class GRU(_ParameterMixin):
         self.training = True
         self._cache = None
         self.dh0 = None
+
+    def _check_fits_memory(self):
+        """Refuse more layers than the machine's memory holds, before any is built.
+
+        Each layer of GRU(4, 6) is a few hundred values, too small for an allocation to
+        fail, so num_layers=10**9 built layer after layer until memory ran out (load refuses
+        such a stored config by the values the file holds; the constructor had no bound).
+        The stack's parameters and their gradients, which it allocates, must fit. A single
+        layer too large for memory is left to numpy's MemoryError: its first allocation
+        fails at once, and the runner reports that as a model too large to build.
+        """
+        memory = physical_memory()
+        if memory is None or self.num_layers == 1:
+            return
+        I, H, D = self.input_size, self.hidden_size, self.num_directions
+        per_value = 2 * self.dtype.itemsize                 # a parameter and its gradient
+        # per direction 3H x (I_k + H) weights and two 3H biases; I_k = D*H above layer 0
+        first = D * 3 * H * (I + H + 2) * per_value
+        later = D * 3 * H * (D * H + H + 2) * per_value
+        if first > memory:
+            return
+        most = 1 + (memory - first) // later
+        if self.num_layers > most:
+            need = first + (self.num_layers - 1) * later
+            raise ValueError(f"num_layers must be <= {most} to fit this machine's memory "
+                             f"({memory} bytes), got {self.num_layers}: its parameters and "
+                             f"their gradients ({self.dtype}) would take {need} bytes")
 
     def config(self):
         """JSON-able constructor arguments (used by grucy.save / grucy.load)."""

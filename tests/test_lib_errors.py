@@ -41,6 +41,25 @@ def test_constructor(kw, exc, name):
         GRU(**args)
 
 
+def test_more_layers_than_memory_holds_are_refused_before_any_is_built(monkeypatch):
+    """Regression: GRU(4, 6, num_layers=10**9) built layer after layer, each too small to
+    fail, until memory ran out (load refuses such a stored config; the constructor did
+    not). The parameters and gradients of the stack must fit the machine's memory."""
+    import grucy.layers as layers
+    # 1 MiB: layer 0 of GRU(4, 6) is 3H(I + H + 2) = 216 values, each later layer 252,
+    # 8 bytes each as float32 parameters and gradients: 1 + (2**20 - 1728) // 2016 layers
+    monkeypatch.setattr(layers, "physical_memory", lambda: 1 << 20, raising=False)
+    most = 1 + ((1 << 20) - 216 * 8) // (252 * 8)
+    assert len(GRU(4, 6, num_layers=most).parameters()) == 4 * most
+    with pytest.raises(ValueError, match=rf"num_layers must be <= {most} to fit this machine's "
+                                         r"memory \(1048576 bytes\), got 10000: "):
+        GRU(4, 6, num_layers=10000)         # 20 MB: built, quickly, before the bound
+    monkeypatch.undo()
+    # this machine's own memory: 2 TB of parameters and gradients
+    with pytest.raises(ValueError, match=r"num_layers must be <= \d+ to fit this machine's memory"):
+        GRU(4, 6, num_layers=10**9)
+
+
 # The one wording of a list numpy cannot make an array of, whichever layer converts it
 RAGGED = "^{} must be an array or a rectangular nested list of numbers: "
 
