@@ -79,6 +79,7 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, GRUCY_SIMD_AVX512, grucy_pool_init,
                           grucy_pool_reserve, grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
+                          grucy_pool_serial,
                           grucy_pool_run, grucy_pool_run_serial, grucy_pool_threads,
                           grucy_pool_set_threads, grucy_pool_blas_shared,
                           grucy_pool_set_shared_top)
@@ -764,6 +765,11 @@ def pool_runs():
 def pool_nested_runs():
     """How many of those started inside another run's job (on threads of their own)."""
     return grucy_pool_nested()
+
+
+def pool_serial_runs():
+    """How many runs of row-block steps (OpenBLAS held at one thread) have started."""
+    return grucy_pool_serial()
 
 
 ctypedef struct _InJob:

@@ -63,6 +63,7 @@ cdef extern from "_gates.h" nogil:
     void grucy_pool_set_threads(int n)
     unsigned long grucy_pool_runs()
     unsigned long grucy_pool_nested()
+    unsigned long grucy_pool_serial()
     int grucy_pool_run(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     int grucy_pool_run_serial(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,

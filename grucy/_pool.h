@@ -68,6 +68,7 @@ static struct {
     atomic_int pending;            /* jobs of the current run not yet done on workers */
     atomic_ulong runs;             /* parallel runs so far (tests: whose jobs came here) */
     atomic_ulong nested;           /* of those, runs started from inside a job */
+    atomic_ulong serial;           /* serial runs so far (tests: row-block steps) */
     grucy_mailbox box[GRUCY_POOL_MAX + 1];
 } grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
                 PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
@@ -225,6 +226,7 @@ static int grucy_pool_planned = 0;
 static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
     if (njobs <= 1 || grucy_in_job)
         return grucy_pool_run(njobs, fn, arg);
+    atomic_fetch_add_explicit(&grucy_pool.serial, 1, memory_order_relaxed);
     pthread_mutex_lock(&grucy_pool.use);
     pthread_mutex_lock(&grucy_pool.count);
     int n = grucy_blas_get_threads();
@@ -321,6 +323,11 @@ static inline unsigned long grucy_pool_runs(void) {
 /* How many of those were started from inside a job (and ran on threads of their own). */
 static inline unsigned long grucy_pool_nested(void) {
     return atomic_load_explicit(&grucy_pool.nested, memory_order_relaxed);
+}
+
+/* How many serial runs (grucy_pool_run_serial: more than one job, not inside a job). */
+static inline unsigned long grucy_pool_serial(void) {
+    return atomic_load_explicit(&grucy_pool.serial, memory_order_relaxed);
 }
 
 /* Have workers for runs of up to n jobs; returns 0, or -1 if they could not all start. */

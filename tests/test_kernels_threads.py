@@ -324,7 +324,8 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
     The gate passes stay whole at these shapes or run inside the blocks, so every run of the
     kernels is a GEMM's.
     Row blocks run with OpenBLAS at one thread (grucy_pool_run_serial): at H = 128 a block's
-    GEMMs are big enough to split otherwise, each split a run on threads of its own (nested).
+    GEMMs are big enough to split otherwise, each split a run on threads of its own (nested);
+    a floor of whole steps there would start as many runs, but no serial ones.
     From 32 steps (H <= 512) the forward reads w_hh through a transposed copy
     (_gru.transpose_w_hh), a different product for OpenBLAS, which the floor must issue too."""
     from grucy import _gru
@@ -347,12 +348,22 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
         out, _, cache = gk.gru_forward(**p, reset_after=reset_after)
         gk.gru_backward(dout, None, cache)
 
+    def serial(fn):
+        before = _gru.pool_serial_runs()
+        fn()
+        return _gru.pool_serial_runs() - before
+
     nested = _gru.pool_nested_runs()
     forward = runs(inference)
     assert forward >= T
     assert runs(floor.forward) == forward
     assert runs(floor.training) == runs(training) > forward
     assert _gru.pool_nested_runs() == nested
+    # and as serial runs: at H = 128 a floor of whole steps starts as many runs (OpenBLAS's
+    # splits of each step's GEMM), but none of them serial
+    blocked = _gru.step_blocks(B, H) > 1
+    assert serial(floor.forward) == serial(inference) == (T if blocked else 0)
+    assert serial(floor.training) == serial(training) == (2 * T if blocked else 0)
 
 
 def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
