@@ -58,6 +58,13 @@ def claim(path: str) -> str:
         return str(candidate)
 
 
+def safe_name(name) -> bool:
+    """Whether ``name`` keeps a run under outputs/ (outputs/<name>/<date_time>): relative, no
+    empty, ``.`` or ``..`` part (``name=..`` wrote outside it, ``name=/`` straight into it)."""
+    return (isinstance(name, str) and bool(name) and not name.startswith("/")
+            and all(part not in ("", ".", "..") for part in name.split("/")))
+
+
 def run_name(default: str, train, ckpt_path) -> str:
     """``name`` when not given: ``default`` (``<data>-<model>`` as chosen on the command line),
     except for an evaluation (``train=false ckpt_path=...``), which takes the name stored in
@@ -74,4 +81,5 @@ def run_name(default: str, train, ckpt_path) -> str:
         name = (meta.get("config") or {}).get("name")
     except Exception:                      # missing, damaged or foreign: not this resolver's to say
         return default
-    return name if isinstance(name, str) and name else default
+    # a forged ../.. would put the directory outside outputs/ (evaluate then refuses it)
+    return name if safe_name(name) else default

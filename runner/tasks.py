@@ -7,12 +7,14 @@ import logging
 import re
 from pathlib import Path
 
+import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import baselines, model as M, outputs, trainer
 from runner.config import ConfigError, check_target
 from runner.datasets import DataError, Prepared
+from runner.rundir import safe_name
 
 log = logging.getLogger("runner")
 
@@ -183,6 +185,49 @@ def _saved_config(meta: dict, path) -> dict:
     return saved
 
 
+def _check_stored_data(node, path) -> None:
+    """Refuse a checkpoint's data config that names anything but a dataset class.
+
+    An evaluation builds the data its checkpoint's config names, with Hydra: a forged
+    checkpoint naming ``builtins.open`` with ``mode: w`` truncated a file, ``numpy.load``
+    with ``allow_pickle`` ran a pickle, before anything checked for a ``load()``. So the
+    target must be a class with a load() method, and the config plain values: no other
+    ``_key_`` of Hydra's and no nested ``_target_``, which it would build too. (A run's own
+    command line is the user's; this is for what a file brings.)
+    """
+    target = hydra.utils.get_method(node._target_)        # check_target has imported it
+    if not (inspect.isclass(target) and callable(getattr(target, "load", None))):
+        raise ConfigError(f"ckpt_path={path}: the checkpoint's data._target_={node._target_!r} is "
+                          "not a dataset class (one with a load() method); not building it")
+    stack = [(k, v) for k, v in OmegaConf.to_container(node, resolve=False).items()
+             if k != "_target_"]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(key, str) and key.startswith("_") and key.endswith("_"):
+            raise ConfigError(f"ckpt_path={path}: the checkpoint's data config holds {key!r}, "
+                              "which would make Hydra build or call something; a dataset "
+                              "takes plain values")
+        if isinstance(value, dict):
+            stack.extend(value.items())
+        elif isinstance(value, list):
+            stack.extend((None, v) for v in value)
+
+
+# What an evaluation takes from its command line; every other setting is the checkpoint's
+EVAL_OWN = {"train", "ckpt_path", "name", "data.path", "trainer.eval_batch_size", "plots",
+            "quiet", "threads"}
+
+
+def _ignored(overrides) -> list:
+    """The overrides an evaluation of a runner checkpoint does not use."""
+    out = []
+    for o in overrides or ():
+        key = re.match(r"[~+]*([^=]*)", o).group(1).split("@")[0]
+        if key not in EVAL_OWN and key != "hydra" and not key.startswith(("hydra.", "hydra/", "-")):
+            out.append(o)
+    return out
+
+
 def _check_fits(model, data: Prepared, path, cfg_data) -> None:
     """Refuse a model that cannot forecast ``data``, naming what differs.
 
@@ -219,6 +264,12 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     # how this command line would give the file, for a checkpoint's data.path not found
     path_override = "data.path" if "path" in (cfg.get("data") or {}) else "+data.path"
     path_is_stored = "path" in (saved.get("data") or {}) and not _on_command_line(overrides, "data.path")
+    if saved and not safe_name(saved.get("name", "x")):
+        # a forged name wrote the evaluation outside outputs/ (runner.rundir.run_name keeps
+        # the default for the directory; the summary would still have carried it)
+        raise ConfigError(f"ckpt_path={path}: the checkpoint's name {saved['name']!r:.80} "
+                          "leads outside outputs/ (a damaged or forged checkpoint)")
+    ignored = _ignored(overrides) if saved else []
     cfg = evaluated_config(cfg, saved, overrides)
     try:
         # the stored data config names a class of that run's, maybe a user's own not
@@ -226,6 +277,13 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         check_target(cfg.data, "data")
     except ConfigError as exc:
         raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
+    if "data" in saved:
+        _check_stored_data(cfg.data, path)
+    if ignored:
+        # data=mackey_glass or model.hidden_size=64 changed nothing, without a word
+        log.warning("an evaluation uses the checkpoint's own data, model and settings (only "
+                    "name, data.path and trainer.eval_batch_size come from the command line); "
+                    "not used: %s", " ".join(ignored))
     if partial is not None:
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
     # the model expects the scaling it was trained with: data other than its run's (a longer

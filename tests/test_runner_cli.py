@@ -159,6 +159,19 @@ def test_evaluation_takes_name_and_data_path_from_the_command_line(tmp_path):
 
 
 
+def test_an_evaluation_says_which_command_line_settings_it_does_not_use(tmp_path):
+    # found by a review: data=mackey_glass, model.hidden_size=64 or seed=5 beside train=false
+    # changed nothing, without a word (the evaluation takes the checkpoint's settings)
+    r = cli(tiny("sine", ["plots=false", f"hydra.run.dir={tmp_path / 'run'}"]), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli(["train=false", f"ckpt_path={tmp_path / 'run'}", "plots=false", "data=mackey_glass",
+             "seed=5", "trainer.eval_batch_size=7", "name=ev", f"hydra.run.dir={tmp_path / 'ev'}"],
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "ev" / "runner.log").read_text()
+    assert log.split("not used: ")[1].splitlines()[0].split() == ["data=mackey_glass", "seed=5"], log
+
+
 def test_an_evaluation_is_filed_under_the_checkpoint_runs_name(tmp_path):
     # Hydra names the directory before any task runs: an evaluation of an El Nino model
     # landed in outputs/sine-gru/..., the command line's defaults

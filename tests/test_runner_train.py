@@ -1076,6 +1076,56 @@ def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_
     assert not (tmp_path / "eval" / "traceback.txt").exists()
 
 
+@pytest.mark.parametrize("forged, words", [
+    ({"_target_": "builtins.open", "file": "VICTIM", "mode": "w"},
+     "data._target_='builtins.open' is not a dataset class"),
+    ({"_target_": "shutil.copyfile", "src": "VICTIM", "dst": "VICTIM.copy"},
+     "data._target_='shutil.copyfile' is not a dataset class"),
+    ("nested", "holds '_target_', which would make Hydra build or call something"),
+    ("args", "holds '_args_', which would make Hydra build or call something"),
+], ids=["open", "copyfile", "nested_target", "args"])
+def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, forged, words):
+    """Found by a review: an evaluation built whatever its checkpoint's data config named,
+    with Hydra, before looking for a load() method: a forged checkpoint naming builtins.open
+    with mode w truncated a file (numpy.load with allow_pickle ran a pickle). A checkpoint
+    is a file anyone may hand over; the data it names must be a dataset class, in plain
+    values."""
+    out, _, _ = train(tmp_path, tiny("sine"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+
+    def forge(meta):
+        config = dict(meta["config"])
+        if forged == "nested":
+            config["data"] = {**config["data"], "noise": {"_target_": "builtins.open",
+                                                          "file": str(victim), "mode": "w"}}
+        elif forged == "args":
+            config["data"] = {**config["data"], "_args_": [str(victim)]}
+        else:
+            config["data"] = {k: str(victim) if v == "VICTIM" else
+                              str(victim) + ".copy" if v == "VICTIM.copy" else v
+                              for k, v in forged.items()}
+        return {**meta, "config": config}
+    ck = _with_metadata(out / "best.npz", tmp_path / "forged.npz", forge)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={ck}"]), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert words in s["error"], s["error"]
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "victim.txt.copy").exists()
+
+
+def test_an_evaluation_refuses_a_checkpoint_name_that_leads_outside_outputs(tmp_path):
+    # a forged stored name "../../escaped" named the evaluation's directory
+    out, _, _ = train(tmp_path, tiny("sine"))
+    ck = _with_metadata(out / "best.npz", tmp_path / "forged.npz",
+                        lambda m: {**m, "config": {**m["config"], "name": "../../escaped"}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={ck}"]), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert "the checkpoint's name '../../escaped' leads outside outputs/" in s["error"], s["error"]
+
+
 @pytest.mark.parametrize("key", ["seed", "trainer", "quiet"])
 def test_a_setting_deleted_on_the_command_line_is_a_config_error_naming_it(tmp_path, key):
     # ~seed deleted the key, and reading it raised OmegaConf's ConfigAttributeError, an
