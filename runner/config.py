@@ -199,6 +199,13 @@ def validate(cfg: DictConfig) -> None:
         # out of the schema: +scheduler.mode=max passed the schema, and check_target allows it.
         raise ConfigError(f"scheduler.mode={sched.mode!r}: the runner steps the plateau scheduler "
                           "with the validation loss, which falls as the model improves; only 'min' fits")
+    if (sched and sched.get("_target_") == "grucy.optim.CosineAnnealingLR"
+            and sched.get("eta_min", 0.0) > cfg.optimizer.get("lr", math.inf)):
+        # eta_min=1.0 over lr=0.01 took the rate 0.01 -> 0.155 -> 0.505: an annealing that
+        # raises the learning rate is a typo, not a schedule (torch allows it; the runner asks)
+        raise ConfigError(f"scheduler.eta_min={sched.eta_min}: above optimizer.lr="
+                          f"{cfg.optimizer.lr}, so cosine annealing would raise the learning "
+                          "rate; eta_min is the rate it decays to")
     for group, later in (("optimizer", "the model's parameters"), ("scheduler", "the optimizer")):
         # false made Hydra call the class at once, without them: a TypeError, traceback.txt
         if cfg.get(group) and cfg[group].get("_partial_") is not True:

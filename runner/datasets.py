@@ -96,8 +96,12 @@ class SeriesDataset:
             raise DataError(f"val_fraction={val_fraction} and test_fraction={test_fraction} "
                             "must be in (0, 1) and sum to less than 1")
         # 0 would silently add no channels, inf two constant ones (sin 0, cos 0)
-        if period is not None and not 0 < period < math.inf:
-            raise DataError(f"period={period}: must be positive and finite (or null for no seasonal channels)")
+        if period is not None and not 2 < period < math.inf:
+            # sampled at whole steps t, sin and cos of 2 pi t / period are constant for a period
+            # of 1 (or 1/k) and sin is 0 for 2: channels that say nothing (Nyquist)
+            raise DataError(f"period={period}: must be more than 2 steps and finite (or null for no "
+                            "seasonal channels); a period of 2 steps or less gives sin and cos "
+                            "channels that are constant or alternate")
         self.window, self.horizon = int(window), int(horizon)
         self.val_fraction, self.test_fraction = float(val_fraction), float(test_fraction)
         self.period = period

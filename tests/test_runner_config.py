@@ -368,3 +368,12 @@ def test_the_plateau_scheduler_refuses_mode_max():
                                               r"scheduler with the validation loss"):
             validate(compose(["scheduler=plateau", override, "name=t"]))
     validate(compose(["scheduler=plateau", "scheduler.mode=min", "name=t"]))
+
+
+def test_cosine_annealing_above_the_learning_rate_is_refused():
+    # found by a review: eta_min=1.0 over lr=0.01 raised the rate 0.01 -> 0.155 -> 0.505
+    with pytest.raises(ConfigError, match=r"^scheduler.eta_min=1.0: above optimizer.lr=0.01, so "
+                                          r"cosine annealing would raise the learning rate"):
+        validate(compose(["scheduler=cosine", "scheduler.eta_min=1.0", "optimizer.lr=0.01",
+                          "name=t"]))
+    validate(compose(["scheduler=cosine", "scheduler.eta_min=0.01", "optimizer.lr=0.01", "name=t"]))

@@ -450,9 +450,13 @@ def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monke
     ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
     ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
-    ("sine", "data.period=0", r"period=0\.0: must be positive"),
-    ("elnino", "data.period=-12", r"period=-12\.0: must be positive"),
-    ("sine", "data.period=inf", r"^data: DataError: period=inf: must be positive and finite"),
+    ("sine", "data.period=0", r"period=0\.0: must be more than 2 steps"),
+    ("elnino", "data.period=-12", r"period=-12\.0: must be more than 2 steps"),
+    ("sine", "data.period=inf", r"^data: DataError: period=inf: must be more than 2 steps and finite"),
+    # found by a review: at whole steps t these gave constant (1, 1/3) or zero (2) channels
+    ("sine", "data.period=1", r"^data: DataError: period=1\.0: must be more than 2 steps"),
+    ("sine", "data.period=0.3333333333333333", r"period=0\.333.*: must be more than 2 steps"),
+    ("sine", "data.period=2", r"period=2\.0: .* constant or alternate"),
     # numpy's "expected non-negative integer" named no key, with traceback.txt
     ("sine", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
     ("mackey_glass", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
