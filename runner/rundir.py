@@ -36,9 +36,33 @@ def _token() -> str:
 
 
 def claim(path: str) -> str:
-    """The first of path, path_1, path_2, ... that is new or already this invocation's."""
+    """The first of path, path_1, path_2, ... that is new or already this invocation's.
+
+    A run's ``outputs/<name>/<date_time>`` must stay under outputs/: runner.app refuses a
+    ``name=../x`` on the command line before Hydra makes the directory, but a name that only
+    resolves to one (``name=${oc.env:NM}``) reached here and was written outside it."""
+    parts = str(path).split("/")
+    if parts[0] == "outputs" and len(parts) > 2 and not safe_name("/".join(parts[1:-1])):
+        _refuse(f"name={'/'.join(parts[1:-1])!r}: a run is written to outputs/<name>/<date_time>, "
+                "and this name leads outside outputs/ or straight into it; use hydra.run.dir=DIR "
+                "for a run directory elsewhere")
+    try:
+        return _claim(Path(str(path)))
+    except OSError as exc:      # a file named outputs, a name past the file system's limit
+        _refuse(f"cannot make the run directory {str(path)!r}: {exc.strerror or exc}")
+
+
+def _refuse(message):
+    """End the invocation with a one-line error. A resolver's exception reached Hydra's
+    error formatting, which failed on it and printed a hundred-line traceback instead;
+    SystemExit passes through Hydra as it is."""
+    import sys
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _claim(base: Path) -> str:
     token = _token()
-    base = Path(str(path))
     base.parent.mkdir(parents=True, exist_ok=True)
     k = 0
     while True:

@@ -123,6 +123,31 @@ def test_cli_a_name_that_leaves_outputs_is_refused_before_hydra(tmp_path, arg):
     assert list(tmp_path.iterdir()) == []            # nothing created, here or above
 
 
+@pytest.mark.parametrize("arg", ["name=${oc.env:NM}", "name=.", "name=a//b"])
+def test_cli_a_name_that_only_resolves_to_leave_outputs_is_refused_in_one_line(tmp_path, arg):
+    # found by a review: the check above reads the literal argument, so NM=../x with
+    # name=${oc.env:NM} wrote the run to ./x, and name=. put it straight into outputs/
+    (tmp_path / "work").mkdir()
+    r = cli([arg, "trainer.epochs=1"], cwd=tmp_path / "work", env_extra={"NM": "../x"})
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "this name leads outside outputs/ or straight into it" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    assert not any((tmp_path / "work").rglob("summary.json"))
+
+
+def test_cli_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
+    # found by a review: a file named outputs where the run directory goes, or a name past
+    # the file system's limit, ended in a hundred-line traceback from Hydra's formatting
+    (tmp_path / "outputs").write_text("not a directory")
+    r = cli(["trainer.epochs=1"], cwd=tmp_path)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: cannot make the run directory 'outputs/sine-gru/"), r.stderr
+    (tmp_path / "long").mkdir()
+    r = cli(["name=" + "n" * 300, "trainer.epochs=1"], cwd=tmp_path / "long")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cannot make the run directory" in r.stderr and "name too long" in r.stderr, r.stderr
+
+
 def test_cli_nan_loss_exits_nonzero(tmp_path):
     r = cli(tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
                           "model.hidden_size=8", f"hydra.run.dir={tmp_path}"]))
