@@ -48,6 +48,8 @@ def load_data(cfg_data, stats=None) -> Prepared:
 
 def _resume_path(resume) -> Path:
     p = outputs.checkpoint_file(resume, "last.npz")
+    if p.exists() and not p.is_file():     # a pipe said "no checkpoint there", which it is not
+        raise ConfigError(f"resume={resume}: not a regular file (expected a last.npz or its run directory)")
     if not p.is_file():
         raise ConfigError(f"resume={resume}: no checkpoint there (expected a last.npz or its run directory)")
     return p
@@ -253,6 +255,9 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     is called once the checkpoint and its data are found to fit, before anything is written.
     """
     path = outputs.checkpoint_file(cfg.ckpt_path, "best.npz")
+    if path.exists() and not path.is_file() and not path.is_dir():   # said "no such checkpoint"
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: not a regular file (expected a checkpoint "
+                          ".npz, or a run directory holding best.npz)")
     if not path.is_file():
         if Path(str(cfg.ckpt_path)).expanduser().is_dir():
             # a directory given: "no such checkpoint" read as if the directory were missing

@@ -1115,6 +1115,20 @@ def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, f
     assert not (tmp_path / "victim.txt.copy").exists()
 
 
+@pytest.mark.parametrize("key", ["ckpt_path", "resume"])
+def test_a_checkpoint_path_that_is_not_a_regular_file_is_named_so(tmp_path, key):
+    # found by a review: a pipe given as ckpt_path= said "no such checkpoint" (resume=: "no
+    # checkpoint there"), though it exists
+    import os
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    extra = ["train=false", f"ckpt_path={fifo}"] if key == "ckpt_path" else [f"resume={fifo}"]
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", extra), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: {key}={fifo}: not a regular file"), s["error"]
+
+
 def test_an_evaluation_refuses_a_checkpoint_name_that_leads_outside_outputs(tmp_path):
     # a forged stored name "../../escaped" named the evaluation's directory
     out, _, _ = train(tmp_path, tiny("sine"))
