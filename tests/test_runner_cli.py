@@ -148,6 +148,19 @@ def test_cli_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
     assert "cannot make the run directory" in r.stderr and "name too long" in r.stderr, r.stderr
 
 
+def test_an_experiment_is_named_after_the_data_and_model_it_runs(tmp_path):
+    # found by a review: the recipes named themselves (name: elnino-gru), so experiment=elnino
+    # data=sine filed a sine run under outputs/elnino-gru; the default <data>-<model> follows
+    # what the command line chose, the recipe's own choices included
+    for args, name in ((["experiment=adding"], "adding-gru"),
+                       (["experiment=adding", "model=gru_reset_after"], "adding-gru_reset_after")):
+        r = cli(args + ["trainer.epochs=1", "data.n_train=64", "data.n_val=32", "data.n_test=32",
+                        "plots=false", "quiet=true"], cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        (run,) = (tmp_path / "outputs" / name).iterdir()
+        assert json.loads((run / "summary.json").read_text())["name"] == name
+
+
 def test_cli_nan_loss_exits_nonzero(tmp_path):
     r = cli(tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
                           "model.hidden_size=8", f"hydra.run.dir={tmp_path}"]))
