@@ -276,6 +276,14 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
                           "leads outside outputs/ (a damaged or forged checkpoint)")
     ignored = _ignored(overrides) if saved else []
     cfg = evaluated_config(cfg, saved, overrides)
+    if "data" not in saved:
+        # validate() let data=csv's required keys wait for the checkpoint's data config; one
+        # saved by grucy itself has none (MissingMandatoryValue and traceback.txt)
+        unset = [k for k in cfg.data if OmegaConf.is_missing(cfg.data, k)]
+        if unset:
+            raise ConfigError(f"ckpt_path={path}: holds no run config (saved by grucy itself), so "
+                              f"it is evaluated on the command line's data, which needs "
+                              f"{', '.join('data.' + k for k in unset)}")
     try:
         # the stored data config names a class of that run's, maybe a user's own not
         # importable here: Hydra's ImportError was an unexpected error with traceback.txt

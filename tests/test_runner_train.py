@@ -604,6 +604,21 @@ def test_evaluating_a_library_checkpoint_that_does_not_fit_the_data(tmp_path, kw
     assert s["status"] == "ok"
 
 
+def test_a_library_checkpoint_on_csv_data_without_a_path_names_the_keys(tmp_path):
+    # found by a review: data=csv's path and column wait for the checkpoint's data config in
+    # an evaluation, and a checkpoint saved by grucy itself has none: MissingMandatoryValue
+    import grucy.io
+    from grucy.models import SequenceModel
+    grucy.io.save(str(tmp_path / "lib.npz"), SequenceModel(input_size=1, hidden_size=4, output_size=1))
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={tmp_path / 'lib.npz'}", "data=csv"], "e")
+    s = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: ckpt_path={tmp_path / 'lib.npz'}: holds no run config "
+                          "(saved by grucy itself), so it is evaluated on the command line's "
+                          "data, which needs data.path, data.column"), s["error"]
+    assert not (tmp_path / "e" / "traceback.txt").exists()
+
+
 def test_resuming_a_library_checkpoint_says_it_is_not_a_run(tmp_path):
     # it listed the first config group as differing from None, "pass the same overrides"
     import grucy.io
