@@ -466,9 +466,13 @@ def _stamps(labels):
     """``labels`` as whole numbers, dates or decimal numbers; None if they are none of these."""
     try:
         # before dates: numpy reads 0, 1, 2 as the years 0, 1, 2 (and a step as "1 year")
-        return np.array([int(s) for s in labels])
+        ints = [int(s) for s in labels]
     except ValueError:
         pass
+    else:
+        # past int64 numpy made an object array (isfinite failed on it, a traceback) or, across
+        # 2**63, float64, whose rounding read distinct stamps as repeated
+        return np.array(ints, dtype=np.int64) if all(-2**63 <= i < 2**63 for i in ints) else ints
     try:
         return _dates(labels)
     except ValueError:
@@ -517,6 +521,12 @@ def _check_regular(labels, fname, time_column, lines=None):
     if stamps is None:
         _check_one_format(labels, fname, time_column, lines)
         return  # free-form labels: nothing to check
+    if isinstance(stamps, list):
+        i = next(k for k, v in enumerate(stamps) if not -2**63 <= v < 2**63)
+        line = f" (line {lines[i]})" if lines else ""
+        raise DataError(f"{fname}: {time_column!r} time stamp {labels[i]!r:.40}{line} is a whole "
+                        "number beyond 64 bits; write stamps that fit (an offset from the first, "
+                        "say) or leave time_column out")
     bad = np.isnat(stamps) if stamps.dtype.kind == "M" else ~np.isfinite(stamps)
     if bad.any():
         # the missing ones are refused by line while reading: these are written otherwise

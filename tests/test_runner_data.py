@@ -359,6 +359,20 @@ def test_csv_time_stamp_that_is_not_finite_is_named(tmp_path, stamp):
                                         r"is not a finite number$"):
         CSVSeries(write(tmp_path, f"t,v\n1,1\n{stamp},2\n3,3\n4,4\n"), "v", "t").series()
 
+@pytest.mark.parametrize("base", [10**20, 2**63 - 2], ids=["past_int64", "across_2_63"])
+def test_csv_whole_number_stamps_beyond_64_bits_are_named(tmp_path, base):
+    """Found by a review: stamps past int64 made numpy's object array (isfinite: TypeError,
+    traceback.txt), and stamps crossing 2**63 became float64, where distinct stamps read as
+    "repeats its time stamps". Stamps that fit still work at the top of the range."""
+    rows = "".join(f"{base + i},{i % 3}\n" for i in range(6))
+    with pytest.raises(DataError, match=r"^s.csv: 't' time stamp '\d+' \(line \d\) is a whole "
+                                        r"number beyond 64 bits"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows), "v", "t").series()
+    rows = "".join(f"{2**63 - 7 + i},{i % 3}\n" for i in range(6))     # the last fits
+    values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows), "v", "t").series()
+    assert labels[-1] == str(2**63 - 2) and list(values) == [0, 1, 2, 0, 1, 2]
+
+
 def test_csv_missing_file_names_the_file_looked_for(tmp_path, monkeypatch):
     # a relative data.path is read from the directory the run starts in; an evaluation
     # started elsewhere gets the checkpoint's relative path, so say where it looked
