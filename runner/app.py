@@ -2,7 +2,8 @@
 
 ``run(cfg, out_dir)`` is the task function. It never lets an error escape in a multirun:
 it records ``"status": "failed"`` and the error in summary.json and returns an infinite
-metric, so one bad job cannot stop the sweep or its results table. A single run that
+metric, so one bad job cannot stop the sweep or its results table (a job given another
+job's directory records its refusal in the sweep's .sweep_jobs instead). A single run that
 fails writes the same summary, logs one clear line and exits with status 1.
 """
 import importlib.util
@@ -186,11 +187,23 @@ def run(cfg: DictConfig, out_dir=None) -> float:
     """Train or evaluate one config; return the validation RMSE (what sweepers minimise)."""
     started = time.perf_counter()
     out_dir = Path(out_dir or HydraConfig.get().runtime.output_dir)
+    info = _hydra_info()
+    if info["multirun"] and info["sweep_dir"]:
+        # before anything here touches the directory: if it is another job's of this sweep,
+        # this job's summary and checkpoints would replace that job's (runner/sweep.py)
+        from runner.sweep import start_job, write_table
+        refused = start_job(info["sweep_dir"], info["job"], out_dir, info["overrides"])
+        if refused:
+            log.error("run failed: %s", refused)
+            try:
+                write_table(info["sweep_dir"])   # lists it as failed, as a failed job would
+            except Exception as exc:
+                log.warning("sweep table not updated: %s", exc)
+            return FAILED_METRIC
     out_dir.mkdir(parents=True, exist_ok=True)
     # a directory used again (hydra.run.dir=...) kept an earlier failure's traceback.txt
     # beside this run's summary
     (out_dir / "traceback.txt").unlink(missing_ok=True)
-    info = _hydra_info()
     _quiet_console(bool(_peek(cfg, "quiet")))
     summary = {"status": "failed", "error": None, "name": _peek(cfg, "name"), "job": info["job"],
                "overrides": info["overrides"], "seed": _peek(cfg, "seed"), "threads": None, "test": None,

@@ -3,7 +3,8 @@
 Every job rewrites the table from all summary.json files present when it finishes (under
 a file lock, so parallel jobs take turns), and the Hydra callback writes it once more at
 the end. A job that fails records its failure in its summary instead of raising, because
-Hydra skips ``on_multirun_end`` when a job raises; the table still lists it.
+Hydra skips ``on_multirun_end`` when a job raises; the table still lists it. A job given
+another job's directory is refused and listed from JOBS, having no summary of its own.
 """
 import csv
 import fcntl
@@ -35,7 +36,56 @@ def sweep_id(sweep_dir):
     return p.read_text().strip() if p.is_file() else None
 
 
-def collect(sweep_dir) -> list:
+# One JSON line per job of the sweep, entered as it starts: its number, directory and, if
+# refused, why. A hydra.sweep.subdir that does not separate the jobs (subdir=x, or
+# ${model.hidden_size} while sweeping the seed) gave two jobs one directory: the second
+# replaced the first's files, and the table said "1 jobs, 0 failed" with exit status 0.
+# Hydra hands every job of a sweep the same ${claim:...} sweep directory (runner/rundir.py),
+# so the job directories inside it are claimed here, one job each.
+JOBS = ".sweep_jobs"
+
+
+def _entries(sweep_dir) -> list:
+    """This sweep's JOBS lines, one per job number (a requeued job enters itself again)."""
+    current, found = sweep_id(sweep_dir), {}
+    try:
+        lines = (Path(sweep_dir) / JOBS).read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue        # a line cut short by a job killed while writing it
+        if isinstance(e, dict) and e.get("sweep") == current:
+            found.setdefault(str(e.get("job")), e)
+    return list(found.values())
+
+
+def start_job(sweep_dir, job, out_dir, overrides=()):
+    """Enter ``job`` in the sweep's JOBS; the one-line error if ``out_dir`` is another job's
+    of this sweep (the job must then leave it alone), else None. Under the table's lock, so
+    of two parallel jobs given one directory exactly one has it."""
+    sweep_dir = Path(sweep_dir)
+    mine = str(Path(out_dir).resolve())
+    with _locked(sweep_dir / ".sweep_results.lock"):
+        holder = next((e for e in _entries(sweep_dir) if e.get("dir") == mine and not e.get("refused")
+                       and str(e.get("job")) != str(job)), None)
+        refused = None
+        if holder is not None:
+            refused = (f"hydra.sweep.subdir gives job {job} the directory of job {holder['job']} of this "
+                       f"sweep, {out_dir}; this job did not run, to keep that job's results: make the "
+                       "subdir differ per job (the default is ${hydra.job.num})")
+        entry = {"sweep": sweep_id(sweep_dir), "job": job, "dir": mine, "refused": refused,
+                 "overrides": list(overrides)}
+        with open(sweep_dir / JOBS, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    return refused
+
+
+def collect(sweep_dir, final=False) -> list:
+    """The table's rows: this sweep's summaries and its refused jobs; ``final`` (the sweep
+    is over) adds a failed row for each job entered in JOBS that left no summary."""
     rows = []
     current = sweep_id(sweep_dir)
     # at any depth: hydra.sweep.subdir=${hydra.job.override_dirname} with data.path=sub/a.csv
@@ -61,6 +111,13 @@ def collect(sweep_dir) -> list:
             "ar_rmse": (b.get("ar") or {}).get("rmse"), "ar_order": (b.get("ar") or {}).get("order"),
             "params": s.get("params"), "epochs": s.get("epochs_run"), "seconds": s.get("seconds"),
             "error": s.get("error"), "dir": str(path.parent)})
+    listed = {str(r["job"]) for r in rows}
+    for e in _entries(sweep_dir):
+        if str(e.get("job")) in listed or not (e.get("refused") or final):
+            continue
+        rows.append({"job": e.get("job"), "status": "failed", "overrides": " ".join(e.get("overrides") or []),
+                     "error": e.get("refused") or "the job ended without writing its summary.json",
+                     "dir": e.get("dir")})
 
     def key(r):
         ok = r["status"] == "ok" and r["val_rmse"] is not None
@@ -76,10 +133,10 @@ def _cell(v):
     return "" if v is None else str(v)
 
 
-def write_table(sweep_dir) -> list:
+def write_table(sweep_dir, final=False) -> list:
     sweep_dir = Path(sweep_dir)
     with _locked(sweep_dir / ".sweep_results.lock"):
-        rows = collect(sweep_dir)
+        rows = collect(sweep_dir, final)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
@@ -160,12 +217,13 @@ class SweepTableCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
+        atomic_write(sweep_dir / JOBS, "")   # an earlier sweep's jobs are not this one's
 
     def on_multirun_end(self, config, **kwargs) -> None:
         global finished
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
-            rows = write_table(sweep_dir)
+            rows = write_table(sweep_dir, final=True)
             not_ok = {}
             for r in rows:
                 if r["status"] != "ok":

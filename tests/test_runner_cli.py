@@ -468,6 +468,45 @@ def test_a_sweep_with_nested_job_directories_lists_them_and_fails(tmp_path):
     assert "2 jobs, 1 failed" in (tmp_path / "sweep_results.md").read_text()
 
 
+def test_sweep_jobs_given_one_directory_keep_the_first_and_fail(tmp_path):
+    # hydra.sweep.subdir=x gave both jobs sw/x: the second replaced the first's files, the
+    # table said "1 jobs, 0 failed" and the exit status was 0
+    ov = tiny("sine", [f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=x"])
+    r = cli(["-m", "seed=0,1"] + ov)
+    assert r.returncode == 1, r.stderr
+    assert "1 of 2 jobs failed" in r.stderr, r.stderr
+    assert "hydra.sweep.subdir gives job 1 the directory of job 0" in r.stdout + r.stderr
+    s = json.loads((tmp_path / "x" / "summary.json").read_text())
+    assert (s["job"], s["seed"], s["status"]) == (0, 0, "ok")          # job 0's, untouched
+    assert "2 jobs, 1 failed" in (tmp_path / "sweep_results.md").read_text()
+    (failed,) = [row for row in sweep_rows(tmp_path) if row["status"] != "ok"]
+    assert failed["job"] == "1" and "seed=1" in failed["overrides"] and "hydra.sweep.subdir" in failed["error"]
+    # a sweep of one job run again into that directory is a new sweep's job, not refused
+    r = cli(["-m", "seed=2"] + ov)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "x" / "summary.json").read_text())["seed"] == 2
+
+
+def test_sweep_jobs_claim_their_directories(tmp_path):
+    # in process: a second job into one directory is refused, the same job again (a requeued
+    # job) and a later sweep's job are not, and a job entered that left no summary is a
+    # failed row once the sweep is over
+    from runner import sweep
+    (tmp_path / ".sweep_id").write_text("first\n")
+    assert sweep.start_job(tmp_path, 0, tmp_path / "x", ["seed=0"]) is None
+    assert "job 1 the directory of job 0" in sweep.start_job(tmp_path, 1, tmp_path / "x", ["seed=1"])
+    assert sweep.start_job(tmp_path, 0, tmp_path / "x") is None
+    assert sweep.start_job(tmp_path, 2, tmp_path / "y", ["seed=2"]) is None
+    assert [(r["job"], r["status"]) for r in sweep.collect(tmp_path)] == [(1, "failed")]
+    rows = sweep.collect(tmp_path, final=True)
+    assert sorted((r["job"], r["status"], r["overrides"]) for r in rows) == [
+        (0, "failed", "seed=0"), (1, "failed", "seed=1"), (2, "failed", "seed=2")]
+    assert "without writing its summary.json" in next(r["error"] for r in rows if r["job"] == 2)
+    (tmp_path / ".sweep_id").write_text("second\n")
+    assert sweep.start_job(tmp_path, 1, tmp_path / "x") is None
+    assert sweep.collect(tmp_path) == []
+
+
 def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     # trainer.stop_after ends a job "interrupted", with no error: calling it failed sent
     # the user looking for an error that is not there. The exit status stays 1 (not ok).
