@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from runner.outputs import atomic_write, _pyplot, _save_figure
 
@@ -205,9 +206,33 @@ def _locked(path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-# (jobs, {status: [job dirs]} of the jobs not ok, table) of the multirun that just ended in
-# this process, for the exit status
+# (jobs, {status: [job dirs]} of the jobs not ok, table, why no job ran) of the multirun
+# that just ended in this process, for the exit status
 finished = None
+
+
+def _why_no_job(config) -> str:
+    """The sweep's overrides that sweep over no value (model.hidden_size=range(5,5)): Hydra
+    said "Launching 0 jobs", wrote a "0 jobs, 0 failed" table and exited 0."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None)
+    given = list(OmegaConf.to_container(task, resolve=False)) if task is not None else []
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)   # the basic sweeper's
+    if isinstance(params, DictConfig):
+        given += [f"{k}={v}" for k, v in OmegaConf.to_container(params, resolve=False).items()]
+    empty = []
+    parser = OverridesParser.create()
+    for text in given:
+        try:
+            (o,) = parser.parse_overrides([text])
+            if o.is_sweep_override() and not list(o.sweep_string_iterator()):
+                empty.append(text)
+        except Exception:      # glob() needs Hydra's config loader; not for this message
+            continue
+    trials = OmegaConf.select(config, "hydra.sweeper.n_trials", default=None)   # Optuna's
+    if isinstance(trials, int) and trials <= 0:
+        empty.append(f"hydra.sweeper.n_trials={trials}")
+    return f": {', '.join(empty)} sweeps over no value" if empty else ""
 
 
 class SweepTableCallback(Callback):
@@ -228,21 +253,26 @@ class SweepTableCallback(Callback):
             for r in rows:
                 if r["status"] != "ok":
                     not_ok.setdefault(r["status"], []).append(r["dir"])
-            finished = (len(rows), not_ok, sweep_dir / "sweep_results.md")
+            finished = (len(rows), not_ok, sweep_dir / "sweep_results.md",
+                        None if rows else _why_no_job(config))
             log.info("sweep results (%d jobs, %s): %s", len(rows), _tally(rows), finished[2])
 
 
 def exit_status() -> int:
-    """1 if the multirun that just ended had a job that did not finish ok, else 0.
+    """1 if the multirun that just ended had no job, or one that did not finish ok, else 0.
 
     Jobs never raise (see the module docstring), so the sweep runs to its end; the failure
     shows up here instead, once, after the table is written: a script or CI step running a
     sweep sees it. The message says what happened to them: a job that trainer.stop_after
     stopped did not fail and has no error to look for, but a resume to run.
     """
+    if finished and not finished[0]:
+        # nothing trained is no result to exit 0 on
+        print(f"error: the sweep launched no job{finished[3]}", file=sys.stderr)
+        return 1
     if not finished or not finished[1]:
         return 0
-    n, not_ok, table = finished
+    n, not_ok, table, _ = finished
     n_bad = sum(len(dirs) for dirs in not_ok.values())
     if set(not_ok) == {"failed"}:
         msg = f"{n_bad} of {n} jobs failed; their errors are in {table}"

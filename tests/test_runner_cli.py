@@ -507,6 +507,27 @@ def test_sweep_jobs_claim_their_directories(tmp_path):
     assert sweep.collect(tmp_path) == []
 
 
+def test_a_sweep_that_launches_no_job_fails_naming_the_empty_override(tmp_path):
+    # Hydra said "Launching 0 jobs", the table "0 jobs, 0 failed", and the exit status was 0
+    ov = [o for o in tiny("sine") if not o.startswith("model.hidden_size")]
+    r = cli(["-m", "model.hidden_size=range(5,5)", f"hydra.sweep.dir={tmp_path}"] + ov)
+    assert r.returncode == 1, r.stderr
+    assert "error: the sweep launched no job: model.hidden_size=range(5,5) sweeps over no value" in r.stderr
+
+
+def test_an_empty_sweep_in_process_names_the_basic_sweepers_params(tmp_path, capsys):
+    # hydra.sweeper.params (a config file's sweep) is where an empty range can be too
+    from omegaconf import OmegaConf
+    from runner import sweep
+    sweep.SweepTableCallback().on_multirun_end(OmegaConf.create({"hydra": {
+        "sweep": {"dir": str(tmp_path)}, "overrides": {"task": ["seed=0"]},
+        "sweeper": {"params": {"model.hidden_size": "range(8,4)"}}}}))
+    assert sweep.exit_status() == 1
+    assert ("error: the sweep launched no job: model.hidden_size=range(8,4) sweeps over no value"
+            in capsys.readouterr().err)
+    sweep.finished = None
+
+
 def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     # trainer.stop_after ends a job "interrupted", with no error: calling it failed sent
     # the user looking for an error that is not there. The exit status stays 1 (not ok).
