@@ -191,8 +191,12 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
             loss, dpred = lossf(pred, yb)
             loss = float(loss)
             if not math.isfinite(loss):
+                # clipping is only a hint where it is off: at clip_grad_norm=1.0 "or
+                # trainer.clip_grad_norm" sent the user to a setting already in force
+                clip_hint = (" or trainer.clip_grad_norm" if clip is None
+                             else f" or a smaller trainer.clip_grad_norm (now {clip:g})")
                 raise NonFiniteLoss(f"training loss became {loss} at epoch {epoch}, batch {b + 1}; "
-                                    f"try a smaller optimizer.lr (now {lr:g}) or trainer.clip_grad_norm; "
+                                    f"try a smaller optimizer.lr (now {lr:g}){clip_hint}; "
                                     f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
             model.backward(dpred)
             norm = M.clip_gradients(model.gradients(), clip)
@@ -204,7 +208,8 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         val_pred = predict(model, data.val, t.eval_batch_size)
         val_loss = float(lossf(val_pred.astype(data.val.y.dtype), data.val.y)[0])
         if not math.isfinite(val_loss):
-            raise NonFiniteLoss(f"validation loss became {val_loss} at epoch {epoch}; "
+            raise NonFiniteLoss(f"validation loss became {val_loss} at epoch {epoch}; try a smaller "
+                                f"optimizer.lr (now {lr:g}); "
                                 f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
         val_rmse = baselines.scores(val_pred, data.val.y, data.std)["rmse"]
         secs = time.perf_counter() - tic

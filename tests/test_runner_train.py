@@ -873,17 +873,23 @@ def test_resume_continues_the_early_stopping_count(tmp_path, monkeypatch):
         assert (summary["stopped_early"], summary["epochs_run"], summary["best_epoch"]) == (True, 3, 1)
 
 
-@pytest.mark.parametrize("where", ["training", "validation"])
+@pytest.mark.parametrize("where", ["training", "training_unclipped", "validation"])
 def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_path, monkeypatch, where):
+    # and its hints fit the run: "or trainer.clip_grad_norm" was offered with clipping on
+    # (the default, 1.0), and a validation NaN had no hint at all (found by a review)
+    extra = ["optimizer.lr=0.02"] + (["trainer.clip_grad_norm=null"] if where == "training_unclipped" else [])
     if where == "validation":
         _recording_loss(monkeypatch, [float("nan")])
-        match = r"^NonFiniteLoss: validation loss became nan at epoch 1; last good checkpoint: none$"
+        match = (r"^NonFiniteLoss: validation loss became nan at epoch 1; try a smaller optimizer.lr "
+                 r"\(now 0.02\); last good checkpoint: none$")
     else:
         import grucy.losses
         monkeypatch.setattr(M, "loss_fn", lambda name: lambda p, t: (float("inf"), grucy.losses.mse(p, t)[1]))
-        match = r"^NonFiniteLoss: training loss became inf at epoch 1, batch 1; .*last good checkpoint: none$"
+        clip = "trainer.clip_grad_norm" if where == "training_unclipped" else r"a smaller trainer.clip_grad_norm \(now 1\)"
+        match = (r"^NonFiniteLoss: training loss became inf at epoch 1, batch 1; try a smaller "
+                 rf"optimizer.lr \(now 0.02\) or {clip}; last good checkpoint: none$")
     with pytest.raises(SystemExit):
-        train(tmp_path, tiny("sine"), "nan")
+        train(tmp_path, tiny("sine", extra), "nan")
     s = json.loads((tmp_path / "nan" / "summary.json").read_text())
     assert s["status"] == "failed" and re.search(match, s["error"]), s["error"]
     assert not (tmp_path / "nan" / "last.npz").exists()
