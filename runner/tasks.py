@@ -51,7 +51,12 @@ def _resume_path(resume) -> Path:
     if p.exists() and not p.is_file():     # a pipe said "no checkpoint there", which it is not
         raise ConfigError(f"resume={resume}: not a regular file (expected a last.npz or its run directory)")
     if not p.is_file():
-        raise ConfigError(f"resume={resume}: no checkpoint there (expected a last.npz or its run directory)")
+        best = p.with_name("best.npz")
+        # the README's way back when last.npz is lost; the refusal did not mention it
+        hint = (f"; its best.npz restarts from the best epoch and replays the rest: resume={best}"
+                if p.name == "last.npz" and best.is_file() else "")
+        raise ConfigError(f"resume={resume}: no checkpoint there (expected a last.npz or its run "
+                          f"directory){hint}")
     return p
 
 

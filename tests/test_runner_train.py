@@ -604,6 +604,18 @@ def test_evaluating_a_library_checkpoint_that_does_not_fit_the_data(tmp_path, kw
     assert s["status"] == "ok"
 
 
+def test_a_run_without_last_npz_offers_its_best_npz_to_resume_from(tmp_path):
+    # the README's way back when last.npz is lost; the refusal did not say it (a review)
+    out, _, _ = train(tmp_path, tiny("sine", ["trainer.stop_after=1"]))
+    (out / "last.npz").unlink()
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"resume={out}"]), "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={out}: no checkpoint there (expected a last.npz or "
+                          f"its run directory); its best.npz restarts from the best epoch and "
+                          f"replays the rest: resume={out / 'best.npz'}"), s["error"]
+
+
 def test_a_library_checkpoint_on_csv_data_without_a_path_names_the_keys(tmp_path):
     # found by a review: data=csv's path and column wait for the checkpoint's data config in
     # an evaluation, and a checkpoint saved by grucy itself has none: MissingMandatoryValue
