@@ -127,6 +127,14 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
     try:
         result = trainer.train(cfg, data, out_dir, resume=resume, checkpoint=checkpoint,
                                begin=begin, overrides=overrides)
+    except MemoryError as exc:
+        # the model and data were built (their sizes are checked there): what is left is a
+        # batch's activations, caches and gradients. numpy's "Unable to allocate 2.56 GiB"
+        # named no key and left traceback.txt
+        t, hidden = cfg.trainer, (cfg.get("model") or {}).get("hidden_size")
+        raise ConfigError(f"trainer: too large to train ({exc}); reduce trainer.batch_size="
+                          f"{t.batch_size} or trainer.eval_batch_size={t.eval_batch_size}"
+                          + (f" (or model.hidden_size={hidden})" if hidden else "")) from None
     finally:
         # a refused run leaves the earlier run's metrics.csv: not this run's losses to plot
         rows = _history_rows(out_dir) if begin is None or begin.done else None

@@ -604,6 +604,23 @@ def test_evaluating_a_library_checkpoint_that_does_not_fit_the_data(tmp_path, kw
     assert s["status"] == "ok"
 
 
+def test_running_out_of_memory_in_training_names_the_batch_sizes(tmp_path, monkeypatch):
+    # found by a review: hidden 512 and batch 20000 under a memory limit ended in numpy's
+    # "Unable to allocate 2.56 GiB", naming no key, with traceback.txt
+    import runner.trainer
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.56 GiB for an array with shape (20000, 512, 64)")
+    monkeypatch.setattr(runner.trainer, "time_major", no_memory)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["trainer.batch_size=16", "trainer.eval_batch_size=64"]), "oom")
+    s = json.loads((tmp_path / "oom" / "summary.json").read_text())
+    assert s["error"] == ("ConfigError: trainer: too large to train (Unable to allocate 2.56 GiB for "
+                          "an array with shape (20000, 512, 64)); reduce trainer.batch_size=16 or "
+                          "trainer.eval_batch_size=64 (or model.hidden_size=4)"), s["error"]
+    assert not (tmp_path / "oom" / "traceback.txt").exists()
+
+
 def test_a_run_without_last_npz_offers_its_best_npz_to_resume_from(tmp_path):
     # the README's way back when last.npz is lost; the refusal did not say it (a review)
     out, _, _ = train(tmp_path, tiny("sine", ["trainer.stop_after=1"]))
