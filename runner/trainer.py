@@ -373,6 +373,10 @@ def check_resume(cfg, path, meta) -> None:
     saved = _class_defaults({k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}, current)
     # every difference at once: one per attempt sent the user round the loop once per key
     differences = list(_differences(saved, current))
+    if isinstance((meta.get("data") or {}).get("digests"), dict):
+        # the data itself is compared once loaded (check_resume_data): data.path as text
+        # refused ./a.csv for a.csv, and a resume from any other working directory
+        differences = [d for d in differences if d[0] != "data.path"]
     problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}" for key, a, b in differences]
     # BLAS threads split the products differently, which changes the last digits
     st = meta["runner"]

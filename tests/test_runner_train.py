@@ -604,6 +604,27 @@ def test_evaluating_a_library_checkpoint_that_does_not_fit_the_data(tmp_path, kw
     assert s["status"] == "ok"
 
 
+def test_a_resume_reads_its_csv_by_any_path_to_the_same_data(tmp_path, series_csv, monkeypatch):
+    # found by a review: data.path was compared as text, so ./mine.csv was refused against
+    # mine.csv, and a run could only be resumed from the directory it started in; the data
+    # itself is what must match (its digests), and a different file is still refused
+    monkeypatch.chdir(tmp_path)
+    ov = tiny("csv", ["data.column=level", "data.time_column=step", "trainer.epochs=3"])
+    part, _, _ = train(tmp_path, ov + ["data.path=mine.csv", "trainer.stop_after=1"], "part")
+    full, _, _ = train(tmp_path, ov + ["data.path=mine.csv"], "full")
+    resumed, _, s = train(tmp_path, ov + [f"data.path=./{series_csv.name}", f"resume={part}"], "resumed")
+    assert s["status"] == "ok", s["error"]
+    assert metrics_without_timing(resumed / "metrics.csv") == metrics_without_timing(full / "metrics.csv")
+    other = tmp_path / "other.csv"
+    lines = series_csv.read_text().splitlines()
+    lines[10] = lines[10].split(",")[0] + ",7.5"
+    other.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["data.path=other.csv", f"resume={part}"], "moved")
+    s = json.loads((tmp_path / "moved" / "summary.json").read_text())
+    assert "the data differs from the checkpoint's run" in s["error"], s["error"]
+
+
 def test_running_out_of_memory_in_training_names_the_batch_sizes(tmp_path, monkeypatch):
     # found by a review: hidden 512 and batch 20000 under a memory limit ended in numpy's
     # "Unable to allocate 2.56 GiB", naming no key, with traceback.txt
