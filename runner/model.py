@@ -19,6 +19,7 @@ import grucy
 import grucy.io
 import grucy.losses
 import grucy.optim
+from runner import outputs
 from runner.config import ConfigError, accepted_arguments
 
 
@@ -171,7 +172,9 @@ def load_checkpoint(path, key=None):
     except ValueError as exc:
         if key is None:
             raise
-        raise ConfigError(f"{key}={path}: {exc}") from None
+        # a damaged last.npz: the run's best.npz is the way back (README), if it has one
+        hint = outputs.best_fallback(path) if key == "resume" else ""
+        raise ConfigError(f"{key}={path}: {exc}{hint}") from None
     return ck.model, ck.optimizer_state, ck.metadata or {}
 
 

@@ -46,6 +46,15 @@ def checkpoint_file(value, name) -> Path:
     return p / name if p.is_dir() else p
 
 
+def best_fallback(last) -> str:
+    """The README's way back when a run's last.npz is lost or damaged, as the end of a
+    refusal: its best.npz, if the run has one, else nothing."""
+    best = Path(last).with_name("best.npz")
+    if Path(last).name != "last.npz" or not best.is_file():
+        return ""
+    return f"; its best.npz restarts from the best epoch and replays the rest: resume={best}"
+
+
 def replacing(path, mode="wb"):
     """grucy.io.replacing: temp file, fsync, rename, fsync the directory, cleaned up on
     failure. Imported here, not at the top: the runner reports config errors before it

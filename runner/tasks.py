@@ -51,12 +51,9 @@ def _resume_path(resume) -> Path:
     if p.exists() and not p.is_file():     # a pipe said "no checkpoint there", which it is not
         raise ConfigError(f"resume={resume}: not a regular file (expected a last.npz or its run directory)")
     if not p.is_file():
-        best = p.with_name("best.npz")
         # the README's way back when last.npz is lost; the refusal did not mention it
-        hint = (f"; its best.npz restarts from the best epoch and replays the rest: resume={best}"
-                if p.name == "last.npz" and best.is_file() else "")
         raise ConfigError(f"resume={resume}: no checkpoint there (expected a last.npz or its run "
-                          f"directory){hint}")
+                          f"directory){outputs.best_fallback(p)}")
     return p
 
 

@@ -642,16 +642,23 @@ def test_running_out_of_memory_in_training_names_the_batch_sizes(tmp_path, monke
     assert not (tmp_path / "oom" / "traceback.txt").exists()
 
 
-def test_a_run_without_last_npz_offers_its_best_npz_to_resume_from(tmp_path):
-    # the README's way back when last.npz is lost; the refusal did not say it (a review)
+@pytest.mark.parametrize("how", ["lost", "damaged"])
+def test_a_run_without_a_good_last_npz_offers_its_best_npz_to_resume_from(tmp_path, how):
+    # the README's way back when last.npz is lost or damaged; the refusal did not say it
+    # (found by a review)
     out, _, _ = train(tmp_path, tiny("sine", ["trainer.stop_after=1"]))
-    (out / "last.npz").unlink()
+    if how == "lost":
+        (out / "last.npz").unlink()
+        start = f"ConfigError: resume={out}: no checkpoint there (expected a last.npz or its run directory)"
+    else:
+        (out / "last.npz").write_bytes((out / "last.npz").read_bytes()[:100])
+        start = f"ConfigError: resume={out / 'last.npz'}: "
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", [f"resume={out}"]), "again")
     s = json.loads((tmp_path / "again" / "summary.json").read_text())
-    assert s["error"] == (f"ConfigError: resume={out}: no checkpoint there (expected a last.npz or "
-                          f"its run directory); its best.npz restarts from the best epoch and "
-                          f"replays the rest: resume={out / 'best.npz'}"), s["error"]
+    assert s["error"].startswith(start), s["error"]
+    assert s["error"].endswith("; its best.npz restarts from the best epoch and replays the rest: "
+                               f"resume={out / 'best.npz'}"), s["error"]
 
 
 def test_a_library_checkpoint_on_csv_data_without_a_path_names_the_keys(tmp_path):
