@@ -38,8 +38,9 @@ def bundled_data(name: str) -> Path:
     return PACKAGE_DIR / "data" / name
 
 
-def check_target(node: DictConfig, where: str, extra=()) -> None:
-    """Fail with one line if ``node`` has keys its ``_target_`` does not accept.
+def check_target(node: DictConfig, where: str, extra=()):
+    """Fail with one line if ``node`` has keys its ``_target_`` does not accept; return the
+    target, imported.
 
     Built-in options are already typed by their schema; this catches typos in a user's
     own options too. ``extra`` names arguments the runner passes itself (or relies on the
@@ -56,7 +57,7 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
         raise ConfigError(f"{where}._target_={node._target_!r} is not a dotted path")
     params = accepted_arguments(target)
     if params is None:
-        return
+        return target
     for key in node:
         if key.startswith("_") and key.endswith("_"):
             continue
@@ -69,6 +70,7 @@ def check_target(node: DictConfig, where: str, extra=()) -> None:
             allowed = sorted(k for k in params if k not in extra and k != "self")
             raise ConfigError(f"{where}.{key}: {node._target_} takes no argument {key!r} "
                               f"(allowed: {', '.join(allowed)})")
+    return target
 
 
 def _import_problem(path):

@@ -267,6 +267,9 @@ class MackeyGlass(SeriesDataset):
         return y, None
 
 
+# The whole numbers numpy holds exactly as time stamps (int64)
+INT64 = range(-2**63, 2**63)
+
 # How files write a gap, in a value or a time stamp (pandas' and R's NaN, NA, NaT, ...);
 # compared lower-case
 MISSING = ("nan", "na", "n/a", "null", "none", "nat")
@@ -472,7 +475,7 @@ def _stamps(labels):
     else:
         # past int64 numpy made an object array (isfinite failed on it, a traceback) or, across
         # 2**63, float64, whose rounding read distinct stamps as repeated
-        return np.array(ints, dtype=np.int64) if all(-2**63 <= i < 2**63 for i in ints) else ints
+        return np.array(ints, dtype=np.int64) if all(i in INT64 for i in ints) else ints
     try:
         return _dates(labels)
     except ValueError:
@@ -522,7 +525,7 @@ def _check_regular(labels, fname, time_column, lines=None):
         _check_one_format(labels, fname, time_column, lines)
         return  # free-form labels: nothing to check
     if isinstance(stamps, list):
-        i = next(k for k, v in enumerate(stamps) if not -2**63 <= v < 2**63)
+        i = next(k for k, v in enumerate(stamps) if v not in INT64)
         line = f" (line {lines[i]})" if lines else ""
         raise DataError(f"{fname}: {time_column!r} time stamp {labels[i]!r:.40}{line} is a whole "
                         "number beyond 64 bits; write stamps that fit (an offset from the first, "

@@ -19,6 +19,7 @@ it: a sweep re-run into a fixed directory is a documented use (runner/sweep.py).
 :func:`run_name`.
 """
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -56,7 +57,6 @@ def _refuse(message):
     """End the invocation with a one-line error. A resolver's exception reached Hydra's
     error formatting, which failed on it and printed a hundred-line traceback instead;
     SystemExit passes through Hydra as it is."""
-    import sys
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)
 

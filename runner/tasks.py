@@ -7,7 +7,6 @@ import logging
 import re
 from pathlib import Path
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -197,7 +196,7 @@ def _saved_config(meta: dict, path) -> dict:
     return saved
 
 
-def _check_stored_data(node, path) -> None:
+def _check_stored_data(node, target, path) -> None:
     """Refuse a checkpoint's data config that names anything but a dataset class.
 
     An evaluation builds the data its checkpoint's config names, with Hydra: a forged
@@ -205,9 +204,9 @@ def _check_stored_data(node, path) -> None:
     with ``allow_pickle`` ran a pickle, before anything checked for a ``load()``. So the
     target must be a class with a load() method, and the config plain values: no other
     ``_key_`` of Hydra's and no nested ``_target_``, which it would build too. (A run's own
-    command line is the user's; this is for what a file brings.)
+    command line is the user's; this is for what a file brings.) ``target``: node's
+    ``_target_``, as check_target imported it.
     """
-    target = hydra.utils.get_method(node._target_)        # check_target has imported it
     if not (inspect.isclass(target) and callable(getattr(target, "load", None))):
         raise ConfigError(f"ckpt_path={path}: the checkpoint's data._target_={node._target_!r} is "
                           "not a dataset class (one with a load() method); not building it")
@@ -234,7 +233,7 @@ def _ignored(overrides) -> list:
     """The overrides an evaluation of a runner checkpoint does not use."""
     out = []
     for o in overrides or ():
-        key = re.match(r"[~+]*([^=]*)", o).group(1).split("@")[0]
+        key = trainer._override_key(o)
         if key not in EVAL_OWN and key != "hydra" and not key.startswith(("hydra.", "hydra/", "-")):
             out.append(o)
     return out
@@ -297,11 +296,11 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     try:
         # the stored data config names a class of that run's, maybe a user's own not
         # importable here: Hydra's ImportError was an unexpected error with traceback.txt
-        check_target(cfg.data, "data")
+        target = check_target(cfg.data, "data")
     except ConfigError as exc:
         raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
     if "data" in saved:
-        _check_stored_data(cfg.data, path)
+        _check_stored_data(cfg.data, target, path)
     if ignored:
         # data=mackey_glass or model.hidden_size=64 changed nothing, without a word
         log.warning("an evaluation uses the checkpoint's own data, model and settings (only "
