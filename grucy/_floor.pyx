@@ -8,10 +8,16 @@ nothing else: no gate math, no allocation, GIL released. Where the kernels run a
 row blocks on grucy's pool (_gru.step_blocks), so does this: each block's GEMMs, at once,
 on the same pool. A kernel's time divided by this is the overhead of everything that is not
 a matrix product. Keep it in step with _gru.pyx.
+
+`.activations()` is the floor's counterpart for the gate math: each step's sigmoids and
+tanhs alone (2·B·H and B·H of them, as the gate passes take them), with nothing else. A
+gate pass also reads and writes its rows, so floor + activations is the least any kernel
+using grucy's sigmoid and tanh could take (benchmarks/run.py prints it as `act bound`).
 """
 import numpy as np
 
 from grucy._blas cimport real, gemm, grucy_call_enter, grucy_call_leave, grucy_exit_guard
+from grucy._math cimport map_sigmoid, map_tanh, grucy_simd_select, GRUCY_SIMD_AVX512
 from grucy._gru import (chunk_steps, proj_steps, serial_run_address, step_blocks,
                         transpose_w_hh)
 
@@ -25,6 +31,9 @@ cdef _run_fn _serial_run = <_run_fn><size_t>serial_run_address()
 
 if grucy_exit_guard() != 0:
     raise ImportError("grucy: could not register the exit and fork handlers (grucy/_exit.h)")
+
+# The point functions' best copy for this CPU, as the kernels pick theirs (grucy/_gates.h)
+grucy_simd_select(GRUCY_SIMD_AVX512)
 
 
 ctypedef struct _Step:
@@ -167,8 +176,8 @@ cdef class Floor:
     cdef readonly Py_ssize_t steps, batch, inputs, hidden, chunk, proj
     cdef readonly bint reset_after
     cdef readonly object dtype
-    cdef object bufs          # keeps the arrays alive; `data` points into them
-    cdef void *data[17]       # the buffers' first elements, in _ORDER
+    cdef readonly object bufs # keeps the arrays alive; `data` points into them
+    cdef void *data[19]       # the buffers' first elements, in _ORDER
     cdef int blocks           # row blocks per step (_gru.step_blocks)
     cdef bint w_t             # the forward reads w_hh transposed (_gru.transpose_w_hh)
 
@@ -192,7 +201,8 @@ cdef class Floor:
                       da=(self.chunk, B, G),
                       dhn=(self.chunk, B, H), dgs=(B, G), drh=(B, H), dh=(B, H), dx=(T, B, I),
                       dw_ih=(G, I), dw_hh=(G, H),
-                      w_hh_t=(H if self.w_t else 1, G if self.w_t else 1))  # read if w_t
+                      w_hh_t=(H if self.w_t else 1, G if self.w_t else 1),  # read if w_t
+                      pre=(B, G), act=(B, G))          # activations(): in and out
         # Values of order 0.1: no denormals, no overflow, like a real layer's.
         self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
                      for k, s in shapes.items()}
@@ -208,6 +218,25 @@ cdef class Floor:
     def training(self):
         """The GEMMs of gru_forward followed by gru_backward."""
         self._go(True)
+
+    def activations(self):
+        """The forward's sigmoids and tanhs alone: for each of T steps, σ over 2·B·H and
+        tanh over B·H pre-activations, with the kernels' own point functions in their best
+        copy, on the calling thread. Each step reads one (B, 3H) block that stays in cache,
+        with its sigmoid and tanh inputs contiguous (two long loops, the best case for the
+        vectoriser), and writes another: a lower bound on a gate pass, not a model of one."""
+        cdef Py_ssize_t T = self.steps, n = self.batch * self.hidden, s
+        cdef bint dbl = self.dtype == np.float64
+        cdef void *pre = self.data[17]
+        cdef void *act = self.data[18]
+        with nogil:
+            for s in range(T):
+                if dbl:
+                    map_sigmoid(2 * n, <const double *>pre, <double *>act)
+                    map_tanh(n, <const double *>pre + 2 * n, <double *>act + 2 * n)
+                else:
+                    map_sigmoid(2 * n, <const float *>pre, <float *>act)
+                    map_tanh(n, <const float *>pre + 2 * n, <float *>act + 2 * n)
 
     cdef void _go(self, bint backward):
         cdef Py_ssize_t T = self.steps, B = self.batch, I = self.inputs, H = self.hidden
@@ -226,7 +255,7 @@ cdef class Floor:
 
 
 _ORDER = ("x", "w_ih", "w_hh", "xp", "h", "hp", "rh", "hprev", "da", "dhn", "dgs",
-          "drh", "dh", "dx", "dw_ih", "dw_hh", "w_hh_t")
+          "drh", "dh", "dx", "dw_ih", "dw_hh", "w_hh_t", "pre", "act")
 
 
 cdef void _run(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint reset_after,

@@ -23,9 +23,9 @@ def bench():
     return mod
 
 
-def _row(threads, shape, mode, grucy, torch, seed, ratio, seed_ratio):
+def _row(threads, shape, mode, grucy, torch, seed, ratio, seed_ratio, act=(0.05, 0.05)):
     T, B, I, H = shape
-    return {"threads": threads, "shape": shape, "mode": mode, "grucy": grucy, "torch": torch,
+    return {"act/floor": act[0], "act/floor_seed": act[1],"threads": threads, "shape": shape, "mode": mode, "grucy": grucy, "torch": torch,
             "grucy_seed": seed, "floor": grucy / ratio, "flops": 1e9, "check": 1e-7,
             "grucy/floor": ratio, "grucy/floor spread": (ratio, ratio),
             "grucy_seed/floor_seed": seed_ratio,
@@ -77,6 +77,37 @@ def test_each_target_is_judged_on_its_bound(bench):
     assert _line(text, "| 2 | 100, 32, 8, 64 | grucy's").endswith("| ≤ 10 % met |")
     # 2 + 2 + 3 floor/torch targets, 2 streaming, memory, 2 two-pool: 7 of 12 met
     assert text.rstrip().endswith("**Targets met: 7 of 12.**")
+
+
+def test_a_floor_target_below_its_activation_bound_is_marked_out_of_reach(bench):
+    """act bound = 1 + (activations alone / floor) / threads, one per variant; a missed
+    floor target is out of reach when either variant's bound lies above it, and only then.
+    """
+    grid = [
+        # 1 thread, bounds 1.41 and 1.35 above 1.2: out of reach
+        _row(1, (200, 16, 1, 32), "inference", 1.0, 9.0, 1.0, 2.3, 2.5, act=(0.41, 0.35)),
+        # 2 threads: the same activations over two threads, bounds 1.205 and 1.15 (one above)
+        _row(2, (200, 16, 1, 32), "inference", 1.0, 9.0, 1.0, 2.3, 2.5, act=(0.41, 0.30)),
+        # 2 threads, bounds 1.15 and 1.10 under 1.2: a plain miss
+        _row(2, (100, 32, 8, 64), "inference", 1.0, 9.0, 1.0, 1.5, 1.5, act=(0.30, 0.20)),
+        # met though the bound reads above (noise): met, nothing said
+        _row(1, (100, 64, 32, 128), "training", 1.0, 9.0, 1.0, 1.2, 1.2, act=(0.3, 0.3)),
+    ]
+    args = types.SimpleNamespace(quick=False, repeats=9, min_ms=20.0, ratio_repeats=21)
+    text = bench.report(grid, [], [], {}, args, datetime.datetime(2026, 1, 1), (0.0, 0.0))
+    row = _line(text, "| 1 | 200, 16, 1, 32 | inference")
+    assert "| 1.41, 1.35 |" in row
+    assert row.endswith("≤1.2x floor **MISSED** (out of reach) |")
+    row = _line(text, "| 2 | 200, 16, 1, 32 | inference")
+    assert "| 1.21, 1.15 |" in row
+    assert row.endswith("≤1.2x floor **MISSED** (out of reach) |")
+    row = _line(text, "| 2 | 100, 32, 8, 64 | inference")
+    assert "| 1.15, 1.10 |" in row
+    assert row.endswith("≤1.2x floor **MISSED** |")
+    assert _line(text, "| 1 | 100, 64, 32, 128 | training").endswith("≤1.25x floor met |")
+    assert text.rstrip().endswith("**Targets met: 5 of 8.** 2 of the misses are floor targets "
+                                  "below their `act bound`: out of reach of any kernel with "
+                                  "grucy's sigmoid and tanh.")
 
 
 def test_the_two_pool_cost_is_the_numpy_step_over_the_grucy_step(bench):

@@ -366,6 +366,25 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
     assert serial(floor.training) == serial(training) == (2 * T if blocked else 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_activation_bound_times_the_kernels_sigmoid_and_tanh(dtype):
+    """benchmarks/run.py's `act bound` adds Floor.activations to the floor: it must compute
+    every step's 2·B·H sigmoids and B·H tanhs (a loop that skipped work would make a bound
+    too low), checked against numpy in float64 and long double."""
+    from grucy._floor import Floor
+    T, B, I, H = 3, 5, 2, 7
+    floor = Floor(T, B, I, H, True, dtype)
+    pre, act = floor.bufs["pre"], floor.bufs["act"]
+    act.fill(np.nan)
+    floor.activations()
+    n = B * H
+    x = pre.ravel().astype(np.longdouble)
+    want = np.concatenate([1 / (1 + np.exp(-x[:2 * n])), np.tanh(x[2 * n:])])
+    rtol = (3 if dtype == np.float32 else 5) * np.finfo(dtype).eps   # tests/test_math.py's
+    np.testing.assert_allclose(act.ravel().astype(np.longdouble), want, rtol=rtol, atol=0)
+    assert pre.shape == act.shape == (B, 3 * H)
+
+
 def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
     """A job that calls a GEMM big enough for OpenBLAS to split starts a run while its own
     run holds the pool: without grucy_pool_run_nested the caller would wait on itself for
