@@ -160,7 +160,7 @@ def _on_command_line(overrides, key) -> bool:
 def evaluated_config(cfg, saved: dict, overrides=()) -> DictConfig:
     """The config an evaluation ran: the checkpoint's stored one (its model, data and name,
     and how it was trained), with this command line's own settings (train, ckpt_path,
-    plots, trainer.eval_batch_size, ...).
+    plots, ...), and trainer.eval_batch_size if it gives one (else the stored one).
 
     Two keys given on the command line win over the stored ones: ``name``, which labels
     this evaluation like a resumed run's, and ``data.path``, for a series whose stored
@@ -171,8 +171,14 @@ def evaluated_config(cfg, saved: dict, overrides=()) -> DictConfig:
     if _on_command_line(overrides, "name"):
         stored.pop("name", None)
     if isinstance(stored.get("trainer"), dict):
-        stored["trainer"] = {**stored["trainer"], "eval_batch_size": cfg.trainer.eval_batch_size,
-                             "stop_after": cfg.trainer.get("stop_after")}
+        # the checkpoint run's eval_batch_size unless this command line gives one: the batch
+        # splits the products differently, so the schema's default of 512 changed the last
+        # digits of the test scores of a run that used another, which the evaluation should
+        # reproduce
+        own = ({"eval_batch_size": cfg.trainer.eval_batch_size}
+               if _on_command_line(overrides, "trainer.eval_batch_size")
+               or "eval_batch_size" not in stored["trainer"] else {})
+        stored["trainer"] = {**stored["trainer"], **own, "stop_after": cfg.trainer.get("stop_after")}
     out.update(stored)   # whole groups: a stored model or data config is not mixed with the command line's
     if "data" in saved and _on_command_line(overrides, "data.path"):
         if "path" not in saved["data"]:

@@ -504,6 +504,28 @@ def test_evaluate_from_checkpoint_writes_predictions(tmp_path):
     assert not (ev / "metrics.csv").exists()
 
 
+def test_an_evaluation_reproduces_the_test_scores_of_a_run_with_its_own_eval_batch_size(tmp_path):
+    # the batch splits the products differently (the last digits of val_loss: a resume
+    # refuses another eval_batch_size), and an evaluation took the schema's 512 whenever its
+    # command line gave none, so its test scores were not the ones the run reported
+    ov = tiny("sine", ["trainer.eval_batch_size=7", "model.hidden_size=32", "data.window=16"])
+    out, _, s = train(tmp_path, ov, "trained")
+    ev, _, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out / 'best.npz'}", "quiet=true",
+                                   "plots=false"], "eval")
+    assert yaml.safe_load((ev / "config.yaml").read_text())["trainer"]["eval_batch_size"] == 7
+    assert s_ev["test"] == s["test"] and s_ev["val"] == s["val"]
+    assert (ev / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
+
+
+def test_an_evaluation_takes_an_eval_batch_size_given_on_its_command_line():
+    from runner.tasks import evaluated_config
+    cfg = compose(["train=false", "ckpt_path=x.npz", "trainer.eval_batch_size=64"])
+    saved = {"name": "stored", "trainer": {"epochs": 3, "eval_batch_size": 7}}
+    assert evaluated_config(cfg, saved, ["trainer.eval_batch_size=64"]).trainer.eval_batch_size == 64
+    assert evaluated_config(cfg, saved, []).trainer.eval_batch_size == 7
+    assert evaluated_config(cfg, saved, []).trainer.epochs == 3
+
+
 def test_evaluation_writes_the_checkpoints_config_and_name_not_the_command_lines(tmp_path):
     # evaluating an El Nino checkpoint from a plain command line wrote the default sine
     # data and model into config.yaml and "sine-gru" into summary.json, beside El Nino's scores
