@@ -647,6 +647,26 @@ def test_a_resume_reads_its_csv_by_any_path_to_the_same_data(tmp_path, series_cs
     assert "the data differs from the checkpoint's run" in s["error"], s["error"]
 
 
+def test_a_resume_by_another_path_to_its_csv_writes_the_uninterrupted_runs_checkpoints(
+        tmp_path, series_csv, monkeypatch):
+    # README: data.path is free to change on a resume as long as it reads the same data, and
+    # the checkpoints equal an uninterrupted run's; they stored the resuming command's path
+    # (../mine.csv) beside the original overrides (data.path=mine.csv)
+    monkeypatch.chdir(tmp_path)
+    ov = tiny("csv", ["data.column=level", "data.time_column=step", "trainer.epochs=3"])
+    full, _, _ = train(tmp_path, ov + ["data.path=mine.csv"], "full")
+    part, _, _ = train(tmp_path, ov + ["data.path=mine.csv", "trainer.stop_after=1"], "part")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    resumed, _, s = train(tmp_path, ov + ["data.path=../mine.csv", f"resume={part}"], "resumed")
+    assert s["status"] == "ok", s["error"]
+    for ck in ("last.npz", "best.npz"):
+        assert M.load_checkpoint(resumed / ck)[2]["config"]["data"]["path"] == "mine.csv"
+        npz_equal(full / ck, resumed / ck)
+    # this run's own files say what it read
+    assert yaml.safe_load((resumed / "config.yaml").read_text())["data"]["path"] == "../mine.csv"
+
+
 def test_running_out_of_memory_in_training_names_the_batch_sizes(tmp_path, monkeypatch):
     # found by a review: hidden 512 and batch 20000 under a memory limit ended in numpy's
     # "Unable to allocate 2.56 GiB", naming no key, with traceback.txt
