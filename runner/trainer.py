@@ -126,9 +126,9 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         # data.path likewise: another path to the same data (../a.csv from a subdirectory;
         # tasks.fit checked the data) is this run's, not the run's it continues, whose stored
         # overrides (below) still name the original path
-        saved_path = (saved_cfg.get("data") or {}).get("path") if isinstance(saved_cfg.get("data"), dict) else None
-        if saved_path is not None and "path" in (model_cfg.get("data") or {}):
-            model_cfg["data"]["path"] = saved_path
+        stored, ours = saved_cfg.get("data"), model_cfg.get("data")
+        if isinstance(stored, dict) and isinstance(ours, dict) and "path" in stored and "path" in ours:
+            ours["path"] = stored["path"]
         # likewise the original run's overrides (this run's give the same config, maybe
         # spelt otherwise); a checkpoint from before they were stored gets this run's
         shaping = st.get("overrides", shaping)
