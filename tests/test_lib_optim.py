@@ -555,6 +555,46 @@ def test_clip_grad_norm_matches_its_formula(norm_type, scale, dtype):
     assert grads["skipped"] is None
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("over", [1.01, 1.25, 1.9])
+def test_clip_grad_norm_clips_a_norm_just_above_max_norm(norm_type, over, dtype):
+    """A total norm a little above max_norm is clipped too (coef in (0.5, 1)). The scales
+    above give coefs near 0 and 1 only, so a clip that waited for, say, coef < 0.5 passed
+    them all (mutation testing). The gradients are scaled so that their norm, taken here in
+    float64 from the inputs, is `over` times max_norm; the expected values are the
+    documented formula, g * max_norm / (total + 1e-6), and torch's where it is installed."""
+    max_norm = 1.5
+    base = {k: v.astype(np.float64) for k, v in _grad_seq(1)[0].items()}
+    if norm_type == 2.0:
+        norm = math.sqrt(sum(float((g ** 2).sum()) for g in base.values()))
+    else:
+        norm = max(float(np.abs(g).max()) for g in base.values())
+    grads = {k: (v * (over * max_norm / norm)).astype(dtype) for k, v in base.items()}
+    wide = {k: v.astype(np.float64) for k, v in grads.items()}
+    if norm_type == 2.0:
+        want_total = math.sqrt(sum(float((g ** 2).sum()) for g in wide.values()))
+    else:
+        want_total = max(float(np.abs(g).max()) for g in wide.values())
+    coef = max_norm / (want_total + 1e-6)
+    assert 0.5 < coef < 1
+    total = optim.clip_grad_norm(grads, max_norm, norm_type=norm_type)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert total == pytest.approx(want_total, rel=1e-12 if dtype == np.float64 else 1e-7)
+    for k, g in wide.items():
+        np.testing.assert_allclose(grads[k], g * coef, rtol=rtol, atol=0)
+    try:
+        import torch
+    except ImportError:
+        return
+    ts = [torch.from_numpy(v.copy()).requires_grad_() for v in wide.values()]
+    for t, v in zip(ts, wide.values()):
+        t.grad = torch.from_numpy(v.copy())
+    torch.nn.utils.clip_grad_norm_(ts, max_norm, norm_type=norm_type)
+    for t, k in zip(ts, wide):
+        np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=rtol, atol=0)
+
+
 def test_clip_grad_norm_edge_cases():
     assert optim.clip_grad_norm({"a": None}, 1.0) == 0.0
     g = {"a": np.array([3.0, 4.0]), "e": np.zeros(0)}
