@@ -14,6 +14,8 @@ tanhs alone (2·B·H and B·H of them, as the gate passes take them), with nothi
 gate pass also reads and writes its rows, so floor + activations is the least any kernel
 using grucy's sigmoid and tanh could take (benchmarks/run.py prints it as `act bound`).
 """
+from types import MappingProxyType
+
 import numpy as np
 
 from grucy._blas cimport real, gemm, grucy_call_enter, grucy_call_leave, grucy_exit_guard
@@ -176,7 +178,8 @@ cdef class Floor:
     cdef readonly Py_ssize_t steps, batch, inputs, hidden, chunk, proj
     cdef readonly bint reset_after
     cdef readonly object dtype
-    cdef readonly object bufs # keeps the arrays alive; `data` points into them
+    cdef readonly object bufs # name -> array, read-only mapping (a replaced array would
+                              #   leave `data` dangling); keeps them alive
     cdef void *data[19]       # the buffers' first elements, in _ORDER
     cdef int blocks           # row blocks per step (_gru.step_blocks)
     cdef bint w_t             # the forward reads w_hh transposed (_gru.transpose_w_hh)
@@ -204,8 +207,8 @@ cdef class Floor:
                       w_hh_t=(H if self.w_t else 1, G if self.w_t else 1),  # read if w_t
                       pre=(B, G), act=(B, G))          # activations(): in and out
         # Values of order 0.1: no denormals, no overflow, like a real layer's.
-        self.bufs = {k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
-                     for k, s in shapes.items()}
+        self.bufs = MappingProxyType({k: (0.1 * rng.standard_normal(s)).astype(self.dtype)
+                                      for k, s in shapes.items()})
         # Pointers taken once: a call is then the GEMMs and nothing else, no Python per call
         # beyond the method's own (at B = 1 the floor is a few tens of microseconds).
         for i, k in enumerate(_ORDER):

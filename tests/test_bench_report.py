@@ -25,8 +25,8 @@ def bench():
 
 def _row(threads, shape, mode, grucy, torch, seed, ratio, seed_ratio, act=(0.05, 0.05)):
     T, B, I, H = shape
-    return {"act/floor": act[0], "act/floor_seed": act[1],"threads": threads, "shape": shape, "mode": mode, "grucy": grucy, "torch": torch,
-            "grucy_seed": seed, "floor": grucy / ratio, "flops": 1e9, "check": 1e-7,
+    return {"threads": threads, "shape": shape, "mode": mode, "grucy": grucy, "torch": torch,
+            "act/floor": act[0], "act/floor_seed": act[1], "grucy_seed": seed, "floor": grucy / ratio, "flops": 1e9, "check": 1e-7,
             "grucy/floor": ratio, "grucy/floor spread": (ratio, ratio),
             "grucy_seed/floor_seed": seed_ratio,
             "grucy_seed/floor_seed spread": (seed_ratio, seed_ratio)}

@@ -370,7 +370,8 @@ def test_the_gemm_floor_uses_the_pool_as_the_kernels_do(gk, make_problem, make_c
 def test_the_activation_bound_times_the_kernels_sigmoid_and_tanh(dtype):
     """benchmarks/run.py's `act bound` adds Floor.activations to the floor: it must compute
     every step's 2·B·H sigmoids and B·H tanhs (a loop that skipped work would make a bound
-    too low), checked against numpy in float64 and long double."""
+    too low), checked against long-double numpy. Its buffers cannot be swapped out: the
+    compiled loop holds their pointers."""
     from grucy._floor import Floor
     T, B, I, H = 3, 5, 2, 7
     floor = Floor(T, B, I, H, True, dtype)
@@ -383,6 +384,8 @@ def test_the_activation_bound_times_the_kernels_sigmoid_and_tanh(dtype):
     rtol = (3 if dtype == np.float32 else 5) * np.finfo(dtype).eps   # tests/test_math.py's
     np.testing.assert_allclose(act.ravel().astype(np.longdouble), want, rtol=rtol, atol=0)
     assert pre.shape == act.shape == (B, 3 * H)
+    with pytest.raises(TypeError):
+        floor.bufs["act"] = np.empty_like(act)
 
 
 def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
