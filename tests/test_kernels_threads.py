@@ -310,6 +310,28 @@ def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_
             assert_close(a, b, tol[np.dtype(np.float64)], f"{kw} {name}")
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+def test_inference_with_split_passes_matches_the_reference(gk, ref, make_problem,
+                                                           assert_close, tol, two_threads,
+                                                           reset_after, reverse):
+    """training=False runs its own passes (after_infer, seed_n_infer), not the training
+    ones the tests above split: on 2 threads at H = 160 each of them runs as two row blocks
+    (_gru.gate_blocks), and every block must write the outputs of its own rows. An output
+    offset missing from a block's job (its rows landing on the first block's) shows in out
+    against the float64 reference; h_n alone would not show it."""
+    from grucy import _gru
+    T, B, I, H = 4, 65, 8, 160
+    assert (_gru.step_blocks(B, H), _gru.gate_blocks(B, H)) == (1, 2)
+    p = make_problem(T, B, I, H, seed=565)
+    kw = dict(reset_after=reset_after, reverse=reverse, training=False)
+    out, h_n, cache = gk.gru_forward(**p, **kw)
+    assert cache is None
+    rout, rh_n, _ = ref.gru_forward(**p, **kw)
+    assert_close(out, rout, tol[np.dtype(np.float64)], "out")
+    assert_close(h_n, rh_n, tol[np.dtype(np.float64)], "h_n")
+
+
 @pytest.mark.parametrize("shape", [(7, 64, 8, 32), (32, 64, 8, 128), (5, 16, 8, 192),
                                    (32, 16, 8, 192)],
                          ids=["row_blocks", "row_blocks_w_hh_transposed", "split_gemms",
