@@ -940,3 +940,15 @@ def test_a_name_too_long_for_the_filesystem_is_named_as_the_caller_gave_it(tmp_p
     assert e.value.errno == errno.ENAMETOOLONG
     assert ".tmp" not in str(e.value)
     assert not os.listdir(tmp_path)
+
+
+def test_metadata_depth_limit_is_exactly_the_documented_100_levels(tmp_path):
+    """save's docstring: metadata "at most 100 levels deep". 100 levels save; 101 are refused
+    before the file is touched (mutant i10: the limit moved to 101 and no test noticed, the
+    existing ones nest 100 or 5000 levels)."""
+    path = tmp_path / "c.npz"
+    m = Linear(2, 2, seed=0)
+    # the metadata dict is level 1, so _nested(100) under it is level 101
+    with pytest.raises(ValueError, match="metadata must nest at most 100 levels"):
+        gio.save(path, m, metadata={"a": _nested(100)})
+    assert not os.listdir(tmp_path)
