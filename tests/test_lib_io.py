@@ -952,3 +952,24 @@ def test_metadata_depth_limit_is_exactly_the_documented_100_levels(tmp_path):
     with pytest.raises(ValueError, match="metadata must nest at most 100 levels"):
         gio.save(path, m, metadata={"a": _nested(100)})
     assert not os.listdir(tmp_path)
+
+
+def test_metadata_too_many_values_is_refused_before_it_is_encoded(tmp_path, monkeypatch):
+    """_check_metadata counts values before json.dumps runs: a list holding another twice,
+    k levels down, is 2**k lists to encode (40 levels: hours). The existing test's 20 levels
+    were also caught after encoding, by the header's byte size, so dropping the count
+    (mutant i11) went unnoticed. Here json.dumps must not be reached with such metadata."""
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 12)
+    shared = []
+    for _ in range(20):
+        shared = [shared, shared]
+    real_dumps = json.dumps
+
+    def dumps(obj, *args, **kwargs):
+        if obj is not None and (obj.get("a") is shared if isinstance(obj, dict) else False):
+            raise AssertionError("json.dumps reached the metadata before its size was checked")
+        return real_dumps(obj, *args, **kwargs)
+    monkeypatch.setattr(gio.json, "dumps", dumps)
+    with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
+        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"a": shared})
+    assert not os.listdir(tmp_path)
