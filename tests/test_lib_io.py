@@ -973,3 +973,18 @@ def test_metadata_too_many_values_is_refused_before_it_is_encoded(tmp_path, monk
     with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
         gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"a": shared})
     assert not os.listdir(tmp_path)
+
+
+def test_a_header_member_larger_than_load_reads_is_refused(tmp_path, monkeypatch):
+    """load reads at most _HEADER_BYTES of JSON header: a larger one is refused from its npy
+    header, before it is decompressed (mutant i17 dropped the bound and such a file loaded)."""
+    m = Linear(2, 2, seed=0)
+    good = tmp_path / "good.npz"
+    gio.save(good, m, metadata={"note": "x" * 3000})
+    size = _arrays(good)["__grucy__"].size
+    assert size > 2048
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 2048)
+    for model in (None, Linear(2, 2)):
+        with pytest.raises(ValueError, match=rf"unreadable grucy header: uint8\({size},\), "
+                                             r"expected uint8 bytes \(at most 2048\)"):
+            gio.load(good, model=model)
