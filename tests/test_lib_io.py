@@ -988,3 +988,25 @@ def test_a_header_member_larger_than_load_reads_is_refused(tmp_path, monkeypatch
         with pytest.raises(ValueError, match=rf"unreadable grucy header: uint8\({size},\), "
                                              r"expected uint8 bytes \(at most 2048\)"):
             gio.load(good, model=model)
+
+
+def test_an_optimizer_buffer_of_another_shape_is_refused_unread(tmp_path):
+    """Each optimizer buffer is a count (shape ()) or shaped like its parameter, checked on
+    its npy header before it is read. With a model passed in, nothing else bounds what a
+    buffer may claim (size() runs only when load builds the model), and the wrong shape
+    reached the returned optimizer state (mutant i20 dropped the check; no test had a
+    misshapen buffer)."""
+    m = Linear(2, 3, seed=0)
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    good = tmp_path / "good.npz"
+    gio.save(good, m, opt)
+    arrays = _arrays(good)
+    assert arrays["optim/weight/momentum_buffer"].shape == (3, 2)
+    bad = _rewrite(tmp_path / "bad.npz",
+                   {**arrays, "optim/weight/momentum_buffer": np.zeros((7, 5), np.float32)})
+    for model in (None, Linear(2, 3)):
+        with pytest.raises(ValueError, match=r"optimizer buffer 'optim/weight/momentum_buffer' "
+                                             r"has shape \(7, 5\), expected \(\) or the "
+                                             r"parameter's \(3, 2\)"):
+            gio.load(bad, model=model)
