@@ -793,3 +793,16 @@ def test_csv_that_is_a_workbook_or_compressed_says_what_it_is(tmp_path, make, sa
     p.write_bytes(make())
     with pytest.raises(DataError, match=r"^data\.path='.*data\.csv': " + says):
         CSVSeries(p, "v").series()
+
+
+def test_each_window_keeps_the_value_before_its_target_for_persistence():
+    """Split.last is what the persistence baseline forecasts: the series' value at the step
+    before each window's first target (the input window's last step), in original units, and
+    Split.target the targets themselves. On the ramp (value = time index) both are known
+    without the code under test. Mutant d11 stored each target's own value as `last` (a
+    persistence baseline with zero error, beating every model) and no test noticed."""
+    d = Ramp(n=100, window=5, horizon=2).load()
+    for split, first, last in ((d.train, 5, 69), (d.val, 70, 79), (d.test, 80, 99)):
+        starts = np.arange(first, last - 2 + 2)        # targets s, s+1 with s+1 <= last
+        assert split.target.tolist() == [[s, s + 1] for s in starts]
+        assert split.last.tolist() == list(starts - 1)
