@@ -806,3 +806,20 @@ def test_each_window_keeps_the_value_before_its_target_for_persistence():
         starts = np.arange(first, last - 2 + 2)        # targets s, s+1 with s+1 <= last
         assert split.target.tolist() == [[s, s + 1] for s in starts]
         assert split.last.tolist() == list(starts - 1)
+
+
+@pytest.mark.parametrize("stats", [(0.0, 0.0), (1.0, -2.0), (float("nan"), 1.0), (1.0, float("inf")),
+                                   (float("inf"), 1.0), (0.0, float("nan"))])
+def test_stats_given_to_load_must_be_a_finite_mean_and_positive_std(stats):
+    """load(stats=(mean, std)) normalises with a checkpoint's statistics (an evaluation). A
+    std of 0, negative or not finite, or a mean not finite, would make every input NaN, inf
+    or sign-flipped; refused (mutant d15 dropped the check and no test gave bad stats)."""
+    with pytest.raises(DataError, match=r"stats=.*expected \(mean, std\), finite, std > 0"):
+        Ramp(n=100, window=5).load(stats=stats)
+
+
+def test_stats_given_to_load_are_the_ones_used():
+    """The ramp's training part has mean 34.5; stats=(10, 2) are used instead, as given."""
+    d = Ramp(n=100, window=5).load(stats=(10.0, 2.0))
+    assert (d.mean, d.std) == (10.0, 2.0)
+    assert d.test.y[:, 0].tolist() == [(v - 10.0) / 2.0 for v in range(80, 100)]
