@@ -1010,3 +1010,26 @@ def test_an_optimizer_buffer_of_another_shape_is_refused_unread(tmp_path):
                                              r"has shape \(7, 5\), expected \(\) or the "
                                              r"parameter's \(3, 2\)"):
             gio.load(bad, model=model)
+
+
+def test_an_object_array_planted_as_an_optimizer_buffer_is_refused_by_its_dtype(tmp_path):
+    """An optimizer buffer's check looks at its shape only (a count or like its parameter),
+    so an object array planted there is stopped by _open's dtype.hasobject check alone,
+    named as Python objects, before a byte of it is read. (Mutant i15 dropped that check
+    and survived: the only planted object array was a parameter, which the parameter's
+    dtype check refuses first.)"""
+    m = Linear(2, 2, seed=0)
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    good = tmp_path / "good.npz"
+    gio.save(good, m, opt)
+    arrays = _arrays(good)
+    target = tmp_path / "pwned"
+    planted = np.empty((2, 2), dtype=object)
+    planted[...] = _Exploit(str(target))
+    evil = _rewrite(tmp_path / "evil.npz", {**arrays, "optim/weight/momentum_buffer": planted})
+    for model in (None, Linear(2, 2)):
+        with pytest.raises(ValueError, match=r"member 'optim/weight/momentum_buffer' holds "
+                                             r"Python objects \(dtype object\)"):
+            gio.load(evil, model=model)
+    assert not target.exists()
