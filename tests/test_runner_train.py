@@ -1347,3 +1347,20 @@ def test_a_sweep_plot_labels_overrides_with_dollar_signs_as_text(tmp_path):
             {"status": "ok", "job": job, "overrides": [f"name={name}"], "val": {"rmse": 0.5 + job}}))
     write_table(tmp_path)
     assert (tmp_path / "sweep_results.png").is_file()
+
+
+@pytest.mark.parametrize("how", ["resume", "evaluate"])
+def test_a_run_continued_in_its_own_directory_keeps_its_checkpoints_and_metrics(tmp_path, how):
+    """A finished run resumed (or evaluated, train=false ckpt_path=) in its own directory has
+    nothing left to train, and its best.npz, last.npz and metrics.csv are that run's record:
+    they must survive the new run's clearing of the earlier run's files, byte for byte.
+    (Mutant u02 cleared them too, ignoring keep_state; the resume tests went to another
+    directory, or trained epochs that wrote the files again.)"""
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, s_first = train(tmp_path, ov, "run")
+    names = ("best.npz", "last.npz", "metrics.csv")
+    before = {n: (out / n).read_bytes() for n in names}
+    extra = [f"resume={out}"] if how == "resume" else ["train=false", f"ckpt_path={out / 'best.npz'}"]
+    _, _, s = train(tmp_path, ov + extra, "run")
+    assert s["status"] == "ok" and s["test"] == s_first["test"]
+    assert {n: (out / n).read_bytes() for n in names} == before
