@@ -23,6 +23,15 @@ def _header(arrays):
     return json.loads(arrays["__grucy__"].tobytes())
 
 
+def _arrays_with_momentum(tmp_path, m):
+    """_arrays of tmp_path/good.npz: m saved with an SGD optimizer that has taken one step,
+    so that it holds a momentum buffer per parameter."""
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    gio.save(tmp_path / "good.npz", m, opt)
+    return _arrays(tmp_path / "good.npz")
+
+
 def _rewrite(path, arrays, header=None, raw_header=None):
     """np.savez the arrays to path, with header (JSON) or raw_header (bytes) as the grucy
     header when given; arrays itself is left as it is. Returns path."""
@@ -497,11 +506,7 @@ def test_every_header_and_archive_defect_is_named(tmp_path):
     """Each check of _read and load, one defect at a time (each was a mutant that survived:
     dropping it gave another error, or none)."""
     m = Linear(2, 2, seed=0)
-    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
-    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
-    good = tmp_path / "good.npz"
-    gio.save(good, m, opt)
-    arrays = _arrays(good)
+    arrays = _arrays_with_momentum(tmp_path, m)
     header = _header(arrays)
     without = {k: v for k, v in arrays.items() if k != "__grucy__"}
 
@@ -997,11 +1002,7 @@ def test_an_optimizer_buffer_of_another_shape_is_refused_unread(tmp_path):
     reached the returned optimizer state (mutant i20 dropped the check; no test had a
     misshapen buffer)."""
     m = Linear(2, 3, seed=0)
-    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
-    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
-    good = tmp_path / "good.npz"
-    gio.save(good, m, opt)
-    arrays = _arrays(good)
+    arrays = _arrays_with_momentum(tmp_path, m)
     assert arrays["optim/weight/momentum_buffer"].shape == (3, 2)
     bad = _rewrite(tmp_path / "bad.npz",
                    {**arrays, "optim/weight/momentum_buffer": np.zeros((7, 5), np.float32)})
@@ -1019,11 +1020,7 @@ def test_an_object_array_planted_as_an_optimizer_buffer_is_refused_by_its_dtype(
     and survived: the only planted object array was a parameter, which the parameter's
     dtype check refuses first.)"""
     m = Linear(2, 2, seed=0)
-    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
-    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
-    good = tmp_path / "good.npz"
-    gio.save(good, m, opt)
-    arrays = _arrays(good)
+    arrays = _arrays_with_momentum(tmp_path, m)
     target = tmp_path / "pwned"
     planted = np.empty((2, 2), dtype=object)
     planted[...] = _Exploit(str(target))
