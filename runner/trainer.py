@@ -182,7 +182,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         if t.stop_after is not None and epochs_this_run >= t.stop_after:
             log.info("stopping after %d epochs as asked (trainer.stop_after); continue with: %s",
                      epochs_this_run, f"resume={last_path}" if shaping is None
-                     else command(shaping, threads, last_path))
+                     else command(shaping, threads, last_path, model_cfg.get("name")))
             break
         tic = time.perf_counter()
         perm = np.random.default_rng([seed, epoch]).permutation(n)
@@ -299,12 +299,13 @@ def _hydra_quoted(value: str) -> str:
     return value
 
 
-def command(overrides, threads, path) -> str:
+def command(overrides, threads, path, name=None) -> str:
     """The shell command that continues the run whose checkpoint is ``path``: its stored
-    ``overrides`` and BLAS ``threads``, each quoted for the shell, then resume=. A hint of
-    resume= alone was refused for every setting the original command line changed."""
-    args = (list(overrides) + ([f"threads={threads}"] if threads else [])
-            + [f"resume={_hydra_quoted(str(path))}"])
+    ``overrides``, its ``name`` and BLAS ``threads``, each quoted for the shell, then
+    resume=. A hint of resume= alone was refused for every setting the original command line
+    changed; one without name= put the continued run under the config's default name."""
+    args = (list(overrides) + ([f"name={_hydra_quoted(str(name))}"] if name else [])
+            + ([f"threads={threads}"] if threads else []) + [f"resume={_hydra_quoted(str(path))}"])
     return " ".join(["python -m runner"] + [shlex.quote(str(a)) for a in args])
 
 
@@ -318,7 +319,7 @@ def resume_command(path):
     st = meta.get("runner") or {}
     if "overrides" not in st:
         return None
-    return command(st["overrides"], st.get("threads"), path)
+    return command(st["overrides"], st.get("threads"), path, (meta.get("config") or {}).get("name"))
 
 
 def _override_value(value):
@@ -400,7 +401,7 @@ def check_resume(cfg, path, meta) -> None:
                 if key not in given and b is not None]
         extra = [f"{key}={value}" for key, value in said if value is not None]
         fix = ("run it with the original run's overrides: "
-               + command(st["overrides"] + extra, saved_threads, path))
+               + command(st["overrides"] + extra, saved_threads, path, meta["config"].get("name")))
     else:   # a checkpoint from before the overrides were stored
         fix = ("pass the same overrides as the original run (its summary.json lists them)"
                + (f" and threads={saved_threads}" if saved_threads is not None else ""))

@@ -580,6 +580,25 @@ def test_every_resume_hint_works_as_printed(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_resume_hint_keeps_the_run_name(tmp_path):
+    """The printed command left name= out, so the continued run went to outputs/sine-gru/
+    (the config's default) instead of beside the run it continues. A name Hydra's grammar
+    would split (a comma) must come back as one value."""
+    name = "my run,1"
+    r = cli(tiny("sine") + [f"name='{name}'", "trainer.stop_after=1"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (first,) = (tmp_path / "outputs" / name).iterdir()
+    stopped = _hint((first / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
+    r = cli(stopped, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [name]
+    runs = sorted((tmp_path / "outputs" / name).iterdir())
+    assert len(runs) == 2
+    second = next(p for p in runs if p != first)
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["name"] == name, summary
+
+
 def test_a_resume_hint_repeats_the_config_dir_and_what_a_config_file_set(tmp_path):
     """A review found the printed command lost --config-dir (the README's way to add a
     dataset: Hydra then "Could not find 'data/square'"), read a run directory named 'a,b'
