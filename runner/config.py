@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import hydra.utils
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
@@ -186,6 +187,15 @@ def validate(cfg: DictConfig) -> None:
     check_target(cfg.model, "model",
                  extra=("input_size", "output_size", "mode", "activation", "seed", "batch_first"))
     m = cfg.model
+    if isinstance(m.get("dtype"), str):
+        # f8, double and '<f8' build the same model as float64 but were stored as written,
+        # so a resume that said float64 was refused as a different setting
+        try:
+            name = np.dtype(m.dtype).name
+        except TypeError:   # not a dtype: runner.model says what it expects
+            name = None
+        if name in ("float32", "float64"):
+            m.dtype = name
     if m.get("_target_") == "grucy.models.SequenceModel" and m.get("dropout") and m.get("num_layers") == 1:
         # grucy drops out between stacked layers only: on one layer it changed nothing, and a
         # sweep over model.dropout gave identical runs (a user's own model may mean otherwise)

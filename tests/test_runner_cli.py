@@ -599,6 +599,20 @@ def test_a_resume_hint_keeps_the_run_name(tmp_path):
     assert summary["status"] == "ok" and summary["name"] == name, summary
 
 
+@pytest.mark.parametrize("spelt", ["f8", "double"])
+def test_a_dtype_spelt_another_way_resumes_as_its_name(tmp_path, spelt):
+    """model.dtype=f8 trained in float64 but was stored as 'f8', so a resume that said
+    float64 was refused as a different setting."""
+    run_dir = tmp_path / "run"
+    r = cli(tiny("sine") + [f"model.dtype={spelt}", "trainer.stop_after=1",
+                            f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    stopped = _hint((run_dir / "runner.log").read_text(), "(trainer.stop_after); continue with: ")
+    assert f"model.dtype={spelt}" in stopped
+    r = cli([a.replace(f"model.dtype={spelt}", "model.dtype=float64") for a in stopped], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 def test_a_resume_hint_repeats_the_config_dir_and_what_a_config_file_set(tmp_path):
     """A review found the printed command lost --config-dir (the README's way to add a
     dataset: Hydra then "Could not find 'data/square'"), read a run directory named 'a,b'
