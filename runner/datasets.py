@@ -275,6 +275,20 @@ INT64 = range(-2**63, 2**63)
 MISSING = ("nan", "na", "n/a", "null", "none", "nat")
 
 
+def _relative_base() -> str:
+    """Where a relative data.path was looked for, in words: hydra.job.chdir=true moves the
+    run into its output directory first, and the message said "the directory you run from"."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        moved = HydraConfig.initialized() and bool(HydraConfig.get().job.chdir)
+    except Exception:   # no Hydra run (a dataset built in Python)
+        moved = False
+    if moved:
+        return ("hydra.job.chdir=true runs in the run's own directory, so a relative path is "
+                "read from there; give an absolute path")
+    return "a relative path is read from the directory you run from"
+
+
 def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
     if not str(path).strip():
@@ -290,8 +304,7 @@ def read_csv_column(path, column, time_column=None):
         if not p.is_absolute():
             # which file: a relative path is read from where the run started, maybe not the
             # directory it was written for (an evaluation takes the checkpoint's data.path)
-            message += (f" (looked for {p.absolute()}; a relative path is read from the "
-                        "directory you run from)")
+            message += f" (looked for {p.absolute()}; {_relative_base()})"
         raise DataError(message)
     try:
         return _read_csv_column(p, column, time_column)

@@ -85,6 +85,19 @@ def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
     assert "error: ConfigError: name='': must be a non-empty label" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_missing_relative_csv_under_chdir_says_where_it_was_read_from(tmp_path):
+    # hydra.job.chdir=true runs in the run's directory, and the message said a relative
+    # data.path "is read from the directory you run from", where the file was
+    (tmp_path / "my.csv").write_text("x\n" + "".join(f"{i}\n" for i in range(50)))
+    run_dir = tmp_path / "run"
+    r = cli(["data=csv", "data.column=x", "data.path=my.csv", "hydra.job.chdir=true",
+             f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert (f"error: DataError: data.path='my.csv': no such file (looked for {run_dir}/my.csv; "
+            "hydra.job.chdir=true runs in the run's own directory, so a relative path is read "
+            "from there; give an absolute path)") in r.stderr, r.stderr
+
+
 def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
     # the run read Hydra's list of overrides through OmegaConf, which resolved them:
     # "seed=${trainer.epochs}" was recorded as "seed=2", and "trainer.epochs=${nope}"
