@@ -42,9 +42,10 @@ def choose_threads(cfg) -> int:
 
     Automatic: the cores divided among the jobs that run at once (joblib's n_jobs,
     submitit's cpus_per_task), and one thread for small models, whose per-step GEMMs
-    (batch x 3*hidden) are too small to split. Training sequences/s on a 2-core machine,
-    one thread vs two: hidden 32 batch 32: 16k vs 10k; hidden 128 batch 64 (8192):
-    3.4k vs 3.5k; hidden 256 batch 32: 1.0k vs 1.3k; hidden 512 batch 16: 265 vs 350.
+    (batch x 3*hidden) are too small to split. Training sequences/s on the 2-core Xeon,
+    data=sine, one thread vs two (median epoch, three runs each, interleaved): hidden 32
+    batch 32: 46k vs 38k; 64 and 32: 19.7k vs 15.5k; 64 and 64: 25.0k vs 24.5k; 128 and
+    32: 6.8k vs 6.9k; 256 and 32 (8192): 1.39k vs 1.87k; 512 and 16: 305 vs 363.
     """
     if cfg.get("threads"):
         return int(cfg.threads)
