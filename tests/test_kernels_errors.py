@@ -249,10 +249,13 @@ def test_an_edited_cache_is_refused_not_read_out_of_bounds():
     ("out", lambda c: c.out.astype(np.float32)), ("h0", lambda c: c.h0.astype(np.float32)),
     ("out", lambda c: c.out.tolist()), ("x", lambda c: c.x[:-1]),
     ("x", lambda c: c.x.astype(np.float32)),
-    ("gates", lambda c: _unaligned(c.gates)), ("lengths", lambda c: _unaligned(c.lengths))],
+    ("gates", lambda c: _unaligned(c.gates)), ("lengths", lambda c: _unaligned(c.lengths)),
+    # h0 (B,) alone: out and x still agree, so only h0's own shape check names it (the
+    # compiled backward's typed argument said "Buffer has wrong number of dimensions")
+    ("h0", lambda c: c.h0[:, 0])],
     ids=["w_hh-None", "w_hh-empty", "w_hh-larger-H", "out-float32", "h0-float32",
          "out-list", "x-one-step-short", "x-float32",
-         "gates-unaligned", "lengths-unaligned"])
+         "gates-unaligned", "lengths-unaligned", "h0-no-H-axis"])
 def test_an_edited_cache_is_refused_naming_the_field(gk, field, edit):
     """Regression: a w_hh set to None or (0, 0) was reported as "cache.x has shape ...", one of
     a larger H as a cache.w_ih of the wrong shape, and an out in another dtype as the caller's
