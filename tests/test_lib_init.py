@@ -196,3 +196,16 @@ def test_a_sequence_models_bias_override_sets_the_heads_too():
             assert (p == 0.5).all(), name
     assert not m.head.weight.any()
     assert m.gru.weight_hh_l0.any()               # 'weight' is the head's alone
+
+
+def test_orthogonal_gain_scales_every_block():
+    """orthogonal(gain=g) promises g times an orthogonal matrix per block; a gain that was
+    dropped (the result still orthogonal) went unnoticed by every scheme, which use gain 1."""
+    rng = np.random.default_rng(3)
+    w = init.orthogonal(rng, (6, 3), blocks=2, gain=2.5, dtype=np.float64)
+    for k in range(2):
+        block = w[3 * k:3 * (k + 1)]
+        np.testing.assert_allclose(block @ block.T, 2.5 ** 2 * np.eye(3), atol=1e-12)
+    tall = init.orthogonal(rng, (5, 2), gain=0.5, dtype=np.float64)
+    np.testing.assert_allclose(tall.T @ tall, 0.25 * np.eye(2), atol=1e-12)
+
