@@ -135,6 +135,21 @@ def test_adding_problem_constant_one_baseline():
     assert np.all(x[:, :10, 1].sum(axis=1) == 1)   # one marker in each half
 
 
+
+def test_regression_baselines_report_mse_in_original_units():
+    """A regression dataset of its own scale (std 2.5): the baselines' mse is the square of
+    their rmse in original units, as the model's test mse is (runner.tasks), not of the
+    normalised rmse_std; the adding problem's std of 1 cannot tell the two apart."""
+    from runner.datasets import Prepared
+    rng = np.random.default_rng(4)
+    train = _split(np.zeros((20, 3, 1), np.float32), rng.standard_normal((20, 1)).astype(np.float32))
+    test = _split(np.zeros((30, 3, 1), np.float32), rng.standard_normal((30, 1)).astype(np.float32))
+    b = baselines.evaluate(Prepared(train, train, test, 0.0, 2.5, "regression"))
+    y = test.y.astype(np.float64)
+    assert b["constant_1"]["mse"] == pytest.approx(np.mean(((1.0 - y) * 2.5) ** 2), rel=1e-6)
+    want = np.mean(((train.y.astype(np.float64).mean() - y) * 2.5) ** 2)
+    assert b["train_mean"]["mse"] == pytest.approx(want, rel=1e-6)
+
 def test_elnino_bundled_reference_baselines():
     # issue 4: persistence ~0.513 and AR(20) ~0.225 training-std units on the last 20 %
     d = ElNino(window=24).load()
