@@ -554,6 +554,14 @@ def test_scores_are_rmse_and_mae_in_original_units():
     assert got["rmse_std"] == pytest.approx(np.sqrt(np.mean(err ** 2)) / 2.5, rel=1e-6)
 
 
+
+def test_scores_of_float32_arrays_are_taken_in_float64():
+    """A diverging float32 model predicts 3e19: its squared error overflows float32, and
+    scored in float32 its rmse read inf. In float64 it is the error itself."""
+    got = baselines.scores(np.float32([[3e19], [-3e19]]), np.float32([[0.0], [0.0]]), 1.0)
+    assert got["rmse"] == pytest.approx(3e19, rel=1e-6)
+    assert got["mae"] == pytest.approx(3e19, rel=1e-6)
+
 def test_persistence_forecasts_the_last_input_value():
     x = np.arange(24, dtype=np.float32).reshape(2, 4, 3)   # (N, T, I): channel 0 is the series
     assert baselines.persistence(x).tolist() == [[9.0], [21.0]]
