@@ -252,6 +252,9 @@ def four_cores(monkeypatch):
     (["hydra/launcher=joblib"], 1),                                 # n_jobs=-1: a job per core
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=-3"], 2),     # joblib: all cores but 2
     (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=3"], 3),
+    # submitit_local leaves cpus_per_task unset and starts every job at once: one thread
+    # each, not all the cores each
+    (["hydra/launcher=submitit_local"], 1),
 ])
 def test_blas_threads_divide_the_cores_among_parallel_jobs(four_cores, overrides, expected):
     from runner.app import choose_threads
