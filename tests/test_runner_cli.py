@@ -372,6 +372,23 @@ def test_sweep_table_from_summaries(tmp_path):
     assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
 
 
+
+def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
+    """sweep_results.csv's ar_order is the AR baseline's order (a mixup with persistence's
+    entry, which has none, left the column empty unnoticed); its numbers are the summary's."""
+    import csv
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "summary.json").write_text(json.dumps({
+        "job": 0, "status": "ok", "overrides": ["x=0"], "val": {"rmse": 0.25},
+        "test": {"rmse": 1.0, "mae": 0.5},
+        "baselines": {"persistence": {"rmse": 2.0}, "ar": {"rmse": 1.5, "order": 3}}}))
+    write_table(tmp_path)
+    (row,) = csv.DictReader((tmp_path / "sweep_results.csv").open())
+    assert {k: row[k] for k in ("val_rmse", "test_rmse", "test_mae", "persistence_rmse", "ar_rmse",
+                                "ar_order")} == {"val_rmse": "0.25", "test_rmse": "1.0", "test_mae": "0.5",
+                                                 "persistence_rmse": "2.0", "ar_rmse": "1.5", "ar_order": "3"}
+
+
 def test_sweep_table_lists_failed_jobs_in_job_order(tmp_path):
     for n in (10, 2, 1):
         (tmp_path / str(n)).mkdir()
