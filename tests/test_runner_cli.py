@@ -389,6 +389,18 @@ def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
                                                  "persistence_rmse": "2.0", "ar_rmse": "1.5", "ar_order": "3"}
 
 
+def test_sweep_table_md_shows_five_significant_digits(tmp_path):
+    """The markdown table rounds RMSEs to 5 significant digits: two jobs 0.123456 and
+    0.123471 apart in the 4th must stay apart to be ranked by eye."""
+    for n, val in ((0, 0.123456), (1, 0.123471)):
+        (tmp_path / str(n)).mkdir()
+        (tmp_path / str(n) / "summary.json").write_text(json.dumps(
+            {"job": n, "status": "ok", "val": {"rmse": val}}))
+    write_table(tmp_path)
+    md = (tmp_path / "sweep_results.md").read_text()
+    assert "| 0.12346 |" in md and "| 0.12347 |" in md, md
+
+
 def test_sweep_table_lists_failed_jobs_in_job_order(tmp_path):
     for n in (10, 2, 1):
         (tmp_path / str(n)).mkdir()
