@@ -401,6 +401,15 @@ def test_sweep_table_md_shows_five_significant_digits(tmp_path):
     assert "| 0.12346 |" in md and "| 0.12347 |" in md, md
 
 
+def test_a_summary_in_the_sweep_directory_itself_is_no_job(tmp_path):
+    """Jobs are the directories below the sweep directory: a summary.json at its top is
+    skipped (collect excludes it), not listed as a job of its own."""
+    (tmp_path / "summary.json").write_text(json.dumps({"job": "top", "status": "failed", "error": "x"}))
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "summary.json").write_text(json.dumps({"job": 0, "status": "ok", "val": {"rmse": 1.0}}))
+    assert [r["job"] for r in write_table(tmp_path)] == [0]
+
+
 def test_sweep_table_lists_failed_jobs_in_job_order(tmp_path):
     for n in (10, 2, 1):
         (tmp_path / str(n)).mkdir()
