@@ -579,6 +579,19 @@ def test_an_empty_sweep_in_process_names_the_basic_sweepers_params(tmp_path, cap
     sweep.finished = None
 
 
+def test_an_optuna_search_of_zero_trials_is_named_as_the_empty_sweep(tmp_path, capsys):
+    # hydra.sweeper.n_trials=0 launches no job just as an empty range does
+    from omegaconf import OmegaConf
+    from runner import sweep
+    sweep.SweepTableCallback().on_multirun_end(OmegaConf.create({"hydra": {
+        "sweep": {"dir": str(tmp_path)}, "overrides": {"task": ["seed=0"]},
+        "sweeper": {"n_trials": 0}}}))
+    assert sweep.exit_status() == 1
+    assert ("error: the sweep launched no job: hydra.sweeper.n_trials=0 sweeps over no value"
+            in capsys.readouterr().err)
+    sweep.finished = None
+
+
 def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     # trainer.stop_after ends a job "interrupted", with no error: calling it failed sent
     # the user looking for an error that is not there. The exit status stays 1 (not ok).
