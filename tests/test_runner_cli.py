@@ -844,3 +844,15 @@ def test_sweep_table_and_exit_status_in_process(tmp_path, capsys):
     assert ("error: 2 of 4 jobs did not finish: 1 failed, 1 stopped before its last epoch (trainer.stop_after); "
             f"continue with resume=<job dir>, e.g. resume={tmp_path / '5'}; see ") in capsys.readouterr().err
     sweep.finished = None
+
+
+
+def test_an_evaluations_run_name_is_the_checkpoints_only_if_it_stays_under_outputs(tmp_path):
+    """run_name takes an evaluation's name from its checkpoint, but a forged "../up" there
+    would name a directory outside outputs/: the command line's default is kept instead."""
+    import grucy
+    from runner.rundir import run_name
+    model = grucy.SequenceModel(1, 2, 1, seed=0)
+    for stored, want in (("elnino-gru", "elnino-gru"), ("../up", "sine-gru"), ("a/../../b", "sine-gru")):
+        path = grucy.save(tmp_path / "best.npz", model, metadata={"config": {"name": stored}})
+        assert run_name("sine-gru", False, str(path)) == want, stored
