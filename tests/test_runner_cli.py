@@ -856,3 +856,14 @@ def test_an_evaluations_run_name_is_the_checkpoints_only_if_it_stays_under_outpu
     for stored, want in (("elnino-gru", "elnino-gru"), ("../up", "sine-gru"), ("a/../../b", "sine-gru")):
         path = grucy.save(tmp_path / "best.npz", model, metadata={"config": {"name": stored}})
         assert run_name("sine-gru", False, str(path)) == want, stored
+
+
+def test_a_training_runs_name_is_never_a_checkpoints(tmp_path):
+    """Only an evaluation (train=false) is named after its checkpoint: a training run keeps
+    the command line's default whatever ckpt_path says."""
+    import grucy
+    from runner.rundir import run_name
+    path = grucy.save(tmp_path / "best.npz", grucy.SequenceModel(1, 2, 1, seed=0),
+                      metadata={"config": {"name": "elnino-gru"}})
+    assert run_name("sine-gru", True, str(path)) == "sine-gru"
+    assert run_name("sine-gru", False, str(path)) == "elnino-gru"
