@@ -304,6 +304,17 @@ def test_the_runners_model_has_a_linear_head():
     np.testing.assert_array_equal(y, np.tile(np.float32([3.0, -7.5]), (5, 1)))
 
 
+def test_a_user_model_taking_any_keywords_is_asked_for_a_many_to_one_forecaster():
+    """A user's model class that takes **kwargs is passed mode="many_to_one" and a linear
+    head (activation="identity") with the sizes and seed: the trainer reads (B, O) out.
+    SequenceModel's own defaults are these, so it alone cannot tell whether they are passed."""
+    from omegaconf import OmegaConf
+    node = OmegaConf.create({"_target_": "builtins.dict", "hidden_size": 4})   # takes **kwargs
+    built = M.build_model(node, input_size=3, output_size=2, seed=7)
+    assert built == {"hidden_size": 4, "input_size": 3, "output_size": 2, "seed": 7,
+                     "mode": "many_to_one", "activation": "identity"}
+
+
 def test_a_typo_in_a_scheduler_key_is_refused_by_name():
     with pytest.raises(ConfigError, match=r"^scheduler.step_sise: grucy.optim.StepLR takes no argument"):
         validate(compose(["scheduler=step", "+scheduler.step_sise=3", "name=t"]))
