@@ -73,6 +73,28 @@ def test_every_scheduler_option_instantiates(name):
     M.scheduler_step(sched, 1.0)
 
 
+def test_a_scheduler_without_state_dict_is_restored_by_replaying_the_epochs():
+    """On resume a user's scheduler that has no state_dict is brought back by stepping it once
+    per finished epoch, a plateau-like one with that epoch's validation loss; left unstepped,
+    it restarted its schedule from epoch 0."""
+    class Plain:
+        def __init__(self):
+            self.calls = []
+
+        def step(self):
+            self.calls.append(None)
+
+    class OnMetric(Plain):
+        def step(self, metric):
+            self.calls.append(metric)
+
+    plain, on_metric = Plain(), OnMetric()
+    M.load_scheduler_state(plain, None, [0.9, 0.7, 0.8])
+    M.load_scheduler_state(on_metric, None, [0.9, 0.7, 0.8])
+    assert plain.calls == [None, None, None]
+    assert on_metric.calls == [0.9, 0.7, 0.8]
+
+
 @pytest.mark.parametrize("name", options("experiment"))
 def test_every_experiment_composes(name):
     cfg = compose([f"experiment={name}"])
