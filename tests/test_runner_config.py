@@ -95,6 +95,18 @@ def test_a_scheduler_without_state_dict_is_restored_by_replaying_the_epochs():
     assert on_metric.calls == [0.9, 0.7, 0.8]
 
 
+def test_checkpoint_metadata_with_numpy_scalars_is_stored_as_plain_numbers(tmp_path):
+    """The runner's checkpoint metadata may hold numpy values (a float32 loss, an int64
+    count, an array): grucy.io.save takes JSON types only, so the runner converts them."""
+    import grucy
+    path = tmp_path / "m.npz"
+    meta = {"val": np.float32(0.5), "epoch": np.int64(3), "curve": np.array([1.0, 2.0]),
+            "nested": [{"k": np.float64(0.25)}]}
+    M.save_checkpoint(path, grucy.SequenceModel(1, 2, 1, seed=0), metadata=meta)
+    assert M.load_checkpoint(path)[2] == {"val": 0.5, "epoch": 3, "curve": [1.0, 2.0],
+                                          "nested": [{"k": 0.25}]}
+
+
 @pytest.mark.parametrize("name", options("experiment"))
 def test_every_experiment_composes(name):
     cfg = compose([f"experiment={name}"])
