@@ -209,7 +209,6 @@ def test_evaluation_takes_name_and_data_path_from_the_command_line(tmp_path):
     assert f"path: {csv_path}" in text and "column: level" in text and "name: checked" in text
 
 
-
 def test_an_evaluation_says_which_command_line_settings_it_does_not_use(tmp_path):
     # found by a review: data=mackey_glass, model.hidden_size=64 or seed=5 beside train=false
     # changed nothing, without a word (the evaluation takes the checkpoint's settings)
@@ -370,7 +369,6 @@ def test_sweep_table_from_summaries(tmp_path):
     assert {r["status"] for r in rows[2:]} == {"failed"}
     md = (tmp_path / "sweep_results.md").read_text()
     assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
-
 
 
 def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
@@ -844,7 +842,6 @@ def test_sweep_table_and_exit_status_in_process(tmp_path, capsys):
     assert ("error: 2 of 4 jobs did not finish: 1 failed, 1 stopped before its last epoch (trainer.stop_after); "
             f"continue with resume=<job dir>, e.g. resume={tmp_path / '5'}; see ") in capsys.readouterr().err
     sweep.finished = None
-
 
 
 def test_an_evaluations_run_name_is_the_checkpoints_only_if_it_stays_under_outputs(tmp_path):

@@ -135,7 +135,6 @@ def test_adding_problem_constant_one_baseline():
     assert np.all(x[:, :10, 1].sum(axis=1) == 1)   # one marker in each half
 
 
-
 def test_regression_baselines_report_mse_in_original_units():
     """A regression dataset of its own scale (std 2.5): the baselines' mse is the square of
     their rmse in original units, as the model's test mse is (runner.tasks), not of the
@@ -353,7 +352,6 @@ def test_csv_blank_line_inside_the_data_is_a_missing_value(tmp_path, text, line,
         CSVSeries(write(tmp_path, text), "v", time_column).series()
 
 
-
 @pytest.mark.parametrize("stamps", [["1", "nan", "3", "4"], ["1", "NaN", "3"],
                                     ["2024-01", "NaT", "2024-03", "2024-04"],
                                     ["2024-01", "nat", "2024-03"], ["1", " NA ", "3", "4"],
@@ -552,7 +550,6 @@ def test_scores_are_rmse_and_mae_in_original_units():
     assert got["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-6)
     assert got["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-6)
     assert got["rmse_std"] == pytest.approx(np.sqrt(np.mean(err ** 2)) / 2.5, rel=1e-6)
-
 
 
 def test_scores_of_float32_arrays_are_taken_in_float64():
