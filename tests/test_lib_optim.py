@@ -886,3 +886,18 @@ def test_load_state_dict_refuses_unknown_top_level_keys():
         with pytest.raises(ValueError, match=r"^state has unknown keys \['gama'\]; expected "):
             fresh.load_state_dict({**sched.state_dict(), "gama": 0.5})
         assert fresh.state_dict() == before
+
+
+def test_scheduler_settings_that_would_drive_the_rate_negative_are_refused():
+    """Mutants o03, o06, o25: StepLR's gamma, CosineAnnealingLR's eta_min and
+    ReduceLROnPlateau's cooldown went unchecked below 0 without a failing test; a gamma of -1
+    or an eta_min of -0.1 gives a negative learning rate (the runner relies on
+    scheduler.gamma=-1 being refused), a cooldown of -1 is silently no cooldown."""
+    opt = optim.SGD(_params(), lr=0.5)
+    with pytest.raises(ValueError, match="gamma"):
+        optim.StepLR(opt, 2, gamma=-1.0)
+    with pytest.raises(ValueError, match="eta_min"):
+        optim.CosineAnnealingLR(opt, T_max=3, eta_min=-0.1)
+    with pytest.raises(ValueError, match="cooldown"):
+        optim.ReduceLROnPlateau(opt, cooldown=-1)
+    assert opt.lr == 0.5
