@@ -901,3 +901,14 @@ def test_scheduler_settings_that_would_drive_the_rate_negative_are_refused():
     with pytest.raises(ValueError, match="cooldown"):
         optim.ReduceLROnPlateau(opt, cooldown=-1)
     assert opt.lr == 0.5
+
+
+def test_reduce_on_plateau_refuses_a_bool_metric():
+    """Mutant o23: True is a numbers.Real, so without the explicit bool check step(True)
+    was read as a metric of 1.0 (a flag passed where the loss belongs)."""
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.ReduceLROnPlateau(opt)
+    for flag in (True, np.bool_(False)):
+        with pytest.raises(TypeError, match="metric"):
+            sched.step(flag)
+    assert sched.last_epoch == 0 and sched.best is None
