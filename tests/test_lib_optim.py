@@ -912,3 +912,12 @@ def test_reduce_on_plateau_refuses_a_bool_metric():
         with pytest.raises(TypeError, match="metric"):
             sched.step(flag)
     assert sched.last_epoch == 0 and sched.best is None
+
+
+def test_a_scheduler_state_without_base_lr_is_refused_by_name():
+    """Mutant o19: the missing-key check skipped base_lr, which then failed as a bare
+    KeyError naming nothing of the state."""
+    state = optim.CosineAnnealingLR(optim.SGD(_params(), lr=0.5), T_max=3).state_dict()
+    del state["base_lr"]
+    with pytest.raises(ValueError, match="state is missing 'base_lr'"):
+        optim.CosineAnnealingLR(optim.SGD(_params(), lr=0.5), T_max=3).load_state_dict(state)
