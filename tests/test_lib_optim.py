@@ -921,3 +921,22 @@ def test_a_scheduler_state_without_base_lr_is_refused_by_name():
     del state["base_lr"]
     with pytest.raises(ValueError, match="state is missing 'base_lr'"):
         optim.CosineAnnealingLR(optim.SGD(_params(), lr=0.5), T_max=3).load_state_dict(state)
+
+
+def test_a_resumed_cosine_schedule_restarts_from_the_saved_base_lr():
+    """Mutant o20: load_state_dict did not restore base_lr, and no test resumed a schedule
+    into an optimizer built with another lr; the cosine's restart step (epoch T_max + 1)
+    then climbed towards the new optimizer's lr instead of the run's own. Reference: the
+    closed form eta_min + (base - eta_min)(1 + cos(pi e / T_max)) / 2 with base = 0.5."""
+    import json
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.CosineAnnealingLR(opt, T_max=2)
+    sched.step()
+    state = json.loads(json.dumps(sched.state_dict()))
+    opt2 = optim.SGD(_params(), lr=0.1)             # as a resume builds it from the config
+    opt2.lr = opt.lr                                # the optimizer's own state restores lr
+    resumed = optim.CosineAnnealingLR(opt2, T_max=2)
+    resumed.load_state_dict(state)
+    for e in (2, 3, 4):
+        resumed.step()
+        assert opt2.lr == pytest.approx(0.5 * (1 + math.cos(math.pi * e / 2)) / 2, abs=1e-15), e
