@@ -129,3 +129,11 @@ def test_a_peak_that_could_not_be_reset_is_said_so(bench):
     memory["grucy"]["hwm_reset"] = True
     text = bench.report([], [], [], memory, args, datetime.datetime(2026, 1, 1), (0.0, 0.0))
     assert "refused the reset" not in text
+
+
+def test_spread_shows_the_median_to_three_decimals_then_its_quartiles_low_to_high(bench):
+    """Mutants b02, b03: every test row had equal quartiles and no test read spread() itself,
+    so printing the quartiles high to low, or the judged median at two decimals (1.204 read
+    '1.20' next to a missed 1.2x), went unnoticed."""
+    row = {"grucy/floor": 1.2043, "grucy/floor spread": (1.18, 1.29)}
+    assert bench.spread(row, "grucy/floor") == "1.204 (1.18–1.29)"
