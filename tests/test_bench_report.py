@@ -137,3 +137,30 @@ def test_spread_shows_the_median_to_three_decimals_then_its_quartiles_low_to_hig
     '1.20' next to a missed 1.2x), went unnoticed."""
     row = {"grucy/floor": 1.2043, "grucy/floor spread": (1.18, 1.29)}
     assert bench.spread(row, "grucy/floor") == "1.204 (1.18–1.29)"
+
+
+def test_a_result_exactly_at_a_bound_meets_it(bench):
+    """Mutants b06, b07, b12, b15, b18: the issue's bounds are inclusive (≥ torch, ≥ 20x,
+    ≤ 3 µs), and a floor target whose act bound equals it is within reach; no test put a
+    result exactly on these bounds, so making any of them strict passed."""
+    grid = [
+        # as fast as torch, both variants: met; floor ratios exactly 1.2: met
+        _row(1, (100, 64, 32, 128), "inference", 1.0, 1.0, 1.0, 1.2, 1.2),
+        # exactly 20x torch: met
+        _row(1, (50, 1, 8, 32), "training", 1.0, 20.0, 1.0, 3.0, 3.0),
+        # missed floor, act bounds 1 + 0.4/2 = 1.2 (exactly the bound) and 1.1: a plain miss
+        _row(2, (200, 16, 1, 32), "inference", 1.0, 9.0, 1.0, 1.5, 1.5, act=(0.4, 0.2)),
+    ]
+    stream = [{"threads": 1, "H": 64, "torch GRUCell": 25e-6, "grucy Cell.step": 3e-6,
+               "grucy.GRU.stream": 3.5e-6, "check": 0.0}]        # exactly 3 µs: met
+    args = types.SimpleNamespace(quick=False, repeats=9, min_ms=20.0, ratio_repeats=21)
+    text = bench.report(grid, stream, [], {}, args, datetime.datetime(2026, 1, 1), (0.0, 0.0))
+    assert _line(text, "| 1 | 100, 64, 32, 128 | inference").endswith(
+        "≥ torch met; ≤1.2x floor met |")
+    assert _line(text, "| 1 | 50, 1, 8, 32 | training").endswith("≥ torch met; ≥20x torch met |")
+    row = _line(text, "| 2 | 200, 16, 1, 32 | inference")
+    assert "| 1.20, 1.10 |" in row
+    assert row.endswith("≥ torch met; ≤1.2x floor **MISSED** |")
+    assert _line(text, "| 1 | 64 |").endswith("≤ 3 µs met |")
+    # 2 + 2 + 2 grid targets, 1 streaming: only the third row's floor missed
+    assert text.rstrip().endswith("**Targets met: 6 of 7.**")
