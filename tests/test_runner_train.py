@@ -245,6 +245,23 @@ def test_a_run_into_a_used_directory_leaves_none_of_the_earlier_runs_files(tmp_p
         assert "nothing to resume" in s["error"], s["error"]
 
 
+def test_a_run_refused_while_building_keeps_the_earlier_runs_loss_plot(tmp_path):
+    """Mutant t13: fit() plotted loss.png from the directory's metrics.csv even when the run
+    was refused before it began (begin.done false), redrawing the earlier run's losses under
+    the refused run's name. The test above kept its name, so the redrawn plot was byte for
+    byte the old one; here the refused run has another name, and loss.png must not change."""
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true"]))
+    assert s["status"] == "ok"
+    before = (out / "loss.png").read_bytes()
+    ov = [o for o in tiny("sine", ["plots=true", "scheduler=step", "scheduler.gamma=-1"])
+          if o != "name=test"] + ["name=refused"]
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "failed" and "gamma" in s["error"], s["error"]
+    assert (out / "loss.png").read_bytes() == before
+
+
 def test_ctrl_c_while_an_epoch_is_recorded_waits_for_all_its_records(tmp_path, monkeypatch):
     # A Ctrl-C between best.npz and last.npz left last.npz an epoch behind best.npz and
     # metrics.csv (and one inside zipfile's constructor printed a stray traceback): it now
