@@ -196,6 +196,19 @@ def test_a_run_into_a_used_directory_drops_an_earlier_traceback(tmp_path):
     assert s["status"] == "ok" and not (out / "traceback.txt").exists()
 
 
+def test_a_refused_run_into_a_used_directory_drops_an_earlier_traceback(tmp_path):
+    """Mutant a11: without run()'s unlink at the start, the test above still passed (the
+    successful run's begin() clears the directory); a run refused by validate() never
+    begins, so an earlier crash's traceback.txt stayed beside its one-line ConfigError."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "traceback.txt").write_text("Traceback: an earlier run's crash\n")
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["trainer.clip_grad_norm=nan"]))
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["status"] == "failed" and "clip_grad_norm" in s["error"], s["error"]
+    assert not (tmp_path / "run" / "traceback.txt").exists()
+
+
 def readme_run_files():
     """The files README.md's "What a run writes" table lists."""
     readme = (CONF_DIR.parent / "README.md").read_text()
