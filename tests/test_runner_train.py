@@ -516,6 +516,25 @@ def test_ctrl_c_before_an_epoch_finished_offers_no_resume(tmp_path, monkeypatch)
     assert "nothing to resume" in s["error"]
 
 
+def test_ctrl_c_before_the_run_begins_offers_no_resume_of_an_earlier_runs_checkpoint(tmp_path, monkeypatch):
+    """Mutant a16: the resume hint checked last.npz but not begin.done; Ctrl-C while the data
+    loads, in a directory an earlier run left its last.npz in, offered resume= of that other
+    run. The Ctrl-C tests interrupted after begin(), which clears the directory first."""
+    from runner import tasks
+    out, _, s = train(tmp_path, tiny("sine"))
+    assert s["status"] == "ok" and (out / "last.npz").is_file()
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks, "load_data", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path, tiny("sine"))
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "interrupted" and "nothing to resume" in s["error"], s["error"]
+    assert (out / "last.npz").is_file()          # the earlier run's, left as it was
+
+
 def test_diverging_optimizer_is_a_failed_run(tmp_path):
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["optimizer=sgd", "optimizer.lr=1e6", "trainer.clip_grad_norm=null",
