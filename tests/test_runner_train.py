@@ -481,6 +481,24 @@ def test_nan_loss_stops_keeps_last_good_checkpoint_and_fails(tmp_path, monkeypat
     assert (out / "best.npz").is_file()
 
 
+def test_a_non_finite_loss_is_one_line_without_traceback_txt(tmp_path, monkeypatch):
+    """Mutant a20: with NonFiniteLoss dropped from runner.app.EXPECTED_ERRORS a NaN loss also
+    wrote traceback.txt, though its message says what happened and where to resume; the
+    NaN tests checked the message and the checkpoints, never the traceback."""
+    real = M.loss_fn("mse")
+
+    def poisoned(pred, target):
+        loss, d = real(pred, target)
+        return float("nan"), d
+
+    monkeypatch.setattr(M, "loss_fn", lambda name: poisoned)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine"), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["status"] == "failed" and s["error"].startswith("NonFiniteLoss: "), s["error"]
+    assert not (tmp_path / "nan" / "traceback.txt").exists()
+
+
 def test_ctrl_c_records_interrupted_and_the_run_resumes(tmp_path, monkeypatch):
     real = M.loss_fn("mse")
     calls = {"n": 0}
