@@ -593,6 +593,17 @@ def test_an_evaluation_takes_an_eval_batch_size_given_on_its_command_line():
     assert evaluated_config(cfg, saved, []).trainer.epochs == 3
 
 
+def test_an_evaluation_of_a_checkpoint_without_an_eval_batch_size_takes_the_command_lines():
+    """Mutant t18: a checkpoint from before trainer.eval_batch_size was stored has none; its
+    evaluation must take the command line's (here its default-free 64), or the stored
+    trainer group, which replaces the command line's whole, leaves the key unset."""
+    from runner.tasks import evaluated_config
+    cfg = compose(["train=false", "ckpt_path=x.npz", "trainer.eval_batch_size=64"])
+    saved = {"name": "stored", "trainer": {"epochs": 3}}
+    out = evaluated_config(cfg, saved, [])
+    assert out.trainer.get("eval_batch_size") == 64 and out.trainer.epochs == 3
+
+
 def test_evaluation_writes_the_checkpoints_config_and_name_not_the_command_lines(tmp_path):
     # evaluating an El Nino checkpoint from a plain command line wrote the default sine
     # data and model into config.yaml and "sine-gru" into summary.json, beside El Nino's scores
