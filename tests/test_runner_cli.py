@@ -136,6 +136,16 @@ def test_cli_a_name_that_leaves_outputs_is_refused_before_hydra(tmp_path, arg):
     assert list(tmp_path.iterdir()) == []            # nothing created, here or above
 
 
+def test_a_name_with_dots_inside_a_component_is_not_refused():
+    """Mutant a25: the check looked for ".." as a path component; testing the whole text
+    instead refused names such as v1..2, which stay under outputs/, and every test name
+    that leaves outputs/ has ".." as a component, so nothing noticed."""
+    from runner.app import argv_error
+    for arg in ("name=v1..2", "name=a/b..c", "+name=..x"):
+        assert argv_error([arg]) is None, arg
+    assert argv_error(["name=a/../.."]).startswith("name=a/../..: a run is written to outputs/")
+
+
 @pytest.mark.parametrize("arg", ["name=${oc.env:NM}", "name=.", "name=a//b"])
 def test_cli_a_name_that_only_resolves_to_leave_outputs_is_refused_in_one_line(tmp_path, arg):
     # found by a review: the check above reads the literal argument, so NM=../x with
