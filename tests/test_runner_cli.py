@@ -219,6 +219,23 @@ def test_evaluation_takes_name_and_data_path_from_the_command_line(tmp_path):
     assert f"path: {csv_path}" in text and "column: level" in text and "name: checked" in text
 
 
+def test_a_missing_data_path_given_on_the_command_line_is_not_blamed_on_the_checkpoint(tmp_path):
+    """Mutant t37: "this data.path is the checkpoint's (where its run read the series)" was
+    added to any missing data.path, also one this command line gave (+data.path=FILE),
+    which the checkpoint never named; only a stored path had been tested missing."""
+    rows = [f"{i},{(i % 7) * 0.25 + 0.01 * i:.2f}" for i in range(120)]
+    (tmp_path / "mine.csv").write_text("step,level\n" + "\n".join(rows) + "\n")
+    ov = tiny("csv", [f"data.path={tmp_path / 'mine.csv'}", "data.column=level",
+                      "data.time_column=step"])
+    r = cli(ov + [f"hydra.run.dir={tmp_path / 'run'}"])
+    assert r.returncode == 0, r.stderr
+    missing = tmp_path / "nope.csv"
+    r = cli(["train=false", f"ckpt_path={tmp_path / 'run'}", "plots=false", f"+data.path={missing}",
+             f"hydra.run.dir={tmp_path / 'ev'}"])
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == f"error: DataError: data.path='{missing}': no such file", r.stderr
+
+
 def test_an_evaluation_says_which_command_line_settings_it_does_not_use(tmp_path):
     # found by a review: data=mackey_glass, model.hidden_size=64 or seed=5 beside train=false
     # changed nothing, without a word (the evaluation takes the checkpoint's settings)
