@@ -1442,3 +1442,15 @@ def test_a_run_continued_in_its_own_directory_keeps_its_checkpoints_and_metrics(
     _, _, s = train(tmp_path, ov + extra, "run")
     assert s["status"] == "ok" and s["test"] == s_first["test"]
     assert {n: (out / n).read_bytes() for n in names} == before
+
+
+def test_a_run_whose_validation_rmse_is_not_finite_returns_the_failed_metric(tmp_path, monkeypatch):
+    """Mutant a13: run() returned a NaN validation RMSE as the sweeper's metric instead of
+    FAILED_METRIC (inf, which a minimising sweeper ranks last); every tested run had a
+    finite one. An evaluation of a checkpoint whose weights are NaN reports such a score."""
+    from runner import tasks
+    monkeypatch.setattr(tasks, "fit", lambda cfg, out_dir, **kwargs: {
+        "status": "ok", "val": {"rmse": math.nan}, "test": {"rmse": math.nan}})
+    out, metric, s = train(tmp_path, tiny("sine"))
+    assert s["status"] == "ok"
+    assert metric == math.inf
