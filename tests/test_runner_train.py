@@ -1256,6 +1256,20 @@ def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path
     assert not (tmp_path / "bad" / "traceback.txt").exists()
 
 
+def test_an_evaluation_refuses_a_stored_config_whose_trainer_is_not_a_mapping(tmp_path):
+    """Mutant t23: the stored config's data, model and trainer must each be a mapping; with
+    trainer left out of the check, a damaged trainer section (a string) failed later inside
+    OmegaConf with traceback.txt. Only a config that was wholly a string was tested."""
+    out, _, _ = train(tmp_path, tiny("sine"))
+    bad = _with_metadata(out / "best.npz", tmp_path / "bad.npz",
+                         lambda m: {**m, "config": {**m["config"], "trainer": "damaged"}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={bad}"]), "bad")
+    s = json.loads((tmp_path / "bad" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={bad}: the run config stored in it is not a mapping")
+    assert not (tmp_path / "bad" / "traceback.txt").exists()
+
+
 def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_it(tmp_path):
     # a run with a user's own dataset, evaluated where that package is not importable:
     # Hydra's ImportError was an unexpected error with traceback.txt
