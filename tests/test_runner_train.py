@@ -673,6 +673,21 @@ def test_an_evaluation_whose_stored_data_path_is_missing_says_where_it_came_from
                           "+data.path=FILE"), s["error"]
 
 
+def test_an_evaluation_that_fails_on_its_data_is_filed_under_the_checkpoints_name(tmp_path, series_csv):
+    """Mutant t39: summary.json takes the evaluated run's name and seed early, so that an
+    evaluation failing on its data still reports the model it evaluated; without that it
+    carried the command line's name and seed, and the failing-evaluation tests read only
+    the error."""
+    extra = [f"data.path={series_csv}", "data.column=level", "data.time_column=step", "seed=5"]
+    out, _, _ = train(tmp_path, tiny("csv", extra), "trained")
+    series_csv.rename(tmp_path / "moved.csv")
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={out}", "plots=false", "seed=0"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["status"] == "failed" and "no such file" in s["error"], s["error"]
+    assert (s["name"], s["seed"]) == ("test", 5)
+
+
 def test_evaluation_with_data_csv_and_a_path_needs_no_other_data_keys(tmp_path, series_csv):
     # an evaluation takes the checkpoint's data config; data=csv's required data.column
     # was still demanded, and would have been ignored
