@@ -320,9 +320,16 @@ def _null_group_error(argv):
     conf = Path(config_dir())
     for arg in argv:
         m = re.fullmatch(r"\+{0,2}([\w/]+)=null", arg)
-        if not m or not (conf / m.group(1)).is_dir() or m.group(1).startswith("hydra"):
+        if not m:
             continue
         group = m.group(1)
+        if group.startswith("hydra/"):
+            # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
+            # too, so conf/ cannot list them
+            return (f"{arg}: a config group cannot be set to null on the command line; leave "
+                    "it out for Hydra's default")
+        if not (conf / group).is_dir():
+            continue
         options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
         if group == "scheduler":
             instead = "scheduler=none is the constant learning rate"

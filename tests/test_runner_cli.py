@@ -116,6 +116,9 @@ def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
     ("scheduler=null", "scheduler=none is the constant learning rate"),
     ("hparams_search=null", "leave it out"),
     ("model=null", "choose one of: "),
+    # Hydra's own groups too (their options come from plugins as well as conf/hydra)
+    ("hydra/launcher=null", "leave it out for Hydra's default"),
+    ("hydra/sweeper=null", "leave it out for Hydra's default"),
 ])
 def test_cli_a_config_group_set_to_null_is_one_line(tmp_path, arg, instead):
     # Hydra refused it with a raw traceback ("Config group override must be a string or a
