@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import hydra.utils
+from hydra.core.hydra_config import HydraConfig
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
@@ -37,6 +38,21 @@ def config_dir() -> str:
 def bundled_data(name: str) -> Path:
     """A data file shipped inside the runner package."""
     return PACKAGE_DIR / "data" / name
+
+
+def user_path(value) -> Path:
+    """A path the user gave (``data.path``, ``resume=``, ``ckpt_path=``), as they meant it:
+    ``~`` expanded, and a relative path taken from the directory the command ran in, also
+    under ``hydra.job.chdir=true``, which moves the job into its output directory before
+    the runner starts (Hydra's own advice there is ``to_absolute_path``). Without chdir, or
+    outside a Hydra job (a dataset built in Python), a relative path stays relative, so
+    messages can show it as typed."""
+    p = Path(str(value)).expanduser()
+    if p.is_absolute():
+        return p
+    if HydraConfig.initialized() and HydraConfig.get().job.chdir:
+        return Path(HydraConfig.get().runtime.cwd) / p
+    return p
 
 
 def check_target(node: DictConfig, where: str, extra=()):

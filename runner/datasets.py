@@ -17,7 +17,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from runner.config import bundled_data
+from runner.config import bundled_data, user_path
 
 
 class DataError(ValueError):
@@ -275,36 +275,23 @@ INT64 = range(-2**63, 2**63)
 MISSING = ("nan", "na", "n/a", "null", "none", "nat")
 
 
-def _relative_base() -> str:
-    """Where a relative data.path was looked for, in words: hydra.job.chdir=true moves the
-    run into its output directory first, and the message said "the directory you run from"."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        moved = HydraConfig.initialized() and bool(HydraConfig.get().job.chdir)
-    except Exception:   # no Hydra run (a dataset built in Python)
-        moved = False
-    if moved:
-        return ("hydra.job.chdir=true runs in the run's own directory, so a relative path is "
-                "read from there; give an absolute path")
-    return "a relative path is read from the directory you run from"
-
-
 def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
     if not str(path).strip():
         # Path("") is ".", the directory you run from: "a directory, not a file" said nothing
         raise DataError(f"data.path={str(path)!r}: empty; expected the path of a CSV file")
-    p = Path(path).expanduser()
+    p = user_path(path)
     if not p.is_file():
         what = ("a directory, not a file" if p.is_dir() else
                 # a device, pipe or socket (/dev/null, <(command)): "no such file" was untrue
                 "not a regular file (a device, pipe or socket); save the data to a file"
                 if p.exists() else "no such file")
         message = f"data.path={str(path)!r}: {what}"
-        if not p.is_absolute():
+        if not Path(path).expanduser().is_absolute():
             # which file: a relative path is read from where the run started, maybe not the
             # directory it was written for (an evaluation takes the checkpoint's data.path)
-            message += f" (looked for {p.absolute()}; {_relative_base()})"
+            message += (f" (looked for {p.absolute()}; a relative path is read from the directory "
+                        "you run from)")
         raise DataError(message)
     try:
         return _read_csv_column(p, column, time_column)

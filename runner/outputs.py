@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runner.config import user_path
+
 # Wall-clock columns: they differ run to run and are ignored by reproducibility checks.
 TIMING_COLUMNS = ("epoch_time", "seqs_per_sec")
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_rmse", "lr", "grad_norm") + TIMING_COLUMNS
@@ -42,7 +44,7 @@ def clear_earlier_run(out_dir, keep_state=False) -> None:
 def checkpoint_file(value, name) -> Path:
     """The file a ``ckpt_path=`` or ``resume=`` value names: the value itself, or ``name``
     (``best.npz``, ``last.npz``) inside it when it is a run directory."""
-    p = Path(str(value)).expanduser()
+    p = user_path(value)
     return p / name if p.is_dir() else p
 
 

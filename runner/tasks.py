@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import baselines, model as M, outputs, trainer
-from runner.config import ConfigError, check_target
+from runner.config import ConfigError, check_target, user_path
 from runner.datasets import DataError, Prepared
 from runner.rundir import safe_name
 
@@ -274,7 +274,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: not a regular file (expected a checkpoint "
                           ".npz, or a run directory holding best.npz)")
     if not path.is_file():
-        if Path(str(cfg.ckpt_path)).expanduser().is_dir():
+        if user_path(cfg.ckpt_path).is_dir():
             # a directory given: "no such checkpoint" read as if the directory were missing
             raise ConfigError(f"ckpt_path={cfg.ckpt_path}: a directory without best.npz (expected a "
                               "checkpoint .npz, or a run directory holding best.npz)")

@@ -85,17 +85,28 @@ def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
     assert "error: ConfigError: name='': must be a non-empty label" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_missing_relative_csv_under_chdir_says_where_it_was_read_from(tmp_path):
-    # hydra.job.chdir=true runs in the run's directory, and the message said a relative
-    # data.path "is read from the directory you run from", where the file was
-    (tmp_path / "my.csv").write_text("x\n" + "".join(f"{i}\n" for i in range(50)))
-    run_dir = tmp_path / "run"
-    r = cli(["data=csv", "data.column=x", "data.path=my.csv", "hydra.job.chdir=true",
-             f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+def test_relative_paths_under_chdir_are_read_from_where_the_command_ran(tmp_path):
+    # hydra.job.chdir=true moves the job into its run directory first, and data.path,
+    # ckpt_path and resume were read from there: a file beside the user was "no such file"
+    (tmp_path / "my.csv").write_text("x\n" + "".join(f"{i % 7}\n" for i in range(60)))
+    data = ["data.column=x", "data.path=my.csv"]
+    moved = ["hydra.job.chdir=true"]
+    r = cli(tiny("csv", data + moved + ["trainer.stop_after=1", "hydra.run.dir=run"]), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "interrupted"
+    r = cli(tiny("csv", data + moved + ["resume=run", "hydra.run.dir=more"]), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "more" / "summary.json").read_text())["status"] == "ok"
+    # an evaluation reads the checkpoint's data.path (my.csv) from here too
+    r = cli(["train=false", "ckpt_path=run", *moved, "hydra.run.dir=eval"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "eval" / "predictions.csv").is_file()
+    # and a missing file's message says where it was looked for: beside the user
+    r = cli(["data=csv", "data.column=x", "data.path=nope.csv", *moved, "hydra.run.dir=bad"],
+            cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert (f"error: DataError: data.path='my.csv': no such file (looked for {run_dir}/my.csv; "
-            "hydra.job.chdir=true runs in the run's own directory, so a relative path is read "
-            "from there; give an absolute path)") in r.stderr, r.stderr
+    assert (f"error: DataError: data.path='nope.csv': no such file (looked for {tmp_path}/nope.csv; "
+            "a relative path is read from the directory you run from)") in r.stderr, r.stderr
 
 
 def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
