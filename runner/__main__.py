@@ -1,7 +1,7 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
 import sys
 
-from runner.app import argv_error, main, missing_plugin_hint
+from runner.app import argv_error, main, missing_plugin_hint, unknown_key_hint
 from runner.sweep import exit_status
 
 if __name__ == "__main__":
@@ -14,7 +14,8 @@ if __name__ == "__main__":
     except KeyboardInterrupt:    # the run said how to resume and wrote its summary already
         sys.exit(130)            # 128 + SIGINT, the shell's code, without a traceback
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install
-        hint = missing_plugin_hint(sys.argv[1:]) if exc.code not in (0, None) else None
+        failed = exc.code not in (0, None)  # or which key was meant
+        hint = failed and (missing_plugin_hint(sys.argv[1:]) or unknown_key_hint(sys.argv[1:]))
         if hint:
             print(f"hint: {hint}", file=sys.stderr)
         raise

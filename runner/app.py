@@ -6,6 +6,7 @@ metric, so one bad job cannot stop the sweep or its results table (a job given a
 job's directory records its refusal in the sweep's .sweep_jobs instead). A single run that
 fails writes the same summary, logs one clear line and exits with status 1.
 """
+import difflib
 import importlib.util
 import logging
 import math
@@ -292,6 +293,59 @@ def missing_plugin_hint(argv):
         pass
     return ('the Optuna sweeper is not installed: pip install -e ".[optuna]" from a checkout '
             '(the optuna extra: hydra-optuna-sweeper, optuna)')
+
+
+def unknown_key_hint(argv):
+    """The keys near a misspelt one, when an override in ``argv`` names a key the config
+    does not have (``model.hiden_size=64``), else None.
+
+    Hydra's refusal names the key but offers ``+model.hiden_size=64`` ("to append to your
+    config"), which only moves the refusal to the runner's check of the model's arguments.
+    Run after Hydra has refused, so composing the config again here costs a failing run
+    only; a config from elsewhere (--config-dir and the like) gets no hint.
+    """
+    try:
+        from hydra._internal.utils import get_args_parser
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from hydra.core.override_parser.types import OverrideType
+        args = get_args_parser().parse_args(argv)
+        if args.config_dir or args.config_path or args.config_name:
+            return None
+        overrides = OverridesParser.create().parse_overrides(args.overrides)
+        groups = {p.name for p in Path(config_dir()).iterdir() if p.is_dir()}
+        choices = [o.input_line for o in overrides if o.type == OverrideType.CHANGE
+                   and o.key_or_group in groups and not o.is_sweep_override()]
+        cfg = OmegaConf.to_container(_composed(choices), resolve=False)
+    except Exception:        # anything Hydra refuses here, it has already said
+        return None
+    for o in overrides:
+        if (o.type != OverrideType.CHANGE or o.key_or_group in groups
+                or o.key_or_group.startswith("hydra")):
+            continue
+        node, where = cfg, []
+        for part in o.key_or_group.split("."):
+            if not isinstance(node, dict):         # a key under a value: Hydra's message says so
+                break
+            if part not in node:
+                near = difflib.get_close_matches(part, list(node), n=3)
+                at = ".".join(where)
+                if near:
+                    return (f"{o.key_or_group} is not a key of the config; did you mean "
+                            f"{' or '.join(f'{at}.{k}' if at else k for k in near)}?")
+                return (f"{o.key_or_group} is not a key of the config; "
+                        f"{at or 'the top level'} has {', '.join(sorted(node))}")
+            node = node[part]
+            where.append(part)
+    return None
+
+
+def _composed(choices):
+    """The config as ``python -m runner`` composes it with the group ``choices``, unresolved."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("config", overrides=list(choices))
 
 
 def argv_error(argv):

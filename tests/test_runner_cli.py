@@ -521,6 +521,35 @@ def test_no_install_hint_when_the_sweeper_is_there_or_not_asked_for(monkeypatch)
         assert missing_plugin_hint(["-m", "hparams_search=sine_optuna"]) is None
 
 
+@pytest.mark.parametrize("args, meant", [
+    (["trainer.epoch=3"], "did you mean trainer.epochs?"),
+    (["-m", "model.hiden_size=4,8"], "did you mean model.hidden_size?"),
+    # the key is looked up in the config the group choices compose
+    (["data=csv", "data.colum=x", "data.path=a.csv"], "did you mean data.column or data.time_column?"),
+    (["modl=bigru"], "did you mean model?"),
+])
+def test_a_misspelt_key_gets_the_near_ones(tmp_path, args, meant):
+    # Hydra's refusal offered "+trainer.epoch=3" (to append to the config), which the
+    # runner refuses in turn; the key that was meant is one edit away
+    r = cli(args + [f"hydra.run.dir={tmp_path / 'r'}", f"hydra.sweep.dir={tmp_path / 'm'}"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    key = next(a for a in args if "." in a.split("=")[0] or a.startswith("modl")).split("=")[0]
+    assert f"hint: {key} is not a key of the config; {meant}\n" in r.stderr, r.stderr
+    assert not (tmp_path / "r").exists()      # refused before a run directory was made
+
+
+def test_no_key_hint_where_the_keys_are_right():
+    from runner.app import unknown_key_hint
+    assert unknown_key_hint(["model.hidden_size=abc", "trainer.epochs=3"]) is None   # a wrong type
+    assert unknown_key_hint(["model=bigru", "model.num_layers=3"]) is None
+    assert unknown_key_hint(["+model.hiden=1"]) is None      # the runner's refusal names the keys
+    assert unknown_key_hint(["model=lstm", "model.hiden=1"]) is None   # Hydra lists the options
+    assert unknown_key_hint(["--config-dir", "/nowhere", "model.hiden=1"]) is None
+    # nothing near: the keys that are there
+    assert unknown_key_hint(["trainer.zzz=1"]).startswith(
+        "trainer.zzz is not a key of the config; trainer has batch_size, clip_grad_norm, ")
+
+
 @pytest.mark.parametrize("search", ["hparams_search=sine_optuna", "hydra/sweeper=optuna"])
 def test_a_search_without_dash_m_is_refused(tmp_path, search):
     # without -m Hydra ignores the sweeper and trains the defaults once, like a search that
