@@ -24,7 +24,7 @@ def compose(overrides=(), config_name="config", return_hydra_config=False):
         cfg = _compose(config_name, overrides=list(overrides), return_hydra_config=True)
     # the default name reads ${hydra:runtime.choices...}, which only resolves inside a Hydra
     # run: without this, run(compose([...]), out_dir) failed on it before writing anything
-    if "name" in cfg and OmegaConf.is_interpolation(cfg, "name"):
+    if "name" in cfg and "${hydra:" in str(OmegaConf.to_container(cfg, resolve=False)["name"]):
         choices = cfg.hydra.runtime.choices
         cfg.name = f"{choices.get('data')}-{choices.get('model')}"
     if not return_hydra_config:

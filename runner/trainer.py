@@ -289,14 +289,27 @@ def result_overrides(overrides) -> list:
 
 
 def _hydra_quoted(value: str) -> str:
-    """``value`` as one Hydra override value: quoted where Hydra's grammar would read it
-    otherwise (a run directory named 'a,b' made resume= a list)."""
-    if re.fullmatch(r"[A-Za-z0-9_./:+-]*", value) or "\\" in value:
-        return value                 # plain, or a backslash (escaping rules: not worth it)
-    for q in ("'", '"'):
-        if q not in value:
-            return q + value + q
-    return value
+    """``value`` as one Hydra override value that composes back to exactly ``value``: as
+    it is where Hydra reads it so (a path, a plain name), else single-quoted (a run
+    directory named 'a,b' made resume= a list; name=1.50 is '1.5', name=true 'True') with the
+    escapes of Hydra's quoted strings (a quote, and the backslashes before one or at the
+    end, each escaped) and of OmegaConf's interpolations (a ``${`` and the backslashes
+    before it)."""
+    if re.fullmatch(r"[A-Za-z0-9_./:+-]*", value) and _parsed(value) == value:
+        return value
+    body = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    body = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", body)
+    body = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, body)
+    return f"'{body}'"
+
+
+def _parsed(value: str):
+    """What Hydra makes of ``key=value`` (``1`` a number, ``null`` None); None if it refuses."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    try:
+        return OverridesParser.create().parse_override(f"key={value}").value()
+    except Exception:
+        return None
 
 
 def command(overrides, threads, path, name=None) -> str:

@@ -1157,6 +1157,22 @@ def test_resume_compares_keys_either_config_lacks():
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
 
 
+@pytest.mark.parametrize("name", [
+    "plain", "a,b", "it's", 'say "hi"', "both ' and \"", "back\\slash", "ends\\",
+    "\\'", "a${x}", "a\\${x}", "true", "null", "1.50", "1_000", "[1,2]", "~", "=", "a b"])
+def test_the_continue_command_gives_back_the_run_name_exactly(name):
+    # a name with both quote characters or a backslash went into the command unquoted, and
+    # true, null or 1.50 came back as 'True', a refusal or '1.5' (Hydra's types)
+    import shlex
+    from runner.trainer import command
+    line = command(["seed=3"], 1, "/runs/r,1/last.npz", name)
+    args = shlex.split(line)[3:]          # python -m runner ...: Hydra's argv
+    assert args[0] == "seed=3" and args[2] == "threads=1"
+    cfg = compose([args[1], "data=sine"])
+    assert cfg.name == name
+    assert compose([args[3].replace("resume=", "ckpt_path="), "train=false"]).ckpt_path == "/runs/r,1/last.npz"
+
+
 def test_resume_compares_the_blas_threads_in_use_not_the_setting(tmp_path):
     # README: what must match is the thread count in use; threads=null picks 1 for a tiny
     # model, the count threads=1 set for the original run
