@@ -1,7 +1,8 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
 import sys
 
-from runner.app import argv_error, main, missing_plugin_hint, unknown_key_hint
+from runner.app import main
+from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
 from runner.sweep import exit_status
 
 if __name__ == "__main__":

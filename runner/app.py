@@ -6,8 +6,6 @@ metric, so one bad job cannot stop the sweep or its results table (a job given a
 job's directory records its refusal in the sweep's .sweep_jobs instead). A single run that
 fails writes the same summary, logs one clear line and exits with status 1.
 """
-import difflib
-import importlib.util
 import logging
 import math
 import os
@@ -272,127 +270,6 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         print(f"error: {summary['error']}", file=sys.stderr)
         sys.exit(1)
     return metric
-
-
-OPTUNA_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
-
-
-def missing_plugin_hint(argv):
-    """What to install when ``argv`` asks for the Optuna sweeper and it is not installed.
-
-    Hydra's own error ("Could not find 'hydra/sweeper/optuna'") does not say that the
-    sweeper comes with an extra. None when nothing is missing or nothing asks for it.
-    """
-    wants = any(re.match(r"\+{0,2}(hparams_search=(?!null$)|hydra/sweeper=optuna$)", a) for a in argv)
-    if not wants:
-        return None
-    try:
-        if importlib.util.find_spec(OPTUNA_PLUGIN) is not None:
-            return None
-    except ImportError:   # a broken install is as good as none
-        pass
-    return ('the Optuna sweeper is not installed: pip install -e ".[optuna]" from a checkout '
-            '(the optuna extra: hydra-optuna-sweeper, optuna)')
-
-
-def unknown_key_hint(argv):
-    """The keys near a misspelt one, when an override in ``argv`` names a key the config
-    does not have (``model.hiden_size=64``), else None.
-
-    Hydra's refusal names the key but offers ``+model.hiden_size=64`` ("to append to your
-    config"), which only moves the refusal to the runner's check of the model's arguments.
-    Run after Hydra has refused, so composing the config again here costs a failing run
-    only; a config from elsewhere (--config-dir and the like) gets no hint.
-    """
-    try:
-        from hydra._internal.utils import get_args_parser
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-        from hydra.core.override_parser.types import OverrideType
-        args = get_args_parser().parse_args(argv)
-        if args.config_dir or args.config_path or args.config_name:
-            return None
-        overrides = OverridesParser.create().parse_overrides(args.overrides)
-        groups = {p.name for p in Path(config_dir()).iterdir() if p.is_dir()}
-        choices = [o.input_line for o in overrides if o.type == OverrideType.CHANGE
-                   and o.key_or_group in groups and not o.is_sweep_override()]
-        cfg = OmegaConf.to_container(_composed(choices), resolve=False)
-    except Exception:        # anything Hydra refuses here, it has already said
-        return None
-    for o in overrides:
-        if (o.type != OverrideType.CHANGE or o.key_or_group in groups
-                or o.key_or_group.startswith("hydra")):
-            continue
-        node, where = cfg, []
-        for part in o.key_or_group.split("."):
-            if not isinstance(node, dict):         # a key under a value: Hydra's message says so
-                break
-            if part not in node:
-                near = difflib.get_close_matches(part, list(node), n=3)
-                at = ".".join(where)
-                if near:
-                    return (f"{o.key_or_group} is not a key of the config; did you mean "
-                            f"{' or '.join(f'{at}.{k}' if at else k for k in near)}?")
-                return (f"{o.key_or_group} is not a key of the config; "
-                        f"{at or 'the top level'} has {', '.join(sorted(node))}")
-            node = node[part]
-            where.append(part)
-    return None
-
-
-def _composed(choices):
-    """The config as ``python -m runner`` composes it with the group ``choices``, unresolved."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose("config", overrides=list(choices))
-
-
-def argv_error(argv):
-    """The message for an override in ``argv`` that Hydra would mishandle before any runner
-    code runs, else None: a config group set to null, or a name that leads out of outputs/."""
-    return _null_group_error(argv) or _name_error(argv)
-
-
-def _name_error(argv):
-    """``name=../x``: the run directory is outputs/<name>/<date_time>, and Hydra created ./x
-    before the runner could check the name (a/b stays under outputs/ and is allowed)."""
-    for arg in argv:
-        m = re.fullmatch(r"\+{0,2}name=(.*)", arg, re.S)
-        if m and ".." in m.group(1).split("/"):
-            return (f"{arg}: a run is written to outputs/<name>/<date_time>, and this name leads "
-                    "outside outputs/; use hydra.run.dir=DIR for a run directory elsewhere")
-    return None
-
-
-def _null_group_error(argv):
-    """The message for ``group=null`` in ``argv`` (``scheduler=null``), else None.
-
-    Hydra refuses it with a raw traceback ("Config group override must be a string or a
-    list. Got NoneType") that names neither the argument nor what to write instead.
-    """
-    conf = Path(config_dir())
-    for arg in argv:
-        m = re.fullmatch(r"\+{0,2}([\w/]+)=null", arg)
-        if not m:
-            continue
-        group = m.group(1)
-        if group.startswith("hydra/"):
-            # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
-            # too, so conf/ cannot list them
-            return (f"{arg}: a config group cannot be set to null on the command line; leave "
-                    "it out for Hydra's default")
-        if not (conf / group).is_dir():
-            continue
-        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
-        if group == "scheduler":
-            instead = "scheduler=none is the constant learning rate"
-        elif group in ("experiment", "hparams_search"):
-            instead = "leave it out: it is off unless chosen"
-        else:
-            instead = f"choose one of: {', '.join(options)}"
-        return f"{arg}: a config group cannot be set to null on the command line; {instead}"
-    return None
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")

@@ -154,7 +154,7 @@ def test_a_name_with_dots_inside_a_component_is_not_refused():
     """Mutant a25: the check looked for ".." as a path component; testing the whole text
     instead refused names such as v1..2, which stay under outputs/, and every test name
     that leaves outputs/ has ".." as a component, so nothing noticed."""
-    from runner.app import argv_error
+    from runner.cli import argv_error
     for arg in ("name=v1..2", "name=a/b..c", "+name=..x"):
         assert argv_error([arg]) is None, arg
     assert argv_error(["name=a/../.."]).startswith("name=a/../..: a run is written to outputs/")
@@ -509,7 +509,7 @@ def test_a_search_without_the_optuna_extra_says_what_to_install(tmp_path, args):
 
 
 def test_no_install_hint_when_the_sweeper_is_there_or_not_asked_for(monkeypatch):
-    from runner.app import missing_plugin_hint
+    from runner.cli import missing_plugin_hint
     find = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if "optuna" in name else find(name, *a, **k))
@@ -539,7 +539,7 @@ def test_a_misspelt_key_gets_the_near_ones(tmp_path, args, meant):
 
 
 def test_no_key_hint_where_the_keys_are_right():
-    from runner.app import unknown_key_hint
+    from runner.cli import unknown_key_hint
     assert unknown_key_hint(["model.hidden_size=abc", "trainer.epochs=3"]) is None   # a wrong type
     assert unknown_key_hint(["model=bigru", "model.num_layers=3"]) is None
     assert unknown_key_hint(["+model.hiden=1"]) is None      # the runner's refusal names the keys
@@ -667,7 +667,7 @@ def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     r = cli(["-m"] + ov)
     assert r.returncode == 1, r.stderr
     table = tmp_path / "sweep_results.md"
-    assert f"error: 1 of 1 jobs did not finish: 1 stopped before its last epoch " in r.stderr, r.stderr
+    assert "error: 1 of 1 jobs did not finish: 1 stopped before its last epoch " in r.stderr, r.stderr
     assert "failed" not in r.stderr and str(table) in r.stderr and f"resume={tmp_path / '0'}" in r.stderr
     assert "1 jobs, 0 failed, 1 interrupted" in table.read_text()
     r = cli(["-m"] + ov[:-1] + ["optimizer=sgd", "trainer.clip_grad_norm=null", "optimizer.lr=0.01,1e6",
