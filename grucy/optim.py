@@ -16,13 +16,19 @@ torch counts it: a step whose gradient is None does not advance it), exactly tor
     AdamW:   p *= 1 - lr wd, then Adam without the g += wd p
     RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
              d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;  else p -= lr g/d
+
+Adam and AdamW update each parameter in one compiled pass (grucy/_optim.pyx) that gives
+the bits of the numpy formula, grucy.reference.adam_update: as numpy operations the update
+was a dozen calls per parameter, most of a small model's optimizer step
+(benchmarks/optim.py). SGD and RMSprop stay numpy operations.
 """
 import math
 import numbers
 
 import numpy as np
 
-from ._checks import asarray, check_bool, check_choice, check_float, check_int, narrowed
+from . import _optim
+from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm",
            "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
@@ -76,14 +82,17 @@ class Optimizer:
                 continue
             if not isinstance(g, np.ndarray):
                 raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
-            if g.dtype not in (np.float32, np.float64):
+            if g.dtype not in FLOAT_DTYPES:     # dtypes: `in (np.float32, ...)` is slower
                 raise TypeError(f"grads[{name!r}] must have dtype float32 or float64, got {g.dtype}")
             if g.shape != self.params[name].shape:
                 raise ValueError(f"grads[{name!r}] must have shape {self.params[name].shape}, got {g.shape}")
         # a float64 gradient of a float32 parameter: 1e300 became inf, and the step left the
-        # parameter NaN with only numpy's RuntimeWarning (set_parameters refuses the same)
-        return {name: narrowed(g, self.params[name].dtype, f"grads[{name!r}]",
-                               f"; params[{name!r}] is {self.params[name].dtype}")
+        # parameter NaN with only numpy's RuntimeWarning (set_parameters refuses the same).
+        # The usual case, one dtype, skips narrowed and its messages: built for every
+        # gradient of every step, they took longer than a small model's Adam update.
+        return {name: g if g.dtype == self.params[name].dtype else
+                narrowed(g, self.params[name].dtype, f"grads[{name!r}]",
+                         f"; params[{name!r}] is {self.params[name].dtype}")
                 for name, g in grads.items() if g is not None}
 
     def step(self, grads):
@@ -148,7 +157,7 @@ class Optimizer:
                     raise TypeError(f"state['state'][{name!r}][{k!r}] must be a float array, got dtype {arr.dtype}")
                 if arr.shape != p.shape:
                     raise ValueError(f"state['state'][{name!r}][{k!r}] must have shape {p.shape}, got {arr.shape}")
-                buf = arr.astype(p.dtype, copy=True)
+                buf = arr.astype(p.dtype, order="C", copy=True)   # Adam steps flat views
                 # a step never makes these (a tampered or damaged state did: the next step's
                 # square root of a negative second moment turned every weight NaN)
                 if not np.isfinite(buf).all():
@@ -250,26 +259,25 @@ class Adam(Optimizer):
 
     def _update(self, p, g, state):
         b1, b2 = self.betas
-        if self.weight_decay:
-            if self._decoupled:
-                p *= 1.0 - self.lr * self.weight_decay
-            else:
-                g = g + self.weight_decay * p
         if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(p)
-            state["exp_avg_sq"] = np.zeros_like(p)
+            state["exp_avg"] = np.zeros(p.shape, p.dtype)      # C order: flat views below
+            state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
             state["step"] = 0
         state["step"] += 1
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1.0 - b1) * g
-        v *= b2
-        v += (1.0 - b2) * g * g
         t = state["step"]
-        bias1 = 1.0 - b1 ** t
-        bias2 = 1.0 - b2 ** t
-        denom = np.sqrt(v) / math.sqrt(bias2) + self.eps
-        p -= (self.lr / bias1) * m / denom
+        decay = self.weight_decay if not self._decoupled else 0.0
+        shrink = 1.0 - self.lr * self.weight_decay if self._decoupled else 1.0
+        # one compiled pass with numpy's rounding (grucy/_optim.pyx, which numbers the steps;
+        # grucy.reference.adam_update is the numpy formula): p is updated through a flat
+        # view, or a C-ordered copy written back when it has none (a strided view)
+        copied = not p.flags.c_contiguous
+        flat = (np.ascontiguousarray(p) if copied else p).reshape(-1)
+        _optim.adam_update(flat, np.ascontiguousarray(g).reshape(-1),
+                           state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
+                           b1, b2, self.lr / (1.0 - b1 ** t), math.sqrt(1.0 - b2 ** t),
+                           self.eps, decay, shrink)
+        if copied:
+            p[...] = flat.reshape(p.shape)
 
 
 class AdamW(Adam):

@@ -1,4 +1,4 @@
-"""Pure-numpy reference GRU kernels: the readable twin of the compiled ones.
+"""Pure-numpy reference GRU kernels (and Adam step): the readable twins of the compiled ones.
 
 Same three functions and arguments as ``grucy.gru_forward``, ``grucy.gru_backward`` and
 ``grucy.gru_cell`` (grucy.kernels), written for clarity, not speed: the tests check the compiled
@@ -47,9 +47,11 @@ walks the same steps in the opposite order; a padded step is the identity, so it
 passes straight through.
 """
 
+import math
+
 import numpy as np
 
-__all__ = ["gru_forward", "gru_backward", "gru_cell"]
+__all__ = ["gru_forward", "gru_backward", "gru_cell", "adam_update"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -271,3 +273,26 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
     H, w_ih, w_hh, b_ih, b_hh = _check_params(dtype, I, w_ih, w_hh, b_ih, b_hh)
     h = np.zeros((B, H), dtype) if h is None else _array("h", h, dtype, (B, H))
     return _step_forward(x_t, h, w_ih, w_hh, b_ih, b_hh, reset_after)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# the optimizer step grucy/_optim.pyx compiles
+# --------------------------------------------------------------------------------------------
+
+def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                decoupled=False):
+    """Step t (from 1) of Adam (AdamW when decoupled) on p, m and v in place from g, as numpy
+    operations on the arrays' dtype; the compiled step (grucy.optim.Adam) gives these bits.
+    The numbers are grucy/_optim.pyx's."""
+    b1, b2 = betas
+    if weight_decay:
+        if decoupled:
+            p *= 1.0 - lr * weight_decay                                     # (0) AdamW
+        else:
+            g = g + weight_decay * p                                         # (0) Adam
+    m *= b1                                                                  # (1)
+    m += (1.0 - b1) * g
+    v *= b2                                                                  # (2)
+    v += (1.0 - b2) * g * g
+    denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + eps                      # (3)
+    p -= (lr / (1.0 - b1 ** t)) * m / denom                                  # (4)

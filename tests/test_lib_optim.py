@@ -52,6 +52,74 @@ def test_matches_torch_optim(name, kw, dtype, tol):
     assert not np.allclose(params["w"], start["w"])  # the test moved something
 
 
+ADAMS = [c for c in CASES if c[0].startswith("Adam")]
+
+
+def _adam_reference(name, kw):
+    """grucy.reference.adam_update's arguments for an optimizer made as `name`(**kw)."""
+    default_wd = 1e-2 if name == "AdamW" else 0.0
+    return dict(lr=kw["lr"], betas=kw.get("betas", (0.9, 0.999)), eps=kw.get("eps", 1e-8),
+                weight_decay=kw.get("weight_decay", default_wd), decoupled=name == "AdamW")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", ADAMS)
+def test_the_compiled_adam_step_gives_the_numpy_formulas_bits(name, kw, dtype):
+    # grucy/_optim.pyx does numpy's operations in numpy's order, each rounded to the dtype:
+    # every bit of p, m and v must agree with the numpy formula, step after step, for
+    # parameters the flat pass reads in place and for those it copies (Fortran order, a
+    # strided view, which must write back into its base and nowhere else) or reshapes (0-d)
+    from grucy import reference
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((10, 6)).astype(dtype)
+    params = {"c": rng.standard_normal((7, 5)).astype(dtype),
+              "f": np.asfortranarray(rng.standard_normal((4, 3)).astype(dtype)),
+              "view": base[::2, 1:4], "scalar": np.array(1.5, dtype), "empty": np.zeros((0, 3), dtype)}
+    outside = base.copy()
+    ref = {k: (p.copy(), np.zeros(p.shape, dtype), np.zeros(p.shape, dtype)) for k, p in params.items()}
+    opt = getattr(optim, name)(params, **kw)
+    for t in range(1, 30):
+        # gradients over twelve decades, so that every rounding has a chance to differ
+        grads = {k: np.asarray(rng.standard_normal(p.shape) * 10.0 ** rng.uniform(-6, 6, p.shape),
+                               dtype) for k, p in params.items()}
+        opt.step(grads)
+        for k, (p, m, v) in ref.items():
+            reference.adam_update(p, grads[k], m, v, t, **_adam_reference(name, kw))
+    for k, (p, m, v) in ref.items():
+        assert np.array_equal(params[k], p), k
+        assert np.array_equal(opt.state[k]["exp_avg"], m) and np.array_equal(opt.state[k]["exp_avg_sq"], v), k
+    outside[::2, 1:4] = ref["view"][0]
+    assert np.array_equal(base, outside)           # the view's base changed there only
+    assert not np.array_equal(params["c"], rng.standard_normal((7, 5)))   # it moved
+
+
+def test_adam_steps_buffers_restored_in_another_order_in_place():
+    # load_state_dict copied buffers in their own memory order, and a Fortran-ordered
+    # exp_avg has no flat view: the compiled step would have updated a copy of it
+    from grucy import reference
+    rng = np.random.default_rng(4)
+    p = rng.standard_normal((5, 4))
+    opt = optim.Adam({"w": p}, lr=0.01)
+    m, v = np.asfortranarray(rng.standard_normal((5, 4))), np.asfortranarray(rng.random((5, 4)))
+    opt.load_state_dict({"type": "Adam", "hyperparams": opt.hyperparams(), "step": 3,
+                         "state": {"w": {"exp_avg": m, "exp_avg_sq": v, "step": 3}}})
+    ref_p, ref_m, ref_v = p.copy(), m.copy(), v.copy()
+    g = rng.standard_normal((5, 4))
+    opt.step({"w": g})
+    reference.adam_update(ref_p, g, ref_m, ref_v, 4, 0.01)
+    assert np.array_equal(p, ref_p) and np.array_equal(opt.state["w"]["exp_avg"], ref_m)
+    assert np.array_equal(opt.state["w"]["exp_avg_sq"], ref_v)
+
+
+def test_the_compiled_adam_step_refuses_arrays_of_other_lengths():
+    from grucy import _optim
+    a, b = np.zeros(4, np.float32), np.zeros(5, np.float32)
+    with pytest.raises(ValueError, match="one length"):
+        _optim.adam_update(a, a.copy(), a.copy(), b, 0.9, 0.999, 0.1, 1.0, 1e-8, 0.0, 1.0)
+    with pytest.raises(ValueError):              # one dtype for all four
+        _optim.adam_update(a, np.zeros(4), a.copy(), a.copy(), 0.9, 0.999, 0.1, 1.0, 1e-8, 0.0, 1.0)
+
+
 @pytest.mark.parametrize("name,kw", CASES)
 def test_state_dict_resume_is_exact(name, kw):
     grads = _grad_seq(10)
