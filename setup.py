@@ -53,7 +53,7 @@ extensions = [
     Extension("grucy._floor", ["grucy/_floor.pyx"], **blas),
     # the Adam step; no BLAS. -ffp-contract=off: a multiply-add fused where numpy rounds
     # twice would change its bits (a CFLAGS=-march=native build could otherwise fuse);
-    # -fno-math-errno: sqrt as one instruction, so the loop vectorises (errno is never read)
+    # -fno-math-errno: sqrt as one instruction, not a libm call that may set errno (never read)
     Extension("grucy._optim", ["grucy/_optim.pyx"], include_dirs=[np.get_include()],
               define_macros=blas["define_macros"],
               extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"]

@@ -1,25 +1,40 @@
 # cython: language_level=3
-"""The Adam and AdamW update as one compiled pass over a parameter, GIL released.
+"""The optimizers' updates as one compiled pass over a parameter, GIL released.
 
-Notation (grucy/optim.py's docstring; grucy.reference.adam_update is the numpy twin)
------------------------------------------------------------------------------------
-    p, g, m, v    parameter, gradient, first and second moments: flat (n,) views, one dtype
-    b1, b2        betas;  t the parameter's step count;  wd weight decay;  lr the rate
+Notation (grucy/optim.py's docstring; grucy.reference has the numpy twins, numbered alike)
+-----------------------------------------------------------------------------------------
+    p, g          parameter and gradient: flat (n,) views, one dtype; buffers likewise
+    lr, wd        the rate and the weight decay;  t the parameter's step count from 1
     R(c)          the Python float c rounded to the arrays' dtype, as numpy rounds a scalar
                   before it operates with a float32 array
 
-    AdamW only  (0) p = p · R(1 − lr·wd)
-    Adam only   (0) g = g + R(wd) · p
-                (1) m = m · R(b1) + R(1 − b1) · g
-                (2) v = v · R(b2) + (R(1 − b2) · g) · g
-                (3) d = sqrt(v) / R(sqrt(1 − b2^t)) + R(eps)
-                (4) p = p − (R(lr / (1 − b1^t)) · m) / d
+    Adam (m, v; b1, b2)
+        AdamW only  (0) p = p · R(1 − lr·wd)
+        Adam only   (0) g = g + R(wd) · p
+                    (1) m = m · R(b1) + R(1 − b1) · g
+                    (2) v = v · R(b2) + (R(1 − b2) · g) · g
+                    (3) d = sqrt(v) / R(sqrt(1 − b2^t)) + R(eps)
+                    (4) p = p − (R(lr / (1 − b1^t)) · m) / d
+    SGD (b, the momentum buffer; mu, dampening)
+                    (0) g = g + R(wd) · p
+        momentum    (1) b = g on the first step, else b · R(mu) + R(1 − dampening) · g
+                    (2) g = g + R(mu) · b (nesterov), else g = b
+                    (3) p = p − R(lr) · g
+    RMSprop (v; a = alpha; centered: c; momentum: b, mu)
+                    (0) g = g + R(wd) · p
+                    (1) v = v · R(a) + (R(1 − a) · g) · g
+        centered    (2) c = c · R(a) + R(1 − a) · g;   d = sqrt(v − c · c) + R(eps)
+        else        (2) d = sqrt(v) + R(eps)
+        momentum    (3) b = b · R(mu) + g / d;   p = p − R(lr) · b
+        else        (3) p = p − (R(lr) · g) / d
 
-Why compiled: numpy runs each line as separate passes with temporaries, twelve calls per
-parameter, and for a small model those calls, not the arithmetic, were the step's cost.
+Why compiled: numpy runs each line as separate passes with temporaries, five to twelve calls
+per parameter, and for a small model those calls, not the arithmetic, were the step's cost.
 Every operation is the one numpy does, in numpy's order, each rounded to the dtype (no
 fused multiply-add: setup.py builds this module with -ffp-contract=off; sqrt and division
 are IEEE-exact in both), so a step gives numpy's bits exactly (tests/test_lib_optim.py).
+Steps skipped in numpy (wd = 0, a first momentum step) are skipped here too: 0 · p is NaN
+where p is infinite.
 """
 from libc.math cimport sqrt, sqrtf
 
@@ -31,8 +46,10 @@ ctypedef fused real:
 cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real c1, real c2,
                 real rb1, real rb2, real rs, real rq, real re, real rl, real rk, bint decay,
                 bint decoupled) noexcept nogil:
-    """(0) to (4) over n elements: plain pointers and no call in the loop, so that gcc
-    vectorises it (sqrt inline needs -fno-math-errno, set in setup.py)."""
+    """(0) to (4) over n elements, through plain pointers. sqrt is one instruction, not a
+    libm call per element (-fno-math-errno, set in setup.py: 3.8x faster at a million
+    elements). gcc does not vectorise these loops (their branches on the flags): at the
+    sizes where that would show, the step is a sliver of a training step's time."""
     cdef Py_ssize_t i
     cdef real gi, mi, vi, d
     for i in range(n):
@@ -71,3 +88,78 @@ def adam_update(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double
         _adam(n, &p[0], &g[0], &m[0], &v[0], <real>(1.0 - b1), <real>(1.0 - b2), <real>b1,
               <real>b2, <real>step_size, <real>bias2_sqrt, <real>eps, <real>l2, <real>shrink,
               l2 != 0, shrink != 1)
+
+
+cdef void _sgd(Py_ssize_t n, real *p, const real *g, real *b, real rl, real rmu, real rd,
+               real rw, bint decay, bint momentum, bint first, bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef real gi, bi
+    for i in range(n):
+        gi = g[i]
+        if decay:
+            gi = gi + rw * p[i]                                        # (0)
+        if momentum:
+            bi = gi if first else b[i] * rmu + rd * gi                 # (1)
+            b[i] = bi
+            gi = gi + rmu * bi if nesterov else bi                     # (2)
+        p[i] = p[i] - rl * gi                                          # (3)
+
+
+def sgd_update(real[::1] p, const real[::1] g, real[::1] b, double lr, double momentum,
+               double dampening, bint nesterov, double wd, bint first):
+    """One SGD step of p (and b, the momentum buffer, when momentum != 0; b may be None
+    otherwise) in place from g: (0) to (3) above; first: b is set to g, not updated."""
+    cdef Py_ssize_t n = p.shape[0]
+    cdef bint moves = momentum != 0
+    if g.shape[0] != n or (moves and (b is None or b.shape[0] != n)):
+        raise ValueError(f"sgd_update: p, g and the momentum buffer must have one length, got "
+                         f"{(p.shape[0], g.shape[0], None if b is None else b.shape[0])}")
+    if n == 0:
+        return
+    with nogil:
+        _sgd(n, &p[0], &g[0], &b[0] if moves else NULL, <real>lr, <real>momentum,
+             <real>(1.0 - dampening), <real>wd, wd != 0, moves, first, nesterov)
+
+
+cdef void _rmsprop(Py_ssize_t n, real *p, const real *g, real *v, real *c, real *b, real rl,
+                   real ra, real rc, real re, real rw, real rmu, bint decay, bint centered,
+                   bint momentum) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef real gi, vi, ci, d, bi
+    for i in range(n):
+        gi = g[i]
+        if decay:
+            gi = gi + rw * p[i]                                        # (0)
+        vi = v[i] * ra + (rc * gi) * gi                                # (1)
+        v[i] = vi
+        if centered:
+            ci = c[i] * ra + rc * gi                                   # (2)
+            c[i] = ci
+            vi = vi - ci * ci
+        if real is float:
+            d = sqrtf(vi) + re
+        else:
+            d = sqrt(vi) + re
+        if momentum:
+            bi = b[i] * rmu + gi / d                                   # (3)
+            b[i] = bi
+            p[i] = p[i] - rl * bi
+        else:
+            p[i] = p[i] - (rl * gi) / d
+
+
+def rmsprop_update(real[::1] p, const real[::1] g, real[::1] v, real[::1] c, real[::1] b,
+                   double lr, double alpha, double eps, double wd, double momentum):
+    """One RMSprop step of p, v (and c when centered, b when momentum > 0; None otherwise)
+    in place from g: (0) to (3) above."""
+    cdef Py_ssize_t n = p.shape[0]
+    cdef bint centered = c is not None, moves = momentum > 0
+    if (g.shape[0] != n or v.shape[0] != n or (centered and c.shape[0] != n)
+            or (moves and (b is None or b.shape[0] != n))):
+        raise ValueError("rmsprop_update: p, g and the buffers in use must have one length")
+    if n == 0:
+        return
+    with nogil:
+        _rmsprop(n, &p[0], &g[0], &v[0], &c[0] if centered else NULL,
+                 &b[0] if moves else NULL, <real>lr, <real>alpha, <real>(1.0 - alpha),
+                 <real>eps, <real>wd, <real>momentum, wd != 0, centered, moves)

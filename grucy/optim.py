@@ -17,10 +17,10 @@ torch counts it: a step whose gradient is None does not advance it), exactly tor
     RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
              d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;  else p -= lr g/d
 
-Adam and AdamW update each parameter in one compiled pass (grucy/_optim.pyx) that gives
-the bits of the numpy formula, grucy.reference.adam_update: as numpy operations the update
-was a dozen calls per parameter, most of a small model's optimizer step
-(benchmarks/optim.py). SGD and RMSprop stay numpy operations.
+Each step updates a parameter in one compiled pass (grucy/_optim.pyx) that gives the bits
+of the numpy formulas in grucy.reference (adam_update, sgd_update, rmsprop_update): as
+numpy operations an update was five to twelve calls per parameter, most of a small
+model's optimizer step (benchmarks/optim.py).
 """
 import math
 import numbers
@@ -54,6 +54,23 @@ def _as_param_dict(params):
                 raise ValueError(f"params[{name!r}] shares memory with params[{other!r}]; "
                                  "each array must be listed once")
     return dict(params)
+
+
+def _flat(a):
+    """a's elements in C order as a flat array: a view when a is C-contiguous."""
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _in_place(p, update, *args):
+    """update(flat p, *args), one compiled pass (grucy/_optim.pyx, which numbers the steps;
+    grucy.reference has the numpy formulas, whose bits it gives), through a flat view of p,
+    or of a C-ordered copy written back when p has none (a strided view). The optimizer's
+    own buffers are always C-ordered, so theirs are views."""
+    copied = not p.flags.c_contiguous
+    flat = (np.ascontiguousarray(p) if copied else p).reshape(-1)
+    update(flat, *args)
+    if copied:
+        p[...] = flat.reshape(p.shape)
 
 
 class Optimizer:
@@ -219,17 +236,12 @@ class SGD(Optimizer):
             raise ValueError("nesterov requires momentum > 0 and dampening = 0")
 
     def _update(self, p, g, state):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
-            else:
-                buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
-            g = g + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * g
+        first = bool(self.momentum) and "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = np.empty(p.shape, p.dtype)     # set to g by the step
+        buf = state.get("momentum_buffer") if self.momentum else None
+        _in_place(p, _optim.sgd_update, _flat(g), None if buf is None else buf.reshape(-1),
+                  self.lr, self.momentum, self.dampening, self.nesterov, self.weight_decay, first)
 
 
 class Adam(Optimizer):
@@ -267,17 +279,9 @@ class Adam(Optimizer):
         t = state["step"]
         decay = self.weight_decay if not self._decoupled else 0.0
         shrink = 1.0 - self.lr * self.weight_decay if self._decoupled else 1.0
-        # one compiled pass with numpy's rounding (grucy/_optim.pyx, which numbers the steps;
-        # grucy.reference.adam_update is the numpy formula): p is updated through a flat
-        # view, or a C-ordered copy written back when it has none (a strided view)
-        copied = not p.flags.c_contiguous
-        flat = (np.ascontiguousarray(p) if copied else p).reshape(-1)
-        _optim.adam_update(flat, np.ascontiguousarray(g).reshape(-1),
-                           state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
-                           b1, b2, self.lr / (1.0 - b1 ** t), math.sqrt(1.0 - b2 ** t),
-                           self.eps, decay, shrink)
-        if copied:
-            p[...] = flat.reshape(p.shape)
+        _in_place(p, _optim.adam_update, _flat(g), state["exp_avg"].reshape(-1),
+                  state["exp_avg_sq"].reshape(-1), b1, b2, self.lr / (1.0 - b1 ** t),
+                  math.sqrt(1.0 - b2 ** t), self.eps, decay, shrink)
 
 
 class AdamW(Adam):
@@ -315,31 +319,17 @@ class RMSprop(Optimizer):
                 + (("grad_avg",) if self.centered else ()))
 
     def _update(self, p, g, state):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
         if "square_avg" not in state:
-            state["square_avg"] = np.zeros_like(p)
+            state["square_avg"] = np.zeros(p.shape, p.dtype)     # C order: flat views
             if self.momentum > 0:
-                state["momentum_buffer"] = np.zeros_like(p)
+                state["momentum_buffer"] = np.zeros(p.shape, p.dtype)
             if self.centered:
-                state["grad_avg"] = np.zeros_like(p)
-        v = state["square_avg"]
-        v *= self.alpha
-        v += (1.0 - self.alpha) * g * g
-        if self.centered:
-            ga = state["grad_avg"]
-            ga *= self.alpha
-            ga += (1.0 - self.alpha) * g
-            avg = np.sqrt(v - ga * ga) + self.eps
-        else:
-            avg = np.sqrt(v) + self.eps
-        if self.momentum > 0:
-            buf = state["momentum_buffer"]
-            buf *= self.momentum
-            buf += g / avg
-            p -= self.lr * buf
-        else:
-            p -= self.lr * g / avg
+                state["grad_avg"] = np.zeros(p.shape, p.dtype)
+        ga, buf = state.get("grad_avg"), state.get("momentum_buffer")
+        _in_place(p, _optim.rmsprop_update, _flat(g), state["square_avg"].reshape(-1),
+                  ga.reshape(-1) if self.centered else None,
+                  buf.reshape(-1) if self.momentum > 0 else None,
+                  self.lr, self.alpha, self.eps, self.weight_decay, self.momentum)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

@@ -1,4 +1,4 @@
-"""Pure-numpy reference GRU kernels (and Adam step): the readable twins of the compiled ones.
+"""Pure-numpy reference GRU kernels (and optimizer steps): the readable twins of the compiled ones.
 
 Same three functions and arguments as ``grucy.gru_forward``, ``grucy.gru_backward`` and
 ``grucy.gru_cell`` (grucy.kernels), written for clarity, not speed: the tests check the compiled
@@ -51,7 +51,8 @@ import math
 
 import numpy as np
 
-__all__ = ["gru_forward", "gru_backward", "gru_cell", "adam_update"]
+__all__ = ["gru_forward", "gru_backward", "gru_cell", "adam_update", "sgd_update",
+           "rmsprop_update"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -276,14 +277,13 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
 
 
 # --------------------------------------------------------------------------------------------
-# the optimizer step grucy/_optim.pyx compiles
+# the optimizer steps grucy/_optim.pyx compiles (its numbers); state arrays updated in place
 # --------------------------------------------------------------------------------------------
 
 def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                 decoupled=False):
-    """Step t (from 1) of Adam (AdamW when decoupled) on p, m and v in place from g, as numpy
-    operations on the arrays' dtype; the compiled step (grucy.optim.Adam) gives these bits.
-    The numbers are grucy/_optim.pyx's."""
+    """Step t (from 1) of Adam (AdamW when decoupled) on p, m and v from g, as numpy
+    operations on the arrays' dtype; grucy.optim.Adam's compiled step gives these bits."""
     b1, b2 = betas
     if weight_decay:
         if decoupled:
@@ -296,3 +296,40 @@ def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.
     v += (1.0 - b2) * g * g
     denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + eps                      # (3)
     p -= (lr / (1.0 - b1 ** t)) * m / denom                                  # (4)
+
+
+def sgd_update(p, g, buf, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+               first=False):
+    """An SGD step on p (and buf, the momentum buffer, when momentum != 0) from g; first:
+    the parameter's first step, which sets buf to g."""
+    if weight_decay:
+        g = g + weight_decay * p                                             # (0)
+    if momentum:
+        if first:                                                            # (1)
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf                          # (2)
+    p -= lr * g                                                              # (3)
+
+
+def rmsprop_update(p, g, v, c, buf, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+    """An RMSprop step on p and v (c, the gradient average, when not None: centered; buf
+    when momentum > 0) from g."""
+    if weight_decay:
+        g = g + weight_decay * p                                             # (0)
+    v *= alpha                                                               # (1)
+    v += (1.0 - alpha) * g * g
+    if c is not None:                                                        # (2)
+        c *= alpha
+        c += (1.0 - alpha) * g
+        avg = np.sqrt(v - c * c) + eps
+    else:
+        avg = np.sqrt(v) + eps
+    if momentum > 0:                                                         # (3)
+        buf *= momentum
+        buf += g / avg
+        p -= lr * buf
+    else:
+        p -= lr * g / avg

@@ -52,45 +52,57 @@ def test_matches_torch_optim(name, kw, dtype, tol):
     assert not np.allclose(params["w"], start["w"])  # the test moved something
 
 
-ADAMS = [c for c in CASES if c[0].startswith("Adam")]
-
-
-def _adam_reference(name, kw):
-    """grucy.reference.adam_update's arguments for an optimizer made as `name`(**kw)."""
-    default_wd = 1e-2 if name == "AdamW" else 0.0
-    return dict(lr=kw["lr"], betas=kw.get("betas", (0.9, 0.999)), eps=kw.get("eps", 1e-8),
-                weight_decay=kw.get("weight_decay", default_wd), decoupled=name == "AdamW")
+def _reference_step(name, kw, p, g, state, t):
+    """grucy.reference's numpy formula for step t of optimizer `name`(**kw) on p, with the
+    buffers in `state` (a dict the first step fills with zeros)."""
+    from grucy import reference
+    wd = kw.get("weight_decay", 1e-2 if name == "AdamW" else 0.0)
+    if name.startswith("Adam"):
+        m = state.setdefault("m", np.zeros_like(p))
+        v = state.setdefault("v", np.zeros_like(p))
+        reference.adam_update(p, g, m, v, t, kw["lr"], kw.get("betas", (0.9, 0.999)),
+                              kw.get("eps", 1e-8), wd, name == "AdamW")
+    elif name == "SGD":
+        buf = state.setdefault("buf", np.zeros_like(p))
+        reference.sgd_update(p, g, buf, kw["lr"], kw.get("momentum", 0.0),
+                             kw.get("dampening", 0.0), kw.get("nesterov", False), wd, t == 1)
+    else:
+        v = state.setdefault("v", np.zeros_like(p))
+        c = state.setdefault("c", np.zeros_like(p)) if kw.get("centered") else None
+        buf = state.setdefault("buf", np.zeros_like(p))
+        reference.rmsprop_update(p, g, v, c, buf, kw["lr"], kw.get("alpha", 0.99),
+                                 kw.get("eps", 1e-8), wd, kw.get("momentum", 0.0))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name,kw", ADAMS)
-def test_the_compiled_adam_step_gives_the_numpy_formulas_bits(name, kw, dtype):
+@pytest.mark.parametrize("name,kw", CASES)
+def test_the_compiled_step_gives_the_numpy_formulas_bits(name, kw, dtype):
     # grucy/_optim.pyx does numpy's operations in numpy's order, each rounded to the dtype:
-    # every bit of p, m and v must agree with the numpy formula, step after step, for
-    # parameters the flat pass reads in place and for those it copies (Fortran order, a
-    # strided view, which must write back into its base and nowhere else) or reshapes (0-d)
-    from grucy import reference
+    # every bit of every parameter must agree with grucy.reference's numpy formula, step
+    # after step, for parameters the flat pass reads in place and for those it copies
+    # (Fortran order, a strided view, which must write back into its base and nowhere
+    # else) or reshapes (0-d, empty)
     rng = np.random.default_rng(3)
     base = rng.standard_normal((10, 6)).astype(dtype)
     params = {"c": rng.standard_normal((7, 5)).astype(dtype),
               "f": np.asfortranarray(rng.standard_normal((4, 3)).astype(dtype)),
               "view": base[::2, 1:4], "scalar": np.array(1.5, dtype), "empty": np.zeros((0, 3), dtype)}
     outside = base.copy()
-    ref = {k: (p.copy(), np.zeros(p.shape, dtype), np.zeros(p.shape, dtype)) for k, p in params.items()}
+    start = {k: p.copy() for k, p in params.items()}
+    ref = {k: (p.copy(), {}) for k, p in params.items()}
     opt = getattr(optim, name)(params, **kw)
     for t in range(1, 30):
         # gradients over twelve decades, so that every rounding has a chance to differ
         grads = {k: np.asarray(rng.standard_normal(p.shape) * 10.0 ** rng.uniform(-6, 6, p.shape),
                                dtype) for k, p in params.items()}
         opt.step(grads)
-        for k, (p, m, v) in ref.items():
-            reference.adam_update(p, grads[k], m, v, t, **_adam_reference(name, kw))
-    for k, (p, m, v) in ref.items():
+        for k, (p, state) in ref.items():
+            _reference_step(name, kw, p, grads[k], state, t)
+    for k, (p, _) in ref.items():
         assert np.array_equal(params[k], p), k
-        assert np.array_equal(opt.state[k]["exp_avg"], m) and np.array_equal(opt.state[k]["exp_avg_sq"], v), k
     outside[::2, 1:4] = ref["view"][0]
     assert np.array_equal(base, outside)           # the view's base changed there only
-    assert not np.array_equal(params["c"], rng.standard_normal((7, 5)))   # it moved
+    assert not np.array_equal(params["c"], start["c"])   # the steps moved something
 
 
 def test_adam_steps_buffers_restored_in_another_order_in_place():
@@ -111,13 +123,23 @@ def test_adam_steps_buffers_restored_in_another_order_in_place():
     assert np.array_equal(opt.state["w"]["exp_avg_sq"], ref_v)
 
 
-def test_the_compiled_adam_step_refuses_arrays_of_other_lengths():
+def test_the_compiled_steps_refuse_arrays_of_other_lengths():
+    # called directly, a short buffer would be read and written past its end
     from grucy import _optim
     a, b = np.zeros(4, np.float32), np.zeros(5, np.float32)
     with pytest.raises(ValueError, match="one length"):
         _optim.adam_update(a, a.copy(), a.copy(), b, 0.9, 0.999, 0.1, 1.0, 1e-8, 0.0, 1.0)
     with pytest.raises(ValueError):              # one dtype for all four
         _optim.adam_update(a, np.zeros(4), a.copy(), a.copy(), 0.9, 0.999, 0.1, 1.0, 1e-8, 0.0, 1.0)
+    with pytest.raises(ValueError, match="one length"):
+        _optim.sgd_update(a, a.copy(), b, 0.1, 0.9, 0.0, False, 0.0, False)
+    with pytest.raises(ValueError, match="one length"):
+        _optim.sgd_update(a, a.copy(), None, 0.1, 0.9, 0.0, False, 0.0, False)   # momentum, no buffer
+    _optim.sgd_update(a, a.copy(), None, 0.1, 0.0, 0.0, False, 0.0, False)       # none needed
+    with pytest.raises(ValueError, match="one length"):
+        _optim.rmsprop_update(a, a.copy(), a.copy(), b, None, 0.1, 0.9, 1e-8, 0.0, 0.0)
+    with pytest.raises(ValueError, match="one length"):
+        _optim.rmsprop_update(a, a.copy(), a.copy(), None, None, 0.1, 0.9, 1e-8, 0.0, 0.5)
 
 
 @pytest.mark.parametrize("name,kw", CASES)
