@@ -174,7 +174,7 @@ class Optimizer:
                     raise TypeError(f"state['state'][{name!r}][{k!r}] must be a float array, got dtype {arr.dtype}")
                 if arr.shape != p.shape:
                     raise ValueError(f"state['state'][{name!r}][{k!r}] must have shape {p.shape}, got {arr.shape}")
-                buf = arr.astype(p.dtype, order="C", copy=True)   # Adam steps flat views
+                buf = arr.astype(p.dtype, order="C", copy=True)   # steps use flat views
                 # a step never makes these (a tampered or damaged state did: the next step's
                 # square root of a negative second moment turned every weight NaN)
                 if not np.isfinite(buf).all():
