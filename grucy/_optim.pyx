@@ -35,6 +35,11 @@ fused multiply-add: setup.py builds this module with -ffp-contract=off; sqrt and
 are IEEE-exact in both), so a step gives numpy's bits exactly (tests/test_lib_optim.py).
 Steps skipped in numpy (wd = 0, a first momentum step) are skipped here too: 0 · p is NaN
 where p is infinite.
+
+The loops run through plain pointers; sqrt is one instruction, not a libm call per element
+(-fno-math-errno, setup.py: 3.8x faster at a million elements). gcc does not vectorise them
+(their branches on the flags): at the sizes where that would show, an optimizer step is a
+sliver of a training step's time.
 """
 from libc.math cimport sqrt, sqrtf
 
@@ -46,10 +51,7 @@ ctypedef fused real:
 cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real c1, real c2,
                 real rb1, real rb2, real rs, real rq, real re, real rl, real rk, bint decay,
                 bint decoupled) noexcept nogil:
-    """(0) to (4) over n elements, through plain pointers. sqrt is one instruction, not a
-    libm call per element (-fno-math-errno, set in setup.py: 3.8x faster at a million
-    elements). gcc does not vectorise these loops (their branches on the flags): at the
-    sizes where that would show, the step is a sliver of a training step's time."""
+    """Adam's (0) to (4) over n elements."""
     cdef Py_ssize_t i
     cdef real gi, mi, vi, d
     for i in range(n):
@@ -92,6 +94,7 @@ def adam_update(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double
 
 cdef void _sgd(Py_ssize_t n, real *p, const real *g, real *b, real rl, real rmu, real rd,
                real rw, bint decay, bint momentum, bint first, bint nesterov) noexcept nogil:
+    """SGD's (0) to (3) over n elements."""
     cdef Py_ssize_t i
     cdef real gi, bi
     for i in range(n):
@@ -124,6 +127,7 @@ def sgd_update(real[::1] p, const real[::1] g, real[::1] b, double lr, double mo
 cdef void _rmsprop(Py_ssize_t n, real *p, const real *g, real *v, real *c, real *b, real rl,
                    real ra, real rc, real re, real rw, real rmu, bint decay, bint centered,
                    bint momentum) noexcept nogil:
+    """RMSprop's (0) to (3) over n elements."""
     cdef Py_ssize_t i
     cdef real gi, vi, ci, d, bi
     for i in range(n):
