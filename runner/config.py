@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 
 import hydra.utils
-from hydra.core.hydra_config import HydraConfig
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 

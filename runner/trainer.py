@@ -291,10 +291,10 @@ def result_overrides(overrides) -> list:
 def _hydra_quoted(value: str) -> str:
     """``value`` as one Hydra override value that composes back to exactly ``value``: as
     it is where Hydra reads it so (a path, a plain name), else single-quoted (a run
-    directory named 'a,b' made resume= a list; name=1.50 is '1.5', name=true 'True') with the
-    escapes of Hydra's quoted strings (a quote, and the backslashes before one or at the
-    end, each escaped) and of OmegaConf's interpolations (a ``${`` and the backslashes
-    before it)."""
+    directory named 'a,b' made resume= a list; name=1.50 is '1.5', name=true 'True'),
+    with the escapes of Hydra's quoted strings (a quote, and the backslashes before one or
+    at the end, each escaped) and of OmegaConf's interpolations (a ``${`` and the
+    backslashes before it)."""
     if re.fullmatch(r"[A-Za-z0-9_./:+-]*", value) and _parsed(value) == value:
         return value
     body = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
