@@ -14,6 +14,57 @@ from omegaconf import OmegaConf
 
 from runner.config import config_dir
 
+# ---- before Hydra reads the arguments ----
+
+def argv_error(argv):
+    """The message for an override in ``argv`` that Hydra would mishandle before any runner
+    code runs, else None: a config group set to null, or a name that leads out of outputs/."""
+    return _null_group_error(argv) or _name_error(argv)
+
+
+def _name_error(argv):
+    """``name=../x``: the run directory is outputs/<name>/<date_time>, and Hydra created ./x
+    before the runner could check the name (a/b stays under outputs/ and is allowed)."""
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}name=(.*)", arg, re.S)
+        if m and ".." in m.group(1).split("/"):
+            return (f"{arg}: a run is written to outputs/<name>/<date_time>, and this name leads "
+                    "outside outputs/; use hydra.run.dir=DIR for a run directory elsewhere")
+    return None
+
+
+def _null_group_error(argv):
+    """The message for ``group=null`` in ``argv`` (``scheduler=null``), else None.
+
+    Hydra refuses it with a raw traceback ("Config group override must be a string or a
+    list. Got NoneType") that names neither the argument nor what to write instead.
+    """
+    conf = Path(config_dir())
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}([\w/]+)=null", arg)
+        if not m:
+            continue
+        group = m.group(1)
+        if group.startswith("hydra/"):
+            # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
+            # too, so conf/ cannot list them
+            return (f"{arg}: a config group cannot be set to null on the command line; leave "
+                    "it out for Hydra's default")
+        if not (conf / group).is_dir():
+            continue
+        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        if group == "scheduler":
+            instead = "scheduler=none is the constant learning rate"
+        elif group in ("experiment", "hparams_search"):
+            instead = "leave it out: it is off unless chosen"
+        else:
+            instead = f"choose one of: {', '.join(options)}"
+        return f"{arg}: a config group cannot be set to null on the command line; {instead}"
+    return None
+
+
+# ---- after Hydra has refused them ----
+
 OPTUNA_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
 
 
@@ -86,50 +137,3 @@ def _composed(choices):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose("config", overrides=list(choices))
-
-
-def argv_error(argv):
-    """The message for an override in ``argv`` that Hydra would mishandle before any runner
-    code runs, else None: a config group set to null, or a name that leads out of outputs/."""
-    return _null_group_error(argv) or _name_error(argv)
-
-
-def _name_error(argv):
-    """``name=../x``: the run directory is outputs/<name>/<date_time>, and Hydra created ./x
-    before the runner could check the name (a/b stays under outputs/ and is allowed)."""
-    for arg in argv:
-        m = re.fullmatch(r"\+{0,2}name=(.*)", arg, re.S)
-        if m and ".." in m.group(1).split("/"):
-            return (f"{arg}: a run is written to outputs/<name>/<date_time>, and this name leads "
-                    "outside outputs/; use hydra.run.dir=DIR for a run directory elsewhere")
-    return None
-
-
-def _null_group_error(argv):
-    """The message for ``group=null`` in ``argv`` (``scheduler=null``), else None.
-
-    Hydra refuses it with a raw traceback ("Config group override must be a string or a
-    list. Got NoneType") that names neither the argument nor what to write instead.
-    """
-    conf = Path(config_dir())
-    for arg in argv:
-        m = re.fullmatch(r"\+{0,2}([\w/]+)=null", arg)
-        if not m:
-            continue
-        group = m.group(1)
-        if group.startswith("hydra/"):
-            # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
-            # too, so conf/ cannot list them
-            return (f"{arg}: a config group cannot be set to null on the command line; leave "
-                    "it out for Hydra's default")
-        if not (conf / group).is_dir():
-            continue
-        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
-        if group == "scheduler":
-            instead = "scheduler=none is the constant learning rate"
-        elif group in ("experiment", "hparams_search"):
-            instead = "leave it out: it is off unless chosen"
-        else:
-            instead = f"choose one of: {', '.join(options)}"
-        return f"{arg}: a config group cannot be set to null on the command line; {instead}"
-    return None
