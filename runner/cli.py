@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from runner.config import config_dir
 
-# ---- before Hydra reads the arguments ----
+# ---- before Hydra reads the arguments ----------------------------------------------------
 
 def argv_error(argv):
     """The message for an override in ``argv`` that Hydra would mishandle before any runner
@@ -63,7 +63,7 @@ def _null_group_error(argv):
     return None
 
 
-# ---- after Hydra has refused them ----
+# ---- after Hydra has refused them --------------------------------------------------------
 
 OPTUNA_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
 
