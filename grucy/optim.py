@@ -103,6 +103,10 @@ class Optimizer:
                 raise TypeError(f"grads[{name!r}] must have dtype float32 or float64, got {g.dtype}")
             if g.shape != self.params[name].shape:
                 raise ValueError(f"grads[{name!r}] must have shape {self.params[name].shape}, got {g.shape}")
+            if not self.params[name].flags.writeable:
+                # made read-only since the optimizer took it: the compiled step would refuse
+                # it mid-step ("buffer source array is read-only"), earlier names updated
+                raise ValueError(f"params[{name!r}] must be writeable (it is updated in place)")
         # a float64 gradient of a float32 parameter: 1e300 became inf, and the step left the
         # parameter NaN with only numpy's RuntimeWarning (set_parameters refuses the same).
         # The usual case, one dtype, skips narrowed and its messages: built for every

@@ -105,6 +105,18 @@ def test_the_compiled_step_gives_the_numpy_formulas_bits(name, kw, dtype):
     assert not np.array_equal(params["c"], start["c"])   # the steps moved something
 
 
+@pytest.mark.parametrize("name,kw", [("Adam", {}), ("SGD", dict(momentum=0.9)), ("RMSprop", {})])
+def test_a_parameter_made_read_only_later_is_refused_before_the_step(name, kw):
+    # the compiled step refused it mid-step ("buffer source array is read-only", naming
+    # nothing), with the parameters before it updated and their state and count advanced
+    a, b = np.ones(3), np.ones(3)
+    opt = getattr(optim, name)({"a": a, "b": b}, lr=0.1, **kw)
+    b.flags.writeable = False
+    with pytest.raises(ValueError, match=r"params\['b'\] must be writeable"):
+        opt.step({"a": np.ones(3), "b": np.ones(3)})
+    assert np.array_equal(a, np.ones(3)) and opt.state == {"a": {}, "b": {}} and opt.step_count == 0
+
+
 def test_adam_steps_buffers_restored_in_another_order_in_place():
     # load_state_dict copied buffers in their own memory order, and a Fortran-ordered
     # exp_avg has no flat view: the compiled step would have updated a copy of it
