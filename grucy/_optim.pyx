@@ -38,8 +38,9 @@ where p is infinite.
 
 The loops run through plain pointers; sqrt is one instruction, not a libm call per element
 (-fno-math-errno, setup.py: 3.8x faster at a million elements). gcc does not vectorise them
-(their branches on the flags): at the sizes where that would show, an optimizer step is a
-sliver of a training step's time.
+(their branches on the flags), and need not: Adam with a branch-free body, which gcc did
+vectorise, gave the same bits and the same time at a million parameters (939 against 942
+µs), where the step streams its four arrays through memory, and at 53 121 (68 against 70).
 """
 from libc.math cimport sqrt, sqrtf
 
