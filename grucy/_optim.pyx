@@ -39,8 +39,9 @@ where p is infinite.
 The loops run through plain pointers; sqrt is one instruction, not a libm call per element
 (-fno-math-errno, setup.py: 3.8x faster at a million elements). gcc does not vectorise them
 (their branches on the flags), and need not: Adam with a branch-free body, which gcc did
-vectorise, gave the same bits and the same time at a million parameters (939 against 942
-µs), where the step streams its four arrays through memory, and at 53 121 (68 against 70).
+vectorise, gave the same bits and the same time in benchmarks/optim.py, 939 µs at a million
+parameters against 905 and 961 for this loop in two runs (the step streams its four arrays
+through memory), and 68 against 64 and 65 at 53 121.
 """
 from libc.math cimport sqrt, sqrtf
 
