@@ -51,7 +51,7 @@ extensions = [
     Extension("grucy._ops", ["grucy/_ops.pyx"], **blas),
     # benchmarks/run.py times the kernels' GEMM sequence alone with this (the GEMM floor)
     Extension("grucy._floor", ["grucy/_floor.pyx"], **blas),
-    # the Adam step; no BLAS. -ffp-contract=off: a multiply-add fused where numpy rounds
+    # the optimizers' steps; no BLAS. -ffp-contract=off: a multiply-add fused where numpy rounds
     # twice would change its bits (a CFLAGS=-march=native build could otherwise fuse);
     # -fno-math-errno: sqrt as one instruction, not a libm call that may set errno (never read)
     Extension("grucy._optim", ["grucy/_optim.pyx"], include_dirs=[np.get_include()],

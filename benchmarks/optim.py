@@ -33,13 +33,18 @@ from run import interleaved  # noqa: E402
 MODELS = [(1, 32), (8, 128), (128, 512)]          # (I, H); one output
 
 
+def problem(I, H):
+    """A SequenceModel's parameters (live arrays) with I inputs and H units, and gradients
+    for them."""
+    params = grucy.SequenceModel(I, H, 1, seed=0).parameters()
+    rng = np.random.default_rng(1)
+    return params, {k: rng.standard_normal(p.shape).astype(p.dtype) for k, p in params.items()}
+
+
 def contenders(I, H):
     """name -> one Adam step, for a model with I inputs and H units."""
     import torch
-    model = grucy.SequenceModel(I, H, 1, seed=0)
-    params = model.parameters()
-    rng = np.random.default_rng(1)
-    grads = {k: rng.standard_normal(p.shape).astype(p.dtype) for k, p in params.items()}
+    params, grads = problem(I, H)
     fns = {}
     g_opt = optim.Adam(params, lr=1e-3)
     fns["grucy"] = lambda: g_opt.step(grads)
@@ -63,11 +68,8 @@ def contenders(I, H):
 def check_same_step(I, H):
     """One step of grucy's Adam and of the numpy formula from one start: the same bits, or
     the timings compare different work."""
-    model = grucy.SequenceModel(I, H, 1, seed=0)
-    params = model.parameters()
+    params, grads = problem(I, H)
     start = {k: p.copy() for k, p in params.items()}
-    grads = {k: np.random.default_rng(1).standard_normal(p.shape).astype(p.dtype)
-             for k, p in params.items()}
     optim.Adam(params, lr=1e-3).step(grads)
     for k, p in start.items():
         reference.adam_update(p, grads[k], np.zeros_like(p), np.zeros_like(p), 1, 1e-3)

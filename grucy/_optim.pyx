@@ -50,6 +50,14 @@ ctypedef fused real:
     double
 
 
+cdef inline real _sqrt(real x) noexcept nogil:
+    """sqrt in the arrays' dtype (numpy's np.sqrt on them)."""
+    if real is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
 cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real c1, real c2,
                 real rb1, real rb2, real rs, real rq, real re, real rl, real rk, bint decay,
                 bint decoupled) noexcept nogil:
@@ -66,10 +74,7 @@ cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real c1,
         vi = v[i] * rb2 + (c2 * gi) * gi                               # (2)
         m[i] = mi
         v[i] = vi
-        if real is float:
-            d = sqrtf(vi) / rq + re                                    # (3)
-        else:
-            d = sqrt(vi) / rq + re
+        d = _sqrt(vi) / rq + re                                        # (3)
         p[i] = p[i] - (rs * mi) / d                                    # (4)
 
 
@@ -142,10 +147,7 @@ cdef void _rmsprop(Py_ssize_t n, real *p, const real *g, real *v, real *c, real 
             ci = c[i] * ra + rc * gi                                   # (2)
             c[i] = ci
             vi = vi - ci * ci
-        if real is float:
-            d = sqrtf(vi) + re
-        else:
-            d = sqrt(vi) + re
+        d = _sqrt(vi) + re
         if momentum:
             bi = b[i] * rmu + gi / d                                   # (3)
             b[i] = bi

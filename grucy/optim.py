@@ -67,7 +67,7 @@ def _in_place(p, update, *args):
     or of a C-ordered copy written back when p has none (a strided view). The optimizer's
     own buffers are always C-ordered, so theirs are views."""
     copied = not p.flags.c_contiguous
-    flat = (np.ascontiguousarray(p) if copied else p).reshape(-1)
+    flat = _flat(p)
     update(flat, *args)
     if copied:
         p[...] = flat.reshape(p.shape)
