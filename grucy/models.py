@@ -155,7 +155,9 @@ class SequenceModel:
                 dh_n[-1] = dfeats[:, H:]
             return g.backward(None, dh_n)
         if mask is not None:
-            dy = dy * mask
+            # padded steps' dy is ignored, even a NaN or inf there (dy * mask made it NaN, and
+            # with it the head's gradients)
+            dy = np.where(mask, dy, dy.dtype.type(0))
         dout = self.head.backward(dy)
         return g.backward(dout)
 
