@@ -61,8 +61,8 @@ def check_float(value, name, minimum=None, maximum=None, min_open=False, max_ope
     try:
         value = float(value)
     except OverflowError:                  # such as the int 10**400
-        raise ValueError(f"{name} must be finite, got a {type(value).__name__} beyond "
-                         "float's range") from None
+        raise ValueError(f"{name} must be finite, got a number of type "
+                         f"{type(value).__name__} beyond float's range") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and (value < minimum or (min_open and value == minimum)):

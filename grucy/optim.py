@@ -23,7 +23,7 @@ numpy operations an update was five to twelve calls per parameter, most of a sma
 model's optimizer step (benchmarks/optim.py).
 """
 import math
-import numbers
+from collections.abc import Mapping, Set as AbstractSet
 
 import numpy as np
 
@@ -262,7 +262,9 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
         # any length-2 sequence (tuple, list, an OmegaConf ListConfig from a Hydra config)
-        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        # a set or dict has a length but no order (indexing one failed, naming nothing)
+        if (isinstance(betas, (str, bytes, AbstractSet, Mapping)) or not hasattr(betas, "__len__")
+                or len(betas) != 2):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_float(betas[0], "betas[0]", 0.0, 1.0, max_open=True),
                       check_float(betas[1], "betas[1]", 0.0, 1.0, max_open=True))
@@ -344,6 +346,8 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
 
     Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
     the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is 2.0 or ``inf``.
+    As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
+    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
     """
     if not isinstance(grads, dict):
         raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
@@ -360,13 +364,15 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     if not arrays:
         return 0.0
     if norm_type == math.inf:
-        total = max(float(np.abs(g).max()) if g.size else 0.0 for g in arrays)
+        # np.max, not max(): Python's max keeps whichever of NaN and a number comes first
+        total = float(np.max([np.abs(g).max() if g.size else 0.0 for g in arrays]))
     else:
         total = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in arrays))
-    coef = min(1.0, max_norm / (total + 1e-6))
-    if coef < 1.0:
-        for g in arrays:
-            g *= g.dtype.type(coef)
+    coef = max_norm / (total + 1e-6)
+    if not coef >= 1.0:          # NaN too (min(1.0, nan) is 1.0: the NaN would pass unseen)
+        with np.errstate(invalid="ignore"):              # inf * 0: documented above
+            for g in arrays:
+                g *= g.dtype.type(coef)
     return total
 
 
@@ -496,12 +502,9 @@ class ReduceLROnPlateau(_Scheduler):
 
     def step(self, metric):
         """Record this epoch's ``metric`` (a finite float) and reduce optimizer.lr on a plateau."""
-        if isinstance(metric, (bool, np.bool_)) or not isinstance(metric, numbers.Real):
-            raise TypeError(f"metric must be a real number, got {type(metric).__name__}")
-        current = float(metric)
-        if not math.isfinite(current):
-            # an infinite best would make state_dict() non-JSON and load_state_dict refuse it
-            raise ValueError(f"metric must be finite, got {current}")
+        # finite: an infinite best would make state_dict() non-JSON and load_state_dict
+        # refuse it
+        current = check_float(metric, "metric")
         self.last_epoch += 1
         if self._is_better(current):
             self.best = current

@@ -317,6 +317,9 @@ def test_bad_arguments_name_the_argument():
         optim.Adam(p, betas=(0.9, 1.0))
     with pytest.raises(TypeError, match="betas"):
         optim.AdamW(p, betas=0.9)
+    for unordered in ({0.9, 0.99}, {0.9: 0, 0.99: 1}):   # a length of 2, but no betas[0]
+        with pytest.raises(TypeError, match="betas must be a pair"):
+            optim.Adam(p, betas=unordered)
     with pytest.raises(TypeError, match="params"):
         optim.RMSprop([np.zeros(3)])
     with pytest.raises(TypeError, match="params"):
@@ -469,7 +472,9 @@ def test_grads_must_be_float_arrays():
         optim.clip_grad_norm({"w": ro}, 1.0)
 
 
-@pytest.mark.parametrize("metric", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("metric", [math.inf, -math.inf, math.nan,
+                                    pytest.param(10**400, id="int 1e400"),   # float() overflows
+                                    pytest.param(-10**400, id="int -1e400")])
 def test_reduce_on_plateau_refuses_non_finite_metrics(metric):
     """Regression: an infinite metric became `best`, so state_dict() held Infinity (not JSON)
     and load_state_dict refused its own output ('best must be finite')."""
@@ -695,6 +700,39 @@ def test_clip_grad_norm_clips_a_norm_just_above_max_norm(norm_type, over, dtype)
     torch.nn.utils.clip_grad_norm_(ts, max_norm, norm_type=norm_type)
     for t, k in zip(ts, wide):
         np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", [0, 1])          # which gradient holds it: order must not matter
+def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, where):
+    # torch.nn.utils.clip_grad_norm_'s rule, scale = min(1, max_norm / (norm + 1e-6)) applied
+    # to every gradient: a NaN norm scales all by NaN; an infinite one by 0, so the inf
+    # itself becomes NaN and the rest zeros
+    grads = {"a": np.array([3.0, 4.0]), "b": np.array([1.0, 2.0])}
+    grads["ab"[where]][1] = bad
+    total = optim.clip_grad_norm(grads, 1.0, norm_type=norm_type)
+    if math.isnan(bad):
+        assert math.isnan(total)
+        assert all(np.isnan(g).all() for g in grads.values())
+    else:
+        assert total == math.inf
+        nan = np.isnan(np.concatenate([grads["a"], grads["b"]]))
+        np.testing.assert_array_equal(nan, [False, where == 0, False, where == 1])
+        assert not np.concatenate([grads["a"], grads["b"]])[~nan].any()
+    try:
+        import torch
+    except ImportError:
+        return
+    ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    fresh = {"a": np.array([3.0, 4.0]), "b": np.array([1.0, 2.0])}
+    fresh["ab"[where]][1] = bad
+    for t, v in zip(ts, fresh.values()):
+        t.grad = torch.from_numpy(v)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.0, norm_type=norm_type)
+    np.testing.assert_array_equal(total, ttotal.item())
+    for t, v in zip(ts, grads.values()):
+        np.testing.assert_array_equal(v, t.grad.numpy())
 
 
 def test_clip_grad_norm_edge_cases():
