@@ -55,12 +55,25 @@ def _check_shape(shape, ndim=None):
         raise ValueError(f"shape must have {ndim} dimensions, got {shape!r}")
 
 
+def _fits(value, name, dtype):
+    """``value`` if ``dtype`` holds it, else a ValueError naming it: a float64 -> float32
+    cast turns 1e39 into inf with only numpy's RuntimeWarning, and the weights so drawn
+    made every output inf or NaN (as grucy._checks.narrowed refuses for arrays)."""
+    with np.errstate(over="ignore"):
+        if np.isinf(np.asarray(value, dtype=dtype)):
+            raise ValueError(f"{name} must be within {np.dtype(dtype)}'s range "
+                             f"(+-{np.finfo(dtype).max:.4g}), got {value}")
+    return value
+
+
 def uniform(rng, shape, bound, dtype=np.float32):
     """Array of ``shape`` drawn from U(-bound, bound) with ``rng`` (a np.random.Generator)."""
     _check_rng(rng)
     _check_shape(shape)
-    bound = check_float(bound, "bound", 0.0)
-    return rng.uniform(-bound, bound, size=shape).astype(check_dtype(dtype))
+    dtype = check_dtype(dtype)
+    # numpy draws -bound + 2·bound·u in float64: 2·bound must be finite
+    bound = _fits(check_float(bound, "bound", 0.0, np.finfo(np.float64).max / 2), "bound", dtype)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def glorot_uniform(rng, shape, dtype=np.float32):
@@ -91,8 +104,8 @@ def orthogonal(rng, shape, blocks=1, gain=1.0, dtype=np.float32):
     _check_shape(shape, ndim=2)
     if not isinstance(blocks, numbers.Integral) or blocks < 1 or shape[0] % blocks:
         raise ValueError(f"blocks must be a positive int dividing shape[0]={shape[0]}, got {blocks!r}")
-    gain = check_float(gain, "gain")
     dtype = check_dtype(dtype)
+    gain = _fits(check_float(gain, "gain"), "gain", dtype)      # the entries are in [-1, 1]
     rows = shape[0] // blocks
     cols = shape[1]
     out = np.empty(shape, dtype=np.float64)
@@ -107,7 +120,8 @@ def orthogonal(rng, shape, blocks=1, gain=1.0, dtype=np.float32):
 def constant(shape, value, dtype=np.float32):
     """Array of ``shape`` filled with ``value`` (a finite real number)."""
     _check_shape(shape)
-    return np.full(shape, check_float(value, "value"), dtype=check_dtype(dtype))
+    dtype = check_dtype(dtype)
+    return np.full(shape, _fits(check_float(value, "value"), "value", dtype), dtype=dtype)
 
 
 def resolve_scheme(init):
@@ -121,7 +135,7 @@ def resolve_scheme(init):
         return dict(SCHEMES[init])
     if isinstance(init, Mapping):  # a dict, or e.g. an OmegaConf DictConfig from Hydra
         scheme = init.get("scheme", "pytorch")
-        if scheme not in SCHEMES:
+        if not isinstance(scheme, str) or scheme not in SCHEMES:   # (a list is unhashable)
             raise ValueError(f"init['scheme'] must be one of {sorted(SCHEMES)}, got {scheme!r}")
         base = dict(SCHEMES[scheme])
         for key, kind in init.items():
@@ -129,8 +143,9 @@ def resolve_scheme(init):
                 continue
             if key not in base:
                 raise ValueError(f"init has unknown key {key!r}; allowed: {sorted(base) + ['scheme']}")
-            if isinstance(kind, bool) or not ((isinstance(kind, numbers.Real) and math.isfinite(kind))
-                                              or kind in _KINDS):
+            if isinstance(kind, numbers.Real) and not isinstance(kind, (bool, np.bool_)):
+                kind = check_float(kind, f"init[{key!r}]")   # 10**400: named, not OverflowError
+            elif not (isinstance(kind, str) and kind in _KINDS):
                 raise ValueError(f"init[{key!r}] must be one of {list(_KINDS)} or a finite number, "
                                  f"got {kind!r}")
             if key == "bias" and kind in _MATRIX_KINDS:
@@ -153,9 +168,10 @@ def normalize(init):
     return {str(k): float(v) if isinstance(v, numbers.Real) else v for k, v in init.items()}
 
 
-def _draw(kind, rng, shape, fan, dtype, blocks=1):
+def _draw(key, kind, rng, shape, fan, dtype, blocks=1):
+    """Parameter ``key``'s array drawn as ``kind`` says (resolve_scheme's values)."""
     if isinstance(kind, float):
-        return constant(shape, kind, dtype)
+        return constant(shape, _fits(kind, f"init[{key!r}]", dtype), dtype)
     if kind == "uniform":
         return uniform(rng, shape, 1.0 / math.sqrt(fan) if fan > 0 else 0.0, dtype)
     if kind == "glorot_uniform":
@@ -175,10 +191,10 @@ def init_gru_parameters(rng, input_size, hidden_size, init="pytorch", dtype=np.f
     scheme = resolve_scheme(init)
     input_size = check_int(input_size, "input_size", 1)
     H = check_int(hidden_size, "hidden_size", 1)
-    w_ih = _draw(scheme["weight_ih"], rng, (3 * H, input_size), H, dtype, blocks=3)
-    w_hh = _draw(scheme["weight_hh"], rng, (3 * H, H), H, dtype, blocks=3)
-    b_ih = _draw(scheme["bias"], rng, (3 * H,), H, dtype)
-    b_hh = _draw(scheme["bias"], rng, (3 * H,), H, dtype)
+    w_ih = _draw("weight_ih", scheme["weight_ih"], rng, (3 * H, input_size), H, dtype, blocks=3)
+    w_hh = _draw("weight_hh", scheme["weight_hh"], rng, (3 * H, H), H, dtype, blocks=3)
+    b_ih = _draw("bias", scheme["bias"], rng, (3 * H,), H, dtype)
+    b_hh = _draw("bias", scheme["bias"], rng, (3 * H,), H, dtype)
     return w_ih, w_hh, b_ih, b_hh
 
 
@@ -187,6 +203,7 @@ def init_linear_parameters(rng, in_features, out_features, init="pytorch", dtype
     scheme = resolve_scheme(init)
     in_features = check_int(in_features, "in_features", 1)
     out_features = check_int(out_features, "out_features", 1)
-    weight = _draw(scheme["weight"], rng, (out_features, in_features), in_features, dtype)
-    bias = _draw(scheme["bias"], rng, (out_features,), in_features, dtype)
+    weight = _draw("weight", scheme["weight"], rng, (out_features, in_features), in_features,
+                   dtype)
+    bias = _draw("bias", scheme["bias"], rng, (out_features,), in_features, dtype)
     return weight, bias

@@ -4,6 +4,7 @@ import pytest
 
 from grucy import init
 from grucy.layers import GRU
+from grucy.models import SequenceModel
 
 
 def test_pytorch_scheme_is_uniform_one_over_sqrt_h():
@@ -174,17 +175,42 @@ def test_orthogonal_is_haar_not_biased_by_qr_signs():
 
 def test_init_values_and_sizes_are_refused_by_name():
     rng = np.random.default_rng(0)
-    for bad in [{"bias": True}, {"bias": float("nan")}, {"bias": "ones"}]:
+    for bad in [{"bias": True}, {"bias": "ones"}]:
         with pytest.raises(ValueError, match=r"init\['bias'\] must be one of"):
             init.resolve_scheme(bad)
-    with pytest.raises(ValueError, match=r"init\['scheme'\] must be one of"):
-        init.resolve_scheme({"scheme": "he"})
+    for bad in [{"bias": float("nan")}, {"bias": 10**400}]:   # float(10**400) overflows
+        with pytest.raises(ValueError, match=r"init\['bias'\] must be finite"):
+            init.resolve_scheme(bad)
+    for scheme in ("he", ["keras"]):                      # a list is unhashable: not a TypeError
+        with pytest.raises(ValueError, match=r"init\['scheme'\] must be one of"):
+            init.resolve_scheme({"scheme": scheme})
     with pytest.raises(ValueError, match="shape must have 2 dimensions"):
         init.glorot_uniform(rng, (2,))
     for call, name in [(lambda: init.init_gru_parameters(rng, 0, 3), "input_size"),
                        (lambda: init.init_linear_parameters(rng, 0, 3), "in_features")]:
         with pytest.raises(ValueError, match=f"{name} must be >= 1"):
             call()
+
+
+def test_values_beyond_the_dtypes_range_are_refused_by_name():
+    # float32 holds up to 3.4e38: 1e39 became inf weights (numpy only warned), and every
+    # output inf or NaN; float64 holds it
+    rng = np.random.default_rng(0)
+    for call, name in [(lambda d: init.constant((2,), 1e39, d), "value"),
+                       (lambda d: init.uniform(rng, (2,), 1e39, d), "bound"),
+                       (lambda d: init.orthogonal(rng, (2, 2), gain=-1e39, dtype=d), "gain")]:
+        with pytest.raises(ValueError, match=f"^{name} must be within float32's range"):
+            call(np.float32)
+        assert np.isfinite(call(np.float64)).all()
+    for layer, init_, name in [(lambda i, d: GRU(2, 3, init=i, dtype=d), {"bias": 1e39}, "bias"),
+                               (lambda i, d: SequenceModel(2, 3, 1, init=i, dtype=d),
+                                {"weight": -1e39}, "weight")]:
+        with pytest.raises(ValueError, match=rf"^init\['{name}'\] must be within float32's"):
+            layer(init_, np.float32)
+        assert all(np.isfinite(p).all() for p in layer(init_, np.float64).parameters().values())
+    # numpy draws U(-b, b) as -b + 2b·u in float64: 2b must be finite
+    with pytest.raises(ValueError, match="^bound must be <="):
+        init.uniform(rng, (2,), 1e308, np.float64)
 
 
 def test_a_sequence_models_bias_override_sets_the_heads_too():
