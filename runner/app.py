@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
-from runner.config import ConfigError, config_dir, resolve, validate
+from runner.config import ConfigError, config_dir, resolve, user_path, validate
 from runner.rundir import claim, run_name
 
 log = logging.getLogger("runner")
@@ -94,7 +94,9 @@ def _hydra_info():
         invocation.append(f"--config-name={hc.job.config_name}")
     return {"multirun": multirun, "overrides": list(overrides), "invocation": invocation,
             "job": hc.job.get("num") if multirun else None,
-            "sweep_dir": hc.sweep.dir if multirun else None}
+            # the sweep's table and .sweep_jobs: a relative hydra.sweep.dir (the default) is
+            # the command's, not the job's under hydra.job.chdir=true
+            "sweep_dir": str(user_path(hc.sweep.dir)) if multirun else None}
 
 
 def check_run_mode() -> None:

@@ -92,13 +92,18 @@ def collect(sweep_dir, final=False) -> list:
     # at any depth: hydra.sweep.subdir=${hydra.job.override_dirname} with data.path=sub/a.csv
     # (or subdir=j/${hydra.job.num}) nests a job's directory, and such a sweep listed no jobs
     # and exited 0 when all of them failed
+    # the sweep directory's own summary.json is a job's only when it carries this sweep's id
+    # (hydra.sweep.subdir=. puts a job there); otherwise it is some other run's
     top = Path(sweep_dir) / "summary.json"
-    for path in sorted(p for p in Path(sweep_dir).rglob("summary.json") if p != top):
+    for path in sorted(Path(sweep_dir).rglob("summary.json")):
         try:
             s = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            rows.append({"job": path.parent.name, "status": "failed", "error": f"unreadable summary: {exc}",
-                         "dir": str(path.parent)})
+            if path != top:
+                rows.append({"job": path.parent.name, "status": "failed",
+                             "error": f"unreadable summary: {exc}", "dir": str(path.parent)})
+            continue
+        if current is None and path == top:
             continue
         if current is not None and s.get("sweep") != current:
             continue   # left by an earlier sweep into this directory

@@ -447,6 +447,28 @@ def test_a_summary_in_the_sweep_directory_itself_is_no_job(tmp_path):
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "summary.json").write_text(json.dumps({"job": 0, "status": "ok", "val": {"rmse": 1.0}}))
     assert [r["job"] for r in write_table(tmp_path)] == [0]
+    # ... unless it is this sweep's job (hydra.sweep.subdir=. puts one there)
+    (tmp_path / ".sweep_id").write_text("this\n")
+    for s in ("top", "0"):
+        path = tmp_path / ("summary.json" if s == "top" else "0/summary.json")
+        path.write_text(json.dumps({"job": s, "status": "ok", "sweep": "this", "val": {"rmse": 1.0}}))
+    assert sorted(r["job"] for r in write_table(tmp_path)) == ["0", "top"]
+
+
+def test_a_sweep_into_its_own_directory_or_from_a_moved_job_lists_its_jobs(tmp_path):
+    # hydra.sweep.subdir=.: the job's summary.json sits in the sweep directory, which the
+    # table skipped: "failed, the job ended without writing its summary.json", exit 1
+    r = cli(["-m"] + tiny("sine", ["hydra.sweep.dir=here", "hydra.sweep.subdir=."]), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    check_sweep(tmp_path / "here", 1, 0)
+    # hydra.job.chdir=true with a relative sweep dir (the default is one): each job looked
+    # for the sweep directory below its own, wrote its table there, and the sweep said
+    # "the sweep launched no job" and exited 1
+    r = cli(["-m", "seed=0,1", "hydra.job.chdir=true"] + tiny("sine", ["hydra.sweep.dir=sw"]),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert {row["job"] for row in check_sweep(tmp_path / "sw", 2, 0)} == {"0", "1"}
+    assert sorted(p.parent.name for p in (tmp_path / "sw").rglob("sweep_results.csv")) == ["sw"]
 
 
 def test_sweep_table_lists_failed_jobs_in_job_order(tmp_path):
