@@ -556,9 +556,13 @@ def _check_regular(labels, fname, time_column, lines=None):
     steps = steps.astype(np.float64)
     if stamps.dtype.kind == "f":
         # decimal stamps (0.1, 0.2, ...) are not exact in binary: their differences vary in
-        # the last bits, while a real gap or repeat is off by a whole step
+        # the last bits, while a real gap or repeat is off by a whole step. The bits are the
+        # stamps' own, not the step's: Unix seconds in tenths (1700000000.1) differ by 0.1
+        # give or take 2.4e-7, a few ulp of 1.7e9, which rtol=1e-6 of 0.1 alone refused
+        slack = 4 * float(np.spacing(np.abs(stamps).max()))
+
         def same(a, b):
-            return np.isclose(a, b, rtol=1e-6, atol=0)
+            return np.isclose(a, b, rtol=1e-6, atol=slack)
     else:
         same = np.equal
     usual, agree = _usual_step(steps, same)

@@ -247,13 +247,18 @@ def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
         CSVSeries(path, column, time_column).series()
 
 
-def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path):
-    # 0.1, 0.2, ... differ by 0.1 only up to binary rounding; that is no gap
-    rows = "\n".join(f"{t / 10},{t % 7}" for t in range(100))
+@pytest.mark.parametrize("base", [0, 1700000000])      # 0.3, or Unix seconds in tenths
+def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path, base):
+    # 0.1, 0.2, ... differ by 0.1 only up to binary rounding; that is no gap. At 1.7e9 the
+    # rounding is the stamps' (2.4e-7 = 2.4e-6 of the step), which rtol=1e-6 refused
+    def stamp(t):
+        return f"{base + t // 10}.{t % 10}"
+    rows = "\n".join(f"{stamp(t)},{t % 7}" for t in range(100))
     values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
-    assert len(values) == 100 and labels[3] == "0.3"
-    gap = "\n".join(f"{t / 10},{t % 7}" for t in range(100) if t != 50)
-    with pytest.raises(DataError, match=r"not evenly spaced: from 4.9 to 5.1 \(line 52\)"):
+    assert len(values) == 100 and labels[3] == stamp(3)
+    gap = "\n".join(f"{stamp(t)},{t % 7}" for t in range(100) if t != 50)
+    with pytest.raises(DataError, match=rf"not evenly spaced: from {stamp(49)} to {stamp(51)} "
+                                        r"\(line 52\)"):
         CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
 
 
