@@ -18,8 +18,9 @@ from runner.config import config_dir
 
 def argv_error(argv):
     """The message for an override in ``argv`` that Hydra would mishandle before any runner
-    code runs, else None: a config group set to null, or a name that leads out of outputs/."""
-    return _null_group_error(argv) or _name_error(argv)
+    code runs, else None: a config group set to null or another non-name, or a name that
+    leads out of outputs/."""
+    return _group_value_error(argv) or _name_error(argv)
 
 
 def _name_error(argv):
@@ -33,25 +34,38 @@ def _name_error(argv):
     return None
 
 
-def _null_group_error(argv):
-    """The message for ``group=null`` in ``argv`` (``scheduler=null``), else None.
+def _group_value_error(argv):
+    """The message for a config group set to something other than an option's name in
+    ``argv`` (``scheduler=null``, ``scheduler=false``, ``optimizer=1e-3``), else None.
 
-    Hydra refuses it with a raw traceback ("Config group override must be a string or a
-    list. Got NoneType") that names neither the argument nor what to write instead.
+    Hydra refuses these with a raw traceback ("Config group override must be a string or a
+    list. Got NoneType", or bool, int, float, dict) that names neither the argument nor
+    what to write instead. The value is typed by Hydra's own parser: False, 1_000, inf.
     """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     conf = Path(config_dir())
+    parser = None
     for arg in argv:
-        m = re.fullmatch(r"\+{0,2}([\w/]+)=null", arg)
+        m = re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", arg, re.S)
         if not m:
             continue
         group = m.group(1)
+        if not (group.startswith("hydra/") or (conf / group).is_dir()):
+            continue
+        parser = parser or OverridesParser.create()
+        try:
+            value = parser.parse_override(arg).value()
+        except Exception:          # bad syntax: Hydra says so itself, in its own words
+            continue
+        if not (value is None or isinstance(value, (bool, int, float, dict))):
+            continue               # an option's name, a list of them, or a sweep
+        given = ("null" if value is None else str(value).lower() if isinstance(value, bool)
+                 else "a dict" if isinstance(value, dict) else "a number")
         if group.startswith("hydra/"):
             # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
             # too, so conf/ cannot list them
-            return (f"{arg}: a config group cannot be set to null on the command line; leave "
-                    "it out for Hydra's default")
-        if not (conf / group).is_dir():
-            continue
+            return (f"{arg}: a config group cannot be set to {given} on the command line; "
+                    "leave it out for Hydra's default, or name one of its options")
         options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
         if group == "scheduler":
             instead = "scheduler=none is the constant learning rate"
@@ -59,7 +73,11 @@ def _null_group_error(argv):
             instead = "leave it out: it is off unless chosen"
         else:
             instead = f"choose one of: {', '.join(options)}"
-        return f"{arg}: a config group cannot be set to null on the command line; {instead}"
+        if given == "a number":
+            # optimizer=1e-3 most likely meant one of the group's keys (optimizer.lr=1e-3)
+            instead += f" (to set one of its keys: {group}.<key>={m.group(2)})"
+        return (f"{arg}: a config group cannot be set to {given} on the command line; "
+                f"{instead}")
     return None
 
 

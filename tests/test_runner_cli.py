@@ -123,21 +123,37 @@ def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
     assert s["status"] == "failed" and "trainer.epochs=${nope}" in s["overrides"]
 
 
-@pytest.mark.parametrize("arg, instead", [
-    ("scheduler=null", "scheduler=none is the constant learning rate"),
-    ("hparams_search=null", "leave it out"),
-    ("model=null", "choose one of: "),
+@pytest.mark.parametrize("arg, given, instead", [
+    ("scheduler=null", "null", "scheduler=none is the constant learning rate"),
+    ("hparams_search=null", "null", "leave it out"),
+    ("model=null", "null", "choose one of: "),
     # Hydra's own groups too (their options come from plugins as well as conf/hydra)
-    ("hydra/launcher=null", "leave it out for Hydra's default"),
-    ("hydra/sweeper=null", "leave it out for Hydra's default"),
+    ("hydra/launcher=null", "null", "leave it out for Hydra's default"),
+    ("hydra/sweeper=null", "null", "leave it out for Hydra's default"),
+    # not only null: any value Hydra's parser does not read as a name (a fuzzing pass)
+    ("scheduler=false", "false", "scheduler=none is the constant learning rate"),
+    ("optimizer=1e-3", "a number", "(to set one of its keys: optimizer.<key>=1e-3)"),
 ])
-def test_cli_a_config_group_set_to_null_is_one_line(tmp_path, arg, instead):
+def test_cli_a_config_group_set_to_null_is_one_line(tmp_path, arg, given, instead):
     # Hydra refused it with a raw traceback ("Config group override must be a string or a
-    # list. Got NoneType") naming neither the argument nor what to write instead
+    # list. Got NoneType", or bool, float, ...) naming neither the argument nor what to write
     r = cli([arg, f"hydra.run.dir={tmp_path}"])
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.startswith(f"error: {arg}: a config group cannot be set to null"), r.stderr
+    assert r.stderr.startswith(f"error: {arg}: a config group cannot be set to {given}"), r.stderr
     assert instead in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_only_a_config_group_set_to_something_but_a_name_is_refused_before_hydra():
+    from runner.cli import argv_error
+    for arg, given in [("experiment=True", "true"), ("+scheduler=0", "a number"),
+                       ("scheduler=inf", "a number"), ("scheduler={a:1}", "a dict"),
+                       ("hydra/launcher=1_000", "a number")]:
+        assert f"{arg}: a config group cannot be set to {given} " in argv_error([arg]), arg
+    # names (quoted ones too), lists of them, sweeps, keys inside a group, and syntax
+    # Hydra itself refuses in its own words pass through
+    for arg in ("scheduler=step", "scheduler='false'", "scheduler=[step]", "scheduler=step,cosine",
+                "optimizer.lr=1e-3", "trainer.epochs=false", "scheduler=(", "nogroup=1"):
+        assert argv_error([arg]) is None, arg
 
 
 @pytest.mark.parametrize("arg", ["name=../elsewhere", "name=a/../../elsewhere", "++name=x/.."])
