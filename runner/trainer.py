@@ -348,13 +348,17 @@ def _override_value(value):
     return None
 
 
+_ABSENT = object()   # a key one of two configs does not have (not the same as null)
+
+
 def _differences(saved, current, prefix=""):
-    """Dotted keys whose values differ between two config dicts, with both values."""
+    """Dotted keys whose values differ between two config dicts, with both values; None
+    where a dict lacks the key (_ABSENT for the saved side: see check_resume)."""
     if isinstance(saved, dict) and isinstance(current, dict):
         for key in sorted(set(saved) | set(current), key=str):
-            yield from _differences(saved.get(key), current.get(key), f"{prefix}{key}.")
+            yield from _differences(saved.get(key, _ABSENT), current.get(key), f"{prefix}{key}.")
     elif saved != current:
-        yield prefix.rstrip("."), saved, current
+        yield prefix.rstrip("."), (None if saved is _ABSENT else saved), current, saved is _ABSENT
 
 
 def _class_defaults(saved, current):
@@ -397,7 +401,7 @@ def check_resume(cfg, path, meta) -> None:
         # the data itself is compared once loaded (check_resume_data): data.path as text
         # refused ./a.csv for a.csv, and a resume from any other working directory
         differences = [d for d in differences if d[0] != "data.path"]
-    problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}" for key, a, b in differences]
+    problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}" for key, a, b, _ in differences]
     # BLAS threads split the products differently, which changes the last digits
     st = meta["runner"]
     threads, saved_threads = grucy.get_num_threads(), st.get("threads")
@@ -408,10 +412,13 @@ def check_resume(cfg, path, meta) -> None:
         return
     if "overrides" in st:
         # a setting that differs though no stored override sets it (a search config's, or
-        # a config file's edited since) is spelt out too, as far as an override can say it
+        # a config file's edited since) is spelt out too, as far as an override can say it;
+        # not a key the checkpoint's config lacks: it came with another option of a group
+        # (optimizer=sgd's momentum, resumed with the default adam), and key=null for it
+        # made the printed command one Hydra refuses ("Key 'momentum' not in 'AdamConfig'")
         given = {_override_key(o) for o in st["overrides"]}
-        said = [(key, _override_value(a)) for key, a, b in differences
-                if key not in given and b is not None]
+        said = [(key, _override_value(a)) for key, a, b, absent in differences
+                if key not in given and b is not None and not absent]
         extra = [f"{key}={value}" for key, value in said if value is not None]
         fix = ("run it with the original run's overrides: "
                + command(st["overrides"] + extra, saved_threads, path, meta["config"].get("name")))

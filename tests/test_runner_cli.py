@@ -750,6 +750,26 @@ def test_every_resume_hint_works_as_printed(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("original, resumed", [(["optimizer=sgd"], []),
+                                               ([], ["optimizer=sgd"]),
+                                               ([], ["scheduler=step"])])
+def test_a_refused_resume_under_another_group_option_prints_a_command_that_works(
+        tmp_path, original, resumed):
+    # found by a fuzzing pass: the printed command added key=null for each key only the
+    # other option has (optimizer.betas=null beside optimizer=sgd; scheduler._target_=null),
+    # and Hydra refused it ("Key 'betas' not in 'SGDConfig'")
+    r = cli(tiny("sine", original + ["trainer.epochs=2", "trainer.stop_after=1", "hydra.run.dir=run"]),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli(tiny("sine", resumed + ["trainer.epochs=2", "resume=run", "hydra.run.dir=x"]), cwd=tmp_path)
+    assert r.returncode == 1 and "but the checkpoint's run used" in r.stderr, r.stderr
+    refused = _hint(r.stderr, "run it with the original run's overrides: ")
+    assert not [a for a in refused if a.endswith("=null")], refused
+    r = cli(refused + ["hydra.run.dir=more"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "more" / "summary.json").read_text())["status"] == "ok"
+
+
 def test_a_resume_hint_keeps_the_run_name(tmp_path):
     """The printed command left name= out, so the continued run went to outputs/sine-gru/
     (the config's default) instead of beside the run it continues. A name Hydra's grammar
