@@ -1152,8 +1152,11 @@ def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_def
 def test_resume_compares_keys_either_config_lacks():
     # a key only the current config has (or only the checkpoint's) is a difference too
     from runner.trainer import _differences
-    assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}})) == [("a.y", None, 2)]
-    assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, None)]
+    # (the last field: the checkpoint's config lacks the key, which a null does not say)
+    assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}})) == [("a.y", None, 2, True)]
+    assert list(_differences({"a": {"x": 1, "y": None}}, {"a": {"x": 1, "y": 2}})) == [
+        ("a.y", None, 2, False)]
+    assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, None, False)]
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
 
 
