@@ -20,7 +20,7 @@ def argv_error(argv):
     """The message for an override in ``argv`` that Hydra would mishandle before any runner
     code runs, else None: a config group set to null or another non-name, or a name that
     leads out of outputs/."""
-    return _group_value_error(argv) or _name_error(argv)
+    return _group_value_error(argv) or _name_error(argv) or _run_dir_interpolation_error(argv)
 
 
 def _name_error(argv):
@@ -31,6 +31,36 @@ def _name_error(argv):
         if m and ".." in m.group(1).split("/"):
             return (f"{arg}: a run is written to outputs/<name>/<date_time>, and this name leads "
                     "outside outputs/; use hydra.run.dir=DIR for a run directory elsewhere")
+    return None
+
+
+def _run_dir_interpolation_error(argv):
+    """The message for ``name``, ``train`` or ``ckpt_path`` given an interpolation that does
+    not resolve (``name=${oc.env:UNSET}``, ``train=${nope}``), else None.
+
+    The run directory is made of them (conf/config.yaml: name), and Hydra resolves it
+    before any runner code runs: its error formatting failed on the resolver's exception
+    and printed a hundred lines. The config is composed here again (a few tenths of a
+    second) only when one of them holds an interpolation.
+    """
+    keys = [m.group(1) for m in (re.fullmatch(r"\+{0,2}(name|train|ckpt_path)=(.*)", a, re.S)
+                                 for a in argv) if m and "${" in m.group(2)]
+    if not keys:
+        return None
+    from omegaconf.errors import OmegaConfBaseException
+    try:
+        cfg = _composed_from(argv)
+    except Exception:          # whatever Hydra refuses here, it says itself
+        return None
+    for key in keys:
+        try:
+            OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+        except OmegaConfBaseException as exc:
+            text = " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
+            if "hydra" in text.lower():   # ${hydra:...} resolves in a run only: Hydra's
+                continue
+            raw = OmegaConf.to_container(cfg, resolve=False)[key]
+            return f"{key}={raw}: cannot be resolved: {text}"
     return None
 
 
@@ -146,6 +176,20 @@ def unknown_key_hint(argv):
             node = node[part]
             where.append(part)
     return None
+
+
+def _composed_from(argv):
+    """The config ``python -m runner argv`` composes (each sweep at its first value's
+    place: left out), unresolved; raises what Hydra would. None for a config from
+    elsewhere (--config-dir and the like)."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    args = get_args_parser().parse_args(argv)
+    if args.config_dir or args.config_path or args.config_name:
+        raise ValueError("a config from elsewhere")
+    overrides = OverridesParser.create().parse_overrides(args.overrides)
+    return _composed([o.input_line for o in overrides if not o.is_sweep_override()
+                      and not o.key_or_group.startswith("hydra")])
 
 
 def _composed(choices):

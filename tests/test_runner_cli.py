@@ -123,6 +123,28 @@ def test_cli_overrides_with_interpolations_are_recorded_as_typed(tmp_path):
     assert s["status"] == "failed" and "trainer.epochs=${nope}" in s["overrides"]
 
 
+@pytest.mark.parametrize("arg, why", [("name=${oc.env:GRUCY_UNSET}", "GRUCY_UNSET' not found"),
+                                       ("train=${nope}", "key 'nope' not found"),
+                                       ("ckpt_path=${nope}", "key 'nope' not found")])
+def test_cli_a_run_directory_key_that_does_not_resolve_is_one_line(tmp_path, arg, why):
+    # found by a fuzzing pass: the run directory is made of name, train and ckpt_path, and
+    # Hydra resolves it before any runner code; its error formatting failed on the
+    # exception and printed some 200 lines ("An error occurred during Hydra's exception
+    # formatting")
+    assert "GRUCY_UNSET" not in os.environ
+    r = cli([arg, "trainer.epochs=1"], cwd=tmp_path)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"error: {arg}: cannot be resolved: ") and why in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_directory_keys_that_resolve_pass_to_hydra():
+    from runner.cli import argv_error
+    for arg in ("name=w${data.window}", "name=${hydra:job.name}", "name=plain", "train=true",
+                "seed=${nope}"):             # seed's is the run's to say (runner.config.resolve)
+        assert argv_error([arg]) is None, arg
+
+
 @pytest.mark.parametrize("arg, given, instead", [
     ("scheduler=null", "null", "scheduler=none is the constant learning rate"),
     ("hparams_search=null", "null", "leave it out"),
