@@ -20,7 +20,8 @@ def argv_error(argv):
     """The message for an override in ``argv`` that Hydra would mishandle before any runner
     code runs, else None: a config group set to null or another non-name, or a name that
     leads out of outputs/."""
-    return _group_value_error(argv) or _name_error(argv) or _run_dir_interpolation_error(argv)
+    return (_group_value_error(argv) or _name_error(argv) or _no_trials_error(argv)
+            or _run_dir_interpolation_error(argv))
 
 
 def _name_error(argv):
@@ -31,6 +32,16 @@ def _name_error(argv):
         if m and ".." in m.group(1).split("/"):
             return (f"{arg}: a run is written to outputs/<name>/<date_time>, and this name leads "
                     "outside outputs/; use hydra.run.dir=DIR for a run directory elsewhere")
+    return None
+
+
+def _no_trials_error(argv):
+    """``hydra.sweeper.n_trials=0`` (or less): the Optuna sweeper ran no trial and then
+    asked its study for the best one, a traceback ending "No trials are completed yet"."""
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}hydra\.sweeper\.n_trials=\s*([-+]?\d[\d_]*)\s*", arg)
+        if m and int(m.group(1)) <= 0:
+            return f"{arg}: a search needs at least one trial"
     return None
 
 

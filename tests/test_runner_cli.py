@@ -138,6 +138,17 @@ def test_cli_a_run_directory_key_that_does_not_resolve_is_one_line(tmp_path, arg
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_search_of_no_trials_is_refused_before_hydra():
+    # found by a fuzzing pass: with -m hparams_search=sine_optuna, Optuna's sweeper ran no
+    # trial and then asked for the best one: "ValueError: No trials are completed yet"
+    from runner.cli import argv_error
+    for arg in ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=-3", "+hydra.sweeper.n_trials=0_0"):
+        assert argv_error(["-m", "hparams_search=sine_optuna", arg]) == (
+            f"{arg}: a search needs at least one trial"), arg
+    for arg in ("hydra.sweeper.n_trials=1", "hydra.sweeper.n_trials=1_0"):
+        assert argv_error([arg]) is None, arg
+
+
 def test_run_directory_keys_that_resolve_pass_to_hydra():
     from runner.cli import argv_error
     for arg in ("name=w${data.window}", "name=${hydra:job.name}", "name=plain", "train=true",
