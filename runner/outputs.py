@@ -9,6 +9,7 @@ it is the runner's.
 import csv
 import io
 import json
+import math
 import platform
 import shutil
 from pathlib import Path
@@ -105,14 +106,28 @@ def read_metrics(path):
 
 
 def write_json(path, obj) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """``obj`` as strict JSON: a NaN or infinite number is written as null (json.dumps
+    wrote NaN and Infinity, which JSON has not: jq and JSON.parse refused summary.json of
+    a series whose persistence RMSE overflowed)."""
+    atomic_write(path, json.dumps(_finite_or_null(obj), indent=2, default=_json_default,
+                                  allow_nan=False) + "\n")
+
+
+def _finite_or_null(o):
+    if isinstance(o, dict):
+        return {k: _finite_or_null(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite_or_null(v) for v in o]
+    if isinstance(o, (float, np.floating)) and not math.isfinite(o):
+        return None
+    return o
 
 
 def _json_default(o):
     if isinstance(o, np.generic):
-        return o.item()
+        return _finite_or_null(o.item())
     if isinstance(o, np.ndarray):
-        return o.tolist()
+        return _finite_or_null(o.tolist())
     return str(o)
 
 

@@ -174,6 +174,23 @@ def test_atomic_writes_fsync_and_clean_up_after_a_failure(tmp_path, monkeypatch)
     assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "ok"}   # the old one stays
 
 
+def test_summary_json_is_strict_json(tmp_path):
+    # found by a fuzzing pass: a series of +-1e308 made the persistence baseline's RMSE
+    # overflow, and summary.json held Infinity, which JSON has not (jq, JSON.parse refuse it)
+    from runner import outputs
+    outputs.write_json(tmp_path / "s.json", {"rmse": math.inf, "val": [np.float32("nan"), 1.5],
+                                             "a": np.array([-np.inf, 2.0]), "n": np.int64(3)})
+    text = (tmp_path / "s.json").read_text()
+    strict = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in {text}"))
+    assert strict == {"rmse": None, "val": [None, 1.5], "a": [None, 2.0], "n": 3}
+    # end to end: the run that wrote Infinity
+    (tmp_path / "big.csv").write_text("v\n" + "".join(f"{(-1) ** i * 1e308}\n" for i in range(400)))
+    out, _, _ = train(tmp_path, tiny("csv", ["data.column=v", f"data.path={tmp_path / 'big.csv'}"]))
+    summary = json.loads((out / "summary.json").read_text(),
+                         parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
+    assert summary["baselines"]["persistence"]["rmse"] is None
+
+
 def test_traceback_txt_is_written_atomically(tmp_path, monkeypatch):
     import os
     renamed, real = [], os.replace
