@@ -379,16 +379,18 @@ def _read_csv_column(p, column, time_column):
                 # a dict of the row would silently keep the last of them
                 raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
         values, labels, lines = [], [], []
-        blank = None                      # the first of the blank lines since the last row
+        blank = None                      # (line, what) of the first blank row since the last row
         for start, end, fields in rows:   # the file's lines: blank lines are counted
-            if not fields:
-                blank = blank or start    # a trailing one ends the file; so far, it may
+            if not any(f.strip() for f in fields):
+                # a blank line, or one of spaces or only commas (spreadsheets end exports
+                # with ",,,"): a trailing one ends the file; so far, it may
+                blank = blank or (start, "a blank line" if len(fields) <= 1 else "an empty row")
                 continue
             if blank:
                 # a row after it: the blank line was a row whose cells are missing, as an
                 # empty cell is (skipped, "1, 2, <blank>, 4" read as [1, 2, 4], gap closed)
-                raise DataError(f"{p.name} line {blank}: missing value in column {column!r} "
-                                "(a blank line; gaps are not filled silently; fill or drop "
+                raise DataError(f"{p.name} line {blank[0]}: missing value in column {column!r} "
+                                f"({blank[1]}; gaps are not filled silently; fill or drop "
                                 "them first)")
             # a row that spans lines (a quoted field with line breaks) is named by all of
             # them: a quote left open made the rest of the file one row, reported at its

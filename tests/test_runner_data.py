@@ -330,12 +330,13 @@ def test_csv_spaces_after_the_commas_are_not_part_of_the_names(tmp_path):
         CSVSeries(write(tmp_path, "v, t\n2.5, 2000-01\n3.5, 2000-03\n4.5, 2000-04\n5, 2000-05\n"), "v", "t").series()
 
 
-@pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n"])
+@pytest.mark.parametrize("end", ["", "\n", "\n\n", "\r\n\r\n",
+                                 "\n  \n", "\n,,\n, ,\t\n"])   # spaces; a spreadsheet's ",,"
 def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     p = write(tmp_path, "t,v,w\n1,2,3\n2,3,4\n3,5,6" + end)
     values, labels = CSVSeries(p, "v", "t").series()
     assert list(values) == [2, 3, 5] and labels == ["1", "2", "3"]
-    values, labels = CSVSeries(write(tmp_path, "v\n2\n3\n5" + end), "v").series()
+    values, labels = CSVSeries(write(tmp_path, "v\n2\n3\n5" + end.replace(",", "")), "v").series()
     assert list(values) == [2, 3, 5] and labels == ["0", "1", "2"]
 
 
@@ -346,13 +347,16 @@ def test_csv_blank_lines_at_the_end_are_not_rows(tmp_path, end):
     ("v\r\n1\r\n2\r\n\r\n4\r\n", 4, None),
     ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", 4, None),       # a whole row missing
     ("t,v\n1,1\n2,2\n\n4,3\n5,4\n", 4, "t"),        # the gap, not the step after it
+    ("t,v\n1,1\n2,2\n,\n4,3\n", 4, "t"),             # an empty row: as a blank line
+    ("v\n1\n2\n  \n4\n", 4, None),                  # spaces only
 ])
 def test_csv_blank_line_inside_the_data_is_a_missing_value(tmp_path, text, line, time_column):
     """Regression: blank lines were skipped wherever they stood, so a column of 1, 2, a blank
     line and 4 read as [1, 2, 4], its gap closed silently. Only blank lines at the end of
     the file end it."""
+    what = "an empty row" if "\n,\n" in text else "a blank line"
     with pytest.raises(DataError, match=rf"^s.csv line {line}: missing value in column 'v' "
-                                        r"\(a blank line; gaps are not filled silently; fill "
+                                        rf"\({what}; gaps are not filled silently; fill "
                                         r"or drop them first\)$"):
         CSVSeries(write(tmp_path, text), "v", time_column).series()
 
