@@ -460,7 +460,14 @@ def _carry_timing(history, metrics_path):
     """Keep the original run's wall-clock columns for the epochs it already did."""
     if not metrics_path.is_file():
         return
-    old = {r["epoch"]: r for r in outputs.read_metrics(metrics_path)}
+    try:
+        old = {r["epoch"]: r for r in outputs.read_metrics(metrics_path)}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # a file edited by hand failed the resume with a bare "could not convert string to
+        # float"; the columns are wall-clock times only (the numbers come from the checkpoint)
+        log.warning(f"{metrics_path} is unreadable ({exc}); the earlier epochs' timing columns "
+                    "are left empty")
+        old = {}
     for r in history:
         for c in outputs.TIMING_COLUMNS:
             r[c] = (old.get(r["epoch"]) or {}).get(c)

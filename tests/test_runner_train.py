@@ -1068,6 +1068,23 @@ def test_a_resumed_run_keeps_the_wall_clock_columns_of_the_epochs_it_carried(tmp
         assert [r[c] for r in new[:2]] == [r[c] for r in old] and new[2][c]
 
 
+def test_a_resume_beside_a_damaged_metrics_csv_leaves_only_the_timing_out(tmp_path, caplog):
+    # found by a fuzzing pass: a metrics.csv edited by hand failed the resume with a bare
+    # "could not convert string to float" (and traceback.txt), though only its wall-clock
+    # columns are read; the run's numbers are the checkpoint's
+    ov = tiny("sine", ["trainer.epochs=3"])
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=2"], "part")
+    whole, _, _ = train(tmp_path, ov, "whole")
+    text = (part / "metrics.csv").read_text().splitlines()
+    (part / "metrics.csv").write_text("\n".join(text[:2] + ["2,oops" + text[2][1:]]) + "\n")
+    resumed, _, s = train(tmp_path, ov + [f"resume={part}"], "resumed")
+    assert s["status"] == "ok", s.get("error")
+    assert metrics_without_timing(resumed / "metrics.csv") == metrics_without_timing(whole / "metrics.csv")
+    rows = list(csv.DictReader(open(resumed / "metrics.csv")))
+    assert all(not r[c] for r in rows[:2] for c in TIMING_COLUMNS) and rows[2][TIMING_COLUMNS[0]]
+    assert "metrics.csv is unreadable" in caplog.text
+
+
 def test_resume_continues_the_early_stopping_count(tmp_path, monkeypatch):
     # best at epoch 1, then worse: patience 2 stops after epoch 3, whether or not the run
     # was stopped (trainer.stop_after) and resumed in between
