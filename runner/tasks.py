@@ -316,8 +316,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         partial["name"], partial["seed"] = cfg.get("name"), cfg.get("seed")
     # the model expects the scaling it was trained with: data other than its run's (a longer
     # CSV) is normalised with the stored statistics, not its own training part's
-    stored = (meta.get("data") or {}) if meta.get("runner") else {}   # the runner's own
-    stats = (stored["mean"], stored["std"]) if {"mean", "std"} <= set(stored) else None
+    stats = trainer.stored_stats(meta, f"ckpt_path={path}")
     try:
         data = load_data(cfg.data, stats)
     except DataError as exc:

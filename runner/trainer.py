@@ -428,6 +428,23 @@ def check_resume(cfg, path, meta) -> None:
     raise ConfigError(f"resume={path}: {'; '.join(problems)}; {fix}")
 
 
+def stored_stats(meta, where):
+    """The training part's ``(mean, std)`` a runner checkpoint's ``meta`` stores, or None
+    (not the runner's, or written before they were stored). ``where`` names the checkpoint
+    (``resume=...``) in the ConfigError for values no run stores: a string there ended an
+    evaluation in a bare "could not convert string to float"."""
+    stored = (meta.get("data") or {}) if meta.get("runner") else {}
+    if not {"mean", "std"} <= set(stored):
+        return None
+    mean, std = stored["mean"], stored["std"]
+    if not (all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in (mean, std)) and std > 0):
+        raise ConfigError(f"{where}: the checkpoint's stored normalisation (mean {mean!r}, std "
+                          f"{std!r}) is not a finite mean and a positive std; the file is "
+                          "damaged or was not written by the runner")
+    return float(mean), float(std)
+
+
 def check_resume_data(path, meta, data: Prepared) -> None:
     """Refuse resuming on data other than the checkpoint's run trained on.
 
@@ -439,12 +456,13 @@ def check_resume_data(path, meta, data: Prepared) -> None:
     mean and standard deviation as they were. A checkpoint from before the digests were
     stored is checked by the statistics alone.
     """
-    stored = meta.get("data") or {}
-    if not {"mean", "std"} <= set(stored):
+    stats = stored_stats(meta, f"resume={path}")
+    if stats is None:
         return
-    what = [f"the training part's {key} is {getattr(data, key)!r}, it was {stored[key]!r}"
-            for key in ("mean", "std")
-            if not math.isclose(stored[key], getattr(data, key), rel_tol=1e-12, abs_tol=0.0)]
+    stored = meta["data"]
+    what = [f"the training part's {key} is {getattr(data, key)!r}, it was {value!r}"
+            for key, value in zip(("mean", "std"), stats)
+            if not math.isclose(value, getattr(data, key), rel_tol=1e-12, abs_tol=0.0)]
     if isinstance(stored.get("digests"), dict):
         now = digests(data)
         changed = [SPLIT_NAMES[k] for k in SPLIT_NAMES if stored["digests"].get(k) != now[k]]

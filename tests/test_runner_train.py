@@ -1308,6 +1308,23 @@ def _with_metadata(src, dst, edit):
     return dst
 
 
+@pytest.mark.parametrize("mean, std", [("a", 1.0), (0.5, 0.0), (None, 1.0), (0.5, True)])
+def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
+    # found by a fuzzing pass: a stored mean of "a" ended an evaluation in a bare
+    # "could not convert string to float: 'a'" (and a resume in a TypeError)
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, s = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_metadata(out / "last.npz", tmp_path / "bad.npz",
+                         lambda m: {**m, "data": {**m["data"], "mean": mean, "std": std}})
+    why = (f"the checkpoint's stored normalisation (mean {mean!r}, std {std!r}) is not a finite "
+           "mean and a positive std; the file is damaged or was not written by the runner")
+    for args, key in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, args, key)
+        s = json.loads((tmp_path / key / "summary.json").read_text())
+        assert s["status"] == "failed" and s["error"] == f"ConfigError: {key}={bad}: {why}", s["error"]
+
+
 def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path):
     # grucy.io.save's metadata is its author's own: a "config" there that is not the
     # runner's (a string) failed inside the evaluation with a ValueError and traceback.txt
