@@ -21,7 +21,7 @@ def argv_error(argv):
     code runs, else None: a config group set to null or another non-name, or a name that
     leads out of outputs/."""
     return (_group_value_error(argv) or _name_error(argv) or _no_trials_error(argv)
-            or _run_dir_interpolation_error(argv))
+            or _hydra_setting_error(argv) or _run_dir_interpolation_error(argv))
 
 
 def _name_error(argv):
@@ -42,6 +42,33 @@ def _no_trials_error(argv):
         m = re.fullmatch(r"\+{0,2}hydra\.sweeper\.n_trials=\s*([-+]?\d[\d_]*)\s*", arg)
         if m and int(m.group(1)) <= 0:
             return f"{arg}: a search needs at least one trial"
+    return None
+
+
+def _hydra_setting_error(argv):
+    """The message for what Hydra or its launcher refuses with a traceback (found by a
+    fuzzing pass), else None: two modes at once (``--cfg job -m``), a run or sweep
+    directory that is an existing file, joblib's ``n_jobs=0``."""
+    from hydra._internal.utils import get_args_parser
+    try:
+        args = get_args_parser().parse_args(argv)
+    except BaseException:      # argparse exits with its own message: Hydra's to give
+        return None
+    modes = [name for name, on in (("--run", args.run), ("--multirun", args.multirun),
+                                   ("--cfg", args.cfg is not None), ("--info", args.info is not None),
+                                   ("--shell-completion", args.shell_completion)) if on]
+    if len(modes) > 1:         # Hydra's check, as hydra._internal.utils._run_hydra makes it
+        return f"{' and '.join(modes)}: give one of them (they are different ways to run)"
+    for arg in args.overrides:
+        m = re.fullmatch(r"\+{0,2}(hydra\.(?:run|sweep)\.dir)=(.*)", arg, re.S)
+        if m and "${" not in m.group(2):
+            path = Path(m.group(2).strip("'\"")).expanduser()
+            if path.exists() and not path.is_dir():
+                return f"{arg}: {path} exists and is not a directory"
+        m = re.fullmatch(r"\+{0,2}hydra\.launcher\.n_jobs=\s*0+\s*", arg)
+        if m:
+            return (f"{arg}: joblib runs n_jobs jobs at once: 1 or more, or -1 for one per "
+                    "core (-2 for all cores but one)")
     return None
 
 

@@ -149,6 +149,26 @@ def test_a_search_of_no_trials_is_refused_before_hydra():
         assert argv_error([arg]) is None, arg
 
 
+def test_what_hydra_refuses_with_a_traceback_is_one_line_before_it(tmp_path, monkeypatch):
+    # found by a fuzzing pass: Hydra's ValueError ("Only one of --run, --multirun, --cfg
+    # ..."), a FileExistsError from making the run directory, joblib's "n_jobs == 0 in
+    # Parallel has no meaning", each a traceback
+    from runner.cli import argv_error
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    for argv, message in [
+            (["--cfg", "job", "-m"], "--multirun and --cfg: give one of them"),
+            (["-m", "--info"], "--multirun and --info: give one of them"),
+            (["hydra.run.dir=afile"], "hydra.run.dir=afile: afile exists and is not a directory"),
+            (["-m", "hydra.sweep.dir='afile'", "seed=1,2"], "afile exists and is not a directory"),
+            (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
+             "hydra.launcher.n_jobs=0: joblib runs n_jobs jobs at once: 1 or more")]:
+        assert message in (argv_error(argv) or ""), argv
+    for argv in (["--cfg", "job"], ["-m", "seed=1,2"], ["hydra.run.dir=new"], ["hydra.run.dir=."],
+                 ["hydra.launcher.n_jobs=-1"], ["hydra.launcher.n_jobs=10"], ["--help"]):
+        assert argv_error(argv) is None, argv
+
+
 def test_run_directory_keys_that_resolve_pass_to_hydra():
     from runner.cli import argv_error
     for arg in ("name=w${data.window}", "name=${hydra:job.name}", "name=plain", "train=true",
