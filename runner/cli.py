@@ -1,9 +1,12 @@
 """The command line around Hydra: refusals before it runs, hints after it refuses.
 
 Hydra reads the arguments before any runner code runs, and some of its answers are a raw
-traceback or advice that does not fit the runner (``argv_error`` answers those first); when
-it has refused, ``missing_plugin_hint`` and ``unknown_key_hint`` add a line saying what to
-install or which key was meant. ``python -m runner`` (runner/__main__.py) calls them.
+traceback or advice that does not fit the runner (``argv_error`` answers those first: a
+config group set to a non-name, a name leading out of outputs/, a search of no trials,
+two modes at once, a run directory that is a file, joblib's n_jobs=0, and a run directory
+key that does not resolve); when it has refused, ``missing_plugin_hint`` and
+``unknown_key_hint`` add a line saying what to install or which key was meant.
+``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
 import importlib.util
