@@ -20,11 +20,57 @@ from runner.config import config_dir
 # ---- before Hydra reads the arguments ----------------------------------------------------
 
 def argv_error(argv):
-    """The message for an override in ``argv`` that Hydra would mishandle before any runner
-    code runs, else None: a config group set to null or another non-name, or a name that
-    leads out of outputs/."""
+    """The message for an argument in ``argv`` that Hydra would mishandle before any runner
+    code runs (the module docstring lists them), else None."""
     return (_group_value_error(argv) or _name_error(argv) or _no_trials_error(argv)
             or _hydra_setting_error(argv) or _run_dir_interpolation_error(argv))
+
+
+def _group_value_error(argv):
+    """The message for a config group set to something other than an option's name in
+    ``argv`` (``scheduler=null``, ``scheduler=false``, ``optimizer=1e-3``), else None.
+
+    Hydra refuses these with a raw traceback ("Config group override must be a string or a
+    list. Got NoneType", or bool, int, float, dict) that names neither the argument nor
+    what to write instead. The value is typed by Hydra's own parser: False, 1_000, inf.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    conf = Path(config_dir())
+    parser = None
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", arg, re.S)
+        if not m:
+            continue
+        group = m.group(1)
+        if not (group.startswith("hydra/") or (conf / group).is_dir()):
+            continue
+        parser = parser or OverridesParser.create()
+        try:
+            value = parser.parse_override(arg).value()
+        except Exception:          # bad syntax: Hydra says so itself, in its own words
+            continue
+        if not (value is None or isinstance(value, (bool, int, float, dict))):
+            continue               # an option's name, a list of them, or a sweep
+        given = ("null" if value is None else str(value).lower() if isinstance(value, bool)
+                 else "a dict" if isinstance(value, dict) else "a number")
+        if group.startswith("hydra/"):
+            # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
+            # too, so conf/ cannot list them
+            return (f"{arg}: a config group cannot be set to {given} on the command line; "
+                    "leave it out for Hydra's default, or name one of its options")
+        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        if group == "scheduler":
+            instead = "scheduler=none is the constant learning rate"
+        elif group in ("experiment", "hparams_search"):
+            instead = "leave it out: it is off unless chosen"
+        else:
+            instead = f"choose one of: {', '.join(options)}"
+        if given == "a number":
+            # optimizer=1e-3 most likely meant one of the group's keys (optimizer.lr=1e-3)
+            instead += f" (to set one of its keys: {group}.<key>={m.group(2)})"
+        return (f"{arg}: a config group cannot be set to {given} on the command line; "
+                f"{instead}")
+    return None
 
 
 def _name_error(argv):
@@ -90,7 +136,12 @@ def _run_dir_interpolation_error(argv):
         return None
     from omegaconf.errors import OmegaConfBaseException
     try:
-        cfg = _composed_from(argv)
+        overrides = _bundled_overrides(argv)
+        if overrides is None:
+            return None
+        # a sweep's values each give a config of their own: left out here, as hydra.*
+        cfg = _composed([o.input_line for o in overrides if not o.is_sweep_override()
+                         and not o.key_or_group.startswith("hydra")])
     except Exception:          # whatever Hydra refuses here, it says itself
         return None
     for key in keys:
@@ -102,53 +153,6 @@ def _run_dir_interpolation_error(argv):
                 continue
             raw = OmegaConf.to_container(cfg, resolve=False)[key]
             return f"{key}={raw}: cannot be resolved: {text}"
-    return None
-
-
-def _group_value_error(argv):
-    """The message for a config group set to something other than an option's name in
-    ``argv`` (``scheduler=null``, ``scheduler=false``, ``optimizer=1e-3``), else None.
-
-    Hydra refuses these with a raw traceback ("Config group override must be a string or a
-    list. Got NoneType", or bool, int, float, dict) that names neither the argument nor
-    what to write instead. The value is typed by Hydra's own parser: False, 1_000, inf.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    conf = Path(config_dir())
-    parser = None
-    for arg in argv:
-        m = re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", arg, re.S)
-        if not m:
-            continue
-        group = m.group(1)
-        if not (group.startswith("hydra/") or (conf / group).is_dir()):
-            continue
-        parser = parser or OverridesParser.create()
-        try:
-            value = parser.parse_override(arg).value()
-        except Exception:          # bad syntax: Hydra says so itself, in its own words
-            continue
-        if not (value is None or isinstance(value, (bool, int, float, dict))):
-            continue               # an option's name, a list of them, or a sweep
-        given = ("null" if value is None else str(value).lower() if isinstance(value, bool)
-                 else "a dict" if isinstance(value, dict) else "a number")
-        if group.startswith("hydra/"):
-            # Hydra's groups (hydra/launcher, hydra/sweeper, ...) draw options from plugins
-            # too, so conf/ cannot list them
-            return (f"{arg}: a config group cannot be set to {given} on the command line; "
-                    "leave it out for Hydra's default, or name one of its options")
-        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
-        if group == "scheduler":
-            instead = "scheduler=none is the constant learning rate"
-        elif group in ("experiment", "hparams_search"):
-            instead = "leave it out: it is off unless chosen"
-        else:
-            instead = f"choose one of: {', '.join(options)}"
-        if given == "a number":
-            # optimizer=1e-3 most likely meant one of the group's keys (optimizer.lr=1e-3)
-            instead += f" (to set one of its keys: {group}.<key>={m.group(2)})"
-        return (f"{arg}: a config group cannot be set to {given} on the command line; "
-                f"{instead}")
     return None
 
 
@@ -184,14 +188,11 @@ def unknown_key_hint(argv):
     Run after Hydra has refused, so composing the config again here costs a failing run
     only; a config from elsewhere (--config-dir and the like) gets no hint.
     """
+    from hydra.core.override_parser.types import OverrideType
     try:
-        from hydra._internal.utils import get_args_parser
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-        from hydra.core.override_parser.types import OverrideType
-        args = get_args_parser().parse_args(argv)
-        if args.config_dir or args.config_path or args.config_name:
+        overrides = _bundled_overrides(argv)
+        if overrides is None:
             return None
-        overrides = OverridesParser.create().parse_overrides(args.overrides)
         groups = {p.name for p in Path(config_dir()).iterdir() if p.is_dir()}
         choices = [o.input_line for o in overrides if o.type == OverrideType.CHANGE
                    and o.key_or_group in groups and not o.is_sweep_override()]
@@ -219,18 +220,15 @@ def unknown_key_hint(argv):
     return None
 
 
-def _composed_from(argv):
-    """The config ``python -m runner argv`` composes (each sweep at its first value's
-    place: left out), unresolved; raises what Hydra would. None for a config from
-    elsewhere (--config-dir and the like)."""
+def _bundled_overrides(argv):
+    """Hydra's parse of the overrides in ``argv``, or None for a config from elsewhere
+    (--config-dir and the like: conf/ cannot speak for it); raises what Hydra would."""
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
     args = get_args_parser().parse_args(argv)
     if args.config_dir or args.config_path or args.config_name:
-        raise ValueError("a config from elsewhere")
-    overrides = OverridesParser.create().parse_overrides(args.overrides)
-    return _composed([o.input_line for o in overrides if not o.is_sweep_override()
-                      and not o.key_or_group.startswith("hydra")])
+        return None
+    return OverridesParser.create().parse_overrides(args.overrides)
 
 
 def _composed(choices):
