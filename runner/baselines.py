@@ -23,12 +23,14 @@ def _ar_design(x, p):
     return np.hstack([lags, np.ones((len(x), 1))])
 
 
-def fit_ar(x, y, p, ridge=1e-8):
-    """Least-squares AR(p) with intercept, one output per horizon step (direct forecasts)."""
-    a = _ar_design(x, p)
-    # a tiny ridge keeps the normal equations solvable when lags are collinear
-    coef = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ y.astype(np.float64))
-    return coef
+def fit_ar(x, y, p):
+    """Least-squares AR(p) with intercept, one output per horizon step (direct forecasts).
+
+    By SVD (np.linalg.lstsq), not the normal equations: a smooth series' lags are nearly
+    collinear (Mackey-Glass: condition number about 1e7), AᵀA squares that, and the ridge
+    of 1e-8 that kept it solvable biased the fit, its test RMSE 20-40 % above least
+    squares'. lstsq takes exactly collinear lags too (the minimum-norm solution)."""
+    return np.linalg.lstsq(_ar_design(x, p), y.astype(np.float64), rcond=None)[0]
 
 
 def predict_ar(coef, x):
