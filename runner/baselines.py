@@ -23,14 +23,45 @@ def _ar_design(x, p):
     return np.hstack([lags, np.ones((len(x), 1))])
 
 
+def _lag_qr(x, y, top):
+    """R and Qᵀy of the QR of the design [1, x_{t-1}, ..., x_{t-top}] (nearest lag first):
+    AR(p)'s design is its first p + 1 columns, so every order's least squares comes from
+    this one factorisation (_solve).
+
+    Householder reflections in numpy's own loops (einsum, outer), not np.linalg.qr or
+    lstsq: numpy's LAPACK splits these small products over its BLAS threads, and on two
+    busy cores one lstsq took 34-200 ms (1 ms on one thread), a second or more for the
+    32 orders, after which numpy's threads spun beside grucy's first epoch."""
+    m = np.hstack([np.ones((len(x), 1)), x[:, ::-1][:, :top, 0].astype(np.float64),
+                   y.astype(np.float64)])                       # (n, top + 1 + horizon)
+    k = top + 1
+    for j in range(k):
+        col = m[j:, j]
+        norm = np.sqrt(np.einsum("i,i->", col, col))
+        if norm == 0.0:
+            continue
+        v = col.copy()
+        v[0] += np.copysign(norm, col[0])      # the sign that does not cancel
+        v /= np.sqrt(np.einsum("i,i->", v, v))
+        m[j:, j:] -= 2.0 * np.multiply.outer(v, np.einsum("i,ij->j", v, m[j:, j:]))
+    return m[:k, :k], m[:k, k:]
+
+
+def _solve(r, qty, p):
+    """AR(p)'s least-squares coefficients from _lag_qr's factors, as predict_ar takes them
+    (lags oldest first, then the intercept). By SVD of the small triangular block, so
+    collinear lags (a noise-free sine) get the minimum-norm solution, as lstsq's."""
+    c = np.linalg.lstsq(r[:p + 1, :p + 1], qty[:p + 1], rcond=None)[0]
+    return np.vstack([c[1:][::-1], c[:1]])
+
+
 def fit_ar(x, y, p):
     """Least-squares AR(p) with intercept, one output per horizon step (direct forecasts).
 
-    By SVD (np.linalg.lstsq), not the normal equations: a smooth series' lags are nearly
-    collinear (Mackey-Glass: condition number about 1e7), AᵀA squares that, and the ridge
-    of 1e-8 that kept it solvable biased the fit, its test RMSE 20-40 % above least
-    squares'. lstsq takes exactly collinear lags too (the minimum-norm solution)."""
-    return np.linalg.lstsq(_ar_design(x, p), y.astype(np.float64), rcond=None)[0]
+    By QR, not the normal equations: a smooth series' lags are nearly collinear
+    (Mackey-Glass: condition number about 1e7), AᵀA squares that, and the ridge of 1e-8
+    that kept it solvable biased the fit, its test RMSE 20-40 % above least squares'."""
+    return _solve(*_lag_qr(x, y, p), p)
 
 
 def predict_ar(coef, x):
@@ -39,11 +70,11 @@ def predict_ar(coef, x):
 
 def best_ar(data: Prepared, max_order=None):
     """AR(p) for p = 1..window fitted on train, p chosen by validation RMSE."""
-    window = data.train.x.shape[1]
-    orders = range(1, min(window, max_order or window) + 1)
+    top = min(data.train.x.shape[1], max_order or data.train.x.shape[1])
+    r, qty = _lag_qr(data.train.x, data.train.y, top)
     best = None
-    for p in orders:
-        coef = fit_ar(data.train.x, data.train.y, p)
+    for p in range(1, top + 1):
+        coef = _solve(r, qty, p)
         val = scores(predict_ar(coef, data.val.x), data.val.y, data.std)["rmse"]
         if best is None or val < best[0]:
             best = (val, p, coef)
