@@ -1,5 +1,6 @@
 """Baselines scored on the same test split as the model, so a user sees whether the GRU
-earned its keep. They run once, outside the training loop, so numpy's BLAS is fine here.
+earned its keep. They run once, before training; the AR fits keep off numpy's threaded
+LAPACK all the same (_lag_qr says why).
 """
 import numpy as np
 
