@@ -187,7 +187,7 @@ def test_run_directory_keys_that_resolve_pass_to_hydra():
     ("scheduler=false", "false", "scheduler=none is the constant learning rate"),
     ("optimizer=1e-3", "a number", "(to set one of its keys: optimizer.<key>=1e-3)"),
 ])
-def test_cli_a_config_group_set_to_null_is_one_line(tmp_path, arg, given, instead):
+def test_cli_a_config_group_set_to_null_or_a_number_is_one_line(tmp_path, arg, given, instead):
     # Hydra refused it with a raw traceback ("Config group override must be a string or a
     # list. Got NoneType", or bool, float, ...) naming neither the argument nor what to write
     r = cli([arg, f"hydra.run.dir={tmp_path}"])
