@@ -257,17 +257,22 @@ def run(cfg: DictConfig, out_dir=None) -> float:
             outputs.atomic_write(out_dir / "traceback.txt", traceback.format_exc())
     finally:
         summary["seconds"] = time.perf_counter() - started
-        summary["versions"] = outputs.versions()
-        if info["multirun"] and info["sweep_dir"]:
-            from runner.sweep import sweep_id
-            summary["sweep"] = sweep_id(info["sweep_dir"])   # which sweep this job belongs to
-        outputs.write_json(out_dir / "summary.json", summary)
-        if info["multirun"] and info["sweep_dir"]:
-            try:
-                from runner.sweep import write_table
-                write_table(info["sweep_dir"])
-            except Exception as exc:
-                log.warning("sweep table not updated: %s", exc)
+        # a Ctrl-C here waits for the record: one as the run ended, or a second while the
+        # first was recorded, came during versions() (some 20 ms) and left no summary.json.
+        # The summary says what happened before it (ok, if the run had ended); the exit
+        # status says that Ctrl-C came
+        with outputs.ctrl_c_deferred():
+            summary["versions"] = outputs.versions()
+            if info["multirun"] and info["sweep_dir"]:
+                from runner.sweep import sweep_id
+                summary["sweep"] = sweep_id(info["sweep_dir"])   # which sweep this job belongs to
+            outputs.write_json(out_dir / "summary.json", summary)
+            if info["multirun"] and info["sweep_dir"]:
+                try:
+                    from runner.sweep import write_table
+                    write_table(info["sweep_dir"])
+                except Exception as exc:
+                    log.warning("sweep table not updated: %s", exc)
     if summary["status"] == "failed" and not info["multirun"]:
         print(f"error: {summary['error']}", file=sys.stderr)
         sys.exit(1)

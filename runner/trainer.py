@@ -5,14 +5,11 @@ Shuffling uses a generator seeded by (seed, epoch), so epoch k's batches do not 
 on how the run got there: a resumed run replays exactly what an uninterrupted one does.
 Inside the loop numpy only slices and does element-wise work; matrix products are grucy's.
 """
-import contextlib
 import inspect
 import logging
 import math
 import re
 import shlex
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -68,30 +65,6 @@ def predict(model, split: Split, batch_size: int) -> np.ndarray:
     for i in range(0, len(split), batch_size):
         out.append(np.asarray(model.predict(time_major(split.x[i:i + batch_size], dtype))))
     return np.concatenate(out, axis=0).reshape(split.y.shape)
-
-
-@contextlib.contextmanager
-def _ctrl_c_deferred():
-    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
-
-    An epoch's records (best.npz, last.npz, metrics.csv) are written together: a Ctrl-C
-    between them left last.npz an epoch behind best.npz and the metrics, and one inside
-    zipfile's constructor printed an "Exception ignored ... ZipFile.__del__" traceback
-    after the resume hint. Only where Python's own handler is in place (the main thread,
-    SIGINT not ignored or taken over by the caller).
-    """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def _finite(v):
@@ -225,7 +198,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         history.append(row)
         epochs_this_run += 1
         M.scheduler_step(scheduler, val_loss)
-        with _ctrl_c_deferred():                  # the epoch's records, all or none
+        with outputs.ctrl_c_deferred():           # the epoch's records, all or none
             if val_loss < best_val - t.early_stopping.min_delta:
                 best_val, best_epoch, bad_epochs = val_loss, epoch, 0
                 M.save_checkpoint(best_path, model, optimizer, state(epoch))

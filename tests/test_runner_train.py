@@ -317,6 +317,30 @@ def test_ctrl_c_while_an_epoch_is_recorded_waits_for_all_its_records(tmp_path, m
     assert s["status"] == "interrupted" and f"resume={out}" in s["error"], s["error"]
 
 
+def test_ctrl_c_while_the_summary_is_written_waits_for_it(tmp_path, monkeypatch):
+    # found by a fuzzing pass: a Ctrl-C as a run ended (or a second one while the first
+    # was recorded) came during outputs.versions() and left no summary.json at all. The
+    # summary says what happened before it (this run had ended: ok), the interrupt follows
+    import os
+    import signal
+    from runner import outputs
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal
+    real = outputs.versions
+
+    def versions_with_ctrl_c():
+        os.kill(os.getpid(), signal.SIGINT)
+        return real()
+
+    monkeypatch.setattr(outputs, "versions", versions_with_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path, tiny("sine"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["status"] == "ok" and s["versions"]["numpy"] and s["test"]["rmse"] > 0
+
+
 @pytest.mark.parametrize("where", ["dir", "last.npz"])
 def test_a_resume_into_its_own_directory_keeps_the_state_it_continues(tmp_path, where):
     ov = tiny("sine", ["trainer.epochs=3", "plots=true"])
