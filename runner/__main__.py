@@ -2,6 +2,7 @@
 import sys
 
 from runner.app import main
+from runner.interrupts import Terminated
 from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
 from runner.sweep import exit_status
 
@@ -12,8 +13,9 @@ if __name__ == "__main__":
         sys.exit(1)
     try:
         main()
-    except KeyboardInterrupt:    # the run said how to resume and wrote its summary already
-        sys.exit(130)            # 128 + SIGINT, the shell's code, without a traceback
+    except KeyboardInterrupt as exc:   # the run said how to resume, wrote its summary already
+        # 128 + the signal, the shell's code, without a traceback: SIGINT's or SIGTERM's
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install
         failed = exc.code not in (0, None)  # or which key was meant
         hint = failed and (missing_plugin_hint(sys.argv[1:]) or unknown_key_hint(sys.argv[1:]))

@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
+from runner.interrupts import Terminated, interrupts_deferred, sigterm_as_interrupt
 from runner.config import ConfigError, config_dir, resolve, user_path, validate
 from runner.rundir import claim, run_name
 
@@ -235,18 +236,19 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         summary.update(result)   # sets status: "ok", or "interrupted" by trainer.stop_after
         val = (summary.get("val") or {}).get("rmse")
         metric = float(val) if val is not None and math.isfinite(val) else FAILED_METRIC
-    except KeyboardInterrupt:
-        # Ctrl-C: say so (not "failed" with no error) and how to continue, then stop. Only a
-        # training run with a finished epoch (last.npz) can continue: resume= on anything
-        # else is refused with "no checkpoint there"
+    except KeyboardInterrupt as exc:
+        # Ctrl-C (or SIGTERM: runner.interrupts): say so (not "failed" with no error) and how
+        # to continue, then stop. Only a training run with a finished epoch (last.npz) can
+        # continue: resume= on anything else is refused with "no checkpoint there"
         summary["status"] = "interrupted"
         if _peek(cfg, "train") and begin.done and (out_dir / "last.npz").is_file():
             from runner.trainer import resume_command   # the overrides the run's checkpoint stores
             hint = f"continue with: {resume_command(out_dir) or f'resume={out_dir}'}"
         else:
             hint = "nothing to resume (no epoch finished); run the command again"
-        summary["error"] = f"KeyboardInterrupt: {hint}"
-        log.warning("interrupted; %s", hint)
+        how = "Terminated (SIGTERM)" if isinstance(exc, Terminated) else "KeyboardInterrupt"
+        summary["error"] = f"{how}: {hint}"
+        log.warning("%s; %s", "terminated" if isinstance(exc, Terminated) else "interrupted", hint)
         raise
     except Exception as exc:  # recorded, never lost: see the module docstring
         summary["status"] = "failed"
@@ -261,7 +263,7 @@ def run(cfg: DictConfig, out_dir=None) -> float:
         # first was recorded, came during versions() (some 20 ms) and left no summary.json.
         # The summary says what happened before it (ok, if the run had ended); the exit
         # status says that Ctrl-C came
-        with outputs.ctrl_c_deferred():
+        with interrupts_deferred():
             summary["versions"] = outputs.versions()
             if info["multirun"] and info["sweep_dir"]:
                 from runner.sweep import sweep_id
@@ -281,4 +283,5 @@ def run(cfg: DictConfig, out_dir=None) -> float:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def main(cfg: DictConfig) -> float:
-    return run(cfg)
+    with sigterm_as_interrupt():
+        return run(cfg)

@@ -6,15 +6,12 @@ A directory used again (``hydra.run.dir=...``) is cleared of an earlier run's fi
 new run's config holds (:func:`clear_earlier_run`), and only of these names: nothing else in
 it is the runner's.
 """
-import contextlib
 import csv
 import io
 import json
 import math
 import platform
 import shutil
-import signal
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -106,31 +103,6 @@ def read_metrics(path):
         rows = list(csv.DictReader(fh))
     return [{k: (float(v) if v not in ("", None) and k != "epoch" else (int(v) if k == "epoch" else None))
              for k, v in r.items()} for r in rows]
-
-
-@contextlib.contextmanager
-def ctrl_c_deferred():
-    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
-
-    An epoch's records (best.npz, last.npz, metrics.csv) are written together: a Ctrl-C
-    between them left last.npz an epoch behind best.npz and the metrics, and one inside
-    zipfile's constructor printed an "Exception ignored ... ZipFile.__del__" traceback
-    after the resume hint. summary.json too: a Ctrl-C as a run ended, or a second one
-    while the first was being recorded, left none. Only where Python's own handler is in
-    place (the main thread, SIGINT not ignored or taken over by the caller).
-    """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def write_json(path, obj) -> None:

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 import grucy
 
 from runner import baselines, model as M, outputs
+from runner.interrupts import interrupts_deferred
 from runner.config import ConfigError
 from runner.datasets import SPLIT_NAMES, Prepared, Split, digests
 
@@ -198,7 +199,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         history.append(row)
         epochs_this_run += 1
         M.scheduler_step(scheduler, val_loss)
-        with outputs.ctrl_c_deferred():           # the epoch's records, all or none
+        with interrupts_deferred():               # the epoch's records, all or none
             if val_loss < best_val - t.early_stopping.min_delta:
                 best_val, best_epoch, bad_epochs = val_loss, epoch, 0
                 M.save_checkpoint(best_path, model, optimizer, state(epoch))

@@ -73,6 +73,58 @@ def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
 
 
+def test_cli_sigterm_is_recorded_as_an_interruption_with_its_continue_command(tmp_path):
+    """SIGTERM (kill, a batch system's time limit) ended the process at once: exit 143 with
+    no summary.json and no continue command, where Ctrl-C leaves both (a fuzzing pass)."""
+    import signal
+    import time
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    run_dir = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "runner", *tiny("sine"), "trainer.epochs=100000",
+                          f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log, deadline = run_dir / "runner.log", time.monotonic() + 120
+    try:
+        while not (log.exists() and re.search(r"epoch +2/", log.read_text())):
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "no second epoch in 120 s"
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 143 and "Traceback" not in out + err, (out, err)
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["status"] == "interrupted" and s["error"].startswith("Terminated (SIGTERM): continue with: ")
+    assert s["error"].endswith(f"resume={run_dir}"), s["error"]
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_sigterm_waits_for_records_and_leaves_other_handlers_alone():
+    import signal
+    from runner.interrupts import Terminated, interrupts_deferred, sigterm_as_interrupt
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with pytest.raises(Terminated):
+            with sigterm_as_interrupt():
+                done = []
+                with interrupts_deferred():          # held until the records are written
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    done.append("written")
+        assert done == ["written"] and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        seen = []
+        signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))   # a launcher's
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_cli_config_errors_are_one_line_and_nonzero(tmp_path):
     r = cli(["model.hiden_size=3", f"hydra.run.dir={tmp_path}"])
     assert r.returncode != 0
