@@ -2,8 +2,8 @@
 import sys
 
 from runner.app import main
-from runner.interrupts import Terminated
 from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
+from runner.interrupts import Terminated
 from runner.sweep import exit_status
 
 if __name__ == "__main__":

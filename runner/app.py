@@ -22,8 +22,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import outputs
-from runner.interrupts import Terminated, interrupts_deferred, sigterm_as_interrupt
 from runner.config import ConfigError, config_dir, resolve, user_path, validate
+from runner.interrupts import Terminated, interrupts_deferred, sigterm_as_interrupt
 from runner.rundir import claim, run_name
 
 log = logging.getLogger("runner")
