@@ -171,7 +171,7 @@ def normalize(init):
 def _draw(key, kind, rng, shape, fan, dtype, blocks=1):
     """Parameter ``key``'s array drawn as ``kind`` says (resolve_scheme's values)."""
     if isinstance(kind, float):
-        return constant(shape, _fits(kind, f"init[{key!r}]", dtype), dtype)
+        return np.full(shape, _fits(kind, f"init[{key!r}]", dtype), dtype=dtype)
     if kind == "uniform":
         return uniform(rng, shape, 1.0 / math.sqrt(fan) if fan > 0 else 0.0, dtype)
     if kind == "glorot_uniform":

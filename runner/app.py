@@ -246,9 +246,9 @@ def run(cfg: DictConfig, out_dir=None) -> float:
             hint = f"continue with: {resume_command(out_dir) or f'resume={out_dir}'}"
         else:
             hint = "nothing to resume (no epoch finished); run the command again"
-        how = "Terminated (SIGTERM)" if isinstance(exc, Terminated) else "KeyboardInterrupt"
-        summary["error"] = f"{how}: {hint}"
-        log.warning("%s; %s", "terminated" if isinstance(exc, Terminated) else "interrupted", hint)
+        terminated = isinstance(exc, Terminated)
+        summary["error"] = f"{'Terminated (SIGTERM)' if terminated else 'KeyboardInterrupt'}: {hint}"
+        log.warning("%s; %s", "terminated" if terminated else "interrupted", hint)
         raise
     except Exception as exc:  # recorded, never lost: see the module docstring
         summary["status"] = "failed"

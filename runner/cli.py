@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from runner.config import config_dir
+from runner.config import config_dir, resolution_reason
 
 # ---- before Hydra reads the arguments ----------------------------------------------------
 
@@ -148,7 +148,7 @@ def _run_dir_interpolation_error(argv):
         try:
             OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
         except OmegaConfBaseException as exc:
-            text = " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
+            text = resolution_reason(exc)
             if "hydra" in text.lower():   # ${hydra:...} resolves in a run only: Hydra's
                 continue
             raw = OmegaConf.to_container(cfg, resolve=False)[key]

@@ -154,9 +154,14 @@ def resolve(cfg: DictConfig) -> None:
         OmegaConf.resolve(cfg)
     except InterpolationResolutionError as exc:
         key, raw = _unresolvable(cfg)
-        text = " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
         raise ConfigError(f"{key or exc.full_key or '?'}={raw if key else '...'}: cannot be resolved: "
-                          f"{text}") from None
+                          f"{resolution_reason(exc)}") from None
+
+
+def resolution_reason(exc) -> str:
+    """OmegaConf's reason an interpolation does not resolve, on one line: its message
+    without the full_key/object_type tail it appends."""
+    return " ".join(str(getattr(exc, "msg", None) or exc).split("full_key:")[0].split())
 
 
 def _unresolvable(cfg: DictConfig):

@@ -20,9 +20,9 @@ from omegaconf import OmegaConf
 import grucy
 
 from runner import baselines, model as M, outputs
-from runner.interrupts import interrupts_deferred
 from runner.config import ConfigError
 from runner.datasets import SPLIT_NAMES, Prepared, Split, digests
+from runner.interrupts import interrupts_deferred
 
 log = logging.getLogger("runner")
 
@@ -457,8 +457,8 @@ def _carry_timing(history, metrics_path):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         # a file edited by hand failed the resume with a bare "could not convert string to
         # float"; the columns are wall-clock times only (the numbers come from the checkpoint)
-        log.warning(f"{metrics_path} is unreadable ({exc}); the earlier epochs' timing columns "
-                    "are left empty")
+        log.warning("%s is unreadable (%s); the earlier epochs' timing columns are left empty",
+                    metrics_path, exc)
         old = {}
     for r in history:
         for c in outputs.TIMING_COLUMNS:
