@@ -709,8 +709,12 @@ def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, whe
     # torch.nn.utils.clip_grad_norm_'s rule, scale = min(1, max_norm / (norm + 1e-6)) applied
     # to every gradient: a NaN norm scales all by NaN; an infinite one by 0, so the inf
     # itself becomes NaN and the rest zeros
-    grads = {"a": np.array([3.0, 4.0]), "b": np.array([1.0, 2.0])}
-    grads["ab"[where]][1] = bad
+    def gradients():
+        g = {"a": np.array([3.0, 4.0]), "b": np.array([1.0, 2.0])}
+        g["ab"[where]][1] = bad
+        return g
+
+    grads = gradients()
     total = optim.clip_grad_norm(grads, 1.0, norm_type=norm_type)
     if math.isnan(bad):
         assert math.isnan(total)
@@ -725,9 +729,7 @@ def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, whe
     except ImportError:
         return
     ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
-    fresh = {"a": np.array([3.0, 4.0]), "b": np.array([1.0, 2.0])}
-    fresh["ab"[where]][1] = bad
-    for t, v in zip(ts, fresh.values()):
+    for t, v in zip(ts, gradients().values()):
         t.grad = torch.from_numpy(v)
     ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.0, norm_type=norm_type)
     np.testing.assert_array_equal(total, ttotal.item())

@@ -43,13 +43,13 @@ def test_cli_single_run_progress_and_quiet(tmp_path):
     assert "epoch 2/2" in (tmp_path / "quiet" / "runner.log").read_text()   # the log keeps it
 
 
-def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
-    """Ctrl-C printed Hydra's re-raised KeyboardInterrupt traceback after the resume hint."""
+def _signalled_at_epoch_2(run_dir, signum):
+    """Run a long training into ``run_dir``, send it ``signum`` once its second epoch is
+    logged, and return (returncode, stdout, stderr)."""
     import signal
     import time
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    run_dir = tmp_path / "run"
     # A shell starts a background job (pytest ... &) with SIGINT ignored, and the child would
     # inherit that: restore the default so that Python turns SIGINT into KeyboardInterrupt.
     p = subprocess.Popen([sys.executable, "-m", "runner", *tiny("sine"), "trainer.epochs=100000",
@@ -62,13 +62,21 @@ def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
             assert p.poll() is None, p.communicate()          # ended before its second epoch
             assert time.monotonic() < deadline, "no second epoch in 120 s"
             time.sleep(0.1)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(signum)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:                                  # never leave a run behind
             p.kill()
             p.wait()
-    assert p.returncode == 130, (out, err)
+    return p.returncode, out, err
+
+
+def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
+    """Ctrl-C printed Hydra's re-raised KeyboardInterrupt traceback after the resume hint."""
+    import signal
+    run_dir = tmp_path / "run"
+    code, out, err = _signalled_at_epoch_2(run_dir, signal.SIGINT)
+    assert code == 130, (out, err)
     assert f"resume={run_dir}" in out + err and "Traceback" not in out + err, (out, err)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
 
@@ -77,26 +85,9 @@ def test_cli_sigterm_is_recorded_as_an_interruption_with_its_continue_command(tm
     """SIGTERM (kill, a batch system's time limit) ended the process at once: exit 143 with
     no summary.json and no continue command, where Ctrl-C leaves both (a fuzzing pass)."""
     import signal
-    import time
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     run_dir = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, "-m", "runner", *tiny("sine"), "trainer.epochs=100000",
-                          f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    log, deadline = run_dir / "runner.log", time.monotonic() + 120
-    try:
-        while not (log.exists() and re.search(r"epoch +2/", log.read_text())):
-            assert p.poll() is None, p.communicate()
-            assert time.monotonic() < deadline, "no second epoch in 120 s"
-            time.sleep(0.1)
-        p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 143 and "Traceback" not in out + err, (out, err)
+    code, out, err = _signalled_at_epoch_2(run_dir, signal.SIGTERM)
+    assert code == 143 and "Traceback" not in out + err, (out, err)
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["status"] == "interrupted" and s["error"].startswith("Terminated (SIGTERM): continue with: ")
     assert s["error"].endswith(f"resume={run_dir}"), s["error"]
