@@ -1,8 +1,11 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
 import sys
 
+from omegaconf.errors import OmegaConfBaseException
+
 from runner.app import main
 from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
+from runner.config import resolution_reason
 from runner.interrupts import Terminated
 from runner.sweep import exit_status
 
@@ -16,6 +19,15 @@ if __name__ == "__main__":
     except KeyboardInterrupt as exc:   # the run said how to resume, wrote its summary already
         # 128 + the signal, the shell's code, without a traceback: SIGINT's or SIGTERM's
         sys.exit(143 if isinstance(exc, Terminated) else 130)
+    except OmegaConfBaseException as exc:
+        # a hydra.* setting that does not resolve (hydra.run.dir=${nope}, a sweep's subdir,
+        # which resolves per job): Hydra resolves them outside any runner code, and its error
+        # formatting failed on the exception and re-raised it, a hundred-line traceback
+        key = str(getattr(exc, "full_key", "") or "")
+        if not key.startswith("hydra."):
+            raise
+        print(f"error: {key}: cannot be resolved: {resolution_reason(exc)}", file=sys.stderr)
+        sys.exit(1)
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install
         failed = exc.code not in (0, None)  # or which key was meant
         hint = failed and (missing_plugin_hint(sys.argv[1:]) or unknown_key_hint(sys.argv[1:]))

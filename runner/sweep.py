@@ -18,7 +18,9 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from runner.config import resolution_reason
 from runner.outputs import atomic_write, _pyplot, _save_figure
 
 log = logging.getLogger("runner")
@@ -244,7 +246,15 @@ class SweepTableCallback(Callback):
     """Writes the sweep table when a multirun ends (runs in the launching process)."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            sweep_dir = Path(config.hydra.sweep.dir)
+        except OmegaConfBaseException as exc:
+            # hydra.sweep.dir=${nope}: Hydra would warn of this callback's error, and then
+            # its sweeper would fail on the same value with an 80-line traceback. SystemExit
+            # passes through both (they catch Exception).
+            print(f"error: hydra.sweep.dir: cannot be resolved: {resolution_reason(exc)}",
+                  file=sys.stderr)
+            raise SystemExit(1)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
         atomic_write(sweep_dir / JOBS, "")   # an earlier sweep's jobs are not this one's

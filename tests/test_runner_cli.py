@@ -181,6 +181,22 @@ def test_cli_a_run_directory_key_that_does_not_resolve_is_one_line(tmp_path, arg
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, key, why", [
+    (["hydra.run.dir=${nope}"], "hydra.run.dir", "key 'nope' not found"),
+    (["-m", "hydra.sweep.dir=${nope}"], "hydra.sweep.dir", "key 'nope' not found"),
+    # resolved per job (it names each job's directory), so only once the sweep has begun
+    (["-m", "hydra.sweep.subdir=${oc.env:GRUCY_UNSET}"], "hydra.sweep.subdir", "GRUCY_UNSET' not found")])
+def test_cli_a_hydra_directory_that_does_not_resolve_ends_in_one_error_line(tmp_path, args, key, why):
+    # Hydra resolves these outside any runner code: its error formatting failed on the
+    # exception ("An error occurred during Hydra's exception formatting", which it still
+    # prints) and re-raised it, some 90 lines; hydra.sweep.dir was Hydra's own traceback
+    assert "GRUCY_UNSET" not in os.environ
+    r = cli(args + ["trainer.epochs=1"], cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"error: {key}: cannot be resolved: ")
+    assert why in r.stderr and len(r.stderr.strip().splitlines()) <= 5, r.stderr
+
+
 def test_a_search_of_no_trials_is_refused_before_hydra():
     # found by a fuzzing pass: with -m hparams_search=sine_optuna, Optuna's sweeper ran no
     # trial and then asked for the best one: "ValueError: No trials are completed yet"
