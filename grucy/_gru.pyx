@@ -79,9 +79,8 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, GRUCY_SIMD_AVX512, grucy_pool_init,
                           grucy_pool_reserve, grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
-                          grucy_pool_serial,
-                          grucy_pool_run, grucy_pool_run_serial, grucy_pool_threads,
-                          grucy_pool_set_threads, grucy_pool_blas_shared,
+                          grucy_pool_serial, grucy_pool_run, grucy_pool_run_serial,
+                          grucy_pool_run_gemms, grucy_pool_threads, grucy_pool_set_threads, grucy_pool_blas_shared,
                           grucy_pool_set_shared_top)
 from grucy._checks import BLAS_INT_MAX
 
@@ -797,7 +796,7 @@ def _matmul_in_a_job(const double[:, ::1] a, const double[:, ::1] b):
     p.n, p.a, p.b, p.c = <int>n, &a[0, 0], &b[0, 0], &c[0, 0]
     grucy_call_enter()
     with nogil:
-        grucy_pool_run(2, _product_job, &p)
+        grucy_pool_run_gemms(2, _product_job, &p)
         grucy_call_leave()
     return out
 

@@ -66,6 +66,7 @@ cdef extern from "_gates.h" nogil:
     unsigned long grucy_pool_serial()
     int grucy_pool_run(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     int grucy_pool_run_serial(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
+    int grucy_pool_run_gemms(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), int njobs, size_t elsize,
                          void *jobs, int data)
     void grucy_pool_blas_shared(int sync, void (*dojob)(int, void *, int), int njobs,

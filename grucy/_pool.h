@@ -22,10 +22,13 @@
 
    One run at a time: callers on several threads queue on a mutex. A run started from inside
    a job (OpenBLAS splitting a GEMM that a job calls) cannot have the pool, whose workers are
-   all in the outer run: its jobs run on threads started for it and joined (slow, but never
-   a deadlock), and grucy_pool_nested() counts such runs (tests). grucy's own step jobs
-   start none: they run as a serial run (grucy_pool_run_serial: OpenBLAS held at one thread),
-   so that their GEMMs are not split. After fork() the child starts with no workers
+   all in the outer run: its jobs run on threads started for it and joined (slow), and
+   grucy_pool_nested() counts such runs (tests). grucy's own step jobs start none: they run
+   as a serial run (grucy_pool_run_serial: OpenBLAS held at one thread), so that their GEMMs
+   are not split. Such a split would also wait for OpenBLAS's level3_lock, which a threaded
+   GEMM on another thread holds while its callback waits for the pool: OpenBLAS's callback
+   (grucy_pool_blas) therefore does not wait while a run whose jobs call BLAS has the pool
+   (grucy_pool_use_for_blas). After fork() the child starts with no workers
    (pthread_atfork). If a needed worker still cannot be
    started inside a run, the jobs run one after another on the caller: right for the gate
    passes; OpenBLAS's jobs would stall waiting for each other, which needs pthread_create
@@ -37,6 +40,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define GRUCY_POOL_MAX 256         /* workers (OpenBLAS runs at most its NUM_THREADS jobs) */
 #define GRUCY_POOL_SPIN 20000      /* pauses before an idle worker sleeps */
@@ -69,6 +73,8 @@ static struct {
     atomic_ulong runs;             /* parallel runs so far (tests: whose jobs came here) */
     atomic_ulong nested;           /* of those, runs started from inside a job */
     atomic_ulong serial;           /* serial runs so far (tests: row-block steps) */
+    atomic_int gemm_runs;          /* runs whose jobs call grucy's OpenBLAS, from before they
+                                      wait for `use` until they release it */
     grucy_mailbox box[GRUCY_POOL_MAX + 1];
 } grucy_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
                 PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
@@ -162,8 +168,10 @@ static int grucy_pool_run_nested(int njobs, grucy_job_fn fn, void *arg) {
 /* The body of a run of njobs >= 2 jobs, with `use` held by the caller. */
 static inline int grucy_pool_run_held(int njobs, grucy_job_fn fn, void *arg) {
     if (grucy_pool_grow(njobs - 1) < njobs - 1) {
+        grucy_in_job = 1;          /* a run these jobs start is nested: `use` is held here */
         for (int i = 0; i < njobs; i++)
             fn(i, arg);
+        grucy_in_job = 0;
         return -1;
     }
     atomic_store_explicit(&grucy_pool.pending, njobs - 1, memory_order_relaxed);
@@ -227,6 +235,7 @@ static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
     if (njobs <= 1 || grucy_in_job)
         return grucy_pool_run(njobs, fn, arg);
     atomic_fetch_add_explicit(&grucy_pool.serial, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&grucy_pool.gemm_runs, 1, memory_order_seq_cst);
     pthread_mutex_lock(&grucy_pool.use);
     pthread_mutex_lock(&grucy_pool.count);
     int n = grucy_blas_get_threads();
@@ -240,7 +249,40 @@ static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
     grucy_pool_planned = 0;
     pthread_mutex_unlock(&grucy_pool.count);
     pthread_mutex_unlock(&grucy_pool.use);
+    atomic_fetch_sub_explicit(&grucy_pool.gemm_runs, 1, memory_order_seq_cst);
     return r;
+}
+
+/* A run whose jobs call grucy's OpenBLAS with its count as it is (a test's nested run). */
+static inline int grucy_pool_run_gemms(int njobs, grucy_job_fn fn, void *arg) {
+    atomic_fetch_add_explicit(&grucy_pool.gemm_runs, 1, memory_order_seq_cst);
+    int r = grucy_pool_run(njobs, fn, arg);
+    atomic_fetch_sub_explicit(&grucy_pool.gemm_runs, 1, memory_order_seq_cst);
+    return r;
+}
+
+/* Take `use` for a run OpenBLAS asks for, or return 0 where that could deadlock. OpenBLAS
+   holds its level3_lock across a threaded GEMM, callback included, and a job of a run that
+   calls BLAS waits for that lock if its own GEMM splits: it does when OpenBLAS's count was
+   raised from outside during a serial run (threadpoolctl leaving a limit on another
+   thread). Waiting for `use` then deadlocked (reproduced). So while such a run holds or
+   awaits `use`, the caller gets 0 and runs its jobs nested instead; other runs it waits
+   for, in slices of 0.2 ms so that one starting meanwhile is seen. (The slices are on
+   CLOCK_REALTIME, as POSIX's timed lock is: a clock set back lengthens one slice.) */
+static inline int grucy_pool_use_for_blas(void) {
+    for (;;) {
+        if (atomic_load_explicit(&grucy_pool.gemm_runs, memory_order_seq_cst) > 0)
+            return 0;
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 200000;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec += 1;
+            t.tv_nsec -= 1000000000L;
+        }
+        if (pthread_mutex_timedlock(&grucy_pool.use, &t) == 0)
+            return 1;
+    }
 }
 
 /* The thread count grucy plans with: OpenBLAS's, or, during a serial run, what it was. */
@@ -279,7 +321,14 @@ static inline void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), in
                             size_t elsize, void *jobs, int data) {
     grucy_blas_run r = {dojob, (char *)jobs, elsize, data, 0};
     (void)sync;                                 /* OpenBLAS passes 1: wait for all */
-    grucy_pool_run(njobs, grucy_pool_blas_job, &r);
+    if (njobs <= 1 || grucy_in_job) {
+        grucy_pool_run(njobs, grucy_pool_blas_job, &r);
+    } else if (grucy_pool_use_for_blas()) {
+        grucy_pool_run_held(njobs, grucy_pool_blas_job, &r);
+        pthread_mutex_unlock(&grucy_pool.use);
+    } else {
+        grucy_pool_run_nested(njobs, grucy_pool_blas_job, &r);
+    }
 }
 
 /* The callback handed to another OpenBLAS (numpy's: grucy.share_threads_with_numpy). Its
@@ -342,6 +391,8 @@ static void grucy_pool_after_fork_child(void) {
     /* forked during another thread's serial run: OpenBLAS stays at one thread (safe; the
        README's fork paragraph says so, and grucy.set_num_threads sets it again) */
     grucy_pool_planned = 0;
+    atomic_store_explicit(&grucy_pool.gemm_runs, 0, memory_order_relaxed);  /* their threads
+                                                                  are not in the child */
     pthread_mutex_init(&grucy_pool.use, NULL);
     pthread_mutex_init(&grucy_pool.count, NULL);
     pthread_mutex_init(&grucy_pool.lock, NULL);

@@ -432,6 +432,44 @@ def test_a_gemm_split_inside_a_pool_job_gets_threads_of_its_own(gk):
     assert float(err) < 1e-10
 
 
+_SPLIT_BESIDE_JOBS = textwrap.dedent("""
+    import sys, threading, time
+    import numpy as np, grucy
+    from grucy import _gru
+    grucy.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 256, 256))        # split by OpenBLAS inside a pool job
+    p, q = rng.standard_normal((400, 300)), rng.standard_normal((300, 350))
+    stop, errors = time.monotonic() + float(sys.argv[1]), []
+    def loop(f, want):
+        while time.monotonic() < stop:
+            if not np.allclose(f(), want, rtol=1e-12, atol=1e-12):
+                errors.append(f)
+    threads = [threading.Thread(target=loop, args=(lambda: _gru._matmul_in_a_job(a, b), a @ b)),
+               threading.Thread(target=loop, args=(lambda: grucy.matmul(p, q), p @ q))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(len(errors))
+""")
+
+
+def test_a_split_gemm_beside_a_run_whose_jobs_split_theirs_does_not_deadlock(gk):
+    """A review found it: OpenBLAS holds its level3_lock through a threaded GEMM, callback
+    included. Thread B's split product held it and waited for the pool, which thread A's
+    run held while its job's own split product waited for that lock (hung 6 of 6 tries
+    within seconds). Grucy's row-block steps reached it when OpenBLAS's count was raised
+    from outside during one (threadpoolctl on another thread); the test hook
+    _matmul_in_a_job splits its job's product by itself. Now B's jobs run on threads of
+    their own while such a run has the pool. A hang is a timeout of the child process."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", _SPLIT_BESIDE_JOBS, "4"], capture_output=True,
+                       text=True, timeout=90, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0"]
+
+
 def _all_at_once(tasks, timeout=120):
     """Each task {key: (fn, reps)} calls fn reps times on its own Python thread, all
     starting together: {key: [results]}. A thread still running after timeout seconds
