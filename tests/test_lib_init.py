@@ -181,6 +181,9 @@ def test_init_values_and_sizes_are_refused_by_name():
     for bad in [{"bias": float("nan")}, {"bias": 10**400}]:   # float(10**400) overflows
         with pytest.raises(ValueError, match=r"init\['bias'\] must be finite"):
             init.resolve_scheme(bad)
+    with pytest.raises(ValueError, match=r"init\['bias'\] must be finite, got a number of type int "
+                                         "beyond float's range"):        # what was given, named
+        init.resolve_scheme({"bias": 10**400})
     for scheme in ("he", ["keras"]):                      # a list is unhashable: not a TypeError
         with pytest.raises(ValueError, match=r"init\['scheme'\] must be one of"):
             init.resolve_scheme({"scheme": scheme})
@@ -203,6 +206,8 @@ def test_values_beyond_the_dtypes_range_are_refused_by_name():
             call(np.float32)
         assert np.isfinite(call(np.float64)).all()
     for layer, init_, name in [(lambda i, d: GRU(2, 3, init=i, dtype=d), {"bias": 1e39}, "bias"),
+                               (lambda i, d: GRU(2, 3, init=i, dtype=d), {"weight_ih": 1e39}, "weight_ih"),
+                               (lambda i, d: GRU(2, 3, init=i, dtype=d), {"weight_hh": 1e39}, "weight_hh"),
                                (lambda i, d: SequenceModel(2, 3, 1, init=i, dtype=d),
                                 {"weight": -1e39}, "weight")]:
         with pytest.raises(ValueError, match=rf"^init\['{name}'\] must be within float32's"):
@@ -211,6 +216,7 @@ def test_values_beyond_the_dtypes_range_are_refused_by_name():
     # numpy draws U(-b, b) as -b + 2b·u in float64: 2b must be finite
     with pytest.raises(ValueError, match="^bound must be <="):
         init.uniform(rng, (2,), 1e308, np.float64)
+    assert np.isfinite(init.uniform(rng, (2,), 8e307, np.float64)).all()   # 2b = 1.6e308: finite
 
 
 def test_a_sequence_models_bias_override_sets_the_heads_too():

@@ -1,5 +1,6 @@
 """grucy.optim vs torch.optim on identical gradients; schedules; clipping; exact resume."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -103,6 +104,21 @@ def test_the_compiled_step_gives_the_numpy_formulas_bits(name, kw, dtype):
     outside[::2, 1:4] = ref["view"][0]
     assert np.array_equal(base, outside)           # the view's base changed there only
     assert not np.array_equal(params["c"], start["c"])   # the steps moved something
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_an_infinite_weight_steps_as_the_numpy_formula_does(name, kw):
+    # the compiled step skips what numpy's formula skips (a weight decay of 0, not added as
+    # 0 * p): 0 * inf is NaN, which turned an infinite weight NaN where the formula keeps it
+    p = np.array([np.inf, 1.0, -np.inf])
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2):
+        g = np.array([0.5, -0.25, 0.5])
+        with np.errstate(invalid="ignore"):          # inf - inf where the formula has it
+            opt.step({"w": g})
+            _reference_step(name, kw, ref, g, state, t)
+    np.testing.assert_array_equal(p, ref)
 
 
 @pytest.mark.parametrize("name,kw", [("Adam", {}), ("SGD", dict(momentum=0.9)), ("RMSprop", {})])
@@ -317,6 +333,9 @@ def test_bad_arguments_name_the_argument():
         optim.Adam(p, betas=(0.9, 1.0))
     with pytest.raises(TypeError, match="betas"):
         optim.AdamW(p, betas=0.9)
+    for bad in ((0.9, 0.999, 0.5), [0.9]):                   # a pair, not three or one
+        with pytest.raises(TypeError, match="betas must be a pair"):
+            optim.Adam(p, betas=bad)
     for unordered in ({0.9, 0.99}, {0.9: 0, 0.99: 1}):   # a length of 2, but no betas[0]
         with pytest.raises(TypeError, match="betas must be a pair"):
             optim.Adam(p, betas=unordered)
@@ -715,7 +734,9 @@ def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, whe
         return g
 
     grads = gradients()
-    total = optim.clip_grad_norm(grads, 1.0, norm_type=norm_type)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # the documented result, not numpy's RuntimeWarning
+        total = optim.clip_grad_norm(grads, 1.0, norm_type=norm_type)
     if math.isnan(bad):
         assert math.isnan(total)
         assert all(np.isnan(g).all() for g in grads.values())
@@ -744,6 +765,8 @@ def test_clip_grad_norm_edge_cases():
     np.testing.assert_array_equal(g["a"], [3.0, 4.0])
     small = {"a": np.array([0.3, -0.4]), "e": np.zeros(0)}     # an empty array counts as 0
     assert optim.clip_grad_norm(small, 10.0, norm_type=math.inf) == 0.4
+    for norm_type in (2.0, math.inf):                         # only empty ones: a norm of 0
+        assert optim.clip_grad_norm({"e": np.zeros(0), "f": np.zeros((0, 3))}, 1.0, norm_type=norm_type) == 0.0
     for bad in (1, 3, 4.0, -math.inf):
         with pytest.raises(ValueError, match="norm_type"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)

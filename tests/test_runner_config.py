@@ -425,3 +425,18 @@ def test_cosine_annealing_above_the_learning_rate_is_refused():
         validate(compose(["scheduler=cosine", "scheduler.eta_min=1.0", "optimizer.lr=0.01",
                           "name=t"]))
     validate(compose(["scheduler=cosine", "scheduler.eta_min=0.01", "optimizer.lr=0.01", "name=t"]))
+
+
+def test_an_interpolation_that_does_not_resolve_is_refused_in_one_line():
+    # OmegaConf's reason can span lines (a YAML parser's, from oc.create): the ConfigError,
+    # the run's one line of error, keeps it on one, without OmegaConf's full_key tail
+    from omegaconf import OmegaConf
+    from runner.config import resolve
+    cfg = OmegaConf.create({"a": 1, "k": '${oc.create:"{a: ["}'})
+    with pytest.raises(ConfigError) as info:
+        resolve(cfg)
+    msg = str(info.value)
+    assert msg.startswith("k=") and ("cannot be resolved: ParserError raised while resolving "
+                                     "interpolation: while parsing a flow node expected the node "
+                                     "content") in msg, msg
+    assert "\n" not in msg and "full_key" not in msg and msg == msg.strip(), msg

@@ -247,12 +247,13 @@ def test_csv_errors_say_what_to_fix(tmp_path, text, column, time_column, match):
         CSVSeries(path, column, time_column).series()
 
 
-@pytest.mark.parametrize("base", [0, 1700000000])      # 0.3, or Unix seconds in tenths
+@pytest.mark.parametrize("base", [0, 1700000000, -1700000000])   # 0.3, or Unix seconds in tenths
 def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path, base):
     # 0.1, 0.2, ... differ by 0.1 only up to binary rounding; that is no gap. At 1.7e9 the
-    # rounding is the stamps' (2.4e-7 = 2.4e-6 of the step), which rtol=1e-6 refused
+    # rounding is the stamps' (2.4e-7 = 2.4e-6 of the step), which rtol=1e-6 refused; before
+    # 1970 too, where the largest stamp is negative and its magnitude sets the rounding
     def stamp(t):
-        return f"{base + t // 10}.{t % 10}"
+        return f"{(base * 10 + t) / 10:.1f}"
     rows = "\n".join(f"{stamp(t)},{t % 7}" for t in range(100))
     values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
     assert len(values) == 100 and labels[3] == stamp(3)
@@ -310,11 +311,26 @@ def test_csv_dates_on_varying_days_are_not_monthly(tmp_path, days):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
+def test_csv_time_stamps_written_from_float32_are_evenly_spaced(tmp_path):
+    # a step of 0.1 computed in float32 and written as numpy prints it: the stamps are off
+    # 0.1 by float32's rounding (4e-8 below 1: 4e-7 of the step), inside rtol=1e-6
+    stamps = np.arange(10, dtype=np.float32) * np.float32(0.1)
+    rows = "\n".join(f"{t!s},{i}" for i, t in enumerate(stamps))      # ..., 0.8, 0.90000004
+    values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    assert len(values) == 10 and list(labels) == [str(t) for t in stamps]
+
+
 def test_csv_decimal_time_stamps_off_by_a_fraction_of_a_step_are_refused(tmp_path):
     # binary rounding is forgiven, a stamp 5 % of a step off is not
     stamps = ["0.1", "0.2", "0.3", "0.405", "0.5", "0.6"]
     rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
     with pytest.raises(DataError, match=r"not evenly spaced: from 0.3 to 0.405 \(line 5\)"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    # at 1.7e9 the rounding forgiven is a few units in the last place (2.4e-7 each): a stamp
+    # 3e-6 off (3e-5 of the step, thirty times rtol=1e-6) is no rounding either
+    stamps = ["1700000004.8", "1700000004.9", "1700000005.000003", "1700000005.1", "1700000005.2"]
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"not evenly spaced: from 1700000004.9 to 1700000005.000003 "):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
@@ -728,6 +744,21 @@ def test_ar_fit_survives_collinear_lags():
     y = v[:, None].astype(np.float32)
     coef = baselines.fit_ar(x, y, 3)
     np.testing.assert_allclose(baselines.predict_ar(coef, x), y, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [40, 3, 1])
+def test_ar_fit_of_every_order_is_numpys_least_squares(n):
+    # noisy targets, so no order fits exactly: each order's coefficients (lags oldest first,
+    # then the intercept) are the least-squares ones, the window's own order included, and
+    # with as few windows as coefficients or fewer (a series that gives one training window)
+    # the minimum-norm ones, as numpy's SVD lstsq gives them
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, 4, 1)).astype(np.float32)
+    y = rng.standard_normal((n, 2)).astype(np.float32)
+    for p in range(1, 5):
+        a = np.hstack([x[:, -p:, 0].astype(np.float64), np.ones((n, 1))])
+        ls = np.linalg.lstsq(a, y.astype(np.float64), rcond=None)[0]
+        np.testing.assert_allclose(baselines.fit_ar(x, y, p), ls, rtol=0, atol=1e-9, err_msg=f"p={p}")
 
 
 @pytest.mark.parametrize("n", [103, 107])

@@ -179,10 +179,11 @@ def test_summary_json_is_strict_json(tmp_path):
     # overflow, and summary.json held Infinity, which JSON has not (jq, JSON.parse refuse it)
     from runner import outputs
     outputs.write_json(tmp_path / "s.json", {"rmse": math.inf, "val": [np.float32("nan"), 1.5],
-                                             "a": np.array([-np.inf, 2.0]), "n": np.int64(3)})
+                                             "a": np.array([-np.inf, 2.0]), "n": np.int64(3),
+                                             "t": (math.nan, {"x": -math.inf})})   # a tuple too
     text = (tmp_path / "s.json").read_text()
     strict = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in {text}"))
-    assert strict == {"rmse": None, "val": [None, 1.5], "a": [None, 2.0], "n": 3}
+    assert strict == {"rmse": None, "val": [None, 1.5], "a": [None, 2.0], "n": 3, "t": [None, {"x": None}]}
     # end to end: the run that wrote Infinity
     (tmp_path / "big.csv").write_text("v\n" + "".join(f"{(-1) ** i * 1e308}\n" for i in range(400)))
     out, _, _ = train(tmp_path, tiny("csv", ["data.column=v", f"data.path={tmp_path / 'big.csv'}"]))
@@ -1109,6 +1110,18 @@ def test_a_resume_beside_a_damaged_metrics_csv_leaves_only_the_timing_out(tmp_pa
     assert "metrics.csv is unreadable" in caplog.text
 
 
+@pytest.mark.parametrize("text", ["epok,epoch_time\n1,0.5\n",           # no epoch column
+                                  "epoch,epoch_time\n1,0.5,9\n",       # a row of more cells
+                                  "epoch,epoch_time\n1,oops\n"])
+def test_an_unreadable_metrics_csv_leaves_only_the_timing_columns_empty(tmp_path, text, caplog):
+    from runner.trainer import _carry_timing
+    (tmp_path / "metrics.csv").write_text(text)
+    history = [{"epoch": 1, "train_loss": 0.5}]
+    _carry_timing(history, tmp_path / "metrics.csv")
+    assert history == [{"epoch": 1, "train_loss": 0.5, **{c: None for c in TIMING_COLUMNS}}]
+    assert "metrics.csv is unreadable" in caplog.text
+
+
 def test_resume_continues_the_early_stopping_count(tmp_path, monkeypatch):
     # best at epoch 1, then worse: patience 2 stops after epoch 3, whether or not the run
     # was stopped (trainer.stop_after) and resumed in between
@@ -1332,10 +1345,12 @@ def _with_metadata(src, dst, edit):
     return dst
 
 
-@pytest.mark.parametrize("mean, std", [("a", 1.0), (0.5, 0.0), (None, 1.0), (0.5, True)])
+@pytest.mark.parametrize("mean, std", [("a", 1.0), (0.5, 0.0), (None, 1.0), (0.5, True),
+                                       (math.nan, 1.0), (0.5, math.inf)])
 def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
     # found by a fuzzing pass: a stored mean of "a" ended an evaluation in a bare
-    # "could not convert string to float: 'a'" (and a resume in a TypeError)
+    # "could not convert string to float: 'a'" (and a resume in a TypeError); the metadata
+    # is JSON with NaN and Infinity allowed (grucy.io), so a non-finite one can be stored too
     ov = tiny("sine", ["trainer.epochs=2"])
     out, _, s = train(tmp_path, ov + ["trainer.stop_after=1"])
     bad = _with_metadata(out / "last.npz", tmp_path / "bad.npz",
@@ -1349,6 +1364,20 @@ def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
         assert s["status"] == "failed" and s["error"] == f"ConfigError: {key}={bad}: {why}", s["error"]
 
 
+def test_stored_stats_are_a_runner_checkpoints_mean_and_std_as_floats():
+    # a checkpoint whose data holds only the two (written by hand, or by an older runner
+    # before task and digests) still gives them; numbers as JSON stored them come back
+    # floats; a library checkpoint's metadata is its author's, not a normalisation
+    from runner.trainer import stored_stats
+    runner = {"threads": 1}
+    got = stored_stats({"runner": runner, "data": {"mean": 2, "std": 3}}, "resume=x")
+    assert got == (2.0, 3.0) and all(type(v) is float for v in got)
+    assert stored_stats({"runner": runner, "data": {"mean": 0.5, "std": 1.5, "task": "forecast"}},
+                        "resume=x") == (0.5, 1.5)
+    assert stored_stats({"runner": runner, "data": {"mean": 0.5}}, "resume=x") is None
+    assert stored_stats({"data": {"mean": 0.5, "std": 1.5}}, "resume=x") is None
+
+
 def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path):
     # grucy.io.save's metadata is its author's own: a "config" there that is not the
     # runner's (a string) failed inside the evaluation with a ValueError and traceback.txt
@@ -1356,6 +1385,22 @@ def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path
     own = _with_metadata(out / "best.npz", tmp_path / "own.npz", lambda m: {"config": "v2 of my model"})
     _, _, s = train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={own}"]), "eval")
     assert s["status"] == "ok", s["error"]
+
+
+def test_an_evaluation_takes_stored_statistics_only_from_a_runner_checkpoint(tmp_path):
+    # grucy.io.save's metadata is its author's own: a "data" with a mean and std there is not
+    # the runner's normalisation, and the data is scaled by its own training part, as the
+    # run on the same data stored it
+    import grucy.io
+    from grucy.models import SequenceModel
+    out, _, _ = train(tmp_path, tiny("sine"))
+    stored = M.load_checkpoint(out / "best.npz")[2]["data"]
+    lib = tmp_path / "lib.npz"
+    grucy.io.save(str(lib), SequenceModel(input_size=1, hidden_size=4, output_size=1, seed=0),
+                  metadata={"data": {"mean": stored["mean"] + 100.0, "std": 5.0}})
+    _, _, s = train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={lib}"]), "eval")
+    assert s["status"] == "ok", s["error"]
+    assert s["normalisation"] == {"mean": stored["mean"], "std": stored["std"], "from": "data"}
 
 
 @pytest.mark.parametrize("damage", [
