@@ -441,19 +441,35 @@ UNIT_NAMES = {"Y": "year", "M": "month", "W": "week", "D": "day", "h": "hour", "
               "s": "second", "ms": "millisecond", "us": "microsecond", "ns": "nanosecond"}
 
 
-def _usual_step(steps, same):
-    """The most common of ``steps`` (the smallest of equally common ones) and how many
-    steps are the ``same`` as it.
+def _usual_step(steps, rtol=0.0, atol=0.0):
+    """The step that most of ``steps`` are within ``atol + rtol·|step|`` of (the smallest of
+    equally good ones, or the middle of those within reach of it) and how many are.
 
     The most common, not the median: with two step sizes the median named the minority's
     first step a "jump" (0, 1, 2, 3, 5, 7, 9: "jumps from 0 to 1"), and with as many of
-    each it was a step the file never takes.
+    each it was a step the file never takes. Counted around each step itself, not by
+    chaining neighbours that agree: a chain of float32 stamps' steps, each within the
+    tolerance of the next, spanned more than it from end to end, and steps of the chain
+    were then refused as differing from its smallest, which the message called usual.
     """
     ordered = np.sort(steps)
-    starts = np.flatnonzero(np.r_[True, ~same(ordered[1:], ordered[:-1])])
-    counts = np.diff(np.r_[starts, len(ordered)])
+    reach = atol + rtol * np.abs(ordered)
+    counts = (np.searchsorted(ordered, ordered + reach, side="right")
+              - np.searchsorted(ordered, ordered - reach, side="left"))
     k = int(np.argmax(counts))
-    return ordered[starts[k]], int(counts[k])
+    # of the equally good steps within reach of that one, the middle: the usual step of
+    # 0.1, not 0.09999 (a step of 0.1 rounded at 200 in float32)
+    tied = np.flatnonzero((counts == counts[k]) & (ordered <= ordered[k] + reach[k]))
+    m = int(tied[len(tied) // 2])
+    return ordered[m], int(counts[m])
+
+
+def _float32_written(stamps):
+    """True if every stamp reads as numpy prints a float32 (0.1, 0.90000004, 1.3000001):
+    stamps computed in float32 carry its rounding, not float64's."""
+    with np.errstate(over="ignore"):
+        narrow = stamps.astype(np.float32)
+    return bool(np.isfinite(narrow).all()) and all(float(str(v)) == x for v, x in zip(narrow, stamps))
 
 
 def _dates(labels):
@@ -561,13 +577,20 @@ def _check_regular(labels, fname, time_column, lines=None):
         # the last bits, while a real gap or repeat is off by a whole step. The bits are the
         # stamps' own, not the step's: Unix seconds in tenths (1700000000.1) differ by 0.1
         # give or take 2.4e-7, a few ulp of 1.7e9, which rtol=1e-6 of 0.1 alone refused
-        slack = 4 * float(np.spacing(np.abs(stamps).max()))
-
-        def same(a, b):
-            return np.isclose(a, b, rtol=1e-6, atol=slack)
+        rtol, atol = 1e-6, 4 * float(np.spacing(np.abs(stamps).max()))
+        usual, agree = _usual_step(steps, rtol, atol)
+        if agree < len(steps) and _float32_written(stamps):
+            # written from float32 (np.arange(n, dtype=np.float32) * 0.1 saved as text):
+            # each stamp is off by up to half a float32 ulp, 1.2e-6 of a step of 0.1 at 1.3
+            atol = 4 * float(np.spacing(np.float32(np.abs(stamps).max())))
+            usual, agree = _usual_step(steps, rtol, atol)
     else:
-        same = np.equal
-    usual, agree = _usual_step(steps, same)
+        rtol = atol = 0.0
+        usual, agree = _usual_step(steps)
+
+    def same(a, b):
+        return np.isclose(a, b, rtol=rtol, atol=atol)
+
     if not usual > 0:
         # a newest-first export is evenly spaced too, but would train on the future
         i = int(np.flatnonzero(same(steps, usual))[0])

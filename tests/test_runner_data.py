@@ -311,13 +311,24 @@ def test_csv_dates_on_varying_days_are_not_monthly(tmp_path, days):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
-def test_csv_time_stamps_written_from_float32_are_evenly_spaced(tmp_path):
+@pytest.mark.parametrize("n", [10, 16, 2000])
+def test_csv_time_stamps_written_from_float32_are_evenly_spaced(tmp_path, n):
     # a step of 0.1 computed in float32 and written as numpy prints it: the stamps are off
-    # 0.1 by float32's rounding (4e-8 below 1: 4e-7 of the step), inside rtol=1e-6
-    stamps = np.arange(10, dtype=np.float32) * np.float32(0.1)
+    # 0.1 by float32's rounding, which grows with the stamps (1.2e-6 of the step at 1.3,
+    # 1.5e-4 at 200). Found by a mutation round: 16 rows (0.90000004 and 1.3000001) were
+    # refused as "expected 0.0999999 (the step of 15 of its 15 steps ...)": the usual step
+    # was the smallest of a chain of steps each close to the next, not to one another
+    stamps = np.arange(n, dtype=np.float32) * np.float32(0.1)
     rows = "\n".join(f"{t!s},{i}" for i, t in enumerate(stamps))      # ..., 0.8, 0.90000004
     values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
-    assert len(values) == 10 and list(labels) == [str(t) for t in stamps]
+    assert len(values) == n and list(labels) == [str(t) for t in stamps]
+    if n < 100:
+        return
+    # a missing row is still a gap, against the step most of them take
+    rows = "\n".join(f"{t!s},{i}" for i, t in enumerate(np.delete(stamps, 500)))
+    with pytest.raises(DataError, match=r"from 49\.9 to 50\.100002 \(line 502\) is a step of "
+                                        r"0\.200002, expected 0\.1 \(the step of 1997 of its 1998"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
 def test_csv_decimal_time_stamps_off_by_a_fraction_of_a_step_are_refused(tmp_path):
