@@ -308,8 +308,14 @@ def test_ctrl_c_while_an_epoch_is_recorded_waits_for_all_its_records(tmp_path, m
         real(path, *args, **kwargs)
 
     monkeypatch.setattr(M, "save_checkpoint", save_with_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        train(tmp_path, tiny("sine", ["trainer.epochs=5"]))
+    # as in a terminal: a pytest started in the background inherits SIGINT ignored, and
+    # the Ctrl-C above then never came (the README's test command failed so, run with &)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path, tiny("sine", ["trainer.epochs=5"]))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     out = tmp_path / "run"
     rows = metrics_without_timing(out / "metrics.csv")
     meta = M.load_checkpoint(out / "last.npz")[2]
