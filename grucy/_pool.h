@@ -27,8 +27,8 @@
    as a serial run (grucy_pool_run_serial: OpenBLAS held at one thread), so that their GEMMs
    are not split. Such a split would also wait for OpenBLAS's level3_lock, which a threaded
    GEMM on another thread holds while its callback waits for the pool: OpenBLAS's callback
-   (grucy_pool_blas) therefore does not wait while a run whose jobs call BLAS has the pool
-   (grucy_pool_use_for_blas). After fork() the child starts with no workers
+   (grucy_pool_blas) therefore waits at most 5 ms while a run whose jobs call BLAS has the
+   pool, then runs nested (grucy_pool_use_for_blas). After fork() the child starts with no workers
    (pthread_atfork). If a needed worker still cannot be
    started inside a run, the jobs run one after another on the caller: right for the gate
    passes; OpenBLAS's jobs would stall waiting for each other, which needs pthread_create
