@@ -80,8 +80,8 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           grucy_simd_select, GRUCY_SIMD_AVX512, grucy_pool_init,
                           grucy_pool_reserve, grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
                           grucy_pool_serial, grucy_pool_run, grucy_pool_run_serial,
-                          grucy_pool_run_gemms, grucy_pool_threads, grucy_pool_set_threads, grucy_pool_blas_shared,
-                          grucy_pool_set_shared_top)
+                          grucy_pool_run_gemms, grucy_pool_threads, grucy_pool_set_threads,
+                          grucy_pool_blas_shared, grucy_pool_set_shared_top)
 from grucy._checks import BLAS_INT_MAX
 
 cnp.import_array()

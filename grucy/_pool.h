@@ -266,7 +266,7 @@ static inline int grucy_pool_run_gemms(int njobs, grucy_job_fn fn, void *arg) {
    run that calls BLAS waits for that lock if its own GEMM splits: it does when OpenBLAS's
    count was raised from outside during a serial run (threadpoolctl leaving a limit on
    another thread). Waiting for `use` then deadlocked (reproduced). So the caller waits in
-   slices of 0.2 ms, and once it has waited 5 ms while such a run holds or awaits `use`, it
+   slices of 0.2 ms, and after 25 of them (5 ms) while such a run holds or awaits `use`, it
    gets 0 and runs its jobs nested instead. Not sooner: a serial run is one step, tens of
    microseconds, but a thread stepping in a loop takes `use` again and again, and nested
    jobs pay for threads of their own. Beside a loop of row-block steps, 400 split products
@@ -274,14 +274,11 @@ static inline int grucy_pool_run_gemms(int njobs, grucy_job_fn fn, void *arg) {
    without waiting, which took 1.2-1.4x the old time for both threads' work. The slices
    are on CLOCK_REALTIME, as POSIX's timed lock is: a clock set back lengthens one. */
 static inline int grucy_pool_use_for_blas(void) {
-    struct timespec t, first;
-    clock_gettime(CLOCK_REALTIME, &first);
-    for (;;) {
-        clock_gettime(CLOCK_REALTIME, &t);
-        long waited_ns = (t.tv_sec - first.tv_sec) * 1000000000L + (t.tv_nsec - first.tv_nsec);
-        if (waited_ns >= 5000000L
-                && atomic_load_explicit(&grucy_pool.gemm_runs, memory_order_seq_cst) > 0)
+    for (int slices = 0;; slices++) {      /* each one timed out: 0.2 ms or more went by */
+        if (slices >= 25 && atomic_load_explicit(&grucy_pool.gemm_runs, memory_order_seq_cst) > 0)
             return 0;
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
         t.tv_nsec += 200000;
         if (t.tv_nsec >= 1000000000L) {
             t.tv_sec += 1;
