@@ -12,7 +12,10 @@
 
    Also times a candidate, not used by grucy: a table-driven sigmoid (e^y as 2^(j/8) from an
    8-entry register table, vpermps, times a degree-4 polynomial on |r| <= ln2/16), with its
-   largest error against long-double libm over a sweep of floats. */
+   largest error against long-double libm over a sweep of floats; and a second one, a
+   sigmoid and a tanh without the divide (1/d by a polynomial, a Newton step and a
+   correction of the quotient: seven multiply-adds where grucy divides), which shows whether
+   the divide is what the activations wait on. */
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
@@ -98,7 +101,46 @@ V static void sigmoid_table(const float *restrict a, float *restrict o) {
     }
 }
 
-static double worst_ulp(void (*fn)(const float *restrict, float *restrict)) {
+/* The second candidate: x / d for d in [1, 2] (1 + e^-|a| in the sigmoid, 2 + expm1(-2|a|)
+   in the tanh) with no divide. r0 = (210 - 144d + 32d²)/99 is 1/d to a relative 1/99 (the
+   Chebyshev-optimal quadratic), a Newton step squares that to 1e-4, and one correction of
+   the quotient q (rem = x - dq, exact in an FMA) squares it again, below half an ulp. */
+static inline float div12(float x, float d) {
+    float r = (0.32323232f * d - 1.45454545f) * d + 2.12121212f;
+    r = r + r * (1.0f - d * r);
+    float q = x * r;
+    return q + (x - d * q) * r;
+}
+static inline float sigmoid_nodiv_f(float a) {          /* grucy_sigmoid_f, divide replaced */
+    float m = fabsf(a);
+    m = m > 88.0f ? 88.0f : m;
+    float s, q = grucy_exp_neg_f(-m, &s);
+    float e = s * q + s;
+    return div12(a < 0.0f ? e : 1.0f, 1.0f + e);
+}
+static inline float tanh_nodiv_f(float a) {             /* grucy_tanh_f, divide replaced */
+    float m = fabsf(a);
+    m = m > 20.0f ? 20.0f : m;
+    float s, q = grucy_exp_neg_f(-2.0f * m, &s);
+    float u = s * q + (s - 1.0f);
+    return copysignf(div12(-u, 2.0f + u), a);
+}
+V static void sigmoid_nodiv(const float *restrict a, float *restrict o) {
+    for (ptrdiff_t i = 0; i < N; i++) o[i] = sigmoid_nodiv_f(a[i]);
+}
+V static void tanh_nodiv(const float *restrict a, float *restrict o) {
+    for (ptrdiff_t i = 0; i < N; i++) o[i] = tanh_nodiv_f(a[i]);
+}
+V4 static void sigmoid_nodiv_512(const float *restrict a, float *restrict o) {
+    for (ptrdiff_t i = 0; i < N; i++) o[i] = sigmoid_nodiv_f(a[i]);
+}
+V4 static void tanh_nodiv_512(const float *restrict a, float *restrict o) {
+    for (ptrdiff_t i = 0; i < N; i++) o[i] = tanh_nodiv_f(a[i]);
+}
+
+/* Largest error in ulps over every 4099th float with |x| < 87, both signs; for the sigmoid
+   only where its value is a normal float (grucy's, like the candidates', is 0 below that). */
+static double worst_ulp(void (*fn)(const float *restrict, float *restrict), int is_tanh) {
     static float x[N] __attribute__((aligned(32))), y[N] __attribute__((aligned(32)));
     double worst = 0;
     int m = 0;
@@ -109,8 +151,10 @@ static double worst_ulp(void (*fn)(const float *restrict, float *restrict)) {
             if (m < N) continue;
             fn(x, y);
             for (int i = 0; i < N; i++) {
-                long double truth = 1.0L / (1.0L + expl(-(long double)x[i]));
-                float rounded = (float)truth;
+                long double truth = is_tanh ? tanhl((long double)x[i])
+                                            : 1.0L / (1.0L + expl(-(long double)x[i]));
+                float rounded = fabsf((float)truth);
+                if (rounded < 1.17549435e-38f) continue;          /* FLT_MIN */
                 double ulp = (double)(nextafterf(rounded, INFINITY) - rounded);
                 double err = (double)fabsl((long double)y[i] - truth) / ulp;
                 if (err > worst) worst = err;
@@ -140,13 +184,15 @@ int main(void) {
     static float a[N] __attribute__((aligned(32))), o[N] __attribute__((aligned(32)));
     for (int i = 0; i < N; i++) a[i] = 6.0f * ((i * 7919) % 1000 / 500.0f - 1.0f);  /* [-6, 6) */
     void (*fn[])(const float *restrict, float *restrict) = {
-        sigmoid, tanh_, exp_neg, poly, divide, sigmoid_table, sigmoid_512, tanh_512};
+        sigmoid, tanh_, exp_neg, poly, divide, sigmoid_table, sigmoid_nodiv, tanh_nodiv,
+        sigmoid_512, tanh_512, sigmoid_nodiv_512, tanh_nodiv_512};
     const char *name[] = {"sigmoid", "tanh", "exp(-|a|)", "polynomial", "divide",
-                          "candidate", "sigmoid", "tanh"};
+                          "candidate", "no divide sig", "no divide tanh",
+                          "sigmoid", "tanh", "no divide sig", "no divide tanh"};
     __builtin_cpu_init();
     int v4 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
              && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-    enum { K = sizeof fn / sizeof fn[0], K2 = 6 };     /* the AVX2 copies come first */
+    enum { K = sizeof fn / sizeof fn[0], K2 = 8 };     /* the AVX2 copies come first */
     const int k_end = v4 ? K : K2;
     double best[K];
     for (int k = 0; k < K; k++) best[k] = 1e9;
@@ -160,20 +206,27 @@ int main(void) {
     double f = ghz();
     printf("clock ~%.2f GHz\nAVX2+FMA copy:\n", f);
     for (int k = 0; k < K2; k++)
-        printf("%-11s %.3f ns/float  %5.1f cycles per 8 floats\n", name[k], best[k], best[k] * 8 * f);
-    printf("2 sigmoids + 1 tanh: %.2f ns per GRU unit and step\n", 2 * best[0] + best[1]);
+        printf("%-15s %.3f ns/float  %5.1f cycles per 8 floats\n", name[k], best[k], best[k] * 8 * f);
+    printf("2 sigmoids + 1 tanh: %.2f ns per GRU unit and step; without the divide %.2f\n",
+           2 * best[0] + best[1], 2 * best[6] + best[7]);
     if (v4) {
         printf("AVX-512 copy:\n");
         for (int k = K2; k < K; k++)
-            printf("%-11s %.3f ns/float  %5.1f cycles per 16 floats\n", name[k], best[k],
+            printf("%-15s %.3f ns/float  %5.1f cycles per 16 floats\n", name[k], best[k],
                    best[k] * 16 * f);
-        printf("2 sigmoids + 1 tanh: %.2f ns per GRU unit and step (%.2fx the AVX2 copy's)\n",
-               2 * best[6] + best[7], (2 * best[6] + best[7]) / (2 * best[0] + best[1]));
+        printf("2 sigmoids + 1 tanh: %.2f ns per GRU unit and step (%.2fx the AVX2 copy's); "
+               "without the divide %.2f\n", 2 * best[K2] + best[K2 + 1],
+               (2 * best[K2] + best[K2 + 1]) / (2 * best[0] + best[1]),
+               2 * best[K2 + 2] + best[K2 + 3]);
     } else {
         printf("AVX-512 copy: not timed, this CPU has no AVX-512\n");
     }
     printf("candidate table sigmoid: %.2fx grucy's sigmoid's time; largest error %.2f ulp "
            "(grucy's: %.2f) over every 4099th float\n", best[5] / best[0],
-           worst_ulp(sigmoid_table), worst_ulp(sigmoid));
+           worst_ulp(sigmoid_table, 0), worst_ulp(sigmoid, 0));
+    printf("no-divide candidates (AVX2 copy): sigmoid %.2fx and tanh %.2fx grucy's time; largest "
+           "error %.2f and %.2f ulp (grucy's: %.2f and %.2f)\n", best[6] / best[0],
+           best[7] / best[1], worst_ulp(sigmoid_nodiv, 0), worst_ulp(tanh_nodiv, 1),
+           worst_ulp(sigmoid, 0), worst_ulp(tanh_, 1));
     return o[N / 2] == 12345.0f;                       /* keep the results live */
 }
