@@ -7,7 +7,7 @@ from runner.app import main
 from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
 from runner.config import resolution_reason
 from runner.interrupts import Terminated
-from runner.sweep import exit_status
+from runner.sweep import discard_unused, exit_status
 
 if __name__ == "__main__":
     refused = argv_error(sys.argv[1:])
@@ -31,6 +31,8 @@ if __name__ == "__main__":
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install
         failed = exc.code not in (0, None)  # or which key was meant
         hint = failed and (missing_plugin_hint(sys.argv[1:]) or unknown_key_hint(sys.argv[1:]))
+        if failed:
+            discard_unused()     # a multirun refused before its first job leaves no directory
         if hint:
             print(f"hint: {hint}", file=sys.stderr)
         raise

@@ -61,9 +61,20 @@ def _refuse(message):
     raise SystemExit(1)
 
 
+# The directories above a run or sweep directory that this process created, so that
+# runner.sweep.discard_unused can take back an unused sweep's multirun/ as well
+made_above = []
+
+
+def make_parents(path: Path) -> None:
+    """mkdir -p of path's parent, noting in ``made_above`` what did not exist."""
+    made_above.extend(p for p in path.parents if not p.exists())
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def _claim(base: Path) -> str:
     token = _token()
-    base.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(base)
     k = 0
     while True:
         candidate = base if k == 0 else base.with_name(f"{base.name}_{k}")

@@ -11,6 +11,7 @@ import fcntl
 import io
 import json
 import logging
+import os
 import sys
 import uuid
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from runner.config import resolution_reason
 from runner.outputs import atomic_write, _pyplot, _save_figure
+from runner.rundir import MARKER, TOKEN_ENV, made_above, make_parents
 
 log = logging.getLogger("runner")
 
@@ -217,6 +219,34 @@ def _locked(path):
 # that just ended in this process, for the exit status
 finished = None
 
+# The sweep directory of the multirun started in this process, if this invocation made it
+# (its own ${claim:...}, or a hydra.sweep.dir that did not exist): what discard_unused may
+# remove
+made = None
+
+
+def discard_unused() -> None:
+    """Remove the sweep directory this invocation made for a multirun that stopped before
+    any job started (``-m model.hiden_size=4,8``: Hydra refuses the key while composing the
+    first job). It held only the bookkeeping (multirun.yaml and the markers), and each such
+    attempt left another timestamped directory. Anything else in it, or any job entered in
+    JOBS, keeps it."""
+    if made is None or finished is not None or _entries(made):
+        return
+    for name in ("multirun.yaml", SWEEP_ID, JOBS, MARKER):
+        try:
+            (made / name).unlink()
+        except OSError:
+            pass
+    try:
+        made.rmdir()
+        for d in made.parents:   # and multirun/ itself, if this process made it
+            if d not in made_above:
+                break
+            d.rmdir()
+    except OSError:             # something else is in it: not ours to remove
+        pass
+
 
 def _why_no_job(config) -> str:
     """The sweep's overrides that sweep over no value (model.hidden_size=range(5,5)): Hydra
@@ -242,6 +272,14 @@ def _why_no_job(config) -> str:
     return f": {', '.join(empty)} sweeps over no value" if empty else ""
 
 
+def _claimed_here(path) -> bool:
+    """Whether ``${claim:...}`` gave ``path`` to this invocation (runner/rundir.py)."""
+    try:
+        return (Path(path) / MARKER).read_text().strip() == os.environ.get(TOKEN_ENV)
+    except OSError:
+        return False
+
+
 class SweepTableCallback(Callback):
     """Writes the sweep table when a multirun ends (runs in the launching process)."""
 
@@ -255,7 +293,10 @@ class SweepTableCallback(Callback):
             print(f"error: hydra.sweep.dir: cannot be resolved: {resolution_reason(exc)}",
                   file=sys.stderr)
             raise SystemExit(1)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        global made
+        made = sweep_dir if (_claimed_here(sweep_dir) or not sweep_dir.exists()) else None
+        make_parents(sweep_dir)
+        sweep_dir.mkdir(exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
         atomic_write(sweep_dir / JOBS, "")   # an earlier sweep's jobs are not this one's
 

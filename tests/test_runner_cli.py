@@ -764,6 +764,30 @@ def test_a_misspelt_key_gets_the_near_ones(tmp_path, args, meant):
     assert not (tmp_path / "r").exists()      # refused before a run directory was made
 
 
+def test_a_multirun_refused_before_its_first_job_leaves_no_sweep_directory(tmp_path):
+    # Hydra refuses the key while composing the first job, after the sweep directory and
+    # its bookkeeping were made: each such attempt left a timestamped directory behind
+    r = cli(["-m", "model.hiden_size=4,8"], cwd=tmp_path)
+    assert r.returncode == 1 and "did you mean model.hidden_size?" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []            # multirun/ itself was this run's
+
+    (tmp_path / "multirun").mkdir()                  # the user's: kept
+    r = cli(["-m", "model.hidden_size=4,abc"], cwd=tmp_path)
+    assert r.returncode == 1 and "abc" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "multirun"]
+    assert list((tmp_path / "multirun").iterdir()) == []
+
+    r = cli(["-m", "model.hiden_size=4,8", "hydra.sweep.dir=a/b/c"], cwd=tmp_path)
+    assert r.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multirun"]
+
+    mine = tmp_path / "mine"                          # a directory that was there: left as it is
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    r = cli(["-m", "model.hiden_size=4,8", f"hydra.sweep.dir={mine}"], cwd=tmp_path)
+    assert r.returncode == 1 and (mine / "notes.txt").read_text() == "keep"
+
+
 def test_no_key_hint_where_the_keys_are_right():
     from runner.cli import unknown_key_hint
     assert unknown_key_hint(["model.hidden_size=abc", "trainer.epochs=3"]) is None   # a wrong type
