@@ -148,9 +148,9 @@ class SeriesDataset:
             if not (math.isfinite(mean) and 0 < std < math.inf):
                 raise DataError(f"stats={tuple(stats)!r}: expected (mean, std), finite, std > 0")
         else:
-            with np.errstate(over="ignore", under="ignore"):   # handled below, not warned of
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):   # handled below
                 mean, std = float(train_part.mean()), float(train_part.std())
-            if not (math.isfinite(mean) and 0 < std < math.inf) and np.ptp(train_part) > 0:
+            if not (math.isfinite(mean) and 0 < std < math.inf) and train_part.max() > train_part.min():
                 # values beyond about 1e154 overflow when squared (std inf: every input
                 # normalised to 0, a test RMSE of inf reported as a result) and below about
                 # 1e-154 underflow (std 0: refused as "constant"); scaled to at most 1 first,

@@ -9,14 +9,18 @@ it is the runner's.
 import csv
 import io
 import json
+import logging
 import math
 import platform
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from runner.config import user_path
+
+log = logging.getLogger("runner")
 
 # Wall-clock columns: they differ run to run and are ignored by reproducibility checks.
 TIMING_COLUMNS = ("epoch_time", "seqs_per_sec")
@@ -202,36 +206,52 @@ def _pyplot():
     return plt
 
 
+@contextmanager
+def drawing(path, figsize):
+    """The axes of a figure saved to ``path`` (atomically) when the block ends.
+
+    A plot is a picture of results already written, so one that cannot be drawn is a
+    warning in the log, not a failed run: a series near the float64 limit (±1e308) trained,
+    and then matplotlib's tick placement overflowed and the run ended "failed" with its test
+    scores unreported. Numeric warnings inside the drawing are matplotlib's to handle.
+    """
+    fig = None
+    try:
+        with np.errstate(all="ignore"):
+            plt = _pyplot()
+            fig, ax = plt.subplots(figsize=figsize)
+            yield ax
+            fig.tight_layout()
+            _save_figure(fig, path)
+    except Exception as exc:
+        log.warning("%s not drawn: %s: %s", Path(path).name, type(exc).__name__, exc)
+    finally:
+        if fig is not None:
+            plt.close(fig)
+
+
 def plot_losses(path, rows, title="") -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ep = [r["epoch"] for r in rows]
-    ax.plot(ep, [r["train_loss"] for r in rows], label="train")
-    ax.plot(ep, [r["val_loss"] for r in rows], label="validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (normalised units)")
-    if all(r["train_loss"] > 0 and r["val_loss"] > 0 for r in rows):
-        ax.set_yscale("log")
-    ax.set_title(title, parse_math=False)   # a name is a label: '$x^$' is not math to render
-    ax.legend()
-    fig.tight_layout()
-    _save_figure(fig, path)
-    plt.close(fig)
+    with drawing(path, (6, 4)) as ax:
+        ep = [r["epoch"] for r in rows]
+        ax.plot(ep, [r["train_loss"] for r in rows], label="train")
+        ax.plot(ep, [r["val_loss"] for r in rows], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (normalised units)")
+        if all(r["train_loss"] > 0 and r["val_loss"] > 0 for r in rows):
+            ax.set_yscale("log")
+        ax.set_title(title, parse_math=False)   # a name is a label: '$x^$' is not math to render
+        ax.legend()
 
 
 def plot_forecast(path, target, pred, baselines=None, title="") -> None:
     """First horizon step on the test split, original units."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4))
-    n = np.arange(len(target))
-    ax.plot(n, target[:, 0], color="black", lw=1.2, label="truth")
-    ax.plot(n, pred[:, 0], lw=1.0, label="model")
-    for name, values in (baselines or {}).items():
-        ax.plot(n, values, lw=0.8, ls="--", label=name)
-    ax.set_xlabel("test example")
-    ax.set_ylabel("value")
-    ax.set_title(title, parse_math=False)   # a name is a label: '$x^$' is not math to render
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    _save_figure(fig, path)
-    plt.close(fig)
+    with drawing(path, (9, 4)) as ax:
+        n = np.arange(len(target))
+        ax.plot(n, target[:, 0], color="black", lw=1.2, label="truth")
+        ax.plot(n, pred[:, 0], lw=1.0, label="model")
+        for name, values in (baselines or {}).items():
+            ax.plot(n, values, lw=0.8, ls="--", label=name)
+        ax.set_xlabel("test example")
+        ax.set_ylabel("value")
+        ax.set_title(title, parse_math=False)   # a name is a label: '$x^$' is not math to render
+        ax.legend(loc="best", fontsize=8)

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config import resolution_reason
-from runner.outputs import atomic_write, _pyplot, _save_figure
+from runner.outputs import atomic_write, drawing
 from runner.rundir import MARKER, TOKEN_ENV, made_above, make_parents
 
 log = logging.getLogger("runner")
@@ -162,10 +162,7 @@ def write_table(sweep_dir, final=False) -> list:
                 "Sorted by validation RMSE (original units); failed and interrupted jobs last, "
                 "failed ones with their error.\n\n")
         atomic_write(sweep_dir / "sweep_results.md", head + "\n".join(lines) + "\n")
-        try:
-            _plot(sweep_dir / "sweep_results.png", rows)
-        except Exception as exc:  # the table matters more than its picture
-            log.warning("sweep plot not written: %s", exc)
+        _plot(sweep_dir / "sweep_results.png", rows)   # a warning if it cannot be drawn
     return rows
 
 
@@ -178,30 +175,26 @@ def _tally(rows) -> str:
 
 
 def _plot(path, rows):
-    plt = _pyplot()
-    ok = [r for r in rows if r["status"] == "ok" and r["val_rmse"] is not None]
-    failed = [r for r in rows if r not in ok]
-    # label each bar with what varies across the sweep, not the overrides all jobs share
-    split = [set((r.get("overrides") or "").split()) for r in ok + failed]
-    common = set.intersection(*split) if split else set()
-    labels = []
-    for r in ok + failed:
-        own = " ".join(o for o in (r.get("overrides") or "").split() if o not in common) or "(defaults)"
-        labels.append(f"{r['job']}: {own if len(own) <= 60 else own[:57] + '...'}")
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(labels) + 1.5))
-    y = range(len(labels))
-    vals = [r["val_rmse"] for r in ok] + [0.0] * len(failed)
-    colors = ["tab:blue"] * len(ok) + ["tab:red"] * len(failed)
-    ax.barh(list(y), vals, color=colors)
-    for i, r in enumerate(failed, start=len(ok)):
-        ax.text(0, i, f"  {r['status']}", va="center", color="tab:red")
-    ax.set_yticks(list(y))
-    ax.set_yticklabels(labels, fontsize=8, parse_math=False)   # overrides, not math ('name=$x^$')
-    ax.invert_yaxis()
-    ax.set_xlabel("validation RMSE (lower is better)")
-    fig.tight_layout()
-    _save_figure(fig, path)
-    plt.close(fig)
+    with drawing(path, (8, 0.4 * len(rows) + 1.5)) as ax:   # a bar per job
+        ok = [r for r in rows if r["status"] == "ok" and r["val_rmse"] is not None]
+        failed = [r for r in rows if r not in ok]
+        # label each bar with what varies across the sweep, not the overrides all jobs share
+        split = [set((r.get("overrides") or "").split()) for r in ok + failed]
+        common = set.intersection(*split) if split else set()
+        labels = []
+        for r in ok + failed:
+            own = " ".join(o for o in (r.get("overrides") or "").split() if o not in common) or "(defaults)"
+            labels.append(f"{r['job']}: {own if len(own) <= 60 else own[:57] + '...'}")
+        y = range(len(labels))
+        vals = [r["val_rmse"] for r in ok] + [0.0] * len(failed)
+        colors = ["tab:blue"] * len(ok) + ["tab:red"] * len(failed)
+        ax.barh(list(y), vals, color=colors)
+        for i, r in enumerate(failed, start=len(ok)):
+            ax.text(0, i, f"  {r['status']}", va="center", color="tab:red")
+        ax.set_yticks(list(y))
+        ax.set_yticklabels(labels, fontsize=8, parse_math=False)   # overrides, not math ('name=$x^$')
+        ax.invert_yaxis()
+        ax.set_xlabel("validation RMSE (lower is better)")
 
 
 @contextmanager

@@ -192,6 +192,40 @@ def test_summary_json_is_strict_json(tmp_path):
     assert summary["baselines"]["persistence"]["rmse"] is None
 
 
+def test_a_series_near_the_float64_limit_trains_and_reports_without_warnings(tmp_path, caplog):
+    # the same ±1e308 series with plots on: the training part's mean and range overflowed
+    # with numpy RuntimeWarnings, and after training matplotlib's tick placement raised, so
+    # the run ended "failed" with no test scores. A plot is only a picture of them.
+    import warnings
+    (tmp_path / "big.csv").write_text("v\n" + "".join(f"{(-1) ** i * 1e308}\n" for i in range(400)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, _, summary = train(tmp_path, tiny("csv", ["data.column=v", "plots=true",
+                                                       f"data.path={tmp_path / 'big.csv'}"]))
+    assert summary["status"] == "ok", summary.get("error")
+    assert summary["test"]["rmse"] is not None and summary["params"] > 0
+    assert (out / "loss.png").is_file() and not (out / "forecast.png").exists()
+    assert "forecast.png not drawn: ValueError" in caplog.text
+
+
+def test_a_plot_that_cannot_be_drawn_is_a_warning_and_closes_its_figure(tmp_path, caplog):
+    from runner import outputs, sweep
+    plt = outputs._pyplot()
+    before = plt.get_fignums()
+    nan_rows = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.0}]
+    with outputs.drawing(tmp_path / "x.png", (2, 2)) as ax:
+        ax.plot([0, 1], [0, 1])
+        raise ValueError("no picture")
+    outputs.plot_forecast(tmp_path / "f.png", np.zeros((3, 1)), None)     # pred[:, 0] fails
+    sweep._plot(tmp_path / "s.png", [{"status": "ok"}])                     # no val_rmse key
+    outputs.plot_losses(tmp_path / "l.png", nan_rows)
+    assert plt.get_fignums() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png"]
+    for name in ("x.png not drawn: ValueError: no picture", "f.png not drawn: TypeError",
+                 "s.png not drawn: KeyError"):
+        assert name in caplog.text
+
+
 def test_traceback_txt_is_written_atomically(tmp_path, monkeypatch):
     import os
     renamed, real = [], os.replace
