@@ -1,13 +1,16 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
 import sys
 
-from omegaconf.errors import OmegaConfBaseException
+try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run to report on
+    from omegaconf.errors import OmegaConfBaseException
 
-from runner.app import main
-from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
-from runner.config import resolution_reason
-from runner.interrupts import Terminated
-from runner.sweep import discard_unused, exit_status
+    from runner.app import main
+    from runner.cli import argv_error, missing_plugin_hint, unknown_key_hint
+    from runner.config import resolution_reason
+    from runner.interrupts import Terminated
+    from runner.sweep import discard_unused, exit_status
+except KeyboardInterrupt:        # as after it, without Python's traceback through the imports
+    sys.exit(130)
 
 if __name__ == "__main__":
     refused = argv_error(sys.argv[1:])

@@ -81,6 +81,18 @@ def test_cli_ctrl_c_says_how_to_resume_without_a_traceback(tmp_path):
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
 
 
+def test_a_ctrl_c_during_the_imports_exits_130_without_a_traceback(tmp_path):
+    # the first fraction of a second is imports; a Ctrl-C there printed Python's traceback
+    # through them. A stand-in omegaconf first on the path delivers it, at a known point.
+    fake = tmp_path / "path" / "omegaconf"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    r = cli(["trainer.epochs=1"], cwd=tmp_path,
+            env_extra={"PYTHONPATH": os.pathsep.join([str(tmp_path / "path"), str(REPO)])})
+    assert r.returncode == 130 and r.stderr == "" and r.stdout == "", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["path"]     # no run directory
+
+
 def test_cli_sigterm_is_recorded_as_an_interruption_with_its_continue_command(tmp_path):
     """SIGTERM (kill, a batch system's time limit) ended the process at once: exit 143 with
     no summary.json and no continue command, where Ctrl-C leaves both (a fuzzing pass)."""
