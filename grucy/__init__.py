@@ -28,6 +28,32 @@ def _load_openblas():
 
 _blas_path = _load_openblas()
 
+
+def _check_extensions():
+    """Say what is wrong when the compiled kernels cannot be imported, instead of the import
+    machinery's words: a checkout's grucy/ (no extensions built in it) hiding an installed
+    grucy read "cannot import name '_gru' from partially initialized module 'grucy' (most
+    likely due to a circular import)", and an OpenBLAS too old for the thread pool's hook an
+    undefined symbol."""
+    here = _pathlib.Path(__file__).parent
+    if _importlib_util.find_spec("grucy._gru") is None:
+        raise ImportError(
+            f"grucy's compiled kernels are not built in {here}: this is a source tree whose "
+            "extensions were never built. Build them there (pip install -e ., or python "
+            "setup.py build_ext --inplace), or, if grucy is installed, run from another "
+            "directory: this one's grucy/ hides the installed package")
+    try:
+        from grucy import _gru  # noqa: F401
+    except ImportError as exc:
+        if "undefined symbol" not in str(exc):
+            raise
+        raise ImportError(f"{exc}: grucy needs scipy-openblas32 >= 0.3.30.443, the first to "
+                          "export the threading hook its pool registers (pip install -U "
+                          "scipy-openblas32)") from exc
+
+
+_check_extensions()
+
 from grucy.kernels import gru_forward, gru_backward, gru_cell, Cell  # noqa: E402
 from grucy.ops import (matmul, set_num_threads, get_num_threads,  # noqa: E402
                        share_threads_with_numpy, blas_info)

@@ -9,8 +9,10 @@ key that does not resolve); when it has refused, ``missing_plugin_hint`` and
 ``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
+import importlib.metadata
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -175,8 +177,22 @@ def missing_plugin_hint(argv):
             return None
     except ImportError:   # a broken install is as good as none
         pass
-    return ('the Optuna sweeper is not installed: pip install -e ".[optuna]" from a checkout '
-            '(the optuna extra: hydra-optuna-sweeper, optuna)')
+    packages = " ".join(shlex.quote(r) for r in extra_requirements("optuna"))
+    return ('the Optuna sweeper is not installed: pip install -e ".[optuna]" from a checkout'
+            + (f", or its packages: pip install {packages}" if packages else
+               " (the optuna extra: hydra-optuna-sweeper, optuna)"))
+
+
+def extra_requirements(extra) -> list:
+    """The requirements of grucy's optional ``extra`` as installed (its metadata), so that a
+    hint works for an installed wheel too, with no second list to keep in step; [] where
+    grucy's metadata is not installed (a bare checkout on PYTHONPATH)."""
+    try:
+        requires = importlib.metadata.requires("grucy") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    marker = re.compile(r";\s*extra\s*==\s*[\"']" + re.escape(extra) + r"[\"']\s*$")
+    return [r.split(";")[0].strip() for r in requires if marker.search(r)]
 
 
 def unknown_key_hint(argv):

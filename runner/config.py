@@ -26,13 +26,15 @@ class ConfigError(ValueError):
 
 
 def config_dir() -> str:
-    """Absolute path of the directory holding config.yaml."""
-    for candidate in (PACKAGE_DIR.parent / "conf", PACKAGE_DIR / "conf"):
+    """Absolute path of the directory holding config.yaml: the installed package's own
+    runner/conf first, then a checkout's conf/ beside runner/ (an installed copy looked there
+    first, that is in site-packages/conf, where any other package's config.yaml won)."""
+    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
         if (candidate / "config.yaml").is_file():
             return str(candidate)
     raise FileNotFoundError(
-        f"runner configs not found: neither {PACKAGE_DIR.parent / 'conf'} nor "
-        f"{PACKAGE_DIR / 'conf'} has config.yaml (reinstall grucy with its runner extra)")
+        f"runner configs not found: neither {PACKAGE_DIR / 'conf'} nor "
+        f"{PACKAGE_DIR.parent / 'conf'} has config.yaml (reinstall grucy with its runner extra)")
 
 
 def bundled_data(name: str) -> Path:

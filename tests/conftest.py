@@ -12,6 +12,13 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+
+def pytest_configure(config):
+    # here rather than in pyproject.toml, which a copy of tests/ run against an installed
+    # grucy does not have ("Unknown pytest.mark.slow")
+    config.addinivalue_line(
+        "markers", "slow: multirun-launcher and full-CLI runner tests (about a minute in total)")
+
 # Tolerances per dtype, relative to the largest magnitude in the expected array (see
 # assert_close), always against a float64 truth. Measured: the float32 reference is within
 # ~3e-7 of float64 on the test problems (T up to 50, H up to 300), so float32 gets ~70x that

@@ -3,9 +3,12 @@
 (Losses, optimizers, init, io, interop, heads and models have their own error tests in
 their test files.)
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import grucy
 from grucy.layers import GRU
 
 CTOR = [
@@ -278,3 +281,44 @@ def test_a_list_of_plain_numbers_still_reads_as_the_layers_dtype():
     want = gru.forward(np.array(x, np.float32))[0]
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
+
+
+def _import_grucy_from(tmp_path, extra_files=None):
+    """`import grucy` in a fresh interpreter from a copy of the package's Python files alone
+    (a checkout with no extensions built), without site's .pth files: the dev install's
+    import hook would otherwise supply the built extensions of the real tree."""
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+    src = Path(grucy.__file__).parent
+    pkg = tmp_path / "grucy"
+    pkg.mkdir()
+    for f in src.glob("*.py"):
+        shutil.copy(f, pkg / f.name)
+    for name, text in (extra_files or {}).items():
+        (pkg / name).write_text(text)
+    path = [str(tmp_path), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    return subprocess.run([sys.executable, "-S", "-c", "import grucy"], cwd=tmp_path,
+                          env={"PYTHONPATH": ":".join(path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_source_tree_without_its_extensions_says_so_on_import(tmp_path):
+    # after `pip install .`, running from the checkout imported the checkout's grucy/, and
+    # the error read "cannot import name '_gru' from partially initialized module 'grucy'
+    # (most likely due to a circular import)"
+    r = _import_grucy_from(tmp_path)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: grucy's compiled kernels are not built in"), r.stderr
+    assert "pip install -e ." in last and "run from another directory" in last
+    assert "circular" not in r.stderr
+
+
+def test_an_openblas_without_the_pools_hook_names_the_version_needed(tmp_path):
+    # an older scipy-openblas32 loads, and then the extension's symbol is missing
+    r = _import_grucy_from(tmp_path, {"_gru.py": "raise ImportError('_gru.so: undefined symbol: "
+                                                 "scipy_openblas_set_threads_callback_function')\n"})
+    last = r.stderr.strip().splitlines()[-1]
+    assert "undefined symbol" in last and "scipy-openblas32 >= 0.3.30.443" in last, r.stderr

@@ -746,6 +746,29 @@ def test_a_search_without_the_optuna_extra_says_what_to_install(tmp_path, args):
     assert 'pip install -e ".[optuna]"' in r.stderr, r.stderr
 
 
+def test_the_install_hint_names_the_extras_packages_for_an_installed_copy(monkeypatch):
+    # `pip install -e ".[optuna]"` means nothing without a checkout; the packages themselves
+    # come from grucy's installed metadata, here checked against pyproject.toml's list
+    import importlib.metadata
+    import shlex
+    import tomllib
+    from runner.cli import extra_requirements, missing_plugin_hint
+    try:
+        importlib.metadata.requires("grucy")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("grucy's metadata is not installed")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra, packages in extras.items():
+        assert extra_requirements(extra) == packages
+    assert extra_requirements("no-such-extra") == []
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if "optuna" in name else find(name, *a, **k))
+    hint = missing_plugin_hint(["-m", "hparams_search=sine_optuna"])
+    assert hint.endswith("or its packages: pip install "
+                         + " ".join(shlex.quote(p) for p in extras["optuna"])), hint
+
+
 def test_no_install_hint_when_the_sweeper_is_there_or_not_asked_for(monkeypatch):
     from runner.cli import missing_plugin_hint
     find = importlib.util.find_spec
