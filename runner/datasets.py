@@ -65,7 +65,8 @@ class Prepared:
         return self.train.y.shape[1]
 
     def to_original(self, y):
-        return np.asarray(y, dtype=np.float64) * self.std + self.mean
+        with np.errstate(over="ignore"):   # beyond float64: inf, which the scores report as null
+            return np.asarray(y, dtype=np.float64) * self.std + self.mean
 
 
 SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
@@ -114,6 +115,25 @@ class SeriesDataset:
         """What to do about a NaN or inf in the series, for the error that refuses it."""
         return "fill or drop them first"
 
+    @staticmethod
+    def _check_float32(z, values, labels, mean, std, given, val_start, test_start):
+        """Refuse a normalised value that float32, in which the windows are held, cannot:
+        a test part 1e40 times the training part's scale, or an evaluation on data in other
+        units than the checkpoint's. It became inf, and the run reported an infinite test
+        RMSE as a result, or advised a smaller learning rate for an infinite validation
+        loss, or failed in the AR baseline's least squares."""
+        big = np.flatnonzero(~(np.abs(z) <= np.finfo(np.float32).max))
+        if not len(big):
+            return
+        i = int(big[0])
+        part = "training" if i < val_start else "validation" if i < test_start else "test"
+        whose = "the checkpoint's training" if given else "the training part's"
+        hint = ("is this series in the units the checkpoint was trained on?" if given else
+                "the series' parts must be on one scale")
+        raise DataError(f"the value {float(values[i])!r} at {labels[i]} (the {part} part) lies {abs(z[i]):.3g} "
+                        f"standard deviations from {whose} mean (mean {mean:.6g}, std {std:.6g}), "
+                        f"past float32's range, in which the model reads its windows: {hint}")
+
     def load(self, stats=None) -> Prepared:
         """The windowed, split, normalised series. ``stats``: ``(mean, std)`` to normalise
         with instead of the training part's own, for an evaluation: a model expects the
@@ -159,7 +179,15 @@ class SeriesDataset:
                 mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
             if not std > 0:
                 raise DataError("the training part of the series is constant: nothing to learn")
-        z = (values - mean) / std
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (values - mean) / std
+        if not np.isfinite(z).all():
+            # within a std of the float64 limit, values - mean overflows (1.79e308 - -1.7e308);
+            # scaled to at most 1 first, it does not
+            scale = float(np.abs(values).max())
+            with np.errstate(over="ignore"):
+                z = (values / scale - mean / scale) / (std / scale)
+        self._check_float32(z, values, labels, mean, std, stats is not None, val_start, test_start)
         channels = [z]
         if self.period:
             t = np.arange(n)

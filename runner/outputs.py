@@ -160,7 +160,8 @@ def decimals(z, mean, std) -> np.ndarray:
     gets Python's shortest repr. Returns an array of str, ``z``'s shape.
     """
     z = np.asarray(z)
-    values = z.astype(np.float64) * std + mean
+    with np.errstate(over="ignore"):      # a prediction beyond float64 is written as inf
+        values = z.astype(np.float64) * std + mean
     flat_z, flat_v = z.ravel(), values.ravel()
     out = np.array([repr(float(v)) for v in flat_v], dtype=object)   # 17 digits at most
     if z.dtype == np.float64:

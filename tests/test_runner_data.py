@@ -820,11 +820,13 @@ def test_persistence_baseline_on_a_ramp_is_off_by_each_steps_lead():
     assert b["ar"]["rmse"] < 1e-3
 
 
-@pytest.mark.parametrize("scale", [1e200, 1e-200])
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1.79e308])
 def test_values_near_the_ends_of_float64_are_normalised_like_any_other(scale):
     # the training std squares the values: 1e200 overflowed (std inf: every input
     # normalised to 0 and a test RMSE of inf reported as a result), 1e-200 underflowed
-    # (std 0: refused as "constant")
+    # (std 0: refused as "constant"); at 1.79e308 values - mean overflowed too, and the
+    # run failed in the AR baseline's least squares
     class Scaled(SeriesDataset):
         def __init__(self, k, **kw):
             super().__init__(**kw)
@@ -839,6 +841,38 @@ def test_values_near_the_ends_of_float64_are_normalised_like_any_other(scale):
     np.testing.assert_allclose(scaled.test.y, plain.test.y, rtol=1e-6, atol=1e-6)
     base = baselines.evaluate(scaled)
     assert base["ar"]["rmse"] == pytest.approx(baselines.evaluate(plain)["ar"]["rmse"] * scale, rel=1e-6)
+
+
+@pytest.mark.parametrize("given, part, values", [
+    (None, "test part", np.r_[np.sin(np.arange(170)), 1e40 * np.sin(np.arange(30))]),
+    (None, "validation part", np.r_[np.sin(np.arange(145)), 1e40, np.sin(np.arange(54))]),
+    ((0.0, 1e-300), "training part", np.sin(np.arange(200)) + 2),   # a checkpoint's, other units
+])
+def test_a_value_past_float32_once_normalised_is_refused_naming_it(given, part, values):
+    # the windows are float32: normalised, a value 1e40 training stds out became inf, and
+    # the run reported an infinite test RMSE as its result, or blamed the learning rate for
+    # an infinite validation loss, or failed in the AR baseline
+    class Series(SeriesDataset):
+        def series(self):
+            return values, [f"t{i}" for i in range(len(values))]
+    i = int(np.flatnonzero(np.abs((values - (given or (0, 1))[0]) / (given or (0, 1))[1])
+                           > (3.4e38 if given else 1e30))[0])
+    whose = "the checkpoint's training mean" if given else "the training part's mean"
+    with pytest.raises(DataError, match=rf"^the value {re.escape(repr(float(values[i])))} at t{i} "
+                                        rf"\(the {part}\) lies .* standard deviations from {whose} "
+                                        r"\(mean .*past float32's range"):
+        Series(window=8).load(stats=given) if given else Series(window=8).load()
+
+
+def test_predictions_beyond_float64_are_inf_without_warnings():
+    import warnings
+    from runner import outputs
+    from runner.datasets import Prepared
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = Prepared(None, None, None, 1e308, 1e308, "forecast")
+        assert d.to_original(np.float32([3.0, -3.0, 0.5])).tolist() == [np.inf, -np.inf, 1.5e308]
+        assert outputs.decimals(np.float32([3.0, 0.5]), 1e308, 1e308).tolist() == ["inf", "1.5e+308"]
 
 
 @pytest.mark.parametrize("stamps, odd, line, what", [
