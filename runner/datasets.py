@@ -500,6 +500,15 @@ def _float32_written(stamps):
     return bool(np.isfinite(narrow).all()) and all(float(str(v)) == x for v, x in zip(narrow, stamps))
 
 
+def _digits_written(labels):
+    """How many decimal places the stamps are written with (1950.083: 3), the most of any;
+    None unless every one is a plain decimal (no exponent)."""
+    places = [re.fullmatch(r"\s*[+-]?(?:\d+\.?(\d*)|\.(\d+))\s*", str(s)) for s in labels]
+    if not all(places):
+        return None
+    return max(len(m.group(1) or m.group(2) or "") for m in places)
+
+
 def _dates(labels):
     """``labels`` (a list of stamps, or one) as datetime64; ValueError if they are not ISO dates.
 
@@ -612,6 +621,16 @@ def _check_regular(labels, fname, time_column, lines=None):
             # each stamp is off by up to half a float32 ulp, 1.2e-6 of a step of 0.1 at 1.3
             atol = 4 * float(np.spacing(np.float32(np.abs(stamps).max())))
             usual, agree = _usual_step(steps, rtol, atol)
+        digits = _digits_written(labels) if agree < len(steps) else None
+        if digits is not None:
+            # rounded to the digits printed (monthly decimal years at three places, 1950.083,
+            # 1950.167, 1950.250: steps of 0.084 and 0.083), each stamp is within half a unit
+            # of its last digit of its time, and each step within one unit of the usual one.
+            # Only while that unit is under a quarter of the step: a missing row still shows
+            unit_ = 10.0 ** -digits
+            wide = _usual_step(steps, rtol, atol + unit_ * (1 + 1e-9))
+            if wide[0] > 4 * unit_:
+                atol, (usual, agree) = atol + unit_ * (1 + 1e-9), wide
     else:
         rtol = atol = 0.0
         usual, agree = _usual_step(steps)

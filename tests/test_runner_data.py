@@ -331,6 +331,36 @@ def test_csv_time_stamps_written_from_float32_are_evenly_spaced(tmp_path, n):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
+@pytest.mark.parametrize("digits", [2, 3, 4])
+@pytest.mark.parametrize("start, step", [(1950, 1 / 12), (0, 1 / 24)])   # decimal years; days
+def test_csv_time_stamps_rounded_to_their_printed_digits_are_evenly_spaced(tmp_path, digits, start, step):
+    # monthly decimal years at three places (1950.083, 1950.167, 1950.250) step by 0.084
+    # and 0.083: rounding to the digits written, not gaps. They were refused ("a step of
+    # 0.084, expected 0.083") but at four places near 2000, where float32's tolerance
+    # happened to cover them
+    stamps = [f"{start + k * step:.{digits}f}" for k in range(240)]
+    rows = "\n".join(f"{t},{i % 7}" for i, t in enumerate(stamps))
+    values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    assert list(labels) == stamps
+    # a missing row is a whole step off, and a repeated one none: both still refused
+    gap = "\n".join(f"{t},{i % 7}" for i, t in enumerate(stamps) if i != 100)
+    with pytest.raises(DataError, match=rf"not evenly spaced: from {stamps[99]} to {stamps[101]} "
+                                        r"\(line 102\)"):
+        CSVSeries(write(tmp_path, "t,v\n" + gap + "\n"), "v", "t").series()
+    twice = "\n".join(f"{t},{i % 7}" for i, t in enumerate(stamps[:100] + stamps[99:]))
+    with pytest.raises(DataError, match=rf"repeats {stamps[99]} \(line 102\)"):
+        CSVSeries(write(tmp_path, "t,v\n" + twice + "\n"), "v", "t").series()
+
+
+def test_csv_stamps_too_coarse_for_their_step_are_not_taken_as_rounded(tmp_path):
+    # thirds at one place (0.0, 0.3, 0.7, 1.0): a unit of the last digit is more than a
+    # quarter of the step, so rounding could hide a missing row; refused as before
+    stamps = [f"{k / 3:.1f}" for k in range(30)]
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"not evenly spaced: from 0.3 to 0.7 \(line 4\)"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+
+
 def test_csv_decimal_time_stamps_off_by_a_fraction_of_a_step_are_refused(tmp_path):
     # binary rounding is forgiven, a stamp 5 % of a step off is not
     stamps = ["0.1", "0.2", "0.3", "0.405", "0.5", "0.6"]
