@@ -438,13 +438,15 @@ def _read_csv_column(p, column, time_column):
                 raise DataError(f"{p.name} {where}: missing value in column {column!r} "
                                 "(gaps are not filled silently; fill or drop them first)")
             try:
+                if "_" in text:     # float() reads 1_000 as 1000, Python's literal grammar
+                    raise ValueError(text)
                 v = float(text)
             except ValueError:
                 shown = text if len(text) <= 40 else text[:37] + "..."
                 # "10,104" is the usual case: a spreadsheet's thousands separator, or a
                 # decimal comma; float() takes neither, and neither is guessed here
                 hint = ("; write numbers without thousands separators and with a decimal "
-                        "point" if re.fullmatch(r"[+-]?[\d.]*,[\d.,]*", text) else "")
+                        "point" if re.fullmatch(r"[+-]?[\d._]*[,_][\d.,_]*", text) else "")
                 raise DataError(f"{p.name} {where}: column {column!r} value {shown!r} "
                                 f"is not a number{hint}") from None
             if not math.isfinite(v):

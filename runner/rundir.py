@@ -45,8 +45,9 @@ def claim(path: str) -> str:
     parts = str(path).split("/")
     if parts[0] == "outputs" and len(parts) > 2 and not safe_name("/".join(parts[1:-1])):
         _refuse(f"name={'/'.join(parts[1:-1])!r}: a run is written to outputs/<name>/<date_time>, "
-                "and this name leads outside outputs/ or straight into it; use hydra.run.dir=DIR "
-                "for a run directory elsewhere")
+                "so a name is a relative path with no empty, '.' or '..' part (this one would "
+                "leave outputs/, write into it directly or name one directory two ways); use "
+                "hydra.run.dir=DIR for a run directory elsewhere")
     try:
         return _claim(Path(str(path)))
     except OSError as exc:      # a file named outputs, a name past the file system's limit

@@ -336,7 +336,8 @@ def exit_status() -> int:
                 example = resume_command(dirs[0])
                 how = (f"continue each with its own overrides, e.g. {example}" if example else
                        f"continue with resume=<job dir>, e.g. resume={dirs[0]}")
-                parts.append(f"{len(dirs)} stopped before its last epoch (trainer.stop_after); {how}{more}")
+                its = "its" if len(dirs) == 1 else "their"
+                parts.append(f"{len(dirs)} stopped before {its} last epoch (trainer.stop_after); {how}{more}")
             else:
                 parts.append(f"{len(dirs)} {status}")
         msg = f"{n_bad} of {n} jobs did not finish: {', '.join(parts)}; see {table}"

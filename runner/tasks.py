@@ -88,8 +88,10 @@ def report(model, data: Prepared, out_dir: Path, cfg) -> dict:
             extra["persistence"] = persist
             order, coef = baselines.best_ar(data)
             extra[f"AR({order})"] = data.to_original(baselines.predict_ar(coef, data.test.x)[:, 0])
+        h = data.output_size      # the plot shows step 1; the RMSE is over every step
+        over = f" over {h} steps (step 1 shown)" if h > 1 else ""
         outputs.plot_forecast(out_dir / "forecast.png", truth, fc, extra,
-                              title=f"{cfg.get('name', '')}: test RMSE {test['rmse']:.4g}")
+                              title=f"{cfg.get('name', '')}: test RMSE {test['rmse']:.4g}{over}")
     if data.task == "regression":
         test["mse"] = test["rmse"] ** 2
         val["mse"] = val["rmse"] ** 2

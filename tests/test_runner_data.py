@@ -210,6 +210,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ('t,v\n1,2\n2,"10,104"\n', "v", None, r"line 3: column 'v' value '10,104' is not a number; "
                                             r"write numbers without thousands separators and "
                                             r"with a decimal point$"),
+    # float() reads 10_104 as 10104 (Python's digit separator): a separator all the same
+    ("t,v\n1,2\n2,10_104\n", "v", None, r"line 3: column 'v' value '10_104' is not a number; "
+                                        r"write numbers without thousands separators"),
     ("t,v\n1,2\n2,\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,NaN\n3,4\n", "v", None, r"line 3: missing value"),
     ("t,v\n1,2\n2,NA\n3,4\n", "v", None, r"line 3: missing value"),      # R's and pandas' gaps

@@ -72,8 +72,14 @@ def test_every_model_end_to_end(tmp_path, model):
     assert s["status"] == "ok", s["error"]
 
 
-def test_plots_and_predictions(tmp_path):
+def test_plots_and_predictions(tmp_path, monkeypatch):
+    from runner import outputs
+    titles, plot = [], outputs.plot_forecast
+    monkeypatch.setattr(outputs, "plot_forecast",
+                        lambda *a, title="", **k: (titles.append(title), plot(*a, title=title, **k)))
     out, _, s = train(tmp_path, tiny("sine", ["plots=true", "data.horizon=2"]))
+    # the plot shows step 1 of 2, and its title's RMSE is over both: it says so
+    assert titles == [f"test: test RMSE {s['test']['rmse']:.4g} over 2 steps (step 1 shown)"]
     for png in ("loss.png", "forecast.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader(open(out / "predictions.csv")))
