@@ -41,18 +41,15 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-V static void sigmoid(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_sigmoid_f(a[i]);
-}
-V static void tanh_(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_tanh_f(a[i]);
-}
-V4 static void sigmoid_512(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_sigmoid_f(a[i]);
-}
-V4 static void tanh_512(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_tanh_f(a[i]);
-}
+/* A timed loop: fn over the N floats of a, into o, compiled for one copy (V or V4). */
+#define LOOP(copy, name, fn)                                             \
+    copy static void name(const float *restrict a, float *restrict o) { \
+        for (ptrdiff_t i = 0; i < N; i++) o[i] = fn(a[i]);               \
+    }
+LOOP(V, sigmoid, grucy_sigmoid_f)
+LOOP(V, tanh_, grucy_tanh_f)
+LOOP(V4, sigmoid_512, grucy_sigmoid_f)
+LOOP(V4, tanh_512, grucy_tanh_f)
 V static void exp_neg(const float *restrict a, float *restrict o) {  /* e^-|a|: range reduction,
                                                                           polynomial, 2^n */
     for (ptrdiff_t i = 0; i < N; i++) {
@@ -62,9 +59,7 @@ V static void exp_neg(const float *restrict a, float *restrict o) {  /* e^-|a|: 
         o[i] = s * q + s;
     }
 }
-V static void poly(const float *restrict a, float *restrict o) {     /* the polynomial alone */
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = grucy_expm1_reduced_f(a[i]);
-}
+LOOP(V, poly, grucy_expm1_reduced_f)                                  /* the polynomial alone */
 V static void divide(const float *restrict a, float *restrict o) {   /* one divide per float */
     for (ptrdiff_t i = 0; i < N; i++) o[i] = 1.0f / (1.0f + a[i] * a[i]);
 }
@@ -125,18 +120,10 @@ static inline float tanh_nodiv_f(float a) {             /* grucy_tanh_f, divide 
     float u = s * q + (s - 1.0f);
     return copysignf(div12(-u, 2.0f + u), a);
 }
-V static void sigmoid_nodiv(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = sigmoid_nodiv_f(a[i]);
-}
-V static void tanh_nodiv(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = tanh_nodiv_f(a[i]);
-}
-V4 static void sigmoid_nodiv_512(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = sigmoid_nodiv_f(a[i]);
-}
-V4 static void tanh_nodiv_512(const float *restrict a, float *restrict o) {
-    for (ptrdiff_t i = 0; i < N; i++) o[i] = tanh_nodiv_f(a[i]);
-}
+LOOP(V, sigmoid_nodiv, sigmoid_nodiv_f)
+LOOP(V, tanh_nodiv, tanh_nodiv_f)
+LOOP(V4, sigmoid_nodiv_512, sigmoid_nodiv_f)
+LOOP(V4, tanh_nodiv_512, tanh_nodiv_f)
 
 /* Largest error in ulps over every 4099th float with |x| < 87, both signs; for the sigmoid
    only where its value is a normal float (grucy's, like the candidates', is 0 below that). */
