@@ -157,7 +157,8 @@ def write_table(sweep_dir, final=False) -> list:
         lines = ["| rank | " + " | ".join(md_cols) + " |", "|" + " --- |" * (len(md_cols) + 1)]
         for i, r in enumerate(rows, 1):
             cells = [_cell(r.get(c)).replace("|", "\\|").replace("\n", " ") for c in md_cols]
-            lines.append(f"| {i if r['status'] == 'ok' else '-'} | " + " | ".join(cells) + " |")
+            ranked = r["status"] == "ok" and r.get("val_rmse") is not None   # as collect sorts
+            lines.append(f"| {i if ranked else '-'} | " + " | ".join(cells) + " |")
         head = (f"# Sweep results: {len(rows)} jobs, {_tally(rows)}\n\n"
                 "Sorted by validation RMSE (original units); failed and interrupted jobs last, "
                 "failed ones with their error.\n\n")
@@ -190,7 +191,10 @@ def _plot(path, rows):
         colors = ["tab:blue"] * len(ok) + ["tab:red"] * len(failed)
         ax.barh(list(y), vals, color=colors)
         for i, r in enumerate(failed, start=len(ok)):
-            ax.text(0, i, f"  {r['status']}", va="center", color="tab:red")
+            # an ok job without a validation score (its RMSE past float64) has no bar either
+            unscored = r["status"] == "ok"
+            ax.text(0, i, "  ok, no validation score" if unscored else f"  {r['status']}",
+                    va="center", color="tab:gray" if unscored else "tab:red")
         ax.set_yticks(list(y))
         ax.set_yticklabels(labels, fontsize=8, parse_math=False)   # overrides, not math ('name=$x^$')
         ax.invert_yaxis()

@@ -624,6 +624,14 @@ def test_sweep_table_from_summaries(tmp_path):
     assert {r["status"] for r in rows[2:]} == {"failed"}
     md = (tmp_path / "sweep_results.md").read_text()
     assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
+    assert [line.split("|")[1].strip() for line in md.splitlines()[6:]] == ["1", "2", "-", "-"]
+    # an ok job without a validation score (an RMSE past float64, stored as null) is listed
+    # with the unranked, and not ranked: it was given the rank after the last scored job
+    job(4, "ok", None)
+    rows = write_table(tmp_path)
+    assert [r["job"] for r in rows[:2]] == [2, 0] and rows[2]["job"] == 1
+    md = (tmp_path / "sweep_results.md").read_text()
+    assert [line.split("|")[1].strip() for line in md.splitlines()[6:]] == ["1", "2", "-", "-", "-"]
 
 
 def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
