@@ -268,7 +268,9 @@ class GRU(_ParameterMixin):
             inp = out
         self._cache = (caches, masks, T, B) if training else None
         if self.batch_first:
-            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+            # a copy, always: with B = 1 numpy counts the transpose as contiguous, and
+            # ascontiguousarray returned a view of the kernel's out, which backward reads
+            out = out.transpose(1, 0, 2).copy()
         return out, h_n
 
     __call__ = forward

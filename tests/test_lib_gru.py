@@ -145,6 +145,28 @@ def test_gradients_accumulate_until_zero_grad():
     assert all(not v.any() for v in g.gradients().values())
 
 
+@pytest.mark.parametrize("B, T", [(1, 5), (3, 5), (1, 1)])
+def test_a_batch_first_out_is_the_callers_to_change(B, T):
+    # the docstring promises a batch-first GRU's out is not what backward reads; with B = 1
+    # numpy counts (T, 1, H).transpose(1, 0, 2) as contiguous, so ascontiguousarray handed
+    # back a view of the kernel's out, and zeroing it changed dx by 0.07 and dW_hh by 0.5
+    # (found by a randomised differential test against torch)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((B, T, 3))
+    dout = rng.standard_normal((B, T, 4))
+    grads = []
+    for edit in (False, True):
+        g = GRU(3, 4, batch_first=True, dtype=np.float64, seed=1)
+        out, _ = g.forward(x)
+        if edit:
+            out[...] = 0.0
+        dx = g.backward(dout)
+        grads.append({"dx": dx, "dh0": g.dh0, **{k: v.copy() for k, v in g.gradients().items()}})
+    assert grads[0].keys() == grads[1].keys() and "weight_hh_l0" in grads[0]
+    for k in grads[0]:
+        np.testing.assert_array_equal(grads[0][k], grads[1][k], err_msg=k)
+
+
 def test_lengths_need_no_sorting_and_reverse_starts_at_own_end(backend):
     """Each row of a padded batch equals that sequence run alone, truncated to its length."""
     T, B, I, H = 6, 4, 3, 5
