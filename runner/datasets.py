@@ -650,12 +650,13 @@ def _check_regular(labels, fname, time_column, lines=None):
     if len(bad):
         i = int(bad[0])
         line = lines[i + 1] if lines else i + 3
+        dst = _dst_hint(stamps, steps[i], usual)
         if steps[i] == 0:
             raise DataError(f"{fname}: {time_column!r} repeats {labels[i]} (line {line}); "
-                            "one row per time step expected")
+                            f"one row per time step expected{dst}")
         if steps[i] < 0:
             raise DataError(f"{fname}: {time_column!r} steps back from {labels[i]} to {labels[i + 1]} "
-                            f"(line {line}); the rows are out of order")
+                            f"(line {line}); the rows are out of order{dst}")
 
         def size(step):
             return f"{step:.6g}" + (f" {unit}{'' if step == 1 else 's'}" if unit else "")
@@ -663,7 +664,20 @@ def _check_regular(labels, fname, time_column, lines=None):
         others = f"; {len(bad)} steps differ from it, this is the first" if len(bad) > 1 else ""
         raise DataError(f"{fname}: {time_column!r} is not evenly spaced: from {labels[i]} to "
                         f"{labels[i + 1]} (line {line}) is a step of {size(steps[i])}, expected "
-                        f"{size(usual)} (the step of {agree} of its {len(steps)} steps{others})")
+                        f"{size(usual)} (the step of {agree} of its {len(steps)} steps{others}){dst}")
+
+
+def _dst_hint(stamps, step, usual):
+    """A hint when a step of date-time stamps is off the usual one by exactly an hour: local
+    wall-clock time skips an hour where daylight-saving time starts and repeats one where it
+    ends, and the error alone ("a step of 120 minutes, expected 60") did not say why."""
+    code = np.datetime_data(stamps.dtype)[0] if stamps.dtype.kind == "M" else None
+    if code not in ("h", "m", "s", "ms", "us", "ns"):
+        return ""
+    if abs(step - usual) != np.timedelta64(1, "h") / np.timedelta64(1, code):
+        return ""
+    return ("; a daylight-saving change? Local wall-clock time skips or repeats an hour there: "
+            "write the stamps in UTC or with their offset (2024-03-31T01:00+01:00)")
 
 
 class CSVSeries(SeriesDataset):

@@ -355,6 +355,28 @@ def test_csv_time_stamps_rounded_to_their_printed_digits_are_evenly_spaced(tmp_p
         CSVSeries(write(tmp_path, "t,v\n" + twice + "\n"), "v", "t").series()
 
 
+@pytest.mark.parametrize("stamps, error", [
+    # local time in Europe: 02:00 does not exist on 2024-03-31, and 02:00 comes twice on
+    # 2024-10-27 (CEST, then CET); the errors named the step but not the likely cause
+    (["2024-03-31T00:00", "2024-03-31T01:00", "2024-03-31T03:00", "2024-03-31T04:00"],
+     r"is a step of 120 minutes, expected 60 minutes \(the step of 2 of its 3 steps\); a daylight"),
+    (["2024-10-27T00:00", "2024-10-27T01:00", "2024-10-27T02:00", "2024-10-27T02:00", "2024-10-27T03:00"],
+     r"repeats 2024-10-27T02:00 \(line 5\); one row per time step expected; a daylight"),
+    (["2024-10-27T01:30", "2024-10-27T02:00", "2024-10-27T02:30", "2024-10-27T02:00", "2024-10-27T02:30"],
+     r"steps back from 2024-10-27T02:30 to 2024-10-27T02:00 \(line 5\); the rows are out of order; a day"),
+])
+def test_csv_local_time_stamps_across_a_clock_change_get_a_hint(tmp_path, stamps, error):
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=error + r".*write the stamps in UTC or with their offset"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    # two hours missing, or minutes: no hint
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(
+        ["2024-03-31T00:00", "2024-03-31T01:00", "2024-03-31T04:00", "2024-03-31T05:00"]))
+    with pytest.raises(DataError) as e:
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    assert "daylight" not in str(e.value)
+
+
 def test_csv_stamps_too_coarse_for_their_step_are_not_taken_as_rounded(tmp_path):
     # thirds at one place (0.0, 0.3, 0.7, 1.0): a unit of the last digit is more than a
     # quarter of the step, so rounding could hide a missing row; refused as before
