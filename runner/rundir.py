@@ -73,6 +73,14 @@ def make_parents(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def claimed(path, token) -> bool:
+    """Whether the invocation with ``token`` claimed ``path`` (its marker holds the token)."""
+    try:
+        return (Path(path) / MARKER).read_text().strip() == token
+    except OSError:             # no marker: a directory someone else made, or a claim
+        return False            #   between its mkdir and its write; not ours
+
+
 def _claim(base: Path) -> str:
     token = _token()
     make_parents(base)
@@ -82,11 +90,7 @@ def _claim(base: Path) -> str:
         try:
             candidate.mkdir()
         except FileExistsError:
-            try:
-                ours = (candidate / MARKER).read_text().strip() == token
-            except OSError:             # no marker: a directory someone else made, or a
-                ours = False            #   claim between its mkdir and its write; not ours
-            if ours:
+            if claimed(candidate, token):
                 return str(candidate)
             k += 1
             continue

@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from runner.config import resolution_reason
 from runner.outputs import atomic_write, drawing
-from runner.rundir import MARKER, TOKEN_ENV, made_above, make_parents
+from runner.rundir import MARKER, TOKEN_ENV, claimed, made_above, make_parents
 
 log = logging.getLogger("runner")
 
@@ -130,11 +130,17 @@ def collect(sweep_dir, final=False) -> list:
                      "dir": e.get("dir")})
 
     def key(r):
-        ok = r["status"] == "ok" and r["val_rmse"] is not None
+        ok = _scored(r)
         # job numbers as numbers: as text, failed job 10 was listed before job 2
         job = str(r["job"])
         return (0 if ok else 1, r["val_rmse"] if ok else 0.0, (0, int(job), "") if job.isdigit() else (1, 0, job))
     return sorted(rows, key=key)
+
+
+def _scored(row) -> bool:
+    """Whether a job is ranked by its validation RMSE: it ended ok with one (an RMSE past
+    float64 is stored as null). The table sorts, ranks and plots the others after these."""
+    return row["status"] == "ok" and row.get("val_rmse") is not None
 
 
 def _cell(v):
@@ -157,8 +163,7 @@ def write_table(sweep_dir, final=False) -> list:
         lines = ["| rank | " + " | ".join(md_cols) + " |", "|" + " --- |" * (len(md_cols) + 1)]
         for i, r in enumerate(rows, 1):
             cells = [_cell(r.get(c)).replace("|", "\\|").replace("\n", " ") for c in md_cols]
-            ranked = r["status"] == "ok" and r.get("val_rmse") is not None   # as collect sorts
-            lines.append(f"| {i if ranked else '-'} | " + " | ".join(cells) + " |")
+            lines.append(f"| {i if _scored(r) else '-'} | " + " | ".join(cells) + " |")
         head = (f"# Sweep results: {len(rows)} jobs, {_tally(rows)}\n\n"
                 "Sorted by validation RMSE (original units); failed and interrupted jobs last, "
                 "failed ones with their error.\n\n")
@@ -177,7 +182,7 @@ def _tally(rows) -> str:
 
 def _plot(path, rows):
     with drawing(path, (8, 0.4 * len(rows) + 1.5)) as ax:   # a bar per job
-        ok = [r for r in rows if r["status"] == "ok" and r["val_rmse"] is not None]
+        ok = [r for r in rows if _scored(r)]
         failed = [r for r in rows if r not in ok]
         # label each bar with what varies across the sweep, not the overrides all jobs share
         split = [set((r.get("overrides") or "").split()) for r in ok + failed]
@@ -269,14 +274,6 @@ def _why_no_job(config) -> str:
     return f": {', '.join(empty)} sweeps over no value" if empty else ""
 
 
-def _claimed_here(path) -> bool:
-    """Whether ``${claim:...}`` gave ``path`` to this invocation (runner/rundir.py)."""
-    try:
-        return (Path(path) / MARKER).read_text().strip() == os.environ.get(TOKEN_ENV)
-    except OSError:
-        return False
-
-
 class SweepTableCallback(Callback):
     """Writes the sweep table when a multirun ends (runs in the launching process)."""
 
@@ -291,7 +288,9 @@ class SweepTableCallback(Callback):
                   file=sys.stderr)
             raise SystemExit(1)
         global made
-        made = sweep_dir if (_claimed_here(sweep_dir) or not sweep_dir.exists()) else None
+        # ${claim:...} gave it to this invocation (runner/rundir.py), or it is new
+        ours = claimed(sweep_dir, os.environ.get(TOKEN_ENV)) or not sweep_dir.exists()
+        made = sweep_dir if ours else None
         make_parents(sweep_dir)
         sweep_dir.mkdir(exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
