@@ -82,13 +82,14 @@ def best_ar(data: Prepared, max_order=None):
     return best[1], best[2]
 
 
-def evaluate(data: Prepared) -> dict:
-    """Test-split scores of every baseline that applies to this dataset."""
+def evaluate(data: Prepared, ar=None) -> dict:
+    """Test-split scores of every baseline that applies to this dataset. ``ar``: the
+    ``(order, coef)`` best_ar(data) returned, where the caller has it already."""
     out = {}
     if data.task == "forecast":
         h = data.output_size
         out["persistence"] = scores(np.repeat(persistence(data.test.x), h, axis=1), data.test.y, data.std)
-        order, coef = best_ar(data)
+        order, coef = ar or best_ar(data)
         out["ar"] = dict(scores(predict_ar(coef, data.test.x), data.test.y, data.std), order=order)
     else:
         # regression targets (the adding problem): the constant 1, and the training mean

@@ -70,8 +70,9 @@ def _original_units(data: Prepared, exact, z):
     return data.to_original(z), outputs.decimals(z, data.mean, data.std)
 
 
-def report(model, data: Prepared, out_dir: Path, cfg) -> dict:
-    """Test and val scores, predictions.csv and the forecast plot for one model."""
+def report(model, data: Prepared, out_dir: Path, cfg, ar=None) -> dict:
+    """Test and val scores, predictions.csv and the forecast plot for one model. ``ar``: the
+    AR baseline's ``(order, coef)``, fitted once for its score and its line on the plot."""
     bs = int(cfg.trainer.eval_batch_size)
     _, val = score_split(model, data.val, data, bs)
     pred, test = score_split(model, data.test, data, bs)
@@ -86,7 +87,7 @@ def report(model, data: Prepared, out_dir: Path, cfg) -> dict:
         extra = {}
         if persist is not None:
             extra["persistence"] = persist
-            order, coef = baselines.best_ar(data)
+            order, coef = ar or baselines.best_ar(data)
             extra[f"AR({order})"] = data.to_original(baselines.predict_ar(coef, data.test.x)[:, 0])
         h = data.output_size      # the plot shows step 1; the RMSE is over every step
         over = f" over {h} steps (step 1 shown)" if h > 1 else ""
@@ -119,7 +120,8 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
     data = load_data(cfg.data)
     if checkpoint is not None:
         trainer.check_resume_data(resume, checkpoint[2], data)
-    base = baselines.evaluate(data)
+    ar = baselines.best_ar(data) if data.task == "forecast" else None
+    base = baselines.evaluate(data, ar)
     if partial is not None:
         partial["baselines"] = base
     try:
@@ -140,7 +142,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
             outputs.plot_losses(out_dir / "loss.png", rows, title=str(cfg.get("name", "")))
     best = result["best_path"]
     model = M.load_checkpoint(best)[0] if best.is_file() else result["model"]
-    res = report(model, data, out_dir, cfg)
+    res = report(model, data, out_dir, cfg, ar)
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
@@ -334,8 +336,9 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     source = "checkpoint" if stats is not None else "data"
     log.info("normalised with the %s's training mean %r and std %r", source, data.mean, data.std)
-    base = baselines.evaluate(data)
-    res = report(model, data, out_dir, cfg)
+    ar = baselines.best_ar(data) if data.task == "forecast" else None
+    base = baselines.evaluate(data, ar)
+    res = report(model, data, out_dir, cfg, ar)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
     return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "name": cfg.get("name"),

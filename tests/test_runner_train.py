@@ -672,6 +672,19 @@ def test_an_evaluation_reproduces_the_test_scores_of_a_run_with_its_own_eval_bat
     assert (ev / "predictions.csv").read_text() == (out / "predictions.csv").read_text()
 
 
+def test_a_run_and_an_evaluation_fit_the_ar_baseline_once(tmp_path, monkeypatch):
+    # its score and its line on the forecast plot are the same fit; the plot refitted it,
+    # 2.8 s of silence after the last epoch at a million points
+    from runner import baselines
+    fits, real = [], baselines.best_ar
+    monkeypatch.setattr(baselines, "best_ar", lambda *a, **k: (fits.append(1), real(*a, **k))[1])
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true"]), "trained")
+    assert s["status"] == "ok" and (out / "forecast.png").is_file() and len(fits) == 1
+    _, _, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out / 'best.npz'}", "quiet=true",
+                                  "plots=true"], "eval")
+    assert s_ev["status"] == "ok" and s_ev["baselines"] == s["baselines"] and len(fits) == 2
+
+
 def test_an_evaluation_takes_an_eval_batch_size_given_on_its_command_line():
     from runner.tasks import evaluated_config
     cfg = compose(["train=false", "ckpt_path=x.npz", "trainer.eval_batch_size=64"])
