@@ -19,8 +19,10 @@ or a dict overriding any of the keys ``weight_ih``, ``weight_hh``, ``bias`` (GRU
 
 e.g. ``init={"weight_hh": "orthogonal", "bias": 1.0}`` starts from the pytorch scheme and
 replaces those two; a ``"scheme"`` key picks the other base (``{"scheme": "keras",
-"bias": 1.0}``).  A SequenceModel hands the same dict to its GRU and its head, so ``bias``
-there sets both.  All draws come from a ``np.random.Generator``, so a seed fixes them.
+"bias": 1.0}``).  A layer refuses a key it does not draw (``weight`` given to a GRU), which
+it would otherwise ignore; a SequenceModel takes the keys of both and gives each layer its
+own (``part``), so ``bias`` there sets both.  All draws come from a
+``np.random.Generator``, so a seed fixes them.
 """
 import math
 import numbers
@@ -31,7 +33,8 @@ import numpy as np
 from ._checks import check_dtype, check_float, check_int
 
 __all__ = ["uniform", "glorot_uniform", "orthogonal", "constant", "resolve_scheme",
-           "init_gru_parameters", "init_linear_parameters", "normalize", "SCHEMES"]
+           "init_gru_parameters", "init_linear_parameters", "normalize", "part", "SCHEMES",
+           "GRU_KEYS", "LINEAR_KEYS"]
 
 SCHEMES = {
     "pytorch": {"weight_ih": "uniform", "weight_hh": "uniform", "bias": "uniform",
@@ -39,6 +42,8 @@ SCHEMES = {
     "keras": {"weight_ih": "glorot_uniform", "weight_hh": "orthogonal", "bias": "zeros",
               "weight": "glorot_uniform"},
 }
+GRU_KEYS = ("weight_ih", "weight_hh", "bias")     # what a GRU layer draws
+LINEAR_KEYS = ("weight", "bias")                  # what a Linear head draws
 _KINDS = ("uniform", "glorot_uniform", "orthogonal", "zeros")
 _MATRIX_KINDS = ("glorot_uniform", "orthogonal")        # weights only
 
@@ -124,10 +129,12 @@ def constant(shape, value, dtype=np.float32):
     return np.full(shape, _fits(check_float(value, "value"), "value", dtype), dtype=dtype)
 
 
-def resolve_scheme(init):
+def resolve_scheme(init, keys=None):
     """Turn ``init`` (a scheme name or an override dict) into a full dict of kinds.
 
-    Raises ValueError naming ``init`` for an unknown scheme, key or kind.
+    ``keys``: the parameter kinds the caller draws (GRU_KEYS or LINEAR_KEYS); None for
+    all of them (a SequenceModel's dict). Raises ValueError naming ``init`` for an unknown
+    scheme, kind, or key (one outside ``keys`` included: it would be ignored).
     """
     if isinstance(init, str):
         if init not in SCHEMES:
@@ -141,8 +148,14 @@ def resolve_scheme(init):
         for key, kind in init.items():
             if key == "scheme":
                 continue
+            allowed = sorted(keys or base) + ["scheme"]
             if key not in base:
-                raise ValueError(f"init has unknown key {key!r}; allowed: {sorted(base) + ['scheme']}")
+                raise ValueError(f"init has unknown key {key!r}; allowed: {allowed}")
+            if key not in allowed:
+                # a GRU given {"weight": 0.5} drew its weights as if it were not there
+                owner = "a Linear head's" if key in LINEAR_KEYS else "a GRU layer's"
+                raise ValueError(f"init[{key!r}] is {owner} parameter, which this layer does not "
+                                 f"have (a SequenceModel takes both layers' keys); allowed: {allowed}")
             if isinstance(kind, numbers.Real) and not isinstance(kind, (bool, np.bool_)):
                 kind = check_float(kind, f"init[{key!r}]")   # 10**400: named, not OverflowError
             elif not (isinstance(kind, str) and kind in _KINDS):
@@ -158,14 +171,22 @@ def resolve_scheme(init):
     raise TypeError(f"init must be a str or dict, got {type(init).__name__}")
 
 
-def normalize(init):
-    """Validate ``init`` and return it as a str or a plain (JSON-able) dict."""
-    resolve_scheme(init)
+def normalize(init, keys=None):
+    """Validate ``init`` (see resolve_scheme) and return it as a str or a plain (JSON-able) dict."""
+    resolve_scheme(init, keys)
     if isinstance(init, str):
         return init
     # numbers as Python floats: an np.float32 or np.int64 constant is no JSON, so grucy.save
     # of the model failed inside json.dumps
     return {str(k): float(v) if isinstance(v, numbers.Real) else v for k, v in init.items()}
+
+
+def part(init, keys):
+    """The part of a normalised ``init`` that a layer drawing ``keys`` takes: a scheme name
+    whole, a dict's ``scheme`` and those keys."""
+    if isinstance(init, str):
+        return init
+    return {k: v for k, v in init.items() if k == "scheme" or k in keys}
 
 
 def _draw(key, kind, rng, shape, fan, dtype, blocks=1):
@@ -188,7 +209,7 @@ def init_gru_parameters(rng, input_size, hidden_size, init="pytorch", dtype=np.f
 
     Draw order is fixed (w_ih, w_hh, b_ih, b_hh) so a seed reproduces the same weights.
     """
-    scheme = resolve_scheme(init)
+    scheme = resolve_scheme(init, GRU_KEYS)
     input_size = check_int(input_size, "input_size", 1)
     H = check_int(hidden_size, "hidden_size", 1)
     w_ih = _draw("weight_ih", scheme["weight_ih"], rng, (3 * H, input_size), H, dtype, blocks=3)
@@ -200,7 +221,7 @@ def init_gru_parameters(rng, input_size, hidden_size, init="pytorch", dtype=np.f
 
 def init_linear_parameters(rng, in_features, out_features, init="pytorch", dtype=np.float32):
     """Draw a linear head's ``(weight (O, I), bias (O,))``; 'uniform' uses fan-in I (torch.nn.Linear)."""
-    scheme = resolve_scheme(init)
+    scheme = resolve_scheme(init, LINEAR_KEYS)
     in_features = check_int(in_features, "in_features", 1)
     out_features = check_int(out_features, "out_features", 1)
     weight = _draw("weight", scheme["weight"], rng, (out_features, in_features), in_features,

@@ -21,7 +21,7 @@ import grucy as _grucy  # kernels and matmul are looked up at call time: grucy/_
 from ._checks import (BLAS_INT_MAX, as_float_array, asarray, check_bool, check_choice,
                       check_dtype, check_float, check_int, check_lengths, check_rows,
                       make_rngs, narrowed, physical_memory)
-from .init import init_gru_parameters, init_linear_parameters
+from .init import GRU_KEYS, LINEAR_KEYS, init_gru_parameters, init_linear_parameters
 from .init import normalize as normalize_init
 from .losses import sigmoid
 
@@ -152,7 +152,7 @@ class GRU(_ParameterMixin):
                           f"between layers)", UserWarning, stacklevel=2)
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
-        self.init = init = normalize_init(init)
+        self.init = init = normalize_init(init, GRU_KEYS)
         self.num_directions = 2 if self.bidirectional else 1
         self._check_fits_memory()
         init_rng, self._dropout_rng = make_rngs(self.seed)
@@ -451,7 +451,7 @@ class Linear(_ParameterMixin):
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
-        self.init = init = normalize_init(init)
+        self.init = init = normalize_init(init, LINEAR_KEYS)
         rng, _ = make_rngs(self.seed)
         w, b = init_linear_parameters(rng, self.in_features, self.out_features, init, self.dtype)
         self._params = {"weight": w, "bias": b}

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._checks import (BLAS_INT_MAX, as_float_array, check_bool, check_choice, check_dtype,
                       check_int, check_lengths)
+from .init import GRU_KEYS, LINEAR_KEYS, normalize as normalize_init, part
 from .layers import ACTIVATIONS, GRU, Linear
 
 __all__ = ["SequenceModel", "MODES"]
@@ -39,12 +40,14 @@ class SequenceModel:
             seed = check_int(seed, "seed", 0)
         self.seed = seed
         check_bool(batch_first, "batch_first")
+        self.init = init = normalize_init(init)       # both layers' keys: each takes its part
         self.gru = GRU(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                        reset_after=reset_after, batch_first=batch_first, dropout=dropout,
-                       dtype=dtype, seed=seed, init=init)
+                       dtype=dtype, seed=seed, init=part(init, GRU_KEYS))
         D = self.gru.num_directions
         self.head = Linear(D * self.gru.hidden_size, self.output_size, activation=activation,
-                           dtype=dtype, seed=None if seed is None else seed + 1, init=init)
+                           dtype=dtype, seed=None if seed is None else seed + 1,
+                           init=part(init, LINEAR_KEYS))
         self.dtype = dtype
         self.training = True
         self._cache = None
@@ -58,7 +61,7 @@ class SequenceModel:
                 "bidirectional": g.bidirectional, "reset_after": g.reset_after,
                 "dropout": g.dropout, "mode": self.mode, "activation": self.head.activation,
                 "batch_first": g.batch_first, "dtype": self.dtype.name, "seed": self.seed,
-                "init": g.init}
+                "init": self.init}
 
     def __repr__(self):
         return "SequenceModel(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"

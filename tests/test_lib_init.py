@@ -230,6 +230,35 @@ def test_a_sequence_models_bias_override_sets_the_heads_too():
     assert m.gru.weight_hh_l0.any()               # 'weight' is the head's alone
 
 
+@pytest.mark.parametrize("layer, key", [("GRU", "weight"), ("Linear", "weight_hh"),
+                                        ("Linear", "weight_ih")])
+def test_a_layer_refuses_a_key_it_does_not_draw(layer, key):
+    # the layer drew its weights as if the key were not there, and the error for a typo
+    # listed the other layer's keys as allowed
+    import grucy
+    make = getattr(grucy, layer)
+    with pytest.raises(ValueError, match=rf"init\['{key}'\].*does not have"):
+        make(2, 3, init={key: 0.5})
+    with pytest.raises(ValueError, match="allowed") as typo:
+        make(2, 3, init={"wieght": 0.5})
+    assert f"'{key}'" not in str(typo.value)
+
+
+def test_a_sequence_model_gives_each_layer_its_own_keys_and_keeps_them_all():
+    import grucy
+    init = {"scheme": "keras", "weight": 0.25, "weight_hh": 0.5, "bias": 1.0}
+    m = SequenceModel(2, 3, 1, init=init, seed=0, dtype=np.float64)
+    assert (m.head.weight == 0.25).all() and (m.gru.weight_hh_l0 == 0.5).all()
+    assert (m.head.bias == 1.0).all() and (m.gru.bias_ih_l0 == 1.0).all()
+    glorot = np.sqrt(6 / (2 + 9))                # keras base for the GRU's input weights
+    assert 0 < np.abs(m.gru.weight_ih_l0).max() <= glorot
+    assert m.config()["init"] == init             # what SequenceModel(**config) rebuilds
+    assert SequenceModel(**m.config()).config() == m.config()
+    with pytest.raises(ValueError, match="init has unknown key 'wieght'"):
+        SequenceModel(2, 3, 1, init={"wieght": 0.5})
+    assert grucy.init.part("keras", grucy.init.GRU_KEYS) == "keras"
+
+
 def test_orthogonal_gain_scales_every_block():
     """orthogonal(gain=g) promises g times an orthogonal matrix per block; a gain that was
     dropped (the result still orthogonal) went unnoticed by every scheme, which use gain 1."""
