@@ -140,9 +140,20 @@ class SeriesDataset:
         scaling it was trained with, not that of the data it is now given."""
         values, labels = self.series()
         values = np.asarray(values, dtype=np.float64)
+        source = f"{type(self).__name__}.series()"
+        if values.ndim != 1:
+            # an (N, 1) column (pandas' df[["load"]].values) made 4-D windows, and the AR
+            # baseline failed on them in numpy's words, naming neither series() nor the shape
+            raise DataError(f"{source} returned values of shape {values.shape}: expected a 1-D "
+                            "array (N,), one value per time step")
         n = len(values)
         if labels is None:
             labels = [str(i) for i in range(n)]
+        elif len(labels) != n:
+            # too few failed in write_predictions after training; too many were cut to the
+            # first n, each label then beside another step's value
+            raise DataError(f"{source} returned {len(labels)} labels for {n} values: expected one "
+                            "label per value, or None for 0, 1, 2, ...")
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             # a NaN made the training part's std NaN, reported as "constant", or reached

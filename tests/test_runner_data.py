@@ -103,6 +103,28 @@ def test_a_series_with_nan_is_a_data_error_naming_where(where):
         Holes(window=8).load()
 
 
+@pytest.mark.parametrize("shape", [(100, 1), (1, 100), ()])
+def test_series_values_that_are_not_one_dimensional_are_refused_naming_the_shape(shape):
+    # an (N, 1) column made 4-D windows, on which the AR baseline failed in numpy's words
+    class Column(SeriesDataset):
+        def series(self):
+            return np.zeros(shape) if not shape else np.arange(100.0).reshape(shape), None
+    with pytest.raises(DataError, match=rf"^Column.series\(\) returned values of shape "
+                                        rf"{re.escape(str(shape))}: expected a 1-D array \(N,\)"):
+        Column(window=5).load()
+
+
+@pytest.mark.parametrize("count", [99, 101, 0])
+def test_series_labels_must_be_one_per_value(count):
+    # too few failed in write_predictions after training; too many were cut, misaligned
+    class Labelled(SeriesDataset):
+        def series(self):
+            return np.arange(100.0), [f"t{i}" for i in range(count)]
+    with pytest.raises(DataError, match=rf"^Labelled.series\(\) returned {count} labels for 100 "
+                                        r"values: expected one label per value, or None"):
+        Labelled(window=5).load()
+
+
 def test_sine_is_the_documented_wave_plus_gaussian_noise():
     # README: amplitude * sin(2 pi frequency t) plus Gaussian noise (sd `noise`)
     t = np.arange(5000)
