@@ -4,8 +4,9 @@ Hydra reads the arguments before any runner code runs, and some of its answers a
 traceback or advice that does not fit the runner (``argv_error`` answers those first: a
 config group set to a non-name, a name leading out of outputs/, a search of no trials,
 two modes at once, a run directory that is a file, joblib's n_jobs=0, and a run directory
-key that does not resolve); when it has refused, ``missing_plugin_hint`` and
-``unknown_key_hint`` add a line saying what to install or which key was meant.
+key that does not resolve); when it has refused, ``missing_plugin_hint``,
+``unknown_key_hint`` and ``quoting_hint`` add a line saying what to install, which key was
+meant or how to quote a value.
 ``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
@@ -233,6 +234,40 @@ def unknown_key_hint(argv):
                         f"{at or 'the top level'} has {', '.join(sorted(node))}")
             node = node[part]
             where.append(part)
+    return None
+
+
+def quoting_hint(argv):
+    """How to quote a value Hydra could not parse (``data.column=load (kW)``, ``temp°C``),
+    when quoting it for Hydra makes it parse, else None.
+
+    Hydra reads parentheses, brackets, commas and non-ASCII letters in a value as syntax
+    (or cannot read them), and its error ("Unknown function 'load'", a lexer's exception)
+    does not say that the value only needed quotes, nor that they must survive the shell.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    parser = OverridesParser.create()
+    for arg in argv:
+        m = re.fullmatch(r"(\+{0,2}[\w./@-]+)=(.*)", arg, re.S)
+        if not m:
+            continue
+        try:
+            parser.parse_override(arg)
+            continue
+        except Exception:
+            pass
+        key, value = m.groups()
+        for q in "\"'":
+            if q in value:
+                continue
+            quoted = f"{key}={q}{value}{q}"
+            try:
+                parser.parse_override(quoted)
+            except Exception:
+                continue
+            return (f"{arg}: Hydra reads characters such as ( ) [ ] , and non-ASCII letters in a "
+                    f"value as its syntax; quote the value for Hydra inside the shell's quotes: "
+                    f"{shlex.quote(quoted)}")
     return None
 
 

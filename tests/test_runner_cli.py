@@ -5,11 +5,14 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from runner.sweep import write_table
 from runner.testing import tiny
@@ -525,11 +528,11 @@ def test_user_config_dir_adds_a_dataset_optimizer_and_model(tmp_path):
     """One class (or function) plus one YAML each, in the user's own directory."""
     (tmp_path / "mypkg").mkdir()
     (tmp_path / "mypkg" / "__init__.py").write_text(USER_PACKAGE)
-    for option, yaml in [("data/square", "_target_: mypkg.Square\nlength: 300\nwindow: 8\n"),
+    for option, text in [("data/square", "_target_: mypkg.Square\nlength: 300\nwindow: 8\n"),
                          ("optimizer/signsgd", "_target_: mypkg.SignSGD\n_partial_: true\nlr: 0.001\n"),
                          ("model/two_layer", "_target_: mypkg.two_layer\nhidden_size: 3\n")]:
         (tmp_path / "conf" / option).parent.mkdir(parents=True)
-        (tmp_path / "conf" / f"{option}.yaml").write_text(yaml)
+        (tmp_path / "conf" / f"{option}.yaml").write_text(text)
     env = {"PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"}
     base = [o for o in tiny("sine") if not o.startswith(("data", "model"))]
     r = cli(["--config-dir", str(tmp_path / "conf"), "data=square", "optimizer=signsgd", "model=two_layer",
@@ -829,6 +832,31 @@ def test_a_multirun_refused_before_its_first_job_leaves_no_sweep_directory(tmp_p
     (mine / "notes.txt").write_text("keep")
     r = cli(["-m", "model.hiden_size=4,8", f"hydra.sweep.dir={mine}"], cwd=tmp_path)
     assert r.returncode == 1 and (mine / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("column", ["load (kW)", "temp°C", "a[1]"])
+def test_a_value_hydra_cannot_parse_gets_a_quoting_that_works(tmp_path, column):
+    # Hydra said "Unknown function 'load'" or raised a lexer's exception, and not that the
+    # column's name only needed quotes that survive the shell
+    csv = tmp_path / "d.csv"
+    csv.write_text(f"t,{column}\n" + "".join(f"{i},{np.sin(i / 3):.4f}\n" for i in range(120)),
+                   encoding="utf-8")
+    ov = tiny("csv", [f"data.path={csv}", f"hydra.run.dir={tmp_path / 'r'}"])
+    r = cli(ov + [f"data.column={column}"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    hint = re.search(r"^hint: data\.column=.*; quote the value for Hydra inside the shell's "
+                     r"quotes: (.*)$", r.stderr, re.M)
+    assert hint, r.stderr
+    r = cli(ov + shlex.split(hint.group(1)))     # as a shell would pass it
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["data"]["column"] == column
+
+
+def test_no_quoting_hint_for_values_hydra_parses_or_quoting_cannot_save():
+    from runner.cli import quoting_hint
+    assert quoting_hint(["data.column=load_kW", "-m", "model.hidden_size=4,8"]) is None
+    assert quoting_hint(["data.column='load (kW)'", "name=${oc.env:X}"]) is None
+    assert quoting_hint(["data.column=a\"b'(c"]) is None    # both quotes inside: no simple quoting
 
 
 def test_no_key_hint_where_the_keys_are_right():
