@@ -659,7 +659,10 @@ def _check_regular(labels, fname, time_column, lines=None):
         raise DataError(f"{fname}: {time_column!r} {how} ({labels[i]}, {labels[i + 1]}, ...); {fix}")
     bad = np.flatnonzero(~same(steps, usual))
     if len(bad):
-        i = int(bad[0])
+        # a repeat or a step back first: two rows swapped (1, 3, 2, 4) were "a step of 2"
+        # at the first of them, not the rows out of order that they are
+        back = bad[steps[bad] <= 0]
+        i = int(back[0] if len(back) else bad[0])
         line = lines[i + 1] if lines else i + 3
         dst = _dst_hint(stamps, steps[i], usual)
         if steps[i] == 0:
@@ -669,8 +672,13 @@ def _check_regular(labels, fname, time_column, lines=None):
             raise DataError(f"{fname}: {time_column!r} steps back from {labels[i]} to {labels[i + 1]} "
                             f"(line {line}); the rows are out of order{dst}")
 
+        # date-times are read in the unit of their finest field: a daily series stamped at
+        # midnight missing a day was "a step of 172800 seconds, expected 86400 seconds"
+        scale, name = _coarsest_unit(stamps, (steps[i], usual)) if unit else (1, None)
+
         def size(step):
-            return f"{step:.6g}" + (f" {unit}{'' if step == 1 else 's'}" if unit else "")
+            step, word = step / scale, name or unit
+            return f"{step:.6g}" + (f" {word}{'' if step == 1 else 's'}" if word else "")
 
         others = f"; {len(bad)} steps differ from it, this is the first" if len(bad) > 1 else ""
         raise DataError(f"{fname}: {time_column!r} is not evenly spaced: from {labels[i]} to "
@@ -678,10 +686,24 @@ def _check_regular(labels, fname, time_column, lines=None):
                         f"{size(usual)} (the step of {agree} of its {len(steps)} steps{others}){dst}")
 
 
+def _coarsest_unit(stamps, steps):
+    """``(how many of the stamps' units, its name)`` of the largest of day, hour, minute,
+    ..., down to the stamps' own unit, of which every one of ``steps`` is a whole number;
+    ``(1, None)`` for stamps in days or longer (their unit is the right one)."""
+    code = np.datetime_data(stamps.dtype)[0] if stamps.dtype.kind == "M" else None
+    if code not in ("h", "m", "s", "ms", "us", "ns"):
+        return 1, None
+    for big in ("D", "h", "m", "s", "ms", "us", "ns"):
+        n = float(np.timedelta64(1, big) / np.timedelta64(1, code))
+        if n >= 1 and all(float(s) % n == 0 for s in steps):
+            return n, UNIT_NAMES[big]
+    return 1, None
+
+
 def _dst_hint(stamps, step, usual):
     """A hint when a step of date-time stamps is off the usual one by exactly an hour: local
     wall-clock time skips an hour where daylight-saving time starts and repeats one where it
-    ends, and the error alone ("a step of 120 minutes, expected 60") did not say why."""
+    ends, and the error alone ("a step of 2 hours, expected 1 hour") did not say why."""
     code = np.datetime_data(stamps.dtype)[0] if stamps.dtype.kind == "M" else None
     if code not in ("h", "m", "s", "ms", "us", "ns"):
         return ""

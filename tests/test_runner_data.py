@@ -258,6 +258,9 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     ("t,v\n1,1\n2,2\n3,3\n2,4\n3,5\n4,6\n5,7\n", "v", "t",
      r"^s.csv: 't' steps back from 3 to 2 \(line 5\); the rows are out of order$"),
     ("t,v\n2000-01-01,1\n2000-01-02,2\n2000-01-02,3\n2000-01-03,4\n", "v", "t", r"'t' repeats 2000-01-02 \(line 4\)"),
+    # two rows swapped: out of order, not "a step of 2" at the first of them
+    ("t,v\n1,1\n2,2\n4,3\n3,4\n5,5\n6,6\n", "v", "t",
+     r"^s.csv: 't' steps back from 4 to 3 \(line 5\); the rows are out of order$"),
     # a row with more fields than the header: which of them is 'v' is a guess, not a value
     ("t,v\n49,0\n50,1,2,3\n51,2\n", "v", None, r"^s.csv line 3: 4 fields but the header names 2 columns \(t, v\)"),
     ("t,v\n49,0\n50,1,\n", "v", None, r"^s.csv line 3: 3 fields but the header names 2"),
@@ -305,6 +308,15 @@ def test_csv_decimal_time_stamps_evenly_spaced_are_accepted(tmp_path, base):
      r"from 2024-01-15 to 2024-01-16 \(line 5\) is a step of 1 day, expected 7 days \(the step of 2 of its 4"),
     (["2024-01-01T00:00", "2024-01-01T00:30", "2024-01-01T01:00", "2024-01-01T02:00"],
      r"from 2024-01-01T01:00 to 2024-01-01T02:00 \(line 5\) is a step of 60 minutes, expected 30 minutes"),
+    # read in seconds, their finest field, but said in the largest unit both steps fill:
+    # "a step of 172800 seconds, expected 86400 seconds"
+    (["2024-01-01T00:00:00", "2024-01-02T00:00:00", "2024-01-04T00:00:00", "2024-01-05T00:00:00"],
+     r"from 2024-01-02T00:00:00 to 2024-01-04T00:00:00 \(line 4\) is a step of 2 days, expected 1 day"),
+    (["2024-01-01T00:00:00.000", "2024-01-01T06:00:00.000", "2024-01-01T18:00:00.000",
+      "2024-01-02T00:00:00.000"],
+     r"from 2024-01-01T06:00:00.000 to 2024-01-01T18:00:00.000 \(line 4\) is a step of 12 hours, expected 6 hours"),
+    (["2024-01-01T00:00:00", "2024-01-01T00:00:10", "2024-01-01T00:00:25", "2024-01-01T00:00:35"],
+     r"from 2024-01-01T00:00:10 to 2024-01-01T00:00:25 \(line 4\) is a step of 15 seconds, expected 10 seconds"),
 ])
 def test_csv_uneven_time_stamps_name_the_first_odd_step_and_the_usual_one(tmp_path, stamps, match):
     rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
@@ -381,7 +393,7 @@ def test_csv_time_stamps_rounded_to_their_printed_digits_are_evenly_spaced(tmp_p
     # local time in Europe: 02:00 does not exist on 2024-03-31, and 02:00 comes twice on
     # 2024-10-27 (CEST, then CET); the errors named the step but not the likely cause
     (["2024-03-31T00:00", "2024-03-31T01:00", "2024-03-31T03:00", "2024-03-31T04:00"],
-     r"is a step of 120 minutes, expected 60 minutes \(the step of 2 of its 3 steps\); a daylight"),
+     r"is a step of 2 hours, expected 1 hour \(the step of 2 of its 3 steps\); a daylight"),
     (["2024-10-27T00:00", "2024-10-27T01:00", "2024-10-27T02:00", "2024-10-27T02:00", "2024-10-27T03:00"],
      r"repeats 2024-10-27T02:00 \(line 5\); one row per time step expected; a daylight"),
     (["2024-10-27T01:30", "2024-10-27T02:00", "2024-10-27T02:30", "2024-10-27T02:00", "2024-10-27T02:30"],
