@@ -406,10 +406,14 @@ def _read_csv_column(p, column, time_column):
                 # a file separated by ';' or tabs reads as one column named "date;load"
                 other = [d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]]
                 hint = f" (separated by {other[0]!r}? only commas separate columns)" if other else ""
-                if not hint and all(_kind(h) == "number" for h in header):
-                    # a file without a header row: its first row of data was taken as the names
+                if not hint and all(_kind(h) is not None for h in header):
+                    # a file without a header row (numbers, or dates and numbers): its first
+                    # row of data was taken as the names
                     hint = (" (the first line is the header, and this one looks like data: add a "
                             "line naming the columns)")
+                if not hint and header[0].startswith("#"):
+                    hint = (" (the first line is the header, and this one looks like a comment: "
+                            "remove the lines above the one naming the columns)")
                 if not hint and str(name).strip().lstrip("-").isdigit():
                     # data.column=1 meant the second (or first) column
                     hint = " (a column is chosen by its name in the header, not its position)"

@@ -220,6 +220,11 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     # no header row: the first row of numbers was taken as the column names
     ("1,2\n2,3\n", "v", None, r"^data.column='v' not in s.csv; columns are: 1, 2 \(the first line is the header, "
                               r"and this one looks like data: add a line naming the columns\)$"),
+    ("2024-01-01,10.0\n2024-01-02,11.0\n", "load", None, r"^data.column='load' not in s.csv; columns "
+     r"are: 2024-01-01, 10.0 \(the first line is the header, and this one looks like data:"),
+    # a comment above the header: its text was taken as the column names
+    ("# exported by meter 7\nt,v\n1,2\n", "v", None, r"^data.column='v' not in s.csv; columns are: "
+     r"# exported by meter 7 \(the first line is the header, and this one looks like a comment: remove"),
     # a position, as pandas' usecols or cut -f take it: say columns go by name
     ("t,v\n1,2\n", "1", None, r"^data.column='1' not in s.csv; columns are: t, v \(a column is chosen by its name"),
     # the values were checked as time stamps: "'v' runs backwards (2, 1, ...)"
