@@ -326,13 +326,23 @@ _ABSENT = object()   # a key one of two configs does not have (not the same as n
 
 
 def _differences(saved, current, prefix=""):
-    """Dotted keys whose values differ between two config dicts, with both values; None
-    where a dict lacks the key (_ABSENT for the saved side: see check_resume)."""
+    """Dotted keys whose values differ between two config dicts, with both values; _ABSENT
+    where a dict lacks the key."""
     if isinstance(saved, dict) and isinstance(current, dict):
         for key in sorted(set(saved) | set(current), key=str):
-            yield from _differences(saved.get(key, _ABSENT), current.get(key), f"{prefix}{key}.")
+            yield from _differences(saved.get(key, _ABSENT), current.get(key, _ABSENT), f"{prefix}{key}.")
     elif saved != current:
-        yield prefix.rstrip("."), (None if saved is _ABSENT else saved), current, saved is _ABSENT
+        yield prefix.rstrip("."), saved, current
+
+
+def _difference(key, saved, current) -> str:
+    """One line of a refused resume. A key only one side has came with another option of a
+    group (optimizer=sgd's momentum): "used None" for it read as a setting of null."""
+    if saved is _ABSENT:
+        return f"{key} is {current!r}, a key the checkpoint's run did not have"
+    if current is _ABSENT:
+        return f"{key} is not set, but the checkpoint's run used {saved!r}"
+    return f"{key} is {current!r} but the checkpoint's run used {saved!r}"
 
 
 def _class_defaults(saved, current):
@@ -375,7 +385,7 @@ def check_resume(cfg, path, meta) -> None:
         # the data itself is compared once loaded (check_resume_data): data.path as text
         # refused ./a.csv for a.csv, and a resume from any other working directory
         differences = [d for d in differences if d[0] != "data.path"]
-    problems = [f"{key} is {b!r} but the checkpoint's run used {a!r}" for key, a, b, _ in differences]
+    problems = [_difference(*d) for d in differences]
     # BLAS threads split the products differently, which changes the last digits
     st = meta["runner"]
     threads, saved_threads = grucy.get_num_threads(), st.get("threads")
@@ -391,8 +401,8 @@ def check_resume(cfg, path, meta) -> None:
         # (optimizer=sgd's momentum, resumed with the default adam), and key=null for it
         # made the printed command one Hydra refuses ("Key 'momentum' not in 'AdamConfig'")
         given = {_override_key(o) for o in st["overrides"]}
-        said = [(key, _override_value(a)) for key, a, b, absent in differences
-                if key not in given and b is not None and not absent]
+        said = [(key, _override_value(a)) for key, a, b in differences
+                if key not in given and b is not None and b is not _ABSENT and a is not _ABSENT]
         extra = [f"{key}={value}" for key, value in said if value is not None]
         fix = ("run it with the original run's overrides: "
                + command(st["overrides"] + extra, saved_threads, path, meta["config"].get("name")))

@@ -467,6 +467,20 @@ def test_resume_refuses_a_different_config(tmp_path):
     assert not s.get("baselines")    # refused before the data was loaded and baselines fitted
 
 
+def test_a_refused_resume_under_another_option_says_which_keys_only_one_run_had(tmp_path):
+    # a key only one of the two options has was "optimizer.betas is [0.9, 0.999] but the
+    # checkpoint's run used None", read as a setting of null the run never made
+    ov = tiny("sine", ["trainer.epochs=3"])
+    part, _, _ = train(tmp_path, ov + ["optimizer=sgd", "trainer.stop_after=1"], "part")
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={part}"], "r")
+    error = json.loads((tmp_path / "r" / "summary.json").read_text())["error"]
+    assert "optimizer.betas is [0.9, 0.999], a key the checkpoint's run did not have" in error, error
+    assert "optimizer.momentum is not set, but the checkpoint's run used 0.9" in error, error
+    assert "optimizer._target_ is 'grucy.optim.Adam' but the checkpoint's run used 'grucy.optim.SGD'" in error
+    assert "None" not in error, error
+
+
 def test_a_failed_run_summary_has_every_key_an_ok_run_starts_with(tmp_path):
     """Tools reading summary.json across a sweep should not need .get() for the keys the
     runner always writes; threads was missing when a run failed before it was chosen."""
@@ -1281,12 +1295,13 @@ def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_def
 
 def test_resume_compares_keys_either_config_lacks():
     # a key only the current config has (or only the checkpoint's) is a difference too
-    from runner.trainer import _differences
-    # (the last field: the checkpoint's config lacks the key, which a null does not say)
-    assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}})) == [("a.y", None, 2, True)]
+    from runner.trainer import _ABSENT, _differences
+    # (_ABSENT: the config lacks the key, which a null does not say)
+    assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}})) == [("a.y", _ABSENT, 2)]
     assert list(_differences({"a": {"x": 1, "y": None}}, {"a": {"x": 1, "y": 2}})) == [
-        ("a.y", None, 2, False)]
-    assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, None, False)]
+        ("a.y", None, 2)]
+    assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, _ABSENT)]
+    assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1, "y": None}})) == [("a.y", 2, None)]
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
 
 
