@@ -86,6 +86,9 @@ class SequenceModel:
                      key=repr)                              # keys need not be str
         if bad:
             raise ValueError(f"params has unknown names {bad}; expected {list(self.parameters())}")
+        missing = sorted(set(self.parameters()) - set(params))
+        if strict and missing:      # both layers' at once: the GRU's alone were named first
+            raise ValueError(f"params is missing {missing}")
         gru = {k[4:]: v for k, v in params.items() if k.startswith("gru.")}
         head = {k[5:]: v for k, v in params.items() if k.startswith("head.")}
         # both checked before either is copied: a bad head.weight left the GRU overwritten

@@ -259,6 +259,9 @@ def test_a_refused_set_parameters_changes_nothing_and_names_the_full_key():
         m.set_parameters(new)
     with pytest.raises(ValueError, match="unknown names.*gru.weight_xx"):
         m.set_parameters({"gru.weight_xx": np.zeros(3)}, strict=False)
+    with pytest.raises(ValueError) as e:          # both layers' names, not the GRU's alone
+        m.set_parameters({})
+    assert str(e.value) == f"params is missing {sorted(before)}"
     for k, v in m.parameters().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
 
