@@ -153,6 +153,34 @@ def test_plots_are_written_atomically(tmp_path, monkeypatch):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_a_long_forecast_plot_draws_each_runs_extremes(tmp_path, monkeypatch):
+    # 200,000 test points took 8 s to draw, at some 800 pixels across
+    import matplotlib.axes
+    from runner import outputs
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.normal(size=100_003))
+    y[[7, 50_000, 100_002]] = [np.nan, np.inf, -np.inf]
+    x, v = outputs.envelope(y, bins=1000)
+    assert np.all(np.diff(x) > 0) and np.array_equal(v, y[x], equal_nan=True)
+    assert {0, 7, 50_000, 100_002} <= set(x.tolist()) and len(x) <= 2 * 1000 + 4
+    k = -(-len(y) // 1000)
+    for start in range(0, len(y), k):
+        run = y[start:start + k]
+        kept = v[(x >= start) & (x < start + k)]
+        if np.isfinite(run).any():
+            assert np.nanmax(kept[np.isfinite(kept)]) == run[np.isfinite(run)].max()
+            assert np.nanmin(kept[np.isfinite(kept)]) == run[np.isfinite(run)].min()
+    short = y[:4000]
+    assert np.array_equal(outputs.envelope(short, bins=1000)[0], np.arange(4000))
+
+    drawn, plot = [], matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda self, *a, **k: (drawn.append(len(a[0])), plot(self, *a, **k))[1])
+    long = np.sin(np.arange(200_000) / 50.0)[:, None]
+    outputs.plot_forecast(tmp_path / "f.png", long, long + 0.1, {"AR(3)": long[:, 0] - 0.1})
+    assert (tmp_path / "f.png").is_file() and len(drawn) == 3 and max(drawn) <= 2002
+
+
 def test_atomic_writes_fsync_and_clean_up_after_a_failure(tmp_path, monkeypatch):
     # like grucy's checkpoint writer: fsync the file before the rename and the directory
     # after it, and never leave the temporary file behind
