@@ -470,6 +470,48 @@ def test_a_split_gemm_beside_a_run_whose_jobs_split_theirs_does_not_deadlock(gk)
     assert r.stdout.split() == ["0"]
 
 
+_SPLIT_BESIDE_ROW_BLOCKS = textwrap.dedent("""
+    import ctypes, sys, threading, time
+    import numpy as np, grucy
+    from grucy import _gru, _blas_path
+    blas = ctypes.CDLL(_blas_path)
+    grucy.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    g = grucy.GRU(8, 128, dtype=np.float32, seed=1)    # B 64, H 128: steps as row blocks
+    x = rng.standard_normal((64, 64, 8)).astype(np.float32)
+    p, q = rng.standard_normal((400, 300)), rng.standard_normal((300, 350))
+    stop, errors, serial = time.monotonic() + float(sys.argv[1]), [], _gru.pool_serial_runs()
+    def forwards():
+        while time.monotonic() < stop:
+            g.forward(x)
+    def raise_count():                                # threadpoolctl on another thread, say
+        while time.monotonic() < stop:
+            blas.scipy_openblas_set_num_threads(2)
+            time.sleep(0.0001)
+    def products():
+        while time.monotonic() < stop:
+            if not np.allclose(grucy.matmul(p, q), p @ q, rtol=1e-12, atol=1e-12):
+                errors.append(1)
+    threads = [threading.Thread(target=f) for f in (forwards, raise_count, products)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(len(errors), _gru.pool_serial_runs() > serial)
+""")
+
+
+def test_a_split_gemm_beside_row_block_steps_whose_count_is_raised_does_not_deadlock(gk):
+    # a row-block step's GEMMs split when OpenBLAS's count is raised from outside during
+    # it, and wait for the level3_lock that thread B's split product holds while waiting for
+    # the pool: the step holds the pool as a run whose jobs call BLAS. A hang is a timeout.
+    root = pathlib.Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", _SPLIT_BESIDE_ROW_BLOCKS, "4"], capture_output=True,
+                       text=True, timeout=90, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "True"]
+
+
 def _all_at_once(tasks, timeout=120):
     """Each task {key: (fn, reps)} calls fn reps times on its own Python thread, all
     starting together: {key: [results]}. A thread still running after timeout seconds

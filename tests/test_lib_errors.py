@@ -322,3 +322,10 @@ def test_an_openblas_without_the_pools_hook_names_the_version_needed(tmp_path):
                                                  "scipy_openblas_set_threads_callback_function')\n"})
     last = r.stderr.strip().splitlines()[-1]
     assert "undefined symbol" in last and "scipy-openblas32 >= 0.3.30.443" in last, r.stderr
+
+
+def test_an_extension_that_fails_to_load_otherwise_keeps_its_own_error(tmp_path):
+    r = _import_grucy_from(tmp_path, {"_gru.py": "raise ImportError('libgfortran.so.5: cannot open "
+                                                 "shared object file')\n"})
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == "ImportError: libgfortran.so.5: cannot open shared object file", r.stderr

@@ -637,6 +637,28 @@ def test_sweep_table_from_summaries(tmp_path):
     assert [line.split("|")[1].strip() for line in md.splitlines()[6:]] == ["1", "2", "-", "-", "-"]
 
 
+def test_the_sweep_plot_draws_a_bar_per_scored_job_and_labels_the_others(tmp_path, monkeypatch, caplog):
+    from contextlib import contextmanager
+    from runner import outputs, sweep
+    drawn, heights = [], []
+
+    @contextmanager
+    def keeping(path, figsize):
+        with outputs.drawing(path, figsize) as ax:
+            yield ax
+            drawn.append([(t.get_text(), t.get_color()) for t in ax.texts])
+            heights.append(ax.figure.get_figheight())
+    monkeypatch.setattr(sweep, "drawing", keeping)
+    sweep._plot(tmp_path / "s.png", [{"job": 0, "status": "ok", "val_rmse": 0.5},
+                                     {"job": 1, "status": "ok", "val_rmse": None},
+                                     {"job": 2, "status": "failed", "val_rmse": None}])
+    assert drawn == [[("  ok, no validation score", "tab:gray"), ("  failed", "tab:red")]]
+    assert (tmp_path / "s.png").is_file() and "not drawn" not in caplog.text
+    # a bar per job: 30 jobs get a taller figure than 3, at least a fifth of an inch more each
+    sweep._plot(tmp_path / "t.png", [{"job": j, "status": "ok", "val_rmse": 1.0} for j in range(30)])
+    assert heights[1] - heights[0] >= 27 * 0.2
+
+
 def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
     """sweep_results.csv's ar_order is the AR baseline's order (a mixup with persistence's
     entry, which has none, left the column empty unnoticed); its numbers are the summary's."""
@@ -780,6 +802,27 @@ def test_the_install_hint_names_the_extras_packages_for_an_installed_copy(monkey
                          + " ".join(shlex.quote(p) for p in extras["optuna"])), hint
 
 
+def test_an_extras_requirements_are_those_marked_with_its_name_alone(monkeypatch):
+    import importlib.metadata
+    from runner import cli
+    monkeypatch.setattr(importlib.metadata, "requires", lambda name: [
+        "numpy>=1.25", 'a==1 ; extra == "optuna"', "b<2; extra == 'optuna-dashboard'",
+        'd; extra == "runner"'])
+    assert cli.extra_requirements("optuna") == ["a==1"]
+    assert cli.extra_requirements("optuna-dashboard") == ["b<2"]
+
+
+def test_without_grucys_metadata_the_install_hint_names_the_extras_packages_itself(monkeypatch):
+    from runner import cli
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if "optuna" in name else find(name, *a, **k))
+    monkeypatch.setattr(cli, "extra_requirements", lambda extra: [])
+    hint = cli.missing_plugin_hint(["-m", "hparams_search=sine_optuna"])
+    assert hint == ('the Optuna sweeper is not installed: pip install -e ".[optuna]" from a checkout '
+                    "(the optuna extra: hydra-optuna-sweeper, optuna)")
+
+
 def test_no_install_hint_when_the_sweeper_is_there_or_not_asked_for(monkeypatch):
     from runner.cli import missing_plugin_hint
     find = importlib.util.find_spec
@@ -857,6 +900,33 @@ def test_no_quoting_hint_for_values_hydra_parses_or_quoting_cannot_save():
     assert quoting_hint(["data.column=load_kW", "-m", "model.hidden_size=4,8"]) is None
     assert quoting_hint(["data.column='load (kW)'", "name=${oc.env:X}"]) is None
     assert quoting_hint(["data.column=a\"b'(c"]) is None    # both quotes inside: no simple quoting
+
+
+def test_only_an_unused_sweep_directory_this_invocation_made_is_discarded(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+    from runner import sweep
+    monkeypatch.setattr(sweep, "made", None)
+    monkeypatch.setattr(sweep, "finished", None)
+
+    def start(d):
+        sweep.SweepTableCallback().on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(d)}}}))
+        return d
+    new = start(tmp_path / "new" / "sweep")            # made, no job: removed with new/
+    sweep.discard_unused()
+    assert list(tmp_path.iterdir()) == []
+    entered = start(tmp_path / "entered")              # a job entered in it: kept as it is
+    sweep.start_job(entered, 0, entered / "0")
+    sweep.discard_unused()
+    assert [e["job"] for e in sweep._entries(entered)] == [0]
+    there = tmp_path / "there"                         # an empty directory that was there: kept
+    there.mkdir()
+    start(there)
+    sweep.discard_unused()
+    assert there.is_dir()
+    done = start(tmp_path / "done")                    # a multirun that ran to its end: kept
+    monkeypatch.setattr(sweep, "finished", (0, {}, done / "sweep_results.md", ""))
+    sweep.discard_unused()
+    assert done.is_dir() and not new.exists()
 
 
 def test_no_key_hint_where_the_keys_are_right():

@@ -416,6 +416,43 @@ def test_csv_local_time_stamps_across_a_clock_change_get_a_hint(tmp_path, stamps
     assert "daylight" not in str(e.value)
 
 
+@pytest.mark.parametrize("n", [100, 2000])
+def test_csv_time_stamps_from_two_float32_operations_are_evenly_spaced(tmp_path, n):
+    # k * 0.1 * 3 in float32 is rounded twice: each stamp is off by up to a float32 ulp
+    stamps = np.arange(n, dtype=np.float32) * np.float32(0.1) * np.float32(3)
+    rows = "\n".join(f"{t!s},{i}" for i, t in enumerate(stamps))
+    values, labels = CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    assert list(labels) == [str(t) for t in stamps]
+
+
+@pytest.mark.parametrize("stamps", [
+    [f"{1950 + k / 12:.3f}".rstrip("0").rstrip(".") for k in range(240)],   # 1950, 1950.083, 1950.25
+    [f"{k / 24:.3f}"[1:] for k in range(1, 24)],                              # .042, .083, .125
+])
+def test_csv_time_stamps_rounded_to_their_most_printed_digits_are_evenly_spaced(tmp_path, stamps):
+    # the digits written are the most of any stamp's, and a stamp may start at its point
+    rows = "\n".join(f"{t},{i % 7}" for i, t in enumerate(stamps))
+    assert list(CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()[1]) == stamps
+
+
+def test_csv_time_stamps_with_an_exponent_and_a_gap_are_refused(tmp_path):
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(["1e0", "2e0", "3e0", "5e0", "6e0"]))
+    with pytest.raises(DataError, match=r"not evenly spaced: from 3e0 to 5e0 \(line 5\) is a step of 2, "
+                                        r"expected 1 \(the step of 3 of its 4 steps\)$"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+
+
+@pytest.mark.parametrize("stamps", [
+    ["2024-03-31T00", "2024-03-31T01", "2024-03-31T03", "2024-03-31T04"],
+    ["2024-03-31T00:00:00", "2024-03-31T01:00:00", "2024-03-31T03:00:00", "2024-03-31T04:00:00"],
+])
+def test_csv_local_time_stamps_in_hours_or_seconds_get_the_clock_change_hint(tmp_path, stamps):
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"from 2024-03-31T01\S* to 2024-03-31T03\S* \(line 4\) is a step "
+                                        r"of .*; a daylight-saving change\?"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+
+
 def test_csv_stamps_too_coarse_for_their_step_are_not_taken_as_rounded(tmp_path):
     # thirds at one place (0.0, 0.3, 0.7, 1.0): a unit of the last digit is more than a
     # quarter of the step, so rounding could hide a missing row; refused as before
@@ -956,6 +993,78 @@ def test_a_value_past_float32_once_normalised_is_refused_naming_it(given, part, 
                                         rf"\(the {part}\) lies .* standard deviations from {whose} "
                                         r"\(mean .*past float32's range"):
         Series(window=8).load(stats=given) if given else Series(window=8).load()
+
+
+@pytest.mark.parametrize("at, part", [(139, "training"), (140, "validation"), (159, "validation"),
+                                      (160, "test")])
+def test_a_value_past_float32_is_named_in_the_part_the_split_puts_it(at, part):
+    # 200 values split into 140 training, 20 validation and 40 test values
+    class Series(SeriesDataset):
+        def series(self):
+            values = np.sin(np.arange(200.0))
+            values[at] = 1e40
+            return values, [f"t{i}" for i in range(200)]
+    with pytest.raises(DataError, match=rf"^the value 1e\+40 at t{at} \(the {part} part\) lies 1e\+40 "):
+        Series(window=8).load(stats=(0.0, 1.0))
+
+
+def test_a_value_far_below_the_mean_lies_a_positive_number_of_stds_from_it():
+    class Series(SeriesDataset):
+        def series(self):
+            values = np.sin(np.arange(200.0))
+            values[180] = -1e40
+            return values, None
+    with pytest.raises(DataError, match=r"^the value -1e\+40 at 180 \(the test part\) lies 1e\+40 standard "):
+        Series(window=8).load(stats=(0.0, 1.0))
+
+
+def test_float32s_largest_value_once_normalised_is_kept_and_a_larger_one_refused():
+    # float32 holds up to 3.4028e38: a value 3.4e38 checkpoint stds out is read as it is
+    class Series(SeriesDataset):
+        def __init__(self, v, **kw):
+            super().__init__(**kw)
+            self.v = v
+
+        def series(self):
+            values = np.sin(np.arange(200.0)) * 1e-300
+            values[180] = self.v
+            return values, None
+    d = Series(3.4e-262, window=8).load(stats=(0.0, 1e-300))
+    assert float(d.test.y.max()) == pytest.approx(3.4e38, rel=1e-6)
+    with pytest.raises(DataError, match=r"^the value 3\.41e-262 at 180 \(the test part\) lies 3\.41e\+38 "):
+        Series(3.41e-262, window=8).load(stats=(0.0, 1e-300))
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_value_past_float64_once_normalised_is_refused_without_warnings():
+    # 1e10 checkpoint stds of 1e-300 out: 1e310, past float64 too
+    class Series(SeriesDataset):
+        def series(self):
+            values = np.sin(np.arange(200.0)) * 1e-300
+            values[180] = 1e10
+            return values, None
+    with pytest.raises(DataError, match=r"^the value 10000000000\.0 at 180 \(the test part\) lies inf "):
+        Series(window=8).load(stats=(0.0, 1e-300))
+
+
+def test_negative_values_near_the_float64_limit_normalise_with_a_checkpoints_stats():
+    # v - mean overflows (-1.7e308 - 1.7e308) for most of them; the largest value is 0
+    v = -1.7e308 * np.abs(np.sin(np.arange(200) / 5.0))
+
+    class Series(SeriesDataset):
+        def series(self):
+            return v, None
+    d = Series(window=8).load(stats=(1.7e308, 1e308))
+    np.testing.assert_allclose(d.test.y[:, 0], v[160:] / 1e308 - 1.7, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_training_part_of_zeros_is_refused_as_constant_without_warnings():
+    class Step(SeriesDataset):
+        def series(self):
+            return np.r_[np.zeros(70), np.arange(30.0)], None
+    with pytest.raises(DataError, match="the training part of the series is constant"):
+        Step(window=5).load()
 
 
 def test_predictions_beyond_float64_are_inf_without_warnings():

@@ -89,6 +89,15 @@ def test_plots_and_predictions(tmp_path, monkeypatch):
     assert max(abs(float(r["target"])) for r in rows) == pytest.approx(1.0, abs=0.1)
 
 
+def test_a_forecast_of_one_step_has_a_plain_title(tmp_path, monkeypatch):
+    from runner import outputs
+    titles, plot = [], outputs.plot_forecast
+    monkeypatch.setattr(outputs, "plot_forecast",
+                        lambda *a, title="", **k: (titles.append(title), plot(*a, title=title, **k)))
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true", "data.horizon=1"]))
+    assert titles == [f"test: test RMSE {s['test']['rmse']:.4g}"]
+
+
 def test_predictions_csv_times_each_step_by_its_own_target(tmp_path):
     # with horizon > 1 every step's row carried the first target's time stamp
     n = 200
