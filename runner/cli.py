@@ -192,8 +192,15 @@ def extra_requirements(extra) -> list:
         requires = importlib.metadata.requires("grucy") or []
     except importlib.metadata.PackageNotFoundError:
         return []
-    marker = re.compile(r";\s*extra\s*==\s*[\"']" + re.escape(extra) + r"[\"']\s*$")
-    return [r.split(";")[0].strip() for r in requires if marker.search(r)]
+    from packaging.requirements import Requirement   # hydra-core's dependency
+    out = []
+    for line in requires:
+        # the extra's own, by its marker as pip reads it: a requirement that also has a
+        # marker of its own (python_version < "3.12" and extra == "optuna") was missed
+        marker = Requirement(line).marker
+        if marker is not None and marker.evaluate({"extra": extra}) and not marker.evaluate({"extra": ""}):
+            out.append(line.split(";")[0].strip())
+    return out
 
 
 def unknown_key_hint(argv):
