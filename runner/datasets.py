@@ -192,12 +192,15 @@ class SeriesDataset:
                 raise DataError("the training part of the series is constant: nothing to learn")
         with np.errstate(over="ignore", invalid="ignore"):
             z = (values - mean) / std
-        if not np.isfinite(z).all():
+        far = ~np.isfinite(z)
+        if far.any():
             # within a std of the float64 limit, values - mean overflows (1.79e308 - -1.7e308);
-            # scaled to at most 1 first, it does not
+            # scaled to at most 1 first, it does not. Only those values: scaled, a tiny std
+            # can underflow (1e-300 / 1e30), and then 0 / 0 made values at the mean NaN
             scale = float(np.abs(values).max())
-            with np.errstate(over="ignore"):
-                z = (values / scale - mean / scale) / (std / scale)
+            with np.errstate(all="ignore"):
+                scaled = (values[far] / scale - mean / scale) / (std / scale)
+            z[far] = np.where(np.isnan(scaled), z[far], scaled)
         self._check_float32(z, values, labels, mean, std, stats is not None, val_start, test_start)
         channels = [z]
         if self.period:

@@ -1047,6 +1047,19 @@ def test_a_value_past_float64_once_normalised_is_refused_without_warnings():
         Series(window=8).load(stats=(0.0, 1e-300))
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_far_value_beside_a_tiny_std_is_named_not_one_at_the_mean():
+    # rescaled for the far value, the std of 1e-300 underflowed to 0 and 0 / 0 made the
+    # values at the mean NaN: "the value 0.0 at t0 lies nan standard deviations", warned
+    class Series(SeriesDataset):
+        def series(self):
+            v = np.zeros(200)
+            v[3], v[150] = 1e-280, 1e30
+            return v, [f"t{i}" for i in range(200)]
+    with pytest.raises(DataError, match=r"^the value 1e\+30 at t150 \(the validation part\) lies inf "):
+        Series(window=8).load(stats=(0.0, 1e-300))
+
+
 def test_negative_values_near_the_float64_limit_normalise_with_a_checkpoints_stats():
     # v - mean overflows (-1.7e308 - 1.7e308) for most of them; the largest value is 0
     v = -1.7e308 * np.abs(np.sin(np.arange(200) / 5.0))
