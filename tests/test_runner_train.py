@@ -72,30 +72,23 @@ def test_every_model_end_to_end(tmp_path, model):
     assert s["status"] == "ok", s["error"]
 
 
-def test_plots_and_predictions(tmp_path, monkeypatch):
+@pytest.mark.parametrize("h, over", [(2, " over 2 steps (step 1 shown)"), (1, "")])
+def test_plots_and_predictions(tmp_path, monkeypatch, h, over):
     from runner import outputs
     titles, plot = [], outputs.plot_forecast
     monkeypatch.setattr(outputs, "plot_forecast",
                         lambda *a, title="", **k: (titles.append(title), plot(*a, title=title, **k)))
-    out, _, s = train(tmp_path, tiny("sine", ["plots=true", "data.horizon=2"]))
-    # the plot shows step 1 of 2, and its title's RMSE is over both: it says so
-    assert titles == [f"test: test RMSE {s['test']['rmse']:.4g} over 2 steps (step 1 shown)"]
+    out, _, s = train(tmp_path, tiny("sine", ["plots=true", f"data.horizon={h}"]))
+    # the plot shows step 1 of h, and its title's RMSE is over all of them: it says so
+    assert titles == [f"test: test RMSE {s['test']['rmse']:.4g}{over}"]
     for png in ("loss.png", "forecast.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     assert set(rows[0]) == {"time", "step", "target", "prediction", "persistence"}
-    assert len(rows) == 2 * 59 and {r["step"] for r in rows} == {"1", "2"}
+    # 60 test values: 61 - h windows of h steps
+    assert len(rows) == h * (61 - h) and {r["step"] for r in rows} == {str(k + 1) for k in range(h)}
     # predictions are in original units: the sine's amplitude, not normalised values
     assert max(abs(float(r["target"])) for r in rows) == pytest.approx(1.0, abs=0.1)
-
-
-def test_a_forecast_of_one_step_has_a_plain_title(tmp_path, monkeypatch):
-    from runner import outputs
-    titles, plot = [], outputs.plot_forecast
-    monkeypatch.setattr(outputs, "plot_forecast",
-                        lambda *a, title="", **k: (titles.append(title), plot(*a, title=title, **k)))
-    out, _, s = train(tmp_path, tiny("sine", ["plots=true", "data.horizon=1"]))
-    assert titles == [f"test: test RMSE {s['test']['rmse']:.4g}"]
 
 
 def test_predictions_csv_times_each_step_by_its_own_target(tmp_path):
