@@ -66,7 +66,14 @@ def check_target(node: DictConfig, where: str, extra=()):
     default of), which the config may not set.
     """
     if node is None or "_target_" not in node:
-        raise ConfigError(f"{where}: no _target_ naming the class to use")
+        keys = ", ".join(str(k) for k in node or ())
+        # scheduler=none experiment=elnino: the experiment's factor and patience, meant for
+        # its plateau scheduler, landed on the empty option, and the bare message said
+        # nothing of where they came from
+        came = (f", yet it sets {keys}: settings made for another {where} option (an "
+                f"experiment's, say) landed on this one; choose that option or leave them out"
+                if keys else "")
+        raise ConfigError(f"{where}: no _target_ naming the class to use{came}")
     try:
         target = hydra.utils.get_method(node._target_) if "." in node._target_ else None
     except Exception as exc:  # ImportError, AttributeError, hydra's own wrappers

@@ -255,6 +255,15 @@ def test_check_target_catches_typos_in_user_options():
         check_target(node, "data")
 
 
+def test_an_experiments_settings_on_an_option_without_a_target_say_where_they_came_from():
+    # its factor and patience, meant for its plateau scheduler, land on scheduler=none: the
+    # error said "no _target_" and nothing of the keys
+    with pytest.raises(ConfigError, match=r"^scheduler: no _target_ naming the class to use, yet it "
+                                          r"sets factor, patience: settings made for another "
+                                          r"scheduler option \(an experiment's, say\)"):
+        validate(compose(["scheduler=none", "experiment=elnino", "name=t"]))
+
+
 @pytest.mark.parametrize("override, match", [
     ("+model.seed=5", r"^model.seed: set by the runner, not by the config; remove it \(the run's seed="),
     ("+model.batch_first=true", r"^model.batch_first: set by the runner"),
