@@ -5,7 +5,8 @@ try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run t
     from omegaconf.errors import OmegaConfBaseException
 
     from runner.app import main
-    from runner.cli import argv_error, missing_plugin_hint, quoting_hint, unknown_key_hint
+    from runner.cli import (argv_error, experiment_hint, missing_plugin_hint, quoting_hint,
+                            unknown_key_hint)
     from runner.config import resolution_reason
     from runner.interrupts import Terminated
     from runner.sweep import discard_unused, exit_status
@@ -32,9 +33,9 @@ if __name__ == "__main__":
         print(f"error: {key}: cannot be resolved: {resolution_reason(exc)}", file=sys.stderr)
         sys.exit(1)
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install,
-        failed = exc.code not in (0, None)  # which key was meant or how to quote a value
+        failed = exc.code not in (0, None)  # which key was meant, where it came from, or quoting
         hint = failed and (missing_plugin_hint(sys.argv[1:]) or unknown_key_hint(sys.argv[1:])
-                           or quoting_hint(sys.argv[1:]))
+                           or experiment_hint(sys.argv[1:]) or quoting_hint(sys.argv[1:]))
         if failed:
             discard_unused()     # a multirun refused before its first job leaves no directory
         if hint:

@@ -5,8 +5,9 @@ traceback or advice that does not fit the runner (``argv_error`` answers those f
 config group set to a non-name, a name leading out of outputs/, a search of no trials,
 two modes at once, a run directory that is a file, joblib's n_jobs=0, and a run directory
 key that does not resolve); when it has refused, ``missing_plugin_hint``,
-``unknown_key_hint`` and ``quoting_hint`` add a line saying what to install, which key was
-meant or how to quote a value.
+``unknown_key_hint``, ``experiment_hint`` and ``quoting_hint`` add a line saying what to
+install, which key was meant, which of an experiment's options was replaced or how to
+quote a value.
 ``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
@@ -276,6 +277,35 @@ def quoting_hint(argv):
                     f"value as its syntax; quote the value for Hydra inside the shell's quotes: "
                     f"{shlex.quote(quoted)}")
     return None
+
+
+def experiment_hint(argv):
+    """Which group options of an ``experiment=`` the command line replaced, when it did:
+    the experiment's own settings for them (``experiment=adding data=sine``: the adding
+    problem's ``data.seq_len``) then land on another option, and Hydra's refusal ("Key
+    'seq_len' not in 'SineConfig'") did not say where the key came from. Else None."""
+    import yaml
+    chosen = dict(re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", a, re.S).groups() for a in argv
+                  if re.fullmatch(r"\+{0,2}[\w/]+=.*", a, re.S))
+    name = chosen.get("experiment")
+    path = Path(config_dir()) / "experiment" / f"{name}.yaml"
+    try:
+        defaults = yaml.safe_load(path.read_text()).get("defaults") or []
+    except Exception:          # no such experiment (Hydra lists them), or not conf/'s
+        return None
+    picks = {}
+    for entry in defaults:
+        for key, option in (entry.items() if isinstance(entry, dict) else ()):
+            m = re.fullmatch(r"override /(\w+)", str(key))
+            if m:
+                picks[m.group(1)] = str(option)
+    replaced = [f"{g}={picks[g]} (here {g}={chosen[g]})" for g in sorted(picks)
+                if g in chosen and chosen[g] != picks[g]]
+    if not replaced:
+        return None
+    return (f"experiment={name} picks {', '.join(replaced)}, and its settings for "
+            f"{'that option' if len(replaced) == 1 else 'those options'} now apply to the one "
+            "given here; leave the option out, or choose another experiment")
 
 
 def _bundled_overrides(argv):

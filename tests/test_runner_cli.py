@@ -931,6 +931,25 @@ def test_only_an_unused_sweep_directory_this_invocation_made_is_discarded(tmp_pa
     assert done.is_dir() and not new.exists()
 
 
+def test_an_experiments_option_replaced_on_the_command_line_is_named(tmp_path):
+    # Hydra said "Key 'seq_len' not in 'SineConfig'", and not that the key was the
+    # experiment's, set for the data=adding that data=sine replaced
+    r = cli(["experiment=adding", "data=sine", f"hydra.run.dir={tmp_path / 'r'}"])
+    assert r.returncode == 1 and "Key 'seq_len' not in 'SineConfig'" in r.stderr, r.stderr
+    assert ("hint: experiment=adding picks data=adding (here data=sine), and its settings for that "
+            "option now apply to the one given here;") in r.stderr, r.stderr
+
+
+def test_no_experiment_hint_where_no_option_of_it_was_replaced():
+    from runner.cli import experiment_hint
+    assert experiment_hint(["experiment=adding", "data=adding", "model=gru"]) is None
+    assert experiment_hint(["data=sine"]) is None
+    assert experiment_hint(["experiment=nope", "data=sine"]) is None     # Hydra lists the options
+    two = experiment_hint(["+experiment=elnino", "scheduler=step", "optimizer=sgd"])
+    assert two.startswith("experiment=elnino picks optimizer=adam (here optimizer=sgd), "
+                          "scheduler=plateau (here scheduler=step), and its settings for those")
+
+
 def test_no_key_hint_where_the_keys_are_right():
     from runner.cli import unknown_key_hint
     assert unknown_key_hint(["model.hidden_size=abc", "trainer.epochs=3"]) is None   # a wrong type
