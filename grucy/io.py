@@ -36,6 +36,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .init import GRU_KEYS, LINEAR_KEYS, part
 from .layers import GRU, Linear
 from .models import SequenceModel
 from .optim import Optimizer
@@ -514,6 +515,11 @@ def load(path, model=None):
             if need > have:
                 raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
                                  f"parameter values, the archive holds {have} in all")
+        keys = {"GRU": GRU_KEYS, "Linear": LINEAR_KEYS}.get(cls_name)
+        if keys and isinstance(config.get("init"), dict):
+            # a layer saved before it refused init keys it does not draw stored them; they
+            # never had an effect, and the weights come from the file anyway
+            config = {**config, "init": part(config["init"], keys)}
         try:
             model = MODEL_CLASSES[cls_name](**config)
         except (TypeError, ValueError, MemoryError) as e:    # MemoryError: absurd sizes
