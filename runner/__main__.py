@@ -4,6 +4,7 @@ import sys
 try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run to report on
     from omegaconf.errors import OmegaConfBaseException
 
+    from runner import app
     from runner.app import main
     from runner.cli import (argv_error, experiment_hint, missing_plugin_hint, quoting_hint,
                             unknown_key_hint)
@@ -34,8 +35,9 @@ if __name__ == "__main__":
         sys.exit(1)
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install,
         failed = exc.code not in (0, None)  # which key was meant, where it came from, or quoting
-        hint = failed and (missing_plugin_hint(sys.argv[1:]) or unknown_key_hint(sys.argv[1:])
-                           or experiment_hint(sys.argv[1:]) or quoting_hint(sys.argv[1:]))
+        argv, refused = sys.argv[1:], failed and not app.runs_begun   # by Hydra, not a run
+        hint = failed and (missing_plugin_hint(argv) or unknown_key_hint(argv)
+                           or (refused and (quoting_hint(argv) or experiment_hint(argv))))
         if failed:
             discard_unused()     # a multirun refused before its first job leaves no directory
         if hint:

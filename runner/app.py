@@ -34,6 +34,9 @@ OmegaConf.register_new_resolver("claim", claim, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("run_name", run_name, use_cache=True, replace=True)
 
 FAILED_METRIC = math.inf   # what a failed job reports to a sweeper (minimising)
+# runs this process began: none after a failure means Hydra refused the command line
+# before any runner code ran (runner/__main__.py's hints about it apply then only)
+runs_begun = 0
 SMALL_GEMM = 256 * 32      # hidden_size * batch_size below which one BLAS thread is faster
 
 
@@ -188,6 +191,8 @@ class _Begin:
 
 def run(cfg: DictConfig, out_dir=None) -> float:
     """Train or evaluate one config; return the validation RMSE (what sweepers minimise)."""
+    global runs_begun
+    runs_begun += 1
     started = time.perf_counter()
     out_dir = Path(out_dir or HydraConfig.get().runtime.output_dir)
     info = _hydra_info()

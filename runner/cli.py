@@ -265,6 +265,9 @@ def quoting_hint(argv):
         except Exception:
             pass
         key, value = m.groups()
+        if re.match(r"\s*([\[{]|(choice|range|interval|sort|shuffle|tag|glob|int|float|str|bool)\s*\()",
+                    value):
+            continue       # a list, dict or sweep mistyped: quoted, it would be a string
         for q in "\"'":
             if q in value:
                 continue
@@ -280,17 +283,18 @@ def quoting_hint(argv):
 
 
 def experiment_hint(argv):
-    """Which group options of an ``experiment=`` the command line replaced, when it did:
-    the experiment's own settings for them (``experiment=adding data=sine``: the adding
-    problem's ``data.seq_len``) then land on another option, and Hydra's refusal ("Key
-    'seq_len' not in 'SineConfig'") did not say where the key came from. Else None."""
+    """Which group options of an ``experiment=`` the command line replaced, where the
+    experiment has settings for them: those then land on another option (``experiment=adding
+    data=sine``: the adding problem's ``data.seq_len``), and Hydra's refusal ("Key 'seq_len'
+    not in 'SineConfig'") did not say where the key came from. Else None."""
     import yaml
     chosen = dict(re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", a, re.S).groups() for a in argv
                   if re.fullmatch(r"\+{0,2}[\w/]+=.*", a, re.S))
     name = chosen.get("experiment")
     path = Path(config_dir()) / "experiment" / f"{name}.yaml"
     try:
-        defaults = yaml.safe_load(path.read_text()).get("defaults") or []
+        settings = yaml.safe_load(path.read_text())
+        defaults = settings.get("defaults") or []
     except Exception:          # no such experiment (Hydra lists them), or not conf/'s
         return None
     picks = {}
@@ -299,13 +303,16 @@ def experiment_hint(argv):
             m = re.fullmatch(r"override /(\w+)", str(key))
             if m:
                 picks[m.group(1)] = str(option)
-    replaced = [f"{g}={picks[g]} (here {g}={chosen[g]})" for g in sorted(picks)
-                if g in chosen and chosen[g] != picks[g]]
-    if not replaced:
+    said = []
+    for g in sorted(picks):
+        keys = settings.get(g) if isinstance(settings.get(g), dict) else {}
+        if g in chosen and chosen[g] != picks[g] and keys:
+            said.append(f"picks {g}={picks[g]} and sets {', '.join(f'{g}.{k}' for k in keys)} "
+                        f"for it, which now apply to {g}={chosen[g]}")
+    if not said:
         return None
-    return (f"experiment={name} picks {', '.join(replaced)}, and its settings for "
-            f"{'that option' if len(replaced) == 1 else 'those options'} now apply to the one "
-            "given here; leave the option out, or choose another experiment")
+    return (f"experiment={name} {'; it '.join(said)}; leave the option out, or choose another "
+            "experiment")
 
 
 def _bundled_overrides(argv):

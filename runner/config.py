@@ -70,8 +70,8 @@ def check_target(node: DictConfig, where: str, extra=()):
         # scheduler=none experiment=elnino: the experiment's factor and patience, meant for
         # its plateau scheduler, landed on the empty option, and the bare message said
         # nothing of where they came from
-        came = (f", yet it sets {keys}: settings made for another {where} option (an "
-                f"experiment's, say) landed on this one; choose that option or leave them out"
+        came = (f", though it sets {keys}: give the option a _target_ (module.Class), or, if "
+                f"these are an experiment's settings for another {where} option, choose that one"
                 if keys else "")
         raise ConfigError(f"{where}: no _target_ naming the class to use{came}")
     try:

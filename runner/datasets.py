@@ -414,7 +414,7 @@ def _read_csv_column(p, column, time_column):
                     # row of data was taken as the names
                     hint = (" (the first line is the header, and this one looks like data: add a "
                             "line naming the columns)")
-                if not hint and header[0].startswith("#"):
+                if not hint and re.match(r"#.*\s", header[0]):    # a column may be named "#id"
                     hint = (" (the first line is the header, and this one looks like a comment: "
                             "remove the lines above the one naming the columns)")
                 if not hint and str(name).strip().lstrip("-").isdigit():

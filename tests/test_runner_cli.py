@@ -902,6 +902,8 @@ def test_no_quoting_hint_for_values_hydra_parses_or_quoting_cannot_save():
     assert quoting_hint(["data.column=load_kW", "-m", "model.hidden_size=4,8"]) is None
     assert quoting_hint(["data.column='load (kW)'", "name=${oc.env:X}"]) is None
     assert quoting_hint(["data.column=a\"b'(c"]) is None    # both quotes inside: no simple quoting
+    # a list or sweep mistyped: quoted, it would be a string the key's type refuses
+    assert quoting_hint(["model.hidden_size=[4,8", "-m", "optimizer.lr=choice(0.1,0.2"]) is None
 
 
 def test_only_an_unused_sweep_directory_this_invocation_made_is_discarded(tmp_path, monkeypatch):
@@ -936,18 +938,27 @@ def test_an_experiments_option_replaced_on_the_command_line_is_named(tmp_path):
     # experiment's, set for the data=adding that data=sine replaced
     r = cli(["experiment=adding", "data=sine", f"hydra.run.dir={tmp_path / 'r'}"])
     assert r.returncode == 1 and "Key 'seq_len' not in 'SineConfig'" in r.stderr, r.stderr
-    assert ("hint: experiment=adding picks data=adding (here data=sine), and its settings for that "
-            "option now apply to the one given here;") in r.stderr, r.stderr
+    assert ("hint: experiment=adding picks data=adding and sets data.seq_len for it, which now "
+            "apply to data=sine; leave the option out") in r.stderr, r.stderr
+    # a run that fails on its own (here, no data.column) is no refusal of Hydra's: no hint
+    r = cli(["experiment=elnino", "data=csv", "data.path=nope.csv", f"hydra.run.dir={tmp_path / 'r'}"])
+    assert r.returncode == 1 and "data.column is required" in r.stderr and "hint:" not in r.stderr
+    # a value Hydra cannot parse is the first thing to fix: its hint comes first
+    r = cli(["experiment=elnino", "data=csv", "data.path=x.csv", "data.column=load (kW)"])
+    assert r.returncode == 1 and "\nhint: data.column=load (kW): Hydra reads" in r.stderr, r.stderr
 
 
-def test_no_experiment_hint_where_no_option_of_it_was_replaced():
+def test_no_experiment_hint_where_no_option_it_sets_was_replaced():
     from runner.cli import experiment_hint
     assert experiment_hint(["experiment=adding", "data=adding", "model=gru"]) is None
     assert experiment_hint(["data=sine"]) is None
     assert experiment_hint(["experiment=nope", "data=sine"]) is None     # Hydra lists the options
-    two = experiment_hint(["+experiment=elnino", "scheduler=step", "optimizer=sgd"])
-    assert two.startswith("experiment=elnino picks optimizer=adam (here optimizer=sgd), "
-                          "scheduler=plateau (here scheduler=step), and its settings for those")
+    assert experiment_hint(["experiment=sine", "data=csv"]) is None      # it sets no data.* key
+    two = experiment_hint(["+experiment=elnino", "scheduler=step", "model=bigru"])
+    assert two == ("experiment=elnino picks model=gru and sets model.hidden_size for it, which now "
+                   "apply to model=bigru; it picks scheduler=plateau and sets scheduler.factor, "
+                   "scheduler.patience for it, which now apply to scheduler=step; leave the option "
+                   "out, or choose another experiment")
 
 
 def test_no_key_hint_where_the_keys_are_right():

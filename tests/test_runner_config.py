@@ -258,9 +258,10 @@ def test_check_target_catches_typos_in_user_options():
 def test_an_experiments_settings_on_an_option_without_a_target_say_where_they_came_from():
     # its factor and patience, meant for its plateau scheduler, land on scheduler=none: the
     # error said "no _target_" and nothing of the keys
-    with pytest.raises(ConfigError, match=r"^scheduler: no _target_ naming the class to use, yet it "
-                                          r"sets factor, patience: settings made for another "
-                                          r"scheduler option \(an experiment's, say\)"):
+    with pytest.raises(ConfigError, match=r"^scheduler: no _target_ naming the class to use, though it "
+                                          r"sets factor, patience: give the option a _target_ "
+                                          r"\(module.Class\), or, if these are an experiment's "
+                                          r"settings for another scheduler option, choose that one$"):
         validate(compose(["scheduler=none", "experiment=elnino", "name=t"]))
 
 

@@ -225,6 +225,7 @@ def test_csv_reads_a_column_with_time_labels(tmp_path):
     # a comment above the header: its text was taken as the column names
     ("# exported by meter 7\nt,v\n1,2\n", "v", None, r"^data.column='v' not in s.csv; columns are: "
      r"# exported by meter 7 \(the first line is the header, and this one looks like a comment: remove"),
+    ("#id,v\n1,2\n", "w", None, r"^data.column='w' not in s.csv; columns are: #id, v$"),   # a name
     # a position, as pandas' usecols or cut -f take it: say columns go by name
     ("t,v\n1,2\n", "1", None, r"^data.column='1' not in s.csv; columns are: t, v \(a column is chosen by its name"),
     # the values were checked as time stamps: "'v' runs backwards (2, 1, ...)"
