@@ -145,10 +145,10 @@ def resolve_scheme(init, keys=None):
         if not isinstance(scheme, str) or scheme not in SCHEMES:   # (a list is unhashable)
             raise ValueError(f"init['scheme'] must be one of {sorted(SCHEMES)}, got {scheme!r}")
         base = dict(SCHEMES[scheme])
+        allowed = sorted(keys or base) + ["scheme"]
         for key, kind in init.items():
             if key == "scheme":
                 continue
-            allowed = sorted(keys or base) + ["scheme"]
             if key not in base:
                 raise ValueError(f"init has unknown key {key!r}; allowed: {allowed}")
             if key not in allowed:

@@ -288,8 +288,7 @@ def experiment_hint(argv):
     data=sine``: the adding problem's ``data.seq_len``), and Hydra's refusal ("Key 'seq_len'
     not in 'SineConfig'") did not say where the key came from. Else None."""
     import yaml
-    chosen = dict(re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", a, re.S).groups() for a in argv
-                  if re.fullmatch(r"\+{0,2}[\w/]+=.*", a, re.S))
+    chosen = dict(m.groups() for a in argv if (m := re.fullmatch(r"\+{0,2}([\w/]+)=(.*)", a, re.S)))
     name = chosen.get("experiment")
     path = Path(config_dir()) / "experiment" / f"{name}.yaml"
     try:

@@ -693,12 +693,19 @@ def _check_regular(labels, fname, time_column, lines=None):
                         f"{size(usual)} (the step of {agree} of its {len(steps)} steps{others}){dst}")
 
 
+def _clock_unit(stamps):
+    """The unit code of date-time ``stamps`` read to a field finer than the day ("h", "m",
+    "s", ...), else None (dates, or not date-times)."""
+    code = np.datetime_data(stamps.dtype)[0] if stamps.dtype.kind == "M" else None
+    return code if code in ("h", "m", "s", "ms", "us", "ns") else None
+
+
 def _coarsest_unit(stamps, steps):
     """``(how many of the stamps' units, its name)`` of the largest of day, hour, minute,
     ..., down to the stamps' own unit, of which every one of ``steps`` is a whole number;
     ``(1, None)`` for stamps in days or longer (their unit is the right one)."""
-    code = np.datetime_data(stamps.dtype)[0] if stamps.dtype.kind == "M" else None
-    if code not in ("h", "m", "s", "ms", "us", "ns"):
+    code = _clock_unit(stamps)
+    if code is None:
         return 1, None
     for big in ("D", "h", "m", "s", "ms", "us", "ns"):
         n = float(np.timedelta64(1, big) / np.timedelta64(1, code))
@@ -711,8 +718,8 @@ def _dst_hint(stamps, step, usual):
     """A hint when a step of date-time stamps is off the usual one by exactly an hour: local
     wall-clock time skips an hour where daylight-saving time starts and repeats one where it
     ends, and the error alone ("a step of 2 hours, expected 1 hour") did not say why."""
-    code = np.datetime_data(stamps.dtype)[0] if stamps.dtype.kind == "M" else None
-    if code not in ("h", "m", "s", "ms", "us", "ns"):
+    code = _clock_unit(stamps)
+    if code is None:
         return ""
     if abs(step - usual) != np.timedelta64(1, "h") / np.timedelta64(1, code):
         return ""

@@ -70,9 +70,16 @@ def _original_units(data: Prepared, exact, z):
     return data.to_original(z), outputs.decimals(z, data.mean, data.std)
 
 
-def report(model, data: Prepared, out_dir: Path, cfg, ar=None) -> dict:
-    """Test and val scores, predictions.csv and the forecast plot for one model. ``ar``: the
-    AR baseline's ``(order, coef)``, fitted once for its score and its line on the plot."""
+def fit_baselines(data: Prepared):
+    """``(the baselines' test scores, the AR fit)``: the AR baseline's ``(order, coef)`` (None
+    for a regression task) is fitted once, for its score and its line on the forecast plot."""
+    ar = baselines.best_ar(data) if data.task == "forecast" else None
+    return baselines.evaluate(data, ar), ar
+
+
+def report(model, data: Prepared, out_dir: Path, cfg, ar) -> dict:
+    """Test and val scores, predictions.csv and the forecast plot for one model. ``ar``:
+    fit_baselines' AR fit."""
     bs = int(cfg.trainer.eval_batch_size)
     _, val = score_split(model, data.val, data, bs)
     pred, test = score_split(model, data.test, data, bs)
@@ -87,7 +94,7 @@ def report(model, data: Prepared, out_dir: Path, cfg, ar=None) -> dict:
         extra = {}
         if persist is not None:
             extra["persistence"] = persist
-            order, coef = ar or baselines.best_ar(data)
+            order, coef = ar
             extra[f"AR({order})"] = data.to_original(baselines.predict_ar(coef, data.test.x)[:, 0])
         h = data.output_size      # the plot shows step 1; the RMSE is over every step
         over = f" over {h} steps (step 1 shown)" if h > 1 else ""
@@ -120,8 +127,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
     data = load_data(cfg.data)
     if checkpoint is not None:
         trainer.check_resume_data(resume, checkpoint[2], data)
-    ar = baselines.best_ar(data) if data.task == "forecast" else None
-    base = baselines.evaluate(data, ar)
+    base, ar = fit_baselines(data)
     if partial is not None:
         partial["baselines"] = base
     try:
@@ -336,8 +342,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     source = "checkpoint" if stats is not None else "data"
     log.info("normalised with the %s's training mean %r and std %r", source, data.mean, data.std)
-    ar = baselines.best_ar(data) if data.task == "forecast" else None
-    base = baselines.evaluate(data, ar)
+    base, ar = fit_baselines(data)
     res = report(model, data, out_dir, cfg, ar)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
