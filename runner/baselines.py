@@ -24,7 +24,7 @@ def _ar_design(x, p):
     return np.hstack([lags, np.ones((len(x), 1))])
 
 
-def _lag_qr(x, y, top):
+def _lag_qr(x, y, top, rows=2048):
     """R and Qᵀy of the QR of the design [1, x_{t-1}, ..., x_{t-top}] (nearest lag first):
     AR(p)'s design is its first p + 1 columns, so every order's least squares comes from
     this one factorisation (_solve).
@@ -32,20 +32,29 @@ def _lag_qr(x, y, top):
     Householder reflections in numpy's own loops (einsum, outer), not np.linalg.qr or
     lstsq: numpy's LAPACK splits these small products over its BLAS threads, and on two
     busy cores one lstsq took 34-200 ms (1 ms on one thread), a second or more for the
-    32 orders, after which numpy's threads spun beside grucy's first epoch."""
-    m = np.hstack([np.ones((len(x), 1)), x[:, ::-1][:, :top, 0].astype(np.float64),
-                   y.astype(np.float64)])                       # (n, top + 1 + horizon)
+    32 orders, after which numpy's threads spun beside grucy's first epoch.
+
+    ``rows`` at a time (a tall-skinny QR): each block is factorised below the R of those
+    before it, whose rows' Qᵀy it carries, so the working matrix stays in cache. The whole
+    design at once took 7 s for a million steps, most of it writing (n, top) temporaries."""
     k = top + 1
-    for j in range(k):
-        col = m[j:, j]
-        norm = np.sqrt(np.einsum("i,i->", col, col))
-        if norm == 0.0:
-            continue
-        v = col.copy()
-        v[0] += np.copysign(norm, col[0])      # the sign that does not cancel
-        v /= np.sqrt(np.einsum("i,i->", v, v))
-        m[j:, j:] -= 2.0 * np.multiply.outer(v, np.einsum("i,ij->j", v, m[j:, j:]))
-    return m[:k, :k], m[:k, k:]
+    rows = max(rows, 4 * k)
+    acc = np.empty((0, k + y.shape[1]))                         # (<= k, top + 1 + horizon)
+    for b in range(0, len(x), rows):
+        xb = x[b:b + rows, ::-1][:, :top, 0].astype(np.float64)
+        m = np.vstack([acc, np.hstack([np.ones((len(xb), 1)), xb,
+                                       y[b:b + rows].astype(np.float64)])])
+        for j in range(k):
+            col = m[j:, j]
+            norm = np.sqrt(np.einsum("i,i->", col, col))
+            if norm == 0.0:
+                continue
+            v = col.copy()
+            v[0] += np.copysign(norm, col[0])      # the sign that does not cancel
+            v /= np.sqrt(np.einsum("i,i->", v, v))
+            m[j:, j:] -= 2.0 * np.multiply.outer(v, np.einsum("i,ij->j", v, m[j:, j:]))
+        acc = m[:k]
+    return acc[:, :k], acc[:, k:]
 
 
 def _solve(r, qty, p):

@@ -163,19 +163,49 @@ def decimals(z, mean, std) -> np.ndarray:
     with np.errstate(over="ignore"):      # a prediction beyond float64 is written as inf
         values = z.astype(np.float64) * std + mean
     flat_z, flat_v = z.ravel(), values.ravel()
-    out = np.array([repr(float(v)) for v in flat_v], dtype=object)   # 17 digits at most
     if z.dtype == np.float64:
-        return out.reshape(z.shape)
+        return np.array([repr(float(v)) for v in flat_v], dtype=object).reshape(z.shape)
+    out = np.empty(flat_z.size, dtype=object)
     todo = np.arange(flat_z.size)
     for digits in range(1, 17):
         if not todo.size:
             break
-        text = [repr(float(f"{flat_v[i]:.{digits}g}")) for i in todo]
-        back = ((np.array([float(t) for t in text]) - mean) / std).astype(z.dtype)
+        # float(f"{v:.{digits}g}") for every value at once, where numpy can get it exactly;
+        # Python's own formatting for the rest (a few in a million: near a tie or a power
+        # of ten). A Python loop for all of them took 3 s for 200,000 predictions
+        read, sure = _rounded(flat_v[todo], digits)
+        for k in np.flatnonzero(~sure):
+            read[k] = float(f"{flat_v[todo[k]]:.{digits}g}")
+        back = ((read - mean) / std).astype(z.dtype)
         ok = back == flat_z[todo]
-        out[todo[ok]] = [t for t, good in zip(text, ok) if good]
+        out[todo[ok]] = [repr(float(v)) for v in read[ok]]
         todo = todo[~ok]
+    out[todo] = [repr(float(v)) for v in flat_v[todo]]     # 17 digits at most
     return out.reshape(z.shape)
+
+
+def _rounded(v, digits):
+    """``(float(f"{x:.{digits}g}") for each x in v, where that is certain)``: ``v`` (float64)
+    rounded to ``digits`` significant decimals, as Python rounds them (half to even, from
+    the exact binary value) and reads them back (correctly rounded).
+
+    The decimal is m·10^s with m a whole number of ``digits`` digits. It is certain where
+    log10|x| is not within reach of a whole number (so s is right), |x|·10^-s is not
+    within its rounding error of a half (so m is), m < 2^53 and 10^|s| is exact in
+    float64 (so m·10^s and m/10^-s are one correctly rounded operation, as float() is)."""
+    a = np.abs(v)
+    with np.errstate(all="ignore"):       # 0, inf and nan are uncertain, left to Python
+        log = np.log10(a)
+        s = np.floor(log) - (digits - 1)                               # place of the last digit
+        exact = np.isfinite(log) & (np.abs(log - np.round(log)) > 1e-9) & (np.abs(s) <= 22)
+        s = np.where(exact, s, 0.0)
+        p = 10.0 ** np.abs(s)                                          # exact: |s| <= 22
+        q = np.where(s < 0, a * p, a / p)                              # |x| / 10^s, one rounding
+        m = np.round(q)                                                # half to even, as Python
+        tie = np.abs(np.abs(q - np.floor(q)) - 0.5) <= 4 * np.finfo(np.float64).eps * q
+        sure = exact & ~tie & (m < 2.0 ** 53)
+        read = np.copysign(np.where(s < 0, m / p, m * p), v)
+    return read, sure
 
 
 def write_predictions(path, labels, target, pred, persistence=None) -> None:

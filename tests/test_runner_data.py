@@ -889,12 +889,13 @@ def test_ar_fit_survives_collinear_lags():
     np.testing.assert_allclose(baselines.predict_ar(coef, x), y, atol=1e-4)
 
 
-@pytest.mark.parametrize("n", [40, 3, 1])
+@pytest.mark.parametrize("n", [40, 3, 1, 2049, 5000])
 def test_ar_fit_of_every_order_is_numpys_least_squares(n):
     # noisy targets, so no order fits exactly: each order's coefficients (lags oldest first,
     # then the intercept) are the least-squares ones, the window's own order included, and
     # with as few windows as coefficients or fewer (a series that gives one training window)
-    # the minimum-norm ones, as numpy's SVD lstsq gives them
+    # the minimum-norm ones, as numpy's SVD lstsq gives them. 2049 and 5000 windows are
+    # factorised in blocks of rows, the last of one row and of part of a block
     rng = np.random.default_rng(5)
     x = rng.standard_normal((n, 4, 1)).astype(np.float32)
     y = rng.standard_normal((n, 2)).astype(np.float32)
@@ -1071,6 +1072,31 @@ def test_negative_values_near_the_float64_limit_normalise_with_a_checkpoints_sta
             return v, None
     d = Series(window=8).load(stats=(1.7e308, 1e308))
     np.testing.assert_allclose(d.test.y[:, 0], v[160:] / 1e308 - 1.7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mean, std", [(23.7, 2.3), (0.0, 1.0), (-1.5e6, 3e-3), (2e-30, 7e-33),
+                                       (1e300, 1e301)])
+def test_decimals_are_the_shortest_that_normalise_back(mean, std):
+    # the definition, one value and one digit count at a time in Python's own formatting
+    # (correctly rounded both ways): decimals() gets most of them with numpy's arithmetic
+    from runner import outputs
+    rng = np.random.default_rng(11)
+    z = np.concatenate([rng.standard_normal(3000) * 10.0 ** rng.uniform(-6, 3, 3000),
+                        np.arange(-400, 400) / 8,             # round decimals: ties, 1, 10, 100
+                        [0.0, -0.0, 1e-45, 3.4e38, np.inf, np.nan]]).astype(np.float32)
+    with np.errstate(all="ignore"):
+        values = z.astype(np.float64) * std + mean
+
+        def shortest(v, target):
+            for digits in range(1, 17):
+                text = repr(float(f"{v:.{digits}g}"))
+                if np.float32((float(text) - mean) / std) == target:
+                    return text
+            return repr(float(v))
+
+        expected = [shortest(float(v), t) for v, t in zip(values, z)]
+        assert outputs.decimals(z, mean, std).tolist() == expected
+        assert outputs.decimals(z.reshape(-1, 2), mean, std).ravel().tolist() == expected
 
 
 def test_predictions_beyond_float64_are_inf_without_warnings():
