@@ -232,6 +232,15 @@ class GRU(_ParameterMixin):
         unidirectional, time-major GRU) the returned ``out``: change them in place only after
         ``backward``, or its gradients are silently wrong.
         """
+        out, h_n, self._cache = self._forward(x, h0, lengths, self.training)
+        return out, h_n
+
+    __call__ = forward
+
+    def _forward(self, x, h0, lengths, training):
+        """forward's work: ``(out, h_n, the cache backward reads or None)``. It changes
+        nothing on self in inference (``training`` False), so SequenceModel.predict can run
+        beside training or in several threads at once."""
         # copied only once checked: a zero-strided view of the wrong shape is refused, not
         # copied first (numpy's MemoryError naming nothing)
         x = as_float_array(x, "x", dtype=self.dtype, ndim=3, contiguous=False)
@@ -245,7 +254,6 @@ class GRU(_ParameterMixin):
         if h0 is not None:
             h0 = as_float_array(h0, "h0", dtype=self.dtype, shape=(L * D, B, H))
         lengths = check_lengths(lengths, B, T)
-        training = self.training
         caches, masks = [], []
         h_n = np.empty((L * D, B, H), dtype=self.dtype)  # (L*D, B, H)
         inp = x  # (T, B, I_layer)
@@ -266,14 +274,11 @@ class GRU(_ParameterMixin):
                 out = out * mask  # not in place: the kernel's cache may hold its output
                 masks.append(mask)
             inp = out
-        self._cache = (caches, masks, T, B) if training else None
         if self.batch_first:
             # a copy, always: with B = 1 numpy counts the transpose as contiguous, and
             # ascontiguousarray returned a view of the kernel's out, which backward reads
             out = out.transpose(1, 0, 2).copy()
-        return out, h_n
-
-    __call__ = forward
+        return out, h_n, ((caches, masks, T, B) if training else None)
 
     def backward(self, dout, dh_n=None):
         """Backpropagate through the last training-mode forward; accumulate parameter gradients.
@@ -470,6 +475,13 @@ class Linear(_ParameterMixin):
 
     def forward(self, x):
         """x (..., in_features) -> y (..., out_features)."""
+        y, self._cache = self._forward(x, self.training)
+        return y
+
+    __call__ = forward
+
+    def _forward(self, x, training):
+        """forward's work: ``(y, the cache backward reads or None)``, self unchanged."""
         x = as_float_array(x, "x", dtype=self.dtype, contiguous=False)   # copied once checked
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features in its last axis, "
@@ -488,15 +500,13 @@ class Linear(_ParameterMixin):
             y -= y.max(axis=1, keepdims=True)
             np.exp(y, out=y)
             y /= y.sum(axis=1, keepdims=True)
-        self._cache = (x2, y, lead) if self.training else None
-        if self.training and self.activation != "identity":
+        cache = (x2, y, lead) if training else None
+        if training and self.activation != "identity":
             # backward reads y (the activation's derivative): hand out a copy, or a caller
             # editing its prediction in place (np.clip(y, eps, 1 - eps, out=y)) would silently
             # change the gradients. O floats per row: cheap beside the GRU below.
             y = y.copy()
-        return y.reshape(lead + (self.out_features,))
-
-    __call__ = forward
+        return y.reshape(lead + (self.out_features,)), cache
 
     def backward(self, dy):
         """dy (..., out_features) -> dx (..., in_features); accumulates weight/bias gradients."""

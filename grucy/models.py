@@ -120,15 +120,23 @@ class SequenceModel:
         Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
         many_to_many, after the head's activation.
         """
-        out, h_n = self.gru.forward(x, h0=h0, lengths=lengths)
+        y, (self._cache, self.gru._cache, self.head._cache) = self._forward(x, h0, lengths, self.training)
+        return y
+
+    __call__ = forward
+
+    def _forward(self, x, h0, lengths, training):
+        """forward's work: ``(y, (the model's, the GRU's and the head's caches))``, each
+        None in inference, when nothing on self changes (see predict)."""
+        out, h_n, gru_cache = self.gru._forward(x, h0, lengths, training)
         g = self.gru
         if self.mode == "many_to_one":
             D = g.num_directions
             feats = h_n[-1] if D == 1 else np.concatenate([h_n[-2], h_n[-1]], axis=1)  # (B, D*H)
-            y = self.head.forward(feats)
+            y, head_cache = self.head._forward(feats, training)
             mask = None
         else:
-            y = self.head.forward(out)  # (T, B, O) or (B, T, O)
+            y, head_cache = self.head._forward(out, training)  # (T, B, O) or (B, T, O)
             mask = None
             if lengths is not None:
                 T = out.shape[1] if g.batch_first else out.shape[0]
@@ -136,10 +144,7 @@ class SequenceModel:
                 valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
                 mask = (valid.T if g.batch_first else valid)[..., None]
                 y = y * mask  # not in place: the head caches y for its backward
-        self._cache = (h_n.shape, mask, y.shape) if self.training else None
-        return y
-
-    __call__ = forward
+        return y, ((h_n.shape, mask, y.shape) if training else None, gru_cache, head_cache)
 
     def backward(self, dy):
         """dy (shape of y) -> dx (shape of x); accumulates every parameter gradient."""
@@ -168,14 +173,7 @@ class SequenceModel:
         return g.backward(dout)
 
     def predict(self, x, h0=None, *, lengths=None):
-        """Inference: like forward but keeps no cache and leaves the training mode unchanged,
-        and a pending training forward's cache too (forward, predict, backward works)."""
-        was = self.training
-        # an eval forward drops every cache: keep those of a training forward awaiting backward
-        caches = (self._cache, self.gru._cache, self.head._cache)
-        self.eval()
-        try:
-            return self.forward(x, lengths=lengths, h0=h0)
-        finally:
-            self.train(was)
-            self._cache, self.gru._cache, self.head._cache = caches
+        """Inference: forward as in eval mode, but changing nothing on the model: not its
+        training mode, nor a pending training forward's cache (forward, predict, backward
+        works). So predict can run in several threads at once, or beside training."""
+        return self._forward(x, h0, lengths, training=False)[0]

@@ -109,6 +109,54 @@ def test_predict_and_eval_keep_no_cache_and_restore_mode():
         m.backward(np.ones_like(p1))
 
 
+def test_predict_from_several_threads_changes_nothing_on_the_model(monkeypatch):
+    """Validation spread over threads (ThreadPoolExecutor.map(model.predict, shards)): predict
+    flipped the shared training flag to eval and back, and two overlapping calls, the second
+    ending last, left it at eval; the next training backward() raised. Here each call waits
+    inside its GRU forward (at its lengths check) until the calls overlap that way. Both
+    predictions are the eval forward's, and the training forward before them still
+    backpropagates."""
+    import threading
+    from grucy import layers
+    m = SequenceModel(2, 8, 1, num_layers=2, dropout=0.3, seed=0)
+    rng = np.random.default_rng(0)
+    shards = [rng.standard_normal((20, 4, 2)).astype(np.float32) for _ in range(2)]
+    expected = [m.eval().forward(s) for s in shards]
+    m.train()
+    y = m.forward(rng.standard_normal((5, 3, 2)).astype(np.float32))
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+    gates = {"first": (first_in, second_in), "second": (second_in, first_done)}
+    real = layers.check_lengths
+
+    def gated(*args):
+        arrived, until = gates[threading.current_thread().name]
+        arrived.set()
+        assert until.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(layers, "check_lengths", gated)
+    got = {}
+
+    def first():
+        got["first"] = m.predict(shards[0])
+
+    def second():
+        assert first_in.wait(10)       # the first call is inside its forward
+        got["second"] = m.predict(shards[1])
+
+    threads = [threading.Thread(target=f, name=f.__name__) for f in (first, second)]
+    for t in threads:
+        t.start()
+    threads[0].join(10)
+    first_done.set()                   # the second call ends after the first
+    threads[1].join(10)
+    monkeypatch.undo()
+    assert m.training and m.gru.training and m.head.training
+    np.testing.assert_array_equal(got["first"], expected[0])
+    np.testing.assert_array_equal(got["second"], expected[1])
+    m.backward(np.ones_like(y))        # the training forward's cache is still there
+
+
 def test_parameters_config_and_rebuild():
     m = SequenceModel(3, 5, 2, num_layers=2, bidirectional=True, reset_after=True,
                       activation="softmax", mode="many_to_many", dtype=np.float64, seed=9,
