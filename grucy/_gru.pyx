@@ -345,8 +345,8 @@ cdef void _weight_grads(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t H, bint reset_
                         real *dx,                  # OUT (rows, I)
                         real *dw_ih,               # OUT (G, I), accumulated
                         real *dw_hh,               # OUT (G, H), accumulated
-                        real *db_ih,               # OUT (G,), accumulated
-                        real *db_hh,               # OUT (G,), accumulated (n block)
+                        double *db_ih,             # OUT (G,), accumulated
+                        double *db_hh,             # OUT (G,), accumulated (n block)
                         ) noexcept nogil:
     """The GEMMs over a chunk of (t, b) rows; zero rows (padding) contribute nothing."""
     cdef Py_ssize_t G = 3 * H
@@ -481,8 +481,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     real *dx,                      # OUT (T, B, I)
                     real *dw_ih,                   # OUT (G, I)
                     real *dw_hh,                   # OUT (G, H)
-                    real *db_ih,                   # OUT (G,), zero on entry
-                    real *db_hh,                   # OUT (G,), zero on entry
+                    double *db_ih,                 # OUT (G,), zero on entry (colsum
+                    double *db_hh,                 # OUT (G,), zero on entry  says why double)
                     ) noexcept nogil:
     """BPTT with the weight gradients taken in chunks of K steps.
 
@@ -534,10 +534,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                           db_hh)
             first = False
         s -= 1
-    if reset_after:
-        _copy(2 * H, db_ih, db_hh)
-    else:
-        _copy(G, db_ih, db_hh)                       # b_hh enters like b_ih here
+    # b_hh's r and z blocks (and with the seed variant its n block) enter like b_ih's
+    memcpy(db_hh, db_ih, (2 * H if reset_after else G) * sizeof(double))
 
 
 cdef const real *_chunk_hprev(Py_ssize_t k, Py_ssize_t B, Py_ssize_t H, Py_ssize_t T,
@@ -985,8 +983,8 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef real[:, :, ::1] dx = np.empty((T, B, I), dtype=dtype)
     cdef real[:, ::1] dw_ih = np.empty((3 * H, I), dtype=dtype)
     cdef real[:, ::1] dw_hh = np.empty((3 * H, H), dtype=dtype)
-    cdef real[::1] db_ih = np.zeros(3 * H, dtype=dtype)
-    cdef real[::1] db_hh = np.zeros(3 * H, dtype=dtype)
+    cdef double[::1] db_ih = np.zeros(3 * H)      # (G,) summed in double, returned as real
+    cdef double[::1] db_hh = np.zeros(3 * H)      # (G,)
     cdef const real *dout_p = &dout[0, 0, 0] if has_dout else NULL
     grucy_call_enter()                  # interpreter exit waits for it (grucy/_exit.h)
     with nogil:
@@ -996,7 +994,7 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
                   &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
         grucy_call_leave()
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
-            np.asarray(db_ih), np.asarray(db_hh))
+            np.asarray(db_ih).astype(dtype, copy=False), np.asarray(db_hh).astype(dtype, copy=False))
 
 
 # ---- streaming: one step, weights bound once ----------------------------------------------

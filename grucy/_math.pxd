@@ -115,7 +115,7 @@ cdef extern from "_gates.h" nogil:
                                  const double *hprev, const double *drh, double *dh, double *da,
                                  double *dgs)
     void grucy_colsum_f(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const float *a,
-                        float *out)
+                        double *out)
     void grucy_colsum_d(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const double *a,
                         double *out)
     void grucy_map_sigmoid_f(Py_ssize_t n, const float *a, float *out)
@@ -125,7 +125,7 @@ cdef extern from "_gates.h" nogil:
 
 
 cdef inline void colsum(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ld, const real *a,
-                        real *out) noexcept nogil:
+                        double *out) noexcept nogil:
     if real is float:
         grucy_colsum_f(rows, cols, ld, a, out)
     else:
