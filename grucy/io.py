@@ -111,6 +111,15 @@ def _check_metadata(metadata):
                 stack.append((item, depth + 1, f"{where}[{key!r}]"))
 
 
+def _numpy_number(o):
+    """json.dumps' ``default``: a numpy number or bool (np.argmin's int64, a float32 metric) as
+    the Python one of the same value, which is what load gives back; anything else refused."""
+    value = o.item() if isinstance(o, np.generic) else None
+    if isinstance(value, (bool, int, float)):       # not a long double's or a complex's
+        return value
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
 def save(path, model, optimizer=None, metadata=None):
     """Write ``model`` (+ optional ``optimizer`` state and JSON-able ``metadata`` dict) to ``path``.
 
@@ -119,7 +128,8 @@ def save(path, model, optimizer=None, metadata=None):
         model: a grucy GRU, Linear or SequenceModel.
         optimizer: a grucy optimizer over this model's parameters, or None.
         metadata: dict of JSON-serialisable values (epoch, scheduler state, metrics...), or None;
-            its dicts' keys must be str (JSON would turn 3 into "3"); tuples load as lists.
+            its dicts' keys must be str (JSON would turn 3 into "3"); tuples load as lists,
+            numpy numbers and bools as Python's of the same value (np.int64(3) as 3).
             At most 100 levels deep, and at most 64 MiB as JSON with the rest of the header
             (what load reads): metadata that load could not give back is refused before
             the file is touched.
@@ -141,7 +151,7 @@ def save(path, model, optimizer=None, metadata=None):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     _check_metadata(metadata)
     try:
-        json.dumps(metadata, allow_nan=True)
+        json.dumps(metadata, allow_nan=True, default=_numpy_number)
     except (TypeError, ValueError) as e:
         raise TypeError(f"metadata must be JSON-serialisable: {e}") from None
 
@@ -175,7 +185,7 @@ def save(path, model, optimizer=None, metadata=None):
                 arrays[f"optim/{name}/{b}"] = arr
         header["optimizer"] = {"type": sd["type"], "hyperparams": sd["hyperparams"],
                                "step": sd["step"], "buffers": buffers}
-    encoded = json.dumps(header).encode("utf-8")
+    encoded = json.dumps(header, default=_numpy_number).encode("utf-8")
     if len(encoded) > _Archive._HEADER_BYTES:
         # written, it would replace the checkpoint at path with one load refuses; the user's
         # metadata is all of the header that can grow

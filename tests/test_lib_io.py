@@ -947,6 +947,26 @@ def test_a_name_too_long_for_the_filesystem_is_named_as_the_caller_gave_it(tmp_p
     assert not os.listdir(tmp_path)
 
 
+def test_numpy_numbers_in_metadata_load_as_pythons_of_the_same_value(tmp_path):
+    """A training loop's np.argmin (int64) or float32 metric was refused ("Object of type
+    int64 is not JSON serializable") while np.float64, a float subclass, passed."""
+    path = tmp_path / "c.npz"
+    losses_ = np.array([0.3, 0.2, 0.25], dtype=np.float32)
+    metadata = {"best": np.argmin(losses_), "val": losses_.min(), "stop": np.bool_(True),
+                "small": np.uint8(7), "half": np.float16(0.1),
+                "history": [np.float32(0.5), {"epoch": np.int32(4)}]}
+    gio.save(path, Linear(2, 2, seed=0), metadata=metadata)
+    got = gio.load(path).metadata
+    assert got == {"best": 1, "val": float(np.float32(0.2)), "stop": True, "small": 7,
+                   "half": float(np.float16(0.1)), "history": [0.5, {"epoch": 4}]}
+    assert [type(got[k]) for k in ("best", "val", "stop", "small", "half")] == [int, float, bool, int, float]
+    # what JSON cannot hold exactly is refused still, before the file is touched
+    for bad in (np.complex64(1j), np.longdouble(1) / 3, np.arange(3), np.datetime64("2024-01")):
+        with pytest.raises(TypeError, match="metadata must be JSON-serialisable: Object of type"):
+            gio.save(tmp_path / "d.npz", Linear(2, 2, seed=0), metadata={"x": bad})
+    assert sorted(os.listdir(tmp_path)) == ["c.npz"]
+
+
 def test_metadata_depth_limit_is_exactly_the_documented_100_levels(tmp_path):
     """save's docstring: metadata "at most 100 levels deep". 100 levels save; 101 are refused
     before the file is touched (mutant i10: the limit moved to 101 and no test noticed, the
