@@ -118,7 +118,10 @@ class GRU(_ParameterMixin):
 
     Parameters: ``weight_ih_l{k}`` (3H, I_k), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` (3H,),
     ``bias_hh_l{k}`` (3H,), plus ``..._reverse`` for the backward direction; I_0 = input_size,
-    I_k = D*H above.  Rows are gate blocks [r | z | n]; h = (1 - z) h + z n.
+    I_k = D*H above.  Rows are gate blocks [r | z | n]; h = (1 - z) h + z n.  torch.nn.GRU's
+    state_dict has the same names and shapes but not the same values: its z is this 1 - z
+    (the z rows' signs flip) and its candidate is ``reset_after=True``'s, so copying by name
+    runs silently and gives other outputs; ``grucy.interop.from_torch`` converts exactly.
 
     Args:
         input_size, hidden_size, num_layers: sizes (ints >= 1); num_layers no more than the
