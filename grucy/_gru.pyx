@@ -971,11 +971,13 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef int parts = gate_blocks(B, H)
     cdef int blocks = step_blocks(B, H)
     cdef real[:, ::1] dh = np.array(dh_n, dtype=dtype)              # (B, H) -> dh0
-    # the workspace: da (K, B, G), aux (K, B, H), hc (K, B, H), dgs (B, G), drh (B, H)
+    # the workspace: da (K, B, G), aux (K, B, H), hc (K, B, H), dgs (B, G), drh (B, H), and
+    # for float32 the bias gradients' double sums, acc (2, G) (colsum says why double)
     cdef Py_ssize_t n_da = _region(K * B * 3 * H), n_aux = _region(K * B * H)
     cdef Py_ssize_t n_dgs = _region(B * 3 * H)
-    cdef real[::1] ws = _workspace(n_da + 2 * n_aux + n_dgs + B * H, dtype)
-    cdef real *da = &ws[0]
+    cdef Py_ssize_t n_acc = _region(6 * H * sizeof(double) // sizeof(real)) if real is float else 0
+    cdef real[::1] ws = _workspace(n_acc + n_da + 2 * n_aux + n_dgs + B * H, dtype)
+    cdef real *da = &ws[0] + n_acc
     cdef real *aux = da + n_da
     cdef real *hc = aux + n_aux
     cdef real *dgs = hc + n_aux
@@ -983,18 +985,31 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     cdef real[:, :, ::1] dx = np.empty((T, B, I), dtype=dtype)
     cdef real[:, ::1] dw_ih = np.empty((3 * H, I), dtype=dtype)
     cdef real[:, ::1] dw_hh = np.empty((3 * H, H), dtype=dtype)
-    cdef double[::1] db_ih = np.zeros(3 * H)      # (G,) summed in double, returned as real
-    cdef double[::1] db_hh = np.zeros(3 * H)      # (G,)
+    cdef real[::1] db_ih = np.zeros(3 * H, dtype=dtype)
+    cdef real[::1] db_hh = np.zeros(3 * H, dtype=dtype)
+    cdef double *acc_ih                 # (G,) the sums: db's own memory in float64
+    cdef double *acc_hh                 # (G,)
+    cdef Py_ssize_t j
     cdef const real *dout_p = &dout[0, 0, 0] if has_dout else NULL
     grucy_call_enter()                  # interpreter exit waits for it (grucy/_exit.h)
     with nogil:
+        if real is double:
+            acc_ih, acc_hh = &db_ih[0], &db_hh[0]
+        else:
+            acc_ih = <double *>&ws[0]   # aligned for doubles: numpy allocates at 16 bytes or more
+            acc_hh = acc_ih + 3 * H
+            memset(acc_ih, 0, 6 * H * sizeof(double))
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                   &b_hh[0], &lengths[0], full, reset_after, reverse, &gates[0, 0, 0],
                   &out[0, 0, 0], &h0[0, 0], parts, blocks, K, hc, da, aux, dgs, drh,
-                  &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], &db_ih[0], &db_hh[0])
+                  &dx[0, 0, 0], &dw_ih[0, 0], &dw_hh[0, 0], acc_ih, acc_hh)
+        if real is float:
+            for j in range(3 * H):
+                db_ih[j] = <float>acc_ih[j]
+                db_hh[j] = <float>acc_hh[j]
         grucy_call_leave()
     return (np.asarray(dx), np.asarray(dh), np.asarray(dw_ih), np.asarray(dw_hh),
-            np.asarray(db_ih).astype(dtype, copy=False), np.asarray(db_hh).astype(dtype, copy=False))
+            np.asarray(db_ih), np.asarray(db_hh))
 
 
 # ---- streaming: one step, weights bound once ----------------------------------------------
