@@ -184,6 +184,10 @@ def decimals(z, mean, std) -> np.ndarray:
     return out.reshape(z.shape)
 
 
+# 10^0 .. 10^22, each exact in float64 (parsed, so correctly rounded, and 5^22 < 2^53)
+_POWERS_OF_TEN = np.array([float(f"1e{k}") for k in range(23)])
+
+
 def _rounded(v, digits):
     """``(float(f"{x:.{digits}g}") for each x in v, where that is certain)``: ``v`` (float64)
     rounded to ``digits`` significant decimals, as Python rounds them (half to even, from
@@ -199,7 +203,7 @@ def _rounded(v, digits):
         s = np.floor(log) - (digits - 1)                               # place of the last digit
         exact = np.isfinite(log) & (np.abs(log - np.round(log)) > 1e-9) & (np.abs(s) <= 22)
         s = np.where(exact, s, 0.0)
-        p = 10.0 ** np.abs(s)                                          # exact: |s| <= 22
+        p = _POWERS_OF_TEN[np.abs(s).astype(np.intp)]                  # 10^|s|, exact
         q = np.where(s < 0, a * p, a / p)                              # |x| / 10^s, one rounding
         m = np.round(q)                                                # half to even, as Python
         tie = np.abs(np.abs(q - np.floor(q)) - 0.5) <= 4 * np.finfo(np.float64).eps * q
