@@ -402,7 +402,7 @@ def check_resume(cfg, path, meta) -> None:
         # made the printed command one Hydra refuses ("Key 'momentum' not in 'AdamConfig'")
         given = {_override_key(o) for o in st["overrides"]}
         said = [(key, _override_value(a)) for key, a, b in differences
-                if key not in given and b is not None and b is not _ABSENT and a is not _ABSENT]
+                if key not in given and b is not _ABSENT and a is not _ABSENT]
         extra = [f"{key}={value}" for key, value in said if value is not None]
         fix = ("run it with the original run's overrides: "
                + command(st["overrides"] + extra, saved_threads, path, meta["config"].get("name")))

@@ -299,3 +299,39 @@ def test_gru_parameters_are_drawn_in_the_documented_order():
             r.uniform(-b, b, 3 * H), r.uniform(-b, b, 3 * H)]
     for name, g, w in zip(("w_ih", "w_hh", "b_ih", "b_hh"), got, want):
         np.testing.assert_array_equal(g, w, err_msg=name)
+
+
+@pytest.mark.parametrize("layer, key, owner", [("GRU", "weight", "a Linear head's"),
+                                               ("Linear", "weight_ih", "a GRU layer's"),
+                                               ("Linear", "weight_hh", "a GRU layer's")])
+def test_a_refused_init_key_is_named_as_the_other_layers_parameter(layer, key, owner):
+    # 'weight' is what a Linear head draws, 'weight_ih'/'weight_hh' what a GRU draws
+    import grucy
+    with pytest.raises(ValueError, match=rf"^init\['{key}'\] is {owner} parameter, which this "
+                                         r"layer does not have"):
+        getattr(grucy, layer)(2, 3, init={key: 0.5})
+
+
+@pytest.mark.parametrize("draw, key", [("init_gru_parameters", "weight"),
+                                       ("init_linear_parameters", "weight_ih"),
+                                       ("init_linear_parameters", "weight_hh")])
+def test_the_public_draw_functions_refuse_a_key_they_do_not_draw(draw, key):
+    # grucy.init.init_gru_parameters / init_linear_parameters are public (__all__): called
+    # directly, a key they would ignore is refused as the layers refuse it
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=rf"^init\['{key}'\] is .* parameter, which this layer "
+                                         r"does not have"):
+        getattr(init, draw)(rng, 2, 3, init={key: 0.5})
+    getattr(init, draw)(rng, 2, 3, init={"bias": 0.5})       # a key both draw: accepted
+
+
+def test_a_sequence_model_saved_with_both_layers_init_keys_loads_them_all(tmp_path):
+    # load trims a stored init only for a lone layer: a SequenceModel keeps the head's
+    # 'weight' beside the GRU's 'weight_hh', as SequenceModel(**config) needs them
+    import grucy
+    given = {"scheme": "keras", "weight": 0.25, "weight_hh": 0.5, "bias": 1.0}
+    m = SequenceModel(2, 3, 1, init=given, seed=0)
+    grucy.save(tmp_path / "m.npz", m)
+    back = grucy.load(tmp_path / "m.npz").model
+    assert back.config()["init"] == given
+    assert (back.head.weight == 0.25).all() and (back.gru.weight_hh_l0 == 0.5).all()

@@ -1383,3 +1383,47 @@ def test_a_training_runs_name_is_never_a_checkpoints(tmp_path):
                       metadata={"config": {"name": "elnino-gru"}})
     assert run_name("sine-gru", True, str(path)) == "sine-gru"
     assert run_name("sine-gru", False, str(path)) == "elnino-gru"
+
+
+def test_the_quoting_hint_has_the_form_the_readme_shows():
+    # README: a value with parentheses ... is quoted for Hydra inside the shell's quotes,
+    # 'data.column="load (kW)"'
+    from runner.cli import quoting_hint
+    hint = quoting_hint(["data.column=load (kW)"])
+    assert hint.endswith("quote the value for Hydra inside the shell's quotes: "
+                         "'data.column=\"load (kW)\"'"), hint
+
+
+def test_a_quoting_hint_for_a_key_appended_with_a_plus():
+    from runner.cli import quoting_hint
+    hint = quoting_hint(["+data.note=load (kW)"])
+    assert hint is not None and hint.endswith("quotes: '+data.note=\"load (kW)\"'"), hint
+
+
+def test_a_quoting_hint_keeps_a_quote_inside_the_value_as_typed():
+    # the value x\"y( quoted with double quotes reads back as x"y(, not what was typed:
+    # only the other quote keeps it
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import quoting_hint
+    value = 'x\\"y('
+    hint = quoting_hint([f"data.column={value}"])
+    assert hint is not None
+    suggested = shlex.split(hint.rsplit("quotes: ", 1)[1])      # as a shell would pass it
+    assert len(suggested) == 1
+    assert OverridesParser.create().parse_override(suggested[0]).value() == value
+
+
+@pytest.mark.parametrize("value", ["range(1,3", "interval(0,1", "sort(3,1", "shuffle(1,2", "tag(a,1",
+                                   "glob(a*", "int(3", "float(1", "str(1", "bool(1", "{a:1", "[4,8"])
+def test_no_quoting_hint_for_any_mistyped_sweep_function_or_collection(value):
+    # each of Hydra's functions (and a list or dict) mistyped: quoted, it would be a string
+    from runner.cli import quoting_hint
+    assert quoting_hint([f"model.hidden_size={value}"]) is None
+
+
+def test_a_quoting_hint_for_a_later_value_after_one_quoting_cannot_save():
+    # a"b'(c has both quotes (no simple quoting): the next value that quoting saves is named
+    from runner.cli import quoting_hint
+    hint = quoting_hint(["data.column=a\"b'(c", "data.time_column=load (kW)"])
+    assert hint is not None and hint.startswith("data.time_column=load (kW): "), hint
+    assert hint.endswith("quotes: 'data.time_column=\"load (kW)\"'"), hint

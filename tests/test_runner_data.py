@@ -1184,3 +1184,71 @@ def test_stats_given_to_load_are_the_ones_used():
     d = Ramp(n=100, window=5).load(stats=(10.0, 2.0))
     assert (d.mean, d.std) == (10.0, 2.0)
     assert d.test.y[:, 0].tolist() == [(v - 10.0) / 2.0 for v in range(80, 100)]
+
+
+def test_a_far_value_that_scales_onto_the_checkpoints_mean_lies_inf_stds_from_it():
+    # the checkpoint's mean is one ulp above the value; divided by the series' largest
+    # value (66.96...) the two are the same number and the std 5e-324 underflows to 0, so
+    # the rescale is 0 / 0 = nan there, while the value does lie -1.8e-15 / 5e-324 = -inf
+    # standard deviations from the mean: inf is named, not nan
+    class Series(SeriesDataset):
+        def series(self):
+            v = np.full(200, 66.96351354625234)
+            v[0] = 23.90757255161487
+            return v, [f"t{i}" for i in range(200)]
+    with pytest.raises(DataError, match=r"^the value 23\.90757255161487 at t0 \(the training part\) "
+                                        r"lies inf standard deviations"):
+        Series(window=8).load(stats=(23.907572551614873, 5e-324))
+
+
+def test_a_header_with_some_numeric_names_is_not_taken_for_a_data_row(tmp_path):
+    # column names such as years beside a text name: a header, so no "looks like data" hint
+    p = write(tmp_path, "station,1990,2000\na,1,2\nb,3,4\n")
+    with pytest.raises(DataError, match=r"^data.column='total' not in s.csv; columns are: "
+                                        r"station, 1990, 2000$"):
+        CSVSeries(p, "total", None).series()
+
+
+def test_a_repeat_after_an_earlier_gap_is_named_as_the_repeat(tmp_path):
+    # steps 1, 2, 1, 0, 1, 1: the repeat of 5 is what to fix first, not the gap from 2 to 4
+    p = write(tmp_path, "t,v\n1,1\n2,2\n4,3\n5,4\n5,5\n6,6\n7,7\n")
+    with pytest.raises(DataError, match=r"^s.csv: 't' repeats 5 \(line 6\); one row per time step "
+                                        r"expected$"):
+        CSVSeries(p, "v", "t").series()
+
+
+def test_a_monthly_series_stamped_by_day_with_a_month_missing_is_told_in_months(tmp_path):
+    rows = "".join(f"2000-{m:02d}-15,{m}\n" for m in (1, 2, 4, 5, 6))
+    with pytest.raises(DataError, match=r"^s.csv: 't' is not evenly spaced: from 2000-02-15 to "
+                                        r"2000-04-15 \(line 4\) is a step of 2 months, expected "
+                                        r"1 month \("):
+        CSVSeries(write(tmp_path, "t,v\n" + rows), "v", "t").series()
+
+
+def test_an_odd_step_finer_than_the_usual_unit_is_told_in_a_unit_both_are_whole_in(tmp_path):
+    # daily stamps at midnight and one 36 hours on: "36 hours, expected 24 hours", whole
+    # numbers of the largest unit both steps are whole in, not "1.5 days"
+    stamps = ["2024-01-01T00:00:00", "2024-01-02T00:00:00", "2024-01-03T12:00:00",
+              "2024-01-04T12:00:00", "2024-01-05T12:00:00"]
+    rows = "".join(f"{t},{i}\n" for i, t in enumerate(stamps))
+    with pytest.raises(DataError, match=r"^s.csv: 't' is not evenly spaced: from 2024-01-02T00:00:00 "
+                                        r"to 2024-01-03T12:00:00 \(line 4\) is a step of 36 hours, "
+                                        r"expected 24 hours \("):
+        CSVSeries(write(tmp_path, "t,v\n" + rows), "v", "t").series()
+
+
+def test_of_two_repeats_the_first_is_named(tmp_path):
+    # steps 1, 1, 0, 1, 1, 0, 1, 1: 3 repeats (line 5) before 5 does (line 8)
+    p = write(tmp_path, "t,v\n1,1\n2,2\n3,3\n3,4\n4,5\n5,6\n5,7\n6,8\n7,9\n")
+    with pytest.raises(DataError, match=r"^s.csv: 't' repeats 3 \(line 5\); one row per time step "
+                                        r"expected$"):
+        CSVSeries(p, "v", "t").series()
+
+
+def test_a_comment_line_with_a_comma_above_the_header_gets_the_comment_hint(tmp_path):
+    # the comment's comma split it into two names: the first, starting with '#', is the clue
+    p = write(tmp_path, "# exported by meter 7, site A\nt,v\n1,2\n")
+    with pytest.raises(DataError, match=r"^data.column='v' not in s.csv; columns are: # exported by "
+                                        r"meter 7, site A \(the first line is the header, and this "
+                                        r"one looks like a comment: remove"):
+        CSVSeries(p, "v", None).series()

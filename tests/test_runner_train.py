@@ -1724,3 +1724,57 @@ def test_a_run_whose_validation_rmse_is_not_finite_returns_the_failed_metric(tmp
     out, metric, s = train(tmp_path, tiny("sine"))
     assert s["status"] == "ok"
     assert metric == math.inf
+
+
+def test_a_long_lines_envelope_keeps_its_first_and_last_points():
+    # 1000 runs of 5 points (2, 0, 4, 1, 3): each run's lowest is its 2nd point and its
+    # highest its 3rd; the first and last points of the line are neither, and kept too
+    from runner import outputs
+    y = np.tile([2.0, 0.0, 4.0, 1.0, 3.0], 1000)
+    x, v = outputs.envelope(y, bins=1000)
+    starts = np.arange(0, 5000, 5)
+    want = sorted({0, 4999} | set((starts + 1).tolist()) | set((starts + 2).tolist()))
+    assert x.tolist() == want
+    assert np.array_equal(v, y[x])
+
+
+def _refused_resume_command(saved_edit, overrides=("trainer.epochs=2",)):
+    """The arguments of the command check_resume prints for a checkpoint whose stored config
+    is the current one edited by ``saved_edit`` (settings no stored override gave)."""
+    import copy
+    import shlex
+    import grucy
+    from runner import trainer
+    from runner.config import ConfigError
+    cfg = compose(tiny("sine", list(overrides)))
+    saved = copy.deepcopy(trainer.run_config(cfg))
+    saved_edit(saved)
+    meta = {"config": saved, "runner": {"overrides": list(overrides),
+                                        "threads": grucy.get_num_threads()}}
+    with pytest.raises(ConfigError) as e:
+        trainer.check_resume(cfg, "run/last.npz", meta)
+    marker = "run it with the original run's overrides: "
+    assert marker in str(e.value), str(e.value)
+    return shlex.split(str(e.value).split(marker, 1)[1])[3:]
+
+
+def test_a_refused_resumes_command_spells_out_no_key_the_current_config_lacks():
+    # a key only the checkpoint's config has came with another option of a group (sgd's
+    # momentum beside the default adam): key=0.9 beside adam is a command Hydra refuses
+    def edit(saved):
+        saved["optimizer"]["momentum"] = 0.9
+        saved["model"]["hidden_size"] = 7          # a setting both have: spelt out
+    args = _refused_resume_command(edit)
+    assert "model.hidden_size=7" in args, args
+    assert not [a for a in args if a.startswith("optimizer.momentum=")], args
+
+
+def test_a_refused_resumes_command_spells_out_a_setting_the_current_config_has_as_null():
+    # the checkpoint's run had early_stopping.patience=5 from its config file (edited since
+    # to the default null), not from an override: the command must say it to reproduce it.
+    # A current null was taken for a missing key (what None meant before _ABSENT), and the
+    # printed command was refused again (found by a mutation round)
+    def edit(saved):
+        saved["trainer"]["early_stopping"]["patience"] = 5
+    args = _refused_resume_command(edit)
+    assert "trainer.early_stopping.patience=5" in args, args
