@@ -9,8 +9,8 @@ try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run t
     from runner.cli import (argv_error, experiment_hint, missing_plugin_hint, quoting_hint,
                             unknown_key_hint)
     from runner.config import resolution_reason
-    from runner.interrupts import Terminated
-    from runner.sweep import discard_unused, exit_status
+    from runner.interrupts import Terminated, sigterm_as_interrupt
+    from runner.sweep import discard_unused, exit_status, record_stop
 except KeyboardInterrupt:        # as after it, without Python's traceback through the imports
     sys.exit(130)
 
@@ -20,10 +20,16 @@ if __name__ == "__main__":
         print(f"error: {refused}", file=sys.stderr)
         sys.exit(1)
     try:
-        main()
+        # here as well as around each run: a sweep's launcher process (joblib's, submitit's)
+        # runs no job itself, and killed by SIGTERM's default action it left its workers
+        # training on, orphaned, its table counting only the jobs they went on to finish
+        with sigterm_as_interrupt():
+            main()
     except KeyboardInterrupt as exc:   # the run said how to resume, wrote its summary already
+        terminated = isinstance(exc, Terminated)
+        record_stop("SIGTERM" if terminated else "Ctrl-C")    # if a sweep was under way
         # 128 + the signal, the shell's code, without a traceback: SIGINT's or SIGTERM's
-        sys.exit(143 if isinstance(exc, Terminated) else 130)
+        sys.exit(143 if terminated else 130)
     except OmegaConfBaseException as exc:
         # a hydra.* setting that does not resolve (hydra.run.dir=${nope}, a sweep's subdir,
         # which resolves per job): Hydra resolves them outside any runner code, and its error

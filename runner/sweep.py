@@ -88,9 +88,10 @@ def start_job(sweep_dir, job, out_dir, overrides=()):
     return refused
 
 
-def collect(sweep_dir, final=False) -> list:
+def collect(sweep_dir, final=False, stopped=False) -> list:
     """The table's rows: this sweep's summaries and its refused jobs; ``final`` (the sweep
-    is over) adds a failed row for each job entered in JOBS that left no summary."""
+    is over) adds a failed row for each job entered in JOBS that left no summary, an
+    interrupted one where the sweep was ``stopped`` (Ctrl-C or SIGTERM: record_stop)."""
     rows = []
     current = sweep_id(sweep_dir)
     # at any depth: hydra.sweep.subdir=${hydra.job.override_dirname} with data.path=sub/a.csv
@@ -125,8 +126,11 @@ def collect(sweep_dir, final=False) -> list:
     for e in _entries(sweep_dir):
         if str(e.get("job")) in listed or not (e.get("refused") or final):
             continue
-        rows.append({"job": e.get("job"), "status": "failed", "overrides": " ".join(e.get("overrides") or []),
-                     "error": e.get("refused") or "the job ended without writing its summary.json",
+        cut = stopped and not e.get("refused")
+        rows.append({"job": e.get("job"), "status": "interrupted" if cut else "failed",
+                     "overrides": " ".join(e.get("overrides") or []),
+                     "error": ("stopped with the sweep before it wrote summary.json" if cut else
+                               e.get("refused") or "the job ended without writing its summary.json"),
                      "dir": e.get("dir")})
 
     def key(r):
@@ -149,10 +153,12 @@ def _cell(v):
     return "" if v is None else str(v)
 
 
-def write_table(sweep_dir, final=False) -> list:
+def write_table(sweep_dir, final=False, stopped=False) -> list:
+    """Rewrite the sweep's table (collect's rows) as .csv, .md and .png; its heading says
+    whether the sweep has ended, and whether it was stopped before its end. Returns the rows."""
     sweep_dir = Path(sweep_dir)
     with _locked(sweep_dir / ".sweep_results.lock"):
-        rows = collect(sweep_dir, final)
+        rows = collect(sweep_dir, final, stopped)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
@@ -164,7 +170,14 @@ def write_table(sweep_dir, final=False) -> list:
         for i, r in enumerate(rows, 1):
             cells = [_cell(r.get(c)).replace("|", "\\|").replace("\n", " ") for c in md_cols]
             lines.append(f"| {i if _scored(r) else '-'} | " + " | ".join(cells) + " |")
-        head = (f"# Sweep results: {len(rows)} jobs, {_tally(rows)}\n\n"
+        # a table written as jobs finished read like the whole sweep's once the sweep was
+        # killed: it says which it is
+        state = ("" if final and not stopped else
+                 "\n\nThe sweep was stopped (Ctrl-C or SIGTERM) before its end: the jobs it had not "
+                 "started are not listed." if stopped else
+                 "\n\nSo far: the sweep has not ended (or its launcher was killed), and the jobs "
+                 "still running or not yet started are not listed.")
+        head = (f"# Sweep results: {len(rows)} jobs, {_tally(rows)}{state}\n\n"
                 "Sorted by validation RMSE (original units); failed and interrupted jobs last, "
                 "failed ones with their error.\n\n")
         atomic_write(sweep_dir / "sweep_results.md", head + "\n".join(lines) + "\n")
@@ -220,6 +233,11 @@ def _locked(path):
 # (jobs, {status: [job dirs]} of the jobs not ok, table, why no job ran) of the multirun
 # that just ended in this process, for the exit status
 finished = None
+
+# The sweep directory of the multirun started in this process (its launcher's) and
+# whether its jobs are submitit's, for record_stop
+started = None
+detached = False
 
 # The sweep directory of the multirun started in this process, if this invocation made it
 # (its own ${claim:...}, or a hydra.sweep.dir that did not exist): what discard_unused may
@@ -287,7 +305,9 @@ class SweepTableCallback(Callback):
             print(f"error: hydra.sweep.dir: cannot be resolved: {resolution_reason(exc)}",
                   file=sys.stderr)
             raise SystemExit(1)
-        global made
+        global made, started, detached
+        started = sweep_dir
+        detached = "submitit" in str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
         # ${claim:...} gave it to this invocation (runner/rundir.py), or it is new
         ours = claimed(sweep_dir, os.environ.get(TOKEN_ENV)) or not sweep_dir.exists()
         made = sweep_dir if ours else None
@@ -308,6 +328,29 @@ class SweepTableCallback(Callback):
             finished = (len(rows), not_ok, sweep_dir / "sweep_results.md",
                         None if rows else _why_no_job(config))
             log.info("sweep results (%d jobs, %s): %s", len(rows), _tally(rows), finished[2])
+
+
+def record_stop(signal_name) -> None:
+    """A multirun stopped by Ctrl-C or SIGTERM (``signal_name``) before its end, in the
+    process that launched it: rewrite the table with every job that started, those that
+    left no summary marked interrupted, under a heading that says the sweep was stopped,
+    and say so. Hydra skips on_multirun_end then, and a parallel sweep stopped silently:
+    its table counted the finished jobs as if they were all."""
+    if started is None or finished is not None or not started.is_dir():
+        return
+    try:
+        rows = write_table(started, final=True, stopped=True)
+    except Exception as exc:      # the run's own interruption is what to report, not this
+        log.warning("sweep table not updated: %s", exc)
+        return
+    ok = sum(r["status"] == "ok" for r in rows)
+    # submitit's jobs are processes (or batch jobs) of their own: a signal to the launcher
+    # alone leaves them running, and each rewrites the table as it ends
+    running = (" (submitit's jobs are processes of their own: those still running go on, "
+               "and each rewrites the table as it ends)" if detached else "")
+    print(f"error: the sweep was stopped ({signal_name}) before its end: {ok} of the {len(rows)} "
+          f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. A job "
+          "with a last.npz continues with resume=<its directory> and its overrides", file=sys.stderr)
 
 
 def exit_status() -> int:

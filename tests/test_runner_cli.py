@@ -109,6 +109,69 @@ def test_cli_sigterm_is_recorded_as_an_interruption_with_its_continue_command(tm
     assert not list(run_dir.glob(".*.tmp"))
 
 
+def _children(pid):
+    """The PIDs of the live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_sigterm_to_a_parallel_sweep_stops_its_jobs_and_says_what_is_left(tmp_path):
+    """kill of a joblib sweep ended its launching process by SIGTERM's default action: exit
+    -15 without a word, its two workers orphaned and training on, and the table they went on
+    to write counted only their jobs, like a whole sweep's."""
+    import signal
+    import time
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    sweep = tmp_path / "sweep"
+    p = subprocess.Popen([sys.executable, "-m", "runner", "-m", *tiny("sine"), "trainer.epochs=100000",
+                          "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model.hidden_size=4,5",
+                          f"hydra.sweep.dir={sweep}"], cwd=REPO, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline, workers = time.monotonic() + 120, []
+
+    def running(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    try:
+        while not all((sweep / j / "runner.log").exists()
+                      and re.search(r"epoch +2/", (sweep / j / "runner.log").read_text()) for j in "01"):
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "no second epoch in 120 s"
+            time.sleep(0.1)
+        workers = _children(p.pid)
+        assert workers, "no worker processes seen"
+        p.send_signal(signal.SIGTERM)
+        # orphaned workers held the pipes open, so this timed out
+        out, err = p.communicate(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(running(w) for w in workers):
+            assert time.monotonic() < deadline, f"workers {workers} still running"
+            time.sleep(0.2)
+    finally:
+        for pid in [p.pid] + workers:                         # never leave a run behind
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        p.wait()
+    assert p.returncode == 143, (out, err)
+    assert ("error: the sweep was stopped (SIGTERM) before its end: 0 of the 2 jobs it started had "
+            f"finished ok; see {sweep / 'sweep_results.md'}") in err, err
+    md = (sweep / "sweep_results.md").read_text()
+    assert md.startswith("# Sweep results: 2 jobs, 0 failed, 2 interrupted\n\nThe sweep was stopped"), md
+    assert md.count("| interrupted |") == 2 and "stopped with the sweep before it wrote summary.json" in md
+
+
 def test_sigterm_waits_for_records_and_leaves_other_handlers_alone():
     import signal
     from runner.interrupts import Terminated, interrupts_deferred, sigterm_as_interrupt
@@ -622,19 +685,23 @@ def test_sweep_table_from_summaries(tmp_path):
     job(2, "ok", 0.1)
     (tmp_path / "3").mkdir()
     (tmp_path / "3" / "summary.json").write_text("{truncated")
-    rows = write_table(tmp_path)
+    rows = write_table(tmp_path, final=True)
     assert [r["job"] for r in rows[:2]] == [2, 0]
     assert {r["status"] for r in rows[2:]} == {"failed"}
     md = (tmp_path / "sweep_results.md").read_text()
-    assert "4 jobs, 2 failed" in md and "loss became nan \\| bad" in md
+    assert md.startswith("# Sweep results: 4 jobs, 2 failed\n\nSorted by")
+    assert "loss became nan \\| bad" in md
     assert [line.split("|")[1].strip() for line in md.splitlines()[6:]] == ["1", "2", "-", "-"]
     # an ok job without a validation score (an RMSE past float64, stored as null) is listed
-    # with the unranked, and not ranked: it was given the rank after the last scored job
+    # with the unranked, and not ranked: it was given the rank after the last scored job.
+    # A table written while the sweep runs (by each job as it ends) says so: killed, the
+    # sweep left one that read like its whole result
     job(4, "ok", None)
     rows = write_table(tmp_path)
     assert [r["job"] for r in rows[:2]] == [2, 0] and rows[2]["job"] == 1
     md = (tmp_path / "sweep_results.md").read_text()
-    assert [line.split("|")[1].strip() for line in md.splitlines()[6:]] == ["1", "2", "-", "-", "-"]
+    assert md.startswith("# Sweep results: 5 jobs, 2 failed\n\nSo far: the sweep has not ended")
+    assert [line.split("|")[1].strip() for line in md.splitlines()[8:]] == ["1", "2", "-", "-", "-"]
 
 
 def test_the_sweep_plot_draws_a_bar_per_scored_job_and_labels_the_others(tmp_path, monkeypatch, caplog):
