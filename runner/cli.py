@@ -282,6 +282,27 @@ def quoting_hint(argv):
     return None
 
 
+def interval_hint(argv):
+    """What to add when ``interval()`` is given without the Optuna sweeper, else None: the
+    basic sweeper's refusal was a raw traceback ("BasicSweeper does not support sweep
+    type : INTERVAL_SWEEP") that named neither the override nor the sweeper that takes it."""
+    if any(re.match(r"\+{0,2}(hparams_search=(?!null$)|hydra/sweeper=optuna$)", a) for a in argv):
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+    parser = OverridesParser.create()
+    for arg in argv:
+        try:
+            value = parser.parse_override(arg).value()
+        except Exception:        # not an override (-m), or one Hydra cannot parse: not this
+            continue
+        if isinstance(value, IntervalSweep):
+            return (f"{arg}: interval() is a range for the Optuna sweeper to search; add "
+                    "hparams_search=<a search config of conf/hparams_search> or "
+                    "hydra/sweeper=optuna. The default sweeper takes a list (a,b,c) or range()")
+    return None
+
+
 def experiment_hint(argv):
     """Which group options of an ``experiment=`` the command line replaced, where the
     experiment has settings for them: those then land on another option (``experiment=adding

@@ -964,6 +964,26 @@ def test_a_value_hydra_cannot_parse_gets_a_quoting_that_works(tmp_path, column):
     assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["data"]["column"] == column
 
 
+def test_interval_without_the_optuna_sweeper_gets_a_hint_naming_it(tmp_path):
+    # the basic sweeper's refusal was a raw traceback naming neither the override nor the
+    # sweeper that takes interval()
+    r = cli(["-m", "optimizer.lr=interval(0.001,0.01)", "trainer.epochs=1",
+             f"hydra.sweep.dir={tmp_path / 's'}"])
+    assert r.returncode == 1
+    assert r.stderr.rstrip().splitlines()[-1] == (
+        "hint: optimizer.lr=interval(0.001,0.01): interval() is a range for the Optuna sweeper to "
+        "search; add hparams_search=<a search config of conf/hparams_search> or "
+        "hydra/sweeper=optuna. The default sweeper takes a list (a,b,c) or range()"), r.stderr
+    assert not (tmp_path / "s").exists()
+    from runner.cli import interval_hint
+    for argv in (["-m", "hparams_search=sine_optuna", "optimizer.lr=interval(0.001,0.01)"],
+                 ["-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(0.001,0.01))"],
+                 ["-m", "optimizer.lr=0.1,0.2", "model.hidden_size=range(4,9,4)"]):
+        assert interval_hint(argv) is None, argv
+    assert interval_hint(["-m", "optimizer.lr=tag(log, interval(0.001,0.01))"]).startswith(
+        "optimizer.lr=tag(log, interval(0.001,0.01)): interval() is a range")
+
+
 def test_no_quoting_hint_for_values_hydra_parses_or_quoting_cannot_save():
     from runner.cli import quoting_hint
     assert quoting_hint(["data.column=load_kW", "-m", "model.hidden_size=4,8"]) is None
