@@ -292,6 +292,56 @@ def _why_no_job(config) -> str:
     return f": {', '.join(empty)} sweeps over no value" if empty else ""
 
 
+def search_space_error(config):
+    """The first value of a ``choice()`` or ``range()`` the Optuna sweeper would draw and
+    Hydra cannot compose (``model.hidden_size=choice(8,abc)``), as a message, else None.
+
+    The basic sweeper composes every job before the first starts, so such a typo stopped a
+    sweep before it ran anything; the Optuna sweeper composes each trial as it draws it,
+    and the trial that drew ``abc`` ended the search with Hydra's error, its study (held
+    in memory) and best trial lost. Each value is composed alone, the other searched keys
+    at their defaults (up to 100 values per key)."""
+    target = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
+    if "optuna" not in target.lower():
+        return None
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
+    parser = OverridesParser.create()
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None)
+    given = list(OmegaConf.to_container(task, resolve=False)) if task is not None else []
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+    searched = [f"{k}={v}" for k, v in (OmegaConf.to_container(params, resolve=False).items()
+                                         if isinstance(params, DictConfig) else ())]
+    fixed = []
+    for text in given:
+        try:
+            sweeps = parser.parse_override(text).is_sweep_override()
+        except Exception:        # Hydra's own error for it comes with the first trial
+            return None
+        (searched if sweeps else fixed).append(text)
+    loader = GlobalHydra.instance().config_loader()
+    for text in searched:
+        try:
+            o = parser.parse_override(text)
+        except Exception:
+            return None
+        if not isinstance(o.value(), (ChoiceSweep, RangeSweep)):
+            continue             # interval(): any value in it has the type of its ends
+        for i, value in enumerate(o.sweep_string_iterator()):
+            if i == 100:
+                break
+            try:
+                loader.load_sweep_config(config, fixed + [f"{o.get_key_element()}={value}"])
+            except Exception as exc:
+                # Hydra's "Error merging override ...", and what omegaconf said of the value
+                why = "; ".join(str(e).strip().splitlines()[0] for e in (exc, exc.__cause__)
+                                if e is not None and str(e).strip())
+                return (f"{text}: a trial that draws {value} cannot be composed, and the search "
+                        f"would end there ({why})")
+    return None
+
+
 class SweepTableCallback(Callback):
     """Writes the sweep table when a multirun ends (runs in the launching process)."""
 
@@ -304,6 +354,10 @@ class SweepTableCallback(Callback):
             # passes through both (they catch Exception).
             print(f"error: hydra.sweep.dir: cannot be resolved: {resolution_reason(exc)}",
                   file=sys.stderr)
+            raise SystemExit(1)
+        error = search_space_error(config)
+        if error:
+            print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1)
         global made, started, detached
         started = sweep_dir

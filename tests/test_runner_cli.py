@@ -819,6 +819,25 @@ def test_optuna_search_records_failed_trials(tmp_path):
     assert r.returncode == (1 if n_failed else 0), r.stderr
 
 
+@pytest.mark.skipif(not (REPO / "conf" / "hparams_search").is_dir(), reason="no search configs")
+@pytest.mark.parametrize("where", ["command line", "params"])
+def test_an_optuna_value_hydra_cannot_compose_is_refused_before_the_first_trial(tmp_path, where):
+    """The Optuna sweeper composes each trial as it draws it: the trial that drew 'abc' ended
+    the search with Hydra's error, after the trials before it had run, and its study (in
+    memory) and best trial were lost. The basic sweeper refused the same typo up front."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    search = ("model.hidden_size=choice(8,abc)" if where == "command line" else
+              "hydra.sweeper.params={model.hidden_size:'choice(8,abc)'}")
+    r = cli(["-m", "hparams_search=sine_optuna", "hydra.sweeper.n_trials=4", search,
+             f"hydra.sweep.dir={tmp_path / 's'}", "trainer.epochs=1"])
+    assert r.returncode == 1
+    assert r.stderr.rstrip().splitlines()[-1].startswith(
+        "error: model.hidden_size=choice(8,abc): a trial that draws abc cannot be composed, and "
+        "the search would end there (Error merging override model.hidden_size=abc; Value 'abc' "
+        "of type 'str' could not be converted to Integer)"), r.stderr
+    assert not (tmp_path / "s").exists()          # no trial ran
+
+
 # Runs the runner as `python -m runner` would, with the Optuna sweeper hidden from Hydra's
 # plugin scan and from imports: what a machine without the optuna extra sees
 WITHOUT_OPTUNA = """
