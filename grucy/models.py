@@ -114,20 +114,27 @@ class SequenceModel:
         return self.train(False)
 
     # --- compute -------------------------------------------------------------------------
-    def forward(self, x, h0=None, *, lengths=None):
+    def forward(self, x, h0=None, *, lengths=None, return_state=False):
         """Args: x (T, B, input_size) (or (B, T, I) if batch_first); h0 (num_layers*D, B, H)
-        or None; lengths (B,) or None (keyword only, as in GRU.forward).
+        or None; lengths (B,) or None (keyword only, as in GRU.forward); return_state: also
+        return the GRU's final state.
         Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
-        many_to_many, after the head's activation.
+        many_to_many, after the head's activation; with return_state, ``(y, h_n)``, h_n
+        (num_layers*D, B, H) to pass as the next chunk's h0 (truncated BPTT: backward takes
+        dy alone, so no gradient flows back through the state into the chunk before).
         """
-        y, (self._cache, self.gru._cache, self.head._cache) = self._forward(x, h0, lengths, self.training)
-        return y
+        return_state = check_bool(return_state, "return_state")
+        y, h_n, (self._cache, self.gru._cache, self.head._cache) = self._forward(
+            x, h0, lengths, self.training)
+        return (y, h_n) if return_state else y
 
     __call__ = forward
 
     def _forward(self, x, h0, lengths, training):
-        """forward's work: ``(y, (the model's, the GRU's and the head's caches))``, each
-        None in inference, when nothing on self changes (see predict)."""
+        """forward's work: ``(y, h_n, (the model's, the GRU's and the head's caches))``, the
+        caches None in inference, when nothing on self changes (see predict). h_n is a copy:
+        the head's cache holds the last layer's state, which a caller's in-place reset of
+        the returned state would otherwise change under backward."""
         out, h_n, gru_cache = self.gru._forward(x, h0, lengths, training)
         g = self.gru
         if self.mode == "many_to_one":
@@ -144,7 +151,7 @@ class SequenceModel:
                 valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
                 mask = (valid.T if g.batch_first else valid)[..., None]
                 y = y * mask  # not in place: the head caches y for its backward
-        return y, ((h_n.shape, mask, y.shape) if training else None, gru_cache, head_cache)
+        return y, h_n.copy(), ((h_n.shape, mask, y.shape) if training else None, gru_cache, head_cache)
 
     def backward(self, dy):
         """dy (shape of y) -> dx (shape of x); accumulates every parameter gradient."""
@@ -172,8 +179,11 @@ class SequenceModel:
         dout = self.head.backward(dy)
         return g.backward(dout)
 
-    def predict(self, x, h0=None, *, lengths=None):
+    def predict(self, x, h0=None, *, lengths=None, return_state=False):
         """Inference: forward as in eval mode, but changing nothing on the model: not its
         training mode, nor a pending training forward's cache (forward, predict, backward
-        works). So predict can run in several threads at once, or beside training."""
-        return self._forward(x, h0, lengths, training=False)[0]
+        works). So predict can run in several threads at once, or beside training.
+        return_state: ``(y, h_n)``, as forward's."""
+        return_state = check_bool(return_state, "return_state")
+        y, h_n, _ = self._forward(x, h0, lengths, training=False)
+        return (y, h_n) if return_state else y

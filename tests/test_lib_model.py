@@ -157,6 +157,49 @@ def test_predict_from_several_threads_changes_nothing_on_the_model(monkeypatch):
     m.backward(np.ones_like(y))        # the training forward's cache is still there
 
 
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_return_state_carries_a_sequence_across_chunks(mode, bidirectional):
+    """Truncated BPTT and streaming over chunks need the GRU's final state, which a
+    SequenceModel did not return: run in two chunks, each starting from the state the one
+    before returned, the model gives what it gives on the whole sequence at once (for a
+    bidirectional GRU only the forward direction carries over, so there the chunks' own
+    h_n are compared with the GRU's on each chunk)."""
+    m = SequenceModel(3, 5, 2, num_layers=2, mode=mode, bidirectional=bidirectional,
+                      dtype=np.float64, seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9, 4, 3))
+    for call in (m.forward, m.predict):
+        y, h_n = call(x, return_state=True)
+        _, want = m.gru.forward(x)
+        np.testing.assert_array_equal(h_n, want)
+        if bidirectional:
+            continue
+        y1, h1 = call(x[:4], return_state=True)
+        y2, h2 = call(x[4:], h1, return_state=True)
+        np.testing.assert_allclose(h2, h_n, rtol=0, atol=1e-14)
+        if mode == "many_to_many":
+            np.testing.assert_allclose(np.concatenate([y1, y2]), y, rtol=0, atol=1e-14)
+        else:
+            np.testing.assert_allclose(y2, y, rtol=0, atol=1e-14)
+    # the returned state is the caller's: resetting it in place leaves the pending backward
+    m.train()
+    y, h_n = m.forward(x, return_state=True)
+    dy = rng.standard_normal(y.shape)
+    m.zero_grad()
+    m.backward(dy)
+    g1 = {k: v.copy() for k, v in m.gradients().items()}
+    y, h_n = m.forward(x, return_state=True)
+    h_n[...] = 0.0
+    m.zero_grad()
+    m.backward(dy)
+    for k, v in m.gradients().items():
+        np.testing.assert_array_equal(v, g1[k], err_msg=k)
+    with pytest.raises(TypeError, match="return_state"):
+        m.forward(x, return_state="yes")
+    assert m.forward(x).shape == y.shape                      # y alone by default
+
+
 def test_parameters_config_and_rebuild():
     m = SequenceModel(3, 5, 2, num_layers=2, bidirectional=True, reset_after=True,
                       activation="softmax", mode="many_to_many", dtype=np.float64, seed=9,
