@@ -130,14 +130,20 @@ def describe(exc: BaseException):
 
     Hydra wraps what a dataset or model constructor raised in an InstantiationException
     whose text spans three lines and quotes the cause's repr; report the cause itself,
-    under the config key it came from.
+    under the config key it came from: the constructor's ``window=0`` is the command
+    line's ``data.window=0`` (its arguments are that node's keys), and a message naming
+    no argument gets the key in front (``data: ...``).
     """
-    where = ""
+    key = None
     if isinstance(exc, InstantiationException) and exc.__cause__ is not None:
-        key = re.search(r"^full_key: (\S+)$", str(exc), re.M)
-        where = f"{key.group(1)}: " if key else ""
+        found = re.search(r"^full_key: (\S+)$", str(exc), re.M)
+        key = found.group(1) if found else None
         exc = exc.__cause__
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    where = ""
+    if key:
+        text, named = re.subn(r"(?<![\w.])([A-Za-z_]\w*)=(?!=)", rf"{key}.\1=", text)
+        where = "" if named else f"{key}: "
     return f"{where}{type(exc).__name__}: {text}", exc
 
 

@@ -634,31 +634,31 @@ def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monke
 
 
 @pytest.mark.parametrize("data, override, match", [
-    ("sine", "data.length=-5", r"^data: DataError: length=-5: must be at least 1"),
-    ("sine", "data.length=0", r"^data: DataError: length=0: must be at least 1"),
+    ("sine", "data.length=-5", r"^DataError: data.length=-5: must be at least 1"),
+    ("sine", "data.length=0", r"^DataError: data.length=0: must be at least 1"),
     ("mackey_glass", "data.length=-5", "length=-5: must be at least 1"),
     ("mackey_glass", "data.tau=-3", "tau=-3: must be at least 0"),
     ("mackey_glass", "data.dt=0", "dt=0.0: the integration step must be positive"),
-    ("mackey_glass", "data.sample_every=0", r"sample_every=0.0: must be a whole multiple of dt=0.1"),
-    ("mackey_glass", "data.sample_every=0.25", r"sample_every=0.25: must be a whole multiple of dt=0.1"),
-    ("mackey_glass", "data.sample_every=1.05", r"sample_every=1.05: must be a whole multiple of dt=0.1"),
+    ("mackey_glass", "data.sample_every=0", r"sample_every=0.0: must be a whole multiple of data.dt=0.1"),
+    ("mackey_glass", "data.sample_every=0.25", r"sample_every=0.25: must be a whole multiple of data.dt=0.1"),
+    ("mackey_glass", "data.sample_every=1.05", r"^DataError: data.sample_every=1.05: must be a whole multiple of data.dt=0.1"),
     ("adding", "data.n_train=0", "n_train=0: must be at least 1"),
     ("adding", "data.n_val=0", "n_val=0: must be at least 1"),
     ("adding", "data.n_test=-1", "n_test=-1: must be at least 1"),
     ("sine", "data.period=0", r"period=0\.0: must be more than 2 steps"),
     ("elnino", "data.period=-12", r"period=-12\.0: must be more than 2 steps"),
-    ("sine", "data.period=inf", r"^data: DataError: period=inf: must be more than 2 steps and finite"),
+    ("sine", "data.period=inf", r"^DataError: data.period=inf: must be more than 2 steps and finite"),
     # found by a review: at whole steps t these gave constant (1, 1/3) or zero (2) channels
-    ("sine", "data.period=1", r"^data: DataError: period=1\.0: must be more than 2 steps"),
+    ("sine", "data.period=1", r"^DataError: data.period=1\.0: must be more than 2 steps"),
     ("sine", "data.period=0.3333333333333333", r"period=0\.333.*: must be more than 2 steps"),
     ("sine", "data.period=2", r"period=2\.0: .* constant or alternate"),
     # numpy's "expected non-negative integer" named no key, with traceback.txt
-    ("sine", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
-    ("mackey_glass", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
-    ("adding", "data.seed=-1", r"^data: DataError: seed=-1: must be at least 0$"),
+    ("sine", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),
+    ("mackey_glass", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),
+    ("adding", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),
     # a standard deviation: a negative one drew the |noise| series, silently
-    ("sine", "data.noise=-0.1", r"^data: DataError: noise=-0.1: must be at least 0$"),
-    ("mackey_glass", "data.noise=-0.1", r"^data: DataError: noise=-0.1: must be at least 0$"),
+    ("sine", "data.noise=-0.1", r"^DataError: data.noise=-0.1: must be at least 0$"),
+    ("mackey_glass", "data.noise=-0.1", r"^DataError: data.noise=-0.1: must be at least 0$"),
 ])
 def test_dataset_sizes_are_checked_by_name(data, override, match):
     # these failed with numpy's 'negative dimensions are not allowed', a ZeroDivisionError,

@@ -969,12 +969,37 @@ def test_resuming_a_library_checkpoint_says_it_is_not_a_run(tmp_path):
                           f"ckpt_path={tmp_path / 'lib.npz'}")
 
 
+def test_a_constructors_settings_are_named_by_their_config_keys():
+    # the constructor's arguments are its config node's keys: "window=0" is the command
+    # line's data.window=0 (its message read "data: DataError: window=0 ..."); a message
+    # naming no argument keeps the node's key in front
+    from hydra.errors import InstantiationException
+    from runner.app import describe
+    from runner.datasets import DataError
+
+    def wrapped(cause, key):
+        try:
+            try:
+                raise cause
+            except Exception as c:
+                raise InstantiationException(f"Error in call to target 'mypkg.Series':\n"
+                                             f"{cause!r}\nfull_key: {key}") from c
+        except InstantiationException as e:
+            return e
+
+    assert describe(wrapped(DataError("tau=-1: must be a multiple of dt=0.1 (a==b)"), "data"))[0] == (
+        "DataError: data.tau=-1: must be a multiple of data.dt=0.1 (a==b)")
+    assert describe(wrapped(ValueError("no such file"), "data"))[0] == "data: ValueError: no such file"
+    assert describe(wrapped(ValueError("x == 1 and data.path=a"), "data"))[0] == (
+        "data: ValueError: x == 1 and data.path=a")
+
+
 def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
     # Hydra wraps them in a three-line InstantiationException quoting the cause's repr
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["data.window=0"]), "w")
     s = json.loads((tmp_path / "w" / "summary.json").read_text())
-    assert s["error"] == "data: DataError: window=0 and horizon=1 must be at least 1"
+    assert s["error"] == "DataError: data.window=0 and data.horizon=1 must be at least 1"
     assert not (tmp_path / "w" / "traceback.txt").exists()   # an expected error, said in full
     with pytest.raises(SystemExit):
         train(tmp_path, tiny("sine", ["model.dtype=foo"]), "d")
