@@ -1,5 +1,19 @@
 """``python -m runner [overrides]``; ``python -m runner --help`` lists the config groups."""
+import signal
 import sys
+
+from runner.interrupts import Terminated, sigterm_as_interrupt
+
+# a SIGTERM during the imports below ended the process by its default action (exit -15, where
+# the shell's 143 was promised): taken as Terminated there, and given back to the default
+# after them for sigterm_as_interrupt (which leaves alone a handler someone else installed)
+def _terminated(signum, frame):
+    raise Terminated
+
+
+_during_imports = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+if _during_imports:
+    signal.signal(signal.SIGTERM, _terminated)
 
 try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run to report on
     from omegaconf.errors import OmegaConfBaseException
@@ -9,10 +23,12 @@ try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run t
     from runner.cli import (argv_error, experiment_hint, interval_hint, missing_plugin_hint,
                             quoting_hint, unknown_key_hint)
     from runner.config import resolution_reason
-    from runner.interrupts import Terminated, sigterm_as_interrupt
     from runner.sweep import discard_unused, exit_status, record_stop
-except KeyboardInterrupt:        # as after it, without Python's traceback through the imports
-    sys.exit(130)
+except KeyboardInterrupt as exc:  # as after it, without Python's traceback through the imports
+    sys.exit(143 if isinstance(exc, Terminated) else 130)
+finally:
+    if _during_imports:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 if __name__ == "__main__":
     refused = argv_error(sys.argv[1:])

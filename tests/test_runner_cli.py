@@ -96,6 +96,26 @@ def test_a_ctrl_c_during_the_imports_exits_130_without_a_traceback(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["path"]     # no run directory
 
 
+def test_a_sigterm_during_the_imports_exits_143_and_leaves_sigterm_to_the_run(tmp_path):
+    # SIGTERM's default action ended the process there: exit -15, not the shell's 143. A
+    # stand-in omegaconf first on the path sends it, at a known point. Once the imports are
+    # done, the default action is given back, for the run's own handling to take over
+    fake = tmp_path / "path" / "omegaconf"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n"
+                                      "import time\ntime.sleep(5)\n")
+    r = cli(["trainer.epochs=1"], cwd=tmp_path,
+            env_extra={"PYTHONPATH": os.pathsep.join([str(tmp_path / "path"), str(REPO)])})
+    assert r.returncode == 143 and r.stderr == "" and r.stdout == "", (r.returncode, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["path"]     # no run directory
+    probe = ("import signal, runpy\n"
+             "runpy.run_module('runner.__main__', run_name='not_main')\n"
+             "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)\n")
+    r = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.stdout.strip() == "True", r.stderr
+
+
 def test_cli_sigterm_is_recorded_as_an_interruption_with_its_continue_command(tmp_path):
     """SIGTERM (kill, a batch system's time limit) ended the process at once: exit 143 with
     no summary.json and no continue command, where Ctrl-C leaves both (a fuzzing pass)."""
