@@ -205,18 +205,24 @@ def _plot(path, rows):
             own = " ".join(o for o in (r.get("overrides") or "").split() if o not in common) or "(defaults)"
             labels.append(f"{r['job']}: {own if len(own) <= 60 else own[:57] + '...'}")
         y = range(len(labels))
-        vals = [r["val_rmse"] for r in ok] + [0.0] * len(failed)
+        vals = [r["val_rmse"] for r in ok]
+        # one diverged job (an RMSE of 3e8 beside 0.02) drew the others' bars zero wide: past
+        # a hundredfold spread the axis is logarithmic, the bars starting at half the least
+        log = bool(vals) and min(vals) > 0 and max(vals) > 100 * min(vals)
+        base = min(vals) / 2 if log else 0.0
         colors = ["tab:blue"] * len(ok) + ["tab:red"] * len(failed)
-        ax.barh(list(y), vals, color=colors)
+        ax.barh(list(y), [v - base for v in vals] + [0.0] * len(failed), left=base, color=colors)
+        if log:
+            ax.set_xscale("log")
         for i, r in enumerate(failed, start=len(ok)):
             # an ok job without a validation score (its RMSE past float64) has no bar either
             unscored = r["status"] == "ok"
-            ax.text(0, i, "  ok, no validation score" if unscored else f"  {r['status']}",
+            ax.text(base, i, "  ok, no validation score" if unscored else f"  {r['status']}",
                     va="center", color="tab:gray" if unscored else "tab:red")
         ax.set_yticks(list(y))
         ax.set_yticklabels(labels, fontsize=8, parse_math=False)   # overrides, not math ('name=$x^$')
         ax.invert_yaxis()
-        ax.set_xlabel("validation RMSE (lower is better)")
+        ax.set_xlabel("validation RMSE (lower is better" + ("; log scale)" if log else ")"))
 
 
 @contextmanager

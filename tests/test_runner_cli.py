@@ -746,6 +746,31 @@ def test_the_sweep_plot_draws_a_bar_per_scored_job_and_labels_the_others(tmp_pat
     assert heights[1] - heights[0] >= 27 * 0.2
 
 
+def test_a_diverged_job_puts_the_sweep_plot_on_a_log_axis(tmp_path, monkeypatch, caplog):
+    # lr=1e9's RMSE of 2.7e8 beside 0.02 and 0.03 drew the good jobs' bars zero wide
+    from contextlib import contextmanager
+    from runner import outputs, sweep
+    seen = []
+
+    @contextmanager
+    def keeping(path, figsize):
+        with outputs.drawing(path, figsize) as ax:
+            yield ax
+            seen.append((ax.get_xscale(), sorted(p.get_x() + p.get_width() for p in ax.patches),
+                         [t.get_position()[0] for t in ax.texts]))
+    monkeypatch.setattr(sweep, "drawing", keeping)
+    rows = [{"job": 0, "status": "ok", "val_rmse": 0.02}, {"job": 1, "status": "ok", "val_rmse": 2.7e8},
+            {"job": 2, "status": "ok", "val_rmse": 0.03}, {"job": 3, "status": "failed", "val_rmse": None}]
+    sweep._plot(tmp_path / "s.png", rows)
+    scale, ends, texts = seen[0]
+    assert scale == "log"
+    np.testing.assert_allclose(ends, [0.01, 0.02, 0.03, 2.7e8])   # the failed job's: empty at 0.01
+    assert texts == [0.01]
+    sweep._plot(tmp_path / "t.png", [dict(r, val_rmse=v) for r, v in zip(rows[:3], (0.02, 1.5, 0.03))])
+    assert seen[1][0] == "linear"           # a 75-fold spread stays linear
+    assert "not drawn" not in caplog.text
+
+
 def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
     """sweep_results.csv's ar_order is the AR baseline's order (a mixup with persistence's
     entry, which has none, left the column empty unnoticed); its numbers are the summary's."""
