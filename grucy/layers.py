@@ -243,7 +243,7 @@ class GRU(_ParameterMixin):
     def _forward(self, x, h0, lengths, training):
         """forward's work: ``(out, h_n, the cache backward reads or None)``. It changes
         nothing on self in inference (``training`` False), so SequenceModel.predict can run
-        beside training or in several threads at once."""
+        in several threads at once, and beside a forward awaiting its backward."""
         # copied only once checked: a zero-strided view of the wrong shape is refused, not
         # copied first (numpy's MemoryError naming nothing)
         x = as_float_array(x, "x", dtype=self.dtype, ndim=3, contiguous=False)

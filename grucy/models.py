@@ -121,7 +121,9 @@ class SequenceModel:
         Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
         many_to_many, after the head's activation; with return_state, ``(y, h_n)``, h_n
         (num_layers*D, B, H) to pass as the next chunk's h0 (truncated BPTT: backward takes
-        dy alone, so no gradient flows back through the state into the chunk before).
+        dy alone, so no gradient flows back through the state into the chunk before). Not
+        for a bidirectional GRU: its reverse direction's h_n is the state at the chunk's
+        start, no h0 for the next chunk.
         """
         return_state = check_bool(return_state, "return_state")
         y, h_n, (self._cache, self.gru._cache, self.head._cache) = self._forward(
@@ -182,8 +184,20 @@ class SequenceModel:
     def predict(self, x, h0=None, *, lengths=None, return_state=False):
         """Inference: forward as in eval mode, but changing nothing on the model: not its
         training mode, nor a pending training forward's cache (forward, predict, backward
-        works). So predict can run in several threads at once, or beside training.
-        return_state: ``(y, h_n)``, as forward's."""
+        works). So several threads can predict at once, also beside a training forward
+        awaiting its backward (not beside an optimizer step, which changes the weights it
+        reads). A subclass that overrides forward predicts with it, without these
+        guarantees. return_state: ``(y, h_n)``, as forward's."""
         return_state = check_bool(return_state, "return_state")
+        if type(self).forward is not SequenceModel.forward:
+            # a subclass's own forward (a residual, say) is what it predicts with: run it
+            # in eval mode and put mode and caches back, not thread-safe (the way before)
+            was, caches = self.training, (self._cache, self.gru._cache, self.head._cache)
+            self.eval()
+            try:
+                return self.forward(x, h0, lengths=lengths, return_state=return_state)
+            finally:
+                self.train(was)
+                self._cache, self.gru._cache, self.head._cache = caches
         y, h_n, _ = self._forward(x, h0, lengths, training=False)
         return (y, h_n) if return_state else y

@@ -306,7 +306,8 @@ def search_space_error(config):
     sweep before it ran anything; the Optuna sweeper composes each trial as it draws it,
     and the trial that drew ``abc`` ended the search with Hydra's error, its study (held
     in memory) and best trial lost. Each value is composed alone, the other searched keys
-    at their defaults (up to 100 values per key)."""
+    at their defaults; of numbers (and other values but strings, which may name a group's
+    option) one of each type, so range(4, 1000) composes once (about 0.1 s each)."""
     target = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
     if "optuna" not in target.lower():
         return None
@@ -334,9 +335,13 @@ def search_space_error(config):
             return None
         if not isinstance(o.value(), (ChoiceSweep, RangeSweep)):
             continue             # interval(): any value in it has the type of its ends
-        for i, value in enumerate(o.sweep_string_iterator()):
-            if i == 100:
-                break
+        seen = set()
+        for typed, value in zip(o.sweep_iterator(), o.sweep_string_iterator()):
+            if type(typed) in seen and not isinstance(typed, str):
+                if isinstance(o.value(), RangeSweep):
+                    break        # all of one type: the rest would compose alike
+                continue
+            seen.add(type(typed))
             try:
                 loader.load_sweep_config(config, fixed + [f"{o.get_key_element()}={value}"])
             except Exception as exc:
@@ -361,10 +366,6 @@ class SweepTableCallback(Callback):
             print(f"error: hydra.sweep.dir: cannot be resolved: {resolution_reason(exc)}",
                   file=sys.stderr)
             raise SystemExit(1)
-        error = search_space_error(config)
-        if error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(1)
         global made, started, detached
         started = sweep_dir
         detached = "submitit" in str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
@@ -375,6 +376,12 @@ class SweepTableCallback(Callback):
         sweep_dir.mkdir(exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
         atomic_write(sweep_dir / JOBS, "")   # an earlier sweep's jobs are not this one's
+        # after the directory is known to be made here: discard_unused takes it back (a
+        # ${claim:...} has made it already, and the refusal left it behind)
+        error = search_space_error(config)
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         global finished

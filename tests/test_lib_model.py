@@ -157,6 +157,25 @@ def test_predict_from_several_threads_changes_nothing_on_the_model(monkeypatch):
     m.backward(np.ones_like(y))        # the training forward's cache is still there
 
 
+def test_a_subclass_that_overrides_forward_predicts_with_it():
+    # predict ran the base class's forward work directly: a subclass's own forward (here a
+    # skip connection from the last input step) trained with it and predicted without it
+    class Skip(SequenceModel):
+        def forward(self, x, h0=None, *, lengths=None, return_state=False):
+            y = super().forward(x, h0, lengths=lengths, return_state=return_state)
+            skip = x[-1, :, :1]
+            return (y[0] + skip, y[1]) if return_state else y + skip
+
+    m = Skip(2, 4, 1, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 3, 2))
+    want = SequenceModel(2, 4, 1, dtype=np.float64, seed=0).predict(x) + x[-1, :, :1]
+    np.testing.assert_array_equal(m.predict(x), want)
+    y = m.forward(x)                       # a pending training forward survives predict
+    np.testing.assert_array_equal(m.predict(x, return_state=True)[0], want)
+    assert m.training
+    m.backward(np.ones_like(y))
+
+
 @pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_return_state_carries_a_sequence_across_chunks(mode, bidirectional):
