@@ -342,11 +342,10 @@ static inline void GRUCY_FN(back_seed_r_par)(int parts, P n, P H, const R *g,
 #undef GRUCY_ROWS
 
 /* Bias gradients: out (cols,) += the rows of a (rows, cols; row stride ld) summed, row by
-   row in order (the same additions as a plain double loop, vectorised across columns). */
-/* out (cols,) += a (rows, cols; row stride ld) summed over its rows, in double whatever R
-   is: a backward adds one chunk of about 128 rows at a time into the same sums, and float
-   sums carried over thousands of chunks were 10-50x further from the truth than torch's
-   bias gradients (2.7e-6 to 8.5e-6 of the largest at 8,000 to 256,000 rows). */
+   row in order (vectorised across columns), in double whatever R is: a backward adds one
+   chunk of about 128 rows at a time into the same sums, and float sums carried over
+   thousands of chunks were 10-50x further from the truth than torch's bias gradients
+   (2.7e-6 to 8.5e-6 of the largest entry at 8,000 to 256,000 rows). */
 GRUCY_INLINE void GRUCY_FN(colsum_body)(P rows, P cols, P ld, const R *restrict a,
         double *restrict out) {
     for (P i = 0; i < rows; i++) {

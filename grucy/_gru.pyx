@@ -481,8 +481,8 @@ cdef void _backward(Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                     real *dx,                      # OUT (T, B, I)
                     real *dw_ih,                   # OUT (G, I)
                     real *dw_hh,                   # OUT (G, H)
-                    double *db_ih,                 # OUT (G,), zero on entry (colsum
-                    double *db_hh,                 # OUT (G,), zero on entry  says why double)
+                    double *db_ih,                 # OUT (G,), zero on entry (double:
+                    double *db_hh,                 # OUT (G,), zero on entry  see colsum)
                     ) noexcept nogil:
     """BPTT with the weight gradients taken in chunks of K steps.
 
@@ -975,7 +975,8 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
     # for float32 the bias gradients' double sums, acc (2, G) (colsum says why double)
     cdef Py_ssize_t n_da = _region(K * B * 3 * H), n_aux = _region(K * B * H)
     cdef Py_ssize_t n_dgs = _region(B * 3 * H)
-    cdef Py_ssize_t n_acc = _region(6 * H * sizeof(double) // sizeof(real)) if real is float else 0
+    # (+ 2: room to round the sums' start up to a double's alignment)
+    cdef Py_ssize_t n_acc = _region(6 * H * sizeof(double) // sizeof(real) + 2) if real is float else 0
     cdef real[::1] ws = _workspace(n_acc + n_da + 2 * n_aux + n_dgs + B * H, dtype)
     cdef real *da = &ws[0] + n_acc
     cdef real *aux = da + n_da
@@ -996,7 +997,8 @@ def backward(const real[:, :, ::1] x, const real[:, ::1] w_ih, const real[:, ::1
         if real is double:
             acc_ih, acc_hh = &db_ih[0], &db_hh[0]
         else:
-            acc_ih = <double *>&ws[0]   # aligned for doubles: numpy allocates at 16 bytes or more
+            # ws[0] is a float's (4-byte) alignment: rounded up to a double's
+            acc_ih = <double *>((<size_t>&ws[0] + 7) & ~(<size_t>7))
             acc_hh = acc_ih + 3 * H
             memset(acc_ih, 0, 6 * H * sizeof(double))
         _backward(T, B, I, H, dout_p, &dh[0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],

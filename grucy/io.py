@@ -114,8 +114,10 @@ def _check_metadata(metadata):
 def _numpy_number(o):
     """json.dumps' ``default``: a numpy number or bool (np.argmin's int64, a float32 metric) as
     the Python one of the same value, which is what load gives back; anything else refused."""
-    value = o.item() if isinstance(o, np.generic) else None
-    if isinstance(value, (bool, int, float)):       # not a long double's or a complex's
+    # numbers only (kinds bool, int, uint, float): a datetime64[ns]'s or timedelta64[ns]'s
+    # item() is an int of nanoseconds, not its value
+    value = o.item() if isinstance(o, np.generic) and o.dtype.kind in "biuf" else None
+    if isinstance(value, (bool, int, float)):       # not a long double's
         return value
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 

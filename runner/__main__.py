@@ -2,18 +2,14 @@
 import signal
 import sys
 
-from runner.interrupts import Terminated, sigterm_as_interrupt
+from runner.interrupts import Terminated, raise_terminated, sigterm_as_interrupt
 
 # a SIGTERM during the imports below ended the process by its default action (exit -15, where
 # the shell's 143 was promised): taken as Terminated there, and given back to the default
 # after them for sigterm_as_interrupt (which leaves alone a handler someone else installed)
-def _terminated(signum, frame):
-    raise Terminated
-
-
 _during_imports = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 if _during_imports:
-    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGTERM, raise_terminated)
 
 try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run to report on
     from omegaconf.errors import OmegaConfBaseException

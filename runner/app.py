@@ -132,19 +132,52 @@ def describe(exc: BaseException):
     whose text spans three lines and quotes the cause's repr; report the cause itself,
     under the config key it came from: the constructor's ``window=0`` is the command
     line's ``data.window=0`` (its arguments are that node's keys), and a message naming
-    no argument gets the key in front (``data: ...``).
+    none of its arguments gets the key in front (``data: ...``).
     """
-    key = None
+    key, arguments = None, set()
     if isinstance(exc, InstantiationException) and exc.__cause__ is not None:
         found = re.search(r"^full_key: (\S+)$", str(exc), re.M)
         key = found.group(1) if found else None
+        arguments = _arguments(str(exc))
         exc = exc.__cause__
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    where = ""
-    if key:
-        text, named = re.subn(r"(?<![\w.])([A-Za-z_]\w*)=(?!=)", rf"{key}.\1=", text)
-        where = "" if named else f"{key}: "
+    where, named = "", 0
+    if key and arguments:
+        # only the constructor's own arguments: a path's /site=7/ or a column 'a=b' is text
+        names = "|".join(sorted(map(re.escape, arguments)))
+        text, named = re.subn(rf"(?<![\w./'\"=-])({names})=(?!=)", rf"{key}.\1=", text)
+    if key and not named:
+        where = f"{key}: "
     return f"{where}{type(exc).__name__}: {text}", exc
+
+
+def _arguments(text) -> set:
+    """The argument names of the constructor an InstantiationException's ``text`` names
+    ("Error in call to target 'runner.datasets.Sine'"), through its classes' __init__
+    (Sine passes window= on to SeriesDataset's); empty where it cannot be found."""
+    import importlib
+    import inspect
+    found = re.search(r"target '([\w.]+)'", text)
+    parts, target = found.group(1).split(".") if found else [], None
+    # imported here, not by hydra.utils.get_object, which logs an error where it fails
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:i]))
+            for name in parts[i:]:
+                target = getattr(target, name)
+            break
+        except Exception:    # the message is still worth giving, without the key names
+            target = None
+    calls = ([vars(c)["__init__"] for c in inspect.getmro(target) if "__init__" in vars(c)]
+             if inspect.isclass(target) else [target] if callable(target) else [])
+    names = set()
+    for call in calls:
+        try:
+            names |= {p.name for p in inspect.signature(call).parameters.values()
+                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        except (TypeError, ValueError):      # a builtin without a signature
+            pass
+    return names - {"self"}
 
 
 def _uses_checkpoint_in(cfg, out_dir: Path) -> bool:

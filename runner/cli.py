@@ -297,8 +297,11 @@ def interval_hint(argv):
         except Exception:        # not an override (-m), or one Hydra cannot parse: not this
             continue
         if isinstance(value, IntervalSweep):
+            # Hydra's own complaint without -m is "requires --multirun", and the sweeper
+            # alone, added, met the same one
+            multirun = "" if {"-m", "--multirun"} & set(argv) else "-m and "
             return (f"{arg}: interval() is a range for the Optuna sweeper to search; add "
-                    "hparams_search=<a search config of conf/hparams_search> or "
+                    f"{multirun}hparams_search=<a search config of conf/hparams_search> or "
                     "hydra/sweeper=optuna. The default sweeper takes a list (a,b,c) or range()")
     return None
 

@@ -432,7 +432,7 @@ def _read_csv_column(p, column, time_column):
                 # a dict of the row would silently keep the last of them
                 raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
         col = header.index(column)
-        stamps = header.index(time_column) if time_column is not None else None
+        stamps = header.index(time_column) if time_column else None   # '' is none, as below
         values, labels, lines = [], [], []
         blank = None                      # (line, what) of the first blank row since the last row
         # one pass of a few operations per row (a million rows are read in about a second);

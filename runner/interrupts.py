@@ -16,7 +16,8 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM during a run, handled as a Ctrl-C is (``python -m runner`` exits 143)."""
 
 
-def _terminate(signum, frame):
+def raise_terminated(signum, frame):
+    """The SIGTERM handler: raise Terminated where the main thread is."""
     raise Terminated
 
 
@@ -30,7 +31,7 @@ def sigterm_as_interrupt():
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
     finally:
@@ -50,7 +51,7 @@ def interrupts_deferred():
     ours) is in place: the main thread, the signal not ignored or taken over by the caller.
     """
     held = [s for s, ours in ((signal.SIGINT, signal.default_int_handler),
-                              (signal.SIGTERM, _terminate)) if signal.getsignal(s) is ours]
+                              (signal.SIGTERM, raise_terminated)) if signal.getsignal(s) is ours]
     if threading.current_thread() is not threading.main_thread() or not held:
         yield
         return

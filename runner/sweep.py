@@ -12,7 +12,9 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,7 +131,8 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
         cut = stopped and not e.get("refused")
         rows.append({"job": e.get("job"), "status": "interrupted" if cut else "failed",
                      "overrides": " ".join(e.get("overrides") or []),
-                     "error": ("stopped with the sweep before it wrote summary.json" if cut else
+                     "error": ("no summary.json: stopped with the sweep (or it had ended "
+                               "before without writing one)" if cut else
                                e.get("refused") or "the job ended without writing its summary.json"),
                      "dir": e.get("dir")})
 
@@ -405,6 +408,19 @@ def record_stop(signal_name) -> None:
     its table counted the finished jobs as if they were all."""
     if started is None or finished is not None or not started.is_dir():
         return
+    # a second Ctrl-C or kill while the table is drawn (half a second: matplotlib's import)
+    # ended the launcher with a traceback or by SIGTERM's default action, without the
+    # message: the sweep is stopping already, so further ones are let go until it has said so
+    held = ({s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+            if threading.current_thread() is threading.main_thread() else {})
+    try:
+        _record_stop(signal_name)
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, handler)
+
+
+def _record_stop(signal_name):
     try:
         rows = write_table(started, final=True, stopped=True)
     except Exception as exc:      # the run's own interruption is what to report, not this

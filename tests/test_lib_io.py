@@ -961,7 +961,8 @@ def test_numpy_numbers_in_metadata_load_as_pythons_of_the_same_value(tmp_path):
                    "half": float(np.float16(0.1)), "history": [0.5, {"epoch": 4}]}
     assert [type(got[k]) for k in ("best", "val", "stop", "small", "half")] == [int, float, bool, int, float]
     # what JSON cannot hold exactly is refused still, before the file is touched
-    for bad in (np.complex64(1j), np.longdouble(1) / 3, np.arange(3), np.datetime64("2024-01")):
+    for bad in (np.complex64(1j), np.longdouble(1) / 3, np.arange(3), np.datetime64("2024-01"),
+                np.datetime64("2024-01-01T00:00:00.000000000"), np.timedelta64(5, "ns")):
         with pytest.raises(TypeError, match="metadata must be JSON-serialisable: Object of type"):
             gio.save(tmp_path / "d.npz", Linear(2, 2, seed=0), metadata={"x": bad})
     assert sorted(os.listdir(tmp_path)) == ["c.npz"]

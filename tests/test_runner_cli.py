@@ -96,6 +96,34 @@ def test_a_ctrl_c_during_the_imports_exits_130_without_a_traceback(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["path"]     # no run directory
 
 
+def test_a_second_signal_while_a_stopped_sweep_writes_its_table_is_let_go(tmp_path):
+    # drawing the table takes half a second: a second kill there ended the launcher by
+    # SIGTERM's default action (exit -15, no message), a second Ctrl-C with a traceback.
+    # In a process of its own: the signals are real, and the test must not take them
+    (tmp_path / "s").mkdir()
+    probe = f"""
+import os, signal
+from pathlib import Path
+from runner import sweep
+sweep.started = Path({str(tmp_path / 's')!r})
+real = sweep.write_table
+def twice(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGINT)
+    return real(*args, **kwargs)
+sweep.write_table = twice
+sweep.record_stop("SIGTERM")
+print("handlers back:", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+      signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+    r = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stderr.startswith("error: the sweep was stopped (SIGTERM) before its end: 0 of the 0 jobs"), r.stderr
+    assert r.stdout.strip() == "handlers back: True True"
+    assert (tmp_path / "s" / "sweep_results.md").read_text().startswith("# Sweep results: 0 jobs")
+
+
 def test_a_sigterm_during_the_imports_exits_143_and_leaves_sigterm_to_the_run(tmp_path):
     # SIGTERM's default action ended the process there: exit -15, not the shell's 143. A
     # stand-in omegaconf first on the path sends it, at a known point. Once the imports are
@@ -189,7 +217,7 @@ def test_sigterm_to_a_parallel_sweep_stops_its_jobs_and_says_what_is_left(tmp_pa
             f"finished ok; see {sweep / 'sweep_results.md'}") in err, err
     md = (sweep / "sweep_results.md").read_text()
     assert md.startswith("# Sweep results: 2 jobs, 0 failed, 2 interrupted\n\nThe sweep was stopped"), md
-    assert md.count("| interrupted |") == 2 and "stopped with the sweep before it wrote summary.json" in md
+    assert md.count("| interrupted |") == 2 and "no summary.json: stopped with the sweep" in md
 
 
 def test_sigterm_waits_for_records_and_leaves_other_handlers_alone():
@@ -1047,6 +1075,9 @@ def test_interval_without_the_optuna_sweeper_gets_a_hint_naming_it(tmp_path):
         assert interval_hint(argv) is None, argv
     assert interval_hint(["-m", "optimizer.lr=tag(log, interval(0.001,0.01))"]).startswith(
         "optimizer.lr=tag(log, interval(0.001,0.01)): interval() is a range")
+    # without -m Hydra says "requires --multirun": the sweeper alone would meet it again
+    assert "; add -m and hparams_search=<a search config" in interval_hint(["optimizer.lr=interval(0,1)"])
+    assert "; add hparams_search=" in interval_hint(["--multirun", "optimizer.lr=interval(0,1)"])
 
 
 def test_no_quoting_hint_for_values_hydra_parses_or_quoting_cannot_save():

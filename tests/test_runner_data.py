@@ -1201,6 +1201,15 @@ def test_a_far_value_that_scales_onto_the_checkpoints_mean_lies_inf_stds_from_it
         Series(window=8).load(stats=(23.907572551614873, 5e-324))
 
 
+def test_an_empty_time_column_name_reads_no_stamps(tmp_path):
+    # data.time_column='' names no column, as null does: pandas' unnamed index column, gaps
+    # and all, is not read as stamps (a faster reader took '' for a name and refused the gap)
+    p = write(tmp_path, ",value\n0,1\n,2\n2,3\n")
+    from runner.datasets import read_csv_column
+    values, labels = read_csv_column(p, "value", "")
+    assert values.tolist() == [1.0, 2.0, 3.0] and labels == ["0", "1", "2"]
+
+
 def test_a_header_with_some_numeric_names_is_not_taken_for_a_data_row(tmp_path):
     # column names such as years beside a text name: a header, so no "looks like data" hint
     p = write(tmp_path, "station,1990,2000\na,1,2\nb,3,4\n")

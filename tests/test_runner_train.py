@@ -977,21 +977,25 @@ def test_a_constructors_settings_are_named_by_their_config_keys():
     from runner.app import describe
     from runner.datasets import DataError
 
-    def wrapped(cause, key):
+    def wrapped(cause, key, target="runner.datasets.MackeyGlass"):
         try:
             try:
                 raise cause
             except Exception as c:
-                raise InstantiationException(f"Error in call to target 'mypkg.Series':\n"
+                raise InstantiationException(f"Error in call to target '{target}':\n"
                                              f"{cause!r}\nfull_key: {key}") from c
         except InstantiationException as e:
             return e
 
-    assert describe(wrapped(DataError("tau=-1: must be a multiple of dt=0.1 (a==b)"), "data"))[0] == (
-        "DataError: data.tau=-1: must be a multiple of data.dt=0.1 (a==b)")
+    # tau and dt are MackeyGlass's, window its base class's (SeriesDataset)
+    assert describe(wrapped(DataError("tau=-1: a multiple of dt=0.1 (a==b), window=3"), "data"))[0] == (
+        "DataError: data.tau=-1: a multiple of data.dt=0.1 (a==b), data.window=3")
     assert describe(wrapped(ValueError("no such file"), "data"))[0] == "data: ValueError: no such file"
-    assert describe(wrapped(ValueError("x == 1 and data.path=a"), "data"))[0] == (
-        "data: ValueError: x == 1 and data.path=a")
+    # only its arguments, and not inside a path or quotes: the message's own text is kept
+    assert describe(wrapped(ValueError("x == 1, n=40, '/d/tau=7/a.csv', 'dt=2'"), "data"))[0] == (
+        "data: ValueError: x == 1, n=40, '/d/tau=7/a.csv', 'dt=2'")
+    assert describe(wrapped(ValueError("tau=1"), "data", target="mypkg.Nowhere"))[0] == (
+        "data: ValueError: tau=1")
 
 
 def test_constructor_errors_are_one_line_naming_the_key(tmp_path):
