@@ -1218,11 +1218,15 @@ def test_a_header_with_some_numeric_names_is_not_taken_for_a_data_row(tmp_path):
         CSVSeries(p, "total", None).series()
 
 
-def test_a_repeat_after_an_earlier_gap_is_named_as_the_repeat(tmp_path):
+@pytest.mark.parametrize("stamps, repeat, line", [
     # steps 1, 2, 1, 0, 1, 1: the repeat of 5 is what to fix first, not the gap from 2 to 4
-    p = write(tmp_path, "t,v\n1,1\n2,2\n4,3\n5,4\n5,5\n6,6\n7,7\n")
-    with pytest.raises(DataError, match=r"^s.csv: 't' repeats 5 \(line 6\); one row per time step "
-                                        r"expected$"):
+    ([1, 2, 4, 5, 5, 6, 7], 5, 6),
+    # steps 1, 1, 0, 1, 1, 0, 1, 1: of two repeats, the first (3, line 5), not 5's (line 8)
+    ([1, 2, 3, 3, 4, 5, 5, 6, 7], 3, 5)])
+def test_the_first_repeat_is_named_before_any_gap(tmp_path, stamps, repeat, line):
+    p = write(tmp_path, "t,v\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
+    with pytest.raises(DataError, match=rf"^s.csv: 't' repeats {repeat} \(line {line}\); one row "
+                                        r"per time step expected$"):
         CSVSeries(p, "v", "t").series()
 
 
@@ -1244,14 +1248,6 @@ def test_an_odd_step_finer_than_the_usual_unit_is_told_in_a_unit_both_are_whole_
                                         r"to 2024-01-03T12:00:00 \(line 4\) is a step of 36 hours, "
                                         r"expected 24 hours \("):
         CSVSeries(write(tmp_path, "t,v\n" + rows), "v", "t").series()
-
-
-def test_of_two_repeats_the_first_is_named(tmp_path):
-    # steps 1, 1, 0, 1, 1, 0, 1, 1: 3 repeats (line 5) before 5 does (line 8)
-    p = write(tmp_path, "t,v\n1,1\n2,2\n3,3\n3,4\n4,5\n5,6\n5,7\n6,8\n7,9\n")
-    with pytest.raises(DataError, match=r"^s.csv: 't' repeats 3 \(line 5\); one row per time step "
-                                        r"expected$"):
-        CSVSeries(p, "v", "t").series()
 
 
 def test_a_comment_line_with_a_comma_above_the_header_gets_the_comment_hint(tmp_path):
