@@ -195,7 +195,9 @@ class SequenceModel:
             was, caches = self.training, (self._cache, self.gru._cache, self.head._cache)
             self.eval()
             try:
-                return self.forward(x, h0, lengths=lengths, return_state=return_state)
+                # return_state only where asked: a forward written before it takes no such key
+                return self.forward(x, h0, lengths=lengths,
+                                    **({"return_state": True} if return_state else {}))
             finally:
                 self.train(was)
                 self._cache, self.gru._cache, self.head._cache = caches

@@ -175,6 +175,12 @@ def test_a_subclass_that_overrides_forward_predicts_with_it():
     assert m.training
     m.backward(np.ones_like(y))
 
+    class Older(SequenceModel):        # a forward written before return_state existed
+        def forward(self, x, h0=None, *, lengths=None):
+            return super().forward(x, h0, lengths=lengths) + x[-1, :, :1]
+
+    np.testing.assert_array_equal(Older(2, 4, 1, dtype=np.float64, seed=0).predict(x), want)
+
 
 @pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
 @pytest.mark.parametrize("bidirectional", [False, True])
