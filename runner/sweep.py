@@ -5,6 +5,10 @@ a file lock, so parallel jobs take turns), and the Hydra callback writes it once
 the end. A job that fails records its failure in its summary instead of raising, because
 Hydra skips ``on_multirun_end`` when a job raises; the table still lists it. A job given
 another job's directory is refused and listed from JOBS, having no summary of its own.
+
+The sweep's launching process also checks an Optuna search's values before the first trial
+(search_space_error), and writes the table one last time when Ctrl-C or SIGTERM stops the
+sweep (record_stop), since Hydra skips ``on_multirun_end`` then too.
 """
 import csv
 import fcntl
