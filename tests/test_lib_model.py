@@ -489,3 +489,28 @@ def test_model_and_gru_take_h0_and_lengths_alike():
     for call in (m.forward, m.predict, m.gru.forward):
         with pytest.raises(TypeError):
             call(x, h0, lengths)
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_return_state_must_be_a_bool_in_predict_as_in_forward(bad):
+    # predict(x, return_state="no") returned the (y, h_n) pair: a truthy string read as True
+    m = SequenceModel(2, 3, 1, seed=0)
+    x = np.zeros((4, 2, 2), np.float32)
+    for call in (m.forward, m.predict):
+        with pytest.raises(TypeError, match="^return_state must be a bool, got "):
+            call(x, return_state=bad)
+    y, h_n = m.predict(x, return_state=np.bool_(True))      # numpy's bool is one
+    assert y.shape == (2, 1) and h_n.shape == (1, 2, 3)
+
+
+def test_a_linear_layer_in_eval_mode_keeps_no_cache_and_backward_then_fails():
+    # as the GRU: an eval forward's backward is refused, not run on that forward's inputs
+    lin = Linear(2, 3, seed=0)
+    x = np.ones((4, 2), np.float32)
+    lin.forward(x)
+    assert lin._cache is not None
+    lin.eval()
+    lin.forward(x)
+    assert lin._cache is None
+    with pytest.raises(RuntimeError):
+        lin.backward(np.ones((4, 3), np.float32))

@@ -1610,3 +1610,146 @@ def test_a_quoting_hint_for_a_later_value_after_one_quoting_cannot_save():
     hint = quoting_hint(["data.column=a\"b'(c", "data.time_column=load (kW)"])
     assert hint is not None and hint.startswith("data.time_column=load (kW): "), hint
     assert hint.endswith("quotes: 'data.time_column=\"load (kW)\"'"), hint
+
+
+def test_a_stopped_sweep_lists_a_refused_job_as_failed_with_its_reason(tmp_path):
+    # stopped, a job that left no summary is interrupted; one the sweep refused (another
+    # job's directory) did not run at all, and stays failed with the refusal
+    from runner import sweep
+    (tmp_path / sweep.SWEEP_ID).write_text("s1\n")
+    assert sweep.start_job(tmp_path, 0, tmp_path / "0", ["seed=0"]) is None
+    assert sweep.start_job(tmp_path, 1, tmp_path / "0", ["seed=1"]).startswith(
+        "hydra.sweep.subdir gives job 1 the directory of job 0")
+    rows = {r["job"]: r for r in write_table(tmp_path, final=True, stopped=True)}
+    assert rows[0]["status"] == "interrupted" and rows[0]["error"].startswith("no summary.json: stopped")
+    assert rows[1]["status"] == "failed"
+    assert rows[1]["error"].startswith("hydra.sweep.subdir gives job 1 the directory of job 0")
+    assert (tmp_path / "sweep_results.md").read_text().startswith(
+        "# Sweep results: 2 jobs, 1 failed, 1 interrupted\n\nThe sweep was stopped")
+
+
+def test_record_stop_leaves_a_sweep_that_has_ended_alone(tmp_path, monkeypatch, capsys):
+    # a Ctrl-C after on_multirun_end wrote the final table: that table stands, unmarked
+    from runner import sweep
+    (tmp_path / sweep.SWEEP_ID).write_text("s1\n")
+    monkeypatch.setattr(sweep, "started", tmp_path)
+    monkeypatch.setattr(sweep, "finished", (1, 0, tmp_path / "sweep_results.md"))
+    sweep.record_stop("Ctrl-C")
+    assert not (tmp_path / "sweep_results.md").exists()
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sweep, "finished", None)      # still under way: marked stopped
+    sweep.record_stop("Ctrl-C")
+    assert capsys.readouterr().err.startswith("error: the sweep was stopped (Ctrl-C) before its end: 0 of the 0")
+    assert "The sweep was stopped" in (tmp_path / "sweep_results.md").read_text()
+
+
+def test_record_stop_warns_where_the_table_cannot_be_written(tmp_path, monkeypatch, capsys, caplog):
+    # the interruption is what the run reports: a table that cannot be written (a full
+    # disk, no permission) is a warning, not a traceback in its place
+    import signal
+    from runner import sweep
+    monkeypatch.setattr(sweep, "started", tmp_path)
+    monkeypatch.setattr(sweep, "finished", None)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "sweep_results.md")
+    monkeypatch.setattr(sweep, "write_table", refuse)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with caplog.at_level("WARNING", logger="runner"):
+        sweep.record_stop("SIGTERM")
+    assert "sweep table not updated: [Errno 13] Permission denied: 'sweep_results.md'" in caplog.text
+    assert capsys.readouterr().err == ""
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_the_sweep_plot_says_when_its_axis_is_logarithmic_and_an_rmse_of_0_keeps_it_linear(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+    from runner import outputs, sweep
+    seen = []
+
+    @contextmanager
+    def keeping(path, figsize):
+        with outputs.drawing(path, figsize) as ax:
+            yield ax
+            seen.append((ax.get_xscale(), ax.get_xlabel()))
+    monkeypatch.setattr(sweep, "drawing", keeping)
+    rows = [{"job": 0, "status": "ok", "val_rmse": 0.02}, {"job": 1, "status": "ok", "val_rmse": 2.7e8}]
+    sweep._plot(tmp_path / "s.png", rows)
+    sweep._plot(tmp_path / "t.png", [dict(rows[0], val_rmse=0.0), dict(rows[1], val_rmse=1e3)])
+    sweep._plot(tmp_path / "u.png", [dict(rows[0], val_rmse=1.0), dict(rows[1], val_rmse=2.0)])
+    assert seen == [("log", "validation RMSE (lower is better; log scale)"),
+                    ("linear", "validation RMSE (lower is better)"),      # no log of 0
+                    ("linear", "validation RMSE (lower is better)")]
+
+
+@pytest.mark.skipif(not (REPO / "conf" / "hparams_search").is_dir(), reason="no search configs")
+@pytest.mark.parametrize("search, drawn, why", [
+    # the second of two strings (group options) is composed too, not only one of each type
+    ("optimizer=choice(adam,nope)", "nope", "In 'config': Could not find 'optimizer/nope'"),
+    # a range() is checked as choice() is: 4.0 is not an integer size
+    ("model.hidden_size=range(4,6,0.5)", "4.0", "Error merging override model.hidden_size=4.0"),
+])
+def test_an_optuna_search_space_hydra_cannot_compose_is_refused_for_strings_and_ranges(tmp_path, search, drawn, why):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    r = cli(["-m", "hparams_search=sine_optuna", "hydra.sweeper.n_trials=1", search, "trainer.epochs=1"],
+            cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.rstrip().splitlines()[-1].startswith(
+        f"error: {search}: a trial that draws {drawn} cannot be composed, and the search would "
+        f"end there ({why}"), r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_interval_hint_reads_the_sweeper_options_as_hydra_does():
+    from runner.cli import interval_hint
+    # hparams_search=null is no search: interval() still needs the Optuna sweeper
+    assert interval_hint(["-m", "hparams_search=null", "optimizer.lr=interval(0,1)"]).startswith(
+        "optimizer.lr=interval(0,1): interval() is a range for the Optuna sweeper")
+    # + and ++ add or force the same options
+    for option in ("+hparams_search=sine_optuna", "++hparams_search=sine_optuna", "+hydra/sweeper=optuna"):
+        assert interval_hint(["-m", option, "optimizer.lr=interval(0,1)"]) is None, option
+
+
+@pytest.mark.parametrize("launcher, detached", [("hydra_plugins.hydra_submitit_launcher.submitit_launcher."
+                                                 "LocalLauncher", True),
+                                                ("hydra_plugins.hydra_joblib_launcher.joblib_launcher."
+                                                 "JoblibLauncher", False)])
+def test_a_stopped_submitit_sweep_says_its_jobs_go_on(tmp_path, monkeypatch, capsys, launcher, detached):
+    # submitit's jobs are processes of their own, which a signal to the launcher leaves running
+    from omegaconf import OmegaConf
+    from runner import sweep
+    for name in ("made", "finished", "started", "detached"):
+        monkeypatch.setattr(sweep, name, getattr(sweep, name))
+    sweep.SweepTableCallback().on_multirun_start(OmegaConf.create(
+        {"hydra": {"sweep": {"dir": str(tmp_path / "s")}, "launcher": {"_target_": launcher}}}))
+    sweep.record_stop("SIGTERM")
+    err = capsys.readouterr().err
+    assert err.startswith("error: the sweep was stopped (SIGTERM) before its end: 0 of the 0 jobs"), err
+    assert ("(submitit's jobs are processes of their own: those still running go on, and each "
+            "rewrites the table as it ends)" in err) == detached, err
+
+
+def test_record_stop_from_a_thread_other_than_the_main_one(tmp_path, monkeypatch, capsys):
+    # signal handlers can be changed only in the main thread: from another, the table is
+    # written and the stop reported all the same, the handlers left as they are
+    import signal
+    import threading
+    from runner import sweep
+    (tmp_path / sweep.SWEEP_ID).write_text("s1\n")
+    monkeypatch.setattr(sweep, "started", tmp_path)
+    monkeypatch.setattr(sweep, "finished", None)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    errors = []
+
+    def stop():
+        try:
+            sweep.record_stop("Ctrl-C")
+        except BaseException as exc:        # noqa: BLE001 - the thread's, for the test to see
+            errors.append(exc)
+    t = threading.Thread(target=stop)
+    t.start()
+    t.join(60)
+    assert errors == []
+    assert capsys.readouterr().err.startswith("error: the sweep was stopped (Ctrl-C) before its end")
+    assert (tmp_path / "sweep_results.md").read_text().startswith("# Sweep results: 0 jobs")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

@@ -1257,3 +1257,98 @@ def test_a_comment_line_with_a_comma_above_the_header_gets_the_comment_hint(tmp_
                                         r"meter 7, site A \(the first line is the header, and this "
                                         r"one looks like a comment: remove"):
         CSVSeries(p, "v", None).series()
+
+
+def test_rounded_is_pythons_rounding_wherever_it_says_it_is_sure():
+    # _rounded's contract, against Python's own formatting of each value: where it is sure,
+    # its value is float(f"{x:.{d}g}"). With values a few ulps below powers of ten (where
+    # log10 rounds up to the whole number, and the last digit's place would be one too
+    # high), 16-digit mantissas past 2^53, and exact ties
+    from runner.outputs import _rounded
+    rng = np.random.default_rng(5)
+    powers = 10.0 ** np.arange(-20, 31)
+    v = np.concatenate([rng.uniform(1, 10, 3000) * 10.0 ** rng.integers(-30, 30, 3000),
+                        rng.uniform(9.1, 10, 1500) * 10.0 ** rng.integers(-20, 20, 1500),
+                        np.nextafter(powers, 0), np.nextafter(powers, np.inf), powers,
+                        *(powers * (1 - k * 1e-16) for k in range(2, 60)),
+                        np.arange(-400, 400) / 8])
+    v = np.concatenate([v, -v])
+    for d in range(1, 17):
+        read, sure = _rounded(v, d)
+        want = np.array([float(f"{x:.{d}g}") for x in v])
+        bad = np.flatnonzero(sure & (read != want))
+        assert not bad.size, (d, [(repr(v[i]), read[i], want[i]) for i in bad[:5]])
+        assert d > 12 or sure[:3000].mean() > 0.4, (d, sure[:3000].mean())   # many are numpy's
+
+
+def test_decimals_of_float32_values_in_every_decade():
+    # 1e-38 .. 1e37: the last digit's place 10^s spans |s| <= 22 (numpy's) and beyond it
+    # (Python's), both edges of the table of exact powers of ten
+    from runner import outputs
+    rng = np.random.default_rng(3)
+    z = (rng.uniform(1, 10, 2000) * 10.0 ** rng.integers(-38, 38, 2000)).astype(np.float32)
+    z = z[np.isfinite(z)]
+
+    def shortest(v, target):
+        for digits in range(1, 17):
+            text = repr(float(f"{v:.{digits}g}"))
+            if np.float32(float(text)) == target:
+                return text
+        return repr(float(v))
+
+    expected = [shortest(float(t), t) for t in z]
+    assert outputs.decimals(z, 0.0, 1.0).tolist() == expected
+
+
+def test_a_long_cell_that_is_not_a_number_is_shown_cut_to_40_characters(tmp_path):
+    from runner.datasets import _read_csv_column
+    word = "abcdefghij" * 5                                # 50 characters
+    p = tmp_path / "d.csv"
+    p.write_text(f"t,v\n1,2\n2,{word}\n")
+    with pytest.raises(DataError) as e:
+        _read_csv_column(p, "v", None)
+    assert str(e.value) == f"d.csv line 3: column 'v' value '{word[:37]}...' is not a number"
+    p.write_text(f"t,v\n1,2\n2,{word[:40]}\n")                # 40 are shown whole
+    with pytest.raises(DataError) as e:
+        _read_csv_column(p, "v", None)
+    assert str(e.value) == f"d.csv line 3: column 'v' value '{word[:40]}' is not a number"
+
+
+def test_each_split_owns_its_arrays_in_c_order():
+    # the windows are views of one array of every window: each split gets copies, which
+    # can be written and share no memory with another split's
+    from hydra.utils import instantiate
+    from runner.testing import compose
+    d = instantiate(compose(["data=sine", "data.length=300", "data.window=8", "name=t"]).data).load()
+    arrays = [a for s in (d.train, d.val, d.test) for a in (s.x, s.y, s.target)]
+    # the model's inputs and targets in float32, the targets in original units in float64
+    assert [a.dtype for a in arrays[:3]] == [np.float32, np.float32, np.float64]
+    for a in arrays:
+        assert a.flags.c_contiguous and a.flags.writeable and a.flags.owndata, a.flags
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1:]:
+            assert not np.shares_memory(a, b)
+
+
+def test_describe_keys_only_the_constructors_own_arguments_not_text_in_paths_or_quotes():
+    # "window=0" from Sine's constructor is data.window=0; a path's /window=3/ or a quoted
+    # 'length=2' is text, as is an argument name inside another word (my_window=)
+    from hydra.utils import instantiate
+    from runner.app import describe
+    from runner.testing import compose
+    with pytest.raises(Exception) as info:
+        instantiate(compose(["data=sine", "data.window=0", "name=t"]).data)
+    info.value.__cause__ = DataError("window=0: see runs/window=3/x.csv, column 'length=2' and my_window=4")
+    assert describe(info.value)[0] == ("DataError: data.window=0: see runs/window=3/x.csv, "
+                                       "column 'length=2' and my_window=4")
+
+
+def test_describe_of_a_target_without_argument_names_keys_the_whole_message():
+    # int has no signature to read argument names from: the message is left as it is
+    # (its 'a = b' is text), and the key goes in front
+    from omegaconf import OmegaConf
+    from hydra.utils import instantiate
+    from runner.app import describe
+    with pytest.raises(Exception) as info:
+        instantiate(OmegaConf.create({"data": {"_target_": "builtins.int", "_args_": ["a = b"]}}).data)
+    assert describe(info.value)[0] == "data: ValueError: invalid literal for int() with base 10: 'a = b'"
