@@ -5,9 +5,9 @@ traceback or advice that does not fit the runner (``argv_error`` answers those f
 config group set to a non-name, a name leading out of outputs/, a search of no trials,
 two modes at once, a run directory that is a file, joblib's n_jobs=0, and a run directory
 key that does not resolve); when it has refused, ``missing_plugin_hint``,
-``unknown_key_hint``, ``experiment_hint`` and ``quoting_hint`` add a line saying what to
-install, which key was meant, which of an experiment's options was replaced or how to
-quote a value.
+``unknown_key_hint``, ``experiment_hint``, ``quoting_hint`` and ``interval_hint`` add a
+line saying what to install, which key was meant, which of an experiment's options was
+replaced, how to quote a value or which sweeper takes interval().
 ``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
@@ -165,14 +165,18 @@ def _run_dir_interpolation_error(argv):
 OPTUNA_PLUGIN = "hydra_plugins.hydra_optuna_sweeper"
 
 
+def _asks_for_optuna(argv) -> bool:
+    """Whether ``argv`` chooses the Optuna sweeper: a search config, or the sweeper itself."""
+    return any(re.match(r"\+{0,2}(hparams_search=(?!null$)|hydra/sweeper=optuna$)", a) for a in argv)
+
+
 def missing_plugin_hint(argv):
     """What to install when ``argv`` asks for the Optuna sweeper and it is not installed.
 
     Hydra's own error ("Could not find 'hydra/sweeper/optuna'") does not say that the
     sweeper comes with an extra. None when nothing is missing or nothing asks for it.
     """
-    wants = any(re.match(r"\+{0,2}(hparams_search=(?!null$)|hydra/sweeper=optuna$)", a) for a in argv)
-    if not wants:
+    if not _asks_for_optuna(argv):
         return None
     try:
         if importlib.util.find_spec(OPTUNA_PLUGIN) is not None:
@@ -286,7 +290,7 @@ def interval_hint(argv):
     """What to add when ``interval()`` is given without the Optuna sweeper, else None: the
     basic sweeper's refusal was a raw traceback ("BasicSweeper does not support sweep
     type : INTERVAL_SWEEP") that named neither the override nor the sweeper that takes it."""
-    if any(re.match(r"\+{0,2}(hparams_search=(?!null$)|hydra/sweeper=optuna$)", a) for a in argv):
+    if _asks_for_optuna(argv):
         return None
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import IntervalSweep

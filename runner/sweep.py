@@ -281,15 +281,22 @@ def discard_unused() -> None:
         pass
 
 
+def _sweep_overrides(config):
+    """``(the command line's overrides, hydra.sweeper.params' as overrides)`` of a multirun's
+    config, as written (unresolved)."""
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None)
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+    return (list(OmegaConf.to_container(task, resolve=False)) if task is not None else [],
+            [f"{k}={v}" for k, v in OmegaConf.to_container(params, resolve=False).items()]
+            if isinstance(params, DictConfig) else [])
+
+
 def _why_no_job(config) -> str:
     """The sweep's overrides that sweep over no value (model.hidden_size=range(5,5)): Hydra
     said "Launching 0 jobs", wrote a "0 jobs, 0 failed" table and exited 0."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    task = OmegaConf.select(config, "hydra.overrides.task", default=None)
-    given = list(OmegaConf.to_container(task, resolve=False)) if task is not None else []
-    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)   # the basic sweeper's
-    if isinstance(params, DictConfig):
-        given += [f"{k}={v}" for k, v in OmegaConf.to_container(params, resolve=False).items()]
+    task, params = _sweep_overrides(config)
+    given = task + params
     empty = []
     parser = OverridesParser.create()
     for text in given:
@@ -322,11 +329,7 @@ def search_space_error(config):
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
     parser = OverridesParser.create()
-    task = OmegaConf.select(config, "hydra.overrides.task", default=None)
-    given = list(OmegaConf.to_container(task, resolve=False)) if task is not None else []
-    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
-    searched = [f"{k}={v}" for k, v in (OmegaConf.to_container(params, resolve=False).items()
-                                         if isinstance(params, DictConfig) else ())]
+    given, searched = _sweep_overrides(config)
     fixed = []
     for text in given:
         try:
