@@ -2,6 +2,13 @@
 with respect to the prediction/logits (same shape and dtype), averaged like torch's
 ``reduction="mean"`` (or summed with ``reduction="sum"``).
 
+``mask=`` (a bool array of target's shape, labels' for cross_entropy; True where an element
+counts) leaves out padded steps and missing values: "mean" is then the sum over the kept
+elements divided by their number, so batches with more padding weigh no less, and the
+gradient is exactly 0 at every element left out, whatever its prediction or target (NaN and
+inf included: NaN marks a missing target). cross_entropy also takes torch's
+``ignore_index``.
+
 Logit losses never form log(sigmoid) or log(softmax) naively:
 
     bce_with_logits(x, t) = max(x, 0) - x t + log1p(exp(-|x|))        d/dx = sigmoid(x) - t
@@ -16,7 +23,30 @@ __all__ = ["mse", "mae", "bce_with_logits", "cross_entropy", "sigmoid", "softmax
 _REDUCTIONS = ("mean", "sum")
 
 
-def _pair(pred, target, pred_name="pred"):
+def _mask(mask, shape, of):
+    """``mask`` checked as a bool array of ``shape`` (that of the argument named ``of``); None
+    stays None. Not broadcast: numpy aligns trailing axes, so a (T, B) mask for a (T, B, 1)
+    prediction would be read along the wrong axes wherever the sizes happened to allow it."""
+    if mask is None:
+        return None
+    m = asarray(mask, "mask")
+    if m.dtype != np.bool_:
+        # 0/1 integers are refused, not cast: an int array reads as indices in numpy
+        # (x[[0, 1]] picks rows 0 and 1), so which was meant is a guess
+        raise TypeError(f"mask must be a bool array, True where an element counts, got dtype "
+                        f"{m.dtype} (for 0/1 values pass mask.astype(bool))")
+    if m.shape != shape:
+        raise ValueError(f"mask must have the shape of {of} {shape}, got {m.shape}")
+    return m
+
+
+def _kept(arr, mask):
+    """arr with 0 wherever mask is False, so a NaN or inf left out reaches no sum."""
+    return arr if mask is None else np.where(mask, arr, arr.dtype.type(0))
+
+
+def _pair(pred, target, pred_name="pred", mask=None):
+    """(pred, target, mask) checked; pred and target are 0 wherever mask is False."""
     # numpy needs no C order: not copied, so that a huge zero-strided view of the wrong shape
     # is refused below rather than copied first (numpy's MemoryError, naming nothing)
     pred = as_float_array(pred, pred_name, contiguous=False)
@@ -25,19 +55,31 @@ def _pair(pred, target, pred_name="pred"):
         raise ValueError(f"target must have the shape of {pred_name} {pred.shape}, got {target.shape}")
     if pred.size == 0:
         raise ValueError(f"{pred_name} must not be empty")
+    mask = _mask(mask, pred.shape, pred_name)
+    # before the narrowing check: a value left out need not fit pred's dtype either
+    pred, target = _kept(pred, mask), _kept(target, mask)
     if target.dtype.itemsize <= pred.dtype.itemsize:
-        return pred, target.astype(pred.dtype, copy=False)
+        return pred, target.astype(pred.dtype, copy=False), mask
     with np.errstate(over="ignore"):                 # checked below, naming the argument
         narrow = target.astype(pred.dtype)
     if np.isinf(narrow).sum() != np.isinf(target).sum():
         raise ValueError(f"target must fit {pred_name}'s dtype {pred.dtype}: it holds finite "
                          f"values beyond +-{np.finfo(pred.dtype).max:.3g}, which would become inf")
-    return pred, narrow
+    return pred, narrow, mask
 
 
-def _scale(n, reduction):
+def _scale(n, reduction, counted=None, empty="mask must have at least one True element"):
+    """The factor of a sum over the elements counted (all n, or ``counted``'s True ones):
+    1/count for "mean", 1 for "sum". A mean over no element is refused with ``empty``
+    (torch's is nan, which the runner would take for a diverged model); a sum over none is
+    0."""
     check_choice(reduction, "reduction", _REDUCTIONS)
-    return 1.0 / n if reduction == "mean" else 1.0
+    if reduction == "sum":
+        return 1.0
+    n = n if counted is None else int(np.count_nonzero(counted))
+    if n == 0:
+        raise ValueError(f"{empty} for reduction='mean': a mean over no element is undefined")
+    return 1.0 / n
 
 
 def _difference(pred, target):
@@ -70,11 +112,11 @@ def _no_missing(target, loss):
                          f"got nan at index {idx}")
 
 
-def mse(pred, target, reduction="mean"):
+def mse(pred, target, reduction="mean", *, mask=None):
     """Mean squared error. pred, target (any shape, same; a NaN target is refused as a missing
-    value) -> (loss, dpred)."""
-    pred, target = _pair(pred, target)
-    s = _scale(pred.size, reduction)
+    value unless mask leaves it out); mask (pred's shape, bool) or None -> (loss, dpred)."""
+    pred, target, mask = _pair(pred, target, mask=mask)     # left out: 0 - 0, no loss or grad
+    s = _scale(pred.size, reduction, mask)
     diff = _difference(pred, target)
     grad = (diff * pred.dtype.type(2.0 * s)).astype(pred.dtype, copy=False)
     wide = _wide(pred, target, diff)
@@ -83,11 +125,12 @@ def mse(pred, target, reduction="mean"):
     return loss, grad
 
 
-def mae(pred, target, reduction="mean"):
+def mae(pred, target, reduction="mean", *, mask=None):
     """Mean absolute error. pred, target (same shape; a NaN target is refused as a missing
-    value) -> (loss, dpred); d|0| taken as 0 (torch)."""
-    pred, target = _pair(pred, target)
-    s = _scale(pred.size, reduction)
+    value unless mask leaves it out); mask (pred's shape, bool) or None -> (loss, dpred);
+    d|0| taken as 0 (torch)."""
+    pred, target, mask = _pair(pred, target, mask=mask)     # left out: |0 - 0|, sign(0) = 0
+    s = _scale(pred.size, reduction, mask)
     diff = _difference(pred, target)
     grad = (np.sign(diff) * pred.dtype.type(s)).astype(pred.dtype, copy=False)
     wide = _wide(pred, target, diff)
@@ -131,29 +174,35 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def bce_with_logits(logits, target, reduction="mean"):
-    """Binary cross-entropy on logits. logits, target in [0, 1] (same shape) -> (loss, dlogits)."""
-    logits, target = _pair(logits, target, "logits")
+def bce_with_logits(logits, target, reduction="mean", *, mask=None):
+    """Binary cross-entropy on logits. logits, target in [0, 1] (same shape; where mask is
+    False, anything, NaN included); mask (logits' shape, bool) or None -> (loss, dlogits)."""
+    logits, target, mask = _pair(logits, target, "logits", mask)
     # not target.min() < 0 or target.max() > 1: both are False for a NaN (a missing label),
     # which then made the loss and every gradient NaN without a word
     if not ((target >= 0) & (target <= 1)).all():
         bad = target[~((target >= 0) & (target <= 1))].flat[0]
         raise ValueError(f"target must lie in [0, 1], got {bad!r}")
-    s = _scale(logits.size, reduction)
+    s = _scale(logits.size, reduction, mask)
     x = logits.astype(np.float64)
-    per = np.maximum(x, 0) - x * target + np.log1p(np.exp(-np.abs(x)))
-    grad = (sigmoid(logits) - target) * logits.dtype.type(s)
+    # a left-out element is logit 0, target 0 here: log 2 and 1/2, so kept out of both
+    per = _kept(np.maximum(x, 0) - x * target + np.log1p(np.exp(-np.abs(x))), mask)
+    grad = _kept((sigmoid(logits) - target) * logits.dtype.type(s), mask)
     return float(per.sum() * s), grad.astype(logits.dtype, copy=False)
 
 
-def cross_entropy(logits, labels, reduction="mean"):
+def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=None):
     """Softmax cross-entropy on logits.
 
     Args:
         logits: (..., C) unnormalised scores.
-        labels: (...) integer class indices in [0, C).
+        labels: (...) integer class indices in [0, C) (where a label is left out, any int).
+        ignore_index: an int or None: positions whose label equals it are left out (torch's
+            ``ignore_index``, whose default -100 is None here: nothing is left out unasked).
+        mask: (...) bool, labels' shape, or None: positions where it is False are left out.
     Returns:
-        (loss, dlogits (..., C)); the mean is over all label positions.
+        (loss, dlogits (..., C)); the mean is over the label positions left in, and a
+        left-out position has zero gradient, whatever its logits.
     """
     logits = as_float_array(logits, "logits", contiguous=False)     # as _pair's
     if logits.ndim < 1 or logits.shape[-1] < 1:
@@ -166,15 +215,26 @@ def cross_entropy(logits, labels, reduction="mean"):
     C = logits.shape[-1]
     if labels.size == 0:
         raise ValueError("labels must not be empty")
+    kept = _mask(mask, labels.shape, "labels")
+    if ignore_index is not None:
+        ignore_index = check_int(ignore_index, "ignore_index")
+        kept = (labels != ignore_index) if kept is None else kept & (labels != ignore_index)
+    if kept is not None:         # left out: class 0 of all-zero logits, taken out of the sums
+        labels = _kept(labels, kept)
+        logits = _kept(logits, kept[..., None])
     if labels.min() < 0 or labels.max() >= C:
         raise ValueError(f"labels must lie in [0, {C}), got min {labels.min()} max {labels.max()}")
-    s = _scale(labels.size, reduction)
+    s = _scale(labels.size, reduction, kept,
+               "labels must have at least one position left in (not ignore_index, mask True)")
     x2 = logits.reshape(-1, C)
     y = labels.reshape(-1)
     logp = log_softmax(x2.astype(np.float64))
     rows = np.arange(y.size)
-    loss = float(-logp[rows, y].sum() * s)
+    picked = logp[rows, y]
     grad = np.exp(logp)
     grad[rows, y] -= 1.0
+    if kept is not None:
+        picked = _kept(picked, kept.reshape(-1))
+        grad = _kept(grad, kept.reshape(-1, 1))
     grad *= s
-    return loss, grad.astype(logits.dtype).reshape(logits.shape)
+    return float(-picked.sum() * s), grad.astype(logits.dtype).reshape(logits.shape)

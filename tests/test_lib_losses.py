@@ -300,3 +300,214 @@ def test_regression_target_nan_is_refused_as_a_missing_value(name, reduction, dt
     assert np.isnan(loss) and np.isnan(grad[0, 1]) and not np.isnan(np.delete(grad, 1)).any()
     # infinite targets are still the caller's own, as before: inf in, inf out
     assert np.isinf(fn(pred, np.array([[0, 0, np.inf], [0, 0, 0]]), reduction=reduction)[0])
+
+
+# --- mask= and ignore_index: padded steps and missing values left out ---------------------
+
+_TORCH_POINTWISE = {"mse": "mse_loss", "mae": "l1_loss",
+                    "bce_with_logits": "binary_cross_entropy_with_logits"}
+_LOOSE = {np.dtype(np.float64): dict(rtol=1e-12, atol=1e-15),
+          np.dtype(np.float32): dict(rtol=2e-6, atol=1e-8)}
+
+
+def _masked_problem(name, shape, dtype, seed):
+    """pred, target and a mask of pred's (labels') shape, about 60% True, at least one."""
+    rng = np.random.default_rng(seed)
+    pred = rng.standard_normal(shape).astype(dtype)
+    if name == "cross_entropy":
+        target = rng.integers(0, shape[-1], shape[:-1])
+    elif name == "bce_with_logits":
+        target = rng.uniform(0, 1, shape).astype(dtype)
+    else:
+        target = rng.standard_normal(shape).astype(dtype)
+    mask = rng.random(target.shape) < 0.6
+    mask.flat[0] = True
+    return pred, target, mask
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits"])
+def test_masked_pointwise_losses_match_torch(name, reduction, dtype):
+    """torch's reduction="none", then the sum over the mask (divided by its count)."""
+    torch = pytest.importorskip("torch")
+    pred, target, mask = _masked_problem(name, (7, 4, 3), dtype, seed=11)
+    loss, grad = getattr(losses, name)(pred, target, reduction, mask=mask)
+    p = torch.from_numpy(pred).requires_grad_()
+    per = getattr(torch.nn.functional, _TORCH_POINTWISE[name])(
+        p, torch.from_numpy(target), reduction="none")
+    m = torch.from_numpy(mask)
+    tl = per[m].sum() / m.sum() if reduction == "mean" else per[m].sum()
+    tl.backward()
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(grad, p.grad.numpy(), **_LOOSE[np.dtype(dtype)])
+    assert not grad[~mask].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+@pytest.mark.parametrize("shape", [(9, 4), (3, 5, 6)])
+def test_cross_entropy_ignore_index_matches_torch(shape, ignore_index, reduction, dtype):
+    torch = pytest.importorskip("torch")
+    logits, labels, _ = _masked_problem("cross_entropy", shape, dtype, seed=12)
+    rng = np.random.default_rng(13)
+    labels[rng.random(labels.shape) < 0.4] = ignore_index
+    labels.flat[0] = 0 if ignore_index != 0 else 1                # one position left in
+    loss, grad = losses.cross_entropy(logits, labels, reduction, ignore_index=ignore_index)
+    p = torch.from_numpy(logits).requires_grad_()
+    C = shape[-1]
+    tl = torch.nn.functional.cross_entropy(p.reshape(-1, C), torch.from_numpy(labels).reshape(-1),
+                                           ignore_index=ignore_index, reduction=reduction)
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(grad, p.grad.numpy(), **_LOOSE[np.dtype(dtype)])
+    assert not grad[labels == ignore_index].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_mask_with_ignore_index_matches_torch(reduction, dtype):
+    """Both given: a position counts where mask is True and its label is not ignore_index;
+    torch's reduction="none" (0 at ignored rows), summed over the mask, over that count."""
+    torch = pytest.importorskip("torch")
+    logits, labels, mask = _masked_problem("cross_entropy", (6, 3, 5), dtype, seed=14)
+    labels[np.random.default_rng(15).random(labels.shape) < 0.3] = -1
+    labels.flat[0] = 3
+    loss, grad = losses.cross_entropy(logits, labels, reduction, ignore_index=-1, mask=mask)
+    p = torch.from_numpy(logits).requires_grad_()
+    per = torch.nn.functional.cross_entropy(p.reshape(-1, 5), torch.from_numpy(labels).reshape(-1),
+                                            ignore_index=-1, reduction="none")
+    m = torch.from_numpy(mask.reshape(-1))
+    counted = m & torch.from_numpy(labels.reshape(-1) != -1)
+    tl = per[m].sum() / counted.sum() if reduction == "mean" else per[m].sum()
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(grad, p.grad.numpy(), **_LOOSE[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits", "cross_entropy"])
+def test_masked_losses_match_their_definitions_and_finite_differences(name, reduction, numeric_grad):
+    """Without torch, float64: the formulas over the kept elements alone, and five-point
+    differences of the masked loss. What is left out is NaN (a missing target, a diverged
+    prediction): the differences there are 0, as the gradient must be."""
+    pred, target, mask = _masked_problem(name, (6, 4, 3), np.float64, seed=16)
+    each = _by_definition(name, pred[mask], target[mask])          # before the NaNs go in
+    want = each.mean() if reduction == "mean" else each.sum()
+    pred[~mask] = np.nan
+    if name == "cross_entropy":
+        target[~mask] = -1                          # no class: a padding label
+    else:
+        target[~mask] = np.nan
+    fn = getattr(losses, name)
+    with np.errstate(all="raise"):
+        loss, grad = fn(pred, target, reduction, mask=mask)
+    assert loss == pytest.approx(want, rel=1e-12)
+    fd = numeric_grad(lambda: fn(pred, target, reduction, mask=mask)[0], pred, 1e-4)
+    np.testing.assert_allclose(grad, fd, rtol=1e-7, atol=1e-10)
+    assert not grad[~mask].any()
+
+
+_DERIVATIVE = {"mse": lambda p, t: 2 * (p - t), "mae": lambda p, t: np.sign(p - t),
+               "bce_with_logits": lambda p, t: 1 / (1 + np.exp(-p)) - t}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits"])
+def test_nan_and_inf_left_out_give_a_finite_loss_and_zero_gradient(name, dtype):
+    """NaN and inf, in pred or target, where mask is False: the loss and gradient of the
+    kept elements alone (float64 formulas), no numpy warning, and an exact 0 gradient."""
+    pred = np.array([[0.5, np.nan, -1.0, 3.0], [np.inf, 2.0, -np.inf, -0.5]], dtype)
+    target = np.array([[0.25, 1.0, np.nan, 0.0], [np.nan, 0.75, 1.0, -np.inf]])
+    mask = np.isfinite(pred) & np.isfinite(target)
+    if name == "bce_with_logits":
+        target[1, 3] = -1.0                  # a padding value outside [0, 1] is left out too
+    p, t = pred[mask].astype(np.float64), target[mask]
+    for reduction, n in (("mean", mask.sum()), ("sum", 1)):
+        with np.errstate(all="raise"):
+            loss, grad = getattr(losses, name)(pred, target.astype(dtype), reduction, mask=mask)
+        assert loss == pytest.approx(_by_definition(name, p, t).sum() / n, rel=1e-6)
+        assert grad.dtype == dtype and np.isfinite(grad).all()
+        np.testing.assert_allclose(grad[mask], _DERIVATIVE[name](p, t) / n, rtol=1e-6)
+        assert not grad[~mask].any()
+
+
+def test_cross_entropy_nan_and_inf_logits_left_out_give_zero_gradient():
+    logits = np.array([[1.0, -2.0, 0.5], [np.nan, 0.0, 1.0], [np.inf, -np.inf, 0.0]])
+    labels = np.array([2, 7, -5])            # out of range where left out: not refused
+    for kw in ({"mask": np.array([True, False, False])}, {"mask": [True, False, True], "ignore_index": -5}):
+        with np.errstate(all="raise"):
+            loss, grad = losses.cross_entropy(logits, labels, **kw)
+        p = np.exp(logits[0]) / np.exp(logits[0]).sum()
+        assert loss == pytest.approx(-np.log(p[2]), rel=1e-13)
+        np.testing.assert_allclose(grad[0], p - np.eye(3)[2], rtol=1e-13, atol=1e-15)
+        assert not grad[1:].any()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got min -5 max 2"):
+        losses.cross_entropy(logits, labels, mask=np.array([True, False, True]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_edges_of_the_pointwise_losses(dtype):
+    """A NaN target where mask is True is still refused (at its index); a float64 target
+    beyond float32 where mask is False is no overflow; a nested list of bools is a mask."""
+    pred = np.zeros((2, 3), dtype)
+    target = np.ones((2, 3))
+    target[0, 1] = target[1, 2] = np.nan
+    mask = np.array([[True, False, True], [True, True, True]])
+    for fn in (losses.mse, losses.mae):
+        with pytest.raises(ValueError, match=r"target must not be NaN .* at index \(1, 2\)$"):
+            fn(pred, target, mask=mask)
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\], got np.float\d+\(nan\)"):
+        losses.bce_with_logits(pred, target, mask=mask)
+    loss, grad = losses.mse(np.zeros(2, dtype), np.array([1e39, 0.5]), mask=[False, True])
+    assert loss == 0.25 and grad.tolist() == [0.0, -1.0]
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits", "cross_entropy"])
+def test_all_false_mask_is_refused_for_a_mean_and_zero_for_a_sum(name):
+    """A mean over no element is torch's nan, which reads as a diverged model: refused by
+    name. A sum over none is 0, with a zero gradient."""
+    pred, target, mask = _masked_problem(name, (4, 3), np.float64, seed=17)
+    none = np.zeros_like(mask)
+    fn = getattr(losses, name)
+    want = "labels must have at least one position left in" if name == "cross_entropy" else \
+        "mask must have at least one True element"
+    with pytest.raises(ValueError, match=f"^{want}.*reduction='mean'"):
+        fn(pred, target, mask=none)
+    loss, grad = fn(pred, target, "sum", mask=none)
+    assert loss == 0.0 and grad.shape == pred.shape and not grad.any()
+
+
+def test_cross_entropy_every_label_ignored():
+    with pytest.raises(ValueError, match=r"not ignore_index, mask True\) for reduction='mean'"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([-100, -100]), ignore_index=-100)
+    loss, grad = losses.cross_entropy(np.ones((2, 3)), np.array([-100, -100]), "sum", ignore_index=-100)
+    assert loss == 0.0 and not grad.any()
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits", "cross_entropy"])
+@pytest.mark.parametrize("bad, exc, match", [
+    (np.ones((4, 3), np.int64), TypeError,
+     r"^mask must be a bool array, True where an element counts, got dtype int64 \(for 0/1 "),
+    (np.ones((4, 3)), TypeError, "^mask must be a bool array.*got dtype float64"),
+    (np.ones(3, bool), ValueError, r"^mask must have the shape of \w+ \(4, 3\), got \(3,\)$"),
+    (np.ones((3, 4), bool), ValueError, r"^mask must have the shape of \w+ \(4, 3\), got \(3, 4\)$"),
+    ([[True], [True, False]], ValueError, "^mask must be an array or a rectangular nested list")])
+def test_a_bad_mask_is_refused_by_name(name, bad, exc, match):
+    """Int 0/1 is refused, not cast (numpy reads an int array as indices); a mask of another
+    shape is refused, not broadcast, even where it would broadcast."""
+    pred = np.zeros((4, 3, 2)) if name == "cross_entropy" else np.zeros((4, 3))
+    target = np.zeros((4, 3), np.int64) if name == "cross_entropy" else np.zeros((4, 3))
+    with pytest.raises(exc, match=match):
+        getattr(losses, name)(pred, target, mask=bad)
+    if name != "cross_entropy":    # (4, 1) broadcasts against (4, 3): still refused
+        with pytest.raises(ValueError, match=r"mask must have the shape of (pred|logits) \(4, 3\)"):
+            getattr(losses, name)(pred, target, mask=np.ones((4, 1), bool))
+
+
+@pytest.mark.parametrize("bad, exc", [(1.0, TypeError), (True, TypeError), ("-100", TypeError)])
+def test_cross_entropy_ignore_index_must_be_an_int(bad, exc):
+    with pytest.raises(exc, match="ignore_index must be an int"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), ignore_index=bad)
