@@ -12,6 +12,7 @@ torch counts it: a step whose gradient is None does not advance it), exactly tor
     SGD:     g += wd p;  b = mu b + (1 - dampening) g  (b = g at t=1);  g = g + mu b if nesterov
              else b;  p -= lr g
     Adam:    g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+             (amsgrad: w = max(w, v), and w replaces v below)
              p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
     AdamW:   p *= 1 - lr wd, then Adam without the g += wd p
     RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
@@ -251,15 +252,18 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with torch's bias correction; weight_decay is L2 added to g.
 
-    params: {name: array}; lr; betas (b1, b2) in [0, 1); eps > 0; weight_decay >= 0.
+    params: {name: array}; lr; betas (b1, b2) in [0, 1); eps > 0; weight_decay >= 0;
+    amsgrad: divide by the running maximum of v instead of v (Reddi et al., torch's
+    ``amsgrad=True``; its buffer ``max_exp_avg_sq`` is state like the others).
     """
 
-    _defaults = ("betas", "eps", "weight_decay")
-    _buffers = ("exp_avg", "exp_avg_sq", "step")
-    _nonnegative = ("exp_avg_sq",)
+    _defaults = ("betas", "eps", "weight_decay", "amsgrad")
+    _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step")
+    _nonnegative = ("exp_avg_sq", "max_exp_avg_sq")
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False):
         super().__init__(params, lr)
         # any length-2 sequence (tuple, list, an OmegaConf ListConfig from a Hydra config)
         # a set or dict has a length but no order (indexing one failed, naming nothing)
@@ -271,15 +275,31 @@ class Adam(Optimizer):
         # eps > 0, as documented: eps = 0 makes a zero gradient's step 0 / 0 = NaN
         self.eps = check_float(eps, "eps", 0.0, min_open=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
 
     def _required(self):
-        return ("exp_avg", "exp_avg_sq")
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
+
+    def load_state_dict(self, state):
+        """Restore a :meth:`state_dict`, as :meth:`Optimizer.load_state_dict`. A state
+        without ``amsgrad`` among its hyper-parameters (written before Adam had it: plain
+        Adam) is refused by an optimizer built with ``amsgrad=True``: it has no maximum to
+        continue from, and loading it would quietly turn AMSGrad off."""
+        hp = state.get("hyperparams") if isinstance(state, dict) else None
+        if self.amsgrad and isinstance(hp, dict) and "amsgrad" not in hp:
+            raise ValueError(f"state['hyperparams'] has no 'amsgrad': the state is plain "
+                             f"{type(self).__name__}'s, from before AMSGrad, with no "
+                             "max_exp_avg_sq to continue; load it into an optimizer built "
+                             "with amsgrad=False")
+        super().load_state_dict(state)
 
     def _update(self, p, g, state):
         b1, b2 = self.betas
         if "exp_avg" not in state:
             state["exp_avg"] = np.zeros(p.shape, p.dtype)      # C order: flat views below
             state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = np.zeros(p.shape, p.dtype)
             state["step"] = 0
         state["step"] += 1
         t = state["step"]
@@ -287,7 +307,8 @@ class Adam(Optimizer):
         shrink = 1.0 - self.lr * self.weight_decay if self._decoupled else 1.0
         _in_place(p, _optim.adam_update, _flat(g), state["exp_avg"].reshape(-1),
                   state["exp_avg_sq"].reshape(-1), b1, b2, self.lr / (1.0 - b1 ** t),
-                  math.sqrt(1.0 - b2 ** t), self.eps, decay, shrink)
+                  math.sqrt(1.0 - b2 ** t), self.eps, decay, shrink,
+                  state["max_exp_avg_sq"].reshape(-1) if self.amsgrad else None)
 
 
 class AdamW(Adam):
@@ -295,8 +316,9 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 class RMSprop(Optimizer):

@@ -107,6 +107,7 @@ class AdamConfig(OptimizerConfig):
     lr: float = 0.01
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
+    amsgrad: bool = False
 
 
 @dataclass

@@ -16,6 +16,11 @@ CASES = [
     ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.02, weight_decay=0.3, betas=(0.5, 0.9))),
+    # AMSGrad: a small beta2 lets v fall often, so the maximum differs from v (with 0.999 the
+    # first steps only raise v, and AMSGrad would be Adam)
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.6), amsgrad=True)),
+    ("Adam", dict(lr=0.01, betas=(0.9, 0.7), eps=1e-6, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.02, betas=(0.5, 0.6), weight_decay=0.3, amsgrad=True)),
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, momentum=0.9, weight_decay=0.05)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5)),
@@ -61,8 +66,9 @@ def _reference_step(name, kw, p, g, state, t):
     if name.startswith("Adam"):
         m = state.setdefault("m", np.zeros_like(p))
         v = state.setdefault("v", np.zeros_like(p))
+        w = state.setdefault("w", np.zeros_like(p)) if kw.get("amsgrad") else None
         reference.adam_update(p, g, m, v, t, kw["lr"], kw.get("betas", (0.9, 0.999)),
-                              kw.get("eps", 1e-8), wd, name == "AdamW")
+                              kw.get("eps", 1e-8), wd, name == "AdamW", w)
     elif name == "SGD":
         buf = state.setdefault("buf", np.zeros_like(p))
         reference.sgd_update(p, g, buf, kw["lr"], kw.get("momentum", 0.0),
@@ -168,6 +174,94 @@ def test_the_compiled_steps_refuse_arrays_of_other_lengths():
         _optim.rmsprop_update(a, a.copy(), a.copy(), b, None, 0.1, 0.9, 1e-8, 0.0, 0.0)
     with pytest.raises(ValueError, match="one length"):
         _optim.rmsprop_update(a, a.copy(), a.copy(), None, None, 0.1, 0.9, 1e-8, 0.0, 0.5)
+    with pytest.raises(ValueError, match="one length"):         # AMSGrad's maximum too
+        _optim.adam_update(a, a.copy(), a.copy(), a.copy(), 0.9, 0.999, 0.1, 1.0, 1e-8, 0.0, 1.0, b)
+
+
+AMSGRAD_CASES = [(n, kw) for n, kw in CASES if kw.get("amsgrad")]
+
+
+@pytest.mark.parametrize("name,kw", AMSGRAD_CASES)
+def test_amsgrad_cases_exercise_the_maximum(name, kw):
+    # the cases above can only tell AMSGrad from Adam if v fell somewhere: the maximum
+    # then differs from v, and the parameters from plain Adam's (torch's, on the same steps)
+    params, plain = _params(), _params()
+    opt = getattr(optim, name)(params, **kw)
+    ref = getattr(optim, name)(plain, **{**kw, "amsgrad": False})
+    for g in _grad_seq(8):
+        opt.step(g)
+        ref.step(g)
+    s = opt.state["w"]
+    assert (s["max_exp_avg_sq"] >= s["exp_avg_sq"]).all()
+    assert (s["max_exp_avg_sq"] > s["exp_avg_sq"]).sum() > 3
+    assert not np.allclose(params["w"], plain["w"], rtol=1e-6, atol=0)
+    assert opt.hyperparams()["amsgrad"] is True and ref.hyperparams()["amsgrad"] is False
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_amsgrad_with_a_nan_gradient_keeps_nan_as_torch_maximum_does(name):
+    # torch.maximum (and np.maximum) propagate NaN from either side; a max written as
+    # `v if v > w else w` keeps the old w where v is NaN, and comparisons with NaN are
+    # where a compiled max goes wrong. Reference: grucy.reference's np.maximum, bit for bit,
+    # and torch where it is installed.
+    from grucy import reference
+    kw = dict(lr=0.1, betas=(0.8, 0.6), amsgrad=True)
+    p = np.array([0.5, -1.0, 2.0, 0.25])
+    start = p.copy()
+    opt = getattr(optim, name)({"w": p}, **kw)
+    ref_p, m, v, w = p.copy(), np.zeros(4), np.zeros(4), np.zeros(4)
+    seq = [np.array([1.0, 2.0, 0.5, -1.0]), np.array([np.nan, 0.1, 0.2, 0.3]),
+           np.array([0.3, np.nan, 0.1, 0.2]), np.array([0.1, 0.1, 0.1, 0.1])]
+    for t, g in enumerate(seq, start=1):
+        opt.step({"w": g})
+        reference.adam_update(ref_p, g, m, v, t, 0.1, (0.8, 0.6), 1e-8, 0.01 if name == "AdamW" else 0.0,
+                              name == "AdamW", w)
+    np.testing.assert_array_equal(opt.state["w"]["max_exp_avg_sq"], w)
+    np.testing.assert_array_equal(p, ref_p)
+    assert np.isnan(w[:2]).all() and np.isfinite(w[2:]).all()
+    try:
+        import torch
+    except ImportError:
+        return
+    tp = torch.from_numpy(start).requires_grad_()
+    topt = getattr(torch.optim, name)([tp], **kw)
+    for g in seq:
+        tp.grad = torch.from_numpy(g.copy())
+        topt.step()
+    np.testing.assert_array_equal(w, topt.state[tp]["max_exp_avg_sq"].numpy())
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
+    # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
+    # switch AMSGrad off without a word (the state's hyper-parameters win), and it has no
+    # maximum to continue from
+    o = getattr(optim, name)(_params(), lr=0.1)
+    o.step(_grad_seq(1)[0])
+    old = o.state_dict()
+    del old["hyperparams"]["amsgrad"]
+    fresh = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    with pytest.raises(ValueError, match=r"state\['hyperparams'\] has no 'amsgrad'.*amsgrad=False"):
+        fresh.load_state_dict(old)
+    assert fresh.amsgrad and fresh.step_count == 0 and all(not b for b in fresh.state.values())
+    plain = getattr(optim, name)(_params(), lr=0.1)           # as it was written: plain Adam
+    plain.load_state_dict(old)
+    assert plain.amsgrad is False and plain.step_count == 1
+    # an AMSGrad state without its buffer (hand-made or damaged) is refused by name
+    a = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    a.step(_grad_seq(1)[0])
+    sd = a.state_dict()
+    assert sd["hyperparams"]["amsgrad"] is True
+    del sd["state"]["b"]["max_exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"state\['state'\]\['b'\] is missing buffers \['max_exp_avg_sq'\]"):
+        getattr(optim, name)(_params(), lr=0.1).load_state_dict(sd)
+    sd = a.state_dict()
+    sd["state"]["w"]["max_exp_avg_sq"] = -sd["state"]["w"]["max_exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"\['max_exp_avg_sq'\] is a running mean of squares"):
+        getattr(optim, name)(_params(), lr=0.1).load_state_dict(sd)
+    with pytest.raises(TypeError, match="amsgrad must be a bool"):
+        getattr(optim, name)(_params(), amsgrad="yes")
 
 
 @pytest.mark.parametrize("name,kw", CASES)
@@ -581,8 +675,11 @@ def _reference_run(name, kw, params, grad_seq):
                     g = g + wd * p[k]
                 s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * g
                 s["v"] = b2 * s.get("v", 0.0) + (1 - b2) * g ** 2
+                v = s["v"]
+                if kw.get("amsgrad", False):        # the largest v so far replaces v
+                    s["vmax"] = v = np.maximum(s.get("vmax", 0.0), v)
                 m_hat = s["m"] / (1 - b1 ** t)
-                v_hat = s["v"] / (1 - b2 ** t)
+                v_hat = v / (1 - b2 ** t)
                 p[k] = p[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
             else:  # RMSprop
                 a, eps = kw.get("alpha", 0.99), kw.get("eps", 1e-8)
@@ -604,7 +701,7 @@ def _reference_run(name, kw, params, grad_seq):
 
 # torch's (and grucy's) buffer names for the reference's
 _BUFFER_NAMES = {"SGD": {"b": "momentum_buffer"},
-                 "Adam": {"m": "exp_avg", "v": "exp_avg_sq", "t": "step"},
+                 "Adam": {"m": "exp_avg", "v": "exp_avg_sq", "vmax": "max_exp_avg_sq", "t": "step"},
                  "RMSprop": {"v": "square_avg", "ga": "grad_avg", "b": "momentum_buffer"}}
 _BUFFER_NAMES["AdamW"] = _BUFFER_NAMES["Adam"]
 

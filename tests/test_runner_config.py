@@ -458,7 +458,8 @@ def test_optimizer_and_scheduler_schemas_take_every_argument_of_their_class(node
               if k not in ("params", "optimizer")}
     assert set(fields) == set(params)
     # the ones added take the library's defaults (lr, momentum, factor, ... are the runner's own)
-    for key in set(fields) & {"centered", "dampening", "mode", "threshold", "threshold_mode", "cooldown", "eps"}:
+    for key in set(fields) & {"centered", "dampening", "mode", "threshold", "threshold_mode", "cooldown", "eps",
+                              "amsgrad"}:
         assert fields[key] == params[key], key
 
 
