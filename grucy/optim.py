@@ -24,6 +24,7 @@ numpy operations an update was five to twelve calls per parameter, most of a sma
 model's optimizer step (benchmarks/optim.py).
 """
 import math
+import numbers
 from collections.abc import Mapping, Set as AbstractSet
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from . import _optim
 from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
            "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
 
 
@@ -363,39 +364,74 @@ class RMSprop(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 
 
-def clip_grad_norm(grads, max_norm, norm_type=2.0):
-    """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
-
-    Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
-    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is 2.0 or ``inf``.
-    As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
-    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
-    """
+def _clipped_arrays(grads, how):
+    """The arrays of ``grads`` ({name: array or None}), checked: float, writeable (``how``
+    says what is done to them in place)."""
     if not isinstance(grads, dict):
         raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
-    max_norm = check_float(max_norm, "max_norm", 0.0)
-    if norm_type not in (2, 2.0, math.inf):
-        raise ValueError(f"norm_type must be 2.0 or inf, got {norm_type!r}")
-    arrays = [g for g in grads.values() if g is not None]
     for name, g in grads.items():
         if g is not None and not (isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float64)):
             raise TypeError(f"grads[{name!r}] must be a float32/float64 numpy array, got "
                             f"{getattr(g, 'dtype', type(g).__name__)}")
         if g is not None and not g.flags.writeable:   # numpy's own error names nothing
-            raise ValueError(f"grads[{name!r}] must be writeable (it is scaled in place)")
+            raise ValueError(f"grads[{name!r}] must be writeable (it is {how} in place)")
+    return [g for g in grads.values() if g is not None]
+
+
+def clip_grad_norm(grads, max_norm, norm_type=2.0):
+    """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
+
+    Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
+    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is p >= 1 (the p-norm of
+    all elements together, summed in float64 as (sum |g|^p)^(1/p), which overflows to inf
+    where torch's does) or ``inf`` (the largest |g|).
+    As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
+    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
+    """
+    max_norm = check_float(max_norm, "max_norm", 0.0)
+    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type must be a real number >= 1 or inf, got {type(norm_type).__name__}")
+    try:
+        p = float(norm_type)
+    except OverflowError:                  # the int 10**400: no float, and no use as a p
+        raise ValueError("norm_type must be >= 1 or inf, got an int beyond float's range") from None
+    if not p >= 1.0:                       # NaN too; p < 1 is no norm (torch computes one)
+        raise ValueError(f"norm_type must be >= 1 (a p-norm) or inf, got {norm_type!r}")
+    arrays = _clipped_arrays(grads, "scaled")
     if not arrays:
         return 0.0
-    if norm_type == math.inf:
+    if p == math.inf:
         # np.max, not max(): Python's max keeps whichever of NaN and a number comes first
         total = float(np.max([np.abs(g).max() if g.size else 0.0 for g in arrays]))
-    else:
+    elif p == 2.0:
         total = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in arrays))
+    elif p == 1.0:
+        total = sum(float(np.abs(g).sum(dtype=np.float64)) for g in arrays)
+    else:
+        with np.errstate(over="ignore"):   # |g|^p beyond float64: inf, as torch's
+            total = sum(float((np.abs(g, dtype=np.float64) ** p).sum()) for g in arrays) ** (1.0 / p)
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:          # NaN too (min(1.0, nan) is 1.0: the NaN would pass unseen)
         with np.errstate(invalid="ignore"):              # inf * 0: documented above
             for g in arrays:
                 g *= g.dtype.type(coef)
     return total
+
+
+def clip_grad_value(grads, clip_value):
+    """Clamp every element of ``grads`` ({name: array or None}, in place) to
+    [-clip_value, clip_value], as torch.nn.utils.clip_grad_value_: an inf becomes
+    +-clip_value and a NaN stays NaN (torch's clamp keeps it).
+
+    ``clip_value`` >= 0 (torch takes a negative one and sets every element to it), rounded
+    to each gradient's dtype as torch rounds it; beyond float32's range it leaves float32
+    gradients as they are (torch refuses it for them). Returns None, as torch's.
+    """
+    clip_value = check_float(clip_value, "clip_value", 0.0)
+    for g in _clipped_arrays(grads, "clipped"):
+        with np.errstate(over="ignore"):   # float32(1e300) is inf: every float32 is within it
+            c = g.dtype.type(clip_value)
+        np.clip(g, -c, c, out=g)
 
 
 # --- learning-rate schedules --------------------------------------------------------------

@@ -331,7 +331,7 @@ def test_accepts_model_with_parameters():
     assert set(opt.params) == set(m.parameters())
 
 
-@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 2.0, 3.0, math.inf])
 def test_clip_grad_norm_matches_torch(norm_type):
     torch = pytest.importorskip("torch")
     for scale in (0.01, 10.0):  # below and above max_norm
@@ -461,7 +461,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match=r"params\['ro'\] must be writeable"):
         optim.Adam({"ro": ro})
     with pytest.raises(ValueError, match="norm_type"):
-        optim.clip_grad_norm({"w": np.zeros(3)}, 1.0, norm_type=1)
+        optim.clip_grad_norm({"w": np.zeros(3)}, 1.0, norm_type=0.5)
     with pytest.raises(TypeError, match="optimizer"):
         optim.StepLR("opt", 2)
     with pytest.raises(ValueError, match="step_size"):
@@ -818,7 +818,7 @@ def test_clip_grad_norm_clips_a_norm_just_above_max_norm(norm_type, over, dtype)
         np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=rtol, atol=0)
 
 
-@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 2.0, 3.0, math.inf])
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("where", [0, 1])          # which gradient holds it: order must not matter
 def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, where):
@@ -864,14 +864,119 @@ def test_clip_grad_norm_edge_cases():
     assert optim.clip_grad_norm(small, 10.0, norm_type=math.inf) == 0.4
     for norm_type in (2.0, math.inf):                         # only empty ones: a norm of 0
         assert optim.clip_grad_norm({"e": np.zeros(0), "f": np.zeros((0, 3))}, 1.0, norm_type=norm_type) == 0.0
-    for bad in (1, 3, 4.0, -math.inf):
-        with pytest.raises(ValueError, match="norm_type"):
+    for bad in (0.5, 0, -1.0, -math.inf, math.nan, 10**400):   # p < 1 is no norm
+        with pytest.raises(ValueError, match="norm_type must be >= 1"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    for bad in ("inf", True, None):
+        with pytest.raises(TypeError, match="norm_type must be a real number"):
+            optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    np.testing.assert_array_equal(small["a"], [0.3, -0.4])       # refused: nothing scaled
     assert optim.clip_grad_norm(g, 0.5) == 5.0
     np.testing.assert_allclose(g["a"], np.array([3.0, 4.0]) * 0.5 / (5.0 + 1e-6), rtol=1e-15)
     z = {"a": np.array([3.0, 4.0])}
     assert optim.clip_grad_norm(z, 0.0) == 5.0                 # max_norm 0 zeroes every gradient
     np.testing.assert_array_equal(z["a"], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 3.0, 7.0])
+@pytest.mark.parametrize("scale", [0.01, 10.0])
+def test_clip_grad_norm_p_norms_match_numpy_and_torch(norm_type, scale, dtype):
+    """Any p >= 1: the total is np.linalg.norm of every element together, in float64, and
+    the gradients are scaled by min(1, max_norm / (total + 1e-6)); torch's clip_grad_norm_
+    gives the same (to float32's precision for float32: it sums those in float32)."""
+    grads = {k: (v * scale).astype(dtype) for k, v in _grad_seq(1)[0].items()}
+    grads["skipped"] = None
+    wide = {k: v.astype(np.float64) for k, v in grads.items() if v is not None}
+    want_total = float(np.linalg.norm(np.concatenate([g.ravel() for g in wide.values()]), ord=norm_type))
+    coef = min(1.0, 1.5 / (want_total + 1e-6))
+    assert (coef < 1) == (scale > 1)
+    total = optim.clip_grad_norm(grads, 1.5, norm_type=norm_type)
+    assert total == pytest.approx(want_total, rel=1e-14)
+    rtol = 1e-14 if dtype == np.float64 else 1e-7
+    for k, g in wide.items():
+        assert grads[k].dtype == dtype
+        np.testing.assert_allclose(grads[k], g * coef, rtol=rtol, atol=0)
+    if scale > 1:       # p matters: the 2-norm's scale is another
+        two = math.sqrt(sum(float((g ** 2).sum()) for g in wide.values()))
+        assert abs(1.5 / (two + 1e-6) - coef) > 1e-3 * coef
+    torch = pytest.importorskip("torch")
+    ts = [torch.from_numpy(v.astype(dtype)).requires_grad_() for v in wide.values()]
+    for t, v in zip(ts, wide.values()):
+        t.grad = torch.from_numpy(v.astype(dtype))
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.5, norm_type=norm_type)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    assert total == pytest.approx(ttotal.item(), rel=tol)
+    for t, k in zip(ts, wide):
+        np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=tol, atol=0)
+
+
+def _clip_values(dtype):
+    g = {"a": np.array([[0.25, -3.0, np.nan], [np.inf, -np.inf, 0.5]], dtype),
+         "b": np.array([0.1, -0.1, 0.10000001, -0.0999999, 2.5e-3], dtype), "c": None,
+         "e": np.zeros((0, 2), dtype)}
+    return g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clip_value", [0.5, 0.1, 0.0, 1e-3, 7])
+def test_clip_grad_value_matches_torch(clip_value, dtype):
+    """Every element clamped to [-c, c] in place, c rounded to the gradient's dtype (0.1
+    in float32 is 0.100000001...: the elements between the two are kept); a NaN stays NaN
+    and +-inf become +-c, as torch.nn.utils.clip_grad_value_ does (its clamp). The
+    reference is written out element by element; torch's too, where it is installed."""
+    grads = _clip_values(dtype)
+    arrays = {k: v for k, v in grads.items()}
+    assert optim.clip_grad_value(grads, clip_value) is None
+    c = dtype(clip_value)
+    for k, g in _clip_values(dtype).items():
+        if g is None:
+            assert grads[k] is None
+            continue
+        assert grads[k] is arrays[k] and grads[k].dtype == dtype      # in place
+        want = np.array([x if np.isnan(x) else (c if x > c else -c if x < -c else x)
+                         for x in g.ravel()], dtype).reshape(g.shape)
+        np.testing.assert_array_equal(grads[k], want, err_msg=k)
+    assert np.isnan(grads["a"][0, 2]) and grads["a"][1, 0] == c
+    try:
+        import torch
+    except ImportError:
+        return
+    src = {k: v for k, v in _clip_values(dtype).items() if v is not None}
+    ts = [torch.from_numpy(np.zeros_like(v)).requires_grad_() for v in src.values()]
+    for t, v in zip(ts, src.values()):
+        t.grad = torch.from_numpy(v)
+    torch.nn.utils.clip_grad_value_(ts, clip_value)
+    for t, k in zip(ts, src):
+        np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
+
+
+def test_clip_grad_value_refuses_bad_arguments_and_changes_nothing():
+    g = {"w": np.array([3.0, -4.0])}
+    for bad, exc, match in [(-1.0, ValueError, "clip_value must be >= 0"),
+                            (math.nan, ValueError, "clip_value must be finite"),
+                            (math.inf, ValueError, "clip_value must be finite"),
+                            ("1", TypeError, "clip_value must be a real number"),
+                            (True, TypeError, "clip_value must be a real number")]:
+        with pytest.raises(exc, match=match):
+            optim.clip_grad_value(g, bad)
+    with pytest.raises(TypeError, match="grads must be a dict"):
+        optim.clip_grad_value([np.zeros(3)], 1.0)
+    with pytest.raises(TypeError, match=r"grads\['i'\] must be a float32/float64 numpy array"):
+        optim.clip_grad_value({"w": g["w"], "i": np.ones(2, np.int64)}, 1.0)
+    ro = np.full(3, 10.0)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"grads\['ro'\] must be writeable \(it is clipped in place\)"):
+        optim.clip_grad_value({"w": g["w"], "ro": ro}, 1.0)
+    np.testing.assert_array_equal(g["w"], [3.0, -4.0])     # checked before any is clipped
+    optim.clip_grad_value({}, 1.0)
+    # a bound beyond float32's range: every float32 is within it, inf included
+    big = np.array([3e38, -np.inf, np.nan], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optim.clip_grad_value({"big": big}, 1e300)
+    np.testing.assert_array_equal(big, np.array([3e38, -np.inf, np.nan], np.float32))
+    assert "clip_grad_value" in optim.__all__
 
 
 @pytest.mark.parametrize("step_size,gamma", [(3, 0.5), (1, 0.9), (4, 2.0)])
