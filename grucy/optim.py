@@ -33,7 +33,7 @@ from . import _optim
 from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
-           "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
+           "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "OPTIMIZERS"]
 
 
 def _as_param_dict(params):
@@ -463,8 +463,13 @@ class _Scheduler:
         unknown = sorted(set(state) - set(keys), key=repr)
         if unknown:
             raise ValueError(f"state has unknown keys {unknown}; expected {', '.join(keys)}")
-        # the constructor's checks validate the settings; it leaves the optimizer untouched
-        fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
+        # the constructor's checks validate the settings; the rate it may set (LinearLR's
+        # start) is the optimizer's to restore, not the schedule's, so it is put back
+        lr = self.optimizer.lr
+        try:
+            fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
+        finally:
+            self.optimizer.lr = lr
         # every value checked before any is set: a refused state leaves the schedule as it was
         base_lr = check_float(state["base_lr"], "base_lr", 0.0)
         last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
@@ -521,6 +526,35 @@ class CosineAnnealingLR(_Scheduler):
         else:
             lr = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (lr - lo) + lo
         self.optimizer.lr = lr
+
+
+class LinearLR(_Scheduler):
+    """Warm-up: the rate goes linearly from ``start_factor`` to ``end_factor`` times the
+    optimizer's over ``total_iters`` calls of :meth:`step`, then stays, with torch's
+    recursive (chainable) form so that values agree with torch.optim.lr_scheduler.LinearLR
+    step by step.
+
+    As torch's, building it sets ``optimizer.lr`` to lr * start_factor at once. To resume,
+    build it, then restore both state dicts: the optimizer's brings back the rate reached.
+    start_factor in (0, 1], end_factor in [0, 1] (torch's bounds), total_iters >= 1.
+    """
+
+    _fields = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        super().__init__(optimizer)
+        self.start_factor = check_float(start_factor, "start_factor", 0.0, 1.0, min_open=True)
+        self.end_factor = check_float(end_factor, "end_factor", 0.0, 1.0)
+        # torch takes 0 and then never leaves start_factor: a warm-up that never ends
+        self.total_iters = check_int(total_iters, "total_iters", 1)
+        optimizer.lr = optimizer.lr * self.start_factor
+
+    def step(self):
+        """Advance one epoch and update optimizer.lr."""
+        self.last_epoch += 1
+        e, n, s, f = self.last_epoch, self.total_iters, self.start_factor, self.end_factor
+        if e <= n:       # the ratio of step e's factor to step e - 1's, as torch computes it
+            self.optimizer.lr = self.optimizer.lr * (1.0 + (f - s) / (n * s + (e - 1) * (f - s)))
 
 
 class ReduceLROnPlateau(_Scheduler):

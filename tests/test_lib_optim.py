@@ -1168,7 +1168,7 @@ def test_resume_keeps_each_parameters_own_step_count(name):
         np.testing.assert_array_equal(half[k], full[k])
 
 
-@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"])
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau"])
 def test_scheduler_defaults_match_torch(name):
     torch = pytest.importorskip("torch")
     import inspect
@@ -1307,3 +1307,93 @@ def test_a_resumed_cosine_schedule_restarts_from_the_saved_base_lr():
     for e in (2, 3, 4):
         resumed.step()
         assert opt2.lr == pytest.approx(0.5 * (1 + math.cos(math.pi * e / 2)) / 2, abs=1e-15), e
+
+
+LINEAR_CASES = [dict(), dict(start_factor=0.1, total_iters=7), dict(start_factor=0.5, end_factor=0.2, total_iters=4),
+                dict(start_factor=1.0, end_factor=0.0, total_iters=3), dict(start_factor=0.25, total_iters=1)]
+
+
+@pytest.mark.parametrize("kw", LINEAR_CASES)
+def test_linear_lr_matches_torch(kw):
+    """The rate at construction and after each of 20 steps, past total_iters, is torch's
+    LinearLR's get_last_lr(): the same chainable products in the same order, so the same
+    bits."""
+    torch = pytest.importorskip("torch")
+    topt, tsched = _torch_sched(torch, "LinearLR", kw)
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.LinearLR(opt, **kw)
+    assert sched.get_last_lr() == tsched.get_last_lr()[0]
+    lrs = [opt.lr]
+    for epoch in range(20):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert sched.get_last_lr() == tsched.get_last_lr()[0], epoch
+        lrs.append(opt.lr)
+    assert len(set(lrs)) > 1 or kw.get("start_factor") == kw.get("end_factor", 1.0)
+
+
+@pytest.mark.parametrize("kw", LINEAR_CASES)
+def test_linear_lr_matches_its_closed_form(kw):
+    """base * (s + (f - s) * min(e, n) / n) at every epoch e, from 0 (construction)."""
+    s, f, n = kw.get("start_factor", 1 / 3), kw.get("end_factor", 1.0), kw.get("total_iters", 5)
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.LinearLR(opt, **kw)
+    for e in range(0, n + 6):
+        if e:
+            sched.step()
+        assert opt.lr == pytest.approx(0.5 * (s + (f - s) * min(e, n) / n), rel=1e-13, abs=1e-15), e
+        assert sched.last_epoch == e and sched.base_lr == 0.5
+
+
+def test_linear_lr_resumes_exactly_and_its_restore_leaves_the_rate_alone():
+    """A state round trip (through JSON) mid warm-up continues bit for bit; loading the
+    schedule's state does not apply start_factor to the optimizer's rate again (its
+    constructor, which load_state_dict calls to check the settings, sets the rate)."""
+    import json
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.LinearLR(opt, start_factor=0.2, total_iters=6)
+    for _ in range(3):
+        sched.step()
+    state, lr = json.loads(json.dumps(sched.state_dict())), opt.lr
+    opt2 = optim.SGD(_params(), lr=0.5)
+    resumed = optim.LinearLR(opt2, start_factor=0.9, end_factor=0.5, total_iters=2)
+    opt2.lr = lr                                    # what the optimizer's own state restores
+    resumed.load_state_dict(state)
+    assert opt2.lr == lr
+    assert (resumed.start_factor, resumed.end_factor, resumed.total_iters) == (0.2, 1.0, 6)
+    for _ in range(6):
+        sched.step()
+        resumed.step()
+        assert opt2.lr == opt.lr
+    assert opt.lr == pytest.approx(0.5, rel=1e-14)
+
+
+@pytest.mark.parametrize("bad,exc,match", [
+    ({"start_factor": 0.0}, ValueError, "start_factor must be > 0"),
+    ({"start_factor": 1.5}, ValueError, "start_factor must be <= 1"),
+    ({"end_factor": -0.1}, ValueError, "end_factor must be >= 0"),
+    ({"end_factor": 2.0}, ValueError, "end_factor must be <= 1"),
+    ({"total_iters": 0}, ValueError, "total_iters must be >= 1"),
+    ({"total_iters": 2.5}, TypeError, "total_iters must be an int"),
+    ({"last_epoch": -1}, ValueError, "last_epoch must be >= 0"),
+    ({"base_lr": "x"}, TypeError, "base_lr must be a real number"),
+    ({"warmup": 3}, ValueError, r"state has unknown keys \['warmup'\]"),
+])
+def test_linear_lr_refuses_bad_settings_and_states_by_name(bad, exc, match):
+    opt = optim.SGD(_params(), lr=0.5)
+    settings = {k: v for k, v in bad.items() if k in optim.LinearLR._fields}
+    if settings:
+        with pytest.raises(exc, match=match):
+            optim.LinearLR(opt, **settings)
+        assert opt.lr == 0.5                        # refused before the rate was set
+    sched = optim.LinearLR(opt, start_factor=0.5, total_iters=4)
+    sched.step()
+    before, lr = sched.state_dict(), opt.lr
+    with pytest.raises(exc, match=match):
+        sched.load_state_dict({**before, **bad})
+    assert sched.state_dict() == before and opt.lr == lr     # a refused state changes nothing
+    missing = {k: v for k, v in before.items() if k != "total_iters"}
+    with pytest.raises(ValueError, match="state is missing 'total_iters'"):
+        sched.load_state_dict(missing)
+
