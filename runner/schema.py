@@ -144,6 +144,15 @@ class CosineConfig:
 
 
 @dataclass
+class LinearLRConfig:
+    _target_: str = "grucy.optim.LinearLR"
+    _partial_: bool = True
+    start_factor: float = 1.0 / 3
+    end_factor: float = 1.0
+    total_iters: int = 5
+
+
+@dataclass
 class PlateauConfig:
     _target_: str = "grucy.optim.ReduceLROnPlateau"
     _partial_: bool = True
@@ -212,6 +221,7 @@ def register() -> None:
         ("optimizer", "rmsprop", RMSpropConfig),
         ("scheduler", "step", StepLRConfig),
         ("scheduler", "cosine", CosineConfig),
+        ("scheduler", "linear", LinearLRConfig),
         ("scheduler", "plateau", PlateauConfig),
         ("trainer", "trainer", TrainerConfig),
     ]:

@@ -457,6 +457,9 @@ def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     ["scheduler=plateau", "scheduler.patience=1"],
     ["scheduler=cosine", "scheduler.eta_min=0.001", "optimizer=sgd"],
     ["model=bigru", "model.dropout=0.3", "optimizer=rmsprop"],   # dropout masks resume too
+    # a warm-up that spans the resume (building it sets the rate, which the optimizer's
+    # state then restores), with AMSGrad's max_exp_avg_sq in the checkpoint
+    ["scheduler=linear", "scheduler.total_iters=4", "optimizer.amsgrad=true"],
 ])
 def test_resume_equals_uninterrupted(tmp_path, variant):
     ov = tiny("sine", ["trainer.epochs=5"] + variant)
