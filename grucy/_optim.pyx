@@ -13,6 +13,8 @@ Notation (grucy/optim.py's docstring; grucy.reference has the numpy twins, numbe
         Adam only   (0) g = g + R(wd) · p
                     (1) m = m · R(b1) + R(1 − b1) · g
                     (2) v = v · R(b2) + (R(1 − b2) · g) · g
+        amsgrad     (2') w = max(w, v), NaN if either is (np.maximum's and torch.maximum's);
+                         w replaces v in (3)
                     (3) d = sqrt(v) / R(sqrt(1 − b2^t)) + R(eps)
                     (4) p = p − (R(lr / (1 − b1^t)) · m) / d
     SGD (b, the momentum buffer; mu, dampening)
@@ -58,12 +60,12 @@ cdef inline real _sqrt(real x) noexcept nogil:
         return sqrt(x)
 
 
-cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real c1, real c2,
-                real rb1, real rb2, real rs, real rq, real re, real rl, real rk, bint decay,
-                bint decoupled) noexcept nogil:
-    """Adam's (0) to (4) over n elements."""
+cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real *w, real c1,
+                real c2, real rb1, real rb2, real rs, real rq, real re, real rl, real rk,
+                bint decay, bint decoupled, bint amsgrad) noexcept nogil:
+    """Adam's (0) to (4) over n elements (w: AMSGrad's running maximum of v, or NULL)."""
     cdef Py_ssize_t i
-    cdef real gi, mi, vi, d
+    cdef real gi, mi, vi, wi, d
     for i in range(n):
         gi = g[i]
         if decoupled:
@@ -74,29 +76,38 @@ cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real c1,
         vi = v[i] * rb2 + (c2 * gi) * gi                               # (2)
         m[i] = mi
         v[i] = vi
+        if amsgrad:
+            wi = w[i]
+            if vi > wi or vi != vi:        # a NaN in w stays: neither test is true for it
+                wi = vi
+            w[i] = wi                                                  # (2')
+            vi = wi
         d = _sqrt(vi) / rq + re                                        # (3)
         p[i] = p[i] - (rs * mi) / d                                    # (4)
 
 
 def adam_update(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double b1,
                 double b2, double step_size, double bias2_sqrt, double eps, double l2,
-                double shrink):
-    """One Adam step of p, m and v in place from g: (0) to (4) above.
+                double shrink, real[::1] w=None):
+    """One Adam step of p, m and v (and w, AMSGrad's maximum of v, when not None) in place
+    from g: (0) to (4) above.
 
     step_size = lr / (1 − b1^t) and bias2_sqrt = sqrt(1 − b2^t), computed by the caller in
     double as the numpy formula did; l2 is Adam's weight decay (0: none; skipped, not
     added as 0 · p, which is NaN where p is infinite), shrink AdamW's 1 − lr·wd (1: none).
     """
     cdef Py_ssize_t n = p.shape[0]
-    if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
-        raise ValueError(f"adam_update: p, g, m and v must have one length, got "
-                         f"{(p.shape[0], g.shape[0], m.shape[0], v.shape[0])}")
+    cdef bint amsgrad = w is not None
+    if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n or (amsgrad and w.shape[0] != n):
+        raise ValueError(f"adam_update: p, g, m, v (and w) must have one length, got "
+                         f"{(p.shape[0], g.shape[0], m.shape[0], v.shape[0])}"
+                         + (f" and {w.shape[0]}" if amsgrad else ""))
     if n == 0:                          # no element 0 to point at
         return
     with nogil:
-        _adam(n, &p[0], &g[0], &m[0], &v[0], <real>(1.0 - b1), <real>(1.0 - b2), <real>b1,
-              <real>b2, <real>step_size, <real>bias2_sqrt, <real>eps, <real>l2, <real>shrink,
-              l2 != 0, shrink != 1)
+        _adam(n, &p[0], &g[0], &m[0], &v[0], &w[0] if amsgrad else NULL, <real>(1.0 - b1),
+              <real>(1.0 - b2), <real>b1, <real>b2, <real>step_size, <real>bias2_sqrt,
+              <real>eps, <real>l2, <real>shrink, l2 != 0, shrink != 1, amsgrad)
 
 
 cdef void _sgd(Py_ssize_t n, real *p, const real *g, real *b, real rl, real rmu, real rd,

@@ -12,6 +12,7 @@ torch counts it: a step whose gradient is None does not advance it), exactly tor
     SGD:     g += wd p;  b = mu b + (1 - dampening) g  (b = g at t=1);  g = g + mu b if nesterov
              else b;  p -= lr g
     Adam:    g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+             (amsgrad: w = max(w, v), and w replaces v below)
              p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
     AdamW:   p *= 1 - lr wd, then Adam without the g += wd p
     RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
@@ -23,6 +24,7 @@ numpy operations an update was five to twelve calls per parameter, most of a sma
 model's optimizer step (benchmarks/optim.py).
 """
 import math
+import numbers
 from collections.abc import Mapping, Set as AbstractSet
 
 import numpy as np
@@ -30,8 +32,8 @@ import numpy as np
 from . import _optim
 from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm",
-           "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OPTIMIZERS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
+           "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "OPTIMIZERS"]
 
 
 def _as_param_dict(params):
@@ -251,15 +253,18 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with torch's bias correction; weight_decay is L2 added to g.
 
-    params: {name: array}; lr; betas (b1, b2) in [0, 1); eps > 0; weight_decay >= 0.
+    params: {name: array}; lr; betas (b1, b2) in [0, 1); eps > 0; weight_decay >= 0;
+    amsgrad: divide by the running maximum of v instead of v (Reddi et al., torch's
+    ``amsgrad=True``; its buffer ``max_exp_avg_sq`` is state like the others).
     """
 
-    _defaults = ("betas", "eps", "weight_decay")
-    _buffers = ("exp_avg", "exp_avg_sq", "step")
-    _nonnegative = ("exp_avg_sq",)
+    _defaults = ("betas", "eps", "weight_decay", "amsgrad")
+    _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step")
+    _nonnegative = ("exp_avg_sq", "max_exp_avg_sq")
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False):
         super().__init__(params, lr)
         # any length-2 sequence (tuple, list, an OmegaConf ListConfig from a Hydra config)
         # a set or dict has a length but no order (indexing one failed, naming nothing)
@@ -271,15 +276,31 @@ class Adam(Optimizer):
         # eps > 0, as documented: eps = 0 makes a zero gradient's step 0 / 0 = NaN
         self.eps = check_float(eps, "eps", 0.0, min_open=True)
         self.weight_decay = check_float(weight_decay, "weight_decay", 0.0)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
 
     def _required(self):
-        return ("exp_avg", "exp_avg_sq")
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
+
+    def load_state_dict(self, state):
+        """Restore a :meth:`state_dict`, as :meth:`Optimizer.load_state_dict`. A state
+        without ``amsgrad`` among its hyper-parameters (written before Adam had it: plain
+        Adam) is refused by an optimizer built with ``amsgrad=True``: it has no maximum to
+        continue from, and loading it would quietly turn AMSGrad off."""
+        hp = state.get("hyperparams") if isinstance(state, dict) else None
+        if self.amsgrad and isinstance(hp, dict) and "amsgrad" not in hp:
+            raise ValueError(f"state['hyperparams'] has no 'amsgrad': the state is plain "
+                             f"{type(self).__name__}'s, from before AMSGrad, with no "
+                             "max_exp_avg_sq to continue; load it into an optimizer built "
+                             "with amsgrad=False")
+        super().load_state_dict(state)
 
     def _update(self, p, g, state):
         b1, b2 = self.betas
         if "exp_avg" not in state:
             state["exp_avg"] = np.zeros(p.shape, p.dtype)      # C order: flat views below
             state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = np.zeros(p.shape, p.dtype)
             state["step"] = 0
         state["step"] += 1
         t = state["step"]
@@ -287,7 +308,8 @@ class Adam(Optimizer):
         shrink = 1.0 - self.lr * self.weight_decay if self._decoupled else 1.0
         _in_place(p, _optim.adam_update, _flat(g), state["exp_avg"].reshape(-1),
                   state["exp_avg_sq"].reshape(-1), b1, b2, self.lr / (1.0 - b1 ** t),
-                  math.sqrt(1.0 - b2 ** t), self.eps, decay, shrink)
+                  math.sqrt(1.0 - b2 ** t), self.eps, decay, shrink,
+                  state["max_exp_avg_sq"].reshape(-1) if self.amsgrad else None)
 
 
 class AdamW(Adam):
@@ -295,8 +317,9 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 class RMSprop(Optimizer):
@@ -341,39 +364,74 @@ class RMSprop(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 
 
-def clip_grad_norm(grads, max_norm, norm_type=2.0):
-    """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
-
-    Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
-    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is 2.0 or ``inf``.
-    As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
-    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
-    """
+def _clipped_arrays(grads, how):
+    """The arrays of ``grads`` ({name: array or None}), checked: float, writeable (``how``
+    says what is done to them in place)."""
     if not isinstance(grads, dict):
         raise TypeError(f"grads must be a dict {{name: array}}, got {type(grads).__name__}")
-    max_norm = check_float(max_norm, "max_norm", 0.0)
-    if norm_type not in (2, 2.0, math.inf):
-        raise ValueError(f"norm_type must be 2.0 or inf, got {norm_type!r}")
-    arrays = [g for g in grads.values() if g is not None]
     for name, g in grads.items():
         if g is not None and not (isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float64)):
             raise TypeError(f"grads[{name!r}] must be a float32/float64 numpy array, got "
                             f"{getattr(g, 'dtype', type(g).__name__)}")
         if g is not None and not g.flags.writeable:   # numpy's own error names nothing
-            raise ValueError(f"grads[{name!r}] must be writeable (it is scaled in place)")
+            raise ValueError(f"grads[{name!r}] must be writeable (it is {how} in place)")
+    return [g for g in grads.values() if g is not None]
+
+
+def clip_grad_norm(grads, max_norm, norm_type=2.0):
+    """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
+
+    Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
+    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is p >= 1 (the p-norm of
+    all elements together, summed in float64 as (sum |g|^p)^(1/p), which overflows to inf
+    where torch's does) or ``inf`` (the largest |g|).
+    As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
+    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
+    """
+    max_norm = check_float(max_norm, "max_norm", 0.0)
+    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
+        raise TypeError(f"norm_type must be a real number >= 1 or inf, got {type(norm_type).__name__}")
+    try:
+        p = float(norm_type)
+    except OverflowError:                  # the int 10**400: no float, and no use as a p
+        raise ValueError("norm_type must be >= 1 or inf, got an int beyond float's range") from None
+    if not p >= 1.0:                       # NaN too; p < 1 is no norm (torch computes one)
+        raise ValueError(f"norm_type must be >= 1 (a p-norm) or inf, got {norm_type!r}")
+    arrays = _clipped_arrays(grads, "scaled")
     if not arrays:
         return 0.0
-    if norm_type == math.inf:
+    if p == math.inf:
         # np.max, not max(): Python's max keeps whichever of NaN and a number comes first
         total = float(np.max([np.abs(g).max() if g.size else 0.0 for g in arrays]))
-    else:
+    elif p == 2.0:
         total = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in arrays))
+    elif p == 1.0:
+        total = sum(float(np.abs(g).sum(dtype=np.float64)) for g in arrays)
+    else:
+        with np.errstate(over="ignore"):   # |g|^p beyond float64: inf, as torch's
+            total = sum(float((np.abs(g, dtype=np.float64) ** p).sum()) for g in arrays) ** (1.0 / p)
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:          # NaN too (min(1.0, nan) is 1.0: the NaN would pass unseen)
         with np.errstate(invalid="ignore"):              # inf * 0: documented above
             for g in arrays:
                 g *= g.dtype.type(coef)
     return total
+
+
+def clip_grad_value(grads, clip_value):
+    """Clamp every element of ``grads`` ({name: array or None}, in place) to
+    [-clip_value, clip_value], as torch.nn.utils.clip_grad_value_: an inf becomes
+    +-clip_value and a NaN stays NaN (torch's clamp keeps it).
+
+    ``clip_value`` >= 0 (torch takes a negative one and sets every element to it), rounded
+    to each gradient's dtype as torch rounds it; beyond float32's range it leaves float32
+    gradients as they are (torch refuses it for them). Returns None, as torch's.
+    """
+    clip_value = check_float(clip_value, "clip_value", 0.0)
+    for g in _clipped_arrays(grads, "clipped"):
+        with np.errstate(over="ignore"):   # float32(1e300) is inf: every float32 is within it
+            c = g.dtype.type(clip_value)
+        np.clip(g, -c, c, out=g)
 
 
 # --- learning-rate schedules --------------------------------------------------------------
@@ -405,8 +463,13 @@ class _Scheduler:
         unknown = sorted(set(state) - set(keys), key=repr)
         if unknown:
             raise ValueError(f"state has unknown keys {unknown}; expected {', '.join(keys)}")
-        # the constructor's checks validate the settings; it leaves the optimizer untouched
-        fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
+        # the constructor's checks validate the settings; the rate it may set (LinearLR's
+        # start) is the optimizer's to restore, not the schedule's, so it is put back
+        lr = self.optimizer.lr
+        try:
+            fresh = type(self)(self.optimizer, **{k: state[k] for k in self._fields})
+        finally:
+            self.optimizer.lr = lr
         # every value checked before any is set: a refused state leaves the schedule as it was
         base_lr = check_float(state["base_lr"], "base_lr", 0.0)
         last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
@@ -463,6 +526,35 @@ class CosineAnnealingLR(_Scheduler):
         else:
             lr = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (lr - lo) + lo
         self.optimizer.lr = lr
+
+
+class LinearLR(_Scheduler):
+    """Warm-up: the rate goes linearly from ``start_factor`` to ``end_factor`` times the
+    optimizer's over ``total_iters`` calls of :meth:`step`, then stays, with torch's
+    recursive (chainable) form so that values agree with torch.optim.lr_scheduler.LinearLR
+    step by step.
+
+    As torch's, building it sets ``optimizer.lr`` to lr * start_factor at once. To resume,
+    build it, then restore both state dicts: the optimizer's brings back the rate reached.
+    start_factor in (0, 1], end_factor in [0, 1] (torch's bounds), total_iters >= 1.
+    """
+
+    _fields = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        super().__init__(optimizer)
+        self.start_factor = check_float(start_factor, "start_factor", 0.0, 1.0, min_open=True)
+        self.end_factor = check_float(end_factor, "end_factor", 0.0, 1.0)
+        # torch takes 0 and then never leaves start_factor: a warm-up that never ends
+        self.total_iters = check_int(total_iters, "total_iters", 1)
+        optimizer.lr = optimizer.lr * self.start_factor
+
+    def step(self):
+        """Advance one epoch and update optimizer.lr."""
+        self.last_epoch += 1
+        e, n, s, f = self.last_epoch, self.total_iters, self.start_factor, self.end_factor
+        if e <= n:       # the ratio of step e's factor to step e - 1's, as torch computes it
+            self.optimizer.lr = self.optimizer.lr * (1.0 + (f - s) / (n * s + (e - 1) * (f - s)))
 
 
 class ReduceLROnPlateau(_Scheduler):

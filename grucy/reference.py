@@ -281,9 +281,10 @@ def gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, *, reset_after=False):
 # --------------------------------------------------------------------------------------------
 
 def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                decoupled=False):
+                decoupled=False, max_v=None):
     """Step t (from 1) of Adam (AdamW when decoupled) on p, m and v from g, as numpy
-    operations on the arrays' dtype; grucy.optim.Adam's compiled step gives these bits."""
+    operations on the arrays' dtype; grucy.optim.Adam's compiled step gives these bits.
+    max_v: AMSGrad's running maximum of v (updated in place), or None for plain Adam."""
     b1, b2 = betas
     if weight_decay:
         if decoupled:
@@ -294,6 +295,9 @@ def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.
     m += (1.0 - b1) * g
     v *= b2                                                                  # (2)
     v += (1.0 - b2) * g * g
+    if max_v is not None:
+        np.maximum(max_v, v, out=max_v)                                      # (2') AMSGrad
+        v = max_v
     denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + eps                      # (3)
     p -= (lr / (1.0 - b1 ** t)) * m / denom                                  # (4)
 

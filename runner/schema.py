@@ -107,6 +107,7 @@ class AdamConfig(OptimizerConfig):
     lr: float = 0.01
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
+    amsgrad: bool = False
 
 
 @dataclass
@@ -140,6 +141,15 @@ class CosineConfig:
     _partial_: bool = True
     T_max: int = MISSING
     eta_min: float = 0.0
+
+
+@dataclass
+class LinearLRConfig:
+    _target_: str = "grucy.optim.LinearLR"
+    _partial_: bool = True
+    start_factor: float = 1.0 / 3
+    end_factor: float = 1.0
+    total_iters: int = 5
 
 
 @dataclass
@@ -211,6 +221,7 @@ def register() -> None:
         ("optimizer", "rmsprop", RMSpropConfig),
         ("scheduler", "step", StepLRConfig),
         ("scheduler", "cosine", CosineConfig),
+        ("scheduler", "linear", LinearLRConfig),
         ("scheduler", "plateau", PlateauConfig),
         ("trainer", "trainer", TrainerConfig),
     ]:

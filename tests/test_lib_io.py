@@ -297,11 +297,14 @@ OPTIMIZERS = [
     ("Adam", dict(lr=0.01, weight_decay=0.01), ("CosineAnnealingLR", dict(T_max=3, eta_min=0.001))),
     ("AdamW", dict(lr=0.01), ("ReduceLROnPlateau", dict(patience=0, factor=0.5))),
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True), ("StepLR", dict(step_size=1, gamma=0.9))),
+    # AMSGrad's max_exp_avg_sq goes through the file too (a small beta2: the maximum is not v)
+    ("AdamW", dict(lr=0.01, betas=(0.9, 0.6), amsgrad=True), ("StepLR", dict(step_size=2, gamma=0.5))),
 ]
 
 
 @pytest.mark.parametrize("model_name", sorted(MODELS))
-@pytest.mark.parametrize("opt_name,opt_kw,sched", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+@pytest.mark.parametrize("opt_name,opt_kw,sched", OPTIMIZERS,
+                         ids=[o[0] + ("-amsgrad" if o[1].get("amsgrad") else "") for o in OPTIMIZERS])
 def test_every_model_and_optimizer_resumes_exactly(tmp_path, model_name, opt_name, opt_kw, sched):
     """Train 6 steps straight vs 3 steps, save (model + optimizer + scheduler state in the
     metadata), load into fresh objects, 3 more steps: bitwise the same parameters and lr."""

@@ -16,6 +16,11 @@ CASES = [
     ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.02, weight_decay=0.3, betas=(0.5, 0.9))),
+    # AMSGrad: a small beta2 lets v fall often, so the maximum differs from v (with 0.999 the
+    # first steps only raise v, and AMSGrad would be Adam)
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.6), amsgrad=True)),
+    ("Adam", dict(lr=0.01, betas=(0.9, 0.7), eps=1e-6, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.02, betas=(0.5, 0.6), weight_decay=0.3, amsgrad=True)),
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, momentum=0.9, weight_decay=0.05)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5)),
@@ -61,8 +66,9 @@ def _reference_step(name, kw, p, g, state, t):
     if name.startswith("Adam"):
         m = state.setdefault("m", np.zeros_like(p))
         v = state.setdefault("v", np.zeros_like(p))
+        w = state.setdefault("w", np.zeros_like(p)) if kw.get("amsgrad") else None
         reference.adam_update(p, g, m, v, t, kw["lr"], kw.get("betas", (0.9, 0.999)),
-                              kw.get("eps", 1e-8), wd, name == "AdamW")
+                              kw.get("eps", 1e-8), wd, name == "AdamW", w)
     elif name == "SGD":
         buf = state.setdefault("buf", np.zeros_like(p))
         reference.sgd_update(p, g, buf, kw["lr"], kw.get("momentum", 0.0),
@@ -168,6 +174,94 @@ def test_the_compiled_steps_refuse_arrays_of_other_lengths():
         _optim.rmsprop_update(a, a.copy(), a.copy(), b, None, 0.1, 0.9, 1e-8, 0.0, 0.0)
     with pytest.raises(ValueError, match="one length"):
         _optim.rmsprop_update(a, a.copy(), a.copy(), None, None, 0.1, 0.9, 1e-8, 0.0, 0.5)
+    with pytest.raises(ValueError, match="one length"):         # AMSGrad's maximum too
+        _optim.adam_update(a, a.copy(), a.copy(), a.copy(), 0.9, 0.999, 0.1, 1.0, 1e-8, 0.0, 1.0, b)
+
+
+AMSGRAD_CASES = [(n, kw) for n, kw in CASES if kw.get("amsgrad")]
+
+
+@pytest.mark.parametrize("name,kw", AMSGRAD_CASES)
+def test_amsgrad_cases_exercise_the_maximum(name, kw):
+    # the cases above can only tell AMSGrad from Adam if v fell somewhere: the maximum
+    # then differs from v, and the parameters from plain Adam's (torch's, on the same steps)
+    params, plain = _params(), _params()
+    opt = getattr(optim, name)(params, **kw)
+    ref = getattr(optim, name)(plain, **{**kw, "amsgrad": False})
+    for g in _grad_seq(8):
+        opt.step(g)
+        ref.step(g)
+    s = opt.state["w"]
+    assert (s["max_exp_avg_sq"] >= s["exp_avg_sq"]).all()
+    assert (s["max_exp_avg_sq"] > s["exp_avg_sq"]).sum() > 3
+    assert not np.allclose(params["w"], plain["w"], rtol=1e-6, atol=0)
+    assert opt.hyperparams()["amsgrad"] is True and ref.hyperparams()["amsgrad"] is False
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_amsgrad_with_a_nan_gradient_keeps_nan_as_torch_maximum_does(name):
+    # torch.maximum (and np.maximum) propagate NaN from either side; a max written as
+    # `v if v > w else w` keeps the old w where v is NaN, and comparisons with NaN are
+    # where a compiled max goes wrong. Reference: grucy.reference's np.maximum, bit for bit,
+    # and torch where it is installed.
+    from grucy import reference
+    kw = dict(lr=0.1, betas=(0.8, 0.6), amsgrad=True)
+    p = np.array([0.5, -1.0, 2.0, 0.25])
+    start = p.copy()
+    opt = getattr(optim, name)({"w": p}, **kw)
+    ref_p, m, v, w = p.copy(), np.zeros(4), np.zeros(4), np.zeros(4)
+    seq = [np.array([1.0, 2.0, 0.5, -1.0]), np.array([np.nan, 0.1, 0.2, 0.3]),
+           np.array([0.3, np.nan, 0.1, 0.2]), np.array([0.1, 0.1, 0.1, 0.1])]
+    for t, g in enumerate(seq, start=1):
+        opt.step({"w": g})
+        reference.adam_update(ref_p, g, m, v, t, 0.1, (0.8, 0.6), 1e-8, 0.01 if name == "AdamW" else 0.0,
+                              name == "AdamW", w)
+    np.testing.assert_array_equal(opt.state["w"]["max_exp_avg_sq"], w)
+    np.testing.assert_array_equal(p, ref_p)
+    assert np.isnan(w[:2]).all() and np.isfinite(w[2:]).all()
+    try:
+        import torch
+    except ImportError:
+        return
+    tp = torch.from_numpy(start).requires_grad_()
+    topt = getattr(torch.optim, name)([tp], **kw)
+    for g in seq:
+        tp.grad = torch.from_numpy(g.copy())
+        topt.step()
+    np.testing.assert_array_equal(w, topt.state[tp]["max_exp_avg_sq"].numpy())
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
+    # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
+    # switch AMSGrad off without a word (the state's hyper-parameters win), and it has no
+    # maximum to continue from
+    o = getattr(optim, name)(_params(), lr=0.1)
+    o.step(_grad_seq(1)[0])
+    old = o.state_dict()
+    del old["hyperparams"]["amsgrad"]
+    fresh = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    with pytest.raises(ValueError, match=r"state\['hyperparams'\] has no 'amsgrad'.*amsgrad=False"):
+        fresh.load_state_dict(old)
+    assert fresh.amsgrad and fresh.step_count == 0 and all(not b for b in fresh.state.values())
+    plain = getattr(optim, name)(_params(), lr=0.1)           # as it was written: plain Adam
+    plain.load_state_dict(old)
+    assert plain.amsgrad is False and plain.step_count == 1
+    # an AMSGrad state without its buffer (hand-made or damaged) is refused by name
+    a = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    a.step(_grad_seq(1)[0])
+    sd = a.state_dict()
+    assert sd["hyperparams"]["amsgrad"] is True
+    del sd["state"]["b"]["max_exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"state\['state'\]\['b'\] is missing buffers \['max_exp_avg_sq'\]"):
+        getattr(optim, name)(_params(), lr=0.1).load_state_dict(sd)
+    sd = a.state_dict()
+    sd["state"]["w"]["max_exp_avg_sq"] = -sd["state"]["w"]["max_exp_avg_sq"]
+    with pytest.raises(ValueError, match=r"\['max_exp_avg_sq'\] is a running mean of squares"):
+        getattr(optim, name)(_params(), lr=0.1).load_state_dict(sd)
+    with pytest.raises(TypeError, match="amsgrad must be a bool"):
+        getattr(optim, name)(_params(), amsgrad="yes")
 
 
 @pytest.mark.parametrize("name,kw", CASES)
@@ -237,7 +331,7 @@ def test_accepts_model_with_parameters():
     assert set(opt.params) == set(m.parameters())
 
 
-@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 2.0, 3.0, math.inf])
 def test_clip_grad_norm_matches_torch(norm_type):
     torch = pytest.importorskip("torch")
     for scale in (0.01, 10.0):  # below and above max_norm
@@ -367,7 +461,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match=r"params\['ro'\] must be writeable"):
         optim.Adam({"ro": ro})
     with pytest.raises(ValueError, match="norm_type"):
-        optim.clip_grad_norm({"w": np.zeros(3)}, 1.0, norm_type=1)
+        optim.clip_grad_norm({"w": np.zeros(3)}, 1.0, norm_type=0.5)
     with pytest.raises(TypeError, match="optimizer"):
         optim.StepLR("opt", 2)
     with pytest.raises(ValueError, match="step_size"):
@@ -581,8 +675,11 @@ def _reference_run(name, kw, params, grad_seq):
                     g = g + wd * p[k]
                 s["m"] = b1 * s.get("m", 0.0) + (1 - b1) * g
                 s["v"] = b2 * s.get("v", 0.0) + (1 - b2) * g ** 2
+                v = s["v"]
+                if kw.get("amsgrad", False):        # the largest v so far replaces v
+                    s["vmax"] = v = np.maximum(s.get("vmax", 0.0), v)
                 m_hat = s["m"] / (1 - b1 ** t)
-                v_hat = s["v"] / (1 - b2 ** t)
+                v_hat = v / (1 - b2 ** t)
                 p[k] = p[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
             else:  # RMSprop
                 a, eps = kw.get("alpha", 0.99), kw.get("eps", 1e-8)
@@ -604,7 +701,7 @@ def _reference_run(name, kw, params, grad_seq):
 
 # torch's (and grucy's) buffer names for the reference's
 _BUFFER_NAMES = {"SGD": {"b": "momentum_buffer"},
-                 "Adam": {"m": "exp_avg", "v": "exp_avg_sq", "t": "step"},
+                 "Adam": {"m": "exp_avg", "v": "exp_avg_sq", "vmax": "max_exp_avg_sq", "t": "step"},
                  "RMSprop": {"v": "square_avg", "ga": "grad_avg", "b": "momentum_buffer"}}
 _BUFFER_NAMES["AdamW"] = _BUFFER_NAMES["Adam"]
 
@@ -721,7 +818,7 @@ def test_clip_grad_norm_clips_a_norm_just_above_max_norm(norm_type, over, dtype)
         np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=rtol, atol=0)
 
 
-@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 2.0, 3.0, math.inf])
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("where", [0, 1])          # which gradient holds it: order must not matter
 def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, where):
@@ -767,14 +864,119 @@ def test_clip_grad_norm_edge_cases():
     assert optim.clip_grad_norm(small, 10.0, norm_type=math.inf) == 0.4
     for norm_type in (2.0, math.inf):                         # only empty ones: a norm of 0
         assert optim.clip_grad_norm({"e": np.zeros(0), "f": np.zeros((0, 3))}, 1.0, norm_type=norm_type) == 0.0
-    for bad in (1, 3, 4.0, -math.inf):
-        with pytest.raises(ValueError, match="norm_type"):
+    for bad in (0.5, 0, -1.0, -math.inf, math.nan, 10**400):   # p < 1 is no norm
+        with pytest.raises(ValueError, match="norm_type must be >= 1"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    for bad in ("inf", True, None):
+        with pytest.raises(TypeError, match="norm_type must be a real number"):
+            optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    np.testing.assert_array_equal(small["a"], [0.3, -0.4])       # refused: nothing scaled
     assert optim.clip_grad_norm(g, 0.5) == 5.0
     np.testing.assert_allclose(g["a"], np.array([3.0, 4.0]) * 0.5 / (5.0 + 1e-6), rtol=1e-15)
     z = {"a": np.array([3.0, 4.0])}
     assert optim.clip_grad_norm(z, 0.0) == 5.0                 # max_norm 0 zeroes every gradient
     np.testing.assert_array_equal(z["a"], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 3.0, 7.0])
+@pytest.mark.parametrize("scale", [0.01, 10.0])
+def test_clip_grad_norm_p_norms_match_numpy_and_torch(norm_type, scale, dtype):
+    """Any p >= 1: the total is np.linalg.norm of every element together, in float64, and
+    the gradients are scaled by min(1, max_norm / (total + 1e-6)); torch's clip_grad_norm_
+    gives the same (to float32's precision for float32: it sums those in float32)."""
+    grads = {k: (v * scale).astype(dtype) for k, v in _grad_seq(1)[0].items()}
+    grads["skipped"] = None
+    wide = {k: v.astype(np.float64) for k, v in grads.items() if v is not None}
+    want_total = float(np.linalg.norm(np.concatenate([g.ravel() for g in wide.values()]), ord=norm_type))
+    coef = min(1.0, 1.5 / (want_total + 1e-6))
+    assert (coef < 1) == (scale > 1)
+    total = optim.clip_grad_norm(grads, 1.5, norm_type=norm_type)
+    assert total == pytest.approx(want_total, rel=1e-14)
+    rtol = 1e-14 if dtype == np.float64 else 1e-7
+    for k, g in wide.items():
+        assert grads[k].dtype == dtype
+        np.testing.assert_allclose(grads[k], g * coef, rtol=rtol, atol=0)
+    if scale > 1:       # p matters: the 2-norm's scale is another
+        two = math.sqrt(sum(float((g ** 2).sum()) for g in wide.values()))
+        assert abs(1.5 / (two + 1e-6) - coef) > 1e-3 * coef
+    torch = pytest.importorskip("torch")
+    ts = [torch.from_numpy(v.astype(dtype)).requires_grad_() for v in wide.values()]
+    for t, v in zip(ts, wide.values()):
+        t.grad = torch.from_numpy(v.astype(dtype))
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.5, norm_type=norm_type)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    assert total == pytest.approx(ttotal.item(), rel=tol)
+    for t, k in zip(ts, wide):
+        np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=tol, atol=0)
+
+
+def _clip_values(dtype):
+    g = {"a": np.array([[0.25, -3.0, np.nan], [np.inf, -np.inf, 0.5]], dtype),
+         "b": np.array([0.1, -0.1, 0.10000001, -0.0999999, 2.5e-3], dtype), "c": None,
+         "e": np.zeros((0, 2), dtype)}
+    return g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clip_value", [0.5, 0.1, 0.0, 1e-3, 7])
+def test_clip_grad_value_matches_torch(clip_value, dtype):
+    """Every element clamped to [-c, c] in place, c rounded to the gradient's dtype (0.1
+    in float32 is 0.100000001...: the elements between the two are kept); a NaN stays NaN
+    and +-inf become +-c, as torch.nn.utils.clip_grad_value_ does (its clamp). The
+    reference is written out element by element; torch's too, where it is installed."""
+    grads = _clip_values(dtype)
+    arrays = {k: v for k, v in grads.items()}
+    assert optim.clip_grad_value(grads, clip_value) is None
+    c = dtype(clip_value)
+    for k, g in _clip_values(dtype).items():
+        if g is None:
+            assert grads[k] is None
+            continue
+        assert grads[k] is arrays[k] and grads[k].dtype == dtype      # in place
+        want = np.array([x if np.isnan(x) else (c if x > c else -c if x < -c else x)
+                         for x in g.ravel()], dtype).reshape(g.shape)
+        np.testing.assert_array_equal(grads[k], want, err_msg=k)
+    assert np.isnan(grads["a"][0, 2]) and grads["a"][1, 0] == c
+    try:
+        import torch
+    except ImportError:
+        return
+    src = {k: v for k, v in _clip_values(dtype).items() if v is not None}
+    ts = [torch.from_numpy(np.zeros_like(v)).requires_grad_() for v in src.values()]
+    for t, v in zip(ts, src.values()):
+        t.grad = torch.from_numpy(v)
+    torch.nn.utils.clip_grad_value_(ts, clip_value)
+    for t, k in zip(ts, src):
+        np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
+
+
+def test_clip_grad_value_refuses_bad_arguments_and_changes_nothing():
+    g = {"w": np.array([3.0, -4.0])}
+    for bad, exc, match in [(-1.0, ValueError, "clip_value must be >= 0"),
+                            (math.nan, ValueError, "clip_value must be finite"),
+                            (math.inf, ValueError, "clip_value must be finite"),
+                            ("1", TypeError, "clip_value must be a real number"),
+                            (True, TypeError, "clip_value must be a real number")]:
+        with pytest.raises(exc, match=match):
+            optim.clip_grad_value(g, bad)
+    with pytest.raises(TypeError, match="grads must be a dict"):
+        optim.clip_grad_value([np.zeros(3)], 1.0)
+    with pytest.raises(TypeError, match=r"grads\['i'\] must be a float32/float64 numpy array"):
+        optim.clip_grad_value({"w": g["w"], "i": np.ones(2, np.int64)}, 1.0)
+    ro = np.full(3, 10.0)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"grads\['ro'\] must be writeable \(it is clipped in place\)"):
+        optim.clip_grad_value({"w": g["w"], "ro": ro}, 1.0)
+    np.testing.assert_array_equal(g["w"], [3.0, -4.0])     # checked before any is clipped
+    optim.clip_grad_value({}, 1.0)
+    # a bound beyond float32's range: every float32 is within it, inf included
+    big = np.array([3e38, -np.inf, np.nan], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optim.clip_grad_value({"big": big}, 1e300)
+    np.testing.assert_array_equal(big, np.array([3e38, -np.inf, np.nan], np.float32))
+    assert "clip_grad_value" in optim.__all__
 
 
 @pytest.mark.parametrize("step_size,gamma", [(3, 0.5), (1, 0.9), (4, 2.0)])
@@ -966,7 +1168,7 @@ def test_resume_keeps_each_parameters_own_step_count(name):
         np.testing.assert_array_equal(half[k], full[k])
 
 
-@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"])
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau"])
 def test_scheduler_defaults_match_torch(name):
     torch = pytest.importorskip("torch")
     import inspect
@@ -1105,3 +1307,93 @@ def test_a_resumed_cosine_schedule_restarts_from_the_saved_base_lr():
     for e in (2, 3, 4):
         resumed.step()
         assert opt2.lr == pytest.approx(0.5 * (1 + math.cos(math.pi * e / 2)) / 2, abs=1e-15), e
+
+
+LINEAR_CASES = [dict(), dict(start_factor=0.1, total_iters=7), dict(start_factor=0.5, end_factor=0.2, total_iters=4),
+                dict(start_factor=1.0, end_factor=0.0, total_iters=3), dict(start_factor=0.25, total_iters=1)]
+
+
+@pytest.mark.parametrize("kw", LINEAR_CASES)
+def test_linear_lr_matches_torch(kw):
+    """The rate at construction and after each of 20 steps, past total_iters, is torch's
+    LinearLR's get_last_lr(): the same chainable products in the same order, so the same
+    bits."""
+    torch = pytest.importorskip("torch")
+    topt, tsched = _torch_sched(torch, "LinearLR", kw)
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.LinearLR(opt, **kw)
+    assert sched.get_last_lr() == tsched.get_last_lr()[0]
+    lrs = [opt.lr]
+    for epoch in range(20):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert sched.get_last_lr() == tsched.get_last_lr()[0], epoch
+        lrs.append(opt.lr)
+    assert len(set(lrs)) > 1 or kw.get("start_factor") == kw.get("end_factor", 1.0)
+
+
+@pytest.mark.parametrize("kw", LINEAR_CASES)
+def test_linear_lr_matches_its_closed_form(kw):
+    """base * (s + (f - s) * min(e, n) / n) at every epoch e, from 0 (construction)."""
+    s, f, n = kw.get("start_factor", 1 / 3), kw.get("end_factor", 1.0), kw.get("total_iters", 5)
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.LinearLR(opt, **kw)
+    for e in range(0, n + 6):
+        if e:
+            sched.step()
+        assert opt.lr == pytest.approx(0.5 * (s + (f - s) * min(e, n) / n), rel=1e-13, abs=1e-15), e
+        assert sched.last_epoch == e and sched.base_lr == 0.5
+
+
+def test_linear_lr_resumes_exactly_and_its_restore_leaves_the_rate_alone():
+    """A state round trip (through JSON) mid warm-up continues bit for bit; loading the
+    schedule's state does not apply start_factor to the optimizer's rate again (its
+    constructor, which load_state_dict calls to check the settings, sets the rate)."""
+    import json
+    opt = optim.SGD(_params(), lr=0.5)
+    sched = optim.LinearLR(opt, start_factor=0.2, total_iters=6)
+    for _ in range(3):
+        sched.step()
+    state, lr = json.loads(json.dumps(sched.state_dict())), opt.lr
+    opt2 = optim.SGD(_params(), lr=0.5)
+    resumed = optim.LinearLR(opt2, start_factor=0.9, end_factor=0.5, total_iters=2)
+    opt2.lr = lr                                    # what the optimizer's own state restores
+    resumed.load_state_dict(state)
+    assert opt2.lr == lr
+    assert (resumed.start_factor, resumed.end_factor, resumed.total_iters) == (0.2, 1.0, 6)
+    for _ in range(6):
+        sched.step()
+        resumed.step()
+        assert opt2.lr == opt.lr
+    assert opt.lr == pytest.approx(0.5, rel=1e-14)
+
+
+@pytest.mark.parametrize("bad,exc,match", [
+    ({"start_factor": 0.0}, ValueError, "start_factor must be > 0"),
+    ({"start_factor": 1.5}, ValueError, "start_factor must be <= 1"),
+    ({"end_factor": -0.1}, ValueError, "end_factor must be >= 0"),
+    ({"end_factor": 2.0}, ValueError, "end_factor must be <= 1"),
+    ({"total_iters": 0}, ValueError, "total_iters must be >= 1"),
+    ({"total_iters": 2.5}, TypeError, "total_iters must be an int"),
+    ({"last_epoch": -1}, ValueError, "last_epoch must be >= 0"),
+    ({"base_lr": "x"}, TypeError, "base_lr must be a real number"),
+    ({"warmup": 3}, ValueError, r"state has unknown keys \['warmup'\]"),
+])
+def test_linear_lr_refuses_bad_settings_and_states_by_name(bad, exc, match):
+    opt = optim.SGD(_params(), lr=0.5)
+    settings = {k: v for k, v in bad.items() if k in optim.LinearLR._fields}
+    if settings:
+        with pytest.raises(exc, match=match):
+            optim.LinearLR(opt, **settings)
+        assert opt.lr == 0.5                        # refused before the rate was set
+    sched = optim.LinearLR(opt, start_factor=0.5, total_iters=4)
+    sched.step()
+    before, lr = sched.state_dict(), opt.lr
+    with pytest.raises(exc, match=match):
+        sched.load_state_dict({**before, **bad})
+    assert sched.state_dict() == before and opt.lr == lr     # a refused state changes nothing
+    missing = {k: v for k, v in before.items() if k != "total_iters"}
+    with pytest.raises(ValueError, match="state is missing 'total_iters'"):
+        sched.load_state_dict(missing)
+

@@ -444,7 +444,7 @@ def test_partial_false_is_refused_naming_the_key(group):
 
 
 @pytest.mark.parametrize("node", ["SGDConfig", "AdamConfig", "AdamWConfig", "RMSpropConfig",
-                                  "StepLRConfig", "CosineConfig", "PlateauConfig"])
+                                  "StepLRConfig", "CosineConfig", "LinearLRConfig", "PlateauConfig"])
 def test_optimizer_and_scheduler_schemas_take_every_argument_of_their_class(node):
     # RMSprop's centered, SGD's dampening and the plateau's threshold, threshold_mode,
     # cooldown and eps were left out, so the schema refused valid library arguments
@@ -458,7 +458,8 @@ def test_optimizer_and_scheduler_schemas_take_every_argument_of_their_class(node
               if k not in ("params", "optimizer")}
     assert set(fields) == set(params)
     # the ones added take the library's defaults (lr, momentum, factor, ... are the runner's own)
-    for key in set(fields) & {"centered", "dampening", "mode", "threshold", "threshold_mode", "cooldown", "eps"}:
+    for key in set(fields) & {"centered", "dampening", "mode", "threshold", "threshold_mode", "cooldown", "eps",
+                              "amsgrad", "start_factor", "end_factor", "total_iters"}:
         assert fields[key] == params[key], key
 
 

@@ -457,6 +457,9 @@ def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     ["scheduler=plateau", "scheduler.patience=1"],
     ["scheduler=cosine", "scheduler.eta_min=0.001", "optimizer=sgd"],
     ["model=bigru", "model.dropout=0.3", "optimizer=rmsprop"],   # dropout masks resume too
+    # a warm-up that spans the resume (building it sets the rate, which the optimizer's
+    # state then restores), with AMSGrad's max_exp_avg_sq in the checkpoint
+    ["scheduler=linear", "scheduler.total_iters=4", "optimizer.amsgrad=true"],
 ])
 def test_resume_equals_uninterrupted(tmp_path, variant):
     ov = tiny("sine", ["trainer.epochs=5"] + variant)
@@ -1350,6 +1353,31 @@ def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_def
     assert "optimizer.dampening is 0.5 but the checkpoint's run used 0.0" in s["error"], s["error"]
     _, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
     assert s["status"] == "ok", s["error"]
+
+
+def test_a_checkpoint_from_before_amsgrad_resumes_as_plain_adam_only(tmp_path):
+    # optimizer.amsgrad joined the Adam schema and the optimizer's state later: a run from
+    # before has neither in its checkpoint, ran plain Adam, and must resume as it (the
+    # class default fills the config's key in); asked to resume it with AMSGrad, the run
+    # is refused by key, before the optimizer state (no max_exp_avg_sq) is touched
+    ov = tiny("sine", ["trainer.epochs=2"])
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    with np.load(part / "last.npz") as z:
+        arrays = dict(z)
+    header = json.loads(arrays["__grucy__"].tobytes().decode("utf-8"))
+    assert header["optimizer"]["hyperparams"].pop("amsgrad") is False
+    assert header["metadata"]["config"]["optimizer"].pop("amsgrad") is False
+    arrays["__grucy__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    old = tmp_path / "old.npz"
+    np.savez(old, **arrays)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["optimizer.amsgrad=true", f"resume={old}"], "other")
+    s = json.loads((tmp_path / "other" / "summary.json").read_text())
+    assert "optimizer.amsgrad is True but the checkpoint's run used False" in s["error"], s["error"]
+    full, _, _ = train(tmp_path, ov, "full")
+    same, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
+    assert s["status"] == "ok", s["error"]
+    npz_equal(full / "last.npz", same / "last.npz")
 
 
 def test_resume_compares_keys_either_config_lacks():
