@@ -117,11 +117,12 @@ class GRU(_ParameterMixin):
     """Multi-layer, optionally bidirectional GRU with torch.nn.GRU's shapes.
 
     Parameters: ``weight_ih_l{k}`` (3H, I_k), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` (3H,),
-    ``bias_hh_l{k}`` (3H,), plus ``..._reverse`` for the backward direction; I_0 = input_size,
-    I_k = D*H above.  Rows are gate blocks [r | z | n]; h = (1 - z) h + z n.  torch.nn.GRU's
-    state_dict has the same names and shapes but not the same values: its z is this 1 - z
-    (the z rows' signs flip) and its candidate is ``reset_after=True``'s, so copying by name
-    runs silently and gives other outputs; ``grucy.interop.from_torch`` converts exactly.
+    ``bias_hh_l{k}`` (3H,) (not with ``bias=False``), plus ``..._reverse`` for the backward
+    direction; I_0 = input_size, I_k = D*H above.  Rows are gate blocks [r | z | n];
+    h = (1 - z) h + z n.  torch.nn.GRU's state_dict has the same names and shapes but not the
+    same values: its z is this 1 - z (the z rows' signs flip) and its candidate is
+    ``reset_after=True``'s, so copying by name runs silently and gives other outputs;
+    ``grucy.interop.from_torch`` converts exactly.
 
     Args:
         input_size, hidden_size, num_layers: sizes (ints >= 1); num_layers no more than the
@@ -135,11 +136,13 @@ class GRU(_ParameterMixin):
         dtype: np.float32 (default) or np.float64.
         seed: int seed for initial weights and dropout masks (None: fresh entropy).
         init: "pytorch", "keras" or an override dict (see grucy.init).
+        bias: False for no ``bias_ih_l*``/``bias_hh_l*`` parameters (torch's ``bias=False``):
+            the gates see zero biases. The same seed draws the same weights as with biases.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  reset_after=False, batch_first=False, dropout=0.0, dtype=np.float32,
-                 seed=None, init="pytorch"):
+                 seed=None, init="pytorch", bias=True):
         # the kernels' GEMMs take I and 3H as C ints of the 32-bit BLAS (and the arrays these
         # sizes would allocate fail as numpy's MemoryError or "array is too big", naming none)
         self.input_size = check_int(input_size, "input_size", 1, BLAS_INT_MAX)
@@ -156,16 +159,30 @@ class GRU(_ParameterMixin):
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
         self.init = init = normalize_init(init, GRU_KEYS)
+        self.bias = check_bool(bias, "bias")
+        if not self.bias and isinstance(init, dict) and "bias" in init:
+            # drawn and then dropped, it would have no effect without a word
+            raise ValueError(f"init['bias'] is {init['bias']!r}, but bias=False: the layer has "
+                             "no biases to initialise")
         self.num_directions = 2 if self.bidirectional else 1
         self._check_fits_memory()
         init_rng, self._dropout_rng = make_rngs(self.seed)
         params = {}
+        kinds = _KINDS if self.bias else _KINDS[:2]
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             for d in range(self.num_directions):
+                # biases drawn even when dropped: the same seed gives the same weights
                 arrays = init_gru_parameters(init_rng, in_size, self.hidden_size, init, self.dtype)
-                for kind, arr in zip(_KINDS, arrays):
+                for kind, arr in zip(kinds, arrays):
                     params[f"{kind}_l{layer}{_SUFFIXES[d]}"] = arr
+        # bias=False: the kernels take biases, so every direction gets this one zero array
+        # (read-only, not a parameter; backward drops its gradients). The kernels' bias work
+        # is O(T·B·3H) beside their O(T·B·3H·(I+H)) products: no separate no-bias kernels.
+        self._zero_bias = None
+        if not self.bias:
+            self._zero_bias = np.zeros(3 * self.hidden_size, dtype=self.dtype)
+            self._zero_bias.flags.writeable = False
         self._params = params
         self._grads = {k: np.zeros_like(v) for k, v in params.items()}
         self.training = True
@@ -188,8 +205,9 @@ class GRU(_ParameterMixin):
         I, H, D = self.input_size, self.hidden_size, self.num_directions
         per_value = 2 * self.dtype.itemsize                 # a parameter and its gradient
         # per direction 3H x (I_k + H) weights and two 3H biases; I_k = D*H above layer 0
-        first = D * 3 * H * (I + H + 2) * per_value
-        later = D * 3 * H * (D * H + H + 2) * per_value
+        b = 2 if self.bias else 0
+        first = D * 3 * H * (I + H + b) * per_value
+        later = D * 3 * H * (D * H + H + b) * per_value
         if first > memory:
             return
         most = 1 + (memory - first) // later
@@ -205,15 +223,19 @@ class GRU(_ParameterMixin):
                 "num_layers": self.num_layers, "bidirectional": self.bidirectional,
                 "reset_after": self.reset_after, "batch_first": self.batch_first,
                 "dropout": self.dropout, "dtype": self.dtype.name, "seed": self.seed,
-                "init": self.init}
+                "init": self.init, "bias": self.bias}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"GRU({args})"
 
     def _weights(self, layer, d):
+        """The kernels' (w_ih, w_hh, b_ih, b_hh) of one layer and direction; with bias=False
+        both biases are the layer's read-only zeros."""
         s = f"_l{layer}{_SUFFIXES[d]}"
         p = self._params
+        if not self.bias:
+            return p["weight_ih" + s], p["weight_hh" + s], self._zero_bias, self._zero_bias
         return p["weight_ih" + s], p["weight_hh" + s], p["bias_ih" + s], p["bias_hh" + s]
 
     def forward(self, x, h0=None, *, lengths=None):
@@ -308,6 +330,7 @@ class GRU(_ParameterMixin):
         if dh_n is not None:
             dh_n = as_float_array(dh_n, "dh_n", dtype=self.dtype, shape=(L * D, B, H))
         self._cache = None
+        kinds = _KINDS if self.bias else _KINDS[:2]     # bias=False: the zeros' gradients dropped
         dh0 = np.zeros((L * D, B, H), dtype=self.dtype)
         g = dout  # gradient of this layer's output, (T, B, D*H) or None
         for layer in reversed(range(L)):
@@ -318,7 +341,7 @@ class GRU(_ParameterMixin):
                 dx, dh0[k], *dparams = _grucy.gru_backward(
                     gd, None if dh_n is None else dh_n[k], caches[k])
                 s = f"_l{layer}{_SUFFIXES[d]}"
-                for kind, dp in zip(_KINDS, dparams):
+                for kind, dp in zip(kinds, dparams):
                     self._grads[kind + s] += dp
                 dinp = dx if dinp is None else dinp + dx
             if layer > 0 and masks:

@@ -26,12 +26,13 @@ class SequenceModel:
     ("many_to_one" or "many_to_many") and the head ``activation`` ("identity", "sigmoid",
     "softmax").  ``seed`` fixes the GRU, the head and the dropout masks.  ``init`` goes to
     both: an override of ``bias`` sets the GRU's biases and the head's alike (``weight``
-    is the head's alone; see grucy.init).
+    is the head's alone; see grucy.init).  ``bias=False`` is the GRU's (no ``gru.bias_*``
+    parameters); the head keeps its bias, and an override of ``bias`` is then its alone.
     """
 
     def __init__(self, input_size, hidden_size, output_size, num_layers=1, bidirectional=False,
                  reset_after=False, dropout=0.0, mode="many_to_one", activation="identity",
-                 batch_first=False, dtype=np.float32, seed=None, init="pytorch"):
+                 batch_first=False, dtype=np.float32, seed=None, init="pytorch", bias=True):
         self.output_size = check_int(output_size, "output_size", 1, BLAS_INT_MAX)   # the head's
         self.mode = check_choice(mode, "mode", MODES)
         check_choice(activation, "activation", ACTIVATIONS)
@@ -41,9 +42,12 @@ class SequenceModel:
         self.seed = seed
         check_bool(batch_first, "batch_first")
         self.init = init = normalize_init(init)       # both layers' keys: each takes its part
+        bias = check_bool(bias, "bias")
+        # without GRU biases the head's is the only one an override of bias can set
+        gru_keys = GRU_KEYS if bias else tuple(k for k in GRU_KEYS if k != "bias")
         self.gru = GRU(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                        reset_after=reset_after, batch_first=batch_first, dropout=dropout,
-                       dtype=dtype, seed=seed, init=part(init, GRU_KEYS))
+                       dtype=dtype, seed=seed, init=part(init, gru_keys), bias=bias)
         D = self.gru.num_directions
         self.head = Linear(D * self.gru.hidden_size, self.output_size, activation=activation,
                            dtype=dtype, seed=None if seed is None else seed + 1,
@@ -61,7 +65,7 @@ class SequenceModel:
                 "bidirectional": g.bidirectional, "reset_after": g.reset_after,
                 "dropout": g.dropout, "mode": self.mode, "activation": self.head.activation,
                 "batch_first": g.batch_first, "dtype": self.dtype.name, "seed": self.seed,
-                "init": self.init}
+                "init": self.init, "bias": g.bias}
 
     def __repr__(self):
         return "SequenceModel(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"

@@ -23,7 +23,8 @@ def _torch_equivalent(g):
     torch = pytest.importorskip("torch")
     tdt = torch.float64 if g.dtype == np.float64 else torch.float32
     m = torch.nn.GRU(g.input_size, g.hidden_size, num_layers=g.num_layers,
-                     bidirectional=g.bidirectional, batch_first=g.batch_first, dtype=tdt)
+                     bidirectional=g.bidirectional, batch_first=g.batch_first, bias=g.bias,
+                     dtype=tdt)
     H = g.hidden_size
     with torch.no_grad():
         for name, arr in g.parameters().items():
@@ -43,7 +44,8 @@ def _loss_grads(g, x, h0, lengths, dout, dh_n):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, True), (2, False)])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_first):
+@pytest.mark.parametrize("bias", [True, False])
+def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_first, bias):
     torch = pytest.importorskip("torch")
     from grucy.interop import from_torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -52,9 +54,10 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
     tdt = torch.float64 if dtype == np.float64 else torch.float32
     T, B, I, H = 7, 5, 3, 6
     m = torch.nn.GRU(I, H, num_layers=num_layers, bidirectional=bidirectional,
-                     batch_first=batch_first, dtype=tdt)
+                     batch_first=batch_first, bias=bias, dtype=tdt)
     g = from_torch(m)
     assert g.dtype == dtype and g.reset_after and g.batch_first == batch_first
+    assert g.bias == bias
     D = 2 if bidirectional else 1
     rng = np.random.default_rng(1)
     lengths = np.array([7, 3, 1, 5, 7])  # unsorted, padding at the end
@@ -77,6 +80,7 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
 
     tol = TOL[dtype]
     assert out.shape == oshape and h_n.shape == (num_layers * D, B, H)
+    assert set(grads) == {name for name, _ in m.named_parameters()}   # bias=False: no bias_*
     np.testing.assert_allclose(out, outt.detach().numpy(), **tol)
     np.testing.assert_allclose(h_n, h_nt.detach().numpy(), **tol)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
@@ -89,8 +93,9 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
     assert np.abs(grads["weight_hh_l0"]).max() > 1e-3
 
 
-def test_matches_torch_on_either_backend(backend):
-    test_matches_torch_packed_sequences(np.float64, 2, True, False)
+@pytest.mark.parametrize("bias", [True, False])
+def test_matches_torch_on_either_backend(backend, bias):
+    test_matches_torch_packed_sequences(np.float64, 2, True, False, bias)
 
 
 def test_matches_independent_torch_copy_full_length():
@@ -331,3 +336,62 @@ def test_one_input_feature_and_the_dropout_warning():
     with pytest.warns(UserWarning, match="dropout=0.5 has no effect with num_layers=1") as rec:
         GRU(1, 3, dropout=0.5)
     assert rec[0].filename == __file__     # the caller's line (stacklevel), not grucy's
+
+
+# --- bias=False -----------------------------------------------------------------------------
+def test_without_bias_the_layer_has_no_bias_parameters():
+    """As torch's bias=False: no bias_* in parameters(), gradients() or set_parameters; the
+    weights are drawn as with biases, so a seed gives the same ones."""
+    g = GRU(3, 4, num_layers=2, bidirectional=True, bias=False, dtype=np.float64, seed=0)
+    names = [f"{k}_l{l}{s}" for l in range(2) for s in ("", "_reverse")
+             for k in ("weight_ih", "weight_hh")]
+    assert g.bias is False and g.config()["bias"] is False
+    assert list(g.parameters()) == names
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    out, _ = g.forward(x)
+    g.backward(np.ones_like(out))
+    assert list(g.gradients()) == names
+    with pytest.raises(AttributeError, match="bias_ih_l0"):
+        g.bias_ih_l0
+    with pytest.raises(ValueError, match=r"params has unknown names \['bias_hh_l1'\]"):
+        g.set_parameters({"bias_hh_l1": np.zeros(12)}, strict=False)
+    g.set_parameters({k: np.ones_like(v) for k, v in g.parameters().items()})   # strict: all there
+    with_bias = GRU(3, 4, num_layers=2, bidirectional=True, dtype=np.float64, seed=0)
+    for name in names:
+        np.testing.assert_array_equal(GRU(3, 4, num_layers=2, bidirectional=True, bias=False,
+                                          dtype=np.float64, seed=0).parameters()[name],
+                                      with_bias.parameters()[name], err_msg=name)
+    with pytest.raises(TypeError, match="bias must be a bool, got str"):
+        GRU(3, 4, bias="no")
+
+
+@pytest.mark.parametrize("init", [{"bias": 1.0}, {"scheme": "keras", "bias": "zeros"},
+                                  {"bias": "uniform", "weight_hh": "orthogonal"}])
+def test_a_bias_init_without_biases_is_refused(init):
+    # drawn and dropped, it would be ignored without a word
+    with pytest.raises(ValueError, match=r"init\['bias'\] is .*, but bias=False: the layer has "
+                                         r"no biases to initialise"):
+        GRU(3, 4, bias=False, init=init)
+    GRU(3, 4, init=init)
+    # the schemes' own biases, and overrides of the weights alone, are fine
+    for ok in ("pytorch", "keras", {"weight_hh": "orthogonal"}, {"scheme": "keras"}):
+        GRU(3, 4, bias=False, init=ok)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_without_bias_matches_the_numpy_reference_with_zero_biases(reset_after):
+    """Both candidates (torch has only reset_after=True's): grucy.reference's equations with
+    zero biases."""
+    from grucy import reference
+    T, B, I, H = 5, 3, 2, 4
+    g = GRU(I, H, reset_after=reset_after, bias=False, dtype=np.float64, seed=2)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((T, B, I))
+    h0 = rng.standard_normal((1, B, H))
+    zeros = np.zeros(3 * H)
+    want_out, want_h, _ = reference.gru_forward(x, h0[0], g.weight_ih_l0, g.weight_hh_l0, zeros,
+                                                zeros, reset_after=reset_after)
+    out, h_n = g.forward(x, h0)
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_n[0], want_h, rtol=1e-12, atol=1e-14)
+

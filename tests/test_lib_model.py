@@ -514,3 +514,21 @@ def test_a_linear_layer_in_eval_mode_keeps_no_cache_and_backward_then_fails():
     assert lin._cache is None
     with pytest.raises(RuntimeError):
         lin.backward(np.ones((4, 3), np.float32))
+
+
+def test_sequence_model_without_gru_biases():
+    """bias=False is the GRU's: no gru.bias_* parameters, the head keeps its bias and takes an
+    override of bias alone; the config rebuilds the model."""
+    import json
+    m = SequenceModel(3, 4, 2, num_layers=2, bias=False, init={"bias": 0.5}, seed=2)
+    assert m.config()["bias"] is False and m.gru.bias is False
+    assert list(m.parameters()) == ["gru.weight_ih_l0", "gru.weight_hh_l0", "gru.weight_ih_l1",
+                                    "gru.weight_hh_l1", "head.weight", "head.bias"]
+    assert (m.parameters()["head.bias"] == 0.5).all()
+    m2 = SequenceModel(**json.loads(json.dumps(m.config())))
+    assert m2.config() == m.config()
+    for k, v in m.parameters().items():
+        np.testing.assert_array_equal(v, m2.parameters()[k])
+    with pytest.raises(TypeError, match="bias must be a bool, got int"):
+        SequenceModel(3, 4, 2, bias=1)
+
