@@ -121,7 +121,8 @@ class SequenceModel:
     def forward(self, x, h0=None, *, lengths=None, return_state=False):
         """Args: x (T, B, input_size) (or (B, T, I) if batch_first); h0 (num_layers*D, B, H)
         or None; lengths (B,) or None (keyword only, as in GRU.forward); return_state: also
-        return the GRU's final state.
+        return the GRU's final state.  An unbatched x (T, input_size) is taken as GRU.forward
+        takes it (h0 (num_layers*D, H), no lengths) and y loses its B axis.
         Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
         many_to_many, after the head's activation; with return_state, ``(y, h_n)``, h_n
         (num_layers*D, B, H) to pass as the next chunk's h0 (truncated BPTT: backward takes
@@ -145,7 +146,8 @@ class SequenceModel:
         g = self.gru
         if self.mode == "many_to_one":
             D = g.num_directions
-            feats = h_n[-1] if D == 1 else np.concatenate([h_n[-2], h_n[-1]], axis=1)  # (B, D*H)
+            # (B, D*H), or (D*H,) for an unbatched x
+            feats = h_n[-1] if D == 1 else np.concatenate([h_n[-2], h_n[-1]], axis=-1)
             y, head_cache = self.head._forward(feats, training)
             mask = None
         else:
@@ -169,14 +171,14 @@ class SequenceModel:
         self._cache = None
         g = self.gru
         if self.mode == "many_to_one":
-            dfeats = self.head.backward(dy)  # (B, D*H)
+            dfeats = self.head.backward(dy)  # (B, D*H), or (D*H,) unbatched
             dh_n = np.zeros(hn_shape, dtype=self.dtype)
             H = g.hidden_size
             if g.num_directions == 1:
                 dh_n[-1] = dfeats
             else:
-                dh_n[-2] = dfeats[:, :H]
-                dh_n[-1] = dfeats[:, H:]
+                dh_n[-2] = dfeats[..., :H]
+                dh_n[-1] = dfeats[..., H:]
             return g.backward(None, dh_n)
         if mask is not None:
             # padded steps' dy is ignored, even a NaN or inf there (dy * mask made it NaN, and

@@ -1,4 +1,6 @@
 """grucy.layers.GRU: shapes, torch equivalence with packed sequences, lengths, dropout, modes."""
+import re
+
 import numpy as np
 import pytest
 
@@ -381,7 +383,7 @@ def test_a_bias_init_without_biases_is_refused(init):
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_without_bias_matches_the_numpy_reference_with_zero_biases(reset_after):
     """Both candidates (torch has only reset_after=True's): grucy.reference's equations with
-    zero biases."""
+    zero biases, batched and unbatched."""
     from grucy import reference
     T, B, I, H = 5, 3, 2, 4
     g = GRU(I, H, reset_after=reset_after, bias=False, dtype=np.float64, seed=2)
@@ -394,4 +396,108 @@ def test_without_bias_matches_the_numpy_reference_with_zero_biases(reset_after):
     out, h_n = g.forward(x, h0)
     np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(h_n[0], want_h, rtol=1e-12, atol=1e-14)
+    out, h_n = g.forward(x[:, 1], h0[:, 1])                     # unbatched: row 1 alone
+    np.testing.assert_allclose(out, want_out[:, 1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_n[0], want_h[1], rtol=1e-12, atol=1e-14)
 
+
+# --- unbatched input (T, I) -----------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_unbatched_input_matches_torch(dtype, num_layers, bidirectional, batch_first, bias,
+                                       with_h0):
+    """torch.nn.GRU reads a 2-D input as one sequence (T, I), batch_first or not, and its
+    out, h_n and h0 lose the batch axis; so must grucy's, and every gradient must agree."""
+    torch = pytest.importorskip("torch")
+    T, I, H = 6, 3, 4
+    D = 2 if bidirectional else 1
+    g = GRU(I, H, num_layers=num_layers, bidirectional=bidirectional, reset_after=True,
+            batch_first=batch_first, dtype=dtype, seed=4, bias=bias)
+    m = _torch_equivalent(g)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((T, I)).astype(dtype)
+    h0 = rng.standard_normal((num_layers * D, H)).astype(dtype) * with_h0
+    dout = rng.standard_normal((T, D * H)).astype(dtype)
+    dh_n = rng.standard_normal((num_layers * D, H)).astype(dtype)
+
+    out, h_n, dx, dh0, grads = _loss_grads(g, x, h0 if with_h0 else None, None, dout, dh_n)
+
+    xt = torch.from_numpy(x).requires_grad_()
+    h0t = torch.from_numpy(h0).requires_grad_()        # zeros without h0: its gradient still
+    outt, h_nt = m(xt, h0t)
+    ((outt * torch.from_numpy(dout)).sum() + (h_nt * torch.from_numpy(dh_n)).sum()).backward()
+
+    tol = TOL[dtype]
+    assert out.shape == tuple(outt.shape) == (T, D * H)
+    assert h_n.shape == tuple(h_nt.shape) == (num_layers * D, H)
+    assert dx.shape == (T, I) and dh0.shape == (num_layers * D, H)
+    np.testing.assert_allclose(out, outt.detach().numpy(), **tol)
+    np.testing.assert_allclose(h_n, h_nt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(dh0, h0t.grad.numpy(), **tol)
+    assert set(grads) == {name for name, _ in m.named_parameters()}
+    for name, gr in grads.items():
+        expect = getattr(m, name).grad.numpy().copy()
+        expect[H:2 * H] *= -1
+        np.testing.assert_allclose(gr, expect, err_msg=name, **tol)
+    assert np.abs(grads["weight_hh_l0"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_unbatched_seed_variant_gradients_finite_differences(bias, backend, numeric_grad):
+    """reset_after=False (no torch twin), unbatched and batch_first (ignored): vs 5-point FD."""
+    T, I, H = 4, 2, 3
+    g = GRU(I, H, num_layers=2, bidirectional=True, batch_first=True, bias=bias,
+            dtype=np.float64, seed=5)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((T, I))
+    h0 = rng.standard_normal((4, H))
+    dout = rng.standard_normal((T, 2 * H))
+    dh_n = rng.standard_normal((4, H))
+
+    def scalar():
+        out, h_n = g.forward(x, h0=h0)
+        return float((out * dout).sum() + (h_n * dh_n).sum())
+
+    scalar()
+    g.zero_grad()
+    dx = g.backward(dout, dh_n)
+    assert dx.shape == (T, I) and g.dh0.shape == (4, H)
+    np.testing.assert_allclose(dx, numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g.dh0, numeric_grad(scalar, h0), rtol=1e-6, atol=1e-8)
+    grads = {k: v.copy() for k, v in g.gradients().items()}
+    for name in grads:
+        num = numeric_grad(scalar, g.parameters()[name])
+        np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_wrong_input_ranks_and_unbatched_shapes_are_named(batch_first):
+    g = GRU(3, 4, num_layers=2, batch_first=batch_first, dtype=np.float64, seed=0)
+    batched = r"\(B, T, input_size\)" if batch_first else r"\(T, B, input_size\)"
+    for shape in ((3,), (2, 5, 1, 3), ()):
+        with pytest.raises(ValueError, match=rf"^x must be 3-D {batched} or 2-D \(T, input_size\) "
+                                             rf"\(one unbatched sequence\), got shape "
+                                             rf"{re.escape(str(shape))}$"):
+            g.forward(np.zeros(shape))
+    with pytest.raises(ValueError, match=r"x must have 3 features in its last axis, got shape "
+                                         r"\(5, 2\)"):
+        g.forward(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match=r"^lengths must be None for an unbatched x "
+                                         r"\(T, input_size\)"):
+        g.forward(np.zeros((5, 3)), lengths=np.array([5]))
+    with pytest.raises(ValueError, match=r"^h0 must have shape \(num_layers\*D, H\) = \(2, 4\) for "
+                                         r"an unbatched x \(T, input_size\), got \(2, 1, 4\)$"):
+        g.forward(np.zeros((5, 3)), h0=np.zeros((2, 1, 4)))
+    with pytest.raises(ValueError, match=r"^h0 must have shape \(2, 1, 4\), got \(2, 4\)$"):
+        g.forward(np.zeros((1, 1, 3)), h0=np.zeros((2, 4)))
+    g.forward(np.zeros((5, 3)))
+    # backward takes the unbatched shapes, and a refused call leaves the forward usable
+    with pytest.raises(ValueError, match=r"^dout must have shape \(5, 4\), got \(5, 1, 4\)$"):
+        g.backward(np.zeros((5, 1, 4)))
+    with pytest.raises(ValueError, match=r"^dh_n must have shape \(2, 4\), got \(2, 1, 4\)$"):
+        g.backward(None, np.zeros((2, 1, 4)))
+    assert g.backward(np.zeros((5, 4))).shape == (5, 3) and g.dh0.shape == (2, 4)
