@@ -137,7 +137,8 @@ class GRU(_ParameterMixin):
         seed: int seed for initial weights and dropout masks (None: fresh entropy).
         init: "pytorch", "keras" or an override dict (see grucy.init).
         bias: False for no ``bias_ih_l*``/``bias_hh_l*`` parameters (torch's ``bias=False``):
-            the gates see zero biases. The same seed draws the same weights as with biases.
+            the gates see zero biases, and an ``init`` override of ``bias`` is refused. The
+            same seed draws the same weights as with biases.
 
     ``forward`` also takes one unbatched sequence as torch does: x (T, input_size) gives out
     (T, D*H) and h_n (num_layers*D, H), whatever ``batch_first`` says.
