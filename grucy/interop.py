@@ -58,10 +58,10 @@ def from_torch(module):
     """Build a grucy GRU equal to a ``torch.nn.GRU`` (any layers/directions/batch_first).
 
     Args:
-        module: a torch.nn.GRU on the CPU, float32 or float64 (bias=False becomes zero biases).
+        module: a torch.nn.GRU on the CPU, float32 or float64.
     Returns:
-        grucy.GRU with reset_after=True, the same sizes, dropout, batch_first and training
-        mode, whose ``forward`` gives the module's output and h_n (and backward its
+        grucy.GRU with reset_after=True, the same sizes, bias, dropout, batch_first and
+        training mode, whose ``forward`` gives the module's output and h_n (and backward its
         gradients).
     """
     torch = _import_torch()
@@ -77,15 +77,9 @@ def from_torch(module):
                             f"weight_ih_l0 {wdtype}")
     g = GRU(module.input_size, module.hidden_size, num_layers=module.num_layers,
             bidirectional=module.bidirectional, reset_after=True, batch_first=module.batch_first,
-            dropout=float(module.dropout), dtype=dtypes[wdtype])
-    params = {}
-    for name, arr in g.parameters().items():
-        t = getattr(module, name, None)
-        if t is None:  # bias=False
-            params[name] = np.zeros_like(arr)
-        else:
-            params[name] = negate_z(t.detach().cpu().numpy())
-    g.set_parameters(params)
+            dropout=float(module.dropout), dtype=dtypes[wdtype], bias=bool(module.bias))
+    g.set_parameters({name: negate_z(getattr(module, name).detach().cpu().numpy())
+                      for name in g.parameters()})
     g.train(bool(module.training))     # an eval-mode module must not come back dropping out
     return g
 
@@ -96,7 +90,7 @@ def to_torch(gru):
     Args:
         gru: grucy.GRU (reset_after=True; torch has no seed-style candidate).
     Returns:
-        torch.nn.GRU with the same sizes, dtype, dropout, batch_first and training mode.
+        torch.nn.GRU with the same sizes, bias, dtype, dropout, batch_first and training mode.
     """
     torch = _import_torch()
     if not isinstance(gru, GRU):
@@ -107,7 +101,7 @@ def to_torch(gru):
     tdtype = torch.float64 if gru.dtype == np.float64 else torch.float32
     m = torch.nn.GRU(gru.input_size, gru.hidden_size, num_layers=gru.num_layers,
                      bidirectional=gru.bidirectional, batch_first=gru.batch_first,
-                     dropout=gru.dropout, dtype=tdtype)
+                     dropout=gru.dropout, bias=gru.bias, dtype=tdtype)
     with torch.no_grad():
         for name, arr in gru.parameters().items():
             getattr(m, name).copy_(torch.from_numpy(negate_z(arr)))
@@ -188,7 +182,8 @@ def to_keras(gru):
         a list with one entry per layer: [kernel (I, 3H), recurrent_kernel (H, 3H), bias] (6 arrays,
         forward then backward, when bidirectional) for ``layer.set_weights``.  bias is (2, 3H)
         when ``gru.reset_after`` else (3H,) with b_ih + b_hh folded together (exact: with the
-        seed's candidate every recurrent bias sits outside the reset gate).
+        seed's candidate every recurrent bias sits outside the reset gate); zeros for a GRU
+        with ``bias=False`` (the same function in a Keras layer with ``use_bias=True``).
     """
     if not isinstance(gru, GRU):
         raise TypeError(f"gru must be a grucy GRU, got {type(gru).__name__}")
@@ -214,7 +209,8 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
 
     Args:
         model: grucy.GRU or grucy.SequenceModel (float32; float64 models are exported in float32
-            because ONNX Runtime's CPU GRU is float-only).
+            because ONNX Runtime's CPU GRU is float-only). A GRU with ``bias=False`` gets an
+            all-zero ``B``, the same function.
         path: if given, the model is also written there.
         with_lengths: add an int32 input ``lengths`` (B,) fed to the operators' sequence_lens.
         with_h0: add a float32 input ``h0`` (L*D, B, H), the initial states (the layers'

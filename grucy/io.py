@@ -475,8 +475,9 @@ def _parameter_count(cls_name, config):
         return None
     I, H, L = sizes["input_size"], sizes["hidden_size"], sizes["num_layers"]
     D = 2 if config.get("bidirectional") is True else 1
-    # per layer and direction 3H x (I_k + H) weights and two 3H biases; I_k = D*H above layer 0
-    count = D * 3 * H * (I + H + 2) + max(L - 1, 0) * D * 3 * H * (D * H + H + 2)
+    b = 0 if config.get("bias") is False else 2
+    # per layer and direction 3H x (I_k + H) weights and b 3H biases; I_k = D*H above layer 0
+    count = D * 3 * H * (I + H + b) + max(L - 1, 0) * D * 3 * H * (D * H + H + b)
     if cls_name == "SequenceModel":
         if "output_size" not in sizes:
             return None
@@ -540,6 +541,8 @@ def load(path, model=None):
         if type(model).__name__ != cls_name or type(model) is not MODEL_CLASSES.get(type(model).__name__):
             raise ValueError(f"model is a {type(model).__name__} but {path!r} stores a {cls_name}")
         mine = model.config()
+        if cls_name in ("GRU", "SequenceModel"):
+            config = {"bias": True, **config}   # saved before GRUs had the choice: with biases
         diff = sorted(k for k in set(mine) | set(config)
                       if k not in ("seed", "init", "dropout") and mine.get(k) != config.get(k))
         if diff:

@@ -117,11 +117,12 @@ class GRU(_ParameterMixin):
     """Multi-layer, optionally bidirectional GRU with torch.nn.GRU's shapes.
 
     Parameters: ``weight_ih_l{k}`` (3H, I_k), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` (3H,),
-    ``bias_hh_l{k}`` (3H,), plus ``..._reverse`` for the backward direction; I_0 = input_size,
-    I_k = D*H above.  Rows are gate blocks [r | z | n]; h = (1 - z) h + z n.  torch.nn.GRU's
-    state_dict has the same names and shapes but not the same values: its z is this 1 - z
-    (the z rows' signs flip) and its candidate is ``reset_after=True``'s, so copying by name
-    runs silently and gives other outputs; ``grucy.interop.from_torch`` converts exactly.
+    ``bias_hh_l{k}`` (3H,) (not with ``bias=False``), plus ``..._reverse`` for the backward
+    direction; I_0 = input_size, I_k = D*H above.  Rows are gate blocks [r | z | n];
+    h = (1 - z) h + z n.  torch.nn.GRU's state_dict has the same names and shapes but not the
+    same values: its z is this 1 - z (the z rows' signs flip) and its candidate is
+    ``reset_after=True``'s, so copying by name runs silently and gives other outputs;
+    ``grucy.interop.from_torch`` converts exactly.
 
     Args:
         input_size, hidden_size, num_layers: sizes (ints >= 1); num_layers no more than the
@@ -135,11 +136,17 @@ class GRU(_ParameterMixin):
         dtype: np.float32 (default) or np.float64.
         seed: int seed for initial weights and dropout masks (None: fresh entropy).
         init: "pytorch", "keras" or an override dict (see grucy.init).
+        bias: False for no ``bias_ih_l*``/``bias_hh_l*`` parameters (torch's ``bias=False``):
+            the gates see zero biases, and an ``init`` override of ``bias`` is refused. The
+            same seed draws the same weights as with biases.
+
+    ``forward`` also takes one unbatched sequence as torch does: x (T, input_size) gives out
+    (T, D*H) and h_n (num_layers*D, H), whatever ``batch_first`` says.
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  reset_after=False, batch_first=False, dropout=0.0, dtype=np.float32,
-                 seed=None, init="pytorch"):
+                 seed=None, init="pytorch", bias=True):
         # the kernels' GEMMs take I and 3H as C ints of the 32-bit BLAS (and the arrays these
         # sizes would allocate fail as numpy's MemoryError or "array is too big", naming none)
         self.input_size = check_int(input_size, "input_size", 1, BLAS_INT_MAX)
@@ -156,16 +163,30 @@ class GRU(_ParameterMixin):
         self.dtype = check_dtype(dtype)
         self.seed = None if seed is None else check_int(seed, "seed", 0)
         self.init = init = normalize_init(init, GRU_KEYS)
+        self.bias = check_bool(bias, "bias")
+        if not self.bias and isinstance(init, dict) and "bias" in init:
+            # drawn and then dropped, it would have no effect without a word
+            raise ValueError(f"init['bias'] is {init['bias']!r}, but bias=False: the layer has "
+                             "no biases to initialise")
         self.num_directions = 2 if self.bidirectional else 1
         self._check_fits_memory()
         init_rng, self._dropout_rng = make_rngs(self.seed)
         params = {}
+        kinds = _KINDS if self.bias else _KINDS[:2]
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             for d in range(self.num_directions):
+                # biases drawn even when dropped: the same seed gives the same weights
                 arrays = init_gru_parameters(init_rng, in_size, self.hidden_size, init, self.dtype)
-                for kind, arr in zip(_KINDS, arrays):
+                for kind, arr in zip(kinds, arrays):
                     params[f"{kind}_l{layer}{_SUFFIXES[d]}"] = arr
+        # bias=False: the kernels take biases, so every direction gets this one zero array
+        # (read-only, not a parameter; backward drops its gradients). The kernels' bias work
+        # is O(T·B·3H) beside their O(T·B·3H·(I+H)) products: no separate no-bias kernels.
+        self._zero_bias = None
+        if not self.bias:
+            self._zero_bias = np.zeros(3 * self.hidden_size, dtype=self.dtype)
+            self._zero_bias.flags.writeable = False
         self._params = params
         self._grads = {k: np.zeros_like(v) for k, v in params.items()}
         self.training = True
@@ -188,8 +209,9 @@ class GRU(_ParameterMixin):
         I, H, D = self.input_size, self.hidden_size, self.num_directions
         per_value = 2 * self.dtype.itemsize                 # a parameter and its gradient
         # per direction 3H x (I_k + H) weights and two 3H biases; I_k = D*H above layer 0
-        first = D * 3 * H * (I + H + 2) * per_value
-        later = D * 3 * H * (D * H + H + 2) * per_value
+        b = 2 if self.bias else 0
+        first = D * 3 * H * (I + H + b) * per_value
+        later = D * 3 * H * (D * H + H + b) * per_value
         if first > memory:
             return
         most = 1 + (memory - first) // later
@@ -205,15 +227,19 @@ class GRU(_ParameterMixin):
                 "num_layers": self.num_layers, "bidirectional": self.bidirectional,
                 "reset_after": self.reset_after, "batch_first": self.batch_first,
                 "dropout": self.dropout, "dtype": self.dtype.name, "seed": self.seed,
-                "init": self.init}
+                "init": self.init, "bias": self.bias}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"GRU({args})"
 
     def _weights(self, layer, d):
+        """The kernels' (w_ih, w_hh, b_ih, b_hh) of one layer and direction; with bias=False
+        both biases are the layer's read-only zeros."""
         s = f"_l{layer}{_SUFFIXES[d]}"
         p = self._params
+        if not self.bias:
+            return p["weight_ih" + s], p["weight_hh" + s], self._zero_bias, self._zero_bias
         return p["weight_ih" + s], p["weight_hh" + s], p["bias_ih" + s], p["bias_hh" + s]
 
     def forward(self, x, h0=None, *, lengths=None):
@@ -223,17 +249,23 @@ class GRU(_ParameterMixin):
             x: (T, B, input_size), or (B, T, input_size) if batch_first; the layer's dtype.
                 T = 0 or B = 0 is an empty batch: out is empty, h_n is h0, and backward
                 gives dh0 = dh_n and zero weight gradients (grucy.kernels; torch.nn.GRU
-                refuses T = 0).
-            h0: (num_layers*D, B, H) initial states, or None for zeros.
+                refuses T = 0).  Or (T, input_size): one unbatched sequence, as torch.nn.GRU
+                takes it (with batch_first too, which it then ignores); out, h_n, h0 and
+                backward's arguments then lose their B axis.
+            h0: (num_layers*D, B, H) initial states ((num_layers*D, H) for an unbatched x),
+                or None for zeros.
             lengths: (B,) ints in [0, T], or None for all T.  Steps t >= lengths[b] leave row
                 b's state unchanged and its out rows zero; the reverse direction starts at
-                each row's own last valid step.  No sorting needed.
+                each row's own last valid step.  No sorting needed.  None for an unbatched x
+                (pass x[:n] for a shorter sequence).
         Returns:
-            out: (T, B, D*H) (or (B, T, D*H)) top-layer states, directions concatenated.
-            h_n: (num_layers*D, B, H) final state per layer and direction (torch's order).
+            out: (T, B, D*H) (or (B, T, D*H); (T, D*H) unbatched) top-layer states,
+                directions concatenated.
+            h_n: (num_layers*D, B, H) ((num_layers*D, H) unbatched) final state per layer
+                and direction (torch's order).
         In training mode, like autograd's saved tensors, ``backward`` reads ``x`` and (for a
-        unidirectional, time-major GRU) the returned ``out``: change them in place only after
-        ``backward``, or its gradients are silently wrong.
+        unidirectional GRU, time-major or unbatched) the returned ``out``: change them in
+        place only after ``backward``, or its gradients are silently wrong.
         """
         out, h_n, self._cache = self._forward(x, h0, lengths, self.training)
         return out, h_n
@@ -246,15 +278,36 @@ class GRU(_ParameterMixin):
         in several threads at once, and beside a forward awaiting its backward."""
         # copied only once checked: a zero-strided view of the wrong shape is refused, not
         # copied first (numpy's MemoryError naming nothing)
-        x = as_float_array(x, "x", dtype=self.dtype, ndim=3, contiguous=False)
-        if x.shape[2] != self.input_size:
+        x = as_float_array(x, "x", dtype=self.dtype, contiguous=False)
+        if x.ndim not in (2, 3):
+            batched = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+            raise ValueError(f"x must be 3-D {batched} or 2-D (T, input_size) (one unbatched "
+                             f"sequence), got shape {x.shape}")
+        if x.shape[-1] != self.input_size:
             raise ValueError(f"x must have {self.input_size} features in its last axis, "
                              f"got shape {x.shape}")
-        check_rows("x", x.shape, x.shape[0] * x.shape[1], "T·B")
-        x = np.ascontiguousarray(x.transpose(1, 0, 2) if self.batch_first else x)
-        T, B, _ = x.shape
+        unbatched = x.ndim == 2
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
-        if h0 is not None:
+        if unbatched:
+            # torch's way: one sequence is a batch of one, (T, 1, I), batch_first or not
+            if lengths is not None:
+                raise ValueError("lengths must be None for an unbatched x (T, input_size): it "
+                                 "is one sequence of T steps (pass x[:n] for a shorter one)")
+            check_rows("x", x.shape, x.shape[0], "T")
+            x = x[:, None, :]
+            if h0 is not None:
+                h0 = as_float_array(h0, "h0", dtype=self.dtype, contiguous=False)
+                if h0.shape != (L * D, H):
+                    raise ValueError(f"h0 must have shape (num_layers*D, H) = {(L * D, H)} for "
+                                     f"an unbatched x (T, input_size), got {h0.shape}")
+                h0 = h0[:, None, :]
+        else:
+            check_rows("x", x.shape, x.shape[0] * x.shape[1], "T·B")
+            if self.batch_first:
+                x = x.transpose(1, 0, 2)
+        x = np.ascontiguousarray(x)
+        T, B, _ = x.shape
+        if h0 is not None and not unbatched:
             h0 = as_float_array(h0, "h0", dtype=self.dtype, shape=(L * D, B, H))
         lengths = check_lengths(lengths, B, T)
         caches, masks = [], []
@@ -277,37 +330,49 @@ class GRU(_ParameterMixin):
                 out = out * mask  # not in place: the kernel's cache may hold its output
                 masks.append(mask)
             inp = out
-        if self.batch_first:
+        if unbatched:
+            out, h_n = out[:, 0], h_n[:, 0]     # (T, D*H), (L*D, H)
+        elif self.batch_first:
             # a copy, always: with B = 1 numpy counts the transpose as contiguous, and
             # ascontiguousarray returned a view of the kernel's out, which backward reads
             out = out.transpose(1, 0, 2).copy()
-        return out, h_n, ((caches, masks, T, B) if training else None)
+        return out, h_n, ((caches, masks, T, B, unbatched) if training else None)
 
     def backward(self, dout, dh_n=None):
         """Backpropagate through the last training-mode forward; accumulate parameter gradients.
 
         Args:
-            dout: (T, B, D*H) (or (B, T, D*H) if batch_first) gradient of out, or None.
-            dh_n: (num_layers*D, B, H) gradient of h_n, or None.
+            dout: (T, B, D*H) (or (B, T, D*H) if batch_first) gradient of out, or None;
+                (T, D*H) after an unbatched forward.
+            dh_n: (num_layers*D, B, H) gradient of h_n, or None; (num_layers*D, H) after an
+                unbatched forward.
         Returns:
-            dx: (T, B, input_size) (or batch-first) gradient of x.  The gradient of h0,
-            (num_layers*D, B, H), is left in ``self.dh0``.
+            dx: (T, B, input_size) (or batch-first; (T, input_size) unbatched) gradient of x.
+            The gradient of h0, (num_layers*D, B, H) ((num_layers*D, H) unbatched), is left
+            in ``self.dh0``.
         """
         if self._cache is None:
             raise RuntimeError("backward() needs a preceding forward() in training mode "
                                "(call train() before forward; backward runs once per forward)")
-        caches, masks, T, B = self._cache
+        caches, masks, T, B, unbatched = self._cache
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         if dout is None and dh_n is None:
             raise ValueError("dout and dh_n cannot both be None")
         if dout is not None:
-            want = (B, T, D * H) if self.batch_first else (T, B, D * H)
-            dout = as_float_array(dout, "dout", dtype=self.dtype, shape=want)
-            if self.batch_first:
+            if unbatched:
+                dout = as_float_array(dout, "dout", dtype=self.dtype, shape=(T, D * H))[:, None]
+            elif self.batch_first:
+                dout = as_float_array(dout, "dout", dtype=self.dtype, shape=(B, T, D * H))
                 dout = np.ascontiguousarray(dout.transpose(1, 0, 2))
+            else:
+                dout = as_float_array(dout, "dout", dtype=self.dtype, shape=(T, B, D * H))
         if dh_n is not None:
-            dh_n = as_float_array(dh_n, "dh_n", dtype=self.dtype, shape=(L * D, B, H))
+            if unbatched:
+                dh_n = as_float_array(dh_n, "dh_n", dtype=self.dtype, shape=(L * D, H))[:, None]
+            else:
+                dh_n = as_float_array(dh_n, "dh_n", dtype=self.dtype, shape=(L * D, B, H))
         self._cache = None
+        kinds = _KINDS if self.bias else _KINDS[:2]     # bias=False: the zeros' gradients dropped
         dh0 = np.zeros((L * D, B, H), dtype=self.dtype)
         g = dout  # gradient of this layer's output, (T, B, D*H) or None
         for layer in reversed(range(L)):
@@ -318,12 +383,15 @@ class GRU(_ParameterMixin):
                 dx, dh0[k], *dparams = _grucy.gru_backward(
                     gd, None if dh_n is None else dh_n[k], caches[k])
                 s = f"_l{layer}{_SUFFIXES[d]}"
-                for kind, dp in zip(_KINDS, dparams):
+                for kind, dp in zip(kinds, dparams):
                     self._grads[kind + s] += dp
                 dinp = dx if dinp is None else dinp + dx
             if layer > 0 and masks:
                 dinp *= masks[layer - 1]
             g = dinp
+        if unbatched:
+            self.dh0 = dh0[:, 0]            # (L*D, H)
+            return g[:, 0]                  # (T, I)
         self.dh0 = dh0
         if self.batch_first:
             g = np.ascontiguousarray(g.transpose(1, 0, 2))

@@ -26,12 +26,13 @@ class SequenceModel:
     ("many_to_one" or "many_to_many") and the head ``activation`` ("identity", "sigmoid",
     "softmax").  ``seed`` fixes the GRU, the head and the dropout masks.  ``init`` goes to
     both: an override of ``bias`` sets the GRU's biases and the head's alike (``weight``
-    is the head's alone; see grucy.init).
+    is the head's alone; see grucy.init).  ``bias=False`` is the GRU's (no ``gru.bias_*``
+    parameters); the head keeps its bias, and an override of ``bias`` is then its alone.
     """
 
     def __init__(self, input_size, hidden_size, output_size, num_layers=1, bidirectional=False,
                  reset_after=False, dropout=0.0, mode="many_to_one", activation="identity",
-                 batch_first=False, dtype=np.float32, seed=None, init="pytorch"):
+                 batch_first=False, dtype=np.float32, seed=None, init="pytorch", bias=True):
         self.output_size = check_int(output_size, "output_size", 1, BLAS_INT_MAX)   # the head's
         self.mode = check_choice(mode, "mode", MODES)
         check_choice(activation, "activation", ACTIVATIONS)
@@ -41,9 +42,12 @@ class SequenceModel:
         self.seed = seed
         check_bool(batch_first, "batch_first")
         self.init = init = normalize_init(init)       # both layers' keys: each takes its part
+        bias = check_bool(bias, "bias")
+        # without GRU biases the head's is the only one an override of bias can set
+        gru_keys = GRU_KEYS if bias else tuple(k for k in GRU_KEYS if k != "bias")
         self.gru = GRU(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                        reset_after=reset_after, batch_first=batch_first, dropout=dropout,
-                       dtype=dtype, seed=seed, init=part(init, GRU_KEYS))
+                       dtype=dtype, seed=seed, init=part(init, gru_keys), bias=bias)
         D = self.gru.num_directions
         self.head = Linear(D * self.gru.hidden_size, self.output_size, activation=activation,
                            dtype=dtype, seed=None if seed is None else seed + 1,
@@ -61,7 +65,7 @@ class SequenceModel:
                 "bidirectional": g.bidirectional, "reset_after": g.reset_after,
                 "dropout": g.dropout, "mode": self.mode, "activation": self.head.activation,
                 "batch_first": g.batch_first, "dtype": self.dtype.name, "seed": self.seed,
-                "init": self.init}
+                "init": self.init, "bias": g.bias}
 
     def __repr__(self):
         return "SequenceModel(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
@@ -117,7 +121,8 @@ class SequenceModel:
     def forward(self, x, h0=None, *, lengths=None, return_state=False):
         """Args: x (T, B, input_size) (or (B, T, I) if batch_first); h0 (num_layers*D, B, H)
         or None; lengths (B,) or None (keyword only, as in GRU.forward); return_state: also
-        return the GRU's final state.
+        return the GRU's final state.  An unbatched x (T, input_size) is taken as GRU.forward
+        takes it (h0 (num_layers*D, H), no lengths) and y loses its B axis.
         Returns: y (B, output_size) for many_to_one, (T, B, output_size) (or (B, T, O)) for
         many_to_many, after the head's activation; with return_state, ``(y, h_n)``, h_n
         (num_layers*D, B, H) to pass as the next chunk's h0 (truncated BPTT: backward takes
@@ -141,7 +146,8 @@ class SequenceModel:
         g = self.gru
         if self.mode == "many_to_one":
             D = g.num_directions
-            feats = h_n[-1] if D == 1 else np.concatenate([h_n[-2], h_n[-1]], axis=1)  # (B, D*H)
+            # (B, D*H), or (D*H,) for an unbatched x
+            feats = h_n[-1] if D == 1 else np.concatenate([h_n[-2], h_n[-1]], axis=-1)
             y, head_cache = self.head._forward(feats, training)
             mask = None
         else:
@@ -165,14 +171,14 @@ class SequenceModel:
         self._cache = None
         g = self.gru
         if self.mode == "many_to_one":
-            dfeats = self.head.backward(dy)  # (B, D*H)
+            dfeats = self.head.backward(dy)  # (B, D*H), or (D*H,) unbatched
             dh_n = np.zeros(hn_shape, dtype=self.dtype)
             H = g.hidden_size
             if g.num_directions == 1:
                 dh_n[-1] = dfeats
             else:
-                dh_n[-2] = dfeats[:, :H]
-                dh_n[-1] = dfeats[:, H:]
+                dh_n[-2] = dfeats[..., :H]
+                dh_n[-1] = dfeats[..., H:]
             return g.backward(None, dh_n)
         if mask is not None:
             # padded steps' dy is ignored, even a NaN or inf there (dy * mask made it NaN, and

@@ -78,6 +78,7 @@ class GRUConfig:
     num_layers: int = 1
     bidirectional: bool = False
     reset_after: bool = False
+    bias: bool = True             # False: no GRU biases (torch's bias=False)
     dropout: float = 0.0
     init: Any = "pytorch"         # a scheme name, or a dict of overrides (grucy.init)
     dtype: str = "float32"

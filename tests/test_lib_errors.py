@@ -72,7 +72,12 @@ def _g(**kw):
 
 
 FORWARD = [
-    (lambda: _g().forward(np.zeros((4, 2), np.float32)), ValueError, "x"),
+    # 2-D is one unbatched sequence (T, I), as in torch: 1-D and 4-D are refused
+    (lambda: _g().forward(np.zeros((4,), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2, 1, 2), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 3), np.float32)), ValueError, "x"),
+    (lambda: _g().forward(np.zeros((4, 2), np.float32), h0=np.zeros((4, 1, 3), np.float32)),
+     ValueError, "h0"),
     (lambda: _g().forward(np.zeros((4, 2, 5), np.float32)), ValueError, "x"),
     (lambda: _g().forward(np.zeros((4, 2, 2), np.float64)), TypeError, "x"),
     (lambda: _g().forward(np.zeros((4, 2, 2), np.int32)), TypeError, "x"),

@@ -1,4 +1,6 @@
 """grucy.layers.GRU: shapes, torch equivalence with packed sequences, lengths, dropout, modes."""
+import re
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,8 @@ def _torch_equivalent(g):
     torch = pytest.importorskip("torch")
     tdt = torch.float64 if g.dtype == np.float64 else torch.float32
     m = torch.nn.GRU(g.input_size, g.hidden_size, num_layers=g.num_layers,
-                     bidirectional=g.bidirectional, batch_first=g.batch_first, dtype=tdt)
+                     bidirectional=g.bidirectional, batch_first=g.batch_first, bias=g.bias,
+                     dtype=tdt)
     H = g.hidden_size
     with torch.no_grad():
         for name, arr in g.parameters().items():
@@ -43,7 +46,8 @@ def _loss_grads(g, x, h0, lengths, dout, dh_n):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, True), (2, False)])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_first):
+@pytest.mark.parametrize("bias", [True, False])
+def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_first, bias):
     torch = pytest.importorskip("torch")
     from grucy.interop import from_torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -52,9 +56,10 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
     tdt = torch.float64 if dtype == np.float64 else torch.float32
     T, B, I, H = 7, 5, 3, 6
     m = torch.nn.GRU(I, H, num_layers=num_layers, bidirectional=bidirectional,
-                     batch_first=batch_first, dtype=tdt)
+                     batch_first=batch_first, bias=bias, dtype=tdt)
     g = from_torch(m)
     assert g.dtype == dtype and g.reset_after and g.batch_first == batch_first
+    assert g.bias == bias
     D = 2 if bidirectional else 1
     rng = np.random.default_rng(1)
     lengths = np.array([7, 3, 1, 5, 7])  # unsorted, padding at the end
@@ -77,6 +82,7 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
 
     tol = TOL[dtype]
     assert out.shape == oshape and h_n.shape == (num_layers * D, B, H)
+    assert set(grads) == {name for name, _ in m.named_parameters()}   # bias=False: no bias_*
     np.testing.assert_allclose(out, outt.detach().numpy(), **tol)
     np.testing.assert_allclose(h_n, h_nt.detach().numpy(), **tol)
     np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
@@ -89,8 +95,9 @@ def test_matches_torch_packed_sequences(dtype, num_layers, bidirectional, batch_
     assert np.abs(grads["weight_hh_l0"]).max() > 1e-3
 
 
-def test_matches_torch_on_either_backend(backend):
-    test_matches_torch_packed_sequences(np.float64, 2, True, False)
+@pytest.mark.parametrize("bias", [True, False])
+def test_matches_torch_on_either_backend(backend, bias):
+    test_matches_torch_packed_sequences(np.float64, 2, True, False, bias)
 
 
 def test_matches_independent_torch_copy_full_length():
@@ -331,3 +338,166 @@ def test_one_input_feature_and_the_dropout_warning():
     with pytest.warns(UserWarning, match="dropout=0.5 has no effect with num_layers=1") as rec:
         GRU(1, 3, dropout=0.5)
     assert rec[0].filename == __file__     # the caller's line (stacklevel), not grucy's
+
+
+# --- bias=False -----------------------------------------------------------------------------
+def test_without_bias_the_layer_has_no_bias_parameters():
+    """As torch's bias=False: no bias_* in parameters(), gradients() or set_parameters; the
+    weights are drawn as with biases, so a seed gives the same ones."""
+    g = GRU(3, 4, num_layers=2, bidirectional=True, bias=False, dtype=np.float64, seed=0)
+    names = [f"{k}_l{l}{s}" for l in range(2) for s in ("", "_reverse")
+             for k in ("weight_ih", "weight_hh")]
+    assert g.bias is False and g.config()["bias"] is False
+    assert list(g.parameters()) == names
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    out, _ = g.forward(x)
+    g.backward(np.ones_like(out))
+    assert list(g.gradients()) == names
+    with pytest.raises(AttributeError, match="bias_ih_l0"):
+        g.bias_ih_l0
+    with pytest.raises(ValueError, match=r"params has unknown names \['bias_hh_l1'\]"):
+        g.set_parameters({"bias_hh_l1": np.zeros(12)}, strict=False)
+    g.set_parameters({k: np.ones_like(v) for k, v in g.parameters().items()})   # strict: all there
+    with_bias = GRU(3, 4, num_layers=2, bidirectional=True, dtype=np.float64, seed=0)
+    for name in names:
+        np.testing.assert_array_equal(GRU(3, 4, num_layers=2, bidirectional=True, bias=False,
+                                          dtype=np.float64, seed=0).parameters()[name],
+                                      with_bias.parameters()[name], err_msg=name)
+    with pytest.raises(TypeError, match="bias must be a bool, got str"):
+        GRU(3, 4, bias="no")
+
+
+@pytest.mark.parametrize("init", [{"bias": 1.0}, {"scheme": "keras", "bias": "zeros"},
+                                  {"bias": "uniform", "weight_hh": "orthogonal"}])
+def test_a_bias_init_without_biases_is_refused(init):
+    # drawn and dropped, it would be ignored without a word
+    with pytest.raises(ValueError, match=r"init\['bias'\] is .*, but bias=False: the layer has "
+                                         r"no biases to initialise"):
+        GRU(3, 4, bias=False, init=init)
+    GRU(3, 4, init=init)
+    # the schemes' own biases, and overrides of the weights alone, are fine
+    for ok in ("pytorch", "keras", {"weight_hh": "orthogonal"}, {"scheme": "keras"}):
+        GRU(3, 4, bias=False, init=ok)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_without_bias_matches_the_numpy_reference_with_zero_biases(reset_after):
+    """Both candidates (torch has only reset_after=True's): grucy.reference's equations with
+    zero biases, batched and unbatched."""
+    from grucy import reference
+    T, B, I, H = 5, 3, 2, 4
+    g = GRU(I, H, reset_after=reset_after, bias=False, dtype=np.float64, seed=2)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((T, B, I))
+    h0 = rng.standard_normal((1, B, H))
+    zeros = np.zeros(3 * H)
+    want_out, want_h, _ = reference.gru_forward(x, h0[0], g.weight_ih_l0, g.weight_hh_l0, zeros,
+                                                zeros, reset_after=reset_after)
+    out, h_n = g.forward(x, h0)
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_n[0], want_h, rtol=1e-12, atol=1e-14)
+    out, h_n = g.forward(x[:, 1], h0[:, 1])                     # unbatched: row 1 alone
+    np.testing.assert_allclose(out, want_out[:, 1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_n[0], want_h[1], rtol=1e-12, atol=1e-14)
+
+
+# --- unbatched input (T, I) -----------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_unbatched_input_matches_torch(dtype, num_layers, bidirectional, batch_first, bias,
+                                       with_h0):
+    """torch.nn.GRU reads a 2-D input as one sequence (T, I), batch_first or not, and its
+    out, h_n and h0 lose the batch axis; so must grucy's, and every gradient must agree."""
+    torch = pytest.importorskip("torch")
+    T, I, H = 6, 3, 4
+    D = 2 if bidirectional else 1
+    g = GRU(I, H, num_layers=num_layers, bidirectional=bidirectional, reset_after=True,
+            batch_first=batch_first, dtype=dtype, seed=4, bias=bias)
+    m = _torch_equivalent(g)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((T, I)).astype(dtype)
+    h0 = rng.standard_normal((num_layers * D, H)).astype(dtype) * with_h0
+    dout = rng.standard_normal((T, D * H)).astype(dtype)
+    dh_n = rng.standard_normal((num_layers * D, H)).astype(dtype)
+
+    out, h_n, dx, dh0, grads = _loss_grads(g, x, h0 if with_h0 else None, None, dout, dh_n)
+
+    xt = torch.from_numpy(x).requires_grad_()
+    h0t = torch.from_numpy(h0).requires_grad_()        # zeros without h0: its gradient still
+    outt, h_nt = m(xt, h0t)
+    ((outt * torch.from_numpy(dout)).sum() + (h_nt * torch.from_numpy(dh_n)).sum()).backward()
+
+    tol = TOL[dtype]
+    assert out.shape == tuple(outt.shape) == (T, D * H)
+    assert h_n.shape == tuple(h_nt.shape) == (num_layers * D, H)
+    assert dx.shape == (T, I) and dh0.shape == (num_layers * D, H)
+    np.testing.assert_allclose(out, outt.detach().numpy(), **tol)
+    np.testing.assert_allclose(h_n, h_nt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(dh0, h0t.grad.numpy(), **tol)
+    assert set(grads) == {name for name, _ in m.named_parameters()}
+    for name, gr in grads.items():
+        expect = getattr(m, name).grad.numpy().copy()
+        expect[H:2 * H] *= -1
+        np.testing.assert_allclose(gr, expect, err_msg=name, **tol)
+    assert np.abs(grads["weight_hh_l0"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_unbatched_seed_variant_gradients_finite_differences(bias, backend, numeric_grad):
+    """reset_after=False (no torch twin), unbatched and batch_first (ignored): vs 5-point FD."""
+    T, I, H = 4, 2, 3
+    g = GRU(I, H, num_layers=2, bidirectional=True, batch_first=True, bias=bias,
+            dtype=np.float64, seed=5)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((T, I))
+    h0 = rng.standard_normal((4, H))
+    dout = rng.standard_normal((T, 2 * H))
+    dh_n = rng.standard_normal((4, H))
+
+    def scalar():
+        out, h_n = g.forward(x, h0=h0)
+        return float((out * dout).sum() + (h_n * dh_n).sum())
+
+    scalar()
+    g.zero_grad()
+    dx = g.backward(dout, dh_n)
+    assert dx.shape == (T, I) and g.dh0.shape == (4, H)
+    np.testing.assert_allclose(dx, numeric_grad(scalar, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g.dh0, numeric_grad(scalar, h0), rtol=1e-6, atol=1e-8)
+    grads = {k: v.copy() for k, v in g.gradients().items()}
+    for name in grads:
+        num = numeric_grad(scalar, g.parameters()[name])
+        np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_wrong_input_ranks_and_unbatched_shapes_are_named(batch_first):
+    g = GRU(3, 4, num_layers=2, batch_first=batch_first, dtype=np.float64, seed=0)
+    batched = r"\(B, T, input_size\)" if batch_first else r"\(T, B, input_size\)"
+    for shape in ((3,), (2, 5, 1, 3), ()):
+        with pytest.raises(ValueError, match=rf"^x must be 3-D {batched} or 2-D \(T, input_size\) "
+                                             rf"\(one unbatched sequence\), got shape "
+                                             rf"{re.escape(str(shape))}$"):
+            g.forward(np.zeros(shape))
+    with pytest.raises(ValueError, match=r"x must have 3 features in its last axis, got shape "
+                                         r"\(5, 2\)"):
+        g.forward(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match=r"^lengths must be None for an unbatched x "
+                                         r"\(T, input_size\)"):
+        g.forward(np.zeros((5, 3)), lengths=np.array([5]))
+    with pytest.raises(ValueError, match=r"^h0 must have shape \(num_layers\*D, H\) = \(2, 4\) for "
+                                         r"an unbatched x \(T, input_size\), got \(2, 1, 4\)$"):
+        g.forward(np.zeros((5, 3)), h0=np.zeros((2, 1, 4)))
+    with pytest.raises(ValueError, match=r"^h0 must have shape \(2, 1, 4\), got \(2, 4\)$"):
+        g.forward(np.zeros((1, 1, 3)), h0=np.zeros((2, 4)))
+    g.forward(np.zeros((5, 3)))
+    # backward takes the unbatched shapes, and a refused call leaves the forward usable
+    with pytest.raises(ValueError, match=r"^dout must have shape \(5, 4\), got \(5, 1, 4\)$"):
+        g.backward(np.zeros((5, 1, 4)))
+    with pytest.raises(ValueError, match=r"^dh_n must have shape \(2, 4\), got \(2, 1, 4\)$"):
+        g.backward(None, np.zeros((2, 1, 4)))
+    assert g.backward(np.zeros((5, 4))).shape == (5, 3) and g.dh0.shape == (2, 4)

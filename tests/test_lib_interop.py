@@ -63,14 +63,26 @@ def test_torch_converters_reject_bad_input():
         interop.from_torch(mixed)
 
 
-def test_from_torch_without_bias():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_converters_without_bias(dtype):
+    """torch's bias=False is grucy's, both ways: no bias parameters on either side, the
+    weights copied exactly, the same outputs."""
     torch = pytest.importorskip("torch")
-    m = torch.nn.GRU(2, 3, bias=False)
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    m = torch.nn.GRU(2, 3, num_layers=2, bidirectional=True, bias=False, dtype=tdt)
     g = interop.from_torch(m)
-    assert not g.bias_ih_l0.any()
-    x = np.random.default_rng(0).standard_normal((4, 1, 2)).astype(np.float32)
-    np.testing.assert_allclose(g.forward(x)[0], m(torch.from_numpy(x))[0].detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
+    assert g.bias is False and g.dtype == dtype
+    assert list(g.parameters()) == [name for name, _ in m.named_parameters()]
+    x = np.random.default_rng(0).standard_normal((4, 2, 2)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for got, want in zip(g.forward(x), m(torch.from_numpy(x))):
+        np.testing.assert_allclose(got, want.detach().numpy(), **tol)
+    back = interop.to_torch(g)
+    assert back.bias is False and back.weight_ih_l0.dtype == tdt
+    assert [n for n, _ in back.named_parameters()] == [n for n, _ in m.named_parameters()]
+    for name, t in m.named_parameters():
+        np.testing.assert_array_equal(getattr(back, name).detach().numpy(), t.detach().numpy(),
+                                      err_msg=name)
 
 
 # --- Keras -----------------------------------------------------------------------------------
@@ -131,14 +143,17 @@ def test_from_keras_matches_keras_equations(reset_after):
 
 
 @pytest.mark.parametrize("reset_after", [False, True])
-def test_to_keras_then_keras_equations_match_grucy(reset_after):
-    """The seed-convention biases (b_hh non-zero) fold exactly into Keras' single bias."""
+@pytest.mark.parametrize("bias", [True, False])
+def test_to_keras_then_keras_equations_match_grucy(reset_after, bias):
+    """The seed-convention biases (b_hh non-zero) fold exactly into Keras' single bias; a GRU
+    without biases exports zeros."""
     g = GRU(3, 4, num_layers=2, bidirectional=True, reset_after=reset_after, dtype=np.float64,
-            batch_first=True, seed=3)
+            batch_first=True, seed=3, bias=bias)
     x = np.random.default_rng(1).standard_normal((2, 6, 3))
     out, h_n = g.forward(x)
     layers = interop.to_keras(g)
     assert len(layers) == 2 and len(layers[0]) == 6
+    assert bias or not any(w[k].any() for w in layers for k in (2, 5))
     inp = x
     for k, w in enumerate(layers):
         fy, fh = _keras_gru(inp, *w[:3], reset_after)
@@ -269,6 +284,25 @@ def test_onnx_h0_input_matches_the_layers_h0(with_lengths):
     np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
     assert not np.allclose(eh, g.forward(x, lengths=lengths)[1], atol=1e-3)   # h0 matters
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_onnx_gru_without_bias_matches(reset_after):
+    """bias=False exports an all-zero B: ONNX Runtime computes what the layer does."""
+    pytest.importorskip("onnx")
+    g = GRU(3, 5, num_layers=2, bidirectional=True, reset_after=reset_after, bias=False, seed=0)
+    for p in g.parameters().values():
+        p *= 3
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    h0 = rng.standard_normal((4, 4, 5)).astype(np.float32)
+    out, h_n = _ort_run(interop.to_onnx(g, with_h0=True), {"x": x, "h0": h0})
+    eout, eh = g.eval().forward(x, h0=h0)
+    np.testing.assert_allclose(out, eout, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_n, eh, rtol=1e-4, atol=1e-5)
+    m = SequenceModel(3, 4, 2, mode="many_to_one", bias=False, seed=1)
+    (y,) = _ort_run(interop.to_onnx(m), {"x": x})
+    np.testing.assert_allclose(y, m.predict(x), rtol=1e-4, atol=1e-5)
 
 
 def test_onnx_sequence_model_with_h0():

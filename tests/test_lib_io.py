@@ -59,6 +59,8 @@ def _train(model, opt, steps, seed):
     SequenceModel(2, 5, 1, num_layers=2, bidirectional=True, reset_after=True, seed=0),
     GRU(3, 4, num_layers=2, dtype=np.float64, seed=1),
     Linear(3, 2, activation="softmax", seed=2),
+    GRU(3, 4, num_layers=2, bidirectional=True, bias=False, seed=3),
+    SequenceModel(2, 5, 1, num_layers=2, bias=False, seed=4),
 ])
 def test_round_trip_is_bitwise(tmp_path, model):
     for p in model.parameters().values():  # values a float->text round trip would damage
@@ -114,6 +116,44 @@ def test_load_into_existing_model_and_mismatch(tmp_path):
         gio.load(tmp_path / "a.npz", model=SequenceModel(2, 8, 1))
     with pytest.raises(ValueError, match="stores a SequenceModel"):
         gio.load(tmp_path / "a.npz", model=GRU(2, 4))
+
+
+@pytest.mark.parametrize("cls", [GRU, SequenceModel])
+def test_bias_is_stored_and_a_mismatch_is_named(tmp_path, cls):
+    """A bias=False checkpoint rebuilds a bias=False model; loading it into a model with
+    biases, or one with biases into a model without, names bias as the difference."""
+    sizes = (2, 4, 1) if cls is SequenceModel else (2, 4)
+    without, with_ = cls(*sizes, bias=False, seed=0), cls(*sizes, seed=1)
+    opt = optim.Adam(without.parameters())
+    gio.save(tmp_path / "without.npz", without, opt)
+    gio.save(tmp_path / "with.npz", with_)
+    ck = gio.load(tmp_path / "without.npz")
+    assert ck.model.config()["bias"] is False and ck.model.config() == without.config()
+    assert not any("bias_" in k for k in ck.model.parameters() if not k.startswith("head."))
+    optim.Adam(ck.model.parameters()).load_state_dict(ck.optimizer_state)
+    with pytest.raises(ValueError, match=r"model does not match .*without\.npz\W*: bias True != "
+                                         r"stored False$"):
+        gio.load(tmp_path / "without.npz", model=cls(*sizes))
+    with pytest.raises(ValueError, match=r"model does not match .*with\.npz\W*: bias False != "
+                                         r"stored True$"):
+        gio.load(tmp_path / "with.npz", model=cls(*sizes, bias=False))
+    assert gio.load(tmp_path / "without.npz", model=cls(*sizes, bias=False, seed=5)).model
+
+
+@pytest.mark.parametrize("cls", [GRU, SequenceModel])
+def test_a_checkpoint_from_before_the_bias_setting_loads_with_biases(tmp_path, cls):
+    # its config has no "bias": such a layer had biases, and a model passed in with them matches
+    sizes = (2, 4, 1) if cls is SequenceModel else (2, 4)
+    model = cls(*sizes, seed=0)
+    gio.save(tmp_path / "new.npz", model)
+    arrays = _arrays(tmp_path / "new.npz")
+    header = _header(arrays)
+    del header["model"]["config"]["bias"]
+    old = _rewrite(tmp_path / "old.npz", arrays, header)
+    assert gio.load(old).model.config() == model.config()
+    assert gio.load(old, model=cls(*sizes, seed=3)).model.config()["bias"] is True
+    with pytest.raises(ValueError, match=r"bias False != stored True$"):
+        gio.load(old, model=cls(*sizes, bias=False))
 
 
 def test_atomic_write_leaves_no_temp_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
@@ -404,7 +444,10 @@ def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("model", [
     SequenceModel(2, 3, 1, num_layers=2, bidirectional=True, seed=0),
-    GRU(2, 3, num_layers=2, seed=0), Linear(2, 3, seed=0)], ids=lambda m: type(m).__name__)
+    GRU(2, 3, num_layers=2, seed=0), Linear(2, 3, seed=0),
+    GRU(2, 3, num_layers=2, bidirectional=True, bias=False, seed=0),
+    SequenceModel(2, 3, 1, num_layers=2, bias=False, seed=0)],
+    ids=lambda m: type(m).__name__ + ("" if m.config().get("bias", True) else "-nobias"))
 def test_stored_sizes_beyond_the_stored_arrays_are_refused_before_building(tmp_path, model):
     """Regression: num_layers 10**9 in a damaged header made load build layer after layer
     (a hang); hidden_size 10**5 allocated and initialised 224 GiB before the arrays were

@@ -514,3 +514,68 @@ def test_a_linear_layer_in_eval_mode_keeps_no_cache_and_backward_then_fails():
     assert lin._cache is None
     with pytest.raises(RuntimeError):
         lin.backward(np.ones((4, 3), np.float32))
+
+
+def test_sequence_model_without_gru_biases():
+    """bias=False is the GRU's: no gru.bias_* parameters, the head keeps its bias and takes an
+    override of bias alone; the config rebuilds the model."""
+    import json
+    m = SequenceModel(3, 4, 2, num_layers=2, bias=False, init={"bias": 0.5}, seed=2)
+    assert m.config()["bias"] is False and m.gru.bias is False
+    assert list(m.parameters()) == ["gru.weight_ih_l0", "gru.weight_hh_l0", "gru.weight_ih_l1",
+                                    "gru.weight_hh_l1", "head.weight", "head.bias"]
+    assert (m.parameters()["head.bias"] == 0.5).all()
+    m2 = SequenceModel(**json.loads(json.dumps(m.config())))
+    assert m2.config() == m.config()
+    for k, v in m.parameters().items():
+        np.testing.assert_array_equal(v, m2.parameters()[k])
+    with pytest.raises(TypeError, match="bias must be a bool, got int"):
+        SequenceModel(3, 4, 2, bias=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", ["many_to_one", "many_to_many"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_unbatched_input_matches_torch(dtype, mode, bidirectional, bias):
+    """x (T, I) as torch.nn.GRU takes it: y loses its B axis (many_to_one (O,), many_to_many
+    (T, O)), and dx and every gradient are torch autograd's on the same weights."""
+    torch = pytest.importorskip("torch")
+    T, I, H, O = 5, 2, 4, 3
+    m = SequenceModel(I, H, O, num_layers=2, bidirectional=bidirectional, reset_after=True,
+                      mode=mode, batch_first=True, dtype=dtype, seed=3, bias=bias)
+    D = m.gru.num_directions
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    gru = torch.nn.GRU(I, H, num_layers=2, bidirectional=bidirectional, batch_first=True,
+                       bias=bias, dtype=tdt)
+    with torch.no_grad():
+        for name, t in gru.named_parameters():       # z blocks negated (README, "The maths")
+            w = m.parameters()["gru." + name].copy()
+            w[H:2 * H] *= -1
+            t.copy_(torch.from_numpy(w))
+    w = torch.from_numpy(m.head.weight.copy()).requires_grad_()
+    b = torch.from_numpy(m.head.bias.copy()).requires_grad_()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((T, I)).astype(dtype)
+    h0 = rng.standard_normal((2 * D, H)).astype(dtype)
+    xt = torch.from_numpy(x).requires_grad_()
+    out, h_n = gru(xt, torch.from_numpy(h0))
+    feats = (torch.cat([h_n[-2], h_n[-1]]) if D == 2 else h_n[-1]) if mode == "many_to_one" else out
+    yt = feats @ w.T + b
+    y = m.forward(x, h0)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    (yt * torch.from_numpy(dy)).sum().backward()
+    m.zero_grad()
+    dx = m.backward(dy)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-5)
+    assert y.shape == ((O,) if mode == "many_to_one" else (T, O)) and dx.shape == (T, I)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(m.predict(x, h0), y, **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    grads = m.gradients()
+    np.testing.assert_allclose(grads["head.weight"], w.grad.numpy(), **tol)
+    np.testing.assert_allclose(grads["head.bias"], b.grad.numpy(), **tol)
+    for name, t in gru.named_parameters():
+        expect = t.grad.numpy().copy()
+        expect[H:2 * H] *= -1
+        np.testing.assert_allclose(grads["gru." + name], expect, err_msg=name, **tol)

@@ -172,3 +172,23 @@ def test_a_copied_stream_steps_its_own_state(copier):
     np.testing.assert_allclose(s.step(x[3]), out[3], rtol=1e-12, atol=1e-12)  # and steps on
     c.reset()
     np.testing.assert_allclose(c.step(x[0]), out[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_stream_without_bias_matches_torch(dtype, tol):
+    """A bias=False GRU streams on its zero biases: torch.nn.GRU(bias=False)'s outputs."""
+    torch = pytest.importorskip("torch")
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    g = GRU(3, 5, num_layers=2, reset_after=True, bias=False, dtype=dtype, seed=1).eval()
+    m = torch.nn.GRU(3, 5, num_layers=2, bias=False, dtype=tdt)
+    with torch.no_grad():
+        for name, t in m.named_parameters():       # z blocks negated (README, "The maths")
+            w = g.parameters()[name].copy()
+            w[5:10] *= -1
+            t.copy_(torch.from_numpy(w))
+    x = np.random.default_rng(2).standard_normal((6, 2, 3)).astype(dtype)
+    want, h_n = m(torch.from_numpy(x))
+    s = g.stream(2)
+    steps = np.stack([s.step(x[t]) for t in range(6)])
+    np.testing.assert_allclose(steps, want.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(s.h, h_n.detach().numpy(), rtol=tol, atol=tol)

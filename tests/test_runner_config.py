@@ -380,6 +380,16 @@ def test_model_init_may_be_a_dict_of_overrides():
         np.testing.assert_allclose(w @ w.T, np.eye(H), atol=1e-5)
 
 
+def test_model_bias_false_builds_a_gru_without_biases():
+    # the schema listed no bias, so model.bias=false was refused as an unknown key
+    cfg = compose(["name=t", "model=bigru", "model.bias=false"])
+    validate(cfg)
+    model = M.build_model(cfg.model, input_size=1, output_size=1, seed=0)
+    assert model.gru.bias is False and model.config()["bias"] is False
+    assert [k for k in model.parameters() if "bias" in k] == ["head.bias"]
+    assert M.build_model(compose(["name=t"]).model, input_size=1, output_size=1, seed=0).gru.bias
+
+
 def test_the_runners_model_has_a_linear_head():
     # forecasts are normalised values of any size: a squashing output (tanh) could not
     # forecast beyond one training std
