@@ -152,7 +152,9 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
-           "checkpoint": str(best), "last_checkpoint": str(result["last_path"]), **res}
+           # relative to out_dir, so that they name its own files wherever it is moved
+           "checkpoint": outputs.stored_path(best, out_dir),
+           "last_checkpoint": outputs.stored_path(result["last_path"], out_dir), **res}
     out["status"] = "ok" if result["complete"] else "interrupted"
     return out
 
@@ -346,6 +348,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     res = report(model, data, out_dir, cfg, ar)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
-    return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "name": cfg.get("name"),
+    return {"status": "ok", "mode": "evaluate", "checkpoint": outputs.stored_path(path, out_dir),
+            "name": cfg.get("name"),
             "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model),
             "normalisation": {"mean": data.mean, "std": data.std, "from": source}, **res}

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -1319,6 +1320,40 @@ def test_every_resume_hint_works_as_printed(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def _same_npz(a, b):
+    za, zb = np.load(a), np.load(b)
+    assert sorted(za.files) == sorted(zb.files), (a, b)
+    for k in za.files:
+        assert np.array_equal(za[k], zb[k]), (a, b, k)
+
+
+def _epochs(metrics_csv):
+    with open(metrics_csv, newline="") as fh:
+        return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(fh)]
+
+
+def test_a_sweep_tables_job_directories_are_the_sweeps_own_wherever_it_is_moved(tmp_path):
+    # a job with a summary (one written before paths in it were relative among them), a
+    # nested one, one entered in .sweep_jobs that left none, and one outside the sweep
+    sw = tmp_path / "sw"
+    (sw / "0").mkdir(parents=True)
+    (sw / ".sweep_id").write_text("this\n")
+    (sw / "0" / "summary.json").write_text(json.dumps({
+        "job": 0, "status": "ok", "sweep": "this", "val": {"rmse": 0.1},
+        "checkpoint": str(sw / "0" / "best.npz"), "last_checkpoint": str(sw / "0" / "last.npz")}))
+    (sw / "j" / "1").mkdir(parents=True)
+    (sw / "j" / "1" / "summary.json").write_text(json.dumps({"job": 1, "status": "ok", "sweep": "this",
+                                                            "val": {"rmse": 0.2}}))
+    (sw / ".sweep_jobs").write_text("".join(json.dumps({"sweep": "this", "job": j, "dir": str(d)}) + "\n"
+                                            for j, d in ((2, sw / "2"), (3, tmp_path / "out"))))
+    write_table(sw, final=True)
+    shutil.move(sw, tmp_path / "moved")
+    rows = sweep_rows(tmp_path / "moved")
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "ok"), ("1", "ok"), ("2", "failed"), ("3", "failed")]
+    assert [(tmp_path / "moved" / r["dir"]) for r in rows] == [
+        tmp_path / "moved" / "0", tmp_path / "moved" / "j" / "1", tmp_path / "moved" / "2", tmp_path / "out"]
+
+
 @pytest.mark.parametrize("original, resumed", [(["optimizer=sgd"], []),
                                                ([], ["optimizer=sgd"]),
                                                ([], ["scheduler=step"])])
@@ -1639,7 +1674,8 @@ def test_record_stop_leaves_a_sweep_that_has_ended_alone(tmp_path, monkeypatch, 
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(sweep, "finished", None)      # still under way: marked stopped
     sweep.record_stop("Ctrl-C")
-    assert capsys.readouterr().err.startswith("error: the sweep was stopped (Ctrl-C) before its end: 0 of the 0")
+    err = capsys.readouterr().err
+    assert err.startswith("error: the sweep was stopped (Ctrl-C) before its end: 0 of the 0"), err
     assert "The sweep was stopped" in (tmp_path / "sweep_results.md").read_text()
 
 
