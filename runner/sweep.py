@@ -454,8 +454,9 @@ def _record_stop(signal_name):
     running = (" (submitit's jobs are processes of their own: those still running go on, "
                "and each rewrites the table as it ends)" if detached else "")
     print(f"error: the sweep was stopped ({signal_name}) before its end: {ok} of the {len(rows)} "
-          f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. A job "
-          "with a last.npz continues with resume=<its directory> and its overrides", file=sys.stderr)
+          f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
+          f"sweep's command line with resume={started}/'${{hydra:job.num}}' finishes it: each job "
+          "with a last.npz continues, the others start from scratch", file=sys.stderr)
 
 
 def exit_status() -> int:
