@@ -273,7 +273,8 @@ def run(cfg: DictConfig, out_dir=None) -> float:
             # outside Hydra (a config composed in Python) there is no command line to store
             result = tasks.fit(cfg, out_dir, partial=summary, begin=begin,
                                overrides=(info["invocation"] + info["overrides"]
-                                          if HydraConfig.initialized() else None))
+                                          if HydraConfig.initialized() else None),
+                               sweep_dir=info["sweep_dir"])
         else:
             result = tasks.evaluate(cfg, out_dir, partial=summary, overrides=info["overrides"],
                                     begin=begin)

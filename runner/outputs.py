@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import math
+import os
 import platform
 import shutil
 from contextlib import contextmanager
@@ -51,6 +52,20 @@ def checkpoint_file(value, name) -> Path:
     (``best.npz``, ``last.npz``) inside it when it is a run directory."""
     p = user_path(value)
     return p / name if p.is_dir() else p
+
+
+def stored_path(path, base) -> str:
+    """``path`` as a file a run writes stores it: relative to ``base`` (the directory the
+    file is in) when inside it, else absolute. summary.json stored its own best.npz as an
+    absolute path, and a run directory moved or copied elsewhere (another disk, an archive)
+    named the old place's file, or a copy's the original's. ``Path(base) / stored`` reads
+    it back, and reads an absolute path (a file outside ``base``, or what summaries from
+    before this stored) as it is."""
+    p, d = Path(os.path.abspath(path)), Path(os.path.abspath(base))
+    try:
+        return str(p.relative_to(d))
+    except ValueError:
+        return str(p)
 
 
 def best_fallback(last) -> str:

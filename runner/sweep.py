@@ -170,7 +170,10 @@ def write_table(sweep_dir, final=False, stopped=False) -> list:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in COLUMNS])
+            # a job's directory relative to the sweep's (where the table is), so that a sweep
+            # moved or copied elsewhere lists its own jobs, not the old place's
+            cells = {**r, "dir": _table_dir(r.get("dir"), sweep_dir)}
+            w.writerow(["" if cells.get(c) is None else cells.get(c) for c in COLUMNS])
         atomic_write(sweep_dir / "sweep_results.csv", buf.getvalue())
         md_cols = [c for c in COLUMNS if c != "dir"]
         lines = ["| rank | " + " | ".join(md_cols) + " |", "|" + " --- |" * (len(md_cols) + 1)]
@@ -190,6 +193,18 @@ def write_table(sweep_dir, final=False, stopped=False) -> list:
         atomic_write(sweep_dir / "sweep_results.md", head + "\n".join(lines) + "\n")
         _plot(sweep_dir / "sweep_results.png", rows)   # a warning if it cannot be drawn
     return rows
+
+
+def _table_dir(job_dir, sweep_dir):
+    """sweep_results.csv's ``dir``: ``job_dir`` relative to ``sweep_dir`` when inside it
+    (``0``, or ``j/0`` for a nested subdir), else as it is. Resolved first: .sweep_jobs
+    holds resolved paths, and the sweep directory may be given through a symbolic link."""
+    if job_dir is None:
+        return None
+    try:
+        return str(Path(job_dir).resolve().relative_to(Path(sweep_dir).resolve()))
+    except ValueError:        # a subdir leading outside the sweep directory
+        return str(job_dir)
 
 
 def _tally(rows) -> str:
@@ -439,8 +454,9 @@ def _record_stop(signal_name):
     running = (" (submitit's jobs are processes of their own: those still running go on, "
                "and each rewrites the table as it ends)" if detached else "")
     print(f"error: the sweep was stopped ({signal_name}) before its end: {ok} of the {len(rows)} "
-          f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. A job "
-          "with a last.npz continues with resume=<its directory> and its overrides", file=sys.stderr)
+          f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
+          f"sweep's command line with resume={started}/'${{hydra:job.num}}' finishes it: each job "
+          "with a last.npz continues, the others start from scratch", file=sys.stderr)
 
 
 def exit_status() -> int:

@@ -14,6 +14,7 @@ from runner import baselines, model as M, outputs, trainer
 from runner.config import ConfigError, check_target, user_path
 from runner.datasets import DataError, Prepared
 from runner.rundir import safe_name
+from runner.sweep import SWEEP_ID
 
 log = logging.getLogger("runner")
 
@@ -113,13 +114,51 @@ def _log_result(res, base):
     log.info(" | ".join(parts))
 
 
-def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
+def _unstarted_job(resume, out_dir: Path, sweep_dir):
+    """The earlier sweep's directory if ``resume=`` names this sweep job's own place in it
+    and no checkpoint was ever written there, else None.
+
+    ``resume=<sweep>/${hydra:job.num}`` continues every job of a sweep, and was refused for
+    each job the sweep had not started (stopped by Ctrl-C or a time limit) or stopped before
+    its first epoch ended. Such a job has nothing to continue, so it starts from scratch.
+    Only when the place is exactly this job's (the path ends in this job's directory
+    relative to its sweep's, e.g. ``1``) inside a runner sweep's directory (one holding a
+    .sweep_id), and the job directory there holds no best.npz or last.npz: a mistyped
+    sweep directory, a single run's resume=, or a job directory whose last.npz was lost
+    is refused as before, never trained from scratch.
+    """
+    if sweep_dir is None:
+        return None
+    try:
+        own = Path(out_dir).resolve().relative_to(Path(sweep_dir).resolve()).parts
+    except ValueError:        # a subdir leading outside the sweep directory
+        return None
+    place = user_path(resume)
+    if not own or place.parts[-len(own):] != own:
+        return None
+    earlier = Path(*place.parts[:-len(own)]) if len(place.parts) > len(own) else Path(".")
+    if not (earlier / SWEEP_ID).is_file() or (place.exists() and not place.is_dir()):
+        return None
+    if any((place / name).exists() for name in ("best.npz", "last.npz")):
+        return None
+    return earlier
+
+
+def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=None) -> dict:
     """``partial`` (a dict) receives the baselines early, so a failed run still reports them;
     ``begin()`` (runner.app's, with ``begin.done``) is called before anything is written (see
-    runner.trainer.train); ``overrides``: the command line's, stored in the checkpoints."""
+    runner.trainer.train); ``overrides``: the command line's, stored in the checkpoints;
+    ``sweep_dir``: the sweep's directory in a multirun (see :func:`_unstarted_job`)."""
     # a missing, unreadable or incompatible resume= fails before the data is loaded and the
     # baselines fitted
-    resume = _resume_path(cfg.resume) if cfg.get("resume") else None
+    resume = None
+    if cfg.get("resume"):
+        earlier = _unstarted_job(cfg.resume, out_dir, sweep_dir)
+        if earlier is None:
+            resume = _resume_path(cfg.resume)
+        else:
+            log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint there; "
+                        "starting it from scratch", cfg.resume, earlier)
     checkpoint = None
     if resume is not None:
         checkpoint = M.load_checkpoint(resume, key="resume")
@@ -152,7 +191,9 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None) -> dict:
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
-           "checkpoint": str(best), "last_checkpoint": str(result["last_path"]), **res}
+           # relative to out_dir, so that they name its own files wherever it is moved
+           "checkpoint": outputs.stored_path(best, out_dir),
+           "last_checkpoint": outputs.stored_path(result["last_path"], out_dir), **res}
     out["status"] = "ok" if result["complete"] else "interrupted"
     return out
 
@@ -346,6 +387,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     res = report(model, data, out_dir, cfg, ar)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
-    return {"status": "ok", "mode": "evaluate", "checkpoint": str(path), "name": cfg.get("name"),
+    return {"status": "ok", "mode": "evaluate", "checkpoint": outputs.stored_path(path, out_dir),
+            "name": cfg.get("name"),
             "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model),
             "normalisation": {"mean": data.mean, "std": data.std, "from": source}, **res}

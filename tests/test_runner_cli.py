@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from runner.outputs import TIMING_COLUMNS
 from runner.sweep import write_table
 from runner.testing import tiny
 
@@ -1319,6 +1321,114 @@ def test_every_resume_hint_works_as_printed(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def _same_npz(a, b):
+    za, zb = np.load(a), np.load(b)
+    assert sorted(za.files) == sorted(zb.files), (a, b)
+    for k in za.files:
+        assert np.array_equal(za[k], zb[k]), (a, b, k)
+
+
+def _epochs(metrics_csv):
+    with open(metrics_csv, newline="") as fh:
+        return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(fh)]
+
+
+def test_a_moved_sweep_is_finished_by_one_resume_even_where_jobs_never_started(tmp_path):
+    # resume=<sweep>/${hydra:job.num} continues each job of a sweep, and was refused for each
+    # job that had no last.npz: one the stopped sweep never started, or one stopped before its
+    # first epoch ended. And sweep_results.csv named each job's directory as it was when
+    # written, so a moved sweep's table named the old place
+    ov = [o for o in tiny("sine", ["trainer.epochs=3"]) if not o.startswith("model.hidden_size")]
+    sizes = "model.hidden_size=4,5,6"
+    r = cli(["-m", sizes, *ov, "hydra.sweep.dir=full"], cwd=tmp_path)     # uninterrupted
+    assert r.returncode == 0, r.stderr
+    r = cli(["-m", sizes, *ov, "trainer.stop_after=1", "hydra.sweep.dir=sw"], cwd=tmp_path)
+    assert r.returncode == 1 and "3 stopped before their last epoch" in r.stderr, r.stderr
+    # job 1 as if stopped before its first epoch ended (a directory, no checkpoint), job 2 as
+    # if the sweep never started it (no directory)
+    for name in ("best.npz", "last.npz", "metrics.csv"):
+        (tmp_path / "sw" / "1" / name).unlink()
+    shutil.rmtree(tmp_path / "sw" / "2")
+    shutil.copytree(tmp_path / "sw", tmp_path / "copy")
+    (tmp_path / "elsewhere").mkdir()
+    shutil.move(tmp_path / "sw", tmp_path / "elsewhere" / "sw")
+    for where in ("elsewhere/sw", "copy"):
+        rows = {row["job"]: row for row in sweep_rows(tmp_path / where)}
+        assert sorted(rows) == ["0", "1", "2"]
+        for job in ("0", "1"):       # read against where the table now is
+            assert (tmp_path / where / rows[job]["dir"]).samefile(tmp_path / where / job), rows[job]["dir"]
+    for where in ("elsewhere/sw", "copy"):
+        out = tmp_path / f"resumed_{where.replace('/', '_')}"
+        r = cli(["-m", sizes, *ov, f"resume={where}/${{hydra:job.num}}", f"hydra.sweep.dir={out.name}"],
+                cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        check_sweep(out, 3, 0)
+        assert f"resumed from {where}/0/last.npz at epoch 1" in (out / "0" / "runner.log").read_text()
+        for job in ("1", "2"):
+            assert (f"resume={where}/{job}: this job of the sweep in {where} never wrote a checkpoint "
+                    "there; starting it from scratch") in (out / job / "runner.log").read_text()
+        for job in ("0", "1", "2"):  # each job as the uninterrupted sweep's, bit for bit
+            _same_npz(out / job / "last.npz", tmp_path / "full" / job / "last.npz")
+            _same_npz(out / job / "best.npz", tmp_path / "full" / job / "best.npz")
+            assert _epochs(out / job / "metrics.csv") == _epochs(tmp_path / "full" / job / "metrics.csv")
+            s, s_full = (json.loads((d / job / "summary.json").read_text()) for d in (out, tmp_path / "full"))
+            assert s["test"] == s_full["test"] and s["val"] == s_full["val"]
+    # a mistyped sweep directory is still refused, not trained from scratch
+    r = cli(["-m", "model.hidden_size=4", *ov, "resume=elsewhere/sx/${hydra:job.num}",
+             "hydra.sweep.dir=typo"], cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    (row,) = sweep_rows(tmp_path / "typo")
+    assert row["status"] == "failed" and "resume=elsewhere/sx/0: no checkpoint there" in row["error"], row
+    assert not (tmp_path / "typo" / "0" / "last.npz").exists()
+    # and so is a single run given a job's directory without a checkpoint: not a sweep's job
+    r = cli(["model.hidden_size=6", *ov, "resume=elsewhere/sw/2", "hydra.run.dir=single"], cwd=tmp_path)
+    assert r.returncode == 1 and "resume=elsewhere/sw/2: no checkpoint there" in r.stderr, r.stderr
+
+
+def test_a_sweep_tables_job_directories_are_the_sweeps_own_wherever_it_is_moved(tmp_path):
+    # a job with a summary (one written before paths in it were relative among them), a
+    # nested one, one entered in .sweep_jobs that left none, and one outside the sweep
+    sw = tmp_path / "sw"
+    (sw / "0").mkdir(parents=True)
+    (sw / ".sweep_id").write_text("this\n")
+    (sw / "0" / "summary.json").write_text(json.dumps({
+        "job": 0, "status": "ok", "sweep": "this", "val": {"rmse": 0.1},
+        "checkpoint": str(sw / "0" / "best.npz"), "last_checkpoint": str(sw / "0" / "last.npz")}))
+    (sw / "j" / "1").mkdir(parents=True)
+    (sw / "j" / "1" / "summary.json").write_text(json.dumps({"job": 1, "status": "ok", "sweep": "this",
+                                                            "val": {"rmse": 0.2}}))
+    (sw / ".sweep_jobs").write_text("".join(json.dumps({"sweep": "this", "job": j, "dir": str(d)}) + "\n"
+                                            for j, d in ((2, sw / "2"), (3, tmp_path / "out"))))
+    write_table(sw, final=True)
+    shutil.move(sw, tmp_path / "moved")
+    rows = sweep_rows(tmp_path / "moved")
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "ok"), ("1", "ok"), ("2", "failed"), ("3", "failed")]
+    assert [(tmp_path / "moved" / r["dir"]) for r in rows] == [
+        tmp_path / "moved" / "0", tmp_path / "moved" / "j" / "1", tmp_path / "moved" / "2", tmp_path / "out"]
+
+
+def test_only_a_sweep_jobs_own_place_without_a_checkpoint_starts_from_scratch(tmp_path):
+    from runner.tasks import _unstarted_job
+    sw, new = tmp_path / "sw", tmp_path / "new"     # the earlier sweep, the resuming one
+    (sw / "0").mkdir(parents=True)
+    (sw / ".sweep_id").write_text("id\n")
+    assert _unstarted_job(str(sw / "1"), new / "1", new) == sw       # never started: no directory
+    assert _unstarted_job(str(sw / "0"), new / "0", new) == sw       # stopped before an epoch ended
+    assert _unstarted_job(str(sw / "0"), sw / "0", sw) == sw         # resumed into its own sweep
+    assert _unstarted_job(str(sw / "j" / "3"), new / "j" / "3", new) == sw   # subdir=j/${hydra.job.num}
+    # refused as before: not this job's place, not a sweep's, not a sweep job, a file named,
+    # no subdir to tell the job by
+    assert _unstarted_job(str(sw / "1"), new / "2", new) is None
+    assert _unstarted_job(str(tmp_path / "sx" / "1"), new / "1", new) is None
+    assert _unstarted_job(str(sw / "1"), new / "1", None) is None
+    assert _unstarted_job(str(sw / "1" / "last.npz"), new / "1", new) is None
+    assert _unstarted_job(str(sw), new, new) is None
+    (sw / "0" / "best.npz").write_bytes(b"")    # last.npz lost: its refusal names best.npz
+    assert _unstarted_job(str(sw / "0"), new / "0", new) is None
+    (sw / ".sweep_id").unlink()                 # a directory of some other kind
+    assert _unstarted_job(str(sw / "1"), new / "1", new) is None
+
+
 @pytest.mark.parametrize("original, resumed", [(["optimizer=sgd"], []),
                                                ([], ["optimizer=sgd"]),
                                                ([], ["scheduler=step"])])
@@ -1639,7 +1749,10 @@ def test_record_stop_leaves_a_sweep_that_has_ended_alone(tmp_path, monkeypatch, 
     assert capsys.readouterr().err == ""
     monkeypatch.setattr(sweep, "finished", None)      # still under way: marked stopped
     sweep.record_stop("Ctrl-C")
-    assert capsys.readouterr().err.startswith("error: the sweep was stopped (Ctrl-C) before its end: 0 of the 0")
+    err = capsys.readouterr().err
+    assert err.startswith("error: the sweep was stopped (Ctrl-C) before its end: 0 of the 0"), err
+    # the one command that finishes it (test_a_moved_sweep_is_finished_by_one_resume_...)
+    assert f"The sweep's command line with resume={tmp_path}/'${{hydra:job.num}}' finishes it" in err, err
     assert "The sweep was stopped" in (tmp_path / "sweep_results.md").read_text()
 
 

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -567,11 +568,55 @@ def test_resuming_a_finished_run_writes_what_the_run_wrote(tmp_path, variant):
     full, _, s_full = train(tmp_path, ov, "full")
     again, _, s = train(tmp_path, ov + [f"resume={full}"], "again")
     assert s["status"] == "ok" and s["stopped_early"] == s_full["stopped_early"]
-    assert Path(s["last_checkpoint"]) == again / "last.npz" and Path(s["checkpoint"]) == again / "best.npz"
+    assert (again / s["last_checkpoint"]).samefile(again / "last.npz")
+    assert (again / s["checkpoint"]).samefile(again / "best.npz")
     npz_equal(full / "last.npz", again / "last.npz")
     npz_equal(full / "best.npz", again / "best.npz")
     assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(again / "metrics.csv")
     assert s["test"] == s_full["test"] and s["epochs_run"] == s_full["epochs_run"]
+
+
+def test_a_moved_run_directory_names_evaluates_and_resumes_its_own_files(tmp_path):
+    # summary.json stored its checkpoints' absolute paths: moved elsewhere (another disk, an
+    # archive) the run named the old place's files, and a copy named the original's
+    ov = tiny("sine", ["trainer.epochs=3"])
+    full, _, s_full = train(tmp_path, ov, "full")
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    copy = tmp_path / "copy"
+    shutil.copytree(part, copy)
+    moved = tmp_path / "elsewhere" / "part"
+    shutil.move(part, moved)
+    for where in (moved, copy):
+        s = json.loads((where / "summary.json").read_text())
+        # read back against where summary.json now is
+        assert (where / s["checkpoint"]).samefile(where / "best.npz"), s["checkpoint"]
+        assert (where / s["last_checkpoint"]).samefile(where / "last.npz"), s["last_checkpoint"]
+    # evaluated and resumed from where it is now, it gives the unmoved copy's numbers, and
+    # resumed, the uninterrupted run's
+    ev = {}
+    for tag, where in (("moved", moved), ("copy", copy)):
+        out, _, ev[tag] = train(tmp_path, ov + ["train=false", f"ckpt_path={where}"], f"ev_{tag}")
+        assert ev[tag]["status"] == "ok", ev[tag]["error"]
+        assert (out / ev[tag]["checkpoint"]).samefile(where / "best.npz")   # another run's: absolute
+        resumed, _, s = train(tmp_path, ov + [f"resume={where}"], f"res_{tag}")
+        assert s["status"] == "ok" and s["test"] == s_full["test"], s["error"]
+        assert metrics_without_timing(resumed / "metrics.csv") == metrics_without_timing(full / "metrics.csv")
+        npz_equal(resumed / "last.npz", full / "last.npz")
+        npz_equal(resumed / "best.npz", full / "best.npz")
+    assert ev["moved"]["test"] == ev["copy"]["test"] and ev["moved"]["val"] == ev["copy"]["val"]
+    assert (tmp_path / "ev_moved" / "predictions.csv").read_bytes() == (tmp_path / "ev_copy" / "predictions.csv").read_bytes()
+
+
+def test_a_summary_path_is_relative_inside_its_directory_and_absolute_outside(tmp_path):
+    from runner.outputs import stored_path
+    run_dir = tmp_path / "run"
+    assert stored_path(run_dir / "best.npz", run_dir) == "best.npz"
+    assert stored_path(run_dir / "sub" / ".." / "last.npz", run_dir) == "last.npz"
+    assert stored_path(tmp_path / "other" / "best.npz", run_dir) == str(tmp_path / "other" / "best.npz")
+    assert stored_path(tmp_path / "run2" / "best.npz", run_dir) == str(tmp_path / "run2" / "best.npz")
+    # a relative path is the working directory's (as a user's ckpt_path= is)
+    assert stored_path("x/best.npz", Path.cwd()) == str(Path("x") / "best.npz")
+    assert stored_path("x/best.npz", tmp_path) == str(Path.cwd() / "x" / "best.npz")
 
 
 def test_grad_norm_is_recorded_with_clipping_off(tmp_path):
