@@ -237,4 +237,6 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
         picked = _kept(picked, kept.reshape(-1))
         grad = _kept(grad, kept.reshape(-1, 1))
     grad *= s
-    return float(-picked.sum() * s), grad.astype(logits.dtype).reshape(logits.shape)
+    # 0 - x, not -x: a sum over nothing left in (or every kept label certain) is 0.0, as
+    # torch's, where -x gave -0.0
+    return float(0.0 - picked.sum() * s), grad.astype(logits.dtype).reshape(logits.shape)

@@ -511,3 +511,24 @@ def test_a_bad_mask_is_refused_by_name(name, bad, exc, match):
 def test_cross_entropy_ignore_index_must_be_an_int(bad, exc):
     with pytest.raises(exc, match="ignore_index must be an int"):
         losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), ignore_index=bad)
+
+
+@pytest.mark.parametrize("kw, labels, logits", [
+    ({"ignore_index": -100, "reduction": "sum"}, [-100, -100], np.ones((2, 3))),
+    ({"mask": np.zeros(2, bool), "reduction": "sum"}, [0, 1], np.ones((2, 3))),
+    ({}, [0, 0], np.array([[0.0, -1000.0, -1000.0], [0.0, -1000.0, -1000.0]])),   # certain
+])
+def test_cross_entropy_of_zero_is_positive_zero_as_torchs(kw, labels, logits):
+    """A loss of exactly 0 (nothing left in to sum, or every kept label certain) is 0.0
+    as torch's, not -0.0 (printed "-0.0")."""
+    torch = pytest.importorskip("torch")
+    labels = np.array(labels)
+    loss, _ = losses.cross_entropy(logits, labels, **kw)
+    tl = labels.copy()
+    if "mask" in kw:
+        tl[~kw["mask"]] = -100
+    want = float(torch.nn.functional.cross_entropy(
+        torch.tensor(logits), torch.tensor(tl), ignore_index=-100,
+        reduction=kw.get("reduction", "mean")))
+    assert loss == want == 0.0
+    assert np.copysign(1.0, loss) == np.copysign(1.0, want) == 1.0
