@@ -383,8 +383,10 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
 
     Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
     the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is p >= 1 (the p-norm of
-    all elements together, summed in float64 as (sum |g|^p)^(1/p), which overflows to inf
-    where torch's does) or ``inf`` (the largest |g|).
+    all elements together, (sum |g|^p)^(1/p) summed in float64: for float64 gradients it
+    overflows to inf where torch's does; for float32 ones torch's float32 |g|^p overflows
+    (norm inf) or underflows (norm 0) at a large p, |g| = 3 at p = 100, where this gives
+    the norm) or ``inf`` (the largest |g|).
     As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
     (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
     """
