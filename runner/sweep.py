@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -455,8 +456,10 @@ def _record_stop(signal_name):
                "and each rewrites the table as it ends)" if detached else "")
     print(f"error: the sweep was stopped ({signal_name}) before its end: {ok} of the {len(rows)} "
           f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
-          f"sweep's command line with resume={started}/'${{hydra:job.num}}' finishes it: each job "
-          "with a last.npz continues, the others start from scratch", file=sys.stderr)
+          # the directory quoted for the shell: "my runs/sw" split the argument in two
+          f"sweep's command line with resume={shlex.quote(str(started))}/'${{hydra:job.num}}' "
+          "finishes it: each job with a last.npz continues, the others start from scratch",
+          file=sys.stderr)
 
 
 def exit_status() -> int:

@@ -1756,6 +1756,21 @@ def test_record_stop_leaves_a_sweep_that_has_ended_alone(tmp_path, monkeypatch, 
     assert "The sweep was stopped" in (tmp_path / "sweep_results.md").read_text()
 
 
+def test_a_stopped_sweeps_resume_command_is_one_shell_word_where_its_directory_has_a_space(
+        tmp_path, monkeypatch, capsys):
+    # printed unquoted, resume=my runs/sw/'${hydra:job.num}' was two arguments to the shell
+    from runner import sweep
+    sw = tmp_path / "my runs" / "sw"
+    sw.mkdir(parents=True)
+    (sw / sweep.SWEEP_ID).write_text("s1\n")
+    monkeypatch.setattr(sweep, "started", sw)
+    monkeypatch.setattr(sweep, "finished", None)
+    sweep.record_stop("SIGTERM")
+    err = capsys.readouterr().err
+    given = err.split("The sweep's command line with ", 1)[1].split(" finishes it", 1)[0]
+    assert shlex.split(given) == [f"resume={sw}/${{hydra:job.num}}"], given
+
+
 def test_record_stop_warns_where_the_table_cannot_be_written(tmp_path, monkeypatch, capsys, caplog):
     # the interruption is what the run reports: a table that cannot be written (a full
     # disk, no permission) is a warning, not a traceback in its place
