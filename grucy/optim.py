@@ -287,7 +287,9 @@ class Adam(Optimizer):
         Adam) is refused by an optimizer built with ``amsgrad=True``: it has no maximum to
         continue from, and loading it would quietly turn AMSGrad off."""
         hp = state.get("hyperparams") if isinstance(state, dict) else None
-        if self.amsgrad and isinstance(hp, dict) and "amsgrad" not in hp:
+        # another optimizer's state (SGD's has no amsgrad either) is the type check's to name
+        if (self.amsgrad and isinstance(hp, dict) and "amsgrad" not in hp
+                and state.get("type") == type(self).__name__):
             raise ValueError(f"state['hyperparams'] has no 'amsgrad': the state is plain "
                              f"{type(self).__name__}'s, from before AMSGrad, with no "
                              "max_exp_avg_sq to continue; load it into an optimizer built "

@@ -232,6 +232,19 @@ def test_amsgrad_with_a_nan_gradient_keeps_nan_as_torch_maximum_does(name):
     np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("name, other", [(n, o) for n in ("Adam", "AdamW")
+                                         for o in ("SGD", "RMSprop", "Adam", "AdamW") if o != n])
+def test_another_optimizers_state_is_named_as_such_by_an_amsgrad_optimizer(name, other):
+    # an SGD or RMSprop state has no 'amsgrad' either: it was called "plain Adam's, from
+    # before AMSGrad", and the advice (amsgrad=False) led to the type error this gives
+    o = getattr(optim, other)(_params(), lr=0.1)
+    o.step(_grad_seq(1)[0])
+    state = o.state_dict()
+    state["hyperparams"].pop("amsgrad", None)      # as written before AMSGrad, for Adam's
+    with pytest.raises(ValueError, match=f"^state is for a {other} optimizer, not {name}$"):
+        getattr(optim, name)(_params(), lr=0.1, amsgrad=True).load_state_dict(state)
+
+
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
     # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
