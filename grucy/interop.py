@@ -122,6 +122,8 @@ def _keras_direction(kernel, recurrent_kernel, bias, reset_after, where):
         raise ValueError(f"{where} recurrent_kernel must have shape (H, 3H), got {rk.shape}")
     if kernel.shape[1] != 3 * H:
         raise ValueError(f"{where} kernel must have shape (I, {3 * H}), got {kernel.shape}")
+    if bias is None:                        # use_bias=False: zeros, which the caller drops
+        bias = np.zeros((2, 3 * H) if reset_after else (3 * H,), dt)
     bias = as_float_array(bias, f"{where} bias", dtype=dt, contiguous=False)
     if reset_after:
         if bias.shape != (2, 3 * H):
@@ -139,8 +141,11 @@ def from_keras(weights, reset_after=True, batch_first=False):
 
     Args:
         weights: one layer's ``keras.layers.GRU.get_weights()`` = [kernel (I, 3H),
-            recurrent_kernel (H, 3H), bias (3H,) or (2, 3H)], a ``Bidirectional(GRU)`` layer's
-            6 arrays (forward then backward), or a list of such lists, one per stacked layer.
+            recurrent_kernel (H, 3H), bias (3H,) or (2, 3H)] ([kernel, recurrent_kernel]
+            from a layer with ``use_bias=False``), a ``Bidirectional(GRU)`` layer's 6 arrays
+            (4 without biases; forward then backward), or a list of such lists, one per
+            stacked layer (all with biases or all without).
+    A layer without biases gives a grucy GRU with ``bias=False``.
         reset_after: the Keras layer's ``reset_after`` (Keras 2+ default True).
         batch_first: the returned GRU's layout (Keras is batch-first; default keeps grucy's
             time-major).
@@ -152,14 +157,18 @@ def from_keras(weights, reset_after=True, batch_first=False):
         raise TypeError("weights must be a non-empty list of arrays (or of per-layer lists)")
     layers = [weights] if isinstance(weights[0], np.ndarray) else list(weights)
     sizes = {len(w) if isinstance(w, (list, tuple)) else -1 for w in layers}
-    if not sizes <= {3, 6} or len(sizes) != 1:
+    if not sizes <= {2, 3, 4, 6} or len(sizes) != 1:
         raise ValueError("weights: every layer needs 3 arrays (GRU) or 6 (Bidirectional), "
-                         f"got lengths {sorted(sizes)}")
-    D = 2 if sizes == {6} else 1
+                         "2 or 4 from layers with use_bias=False, the same number in every "
+                         f"layer, got lengths {sorted(sizes)}")
+    size, = sizes
+    D = 2 if size in (4, 6) else 1
+    n = size // D                          # arrays per direction: 3, or 2 without a bias
     params, H, input_size = {}, None, None
     for k, w in enumerate(layers):
         for d in range(D):
-            arrays, h = _keras_direction(*w[3 * d:3 * d + 3], reset_after, f"weights[{k}]")
+            arrays, h = _keras_direction(*w[n * d:n * d + 2], w[n * d + 2] if n == 3 else None,
+                                         reset_after, f"weights[{k}]")
             if H is None:
                 H, input_size, dt = h, arrays[0].shape[1], arrays[0].dtype
             if h != H or arrays[0].dtype != dt:
@@ -167,10 +176,10 @@ def from_keras(weights, reset_after=True, batch_first=False):
             want_in = input_size if k == 0 else D * H
             if arrays[0].shape[1] != want_in:
                 raise ValueError(f"weights[{k}] kernel must have {want_in} input rows, got {arrays[0].shape[1]}")
-            for kind, a in zip(_KINDS, arrays):
+            for kind, a in zip(_KINDS, arrays[:2] if n == 2 else arrays):
                 params[f"{kind}_l{k}{_SUFFIXES[d]}"] = a
     g = GRU(input_size, H, num_layers=len(layers), bidirectional=D == 2, reset_after=reset_after,
-            batch_first=batch_first, dtype=dt)
+            batch_first=batch_first, dtype=dt, bias=n == 3)
     g.set_parameters(params)
     return g
 

@@ -166,6 +166,34 @@ def test_to_keras_then_keras_equations_match_grucy(reset_after, bias):
     np.testing.assert_allclose(g2.forward(x)[0], out, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_from_keras_without_bias_matches_keras_equations(reset_after):
+    """A Keras layer with use_bias=False has two arrays (four when Bidirectional): from_keras
+    gives a GRU with bias=False whose outputs follow Keras' equations with zero biases."""
+    rng = np.random.default_rng(2)
+    I, H, B, T = 3, 4, 2, 5
+    x = rng.standard_normal((B, T, I))
+    zero = np.zeros((2, 3 * H) if reset_after else (3 * H,))
+    layers = [[rng.standard_normal(s) * 0.5 for s in [(I, 3 * H), (H, 3 * H)] * 2],
+              [rng.standard_normal(s) * 0.5 for s in [(2 * H, 3 * H), (H, 3 * H)] * 2]]
+    g = interop.from_keras(layers, reset_after=reset_after, batch_first=True)
+    assert not g.bias and not any(k.startswith("bias") for k in g.parameters())
+    out, h_n = g.forward(x)
+    inp = x
+    for k, w in enumerate(layers):
+        fy, fh = _keras_gru(inp, w[0], w[1], zero, reset_after)
+        by, bh = _keras_gru(inp, w[2], w[3], zero, reset_after, go_backwards=True)
+        np.testing.assert_allclose(h_n[2 * k], fh, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(h_n[2 * k + 1], bh, rtol=1e-10, atol=1e-12)
+        inp = np.concatenate([fy, by[:, ::-1]], axis=2)
+    np.testing.assert_allclose(out, inp, rtol=1e-10, atol=1e-12)
+    # one unidirectional layer: [kernel, recurrent_kernel]
+    one = interop.from_keras(layers[0][:2], reset_after=reset_after, batch_first=True)
+    ky, kh = _keras_gru(x, *layers[0][:2], zero, reset_after)
+    assert not one.bias
+    np.testing.assert_allclose(one.forward(x)[0], ky, rtol=1e-10, atol=1e-12)
+
+
 def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy():
     """Regression: from_keras and negate_z made their arrays C-contiguous before checking
     their shapes: a zero-strided view of 2**40 columns was numpy's MemoryError (24 TiB)."""
@@ -200,8 +228,11 @@ def test_from_keras_rejects_bad_weights():
                                                                      np.zeros((2, 12)))]])
     with pytest.raises(ValueError, match=r"weights\[1\] kernel must have 4 input rows, got 5"):
         interop.from_keras([layer0, [np.zeros((5, 12)), rk, np.zeros((2, 12))]])
-    with pytest.raises(ValueError, match="weights"):
-        interop.from_keras([[k, rk]])
+    with pytest.raises(ValueError, match=r"weights: every layer needs .* got lengths \[5\]"):
+        interop.from_keras([[k, rk, np.zeros((2, 12)), k, rk]])
+    # with biases and without in one stack: which was meant is a guess
+    with pytest.raises(ValueError, match=r"the same number in every layer, got lengths \[2, 3\]"):
+        interop.from_keras([layer0, [np.zeros((4, 12)), rk]])
     with pytest.raises(TypeError, match="weights"):
         interop.from_keras([])
     with pytest.raises(TypeError, match="gru"):
