@@ -1,9 +1,10 @@
 """Datasets: each one class whose ``load()`` returns a :class:`Prepared` split.
 
-Forecasting datasets produce a 1-D series; :class:`SeriesDataset` turns it into windows
+Forecasting datasets produce a 1-D series (and optionally input series beside it, each
+an input channel after the series'); :class:`SeriesDataset` turns it into windows
 ``x[t-window:t] -> x[t:t+horizon]``, split chronologically by where each target starts
-(train | val | test = the last ``test_fraction``), normalised with the training part's
-mean and standard deviation only. A new dataset is a subclass with ``series()`` plus a
+(train | val | test = the last ``test_fraction``), each series normalised with its
+training part's mean and standard deviation only. A new dataset is a subclass with ``series()`` plus a
 YAML naming it (README.md, "Your own dataset, model or optimizer").
 """
 import csv
@@ -56,6 +57,8 @@ class Prepared:
     std: float
     task: str                # "forecast" (persistence/AR baselines apply) or "regression"
     info: dict = field(default_factory=dict)
+    # each input series' scale, {name: (mean, std)} in channel order after the target's
+    input_stats: dict = field(default_factory=dict)
 
     @property
     def input_size(self):
@@ -109,7 +112,8 @@ class SeriesDataset:
         self.period = period
 
     def series(self):
-        """Return ``(values (N,), labels or None)``."""
+        """Return ``(values (N,), labels or None)``, or ``(values, labels, inputs)``: inputs a
+        dict of name to (N,) array, series read beside the target as input channels."""
         raise NotImplementedError
 
     def non_finite_hint(self):
@@ -117,12 +121,13 @@ class SeriesDataset:
         return "fill or drop them first"
 
     @staticmethod
-    def _check_float32(z, values, labels, mean, std, given, val_start, test_start):
+    def _check_float32(z, values, labels, mean, std, given, val_start, test_start, name=None):
         """Refuse a normalised value that float32, in which the windows are held, cannot:
         a test part 1e40 times the training part's scale, or an evaluation on data in other
         units than the checkpoint's. It became inf, and the run reported an infinite test
         RMSE as a result, or advised a smaller learning rate for an infinite validation
-        loss, or failed in the AR baseline's least squares."""
+        loss, or failed in the AR baseline's least squares. ``name``: an input's, for its
+        values (None: the series')."""
         big = np.flatnonzero(~(np.abs(z) <= np.finfo(np.float32).max))
         if not len(big):
             return
@@ -131,17 +136,85 @@ class SeriesDataset:
         whose = "the checkpoint's training" if given else "the training part's"
         hint = ("is this series in the units the checkpoint was trained on?" if given else
                 "the series' parts must be on one scale")
-        raise DataError(f"the value {float(values[i])!r} at {labels[i]} (the {part} part) lies {abs(z[i]):.3g} "
-                        f"standard deviations from {whose} mean (mean {mean:.6g}, std {std:.6g}), "
-                        f"past float32's range, in which the model reads its windows: {hint}")
+        of = f" of input {name!r}" if name is not None else ""
+        raise DataError(f"the value {float(values[i])!r}{of} at {labels[i]} (the {part} part) lies "
+                        f"{abs(z[i]):.3g} standard deviations from {whose} mean (mean {mean:.6g}, std "
+                        f"{std:.6g}), past float32's range, in which the model reads its windows: {hint}")
 
-    def load(self, stats=None) -> Prepared:
+    @staticmethod
+    def _given_stats(stats, key):
+        """``stats`` as ``(mean, std)`` floats; refused unless a finite mean and a positive std."""
+        mean, std = (float(v) for v in stats)
+        if not (math.isfinite(mean) and 0 < std < math.inf):
+            raise DataError(f"{key}={tuple(stats)!r}: expected (mean, std), finite, std > 0")
+        return mean, std
+
+    @staticmethod
+    def _own_stats(train_part):
+        """The training part's ``(mean, std)``; std 0 if it is constant."""
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):   # handled below
+            mean, std = float(train_part.mean()), float(train_part.std())
+        if not (math.isfinite(mean) and 0 < std < math.inf) and train_part.max() > train_part.min():
+            # values beyond about 1e154 overflow when squared (std inf: every input
+            # normalised to 0, a test RMSE of inf reported as a result) and below about
+            # 1e-154 underflow (std 0: refused as "constant"); scaled to at most 1 first,
+            # they are ordinary numbers
+            scale = float(np.abs(train_part).max())
+            mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
+        return mean, std
+
+    @staticmethod
+    def _normalise(values, mean, std):
+        """``(values - mean) / std``, finite wherever the result is."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (values - mean) / std
+        far = ~np.isfinite(z)
+        if far.any():
+            # within a std of the float64 limit, values - mean overflows (1.79e308 - -1.7e308);
+            # scaled to at most 1 first, it does not. Only those values: scaled, a tiny std
+            # can underflow (1e-300 / 1e30), and then 0 / 0 made values at the mean NaN
+            scale = float(np.abs(values).max())
+            with np.errstate(all="ignore"):
+                scaled = (values[far] / scale - mean / scale) / (std / scale)
+            z[far] = np.where(np.isnan(scaled), z[far], scaled)
+        return z
+
+    def _refuse_non_finite(self, values, labels, name=None):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            # a NaN made the training part's std NaN, reported as "constant", or reached
+            # only the test windows and their scores
+            i = int(bad[0])
+            whose = "the series" if name is None else f"input {name!r}"
+            raise DataError(f"{whose} has {len(bad)} non-finite value{'s' * (len(bad) > 1)}, "
+                            f"the first {values[i]} at {labels[i]}: {self.non_finite_hint()}")
+
+    def _input_series(self, inputs, n, source):
+        """``series()``'s inputs as ``{name: (n,) float64}``, refused unless one value per step."""
+        if not isinstance(inputs, dict) or not all(isinstance(k, str) for k in inputs):
+            raise DataError(f"{source} returned inputs of type {type(inputs).__name__}: expected a "
+                            "dict of input name to 1-D array")
+        out = {}
+        for name, v in inputs.items():
+            v = np.asarray(v, dtype=np.float64)
+            if v.shape != (n,):
+                raise DataError(f"{source} returned input {name!r} of shape {v.shape}: expected "
+                                f"({n},), one value per time step, as the series")
+            out[name] = v
+        return out
+
+    def load(self, stats=None, input_stats=None) -> Prepared:
         """The windowed, split, normalised series. ``stats``: ``(mean, std)`` to normalise
         with instead of the training part's own, for an evaluation: a model expects the
-        scaling it was trained with, not that of the data it is now given."""
-        values, labels = self.series()
+        scaling it was trained with, not that of the data it is now given. ``input_stats``:
+        likewise ``{name: (mean, std)}`` for each input series, by name in order (None: their
+        own training parts')."""
+        values, labels, *rest = self.series()
         values = np.asarray(values, dtype=np.float64)
         source = f"{type(self).__name__}.series()"
+        if len(rest) > 1:
+            raise DataError(f"{source} returned {2 + len(rest)} items: expected (values, labels) or "
+                            "(values, labels, inputs)")
         if values.ndim != 1:
             # an (N, 1) column (pandas' df[["load"]].values) made 4-D windows, and the AR
             # baseline failed on them in numpy's words, naming neither series() nor the shape
@@ -155,13 +228,16 @@ class SeriesDataset:
             # first n, each label then beside another step's value
             raise DataError(f"{source} returned {len(labels)} labels for {n} values: expected one "
                             "label per value, or None for 0, 1, 2, ...")
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            # a NaN made the training part's std NaN, reported as "constant", or reached
-            # only the test windows and their scores
-            i = int(bad[0])
-            raise DataError(f"the series has {len(bad)} non-finite value{'s' * (len(bad) > 1)}, "
-                            f"the first {values[i]} at {labels[i]}: {self.non_finite_hint()}")
+        inputs = self._input_series(rest[0], n, source) if rest else {}
+        self._refuse_non_finite(values, labels)
+        for name, v in inputs.items():
+            self._refuse_non_finite(v, labels, name)
+        if input_stats is not None and list(input_stats) != list(inputs):
+            # a model reads its channels by position: other inputs, or the same in another
+            # order, are other numbers in each channel than it was trained on
+            raise DataError(f"data.inputs={list(inputs)}: the model was trained with "
+                            f"data.inputs={list(input_stats)} (the same columns in the same order "
+                            "are needed)")
         n_test = int(round(n * self.test_fraction))
         n_val = int(round(n * self.val_fraction))
         test_start, val_start = n - n_test, n - n_test - n_val
@@ -174,36 +250,30 @@ class SeriesDataset:
                             f"it splits into {val_start} training, {n_val} validation and {n_test} test "
                             f"values; training needs at least window + horizon = {w + h}, validation "
                             f"and test at least horizon = {h} each")
-        train_part = values[:val_start]
         if stats is not None:
-            mean, std = (float(v) for v in stats)
-            if not (math.isfinite(mean) and 0 < std < math.inf):
-                raise DataError(f"stats={tuple(stats)!r}: expected (mean, std), finite, std > 0")
+            mean, std = self._given_stats(stats, "stats")
         else:
-            with np.errstate(over="ignore", under="ignore", invalid="ignore"):   # handled below
-                mean, std = float(train_part.mean()), float(train_part.std())
-            if not (math.isfinite(mean) and 0 < std < math.inf) and train_part.max() > train_part.min():
-                # values beyond about 1e154 overflow when squared (std inf: every input
-                # normalised to 0, a test RMSE of inf reported as a result) and below about
-                # 1e-154 underflow (std 0: refused as "constant"); scaled to at most 1 first,
-                # they are ordinary numbers
-                scale = float(np.abs(train_part).max())
-                mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
+            mean, std = self._own_stats(values[:val_start])
             if not std > 0:
                 raise DataError("the training part of the series is constant: nothing to learn")
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = (values - mean) / std
-        far = ~np.isfinite(z)
-        if far.any():
-            # within a std of the float64 limit, values - mean overflows (1.79e308 - -1.7e308);
-            # scaled to at most 1 first, it does not. Only those values: scaled, a tiny std
-            # can underflow (1e-300 / 1e30), and then 0 / 0 made values at the mean NaN
-            scale = float(np.abs(values).max())
-            with np.errstate(all="ignore"):
-                scaled = (values[far] / scale - mean / scale) / (std / scale)
-            z[far] = np.where(np.isnan(scaled), z[far], scaled)
+        z = self._normalise(values, mean, std)
         self._check_float32(z, values, labels, mean, std, stats is not None, val_start, test_start)
-        channels = [z]
+        channels, scaling = [z], {}
+        for name, v in inputs.items():
+            # each input on its own scale: temperature in degrees beside a load in MW
+            if input_stats is not None:
+                m, s = self._given_stats(input_stats[name], f"input_stats[{name!r}]")
+            else:
+                m, s = self._own_stats(v[:val_start])
+                if not s > 0:
+                    # all of it normalised to 0 (or NaN): a channel that says nothing
+                    raise DataError(f"data.inputs: {name!r} is constant in the training part "
+                                    "(the same value throughout): it tells the model nothing; "
+                                    "leave it out")
+            zi = self._normalise(v, m, s)
+            self._check_float32(zi, v, labels, m, s, input_stats is not None, val_start, test_start, name)
+            channels.append(zi)
+            scaling[name] = (m, s)
         if self.period:
             t = np.arange(n)
             channels += [np.sin(2 * np.pi * t / self.period), np.cos(2 * np.pi * t / self.period)]
@@ -225,7 +295,7 @@ class SeriesDataset:
 
         return Prepared(windows(0, val_start), windows(val_start, test_start), windows(test_start, n),
                         mean, std, "forecast",
-                        {"length": n, "val_start": val_start, "test_start": test_start})
+                        {"length": n, "val_start": val_start, "test_start": test_start}, scaling)
 
 
 class Sine(SeriesDataset):
@@ -326,6 +396,15 @@ MISSING = ("nan", "na", "n/a", "null", "none", "nat")
 
 def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
+    return read_csv(path, column, time_column)[:2]
+
+
+def read_csv(path, column, time_column=None, inputs=()):
+    """``(values (N,), labels, input values (N, len(inputs)))``: the ``column`` and each of
+    the ``inputs`` columns beside it, every cell checked alike, with errors that say what to fix."""
+    if isinstance(inputs, str):
+        # a bare name iterated as its letters: data.inputs=temp meant [temp]
+        raise DataError(f"data.inputs={inputs!r}: expected a list of column names, [{inputs}]")
     if not str(path).strip():
         # Path("") is ".", the directory you run from: "a directory, not a file" said nothing
         raise DataError(f"data.path={str(path)!r}: empty; expected the path of a CSV file")
@@ -343,7 +422,7 @@ def read_csv_column(path, column, time_column=None):
                         "you run from)")
         raise DataError(message)
     try:
-        return _read_csv_column(p, column, time_column)
+        return _read_csv_column(p, column, time_column, list(inputs))
     except UnicodeDecodeError as exc:
         raise DataError(f"data.path={str(path)!r}: {_not_text(p, exc)}") from None
     except OSError as exc:   # permissions, an I/O error: the file is there but cannot be read
@@ -394,7 +473,7 @@ def _rows(reader, name):
         yield start, end, fields
 
 
-def _read_csv_column(p, column, time_column):
+def _read_csv_column(p, column, time_column, inputs=()):
     # utf-8-sig: spreadsheets often start the file with a byte-order mark, which would
     # otherwise become part of the first column's name
     with open(p, newline="", encoding="utf-8-sig") as fh:
@@ -411,7 +490,17 @@ def _read_csv_column(p, column, time_column):
             # the values were checked as time stamps: "'load' runs backwards (0.24, -0.05, ...)"
             raise DataError(f"data.time_column={time_column!r} is data.column too: the time stamps "
                             "label the values, so they are another column (or null for none)")
-        for name, key in ((column, "data.column"), (time_column, "data.time_column")):
+        for i, name in enumerate(inputs):
+            # each would be read twice, a channel repeated; the target or the stamps as an
+            # input are in the window already, or label it
+            if name == column or (time_column and name == time_column):
+                what = "data.column" if name == column else "data.time_column"
+                raise DataError(f"data.inputs: {name!r} is {what}: the inputs are other columns, "
+                                "read beside the target")
+            if name in inputs[:i]:
+                raise DataError(f"data.inputs: {name!r} is named twice")
+        named = [(column, f"data.column={column!r}"), (time_column, f"data.time_column={time_column!r}")]
+        for name, key in named + [(name, f"data.inputs: {name!r}") for name in inputs]:
             if name is not None and name not in header:
                 # a file separated by ';' or tabs reads as one column named "date;load"
                 other = [d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]]
@@ -427,13 +516,14 @@ def _read_csv_column(p, column, time_column):
                 if not hint and str(name).strip().lstrip("-").isdigit():
                     # data.column=1 meant the second (or first) column
                     hint = " (a column is chosen by its name in the header, not its position)"
-                raise DataError(f"{key}={name!r} not in {p.name}; columns are: {', '.join(header)}{hint}")
+                raise DataError(f"{key} not in {p.name}; columns are: {', '.join(header)}{hint}")
             if name is not None and header.count(name) > 1:
                 # a dict of the row would silently keep the last of them
-                raise DataError(f"{key}={name!r}: {p.name} has {header.count(name)} columns of that name")
-        col = header.index(column)
+                raise DataError(f"{key}: {p.name} has {header.count(name)} columns of that name")
+        # the target's column, then each input's: every cell is read and checked alike
+        cells = [(header.index(name), name) for name in (column, *inputs)]
         stamps = header.index(time_column) if time_column else None   # '' is none, as below
-        values, labels, lines = [], [], []
+        values, labels, lines = [], [], []   # values: row by row, each row's cells in turn
         blank = None                      # (line, what) of the first blank row since the last row
         # one pass of a few operations per row (a million rows are read in about a second);
         # a cell that is not a plain finite number goes to _refuse_value, which says why
@@ -456,13 +546,15 @@ def _read_csv_column(p, column, time_column):
                 hint = "; quote values that contain commas" if n > len(header) else ""
                 raise DataError(f"{p.name} {_where(start, end)}: {n} field{'s' * (n != 1)} but the "
                                 f"header names {len(header)} columns ({', '.join(header)}){hint}")
-            text = fields[col].strip()
-            try:
-                v = float(text)
-            except ValueError:
-                v = math.nan
-            if not math.isfinite(v) or "_" in text:    # float() reads 1_000 as 1000
-                _refuse_value(text, column, f"{p.name} {_where(start, end)}")
+            for i, name in cells:
+                text = fields[i].strip()
+                try:
+                    v = float(text)
+                except ValueError:
+                    v = math.nan
+                if not math.isfinite(v) or "_" in text:    # float() reads 1_000 as 1000
+                    _refuse_value(text, name, f"{p.name} {_where(start, end)}")
+                values.append(v)
             if stamps is not None:
                 # 'nan' read as a number (its steps nan: an IndexError), NaT as a date ("runs
                 # backwards (2024-01, NaT, ...)"): the words for a gap are one in either column
@@ -471,15 +563,15 @@ def _read_csv_column(p, column, time_column):
                     raise DataError(f"{p.name} {_where(start, end)}: missing time stamp in column "
                                     f"{time_column!r}")
                 labels.append(stamp)
-            values.append(v)
             lines.append(start)
     if not values:
         raise DataError(f"{p.name}: column {column!r} has no rows")
     if time_column:
         _check_regular(labels, p.name, time_column, lines)
     else:
-        labels = [str(i) for i in range(len(values))]
-    return np.array(values), labels
+        labels = [str(i) for i in range(len(lines))]
+    table = np.array(values).reshape(len(lines), len(cells))
+    return table[:, 0].copy(), labels, table[:, 1:].copy()
 
 
 def _where(start, end):
@@ -753,23 +845,31 @@ def _dst_hint(stamps, step, usual):
 
 
 class CSVSeries(SeriesDataset):
-    """One numeric column of a user's CSV file, in file order."""
+    """One numeric column of a user's CSV file, in file order, and ``inputs``: other
+    columns of it read beside it as input channels (covariates), not forecast."""
 
-    def __init__(self, path, column, time_column=None, **kw):
+    def __init__(self, path, column, time_column=None, inputs=(), **kw):
         super().__init__(**kw)
         self.path, self.column, self.time_column = path, column, time_column
+        self.inputs = inputs
 
     def series(self):
-        return read_csv_column(self.path, self.column, self.time_column)
+        """``(values, labels)``, and with ``inputs`` a third item, ``{name: values}``."""
+        values, labels, more = read_csv(self.path, self.column, self.time_column, self.inputs)
+        if not self.inputs:
+            return values, labels
+        return values, labels, {name: more[:, i] for i, name in enumerate(self.inputs)}
 
 
 class ElNino(CSVSeries):
     """Monthly Nino 1+2 SST (degC), 1950 onwards; ``path: bundled`` uses the shipped copy."""
 
-    def __init__(self, path="bundled", column="sst_nino12_degC", time_column="month", **kw):
+    # inputs named here, not left to **kw: a resume of a checkpoint from before the key
+    # existed compares it with this default (runner.trainer._class_defaults)
+    def __init__(self, path="bundled", column="sst_nino12_degC", time_column="month", inputs=(), **kw):
         if path == "bundled":
             path = bundled_data("elnino_nino12_monthly.csv")
-        super().__init__(path, column, time_column, **kw)
+        super().__init__(path, column, time_column, inputs, **kw)
 
 
 class Adding:

@@ -1352,3 +1352,159 @@ def test_describe_of_a_target_without_argument_names_keys_the_whole_message():
     with pytest.raises(Exception) as info:
         instantiate(OmegaConf.create({"data": {"_target_": "builtins.int", "_args_": ["a = b"]}}).data)
     assert describe(info.value)[0] == "data: ValueError: invalid literal for int() with base 10: 'a = b'"
+
+
+# ------------------------------------------------------------- data.inputs (covariates)
+def _covariate_csv(tmp_path, n=100, name="s.csv"):
+    """t, y, a, b: three series on different scales, written with every digit."""
+    rng = np.random.default_rng(7)
+    cols = {"y": rng.standard_normal(n) * 3.0 + 10.0, "a": rng.standard_normal(n) * 0.01 - 5.0,
+            "b": np.cumsum(rng.standard_normal(n)) * 100.0}
+    text = "t,y,a,b\n" + "".join(f"{i},{float(cols['y'][i])!r},{float(cols['a'][i])!r},"
+                                  f"{float(cols['b'][i])!r}\n" for i in range(n))
+    return write(tmp_path, text, name), cols
+
+
+def test_csv_inputs_are_channels_after_the_target_each_normalised_by_its_training_part(tmp_path):
+    p, cols = _covariate_csv(tmp_path)
+    w, period = 6, 12
+    d = CSVSeries(p, "y", "t", inputs=["b", "a"], window=w, period=period).load()
+    val_start, test_start = 70, 80    # val_fraction 0.1, test_fraction 0.2 of 100
+
+    # numpy: each column by the mean and std of its own first 70 values, none of the later ones
+    def z(v):
+        return (v - v[:val_start].mean()) / v[:val_start].std()
+    t = np.arange(100)
+    feats = np.stack([z(cols["y"]), z(cols["b"]), z(cols["a"]),
+                      np.sin(2 * np.pi * t / period), np.cos(2 * np.pi * t / period)], axis=1)
+    for split, (first, last) in ((d.train, (w, val_start)), (d.val, (val_start, test_start)),
+                                 (d.test, (test_start, 100))):
+        starts = range(first, last)        # each target's step; its inputs the w steps before
+        np.testing.assert_allclose(split.x, np.stack([feats[s - w:s] for s in starts]), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(split.y[:, 0], z(cols["y"])[list(starts)], rtol=1e-6, atol=1e-6)
+    assert list(d.input_stats) == ["b", "a"]
+    for name in ("a", "b"):
+        assert d.input_stats[name] == pytest.approx((cols[name][:val_start].mean(), cols[name][:val_start].std()),
+                                                     rel=1e-12)
+    assert (d.mean, d.std) == pytest.approx((cols["y"][:val_start].mean(), cols["y"][:val_start].std()), rel=1e-12)
+
+
+def test_csv_inputs_leave_the_baselines_on_the_target_alone(tmp_path):
+    # persistence and AR read channel 0, the series: the same scores with inputs as without
+    p, _ = _covariate_csv(tmp_path)
+    plain = CSVSeries(p, "y", "t", window=6).load()
+    more = CSVSeries(p, "y", "t", inputs=["a", "b"], window=6).load()
+    assert more.input_size == 3 and plain.input_size == 1
+    assert baselines.evaluate(more) == baselines.evaluate(plain)
+
+
+@pytest.mark.parametrize("cell, error", [
+    ("", "s.csv line 5: missing value in column 'a' (gaps are not filled silently; fill or drop them first)"),
+    ("NA", "s.csv line 5: missing value in column 'a' (gaps are not filled silently; fill or drop them first)"),
+    ("warm", "s.csv line 5: column 'a' value 'warm' is not a number"),
+    ("1,5", "s.csv line 5: 5 fields but the header names 4 columns (t, y, a, b); quote values that contain commas"),
+    ("inf", "s.csv line 5: column 'a' value 'inf' is not finite"),
+    ("1_000", "s.csv line 5: column 'a' value '1_000' is not a number; write numbers without thousands "
+              "separators and with a decimal point"),
+])
+def test_a_bad_cell_in_an_input_column_is_named_by_line_as_the_targets(tmp_path, cell, error):
+    rows = [f"{i},{i + 0.5},{i * 2.0},{i % 3}" for i in range(20)]
+    rows[3] = f"3,3.5,{cell},0"      # line 5: the header is line 1
+    with pytest.raises(DataError) as e:
+        CSVSeries(write(tmp_path, "t,y,a,b\n" + "\n".join(rows) + "\n"), "y", "t", inputs=["a"]).series()
+    assert str(e.value) == error
+
+
+@pytest.mark.parametrize("inputs, error", [
+    (["y"], "data.inputs: 'y' is data.column: the inputs are other columns, read beside the target"),
+    (["a", "t"], "data.inputs: 't' is data.time_column: the inputs are other columns, read beside the target"),
+    (["a", "b", "a"], "data.inputs: 'a' is named twice"),
+    (["a", "temp"], "data.inputs: 'temp' not in s.csv; columns are: t, y, a, b"),
+    ("a", "data.inputs='a': expected a list of column names, [a]"),
+])
+def test_csv_inputs_that_are_not_other_columns_are_refused_naming_data_inputs(tmp_path, inputs, error):
+    p, _ = _covariate_csv(tmp_path)
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "y", "t", inputs=inputs).series()
+    assert str(e.value) == error
+
+
+def test_an_input_named_by_two_header_columns_is_refused(tmp_path):
+    p = write(tmp_path, "t,y,a,a\n" + "".join(f"{i},{i},{i},{i}\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"^data.inputs: 'a': s.csv has 2 columns of that name$"):
+        CSVSeries(p, "y", "t", inputs=["a"]).series()
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_input_constant_in_the_training_part_is_refused_naming_it(tmp_path):
+    # as the target's constant case: a channel normalised to 0 (or NaN) tells the model nothing
+    rows = [f"{i},{float(np.sin(i))!r},{1.5 if i < 70 else float(i)},{i}" for i in range(100)]
+    p = write(tmp_path, "t,y,a,b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"^data.inputs: 'a' is constant in the training part"):
+        CSVSeries(p, "y", "t", inputs=["b", "a"]).load()
+    assert CSVSeries(p, "y", "t", inputs=["b"]).load().input_size == 2
+
+
+def test_input_stats_given_to_load_are_the_ones_used_and_must_name_its_inputs(tmp_path):
+    p, cols = _covariate_csv(tmp_path)
+    d = CSVSeries(p, "y", "t", inputs=["a"], window=6).load(stats=(10.0, 2.0), input_stats={"a": (-5.0, 0.5)})
+    np.testing.assert_allclose(d.test.x[0, :, 1], (cols["a"][74:80] + 5.0) / 0.5, rtol=1e-6)
+    np.testing.assert_allclose(d.test.x[0, :, 0], (cols["y"][74:80] - 10.0) / 2.0, rtol=1e-6)
+    assert d.input_stats == {"a": (-5.0, 0.5)}
+    for given, names in (({"b": (0.0, 1.0)}, "['b']"), ({}, "[]"),
+                         ({"a": (0.0, 1.0), "b": (0.0, 1.0)}, "['a', 'b']")):
+        with pytest.raises(DataError) as e:
+            CSVSeries(p, "y", "t", inputs=["a"], window=6).load(input_stats=given)
+        assert str(e.value) == (f"data.inputs=['a']: the model was trained with data.inputs={names} (the "
+                                "same columns in the same order are needed)")
+    with pytest.raises(DataError, match=r"^input_stats\['a'\]=\(0.0, 0.0\): expected \(mean, std\)"):
+        CSVSeries(p, "y", "t", inputs=["a"], window=6).load(input_stats={"a": (0.0, 0.0)})
+
+
+def test_csv_inputs_read_with_time_stamps_keep_them_as_labels(tmp_path):
+    p, cols = _covariate_csv(tmp_path, n=30)
+    values, labels, inputs = CSVSeries(p, "y", "t", inputs=["b", "a"]).series()
+    assert labels == [str(i) for i in range(30)]
+    assert list(inputs) == ["b", "a"]
+    np.testing.assert_array_equal(values, cols["y"])
+    np.testing.assert_array_equal(inputs["a"], cols["a"])
+    np.testing.assert_array_equal(inputs["b"], cols["b"])
+
+
+class WithInputs(Ramp):
+    def __init__(self, inputs, **kw):
+        super().__init__(**kw)
+        self.inputs = inputs
+
+    def series(self):
+        return np.arange(self.n, dtype=float), None, self.inputs
+
+
+@pytest.mark.parametrize("inputs, error", [
+    ({"x": np.ones((100, 1))}, "WithInputs.series() returned input 'x' of shape (100, 1): expected (100,), "
+                               "one value per time step, as the series"),
+    ({"x": np.arange(99.0)}, "WithInputs.series() returned input 'x' of shape (99,): expected (100,), "
+                             "one value per time step, as the series"),
+    ([np.arange(100.0)], "WithInputs.series() returned inputs of type list: expected a dict of input "
+                         "name to 1-D array"),
+    ({"x": np.r_[np.arange(99.0), np.nan]}, "input 'x' has 1 non-finite value, the first nan at 99: "
+                                            "fill or drop them first"),
+])
+def test_a_datasets_own_input_series_are_checked(inputs, error):
+    with pytest.raises(DataError) as e:
+        WithInputs(inputs, n=100, window=5).load()
+    assert str(e.value) == error
+
+
+def test_a_series_of_more_than_three_items_is_refused():
+    class Four(Ramp):
+        def series(self):
+            return np.arange(100.0), None, {}, None
+    with pytest.raises(DataError, match=r"^Four.series\(\) returned 4 items: expected \(values, labels\) or "):
+        Four(window=5).load()
+
+
+def test_an_input_past_float32_once_normalised_is_refused_naming_it(tmp_path):
+    x = np.r_[np.sin(np.arange(99.0)), 1e300]
+    with pytest.raises(DataError, match=r"^the value 1e\+300 of input 'x' at 99 \(the test part\) lies"):
+        WithInputs({"x": x}, n=100, window=5).load()
