@@ -58,6 +58,9 @@ class CSVConfig(SeriesDataConfig):
     path: str = MISSING
     column: str = MISSING
     time_column: Optional[str] = None
+    # other columns read beside column as input channels (covariates), each normalised by
+    # its own training part; column stays the one forecast
+    inputs: List[str] = field(default_factory=list)
 
 
 @dataclass

@@ -19,9 +19,10 @@ from runner.sweep import SWEEP_ID
 log = logging.getLogger("runner")
 
 
-def load_data(cfg_data, stats=None) -> Prepared:
+def load_data(cfg_data, stats=None, input_stats=None) -> Prepared:
     """The dataset ``cfg_data`` names, loaded. ``stats``: the ``(mean, std)`` a checkpoint's
-    model was trained with, to normalise with instead of this data's own (an evaluation)."""
+    model was trained with, to normalise with instead of this data's own (an evaluation);
+    ``input_stats``: its ``{name: (mean, std)}`` of each input series, likewise."""
     dataset = instantiate(cfg_data, _convert_="all")
     if not callable(getattr(dataset, "load", None)):
         # a _target_ naming some other class failed on ".load()" with an AttributeError
@@ -29,11 +30,22 @@ def load_data(cfg_data, stats=None) -> Prepared:
         raise ConfigError(f"data._target_={cfg_data['_target_']!r}: {type(dataset).__name__} has no load() "
                           "method; a dataset's load() returns a runner.datasets.Prepared (README.md, "
                           '"Your own dataset, model or optimizer")')
-    takes_stats = stats is not None and "stats" in inspect.signature(dataset.load).parameters
+    params = inspect.signature(dataset.load).parameters
+    takes_stats = stats is not None and "stats" in params
+    kwargs = {"stats": stats} if takes_stats else {}
+    if input_stats is not None and "input_stats" in params:
+        kwargs["input_stats"] = input_stats
     try:
-        data = dataset.load(stats=stats) if takes_stats else dataset.load()
+        data = dataset.load(**kwargs)
     except MemoryError as exc:   # data.length=10**12: numpy's error named no key
         raise M._too_large("data", cfg_data, exc, "load") from None
+    if input_stats and "input_stats" not in kwargs and getattr(data, "input_stats", {}) != input_stats:
+        # a user's own load(): the model would read its input channels scaled otherwise
+        raise ConfigError(f"data._target_={cfg_data['_target_']!r}: the model was trained on input "
+                          f"series normalised with {input_stats!r}, this data's are "
+                          f"{getattr(data, 'input_stats', {})!r}, and {type(dataset).__name__}.load() "
+                          "takes no input_stats={name: (mean, std)} to use the model's "
+                          "(runner.datasets.SeriesDataset.load does)")
     if stats is not None and not takes_stats and (data.mean, data.std) != tuple(stats):
         # a user's own load(): the model would read inputs scaled otherwise than in training
         raise ConfigError(f"data._target_={cfg_data['_target_']!r}: the model was trained on data "
@@ -341,6 +353,15 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         raise ConfigError(f"ckpt_path={path}: the checkpoint's name {saved['name']!r:.80} "
                           "leads outside outputs/ (a damaged or forged checkpoint)")
     ignored = _ignored(overrides) if saved else []
+    if saved and _on_command_line(overrides, "data.inputs"):
+        given = list((cfg.get("data") or {}).get("inputs") or [])
+        trained = list((saved.get("data") or {}).get("inputs") or [])
+        if given != trained:
+            # not left unused like other data settings: the model reads its channels by
+            # position, so these inputs cannot be evaluated with it at all
+            raise ConfigError(f"data.inputs={given}: the checkpoint's model was trained with "
+                              f"data.inputs={trained}, and an evaluation reads those columns (the "
+                              "same, in that order; data.path=FILE names another file holding them)")
     cfg = evaluated_config(cfg, saved, overrides)
     if "data" not in saved:
         # validate() let data=csv's required keys wait for the checkpoint's data config; one
@@ -368,8 +389,9 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     # the model expects the scaling it was trained with: data other than its run's (a longer
     # CSV) is normalised with the stored statistics, not its own training part's
     stats = trainer.stored_stats(meta, f"ckpt_path={path}")
+    input_stats = trainer.stored_input_stats(meta, f"ckpt_path={path}")
     try:
-        data = load_data(cfg.data, stats)
+        data = load_data(cfg.data, stats, input_stats)
     except DataError as exc:
         if not (path_is_stored and str(exc).startswith("data.path=")):
             raise
@@ -390,4 +412,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     return {"status": "ok", "mode": "evaluate", "checkpoint": outputs.stored_path(path, out_dir),
             "name": cfg.get("name"),
             "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model),
-            "normalisation": {"mean": data.mean, "std": data.std, "from": source}, **res}
+            "normalisation": {"mean": data.mean, "std": data.std, "from": source,
+                              **({"inputs": {k: {"mean": m, "std": sd} for k, (m, sd)
+                                             in data.input_stats.items()}} if data.input_stats else {})},
+            **res}

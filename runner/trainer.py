@@ -137,6 +137,8 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
     progress = Progress(t.epochs)   # quiet=true mutes the console handler (runner.app)
     patience = t.early_stopping.patience
     data_digests = digests(data)   # once: the data does not change during the run
+    # a list, in channel order: what an evaluation normalises each input with (stored_input_stats)
+    input_stats = [{"name": k, "mean": m, "std": sd} for k, (m, sd) in data.input_stats.items()]
     stopped_early = False
     epochs_this_run = 0
 
@@ -147,7 +149,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
                            "history": [{k: v for k, v in r.items() if k not in outputs.TIMING_COLUMNS}
                                        for r in history]},
                 "config": model_cfg, "data": {"mean": data.mean, "std": data.std, "task": data.task,
-                         "digests": data_digests}}
+                         "digests": data_digests, "inputs": input_stats}}
 
     for epoch in range(start + 1, t.epochs + 1):
         if patience is not None and bad_epochs >= patience:
@@ -358,7 +360,9 @@ def _class_defaults(saved, current):
             params = inspect.signature(get_method(a["_target_"])).parameters
         except Exception:   # not importable here: compare the keys as they are
             continue
-        out[group] = {**{k: p.default for k, p in params.items()
+        # a tuple default (CSVSeries' inputs=()) is the list a config holds
+        out[group] = {**{k: list(p.default) if isinstance(p.default, tuple) else p.default
+                         for k, p in params.items()
                          if k in b and k not in a and p.default is not inspect.Parameter.empty}, **a}
     return out
 
@@ -427,6 +431,27 @@ def stored_stats(meta, where):
                           f"{std!r}) is not a finite mean and a positive std; the file is "
                           "damaged or was not written by the runner")
     return float(mean), float(std)
+
+
+def stored_input_stats(meta, where):
+    """Each input series' ``{name: (mean, std)}`` a runner checkpoint's ``meta`` stores, in
+    channel order; ``{}`` for a run without inputs or from before they were stored, None
+    where :func:`stored_stats` is None. ``where`` as there."""
+    if stored_stats(meta, where) is None:
+        return None
+    out = {}
+    for entry in meta["data"].get("inputs") or []:
+        ok = (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+              and entry["name"] not in out
+              and all(isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool)
+                      and math.isfinite(entry[k]) for k in ("mean", "std"))
+              and entry["std"] > 0)
+        if not ok:
+            raise ConfigError(f"{where}: the checkpoint's stored normalisation of an input ({entry!r:.80}) "
+                              "is not a name with a finite mean and a positive std; the file is "
+                              "damaged or was not written by the runner")
+        out[entry["name"]] = (float(entry["mean"]), float(entry["std"]))
+    return out
 
 
 def check_resume_data(path, meta, data: Prepared) -> None:
