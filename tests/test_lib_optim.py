@@ -911,6 +911,32 @@ def test_clip_grad_norm_p_norms_match_numpy_and_torch(norm_type, scale, dtype):
         np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=tol, atol=0)
 
 
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("value", [1e200, 1e308])
+def test_clip_grad_norm_of_finite_gradients_beyond_float64_is_torchs_without_a_warning(
+        norm_type, value):
+    # sum |g|^p past float64's range: the norm is inf and every gradient is scaled by 0, as
+    # torch's; the documented result, not numpy's overflow RuntimeWarning (p = 1 and 2 gave
+    # one, p = 3 none)
+    grads = {"a": np.full(3, value), "b": np.full(2, -value)}
+    with np.errstate(over="ignore"):
+        want = float(np.sum(np.abs(np.concatenate([grads["a"], grads["b"]])) ** norm_type))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = optim.clip_grad_norm(grads, 1.0, norm_type=norm_type)
+    if not math.isinf(want):              # 1e200, p = 1: 5e200, finite, scaled to norm 1
+        want = want ** (1.0 / norm_type)
+    assert total == pytest.approx(want, rel=1e-15)
+    torch = pytest.importorskip("torch")
+    ts = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads.values()]
+    for t, v in zip(ts, (np.full(3, value), np.full(2, -value))):
+        t.grad = torch.from_numpy(v)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.0, norm_type=norm_type)
+    assert total == pytest.approx(ttotal.item(), rel=1e-15)
+    for t, g in zip(ts, grads.values()):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-15, atol=0)
+
+
 def _clip_values(dtype):
     g = {"a": np.array([[0.25, -3.0, np.nan], [np.inf, -np.inf, 0.5]], dtype),
          "b": np.array([0.1, -0.1, 0.10000001, -0.0999999, 2.5e-3], dtype), "c": None,
