@@ -233,6 +233,22 @@ def test_amsgrad_with_a_nan_gradient_keeps_nan_as_torch_maximum_does(name):
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_refuses_a_state_or_hyperparams_that_is_no_dict_as_every_optimizer(name, amsgrad):
+    # Adam's own load_state_dict looks into state['hyperparams'] for 'amsgrad' before the
+    # base class checks the state: a list or None there must get the base class's refusal,
+    # not an AttributeError, or the amsgrad one for a state that is no state at all
+    o = getattr(optim, name)(_params(), lr=0.1, amsgrad=amsgrad)
+    for bad in ([], None, "state"):
+        with pytest.raises(ValueError, match=r"^state must be a dict from Optimizer\.state_dict\(\)"):
+            o.load_state_dict(bad)
+    sd = o.state_dict()
+    for bad in (None, ["lr"], "lr"):
+        with pytest.raises(ValueError, match=r"^state\['hyperparams'\] must be a dict with at least 'lr'"):
+            o.load_state_dict({**sd, "hyperparams": bad})
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
     # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
     # switch AMSGrad off without a word (the state's hyper-parameters win), and it has no
@@ -579,6 +595,11 @@ def test_grads_must_be_float_arrays():
         o.step({"w": np.ones((4, 3), np.int64)})
     with pytest.raises(TypeError, match=r"grads\['w'\]"):
         optim.clip_grad_norm({"w": np.array(["a"])}, 1.0)
+    # float16 is a float too, but not one the optimizers take (torch's would clip it)
+    for clip in (optim.clip_grad_norm, optim.clip_grad_value):
+        with pytest.raises(TypeError, match=r"^grads\['w'\] must be a float32/float64 numpy array, "
+                                            r"got float16$"):
+            clip({"w": np.full(3, 10.0, np.float16)}, 1.0)
     ro = np.full(3, 10.0)
     ro.flags.writeable = False              # was numpy's "output array is read-only"
     with pytest.raises(ValueError, match=r"grads\['w'\] must be writeable"):
