@@ -1425,6 +1425,17 @@ def test_a_sweep_table_written_through_a_symbolic_link_lists_its_jobs_as_its_own
     assert [(r["job"], r["status"], r["dir"]) for r in rows] == [("0", "ok", "0"), ("1", "failed", "1")]
 
 
+def test_a_sweep_jobs_entry_without_a_directory_still_gets_its_row(tmp_path):
+    # an entry of .sweep_jobs naming no dir (written by hand, or by another version) is a
+    # row with an empty dir: the table is written whatever the jobs left
+    sw = tmp_path / "sw"
+    sw.mkdir()
+    (sw / ".sweep_id").write_text("this\n")
+    (sw / ".sweep_jobs").write_text(json.dumps({"sweep": "this", "job": 0}) + "\n")
+    write_table(sw, final=True)
+    assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(sw)] == [("0", "failed", "")]
+
+
 def test_only_a_sweep_jobs_own_place_without_a_checkpoint_starts_from_scratch(tmp_path):
     from runner.tasks import _unstarted_job
     sw, new = tmp_path / "sw", tmp_path / "new"     # the earlier sweep, the resuming one
