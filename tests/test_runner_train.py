@@ -629,6 +629,8 @@ def test_a_summary_path_is_relative_inside_its_directory_and_absolute_outside(tm
     # a relative path is the working directory's (as a user's ckpt_path= is)
     assert stored_path("x/best.npz", Path.cwd()) == str(Path("x") / "best.npz")
     assert stored_path("x/best.npz", tmp_path) == str(Path.cwd() / "x" / "best.npz")
+    # and so is a relative directory: a file in it is stored relative to it
+    assert stored_path(Path.cwd() / "x" / "best.npz", "x") == "best.npz"
 
 
 def test_grad_norm_is_recorded_with_clipping_off(tmp_path):
