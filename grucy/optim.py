@@ -404,15 +404,17 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     arrays = _clipped_arrays(grads, "scaled")
     if not arrays:
         return 0.0
-    if p == math.inf:
-        # np.max, not max(): Python's max keeps whichever of NaN and a number comes first
-        total = float(np.max([np.abs(g).max() if g.size else 0.0 for g in arrays]))
-    elif p == 2.0:
-        total = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in arrays))
-    elif p == 1.0:
-        total = sum(float(np.abs(g).sum(dtype=np.float64)) for g in arrays)
-    else:
-        with np.errstate(over="ignore"):   # |g|^p beyond float64: inf, as torch's
+    # a sum of |g|^p beyond float64 is inf, as torch's: the documented result, for every p
+    # (p = 1 and 2 gave numpy's overflow RuntimeWarning with it, other p none)
+    with np.errstate(over="ignore"):
+        if p == math.inf:
+            # np.max, not max(): Python's max keeps whichever of NaN and a number comes first
+            total = float(np.max([np.abs(g).max() if g.size else 0.0 for g in arrays]))
+        elif p == 2.0:
+            total = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in arrays))
+        elif p == 1.0:
+            total = sum(float(np.abs(g).sum(dtype=np.float64)) for g in arrays)
+        else:
             total = sum(float((np.abs(g, dtype=np.float64) ** p).sum()) for g in arrays) ** (1.0 / p)
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:          # NaN too (min(1.0, nan) is 1.0: the NaN would pass unseen)

@@ -63,6 +63,21 @@ def test_more_layers_than_memory_holds_are_refused_before_any_is_built(monkeypat
         GRU(4, 6, num_layers=10**9)
 
 
+def test_the_memory_bound_of_a_gru_without_biases_counts_only_its_weights(monkeypatch):
+    """bias=False allocates no 3H biases (nor their gradients): layer 0 of GRU(4, 6) is
+    3H(I + H) = 180 values, each later layer 3H(H + H) = 216, so more layers fit than with
+    biases (counting them refused stacks that fit)."""
+    import grucy.layers as layers
+    monkeypatch.setattr(layers, "physical_memory", lambda: 1 << 20, raising=False)
+    most = 1 + ((1 << 20) - 180 * 8) // (216 * 8)
+    assert most > 1 + ((1 << 20) - 216 * 8) // (252 * 8)        # the biased bound is lower
+    g = GRU(4, 6, num_layers=most, bias=False)
+    assert sum(p.size for p in g.parameters().values()) == 180 + (most - 1) * 216
+    with pytest.raises(ValueError, match=rf"num_layers must be <= {most} to fit this machine's "
+                                         rf"memory \(1048576 bytes\), got {most + 1}: "):
+        GRU(4, 6, num_layers=most + 1, bias=False)
+
+
 # The one wording of a list numpy cannot make an array of, whichever layer converts it
 RAGGED = "^{} must be an array or a rectangular nested list of numbers: "
 
@@ -222,6 +237,15 @@ def test_more_rows_than_the_32_bit_blas_takes_are_refused_before_the_layer_copie
     with pytest.raises(ValueError, match=r"^x has shape .*: T·B = 2199023255552 rows, but "
                                          r"grucy's BLAS takes up to 2147483647"):
         GRU(2, 3, batch_first=batch_first).forward(x)
+
+
+def test_an_unbatched_x_of_more_rows_than_the_blas_takes_is_refused_before_it_is_copied():
+    """An unbatched x (T, I) is T rows: a zero-strided view of 2**40 steps is refused by
+    name, not copied first (8 TiB: numpy's MemoryError, naming nothing)."""
+    x = np.broadcast_to(np.zeros((1, 1), np.float32), (2**40, 2))
+    with pytest.raises(ValueError, match=r"^x has shape \(1099511627776, 2\): T = 1099511627776 "
+                                         r"rows, but grucy's BLAS takes up to 2147483647"):
+        GRU(2, 3).forward(x)
 
 
 def test_a_huge_view_with_the_wrong_features_is_refused_before_the_layer_copies_it():

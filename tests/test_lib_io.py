@@ -156,6 +156,21 @@ def test_a_checkpoint_from_before_the_bias_setting_loads_with_biases(tmp_path, c
         gio.load(old, model=cls(*sizes, bias=False))
 
 
+def test_a_checkpoint_from_before_the_bias_setting_is_sized_with_its_biases(tmp_path):
+    # load bounds what it builds by the values the archive holds: a config without "bias"
+    # (a layer that had biases) needs 3H(I + H + 2) = 96 for GRU(2, 4), and an archive
+    # of its weights alone, 3H(I + H) = 72, is refused by that count, before building
+    gio.save(tmp_path / "new.npz", GRU(2, 4, seed=0))
+    arrays = {k: v for k, v in _arrays(tmp_path / "new.npz").items() if "bias" not in k}
+    header = _header(arrays)
+    del header["model"]["config"]["bias"]
+    header["params"] = [n for n in header["params"] if "bias" not in n]
+    old = _rewrite(tmp_path / "old.npz", arrays, header)
+    with pytest.raises(ValueError, match=r"stored model config is invalid: it needs 96 parameter "
+                                         r"values, the archive holds 72 in all$"):
+        gio.load(old)
+
+
 def test_atomic_write_leaves_no_temp_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
     m = Linear(2, 2, seed=0)
     path = tmp_path / "m.npz"

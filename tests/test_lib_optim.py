@@ -246,6 +246,22 @@ def test_another_optimizers_state_is_named_as_such_by_an_amsgrad_optimizer(name,
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_refuses_a_state_or_hyperparams_that_is_no_dict_as_every_optimizer(name, amsgrad):
+    # Adam's own load_state_dict looks into state['hyperparams'] for 'amsgrad' before the
+    # base class checks the state: a list or None there must get the base class's refusal,
+    # not an AttributeError, or the amsgrad one for a state that is no state at all
+    o = getattr(optim, name)(_params(), lr=0.1, amsgrad=amsgrad)
+    for bad in ([], None, "state"):
+        with pytest.raises(ValueError, match=r"^state must be a dict from Optimizer\.state_dict\(\)"):
+            o.load_state_dict(bad)
+    sd = o.state_dict()
+    for bad in (None, ["lr"], "lr"):
+        with pytest.raises(ValueError, match=r"^state\['hyperparams'\] must be a dict with at least 'lr'"):
+            o.load_state_dict({**sd, "hyperparams": bad})
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
     # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
     # switch AMSGrad off without a word (the state's hyper-parameters win), and it has no
@@ -592,6 +608,11 @@ def test_grads_must_be_float_arrays():
         o.step({"w": np.ones((4, 3), np.int64)})
     with pytest.raises(TypeError, match=r"grads\['w'\]"):
         optim.clip_grad_norm({"w": np.array(["a"])}, 1.0)
+    # float16 is a float too, but not one the optimizers take (torch's would clip it)
+    for clip in (optim.clip_grad_norm, optim.clip_grad_value):
+        with pytest.raises(TypeError, match=r"^grads\['w'\] must be a float32/float64 numpy array, "
+                                            r"got float16$"):
+            clip({"w": np.full(3, 10.0, np.float16)}, 1.0)
     ro = np.full(3, 10.0)
     ro.flags.writeable = False              # was numpy's "output array is read-only"
     with pytest.raises(ValueError, match=r"grads\['w'\] must be writeable"):
@@ -922,6 +943,32 @@ def test_clip_grad_norm_p_norms_match_numpy_and_torch(norm_type, scale, dtype):
     assert total == pytest.approx(ttotal.item(), rel=tol)
     for t, k in zip(ts, wide):
         np.testing.assert_allclose(grads[k], t.grad.numpy(), rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("value", [1e200, 1e308])
+def test_clip_grad_norm_of_finite_gradients_beyond_float64_is_torchs_without_a_warning(
+        norm_type, value):
+    # sum |g|^p past float64's range: the norm is inf and every gradient is scaled by 0, as
+    # torch's; the documented result, not numpy's overflow RuntimeWarning (p = 1 and 2 gave
+    # one, p = 3 none)
+    grads = {"a": np.full(3, value), "b": np.full(2, -value)}
+    with np.errstate(over="ignore"):
+        want = float(np.sum(np.abs(np.concatenate([grads["a"], grads["b"]])) ** norm_type))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = optim.clip_grad_norm(grads, 1.0, norm_type=norm_type)
+    if not math.isinf(want):              # 1e200, p = 1: 5e200, finite, scaled to norm 1
+        want = want ** (1.0 / norm_type)
+    assert total == pytest.approx(want, rel=1e-15)
+    torch = pytest.importorskip("torch")
+    ts = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads.values()]
+    for t, v in zip(ts, (np.full(3, value), np.full(2, -value))):
+        t.grad = torch.from_numpy(v)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.0, norm_type=norm_type)
+    assert total == pytest.approx(ttotal.item(), rel=1e-15)
+    for t, g in zip(ts, grads.values()):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-15, atol=0)
 
 
 def _clip_values(dtype):

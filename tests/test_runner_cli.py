@@ -1407,6 +1407,35 @@ def test_a_sweep_tables_job_directories_are_the_sweeps_own_wherever_it_is_moved(
         tmp_path / "moved" / "0", tmp_path / "moved" / "j" / "1", tmp_path / "moved" / "2", tmp_path / "out"]
 
 
+def test_a_sweep_table_written_through_a_symbolic_link_lists_its_jobs_as_its_own(tmp_path):
+    # .sweep_jobs holds resolved paths, and hydra.sweep.dir may name the sweep through a
+    # symbolic link (a cluster's /scratch): the table's dir must still be relative to the
+    # sweep, not the job's absolute path, or the table names the old place once moved
+    real = tmp_path / "real"
+    (real / "0").mkdir(parents=True)
+    (real / ".sweep_id").write_text("this\n")
+    (real / "0" / "summary.json").write_text(json.dumps({"job": 0, "status": "ok", "sweep": "this",
+                                                         "val": {"rmse": 0.1}}))
+    (real / ".sweep_jobs").write_text(json.dumps({"sweep": "this", "job": 1,
+                                                  "dir": str((real / "1").resolve())}) + "\n")
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    write_table(link, final=True)
+    rows = sweep_rows(real)
+    assert [(r["job"], r["status"], r["dir"]) for r in rows] == [("0", "ok", "0"), ("1", "failed", "1")]
+
+
+def test_a_sweep_jobs_entry_without_a_directory_still_gets_its_row(tmp_path):
+    # an entry of .sweep_jobs naming no dir (written by hand, or by another version) is a
+    # row with an empty dir: the table is written whatever the jobs left
+    sw = tmp_path / "sw"
+    sw.mkdir()
+    (sw / ".sweep_id").write_text("this\n")
+    (sw / ".sweep_jobs").write_text(json.dumps({"sweep": "this", "job": 0}) + "\n")
+    write_table(sw, final=True)
+    assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(sw)] == [("0", "failed", "")]
+
+
 def test_only_a_sweep_jobs_own_place_without_a_checkpoint_starts_from_scratch(tmp_path):
     from runner.tasks import _unstarted_job
     sw, new = tmp_path / "sw", tmp_path / "new"     # the earlier sweep, the resuming one
@@ -1423,6 +1452,13 @@ def test_only_a_sweep_jobs_own_place_without_a_checkpoint_starts_from_scratch(tm
     assert _unstarted_job(str(sw / "1"), new / "1", None) is None
     assert _unstarted_job(str(sw / "1" / "last.npz"), new / "1", new) is None
     assert _unstarted_job(str(sw), new, new) is None
+    # another job's nested place (j/3 for k/3: the same number, not the same place)
+    assert _unstarted_job(str(sw / "j" / "3"), new / "k" / "3", new) is None
+    (sw / "2").write_bytes(b"")                 # a file where the job's directory would be
+    assert _unstarted_job(str(sw / "2"), new / "2", new) is None
+    (sw / "5").mkdir()                          # only last.npz (best.npz lost): it continues
+    (sw / "5" / "last.npz").write_bytes(b"")
+    assert _unstarted_job(str(sw / "5"), new / "5", new) is None
     (sw / "0" / "best.npz").write_bytes(b"")    # last.npz lost: its refusal names best.npz
     assert _unstarted_job(str(sw / "0"), new / "0", new) is None
     (sw / ".sweep_id").unlink()                 # a directory of some other kind

@@ -607,6 +607,18 @@ def test_a_moved_run_directory_names_evaluates_and_resumes_its_own_files(tmp_pat
     assert (tmp_path / "ev_moved" / "predictions.csv").read_bytes() == (tmp_path / "ev_copy" / "predictions.csv").read_bytes()
 
 
+def test_an_evaluations_summary_names_a_relative_ckpt_path_from_its_own_directory(tmp_path, monkeypatch):
+    # a ckpt_path= given relative to where the command ran is another run's file: stored as
+    # typed, "run/best.npz" read back against the evaluation's directory named no file
+    ov = tiny("sine", ["trainer.epochs=1"])
+    run_dir, _, _ = train(tmp_path, ov, "run")
+    monkeypatch.chdir(tmp_path)
+    out, _, s = train(tmp_path, ov + ["train=false", "ckpt_path=run"], "ev")
+    assert s["status"] == "ok", s["error"]
+    assert Path(s["checkpoint"]).is_absolute()
+    assert (out / s["checkpoint"]).samefile(run_dir / "best.npz")
+
+
 def test_a_summary_path_is_relative_inside_its_directory_and_absolute_outside(tmp_path):
     from runner.outputs import stored_path
     run_dir = tmp_path / "run"
@@ -617,6 +629,8 @@ def test_a_summary_path_is_relative_inside_its_directory_and_absolute_outside(tm
     # a relative path is the working directory's (as a user's ckpt_path= is)
     assert stored_path("x/best.npz", Path.cwd()) == str(Path("x") / "best.npz")
     assert stored_path("x/best.npz", tmp_path) == str(Path.cwd() / "x" / "best.npz")
+    # and so is a relative directory: a file in it is stored relative to it
+    assert stored_path(Path.cwd() / "x" / "best.npz", "x") == "best.npz"
 
 
 def test_grad_norm_is_recorded_with_clipping_off(tmp_path):
