@@ -102,6 +102,7 @@ def test_a_second_signal_while_a_stopped_sweep_writes_its_table_is_let_go(tmp_pa
     # drawing the table takes half a second: a second kill there ended the launcher by
     # SIGTERM's default action (exit -15, no message), a second Ctrl-C with a traceback.
     # In a process of its own: the signals are real, and the test must not take them
+    import signal
     (tmp_path / "s").mkdir()
     probe = f"""
 import os, signal
@@ -118,8 +119,11 @@ sweep.record_stop("SIGTERM")
 print("handlers back:", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
       signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
 """
+    # SIGINT's default restored, as _signalled_at_epoch_2 does: a pytest started in the
+    # background (pytest ... &) passes SIGINT on ignored, and Python then installs no handler
     r = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert r.returncode == 0, (r.returncode, r.stderr)
     assert r.stderr.startswith("error: the sweep was stopped (SIGTERM) before its end: 0 of the 0 jobs"), r.stderr
     assert r.stdout.strip() == "handlers back: True True"
