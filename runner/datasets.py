@@ -12,6 +12,7 @@ import hashlib
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -405,6 +406,14 @@ def read_csv(path, column, time_column=None, inputs=()):
     if isinstance(inputs, str):
         # a bare name iterated as its letters: data.inputs=temp meant [temp]
         raise DataError(f"data.inputs={inputs!r}: expected a list of column names, [{inputs}]")
+    if inputs is None or not isinstance(inputs, Iterable):
+        # null (YAML's none, as time_column: null is) in a data config of a user's own, which
+        # no schema checks: list() failed with a TypeError that named no argument
+        raise DataError(f"data.inputs={inputs!r}: expected a list of column names ([] for none)")
+    inputs = list(inputs)
+    if None in inputs:
+        # skipped by the header check, as a time_column of None is, then header.index() failed
+        raise DataError(f"data.inputs={inputs!r}: expected a list of column names, not None")
     if not str(path).strip():
         # Path("") is ".", the directory you run from: "a directory, not a file" said nothing
         raise DataError(f"data.path={str(path)!r}: empty; expected the path of a CSV file")

@@ -1421,6 +1421,12 @@ def test_a_bad_cell_in_an_input_column_is_named_by_line_as_the_targets(tmp_path,
     (["a", "b", "a"], "data.inputs: 'a' is named twice"),
     (["a", "temp"], "data.inputs: 'temp' not in s.csv; columns are: t, y, a, b"),
     ("a", "data.inputs='a': expected a list of column names, [a]"),
+    # null, YAML's none (time_column: null is), in a data config of a user's own: a
+    # TypeError from list(), and a None in the list a ValueError from header.index(),
+    # each an unexpected error with a traceback that named no argument
+    (None, "data.inputs=None: expected a list of column names ([] for none)"),
+    (3, "data.inputs=3: expected a list of column names ([] for none)"),
+    (["a", None], "data.inputs=['a', None]: expected a list of column names, not None"),
 ])
 def test_csv_inputs_that_are_not_other_columns_are_refused_naming_data_inputs(tmp_path, inputs, error):
     p, _ = _covariate_csv(tmp_path)
