@@ -162,6 +162,10 @@ class SeriesDataset:
             # they are ordinary numbers
             scale = float(np.abs(train_part).max())
             mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
+        if train_part.max() == train_part.min():
+            # numpy's mean of 70 copies of 0.3 is not 0.3, so their std is a rounding error
+            # (~1e-16), not 0: a later 0.31 became ~1e14 standard deviations
+            mean, std = float(train_part[0]), 0.0
         return mean, std
 
     @staticmethod
