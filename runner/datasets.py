@@ -12,6 +12,7 @@ import hashlib
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -161,6 +162,10 @@ class SeriesDataset:
             # they are ordinary numbers
             scale = float(np.abs(train_part).max())
             mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
+        if train_part.max() == train_part.min():
+            # numpy's mean of 70 copies of 0.3 is not 0.3, so their std is a rounding error
+            # (~1e-16), not 0: a later 0.31 became ~1e14 standard deviations
+            mean, std = float(train_part[0]), 0.0
         return mean, std
 
     @staticmethod
@@ -405,6 +410,14 @@ def read_csv(path, column, time_column=None, inputs=()):
     if isinstance(inputs, str):
         # a bare name iterated as its letters: data.inputs=temp meant [temp]
         raise DataError(f"data.inputs={inputs!r}: expected a list of column names, [{inputs}]")
+    if inputs is None or not isinstance(inputs, Iterable):
+        # null (YAML's none, as time_column: null is) in a data config of a user's own, which
+        # no schema checks: list() failed with a TypeError that named no argument
+        raise DataError(f"data.inputs={inputs!r}: expected a list of column names ([] for none)")
+    inputs = list(inputs)
+    if None in inputs:
+        # skipped by the header check, as a time_column of None is, then header.index() failed
+        raise DataError(f"data.inputs={inputs!r}: expected a list of column names, not None")
     if not str(path).strip():
         # Path("") is ".", the directory you run from: "a directory, not a file" said nothing
         raise DataError(f"data.path={str(path)!r}: empty; expected the path of a CSV file")

@@ -404,7 +404,11 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
         begin()
     outputs.atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     source = "checkpoint" if stats is not None else "data"
-    log.info("normalised with the %s's training mean %r and std %r", source, data.mean, data.std)
+    # each input too: the series' scaling alone left a user guessing how the input
+    # channels were read
+    inputs = "".join(f"{', ' if i else '; inputs '}{k!r} mean {m!r} std {sd!r}"
+                     for i, (k, (m, sd)) in enumerate(data.input_stats.items()))
+    log.info("normalised with the %s's training mean %r and std %r%s", source, data.mean, data.std, inputs)
     base, ar = fit_baselines(data)
     res = report(model, data, out_dir, cfg, ar)
     _log_result(res, base)

@@ -944,6 +944,19 @@ def test_a_constant_training_part_is_refused():
         Step(window=5).load()
 
 
+@pytest.mark.parametrize("level", [0.1, 0.3, 18.7])
+def test_a_constant_training_part_whose_std_rounds_above_0_is_refused(level):
+    # numpy's mean of 70 copies of 0.3 is not 0.3, so their std is ~1e-16, not 0: the
+    # check for 0 let the run through, and every later value was normalised by that
+    # rounding error (0.31 became ~1e14 standard deviations)
+    assert np.full(70, level).std() > 0
+    class Step(SeriesDataset):
+        def series(self):
+            return np.r_[np.full(70, level), level + np.arange(30.0)], None
+    with pytest.raises(DataError, match="the training part of the series is constant"):
+        Step(window=5).load()
+
+
 def test_persistence_baseline_on_a_ramp_is_off_by_each_steps_lead():
     # forecasting x[t-1] for x[t], x[t+1], x[t+2] of a ramp errs by 1, 2 and 3 (original
     # units); the AR baseline, a line with intercept, forecasts a ramp exactly
@@ -1421,6 +1434,12 @@ def test_a_bad_cell_in_an_input_column_is_named_by_line_as_the_targets(tmp_path,
     (["a", "b", "a"], "data.inputs: 'a' is named twice"),
     (["a", "temp"], "data.inputs: 'temp' not in s.csv; columns are: t, y, a, b"),
     ("a", "data.inputs='a': expected a list of column names, [a]"),
+    # null, YAML's none (time_column: null is), in a data config of a user's own: a
+    # TypeError from list(), and a None in the list a ValueError from header.index(),
+    # each an unexpected error with a traceback that named no argument
+    (None, "data.inputs=None: expected a list of column names ([] for none)"),
+    (3, "data.inputs=3: expected a list of column names ([] for none)"),
+    (["a", None], "data.inputs=['a', None]: expected a list of column names, not None"),
 ])
 def test_csv_inputs_that_are_not_other_columns_are_refused_naming_data_inputs(tmp_path, inputs, error):
     p, _ = _covariate_csv(tmp_path)
@@ -1443,6 +1462,17 @@ def test_an_input_constant_in_the_training_part_is_refused_naming_it(tmp_path):
     with pytest.raises(DataError, match=r"^data.inputs: 'a' is constant in the training part"):
         CSVSeries(p, "y", "t", inputs=["b", "a"]).load()
     assert CSVSeries(p, "y", "t", inputs=["b"]).load().input_size == 2
+
+
+@pytest.mark.parametrize("level", [0.1, 0.3, 18.7])
+def test_an_input_constant_whose_std_rounds_above_0_is_refused(tmp_path, level):
+    # a thermostat's set point of 18.7 throughout the training part: numpy's std of it is
+    # ~4e-15, not 0, so it was read as a channel scaled by a rounding error
+    assert np.full(70, level).std() > 0
+    rows = [f"{i},{float(np.sin(i))!r},{level if i < 70 else float(i)!r},{i}" for i in range(100)]
+    p = write(tmp_path, "t,y,a,b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"^data.inputs: 'a' is constant in the training part"):
+        CSVSeries(p, "y", "t", inputs=["b", "a"]).load()
 
 
 def test_input_stats_given_to_load_are_the_ones_used_and_must_name_its_inputs(tmp_path):

@@ -1966,6 +1966,25 @@ def test_an_evaluation_normalises_new_inputs_with_the_checkpoints_statistics(tmp
     np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-5 * s_y)
 
 
+def test_an_evaluations_log_says_how_each_input_was_normalised(tmp_path, covariate_csv, caplog):
+    # the log named the series' mean and std only, so a user reading it could not tell
+    # with what scaling the input channels were read (README: the log says which were used)
+    import logging
+    p, a, b = covariate_csv
+    out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[b,a]"]), "trained")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="runner"):
+        _, _, s = train(tmp_path, ["train=false", f"ckpt_path={out}", "plots=false"], "eval")
+    assert s["status"] == "ok", s["error"]
+    line, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("normalised with")]
+    # 280 of the 400 values are the training part; numpy's own mean and std of it, in the
+    # order given
+    assert re.fullmatch(r"normalised with the checkpoint's training mean \S+ and std \S+; "
+                        r"inputs 'b' mean ([^ ,]+) std ([^ ,]+), 'a' mean ([^ ,]+) std ([^ ,]+)", line), line
+    got = [float(x) for pair in re.findall(r"mean ([^ ,]+) std ([^ ,]+)", line.split("; ")[1]) for x in pair]
+    assert got == pytest.approx([b[:280].mean(), b[:280].std(), a[:280].mean(), a[:280].std()], rel=1e-12)
+
+
 def test_an_evaluation_refuses_other_inputs_than_the_checkpoints(tmp_path, covariate_csv):
     p, _, _ = covariate_csv
     out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a,b]"]), "trained")
