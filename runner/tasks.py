@@ -52,10 +52,24 @@ def load_data(cfg_data, stats=None, input_stats=None) -> Prepared:
                           f"normalised with mean {stats[0]!r} and std {stats[1]!r}, this data's are "
                           f"{data.mean!r} and {data.std!r}, and {type(dataset).__name__}.load() takes no "
                           "stats=(mean, std) to use the model's (runner.datasets.SeriesDataset.load does)")
-    log.info("data %s: %d train, %d val, %d test examples; input %d, output %d",
+    log.info("data %s: %d train, %d val, %d test examples; input %d%s, output %d",
              cfg_data._target_ if hasattr(cfg_data, "_target_") else cfg_data["_target_"],
-             len(data.train), len(data.val), len(data.test), data.input_size, data.output_size)
+             len(data.train), len(data.val), len(data.test), data.input_size,
+             _channels(data), data.output_size)
     return data
+
+
+def _channels(data: Prepared) -> str:
+    """' (series, 'temp', 'hour', sin, cos)': what each input channel is, in order, where
+    data.inputs adds channels (the input count alone left a user to guess which read
+    what); '' without them."""
+    names = list(getattr(data, "input_stats", None) or {})
+    if not names:
+        return ""
+    parts = ["series", *map(repr, names)]
+    if data.input_size == len(parts) + 2:       # a period's seasonal pair, after the inputs
+        parts += ["sin", "cos"]
+    return f" ({', '.join(parts)})" if data.input_size == len(parts) else ""
 
 
 def _resume_path(resume) -> Path:

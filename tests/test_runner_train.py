@@ -1943,6 +1943,24 @@ def test_an_input_the_target_follows_lets_the_gru_beat_the_run_without_it(tmp_pa
                                                for e in meta["data"]["inputs"]}
 
 
+def test_a_runs_log_names_each_input_channel_in_order(tmp_path, covariate_csv, caplog):
+    # "input 3" alone left which channel read what to a guess; the channels are the series,
+    # the inputs as given, then a period's sin and cos (the windows' order, tested above)
+    import logging
+    p, _, _ = covariate_csv
+    ov = tiny("csv", [f"data.path={p}", "data.column=y", "trainer.epochs=1"])
+    for k, (extra, want) in enumerate((
+            (["data.inputs=[b,a]"], "input 3 (series, 'b', 'a'), output 1"),
+            (["data.inputs=[a]", "data.period=12"], "input 4 (series, 'a', sin, cos), output 1"),
+            ([], "input 1, output 1"))):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="runner"):
+            _, _, s = train(tmp_path, ov + extra, f"run{k}")
+        assert s["status"] == "ok", s["error"]
+        line, = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data ")]
+        assert line.endswith(f"test examples; {want}"), (extra, line)
+
+
 def test_an_evaluation_normalises_new_inputs_with_the_checkpoints_statistics(tmp_path, covariate_csv):
     # the same file with its input a in other units: the stored scaling, not the file's own,
     # so the model reads channels scaled 1000 times larger, and forecasts otherwise
