@@ -24,10 +24,12 @@ def _ar_design(x, p):
     return np.hstack([lags, np.ones((len(x), 1))])
 
 
-def _lag_qr(x, y, top, rows=2048):
+def _lag_qr(x, y, top, rows=2048, channels=1):
     """R and Qᵀy of the QR of the design [1, x_{t-1}, ..., x_{t-top}] (nearest lag first):
     AR(p)'s design is its first p + 1 columns, so every order's least squares comes from
-    this one factorisation (_solve).
+    this one factorisation (_solve). With ``channels`` C > 1 each lag is the first C
+    channels' values at that step, [1, x_{t-1}, a_{t-1}, ..., x_{t-2}, a_{t-2}, ...], so
+    ARX(p)'s design is its first p C + 1 columns (best_arx).
 
     Householder reflections in numpy's own loops (einsum, outer), not np.linalg.qr or
     lstsq: numpy's LAPACK splits these small products over its BLAS threads, and on two
@@ -37,11 +39,11 @@ def _lag_qr(x, y, top, rows=2048):
     ``rows`` at a time (a tall-skinny QR): each block is factorised below the R of those
     before it, whose rows' Qᵀy it carries, so the working matrix stays in cache. The whole
     design at once took 7 s for a million steps, most of it writing (n, top) temporaries."""
-    k = top + 1
+    k = top * channels + 1
     rows = max(rows, 4 * k)
-    acc = np.empty((0, k + y.shape[1]))                         # (<= k, top + 1 + horizon)
+    acc = np.empty((0, k + y.shape[1]))                         # (<= k, k + horizon)
     for b in range(0, len(x), rows):
-        xb = x[b:b + rows, ::-1][:, :top, 0].astype(np.float64)
+        xb = x[b:b + rows, ::-1][:, :top, :channels].reshape(-1, k - 1).astype(np.float64)
         m = np.vstack([acc, np.hstack([np.ones((len(xb), 1)), xb,
                                        y[b:b + rows].astype(np.float64)])])
         for j in range(k):
@@ -91,6 +93,40 @@ def best_ar(data: Prepared, max_order=None):
     return best[1], best[2]
 
 
+def _arx_design(x, p, channels):
+    """[1, lag 1's channels, ..., lag p's], as _lag_qr orders them."""
+    lags = x[:, ::-1][:, :p, :channels].reshape(len(x), -1).astype(np.float64)
+    return np.hstack([np.ones((len(x), 1)), lags])
+
+
+def best_arx(data: Prepared):
+    """``(order, coef)`` of ARX(p), the series' and each input's last p values (channels 0
+    to len(data.input_stats)) with an intercept, least squares on train, p = 1..window
+    chosen by validation RMSE; None without inputs.
+
+    With data.inputs the AR baseline reads the series alone, and a GRU that also reads
+    the inputs beat it without earning it: this is the linear model of the same
+    columns. (Not the seasonal channels: AR has none either, and a period's runs keep
+    the baselines they had.)"""
+    if not data.input_stats:
+        return None
+    C = 1 + len(data.input_stats)
+    top = data.train.x.shape[1]
+    r, qty = _lag_qr(data.train.x, data.train.y, top, channels=C)
+    best = None
+    for p in range(1, top + 1):
+        k = p * C + 1
+        coef = np.linalg.lstsq(r[:k, :k], qty[:k], rcond=None)[0]     # (k, horizon)
+        val = scores(_arx_design(data.val.x, p, C) @ coef, data.val.y, data.std)["rmse"]
+        if best is None or val < best[0]:
+            best = (val, p, coef)
+    return best[1], best[2]
+
+
+def predict_arx(coef, x, channels):
+    return _arx_design(x, (coef.shape[0] - 1) // channels, channels) @ coef
+
+
 def evaluate(data: Prepared, ar=None) -> dict:
     """Test-split scores of every baseline that applies to this dataset. ``ar``: the
     ``(order, coef)`` best_ar(data) returned, where the caller has it already."""
@@ -100,6 +136,11 @@ def evaluate(data: Prepared, ar=None) -> dict:
         out["persistence"] = scores(np.repeat(persistence(data.test.x), h, axis=1), data.test.y, data.std)
         order, coef = ar or best_ar(data)
         out["ar"] = dict(scores(predict_ar(coef, data.test.x), data.test.y, data.std), order=order)
+        arx = best_arx(data)
+        if arx is not None:
+            order, coef = arx
+            pred = predict_arx(coef, data.test.x, 1 + len(data.input_stats))
+            out["arx"] = dict(scores(pred, data.test.y, data.std), order=order)
     else:
         # regression targets (the adding problem): the constant 1, and the training mean
         const = np.ones_like(data.test.y)

@@ -1403,12 +1403,49 @@ def test_csv_inputs_are_channels_after_the_target_each_normalised_by_its_trainin
 
 
 def test_csv_inputs_leave_the_baselines_on_the_target_alone(tmp_path):
-    # persistence and AR read channel 0, the series: the same scores with inputs as without
+    # persistence and AR read channel 0, the series: the same scores with inputs as without;
+    # the inputs add ARX beside them, and a period's seasonal channels add nothing
     p, _ = _covariate_csv(tmp_path)
     plain = CSVSeries(p, "y", "t", window=6).load()
     more = CSVSeries(p, "y", "t", inputs=["a", "b"], window=6).load()
     assert more.input_size == 3 and plain.input_size == 1
-    assert baselines.evaluate(more) == baselines.evaluate(plain)
+    with_inputs, without = baselines.evaluate(more), baselines.evaluate(plain)
+    assert sorted(with_inputs) == ["ar", "arx", "persistence"] and sorted(without) == ["ar", "persistence"]
+    assert {k: with_inputs[k] for k in without} == without
+    seasonal = CSVSeries(p, "y", "t", window=6, period=12).load()
+    assert sorted(baselines.evaluate(seasonal)) == ["ar", "persistence"]
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_arx_is_least_squares_on_the_lags_of_the_series_and_its_inputs(tmp_path, horizon):
+    # y follows a two steps back and b not at all; numpy's lstsq on a design built here
+    # (the series' lags, then each input's, oldest first: least squares does not depend on
+    # the columns' order) for every order, the order by validation RMSE, its test RMSE
+    rng = np.random.default_rng(3)
+    n = 600
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    y = 0.8 * np.r_[0.0, 0.0, a[:-2]] + 0.3 * rng.standard_normal(n)
+    text = "t,y,a,b\n" + "".join(f"{i},{float(y[i])!r},{float(a[i])!r},{float(b[i])!r}\n" for i in range(n))
+    d = CSVSeries(write(tmp_path, text), "y", "t", inputs=["a", "b"], window=5, horizon=horizon,
+                  period=8).load()
+    assert d.input_size == 5                        # y, a, b, sin, cos: the last two are not read
+
+    def design(split, p):
+        x = split.x.astype(np.float64)
+        return np.hstack([x[:, -p:, c] for c in range(3)] + [np.ones((len(x), 1))])
+
+    def rmse(pred, split):
+        return np.sqrt(np.mean((pred - split.y.astype(np.float64)) ** 2)) * d.std
+
+    fits = {p: np.linalg.lstsq(design(d.train, p), d.train.y.astype(np.float64), rcond=None)[0]
+            for p in range(1, 6)}
+    order = min(fits, key=lambda p: rmse(design(d.val, p) @ fits[p], d.val))
+    got = baselines.evaluate(d)["arx"]
+    assert got["order"] == order >= 2              # a's effect is two steps back
+    assert got["rmse"] == pytest.approx(rmse(design(d.test, order) @ fits[order], d.test), rel=1e-9)
+    # a leads y by two steps: ARX reads y's next step off the window, AR cannot (with
+    # horizon 3, steps 2 and 3 follow values of a after the window, for either)
+    assert got["rmse"] < (0.6 if horizon == 1 else 0.8) * baselines.evaluate(d)["ar"]["rmse"]
 
 
 @pytest.mark.parametrize("cell, error", [

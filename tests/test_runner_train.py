@@ -1923,8 +1923,11 @@ def test_an_input_the_target_follows_lets_the_gru_beat_the_run_without_it(tmp_pa
     # 0-3 the ratio was 0.11-0.12: 0.3 leaves room for another machine's last digits
     assert s["test"]["rmse"] < 0.3 * s_plain["test"]["rmse"], (s["test"], s_plain["test"])
     assert s["test"]["rmse"] < 0.3 * s["baselines"]["persistence"]["rmse"]
-    # the baselines read the target only, and predictions.csv has its columns as ever
-    assert s["baselines"] == s_plain["baselines"]
+    # persistence and AR read the target only, ARX its inputs too (a linear model of the
+    # same columns, which reads y off a as well); predictions.csv has its columns as ever
+    assert {k: s["baselines"][k] for k in s_plain["baselines"]} == s_plain["baselines"]
+    assert "arx" not in s_plain["baselines"]
+    assert s["baselines"]["arx"]["rmse"] < 0.3 * s["baselines"]["ar"]["rmse"]
     assert (out / "predictions.csv").read_text().splitlines()[0] == \
         (plain / "predictions.csv").read_text().splitlines()[0]
     # the checkpoint stores each input's training-part scaling, in channel order (280 of
