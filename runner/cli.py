@@ -269,6 +269,18 @@ def quoting_hint(argv):
         except Exception:
             pass
         key, value = m.groups()
+        items = re.fullmatch(r"\[([^\[\]{}'\"]*)\]", value)
+        if items and items.group(1).strip():
+            # one list whose names need quotes (data.inputs=[temp (C),hour]): each item that
+            # does not parse alone is quoted inside the brackets, not the list
+            quoted = f"{key}=[{','.join(_quoted_item(parser, i) for i in items.group(1).split(','))}]"
+            try:
+                parser.parse_override(quoted)
+            except Exception:
+                continue
+            return (f"{arg}: Hydra reads characters such as ( ) [ ] , and non-ASCII letters in a "
+                    f"list's item as its syntax; quote each such item for Hydra inside the "
+                    f"shell's quotes: {shlex.quote(quoted)}")
         if re.match(r"\s*([\[{]|(choice|range|interval|sort|shuffle|tag|glob|int|float|str|bool)\s*\()",
                     value):
             continue       # a list, dict or sweep mistyped: quoted, it would be a string
@@ -284,6 +296,16 @@ def quoting_hint(argv):
                     f"value as its syntax; quote the value for Hydra inside the shell's quotes: "
                     f"{shlex.quote(quoted)}")
     return None
+
+
+def _quoted_item(parser, item):
+    """A list item as typed if Hydra parses it alone, else in double quotes (its spaces
+    at either end dropped, as Hydra drops them from an unquoted item)."""
+    try:
+        parser.parse_override(f"k={item}")
+        return item
+    except Exception:
+        return f'"{item.strip()}"'
 
 
 def interval_hint(argv):

@@ -1727,6 +1727,22 @@ def test_the_quoting_hint_has_the_form_the_readme_shows():
                          "'data.column=\"load (kW)\"'"), hint
 
 
+def test_a_quoting_hint_quotes_the_items_of_a_list_that_need_it():
+    # data.inputs=[temp (C),hour]: Hydra's "Unknown function 'temp'", and quoting the whole
+    # list would make it a string; the shell-quoted suggestion must parse, in Hydra's own
+    # parser, to the names as typed
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import quoting_hint
+    hint = quoting_hint(["data.inputs=[temp (C),hour, wind°]"])
+    assert hint is not None and hint.startswith("data.inputs=[temp (C),hour, wind°]: "), hint
+    suggested, = shlex.split(hint.rsplit("quotes: ", 1)[1])
+    assert suggested == 'data.inputs=["temp (C)",hour,"wind°"]'
+    assert OverridesParser.create().parse_override(suggested).value() == ["temp (C)", "hour", "wind°"]
+    # a list Hydra parses, or one quoting cannot save (a bracket inside), gets none
+    assert quoting_hint(["data.inputs=[temp,hour]", "data.inputs=[]"]) is None
+    assert quoting_hint(["data.inputs=[a(b],c"]) is None
+
+
 def test_a_quoting_hint_for_a_key_appended_with_a_plus():
     from runner.cli import quoting_hint
     hint = quoting_hint(["+data.note=load (kW)"])
