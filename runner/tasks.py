@@ -140,6 +140,15 @@ def _log_result(res, base):
     log.info(" | ".join(parts))
 
 
+def _normalisation(data: Prepared, source) -> dict:
+    """summary.json's ``normalisation``: the series' mean and std, whether ``from`` the
+    checkpoint or the data, and each input's under ``inputs``."""
+    out = {"mean": data.mean, "std": data.std, "from": source}
+    if data.input_stats:
+        out["inputs"] = {k: {"mean": m, "std": sd} for k, (m, sd) in data.input_stats.items()}
+    return out
+
+
 def _unstarted_job(resume, out_dir: Path, sweep_dir):
     """The earlier sweep's directory if ``resume=`` names this sweep job's own place in it
     and no checkpoint was ever written there, else None.
@@ -217,6 +226,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
+           "normalisation": _normalisation(data, "data"),
            # relative to out_dir, so that they name its own files wherever it is moved
            "checkpoint": outputs.stored_path(best, out_dir),
            "last_checkpoint": outputs.stored_path(result["last_path"], out_dir), **res}
@@ -430,7 +440,4 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     return {"status": "ok", "mode": "evaluate", "checkpoint": outputs.stored_path(path, out_dir),
             "name": cfg.get("name"),
             "seed": cfg.get("seed"), "baselines": base, "params": M.count_params(model),
-            "normalisation": {"mean": data.mean, "std": data.std, "from": source,
-                              **({"inputs": {k: {"mean": m, "std": sd} for k, (m, sd)
-                                             in data.input_stats.items()}} if data.input_stats else {})},
-            **res}
+            "normalisation": _normalisation(data, source), **res}

@@ -1936,6 +1936,13 @@ def test_an_input_the_target_follows_lets_the_gru_beat_the_run_without_it(tmp_pa
     assert [e["name"] for e in meta["data"]["inputs"]] == ["b", "a"]
     for e, v in zip(meta["data"]["inputs"], (b, a)):
         assert (e["mean"], e["std"]) == pytest.approx((v[:280].mean(), v[:280].std()), rel=1e-12)
+    # and the run's summary.json says the same, as an evaluation's does
+    norm = s["normalisation"]
+    assert norm["from"] == "data" and list(norm["inputs"]) == ["b", "a"]
+    for name, v in (("b", b), ("a", a)):
+        assert (norm["inputs"][name]["mean"], norm["inputs"][name]["std"]) == \
+            pytest.approx((v[:280].mean(), v[:280].std()), rel=1e-12)
+    assert "inputs" not in s_plain["normalisation"]
 
     # an evaluation of its checkpoint reproduces the run's scores, with the stored scaling
     ev, _, s_ev = train(tmp_path, ["train=false", f"ckpt_path={out}", "quiet=true", "plots=false"], "eval")
