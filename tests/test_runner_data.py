@@ -1487,6 +1487,9 @@ class WithInputs(Ramp):
                              "one value per time step, as the series"),
     ([np.arange(100.0)], "WithInputs.series() returned inputs of type list: expected a dict of input "
                          "name to 1-D array"),
+    (["x"], "WithInputs.series() returned inputs of type list: expected a dict of input name to 1-D array"),
+    ({0: np.arange(100.0)}, "WithInputs.series() returned an input named 0 of type int: expected each "
+                            "input's name as a string"),
     ({"x": np.r_[np.arange(99.0), np.nan]}, "input 'x' has 1 non-finite value, the first nan at 99: "
                                             "fill or drop them first"),
 ])
