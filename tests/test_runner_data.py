@@ -1511,3 +1511,23 @@ def test_an_input_past_float32_once_normalised_is_refused_naming_it(tmp_path):
     x = np.r_[np.sin(np.arange(99.0)), 1e300]
     with pytest.raises(DataError, match=r"^the value 1e\+300 of input 'x' at 99 \(the test part\) lies"):
         WithInputs({"x": x}, n=100, window=5).load()
+
+
+def test_a_datasets_float32_input_series_is_scaled_in_float64():
+    # as the series: its values read as float64 before the training part's mean and std,
+    # which float32 arithmetic would give to about 7 digits only
+    x = (np.random.default_rng(3).standard_normal(100) * 10.0 + 1000.0).astype(np.float32)
+    d = WithInputs({"x": x}, n=100, window=5).load()
+    train_part = x.astype(np.float64)[:70]       # val_fraction 0.1, test_fraction 0.2 of 100
+    assert d.input_stats["x"] == pytest.approx((train_part.mean(), train_part.std()), rel=1e-13)
+
+
+def test_an_input_past_float32_under_given_input_stats_names_the_checkpoints_scaling():
+    # an evaluation's input normalised with the checkpoint's stored scaling: the hint asks
+    # about its units, not about the series' parts
+    x = np.r_[np.sin(np.arange(99.0)), 1e300]
+    with pytest.raises(DataError, match=r"^the value 1e\+300 of input 'x' at 99 \(the test part\) lies 1e\+300 "
+                                        r"standard deviations from the checkpoint's training mean \(mean 0, std 1\)"
+                                        r".*is this series in the units the checkpoint was trained on\?$"):
+        WithInputs({"x": x}, n=100, window=5).load(input_stats={"x": (0.0, 1.0)})
+
