@@ -1531,3 +1531,14 @@ def test_an_input_past_float32_under_given_input_stats_names_the_checkpoints_sca
                                         r".*is this series in the units the checkpoint was trained on\?$"):
         WithInputs({"x": x}, n=100, window=5).load(input_stats={"x": (0.0, 1.0)})
 
+
+def test_elnino_reads_inputs_beside_its_column_from_a_file_of_its_layout(tmp_path):
+    # data=elnino with data.path=FILE and data.inputs: the inputs reach CSVSeries
+    months = [f"{1950 + i // 12}-{i % 12 + 1:02d}" for i in range(60)]
+    sst, wind = 24.0 + np.sin(np.arange(60) * 0.5), 3.0 * np.cos(np.arange(60) * 0.7)
+    p = write(tmp_path, "month,sst_nino12_degC,wind\n" + "".join(
+        f"{m},{float(s)!r},{float(w)!r}\n" for m, s, w in zip(months, sst, wind)), "e.csv")
+    values, labels, inputs = ElNino(path=str(p), inputs=["wind"]).series()
+    assert labels == months and list(inputs) == ["wind"]
+    np.testing.assert_array_equal(values, sst)
+    np.testing.assert_array_equal(inputs["wind"], wind)
