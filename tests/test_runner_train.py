@@ -1994,7 +1994,9 @@ def test_an_evaluation_refuses_other_inputs_than_the_checkpoints(tmp_path, covar
 
 
 @pytest.mark.parametrize("entry", [{"name": "a", "mean": 1.0, "std": 0.0}, {"name": "a", "mean": "x", "std": 1.0},
-                                   {"mean": 1.0, "std": 1.0}, "a"])
+                                   {"mean": 1.0, "std": 1.0}, "a", {"name": 5, "mean": 1.0, "std": 1.0},
+                                   {"name": "a", "mean": True, "std": 1.0}, {"name": "a", "mean": math.nan, "std": 1.0},
+                                   {"name": "a", "mean": 1.0, "std": math.inf}])
 def test_a_checkpoints_damaged_input_normalisation_is_named(tmp_path, covariate_csv, entry):
     p, _, _ = covariate_csv
     out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]"]), "trained")
@@ -2005,6 +2007,21 @@ def test_a_checkpoints_damaged_input_normalisation_is_named(tmp_path, covariate_
     s = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's stored normalisation of "
                                  "an input"), s["error"]
+
+
+def test_a_checkpoint_naming_an_input_twice_is_refused(tmp_path, covariate_csv):
+    # data.inputs cannot name a column twice, so such a checkpoint is damaged: one of the
+    # two scalings would have been taken silently
+    p, _, _ = covariate_csv
+    out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]"]), "trained")
+    twice = [{"name": "a", "mean": 0.0, "std": 1.0}, {"name": "a", "mean": 5.0, "std": 2.0}]
+    ck = _with_metadata(out / "best.npz", tmp_path / "twice.npz",
+                        lambda m: {**m, "data": {**m["data"], "inputs": twice}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={ck}", "plots=false"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's stored normalisation of "
+                                 "an input ({'name': 'a', 'mean': 5.0, 'std': 2.0})"), s["error"]
 
 
 def test_resume_refuses_changed_inputs(tmp_path, covariate_csv):
