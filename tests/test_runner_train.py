@@ -2009,6 +2009,21 @@ def test_a_checkpoints_damaged_input_normalisation_is_named(tmp_path, covariate_
                                  "an input"), s["error"]
 
 
+def test_a_library_checkpoint_is_evaluated_with_its_datas_own_input_scaling(tmp_path, covariate_csv):
+    # a checkpoint saved by grucy itself stores no scaling: the series and each input are
+    # normalised by the data's own training part (the first 280 of 400 values)
+    import grucy.io
+    from grucy.models import SequenceModel
+    p, a, _ = covariate_csv
+    grucy.io.save(str(tmp_path / "lib.npz"), SequenceModel(input_size=2, hidden_size=4, output_size=1, seed=0))
+    _, _, s = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]", "train=false",
+                                           f"ckpt_path={tmp_path / 'lib.npz'}"]), "eval")
+    assert s["status"] == "ok", s["error"]
+    assert s["normalisation"]["from"] == "data"
+    assert s["normalisation"]["inputs"] == {"a": pytest.approx({"mean": a[:280].mean(), "std": a[:280].std()},
+                                                               rel=1e-12)}
+
+
 def test_a_checkpoint_naming_an_input_twice_is_refused(tmp_path, covariate_csv):
     # data.inputs cannot name a column twice, so such a checkpoint is damaged: one of the
     # two scalings would have been taken silently
