@@ -2039,6 +2039,30 @@ def test_a_checkpoint_naming_an_input_twice_is_refused(tmp_path, covariate_csv):
                                  "an input ({'name': 'a', 'mean': 5.0, 'std': 2.0})"), s["error"]
 
 
+def test_a_datasets_own_load_without_input_stats_must_have_the_checkpoints(monkeypatch):
+    # a user's load() that takes no input_stats= cannot be given the model's input scaling:
+    # its own is used only if it is the same, as its own mean and std are without stats=
+    import dataclasses
+    from runner import datasets
+    from runner.config import ConfigError
+    from runner.tasks import load_data
+
+    class OwnInputs:
+        def load(self):
+            d = datasets.Sine(length=200, window=8).load()
+            return dataclasses.replace(d, input_stats={"a": (1.5, 2.0)})
+    monkeypatch.setattr(datasets, "OwnInputs", OwnInputs, raising=False)
+    cfg = {"_target_": "runner.datasets.OwnInputs"}
+    assert load_data(cfg, input_stats={"a": (1.5, 2.0)}).input_stats == {"a": (1.5, 2.0)}
+    for stored in ({"a": (1.5, 3.0)}, {"b": (1.5, 2.0)}):
+        with pytest.raises(ConfigError) as e:
+            load_data(cfg, input_stats=stored)
+        assert str(e.value) == (f"data._target_='runner.datasets.OwnInputs': the model was trained on input "
+                                f"series normalised with {stored!r}, this data's are {{'a': (1.5, 2.0)}}, and "
+                                "OwnInputs.load() takes no input_stats={name: (mean, std)} to use the model's "
+                                "(runner.datasets.SeriesDataset.load does)")
+
+
 def test_resume_refuses_changed_inputs(tmp_path, covariate_csv):
     p, _, _ = covariate_csv
     ov = tiny("csv", [f"data.path={p}", "data.column=y", "trainer.epochs=3"])
