@@ -2015,10 +2015,14 @@ def test_a_library_checkpoint_is_evaluated_with_its_datas_own_input_scaling(tmp_
     import grucy.io
     from grucy.models import SequenceModel
     p, a, _ = covariate_csv
+    from runner.tasks import evaluate
     grucy.io.save(str(tmp_path / "lib.npz"), SequenceModel(input_size=2, hidden_size=4, output_size=1, seed=0))
-    _, _, s = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]", "train=false",
-                                           f"ckpt_path={tmp_path / 'lib.npz'}"]), "eval")
-    assert s["status"] == "ok", s["error"]
+    # data.inputs given on the command line too: there is no stored data.inputs to differ from
+    ov = tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]", "train=false",
+                      f"ckpt_path={tmp_path / 'lib.npz'}", "plots=false"])
+    (tmp_path / "eval").mkdir()
+    s = evaluate(compose(ov), tmp_path / "eval", overrides=ov)
+    assert s["status"] == "ok"
     assert s["normalisation"]["from"] == "data"
     assert s["normalisation"]["inputs"] == {"a": pytest.approx({"mean": a[:280].mean(), "std": a[:280].std()},
                                                                rel=1e-12)}
