@@ -2085,7 +2085,7 @@ def test_resume_refuses_changed_inputs(tmp_path, covariate_csv):
 
 
 @pytest.mark.parametrize("data", ["csv", "elnino"])
-def test_a_checkpoint_from_before_data_inputs_resumes_without_inputs(tmp_path, series_csv, data):
+def test_a_checkpoint_from_before_data_inputs_resumes_and_evaluates_without_inputs(tmp_path, series_csv, data):
     # a run from before data.inputs stored no such key: it read no inputs, as inputs=[] does
     extra = [f"data.path={series_csv}", "data.column=level"] if data == "csv" else []
     ov = tiny(data, extra + ["trainer.epochs=2"])
@@ -2098,6 +2098,11 @@ def test_a_checkpoint_from_before_data_inputs_resumes_without_inputs(tmp_path, s
     old = _with_metadata(part / "last.npz", tmp_path / "old.npz", older)
     _, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
     assert s["status"] == "ok", s["error"]
+    # and an evaluation of it normalises no input, scoring as that of the checkpoint it was
+    _, _, s_old = train(tmp_path, ["train=false", f"ckpt_path={old}", "plots=false"], "eval_old")
+    _, _, s_new = train(tmp_path, ["train=false", f"ckpt_path={part / 'last.npz'}", "plots=false"], "eval_new")
+    assert s_old["status"] == "ok", s_old["error"]
+    assert s_old["test"] == s_new["test"] and "inputs" not in s_old["normalisation"]
     with pytest.raises(SystemExit):
         train(tmp_path, ov + ["data.inputs=[level]" if data == "elnino" else "data.inputs=[step]",
                               f"resume={old}"], "other")
