@@ -196,11 +196,16 @@ class SeriesDataset:
 
     def _input_series(self, inputs, n, source):
         """``series()``'s inputs as ``{name: (n,) float64}``, refused unless one value per step."""
-        if not isinstance(inputs, dict) or not all(isinstance(k, str) for k in inputs):
+        if not isinstance(inputs, dict):
             raise DataError(f"{source} returned inputs of type {type(inputs).__name__}: expected a "
                             "dict of input name to 1-D array")
         out = {}
         for name, v in inputs.items():
+            if not isinstance(name, str):
+                # "inputs of type dict: expected a dict" said nothing; a checkpoint stores
+                # each input's scaling under its name, which an evaluation reads as a string
+                raise DataError(f"{source} returned an input named {name!r} of type "
+                                f"{type(name).__name__}: expected each input's name as a string")
             v = np.asarray(v, dtype=np.float64)
             if v.shape != (n,):
                 raise DataError(f"{source} returned input {name!r} of shape {v.shape}: expected "

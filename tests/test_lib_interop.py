@@ -194,6 +194,21 @@ def test_from_keras_without_bias_matches_keras_equations(reset_after):
     np.testing.assert_allclose(one.forward(x)[0], ky, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_from_keras_without_bias_keeps_float32(reset_after):
+    """A float32 layer with use_bias=False: the zero biases standing in for Keras' missing
+    ones are made in the weights' dtype, which the dtype check compares them with."""
+    rng = np.random.default_rng(5)
+    I, H, B, T = 3, 4, 2, 5
+    kernel, rk = (rng.standard_normal(s).astype(np.float32) * 0.5 for s in ((I, 3 * H), (H, 3 * H)))
+    x = rng.standard_normal((B, T, I)).astype(np.float32)
+    g = interop.from_keras([kernel, rk], reset_after=reset_after, batch_first=True)
+    assert g.dtype == np.float32 and not g.bias
+    zero = np.zeros((2, 3 * H) if reset_after else (3 * H,))
+    ky, _ = _keras_gru(x.astype(np.float64), kernel.astype(np.float64), rk.astype(np.float64), zero, reset_after)
+    np.testing.assert_allclose(g.forward(x)[0], ky, rtol=1e-5, atol=1e-6)
+
+
 def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy():
     """Regression: from_keras and negate_z made their arrays C-contiguous before checking
     their shapes: a zero-strided view of 2**40 columns was numpy's MemoryError (24 TiB)."""

@@ -1554,6 +1554,9 @@ class WithInputs(Ramp):
                              "one value per time step, as the series"),
     ([np.arange(100.0)], "WithInputs.series() returned inputs of type list: expected a dict of input "
                          "name to 1-D array"),
+    (["x"], "WithInputs.series() returned inputs of type list: expected a dict of input name to 1-D array"),
+    ({0: np.arange(100.0)}, "WithInputs.series() returned an input named 0 of type int: expected each "
+                            "input's name as a string"),
     ({"x": np.r_[np.arange(99.0), np.nan]}, "input 'x' has 1 non-finite value, the first nan at 99: "
                                             "fill or drop them first"),
 ])
@@ -1575,3 +1578,34 @@ def test_an_input_past_float32_once_normalised_is_refused_naming_it(tmp_path):
     x = np.r_[np.sin(np.arange(99.0)), 1e300]
     with pytest.raises(DataError, match=r"^the value 1e\+300 of input 'x' at 99 \(the test part\) lies"):
         WithInputs({"x": x}, n=100, window=5).load()
+
+
+def test_a_datasets_float32_input_series_is_scaled_in_float64():
+    # as the series: its values read as float64 before the training part's mean and std,
+    # which float32 arithmetic would give to about 7 digits only
+    x = (np.random.default_rng(3).standard_normal(100) * 10.0 + 1000.0).astype(np.float32)
+    d = WithInputs({"x": x}, n=100, window=5).load()
+    train_part = x.astype(np.float64)[:70]       # val_fraction 0.1, test_fraction 0.2 of 100
+    assert d.input_stats["x"] == pytest.approx((train_part.mean(), train_part.std()), rel=1e-13)
+
+
+def test_an_input_past_float32_under_given_input_stats_names_the_checkpoints_scaling():
+    # an evaluation's input normalised with the checkpoint's stored scaling: the hint asks
+    # about its units, not about the series' parts
+    x = np.r_[np.sin(np.arange(99.0)), 1e300]
+    with pytest.raises(DataError, match=r"^the value 1e\+300 of input 'x' at 99 \(the test part\) lies 1e\+300 "
+                                        r"standard deviations from the checkpoint's training mean \(mean 0, std 1\)"
+                                        r".*is this series in the units the checkpoint was trained on\?$"):
+        WithInputs({"x": x}, n=100, window=5).load(input_stats={"x": (0.0, 1.0)})
+
+
+def test_elnino_reads_inputs_beside_its_column_from_a_file_of_its_layout(tmp_path):
+    # data=elnino with data.path=FILE and data.inputs: the inputs reach CSVSeries
+    months = [f"{1950 + i // 12}-{i % 12 + 1:02d}" for i in range(60)]
+    sst, wind = 24.0 + np.sin(np.arange(60) * 0.5), 3.0 * np.cos(np.arange(60) * 0.7)
+    p = write(tmp_path, "month,sst_nino12_degC,wind\n" + "".join(
+        f"{m},{float(s)!r},{float(w)!r}\n" for m, s, w in zip(months, sst, wind)), "e.csv")
+    values, labels, inputs = ElNino(path=str(p), inputs=["wind"]).series()
+    assert labels == months and list(inputs) == ["wind"]
+    np.testing.assert_array_equal(values, sst)
+    np.testing.assert_array_equal(inputs["wind"], wind)

@@ -2041,7 +2041,9 @@ def test_an_evaluation_refuses_other_inputs_than_the_checkpoints(tmp_path, covar
 
 
 @pytest.mark.parametrize("entry", [{"name": "a", "mean": 1.0, "std": 0.0}, {"name": "a", "mean": "x", "std": 1.0},
-                                   {"mean": 1.0, "std": 1.0}, "a"])
+                                   {"mean": 1.0, "std": 1.0}, "a", {"name": 5, "mean": 1.0, "std": 1.0},
+                                   {"name": "a", "mean": True, "std": 1.0}, {"name": "a", "mean": math.nan, "std": 1.0},
+                                   {"name": "a", "mean": 1.0, "std": math.inf}])
 def test_a_checkpoints_damaged_input_normalisation_is_named(tmp_path, covariate_csv, entry):
     p, _, _ = covariate_csv
     out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]"]), "trained")
@@ -2052,6 +2054,64 @@ def test_a_checkpoints_damaged_input_normalisation_is_named(tmp_path, covariate_
     s = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's stored normalisation of "
                                  "an input"), s["error"]
+
+
+def test_a_library_checkpoint_is_evaluated_with_its_datas_own_input_scaling(tmp_path, covariate_csv):
+    # a checkpoint saved by grucy itself stores no scaling: the series and each input are
+    # normalised by the data's own training part (the first 280 of 400 values)
+    import grucy.io
+    from grucy.models import SequenceModel
+    p, a, _ = covariate_csv
+    from runner.tasks import evaluate
+    grucy.io.save(str(tmp_path / "lib.npz"), SequenceModel(input_size=2, hidden_size=4, output_size=1, seed=0))
+    # data.inputs given on the command line too: there is no stored data.inputs to differ from
+    ov = tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]", "train=false",
+                      f"ckpt_path={tmp_path / 'lib.npz'}", "plots=false"])
+    (tmp_path / "eval").mkdir()
+    s = evaluate(compose(ov), tmp_path / "eval", overrides=ov)
+    assert s["status"] == "ok"
+    assert s["normalisation"]["from"] == "data"
+    assert s["normalisation"]["inputs"] == {"a": pytest.approx({"mean": a[:280].mean(), "std": a[:280].std()},
+                                                               rel=1e-12)}
+
+
+def test_a_checkpoint_naming_an_input_twice_is_refused(tmp_path, covariate_csv):
+    # data.inputs cannot name a column twice, so such a checkpoint is damaged: one of the
+    # two scalings would have been taken silently
+    p, _, _ = covariate_csv
+    out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a]"]), "trained")
+    twice = [{"name": "a", "mean": 0.0, "std": 1.0}, {"name": "a", "mean": 5.0, "std": 2.0}]
+    ck = _with_metadata(out / "best.npz", tmp_path / "twice.npz",
+                        lambda m: {**m, "data": {**m["data"], "inputs": twice}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={ck}", "plots=false"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's stored normalisation of "
+                                 "an input ({'name': 'a', 'mean': 5.0, 'std': 2.0})"), s["error"]
+
+
+def test_a_datasets_own_load_without_input_stats_must_have_the_checkpoints(monkeypatch):
+    # a user's load() that takes no input_stats= cannot be given the model's input scaling:
+    # its own is used only if it is the same, as its own mean and std are without stats=
+    import dataclasses
+    from runner import datasets
+    from runner.config import ConfigError
+    from runner.tasks import load_data
+
+    class OwnInputs:
+        def load(self):
+            d = datasets.Sine(length=200, window=8).load()
+            return dataclasses.replace(d, input_stats={"a": (1.5, 2.0)})
+    monkeypatch.setattr(datasets, "OwnInputs", OwnInputs, raising=False)
+    cfg = {"_target_": "runner.datasets.OwnInputs"}
+    assert load_data(cfg, input_stats={"a": (1.5, 2.0)}).input_stats == {"a": (1.5, 2.0)}
+    for stored in ({"a": (1.5, 3.0)}, {"b": (1.5, 2.0)}):
+        with pytest.raises(ConfigError) as e:
+            load_data(cfg, input_stats=stored)
+        assert str(e.value) == (f"data._target_='runner.datasets.OwnInputs': the model was trained on input "
+                                f"series normalised with {stored!r}, this data's are {{'a': (1.5, 2.0)}}, and "
+                                "OwnInputs.load() takes no input_stats={name: (mean, std)} to use the model's "
+                                "(runner.datasets.SeriesDataset.load does)")
 
 
 def test_resume_refuses_changed_inputs(tmp_path, covariate_csv):
@@ -2072,7 +2132,7 @@ def test_resume_refuses_changed_inputs(tmp_path, covariate_csv):
 
 
 @pytest.mark.parametrize("data", ["csv", "elnino"])
-def test_a_checkpoint_from_before_data_inputs_resumes_without_inputs(tmp_path, series_csv, data):
+def test_a_checkpoint_from_before_data_inputs_resumes_and_evaluates_without_inputs(tmp_path, series_csv, data):
     # a run from before data.inputs stored no such key: it read no inputs, as inputs=[] does
     extra = [f"data.path={series_csv}", "data.column=level"] if data == "csv" else []
     ov = tiny(data, extra + ["trainer.epochs=2"])
@@ -2085,6 +2145,11 @@ def test_a_checkpoint_from_before_data_inputs_resumes_without_inputs(tmp_path, s
     old = _with_metadata(part / "last.npz", tmp_path / "old.npz", older)
     _, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
     assert s["status"] == "ok", s["error"]
+    # and an evaluation of it normalises no input, scoring as that of the checkpoint it was
+    _, _, s_old = train(tmp_path, ["train=false", f"ckpt_path={old}", "plots=false"], "eval_old")
+    _, _, s_new = train(tmp_path, ["train=false", f"ckpt_path={part / 'last.npz'}", "plots=false"], "eval_new")
+    assert s_old["status"] == "ok", s_old["error"]
+    assert s_old["test"] == s_new["test"] and "inputs" not in s_old["normalisation"]
     with pytest.raises(SystemExit):
         train(tmp_path, ov + ["data.inputs=[level]" if data == "elnino" else "data.inputs=[step]",
                               f"resume={old}"], "other")
