@@ -16,7 +16,7 @@ Logit losses never form log(sigmoid) or log(softmax) naively:
 """
 import numpy as np
 
-from ._checks import as_float_array, asarray, check_choice, check_int
+from ._checks import as_float_array, asarray, check_choice, check_float, check_int
 
 __all__ = ["mse", "mae", "bce_with_logits", "cross_entropy", "sigmoid", "softmax", "log_softmax"]
 
@@ -191,7 +191,8 @@ def bce_with_logits(logits, target, reduction="mean", *, mask=None):
     return float(per.sum() * s), grad.astype(logits.dtype, copy=False)
 
 
-def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=None):
+def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=None,
+                  label_smoothing=0.0):
     """Softmax cross-entropy on logits.
 
     Args:
@@ -200,6 +201,9 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
         ignore_index: an int or None: positions whose label equals it are left out (torch's
             ``ignore_index``, whose default -100 is None here: nothing is left out unasked).
         mask: (...) bool, labels' shape, or None: positions where it is False are left out.
+        label_smoothing: eps in [0, 1], torch's: the target is (1 - eps) on the label plus
+            eps / C on every class, so a position's loss is
+            (1 - eps) (-log p[y]) + eps mean_c(-log p[c]).
     Returns:
         (loss, dlogits (..., C)); the mean is over the label positions left in, and a
         left-out position has zero gradient, whatever its logits.
@@ -215,6 +219,7 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
     C = logits.shape[-1]
     if labels.size == 0:
         raise ValueError("labels must not be empty")
+    eps = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
     kept = _mask(mask, labels.shape, "labels")
     if ignore_index is not None:
         ignore_index = check_int(ignore_index, "ignore_index")
@@ -232,7 +237,12 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
     rows = np.arange(y.size)
     picked = logp[rows, y]
     grad = np.exp(logp)
-    grad[rows, y] -= 1.0
+    if eps:      # not taken at 0: the unsmoothed loss keeps its bits
+        picked = (1.0 - eps) * picked + eps * logp.mean(axis=1)
+        grad[rows, y] -= 1.0 - eps
+        grad -= eps / C
+    else:
+        grad[rows, y] -= 1.0
     if kept is not None:
         picked = _kept(picked, kept.reshape(-1))
         grad = _kept(grad, kept.reshape(-1, 1))

@@ -368,6 +368,58 @@ def test_cross_entropy_ignore_index_matches_torch(shape, ignore_index, reduction
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("eps", [0.1, 0.5, 1.0])
+def test_cross_entropy_label_smoothing_matches_torch(eps, reduction, dtype):
+    # with ignore_index too: torch leaves the smoothing term out at ignored positions
+    torch = pytest.importorskip("torch")
+    logits, labels, _ = _masked_problem("cross_entropy", (7, 3, 5), dtype, seed=21)
+    labels[np.random.default_rng(22).random(labels.shape) < 0.3] = -100
+    labels.flat[0] = 2
+    loss, grad = losses.cross_entropy(logits, labels, reduction, ignore_index=-100,
+                                      label_smoothing=eps)
+    p = torch.from_numpy(logits).requires_grad_()
+    tl = torch.nn.functional.cross_entropy(p.reshape(-1, 5), torch.from_numpy(labels).reshape(-1),
+                                           ignore_index=-100, reduction=reduction,
+                                           label_smoothing=eps)
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    # softmax - eps/C cancels where p is near eps/C: torch's float32 difference there is a
+    # few float32 ulps of p (grucy's is taken in float64), so float32 is held to an
+    # absolute bound of about 1e-7 as well
+    tol = _LOOSE[np.dtype(dtype)] if dtype == np.float64 else {"rtol": 2e-6, "atol": 1e-7}
+    np.testing.assert_allclose(grad, p.grad.numpy(), **tol)
+    assert not grad[labels == -100].any()
+
+
+def test_cross_entropy_label_smoothing_matches_its_definition_and_finite_differences():
+    # float64: (1 - eps) (-log p[y]) + eps mean_c(-log p[c]), averaged, in numpy here, and
+    # the gradient by five-point differences of the loss itself
+    rng = np.random.default_rng(23)
+    x, y, eps = rng.standard_normal((6, 4)), rng.integers(0, 4, 6), 0.2
+    logp = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    want = np.mean((1 - eps) * -logp[np.arange(6), y] + eps * -logp.mean(axis=1))
+    loss, grad = losses.cross_entropy(x, y, label_smoothing=eps)
+    assert loss == pytest.approx(want, rel=1e-13)
+    h, num = 1e-4, np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        f = []
+        for k in (-2, -1, 1, 2):
+            xk = x.copy()
+            xk[i] += k * h
+            f.append(losses.cross_entropy(xk, y, label_smoothing=eps)[0])
+        num[i] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h)
+    np.testing.assert_allclose(grad, num, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("eps, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                        ("0.1", TypeError), (True, TypeError)])
+def test_cross_entropy_refuses_a_bad_label_smoothing_by_name(eps, error):
+    with pytest.raises(error, match="label_smoothing"):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), label_smoothing=eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_cross_entropy_mask_with_ignore_index_matches_torch(reduction, dtype):
     """Both given: a position counts where mask is True and its label is not ignore_index;
     torch's reduction="none" (0 at ignored rows), summed over the mask, over that count."""
