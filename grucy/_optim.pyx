@@ -60,10 +60,14 @@ cdef inline real _sqrt(real x) noexcept nogil:
         return sqrt(x)
 
 
-cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real *w, real c1,
-                real c2, real rb1, real rb2, real rs, real rq, real re, real rl, real rk,
-                bint decay, bint decoupled, bint amsgrad) noexcept nogil:
-    """Adam's (0) to (4) over n elements (w: AMSGrad's running maximum of v, or NULL)."""
+cdef inline void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real *w,
+                       real c1, real c2, real rb1, real rb2, real rs, real rq, real re, real rl,
+                       real rk, bint decay, bint decoupled, bint amsgrad) noexcept nogil:
+    """Adam's (0) to (4) over n elements (w: AMSGrad's running maximum of v, or NULL).
+
+    Inline, and called with amsgrad a constant (adam_update): a third flag tested in the
+    loop left gcc's loop unswitching behind, and the loop unvectorised took 1.5-3.7x the
+    time of the one without it (benchmarks/optim.py)."""
     cdef Py_ssize_t i
     cdef real gi, mi, vi, wi, d
     for i in range(n):
@@ -78,8 +82,9 @@ cdef void _adam(Py_ssize_t n, real *p, const real *g, real *m, real *v, real *w,
         v[i] = vi
         if amsgrad:
             wi = w[i]
-            if vi > wi or vi != vi:        # a NaN in w stays: neither test is true for it
-                wi = vi
+            # a NaN in w stays: neither test is true for it. A select, not an if, and |
+            # not or (no short circuit): the loop then vectorises (2.9x faster, 1M floats)
+            wi = vi if (vi > wi) | (vi != vi) else wi
             w[i] = wi                                                  # (2')
             vi = wi
         d = _sqrt(vi) / rq + re                                        # (3)
@@ -105,9 +110,14 @@ def adam_update(real[::1] p, const real[::1] g, real[::1] m, real[::1] v, double
     if n == 0:                          # no element 0 to point at
         return
     with nogil:
-        _adam(n, &p[0], &g[0], &m[0], &v[0], &w[0] if amsgrad else NULL, <real>(1.0 - b1),
-              <real>(1.0 - b2), <real>b1, <real>b2, <real>step_size, <real>bias2_sqrt,
-              <real>eps, <real>l2, <real>shrink, l2 != 0, shrink != 1, amsgrad)
+        if amsgrad:
+            _adam(n, &p[0], &g[0], &m[0], &v[0], &w[0], <real>(1.0 - b1), <real>(1.0 - b2),
+                  <real>b1, <real>b2, <real>step_size, <real>bias2_sqrt, <real>eps, <real>l2,
+                  <real>shrink, l2 != 0, shrink != 1, True)
+        else:
+            _adam(n, &p[0], &g[0], &m[0], &v[0], NULL, <real>(1.0 - b1), <real>(1.0 - b2),
+                  <real>b1, <real>b2, <real>step_size, <real>bias2_sqrt, <real>eps, <real>l2,
+                  <real>shrink, l2 != 0, shrink != 1, False)
 
 
 cdef void _sgd(Py_ssize_t n, real *p, const real *g, real *b, real rl, real rmu, real rd,
