@@ -133,15 +133,15 @@ class SequenceModel:
         return_state = check_bool(return_state, "return_state")
         y, h_n, (self._cache, self.gru._cache, self.head._cache) = self._forward(
             x, h0, lengths, self.training)
-        return (y, h_n) if return_state else y
+        return (y, h_n.copy()) if return_state else y     # copied only when asked for
 
     __call__ = forward
 
     def _forward(self, x, h0, lengths, training):
         """forward's work: ``(y, h_n, (the model's, the GRU's and the head's caches))``, the
-        caches None in inference, when nothing on self changes (see predict). h_n is a copy:
-        the head's cache holds the last layer's state, which a caller's in-place reset of
-        the returned state would otherwise change under backward."""
+        caches None in inference, when nothing on self changes (see predict). h_n is the
+        GRU's own: the head's cache holds its last layer's state, so forward and predict
+        hand out a copy when return_state asks for it, which a caller may reset in place."""
         out, h_n, gru_cache = self.gru._forward(x, h0, lengths, training)
         g = self.gru
         if self.mode == "many_to_one":
@@ -159,7 +159,7 @@ class SequenceModel:
                 valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
                 mask = (valid.T if g.batch_first else valid)[..., None]
                 y = y * mask  # not in place: the head caches y for its backward
-        return y, h_n.copy(), ((h_n.shape, mask, y.shape) if training else None, gru_cache, head_cache)
+        return y, h_n, ((h_n.shape, mask, y.shape) if training else None, gru_cache, head_cache)
 
     def backward(self, dy):
         """dy (shape of y) -> dx (shape of x); accumulates every parameter gradient."""
@@ -208,4 +208,4 @@ class SequenceModel:
                 self.train(was)
                 self._cache, self.gru._cache, self.head._cache = caches
         y, h_n, _ = self._forward(x, h0, lengths, training=False)
-        return (y, h_n) if return_state else y
+        return (y, h_n.copy()) if return_state else y     # copied only when asked for
