@@ -80,17 +80,23 @@ def predict_ar(coef, x):
     return _ar_design(x, coef.shape[0] - 1) @ coef
 
 
+def _by_validation(data: Prepared, top, solve, predict):
+    """``(p, coef)`` of the order p = 1..top whose ``solve(p)`` coefficients give the least
+    validation RMSE through ``predict(coef, x)`` (the first of equals)."""
+    best = None
+    for p in range(1, top + 1):
+        coef = solve(p)
+        val = scores(predict(coef, data.val.x), data.val.y, data.std)["rmse"]
+        if best is None or val < best[0]:
+            best = (val, p, coef)
+    return best[1], best[2]
+
+
 def best_ar(data: Prepared, max_order=None):
     """AR(p) for p = 1..window fitted on train, p chosen by validation RMSE."""
     top = min(data.train.x.shape[1], max_order or data.train.x.shape[1])
     r, qty = _lag_qr(data.train.x, data.train.y, top)
-    best = None
-    for p in range(1, top + 1):
-        coef = _solve(r, qty, p)
-        val = scores(predict_ar(coef, data.val.x), data.val.y, data.std)["rmse"]
-        if best is None or val < best[0]:
-            best = (val, p, coef)
-    return best[1], best[2]
+    return _by_validation(data, top, lambda p: _solve(r, qty, p), predict_ar)
 
 
 def _arx_design(x, p, channels):
@@ -113,14 +119,10 @@ def best_arx(data: Prepared):
     C = 1 + len(data.input_stats)
     top = data.train.x.shape[1]
     r, qty = _lag_qr(data.train.x, data.train.y, top, channels=C)
-    best = None
-    for p in range(1, top + 1):
-        k = p * C + 1
-        coef = np.linalg.lstsq(r[:k, :k], qty[:k], rcond=None)[0]     # (k, horizon)
-        val = scores(_arx_design(data.val.x, p, C) @ coef, data.val.y, data.std)["rmse"]
-        if best is None or val < best[0]:
-            best = (val, p, coef)
-    return best[1], best[2]
+    return _by_validation(data, top,
+                          lambda p: np.linalg.lstsq(r[:p * C + 1, :p * C + 1], qty[:p * C + 1],
+                                                    rcond=None)[0],        # (p C + 1, horizon)
+                          lambda coef, x: predict_arx(coef, x, C))
 
 
 def predict_arx(coef, x, channels):
