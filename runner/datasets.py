@@ -153,19 +153,19 @@ class SeriesDataset:
     @staticmethod
     def _own_stats(train_part):
         """The training part's ``(mean, std)``; std 0 if it is constant."""
+        if train_part.max() == train_part.min():
+            # numpy's mean of 70 copies of 0.3 is not 0.3, so their std is a rounding error
+            # (~1e-16), not 0: a later 0.31 became ~1e14 standard deviations
+            return float(train_part[0]), 0.0
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):   # handled below
             mean, std = float(train_part.mean()), float(train_part.std())
-        if not (math.isfinite(mean) and 0 < std < math.inf) and train_part.max() > train_part.min():
+        if not (math.isfinite(mean) and 0 < std < math.inf):
             # values beyond about 1e154 overflow when squared (std inf: every input
             # normalised to 0, a test RMSE of inf reported as a result) and below about
             # 1e-154 underflow (std 0: refused as "constant"); scaled to at most 1 first,
             # they are ordinary numbers
             scale = float(np.abs(train_part).max())
             mean, std = float((train_part / scale).mean()) * scale, float((train_part / scale).std()) * scale
-        if train_part.max() == train_part.min():
-            # numpy's mean of 70 copies of 0.3 is not 0.3, so their std is a rounding error
-            # (~1e-16), not 0: a later 0.31 became ~1e14 standard deviations
-            mean, std = float(train_part[0]), 0.0
         return mean, std
 
     @staticmethod
