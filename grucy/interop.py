@@ -144,8 +144,8 @@ def from_keras(weights, reset_after=True, batch_first=False):
             recurrent_kernel (H, 3H), bias (3H,) or (2, 3H)] ([kernel, recurrent_kernel]
             from a layer with ``use_bias=False``), a ``Bidirectional(GRU)`` layer's 6 arrays
             (4 without biases; forward then backward), or a list of such lists, one per
-            stacked layer (all with biases or all without).
-    A layer without biases gives a grucy GRU with ``bias=False``.
+            stacked layer (all with biases or all without); layers without biases give a
+            grucy GRU with ``bias=False``.
         reset_after: the Keras layer's ``reset_after`` (Keras 2+ default True).
         batch_first: the returned GRU's layout (Keras is batch-first; default keeps grucy's
             time-major).
