@@ -3,7 +3,7 @@
 Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
 
     __grucy__                 uint8 bytes of a UTF-8 JSON header:
-                              {"format": "grucy-checkpoint", "version": 1,
+                              {"format": "grucy-checkpoint", "version": 1 or 2,
                                "model": {"class": "SequenceModel", "config": {...},
                                          "dropout_rng": null | its generator's state},
                                "params": [names], "optimizer": null | {"type", "hyperparams",
@@ -21,6 +21,13 @@ The file is written to a temporary file in the target directory, flushed, fsync'
 moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
 under the final name; the directory is fsync'ed after the rename so the new name survives a
 power cut too.
+
+A file is written at the lowest format version that holds it, as numpy writes ``.npy``
+files: version 2 added a GRU's ``"bias": false`` to the model config and Adam's
+``"amsgrad": true`` to the optimizer's hyper-parameters, and each is stored only with that
+value (absent, it means the other, as it did in version 1). A grucy from before them, which
+refuses keys it does not know, still reads every file that does not use them, and refuses one
+that does as a newer version ("upgrade grucy"), not as a malformed file.
 """
 import io as _io
 import json
@@ -44,7 +51,7 @@ from .optim import Optimizer
 __all__ = ["save", "load", "replacing", "Checkpoint", "FORMAT", "VERSION", "MODEL_CLASSES"]
 
 FORMAT = "grucy-checkpoint"
-VERSION = 1
+VERSION = 2
 _HEADER = "__grucy__"
 MODEL_CLASSES = {"GRU": GRU, "Linear": Linear, "SequenceModel": SequenceModel}
 
@@ -122,6 +129,14 @@ def _numpy_number(o):
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
+def _versioned(config, key, version_1_meaning):
+    """``config`` as stored, and the format version it needs: a key version 2 added is kept
+    only where its value is not what its absence meant in version 1."""
+    if key in config and config[key] == version_1_meaning:
+        return {k: v for k, v in config.items() if k != key}, 1
+    return config, 2 if key in config else 1
+
+
 def save(path, model, optimizer=None, metadata=None):
     """Write ``model`` (+ optional ``optimizer`` state and JSON-able ``metadata`` dict) to ``path``.
 
@@ -160,8 +175,9 @@ def save(path, model, optimizer=None, metadata=None):
     params = model.parameters()
     arrays = {f"param/{k}": v for k, v in params.items()}
     gen = _dropout_generator(model)
-    header = {"format": FORMAT, "version": VERSION,
-              "model": {"class": cls_name, "config": model.config(),
+    config, version = _versioned(model.config(), "bias", True)
+    header = {"format": FORMAT, "version": version,
+              "model": {"class": cls_name, "config": config,
                         # a dict of ints (PCG64's 128-bit state): JSON keeps them exact
                         "dropout_rng": None if gen is None else gen.bit_generator.state},
               "params": list(params), "optimizer": None, "metadata": metadata}
@@ -185,7 +201,9 @@ def save(path, model, optimizer=None, metadata=None):
                                      f"{b!r} for {name!r} has shape {arr.shape}, the parameter "
                                      f"{params[name].shape}")
                 arrays[f"optim/{name}/{b}"] = arr
-        header["optimizer"] = {"type": sd["type"], "hyperparams": sd["hyperparams"],
+        hyperparams, opt_version = _versioned(sd["hyperparams"], "amsgrad", False)
+        header["version"] = max(version, opt_version)
+        header["optimizer"] = {"type": sd["type"], "hyperparams": hyperparams,
                                "step": sd["step"], "buffers": buffers}
     encoded = json.dumps(header, default=_numpy_number).encode("utf-8")
     if len(encoded) > _Archive._HEADER_BYTES:

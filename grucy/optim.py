@@ -282,16 +282,18 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
 
     def load_state_dict(self, state):
-        """Restore a :meth:`state_dict`, as :meth:`Optimizer.load_state_dict`. A state
-        without ``amsgrad`` among its hyper-parameters (written before Adam had it: plain
-        Adam) is refused by an optimizer built with ``amsgrad=True``: it has no maximum to
-        continue from, and loading it would quietly turn AMSGrad off."""
+        """Restore a :meth:`state_dict`, as :meth:`Optimizer.load_state_dict`. An optimizer
+        built with ``amsgrad=True`` refuses a plain Adam state (``amsgrad`` False, or absent
+        as in states from before AMSGrad and in checkpoints, which store only True): it has
+        no maximum to continue from, and loading it would quietly turn AMSGrad off (torch
+        does that; the state's hyper-parameters win)."""
         hp = state.get("hyperparams") if isinstance(state, dict) else None
-        # another optimizer's state (SGD's has no amsgrad either) is the type check's to name
-        if (self.amsgrad and isinstance(hp, dict) and "amsgrad" not in hp
+        # another optimizer's state (SGD's has no amsgrad either) is the type check's to name,
+        # and a value that is no bool the constructor's
+        if (self.amsgrad and isinstance(hp, dict) and hp.get("amsgrad", False) is False
                 and state.get("type") == type(self).__name__):
-            raise ValueError(f"state['hyperparams'] has no 'amsgrad': the state is plain "
-                             f"{type(self).__name__}'s, from before AMSGrad, with no "
+            raise ValueError(f"state['hyperparams'] has amsgrad {hp.get('amsgrad', 'absent')}: "
+                             f"the state is plain {type(self).__name__}'s, with no "
                              "max_exp_avg_sq to continue; load it into an optimizer built "
                              "with amsgrad=False")
         super().load_state_dict(state)

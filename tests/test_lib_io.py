@@ -148,7 +148,7 @@ def test_a_checkpoint_from_before_the_bias_setting_loads_with_biases(tmp_path, c
     gio.save(tmp_path / "new.npz", model)
     arrays = _arrays(tmp_path / "new.npz")
     header = _header(arrays)
-    del header["model"]["config"]["bias"]
+    header["model"]["config"].pop("bias", None)     # as written by default too
     old = _rewrite(tmp_path / "old.npz", arrays, header)
     assert gio.load(old).model.config() == model.config()
     assert gio.load(old, model=cls(*sizes, seed=3)).model.config()["bias"] is True
@@ -163,12 +163,72 @@ def test_a_checkpoint_from_before_the_bias_setting_is_sized_with_its_biases(tmp_
     gio.save(tmp_path / "new.npz", GRU(2, 4, seed=0))
     arrays = {k: v for k, v in _arrays(tmp_path / "new.npz").items() if "bias" not in k}
     header = _header(arrays)
-    del header["model"]["config"]["bias"]
+    header["model"]["config"].pop("bias", None)     # as written by default too
     header["params"] = [n for n in header["params"] if "bias" not in n]
     old = _rewrite(tmp_path / "old.npz", arrays, header)
     with pytest.raises(ValueError, match=r"stored model config is invalid: it needs 96 parameter "
                                          r"values, the archive holds 72 in all$"):
         gio.load(old)
+
+
+# What a version-1 reader (grucy before bias=False and AMSGrad, which refuses keys it does
+# not know) accepts: the keys of its config() and hyperparams(), written out here as the
+# format's specification, not read from the code under test.
+_V1_CONFIG = {
+    "GRU": {"input_size", "hidden_size", "num_layers", "bidirectional", "reset_after",
+            "batch_first", "dropout", "dtype", "seed", "init"},
+    "SequenceModel": {"input_size", "hidden_size", "output_size", "num_layers", "bidirectional",
+                      "reset_after", "dropout", "mode", "activation", "batch_first", "dtype",
+                      "seed", "init"},
+}
+_V1_HYPERPARAMS = {"SGD": {"lr", "momentum", "dampening", "weight_decay", "nesterov"},
+                   "Adam": {"lr", "betas", "eps", "weight_decay"},
+                   "AdamW": {"lr", "betas", "eps", "weight_decay"}}
+
+
+@pytest.mark.parametrize("cls", [GRU, SequenceModel])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("opt, amsgrad", [(None, False), ("SGD", False), ("Adam", False),
+                                          ("Adam", True), ("AdamW", False), ("AdamW", True)])
+def test_a_file_is_written_at_the_lowest_version_that_holds_it(tmp_path, cls, bias, opt, amsgrad):
+    # version 2 only for a file a version-1 reader would misread or refuse as malformed:
+    # one with bias=False or AMSGrad; every other file is version 1, keys and all
+    sizes = (2, 4, 1) if cls is SequenceModel else (2, 4)
+    model = cls(*sizes, bias=bias, seed=0)
+    o = None
+    if opt is not None:
+        kw = {"amsgrad": amsgrad} if opt != "SGD" else {"momentum": 0.9}
+        o = getattr(optim, opt)(model.parameters(), lr=0.1, **kw)
+        o.step({k: np.ones_like(v) for k, v in model.parameters().items()})
+    gio.save(tmp_path / "c.npz", model, o)
+    header = _header(_arrays(tmp_path / "c.npz"))
+    needs_2 = not bias or amsgrad
+    assert header["version"] == (2 if needs_2 else 1)
+    config = set(header["model"]["config"])
+    assert config == _V1_CONFIG[cls.__name__] | ({"bias"} if not bias else set())
+    if opt is not None:
+        hyper = set(header["optimizer"]["hyperparams"])
+        assert hyper == _V1_HYPERPARAMS[opt] | ({"amsgrad"} if amsgrad else set())
+    # and it reads back as what was saved
+    ckpt = gio.load(tmp_path / "c.npz")
+    assert ckpt.model.config() == model.config()
+    if opt is not None:
+        back = getattr(optim, opt)(ckpt.model.parameters(), lr=0.5, **({"amsgrad": amsgrad}
+                                                                         if opt != "SGD" else {}))
+        back.load_state_dict(ckpt.optimizer_state)
+        assert back.hyperparams() == o.hyperparams()
+
+
+def test_a_plain_adam_checkpoint_is_refused_by_an_amsgrad_optimizer(tmp_path):
+    # the file stores no "amsgrad" for plain Adam; loaded into AMSGrad it would turn it off
+    m = Linear(2, 3, seed=0)
+    o = optim.Adam(m.parameters(), lr=0.1)
+    o.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    gio.save(tmp_path / "c.npz", m, o)
+    state = gio.load(tmp_path / "c.npz").optimizer_state
+    with pytest.raises(ValueError, match=r"has amsgrad absent: the state is plain Adam's.*"
+                                         r"amsgrad=False$"):
+        optim.Adam(m.parameters(), amsgrad=True).load_state_dict(state)
 
 
 def test_atomic_write_leaves_no_temp_and_keeps_old_file_on_failure(tmp_path, monkeypatch):

@@ -262,6 +262,29 @@ def test_adam_refuses_a_state_or_hyperparams_that_is_no_dict_as_every_optimizer(
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_a_plain_state_is_refused_by_an_amsgrad_optimizer_and_the_reverse_loads(name):
+    # amsgrad=False written out (in memory) is the same plain Adam as absent (on file): it
+    # would switch AMSGrad off, with no maximum to continue from
+    o = getattr(optim, name)(_params(), lr=0.1)
+    o.step(_grad_seq(1)[0])
+    fresh = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    with pytest.raises(ValueError, match=r"has amsgrad False: the state is plain .*amsgrad=False$"):
+        fresh.load_state_dict(o.state_dict())
+    assert fresh.amsgrad and fresh.step_count == 0
+    # an AMSGrad state has what a plain optimizer needs: the state's hyper-parameters win
+    a = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    a.step(_grad_seq(1)[0])
+    plain = getattr(optim, name)(_params(), lr=0.1)
+    plain.load_state_dict(a.state_dict())
+    assert plain.amsgrad is True and plain.step_count == 1
+    # a value that is no bool is the constructor's to name
+    bad = a.state_dict()
+    bad["hyperparams"]["amsgrad"] = "yes"
+    with pytest.raises(TypeError, match="amsgrad"):
+        getattr(optim, name)(_params(), amsgrad=True).load_state_dict(bad)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
     # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
     # switch AMSGrad off without a word (the state's hyper-parameters win), and it has no
@@ -271,7 +294,7 @@ def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
     old = o.state_dict()
     del old["hyperparams"]["amsgrad"]
     fresh = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
-    with pytest.raises(ValueError, match=r"state\['hyperparams'\] has no 'amsgrad'.*amsgrad=False"):
+    with pytest.raises(ValueError, match=r"state\['hyperparams'\] has amsgrad absent.*amsgrad=False"):
         fresh.load_state_dict(old)
     assert fresh.amsgrad and fresh.step_count == 0 and all(not b for b in fresh.state.values())
     plain = getattr(optim, name)(_params(), lr=0.1)           # as it was written: plain Adam
