@@ -402,8 +402,11 @@ class GRU(_ParameterMixin):
 
         Args:
             batch_size: B >= 0, the rows of every x_t (B, input_size) the stream will take
-                (0: empty steps, as for an empty batch anywhere in grucy.kernels).
-            h0: (num_layers, B, H) starting state, or None for zeros.
+                (0: empty steps, as for an empty batch anywhere in grucy.kernels); or None
+                for one unbatched sequence, as forward's x (T, input_size): every x_t is
+                (input_size,), each step returns (H,) and the state is (num_layers, H).
+            h0: (num_layers, B, H) starting state ((num_layers, H) for batch_size None), or
+                None for zeros.
         """
         return GRUStream(self, batch_size, h0)
 
@@ -414,7 +417,9 @@ class GRUStream:
     ``stream.step(x_t)`` with x_t (B, input_size) advances every layer by one step and returns
     the top layer's new state (B, H); feeding x[0], x[1], ... gives ``out[t]`` and ``h_n`` of
     ``gru.forward(x)`` (in eval mode) to rounding.  ``stream.h`` is the state
-    (num_layers, B, H).
+    (num_layers, B, H).  With ``batch_size=None`` the stream is one unbatched sequence, as
+    forward's x (T, input_size) is: x_t (input_size,), steps (H,), ``h`` and ``reset``'s
+    h0 (num_layers, H) (as forward's h_n and h0 are, for one layer direction each).
 
     Each layer is a compiled :class:`grucy.kernels.Cell`, which updates its state in place
     and owns its scratch: a step allocates nothing but its returned array, and nothing at
@@ -430,15 +435,19 @@ class GRUStream:
                              "needs the whole sequence)")
         self.gru = gru
         # 0: empty steps, as gru_cell takes; more rows than the BLAS's C ints take is what
-        # every Cell.step would refuse: said here, before the state (num_layers, B, H) exists
-        self.batch_size = check_int(batch_size, "batch_size", 0, BLAS_INT_MAX)
+        # every Cell.step would refuse: said here, before the state (num_layers, B, H) exists.
+        # None: unbatched, run as forward runs an unbatched x, a batch of one inside
+        self.batch_size = None if batch_size is None else check_int(
+            batch_size, "batch_size", 0, BLAS_INT_MAX)
+        rows = 1 if batch_size is None else self.batch_size
         self._cells = [_grucy.kernels.Cell(*gru._weights(layer, 0), reset_after=gru.reset_after)
                        for layer in range(gru.num_layers)]
-        self._h = np.zeros((gru.num_layers, self.batch_size, gru.hidden_size), dtype=gru.dtype)
+        self._h = np.zeros((gru.num_layers, rows, gru.hidden_size), dtype=gru.dtype)
         # step's hot path, bound once: each layer's Cell with its row of _h (a view, valid as
-        # long as _h, which reset writes into), and the x_t shape it takes
+        # long as _h, which reset writes into), and the x_t shape it takes: None unbatched,
+        # which no shape equals, so an unbatched step leaves the hot path at its one check
         self._layers = tuple(zip(self._cells, self._h))
-        self._x_shape = (self.batch_size, gru.input_size)
+        self._x_shape = None if batch_size is None else (rows, gru.input_size)
         self.reset(h0)
 
     def __getstate__(self):
@@ -454,25 +463,27 @@ class GRUStream:
 
     @property
     def h(self):
-        """Current state (num_layers, B, H) (a view; write through :meth:`reset`)."""
-        return self._h
+        """Current state (num_layers, B, H), or (num_layers, H) unbatched (a view; write
+        through :meth:`reset`)."""
+        return self._h if self.batch_size is not None else self._h[:, 0]
 
     def reset(self, h0=None):
-        """Restart from ``h0`` (num_layers, B, H), or zeros."""
+        """Restart from ``h0`` (num_layers, B, H) ((num_layers, H) unbatched), or zeros."""
         if h0 is None:
             self._h.fill(0)
         else:
-            np.copyto(self._h, as_float_array(h0, "h0", dtype=self.gru.dtype,
-                                              shape=self._h.shape))
+            h = self.h                                # a view of _h either way
+            np.copyto(h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=h.shape))
 
     def step(self, x_t, out=None):
         """Advance one time step.
 
         Args:
-            x_t: (B, input_size) ndarray in the GRU's dtype (or a nested list).
-            out: optional (B, H) array to write the result into.
+            x_t: (B, input_size) ndarray in the GRU's dtype (or a nested list);
+                (input_size,) for an unbatched stream (batch_size None).
+            out: optional (B, H) array to write the result into ((H,) unbatched).
         Returns:
-            (B, H) top-layer state after this step (``out`` if given).
+            (B, H) top-layer state after this step (``out`` if given); (H,) unbatched.
         """
         # A few checks, each a few tens of ns: this path is timed per step (benchmarks/run.py)
         if not isinstance(x_t, np.ndarray):
@@ -480,8 +491,7 @@ class GRUStream:
             # (an ndarray skips this: the hot path, whose dtype the first Cell checks)
             x_t = as_float_array(x_t, "x_t", dtype=self._h.dtype)
         if x_t.shape != self._x_shape:
-            raise ValueError(f"x_t must be a (B, input_size) = {self._x_shape} array, "
-                             f"got {x_t.shape}")
+            return self._step_unbatched(x_t, out)     # or a wrong shape, refused there
         if out is not None:
             h = self._h
             if not isinstance(out, np.ndarray) or out.dtype != h.dtype:
@@ -498,6 +508,37 @@ class GRUStream:
         if out is None:
             return inp.copy()
         out[...] = inp
+        return out
+
+    def _step_unbatched(self, x_t, out):
+        """step for batch_size None: x_t (I,) -> (H,), stepped as the batch of one x_t[None]
+        (a view); any other x_t shape is refused here, off step's batched path."""
+        I = self.gru.input_size
+        if self.batch_size is not None:
+            hint = (" (for one unbatched sequence, make the stream with batch_size=None)"
+                    if x_t.shape == (I,) else "")
+            raise ValueError(f"x_t must be a (B, input_size) = {self._x_shape} array, "
+                             f"got {x_t.shape}{hint}")
+        if x_t.shape != (I,):
+            raise ValueError(f"x_t must be an (input_size,) = ({I},) array for an unbatched "
+                             f"stream (batch_size None), got {x_t.shape}")
+        h = self._h
+        if out is not None:                    # step's checks, before the state advances
+            if not isinstance(out, np.ndarray) or out.dtype != h.dtype:
+                raise TypeError(f"out must be a {h.dtype} ndarray, got "
+                                f"{getattr(out, 'dtype', type(out).__name__)}")
+            if out.shape != h.shape[2:]:
+                raise ValueError(f"out must have shape {h.shape[2:]} for an unbatched stream, "
+                                 f"got {out.shape}")
+            if not out.flags.writeable:
+                raise ValueError("out must be writeable, got a read-only array")
+        inp = x_t[None]                               # (1, I); dtype checked by the first Cell
+        for cell, row in self._layers:               # row (1, H)
+            cell.step(inp, row, row)
+            inp = row
+        if out is None:
+            return inp[0].copy()
+        out[...] = inp[0]
         return out
 
 

@@ -7,7 +7,7 @@ counts) leaves out padded steps and missing values: "mean" is then the sum over 
 elements divided by their number, so batches with more padding weigh no less, and the
 gradient is exactly 0 at every element left out, whatever its prediction or target (NaN and
 inf included: NaN marks a missing target). cross_entropy also takes torch's
-``ignore_index``.
+``ignore_index``, ``label_smoothing`` and per-class ``weight``.
 
 Logit losses never form log(sigmoid) or log(softmax) naively:
 
@@ -191,8 +191,23 @@ def bce_with_logits(logits, target, reduction="mean", *, mask=None):
     return float(per.sum() * s), grad.astype(logits.dtype, copy=False)
 
 
+def _class_weight(weight, C):
+    """torch's per-class ``weight`` checked: (C,), finite, >= 0; as float64, as the loss
+    is taken. A negative weight would reward a wrong class and could make the weighted
+    mean's total 0 or negative."""
+    w = as_float_array(weight, "weight", contiguous=False)
+    if w.shape != (C,):
+        raise ValueError(f"weight must have shape (C,) = ({C},), one per class of logits, "
+                         f"got {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"weight must be finite, got {w[~np.isfinite(w)][0]}")
+    if (w < 0).any():
+        raise ValueError(f"weight must be >= 0, got {w.min()}")
+    return w.astype(np.float64)
+
+
 def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=None,
-                  label_smoothing=0.0):
+                  label_smoothing=0.0, weight=None):
     """Softmax cross-entropy on logits.
 
     Args:
@@ -204,6 +219,14 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
         label_smoothing: eps in [0, 1], torch's: the target is (1 - eps) on the label plus
             eps / C on every class, so a position's loss is
             (1 - eps) (-log p[y]) + eps mean_c(-log p[c]).
+        weight: (C,) finite floats >= 0, or None: torch's per-class weight. A position's
+            loss is then (1 - eps) w[y] (-log p[y]) + eps/C sum_c w[c] (-log p[c]) (torch's
+            smoothing term, weighted by every class's weight, not by w[y]), and "mean"
+            divides the sum by the total of w[y] over the positions left in, not by their
+            number, both terms alike (torch's). If that total is 0 (every weight 0, or
+            every label left in of a zero-weight class), "mean" is refused, as a mean
+            over no position is: torch's is nan (or inf), which the runner would take for
+            a diverged model; "sum" is then 0 from the labels' term.
     Returns:
         (loss, dlogits (..., C)); the mean is over the label positions left in, and a
         left-out position has zero gradient, whatever its logits.
@@ -220,6 +243,7 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
     if labels.size == 0:
         raise ValueError("labels must not be empty")
     eps = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
+    w = None if weight is None else _class_weight(weight, C)
     kept = _mask(mask, labels.shape, "labels")
     if ignore_index is not None:
         ignore_index = check_int(ignore_index, "ignore_index")
@@ -237,7 +261,27 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
     rows = np.arange(y.size)
     picked = logp[rows, y]
     grad = np.exp(logp)
-    if eps:      # not taken at 0: the unsmoothed loss keeps its bits
+    if w is not None:
+        # position i's target weights a = (1 - eps) w[y] onehot(y) + eps/C w: the loss is
+        # -sum_c a_c log p_c and its gradient sum(a) p - a
+        wy = w[y]                                                # (N,)
+        if reduction == "mean":
+            total = _kept(wy, None if kept is None else kept.reshape(-1)).sum()
+            if not total > 0:
+                raise ValueError("weight must give the labels left in a total above 0 for "
+                                 "reduction='mean', got 0: a mean weighted by nothing is "
+                                 "undefined (reduction='sum' gives the weighted sum)")
+            s = 1.0 / total
+        picked = wy * picked
+        if eps:      # (logp * w).sum, not np.dot: numpy's BLAS pool
+            picked = (1.0 - eps) * picked + (eps / C) * (logp * w).sum(axis=1)
+            grad *= ((1.0 - eps) * wy + (eps / C) * w.sum())[:, None]
+            grad[rows, y] -= (1.0 - eps) * wy
+            grad -= (eps / C) * w
+        else:
+            grad *= wy[:, None]
+            grad[rows, y] -= wy
+    elif eps:    # not taken at 0: the unsmoothed loss keeps its bits
         picked = (1.0 - eps) * picked + eps * logp.mean(axis=1)
         grad[rows, y] -= 1.0 - eps
         grad -= eps / C

@@ -586,3 +586,151 @@ def test_cross_entropy_of_zero_is_positive_zero_as_torchs(kw, labels, logits):
         reduction=kw.get("reduction", "mean")))
     assert loss == want == 0.0
     assert np.copysign(1.0, loss) == np.copysign(1.0, want) == 1.0
+
+
+# --- weight=: torch's per-class weight ------------------------------------------------------
+
+def _weighted_problem(left_out, shape, dtype, seed):
+    """logits, labels, a per-class weight (class 1's 0) and the keywords that leave positions
+    out: ignore_index -7, a mask, both or neither. Position 0 is always left in, class 0."""
+    logits, labels, mask = _masked_problem("cross_entropy", shape, dtype, seed)
+    rng = np.random.default_rng(seed + 1)
+    w = rng.uniform(0.2, 3.0, shape[-1]).astype(dtype)
+    w[1] = 0.0                      # a class that counts for nothing, in the mean's total too
+    kw = {}
+    if left_out in ("ignore_index", "both"):
+        labels[rng.random(labels.shape) < 0.3] = -7
+        kw["ignore_index"] = -7
+    if left_out in ("mask", "both"):
+        kw["mask"] = mask
+    labels.flat[0] = 0
+    return logits, labels, w, kw
+
+
+def _weighted_by_definition(logits, labels, w, eps, reduction, kept):
+    """float64 numpy: (1 - eps) w[y] (-log p[y]) + eps/C sum_c w[c] (-log p[c]) per position,
+    summed over the kept ones, divided by their w[y]'s total for "mean"."""
+    x, y = logits[kept].astype(np.float64), labels[kept]
+    C = x.shape[-1]
+    logp = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    w = w.astype(np.float64)
+    per = (1 - eps) * w[y] * -logp[np.arange(y.size), y] + eps / C * -(logp * w).sum(axis=-1)
+    return per.sum() / w[y].sum() if reduction == "mean" else per.sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("eps", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("left_out", ["nothing", "ignore_index", "mask", "both"])
+def test_cross_entropy_weight_matches_torch(left_out, eps, reduction, dtype):
+    """torch's weighted cross_entropy, value and gradient; grucy's mask is torch's
+    ignore_index at the positions the mask leaves out (nothing in the sum, nothing in the
+    weighted mean's total)."""
+    torch = pytest.importorskip("torch")
+    logits, labels, w, kw = _weighted_problem(left_out, (6, 3, 5), dtype, seed=31)
+    loss, grad = losses.cross_entropy(logits, labels, reduction, weight=w, label_smoothing=eps, **kw)
+    tlabels = labels.copy()
+    if "mask" in kw:
+        tlabels[~kw["mask"]] = -7
+    p = torch.from_numpy(logits).requires_grad_()
+    tl = torch.nn.functional.cross_entropy(
+        p.reshape(-1, 5), torch.from_numpy(tlabels).reshape(-1), weight=torch.from_numpy(w),
+        ignore_index=-7, reduction=reduction, label_smoothing=eps)
+    tl.backward()
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    # float32: torch's p - eps/C w cancels as in the unweighted smoothing test
+    tol = _LOOSE[np.dtype(dtype)] if dtype == np.float64 else {"rtol": 2e-6, "atol": 1e-7}
+    np.testing.assert_allclose(grad, p.grad.numpy(), **tol)
+    assert not grad[tlabels == -7].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_cross_entropy_weight_with_a_mask_matches_torchs_unreduced_losses(eps, reduction, dtype):
+    """torch's reduction="none" gives each position's weighted loss (0 at ignore_index):
+    summed over the mask, over the w[y] total of the positions mask and ignore_index leave
+    in for "mean"."""
+    torch = pytest.importorskip("torch")
+    logits, labels, w, kw = _weighted_problem("both", (7, 4), dtype, seed=33)
+    loss, grad = losses.cross_entropy(logits, labels, reduction, weight=w, label_smoothing=eps, **kw)
+    p = torch.from_numpy(logits).requires_grad_()
+    y = torch.from_numpy(labels)
+    per = torch.nn.functional.cross_entropy(p, y, weight=torch.from_numpy(w), ignore_index=-7,
+                                            reduction="none", label_smoothing=eps)
+    m = torch.from_numpy(kw["mask"])
+    counted = m & (y != -7)
+    tl = per[m].sum()
+    if reduction == "mean":
+        tl = tl / torch.from_numpy(w)[y[counted]].sum()
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    tol = _LOOSE[np.dtype(dtype)] if dtype == np.float64 else {"rtol": 2e-6, "atol": 1e-7}
+    np.testing.assert_allclose(grad, p.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("eps", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("left_out", ["nothing", "ignore_index", "mask", "both"])
+def test_cross_entropy_weight_matches_its_definition_and_finite_differences(
+        left_out, eps, reduction, numeric_grad):
+    """Without torch, float64: the weighted formula in numpy over the kept positions, and
+    five-point differences of the loss; left-out logits are NaN, and must reach nothing."""
+    logits, labels, w, kw = _weighted_problem(left_out, (5, 3, 4), np.float64, seed=35)
+    kept = np.ones(labels.shape, bool) if "mask" not in kw else kw["mask"].copy()
+    if "ignore_index" in kw:
+        kept &= labels != -7
+    want = _weighted_by_definition(logits, labels, w, eps, reduction, kept)
+    logits[~kept] = np.nan
+    fn = lambda: losses.cross_entropy(logits, labels, reduction, weight=w,    # noqa: E731
+                                      label_smoothing=eps, **kw)
+    with np.errstate(all="raise"):
+        loss, grad = fn()
+    assert loss == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(grad, numeric_grad(lambda: fn()[0], logits, 1e-4),
+                               rtol=1e-7, atol=1e-10)
+    assert not grad[~kept].any()
+
+
+def test_cross_entropy_zero_weight_total_is_refused_for_a_mean_and_summed_for_a_sum():
+    """torch's mean weighted by a total of 0 is nan (0/0), or inf/nan with label smoothing
+    (its smoothing term weighs every class): refused, as a mean over no position is. A sum
+    is what it is: 0 for all-zero weights, the smoothing term alone when only the kept
+    labels' classes weigh 0."""
+    x = np.random.default_rng(37).standard_normal((4, 3))
+    for weight, labels in ((np.zeros(3), [0, 1, 2, 0]), ([0.0, 1.0, 2.0], [0, 0, 0, 0])):
+        for eps in (0.0, 0.4):
+            with pytest.raises(ValueError, match=r"^weight must give the labels left in a "
+                                                 r"total above 0 for reduction='mean', got 0"):
+                losses.cross_entropy(x, np.array(labels), weight=weight, label_smoothing=eps)
+    loss, grad = losses.cross_entropy(x, np.array([0, 1, 2, 0]), "sum", weight=np.zeros(3),
+                                      label_smoothing=0.4)
+    assert loss == 0.0 and not grad.any()
+    # only the kept labels weigh 0: every position's loss is eps/C sum_c w[c] (-log p[c])
+    w, eps = np.array([0.0, 1.0, 2.0]), 0.4
+    logp = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    loss, _ = losses.cross_entropy(x, np.zeros(4, np.int64), "sum", weight=w, label_smoothing=eps)
+    assert loss == pytest.approx(eps / 3 * -(logp * w).sum(), rel=1e-13)
+    # a zero total left by the mask alone is refused the same way; nothing left in at all
+    # keeps the labels' message
+    with pytest.raises(ValueError, match="^weight must give the labels left in a total above 0"):
+        losses.cross_entropy(x, np.array([0, 1, 2, 0]), weight=w,
+                             mask=np.array([True, False, False, True]))
+    with pytest.raises(ValueError, match="^labels must have at least one position left in"):
+        losses.cross_entropy(x, np.array([0, 1, 2, 0]), weight=w, mask=np.zeros(4, bool))
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    (np.ones(4), ValueError, r"^weight must have shape \(C,\) = \(3,\), one per class of logits, got \(4,\)$"),
+    (np.ones((1, 3)), ValueError, r"^weight must have shape \(C,\) = \(3,\).* got \(1, 3\)$"),
+    (np.ones(()), ValueError, r"^weight must have shape \(C,\) = \(3,\).* got \(\)$"),
+    ([1.0, -0.5, 2.0], ValueError, r"^weight must be >= 0, got -0.5$"),
+    ([1.0, np.nan, 2.0], ValueError, r"^weight must be finite, got nan$"),
+    ([1.0, 2.0, np.inf], ValueError, r"^weight must be finite, got inf$"),
+    (np.ones(3, np.int64), TypeError, "^weight must have dtype float32 or float64, got int64$"),
+    ("abc", TypeError, "^weight must be a numpy array, got str$"),
+    ([[1.0], [1.0, 2.0]], ValueError, "^weight must be an array or a rectangular nested list")])
+def test_cross_entropy_refuses_a_bad_weight_by_name(bad, exc, match):
+    with pytest.raises(exc, match=match):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), weight=bad)

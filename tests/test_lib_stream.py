@@ -192,3 +192,127 @@ def test_stream_without_bias_matches_torch(dtype, tol):
     steps = np.stack([s.step(x[t]) for t in range(6)])
     np.testing.assert_allclose(steps, want.detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(s.h, h_n.detach().numpy(), rtol=tol, atol=tol)
+
+
+# --- batch_size=None: one unbatched sequence, x_t (input_size,) -> (H,) ---------------------
+
+def _torch_copy(g, module, suffix=""):
+    """module's parameters := g's, z blocks negated (README, "The maths"); GRUCell's names
+    lack the "_l0" suffix that GRU's (and grucy's) carry."""
+    import torch
+    H = g.hidden_size
+    with torch.no_grad():
+        for name, t in module.named_parameters():
+            w = g.parameters()[name + suffix].copy()
+            w[H:2 * H] *= -1
+            t.copy_(torch.from_numpy(w))
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_unbatched_stream_matches_torch_gru_and_gru_cell(dtype, tol):
+    """torch.nn.GRU on an unbatched (T, I) sequence with h0 (L, H): its out[t] step by step,
+    its h_n (L, H) as the stream's h; torch.nn.GRUCell on (I,) inputs and an (H,) state."""
+    torch = pytest.importorskip("torch")
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    T, I, H, L = 7, 3, 5, 2
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((T, I)).astype(dtype)
+    h0 = rng.standard_normal((L, H)).astype(dtype)
+    g = GRU(I, H, num_layers=L, reset_after=True, dtype=dtype, seed=6).eval()
+    m = torch.nn.GRU(I, H, num_layers=L, dtype=tdt)
+    _torch_copy(g, m)
+    want, h_n = m(torch.from_numpy(x), torch.from_numpy(h0))
+    s = g.stream(None, h0=h0)
+    steps = np.stack([s.step(x[t]) for t in range(T)])
+    assert steps.shape == (T, H) and s.h.shape == (L, H)
+    np.testing.assert_allclose(steps, want.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(s.h, h_n.detach().numpy(), rtol=tol, atol=tol)
+    # one layer, one torch.nn.GRUCell step at a time, out= an (H,) buffer
+    g1 = GRU(I, H, reset_after=True, dtype=dtype, seed=7).eval()
+    cell = torch.nn.GRUCell(I, H, dtype=tdt)
+    _torch_copy(g1, cell, "_l0")
+    s1 = g1.stream(None, h0=h0[:1])
+    h, buf = torch.from_numpy(h0[0]), np.empty(H, dtype)
+    for t in range(T):
+        h = cell(torch.from_numpy(x[t]), h)
+        assert s1.step(x[t], out=buf) is buf
+        np.testing.assert_allclose(buf, h.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(s1.h[0], h.detach().numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_unbatched_stream_equals_the_batched_step_of_one_row(reset_after, dtype):
+    """The same Cells on the same numbers: each step and the state are the B = 1 stream's,
+    bit for bit, without the B axis; and forward's on the unbatched sequence to rounding."""
+    T, I, H, L = 6, 4, 3, 3
+    rng = np.random.default_rng(43)
+    x = rng.standard_normal((T, I)).astype(dtype)
+    h0 = rng.standard_normal((L, H)).astype(dtype)
+    g = GRU(I, H, num_layers=L, reset_after=reset_after, dtype=dtype, seed=8).eval()
+    one, batched = g.stream(None, h0=h0), g.stream(1, h0=h0[:, None])
+    assert one.batch_size is None
+    for t in range(T):
+        y = one.step(x[t])
+        assert y.shape == (H,) and y.dtype == dtype
+        np.testing.assert_array_equal(y, batched.step(x[t][None])[0])
+    np.testing.assert_array_equal(one.h, batched.h[:, 0])
+    out, h_n = g.forward(x, h0)                       # unbatched forward: (T, H), (L, H)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(one.h, h_n, rtol=tol, atol=tol)
+    one.reset()                                        # zeros, as forward's h0=None
+    ys = np.stack([one.step(list(map(float, x[t]))) for t in range(T)])   # lists convert
+    np.testing.assert_allclose(ys, g.forward(x)[0], rtol=tol, atol=tol)
+    one.reset(h0)
+    np.testing.assert_array_equal(one.h, h0)
+
+
+def test_unbatched_stream_step_allocates_nothing_with_out():
+    g = GRU(16, 1024, num_layers=2, seed=0).eval()
+    s = g.stream(None)
+    x = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+    out = np.empty(1024, np.float32)
+    for _ in range(3):
+        s.step(x, out=out)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            s.step(x, out=out)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - base < 1024 * 4 // 4, peak - base       # a quarter of one (H,) state
+    assert current - base < 1024
+
+
+def test_unbatched_stream_refuses_bad_shapes_by_name():
+    g = GRU(2, 3, num_layers=2, seed=0).eval()
+    s = g.stream(None)
+    for bad in (np.zeros((1, 2), np.float32), np.zeros(3, np.float32), np.zeros((), np.float32)):
+        with pytest.raises(ValueError, match=r"^x_t must be an \(input_size,\) = \(2,\) array for "
+                                             r"an unbatched stream \(batch_size None\), got"):
+            s.step(bad)
+    with pytest.raises(TypeError, match=r"^x_t must have dtype float32 .*got float64"):
+        s.step(np.zeros(2))
+    x = np.array([0.5, -1.0], np.float32)
+    with pytest.raises(ValueError, match=r"^out must have shape \(3,\) for an unbatched stream, "
+                                         r"got \(1, 3\)$"):
+        s.step(x, out=np.zeros((1, 3), np.float32))
+    with pytest.raises(TypeError, match="^out must be a float32 ndarray, got float64"):
+        s.step(x, out=np.zeros(3))
+    read_only = np.zeros(3, np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="^out must be writeable"):
+        s.step(x, out=read_only)
+    np.testing.assert_array_equal(s.h, 0)              # no refused call advanced the state
+    with pytest.raises(ValueError, match=r"^h0 must have shape \(2, 3\), got \(2, 1, 3\)"):
+        s.reset(np.zeros((2, 1, 3), np.float32))
+    with pytest.raises(ValueError, match=r"^h0 must have shape \(2, 3\), got \(2, 1, 3\)"):
+        g.stream(None, h0=np.zeros((2, 1, 3), np.float32))
+    # a batched stream given an unbatched x_t says how to make an unbatched one
+    with pytest.raises(ValueError, match=r"^x_t must be a \(B, input_size\) = \(1, 2\) array, "
+                                         r"got \(2,\) \(for one unbatched sequence, make the "
+                                         r"stream with batch_size=None\)$"):
+        g.stream(1).step(x)
