@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config import resolution_reason
-from runner.outputs import atomic_write, drawing
+from runner.outputs import atomic_write, drawing, stored_path
 from runner.rundir import MARKER, TOKEN_ENV, claimed, made_above, make_parents
 
 log = logging.getLogger("runner")
@@ -48,12 +48,13 @@ def sweep_id(sweep_dir):
     return p.read_text().strip() if p.is_file() else None
 
 
-# One JSON line per job of the sweep, entered as it starts: its number, directory and, if
-# refused, why. A hydra.sweep.subdir that does not separate the jobs (subdir=x, or
-# ${model.hidden_size} while sweeping the seed) gave two jobs one directory: the second
-# replaced the first's files, and the table said "1 jobs, 0 failed" with exit status 0.
-# Hydra hands every job of a sweep the same ${claim:...} sweep directory (runner/rundir.py),
-# so the job directories inside it are claimed here, one job each.
+# One JSON line per job of the sweep, entered as it starts: its number, directory (relative
+# to the sweep's when inside it) and, if refused, why. A hydra.sweep.subdir that does not
+# separate the jobs (subdir=x, or ${model.hidden_size} while sweeping the seed) gave two
+# jobs one directory: the second replaced the first's files, and the table said "1 jobs,
+# 0 failed" with exit status 0. Hydra hands every job of a sweep the same ${claim:...} sweep
+# directory (runner/rundir.py), so the job directories inside it are claimed here, one job
+# each.
 JOBS = ".sweep_jobs"
 
 
@@ -79,20 +80,29 @@ def start_job(sweep_dir, job, out_dir, overrides=()):
     of this sweep (the job must then leave it alone), else None. Under the table's lock, so
     of two parallel jobs given one directory exactly one has it."""
     sweep_dir = Path(sweep_dir)
-    mine = str(Path(out_dir).resolve())
+    mine = Path(out_dir).resolve()
     with _locked(sweep_dir / ".sweep_results.lock"):
-        holder = next((e for e in _entries(sweep_dir) if e.get("dir") == mine and not e.get("refused")
-                       and str(e.get("job")) != str(job)), None)
+        holder = next((e for e in _entries(sweep_dir) if _entry_dir(sweep_dir.resolve(), e) == mine
+                       and not e.get("refused") and str(e.get("job")) != str(job)), None)
         refused = None
         if holder is not None:
             refused = (f"hydra.sweep.subdir gives job {job} the directory of job {holder['job']} of this "
                        f"sweep, {out_dir}; this job did not run, to keep that job's results: make the "
                        "subdir differ per job (the default is ${hydra.job.num})")
-        entry = {"sweep": sweep_id(sweep_dir), "job": job, "dir": mine, "refused": refused,
+        # relative to the sweep directory, as the table's dir column: stored absolute, a sweep
+        # moved elsewhere listed a job that left no summary at its old place
+        entry = {"sweep": sweep_id(sweep_dir), "job": job,
+                 "dir": stored_path(mine, sweep_dir.resolve()), "refused": refused,
                  "overrides": list(overrides)}
         with open(sweep_dir / JOBS, "a") as fh:
             fh.write(json.dumps(entry) + "\n")
     return refused
+
+
+def _entry_dir(sweep_dir, entry):
+    """A JOBS entry's directory, None if it names none: its ``dir`` is relative to
+    ``sweep_dir``, or absolute in a JOBS file written before (which this reads as it is)."""
+    return None if entry.get("dir") is None else Path(sweep_dir) / entry["dir"]
 
 
 def collect(sweep_dir, final=False, stopped=False) -> list:
@@ -139,7 +149,7 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
                      "error": ("no summary.json: stopped with the sweep (or it had ended "
                                "before without writing one)" if cut else
                                e.get("refused") or "the job ended without writing its summary.json"),
-                     "dir": e.get("dir")})
+                     "dir": None if e.get("dir") is None else str(_entry_dir(sweep_dir, e))})
 
     def key(r):
         ok = _scored(r)
@@ -198,8 +208,9 @@ def write_table(sweep_dir, final=False, stopped=False) -> list:
 
 def _table_dir(job_dir, sweep_dir):
     """sweep_results.csv's ``dir``: ``job_dir`` relative to ``sweep_dir`` when inside it
-    (``0``, or ``j/0`` for a nested subdir), else as it is. Resolved first: .sweep_jobs
-    holds resolved paths, and the sweep directory may be given through a symbolic link."""
+    (``0``, or ``j/0`` for a nested subdir), else as it is. Resolved first: a .sweep_jobs
+    written before its paths were relative holds resolved ones, and the sweep directory may
+    be given through a symbolic link."""
     if job_dir is None:
         return None
     try:

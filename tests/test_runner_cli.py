@@ -1440,6 +1440,46 @@ def test_a_sweep_jobs_entry_without_a_directory_still_gets_its_row(tmp_path):
     assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(sw)] == [("0", "failed", "")]
 
 
+def test_sweep_jobs_are_entered_relative_to_a_sweep_that_moves(tmp_path):
+    # .sweep_jobs held absolute paths: a sweep moved elsewhere listed a job that left no
+    # summary at its old place, and gave its directory to another job of the sweep
+    from runner.sweep import start_job
+    base = tmp_path.resolve()
+    sw, out = base / "sw", base / "out"
+    sw.mkdir()
+    (sw / ".sweep_id").write_text("this\n")
+    for job, d in ((0, sw / "0"), (1, sw / "j" / "1"), (2, out)):   # out: a subdir leading outside
+        assert start_job(sw, job, d) is None
+    entries = [json.loads(line) for line in (sw / ".sweep_jobs").read_text().splitlines()]
+    assert [e["dir"] for e in entries] == ["0", os.path.join("j", "1"), str(out)]
+    moved = base / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    shutil.move(sw, moved)
+    write_table(moved, final=True)
+    assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(moved)] == [
+        ("0", "failed", "0"), ("1", "failed", os.path.join("j", "1")), ("2", "failed", str(out))]
+    assert "job 3 the directory of job 0" in start_job(moved, 3, moved / "0")
+    assert "job 3 the directory of job 1" in start_job(moved, 3, moved / "j" / "1")
+
+
+def test_sweep_jobs_written_with_absolute_paths_are_still_read(tmp_path):
+    # the .sweep_jobs of a sweep that ran before the paths were relative
+    from runner.sweep import start_job
+    sw = tmp_path.resolve() / "sw"
+    sw.mkdir()
+    (sw / ".sweep_id").write_text("this\n")
+    (sw / ".sweep_jobs").write_text("".join(json.dumps({"sweep": "this", "job": j, "dir": str(sw / d)}) + "\n"
+                                            for j, d in ((0, "0"), (1, "j/1"))))
+    assert "job 2 the directory of job 0" in start_job(sw, 2, sw / "0")
+    assert "job 3 the directory of job 1" in start_job(sw, 3, sw / "j" / "1")
+    assert start_job(sw, 4, sw / "4") is None
+    write_table(sw, final=True)
+    nested = os.path.join("j", "1")
+    assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(sw)] == [
+        ("0", "failed", "0"), ("1", "failed", nested), ("2", "failed", "0"), ("3", "failed", nested),
+        ("4", "failed", "4")]
+
+
 def test_only_a_sweep_jobs_own_place_without_a_checkpoint_starts_from_scratch(tmp_path):
     from runner.tasks import _unstarted_job
     sw, new = tmp_path / "sw", tmp_path / "new"     # the earlier sweep, the resuming one
