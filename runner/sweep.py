@@ -75,6 +75,44 @@ def _entries(sweep_dir) -> list:
     return list(found.values())
 
 
+# The sweep this one resumes (resume=<sweep>/'${hydra:job.num}'), written when it starts: a
+# job it never started, resumed by a later sweep, had nothing there and started from
+# scratch, though the sweep resumed here held its progress (runner.tasks follows this back).
+# JSON: that sweep's directory relative to this one's, for the two moved or copied together,
+# and absolute, for this one moved alone.
+RESUMED = ".sweep_resumes"
+
+
+def _record_resumed(sweep_dir, config) -> None:
+    """Write RESUMED if ``config``'s resume= names a place in a runner sweep's directory
+    through an interpolation (``A/${hydra:job.num}``), else remove an earlier sweep's."""
+    raw = OmegaConf.to_container(OmegaConf.masked_copy(config, ["resume"]), resolve=False).get("resume")
+    parts = Path(os.path.expanduser(raw)).parts if isinstance(raw, str) else ()
+    cut = next((i for i, part in enumerate(parts) if "${" in part), 0)
+    # read from where the command ran: no job has moved into its directory yet
+    earlier = Path(os.path.abspath(Path(*parts[:cut]))).resolve() if cut else None
+    here = Path(sweep_dir).resolve()
+    if earlier is None or earlier == here or not (earlier / SWEEP_ID).is_file():
+        (here / RESUMED).unlink(missing_ok=True)
+        return
+    atomic_write(here / RESUMED, json.dumps({"relative": os.path.relpath(earlier, here),
+                                             "absolute": str(earlier)}) + "\n")
+
+
+def resumed_sweep(sweep_dir):
+    """The directory of the sweep that the sweep in ``sweep_dir`` resumed (resolved), if it
+    recorded one (RESUMED) and a runner sweep's directory is there still, else None."""
+    here = Path(sweep_dir).resolve()
+    try:
+        r = json.loads((here / RESUMED).read_text())
+    except (OSError, ValueError):
+        return None
+    for p in (r.get("relative"), r.get("absolute")) if isinstance(r, dict) else ():
+        if isinstance(p, str) and (here / p / SWEEP_ID).is_file():
+            return (here / p).resolve()
+    return None
+
+
 def start_job(sweep_dir, job, out_dir, overrides=()):
     """Enter ``job`` in the sweep's JOBS; the one-line error if ``out_dir`` is another job's
     of this sweep (the job must then leave it alone), else None. Under the table's lock, so
@@ -293,7 +331,7 @@ def discard_unused() -> None:
     JOBS, keeps it."""
     if made is None or finished is not None or _entries(made):
         return
-    for name in ("multirun.yaml", SWEEP_ID, JOBS, MARKER):
+    for name in ("multirun.yaml", SWEEP_ID, JOBS, RESUMED, MARKER):
         try:
             (made / name).unlink()
         except OSError:
@@ -413,6 +451,7 @@ class SweepTableCallback(Callback):
         sweep_dir.mkdir(exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
         atomic_write(sweep_dir / JOBS, "")   # an earlier sweep's jobs are not this one's
+        _record_resumed(sweep_dir, config)
         # after the directory is known to be made here: discard_unused takes it back (a
         # ${claim:...} has made it already, and the refusal left it behind)
         error = search_space_error(config)
@@ -469,7 +508,8 @@ def _record_stop(signal_name):
           f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
           # the directory quoted for the shell: "my runs/sw" split the argument in two
           f"sweep's command line with resume={shlex.quote(str(started))}/'${{hydra:job.num}}' "
-          "finishes it: each job with a last.npz continues, the others start from scratch",
+          "finishes it: each job with a last.npz continues, one without from the sweep this one "
+          "resumed where that holds its checkpoint, the others start from scratch",
           file=sys.stderr)
 
 

@@ -1044,6 +1044,13 @@ def test_a_multirun_refused_before_its_first_job_leaves_no_sweep_directory(tmp_p
     r = cli(["-m", "model.hiden_size=4,8", f"hydra.sweep.dir={mine}"], cwd=tmp_path)
     assert r.returncode == 1 and (mine / "notes.txt").read_text() == "keep"
 
+    (tmp_path / "earlier").mkdir()                    # with the record of a sweep it resumes
+    (tmp_path / "earlier" / ".sweep_id").write_text("earlier\n")
+    r = cli(["-m", "model.hiden_size=4,8", "resume=earlier/${hydra:job.num}", "hydra.sweep.dir=s"],
+            cwd=tmp_path)
+    assert r.returncode == 1 and "did you mean model.hidden_size?" in r.stderr, r.stderr
+    assert not (tmp_path / "s").exists()
+
 
 @pytest.mark.parametrize("column", ["load (kW)", "temp°C", "a[1]"])
 def test_a_value_hydra_cannot_parse_gets_a_quoting_that_works(tmp_path, column):
@@ -1387,6 +1394,92 @@ def test_a_moved_sweep_is_finished_by_one_resume_even_where_jobs_never_started(t
     # and so is a single run given a job's directory without a checkpoint: not a sweep's job
     r = cli(["model.hidden_size=6", *ov, "resume=elsewhere/sw/2", "hydra.run.dir=single"], cwd=tmp_path)
     assert r.returncode == 1 and "resume=elsewhere/sw/2: no checkpoint there" in r.stderr, r.stderr
+
+
+def test_a_stopped_sweep_that_resumed_one_is_finished_from_each_jobs_latest_progress(tmp_path):
+    # sweep a stopped, sweep b resuming it stopped too before it started (or ended an epoch
+    # of) some jobs, and sweep c resuming b: c started those jobs from scratch, though a held
+    # their progress. Same numbers, the compute wasted
+    ov = [o for o in tiny("sine", ["trainer.epochs=3"]) if not o.startswith("model.hidden_size")]
+    sizes = "model.hidden_size=4,5,6"
+    r = cli(["-m", sizes, *ov, "hydra.sweep.dir=full"], cwd=tmp_path)     # uninterrupted
+    assert r.returncode == 0, r.stderr
+    r = cli(["-m", sizes, *ov, "trainer.stop_after=1", "hydra.sweep.dir=a"], cwd=tmp_path)
+    assert r.returncode == 1 and "3 stopped before their last epoch" in r.stderr, r.stderr
+    r = cli(["-m", sizes, *ov, "trainer.stop_after=1", "resume=a/${hydra:job.num}", "hydra.sweep.dir=b"],
+            cwd=tmp_path)
+    assert r.returncode == 1 and "3 stopped before their last epoch" in r.stderr, r.stderr
+    # in b, job 1 as if never started (no directory), job 2 as if stopped before its first
+    # epoch ended (a directory, no checkpoint)
+    shutil.rmtree(tmp_path / "b" / "1")
+    for name in ("best.npz", "last.npz", "metrics.csv"):
+        (tmp_path / "b" / "2" / name).unlink()
+    (tmp_path / "lone" / "deeper").mkdir(parents=True)
+    shutil.copytree(tmp_path / "b", tmp_path / "lone" / "deeper" / "b")   # without a beside it
+
+    def finish(resumed, into, a):
+        r = cli(["-m", sizes, *ov, f"resume={resumed}/${{hydra:job.num}}", f"hydra.sweep.dir={into}"],
+                cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        out = tmp_path / into
+        check_sweep(out, 3, 0)
+        assert f"resumed from {resumed}/0/last.npz at epoch 2" in (out / "0" / "runner.log").read_text()
+        for job in ("1", "2"):      # a's epoch, not epoch 0
+            log = (out / job / "runner.log").read_text()
+            assert f"resumed from {(tmp_path / a).resolve() / job / 'last.npz'} at epoch 1" in log, log
+        for job in ("0", "1", "2"):  # each job as the uninterrupted sweep's, bit for bit
+            _same_npz(out / job / "last.npz", tmp_path / "full" / job / "last.npz")
+            _same_npz(out / job / "best.npz", tmp_path / "full" / job / "best.npz")
+            assert _epochs(out / job / "metrics.csv") == _epochs(tmp_path / "full" / job / "metrics.csv")
+            s, s_full = (json.loads((d / job / "summary.json").read_text()) for d in (out, tmp_path / "full"))
+            assert s["test"] == s_full["test"] and s["val"] == s_full["val"]
+            assert s["epochs_run"] == 3
+
+    finish("b", "c", "a")
+    finish("lone/deeper/b", "c_lone", "a")          # a found where it was
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("a", "b"):                         # a found beside b, where both went
+        shutil.move(tmp_path / name, tmp_path / "elsewhere" / name)
+    finish("elsewhere/b", "c_moved", "elsewhere/a")
+
+
+def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+    from runner.sweep import RESUMED, _record_resumed, resumed_sweep
+    monkeypatch.chdir(tmp_path)            # a relative resume= is read from where the command ran
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+    (tmp_path / "plain" / "0").mkdir(parents=True)
+    a, b = (tmp_path / "a").resolve(), tmp_path / "b"
+
+    def recorded(resume):
+        _record_resumed(b, OmegaConf.create({"resume": resume, "seed": 0}))
+        return resumed_sweep(b)
+    assert recorded("a/${hydra:job.num}") == a
+    assert json.loads((b / RESUMED).read_text()) == {"relative": os.path.join("..", "a"), "absolute": str(a)}
+    assert recorded(None) is None and not (b / RESUMED).exists()   # run again, resuming nothing
+    assert recorded(f"{tmp_path}/a/${{hydra:job.num}}/last.npz") == a
+    assert recorded("a/0") is None                  # one checkpoint for every job
+    assert recorded("plain/${hydra:job.num}") is None   # not a runner sweep's directory
+    assert recorded("b/${hydra:job.num}") is None   # resumed into its own directory
+    _record_resumed(b, OmegaConf.create({"seed": 0}))   # a config without resume
+    assert not (b / RESUMED).exists()
+
+
+def test_a_job_no_sweep_of_a_chain_holds_starts_from_scratch(tmp_path):
+    # sweeps recording each other as resumed (or one itself) end the search, none found
+    from runner.sweep import RESUMED
+    from runner.tasks import _resumed_place
+    for name, other in (("x", "y"), ("y", "x"), ("z", "z")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+        (tmp_path / name / RESUMED).write_text(json.dumps({"relative": os.path.join("..", other)}))
+    assert _resumed_place(tmp_path / "x", ("1",)) is None
+    assert _resumed_place(tmp_path / "z", ("1",)) is None
+    (tmp_path / "y" / "1").mkdir()
+    (tmp_path / "y" / "1" / "last.npz").write_bytes(b"")
+    assert _resumed_place(tmp_path / "x", ("1",)) == (tmp_path / "y" / "1").resolve()
 
 
 def test_a_sweep_tables_job_directories_are_the_sweeps_own_wherever_it_is_moved(tmp_path):
