@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config import resolution_reason
-from runner.outputs import atomic_write, drawing
+from runner.outputs import atomic_write, drawing, stored_path
 from runner.rundir import MARKER, TOKEN_ENV, claimed, made_above, make_parents
 
 log = logging.getLogger("runner")
@@ -48,12 +48,13 @@ def sweep_id(sweep_dir):
     return p.read_text().strip() if p.is_file() else None
 
 
-# One JSON line per job of the sweep, entered as it starts: its number, directory and, if
-# refused, why. A hydra.sweep.subdir that does not separate the jobs (subdir=x, or
-# ${model.hidden_size} while sweeping the seed) gave two jobs one directory: the second
-# replaced the first's files, and the table said "1 jobs, 0 failed" with exit status 0.
-# Hydra hands every job of a sweep the same ${claim:...} sweep directory (runner/rundir.py),
-# so the job directories inside it are claimed here, one job each.
+# One JSON line per job of the sweep, entered as it starts: its number, directory (relative
+# to the sweep's when inside it) and, if refused, why. A hydra.sweep.subdir that does not
+# separate the jobs (subdir=x, or ${model.hidden_size} while sweeping the seed) gave two
+# jobs one directory: the second replaced the first's files, and the table said "1 jobs,
+# 0 failed" with exit status 0. Hydra hands every job of a sweep the same ${claim:...} sweep
+# directory (runner/rundir.py), so the job directories inside it are claimed here, one job
+# each.
 JOBS = ".sweep_jobs"
 
 
@@ -74,25 +75,72 @@ def _entries(sweep_dir) -> list:
     return list(found.values())
 
 
+# The sweep this one resumes (resume=<sweep>/'${hydra:job.num}'), written when it starts: a
+# job it never started, resumed by a later sweep, had nothing there and started from
+# scratch, though the sweep resumed here held its progress (runner.tasks follows this back).
+# JSON: that sweep's directory relative to this one's, for the two moved or copied together,
+# and absolute, for this one moved alone.
+RESUMED = ".sweep_resumes"
+
+
+def _record_resumed(sweep_dir, config) -> None:
+    """Write RESUMED if ``config``'s resume= names a place in a runner sweep's directory
+    through an interpolation (``A/${hydra:job.num}``), else remove an earlier sweep's."""
+    raw = OmegaConf.to_container(OmegaConf.masked_copy(config, ["resume"]), resolve=False).get("resume")
+    parts = Path(os.path.expanduser(raw)).parts if isinstance(raw, str) else ()
+    cut = next((i for i, part in enumerate(parts) if "${" in part), 0)
+    # read from where the command ran: no job has moved into its directory yet
+    earlier = Path(os.path.abspath(Path(*parts[:cut]))).resolve() if cut else None
+    here = Path(sweep_dir).resolve()
+    if earlier is None or earlier == here or not (earlier / SWEEP_ID).is_file():
+        (here / RESUMED).unlink(missing_ok=True)
+        return
+    atomic_write(here / RESUMED, json.dumps({"relative": os.path.relpath(earlier, here),
+                                             "absolute": str(earlier)}) + "\n")
+
+
+def resumed_sweep(sweep_dir):
+    """The directory of the sweep that the sweep in ``sweep_dir`` resumed (resolved), if it
+    recorded one (RESUMED) and a runner sweep's directory is there still, else None."""
+    here = Path(sweep_dir).resolve()
+    try:
+        r = json.loads((here / RESUMED).read_text())
+    except (OSError, ValueError):
+        return None
+    for p in (r.get("relative"), r.get("absolute")) if isinstance(r, dict) else ():
+        if isinstance(p, str) and (here / p / SWEEP_ID).is_file():
+            return (here / p).resolve()
+    return None
+
+
 def start_job(sweep_dir, job, out_dir, overrides=()):
     """Enter ``job`` in the sweep's JOBS; the one-line error if ``out_dir`` is another job's
     of this sweep (the job must then leave it alone), else None. Under the table's lock, so
     of two parallel jobs given one directory exactly one has it."""
     sweep_dir = Path(sweep_dir)
-    mine = str(Path(out_dir).resolve())
+    mine = Path(out_dir).resolve()
     with _locked(sweep_dir / ".sweep_results.lock"):
-        holder = next((e for e in _entries(sweep_dir) if e.get("dir") == mine and not e.get("refused")
-                       and str(e.get("job")) != str(job)), None)
+        holder = next((e for e in _entries(sweep_dir) if _entry_dir(sweep_dir.resolve(), e) == mine
+                       and not e.get("refused") and str(e.get("job")) != str(job)), None)
         refused = None
         if holder is not None:
             refused = (f"hydra.sweep.subdir gives job {job} the directory of job {holder['job']} of this "
                        f"sweep, {out_dir}; this job did not run, to keep that job's results: make the "
                        "subdir differ per job (the default is ${hydra.job.num})")
-        entry = {"sweep": sweep_id(sweep_dir), "job": job, "dir": mine, "refused": refused,
+        # relative to the sweep directory, as the table's dir column: stored absolute, a sweep
+        # moved elsewhere listed a job that left no summary at its old place
+        entry = {"sweep": sweep_id(sweep_dir), "job": job,
+                 "dir": stored_path(mine, sweep_dir.resolve()), "refused": refused,
                  "overrides": list(overrides)}
         with open(sweep_dir / JOBS, "a") as fh:
             fh.write(json.dumps(entry) + "\n")
     return refused
+
+
+def _entry_dir(sweep_dir, entry):
+    """A JOBS entry's directory, None if it names none: its ``dir`` is relative to
+    ``sweep_dir``, or absolute in a JOBS file written before (which this reads as it is)."""
+    return None if entry.get("dir") is None else Path(sweep_dir) / entry["dir"]
 
 
 def collect(sweep_dir, final=False, stopped=False) -> list:
@@ -139,7 +187,7 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
                      "error": ("no summary.json: stopped with the sweep (or it had ended "
                                "before without writing one)" if cut else
                                e.get("refused") or "the job ended without writing its summary.json"),
-                     "dir": e.get("dir")})
+                     "dir": None if e.get("dir") is None else str(_entry_dir(sweep_dir, e))})
 
     def key(r):
         ok = _scored(r)
@@ -198,8 +246,9 @@ def write_table(sweep_dir, final=False, stopped=False) -> list:
 
 def _table_dir(job_dir, sweep_dir):
     """sweep_results.csv's ``dir``: ``job_dir`` relative to ``sweep_dir`` when inside it
-    (``0``, or ``j/0`` for a nested subdir), else as it is. Resolved first: .sweep_jobs
-    holds resolved paths, and the sweep directory may be given through a symbolic link."""
+    (``0``, or ``j/0`` for a nested subdir), else as it is. Resolved first: a .sweep_jobs
+    written before its paths were relative holds resolved ones, and the sweep directory may
+    be given through a symbolic link."""
     if job_dir is None:
         return None
     try:
@@ -282,7 +331,7 @@ def discard_unused() -> None:
     JOBS, keeps it."""
     if made is None or finished is not None or _entries(made):
         return
-    for name in ("multirun.yaml", SWEEP_ID, JOBS, MARKER):
+    for name in ("multirun.yaml", SWEEP_ID, JOBS, RESUMED, MARKER):
         try:
             (made / name).unlink()
         except OSError:
@@ -402,6 +451,7 @@ class SweepTableCallback(Callback):
         sweep_dir.mkdir(exist_ok=True)
         atomic_write(sweep_dir / SWEEP_ID, uuid.uuid4().hex + "\n")
         atomic_write(sweep_dir / JOBS, "")   # an earlier sweep's jobs are not this one's
+        _record_resumed(sweep_dir, config)
         # after the directory is known to be made here: discard_unused takes it back (a
         # ${claim:...} has made it already, and the refusal left it behind)
         error = search_space_error(config)
@@ -458,7 +508,8 @@ def _record_stop(signal_name):
           f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
           # the directory quoted for the shell: "my runs/sw" split the argument in two
           f"sweep's command line with resume={shlex.quote(str(started))}/'${{hydra:job.num}}' "
-          "finishes it: each job with a last.npz continues, the others start from scratch",
+          "finishes it: each job with a last.npz continues, one without from the sweep this one "
+          "resumed where that holds its checkpoint, the others start from scratch",
           file=sys.stderr)
 
 

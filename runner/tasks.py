@@ -14,7 +14,7 @@ from runner import baselines, model as M, outputs, trainer
 from runner.config import ConfigError, check_target, user_path
 from runner.datasets import DataError, Prepared
 from runner.rundir import safe_name
-from runner.sweep import SWEEP_ID
+from runner.sweep import SWEEP_ID, resumed_sweep
 
 log = logging.getLogger("runner")
 
@@ -155,7 +155,8 @@ def _unstarted_job(resume, out_dir: Path, sweep_dir):
 
     ``resume=<sweep>/${hydra:job.num}`` continues every job of a sweep, and was refused for
     each job the sweep had not started (stopped by Ctrl-C or a time limit) or stopped before
-    its first epoch ended. Such a job has nothing to continue, so it starts from scratch.
+    its first epoch ended. Such a job has nothing to continue there, so it starts from
+    scratch, or from the sweep that sweep resumed (:func:`_resumed_place`).
     Only when the place is exactly this job's (the path ends in this job's directory
     relative to its sweep's, e.g. ``1``) inside a runner sweep's directory (one holding a
     .sweep_id), and the job directory there holds no best.npz or last.npz: a mistyped
@@ -179,6 +180,26 @@ def _unstarted_job(resume, out_dir: Path, sweep_dir):
     return earlier
 
 
+def _resumed_place(earlier, own):
+    """This job's place in the sweep ``earlier`` resumed, or the one that sweep resumed, and
+    so on: the first holding a best.npz or last.npz, else None. ``own``: the job's
+    directory relative to its sweep's.
+
+    A sweep that resumed another and was stopped too never started some of its jobs: the
+    sweep resuming it found nothing of theirs there, and started them from scratch, though
+    the sweep before held their progress. Each sweep records the one it resumed
+    (runner.sweep.RESUMED)."""
+    seen = {Path(earlier).resolve()}
+    sweep = resumed_sweep(earlier)
+    while sweep is not None and sweep not in seen:      # a loop of records ends, none found
+        seen.add(sweep)
+        place = sweep.joinpath(*own)
+        if any((place / name).exists() for name in ("best.npz", "last.npz")):
+            return place
+        sweep = resumed_sweep(sweep)
+    return None
+
+
 def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=None) -> dict:
     """``partial`` (a dict) receives the baselines early, so a failed run still reports them;
     ``begin()`` (runner.app's, with ``begin.done``) is called before anything is written (see
@@ -189,8 +210,17 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     resume = None
     if cfg.get("resume"):
         earlier = _unstarted_job(cfg.resume, out_dir, sweep_dir)
+        place = None
+        if earlier is not None:
+            own = Path(out_dir).resolve().relative_to(Path(sweep_dir).resolve()).parts
+            place = _resumed_place(earlier, own)
         if earlier is None:
             resume = _resume_path(cfg.resume)
+        elif place is not None:
+            # refused as any resume if its config differs, or its last.npz is lost
+            log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint there; "
+                        "continuing from %s, which that sweep resumed", cfg.resume, earlier, place)
+            resume = _resume_path(place)
         else:
             log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint there; "
                         "starting it from scratch", cfg.resume, earlier)

@@ -1044,6 +1044,13 @@ def test_a_multirun_refused_before_its_first_job_leaves_no_sweep_directory(tmp_p
     r = cli(["-m", "model.hiden_size=4,8", f"hydra.sweep.dir={mine}"], cwd=tmp_path)
     assert r.returncode == 1 and (mine / "notes.txt").read_text() == "keep"
 
+    (tmp_path / "earlier").mkdir()                    # with the record of a sweep it resumes
+    (tmp_path / "earlier" / ".sweep_id").write_text("earlier\n")
+    r = cli(["-m", "model.hiden_size=4,8", "resume=earlier/${hydra:job.num}", "hydra.sweep.dir=s"],
+            cwd=tmp_path)
+    assert r.returncode == 1 and "did you mean model.hidden_size?" in r.stderr, r.stderr
+    assert not (tmp_path / "s").exists()
+
 
 @pytest.mark.parametrize("column", ["load (kW)", "temp°C", "a[1]"])
 def test_a_value_hydra_cannot_parse_gets_a_quoting_that_works(tmp_path, column):
@@ -1389,6 +1396,92 @@ def test_a_moved_sweep_is_finished_by_one_resume_even_where_jobs_never_started(t
     assert r.returncode == 1 and "resume=elsewhere/sw/2: no checkpoint there" in r.stderr, r.stderr
 
 
+def test_a_stopped_sweep_that_resumed_one_is_finished_from_each_jobs_latest_progress(tmp_path):
+    # sweep a stopped, sweep b resuming it stopped too before it started (or ended an epoch
+    # of) some jobs, and sweep c resuming b: c started those jobs from scratch, though a held
+    # their progress. Same numbers, the compute wasted
+    ov = [o for o in tiny("sine", ["trainer.epochs=3"]) if not o.startswith("model.hidden_size")]
+    sizes = "model.hidden_size=4,5,6"
+    r = cli(["-m", sizes, *ov, "hydra.sweep.dir=full"], cwd=tmp_path)     # uninterrupted
+    assert r.returncode == 0, r.stderr
+    r = cli(["-m", sizes, *ov, "trainer.stop_after=1", "hydra.sweep.dir=a"], cwd=tmp_path)
+    assert r.returncode == 1 and "3 stopped before their last epoch" in r.stderr, r.stderr
+    r = cli(["-m", sizes, *ov, "trainer.stop_after=1", "resume=a/${hydra:job.num}", "hydra.sweep.dir=b"],
+            cwd=tmp_path)
+    assert r.returncode == 1 and "3 stopped before their last epoch" in r.stderr, r.stderr
+    # in b, job 1 as if never started (no directory), job 2 as if stopped before its first
+    # epoch ended (a directory, no checkpoint)
+    shutil.rmtree(tmp_path / "b" / "1")
+    for name in ("best.npz", "last.npz", "metrics.csv"):
+        (tmp_path / "b" / "2" / name).unlink()
+    (tmp_path / "lone" / "deeper").mkdir(parents=True)
+    shutil.copytree(tmp_path / "b", tmp_path / "lone" / "deeper" / "b")   # without a beside it
+
+    def finish(resumed, into, a):
+        r = cli(["-m", sizes, *ov, f"resume={resumed}/${{hydra:job.num}}", f"hydra.sweep.dir={into}"],
+                cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        out = tmp_path / into
+        check_sweep(out, 3, 0)
+        assert f"resumed from {resumed}/0/last.npz at epoch 2" in (out / "0" / "runner.log").read_text()
+        for job in ("1", "2"):      # a's epoch, not epoch 0
+            log = (out / job / "runner.log").read_text()
+            assert f"resumed from {(tmp_path / a).resolve() / job / 'last.npz'} at epoch 1" in log, log
+        for job in ("0", "1", "2"):  # each job as the uninterrupted sweep's, bit for bit
+            _same_npz(out / job / "last.npz", tmp_path / "full" / job / "last.npz")
+            _same_npz(out / job / "best.npz", tmp_path / "full" / job / "best.npz")
+            assert _epochs(out / job / "metrics.csv") == _epochs(tmp_path / "full" / job / "metrics.csv")
+            s, s_full = (json.loads((d / job / "summary.json").read_text()) for d in (out, tmp_path / "full"))
+            assert s["test"] == s_full["test"] and s["val"] == s_full["val"]
+            assert s["epochs_run"] == 3
+
+    finish("b", "c", "a")
+    finish("lone/deeper/b", "c_lone", "a")          # a found where it was
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("a", "b"):                         # a found beside b, where both went
+        shutil.move(tmp_path / name, tmp_path / "elsewhere" / name)
+    finish("elsewhere/b", "c_moved", "elsewhere/a")
+
+
+def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+    from runner.sweep import RESUMED, _record_resumed, resumed_sweep
+    monkeypatch.chdir(tmp_path)            # a relative resume= is read from where the command ran
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+    (tmp_path / "plain" / "0").mkdir(parents=True)
+    a, b = (tmp_path / "a").resolve(), tmp_path / "b"
+
+    def recorded(resume):
+        _record_resumed(b, OmegaConf.create({"resume": resume, "seed": 0}))
+        return resumed_sweep(b)
+    assert recorded("a/${hydra:job.num}") == a
+    assert json.loads((b / RESUMED).read_text()) == {"relative": os.path.join("..", "a"), "absolute": str(a)}
+    assert recorded(None) is None and not (b / RESUMED).exists()   # run again, resuming nothing
+    assert recorded(f"{tmp_path}/a/${{hydra:job.num}}/last.npz") == a
+    assert recorded("a/0") is None                  # one checkpoint for every job
+    assert recorded("plain/${hydra:job.num}") is None   # not a runner sweep's directory
+    assert recorded("b/${hydra:job.num}") is None   # resumed into its own directory
+    _record_resumed(b, OmegaConf.create({"seed": 0}))   # a config without resume
+    assert not (b / RESUMED).exists()
+
+
+def test_a_job_no_sweep_of_a_chain_holds_starts_from_scratch(tmp_path):
+    # sweeps recording each other as resumed (or one itself) end the search, none found
+    from runner.sweep import RESUMED
+    from runner.tasks import _resumed_place
+    for name, other in (("x", "y"), ("y", "x"), ("z", "z")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+        (tmp_path / name / RESUMED).write_text(json.dumps({"relative": os.path.join("..", other)}))
+    assert _resumed_place(tmp_path / "x", ("1",)) is None
+    assert _resumed_place(tmp_path / "z", ("1",)) is None
+    (tmp_path / "y" / "1").mkdir()
+    (tmp_path / "y" / "1" / "last.npz").write_bytes(b"")
+    assert _resumed_place(tmp_path / "x", ("1",)) == (tmp_path / "y" / "1").resolve()
+
+
 def test_a_sweep_tables_job_directories_are_the_sweeps_own_wherever_it_is_moved(tmp_path):
     # a job with a summary (one written before paths in it were relative among them), a
     # nested one, one entered in .sweep_jobs that left none, and one outside the sweep
@@ -1438,6 +1531,46 @@ def test_a_sweep_jobs_entry_without_a_directory_still_gets_its_row(tmp_path):
     (sw / ".sweep_jobs").write_text(json.dumps({"sweep": "this", "job": 0}) + "\n")
     write_table(sw, final=True)
     assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(sw)] == [("0", "failed", "")]
+
+
+def test_sweep_jobs_are_entered_relative_to_a_sweep_that_moves(tmp_path):
+    # .sweep_jobs held absolute paths: a sweep moved elsewhere listed a job that left no
+    # summary at its old place, and gave its directory to another job of the sweep
+    from runner.sweep import start_job
+    base = tmp_path.resolve()
+    sw, out = base / "sw", base / "out"
+    sw.mkdir()
+    (sw / ".sweep_id").write_text("this\n")
+    for job, d in ((0, sw / "0"), (1, sw / "j" / "1"), (2, out)):   # out: a subdir leading outside
+        assert start_job(sw, job, d) is None
+    entries = [json.loads(line) for line in (sw / ".sweep_jobs").read_text().splitlines()]
+    assert [e["dir"] for e in entries] == ["0", os.path.join("j", "1"), str(out)]
+    moved = base / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    shutil.move(sw, moved)
+    write_table(moved, final=True)
+    assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(moved)] == [
+        ("0", "failed", "0"), ("1", "failed", os.path.join("j", "1")), ("2", "failed", str(out))]
+    assert "job 3 the directory of job 0" in start_job(moved, 3, moved / "0")
+    assert "job 3 the directory of job 1" in start_job(moved, 3, moved / "j" / "1")
+
+
+def test_sweep_jobs_written_with_absolute_paths_are_still_read(tmp_path):
+    # the .sweep_jobs of a sweep that ran before the paths were relative
+    from runner.sweep import start_job
+    sw = tmp_path.resolve() / "sw"
+    sw.mkdir()
+    (sw / ".sweep_id").write_text("this\n")
+    (sw / ".sweep_jobs").write_text("".join(json.dumps({"sweep": "this", "job": j, "dir": str(sw / d)}) + "\n"
+                                            for j, d in ((0, "0"), (1, "j/1"))))
+    assert "job 2 the directory of job 0" in start_job(sw, 2, sw / "0")
+    assert "job 3 the directory of job 1" in start_job(sw, 3, sw / "j" / "1")
+    assert start_job(sw, 4, sw / "4") is None
+    write_table(sw, final=True)
+    nested = os.path.join("j", "1")
+    assert [(r["job"], r["status"], r["dir"]) for r in sweep_rows(sw)] == [
+        ("0", "failed", "0"), ("1", "failed", nested), ("2", "failed", "0"), ("3", "failed", nested),
+        ("4", "failed", "4")]
 
 
 def test_only_a_sweep_jobs_own_place_without_a_checkpoint_starts_from_scratch(tmp_path):
