@@ -386,6 +386,9 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
             raise ConfigError(f"data.inputs={given}: the checkpoint's model was trained with "
                               f"data.inputs={trained}, and an evaluation reads those columns (the "
                               "same, in that order; data.path=FILE names another file holding them)")
+        # the checkpoint's own list: the evaluation reads those columns, so it was not "not
+        # used" (the warning read as if they were left out)
+        ignored = [o for o in ignored if trainer._override_key(o) != "data.inputs"]
     cfg = evaluated_config(cfg, saved, overrides)
     if "data" not in saved:
         # validate() let data=csv's required keys wait for the checkpoint's data config; one

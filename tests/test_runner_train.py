@@ -2040,6 +2040,26 @@ def test_an_evaluation_refuses_other_inputs_than_the_checkpoints(tmp_path, covar
                           "'a'] (the same columns in the same order are needed)"), s["error"]
 
 
+def test_an_evaluation_given_the_checkpoints_own_inputs_does_not_call_them_unused(tmp_path, covariate_csv,
+                                                                                   caplog):
+    # data.inputs=[a,b] as the checkpoint's was logged "not used", though the evaluation reads
+    # those very columns; the settings it does not use are still named
+    import logging
+    p, _, _ = covariate_csv
+    out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a,b]"]), "trained")
+    from runner.tasks import evaluate
+    for k, (extra, unused) in enumerate(((["data.inputs=[a,b]"], ["data=csv"]),
+                                         (["data.inputs=[a,b]", "seed=5"], ["data=csv", "seed=5"]),
+                                         (["data.inputs=[a,b]", "data.column=a"], ["data=csv", "data.column=a"]))):
+        ov = ["train=false", f"ckpt_path={out}", "data=csv", *extra, "plots=false", "quiet=true"]
+        (tmp_path / f"eval{k}").mkdir()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="runner"):
+            assert evaluate(compose(ov), tmp_path / f"eval{k}", overrides=ov)["status"] == "ok"
+        warned = [r.getMessage() for r in caplog.records if "not used: " in r.getMessage()]
+        assert [w.split("not used: ")[1].split() for w in warned] == [unused], warned
+
+
 @pytest.mark.parametrize("entry", [{"name": "a", "mean": 1.0, "std": 0.0}, {"name": "a", "mean": "x", "std": 1.0},
                                    {"mean": 1.0, "std": 1.0}, "a", {"name": 5, "mean": 1.0, "std": 1.0},
                                    {"name": "a", "mean": True, "std": 1.0}, {"name": "a", "mean": math.nan, "std": 1.0},
