@@ -1778,6 +1778,62 @@ def test_a_quoting_hint_for_a_later_value_after_one_quoting_cannot_save():
     assert hint.endswith("quotes: 'data.time_column=\"load (kW)\"'"), hint
 
 
+def test_a_list_setting_given_one_name_gets_a_hint_whose_brackets_work(tmp_path):
+    # data.inputs=temp ended in OmegaConf's "str is not a ListConfig, list or tuple", which
+    # named the key but not the brackets a list is written in
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("t,y,temp\n" + "".join(f"{i},{np.sin(i / 3):.4f},{np.cos(i / 5):.4f}\n"
+                                                for i in range(120)))
+    ov = tiny("csv", [f"data.path={csv_path}", "data.column=y", f"hydra.run.dir={tmp_path / 'r'}"])
+    r = cli(ov + ["data.inputs=temp"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    last = r.stderr.rstrip().splitlines()[-1]
+    assert last == "hint: data.inputs=temp: data.inputs is a list, written in brackets: 'data.inputs=[temp]'", \
+        r.stderr
+    r = cli(ov + shlex.split(last.rsplit(": ", 1)[1]))     # as a shell would pass it
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["data"]["inputs"] == ["temp"]
+
+
+def test_the_list_hint_for_null_a_sweep_and_a_name_that_needs_quotes():
+    # each suggestion, as a shell passes it, parses in Hydra's own parser to the list meant
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import list_hint, quoting_hint
+    parse = OverridesParser.create().parse_override
+
+    def suggested(hint):
+        return [shlex.split(q)[0] for q in re.findall(r"'[^']*'", hint)]
+    hint = list_hint(["data=csv", "data.inputs=null"])
+    assert hint == "data.inputs=null: data.inputs is a list; [] for none: 'data.inputs=[]'"
+    assert [parse(q).value() for q in suggested(hint)] == [[]]
+    hint = list_hint(["-m", "data=csv", "data.inputs=temp,hour"])
+    assert hint.startswith("data.inputs=temp,hour: data.inputs is a list, written in brackets: "), hint
+    one, each = suggested(hint)
+    assert parse(one).value() == ["temp", "hour"]
+    assert [list(v) for v in parse(each).value().list] == [["temp"], ["hour"]]
+    assert parse(each).is_sweep_override()
+    # data.inputs=temp (C) was told to quote the value, 'data.inputs="temp (C)"', which the
+    # list refused in turn (a string): quoted, and in brackets
+    for value, names in (("temp (C)", ["temp (C)"]), ("temp (C),hour", ["temp (C)", "hour"])):
+        hint = quoting_hint(["data=csv", f"data.inputs={value}"])
+        assert hint is not None and "in brackets (data.inputs is a list)" in hint, hint
+        q, = suggested(hint.rsplit("quotes: ", 1)[1])
+        assert parse(q).value() == names
+    # a str setting quoted as before
+    assert quoting_hint(["data=csv", "data.column=temp (C)"]).endswith("quotes: 'data.column=\"temp (C)\"'")
+
+
+@pytest.mark.parametrize("argv", [["data=csv", "data.column=temp"], ["data=csv", "data.inputs=[temp]"],
+                                  ["data=csv", "-m", "data.inputs=[],[temp]"], ["data.inputs=temp"],
+                                  ["--config-dir=/nonexistent", "data=csv", "data.inputs=temp"],
+                                  ["data=csv", "model.hidden_size=4"]])
+def test_no_list_hint_where_the_key_is_no_list_or_its_value_is_one(argv):
+    # a str key; lists (and a sweep over lists); data=sine, which has no data.inputs (the
+    # unknown-key hint's); a config from elsewhere, which conf/ cannot speak for
+    from runner.cli import list_hint
+    assert list_hint(argv) is None
+
+
 def test_a_stopped_sweep_lists_a_refused_job_as_failed_with_its_reason(tmp_path):
     # stopped, a job that left no summary is interrupted; one the sweep refused (another
     # job's directory) did not run at all, and stays failed with the refusal
