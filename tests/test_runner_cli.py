@@ -821,6 +821,43 @@ def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
                                                  "persistence_rmse": "2.0", "ar_rmse": "1.5", "ar_order": "3"}
 
 
+def test_a_sweep_over_inputs_tables_the_arx_baseline_of_each_job_with_inputs(tmp_path):
+    """sweep_results.csv had AR's columns only, so a job with data.inputs was set beside the
+    series-alone baseline: arx_rmse and arx_order are ARX's (refitted here with numpy's
+    lstsq, apart from runner.baselines), empty for a job without inputs."""
+    from runner.datasets import CSVSeries
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(400)
+    y = np.r_[np.zeros(2), a[:-2]] + 0.1 * rng.standard_normal(400)
+    p = tmp_path / "cov.csv"
+    p.write_text("t,y,a\n" + "".join(f"{i},{float(y[i])!r},{float(a[i])!r}\n" for i in range(400)))
+    r = cli(["-m", *tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[],[a]",
+                                 "trainer.epochs=1", f"hydra.sweep.dir={tmp_path / 'sw'}"])])
+    assert r.returncode == 0, r.stderr
+    rows = {r["overrides"].split()[-1]: r for r in sweep_rows(tmp_path / "sw")}
+    assert set(rows) == {"data.inputs=[]", "data.inputs=[a]"}, list(rows)
+    plain, row = rows["data.inputs=[]"], rows["data.inputs=[a]"]
+    assert plain["arx_rmse"] == plain["arx_order"] == "" and plain["ar_rmse"]
+
+    data = CSVSeries(p, "y", inputs=["a"], window=8).load()
+
+    def design(x, k):                    # [1, the series' and a's last k values]
+        return np.hstack([np.ones((len(x), 1)), x[:, -k:, :2].reshape(len(x), -1).astype(np.float64)])
+    fits = []
+    for k in range(1, 9):
+        coef = np.linalg.lstsq(design(data.train.x, k), data.train.y.astype(np.float64), rcond=None)[0]
+        val = np.sqrt(np.mean((design(data.val.x, k) @ coef - data.val.y) ** 2))
+        fits.append((val, k, np.sqrt(np.mean((design(data.test.x, k) @ coef - data.test.y) ** 2)) * data.std))
+    _, order, rmse = min(fits, key=lambda f: f[0])
+    assert int(row["arx_order"]) == order
+    assert float(row["arx_rmse"]) == pytest.approx(rmse, rel=1e-9)
+    # and the job's summary.json, which the table is read from, says the same
+    s = json.loads((tmp_path / "sw" / row["dir"] / "summary.json").read_text())
+    assert s["baselines"]["arx"] == {**s["baselines"]["arx"], "rmse": float(row["arx_rmse"]), "order": order}
+    md = (tmp_path / "sw" / "sweep_results.md").read_text()
+    assert "| ar_rmse | ar_order | arx_rmse | arx_order |" in md
+
+
 def test_sweep_table_md_shows_five_significant_digits(tmp_path):
     """The markdown table rounds RMSEs to 5 significant digits: two jobs 0.123456 and
     0.123471 apart in the 4th must stay apart to be ranked by eye."""
