@@ -553,10 +553,9 @@ def _read_csv_column(p, column, time_column, inputs=()):
                 continue
             if blank:
                 # a row after it: the blank line was a row whose cells are missing, as an
-                # empty cell is (skipped, "1, 2, <blank>, 4" read as [1, 2, 4], gap closed)
-                raise DataError(f"{p.name} line {blank[0]}: missing value in column {column!r} "
-                                f"({blank[1]}; gaps are not filled silently; fill or drop "
-                                "them first)")
+                # empty cell is (skipped, "1, 2, <blank>, 4" read as [1, 2, 4], gap closed);
+                # every column read is missing there, the inputs' too
+                raise _missing(f"{p.name} line {blank[0]}", [name for _, name in cells], blank[1])
             if len(fields) != len(header):
                 # which field is which would be a guess (a stray or unquoted comma, a cell
                 # left out, a line cut short), so the value taken could be another column's
@@ -571,6 +570,11 @@ def _read_csv_column(p, column, time_column, inputs=()):
                 except ValueError:
                     v = math.nan
                 if not math.isfinite(v) or "_" in text:    # float() reads 1_000 as 1000
+                    if _is_gap(text):
+                        # each input's gap in the row as well: a row of "5,,," named the target's
+                        # alone, and the next run then stopped at the input's
+                        raise _missing(f"{p.name} {_where(start, end)}",
+                                       [n for j, n in cells if _is_gap(fields[j].strip())])
                     _refuse_value(text, name, f"{p.name} {_where(start, end)}")
                 values.append(v)
             if stamps is not None:
@@ -600,11 +604,24 @@ def _where(start, end):
         f"lines {start}-{end} (one row: a quoted field spans them; a quote left open?)")
 
 
+def _is_gap(text):
+    """Whether a (stripped) cell is how files write a gap: empty, NaN, NA, null, ..."""
+    return text == "" or text.lower() in MISSING
+
+
+def _missing(where, columns, what=None):
+    """The DataError for a row whose ``columns`` have no value; ``what``: how the row looks
+    (a blank line)."""
+    named = (f"value in column {columns[0]!r}" if len(columns) == 1 else
+             f"values in columns {', '.join(map(repr, columns))}")
+    return DataError(f"{where}: missing {named} ({what + '; ' if what else ''}gaps are not filled "
+                     "silently; fill or drop them first)")
+
+
 def _refuse_value(text, column, where):
     """The DataError for a value cell that is not a finite number written plainly."""
-    if text == "" or text.lower() in MISSING:
-        raise DataError(f"{where}: missing value in column {column!r} (gaps are not filled "
-                        "silently; fill or drop them first)")
+    if _is_gap(text):
+        raise _missing(where, [column])
     try:
         if "_" in text:     # float() reads 1_000 as 1000, Python's literal grammar
             raise ValueError(text)

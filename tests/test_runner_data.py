@@ -1465,6 +1465,27 @@ def test_a_bad_cell_in_an_input_column_is_named_by_line_as_the_targets(tmp_path,
     assert str(e.value) == error
 
 
+@pytest.mark.parametrize("row, time_column, missing", [
+    ("", None, "values in columns 'y', 'b', 'a' (a blank line; "),     # the inputs in their order
+    ("", "t", "values in columns 'y', 'b', 'a' (a blank line; "),
+    (",,,", "t", "values in columns 'y', 'b', 'a' (an empty row; "),
+    ("3,,,", "t", "values in columns 'y', 'b', 'a' ("),                 # only the time stamp
+    ("3,NaN,2.0, NA", None, "values in columns 'y', 'b' ("),
+    ("3,3.5,,null", "t", "values in columns 'b', 'a' ("),
+    ("3,3.5,,1.0", "t", "value in column 'a' ("),
+    ("3,,abc,1.0", "t", "value in column 'y' ("),                      # gaps named, not the other error
+])
+def test_a_row_missing_values_names_every_column_read_that_misses_one(tmp_path, row, time_column, missing):
+    # a blank line among rows with data.inputs said "missing value in column 'y'", naming
+    # the target alone though the inputs' cells are missing as well
+    rows = [f"{i},{i + 0.5},{i * 2.0},{i % 3}" for i in range(20)]
+    rows[3] = row                    # line 5: the header is line 1
+    with pytest.raises(DataError) as e:
+        CSVSeries(write(tmp_path, "t,y,a,b\n" + "\n".join(rows) + "\n"), "y", time_column,
+                  inputs=["b", "a"]).series()
+    assert str(e.value) == f"s.csv line 5: missing {missing}gaps are not filled silently; fill or drop them first)"
+
+
 @pytest.mark.parametrize("inputs, error", [
     (["y"], "data.inputs: 'y' is data.column: the inputs are other columns, read beside the target"),
     (["a", "t"], "data.inputs: 't' is data.time_column: the inputs are other columns, read beside the target"),
