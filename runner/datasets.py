@@ -121,8 +121,11 @@ class SeriesDataset:
         """What to do about a NaN or inf in the series, for the error that refuses it."""
         return "fill or drop them first"
 
-    @staticmethod
-    def _check_float32(z, values, labels, mean, std, given, val_start, test_start, name=None):
+    def _place(self, i, labels) -> str:
+        """Where value ``i`` of the series is, for an error that names it: its label."""
+        return str(labels[i])
+
+    def _check_float32(self, z, values, labels, mean, std, given, val_start, test_start, name=None):
         """Refuse a normalised value that float32, in which the windows are held, cannot:
         a test part 1e40 times the training part's scale, or an evaluation on data in other
         units than the checkpoint's. It became inf, and the run reported an infinite test
@@ -138,7 +141,8 @@ class SeriesDataset:
         hint = ("is this series in the units the checkpoint was trained on?" if given else
                 "the series' parts must be on one scale")
         of = f" of input {name!r}" if name is not None else ""
-        raise DataError(f"the value {float(values[i])!r}{of} at {labels[i]} (the {part} part) lies "
+        at = self._place(i, labels)
+        raise DataError(f"the value {float(values[i])!r}{of} at {at} (the {part} part) lies "
                         f"{abs(z[i]):.3g} standard deviations from {whose} mean (mean {mean:.6g}, std "
                         f"{std:.6g}), past float32's range, in which the model reads its windows: {hint}")
 
@@ -192,7 +196,7 @@ class SeriesDataset:
             i = int(bad[0])
             whose = "the series" if name is None else f"input {name!r}"
             raise DataError(f"{whose} has {len(bad)} non-finite value{'s' * (len(bad) > 1)}, "
-                            f"the first {values[i]} at {labels[i]}: {self.non_finite_hint()}")
+                            f"the first {values[i]} at {self._place(i, labels)}: {self.non_finite_hint()}")
 
     def _input_series(self, inputs, n, source):
         """``series()``'s inputs as ``{name: (n,) float64}``, refused unless one value per step."""
@@ -412,6 +416,12 @@ def read_csv_column(path, column, time_column=None):
 def read_csv(path, column, time_column=None, inputs=()):
     """``(values (N,), labels, input values (N, len(inputs)))``: the ``column`` and each of
     the ``inputs`` columns beside it, every cell checked alike, with errors that say what to fix."""
+    return _read_csv(path, column, time_column, inputs)[:3]
+
+
+def _read_csv(path, column, time_column=None, inputs=()):
+    """read_csv's three items and a fourth, the file's line of each row (1-based, the header
+    line 1), for an error about a value found later."""
     if isinstance(inputs, str):
         # a bare name iterated as its letters: data.inputs=temp meant [temp]
         raise DataError(f"data.inputs={inputs!r}: expected a list of column names, [{inputs}]")
@@ -593,7 +603,7 @@ def _read_csv_column(p, column, time_column, inputs=()):
     else:
         labels = [str(i) for i in range(len(lines))]
     table = np.array(values).reshape(len(lines), len(cells))
-    return table[:, 0].copy(), labels, table[:, 1:].copy()
+    return table[:, 0].copy(), labels, table[:, 1:].copy(), lines
 
 
 def _where(start, end):
@@ -887,10 +897,19 @@ class CSVSeries(SeriesDataset):
         super().__init__(**kw)
         self.path, self.column, self.time_column = path, column, time_column
         self.inputs = inputs
+        self._lines = None        # the file's line of each row, once series() has read it
+
+    def _place(self, i, labels) -> str:
+        # without a time_column the labels are row numbers 0, 1, ...: the file's line
+        # instead, as every error about a cell names it
+        if self.time_column or getattr(self, "_lines", None) is None:
+            return super()._place(i, labels)
+        return f"{user_path(self.path).name} line {self._lines[i]}"
 
     def series(self):
         """``(values, labels)``, and with ``inputs`` a third item, ``{name: values}``."""
-        values, labels, more = read_csv(self.path, self.column, self.time_column, self.inputs)
+        values, labels, more, self._lines = _read_csv(self.path, self.column, self.time_column,
+                                                      self.inputs)
         if not self.inputs:
             return values, labels
         return values, labels, {name: more[:, i] for i, name in enumerate(self.inputs)}
