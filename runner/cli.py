@@ -272,8 +272,8 @@ def quoting_hint(argv):
         key, value = m.groups()
         items = re.fullmatch(r"\[([^\[\]{}'\"]*)\]", value)
         inner = items.group(1) if items else None
-        mistyped = re.match(r"\s*([\[{]|(choice|range|interval|sort|shuffle|tag|glob|int|float|str|bool)\s*\()",
-                            value)
+        mistyped = re.match(
+            r"\s*([\[{]|(choice|range|interval|sort|shuffle|tag|glob|int|float|str|bool)\s*\()", value)
         if (inner is None and not mistyped and re.fullmatch(r"[^\[\]{}'\"]*", value)
                 and key.lstrip("+") in _list_keys(argv)):
             # data.inputs=temp (C): quoted alone, the name was a string, which the list refused
