@@ -52,7 +52,7 @@ if __name__ == "__main__":
         print(f"error: {key}: cannot be resolved: {resolution_reason(exc)}", file=sys.stderr)
         sys.exit(1)
     except SystemExit as exc:    # Hydra's error said what it could not find, not what to install,
-        failed = exc.code not in (0, None)  # which key was meant, where it came from, quoting or brackets
+        failed = exc.code not in (0, None)  # which key was meant, where it came from, or quoting
         argv, refused = sys.argv[1:], failed and not app.runs_begun   # by Hydra, not a run
         hint = failed and (missing_plugin_hint(argv) or unknown_key_hint(argv)
                            or (refused and (quoting_hint(argv) or list_hint(argv)

@@ -106,7 +106,7 @@ def fit_baselines(data: Prepared):
     if data.task != "forecast":
         return baselines.evaluate(data), None
     ar, arx = baselines.best_ar(data), baselines.best_arx(data)
-    return baselines.evaluate(data, ar, arx), ("ARX", *arx) if arx else ("AR", *ar)
+    return baselines.evaluate(data, ar, arx), (("ARX", *arx) if arx else ("AR", *ar))
 
 
 def _linear_forecast(data: Prepared, fit):
