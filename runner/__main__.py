@@ -16,8 +16,8 @@ try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run t
 
     from runner import app
     from runner.app import main
-    from runner.cli import (argv_error, experiment_hint, interval_hint, missing_plugin_hint,
-                            quoting_hint, unknown_key_hint)
+    from runner.cli import (argv_error, experiment_hint, interval_hint, list_hint,
+                            missing_plugin_hint, quoting_hint, unknown_key_hint)
     from runner.config import resolution_reason
     from runner.sweep import discard_unused, exit_status, record_stop
 except KeyboardInterrupt as exc:  # as after it, without Python's traceback through the imports
@@ -55,8 +55,8 @@ if __name__ == "__main__":
         failed = exc.code not in (0, None)  # which key was meant, where it came from, or quoting
         argv, refused = sys.argv[1:], failed and not app.runs_begun   # by Hydra, not a run
         hint = failed and (missing_plugin_hint(argv) or unknown_key_hint(argv)
-                           or (refused and (quoting_hint(argv) or experiment_hint(argv)
-                                            or interval_hint(argv))))
+                           or (refused and (quoting_hint(argv) or list_hint(argv)
+                                            or experiment_hint(argv) or interval_hint(argv))))
         if failed:
             discard_unused()     # a multirun refused before its first job leaves no directory
         if hint:

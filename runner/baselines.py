@@ -129,16 +129,17 @@ def predict_arx(coef, x, channels):
     return _arx_design(x, (coef.shape[0] - 1) // channels, channels) @ coef
 
 
-def evaluate(data: Prepared, ar=None) -> dict:
-    """Test-split scores of every baseline that applies to this dataset. ``ar``: the
-    ``(order, coef)`` best_ar(data) returned, where the caller has it already."""
+def evaluate(data: Prepared, ar=None, arx=None) -> dict:
+    """Test-split scores of every baseline that applies to this dataset. ``ar``, ``arx``:
+    the ``(order, coef)`` best_ar(data) and best_arx(data) returned, where the caller has
+    them already."""
     out = {}
     if data.task == "forecast":
         h = data.output_size
         out["persistence"] = scores(np.repeat(persistence(data.test.x), h, axis=1), data.test.y, data.std)
         order, coef = ar or best_ar(data)
         out["ar"] = dict(scores(predict_ar(coef, data.test.x), data.test.y, data.std), order=order)
-        arx = best_arx(data)
+        arx = arx or best_arx(data)
         if arx is not None:
             order, coef = arx
             pred = predict_arx(coef, data.test.x, 1 + len(data.input_stats))

@@ -5,9 +5,10 @@ traceback or advice that does not fit the runner (``argv_error`` answers those f
 config group set to a non-name, a name leading out of outputs/, a search of no trials,
 two modes at once, a run directory that is a file, joblib's n_jobs=0, and a run directory
 key that does not resolve); when it has refused, ``missing_plugin_hint``,
-``unknown_key_hint``, ``experiment_hint``, ``quoting_hint`` and ``interval_hint`` add a
-line saying what to install, which key was meant, which of an experiment's options was
-replaced, how to quote a value or which sweeper takes interval().
+``unknown_key_hint``, ``experiment_hint``, ``quoting_hint``, ``list_hint`` and
+``interval_hint`` add a line saying what to install, which key was meant, which of an
+experiment's options was replaced, how to quote a value, that a list is written in
+brackets or which sweeper takes interval().
 ``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
@@ -270,19 +271,27 @@ def quoting_hint(argv):
             pass
         key, value = m.groups()
         items = re.fullmatch(r"\[([^\[\]{}'\"]*)\]", value)
-        if items and items.group(1).strip():
+        inner = items.group(1) if items else None
+        mistyped = re.match(
+            r"\s*([\[{]|(choice|range|interval|sort|shuffle|tag|glob|int|float|str|bool)\s*\()", value)
+        if (inner is None and not mistyped and re.fullmatch(r"[^\[\]{}'\"]*", value)
+                and key.lstrip("+") in _list_keys(argv)):
+            # data.inputs=temp (C): quoted alone, the name was a string, which the list refused
+            # in turn ("str is not a ListConfig"); its items go in brackets
+            inner = value
+        if inner is not None and inner.strip():
             # one list whose names need quotes (data.inputs=[temp (C),hour]): each item that
             # does not parse alone is quoted inside the brackets, not the list
-            quoted = f"{key}=[{','.join(_quoted_item(parser, i) for i in items.group(1).split(','))}]"
+            quoted = f"{key}=[{','.join(_quoted_item(parser, i) for i in inner.split(','))}]"
             try:
                 parser.parse_override(quoted)
             except Exception:
                 continue
+            where = "" if items else f", in brackets ({key.lstrip('+')} is a list),"
             return (f"{arg}: Hydra reads characters such as ( ) [ ] , and non-ASCII letters in a "
-                    f"list's item as its syntax; quote each such item for Hydra inside the "
+                    f"list's item as its syntax; quote each such item for Hydra{where} inside the "
                     f"shell's quotes: {shlex.quote(quoted)}")
-        if re.match(r"\s*([\[{]|(choice|range|interval|sort|shuffle|tag|glob|int|float|str|bool)\s*\()",
-                    value):
+        if mistyped:
             continue       # a list, dict or sweep mistyped: quoted, it would be a string
         for q in "\"'":
             if q in value:
@@ -296,6 +305,91 @@ def quoting_hint(argv):
                     f"value as its syntax; quote the value for Hydra inside the shell's quotes: "
                     f"{shlex.quote(quoted)}")
     return None
+
+
+def list_hint(argv):
+    """How to write a list setting given a value that is not a list (``data.inputs=temp``, or
+    ``-m data.inputs=temp,hour``), else None.
+
+    OmegaConf's refusal ("Invalid value assigned: str is not a ListConfig, list or tuple",
+    or "field 'data.inputs' is not Optional" for null) names the key but not the brackets a
+    list is written in. (A value Hydra cannot parse at all is quoting_hint's.)
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    parser = OverridesParser.create()
+    lists = None
+    for arg in argv:
+        m = re.fullmatch(r"(\+{0,2}[\w./@-]+)=(.*)", arg, re.S)
+        if not m:
+            continue
+        try:
+            value = parser.parse_override(arg).value()
+        except Exception:
+            continue
+        key, text = m.groups()
+        if value is None:
+            suggested = f"{key}=[]"
+        elif isinstance(value, (str, int, float, bool)):
+            suggested = f"{key}=[{text}]"
+        elif (isinstance(value, ChoiceSweep) and value.simple_form
+              and re.fullmatch(r"[^\[\]{}()'\",]+(,[^\[\]{}()'\",]+)+", text)):
+            # -m data.inputs=temp,hour: a sweep over single names, each refused as not a list
+            suggested = f"{key}=[{text}]"
+        else:
+            continue           # a list, a dict, or a sweep of them
+        if lists is None:
+            lists = _list_keys(argv)      # composed once, and only for a value not a list
+        name = key.lstrip("+")
+        if name not in lists:
+            continue
+        if value is None:
+            return f"{arg}: {name} is a list; [] for none: {shlex.quote(suggested)}"
+        if isinstance(value, ChoiceSweep):
+            sweep = ",".join(f"[{i}]" for i in text.split(","))
+            return (f"{arg}: {name} is a list, written in brackets: {shlex.quote(suggested)} for "
+                    f"one list of these, {shlex.quote(f'{key}={sweep}')} for a sweep over them one "
+                    "at a time")
+        return f"{arg}: {name} is a list, written in brackets: {shlex.quote(suggested)}"
+    return None
+
+
+def _list_keys(argv) -> set:
+    """The dotted keys that hold a list (``data.inputs`` with ``data=csv``) in the config
+    ``python -m runner`` composes with the group options ``argv`` chooses; none for a config
+    from elsewhere (--config-dir and the like: conf/ cannot speak for it) or one that does
+    not compose. Each override is parsed alone: one Hydra cannot parse is left out."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+    try:
+        args = get_args_parser().parse_args(argv)
+    except BaseException:      # argparse exits with its own message
+        return set()
+    if args.config_dir or args.config_path or args.config_name:
+        return set()
+    parser = OverridesParser.create()
+    groups = {p.name for p in Path(config_dir()).iterdir() if p.is_dir()}
+    choices = []
+    for line in args.overrides:
+        try:
+            o = parser.parse_override(line)
+        except Exception:
+            continue
+        if o.type == OverrideType.CHANGE and o.key_or_group in groups and not o.is_sweep_override():
+            choices.append(line)
+    try:
+        cfg = OmegaConf.to_container(_composed(choices), resolve=False)
+    except Exception:          # whatever Hydra refuses here, it says itself
+        return set()
+    out, stack = set(), [("", cfg)]
+    while stack:
+        at, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((f"{at}.{k}" if at else str(k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            out.add(at)
+    return out
 
 
 def _quoted_item(parser, item):

@@ -121,8 +121,11 @@ class SeriesDataset:
         """What to do about a NaN or inf in the series, for the error that refuses it."""
         return "fill or drop them first"
 
-    @staticmethod
-    def _check_float32(z, values, labels, mean, std, given, val_start, test_start, name=None):
+    def _place(self, i, labels) -> str:
+        """Where value ``i`` of the series is, for an error that names it: its label."""
+        return str(labels[i])
+
+    def _check_float32(self, z, values, labels, mean, std, given, val_start, test_start, name=None):
         """Refuse a normalised value that float32, in which the windows are held, cannot:
         a test part 1e40 times the training part's scale, or an evaluation on data in other
         units than the checkpoint's. It became inf, and the run reported an infinite test
@@ -138,7 +141,8 @@ class SeriesDataset:
         hint = ("is this series in the units the checkpoint was trained on?" if given else
                 "the series' parts must be on one scale")
         of = f" of input {name!r}" if name is not None else ""
-        raise DataError(f"the value {float(values[i])!r}{of} at {labels[i]} (the {part} part) lies "
+        at = self._place(i, labels)
+        raise DataError(f"the value {float(values[i])!r}{of} at {at} (the {part} part) lies "
                         f"{abs(z[i]):.3g} standard deviations from {whose} mean (mean {mean:.6g}, std "
                         f"{std:.6g}), past float32's range, in which the model reads its windows: {hint}")
 
@@ -192,7 +196,7 @@ class SeriesDataset:
             i = int(bad[0])
             whose = "the series" if name is None else f"input {name!r}"
             raise DataError(f"{whose} has {len(bad)} non-finite value{'s' * (len(bad) > 1)}, "
-                            f"the first {values[i]} at {labels[i]}: {self.non_finite_hint()}")
+                            f"the first {values[i]} at {self._place(i, labels)}: {self.non_finite_hint()}")
 
     def _input_series(self, inputs, n, source):
         """``series()``'s inputs as ``{name: (n,) float64}``, refused unless one value per step."""
@@ -412,6 +416,12 @@ def read_csv_column(path, column, time_column=None):
 def read_csv(path, column, time_column=None, inputs=()):
     """``(values (N,), labels, input values (N, len(inputs)))``: the ``column`` and each of
     the ``inputs`` columns beside it, every cell checked alike, with errors that say what to fix."""
+    return _read_csv(path, column, time_column, inputs)[:3]
+
+
+def _read_csv(path, column, time_column=None, inputs=()):
+    """read_csv's three items and a fourth, the file's line of each row (1-based, the header
+    line 1), for an error about a value found later."""
     if isinstance(inputs, str):
         # a bare name iterated as its letters: data.inputs=temp meant [temp]
         raise DataError(f"data.inputs={inputs!r}: expected a list of column names, [{inputs}]")
@@ -553,10 +563,9 @@ def _read_csv_column(p, column, time_column, inputs=()):
                 continue
             if blank:
                 # a row after it: the blank line was a row whose cells are missing, as an
-                # empty cell is (skipped, "1, 2, <blank>, 4" read as [1, 2, 4], gap closed)
-                raise DataError(f"{p.name} line {blank[0]}: missing value in column {column!r} "
-                                f"({blank[1]}; gaps are not filled silently; fill or drop "
-                                "them first)")
+                # empty cell is (skipped, "1, 2, <blank>, 4" read as [1, 2, 4], gap closed);
+                # every column read is missing there, the inputs' too
+                raise _missing(f"{p.name} line {blank[0]}", [name for _, name in cells], blank[1])
             if len(fields) != len(header):
                 # which field is which would be a guess (a stray or unquoted comma, a cell
                 # left out, a line cut short), so the value taken could be another column's
@@ -571,6 +580,11 @@ def _read_csv_column(p, column, time_column, inputs=()):
                 except ValueError:
                     v = math.nan
                 if not math.isfinite(v) or "_" in text:    # float() reads 1_000 as 1000
+                    if _is_gap(text):
+                        # each input's gap in the row as well: a row of "5,,," named the target's
+                        # alone, and the next run then stopped at the input's
+                        raise _missing(f"{p.name} {_where(start, end)}",
+                                       [n for j, n in cells if _is_gap(fields[j].strip())])
                     _refuse_value(text, name, f"{p.name} {_where(start, end)}")
                 values.append(v)
             if stamps is not None:
@@ -589,7 +603,7 @@ def _read_csv_column(p, column, time_column, inputs=()):
     else:
         labels = [str(i) for i in range(len(lines))]
     table = np.array(values).reshape(len(lines), len(cells))
-    return table[:, 0].copy(), labels, table[:, 1:].copy()
+    return table[:, 0].copy(), labels, table[:, 1:].copy(), lines
 
 
 def _where(start, end):
@@ -600,11 +614,24 @@ def _where(start, end):
         f"lines {start}-{end} (one row: a quoted field spans them; a quote left open?)")
 
 
+def _is_gap(text):
+    """Whether a (stripped) cell is how files write a gap: empty, NaN, NA, null, ..."""
+    return text == "" or text.lower() in MISSING
+
+
+def _missing(where, columns, what=None):
+    """The DataError for a row whose ``columns`` have no value; ``what``: how the row looks
+    (a blank line)."""
+    named = (f"value in column {columns[0]!r}" if len(columns) == 1 else
+             f"values in columns {', '.join(map(repr, columns))}")
+    return DataError(f"{where}: missing {named} ({what + '; ' if what else ''}gaps are not filled "
+                     "silently; fill or drop them first)")
+
+
 def _refuse_value(text, column, where):
     """The DataError for a value cell that is not a finite number written plainly."""
-    if text == "" or text.lower() in MISSING:
-        raise DataError(f"{where}: missing value in column {column!r} (gaps are not filled "
-                        "silently; fill or drop them first)")
+    if _is_gap(text):
+        raise _missing(where, [column])
     try:
         if "_" in text:     # float() reads 1_000 as 1000, Python's literal grammar
             raise ValueError(text)
@@ -870,10 +897,19 @@ class CSVSeries(SeriesDataset):
         super().__init__(**kw)
         self.path, self.column, self.time_column = path, column, time_column
         self.inputs = inputs
+        self._lines = None        # the file's line of each row, once series() has read it
+
+    def _place(self, i, labels) -> str:
+        # without a time_column the labels are row numbers 0, 1, ...: the file's line
+        # instead, as every error about a cell names it
+        if self.time_column or getattr(self, "_lines", None) is None:
+            return super()._place(i, labels)
+        return f"{user_path(self.path).name} line {self._lines[i]}"
 
     def series(self):
         """``(values, labels)``, and with ``inputs`` a third item, ``{name: values}``."""
-        values, labels, more = read_csv(self.path, self.column, self.time_column, self.inputs)
+        values, labels, more, self._lines = _read_csv(self.path, self.column, self.time_column,
+                                                      self.inputs)
         if not self.inputs:
             return values, labels
         return values, labels, {name: more[:, i] for i, name in enumerate(self.inputs)}

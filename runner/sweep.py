@@ -35,7 +35,8 @@ from runner.rundir import MARKER, TOKEN_ENV, claimed, made_above, make_parents
 log = logging.getLogger("runner")
 
 COLUMNS = ("job", "status", "overrides", "val_rmse", "test_rmse", "test_mae",
-           "persistence_rmse", "ar_rmse", "ar_order", "params", "epochs", "seconds", "error", "dir")
+           "persistence_rmse", "ar_rmse", "ar_order", "arx_rmse", "arx_order", "params", "epochs",
+           "seconds", "error", "dir")
 
 
 # Written by the callback when a sweep starts; each job copies it into its summary, so a
@@ -175,6 +176,9 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
             "test_mae": (s.get("test") or {}).get("mae"),
             "persistence_rmse": (b.get("persistence") or {}).get("rmse"),
             "ar_rmse": (b.get("ar") or {}).get("rmse"), "ar_order": (b.get("ar") or {}).get("order"),
+            # a job with data.inputs: the linear model of the columns its GRU reads (empty
+            # without them), the comparison AR alone does not give it
+            "arx_rmse": (b.get("arx") or {}).get("rmse"), "arx_order": (b.get("arx") or {}).get("order"),
             "params": s.get("params"), "epochs": s.get("epochs_run"), "seconds": s.get("seconds"),
             "error": s.get("error"), "dir": str(path.parent)})
     listed = {str(r["job"]) for r in rows}

@@ -98,15 +98,29 @@ def _original_units(data: Prepared, exact, z):
 
 
 def fit_baselines(data: Prepared):
-    """``(the baselines' test scores, the AR fit)``: the AR baseline's ``(order, coef)`` (None
-    for a regression task) is fitted once, for its score and its line on the forecast plot."""
-    ar = baselines.best_ar(data) if data.task == "forecast" else None
-    return baselines.evaluate(data, ar), ar
+    """``(the baselines' test scores, the linear fit to plot)``: AR's and ARX's ``(order,
+    coef)`` are fitted once, for their scores and the forecast plot's line, which is
+    ``("ARX", order, coef)`` with data.inputs (the linear model of the columns the GRU
+    reads: AR's line beside it made a GRU with the inputs' help look better than it was),
+    else ``("AR", order, coef)``; None for a regression task."""
+    if data.task != "forecast":
+        return baselines.evaluate(data), None
+    ar, arx = baselines.best_ar(data), baselines.best_arx(data)
+    return baselines.evaluate(data, ar, arx), (("ARX", *arx) if arx else ("AR", *ar))
 
 
-def report(model, data: Prepared, out_dir: Path, cfg, ar) -> dict:
-    """Test and val scores, predictions.csv and the forecast plot for one model. ``ar``:
-    fit_baselines' AR fit."""
+def _linear_forecast(data: Prepared, fit):
+    """``(label, test forecasts in original units, step 1)`` of fit_baselines' ``fit``."""
+    name, order, coef = fit
+    x = data.test.x
+    pred = (baselines.predict_arx(coef, x, 1 + len(data.input_stats)) if name == "ARX"
+            else baselines.predict_ar(coef, x))
+    return f"{name}({order})", data.to_original(pred[:, 0])
+
+
+def report(model, data: Prepared, out_dir: Path, cfg, fit) -> dict:
+    """Test and val scores, predictions.csv and the forecast plot for one model. ``fit``:
+    fit_baselines' linear fit."""
     bs = int(cfg.trainer.eval_batch_size)
     _, val = score_split(model, data.val, data, bs)
     pred, test = score_split(model, data.test, data, bs)
@@ -121,8 +135,8 @@ def report(model, data: Prepared, out_dir: Path, cfg, ar) -> dict:
         extra = {}
         if persist is not None:
             extra["persistence"] = persist
-            order, coef = ar
-            extra[f"AR({order})"] = data.to_original(baselines.predict_ar(coef, data.test.x)[:, 0])
+            label, values = _linear_forecast(data, fit)
+            extra[label] = values
         h = data.output_size      # the plot shows step 1; the RMSE is over every step
         over = f" over {h} steps (step 1 shown)" if h > 1 else ""
         outputs.plot_forecast(out_dir / "forecast.png", truth, fc, extra,
@@ -231,7 +245,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     data = load_data(cfg.data)
     if checkpoint is not None:
         trainer.check_resume_data(resume, checkpoint[2], data)
-    base, ar = fit_baselines(data)
+    base, fit = fit_baselines(data)
     if partial is not None:
         partial["baselines"] = base
     try:
@@ -252,7 +266,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
             outputs.plot_losses(out_dir / "loss.png", rows, title=str(cfg.get("name", "")))
     best = result["best_path"]
     model = M.load_checkpoint(best)[0] if best.is_file() else result["model"]
-    res = report(model, data, out_dir, cfg, ar)
+    res = report(model, data, out_dir, cfg, fit)
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
@@ -416,6 +430,9 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
             raise ConfigError(f"data.inputs={given}: the checkpoint's model was trained with "
                               f"data.inputs={trained}, and an evaluation reads those columns (the "
                               "same, in that order; data.path=FILE names another file holding them)")
+        # the checkpoint's own list: the evaluation reads those columns, so it was not "not
+        # used" (the warning read as if they were left out)
+        ignored = [o for o in ignored if trainer._override_key(o) != "data.inputs"]
     cfg = evaluated_config(cfg, saved, overrides)
     if "data" not in saved:
         # validate() let data=csv's required keys wait for the checkpoint's data config; one
@@ -463,8 +480,8 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     inputs = "".join(f"{', ' if i else '; inputs '}{k!r} mean {m!r} std {sd!r}"
                      for i, (k, (m, sd)) in enumerate(data.input_stats.items()))
     log.info("normalised with the %s's training mean %r and std %r%s", source, data.mean, data.std, inputs)
-    base, ar = fit_baselines(data)
-    res = report(model, data, out_dir, cfg, ar)
+    base, fit = fit_baselines(data)
+    res = report(model, data, out_dir, cfg, fit)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
     return {"status": "ok", "mode": "evaluate", "checkpoint": outputs.stored_path(path, out_dir),

@@ -821,6 +821,43 @@ def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
                                                  "persistence_rmse": "2.0", "ar_rmse": "1.5", "ar_order": "3"}
 
 
+def test_a_sweep_over_inputs_tables_the_arx_baseline_of_each_job_with_inputs(tmp_path):
+    """sweep_results.csv had AR's columns only, so a job with data.inputs was set beside the
+    series-alone baseline: arx_rmse and arx_order are ARX's (refitted here with numpy's
+    lstsq, apart from runner.baselines), empty for a job without inputs."""
+    from runner.datasets import CSVSeries
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(400)
+    y = np.r_[np.zeros(2), a[:-2]] + 0.1 * rng.standard_normal(400)
+    p = tmp_path / "cov.csv"
+    p.write_text("t,y,a\n" + "".join(f"{i},{float(y[i])!r},{float(a[i])!r}\n" for i in range(400)))
+    r = cli(["-m", *tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[],[a]",
+                                 "trainer.epochs=1", f"hydra.sweep.dir={tmp_path / 'sw'}"])])
+    assert r.returncode == 0, r.stderr
+    rows = {r["overrides"].split()[-1]: r for r in sweep_rows(tmp_path / "sw")}
+    assert set(rows) == {"data.inputs=[]", "data.inputs=[a]"}, list(rows)
+    plain, row = rows["data.inputs=[]"], rows["data.inputs=[a]"]
+    assert plain["arx_rmse"] == plain["arx_order"] == "" and plain["ar_rmse"]
+
+    data = CSVSeries(p, "y", inputs=["a"], window=8).load()
+
+    def design(x, k):                    # [1, the series' and a's last k values]
+        return np.hstack([np.ones((len(x), 1)), x[:, -k:, :2].reshape(len(x), -1).astype(np.float64)])
+    fits = []
+    for k in range(1, 9):
+        coef = np.linalg.lstsq(design(data.train.x, k), data.train.y.astype(np.float64), rcond=None)[0]
+        val = np.sqrt(np.mean((design(data.val.x, k) @ coef - data.val.y) ** 2))
+        fits.append((val, k, np.sqrt(np.mean((design(data.test.x, k) @ coef - data.test.y) ** 2)) * data.std))
+    _, order, rmse = min(fits, key=lambda f: f[0])
+    assert int(row["arx_order"]) == order
+    assert float(row["arx_rmse"]) == pytest.approx(rmse, rel=1e-9)
+    # and the job's summary.json, which the table is read from, says the same
+    s = json.loads((tmp_path / "sw" / row["dir"] / "summary.json").read_text())
+    assert s["baselines"]["arx"] == {**s["baselines"]["arx"], "rmse": float(row["arx_rmse"]), "order": order}
+    md = (tmp_path / "sw" / "sweep_results.md").read_text()
+    assert "| ar_rmse | ar_order | arx_rmse | arx_order |" in md
+
+
 def test_sweep_table_md_shows_five_significant_digits(tmp_path):
     """The markdown table rounds RMSEs to 5 significant digits: two jobs 0.123456 and
     0.123471 apart in the 4th must stay apart to be ranked by eye."""
@@ -1909,6 +1946,62 @@ def test_a_quoting_hint_for_a_later_value_after_one_quoting_cannot_save():
     hint = quoting_hint(["data.column=a\"b'(c", "data.time_column=load (kW)"])
     assert hint is not None and hint.startswith("data.time_column=load (kW): "), hint
     assert hint.endswith("quotes: 'data.time_column=\"load (kW)\"'"), hint
+
+
+def test_a_list_setting_given_one_name_gets_a_hint_whose_brackets_work(tmp_path):
+    # data.inputs=temp ended in OmegaConf's "str is not a ListConfig, list or tuple", which
+    # named the key but not the brackets a list is written in
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("t,y,temp\n" + "".join(f"{i},{np.sin(i / 3):.4f},{np.cos(i / 5):.4f}\n"
+                                                for i in range(120)))
+    ov = tiny("csv", [f"data.path={csv_path}", "data.column=y", f"hydra.run.dir={tmp_path / 'r'}"])
+    r = cli(ov + ["data.inputs=temp"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    last = r.stderr.rstrip().splitlines()[-1]
+    assert last == "hint: data.inputs=temp: data.inputs is a list, written in brackets: 'data.inputs=[temp]'", \
+        r.stderr
+    r = cli(ov + shlex.split(last.rsplit(": ", 1)[1]))     # as a shell would pass it
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["data"]["inputs"] == ["temp"]
+
+
+def test_the_list_hint_for_null_a_sweep_and_a_name_that_needs_quotes():
+    # each suggestion, as a shell passes it, parses in Hydra's own parser to the list meant
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import list_hint, quoting_hint
+    parse = OverridesParser.create().parse_override
+
+    def suggested(hint):
+        return [shlex.split(q)[0] for q in re.findall(r"'[^']*'", hint)]
+    hint = list_hint(["data=csv", "data.inputs=null"])
+    assert hint == "data.inputs=null: data.inputs is a list; [] for none: 'data.inputs=[]'"
+    assert [parse(q).value() for q in suggested(hint)] == [[]]
+    hint = list_hint(["-m", "data=csv", "data.inputs=temp,hour"])
+    assert hint.startswith("data.inputs=temp,hour: data.inputs is a list, written in brackets: "), hint
+    one, each = suggested(hint)
+    assert parse(one).value() == ["temp", "hour"]
+    assert [list(v) for v in parse(each).value().list] == [["temp"], ["hour"]]
+    assert parse(each).is_sweep_override()
+    # data.inputs=temp (C) was told to quote the value, 'data.inputs="temp (C)"', which the
+    # list refused in turn (a string): quoted, and in brackets
+    for value, names in (("temp (C)", ["temp (C)"]), ("temp (C),hour", ["temp (C)", "hour"])):
+        hint = quoting_hint(["data=csv", f"data.inputs={value}"])
+        assert hint is not None and "in brackets (data.inputs is a list)" in hint, hint
+        q, = suggested(hint.rsplit("quotes: ", 1)[1])
+        assert parse(q).value() == names
+    # a str setting quoted as before
+    assert quoting_hint(["data=csv", "data.column=temp (C)"]).endswith("quotes: 'data.column=\"temp (C)\"'")
+
+
+@pytest.mark.parametrize("argv", [["data=csv", "data.column=temp"], ["data=csv", "data.inputs=[temp]"],
+                                  ["data=csv", "-m", "data.inputs=[],[temp]"], ["data.inputs=temp"],
+                                  ["--config-dir=/nonexistent", "data=csv", "data.inputs=temp"],
+                                  ["data=csv", "model.hidden_size=4"]])
+def test_no_list_hint_where_the_key_is_no_list_or_its_value_is_one(argv):
+    # a str key; lists (and a sweep over lists); data=sine, which has no data.inputs (the
+    # unknown-key hint's); a config from elsewhere, which conf/ cannot speak for
+    from runner.cli import list_hint
+    assert list_hint(argv) is None
 
 
 def test_a_stopped_sweep_lists_a_refused_job_as_failed_with_its_reason(tmp_path):

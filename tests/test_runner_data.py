@@ -1011,6 +1011,23 @@ def test_a_value_past_float32_once_normalised_is_refused_naming_it(given, part, 
         Series(window=8).load(stats=given) if given else Series(window=8).load()
 
 
+@pytest.mark.parametrize("column, of", [("y", ""), ("a", " of input 'a'")])
+@pytest.mark.parametrize("stamped", [False, True])
+def test_a_csv_value_past_float32_is_named_by_its_line_without_time_stamps(tmp_path, column, of, stamped):
+    # without a time_column the error said "at 170", the row's index, where every other
+    # error about a cell names the file's line (with one, its stamp, as before); a quoted
+    # note spanning two lines (row 5) puts each later row two lines past its index
+    note = ['"two\nlines"' if i == 5 else "x" for i in range(200)]
+    rows = [f"{i},{np.sin(i):.4f},{np.cos(i):.4f},{note[i]}" for i in range(200)]
+    rows[170] = "170,1e40,0.5,x" if column == "y" else "170,0.5,1e40,x"
+    text = "t,y,a,note\n" + "\n".join(rows) + "\n"
+    line, = [k for k, t in enumerate(text.splitlines(), 1) if "1e40" in t]
+    where = "170" if stamped else f"s.csv line {line}"
+    with pytest.raises(DataError, match=rf"^the value 1e\+40{re.escape(of)} at {where} \(the test part\) "
+                                        r"lies "):
+        CSVSeries(write(tmp_path, text), "y", "t" if stamped else None, inputs=["a"], window=8).load()
+
+
 @pytest.mark.parametrize("at, part", [(139, "training"), (140, "validation"), (159, "validation"),
                                       (160, "test")])
 def test_a_value_past_float32_is_named_in_the_part_the_split_puts_it(at, part):
@@ -1463,6 +1480,27 @@ def test_a_bad_cell_in_an_input_column_is_named_by_line_as_the_targets(tmp_path,
     with pytest.raises(DataError) as e:
         CSVSeries(write(tmp_path, "t,y,a,b\n" + "\n".join(rows) + "\n"), "y", "t", inputs=["a"]).series()
     assert str(e.value) == error
+
+
+@pytest.mark.parametrize("row, time_column, missing", [
+    ("", None, "values in columns 'y', 'b', 'a' (a blank line; "),     # the inputs in their order
+    ("", "t", "values in columns 'y', 'b', 'a' (a blank line; "),
+    (",,,", "t", "values in columns 'y', 'b', 'a' (an empty row; "),
+    ("3,,,", "t", "values in columns 'y', 'b', 'a' ("),                 # only the time stamp
+    ("3,NaN,2.0, NA", None, "values in columns 'y', 'b' ("),
+    ("3,3.5,,null", "t", "values in columns 'b', 'a' ("),
+    ("3,3.5,,1.0", "t", "value in column 'a' ("),
+    ("3,,abc,1.0", "t", "value in column 'y' ("),                      # gaps named, not the other error
+])
+def test_a_row_missing_values_names_every_column_read_that_misses_one(tmp_path, row, time_column, missing):
+    # a blank line among rows with data.inputs said "missing value in column 'y'", naming
+    # the target alone though the inputs' cells are missing as well
+    rows = [f"{i},{i + 0.5},{i * 2.0},{i % 3}" for i in range(20)]
+    rows[3] = row                    # line 5: the header is line 1
+    with pytest.raises(DataError) as e:
+        CSVSeries(write(tmp_path, "t,y,a,b\n" + "\n".join(rows) + "\n"), "y", time_column,
+                  inputs=["b", "a"]).series()
+    assert str(e.value) == f"s.csv line 5: missing {missing}gaps are not filled silently; fill or drop them first)"
 
 
 @pytest.mark.parametrize("inputs, error", [

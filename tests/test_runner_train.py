@@ -1953,6 +1953,54 @@ def test_an_input_the_target_follows_lets_the_gru_beat_the_run_without_it(tmp_pa
                                                for e in meta["data"]["inputs"]}
 
 
+def arx_by_lstsq(data):
+    """ARX refitted here, apart from runner.baselines: numpy's lstsq on [1, the last p values
+    of the series and of each input], oldest first, for p = 1..window, p chosen by
+    validation RMSE. ``(p, test forecasts (N, horizon), normalised)``."""
+    channels = 1 + len(data.input_stats)
+
+    def design(x, p):
+        lags = x[:, -p:, :channels].reshape(len(x), -1).astype(np.float64)
+        return np.hstack([np.ones((len(x), 1)), lags])
+    best = None
+    for p in range(1, data.train.x.shape[1] + 1):
+        coef = np.linalg.lstsq(design(data.train.x, p), data.train.y.astype(np.float64), rcond=None)[0]
+        val = np.sqrt(np.mean((design(data.val.x, p) @ coef - data.val.y) ** 2))
+        if best is None or val < best[0]:
+            best = (val, p, design(data.test.x, p) @ coef)
+    return best[1], best[2]
+
+
+def test_the_forecast_plot_draws_arx_for_a_run_with_inputs(tmp_path, covariate_csv, monkeypatch):
+    # forecast.png drew AR, which reads the series alone, beside a GRU that also reads the
+    # inputs: with data.inputs its line is ARX's, labelled so; without them, AR's as before
+    from runner import outputs
+    from runner.datasets import CSVSeries
+    drawn = {}
+
+    def save(fig, path):
+        if Path(path).name == "forecast.png":
+            ax, = fig.axes
+            drawn[Path(path).parent.name] = {t.get_text(): line.get_ydata()
+                                             for t, line in zip(ax.get_legend().get_texts(), ax.get_lines())}
+        return real(fig, path)
+    real = outputs._save_figure
+    monkeypatch.setattr(outputs, "_save_figure", save)
+    p, _, _ = covariate_csv
+    ov = tiny("csv", [f"data.path={p}", "data.column=y", "plots=true"])
+    _, _, s = train(tmp_path, ov + ["data.inputs=[a,b]"], "inputs")
+    _, _, s_plain = train(tmp_path, ov, "plain")
+    assert s["status"] == "ok" and s_plain["status"] == "ok", (s["error"], s_plain["error"])
+    data = CSVSeries(p, "y", inputs=["a", "b"], window=8).load()
+    order, pred = arx_by_lstsq(data)
+    assert s["baselines"]["arx"]["order"] == order
+    lines = drawn["inputs"]
+    assert list(lines) == ["truth", "model", "persistence", f"ARX({order})"], list(lines)
+    np.testing.assert_allclose(lines[f"ARX({order})"], pred[:, 0] * data.std + data.mean, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(lines["truth"], data.test.target[:, 0], rtol=1e-12)
+    assert list(drawn["plain"]) == ["truth", "model", "persistence", f"AR({s_plain['baselines']['ar']['order']})"]
+
+
 def test_a_runs_log_names_each_input_channel_in_order(tmp_path, covariate_csv, caplog):
     # "input 3" alone left which channel read what to a guess; the channels are the series,
     # the inputs as given, then a period's sin and cos (the windows' order, tested above)
@@ -2038,6 +2086,26 @@ def test_an_evaluation_refuses_other_inputs_than_the_checkpoints(tmp_path, covar
     s = json.loads((tmp_path / "odd" / "summary.json").read_text())
     assert s["error"] == ("DataError: data.inputs=['a', 'b']: the model was trained with data.inputs=['b', "
                           "'a'] (the same columns in the same order are needed)"), s["error"]
+
+
+def test_an_evaluation_given_the_checkpoints_own_inputs_does_not_call_them_unused(tmp_path, covariate_csv,
+                                                                                   caplog):
+    # data.inputs=[a,b] as the checkpoint's was logged "not used", though the evaluation reads
+    # those very columns; the settings it does not use are still named
+    import logging
+    p, _, _ = covariate_csv
+    out, _, _ = train(tmp_path, tiny("csv", [f"data.path={p}", "data.column=y", "data.inputs=[a,b]"]), "trained")
+    from runner.tasks import evaluate
+    for k, (extra, unused) in enumerate(((["data.inputs=[a,b]"], ["data=csv"]),
+                                         (["data.inputs=[a,b]", "seed=5"], ["data=csv", "seed=5"]),
+                                         (["data.inputs=[a,b]", "data.column=a"], ["data=csv", "data.column=a"]))):
+        ov = ["train=false", f"ckpt_path={out}", "data=csv", *extra, "plots=false", "quiet=true"]
+        (tmp_path / f"eval{k}").mkdir()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="runner"):
+            assert evaluate(compose(ov), tmp_path / f"eval{k}", overrides=ov)["status"] == "ok"
+        warned = [r.getMessage() for r in caplog.records if "not used: " in r.getMessage()]
+        assert [w.split("not used: ")[1].split() for w in warned] == [unused], warned
 
 
 @pytest.mark.parametrize("entry", [{"name": "a", "mean": 1.0, "std": 0.0}, {"name": "a", "mean": "x", "std": 1.0},
