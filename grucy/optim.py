@@ -387,15 +387,24 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
 
     Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
-    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is p >= 1 (the p-norm of
+    the scale is min(1, max_norm / (total + 1e-6)), so ``max_norm`` = inf returns the norm
+    and leaves finite gradients as they are.  ``norm_type`` is p >= 1 (the p-norm of
     all elements together, (sum |g|^p)^(1/p) summed in float64: for float64 gradients it
     overflows to inf where torch's does; for float32 ones torch's float32 |g|^p overflows
     (norm inf) or underflows (norm 0) at a large p, |g| = 3 at p = 100, where this gives
-    the norm) or ``inf`` (the largest |g|).
+    the norm) or ``inf`` (the largest |g|); a string is read as torch reads it, with
+    float() (``"inf"``, ``"2"``).
     As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
-    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
+    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere (every gradient NaN
+    at ``max_norm`` = inf, whose scale is inf / inf).
     """
-    max_norm = check_float(max_norm, "max_norm", 0.0)
+    max_norm = check_float(max_norm, "max_norm", 0.0, allow_inf=True)
+    if isinstance(norm_type, str):         # torch's float(norm_type): "inf" is its example
+        try:
+            norm_type = float(norm_type)
+        except ValueError:
+            raise ValueError(f"norm_type must be a number >= 1 or inf (or a string float() "
+                             f"reads as one, such as 'inf'), got {norm_type!r}") from None
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"norm_type must be a real number >= 1 or inf, got {type(norm_type).__name__}")
     try:
@@ -434,9 +443,10 @@ def clip_grad_value(grads, clip_value):
 
     ``clip_value`` >= 0 (torch takes a negative one and sets every element to it), rounded
     to each gradient's dtype as torch rounds it; beyond float32's range it leaves float32
-    gradients as they are (torch refuses it for them). Returns None, as torch's.
+    gradients as they are (torch refuses it for them), and ``inf`` leaves every gradient
+    as it is, as torch's. NaN is refused. Returns None, as torch's.
     """
-    clip_value = check_float(clip_value, "clip_value", 0.0)
+    clip_value = check_float(clip_value, "clip_value", 0.0, allow_inf=True)
     for g in _clipped_arrays(grads, "clipped"):
         with np.errstate(over="ignore"):   # float32(1e300) is inf: every float32 is within it
             c = g.dtype.type(clip_value)

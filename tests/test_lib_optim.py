@@ -889,6 +889,74 @@ def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, whe
         np.testing.assert_array_equal(v, t.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf, "inf", "2", "1.5"])
+def test_clip_grad_norm_with_max_norm_inf_is_torchs(norm_type, dtype):
+    """max_norm = inf (torch takes it): the total norm is returned, and every finite
+    gradient is left as it was (scale min(1, inf / (norm + 1e-6)) = 1). A string norm_type
+    is read with float(), as torch reads it. References: the norm written out in float64,
+    the gradients as given; torch's clip_grad_norm_ on the same, where it is installed."""
+    def gradients():
+        rng = np.random.default_rng(3)
+        return {"a": (rng.standard_normal((3, 4)) * 10).astype(dtype), "n": None,
+                "b": (rng.standard_normal(5) * 10).astype(dtype)}
+    grads, given = gradients(), gradients()
+    total = optim.clip_grad_norm(grads, math.inf, norm_type=norm_type)
+    flat = np.concatenate([given["a"].ravel(), given["b"].ravel()]).astype(np.float64)
+    p = float(norm_type)
+    want = np.abs(flat).max() if p == math.inf else (np.abs(flat) ** p).sum() ** (1 / p)
+    assert total == pytest.approx(want, rel=1e-13)
+    for k in ("a", "b"):
+        np.testing.assert_array_equal(grads[k], given[k], err_msg=k)
+    try:
+        import torch
+    except ImportError:
+        return
+    ts = [torch.zeros(given[k].shape, dtype=getattr(torch, np.dtype(dtype).name), requires_grad=True)
+          for k in ("a", "b")]
+    for t, k in zip(ts, ("a", "b")):
+        t.grad = torch.from_numpy(given[k].copy())
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, math.inf, norm_type=norm_type)
+    # torch sums float32 |g|^p in float32, this in float64
+    assert total == pytest.approx(ttotal.item(), rel=1e-15 if dtype == np.float64 else 1e-6)
+    for t, k in zip(ts, ("a", "b")):
+        np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_clip_grad_norm_with_max_norm_inf_and_a_non_finite_gradient_is_torchs(bad):
+    """With a NaN or inf among the gradients the scale is inf / NaN or inf / inf, NaN,
+    and torch's clip_grad_norm_ multiplies every gradient by it: all NaN, as here."""
+    def gradients():
+        return {"a": np.array([3.0, bad]), "b": np.array([1.0, 2.0])}
+    grads = gradients()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = optim.clip_grad_norm(grads, math.inf)
+    assert total == bad or (math.isnan(bad) and math.isnan(total))
+    assert all(np.isnan(g).all() for g in grads.values())
+    try:
+        import torch
+    except ImportError:
+        return
+    ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    for t, v in zip(ts, gradients().values()):
+        t.grad = torch.from_numpy(v)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, math.inf)
+    np.testing.assert_array_equal(total, ttotal.item())
+    for t, v in zip(ts, grads.values()):
+        np.testing.assert_array_equal(v, t.grad.numpy())
+
+
+def test_clip_grad_norm_refuses_a_nan_or_negative_max_norm():
+    g = {"a": np.array([3.0, 4.0])}
+    for bad, match in [(math.nan, "^max_norm must not be NaN$"), (-math.inf, r"^max_norm must be >= 0"),
+                       (-1.0, r"^max_norm must be >= 0")]:
+        with pytest.raises(ValueError, match=match):
+            optim.clip_grad_norm(g, bad)
+    np.testing.assert_array_equal(g["a"], [3.0, 4.0])
+
+
 def test_clip_grad_norm_edge_cases():
     assert optim.clip_grad_norm({"a": None}, 1.0) == 0.0
     g = {"a": np.array([3.0, 4.0]), "e": np.zeros(0)}
@@ -901,8 +969,15 @@ def test_clip_grad_norm_edge_cases():
     for bad in (0.5, 0, -1.0, -math.inf, math.nan, 10**400):   # p < 1 is no norm
         with pytest.raises(ValueError, match="norm_type must be >= 1"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)
-    for bad in ("inf", True, None):
+    for bad in (True, None):
         with pytest.raises(TypeError, match="norm_type must be a real number"):
+            optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    # a string is read with float(), as torch reads it ("inf" is its own example)
+    with pytest.raises(ValueError, match=r"^norm_type must be a number >= 1 or inf \(or a string "
+                                         r"float\(\) reads as one, such as 'inf'\), got 'fast'$"):
+        optim.clip_grad_norm(small, 1.0, norm_type="fast")
+    for bad in ("0.5", "-inf", "nan"):
+        with pytest.raises(ValueError, match="norm_type must be >= 1"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)
     np.testing.assert_array_equal(small["a"], [0.3, -0.4])       # refused: nothing scaled
     assert optim.clip_grad_norm(g, 0.5) == 5.0
@@ -1011,11 +1086,37 @@ def test_clip_grad_value_matches_torch(clip_value, dtype):
         np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_grad_value_of_inf_is_torchs(dtype):
+    """clip_value = inf (torch takes it): every element is left as it was, +-inf and NaN
+    included (torch's clamp to [-inf, inf] keeps a NaN). References: the gradients as
+    given; torch's clip_grad_value_ on the same, where it is installed."""
+    grads, given = _clip_values(dtype), _clip_values(dtype)
+    assert optim.clip_grad_value(grads, math.inf) is None
+    for k, g in given.items():
+        if g is None:
+            assert grads[k] is None
+        else:
+            np.testing.assert_array_equal(grads[k], g, err_msg=k)     # NaN where NaN
+    assert np.isnan(grads["a"][0, 2]) and grads["a"][1, 0] == np.inf
+    try:
+        import torch
+    except ImportError:
+        return
+    src = {k: v for k, v in given.items() if v is not None}
+    ts = [torch.from_numpy(np.zeros_like(v)).requires_grad_() for v in src.values()]
+    for t, v in zip(ts, src.values()):
+        t.grad = torch.from_numpy(v.copy())
+    torch.nn.utils.clip_grad_value_(ts, math.inf)
+    for t, k in zip(ts, src):
+        np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
+
+
 def test_clip_grad_value_refuses_bad_arguments_and_changes_nothing():
     g = {"w": np.array([3.0, -4.0])}
     for bad, exc, match in [(-1.0, ValueError, "clip_value must be >= 0"),
-                            (math.nan, ValueError, "clip_value must be finite"),
-                            (math.inf, ValueError, "clip_value must be finite"),
+                            (-math.inf, ValueError, "clip_value must be >= 0"),
+                            (math.nan, ValueError, "^clip_value must not be NaN$"),
                             ("1", TypeError, "clip_value must be a real number"),
                             (True, TypeError, "clip_value must be a real number")]:
         with pytest.raises(exc, match=match):
