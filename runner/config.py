@@ -194,6 +194,7 @@ def _unresolvable(cfg: DictConfig):
 
 
 PLATEAU = "grucy.optim.ReduceLROnPlateau"
+COSINES = ("grucy.optim.CosineAnnealingLR", "runner.model.warmup_cosine")   # decay to eta_min
 
 
 def validate(cfg: DictConfig) -> None:
@@ -241,7 +242,7 @@ def validate(cfg: DictConfig) -> None:
         # out of the schema: +scheduler.mode=max passed the schema, and check_target allows it.
         raise ConfigError(f"scheduler.mode={sched.mode!r}: the runner steps the plateau scheduler "
                           "with the validation loss, which falls as the model improves; only 'min' fits")
-    if (sched and sched.get("_target_") == "grucy.optim.CosineAnnealingLR"
+    if (sched and sched.get("_target_") in COSINES
             and sched.get("eta_min", 0.0) > cfg.optimizer.get("lr", math.inf)):
         # eta_min=1.0 over lr=0.01 took the rate 0.01 -> 0.155 -> 0.505: an annealing that
         # raises the learning rate is a typo, not a schedule (torch allows it; the runner asks)

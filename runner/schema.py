@@ -157,6 +157,16 @@ class LinearLRConfig:
 
 
 @dataclass
+class WarmupCosineConfig:
+    _target_: str = "runner.model.warmup_cosine"
+    _partial_: bool = True
+    warmup_epochs: int = 5        # linear warm-up from start_factor x optimizer.lr
+    epochs: int = MISSING         # the run's: the cosine decays over epochs - warmup_epochs
+    start_factor: float = 1.0 / 3
+    eta_min: float = 0.0
+
+
+@dataclass
 class PlateauConfig:
     _target_: str = "grucy.optim.ReduceLROnPlateau"
     _partial_: bool = True
@@ -226,6 +236,7 @@ def register() -> None:
         ("scheduler", "step", StepLRConfig),
         ("scheduler", "cosine", CosineConfig),
         ("scheduler", "linear", LinearLRConfig),
+        ("scheduler", "warmup_cosine", WarmupCosineConfig),
         ("scheduler", "plateau", PlateauConfig),
         ("trainer", "trainer", TrainerConfig),
     ]:

@@ -461,6 +461,8 @@ def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     # a warm-up that spans the resume (building it sets the rate, which the optimizer's
     # state then restores), with AMSGrad's max_exp_avg_sq in the checkpoint
     ["scheduler=linear", "scheduler.total_iters=4", "optimizer.amsgrad=true"],
+    # stopped inside the warm-up; resumed, it crosses the milestone into the decay
+    ["scheduler=warmup_cosine", "scheduler.warmup_epochs=3", "scheduler.eta_min=0.001"],
 ])
 def test_resume_equals_uninterrupted(tmp_path, variant):
     ov = tiny("sine", ["trainer.epochs=5"] + variant)
@@ -1233,6 +1235,38 @@ def test_lr_column_is_the_rate_each_epoch_trained_with(tmp_path):
     out, _, _ = train(tmp_path, tiny("sine", ["trainer.epochs=3", "scheduler=step", "scheduler.step_size=1"]))
     lrs = [float(r["lr"]) for r in metrics_without_timing(out / "metrics.csv")]
     assert lrs == pytest.approx([0.01, 0.005, 0.0025])     # adam's 0.01, halved after each epoch
+
+
+def test_warmup_cosine_trains_each_epoch_with_torchs_rate(tmp_path):
+    """scheduler=warmup_cosine: epoch e's rate is lr (s + (1 - s) e / w) in the warm-up (e
+    counts from 0), then eta_min + (lr - eta_min)(1 + cos(pi (e - w) / (E - w))) / 2 over the
+    rest of the E epochs; and exactly torch's SequentialLR of a LinearLR and a
+    CosineAnnealingLR, where torch is installed."""
+    E, w, s, lo, lr = 7, 3, 0.2, 0.001, 0.01
+    out, _, summary = train(tmp_path, tiny("sine", [f"trainer.epochs={E}", "scheduler=warmup_cosine",
+                                                    f"scheduler.warmup_epochs={w}",
+                                                    f"scheduler.start_factor={s}",
+                                                    f"scheduler.eta_min={lo}", f"optimizer.lr={lr}"]))
+    assert summary["status"] == "ok", summary["error"]
+    lrs = [float(r["lr"]) for r in metrics_without_timing(out / "metrics.csv")]
+    want = [lr * (s + (1 - s) * e / w) if e < w
+            else lo + (lr - lo) * (1 + math.cos(math.pi * (e - w) / (E - w))) / 2 for e in range(E)]
+    assert lrs == pytest.approx(want, rel=1e-12)
+    assert lrs[w] == pytest.approx(lr) and lrs[-1] > lo
+    try:
+        import torch
+    except ImportError:
+        return
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    warm = torch.optim.lr_scheduler.LinearLR(topt, start_factor=s, total_iters=w)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=E - w, eta_min=lo)
+    tsched = torch.optim.lr_scheduler.SequentialLR(topt, [warm, decay], milestones=[w])
+    tlrs = []
+    for _ in range(E):
+        tlrs.append(tsched.get_last_lr()[0])
+        topt.step()
+        tsched.step()
+    assert lrs == tlrs
 
 
 def test_val_rmse_is_in_original_units(tmp_path):
