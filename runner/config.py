@@ -264,10 +264,12 @@ def validate(cfg: DictConfig) -> None:
     for key, value in (("early_stopping.patience", t.early_stopping.patience), ("stop_after", t.stop_after)):
         if value is not None and value < 1:
             raise ConfigError(f"trainer.{key}={value}: must be at least 1 (or null for off)")
-    if t.clip_grad_norm is not None and not 0 < t.clip_grad_norm < math.inf:
-        # grucy's own message names its argument, max_norm, not the key to change
-        raise ConfigError(f"trainer.clip_grad_norm={t.clip_grad_norm}: must be positive and finite "
-                          "(or null for no clipping)")
+    for key in ("clip_grad_norm", "clip_grad_value"):
+        if t[key] is not None and not 0 < t[key] < math.inf:
+            # grucy's own message names its argument (max_norm, clip_value), not the key to
+            # change; 0 would zero every gradient, and inf is what null says
+            raise ConfigError(f"trainer.{key}={t[key]}: must be positive and finite "
+                              "(or null for no clipping)")
     if not 0 <= t.early_stopping.min_delta < math.inf:
         # nan passed a "< 0" test, and then no epoch counted as an improvement: no best.npz
         raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: "

@@ -167,6 +167,12 @@ def clip_gradients(grads, max_norm):
     return math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in grads.values() if g is not None))
 
 
+def clip_gradient_values(grads, max_value):
+    """Clip every element of ``grads`` into [-max_value, max_value] (None: leave them)."""
+    if max_value is not None:
+        grucy.optim.clip_grad_value(grads, max_value)
+
+
 def count_params(model) -> int:
     return int(sum(p.size for p in model.parameters().values()))
 

@@ -195,6 +195,8 @@ class TrainerConfig:
     eval_batch_size: int = 512
     loss: str = "mse"                      # mse | mae (grucy.losses)
     clip_grad_norm: Optional[float] = 1.0  # null = no clipping
+    # each gradient element into [-value, value], after clip_grad_norm; null = no clipping
+    clip_grad_value: Optional[float] = None
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     # Stop cleanly after this many epochs in this invocation, leaving last.npz to resume
     # from (e.g. to fit a cluster time limit). null = run to the end.

@@ -217,7 +217,9 @@ def test_validate_rejects_a_negative_seed():
                                       # inf failed inside grucy with a traceback; min_delta=nan
                                       # counted no epoch as better, so no best.npz was written
                                       "trainer.clip_grad_norm=inf", "trainer.early_stopping.min_delta=nan",
-                                      "trainer.early_stopping.min_delta=inf"])
+                                      "trainer.early_stopping.min_delta=inf",
+                                      "trainer.clip_grad_value=-1", "trainer.clip_grad_value=0",
+                                      "trainer.clip_grad_value=inf", "trainer.clip_grad_value=nan"])
 def test_validate_rejects_bad_trainer_values(override):
     # patience/stop_after < 1 trained nothing and reported the untrained model with status ok;
     # clip_grad_norm=-1 failed later as 'max_norm must be >= 0.0', a name not in the config

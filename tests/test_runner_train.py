@@ -1292,6 +1292,33 @@ def test_gradients_are_clipped_to_clip_grad_norm(tmp_path):
     assert s["params"] == 3 * 4 * (1 + 4) + 6 * 4 + 4 + 1
 
 
+def test_gradients_are_clipped_to_clip_grad_value(tmp_path):
+    # plain SGD with lr=1 moves each weight by at most clip_grad_value per batch (13
+    # batches), float32 rounding aside; unclipped, by far more
+    sgd = ["optimizer=sgd", "optimizer.momentum=0.0", "trainer.epochs=1", "trainer.clip_grad_norm=null"]
+    start, _, _ = train(tmp_path, tiny("sine", sgd + ["optimizer.lr=0.0"]), "start")
+    w0 = M.load_checkpoint(start / "last.npz")[0].parameters()
+    moves = {}
+    for name, value in (("clipped", "1e-4"), ("free", "null")):
+        out, _, s = train(tmp_path, tiny("sine", sgd + ["optimizer.lr=1.0", f"trainer.clip_grad_value={value}"]), name)
+        assert s["status"] == "ok", s["error"]
+        w1 = M.load_checkpoint(out / "last.npz")[0].parameters()
+        moves[name] = max(float(np.abs(w1[k].astype(np.float64) - w0[k]).max()) for k in w0)
+    assert 0 < moves["clipped"] <= 13 * 1e-4 * (1 + 1e-3)
+    assert moves["free"] > 10 * 13 * 1e-4
+
+
+def test_clip_grad_value_leaves_grad_norm_the_norm_before_clipping(tmp_path):
+    # values are clipped after the norm is measured: a bound far above every gradient
+    # element clips nothing, and the run is the unclipped one, number for number
+    off, _, _ = train(tmp_path, tiny("sine"), "off")
+    high, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e9"]), "high")
+    low, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e-3"]), "low")
+    rows = {k: metrics_without_timing(d / "metrics.csv") for k, d in (("off", off), ("high", high), ("low", low))}
+    assert rows["off"] == rows["high"]
+    assert rows["low"][0]["train_loss"] != rows["off"][0]["train_loss"]
+
+
 def test_mae_loss_trains_and_is_what_val_loss_records(tmp_path):
     from runner.config import validate
     validate(compose(tiny("sine", ["trainer.loss=mae"])))
@@ -1446,6 +1473,35 @@ def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_def
     assert "optimizer.dampening is 0.5 but the checkpoint's run used 0.0" in s["error"], s["error"]
     _, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
     assert s["status"] == "ok", s["error"]
+
+
+def test_a_checkpoint_from_before_clip_grad_value_resumes_without_value_clipping(tmp_path):
+    # trainer.clip_grad_value joined the trainer later: a checkpoint without it clipped no
+    # values, and every trainer key is compared on resume, with no class to give a default
+    # (it was refused as "trainer.clip_grad_value is None, a key the checkpoint's run did not
+    # have"); the schema's default, null, is filled in, and only a resume that clips is refused
+    ov = tiny("sine", ["trainer.epochs=3"])
+    full, _, _ = train(tmp_path, ov, "full")
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+
+    import grucy.io
+    import grucy.optim
+    ck = grucy.io.load(str(part / "last.npz"))
+    config = dict(ck.metadata["config"])
+    config["trainer"] = {k: v for k, v in config["trainer"].items() if k != "clip_grad_value"}
+    opt = grucy.optim.Adam(ck.model.parameters())       # _with_metadata keeps no optimizer state
+    opt.load_state_dict(ck.optimizer_state)
+    old = tmp_path / "old.npz"
+    grucy.io.save(str(old), ck.model, opt, metadata={**ck.metadata, "config": config})
+    assert "clip_grad_value" in M.load_checkpoint(part / "last.npz")[2]["config"]["trainer"]
+    assert "clip_grad_value" not in M.load_checkpoint(old)[2]["config"]["trainer"]
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["trainer.clip_grad_value=0.5", f"resume={old}"], "other")
+    s = json.loads((tmp_path / "other" / "summary.json").read_text())
+    assert "trainer.clip_grad_value is 0.5 but the checkpoint's run used None" in s["error"], s["error"]
+    resumed, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
+    assert s["status"] == "ok", s["error"]
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
 
 
 def test_a_checkpoint_from_before_amsgrad_resumes_as_plain_adam_only(tmp_path):
