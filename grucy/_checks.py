@@ -51,8 +51,10 @@ def check_int(value, name, minimum=None, maximum=None):
     return value
 
 
-def check_float(value, name, minimum=None, maximum=None, min_open=False, max_open=False):
-    """Return ``float(value)`` for a real number within the given bounds, else raise."""
+def check_float(value, name, minimum=None, maximum=None, min_open=False, max_open=False,
+                allow_inf=False):
+    """Return ``float(value)`` for a real number within the given bounds, else raise.
+    NaN is always refused; +-inf too unless ``allow_inf`` (the bounds still apply)."""
     # type(...) is float first: matmul checks alpha and beta on every call, and the ABC
     # isinstance plus np.isfinite on a scalar cost it ~1.8 us each (math.isfinite: 0.05 us)
     if type(value) is not float and (isinstance(value, (bool, np.bool_))
@@ -64,7 +66,10 @@ def check_float(value, name, minimum=None, maximum=None, min_open=False, max_ope
         raise ValueError(f"{name} must be finite, got a number of type "
                          f"{type(value).__name__} beyond float's range") from None
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        if not allow_inf:
+            raise ValueError(f"{name} must be finite, got {value}")
+        if math.isnan(value):
+            raise ValueError(f"{name} must not be NaN")
     if minimum is not None and (value < minimum or (min_open and value == minimum)):
         op = ">" if min_open else ">="
         raise ValueError(f"{name} must be {op} {minimum}, got {value}")

@@ -23,6 +23,8 @@ of the numpy formulas in grucy.reference (adam_update, sgd_update, rmsprop_updat
 numpy operations an update was five to twelve calls per parameter, most of a small
 model's optimizer step (benchmarks/optim.py).
 """
+import bisect
+import itertools
 import math
 import numbers
 from collections.abc import Mapping, Set as AbstractSet
@@ -33,7 +35,8 @@ from . import _optim
 from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
-           "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "OPTIMIZERS"]
+           "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "SequentialLR",
+           "OPTIMIZERS"]
 
 
 def _as_param_dict(params):
@@ -386,15 +389,24 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     """Scale ``grads`` ({name: array}, in place) so their global norm is at most ``max_norm``.
 
     Returns the total norm before clipping (a float), as torch.nn.utils.clip_grad_norm_:
-    the scale is min(1, max_norm / (total + 1e-6)).  ``norm_type`` is p >= 1 (the p-norm of
+    the scale is min(1, max_norm / (total + 1e-6)), so ``max_norm`` = inf returns the norm
+    and leaves finite gradients as they are.  ``norm_type`` is p >= 1 (the p-norm of
     all elements together, (sum |g|^p)^(1/p) summed in float64: for float64 gradients it
     overflows to inf where torch's does; for float32 ones torch's float32 |g|^p overflows
     (norm inf) or underflows (norm 0) at a large p, |g| = 3 at p = 100, where this gives
-    the norm) or ``inf`` (the largest |g|).
+    the norm) or ``inf`` (the largest |g|); a string is read as torch reads it, with
+    float() (``"inf"``, ``"2"``).
     As torch's, a NaN in any gradient makes the norm NaN and every gradient NaN, and an inf
-    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere.
+    (norm inf, scale 0) leaves NaN where it was and zeros elsewhere (every gradient NaN
+    at ``max_norm`` = inf, whose scale is inf / inf).
     """
-    max_norm = check_float(max_norm, "max_norm", 0.0)
+    max_norm = check_float(max_norm, "max_norm", 0.0, allow_inf=True)
+    if isinstance(norm_type, str):         # torch's float(norm_type): "inf" is its example
+        try:
+            norm_type = float(norm_type)
+        except ValueError:
+            raise ValueError(f"norm_type must be a number >= 1 or inf (or a string float() "
+                             f"reads as one, such as 'inf'), got {norm_type!r}") from None
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"norm_type must be a real number >= 1 or inf, got {type(norm_type).__name__}")
     try:
@@ -433,9 +445,10 @@ def clip_grad_value(grads, clip_value):
 
     ``clip_value`` >= 0 (torch takes a negative one and sets every element to it), rounded
     to each gradient's dtype as torch rounds it; beyond float32's range it leaves float32
-    gradients as they are (torch refuses it for them). Returns None, as torch's.
+    gradients as they are (torch refuses it for them), and ``inf`` leaves every gradient
+    as it is, as torch's. NaN is refused. Returns None, as torch's.
     """
-    clip_value = check_float(clip_value, "clip_value", 0.0)
+    clip_value = check_float(clip_value, "clip_value", 0.0, allow_inf=True)
     for g in _clipped_arrays(grads, "clipped"):
         with np.errstate(over="ignore"):   # float32(1e300) is inf: every float32 is within it
             c = g.dtype.type(clip_value)
@@ -443,6 +456,9 @@ def clip_grad_value(grads, clip_value):
 
 
 # --- learning-rate schedules --------------------------------------------------------------
+_BUILT = itertools.count()   # the order schedules are built in (SequentialLR's starting rate)
+
+
 class _Scheduler:
     _fields = ()  # the constructor's keyword arguments
     _counters = ()  # further state that step() advances
@@ -453,6 +469,12 @@ class _Scheduler:
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
+        self._built = next(_BUILT)
+
+    def _first_rate(self, lr):
+        """The rate building the schedule sets from the optimizer's ``lr`` (torch's initial
+        step): ``lr`` itself, but for LinearLR's start_factor."""
+        return lr
 
     def state_dict(self):
         """JSON-able state (for checkpoint metadata)."""
@@ -461,16 +483,7 @@ class _Scheduler:
 
     def load_state_dict(self, state):
         """Restore :meth:`state_dict` output (every value checked, by name)."""
-        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
-            raise ValueError(f"state must be a {type(self).__name__}.state_dict(), got {state!r:.80}")
-        keys = ("type", "base_lr", "last_epoch") + self._fields + self._counters
-        for k in keys[1:]:
-            if k not in state:
-                raise ValueError(f"state is missing {k!r}")
-        # a misspelt key ("gama") would be ignored, its value silently not restored
-        unknown = sorted(set(state) - set(keys), key=repr)
-        if unknown:
-            raise ValueError(f"state has unknown keys {unknown}; expected {', '.join(keys)}")
+        self._check_keys(state, ("type", "base_lr", "last_epoch") + self._fields + self._counters)
         # the constructor's checks validate the settings; the rate it may set (LinearLR's
         # start) is the optimizer's to restore, not the schedule's, so it is put back
         lr = self.optimizer.lr
@@ -487,6 +500,18 @@ class _Scheduler:
         self.base_lr, self.last_epoch = base_lr, last_epoch
         for k, v in counters.items():
             setattr(self, k, v)
+
+    def _check_keys(self, state, keys):
+        """Refuse a ``state`` that is not this type's, or lacks or adds to ``keys``."""
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            raise ValueError(f"state must be a {type(self).__name__}.state_dict(), got {state!r:.80}")
+        for k in keys[1:]:
+            if k not in state:
+                raise ValueError(f"state is missing {k!r}")
+        # a misspelt key ("gama") would be ignored, its value silently not restored
+        unknown = sorted(set(state) - set(keys), key=repr)
+        if unknown:
+            raise ValueError(f"state has unknown keys {unknown}; expected {', '.join(keys)}")
 
     def _check_counters(self, state):
         """The ``_counters`` of ``state``, checked: {name: value}."""
@@ -513,6 +538,11 @@ class StepLR(_Scheduler):
         if self.last_epoch % self.step_size == 0:
             self.optimizer.lr = self.optimizer.lr * self.gamma
 
+    def _closed_form(self):
+        """The rate at ``last_epoch`` from ``base_lr``, in torch's closed form (what
+        SequentialLR restarts it with, at epoch 0)."""
+        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+
 
 class CosineAnnealingLR(_Scheduler):
     """lr follows eta_min + (base - eta_min)(1 + cos(pi e / T_max))/2, using torch's recursive
@@ -535,6 +565,13 @@ class CosineAnnealingLR(_Scheduler):
             lr = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (lr - lo) + lo
         self.optimizer.lr = lr
 
+    def _closed_form(self):
+        """The rate at ``last_epoch`` from ``base_lr``, in torch's closed form (what
+        SequentialLR restarts it with, at epoch 0: eta_min + (base - eta_min), which can
+        differ from base in the last bit, as torch's)."""
+        return (self.eta_min + (self.base_lr - self.eta_min)
+                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2)
+
 
 class LinearLR(_Scheduler):
     """Warm-up: the rate goes linearly from ``start_factor`` to ``end_factor`` times the
@@ -555,7 +592,10 @@ class LinearLR(_Scheduler):
         self.end_factor = check_float(end_factor, "end_factor", 0.0, 1.0)
         # torch takes 0 and then never leaves start_factor: a warm-up that never ends
         self.total_iters = check_int(total_iters, "total_iters", 1)
-        optimizer.lr = optimizer.lr * self.start_factor
+        optimizer.lr = self._first_rate(optimizer.lr)
+
+    def _first_rate(self, lr):
+        return lr * self.start_factor
 
     def step(self):
         """Advance one epoch and update optimizer.lr."""
@@ -563,6 +603,12 @@ class LinearLR(_Scheduler):
         e, n, s, f = self.last_epoch, self.total_iters, self.start_factor, self.end_factor
         if e <= n:       # the ratio of step e's factor to step e - 1's, as torch computes it
             self.optimizer.lr = self.optimizer.lr * (1.0 + (f - s) / (n * s + (e - 1) * (f - s)))
+
+    def _closed_form(self):
+        """The rate at ``last_epoch`` from ``base_lr``, in torch's closed form (what
+        SequentialLR restarts it with, at epoch 0)."""
+        s, f, n = self.start_factor, self.end_factor, self.total_iters
+        return self.base_lr * (s + (f - s) * min(n, self.last_epoch) / n)
 
 
 class ReduceLROnPlateau(_Scheduler):
@@ -621,3 +667,121 @@ class ReduceLROnPlateau(_Scheduler):
                 self.optimizer.lr = new
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
+
+
+def _sequence(value, name, what):
+    """``value`` as a list, for any ordered sequence (a list, a tuple, a Hydra ListConfig):
+    a set or dict has a length but no order, and a string is no list of ``what``."""
+    if isinstance(value, (str, bytes, AbstractSet, Mapping)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
+    return list(value)
+
+
+class SequentialLR(_Scheduler):
+    """Schedules one after another (torch.optim.lr_scheduler.SequentialLR): ``schedulers[0]``
+    from epoch 0, and ``schedulers[i]`` from epoch ``milestones[i - 1]``, where it restarts
+    at its own epoch 0 with torch's closed form (LinearLR's start_factor times the base rate,
+    StepLR's base rate, CosineAnnealingLR's eta_min + (base - eta_min)). A warm-up, then a
+    cosine decay over the remaining 25 epochs::
+
+        warm = LinearLR(opt, start_factor=0.1, total_iters=5)
+        decay = CosineAnnealingLR(opt, T_max=25)
+        sched = SequentialLR(opt, [warm, decay], milestones=[5])
+
+    As torch's, every schedule's base rate is the optimizer's rate from before the first of
+    them was built (LinearLR's constructor lowers it), and building this sets the optimizer
+    back to it (times start_factor when ``schedulers[0]`` is a LinearLR).
+
+    optimizer: the grucy Optimizer every schedule was built on. schedulers: a non-empty
+    list of StepLR, CosineAnnealingLR and LinearLR, none stepped yet (a ReduceLROnPlateau
+    steps on a metric, which this does not pass: refused, as torch refuses it).
+    milestones: one epoch per schedule after the first, increasing ints >= 1 (torch checks
+    only their count, and bisects unordered ones as if they were sorted).
+    Its state dict holds each schedule's; to resume, build the schedules and this, then
+    restore this state and the optimizer's, which brings back the rate reached.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones):
+        super().__init__(optimizer)
+        schedulers = _sequence(schedulers, "schedulers", "schedules")
+        if not schedulers:
+            raise ValueError("schedulers must hold at least one schedule, got none")
+        for i, s in enumerate(schedulers):
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"schedulers[{i}] is a ReduceLROnPlateau, which steps on a "
+                                 "metric; SequentialLR steps its schedules without one")
+            if isinstance(s, SequentialLR):
+                raise ValueError(f"schedulers[{i}] is a SequentialLR; list its schedules instead")
+            if not isinstance(s, _Scheduler):
+                raise TypeError(f"schedulers[{i}] must be a grucy StepLR, CosineAnnealingLR or "
+                                f"LinearLR, got {type(s).__name__}")
+            if s.optimizer is not optimizer:
+                raise ValueError(f"schedulers[{i}] ({type(s).__name__}) was built on another "
+                                 "optimizer; every schedule must be built on optimizer")
+            if s.last_epoch != 0:
+                raise ValueError(f"schedulers[{i}] ({type(s).__name__}) has stepped already "
+                                 f"(last_epoch {s.last_epoch}); SequentialLR starts each "
+                                 "schedule at its epoch 0")
+        self.milestones = self._check_milestones(milestones, len(schedulers), "milestones")
+        self.schedulers = schedulers
+        # torch's base_lrs are all the optimizer's initial_lr, its rate when the first
+        # schedule was built: a LinearLR built before another lowered that one's base_lr
+        self.base_lr = min(schedulers, key=lambda s: s._built).base_lr
+        for s in schedulers:
+            s.base_lr = self.base_lr
+        optimizer.lr = schedulers[0]._first_rate(self.base_lr)
+
+    @staticmethod
+    def _check_milestones(milestones, count, name):
+        """``milestones`` (called ``name``) for ``count`` schedules, checked: a list of ints."""
+        milestones = _sequence(milestones, name, "ints")
+        if len(milestones) != count - 1:
+            raise ValueError(f"{name} must hold one epoch per schedule after the first: "
+                             f"{count - 1} for {count} schedulers, got {len(milestones)}")
+        milestones = [check_int(m, f"{name}[{i}]", 1) for i, m in enumerate(milestones)]
+        if any(a >= b for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(f"{name} must be increasing, got {milestones}")
+        return milestones
+
+    def step(self):
+        """Advance one epoch: restart the next schedule at its milestone, else step the
+        current one."""
+        self.last_epoch += 1
+        i = bisect.bisect_right(self.milestones, self.last_epoch)
+        s = self.schedulers[i]
+        if i > 0 and self.milestones[i - 1] == self.last_epoch:
+            s.last_epoch = 0
+            self.optimizer.lr = s._closed_form()
+        else:
+            s.step()
+
+    def state_dict(self):
+        """JSON-able state: ``{"type", "base_lr", "last_epoch", "milestones", "schedulers":
+        [each schedule's state_dict()]}``."""
+        return {"type": "SequentialLR", "base_lr": self.base_lr, "last_epoch": self.last_epoch,
+                "milestones": list(self.milestones),
+                "schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict` output into the same kinds of schedules (each
+        value checked, by name; a refused state changes nothing, the optimizer's rate
+        included)."""
+        self._check_keys(state, ("type", "base_lr", "last_epoch", "milestones", "schedulers"))
+        base_lr = check_float(state["base_lr"], "base_lr", 0.0)
+        last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        n = len(self.schedulers)
+        milestones = self._check_milestones(state["milestones"], n, "state['milestones']")
+        states = _sequence(state["schedulers"], "state['schedulers']", "schedule states")
+        if len(states) != n:
+            raise ValueError(f"state['schedulers'] must hold {n} schedule states, one per "
+                             f"schedule, got {len(states)}")
+        before, lr = [s.state_dict() for s in self.schedulers], self.optimizer.lr
+        for i, (s, sub) in enumerate(zip(self.schedulers, states)):
+            try:
+                s.load_state_dict(sub)
+            except (ValueError, TypeError) as e:
+                for t, old in zip(self.schedulers, before):
+                    t.load_state_dict(old)
+                self.optimizer.lr = lr
+                raise type(e)(f"state['schedulers'][{i}]: {e}") from None
+        self.base_lr, self.last_epoch, self.milestones = base_lr, last_epoch, milestones

@@ -194,6 +194,7 @@ def _unresolvable(cfg: DictConfig):
 
 
 PLATEAU = "grucy.optim.ReduceLROnPlateau"
+COSINES = ("grucy.optim.CosineAnnealingLR", "runner.model.warmup_cosine")   # decay to eta_min
 
 
 def validate(cfg: DictConfig) -> None:
@@ -241,7 +242,7 @@ def validate(cfg: DictConfig) -> None:
         # out of the schema: +scheduler.mode=max passed the schema, and check_target allows it.
         raise ConfigError(f"scheduler.mode={sched.mode!r}: the runner steps the plateau scheduler "
                           "with the validation loss, which falls as the model improves; only 'min' fits")
-    if (sched and sched.get("_target_") == "grucy.optim.CosineAnnealingLR"
+    if (sched and sched.get("_target_") in COSINES
             and sched.get("eta_min", 0.0) > cfg.optimizer.get("lr", math.inf)):
         # eta_min=1.0 over lr=0.01 took the rate 0.01 -> 0.155 -> 0.505: an annealing that
         # raises the learning rate is a typo, not a schedule (torch allows it; the runner asks)
@@ -263,10 +264,12 @@ def validate(cfg: DictConfig) -> None:
     for key, value in (("early_stopping.patience", t.early_stopping.patience), ("stop_after", t.stop_after)):
         if value is not None and value < 1:
             raise ConfigError(f"trainer.{key}={value}: must be at least 1 (or null for off)")
-    if t.clip_grad_norm is not None and not 0 < t.clip_grad_norm < math.inf:
-        # grucy's own message names its argument, max_norm, not the key to change
-        raise ConfigError(f"trainer.clip_grad_norm={t.clip_grad_norm}: must be positive and finite "
-                          "(or null for no clipping)")
+    for key in ("clip_grad_norm", "clip_grad_value"):
+        if t[key] is not None and not 0 < t[key] < math.inf:
+            # grucy's own message names its argument (max_norm, clip_value), not the key to
+            # change; 0 would zero every gradient, and inf is what null says
+            raise ConfigError(f"trainer.{key}={t[key]}: must be positive and finite "
+                              "(or null for no clipping)")
     if not 0 <= t.early_stopping.min_delta < math.inf:
         # nan passed a "< 0" test, and then no epoch counted as an improvement: no best.npz
         raise ConfigError(f"trainer.early_stopping.min_delta={t.early_stopping.min_delta}: "

@@ -59,6 +59,21 @@ def build_scheduler(cfg_sched, optimizer):
     return _construct("scheduler", cfg_sched, lambda: factory(optimizer))
 
 
+def warmup_cosine(optimizer, warmup_epochs, epochs, start_factor=1.0 / 3, eta_min=0.0):
+    """``scheduler=warmup_cosine``: a linear warm-up from ``start_factor`` times the rate over
+    ``warmup_epochs``, then a cosine decay to ``eta_min`` over the rest of the run's
+    ``epochs``, as grucy's (and torch's) SequentialLR of a LinearLR and a CosineAnnealingLR.
+
+    warmup_epochs is checked here, by its name: LinearLR's and CosineAnnealingLR's own
+    messages would name total_iters and T_max, keys the config does not have."""
+    if not 1 <= warmup_epochs < epochs:
+        raise ValueError(f"warmup_epochs must be at least 1 and below epochs ({epochs}, the "
+                         f"run's trainer.epochs), leaving the decay an epoch, got {warmup_epochs}")
+    warm = grucy.optim.LinearLR(optimizer, start_factor=start_factor, total_iters=warmup_epochs)
+    decay = grucy.optim.CosineAnnealingLR(optimizer, T_max=epochs - warmup_epochs, eta_min=eta_min)
+    return grucy.optim.SequentialLR(optimizer, [warm, decay], milestones=[warmup_epochs])
+
+
 def _construct(group, node, build):
     """``build()``; a value error naming one of ``node``'s keys becomes a ConfigError.
 
@@ -150,6 +165,12 @@ def clip_gradients(grads, max_norm):
     if max_norm:
         return float(grucy.optim.clip_grad_norm(grads, max_norm))
     return math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in grads.values() if g is not None))
+
+
+def clip_gradient_values(grads, max_value):
+    """Clip every element of ``grads`` into [-max_value, max_value] (None: leave them)."""
+    if max_value is not None:
+        grucy.optim.clip_grad_value(grads, max_value)
 
 
 def count_params(model) -> int:

@@ -157,6 +157,16 @@ class LinearLRConfig:
 
 
 @dataclass
+class WarmupCosineConfig:
+    _target_: str = "runner.model.warmup_cosine"
+    _partial_: bool = True
+    warmup_epochs: int = 5        # linear warm-up from start_factor x optimizer.lr
+    epochs: int = MISSING         # the run's: the cosine decays over epochs - warmup_epochs
+    start_factor: float = 1.0 / 3
+    eta_min: float = 0.0
+
+
+@dataclass
 class PlateauConfig:
     _target_: str = "grucy.optim.ReduceLROnPlateau"
     _partial_: bool = True
@@ -185,6 +195,8 @@ class TrainerConfig:
     eval_batch_size: int = 512
     loss: str = "mse"                      # mse | mae (grucy.losses)
     clip_grad_norm: Optional[float] = 1.0  # null = no clipping
+    # each gradient element into [-value, value], after clip_grad_norm; null = no clipping
+    clip_grad_value: Optional[float] = None
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     # Stop cleanly after this many epochs in this invocation, leaving last.npz to resume
     # from (e.g. to fit a cluster time limit). null = run to the end.
@@ -226,6 +238,7 @@ def register() -> None:
         ("scheduler", "step", StepLRConfig),
         ("scheduler", "cosine", CosineConfig),
         ("scheduler", "linear", LinearLRConfig),
+        ("scheduler", "warmup_cosine", WarmupCosineConfig),
         ("scheduler", "plateau", PlateauConfig),
         ("trainer", "trainer", TrainerConfig),
     ]:

@@ -5,6 +5,7 @@ Shuffling uses a generator seeded by (seed, epoch), so epoch k's batches do not 
 on how the run got there: a resumed run replays exactly what an uninterrupted one does.
 Inside the loop numpy only slices and does element-wise work; matrix products are grucy's.
 """
+import dataclasses
 import inspect
 import logging
 import math
@@ -19,7 +20,7 @@ from omegaconf import OmegaConf
 
 import grucy
 
-from runner import baselines, model as M, outputs
+from runner import baselines, model as M, outputs, schema
 from runner.config import ConfigError
 from runner.datasets import SPLIT_NAMES, Prepared, Split, digests
 from runner.interrupts import interrupts_deferred
@@ -134,6 +135,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
     n = len(data.train)
     bs = int(t.batch_size)
     clip = t.clip_grad_norm      # read once: an OmegaConf attribute costs ~10 us, per batch
+    clip_value = t.clip_grad_value
     progress = Progress(t.epochs)   # quiet=true mutes the console handler (runner.app)
     patience = t.early_stopping.patience
     data_digests = digests(data)   # once: the data does not change during the run
@@ -182,6 +184,7 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
                                     f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
             model.backward(dpred)
             norm = M.clip_gradients(model.gradients(), clip)
+            M.clip_gradient_values(model.gradients(), clip_value)   # after: grad_norm is unclipped
             if norm is not None:
                 norms.append(norm)
             optimizer.step(model.gradients())
@@ -350,8 +353,14 @@ def _difference(key, saved, current) -> str:
 def _class_defaults(saved, current):
     """``saved`` with each group's keys that only ``current`` has filled in by the default of
     the class both name: a checkpoint written before the schema had a key (optimizer.dampening,
-    scheduler.threshold) ran with that default, and resuming it is no different for them."""
+    scheduler.threshold) ran with that default, and resuming it is no different for them.
+    The trainer has no class: its keys are filled in by the schema's defaults
+    (trainer.clip_grad_value, null: a run from before it clipped no values)."""
     out = dict(saved)
+    a, b = saved.get("trainer"), current.get("trainer")
+    if isinstance(a, dict) and isinstance(b, dict):
+        defaults = dataclasses.asdict(schema.TrainerConfig())
+        out["trainer"] = {**{k: v for k, v in defaults.items() if k in b and k not in a}, **a}
     for group in ("model", "data", "optimizer", "scheduler"):
         a, b = saved.get(group), current.get(group)
         if not (isinstance(a, dict) and isinstance(b, dict) and a.get("_target_") == b.get("_target_")):

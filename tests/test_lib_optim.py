@@ -912,6 +912,74 @@ def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, whe
         np.testing.assert_array_equal(v, t.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf, "inf", "2", "1.5"])
+def test_clip_grad_norm_with_max_norm_inf_is_torchs(norm_type, dtype):
+    """max_norm = inf (torch takes it): the total norm is returned, and every finite
+    gradient is left as it was (scale min(1, inf / (norm + 1e-6)) = 1). A string norm_type
+    is read with float(), as torch reads it. References: the norm written out in float64,
+    the gradients as given; torch's clip_grad_norm_ on the same, where it is installed."""
+    def gradients():
+        rng = np.random.default_rng(3)
+        return {"a": (rng.standard_normal((3, 4)) * 10).astype(dtype), "n": None,
+                "b": (rng.standard_normal(5) * 10).astype(dtype)}
+    grads, given = gradients(), gradients()
+    total = optim.clip_grad_norm(grads, math.inf, norm_type=norm_type)
+    flat = np.concatenate([given["a"].ravel(), given["b"].ravel()]).astype(np.float64)
+    p = float(norm_type)
+    want = np.abs(flat).max() if p == math.inf else (np.abs(flat) ** p).sum() ** (1 / p)
+    assert total == pytest.approx(want, rel=1e-13)
+    for k in ("a", "b"):
+        np.testing.assert_array_equal(grads[k], given[k], err_msg=k)
+    try:
+        import torch
+    except ImportError:
+        return
+    ts = [torch.zeros(given[k].shape, dtype=getattr(torch, np.dtype(dtype).name), requires_grad=True)
+          for k in ("a", "b")]
+    for t, k in zip(ts, ("a", "b")):
+        t.grad = torch.from_numpy(given[k].copy())
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, math.inf, norm_type=norm_type)
+    # torch sums float32 |g|^p in float32, this in float64
+    assert total == pytest.approx(ttotal.item(), rel=1e-15 if dtype == np.float64 else 1e-6)
+    for t, k in zip(ts, ("a", "b")):
+        np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_clip_grad_norm_with_max_norm_inf_and_a_non_finite_gradient_is_torchs(bad):
+    """With a NaN or inf among the gradients the scale is inf / NaN or inf / inf, NaN,
+    and torch's clip_grad_norm_ multiplies every gradient by it: all NaN, as here."""
+    def gradients():
+        return {"a": np.array([3.0, bad]), "b": np.array([1.0, 2.0])}
+    grads = gradients()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = optim.clip_grad_norm(grads, math.inf)
+    assert total == bad or (math.isnan(bad) and math.isnan(total))
+    assert all(np.isnan(g).all() for g in grads.values())
+    try:
+        import torch
+    except ImportError:
+        return
+    ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    for t, v in zip(ts, gradients().values()):
+        t.grad = torch.from_numpy(v)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, math.inf)
+    np.testing.assert_array_equal(total, ttotal.item())
+    for t, v in zip(ts, grads.values()):
+        np.testing.assert_array_equal(v, t.grad.numpy())
+
+
+def test_clip_grad_norm_refuses_a_nan_or_negative_max_norm():
+    g = {"a": np.array([3.0, 4.0])}
+    for bad, match in [(math.nan, "^max_norm must not be NaN$"), (-math.inf, r"^max_norm must be >= 0"),
+                       (-1.0, r"^max_norm must be >= 0")]:
+        with pytest.raises(ValueError, match=match):
+            optim.clip_grad_norm(g, bad)
+    np.testing.assert_array_equal(g["a"], [3.0, 4.0])
+
+
 def test_clip_grad_norm_edge_cases():
     assert optim.clip_grad_norm({"a": None}, 1.0) == 0.0
     g = {"a": np.array([3.0, 4.0]), "e": np.zeros(0)}
@@ -924,8 +992,15 @@ def test_clip_grad_norm_edge_cases():
     for bad in (0.5, 0, -1.0, -math.inf, math.nan, 10**400):   # p < 1 is no norm
         with pytest.raises(ValueError, match="norm_type must be >= 1"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)
-    for bad in ("inf", True, None):
+    for bad in (True, None):
         with pytest.raises(TypeError, match="norm_type must be a real number"):
+            optim.clip_grad_norm(small, 1.0, norm_type=bad)
+    # a string is read with float(), as torch reads it ("inf" is its own example)
+    with pytest.raises(ValueError, match=r"^norm_type must be a number >= 1 or inf \(or a string "
+                                         r"float\(\) reads as one, such as 'inf'\), got 'fast'$"):
+        optim.clip_grad_norm(small, 1.0, norm_type="fast")
+    for bad in ("0.5", "-inf", "nan"):
+        with pytest.raises(ValueError, match="norm_type must be >= 1"):
             optim.clip_grad_norm(small, 1.0, norm_type=bad)
     np.testing.assert_array_equal(small["a"], [0.3, -0.4])       # refused: nothing scaled
     assert optim.clip_grad_norm(g, 0.5) == 5.0
@@ -1034,11 +1109,37 @@ def test_clip_grad_value_matches_torch(clip_value, dtype):
         np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_grad_value_of_inf_is_torchs(dtype):
+    """clip_value = inf (torch takes it): every element is left as it was, +-inf and NaN
+    included (torch's clamp to [-inf, inf] keeps a NaN). References: the gradients as
+    given; torch's clip_grad_value_ on the same, where it is installed."""
+    grads, given = _clip_values(dtype), _clip_values(dtype)
+    assert optim.clip_grad_value(grads, math.inf) is None
+    for k, g in given.items():
+        if g is None:
+            assert grads[k] is None
+        else:
+            np.testing.assert_array_equal(grads[k], g, err_msg=k)     # NaN where NaN
+    assert np.isnan(grads["a"][0, 2]) and grads["a"][1, 0] == np.inf
+    try:
+        import torch
+    except ImportError:
+        return
+    src = {k: v for k, v in given.items() if v is not None}
+    ts = [torch.from_numpy(np.zeros_like(v)).requires_grad_() for v in src.values()]
+    for t, v in zip(ts, src.values()):
+        t.grad = torch.from_numpy(v.copy())
+    torch.nn.utils.clip_grad_value_(ts, math.inf)
+    for t, k in zip(ts, src):
+        np.testing.assert_array_equal(grads[k], t.grad.numpy(), err_msg=k)
+
+
 def test_clip_grad_value_refuses_bad_arguments_and_changes_nothing():
     g = {"w": np.array([3.0, -4.0])}
     for bad, exc, match in [(-1.0, ValueError, "clip_value must be >= 0"),
-                            (math.nan, ValueError, "clip_value must be finite"),
-                            (math.inf, ValueError, "clip_value must be finite"),
+                            (-math.inf, ValueError, "clip_value must be >= 0"),
+                            (math.nan, ValueError, "^clip_value must not be NaN$"),
                             ("1", TypeError, "clip_value must be a real number"),
                             (True, TypeError, "clip_value must be a real number")]:
         with pytest.raises(exc, match=match):
@@ -1480,3 +1581,181 @@ def test_linear_lr_refuses_bad_settings_and_states_by_name(bad, exc, match):
     with pytest.raises(ValueError, match="state is missing 'total_iters'"):
         sched.load_state_dict(missing)
 
+
+
+# --- SequentialLR ---------------------------------------------------------------------------
+# (class name, keyword arguments) of each schedule, the milestones, and the order the
+# schedules are built in (torch's base rate is the optimizer's before the first one built)
+SEQUENTIAL_CASES = [
+    ([("LinearLR", dict(start_factor=0.1, total_iters=5)),
+      # restarted at lr 0.3: eta_min + (0.3 - eta_min) is not 0.3, by one bit (torch's form)
+      ("CosineAnnealingLR", dict(T_max=15, eta_min=0.03))], [5], None),
+    ([("LinearLR", dict(start_factor=0.25, total_iters=3)),
+      ("CosineAnnealingLR", dict(T_max=6))], [3], None),         # past T_max: the restart branch
+    ([("StepLR", dict(step_size=3, gamma=0.5)),
+      ("LinearLR", dict(start_factor=0.5, end_factor=0.2, total_iters=4))], [7], None),
+    ([("CosineAnnealingLR", dict(T_max=4, eta_min=0.05)), ("StepLR", dict(step_size=2, gamma=0.7)),
+      ("LinearLR", dict(start_factor=0.3, total_iters=3))], [6, 11], None),
+    ([("LinearLR", dict(start_factor=0.2, total_iters=4)), ("StepLR", dict(step_size=1, gamma=0.9)),
+      ("CosineAnnealingLR", dict(T_max=5))], [1, 2], None),        # milestones before the warm-up ends
+    ([("StepLR", dict(step_size=2, gamma=0.5)),                      # the LinearLR built first
+      ("LinearLR", dict(start_factor=0.4, total_iters=3))], [4], [1, 0]),
+    ([("CosineAnnealingLR", dict(T_max=7, eta_min=0.02))], [], None),
+]
+
+
+def _sequential(lib, opt, case):
+    """``lib`` (grucy.optim or torch.optim.lr_scheduler)'s SequentialLR for ``case``."""
+    specs, milestones, order = case
+    built = [None] * len(specs)
+    for i in order or range(len(specs)):
+        name, kw = specs[i]
+        built[i] = getattr(lib, name)(opt, **kw)
+    return lib.SequentialLR(opt, built, milestones), built
+
+
+@pytest.mark.parametrize("case", SEQUENTIAL_CASES)
+def test_sequential_lr_matches_torch(case):
+    """get_last_lr() at construction and after each of 30 steps is torch's, bit for bit:
+    through each milestone's restart (torch's closed forms) and past a cosine's T_max."""
+    torch = pytest.importorskip("torch")
+    p = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=0.3)
+    tsched, _ = _sequential(torch.optim.lr_scheduler, topt, case)
+    opt = optim.SGD(_params(), lr=0.3)
+    sched, _ = _sequential(optim, opt, case)
+    assert sched.get_last_lr() == tsched.get_last_lr()[0]
+    lrs = [opt.lr]
+    for epoch in range(1, 31):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert sched.get_last_lr() == tsched.get_last_lr()[0], epoch
+        assert sched.last_epoch == epoch
+        lrs.append(opt.lr)
+    assert len(set(lrs)) > 3
+
+
+@pytest.mark.parametrize("case", SEQUENTIAL_CASES)
+@pytest.mark.parametrize("stop", [1, 4, 5, 6, 12])
+def test_sequential_lr_resumed_gives_the_uninterrupted_rates(case, stop):
+    """A state dict (through JSON) written after ``stop`` epochs, restored as the runner does
+    (fresh schedules on an optimizer built with the configured rate, then this state, then
+    the optimizer's), continues with the uninterrupted run's rates, bit for bit; before, at
+    and after a milestone. Reference: the uninterrupted grucy run, itself torch's (above)."""
+    import json
+    opt = optim.SGD(_params(), lr=0.3)
+    sched, _ = _sequential(optim, opt, case)
+    want = []
+    for _ in range(30):
+        sched.step()
+        want.append(opt.lr)
+    opt = optim.SGD(_params(), lr=0.3)
+    sched, _ = _sequential(optim, opt, case)
+    for _ in range(stop):
+        sched.step()
+    state = json.loads(json.dumps(sched.state_dict()))
+    opt_state = opt.state_dict()
+    opt2 = optim.SGD(_params(), lr=0.3)
+    resumed, _ = _sequential(optim, opt2, case)
+    resumed.load_state_dict(state)
+    opt2.load_state_dict(opt_state)
+    assert resumed.state_dict() == sched.state_dict()
+    got = want[:stop]
+    for _ in range(30 - stop):
+        resumed.step()
+        got.append(opt2.lr)
+    assert got == want
+
+
+def test_sequential_lr_restores_its_milestones_and_leaves_the_rate_alone():
+    """As the other schedules restore their settings, a state's milestones replace the
+    constructor's; the optimizer's rate is the optimizer's state's to restore."""
+    opt = optim.SGD(_params(), lr=0.3)
+    sched, _ = _sequential(optim, opt, SEQUENTIAL_CASES[0])
+    for _ in range(3):
+        sched.step()
+    state = {**sched.state_dict(), "milestones": [2]}
+    opt2 = optim.SGD(_params(), lr=0.3)
+    resumed, _ = _sequential(optim, opt2, SEQUENTIAL_CASES[0])
+    opt2.lr = 0.125
+    resumed.load_state_dict(state)
+    assert resumed.milestones == [2] and resumed.last_epoch == 3 and opt2.lr == 0.125
+    resumed.step()                       # epoch 4: past the milestone 2, the cosine steps on
+    assert resumed.schedulers[1].last_epoch == sched.schedulers[1].last_epoch + 1
+
+
+def test_sequential_lr_refuses_bad_arguments_by_name_and_changes_nothing():
+    opt = optim.SGD(_params(), lr=0.3)
+    other = optim.SGD(_params(), lr=0.3)
+    warm = optim.LinearLR(opt, start_factor=0.5, total_iters=2)
+    cos = optim.CosineAnnealingLR(opt, T_max=4)
+    stepped = optim.StepLR(opt, 2)
+    stepped.step()
+    lr, bases = opt.lr, (warm.base_lr, cos.base_lr)
+    for schedulers, milestones, exc, match in [
+        ([], [], ValueError, r"^schedulers must hold at least one schedule, got none$"),
+        (warm, [], TypeError, r"^schedulers must be a list of schedules, got LinearLR$"),
+        ({warm, cos}, [2], TypeError, r"^schedulers must be a list of schedules, got set$"),
+        ([warm, "cos"], [2], TypeError, r"^schedulers\[1\] must be a grucy StepLR, CosineAnnealingLR or LinearLR, got str$"),
+        ([warm, optim.ReduceLROnPlateau(opt)], [2], ValueError, r"^schedulers\[1\] is a ReduceLROnPlateau, which steps on a metric"),
+        ([warm, optim.StepLR(other, 2)], [2], ValueError, r"^schedulers\[1\] \(StepLR\) was built on another optimizer"),
+        ([warm, stepped], [2], ValueError, r"^schedulers\[1\] \(StepLR\) has stepped already \(last_epoch 1\)"),
+        ([warm, cos], [], ValueError, r"^milestones must hold one epoch per schedule after the first: 1 for 2 schedulers, got 0$"),
+        ([warm, cos], [2, 4], ValueError, r"^milestones must hold one epoch per schedule after the first: 1 for 2 schedulers, got 2$"),
+        ([warm, cos, warm], [3, 3], ValueError, r"^milestones must be increasing, got \[3, 3\]$"),
+        ([warm, cos, warm], [4, 2], ValueError, r"^milestones must be increasing, got \[4, 2\]$"),
+        ([warm, cos], [0], ValueError, r"^milestones\[0\] must be >= 1, got 0$"),
+        ([warm, cos], [2.5], TypeError, r"^milestones\[0\] must be an int, got float$"),
+        ([warm, cos], 2, TypeError, r"^milestones must be a list of ints, got int$"),
+        ([warm, cos], "2", TypeError, r"^milestones must be a list of ints, got str$"),
+    ]:
+        with pytest.raises(exc, match=match):
+            optim.SequentialLR(opt, schedulers, milestones)
+        assert opt.lr == lr and (warm.base_lr, cos.base_lr) == bases
+    nested = optim.SequentialLR(opt, [warm], [])
+    with pytest.raises(ValueError, match=r"^schedulers\[0\] is a SequentialLR; list its schedules instead$"):
+        optim.SequentialLR(opt, [nested], [])
+    with pytest.raises(TypeError, match="^optimizer must be a grucy Optimizer"):
+        optim.SequentialLR("opt", [warm], [])
+    assert "SequentialLR" in optim.__all__
+
+
+def test_sequential_lr_takes_a_hydra_list_config():
+    omegaconf = pytest.importorskip("omegaconf")
+    opt = optim.SGD(_params(), lr=0.3)
+    sched = optim.SequentialLR(opt, [optim.LinearLR(opt), optim.CosineAnnealingLR(opt, T_max=3)],
+                               omegaconf.OmegaConf.create([5]))
+    assert sched.milestones == [5] and type(sched.milestones[0]) is int
+
+
+@pytest.mark.parametrize("edit, exc, match", [
+    (lambda s: {**s, "type": "LinearLR"}, ValueError, r"^state must be a SequentialLR.state_dict\(\)"),
+    (lambda s: {k: v for k, v in s.items() if k != "schedulers"}, ValueError, r"^state is missing 'schedulers'$"),
+    (lambda s: {**s, "milestone": [2]}, ValueError, r"^state has unknown keys \['milestone'\]"),
+    (lambda s: {**s, "last_epoch": -1}, ValueError, r"^last_epoch must be >= 0"),
+    (lambda s: {**s, "base_lr": "x"}, TypeError, r"^base_lr must be a real number"),
+    (lambda s: {**s, "milestones": [2, 3]}, ValueError, r"^state\['milestones'\] must hold one epoch per schedule"),
+    (lambda s: {**s, "milestones": [0]}, ValueError, r"^state\['milestones'\]\[0\] must be >= 1"),
+    (lambda s: {**s, "schedulers": s["schedulers"][:1]}, ValueError, r"^state\['schedulers'\] must hold 2 schedule states, one per schedule, got 1$"),
+    (lambda s: {**s, "schedulers": {"a": 1}}, TypeError, r"^state\['schedulers'\] must be a list of schedule states, got dict$"),
+    # the first schedule's state is good (it is restored, then put back), the second's not
+    (lambda s: {**s, "schedulers": [s["schedulers"][0], s["schedulers"][0]]}, ValueError,
+     r"^state\['schedulers'\]\[1\]: state must be a CosineAnnealingLR.state_dict\(\)"),
+    (lambda s: {**s, "schedulers": [s["schedulers"][0], {**s["schedulers"][1], "T_max": 0}]}, ValueError,
+     r"^state\['schedulers'\]\[1\]: T_max must be >= 1"),
+])
+def test_sequential_lr_refuses_a_bad_state_by_name_and_changes_nothing(edit, exc, match):
+    opt = optim.SGD(_params(), lr=0.3)
+    sched, _ = _sequential(optim, opt, SEQUENTIAL_CASES[0])
+    for _ in range(7):
+        sched.step()
+    good = sched.state_dict()
+    opt2 = optim.SGD(_params(), lr=0.3)
+    other = [("LinearLR", dict(start_factor=0.5, total_iters=2)), ("CosineAnnealingLR", dict(T_max=4))]
+    fresh, _ = _sequential(optim, opt2, (other, [2], None))     # the same kinds, other settings
+    fresh.step()
+    before, lr = fresh.state_dict(), opt2.lr
+    with pytest.raises(exc, match=match):
+        fresh.load_state_dict(edit(good))
+    assert fresh.state_dict() == before and opt2.lr == lr

@@ -217,7 +217,9 @@ def test_validate_rejects_a_negative_seed():
                                       # inf failed inside grucy with a traceback; min_delta=nan
                                       # counted no epoch as better, so no best.npz was written
                                       "trainer.clip_grad_norm=inf", "trainer.early_stopping.min_delta=nan",
-                                      "trainer.early_stopping.min_delta=inf"])
+                                      "trainer.early_stopping.min_delta=inf",
+                                      "trainer.clip_grad_value=-1", "trainer.clip_grad_value=0",
+                                      "trainer.clip_grad_value=inf", "trainer.clip_grad_value=nan"])
 def test_validate_rejects_bad_trainer_values(override):
     # patience/stop_after < 1 trained nothing and reported the untrained model with status ok;
     # clip_grad_norm=-1 failed later as 'max_norm must be >= 0.0', a name not in the config
@@ -454,7 +456,8 @@ def test_partial_false_is_refused_naming_the_key(group):
 
 
 @pytest.mark.parametrize("node", ["SGDConfig", "AdamConfig", "AdamWConfig", "RMSpropConfig",
-                                  "StepLRConfig", "CosineConfig", "LinearLRConfig", "PlateauConfig"])
+                                  "StepLRConfig", "CosineConfig", "LinearLRConfig", "PlateauConfig",
+                                  "WarmupCosineConfig"])
 def test_optimizer_and_scheduler_schemas_take_every_argument_of_their_class(node):
     # RMSprop's centered, SGD's dampening and the plateau's threshold, threshold_mode,
     # cooldown and eps were left out, so the schema refused valid library arguments
@@ -490,6 +493,42 @@ def test_cosine_annealing_above_the_learning_rate_is_refused():
         validate(compose(["scheduler=cosine", "scheduler.eta_min=1.0", "optimizer.lr=0.01",
                           "name=t"]))
     validate(compose(["scheduler=cosine", "scheduler.eta_min=0.01", "optimizer.lr=0.01", "name=t"]))
+
+
+def test_warmup_cosine_refuses_unknown_keys_and_a_decay_above_the_rate():
+    # its schema refuses a typo; one added past it (Hydra's own hint, +key) is refused by
+    # the factory's signature, as every option's is
+    with pytest.raises(ConfigCompositionException) as err:
+        compose(["scheduler=warmup_cosine", "scheduler.warmup=3", "name=t"])
+    assert "Key 'warmup' not in 'WarmupCosineConfig'" in str(err.value.__cause__)
+    with pytest.raises(ConfigError, match=r"^scheduler.warmup: runner.model.warmup_cosine takes no "
+                                          r"argument 'warmup' \(allowed: epochs, eta_min, start_factor, "
+                                          r"warmup_epochs\)$"):
+        validate(compose(["scheduler=warmup_cosine", "+scheduler.warmup=3", "name=t"]))
+    with pytest.raises(ConfigError, match=r"^scheduler.optimizer: set by the runner"):
+        validate(compose(["scheduler=warmup_cosine", "+scheduler.optimizer=1", "name=t"]))
+    with pytest.raises(ConfigError, match=r"^scheduler.eta_min=1.0: above optimizer.lr=0.01, so "
+                                          r"cosine annealing would raise the learning rate"):
+        validate(compose(["scheduler=warmup_cosine", "scheduler.eta_min=1.0", "optimizer.lr=0.01",
+                          "name=t"]))
+    cfg = compose(["scheduler=warmup_cosine", "trainer.epochs=12", "name=t"])
+    validate(cfg)
+    assert cfg.scheduler.epochs == 12            # the run's length, unless set
+
+
+@pytest.mark.parametrize("warmup, message", [
+    (0, "scheduler.warmup_epochs=0: must be at least 1 and below epochs (4, the run's trainer.epochs)"),
+    (4, "scheduler.warmup_epochs=4: must be at least 1 and below epochs (4, the run's trainer.epochs)"),
+])
+def test_warmup_cosine_needs_a_warm_up_and_an_epoch_of_decay_named_by_its_key(warmup, message):
+    # LinearLR's and CosineAnnealingLR's own messages named total_iters and T_max, which
+    # are no keys of the config
+    cfg = compose(["scheduler=warmup_cosine", "trainer.epochs=4", f"scheduler.warmup_epochs={warmup}",
+                   "name=t"])
+    opt = M.build_optimizer(cfg.optimizer, M.build_model(cfg.model, 1, 1, seed=0))
+    with pytest.raises(ConfigError) as e:
+        M.build_scheduler(cfg.scheduler, opt)
+    assert str(e.value).startswith(message), str(e.value)
 
 
 def test_an_interpolation_that_does_not_resolve_is_refused_in_one_line():

@@ -461,6 +461,8 @@ def test_same_config_and_seed_reproduce_metrics_and_checkpoint(tmp_path):
     # a warm-up that spans the resume (building it sets the rate, which the optimizer's
     # state then restores), with AMSGrad's max_exp_avg_sq in the checkpoint
     ["scheduler=linear", "scheduler.total_iters=4", "optimizer.amsgrad=true"],
+    # stopped inside the warm-up; resumed, it crosses the milestone into the decay
+    ["scheduler=warmup_cosine", "scheduler.warmup_epochs=3", "scheduler.eta_min=0.001"],
 ])
 def test_resume_equals_uninterrupted(tmp_path, variant):
     ov = tiny("sine", ["trainer.epochs=5"] + variant)
@@ -1235,6 +1237,38 @@ def test_lr_column_is_the_rate_each_epoch_trained_with(tmp_path):
     assert lrs == pytest.approx([0.01, 0.005, 0.0025])     # adam's 0.01, halved after each epoch
 
 
+def test_warmup_cosine_trains_each_epoch_with_torchs_rate(tmp_path):
+    """scheduler=warmup_cosine: epoch e's rate is lr (s + (1 - s) e / w) in the warm-up (e
+    counts from 0), then eta_min + (lr - eta_min)(1 + cos(pi (e - w) / (E - w))) / 2 over the
+    rest of the E epochs; and exactly torch's SequentialLR of a LinearLR and a
+    CosineAnnealingLR, where torch is installed."""
+    E, w, s, lo, lr = 7, 3, 0.2, 0.001, 0.01
+    out, _, summary = train(tmp_path, tiny("sine", [f"trainer.epochs={E}", "scheduler=warmup_cosine",
+                                                    f"scheduler.warmup_epochs={w}",
+                                                    f"scheduler.start_factor={s}",
+                                                    f"scheduler.eta_min={lo}", f"optimizer.lr={lr}"]))
+    assert summary["status"] == "ok", summary["error"]
+    lrs = [float(r["lr"]) for r in metrics_without_timing(out / "metrics.csv")]
+    want = [lr * (s + (1 - s) * e / w) if e < w
+            else lo + (lr - lo) * (1 + math.cos(math.pi * (e - w) / (E - w))) / 2 for e in range(E)]
+    assert lrs == pytest.approx(want, rel=1e-12)
+    assert lrs[w] == pytest.approx(lr) and lrs[-1] > lo
+    try:
+        import torch
+    except ImportError:
+        return
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    warm = torch.optim.lr_scheduler.LinearLR(topt, start_factor=s, total_iters=w)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=E - w, eta_min=lo)
+    tsched = torch.optim.lr_scheduler.SequentialLR(topt, [warm, decay], milestones=[w])
+    tlrs = []
+    for _ in range(E):
+        tlrs.append(tsched.get_last_lr()[0])
+        topt.step()
+        tsched.step()
+    assert lrs == tlrs
+
+
 def test_val_rmse_is_in_original_units(tmp_path):
     from runner.datasets import Sine
     out, _, s = train(tmp_path, tiny("sine", ["trainer.epochs=2"]))
@@ -1256,6 +1290,33 @@ def test_gradients_are_clipped_to_clip_grad_norm(tmp_path):
     assert 0 < step <= 13 * 0.001 * (1 + 1e-5)
     # hidden 4, 1 input, 1 output: 3H(I + H) weights + 6H biases + H + 1 in the head
     assert s["params"] == 3 * 4 * (1 + 4) + 6 * 4 + 4 + 1
+
+
+def test_gradients_are_clipped_to_clip_grad_value(tmp_path):
+    # plain SGD with lr=1 moves each weight by at most clip_grad_value per batch (13
+    # batches), float32 rounding aside; unclipped, by far more
+    sgd = ["optimizer=sgd", "optimizer.momentum=0.0", "trainer.epochs=1", "trainer.clip_grad_norm=null"]
+    start, _, _ = train(tmp_path, tiny("sine", sgd + ["optimizer.lr=0.0"]), "start")
+    w0 = M.load_checkpoint(start / "last.npz")[0].parameters()
+    moves = {}
+    for name, value in (("clipped", "1e-4"), ("free", "null")):
+        out, _, s = train(tmp_path, tiny("sine", sgd + ["optimizer.lr=1.0", f"trainer.clip_grad_value={value}"]), name)
+        assert s["status"] == "ok", s["error"]
+        w1 = M.load_checkpoint(out / "last.npz")[0].parameters()
+        moves[name] = max(float(np.abs(w1[k].astype(np.float64) - w0[k]).max()) for k in w0)
+    assert 0 < moves["clipped"] <= 13 * 1e-4 * (1 + 1e-3)
+    assert moves["free"] > 10 * 13 * 1e-4
+
+
+def test_clip_grad_value_leaves_grad_norm_the_norm_before_clipping(tmp_path):
+    # values are clipped after the norm is measured: a bound far above every gradient
+    # element clips nothing, and the run is the unclipped one, number for number
+    off, _, _ = train(tmp_path, tiny("sine"), "off")
+    high, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e9"]), "high")
+    low, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e-3"]), "low")
+    rows = {k: metrics_without_timing(d / "metrics.csv") for k, d in (("off", off), ("high", high), ("low", low))}
+    assert rows["off"] == rows["high"]
+    assert rows["low"][0]["train_loss"] != rows["off"][0]["train_loss"]
 
 
 def test_mae_loss_trains_and_is_what_val_loss_records(tmp_path):
@@ -1412,6 +1473,35 @@ def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_def
     assert "optimizer.dampening is 0.5 but the checkpoint's run used 0.0" in s["error"], s["error"]
     _, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
     assert s["status"] == "ok", s["error"]
+
+
+def test_a_checkpoint_from_before_clip_grad_value_resumes_without_value_clipping(tmp_path):
+    # trainer.clip_grad_value joined the trainer later: a checkpoint without it clipped no
+    # values, and every trainer key is compared on resume, with no class to give a default
+    # (it was refused as "trainer.clip_grad_value is None, a key the checkpoint's run did not
+    # have"); the schema's default, null, is filled in, and only a resume that clips is refused
+    ov = tiny("sine", ["trainer.epochs=3"])
+    full, _, _ = train(tmp_path, ov, "full")
+    part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+
+    import grucy.io
+    import grucy.optim
+    ck = grucy.io.load(str(part / "last.npz"))
+    config = dict(ck.metadata["config"])
+    config["trainer"] = {k: v for k, v in config["trainer"].items() if k != "clip_grad_value"}
+    opt = grucy.optim.Adam(ck.model.parameters())       # _with_metadata keeps no optimizer state
+    opt.load_state_dict(ck.optimizer_state)
+    old = tmp_path / "old.npz"
+    grucy.io.save(str(old), ck.model, opt, metadata={**ck.metadata, "config": config})
+    assert "clip_grad_value" in M.load_checkpoint(part / "last.npz")[2]["config"]["trainer"]
+    assert "clip_grad_value" not in M.load_checkpoint(old)[2]["config"]["trainer"]
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["trainer.clip_grad_value=0.5", f"resume={old}"], "other")
+    s = json.loads((tmp_path / "other" / "summary.json").read_text())
+    assert "trainer.clip_grad_value is 0.5 but the checkpoint's run used None" in s["error"], s["error"]
+    resumed, _, s = train(tmp_path, ov + [f"resume={old}"], "same")
+    assert s["status"] == "ok", s["error"]
+    assert metrics_without_timing(full / "metrics.csv") == metrics_without_timing(resumed / "metrics.csv")
 
 
 def test_a_checkpoint_from_before_amsgrad_resumes_as_plain_adam_only(tmp_path):
