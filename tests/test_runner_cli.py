@@ -2004,6 +2004,19 @@ def test_no_list_hint_where_the_key_is_no_list_or_its_value_is_one(argv):
     assert list_hint(argv) is None
 
 
+def test_no_list_hint_for_an_interpolation_hydra_takes_as_the_list():
+    # found by a review: data.inputs=${oc.create:[a]} is a list once resolved, and Hydra
+    # takes it; a command refused for another setting got a hint to put it in brackets,
+    # which would make it a list of one string
+    from omegaconf import OmegaConf
+    from runner.cli import list_hint
+    from runner.testing import compose
+    value = "${oc.create:[a]}"
+    cfg = compose(["data=csv", "data.path=x.csv", "data.column=y", f"data.inputs={value}"])
+    assert OmegaConf.to_container(cfg.data, resolve=True)["inputs"] == ["a"]
+    assert list_hint(["data=csv", f"data.inputs={value}", "model.hidden_size=abc"]) is None
+
+
 def test_a_stopped_sweep_lists_a_refused_job_as_failed_with_its_reason(tmp_path):
     # stopped, a job that left no summary is interrupted; one the sweep refused (another
     # job's directory) did not run at all, and stays failed with the refusal
