@@ -1504,6 +1504,25 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert not (b / RESUMED).exists()
 
 
+def test_a_sweep_with_nested_job_directories_records_the_sweep_it_resumes(tmp_path, monkeypatch):
+    # found by a review: with hydra.sweep.subdir=j/${hydra.job.num} (a layout the table
+    # reads) the resume= of the next sweep is a/j/${hydra:job.num}, and the directory above
+    # its job number, a/j, holds no .sweep_id: nothing was recorded, so a third sweep started
+    # from scratch a job whose progress was in a, which the README says it continues
+    from omegaconf import OmegaConf
+    from runner.sweep import _record_resumed, resumed_sweep
+    from runner.tasks import _resumed_place
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name / "j").mkdir(parents=True)
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+    (tmp_path / "a" / "j" / "1").mkdir()
+    (tmp_path / "a" / "j" / "1" / "last.npz").write_bytes(b"")
+    _record_resumed(tmp_path / "b", OmegaConf.create({"resume": "a/j/${hydra:job.num}"}))
+    assert resumed_sweep(tmp_path / "b") == (tmp_path / "a").resolve()
+    assert _resumed_place(tmp_path / "b", ("j", "1")) == (tmp_path / "a" / "j" / "1").resolve()
+
+
 def test_a_job_no_sweep_of_a_chain_holds_starts_from_scratch(tmp_path):
     # sweeps recording each other as resumed (or one itself) end the search, none found
     from runner.sweep import RESUMED
