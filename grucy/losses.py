@@ -266,11 +266,20 @@ def cross_entropy(logits, labels, reduction="mean", *, ignore_index=None, mask=N
         # -sum_c a_c log p_c and its gradient sum(a) p - a
         wy = w[y]                                                # (N,)
         if reduction == "mean":
-            total = _kept(wy, None if kept is None else kept.reshape(-1)).sum()
+            rows_kept = None if kept is None else kept.reshape(-1)
+            with np.errstate(over="ignore"):      # an inf total is scaled below
+                total = _kept(wy, rows_kept).sum()
             if not total > 0:
                 raise ValueError("weight must give the labels left in a total above 0 for "
                                  "reduction='mean', got 0: a mean weighted by nothing is "
                                  "undefined (reduction='sum' gives the weighted sum)")
+            if not 2.0 ** -1000 < total < 2.0 ** 1000:
+                # 1 / total is inf (weights ~1e-310), or total itself (~1e307 each): a
+                # weighted mean does not change when the weights are scaled by a power of
+                # two, which brings the largest kept one to [0.5, 1) (torch's is inf or nan)
+                w = np.ldexp(w, -np.frexp(_kept(wy, rows_kept).max())[1])
+                wy = w[y]
+                total = _kept(wy, rows_kept).sum()
             s = 1.0 / total
         picked = wy * picked
         if eps:      # (logp * w).sum, not np.dot: numpy's BLAS pool

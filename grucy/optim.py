@@ -292,8 +292,9 @@ class Adam(Optimizer):
         does that; the state's hyper-parameters win)."""
         hp = state.get("hyperparams") if isinstance(state, dict) else None
         # another optimizer's state (SGD's has no amsgrad either) is the type check's to name,
-        # and a value that is no bool the constructor's
-        if (self.amsgrad and isinstance(hp, dict) and hp.get("amsgrad", False) is False
+        # and a value that is no bool the constructor's; numpy's False is one (check_bool)
+        ams = hp.get("amsgrad", False) if isinstance(hp, dict) else None
+        if (self.amsgrad and isinstance(ams, (bool, np.bool_)) and not ams
                 and state.get("type") == type(self).__name__):
             raise ValueError(f"state['hyperparams'] has amsgrad {hp.get('amsgrad', 'absent')}: "
                              f"the state is plain {type(self).__name__}'s, with no "

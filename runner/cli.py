@@ -328,6 +328,8 @@ def list_hint(argv):
         except Exception:
             continue
         key, text = m.groups()
+        if isinstance(value, str) and "${" in value:
+            continue           # an interpolation, which OmegaConf takes for a list (${oc.create:[a]})
         if value is None:
             suggested = f"{key}=[]"
         elif isinstance(value, (str, int, float, bool)):

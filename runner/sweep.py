@@ -90,10 +90,13 @@ def _record_resumed(sweep_dir, config) -> None:
     raw = OmegaConf.to_container(OmegaConf.masked_copy(config, ["resume"]), resolve=False).get("resume")
     parts = Path(os.path.expanduser(raw)).parts if isinstance(raw, str) else ()
     cut = next((i for i, part in enumerate(parts) if "${" in part), 0)
-    # read from where the command ran: no job has moved into its directory yet
-    earlier = Path(os.path.abspath(Path(*parts[:cut]))).resolve() if cut else None
+    # read from where the command ran: no job has moved into its directory yet; the nearest
+    # directory above the job's place that is a sweep's (a/j/${hydra:job.num}: a nested
+    # hydra.sweep.subdir, j/${hydra.job.num}, puts the places below a/j, which is none)
+    above = (Path(os.path.abspath(Path(*parts[:k]))).resolve() for k in range(cut, 0, -1))
+    earlier = next((d for d in above if (d / SWEEP_ID).is_file()), None)
     here = Path(sweep_dir).resolve()
-    if earlier is None or earlier == here or not (earlier / SWEEP_ID).is_file():
+    if earlier is None or earlier == here:
         (here / RESUMED).unlink(missing_ok=True)
         return
     atomic_write(here / RESUMED, json.dumps({"relative": os.path.relpath(earlier, here),

@@ -645,6 +645,34 @@ def test_cross_entropy_weight_matches_torch(left_out, eps, reduction, dtype):
     assert not grad[tlabels == -7].any()
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+@pytest.mark.parametrize("power", [-1040, 1022])
+def test_cross_entropy_weighted_mean_takes_weights_at_any_float64_scale(power, eps):
+    """found by a review: the weighted mean multiplied by 1 / total, which is inf for float64
+    weights ~1e-310 (loss inf, gradient nan, where torch's is finite), and a total past
+    float64's max (weights ~1e307 over many positions) made it 0. A weighted mean does
+    not change when every weight is multiplied by a power of two: torch's with the
+    unscaled weights is the reference."""
+    torch = pytest.importorskip("torch")
+    logits, labels, w, kw = _weighted_problem("both", (6, 3, 5), np.float64, seed=37)
+    w = np.round(w * 16) / 16                  # 6 bits: subnormals down to 2**-1040 hold them
+    scaled = np.ldexp(w, power)
+    assert np.array_equal(np.ldexp(scaled, -power), w)
+    with np.errstate(over="ignore"):
+        total = scaled[labels[kw["mask"] & (labels != -7)]].sum()
+    assert not 1.0 / np.finfo(np.float64).max < total < np.inf     # 1 / total or total is inf
+    loss, grad = losses.cross_entropy(logits, labels, weight=scaled, label_smoothing=eps, **kw)
+    tlabels = labels.copy()
+    tlabels[~kw["mask"]] = -7
+    p = torch.from_numpy(logits).requires_grad_()
+    tl = torch.nn.functional.cross_entropy(
+        p.reshape(-1, 5), torch.from_numpy(tlabels).reshape(-1), weight=torch.from_numpy(w),
+        ignore_index=-7, label_smoothing=eps)
+    tl.backward()
+    np.testing.assert_allclose(loss, tl.item(), rtol=1e-9)
+    np.testing.assert_allclose(grad, p.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("eps", [0.0, 0.3])

@@ -285,6 +285,24 @@ def test_a_plain_state_is_refused_by_an_amsgrad_optimizer_and_the_reverse_loads(
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_a_plain_state_with_numpys_false_is_refused_by_an_amsgrad_optimizer(name):
+    # found by a review: the refusal tested "is False", but the constructor (check_bool)
+    # takes numpy's bool too, so np.False_ (a state rebuilt from arrays) loaded and switched
+    # AMSGrad off without a word, which the docstring says is refused
+    o = getattr(optim, name)(_params(), lr=0.1)
+    o.step(_grad_seq(1)[0])
+    state = o.state_dict()
+    state["hyperparams"]["amsgrad"] = np.False_
+    fresh = getattr(optim, name)(_params(), lr=0.1, amsgrad=True)
+    with pytest.raises(ValueError, match=r"has amsgrad False: the state is plain .*amsgrad=False$"):
+        fresh.load_state_dict(state)
+    assert fresh.amsgrad is True and fresh.step_count == 0
+    plain = getattr(optim, name)(_params(), lr=0.1)      # where it belongs, it loads
+    plain.load_state_dict(state)
+    assert plain.amsgrad is False and plain.step_count == 1
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_a_state_from_before_amsgrad_is_refused_by_an_amsgrad_optimizer(name):
     # a state with no 'amsgrad' hyper-parameter is plain Adam's: loaded as it is, it would
     # switch AMSGrad off without a word (the state's hyper-parameters win), and it has no

@@ -1504,6 +1504,25 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert not (b / RESUMED).exists()
 
 
+def test_a_sweep_with_nested_job_directories_records_the_sweep_it_resumes(tmp_path, monkeypatch):
+    # found by a review: with hydra.sweep.subdir=j/${hydra.job.num} (a layout the table
+    # reads) the resume= of the next sweep is a/j/${hydra:job.num}, and the directory above
+    # its job number, a/j, holds no .sweep_id: nothing was recorded, so a third sweep started
+    # from scratch a job whose progress was in a, which the README says it continues
+    from omegaconf import OmegaConf
+    from runner.sweep import _record_resumed, resumed_sweep
+    from runner.tasks import _resumed_place
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name / "j").mkdir(parents=True)
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+    (tmp_path / "a" / "j" / "1").mkdir()
+    (tmp_path / "a" / "j" / "1" / "last.npz").write_bytes(b"")
+    _record_resumed(tmp_path / "b", OmegaConf.create({"resume": "a/j/${hydra:job.num}"}))
+    assert resumed_sweep(tmp_path / "b") == (tmp_path / "a").resolve()
+    assert _resumed_place(tmp_path / "b", ("j", "1")) == (tmp_path / "a" / "j" / "1").resolve()
+
+
 def test_a_job_no_sweep_of_a_chain_holds_starts_from_scratch(tmp_path):
     # sweeps recording each other as resumed (or one itself) end the search, none found
     from runner.sweep import RESUMED
@@ -2002,6 +2021,19 @@ def test_no_list_hint_where_the_key_is_no_list_or_its_value_is_one(argv):
     # unknown-key hint's); a config from elsewhere, which conf/ cannot speak for
     from runner.cli import list_hint
     assert list_hint(argv) is None
+
+
+def test_no_list_hint_for_an_interpolation_hydra_takes_as_the_list():
+    # found by a review: data.inputs=${oc.create:[a]} is a list once resolved, and Hydra
+    # takes it; a command refused for another setting got a hint to put it in brackets,
+    # which would make it a list of one string
+    from omegaconf import OmegaConf
+    from runner.cli import list_hint
+    from runner.testing import compose
+    value = "${oc.create:[a]}"
+    cfg = compose(["data=csv", "data.path=x.csv", "data.column=y", f"data.inputs={value}"])
+    assert OmegaConf.to_container(cfg.data, resolve=True)["inputs"] == ["a"]
+    assert list_hint(["data=csv", f"data.inputs={value}", "model.hidden_size=abc"]) is None
 
 
 def test_a_stopped_sweep_lists_a_refused_job_as_failed_with_its_reason(tmp_path):
