@@ -1506,6 +1506,22 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert not (b / RESUMED).exists()
 
 
+def test_a_sweep_copied_with_the_one_it_resumed_follows_the_copy(tmp_path, monkeypatch):
+    # copied together, the relative record names the copy (the original there still);
+    # moved alone, the absolute one still finds the sweep it resumed
+    from omegaconf import OmegaConf
+    from runner.sweep import _record_resumed, resumed_sweep
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / "old" / name).mkdir(parents=True)
+        (tmp_path / "old" / name / ".sweep_id").write_text(f"{name}\n")
+    _record_resumed(tmp_path / "old" / "b", OmegaConf.create({"resume": "old/a/${hydra:job.num}"}))
+    shutil.copytree(tmp_path / "old", tmp_path / "new")
+    assert resumed_sweep(tmp_path / "new" / "b") == (tmp_path / "new" / "a").resolve()
+    shutil.move(tmp_path / "new" / "b", tmp_path / "alone")
+    assert resumed_sweep(tmp_path / "alone") == (tmp_path / "old" / "a").resolve()
+
+
 def test_a_job_no_sweep_of_a_chain_holds_starts_from_scratch(tmp_path):
     # sweeps recording each other as resumed (or one itself) end the search, none found
     from runner.sweep import RESUMED
