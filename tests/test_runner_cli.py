@@ -1958,6 +1958,14 @@ def test_no_quoting_hint_for_any_mistyped_sweep_function_or_collection(value):
     assert quoting_hint([f"model.hidden_size={value}"]) is None
 
 
+@pytest.mark.parametrize("value", ["choice(temp (C),hour)", "int(temp (C))", "shuffle(temp (C)"])
+def test_no_quoting_hint_in_brackets_for_a_mistyped_sweep_of_a_list(value):
+    # data.inputs is a list, but a sweep function mistyped is no list's item: bracketed
+    # and quoted, it would be a list of the function's pieces as column names
+    from runner.cli import quoting_hint
+    assert quoting_hint(["data=csv", f"data.inputs={value}"]) is None
+
+
 def test_a_quoting_hint_for_a_later_value_after_one_quoting_cannot_save():
     # a"b'(c has both quotes (no simple quoting): the next value that quoting saves is named
     from runner.cli import quoting_hint
