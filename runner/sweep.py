@@ -86,14 +86,18 @@ RESUMED = ".sweep_resumes"
 
 def _record_resumed(sweep_dir, config) -> None:
     """Write RESUMED if ``config``'s resume= names a place in a runner sweep's directory
-    through an interpolation (``A/${hydra:job.num}``), else remove an earlier sweep's."""
+    through an interpolation (``A/${hydra:job.num}``, or ``A/j/${hydra:job.num}`` for a
+    nested subdir), else remove an earlier sweep's."""
     raw = OmegaConf.to_container(OmegaConf.masked_copy(config, ["resume"]), resolve=False).get("resume")
     parts = Path(os.path.expanduser(raw)).parts if isinstance(raw, str) else ()
     cut = next((i for i, part in enumerate(parts) if "${" in part), 0)
-    # read from where the command ran: no job has moved into its directory yet
-    earlier = Path(os.path.abspath(Path(*parts[:cut]))).resolve() if cut else None
+    # read from where the command ran: no job has moved into its directory yet. The nearest
+    # directory named holding a .sweep_id: a nested hydra.sweep.subdir (j/${hydra.job.num})
+    # puts the interpolation below the sweep's directory, A/j/${hydra:job.num}
+    earlier = next((d for d in (Path(os.path.abspath(Path(*parts[:i]))).resolve()
+                                for i in range(cut, 0, -1)) if (d / SWEEP_ID).is_file()), None)
     here = Path(sweep_dir).resolve()
-    if earlier is None or earlier == here or not (earlier / SWEEP_ID).is_file():
+    if earlier is None or earlier == here:
         (here / RESUMED).unlink(missing_ok=True)
         return
     atomic_write(here / RESUMED, json.dumps({"relative": os.path.relpath(earlier, here),

@@ -1480,6 +1480,27 @@ def test_a_stopped_sweep_that_resumed_one_is_finished_from_each_jobs_latest_prog
     finish("elsewhere/b", "c_moved", "elsewhere/a")
 
 
+def test_a_nested_job_of_a_chain_of_resumed_sweeps_continues_from_its_own_place(tmp_path):
+    # hydra.sweep.subdir=j/${hydra.job.num}: each sweep's job 0 is in j/0, and the sweep
+    # resumed before is searched at j/0 (not at 0, where no job of it is)
+    ov = [o for o in tiny("sine", ["trainer.epochs=3"]) if not o.startswith("model.hidden_size")]
+    ov += ["model.hidden_size=4", "hydra.sweep.subdir=j/${hydra.job.num}"]
+    r = cli(["-m", *ov, "hydra.sweep.dir=full"], cwd=tmp_path)        # uninterrupted
+    assert r.returncode == 0, r.stderr
+    r = cli(["-m", *ov, "trainer.stop_after=1", "hydra.sweep.dir=a"], cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    r = cli(["-m", *ov, "trainer.stop_after=1", "resume=a/j/${hydra:job.num}", "hydra.sweep.dir=b"],
+            cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    shutil.rmtree(tmp_path / "b" / "j" / "0")           # b's job as if never started
+    r = cli(["-m", *ov, "resume=b/j/${hydra:job.num}", "hydra.sweep.dir=c"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "c" / "j" / "0" / "runner.log").read_text()
+    assert f"resumed from {(tmp_path / 'a').resolve() / 'j' / '0' / 'last.npz'} at epoch 1" in log, log
+    _same_npz(tmp_path / "c" / "j" / "0" / "last.npz", tmp_path / "full" / "j" / "0" / "last.npz")
+    assert _epochs(tmp_path / "c" / "j" / "0" / "metrics.csv") == _epochs(tmp_path / "full" / "j" / "0" / "metrics.csv")
+
+
 def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
     from runner.sweep import RESUMED, _record_resumed, resumed_sweep
@@ -1498,6 +1519,7 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert recorded(None) is None and not (b / RESUMED).exists()   # run again, resuming nothing
     assert recorded(f"{tmp_path}/a/${{hydra:job.num}}/last.npz") == a
     assert recorded("a/0") is None                  # one checkpoint for every job
+    assert recorded("a/j/${hydra:job.num}") == a    # a nested hydra.sweep.subdir's place
     # not a runner sweep's directory, or its own: nothing recorded (a record read as none
     # now would lead to a sweep run into that place later)
     assert recorded("plain/${hydra:job.num}") is None and not (b / RESUMED).exists()
