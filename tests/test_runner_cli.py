@@ -1528,6 +1528,24 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert not (b / RESUMED).exists()
 
 
+def test_a_chain_of_resumed_sweeps_is_followed_to_the_first_holding_the_job(tmp_path):
+    # w resumed x, x resumed y, y resumed z: a job neither x nor y holds is found in z, and
+    # one whose last.npz is lost but best.npz is there is found (its resume then says so)
+    from runner.sweep import RESUMED
+    from runner.tasks import _resumed_place
+    for name, other in (("w", "x"), ("x", "y"), ("y", "z"), ("z", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+        if other:
+            (tmp_path / name / RESUMED).write_text(json.dumps({"relative": os.path.join("..", other)}))
+    (tmp_path / "z" / "j" / "1").mkdir(parents=True)
+    (tmp_path / "z" / "j" / "1" / "last.npz").write_bytes(b"")
+    assert _resumed_place(tmp_path / "w", ("j", "1")) == (tmp_path / "z" / "j" / "1").resolve()
+    (tmp_path / "y" / "j" / "1").mkdir(parents=True)
+    (tmp_path / "y" / "j" / "1" / "best.npz").write_bytes(b"")
+    assert _resumed_place(tmp_path / "w", ("j", "1")) == (tmp_path / "y" / "j" / "1").resolve()
+
+
 def test_a_sweep_copied_with_the_one_it_resumed_follows_the_copy(tmp_path, monkeypatch):
     # copied together, the relative record names the copy (the original there still);
     # moved alone, the absolute one still finds the sweep it resumed
