@@ -2059,6 +2059,20 @@ def test_the_list_hint_for_null_a_sweep_and_a_name_that_needs_quotes():
     assert quoting_hint(["data=csv", "data.column=temp (C)"]).endswith("quotes: 'data.column=\"temp (C)\"'")
 
 
+@pytest.mark.parametrize("argv, items", [
+    (["data=csv", "data.inputs=2021"], [2021]),     # a column named by a number (a year)
+    (["data=csv", "data.inputs=true"], [True]),
+    # a multirun sweeping another group: data=csv still chooses where data.inputs is a list
+    (["-m", "optimizer=adam,sgd", "data=csv", "data.inputs=temp"], ["temp"])])
+def test_the_list_hint_for_a_number_and_beside_another_groups_sweep(argv, items):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import list_hint
+    hint = list_hint(argv)
+    assert hint is not None and f"{argv[-1]}: data.inputs is a list, written in brackets: " in hint, hint
+    q, = shlex.split(hint.rsplit(": ", 1)[1])
+    assert OverridesParser.create().parse_override(q).value() == items
+
+
 @pytest.mark.parametrize("argv", [["data=csv", "data.column=temp"], ["data=csv", "data.inputs=[temp]"],
                                   ["data=csv", "-m", "data.inputs=[],[temp]"], ["data.inputs=temp"],
                                   ["--config-dir=/nonexistent", "data=csv", "data.inputs=temp"],
