@@ -86,7 +86,8 @@ RESUMED = ".sweep_resumes"
 
 def _record_resumed(sweep_dir, config) -> None:
     """Write RESUMED if ``config``'s resume= names a place in a runner sweep's directory
-    through an interpolation (``A/${hydra:job.num}``), else remove an earlier sweep's."""
+    through an interpolation (``A/${hydra:job.num}``, or ``A/j/${hydra:job.num}`` for a
+    nested subdir), else remove an earlier sweep's."""
     raw = OmegaConf.to_container(OmegaConf.masked_copy(config, ["resume"]), resolve=False).get("resume")
     parts = Path(os.path.expanduser(raw)).parts if isinstance(raw, str) else ()
     cut = next((i for i, part in enumerate(parts) if "${" in part), 0)

@@ -1654,6 +1654,30 @@ def test_sequential_lr_matches_torch(case):
     assert len(set(lrs)) > 3
 
 
+def test_sequential_lr_restarts_a_schedule_listed_twice_at_its_epoch_0():
+    """A schedule listed again (a warm-up repeated) restarts at its own epoch 0, as the
+    docstring says: the rates are torch's for a fresh copy of it in that place. (torch's
+    own SequentialLR undoes a listed-twice schedule's initial step twice and starts one
+    epoch late, so its copy, not the same object, is the reference.)"""
+    torch = pytest.importorskip("torch")
+    p = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=0.3)
+    kw = dict(start_factor=0.25, total_iters=3)
+    tl = torch.optim.lr_scheduler
+    tsched = tl.SequentialLR(topt, [tl.LinearLR(topt, **kw), tl.StepLR(topt, step_size=2, gamma=0.5),
+                                    tl.LinearLR(topt, **kw)], milestones=[5, 8])
+    opt = optim.SGD(_params(), lr=0.3)
+    warm = optim.LinearLR(opt, **kw)
+    sched = optim.SequentialLR(opt, [warm, optim.StepLR(opt, step_size=2, gamma=0.5), warm],
+                               milestones=[5, 8])
+    assert opt.lr == tsched.get_last_lr()[0]
+    for epoch in range(1, 15):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert opt.lr == tsched.get_last_lr()[0], epoch
+
+
 @pytest.mark.parametrize("case", SEQUENTIAL_CASES)
 @pytest.mark.parametrize("stop", [1, 4, 5, 6, 12])
 def test_sequential_lr_resumed_gives_the_uninterrupted_rates(case, stop):

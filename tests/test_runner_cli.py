@@ -1480,6 +1480,27 @@ def test_a_stopped_sweep_that_resumed_one_is_finished_from_each_jobs_latest_prog
     finish("elsewhere/b", "c_moved", "elsewhere/a")
 
 
+def test_a_nested_job_of_a_chain_of_resumed_sweeps_continues_from_its_own_place(tmp_path):
+    # hydra.sweep.subdir=j/${hydra.job.num}: each sweep's job 0 is in j/0, and the sweep
+    # resumed before is searched at j/0 (not at 0, where no job of it is)
+    ov = [o for o in tiny("sine", ["trainer.epochs=3"]) if not o.startswith("model.hidden_size")]
+    ov += ["model.hidden_size=4", "hydra.sweep.subdir=j/${hydra.job.num}"]
+    r = cli(["-m", *ov, "hydra.sweep.dir=full"], cwd=tmp_path)        # uninterrupted
+    assert r.returncode == 0, r.stderr
+    r = cli(["-m", *ov, "trainer.stop_after=1", "hydra.sweep.dir=a"], cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    r = cli(["-m", *ov, "trainer.stop_after=1", "resume=a/j/${hydra:job.num}", "hydra.sweep.dir=b"],
+            cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    shutil.rmtree(tmp_path / "b" / "j" / "0")           # b's job as if never started
+    r = cli(["-m", *ov, "resume=b/j/${hydra:job.num}", "hydra.sweep.dir=c"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "c" / "j" / "0" / "runner.log").read_text()
+    assert f"resumed from {(tmp_path / 'a').resolve() / 'j' / '0' / 'last.npz'} at epoch 1" in log, log
+    _same_npz(tmp_path / "c" / "j" / "0" / "last.npz", tmp_path / "full" / "j" / "0" / "last.npz")
+    assert _epochs(tmp_path / "c" / "j" / "0" / "metrics.csv") == _epochs(tmp_path / "full" / "j" / "0" / "metrics.csv")
+
+
 def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
     from runner.sweep import RESUMED, _record_resumed, resumed_sweep
@@ -1498,8 +1519,11 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert recorded(None) is None and not (b / RESUMED).exists()   # run again, resuming nothing
     assert recorded(f"{tmp_path}/a/${{hydra:job.num}}/last.npz") == a
     assert recorded("a/0") is None                  # one checkpoint for every job
-    assert recorded("plain/${hydra:job.num}") is None   # not a runner sweep's directory
-    assert recorded("b/${hydra:job.num}") is None   # resumed into its own directory
+    assert recorded("a/j/${hydra:job.num}") == a    # a nested hydra.sweep.subdir's place
+    # not a runner sweep's directory, or its own: nothing recorded (a record read as none
+    # now would lead to a sweep run into that place later)
+    assert recorded("plain/${hydra:job.num}") is None and not (b / RESUMED).exists()
+    assert recorded("b/${hydra:job.num}") is None and not (b / RESUMED).exists()
     _record_resumed(b, OmegaConf.create({"seed": 0}))   # a config without resume
     assert not (b / RESUMED).exists()
 
@@ -1521,6 +1545,40 @@ def test_a_sweep_with_nested_job_directories_records_the_sweep_it_resumes(tmp_pa
     _record_resumed(tmp_path / "b", OmegaConf.create({"resume": "a/j/${hydra:job.num}"}))
     assert resumed_sweep(tmp_path / "b") == (tmp_path / "a").resolve()
     assert _resumed_place(tmp_path / "b", ("j", "1")) == (tmp_path / "a" / "j" / "1").resolve()
+
+
+def test_a_chain_of_resumed_sweeps_is_followed_to_the_first_holding_the_job(tmp_path):
+    # w resumed x, x resumed y, y resumed z: a job neither x nor y holds is found in z, and
+    # one whose last.npz is lost but best.npz is there is found (its resume then says so)
+    from runner.sweep import RESUMED
+    from runner.tasks import _resumed_place
+    for name, other in (("w", "x"), ("x", "y"), ("y", "z"), ("z", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
+        if other:
+            (tmp_path / name / RESUMED).write_text(json.dumps({"relative": os.path.join("..", other)}))
+    (tmp_path / "z" / "j" / "1").mkdir(parents=True)
+    (tmp_path / "z" / "j" / "1" / "last.npz").write_bytes(b"")
+    assert _resumed_place(tmp_path / "w", ("j", "1")) == (tmp_path / "z" / "j" / "1").resolve()
+    (tmp_path / "y" / "j" / "1").mkdir(parents=True)
+    (tmp_path / "y" / "j" / "1" / "best.npz").write_bytes(b"")
+    assert _resumed_place(tmp_path / "w", ("j", "1")) == (tmp_path / "y" / "j" / "1").resolve()
+
+
+def test_a_sweep_copied_with_the_one_it_resumed_follows_the_copy(tmp_path, monkeypatch):
+    # copied together, the relative record names the copy (the original there still);
+    # moved alone, the absolute one still finds the sweep it resumed
+    from omegaconf import OmegaConf
+    from runner.sweep import _record_resumed, resumed_sweep
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / "old" / name).mkdir(parents=True)
+        (tmp_path / "old" / name / ".sweep_id").write_text(f"{name}\n")
+    _record_resumed(tmp_path / "old" / "b", OmegaConf.create({"resume": "old/a/${hydra:job.num}"}))
+    shutil.copytree(tmp_path / "old", tmp_path / "new")
+    assert resumed_sweep(tmp_path / "new" / "b") == (tmp_path / "new" / "a").resolve()
+    shutil.move(tmp_path / "new" / "b", tmp_path / "alone")
+    assert resumed_sweep(tmp_path / "alone") == (tmp_path / "old" / "a").resolve()
 
 
 def test_a_job_no_sweep_of_a_chain_holds_starts_from_scratch(tmp_path):
@@ -1959,6 +2017,14 @@ def test_no_quoting_hint_for_any_mistyped_sweep_function_or_collection(value):
     assert quoting_hint([f"model.hidden_size={value}"]) is None
 
 
+@pytest.mark.parametrize("value", ["choice(temp (C),hour)", "int(temp (C))", "shuffle(temp (C)"])
+def test_no_quoting_hint_in_brackets_for_a_mistyped_sweep_of_a_list(value):
+    # data.inputs is a list, but a sweep function mistyped is no list's item: bracketed
+    # and quoted, it would be a list of the function's pieces as column names
+    from runner.cli import quoting_hint
+    assert quoting_hint(["data=csv", f"data.inputs={value}"]) is None
+
+
 def test_a_quoting_hint_for_a_later_value_after_one_quoting_cannot_save():
     # a"b'(c has both quotes (no simple quoting): the next value that quoting saves is named
     from runner.cli import quoting_hint
@@ -2010,6 +2076,20 @@ def test_the_list_hint_for_null_a_sweep_and_a_name_that_needs_quotes():
         assert parse(q).value() == names
     # a str setting quoted as before
     assert quoting_hint(["data=csv", "data.column=temp (C)"]).endswith("quotes: 'data.column=\"temp (C)\"'")
+
+
+@pytest.mark.parametrize("argv, items", [
+    (["data=csv", "data.inputs=2021"], [2021]),     # a column named by a number (a year)
+    (["data=csv", "data.inputs=true"], [True]),
+    # a multirun sweeping another group: data=csv still chooses where data.inputs is a list
+    (["-m", "optimizer=adam,sgd", "data=csv", "data.inputs=temp"], ["temp"])])
+def test_the_list_hint_for_a_number_and_beside_another_groups_sweep(argv, items):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import list_hint
+    hint = list_hint(argv)
+    assert hint is not None and f"{argv[-1]}: data.inputs is a list, written in brackets: " in hint, hint
+    q, = shlex.split(hint.rsplit(": ", 1)[1])
+    assert OverridesParser.create().parse_override(q).value() == items
 
 
 @pytest.mark.parametrize("argv", [["data=csv", "data.column=temp"], ["data=csv", "data.inputs=[temp]"],

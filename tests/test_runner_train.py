@@ -1313,10 +1313,13 @@ def test_clip_grad_value_leaves_grad_norm_the_norm_before_clipping(tmp_path):
     # element clips nothing, and the run is the unclipped one, number for number
     off, _, _ = train(tmp_path, tiny("sine"), "off")
     high, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e9"]), "high")
-    low, _, _ = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e-3"]), "low")
+    low, _, s = train(tmp_path, tiny("sine", ["trainer.clip_grad_value=1e-3"]), "low")
     rows = {k: metrics_without_timing(d / "metrics.csv") for k, d in (("off", off), ("high", high), ("low", low))}
     assert rows["off"] == rows["high"]
     assert rows["low"][0]["train_loss"] != rows["off"][0]["train_loss"]
+    # measured after the values were clipped, every batch's norm would be at most
+    # 1e-3 sqrt(params), each element at most 1e-3: the unclipped norms lie far above
+    assert all(float(r["grad_norm"]) > 10 * 1e-3 * math.sqrt(s["params"]) for r in rows["low"])
 
 
 def test_mae_loss_trains_and_is_what_val_loss_records(tmp_path):
