@@ -917,14 +917,20 @@ def test_clip_grad_norm_with_a_non_finite_gradient_is_torchs(norm_type, bad, whe
         nan = np.isnan(np.concatenate([grads["a"], grads["b"]]))
         np.testing.assert_array_equal(nan, [False, where == 0, False, where == 1])
         assert not np.concatenate([grads["a"], grads["b"]])[~nan].any()
+    _same_as_torchs_clip(total, grads, gradients(), 1.0, norm_type=norm_type)
+
+
+def _same_as_torchs_clip(total, grads, given, max_norm, **kw):
+    """``total`` and the clipped ``grads`` equal what torch's clip_grad_norm_ returns and
+    leaves for the float64 gradients ``given`` (nothing to compare without torch)."""
     try:
         import torch
     except ImportError:
         return
-    ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
-    for t, v in zip(ts, gradients().values()):
+    ts = [torch.zeros(v.shape, dtype=torch.float64, requires_grad=True) for v in given.values()]
+    for t, v in zip(ts, given.values()):
         t.grad = torch.from_numpy(v)
-    ttotal = torch.nn.utils.clip_grad_norm_(ts, 1.0, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, max_norm, **kw)
     np.testing.assert_array_equal(total, ttotal.item())
     for t, v in zip(ts, grads.values()):
         np.testing.assert_array_equal(v, t.grad.numpy())
@@ -976,17 +982,7 @@ def test_clip_grad_norm_with_max_norm_inf_and_a_non_finite_gradient_is_torchs(ba
         total = optim.clip_grad_norm(grads, math.inf)
     assert total == bad or (math.isnan(bad) and math.isnan(total))
     assert all(np.isnan(g).all() for g in grads.values())
-    try:
-        import torch
-    except ImportError:
-        return
-    ts = [torch.zeros(2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
-    for t, v in zip(ts, gradients().values()):
-        t.grad = torch.from_numpy(v)
-    ttotal = torch.nn.utils.clip_grad_norm_(ts, math.inf)
-    np.testing.assert_array_equal(total, ttotal.item())
-    for t, v in zip(ts, grads.values()):
-        np.testing.assert_array_equal(v, t.grad.numpy())
+    _same_as_torchs_clip(total, grads, gradients(), math.inf)
 
 
 def test_clip_grad_norm_refuses_a_nan_or_negative_max_norm():

@@ -1381,6 +1381,17 @@ def _epochs(metrics_csv):
         return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(fh)]
 
 
+def _as_uninterrupted(job, full):
+    """Job directory ``job`` of a finished sweep as ``full``, the same job's of an
+    uninterrupted sweep, bit for bit: checkpoints, metrics and scores. Its summary."""
+    _same_npz(job / "last.npz", full / "last.npz")
+    _same_npz(job / "best.npz", full / "best.npz")
+    assert _epochs(job / "metrics.csv") == _epochs(full / "metrics.csv")
+    s, s_full = (json.loads((d / "summary.json").read_text()) for d in (job, full))
+    assert s["test"] == s_full["test"] and s["val"] == s_full["val"]
+    return s
+
+
 def test_a_moved_sweep_is_finished_by_one_resume_even_where_jobs_never_started(tmp_path):
     # resume=<sweep>/${hydra:job.num} continues each job of a sweep, and was refused for each
     # job that had no last.npz: one the stopped sweep never started, or one stopped before its
@@ -1415,12 +1426,8 @@ def test_a_moved_sweep_is_finished_by_one_resume_even_where_jobs_never_started(t
         for job in ("1", "2"):
             assert (f"resume={where}/{job}: this job of the sweep in {where} never wrote a checkpoint "
                     "there; starting it from scratch") in (out / job / "runner.log").read_text()
-        for job in ("0", "1", "2"):  # each job as the uninterrupted sweep's, bit for bit
-            _same_npz(out / job / "last.npz", tmp_path / "full" / job / "last.npz")
-            _same_npz(out / job / "best.npz", tmp_path / "full" / job / "best.npz")
-            assert _epochs(out / job / "metrics.csv") == _epochs(tmp_path / "full" / job / "metrics.csv")
-            s, s_full = (json.loads((d / job / "summary.json").read_text()) for d in (out, tmp_path / "full"))
-            assert s["test"] == s_full["test"] and s["val"] == s_full["val"]
+        for job in ("0", "1", "2"):
+            _as_uninterrupted(out / job, tmp_path / "full" / job)
     # a mistyped sweep directory is still refused, not trained from scratch
     r = cli(["-m", "model.hidden_size=4", *ov, "resume=elsewhere/sx/${hydra:job.num}",
              "hydra.sweep.dir=typo"], cwd=tmp_path)
@@ -1464,13 +1471,8 @@ def test_a_stopped_sweep_that_resumed_one_is_finished_from_each_jobs_latest_prog
         for job in ("1", "2"):      # a's epoch, not epoch 0
             log = (out / job / "runner.log").read_text()
             assert f"resumed from {(tmp_path / a).resolve() / job / 'last.npz'} at epoch 1" in log, log
-        for job in ("0", "1", "2"):  # each job as the uninterrupted sweep's, bit for bit
-            _same_npz(out / job / "last.npz", tmp_path / "full" / job / "last.npz")
-            _same_npz(out / job / "best.npz", tmp_path / "full" / job / "best.npz")
-            assert _epochs(out / job / "metrics.csv") == _epochs(tmp_path / "full" / job / "metrics.csv")
-            s, s_full = (json.loads((d / job / "summary.json").read_text()) for d in (out, tmp_path / "full"))
-            assert s["test"] == s_full["test"] and s["val"] == s_full["val"]
-            assert s["epochs_run"] == 3
+        for job in ("0", "1", "2"):
+            assert _as_uninterrupted(out / job, tmp_path / "full" / job)["epochs_run"] == 3
 
     finish("b", "c", "a")
     finish("lone/deeper/b", "c_lone", "a")          # a found where it was
@@ -1526,25 +1528,6 @@ def test_a_sweep_records_a_sweep_it_resumes_job_by_job_and_only_that(tmp_path, m
     assert recorded("b/${hydra:job.num}") is None and not (b / RESUMED).exists()
     _record_resumed(b, OmegaConf.create({"seed": 0}))   # a config without resume
     assert not (b / RESUMED).exists()
-
-
-def test_a_sweep_with_nested_job_directories_records_the_sweep_it_resumes(tmp_path, monkeypatch):
-    # found by a review: with hydra.sweep.subdir=j/${hydra.job.num} (a layout the table
-    # reads) the resume= of the next sweep is a/j/${hydra:job.num}, and the directory above
-    # its job number, a/j, holds no .sweep_id: nothing was recorded, so a third sweep started
-    # from scratch a job whose progress was in a, which the README says it continues
-    from omegaconf import OmegaConf
-    from runner.sweep import _record_resumed, resumed_sweep
-    from runner.tasks import _resumed_place
-    monkeypatch.chdir(tmp_path)
-    for name in ("a", "b"):
-        (tmp_path / name / "j").mkdir(parents=True)
-        (tmp_path / name / ".sweep_id").write_text(f"{name}\n")
-    (tmp_path / "a" / "j" / "1").mkdir()
-    (tmp_path / "a" / "j" / "1" / "last.npz").write_bytes(b"")
-    _record_resumed(tmp_path / "b", OmegaConf.create({"resume": "a/j/${hydra:job.num}"}))
-    assert resumed_sweep(tmp_path / "b") == (tmp_path / "a").resolve()
-    assert _resumed_place(tmp_path / "b", ("j", "1")) == (tmp_path / "a" / "j" / "1").resolve()
 
 
 def test_a_chain_of_resumed_sweeps_is_followed_to_the_first_holding_the_job(tmp_path):
