@@ -63,7 +63,9 @@ def check_float(value, name, minimum=None, maximum=None, min_open=False, max_ope
     try:
         value = float(value)
     except OverflowError:                  # such as the int 10**400
-        raise ValueError(f"{name} must be finite, got a number of type "
+        # "must be finite" misled where inf is taken: the number is finite, only too large
+        what = "is too large for a float" if allow_inf else "must be finite"
+        raise ValueError(f"{name} {what}, got a number of type "
                          f"{type(value).__name__} beyond float's range") from None
     if not math.isfinite(value):
         if not allow_inf:

@@ -195,6 +195,10 @@ def _class_weight(weight, C):
     """torch's per-class ``weight`` checked: (C,), finite, >= 0; as float64, as the loss
     is taken. A negative weight would reward a wrong class and could make the weighted
     mean's total 0 or negative."""
+    if isinstance(weight, (list, tuple)) and asarray(weight, "weight").dtype == bool:
+        # the list rule casts numpy's bools to 1.0 and 0.0, where a bool array is refused
+        # (torch refuses a bool weight): bools are no class weights, listed or not
+        raise TypeError("weight must have dtype float32 or float64, got a list of bools")
     w = as_float_array(weight, "weight", contiguous=False)
     if w.shape != (C,):
         raise ValueError(f"weight must have shape (C,) = ({C},), one per class of logits, "

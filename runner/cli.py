@@ -319,6 +319,11 @@ def list_hint(argv):
     from hydra.core.override_parser.types import ChoiceSweep
     parser = OverridesParser.create()
     lists = None
+
+    def item(text, value):
+        # Hydra reads true, 1.50 and 1e3 as a bool or a number, which a list of strings
+        # stores as "True", "1.5" and "1000.0": quoted, an item is the name as typed
+        return text if isinstance(value, str) else f'"{text.strip()}"'
     for arg in argv:
         m = re.fullmatch(r"(\+{0,2}[\w./@-]+)=(.*)", arg, re.S)
         if not m:
@@ -333,11 +338,12 @@ def list_hint(argv):
         if value is None:
             suggested = f"{key}=[]"
         elif isinstance(value, (str, int, float, bool)):
-            suggested = f"{key}=[{text}]"
+            suggested = f"{key}=[{item(text, value)}]"
         elif (isinstance(value, ChoiceSweep) and value.simple_form
               and re.fullmatch(r"[^\[\]{}()'\",]+(,[^\[\]{}()'\",]+)+", text)):
             # -m data.inputs=temp,hour: a sweep over single names, each refused as not a list
-            suggested = f"{key}=[{text}]"
+            items = [item(t, v) for t, v in zip(text.split(","), value.list)]
+            suggested = f"{key}=[{','.join(items)}]"
         else:
             continue           # a list, a dict, or a sweep of them
         if lists is None:
@@ -348,7 +354,7 @@ def list_hint(argv):
         if value is None:
             return f"{arg}: {name} is a list; [] for none: {shlex.quote(suggested)}"
         if isinstance(value, ChoiceSweep):
-            sweep = ",".join(f"[{i}]" for i in text.split(","))
+            sweep = ",".join(f"[{i}]" for i in items)
             return (f"{arg}: {name} is a list, written in brackets: {shlex.quote(suggested)} for "
                     f"one list of these, {shlex.quote(f'{key}={sweep}')} for a sweep over them one "
                     "at a time")

@@ -109,17 +109,17 @@ def fit_baselines(data: Prepared):
     return baselines.evaluate(data, ar, arx), (("ARX", *arx) if arx else ("AR", *ar))
 
 
-def _linear_forecast(data: Prepared, fit):
-    """``(label, test forecasts in original units, step 1)`` of fit_baselines' ``fit``."""
-    name, order, coef = fit
+def _linear_forecast(data: Prepared, linear):
+    """``(label, test forecasts in original units, step 1)`` of fit_baselines' ``linear``."""
+    name, order, coef = linear
     x = data.test.x
     pred = (baselines.predict_arx(coef, x, 1 + len(data.input_stats)) if name == "ARX"
             else baselines.predict_ar(coef, x))
     return f"{name}({order})", data.to_original(pred[:, 0])
 
 
-def report(model, data: Prepared, out_dir: Path, cfg, fit) -> dict:
-    """Test and val scores, predictions.csv and the forecast plot for one model. ``fit``:
+def report(model, data: Prepared, out_dir: Path, cfg, linear) -> dict:
+    """Test and val scores, predictions.csv and the forecast plot for one model. ``linear``:
     fit_baselines' linear fit."""
     bs = int(cfg.trainer.eval_batch_size)
     _, val = score_split(model, data.val, data, bs)
@@ -135,7 +135,7 @@ def report(model, data: Prepared, out_dir: Path, cfg, fit) -> dict:
         extra = {}
         if persist is not None:
             extra["persistence"] = persist
-            label, values = _linear_forecast(data, fit)
+            label, values = _linear_forecast(data, linear)
             extra[label] = values
         h = data.output_size      # the plot shows step 1; the RMSE is over every step
         over = f" over {h} steps (step 1 shown)" if h > 1 else ""
@@ -245,7 +245,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     data = load_data(cfg.data)
     if checkpoint is not None:
         trainer.check_resume_data(resume, checkpoint[2], data)
-    base, fit = fit_baselines(data)
+    base, linear = fit_baselines(data)
     if partial is not None:
         partial["baselines"] = base
     try:
@@ -266,7 +266,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
             outputs.plot_losses(out_dir / "loss.png", rows, title=str(cfg.get("name", "")))
     best = result["best_path"]
     model = M.load_checkpoint(best)[0] if best.is_file() else result["model"]
-    res = report(model, data, out_dir, cfg, fit)
+    res = report(model, data, out_dir, cfg, linear)
     _log_result(res, base)
     out = {"baselines": base, "params": M.count_params(model), "epochs_run": len(result["history"]),
            "best_epoch": result["best_epoch"], "stopped_early": result["stopped_early"],
@@ -480,8 +480,8 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     inputs = "".join(f"{', ' if i else '; inputs '}{k!r} mean {m!r} std {sd!r}"
                      for i, (k, (m, sd)) in enumerate(data.input_stats.items()))
     log.info("normalised with the %s's training mean %r and std %r%s", source, data.mean, data.std, inputs)
-    base, fit = fit_baselines(data)
-    res = report(model, data, out_dir, cfg, fit)
+    base, linear = fit_baselines(data)
+    res = report(model, data, out_dir, cfg, linear)
     _log_result(res, base)
     log.info("predictions written to %s", out_dir / "predictions.csv")
     return {"status": "ok", "mode": "evaluate", "checkpoint": outputs.stored_path(path, out_dir),

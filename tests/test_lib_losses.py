@@ -762,3 +762,21 @@ def test_cross_entropy_zero_weight_total_is_refused_for_a_mean_and_summed_for_a_
 def test_cross_entropy_refuses_a_bad_weight_by_name(bad, exc, match):
     with pytest.raises(exc, match=match):
         losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), weight=bad)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([True, False, True]), "got bool$"),
+    ([True, False, True], "got a list of bools$"),
+    ((True, False, True), "got a list of bools$")])
+def test_cross_entropy_refuses_bool_weights_listed_or_not(bad, match):
+    """Regression: a list of bools was taken as 1.0 and 0.0, where a bool array and an int64
+    one were refused; torch refuses a bool weight tensor too."""
+    with pytest.raises(TypeError, match="^weight must have dtype float32 or float64, " + match):
+        losses.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), weight=bad)
+
+
+def test_torch_refuses_a_bool_weight():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]),
+                                          weight=torch.tensor([True, False, True]))

@@ -994,6 +994,20 @@ def test_clip_grad_norm_refuses_a_nan_or_negative_max_norm():
     np.testing.assert_array_equal(g["a"], [3.0, 4.0])
 
 
+@pytest.mark.parametrize("clip,name", [(optim.clip_grad_norm, "max_norm"),
+                                       (optim.clip_grad_value, "clip_value")])
+def test_clip_bounds_beyond_floats_range_are_named_as_too_large(clip, name):
+    """Regression: an int beyond float's range read "must be finite", where inf itself is
+    taken."""
+    with pytest.raises(OverflowError):
+        float(10**400)                     # no float holds it
+    g = {"a": np.array([3.0, 4.0])}
+    with pytest.raises(ValueError, match=f"^{name} is too large for a float, got a number of "
+                                         "type int beyond float's range$"):
+        clip(g, 10**400)
+    np.testing.assert_array_equal(g["a"], [3.0, 4.0])
+
+
 def test_clip_grad_norm_edge_cases():
     assert optim.clip_grad_norm({"a": None}, 1.0) == 0.0
     g = {"a": np.array([3.0, 4.0]), "e": np.zeros(0)}

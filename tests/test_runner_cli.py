@@ -2062,17 +2062,37 @@ def test_the_list_hint_for_null_a_sweep_and_a_name_that_needs_quotes():
 
 
 @pytest.mark.parametrize("argv, items", [
-    (["data=csv", "data.inputs=2021"], [2021]),     # a column named by a number (a year)
-    (["data=csv", "data.inputs=true"], [True]),
+    (["data=csv", "data.inputs=2021"], ["2021"]),     # a column named by a number (a year)
+    # found by a review: [true] and [1.50] are a bool and a float to Hydra, which the list
+    # of names stored as "True" and "1.5"
+    (["data=csv", "data.inputs=true"], ["true"]),
+    (["data=csv", "data.inputs=1.50"], ["1.50"]),
     # a multirun sweeping another group: data=csv still chooses where data.inputs is a list
     (["-m", "optimizer=adam,sgd", "data=csv", "data.inputs=temp"], ["temp"])])
 def test_the_list_hint_for_a_number_and_beside_another_groups_sweep(argv, items):
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
     from runner.cli import list_hint
+    from runner.testing import compose
     hint = list_hint(argv)
     assert hint is not None and f"{argv[-1]}: data.inputs is a list, written in brackets: " in hint, hint
     q, = shlex.split(hint.rsplit(": ", 1)[1])
     assert OverridesParser.create().parse_override(q).value() == items
+    cfg = compose(["data=csv", "data.path=x.csv", "data.column=y", q])
+    assert OmegaConf.to_container(cfg.data)["inputs"] == items      # the names as typed
+
+
+def test_the_list_hint_for_a_sweep_quotes_what_hydra_reads_as_no_string():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.cli import list_hint
+    parse = OverridesParser.create().parse_override
+    hint = list_hint(["-m", "data=csv", "data.inputs=true,hour"])
+    assert hint is not None and hint.startswith("data.inputs=true,hour: data.inputs is a list"), hint
+    one, each = [shlex.split(q)[0] for q in re.findall(r"'[^']*'", hint)]
+    assert parse(one).value() == ["true", "hour"]
+    # each job's override, as the sweeper writes it from the sweep
+    jobs = [parse(f"data.inputs={v}").value() for v in parse(each).sweep_string_iterator()]
+    assert jobs == [["true"], ["hour"]]
 
 
 @pytest.mark.parametrize("argv", [["data=csv", "data.column=temp"], ["data=csv", "data.inputs=[temp]"],
