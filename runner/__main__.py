@@ -16,10 +16,15 @@ try:     # a second of imports (Hydra, numpy, grucy): a Ctrl-C there is no run t
 
     from runner import app
     from runner.app import main
-    from runner.cli import (argv_error, experiment_hint, interval_hint, list_hint,
+    from runner.cli import (argv_error, experiment_hint, grucy_error, interval_hint, list_hint,
                             missing_plugin_hint, quoting_hint, unknown_key_hint)
     from runner.config import resolution_reason
     from runner.sweep import discard_unused, exit_status, record_stop
+    try:         # every run needs it: refused below, before Hydra makes a run directory
+        import grucy  # noqa: F401
+        grucy_missing = None
+    except ImportError as exc:
+        grucy_missing = exc
 except KeyboardInterrupt as exc:  # as after it, without Python's traceback through the imports
     sys.exit(143 if isinstance(exc, Terminated) else 130)
 finally:
@@ -27,7 +32,7 @@ finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 if __name__ == "__main__":
-    refused = argv_error(sys.argv[1:])
+    refused = argv_error(sys.argv[1:]) or grucy_error(sys.argv[1:], grucy_missing)
     if refused:                  # Hydra's own refusal is a raw traceback (or none at all)
         print(f"error: {refused}", file=sys.stderr)
         sys.exit(1)

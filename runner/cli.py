@@ -4,11 +4,11 @@ Hydra reads the arguments before any runner code runs, and some of its answers a
 traceback or advice that does not fit the runner (``argv_error`` answers those first: a
 config group set to a non-name, a name leading out of outputs/, a search of no trials,
 two modes at once, a run directory that is a file, joblib's n_jobs=0, and a run directory
-key that does not resolve); when it has refused, ``missing_plugin_hint``,
-``unknown_key_hint``, ``experiment_hint``, ``quoting_hint``, ``list_hint`` and
-``interval_hint`` add a line saying what to install, which key was meant, which of an
-experiment's options was replaced, how to quote a value, that a list is written in
-brackets or which sweeper takes interval().
+key that does not resolve; ``grucy_error`` a grucy that cannot be imported); when it has
+refused, ``missing_plugin_hint``, ``unknown_key_hint``, ``experiment_hint``,
+``quoting_hint``, ``list_hint`` and ``interval_hint`` add a line saying what to install,
+which key was meant, which of an experiment's options was replaced, how to quote a value,
+that a list is written in brackets or which sweeper takes interval().
 ``python -m runner`` (runner/__main__.py) calls them.
 """
 import difflib
@@ -29,6 +29,27 @@ def argv_error(argv):
     code runs (the module docstring lists them), else None."""
     return (_group_value_error(argv) or _name_error(argv) or _no_trials_error(argv)
             or _hydra_setting_error(argv) or _run_dir_interpolation_error(argv))
+
+
+def grucy_error(argv, exc):
+    """``ImportError: ...`` for ``exc``, the error importing grucy raised (None: it did not),
+    when ``argv`` runs something (not ``--help``, ``--cfg``, ...), else None.
+
+    A checkout's grucy/ without compiled modules hides an installed grucy from its root
+    (README, "The experiment runner"). Found inside Hydra, the run logged grucy's error and
+    then could not write its summary.json, as the runner writes files through grucy.io: a
+    traceback, and a run directory with no summary in it.
+    """
+    if exc is None:
+        return None
+    from hydra._internal.utils import get_args_parser
+    try:
+        args = get_args_parser().parse_args(argv)
+    except BaseException:      # argparse exits with its own message: Hydra's to give
+        return None
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        return None
+    return f"ImportError: {exc}"
 
 
 def _group_value_error(argv):

@@ -150,6 +150,23 @@ def test_a_sigterm_during_the_imports_exits_143_and_leaves_sigterm_to_the_run(tm
     assert r.stdout.strip() == "True", r.stderr
 
 
+def test_a_grucy_that_cannot_be_imported_is_one_line_and_no_run_directory(tmp_path):
+    # An installed runner started from a checkout's root, whose grucy/ has no compiled
+    # modules (README, "The experiment runner"): the run logged grucy's ImportError, then
+    # could not write its summary.json (the runner writes files through grucy.io) and ended
+    # in a traceback, leaving a run directory without one. A stand-in grucy first on the
+    # path refuses to import as that one does
+    fake = tmp_path / "path" / "grucy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('grucy is not built here')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "path"), str(REPO)])}
+    r = cli(["trainer.epochs=1"], cwd=tmp_path, env_extra=env)
+    assert (r.returncode, r.stderr) == (1, "error: ImportError: grucy is not built here\n"), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["path"]     # no run directory
+    r = cli(["--help"], cwd=tmp_path, env_extra=env)                   # runs nothing: no grucy
+    assert r.returncode == 0 and "model: bigru, gru, gru_reset_after" in r.stdout, r.stderr
+
+
 def test_cli_sigterm_is_recorded_as_an_interruption_with_its_continue_command(tmp_path):
     """SIGTERM (kill, a batch system's time limit) ended the process at once: exit 143 with
     no summary.json and no continue command, where Ctrl-C leaves both (a fuzzing pass)."""
