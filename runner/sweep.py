@@ -123,9 +123,9 @@ def start_job(sweep_dir, job, out_dir, overrides=()):
     of this sweep (the job must then leave it alone), else None. Under the table's lock, so
     of two parallel jobs given one directory exactly one has it."""
     sweep_dir = Path(sweep_dir)
-    mine = Path(out_dir).resolve()
+    here, mine = sweep_dir.resolve(), Path(out_dir).resolve()
     with _locked(sweep_dir / ".sweep_results.lock"):
-        holder = next((e for e in _entries(sweep_dir) if _entry_dir(sweep_dir.resolve(), e) == mine
+        holder = next((e for e in _entries(sweep_dir) if _entry_dir(here, e) == mine
                        and not e.get("refused") and str(e.get("job")) != str(job)), None)
         refused = None
         if holder is not None:
@@ -135,7 +135,7 @@ def start_job(sweep_dir, job, out_dir, overrides=()):
         # relative to the sweep directory, as the table's dir column: stored absolute, a sweep
         # moved elsewhere listed a job that left no summary at its old place
         entry = {"sweep": sweep_id(sweep_dir), "job": job,
-                 "dir": stored_path(mine, sweep_dir.resolve()), "refused": refused,
+                 "dir": stored_path(mine, here), "refused": refused,
                  "overrides": list(overrides)}
         with open(sweep_dir / JOBS, "a") as fh:
             fh.write(json.dumps(entry) + "\n")

@@ -177,21 +177,34 @@ def _unstarted_job(resume, out_dir: Path, sweep_dir):
     sweep directory, a single run's resume=, or a job directory whose last.npz was lost
     is refused as before, never trained from scratch.
     """
-    if sweep_dir is None:
-        return None
-    try:
-        own = Path(out_dir).resolve().relative_to(Path(sweep_dir).resolve()).parts
-    except ValueError:        # a subdir leading outside the sweep directory
+    own = _job_place(out_dir, sweep_dir)
+    if not own:                 # no multirun, or a job in the sweep directory itself
         return None
     place = user_path(resume)
-    if not own or place.parts[-len(own):] != own:
+    if place.parts[-len(own):] != own:
         return None
     earlier = Path(*place.parts[:-len(own)]) if len(place.parts) > len(own) else Path(".")
     if not (earlier / SWEEP_ID).is_file() or (place.exists() and not place.is_dir()):
         return None
-    if any((place / name).exists() for name in ("best.npz", "last.npz")):
+    if _has_checkpoint(place):
         return None
     return earlier
+
+
+def _job_place(out_dir: Path, sweep_dir):
+    """The job directory's parts relative to its sweep's (``("1",)``, ``("j", "1")``), or
+    None outside a multirun or for a subdir leading outside the sweep directory."""
+    if sweep_dir is None:
+        return None
+    try:
+        return Path(out_dir).resolve().relative_to(Path(sweep_dir).resolve()).parts
+    except ValueError:
+        return None
+
+
+def _has_checkpoint(place: Path) -> bool:
+    """Whether a job directory holds progress to continue: a best.npz or a last.npz."""
+    return any((place / name).exists() for name in ("best.npz", "last.npz"))
 
 
 def _resumed_place(earlier, own):
@@ -208,7 +221,7 @@ def _resumed_place(earlier, own):
     while sweep is not None and sweep not in seen:      # a loop of records ends, none found
         seen.add(sweep)
         place = sweep.joinpath(*own)
-        if any((place / name).exists() for name in ("best.npz", "last.npz")):
+        if _has_checkpoint(place):
             return place
         sweep = resumed_sweep(sweep)
     return None
@@ -224,20 +237,19 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     resume = None
     if cfg.get("resume"):
         earlier = _unstarted_job(cfg.resume, out_dir, sweep_dir)
-        place = None
-        if earlier is not None:
-            own = Path(out_dir).resolve().relative_to(Path(sweep_dir).resolve()).parts
-            place = _resumed_place(earlier, own)
         if earlier is None:
             resume = _resume_path(cfg.resume)
-        elif place is not None:
-            # refused as any resume if its config differs, or its last.npz is lost
-            log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint there; "
-                        "continuing from %s, which that sweep resumed", cfg.resume, earlier, place)
-            resume = _resume_path(place)
         else:
-            log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint there; "
-                        "starting it from scratch", cfg.resume, earlier)
+            place = _resumed_place(earlier, _job_place(out_dir, sweep_dir))
+            if place is not None:
+                # refused as any resume if its config differs, or its last.npz is lost
+                log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint "
+                            "there; continuing from %s, which that sweep resumed",
+                            cfg.resume, earlier, place)
+                resume = _resume_path(place)
+            else:
+                log.warning("resume=%s: this job of the sweep in %s never wrote a checkpoint "
+                            "there; starting it from scratch", cfg.resume, earlier)
     checkpoint = None
     if resume is not None:
         checkpoint = M.load_checkpoint(resume, key="resume")
