@@ -42,14 +42,20 @@ def grucy_error(argv, exc):
     """
     if exc is None:
         return None
-    from hydra._internal.utils import get_args_parser
-    try:
-        args = get_args_parser().parse_args(argv)
-    except BaseException:      # argparse exits with its own message: Hydra's to give
-        return None
-    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+    args = _hydra_args(argv)
+    if args is None or args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
         return None
     return f"ImportError: {exc}"
+
+
+def _hydra_args(argv):
+    """Hydra's command-line parse of ``argv``, or None where argparse refuses it (it exits
+    with its own message: Hydra's to give)."""
+    from hydra._internal.utils import get_args_parser
+    try:
+        return get_args_parser().parse_args(argv)
+    except BaseException:
+        return None
 
 
 def _group_value_error(argv):
@@ -124,10 +130,8 @@ def _hydra_setting_error(argv):
     """The message for what Hydra or its launcher refuses with a traceback (found by a
     fuzzing pass), else None: two modes at once (``--cfg job -m``), a run or sweep
     directory that is an existing file, joblib's ``n_jobs=0``."""
-    from hydra._internal.utils import get_args_parser
-    try:
-        args = get_args_parser().parse_args(argv)
-    except BaseException:      # argparse exits with its own message: Hydra's to give
+    args = _hydra_args(argv)
+    if args is None:
         return None
     modes = [name for name, on in (("--run", args.run), ("--multirun", args.multirun),
                                    ("--cfg", args.cfg is not None), ("--info", args.info is not None),
@@ -388,14 +392,10 @@ def _list_keys(argv) -> set:
     ``python -m runner`` composes with the group options ``argv`` chooses; none for a config
     from elsewhere (--config-dir and the like: conf/ cannot speak for it) or one that does
     not compose. Each override is parsed alone: one Hydra cannot parse is left out."""
-    from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType
-    try:
-        args = get_args_parser().parse_args(argv)
-    except BaseException:      # argparse exits with its own message
-        return set()
-    if args.config_dir or args.config_path or args.config_name:
+    args = _hydra_args(argv)
+    if args is None or args.config_dir or args.config_path or args.config_name:
         return set()
     parser = OverridesParser.create()
     groups = {p.name for p in Path(config_dir()).iterdir() if p.is_dir()}

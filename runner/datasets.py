@@ -410,18 +410,14 @@ MISSING = ("nan", "na", "n/a", "null", "none", "nat")
 
 def read_csv_column(path, column, time_column=None):
     """Read one numeric column (and optional labels) with errors that say what to fix."""
-    return read_csv(path, column, time_column)[:2]
-
-
-def read_csv(path, column, time_column=None, inputs=()):
-    """``(values (N,), labels, input values (N, len(inputs)))``: the ``column`` and each of
-    the ``inputs`` columns beside it, every cell checked alike, with errors that say what to fix."""
-    return _read_csv(path, column, time_column, inputs)[:3]
+    return _read_csv(path, column, time_column)[:2]
 
 
 def _read_csv(path, column, time_column=None, inputs=()):
-    """read_csv's three items and a fourth, the file's line of each row (1-based, the header
-    line 1), for an error about a value found later."""
+    """``(values (N,), labels, input values (N, len(inputs)), lines)``: the ``column`` and
+    each of the ``inputs`` columns beside it, every cell checked alike, with errors that say
+    what to fix, and the file's line of each row (1-based, the header line 1), for an error
+    about a value found later."""
     if isinstance(inputs, str):
         # a bare name iterated as its letters: data.inputs=temp meant [temp]
         raise DataError(f"data.inputs={inputs!r}: expected a list of column names, [{inputs}]")
