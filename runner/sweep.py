@@ -244,7 +244,7 @@ def write_table(sweep_dir, final=False, stopped=False) -> list:
                  "started are not listed." if stopped else
                  "\n\nSo far: the sweep has not ended (or its launcher was killed), and the jobs "
                  "still running or not yet started are not listed.")
-        head = (f"# Sweep results: {len(rows)} jobs, {_tally(rows)}{state}\n\n"
+        head = (f"# Sweep results: {_jobs(len(rows))}, {_tally(rows)}{state}\n\n"
                 "Sorted by validation RMSE (original units); failed and interrupted jobs last, "
                 "failed ones with their error.\n\n")
         atomic_write(sweep_dir / "sweep_results.md", head + "\n".join(lines) + "\n")
@@ -263,6 +263,10 @@ def _table_dir(job_dir, sweep_dir):
         return str(Path(job_dir).resolve().relative_to(Path(sweep_dir).resolve()))
     except ValueError:        # a subdir leading outside the sweep directory
         return str(job_dir)
+
+
+def _jobs(n) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
 
 
 def _tally(rows) -> str:
@@ -512,8 +516,8 @@ def _record_stop(signal_name):
     # alone leaves them running, and each rewrites the table as it ends
     running = (" (submitit's jobs are processes of their own: those still running go on, "
                "and each rewrites the table as it ends)" if detached else "")
-    print(f"error: the sweep was stopped ({signal_name}) before its end: {ok} of the {len(rows)} "
-          f"jobs it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
+    print(f"error: the sweep was stopped ({signal_name}) before its end: {ok} of the "
+          f"{_jobs(len(rows))} it started had finished ok{running}; see {started / 'sweep_results.md'}. The "
           # the directory quoted for the shell: "my runs/sw" split the argument in two
           f"sweep's command line with resume={shlex.quote(str(started))}/'${{hydra:job.num}}' "
           "finishes it: each job with a last.npz continues, one without from the sweep this one "

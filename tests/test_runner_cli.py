@@ -1343,7 +1343,7 @@ def test_a_sweep_says_which_jobs_failed_and_which_were_stopped(tmp_path):
     table = tmp_path / "sweep_results.md"
     assert "error: 1 of 1 jobs did not finish: 1 stopped before its last epoch " in r.stderr, r.stderr
     assert "failed" not in r.stderr and str(table) in r.stderr and f"resume={tmp_path / '0'}" in r.stderr
-    assert "1 jobs, 0 failed, 1 interrupted" in table.read_text()
+    assert "# Sweep results: 1 job, 0 failed, 1 interrupted" in table.read_text()
     r = cli(["-m"] + ov[:-1] + ["optimizer=sgd", "trainer.clip_grad_norm=null", "optimizer.lr=0.01,1e6",
                                 "trainer.stop_after=1,null"])
     assert r.returncode == 1, r.stderr
