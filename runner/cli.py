@@ -263,8 +263,14 @@ def unknown_key_hint(argv):
             if not isinstance(node, dict):         # a key under a value: Hydra's message says so
                 break
             if part not in node:
-                near = difflib.get_close_matches(part, list(node), n=3)
                 at = ".".join(where)
+                if o.key_or_group == "data.path" and any(
+                        c.key_or_group in ("ckpt_path", "resume") for c in overrides):
+                    # an evaluation or resume takes its data from the checkpoint, whose
+                    # option may read a file though the command line's (sine) does not
+                    return (f"data.path is not a key of the command line's data option; to "
+                            f"give the checkpoint's data a file, append it: +{o.input_line}")
+                near = difflib.get_close_matches(part, list(node), n=3)
                 if near:
                     return (f"{o.key_or_group} is not a key of the config; did you mean "
                             f"{' or '.join(f'{at}.{k}' if at else k for k in near)}?")

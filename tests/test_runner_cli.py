@@ -573,6 +573,13 @@ def test_evaluation_takes_name_and_data_path_from_the_command_line(tmp_path):
     assert r.returncode == 1 and "no such file" in r.stderr, r.stderr
     # ... unless the command line gives it; an explicit name labels the evaluation
     csv_path = tmp_path / "a" / "mine.csv"
+    # without the + (the command's data option, sine, has no path) Hydra refuses the key,
+    # and the hint's "data has amplitude, frequency, ..." sent the user to the wrong data
+    for how in (["train=false", ckpt], [f"resume={tmp_path / 'run'}"]):
+        r = cli(how + [f"data.path={csv_path}", f"hydra.run.dir={tmp_path / 'ev0'}"])
+        assert r.returncode == 1 and (f"hint: data.path is not a key of the command line's data "
+                                      f"option; to give the checkpoint's data a file, append it: "
+                                      f"+data.path={csv_path}\n") in r.stderr, r.stderr
     r = cli(["train=false", ckpt, "plots=false", f"+data.path={csv_path}", "name=checked",
              f"hydra.run.dir={tmp_path / 'ev1'}"], cwd=tmp_path / "b")
     assert r.returncode == 0, r.stderr
