@@ -11,9 +11,11 @@ which key was meant, which of an experiment's options was replaced, how to quote
 that a list is written in brackets or which sweeper takes interval().
 ``python -m runner`` (runner/__main__.py) calls them.
 """
+import contextlib
 import difflib
 import importlib.metadata
 import importlib.util
+import io
 import re
 import shlex
 from pathlib import Path
@@ -49,11 +51,13 @@ def grucy_error(argv, exc):
 
 
 def _hydra_args(argv):
-    """Hydra's command-line parse of ``argv``, or None where argparse refuses it (it exits
-    with its own message: Hydra's to give)."""
+    """Hydra's command-line parse of ``argv``, or None where argparse refuses it. Hydra
+    has already printed argparse's usage and error for that: silenced here, or each hint
+    that parses printed them again."""
     from hydra._internal.utils import get_args_parser
     try:
-        return get_args_parser().parse_args(argv)
+        with contextlib.redirect_stderr(io.StringIO()):
+            return get_args_parser().parse_args(argv)
     except BaseException:
         return None
 
@@ -495,11 +499,11 @@ def experiment_hint(argv):
 
 def _bundled_overrides(argv):
     """Hydra's parse of the overrides in ``argv``, or None for a config from elsewhere
-    (--config-dir and the like: conf/ cannot speak for it); raises what Hydra would."""
-    from hydra._internal.utils import get_args_parser
+    (--config-dir and the like: conf/ cannot speak for it) or a command line argparse
+    refuses; raises what Hydra's override parser would."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    args = get_args_parser().parse_args(argv)
-    if args.config_dir or args.config_path or args.config_name:
+    args = _hydra_args(argv)
+    if args is None or args.config_dir or args.config_path or args.config_name:
         return None
     return OverridesParser.create().parse_overrides(args.overrides)
 

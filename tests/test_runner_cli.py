@@ -2057,6 +2057,15 @@ def test_a_list_setting_given_one_name_gets_a_hint_whose_brackets_work(tmp_path)
     assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["data"]["inputs"] == ["temp"]
 
 
+def test_a_command_line_argparse_refuses_prints_its_usage_once(tmp_path):
+    # an override after --cfg's value is not one argparse takes: Hydra prints its usage and
+    # error, and then each hint that parses the command line again printed them again
+    r = cli(["data=csv", "--cfg", "job", "data.inputs=temp", f"hydra.run.dir={tmp_path}"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("usage:") == 1, r.stderr
+    assert r.stderr.count("error: unrecognized arguments: data.inputs=temp") == 1, r.stderr
+
+
 def test_the_list_hint_for_null_a_sweep_and_a_name_that_needs_quotes():
     # each suggestion, as a shell passes it, parses in Hydra's own parser to the list meant
     from hydra.core.override_parser.overrides_parser import OverridesParser
