@@ -560,8 +560,9 @@ def _read_csv_column(p, column, time_column, inputs=()):
             if blank:
                 # a row after it: the blank line was a row whose cells are missing, as an
                 # empty cell is (skipped, "1, 2, <blank>, 4" read as [1, 2, 4], gap closed);
-                # every column read is missing there, the inputs' too
-                raise _missing(f"{p.name} line {blank[0]}", [name for _, name in cells], blank[1])
+                # every column read is missing there, the time stamps' and inputs' too
+                read = [time_column] * (stamps is not None) + [name for _, name in cells]
+                raise _missing(f"{p.name} line {blank[0]}", read, blank[1])
             if len(fields) != len(header):
                 # which field is which would be a guess (a stray or unquoted comma, a cell
                 # left out, a line cut short), so the value taken could be another column's

@@ -514,7 +514,9 @@ def test_csv_blank_line_inside_the_data_is_a_missing_value(tmp_path, text, line,
     line and 4 read as [1, 2, 4], its gap closed silently. Only blank lines at the end of
     the file end it."""
     what = "an empty row" if "\n,\n" in text else "a blank line"
-    with pytest.raises(DataError, match=rf"^s.csv line {line}: missing value in column 'v' "
+    # the time stamp is missing there too
+    named = "values in columns 't', 'v'" if time_column else "value in column 'v'"
+    with pytest.raises(DataError, match=rf"^s.csv line {line}: missing {named} "
                                         rf"\({what}; gaps are not filled silently; fill "
                                         r"or drop them first\)$"):
         CSVSeries(write(tmp_path, text), "v", time_column).series()
@@ -1484,8 +1486,8 @@ def test_a_bad_cell_in_an_input_column_is_named_by_line_as_the_targets(tmp_path,
 
 @pytest.mark.parametrize("row, time_column, missing", [
     ("", None, "values in columns 'y', 'b', 'a' (a blank line; "),     # the inputs in their order
-    ("", "t", "values in columns 'y', 'b', 'a' (a blank line; "),
-    (",,,", "t", "values in columns 'y', 'b', 'a' (an empty row; "),
+    ("", "t", "values in columns 't', 'y', 'b', 'a' (a blank line; "),   # the time stamp too
+    (",,,", "t", "values in columns 't', 'y', 'b', 'a' (an empty row; "),
     ("3,,,", "t", "values in columns 'y', 'b', 'a' ("),                 # only the time stamp
     ("3,NaN,2.0, NA", None, "values in columns 'y', 'b' ("),
     ("3,3.5,,null", "t", "values in columns 'b', 'a' ("),
