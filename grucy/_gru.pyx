@@ -79,7 +79,8 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           back_after, back_seed_nz, back_seed_r, reset_state, colsum,
                           grucy_simd_select, GRUCY_SIMD_AVX512, grucy_pool_init,
                           grucy_pool_reserve, grucy_pool_blas, grucy_pool_runs, grucy_pool_nested,
-                          grucy_pool_serial, grucy_pool_run, grucy_pool_run_serial,
+                          grucy_pool_serial, grucy_pool_taken, grucy_pool_hold,
+                          grucy_pool_run, grucy_pool_run_serial,
                           grucy_pool_run_gemms, grucy_pool_threads, grucy_pool_set_threads,
                           grucy_pool_blas_shared, grucy_pool_set_shared_top)
 from grucy._checks import BLAS_INT_MAX
@@ -767,6 +768,17 @@ def pool_nested_runs():
 def pool_serial_runs():
     """How many runs of row-block steps (OpenBLAS held at one thread) have started."""
     return grucy_pool_serial()
+
+
+def pool_taken_jobs():
+    """How many of grucy's own jobs a caller ran because no worker had started them."""
+    return grucy_pool_taken()
+
+
+def pool_hold(bint on):
+    """Tests: workers leave grucy's own jobs to the caller while on (as workers kept off
+    their cores by other processes would); OpenBLAS's jobs still run on them."""
+    grucy_pool_hold(on)
 
 
 ctypedef struct _InJob:

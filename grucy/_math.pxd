@@ -64,6 +64,8 @@ cdef extern from "_gates.h" nogil:
     unsigned long grucy_pool_runs()
     unsigned long grucy_pool_nested()
     unsigned long grucy_pool_serial()
+    unsigned long grucy_pool_taken()
+    void grucy_pool_hold(int on)
     int grucy_pool_run(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     int grucy_pool_run_serial(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)
     int grucy_pool_run_gemms(int njobs, void (*fn)(int, void *) noexcept nogil, void *arg)

@@ -11,11 +11,18 @@
    jobs here too, on request: grucy.share_threads_with_numpy passes it a twin callback
    (grucy_pool_blas_shared, below: its jobs need other thread slots).
 
-   grucy_pool_run(njobs, fn, arg) runs fn(i, arg) for i = 0..njobs-1 at the same time, job 0
-   on the caller and job i on worker i, and returns when all are done. All jobs must run at
-   once (OpenBLAS's jobs wait for one another), so a run needs njobs - 1 workers; they are
-   started ahead (grucy_pool_reserve: at import and by grucy.set_num_threads, where a
-   failure can raise) and live for the process. Between runs a worker spins for
+   grucy_pool_run(njobs, fn, arg) runs fn(i, arg) for i = 0..njobs-1, job 0 on the caller
+   and job i on worker i, and returns when all are done. OpenBLAS's jobs wait for one
+   another, so all must run at once, and a run needs njobs - 1 workers; they are started
+   ahead (grucy_pool_reserve: at import and by grucy.set_num_threads, where a failure can
+   raise) and live for the process. grucy's own jobs (gate passes, row-block steps) are
+   independent: a caller done with job 0 runs any of them that no worker has started yet.
+   On a busy machine a worker can be off its core for a scheduler time slice (milliseconds)
+   when its job is posted: with three other processes busy on this 2-core machine, a
+   2-thread (100, 32, 8, 64) inference took 156 ms waiting for such workers, against 1.8 ms
+   on one thread, and 5.8 ms with the caller taking their jobs over. (A worker taken off
+   its core in the middle of a job, or OpenBLAS's jobs, must still be waited for: there
+   fewer threads than busy cores is the remedy.) Between runs a worker spins for
    GRUCY_POOL_SPIN pauses (a few hundred microseconds; the gap between two GEMMs of a
    kernel call is far shorter), then sleeps on a condition variable: unlike OpenBLAS's
    0.1 s, that gives the core back (to numpy's pool, say) soon after a call.
@@ -37,13 +44,17 @@
 #define GRUCY_POOL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #define GRUCY_POOL_MAX 256         /* workers (OpenBLAS runs at most its NUM_THREADS jobs) */
-#define GRUCY_POOL_SPIN 20000      /* pauses before an idle worker sleeps */
+#define GRUCY_POOL_SPIN 20000      /* pauses before an idle worker sleeps, or a waiting
+                                      caller starts to yield its core */
+#define GRUCY_POOL_TAKE 256        /* pauses a caller done with job 0 waits before it runs
+                                      the open jobs no worker has started */
 
 typedef void (*grucy_job_fn)(int i, void *arg);
 
@@ -58,9 +69,14 @@ typedef struct {
     unsigned long start;       /* gen when the worker was started: the jobs it must run
                                   are the bumps after it (read by the new thread itself,
                                   gen could already hold a bump it has to act on) */
+    atomic_int posted;         /* the job not yet taken: GRUCY_JOB_OPEN (the caller may take
+                                  it over), GRUCY_JOB_HERE (it must run here), or 0; whoever
+                                  swaps it to 0 runs the job, so it runs once */
     char pad[64 - sizeof(atomic_ulong) - sizeof(grucy_job_fn) - sizeof(void *)
-             - sizeof(unsigned long)];
+             - sizeof(unsigned long) - sizeof(atomic_int)];
 } grucy_mailbox;
+
+enum { GRUCY_JOB_OPEN = 1, GRUCY_JOB_HERE = 2 };
 
 static struct {
     pthread_mutex_t use;           /* held by the caller of a run, start to end */
@@ -73,6 +89,8 @@ static struct {
     atomic_ulong runs;             /* parallel runs so far (tests: whose jobs came here) */
     atomic_ulong nested;           /* of those, runs started from inside a job */
     atomic_ulong serial;           /* serial runs so far (tests: row-block steps) */
+    atomic_ulong taken;            /* jobs a caller ran in place of their worker (tests) */
+    atomic_int hold;               /* tests: workers leave open jobs to their caller */
     atomic_int gemm_runs;          /* runs whose jobs call grucy's OpenBLAS, from before they
                                       wait for `use` until they release it */
     grucy_mailbox box[GRUCY_POOL_MAX + 1];
@@ -107,7 +125,14 @@ static void *grucy_pool_worker(void *p) {
             pthread_mutex_unlock(&grucy_pool.lock);
             break;
         }
-        seen++;                    /* one bump per job: the caller waits for it to finish */
+        seen++;                    /* one bump per job posted */
+        while (atomic_load_explicit(&grucy_pool.hold, memory_order_relaxed)
+               && atomic_load_explicit(&box->posted, memory_order_relaxed) == GRUCY_JOB_OPEN)
+            grucy_pause();
+        /* 0: the caller ran this job itself, or this worker ran it on an earlier bump it
+           saw late; the caller waits only for the jobs workers took */
+        if (!atomic_exchange_explicit(&box->posted, 0, memory_order_acq_rel))
+            continue;
         grucy_in_job = 1;
         box->fn(me, box->arg);
         grucy_in_job = 0;
@@ -165,8 +190,9 @@ static int grucy_pool_run_nested(int njobs, grucy_job_fn fn, void *arg) {
     return started < njobs ? -1 : 0;
 }
 
-/* The body of a run of njobs >= 2 jobs, with `use` held by the caller. */
-static inline int grucy_pool_run_held(int njobs, grucy_job_fn fn, void *arg) {
+/* The body of a run of njobs >= 2 jobs, with `use` held by the caller. `open`: the jobs are
+   independent, and the caller takes over those no worker has started (see the top). */
+static inline int grucy_pool_run_held(int njobs, grucy_job_fn fn, void *arg, int open) {
     if (grucy_pool_grow(njobs - 1) < njobs - 1) {
         grucy_in_job = 1;          /* a run these jobs start is nested: `use` is held here */
         for (int i = 0; i < njobs; i++)
@@ -179,6 +205,8 @@ static inline int grucy_pool_run_held(int njobs, grucy_job_fn fn, void *arg) {
     for (int i = 1; i < njobs; i++) {
         grucy_pool.box[i].fn = fn;
         grucy_pool.box[i].arg = arg;
+        atomic_store_explicit(&grucy_pool.box[i].posted, open ? GRUCY_JOB_OPEN : GRUCY_JOB_HERE,
+                              memory_order_release);
         atomic_fetch_add_explicit(&grucy_pool.box[i].gen, 1, memory_order_release);
     }
     pthread_mutex_lock(&grucy_pool.lock);       /* a worker between spinning and sleeping */
@@ -187,15 +215,37 @@ static inline int grucy_pool_run_held(int njobs, grucy_job_fn fn, void *arg) {
     pthread_mutex_unlock(&grucy_pool.lock);
     grucy_in_job = 1;
     fn(0, arg);
+    /* Wait for the workers' jobs: spin, then give the core up in turns (a worker waiting
+       for this core runs). Open jobs that no worker has started after GRUCY_POOL_TAKE
+       pauses run here. Not sooner: on an idle machine the workers' jobs end about when
+       job 0 does, and looking at their mailboxes would move cache lines between cores on
+       every run. */
+    for (long spins = 0; atomic_load_explicit(&grucy_pool.pending, memory_order_acquire) > 0;) {
+        if (open && spins == GRUCY_POOL_TAKE) {
+            for (int i = 1; i < njobs; i++) {
+                int expected = GRUCY_JOB_OPEN;
+                if (atomic_load_explicit(&grucy_pool.box[i].posted, memory_order_relaxed)
+                        == GRUCY_JOB_OPEN
+                    && atomic_compare_exchange_strong_explicit(&grucy_pool.box[i].posted,
+                            &expected, 0, memory_order_acq_rel, memory_order_relaxed)) {
+                    fn(i, arg);
+                    atomic_fetch_add_explicit(&grucy_pool.taken, 1, memory_order_relaxed);
+                    atomic_fetch_sub_explicit(&grucy_pool.pending, 1, memory_order_release);
+                }
+            }
+        }
+        if (++spins < GRUCY_POOL_SPIN)
+            grucy_pause();
+        else
+            sched_yield();
+    }
     grucy_in_job = 0;
-    while (atomic_load_explicit(&grucy_pool.pending, memory_order_acquire) > 0)
-        grucy_pause();
     return 0;
 }
 
 /* Run fn(i, arg) for i in [0, njobs) at once (see the top). Returns 0, or -1 when workers
    could not be started and the jobs ran one after another on the caller. */
-static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
+static inline int grucy_pool_run_jobs(int njobs, grucy_job_fn fn, void *arg, int open) {
     if (njobs <= 1) {
         if (njobs == 1)
             fn(0, arg);
@@ -204,9 +254,14 @@ static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
     if (grucy_in_job)
         return grucy_pool_run_nested(njobs, fn, arg);
     pthread_mutex_lock(&grucy_pool.use);
-    int r = grucy_pool_run_held(njobs, fn, arg);
+    int r = grucy_pool_run_held(njobs, fn, arg, open);
     pthread_mutex_unlock(&grucy_pool.use);
     return r;
+}
+
+/* Independent jobs (grucy's own): a job no worker has started runs on the caller. */
+static inline int grucy_pool_run(int njobs, grucy_job_fn fn, void *arg) {
+    return grucy_pool_run_jobs(njobs, fn, arg, 1);
 }
 
 /* OpenBLAS's thread count, through the two functions grucy_pool_init is given (grucy names
@@ -242,7 +297,7 @@ static inline int grucy_pool_run_serial(int njobs, grucy_job_fn fn, void *arg) {
     grucy_pool_planned = n;
     grucy_blas_set_threads(1);
     pthread_mutex_unlock(&grucy_pool.count);
-    int r = grucy_pool_run_held(njobs, fn, arg);
+    int r = grucy_pool_run_held(njobs, fn, arg, 1);
     pthread_mutex_lock(&grucy_pool.count);
     if (grucy_blas_get_threads() == 1)
         grucy_blas_set_threads(n);
@@ -326,9 +381,9 @@ static inline void grucy_pool_blas(int sync, void (*dojob)(int, void *, int), in
     grucy_blas_run r = {dojob, (char *)jobs, elsize, data, 0};
     (void)sync;                                 /* OpenBLAS passes 1: wait for all */
     if (njobs <= 1 || grucy_in_job) {
-        grucy_pool_run(njobs, grucy_pool_blas_job, &r);
+        grucy_pool_run_jobs(njobs, grucy_pool_blas_job, &r, 0);
     } else if (grucy_pool_use_for_blas()) {
-        grucy_pool_run_held(njobs, grucy_pool_blas_job, &r);
+        grucy_pool_run_held(njobs, grucy_pool_blas_job, &r, 0);
         pthread_mutex_unlock(&grucy_pool.use);
     } else {
         grucy_pool_run_nested(njobs, grucy_pool_blas_job, &r);
@@ -361,7 +416,7 @@ static inline void grucy_pool_blas_shared(int sync, void (*dojob)(int, void *, i
     grucy_blas_run r = {dojob, (char *)jobs, elsize, data,
                         atomic_load_explicit(&grucy_shared_top, memory_order_relaxed)};
     (void)sync;
-    grucy_pool_run(njobs, grucy_pool_shared_job, &r);
+    grucy_pool_run_jobs(njobs, grucy_pool_shared_job, &r, 0);
 }
 
 static inline void grucy_pool_set_shared_top(int top) {
@@ -381,6 +436,17 @@ static inline unsigned long grucy_pool_nested(void) {
 /* How many serial runs (grucy_pool_run_serial: more than one job, not inside a job). */
 static inline unsigned long grucy_pool_serial(void) {
     return atomic_load_explicit(&grucy_pool.serial, memory_order_relaxed);
+}
+
+/* How many jobs a caller ran in place of a worker that had not started them. */
+static inline unsigned long grucy_pool_taken(void) {
+    return atomic_load_explicit(&grucy_pool.taken, memory_order_relaxed);
+}
+
+/* Tests: 1 makes workers leave every job a caller may take over to the caller, as workers
+   kept off their cores would; 0 ends that. */
+static inline void grucy_pool_hold(int on) {
+    atomic_store_explicit(&grucy_pool.hold, on, memory_order_relaxed);
 }
 
 /* Have workers for runs of up to n jobs; returns 0, or -1 if they could not all start. */

@@ -310,6 +310,49 @@ def test_an_odd_batch_splits_into_blocks_that_cover_each_row_once(gk, ref, make_
             assert_close(a, b, tol[np.dtype(np.float64)], f"{kw} {name}")
 
 
+@pytest.mark.parametrize("H", [32, 160], ids=["step_blocks", "split_passes"])
+@pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_jobs_no_worker_starts_run_on_the_caller_with_the_same_bits(gk, ref, make_problem,
+                                                                   make_cotangents,
+                                                                   assert_close, tol,
+                                                                   two_threads, reset_after,
+                                                                   H, dtype):
+    """A worker kept off its core (other processes on the machine) leaves its job open; the
+    caller, done with its own, runs it (grucy/_pool.h). pool_hold makes every worker do
+    that for grucy's own jobs (OpenBLAS's still run on them, which wait for one another),
+    so every row block and split gate pass runs on the caller: each must run exactly once
+    and give the bits the workers give, training and inference, padded and not."""
+    from grucy import _gru
+    T, B, I = 5, 65, 8
+    assert (_gru.step_blocks(B, H), _gru.gate_blocks(B, H)) == ((2, 1) if H == 32 else (1, 2))
+    p = make_problem(T, B, I, H, dtype=dtype, seed=570)
+    dout, dh_n = make_cotangents(T, B, H, dtype=dtype, seed=571)
+    lengths = np.random.default_rng(572).integers(0, T + 1, B)
+    cases = [dict(reset_after=reset_after),
+             dict(reset_after=reset_after, lengths=lengths, reverse=True)]
+    free = [(_job(gk, p, dout, dh_n, kw), gk.gru_forward(**p, **kw, training=False)[:2])
+            for kw in cases]
+    taken = _gru.pool_taken_jobs()
+    _gru.pool_hold(True)
+    try:
+        held = [(_job(gk, p, dout, dh_n, kw), gk.gru_forward(**p, **kw, training=False)[:2])
+                for kw in cases]
+    finally:
+        _gru.pool_hold(False)
+    # at least a job per step of the unpadded case's forward, backward and inference (a
+    # padded step's passes go row by row, unsplit; its row blocks still run as blocks)
+    assert _gru.pool_taken_jobs() - taken >= 3 * T
+    p64 = {k: v.astype(np.float64) for k, v in p.items()}
+    for kw, (train, infer), (train_free, infer_free) in zip(cases, held, free):
+        for name, a, b in zip(("out", "h_n") + GRADS + ("out", "h_n"), train + infer,
+                              train_free + infer_free):
+            np.testing.assert_array_equal(a, b, err_msg=f"{kw} {name}")
+        want = _job(ref, p64, dout.astype(np.float64), dh_n.astype(np.float64), kw)
+        for name, a, b in zip(("out", "h_n") + GRADS, train, want):
+            assert_close(a, b, tol[np.dtype(dtype)], f"{kw} {name}")
+
+
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_inference_with_split_passes_matches_the_reference(gk, ref, make_problem,
