@@ -5,7 +5,8 @@ A scheme says how each parameter kind is drawn:
     "pytorch"  every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))   (torch.nn.GRU / nn.Linear default;
                for a Linear head the bound uses its fan-in)
     "keras"    input weights Glorot-uniform, recurrent weights orthogonal per gate block,
-               biases zero                                          (Keras GRU default)
+               biases zero: the Keras GRU's defaults, but that Keras draws its recurrent
+               weights as one orthogonal (H, 3H) matrix (see orthogonal)
 
 or a dict overriding any of the keys ``weight_ih``, ``weight_hh``, ``bias`` (GRU) and
 ``weight``, ``bias`` (Linear) with one of

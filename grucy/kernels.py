@@ -61,7 +61,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, reset_after=False, lengths=Non
                 reverse=False, training=True):
     """Run a GRU layer over a whole (padded) batch of sequences.
 
-    x (T, B, I), T and B >= 0 (an empty batch: see the module docstring), I >= 1;
+    x (T, B, I), T and B >= 0 (an empty batch: see grucy.kernels), I >= 1;
     h0 (B, H) or None for zeros; w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,),
     row blocks [r | z | n]; all float32 or all float64. lengths (B,) integers in [0, T] or
     None (all T): row b's steps t >= lengths[b] leave its state unchanged and its out rows

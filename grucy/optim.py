@@ -613,8 +613,9 @@ class LinearLR(_Scheduler):
 
 
 class ReduceLROnPlateau(_Scheduler):
-    """Multiply lr by ``factor`` after ``patience`` epochs without improvement of the metric
-    passed to :meth:`step` (torch.optim.lr_scheduler.ReduceLROnPlateau semantics)."""
+    """Multiply lr by ``factor`` once the metric passed to :meth:`step` has gone more than
+    ``patience`` epochs in a row without improving (patience=2: at the third such epoch), as
+    torch.optim.lr_scheduler.ReduceLROnPlateau does."""
 
     _fields = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
     _counters = ("best", "num_bad_epochs", "cooldown_counter")
