@@ -619,6 +619,12 @@ def load(path, model=None):
                     if shape != () and shape != want:
                         raise ValueError(f"{path!r}: optimizer buffer {key!r} has shape {shape}, "
                                          f"expected () or the parameter's {want}")
+                    # and numbers, as load_state_dict takes: the shape alone bounds nothing
+                    # when the dtype is a void of any size ('|V1073741824' made a count of
+                    # () a GiB, read from a 1 MiB file)
+                    if dtype.kind not in "iuf":
+                        raise ValueError(f"{path!r}: optimizer buffer {key!r} has dtype "
+                                         f"{dtype}, expected integers or floats")
                 state[name][b] = archive.array(key, scalar_or_like)
         opt_state = {"type": opt["type"], "hyperparams": opt["hyperparams"], "step": opt["step"],
                      "state": state}

@@ -1172,3 +1172,24 @@ def test_an_object_array_planted_as_an_optimizer_buffer_is_refused_by_its_dtype(
                                              r"Python objects \(dtype object\)"):
             gio.load(evil, model=model)
     assert not target.exists()
+
+
+def test_an_optimizer_buffer_of_no_number_type_is_refused_unread(tmp_path):
+    """Regression: an optimizer buffer's check looked at its shape alone, and a count's
+    shape () bounds nothing when the dtype is a void of any size: a 1 MiB deflated file
+    with a '|V1073741824' step made load read 2 GiB (and load_state_dict's message then
+    printed it, which crashed numpy). Counts and buffers are numbers, checked on the npy
+    header before a byte is read."""
+    m = Linear(2, 2, seed=0)
+    opt = optim.Adam(m.parameters())
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    gio.save(tmp_path / "good.npz", m, opt)
+    arrays = _arrays(tmp_path / "good.npz")
+    assert arrays["optim/weight/step"].shape == ()
+    bad = tmp_path / "bad.npz"
+    np.savez_compressed(bad, **{**arrays, "optim/weight/step": np.zeros((), "V16777216")})
+    assert bad.stat().st_size < 1 << 16
+    for model in (None, Linear(2, 2)):
+        with pytest.raises(ValueError, match=r"optimizer buffer 'optim/weight/step' has dtype "
+                                             r"\|V16777216, expected integers or floats"):
+            gio.load(bad, model=model)
