@@ -461,9 +461,12 @@ class _Archive:
             if dtype != np.uint8 or len(shape) != 1 or shape[0] > self._HEADER_BYTES:
                 raise ValueError(f"{path!r} has an unreadable grucy header: {dtype}{shape}, "
                                  f"expected uint8 bytes (at most {self._HEADER_BYTES})")
+        raw = self.array(_HEADER, small_bytes).tobytes()
         try:
-            header = json.loads(self.array(_HEADER, small_bytes).tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            header = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as e:
+            # ValueError: UnicodeDecodeError, json's JSONDecodeError, and int()'s for a number
+            # past Python's 4300 digits (sys.set_int_max_str_digits), which named no file;
             # RecursionError: JSON nested deeper than the decoder's recursion limit
             raise ValueError(f"{path!r} has an unreadable grucy header: {e}") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:

@@ -649,6 +649,10 @@ def test_every_header_and_archive_defect_is_named(tmp_path):
     # nesting past the decoder's recursion limit: a RecursionError, naming no file, until
     # _read caught it as it catches the decoder's other errors
     case("deep", "unreadable grucy header", raw_header=b"[" * 100000 + b"]" * 100000)
+    # an int past Python's 4300 digits: the decoder's int() raised a bare ValueError,
+    # "Exceeds the limit (4300 digits) for integer string conversion", naming no file
+    case("digits", "unreadable grucy header: Exceeds the limit",
+         raw_header=json.dumps(header).replace('"step": 1', '"step": 1' + "0" * 5000).encode())
     case("noparams", "lacks model class/config/params",
          header={k: v for k, v in header.items() if k != "params"})
     case("renamed", "stored parameter names do not match the model: \\['bias', 'b'\\]|"
