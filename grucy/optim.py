@@ -176,7 +176,12 @@ class Optimizer:
                 arr = asarray(v, f"state['state'][{name!r}][{k!r}]")
                 if k == "step":  # a per-parameter count, not an array like the parameter
                     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or arr < 0:
-                        raise ValueError(f"state['state'][{name!r}]['step'] must be an int >= 0, got {v!r}")
+                        # an array described, not printed: numpy's repr of a 0-d void of a GiB
+                        # is 4 GiB of text (it crashed where memory ran short)
+                        got = (f"an array of dtype {arr.dtype} and shape {arr.shape}"
+                               if isinstance(v, np.ndarray) else f"{v!r:.80}")
+                        raise ValueError(f"state['state'][{name!r}]['step'] must be an int >= 0, "
+                                         f"got {got}")
                     new_state[name][k] = int(arr)
                     continue
                 if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):

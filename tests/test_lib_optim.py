@@ -1325,6 +1325,13 @@ def test_load_state_dict_refuses_a_bad_per_parameter_step_or_missing_lr():
         sd["state"]["w"]["step"] = bad
         with pytest.raises(ValueError, match=r"\['step'\] must be an int >= 0"):
             optim.Adam(_params(), lr=0.1).load_state_dict(sd)
+    # an array is described by dtype and shape, not printed: the message held numpy's repr
+    # of it, 4 MiB of text for a 1 MiB void (a GiB one crashed numpy where memory ran short)
+    sd = a.state_dict()
+    sd["state"]["w"]["step"] = np.zeros((), "V1048576")
+    with pytest.raises(ValueError, match=r"\['step'\] must be an int >= 0, got an array of "
+                                         r"dtype \|V1048576 and shape \(\)$"):
+        optim.Adam(_params(), lr=0.1).load_state_dict(sd)
     sd = a.state_dict()
     sd["hyperparams"] = {k: v for k, v in sd["hyperparams"].items() if k != "lr"}
     with pytest.raises(ValueError, match="at least 'lr'"):
