@@ -112,6 +112,25 @@ def test_the_compiled_step_gives_the_numpy_formulas_bits(name, kw, dtype):
     assert not np.array_equal(params["c"], start["c"])   # the steps moved something
 
 
+@pytest.mark.parametrize("lag", [1, -1])
+@pytest.mark.parametrize("name,kw", CASES)
+def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name, kw, lag):
+    # Regression: the compiled pass reads g[i] after it has written p[i - 1], so a gradient
+    # one element behind its parameter in one buffer (p = buf[1:], g = buf[:-1]) read
+    # updated weights: SGD's step was off by up to 0.4. The step must be the numpy formula
+    # on the gradient's values when step is called.
+    buf = np.random.default_rng(4).standard_normal(13)
+    p, g = (buf[1:], buf[:-1]) if lag == 1 else (buf[:-1], buf[1:])
+    p, g = p.reshape(4, 3), g.reshape(4, 3)
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2, 3):
+        given = g.copy()
+        opt.step({"w": g})
+        _reference_step(name, kw, ref, given, state, t)
+        assert np.array_equal(p, ref), t
+
+
 @pytest.mark.parametrize("name,kw", CASES)
 def test_an_infinite_weight_steps_as_the_numpy_formula_does(name, kw):
     # the compiled step skips what numpy's formula skips (a weight decay of 0, not added as
