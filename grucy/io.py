@@ -11,11 +11,12 @@ Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
     param/<name>              one array per model parameter
     optim/<name>/<buffer>     one array per optimizer buffer
 
-load reads nothing but these members (any other is refused unread), and each array only after
-its npy header shows the shape and dtype the model expects: a small deflated file cannot make
-it decompress or allocate more than the model it describes. Nor can a small file describe a
-large model: before one is built, every member must be able to hold the values its npy header
-claims in the bytes the file really stores for it.
+load reads nothing but these members, each named in the header (any other is refused
+unread), and each array only after its npy header shows the shape and dtype the model
+expects: a small deflated file cannot make it decompress or allocate more than the model it
+describes. Nor can a small file describe a large model: before one is built, every member
+must be able to hold the values its npy header claims in the bytes the file really stores
+for it, and the members the header lists must hold as many values as the model has.
 
 The file is written to a temporary file in the target directory, flushed, fsync'ed and
 moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
@@ -535,6 +536,16 @@ def load(path, model=None):
                          "not a dict")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path!r}: grucy header's params must be a list of names, got {names!r:.80}")
+    opt = header.get("optimizer")
+    if opt is not None and (
+            not isinstance(opt, dict) or not {"type", "hyperparams", "step", "buffers"} <= set(opt)
+            or not isinstance(opt["buffers"], dict)
+            or not all(isinstance(b, list) and all(isinstance(k, str) for k in b)
+                       for b in opt["buffers"].values())):
+        raise ValueError(f"{path!r}: grucy header has a malformed optimizer section")
+    # the members the header lists, the only ones load reads or counts
+    listed = {f"param/{n}" for n in names} | {
+        f"optim/{n}/{b}" for n, bufs in (opt["buffers"].items() if opt else ()) for b in bufs}
     if model is None:
         # Sizes first, from the header alone: the constructor allocates and initialises what
         # they ask for, so a damaged one (num_layers 10**9, hidden_size 10**5) hung building
@@ -542,10 +553,14 @@ def load(path, model=None):
         # Bounded by every value the archive's arrays hold (optimizer buffers too, their
         # npy headers' claims checked against the bytes stored for them): what load builds
         # is then no larger than what it would read anyway, and a parameter missing from an
-        # archive that has others to spare is still named as missing below.
+        # archive that has others to spare is still named as missing below. Every member's
+        # claim is checked, the listed ones' counted: a spare one the header does not name
+        # (refused below, once the names are compared) let a 239 KiB file build a model of
+        # 48 million values first.
         need = _parameter_count(cls_name, config)
         if need is not None:
-            have = sum(archive.size(k) for k in archive.keys if k != _HEADER)
+            sizes = {k: archive.size(k) for k in archive.keys if k != _HEADER}
+            have = sum(n for k, n in sizes.items() if k in listed)
             if need > have:
                 raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
                                  f"parameter values, the archive holds {have} in all")
@@ -575,6 +590,11 @@ def load(path, model=None):
         raise ValueError(f"{path!r}: stored parameter names do not match the model: " +
                          (f"{odd}" if odd else f"stored in the order {names}, the model's is "
                           f"{list(expected)}"))
+    unlisted = sorted(archive.keys - listed - {_HEADER})
+    if unlisted:
+        # never read: a parameter or optimizer buffer in it would be silently not restored
+        raise ValueError(f"{path!r} is a damaged checkpoint: member {unlisted[0]!r:.80} is not "
+                         "listed in its header")
 
     # Everything is read and checked before the model changes: a refused checkpoint leaves a
     # model passed in as it was.
@@ -600,13 +620,7 @@ def load(path, model=None):
                              f"{e!r:.120}") from None
 
     opt_state = None
-    opt = header.get("optimizer")
     if opt is not None:
-        if (not isinstance(opt, dict) or not {"type", "hyperparams", "step", "buffers"} <= set(opt)
-                or not isinstance(opt["buffers"], dict)
-                or not all(isinstance(b, list) and all(isinstance(k, str) for k in b)
-                           for b in opt["buffers"].values())):
-            raise ValueError(f"{path!r}: grucy header has a malformed optimizer section")
         state = {}
         for name, bufs in opt["buffers"].items():
             state[name] = {}

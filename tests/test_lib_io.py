@@ -1197,3 +1197,37 @@ def test_an_optimizer_buffer_of_no_number_type_is_refused_unread(tmp_path):
         with pytest.raises(ValueError, match=r"optimizer buffer 'optim/weight/step' has dtype "
                                              r"\|V16777216, expected integers or floats"):
             gio.load(bad, model=model)
+
+
+def test_a_member_the_header_does_not_list_neither_sizes_the_model_nor_loads(tmp_path,
+                                                                             monkeypatch):
+    """Regression: load's size guard counted every member's values, so a spare one the
+    header does not list (deflated zeros: 239 KiB on disk) let a header asking for a model
+    of 48 million values build it before "missing parameter". And a listed-looking member
+    the header does not name was never read, silently: a parameter or an optimizer buffer
+    in it was not restored. Both are refused, the first before anything is built."""
+    def build(**config):
+        pytest.fail(f"load built the model {config} from a forged checkpoint")
+    with monkeypatch.context() as patch:
+        patch.setitem(gio.MODEL_CLASSES, "SequenceModel", build)
+        # SequenceModel(1, 2000, 1) needs 12 020 001 values; the spare member holds more
+        path = _forged_bomb(tmp_path / "spare.npz", 2000, (12_100_000,), bytes(48_400_000),
+                            deflate=True)
+        assert path.stat().st_size < 100_000
+        with pytest.raises(ValueError, match=r"it needs 12020001 parameter values, the archive "
+                                             r"holds 0 in all"):
+            gio.load(path)
+    m = Linear(2, 2, seed=0)
+    arrays = _arrays_with_momentum(tmp_path, m)
+    header = _header(arrays)
+    bufs = header["optimizer"]["buffers"]
+    for name, extra, kw in (
+            ("param", "param/extra", dict(arrays={**arrays, "param/extra": np.zeros(2)})),
+            ("buffer", "optim/weight/momentum_buffer",
+             dict(header={**header, "optimizer": {**header["optimizer"],
+                                                 "buffers": {**bufs, "weight": []}}}))):
+        bad = _rewrite(tmp_path / f"{name}.npz", kw.pop("arrays", arrays), **kw)
+        for model in (None, Linear(2, 2)):
+            with pytest.raises(ValueError, match=rf"is a damaged checkpoint: member '{extra}' "
+                                                 "is not listed in its header"):
+                gio.load(bad, model=model)
