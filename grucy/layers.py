@@ -510,9 +510,10 @@ class GRUStream:
         if not self._lock.acquire(False):       # no wait (positional: 2.5x faster)
             raise self._busy()
         try:
-            if not isinstance(x_t, np.ndarray):
+            if type(x_t) is not np.ndarray:
                 # as forward's x and reset's h0: a list converts, any other type is a TypeError
-                # (an ndarray skips this: the hot path, whose dtype the first Cell checks)
+                # (an ndarray skips this: the hot path, whose dtype the first Cell checks; a
+                # subclass does not: a masked array is refused, not read without its mask)
                 x_t = as_float_array(x_t, "x_t", dtype=self._h.dtype)
             if x_t.shape != self._x_shape:
                 return self._step_unbatched(x_t, out)     # or a wrong shape, refused there

@@ -366,6 +366,7 @@ def test_an_extension_that_fails_to_load_otherwise_keeps_its_own_error(tmp_path)
     lambda m: GRU(3, 2, dtype=np.float64, seed=0).forward(m(np.ones((2, 1, 3)))),
     lambda m: grucy.Linear(3, 2, dtype=np.float64, seed=0).forward(m(np.ones((1, 3)))),
     lambda m: grucy.matmul(m(np.ones((1, 3))), np.ones((3, 2))),
+    lambda m: GRU(3, 2, dtype=np.float64, seed=0).stream(1).step(m(np.ones((1, 3)))),
 ])
 def test_a_numpy_masked_array_is_refused_by_name(call):
     """Regression: numpy's asarray reads a masked array's data and drops its mask, so the
