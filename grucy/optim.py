@@ -473,6 +473,11 @@ def clip_grad_value(grads, clip_value):
 # --- learning-rate schedules --------------------------------------------------------------
 _BUILT = itertools.count()   # the order schedules are built in (SequentialLR's starting rate)
 
+# The most epochs a schedule counts: its formulas take epoch counts as floats, exact up to
+# here, and one past a float's range (10**400, from a tampered state) raised a bare
+# OverflowError out of step() ("int too large to convert to float")
+_EPOCHS = 2**53
+
 
 class _Scheduler:
     _fields = ()  # the constructor's keyword arguments
@@ -508,7 +513,7 @@ class _Scheduler:
             self.optimizer.lr = lr
         # every value checked before any is set: a refused state leaves the schedule as it was
         base_lr = check_float(state["base_lr"], "base_lr", 0.0)
-        last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        last_epoch = check_int(state["last_epoch"], "last_epoch", 0, _EPOCHS)
         counters = self._check_counters(state)
         for k in self._fields:
             setattr(self, k, getattr(fresh, k))
@@ -567,7 +572,7 @@ class CosineAnnealingLR(_Scheduler):
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)
-        self.T_max = check_int(T_max, "T_max", 1)
+        self.T_max = check_int(T_max, "T_max", 1, _EPOCHS)
         self.eta_min = check_float(eta_min, "eta_min", 0.0)
 
     def step(self):
@@ -606,7 +611,7 @@ class LinearLR(_Scheduler):
         self.start_factor = check_float(start_factor, "start_factor", 0.0, 1.0, min_open=True)
         self.end_factor = check_float(end_factor, "end_factor", 0.0, 1.0)
         # torch takes 0 and then never leaves start_factor: a warm-up that never ends
-        self.total_iters = check_int(total_iters, "total_iters", 1)
+        self.total_iters = check_int(total_iters, "total_iters", 1, _EPOCHS)
         optimizer.lr = self._first_rate(optimizer.lr)
 
     def _first_rate(self, lr):
@@ -783,7 +788,7 @@ class SequentialLR(_Scheduler):
         included)."""
         self._check_keys(state, ("type", "base_lr", "last_epoch", "milestones", "schedulers"))
         base_lr = check_float(state["base_lr"], "base_lr", 0.0)
-        last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        last_epoch = check_int(state["last_epoch"], "last_epoch", 0, _EPOCHS)
         n = len(self.schedulers)
         milestones = self._check_milestones(state["milestones"], n, "state['milestones']")
         states = _sequence(state["schedulers"], "state['schedulers']", "schedule states")

@@ -710,6 +710,24 @@ def test_scheduler_load_state_dict_validates_values():
     assert opt.lr == 0.5  # validating never touched the optimizer
 
 
+def test_epoch_counts_past_a_float_are_refused_by_name_not_an_overflow_in_step():
+    """Regression: the cosine and linear formulas take epoch counts as floats, and a
+    last_epoch, T_max or total_iters of 10**400 (a tampered state, a typo'd config) was
+    taken, then step() raised a bare OverflowError ("int too large to convert to float").
+    Counts up to 2**53 (exact as floats) are taken."""
+    opt = optim.SGD(_params(), lr=0.5)
+    huge = 10**400
+    for make, key in ((lambda **kw: optim.CosineAnnealingLR(opt, **{"T_max": 5, **kw}), "T_max"),
+                      (lambda **kw: optim.LinearLR(opt, **kw), "total_iters")):
+        with pytest.raises(ValueError, match=rf"^{key} must be <= 9007199254740992"):
+            make(**{key: huge})
+        make(**{key: 2**53})
+        for build in (make, lambda: optim.SequentialLR(opt, [make()], milestones=[])):
+            state = build().state_dict()
+            with pytest.raises(ValueError, match=r"^last_epoch must be <= 9007199254740992"):
+                build().load_state_dict({**state, "last_epoch": huge})
+
+
 def test_an_array_listed_under_two_names_is_refused():
     """Regression: it was updated twice per step."""
     a = np.ones(3)
