@@ -201,6 +201,15 @@ def save(path, model, optimizer=None, metadata=None):
                     raise ValueError(f"optimizer must be built on this model's parameters; its "
                                      f"{b!r} for {name!r} has shape {arr.shape}, the parameter "
                                      f"{params[name].shape}")
+                # numbers only, as load reads them: np.savez pickles anything else (a step
+                # count past 2**64 is a Python object to numpy), and the checkpoint it wrote
+                # over the old one was one load refuses
+                dtype = np.asarray(arr).dtype
+                if dtype.kind not in "iuf":
+                    what = (f"an int of {arr.bit_length()} bits" if type(arr) is int
+                            else f"of dtype {dtype}")
+                    raise ValueError(f"optimizer state must be numbers np.savez writes without "
+                                     f"pickling; its {b!r} for {name!r} is {what}")
                 arrays[f"optim/{name}/{b}"] = arr
         hyperparams, opt_version = _versioned(sd["hyperparams"], "amsgrad", False)
         header["version"] = max(version, opt_version)

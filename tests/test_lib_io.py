@@ -1231,3 +1231,32 @@ def test_a_member_the_header_does_not_list_neither_sizes_the_model_nor_loads(tmp
             with pytest.raises(ValueError, match=rf"is a damaged checkpoint: member '{extra}' "
                                                  "is not listed in its header"):
                 gio.load(bad, model=model)
+
+
+def test_optimizer_state_numpy_would_pickle_is_refused_before_the_file_is_touched(tmp_path):
+    """Regression: np.savez pickles what is not a number array, and save wrote it over the
+    checkpoint at path: a per-parameter step count past 2**64 (a restored uint64 maximum,
+    stepped once) or an object array in the state made a file load refuses ("holds Python
+    objects"), in place of a good one."""
+    m = Linear(2, 1, seed=0)
+    path = tmp_path / "c.npz"
+    gio.save(path, m)
+    before = path.read_bytes()
+    opt = optim.Adam(m.parameters(), lr=0.1)
+    grads = {k: np.ones_like(v) for k, v in m.parameters().items()}
+    opt.step(grads)
+    sd = opt.state_dict()
+    for bufs in sd["state"].values():
+        bufs["step"] = np.uint64(2**64 - 1)
+    opt.load_state_dict(sd)
+    opt.step(grads)
+    with pytest.raises(ValueError, match=r"optimizer state must be numbers np.savez writes "
+                                         r"without pickling; its 'step' for '\w+' is an int of "
+                                         r"65 bits"):
+        gio.save(path, m, opt)
+    sgd = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    sgd.step(grads)
+    sgd.state["bias"]["momentum_buffer"] = np.array([object()], dtype=object)
+    with pytest.raises(ValueError, match=r"its 'momentum_buffer' for 'bias' is of dtype object"):
+        gio.save(path, m, sgd)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
