@@ -30,7 +30,6 @@ value (absent, it means the other, as it did in version 1). A grucy from before 
 refuses keys it does not know, still reads every file that does not use them, and refuses one
 that does as a newer version ("upgrade grucy"), not as a malformed file.
 """
-import io as _io
 import json
 import math
 import os
@@ -314,12 +313,15 @@ def _not_regular(mode):
     return "not a file"
 
 
-def _read_regular_file(path):
-    """The bytes of the regular file ``path``; a ValueError naming anything else.
+def _open_regular_file(path):
+    """The regular file ``path`` open for binary reading, and its size; a ValueError naming
+    anything else.
 
     Opened without blocking, then checked on the open descriptor (no window in which the
     name could be swapped): open() of a FIFO blocked until a writer came, forever if none
-    did, and /dev/zero was read until MemoryError.
+    did, and /dev/zero was read until MemoryError. Left open for the zip to read member by
+    member, not read whole: a 1 GiB file that was no checkpoint (a dataset's .npz given by
+    mistake) took 1 GiB of memory and 6 s before it was refused.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -331,7 +333,8 @@ def _read_regular_file(path):
             raise ValueError(f"path must name a file, got {path!r}, a directory") from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
+        mode = st.st_mode
         if stat.S_ISDIR(mode):
             raise ValueError(f"path must name a file, got {path!r}, a directory")
         if not stat.S_ISREG(mode):
@@ -339,12 +342,10 @@ def _read_regular_file(path):
                              "load reads a checkpoint from a file")
         if getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
-        f = os.fdopen(fd, "rb")     # (refuses a directory's descriptor: checked first)
+        return os.fdopen(fd, "rb"), st.st_size   # (refuses a directory's: checked first)
     except BaseException:
         os.close(fd)
         raise
-    with f:
-        return f.read()
 
 
 class _Archive:
@@ -360,12 +361,33 @@ class _Archive:
 
     def __init__(self, path):
         self.path = path
-        raw = _read_regular_file(path)
-        if not zipfile.is_zipfile(_io.BytesIO(raw)):
+        self.file, size = _open_regular_file(path)
+        self.zip = None
+        try:
+            self._check(size)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.zip is not None:
+            self.zip.close()
+        self.file.close()
+
+    def _check(self, size):
+        """The zip's members, checked as a whole (names, sizes) against the file's size."""
+        path = self.path
+        if not zipfile.is_zipfile(self.file):
             raise ValueError(f"{path!r} is not a grucy checkpoint: not an .npz archive "
                              "(truncated or a different file type)")
         with self._reading():
-            self.zip = zipfile.ZipFile(_io.BytesIO(raw))
+            self.zip = zipfile.ZipFile(self.file)
             infos = self.zip.infolist()
         names = [i.filename for i in infos]
         if _HEADER + ".npy" not in names:
@@ -381,9 +403,9 @@ class _Archive:
         # (compressed) sizes add up past the file overlap or claim bytes that are not there,
         # and size() bounds what a member can hold by its stored size
         stored = sum(i.compress_size for i in infos)
-        if stored > len(raw):
+        if stored > size:
             raise ValueError(f"{path!r} is a damaged checkpoint: its members' stored sizes add "
-                             f"up to {stored} bytes, more than the file's {len(raw)}")
+                             f"up to {stored} bytes, more than the file's {size}")
         self.infos = {i.filename[:-4]: i for i in infos}
         self.keys = set(self.infos)
 
@@ -530,7 +552,12 @@ def load(path, model=None):
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    archive = _Archive(os.fspath(path))
+    with _Archive(os.fspath(path)) as archive:
+        return _load(archive, path, model)
+
+
+def _load(archive, path, model):
+    """load's work, on the open archive."""
     header = archive.header()
     try:
         cls_name = header["model"]["class"]

@@ -1260,3 +1260,21 @@ def test_optimizer_state_numpy_would_pickle_is_refused_before_the_file_is_touche
     with pytest.raises(ValueError, match=r"its 'momentum_buffer' for 'bias' is of dtype object"):
         gio.save(path, m, sgd)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_a_large_file_that_is_no_checkpoint_is_refused_without_reading_it(tmp_path):
+    """Regression: load read the whole file into memory before looking at it, so a 1 GiB
+    file that was no checkpoint (a dataset's .npz given by mistake) took 1 GiB and 6 s to
+    refuse. The zip is read member by member from the open file: only its directory here."""
+    import tracemalloc
+    path = tmp_path / "data.npz"
+    with open(path, "wb") as f:
+        f.truncate(256 << 20)                  # sparse: no disk space taken
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="not a grucy checkpoint: not an .npz archive"):
+            gio.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
