@@ -157,9 +157,13 @@ def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy(name):
 @pytest.mark.parametrize("axis, exc, match", [
     ("a", TypeError, "axis must be an int, got str"),
     (1.0, TypeError, "axis must be an int, got float"),
-    ((0, 1), TypeError, "axis must be an int, got tuple")])
+    ((0, 1), TypeError, "axis must be an int, got tuple"),
+    (2, np.exceptions.AxisError, "axis 2 is out of bounds for array of dimension 2"),
+    (-10**400, np.exceptions.AxisError, r"axis -10{400} is out of bounds for array of dim")])
 def test_softmax_names_a_bad_axis(fn, axis, exc, match):
-    """Regression: a str axis was "'<=' not supported between instances of 'int' and 'str'"."""
+    """Regression: a str axis was "'<=' not supported between instances of 'int' and 'str'",
+    and one past a C long numpy's OverflowError ("Python int too large to convert to C
+    long"); out of range, numpy's AxisError names it."""
     with pytest.raises(exc, match=match):
         fn(np.zeros((3, 4)), axis=axis)
 
