@@ -9,6 +9,7 @@ deep inside numpy or the compiled code.
 import math
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -93,12 +94,25 @@ def check_choice(value, name, choices):
     return value
 
 
+def refuse_masked(value, name):
+    """Raise TypeError for a numpy masked array: np.asarray reads its data and drops its mask,
+    so the values it hides were used without a word (a loss's masked target counted them,
+    and a masked sum divided by every element). A plain ndarray costs one type test."""
+    if type(value) is not np.ndarray and isinstance(value, np.ndarray):
+        ma = sys.modules.get("numpy.ma")       # no masked array exists before it is imported
+        if ma is not None and isinstance(value, ma.MaskedArray):
+            raise TypeError(f"{name} is a numpy masked array, whose mask grucy would not see: "
+                            "pass a plain array (.filled(value)), or to a loss the data with "
+                            "mask=~its .mask (True where an element counts)")
+
+
 def asarray(value, name, dtype=None):
     """np.asarray(value, dtype) whose conversion errors name the argument: numpy's own, for a
     ragged list ("inhomogeneous shape") or strings, and torch's, for a tensor that requires
     grad (a RuntimeError), name none. The one wording for every argument and layer (kernels,
     ops, the layers above them): callers pass no words of their own, so the same mistake
-    reads the same wherever it is made."""
+    reads the same wherever it is made. A masked array is refused (refuse_masked)."""
+    refuse_masked(value, name)
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, TypeError, RuntimeError) as e:
@@ -141,8 +155,9 @@ def as_float_array(a, name, dtype=None, ndim=None, shape=None, contiguous=True):
     already have that dtype (mixing dtypes is an error, not a silent cast).
     ``shape`` may contain None for "any size" in that axis. ``contiguous=False`` leaves the
     copy to the caller, for checks of its own first (a huge zero-strided view of the wrong
-    shape must be refused, not copied).
+    shape must be refused, not copied). A masked array is refused (refuse_masked).
     """
+    refuse_masked(a, name)
     if isinstance(a, np.generic) and a.dtype in FLOAT_DTYPES:
         a = np.asarray(a)            # np.float32(1.5) stays float32, as a 0-d array would
     if not isinstance(a, np.ndarray):

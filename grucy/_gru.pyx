@@ -83,7 +83,7 @@ from grucy._math cimport (after_infer, after_train, seed_rz, seed_n_infer, seed_
                           grucy_pool_run, grucy_pool_run_serial,
                           grucy_pool_run_gemms, grucy_pool_threads, grucy_pool_set_threads,
                           grucy_pool_blas_shared, grucy_pool_set_shared_top)
-from grucy._checks import BLAS_INT_MAX
+from grucy._checks import BLAS_INT_MAX, refuse_masked
 
 cnp.import_array()
 
@@ -1122,6 +1122,8 @@ One GRU step at a time with the weights bound once: grucy's streaming entry poin
         cdef cnp.ndarray arr
         if not cnp.PyArray_Check(a):
             raise self._not_an_array(name, a, B, n)
+        if not cnp.PyArray_CheckExact(a):
+            refuse_masked(a, name)      # its data would be read without its mask
         arr = <cnp.ndarray>a
         # the type number leaves out byte order: a '>f8' array is NPY_DOUBLE too, and the
         # loops would read its bytes as native doubles

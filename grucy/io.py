@@ -11,11 +11,12 @@ Layout of the archive (no pickles anywhere; loaded with ``allow_pickle=False``):
     param/<name>              one array per model parameter
     optim/<name>/<buffer>     one array per optimizer buffer
 
-load reads nothing but these members (any other is refused unread), and each array only after
-its npy header shows the shape and dtype the model expects: a small deflated file cannot make
-it decompress or allocate more than the model it describes. Nor can a small file describe a
-large model: before one is built, every member must be able to hold the values its npy header
-claims in the bytes the file really stores for it.
+load reads nothing but these members, each named in the header (any other is refused
+unread), and each array only after its npy header shows the shape and dtype the model
+expects: a small deflated file cannot make it decompress or allocate more than the model it
+describes. Nor can a small file describe a large model: before one is built, every member
+must be able to hold the values its npy header claims in the bytes the file really stores
+for it, and the members the header lists must hold as many values as the model has.
 
 The file is written to a temporary file in the target directory, flushed, fsync'ed and
 moved into place with ``os.replace``, so a crash never leaves a half-written checkpoint
@@ -29,7 +30,6 @@ value (absent, it means the other, as it did in version 1). A grucy from before 
 refuses keys it does not know, still reads every file that does not use them, and refuses one
 that does as a newer version ("upgrade grucy"), not as a malformed file.
 """
-import io as _io
 import json
 import math
 import os
@@ -200,6 +200,15 @@ def save(path, model, optimizer=None, metadata=None):
                     raise ValueError(f"optimizer must be built on this model's parameters; its "
                                      f"{b!r} for {name!r} has shape {arr.shape}, the parameter "
                                      f"{params[name].shape}")
+                # numbers only, as load reads them: np.savez pickles anything else (a step
+                # count past 2**64 is a Python object to numpy), and the checkpoint it wrote
+                # over the old one was one load refuses
+                dtype = np.asarray(arr).dtype
+                if dtype.kind not in "iuf":
+                    what = (f"an int of {arr.bit_length()} bits" if type(arr) is int
+                            else f"of dtype {dtype}")
+                    raise ValueError(f"optimizer state must be numbers np.savez writes without "
+                                     f"pickling; its {b!r} for {name!r} is {what}")
                 arrays[f"optim/{name}/{b}"] = arr
         hyperparams, opt_version = _versioned(sd["hyperparams"], "amsgrad", False)
         header["version"] = max(version, opt_version)
@@ -304,12 +313,15 @@ def _not_regular(mode):
     return "not a file"
 
 
-def _read_regular_file(path):
-    """The bytes of the regular file ``path``; a ValueError naming anything else.
+def _open_regular_file(path):
+    """The regular file ``path`` open for binary reading, and its size; a ValueError naming
+    anything else.
 
     Opened without blocking, then checked on the open descriptor (no window in which the
     name could be swapped): open() of a FIFO blocked until a writer came, forever if none
-    did, and /dev/zero was read until MemoryError.
+    did, and /dev/zero was read until MemoryError. Left open for the zip to read member by
+    member, not read whole: a 1 GiB file that was no checkpoint (a dataset's .npz given by
+    mistake) took 1 GiB of memory and 6 s before it was refused.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -321,7 +333,8 @@ def _read_regular_file(path):
             raise ValueError(f"path must name a file, got {path!r}, a directory") from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
+        mode = st.st_mode
         if stat.S_ISDIR(mode):
             raise ValueError(f"path must name a file, got {path!r}, a directory")
         if not stat.S_ISREG(mode):
@@ -329,12 +342,10 @@ def _read_regular_file(path):
                              "load reads a checkpoint from a file")
         if getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
-        f = os.fdopen(fd, "rb")     # (refuses a directory's descriptor: checked first)
+        return os.fdopen(fd, "rb"), st.st_size   # (refuses a directory's: checked first)
     except BaseException:
         os.close(fd)
         raise
-    with f:
-        return f.read()
 
 
 class _Archive:
@@ -350,12 +361,33 @@ class _Archive:
 
     def __init__(self, path):
         self.path = path
-        raw = _read_regular_file(path)
-        if not zipfile.is_zipfile(_io.BytesIO(raw)):
+        self.file, size = _open_regular_file(path)
+        self.zip = None
+        try:
+            self._check(size)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.zip is not None:
+            self.zip.close()
+        self.file.close()
+
+    def _check(self, size):
+        """The zip's members, checked as a whole (names, sizes) against the file's size."""
+        path = self.path
+        if not zipfile.is_zipfile(self.file):
             raise ValueError(f"{path!r} is not a grucy checkpoint: not an .npz archive "
                              "(truncated or a different file type)")
         with self._reading():
-            self.zip = zipfile.ZipFile(_io.BytesIO(raw))
+            self.zip = zipfile.ZipFile(self.file)
             infos = self.zip.infolist()
         names = [i.filename for i in infos]
         if _HEADER + ".npy" not in names:
@@ -371,9 +403,9 @@ class _Archive:
         # (compressed) sizes add up past the file overlap or claim bytes that are not there,
         # and size() bounds what a member can hold by its stored size
         stored = sum(i.compress_size for i in infos)
-        if stored > len(raw):
+        if stored > size:
             raise ValueError(f"{path!r} is a damaged checkpoint: its members' stored sizes add "
-                             f"up to {stored} bytes, more than the file's {len(raw)}")
+                             f"up to {stored} bytes, more than the file's {size}")
         self.infos = {i.filename[:-4]: i for i in infos}
         self.keys = set(self.infos)
 
@@ -461,9 +493,12 @@ class _Archive:
             if dtype != np.uint8 or len(shape) != 1 or shape[0] > self._HEADER_BYTES:
                 raise ValueError(f"{path!r} has an unreadable grucy header: {dtype}{shape}, "
                                  f"expected uint8 bytes (at most {self._HEADER_BYTES})")
+        raw = self.array(_HEADER, small_bytes).tobytes()
         try:
-            header = json.loads(self.array(_HEADER, small_bytes).tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            header = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as e:
+            # ValueError: UnicodeDecodeError, json's JSONDecodeError, and int()'s for a number
+            # past Python's 4300 digits (sys.set_int_max_str_digits), which named no file;
             # RecursionError: JSON nested deeper than the decoder's recursion limit
             raise ValueError(f"{path!r} has an unreadable grucy header: {e}") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -517,7 +552,12 @@ def load(path, model=None):
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    archive = _Archive(os.fspath(path))
+    with _Archive(os.fspath(path)) as archive:
+        return _load(archive, path, model)
+
+
+def _load(archive, path, model):
+    """load's work, on the open archive."""
     header = archive.header()
     try:
         cls_name = header["model"]["class"]
@@ -532,6 +572,16 @@ def load(path, model=None):
                          "not a dict")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path!r}: grucy header's params must be a list of names, got {names!r:.80}")
+    opt = header.get("optimizer")
+    if opt is not None and (
+            not isinstance(opt, dict) or not {"type", "hyperparams", "step", "buffers"} <= set(opt)
+            or not isinstance(opt["buffers"], dict)
+            or not all(isinstance(b, list) and all(isinstance(k, str) for k in b)
+                       for b in opt["buffers"].values())):
+        raise ValueError(f"{path!r}: grucy header has a malformed optimizer section")
+    # the members the header lists, the only ones load reads or counts
+    listed = {f"param/{n}" for n in names} | {
+        f"optim/{n}/{b}" for n, bufs in (opt["buffers"].items() if opt else ()) for b in bufs}
     if model is None:
         # Sizes first, from the header alone: the constructor allocates and initialises what
         # they ask for, so a damaged one (num_layers 10**9, hidden_size 10**5) hung building
@@ -539,10 +589,14 @@ def load(path, model=None):
         # Bounded by every value the archive's arrays hold (optimizer buffers too, their
         # npy headers' claims checked against the bytes stored for them): what load builds
         # is then no larger than what it would read anyway, and a parameter missing from an
-        # archive that has others to spare is still named as missing below.
+        # archive that has others to spare is still named as missing below. Every member's
+        # claim is checked, the listed ones' counted: a spare one the header does not name
+        # (refused below, once the names are compared) let a 239 KiB file build a model of
+        # 48 million values first.
         need = _parameter_count(cls_name, config)
         if need is not None:
-            have = sum(archive.size(k) for k in archive.keys if k != _HEADER)
+            sizes = {k: archive.size(k) for k in archive.keys if k != _HEADER}
+            have = sum(n for k, n in sizes.items() if k in listed)
             if need > have:
                 raise ValueError(f"{path!r}: stored model config is invalid: it needs {need} "
                                  f"parameter values, the archive holds {have} in all")
@@ -572,6 +626,11 @@ def load(path, model=None):
         raise ValueError(f"{path!r}: stored parameter names do not match the model: " +
                          (f"{odd}" if odd else f"stored in the order {names}, the model's is "
                           f"{list(expected)}"))
+    unlisted = sorted(archive.keys - listed - {_HEADER})
+    if unlisted:
+        # never read: a parameter or optimizer buffer in it would be silently not restored
+        raise ValueError(f"{path!r} is a damaged checkpoint: member {unlisted[0]!r:.80} is not "
+                         "listed in its header")
 
     # Everything is read and checked before the model changes: a refused checkpoint leaves a
     # model passed in as it was.
@@ -597,13 +656,7 @@ def load(path, model=None):
                              f"{e!r:.120}") from None
 
     opt_state = None
-    opt = header.get("optimizer")
     if opt is not None:
-        if (not isinstance(opt, dict) or not {"type", "hyperparams", "step", "buffers"} <= set(opt)
-                or not isinstance(opt["buffers"], dict)
-                or not all(isinstance(b, list) and all(isinstance(k, str) for k in b)
-                           for b in opt["buffers"].values())):
-            raise ValueError(f"{path!r}: grucy header has a malformed optimizer section")
         state = {}
         for name, bufs in opt["buffers"].items():
             state[name] = {}
@@ -619,6 +672,12 @@ def load(path, model=None):
                     if shape != () and shape != want:
                         raise ValueError(f"{path!r}: optimizer buffer {key!r} has shape {shape}, "
                                          f"expected () or the parameter's {want}")
+                    # and numbers, as load_state_dict takes: the shape alone bounds nothing
+                    # when the dtype is a void of any size ('|V1073741824' made a count of
+                    # () a GiB, read from a 1 MiB file)
+                    if dtype.kind not in "iuf":
+                        raise ValueError(f"{path!r}: optimizer buffer {key!r} has dtype "
+                                         f"{dtype}, expected integers or floats")
                 state[name][b] = archive.array(key, scalar_or_like)
         opt_state = {"type": opt["type"], "hyperparams": opt["hyperparams"], "step": opt["step"],
                      "state": state}

@@ -12,6 +12,7 @@ Every matrix product goes through grucy's own BLAS (``grucy.gru_*`` and
 ``grucy.matmul``), never numpy's ``@``: two BLAS thread pools fight (README.md, "Kernels").
 """
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -425,6 +426,10 @@ class GRUStream:
     and owns its scratch: a step allocates nothing but its returned array, and nothing at
     all when ``out=`` is given.  The cells hold the GRU's live parameter arrays, which
     training updates in place, so training between steps is seen.
+
+    One stream is one sequence, stepped by one thread at a time: a ``step`` or ``reset``
+    entered while another thread's is running on the same stream raises RuntimeError (make
+    a stream per thread; they can share the GRU).
     """
 
     def __init__(self, gru, batch_size, h0=None):
@@ -448,18 +453,29 @@ class GRUStream:
         # which no shape equals, so an unbatched step leaves the hot path at its one check
         self._layers = tuple(zip(self._cells, self._h))
         self._x_shape = None if batch_size is None else (rows, gru.input_size)
+        self._lock = threading.Lock()       # held by a step or reset (see _busy)
         self.reset(h0)
 
     def __getstate__(self):
         # _layers holds views of _h: copy.deepcopy or pickle would make each row an array of
         # its own, so the copy's step advanced those while its h and reset saw another _h
         state = self.__dict__.copy()
-        del state["_layers"]
+        del state["_layers"], state["_lock"]          # (a lock cannot be copied either)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._layers = tuple(zip(self._cells, self._h))
+        self._lock = threading.Lock()
+
+    def _busy(self):
+        """The RuntimeError for a step or reset entered while another thread's runs. Each
+        Cell refuses a second thread only inside its own step: two threads' steps could take
+        turns layer by layer (the GIL passes between cells), and the state came out of no
+        order of the two steps, silently."""
+        return RuntimeError("GRUStream.step or reset was called from two threads at once: a "
+                            "stream is one sequence; use one stream per thread (they can "
+                            "share the GRU)")
 
     @property
     def h(self):
@@ -469,11 +485,16 @@ class GRUStream:
 
     def reset(self, h0=None):
         """Restart from ``h0`` (num_layers, B, H) ((num_layers, H) unbatched), or zeros."""
-        if h0 is None:
-            self._h.fill(0)
-        else:
-            h = self.h                                # a view of _h either way
-            np.copyto(h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=h.shape))
+        if not self._lock.acquire(False):
+            raise self._busy()
+        try:
+            if h0 is None:
+                self._h.fill(0)
+            else:
+                h = self.h                            # a view of _h either way
+                np.copyto(h, as_float_array(h0, "h0", dtype=self.gru.dtype, shape=h.shape))
+        finally:
+            self._lock.release()
 
     def step(self, x_t, out=None):
         """Advance one time step.
@@ -486,29 +507,35 @@ class GRUStream:
             (B, H) top-layer state after this step (``out`` if given); (H,) unbatched.
         """
         # A few checks, each a few tens of ns: this path is timed per step (benchmarks/run.py)
-        if not isinstance(x_t, np.ndarray):
-            # as forward's x and reset's h0: a list converts, any other type is a TypeError
-            # (an ndarray skips this: the hot path, whose dtype the first Cell checks)
-            x_t = as_float_array(x_t, "x_t", dtype=self._h.dtype)
-        if x_t.shape != self._x_shape:
-            return self._step_unbatched(x_t, out)     # or a wrong shape, refused there
-        if out is not None:
-            h = self._h
-            if not isinstance(out, np.ndarray) or out.dtype != h.dtype:
-                raise TypeError(f"out must be a {h.dtype} ndarray, got "
-                                f"{getattr(out, 'dtype', type(out).__name__)}")
-            if out.shape != h.shape[1:]:
-                raise ValueError(f"out must have shape {h.shape[1:]}, got {out.shape}")
-            if not out.flags.writeable:        # before the step: the state must not advance
-                raise ValueError("out must be writeable, got a read-only array")
-        inp = x_t                                     # dtype checked by the first Cell
-        for cell, row in self._layers:               # row (B, H): this layer's state
-            cell.step(inp, row, row)                  # row := GRU step, in place
-            inp = row
-        if out is None:
-            return inp.copy()
-        out[...] = inp
-        return out
+        if not self._lock.acquire(False):       # no wait (positional: 2.5x faster)
+            raise self._busy()
+        try:
+            if type(x_t) is not np.ndarray:
+                # as forward's x and reset's h0: a list converts, any other type is a TypeError
+                # (an ndarray skips this: the hot path, whose dtype the first Cell checks; a
+                # subclass does not: a masked array is refused, not read without its mask)
+                x_t = as_float_array(x_t, "x_t", dtype=self._h.dtype)
+            if x_t.shape != self._x_shape:
+                return self._step_unbatched(x_t, out)     # or a wrong shape, refused there
+            if out is not None:
+                h = self._h
+                if not isinstance(out, np.ndarray) or out.dtype != h.dtype:
+                    raise TypeError(f"out must be a {h.dtype} ndarray, got "
+                                    f"{getattr(out, 'dtype', type(out).__name__)}")
+                if out.shape != h.shape[1:]:
+                    raise ValueError(f"out must have shape {h.shape[1:]}, got {out.shape}")
+                if not out.flags.writeable:        # before the step: the state must not advance
+                    raise ValueError("out must be writeable, got a read-only array")
+            inp = x_t                                     # dtype checked by the first Cell
+            for cell, row in self._layers:               # row (B, H): this layer's state
+                cell.step(inp, row, row)                  # row := GRU step, in place
+                inp = row
+            if out is None:
+                return inp.copy()
+            out[...] = inp
+            return out
+        finally:
+            self._lock.release()
 
     def _step_unbatched(self, x_t, out):
         """step for batch_size None: x_t (I,) -> (H,), stepped as the batch of one x_t[None]

@@ -153,8 +153,12 @@ def _along(x, axis):
     """x checked for a softmax along axis: numpy's max over an empty axis fails naming nothing,
     and a non-int axis failed comparing it here ("'<=' not supported between ...")."""
     x = as_float_array(x, "x")
-    axis = check_int(axis, "axis")         # out of range: numpy's AxisError, which names it
-    if -x.ndim <= axis < x.ndim and x.shape[axis] == 0:
+    axis = check_int(axis, "axis")
+    if not -x.ndim <= axis < x.ndim:
+        # numpy's own AxisError, raised here: numpy's for 10**400 was an OverflowError
+        # ("Python int too large to convert to C long"), naming nothing
+        raise np.exceptions.AxisError(axis, x.ndim)
+    if x.shape[axis] == 0:
         raise ValueError(f"x must have at least one element along axis {axis}, got shape {x.shape}")
     return x
 

@@ -61,6 +61,15 @@ def _as_param_dict(params):
     return dict(params)
 
 
+def _apart(g, p):
+    """g, or a copy where it may overlap p: the compiled pass reads g[i] after writing p[i - 1],
+    so a gradient sharing its parameter's memory one element along (buf[:n], buf[1:]) read
+    updated values, silently off from the formula on g as given. (may_share_memory compares
+    bounds only: 0.3 us a parameter; a copy of g itself, the one overlap that was harmless,
+    gives the same step.)"""
+    return g.copy() if np.may_share_memory(g, p) else g
+
+
 def _flat(a):
     """a's elements in C order as a flat array: a view when a is C-contiguous."""
     return np.ascontiguousarray(a).reshape(-1)
@@ -116,7 +125,7 @@ class Optimizer:
         # parameter NaN with only numpy's RuntimeWarning (set_parameters refuses the same).
         # The usual case, one dtype, skips narrowed and its messages: built for every
         # gradient of every step, they took longer than a small model's Adam update.
-        return {name: g if g.dtype == self.params[name].dtype else
+        return {name: _apart(g, self.params[name]) if g.dtype == self.params[name].dtype else
                 narrowed(g, self.params[name].dtype, f"grads[{name!r}]",
                          f"; params[{name!r}] is {self.params[name].dtype}")
                 for name, g in grads.items() if g is not None}
@@ -176,7 +185,12 @@ class Optimizer:
                 arr = asarray(v, f"state['state'][{name!r}][{k!r}]")
                 if k == "step":  # a per-parameter count, not an array like the parameter
                     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or arr < 0:
-                        raise ValueError(f"state['state'][{name!r}]['step'] must be an int >= 0, got {v!r}")
+                        # an array described, not printed: numpy's repr of a 0-d void of a GiB
+                        # is 4 GiB of text (it crashed where memory ran short)
+                        got = (f"an array of dtype {arr.dtype} and shape {arr.shape}"
+                               if isinstance(v, np.ndarray) else f"{v!r:.80}")
+                        raise ValueError(f"state['state'][{name!r}]['step'] must be an int >= 0, "
+                                         f"got {got}")
                     new_state[name][k] = int(arr)
                     continue
                 if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
@@ -459,6 +473,11 @@ def clip_grad_value(grads, clip_value):
 # --- learning-rate schedules --------------------------------------------------------------
 _BUILT = itertools.count()   # the order schedules are built in (SequentialLR's starting rate)
 
+# The most epochs a schedule counts: its formulas take epoch counts as floats, exact up to
+# here, and one past a float's range (10**400, from a tampered state) raised a bare
+# OverflowError out of step() ("int too large to convert to float")
+_EPOCHS = 2**53
+
 
 class _Scheduler:
     _fields = ()  # the constructor's keyword arguments
@@ -494,7 +513,7 @@ class _Scheduler:
             self.optimizer.lr = lr
         # every value checked before any is set: a refused state leaves the schedule as it was
         base_lr = check_float(state["base_lr"], "base_lr", 0.0)
-        last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        last_epoch = check_int(state["last_epoch"], "last_epoch", 0, _EPOCHS)
         counters = self._check_counters(state)
         for k in self._fields:
             setattr(self, k, getattr(fresh, k))
@@ -553,7 +572,7 @@ class CosineAnnealingLR(_Scheduler):
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)
-        self.T_max = check_int(T_max, "T_max", 1)
+        self.T_max = check_int(T_max, "T_max", 1, _EPOCHS)
         self.eta_min = check_float(eta_min, "eta_min", 0.0)
 
     def step(self):
@@ -592,7 +611,7 @@ class LinearLR(_Scheduler):
         self.start_factor = check_float(start_factor, "start_factor", 0.0, 1.0, min_open=True)
         self.end_factor = check_float(end_factor, "end_factor", 0.0, 1.0)
         # torch takes 0 and then never leaves start_factor: a warm-up that never ends
-        self.total_iters = check_int(total_iters, "total_iters", 1)
+        self.total_iters = check_int(total_iters, "total_iters", 1, _EPOCHS)
         optimizer.lr = self._first_rate(optimizer.lr)
 
     def _first_rate(self, lr):
@@ -770,7 +789,7 @@ class SequentialLR(_Scheduler):
         included)."""
         self._check_keys(state, ("type", "base_lr", "last_epoch", "milestones", "schedulers"))
         base_lr = check_float(state["base_lr"], "base_lr", 0.0)
-        last_epoch = check_int(state["last_epoch"], "last_epoch", 0)
+        last_epoch = check_int(state["last_epoch"], "last_epoch", 0, _EPOCHS)
         n = len(self.schedulers)
         milestones = self._check_milestones(state["milestones"], n, "state['milestones']")
         states = _sequence(state["schedulers"], "state['schedulers']", "schedule states")

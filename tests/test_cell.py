@@ -109,6 +109,23 @@ def test_byte_swapped_arrays_are_refused(name, dtype):
             g.stream(2).step(args["x_t"])
 
 
+@pytest.mark.parametrize("name", ["x_t", "h", "out"])
+def test_a_masked_array_is_refused_and_another_subclass_steps(name):
+    """Regression: step converts nothing, and a numpy masked array is an ndarray: its data
+    was read (or out written) without its mask, as every layer above now refuses. Another
+    subclass still steps like the reference."""
+    w, x, h = _problem(2, 3, 4, np.float64)
+    args = {"x_t": x, "h": h, "out": np.empty_like(h)}
+    masked = dict(args, **{name: np.ma.masked_array(args[name], mask=args[name] > 0)})
+    with pytest.raises(TypeError, match=rf"^{name} is a numpy masked array, whose mask"):
+        Cell(*w).step(*masked.values())
+    class Sub(np.ndarray):
+        pass
+    plain = dict(args, **{name: args[name].view(Sub)})
+    Cell(*w).step(*plain.values())
+    np.testing.assert_allclose(plain["out"], reference.gru_cell(x, h, *w), rtol=0, atol=1e-12)
+
+
 def _unaligned(a):
     """a's values one byte into a buffer (np.frombuffer or a memmap at an odd offset)."""
     buf = np.empty(a.nbytes + 1, np.uint8)

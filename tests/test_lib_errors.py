@@ -358,3 +358,24 @@ def test_an_extension_that_fails_to_load_otherwise_keeps_its_own_error(tmp_path)
                                                  "shared object file')\n"})
     last = r.stderr.strip().splitlines()[-1]
     assert last == "ImportError: libgfortran.so.5: cannot open shared object file", r.stderr
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: grucy.gru_forward(m(np.ones((2, 1, 3))), None, *_kernel_weights(3, 2)),
+    lambda m: grucy.gru_cell(m(np.ones((1, 3))), None, *_kernel_weights(3, 2)),
+    lambda m: GRU(3, 2, dtype=np.float64, seed=0).forward(m(np.ones((2, 1, 3)))),
+    lambda m: grucy.Linear(3, 2, dtype=np.float64, seed=0).forward(m(np.ones((1, 3)))),
+    lambda m: grucy.matmul(m(np.ones((1, 3))), np.ones((3, 2))),
+    lambda m: GRU(3, 2, dtype=np.float64, seed=0).stream(1).step(m(np.ones((1, 3)))),
+])
+def test_a_numpy_masked_array_is_refused_by_name(call):
+    """Regression: numpy's asarray reads a masked array's data and drops its mask, so the
+    values it hides were computed on without a word (a mask meant as missing data)."""
+    with pytest.raises(TypeError, match=r"^(matmul: a|x|x_t) is a numpy masked array, whose "
+                                        r"mask grucy would not see"):
+        call(lambda a: np.ma.masked_array(a, mask=a > 0))
+
+
+def _kernel_weights(I, H):
+    rng = np.random.default_rng(0)
+    return [rng.uniform(-0.5, 0.5, s) for s in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]

@@ -649,6 +649,10 @@ def test_every_header_and_archive_defect_is_named(tmp_path):
     # nesting past the decoder's recursion limit: a RecursionError, naming no file, until
     # _read caught it as it catches the decoder's other errors
     case("deep", "unreadable grucy header", raw_header=b"[" * 100000 + b"]" * 100000)
+    # an int past Python's 4300 digits: the decoder's int() raised a bare ValueError,
+    # "Exceeds the limit (4300 digits) for integer string conversion", naming no file
+    case("digits", "unreadable grucy header: Exceeds the limit",
+         raw_header=json.dumps(header).replace('"step": 1', '"step": 1' + "0" * 5000).encode())
     case("noparams", "lacks model class/config/params",
          header={k: v for k, v in header.items() if k != "params"})
     case("renamed", "stored parameter names do not match the model: \\['bias', 'b'\\]|"
@@ -1172,3 +1176,105 @@ def test_an_object_array_planted_as_an_optimizer_buffer_is_refused_by_its_dtype(
                                              r"Python objects \(dtype object\)"):
             gio.load(evil, model=model)
     assert not target.exists()
+
+
+def test_an_optimizer_buffer_of_no_number_type_is_refused_unread(tmp_path):
+    """Regression: an optimizer buffer's check looked at its shape alone, and a count's
+    shape () bounds nothing when the dtype is a void of any size: a 1 MiB deflated file
+    with a '|V1073741824' step made load read 2 GiB (and load_state_dict's message then
+    printed it, which crashed numpy). Counts and buffers are numbers, checked on the npy
+    header before a byte is read."""
+    m = Linear(2, 2, seed=0)
+    opt = optim.Adam(m.parameters())
+    opt.step({k: np.ones_like(v) for k, v in m.parameters().items()})
+    gio.save(tmp_path / "good.npz", m, opt)
+    arrays = _arrays(tmp_path / "good.npz")
+    assert arrays["optim/weight/step"].shape == ()
+    bad = tmp_path / "bad.npz"
+    np.savez_compressed(bad, **{**arrays, "optim/weight/step": np.zeros((), "V16777216")})
+    assert bad.stat().st_size < 1 << 16
+    for model in (None, Linear(2, 2)):
+        with pytest.raises(ValueError, match=r"optimizer buffer 'optim/weight/step' has dtype "
+                                             r"\|V16777216, expected integers or floats"):
+            gio.load(bad, model=model)
+
+
+def test_a_member_the_header_does_not_list_neither_sizes_the_model_nor_loads(tmp_path,
+                                                                             monkeypatch):
+    """Regression: load's size guard counted every member's values, so a spare one the
+    header does not list (deflated zeros: 239 KiB on disk) let a header asking for a model
+    of 48 million values build it before "missing parameter". And a listed-looking member
+    the header does not name was never read, silently: a parameter or an optimizer buffer
+    in it was not restored. Both are refused, the first before anything is built."""
+    def build(**config):
+        pytest.fail(f"load built the model {config} from a forged checkpoint")
+    with monkeypatch.context() as patch:
+        patch.setitem(gio.MODEL_CLASSES, "SequenceModel", build)
+        # SequenceModel(1, 2000, 1) needs 12 020 001 values; the spare member holds more
+        path = _forged_bomb(tmp_path / "spare.npz", 2000, (12_100_000,), bytes(48_400_000),
+                            deflate=True)
+        assert path.stat().st_size < 100_000
+        with pytest.raises(ValueError, match=r"it needs 12020001 parameter values, the archive "
+                                             r"holds 0 in all"):
+            gio.load(path)
+    m = Linear(2, 2, seed=0)
+    arrays = _arrays_with_momentum(tmp_path, m)
+    header = _header(arrays)
+    bufs = header["optimizer"]["buffers"]
+    for name, extra, kw in (
+            ("param", "param/extra", dict(arrays={**arrays, "param/extra": np.zeros(2)})),
+            ("buffer", "optim/weight/momentum_buffer",
+             dict(header={**header, "optimizer": {**header["optimizer"],
+                                                 "buffers": {**bufs, "weight": []}}}))):
+        bad = _rewrite(tmp_path / f"{name}.npz", kw.pop("arrays", arrays), **kw)
+        for model in (None, Linear(2, 2)):
+            with pytest.raises(ValueError, match=rf"is a damaged checkpoint: member '{extra}' "
+                                                 "is not listed in its header"):
+                gio.load(bad, model=model)
+
+
+def test_optimizer_state_numpy_would_pickle_is_refused_before_the_file_is_touched(tmp_path):
+    """Regression: np.savez pickles what is not a number array, and save wrote it over the
+    checkpoint at path: a per-parameter step count past 2**64 (a restored uint64 maximum,
+    stepped once) or an object array in the state made a file load refuses ("holds Python
+    objects"), in place of a good one."""
+    m = Linear(2, 1, seed=0)
+    path = tmp_path / "c.npz"
+    gio.save(path, m)
+    before = path.read_bytes()
+    opt = optim.Adam(m.parameters(), lr=0.1)
+    grads = {k: np.ones_like(v) for k, v in m.parameters().items()}
+    opt.step(grads)
+    sd = opt.state_dict()
+    for bufs in sd["state"].values():
+        bufs["step"] = np.uint64(2**64 - 1)
+    opt.load_state_dict(sd)
+    opt.step(grads)
+    with pytest.raises(ValueError, match=r"optimizer state must be numbers np.savez writes "
+                                         r"without pickling; its 'step' for '\w+' is an int of "
+                                         r"65 bits"):
+        gio.save(path, m, opt)
+    sgd = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    sgd.step(grads)
+    sgd.state["bias"]["momentum_buffer"] = np.array([object()], dtype=object)
+    with pytest.raises(ValueError, match=r"its 'momentum_buffer' for 'bias' is of dtype object"):
+        gio.save(path, m, sgd)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_a_large_file_that_is_no_checkpoint_is_refused_without_reading_it(tmp_path):
+    """Regression: load read the whole file into memory before looking at it, so a 1 GiB
+    file that was no checkpoint (a dataset's .npz given by mistake) took 1 GiB and 6 s to
+    refuse. The zip is read member by member from the open file: only its directory here."""
+    import tracemalloc
+    path = tmp_path / "data.npz"
+    with open(path, "wb") as f:
+        f.truncate(256 << 20)                  # sparse: no disk space taken
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="not a grucy checkpoint: not an .npz archive"):
+            gio.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak

@@ -157,9 +157,13 @@ def test_a_huge_view_of_the_wrong_shape_is_refused_before_any_copy(name):
 @pytest.mark.parametrize("axis, exc, match", [
     ("a", TypeError, "axis must be an int, got str"),
     (1.0, TypeError, "axis must be an int, got float"),
-    ((0, 1), TypeError, "axis must be an int, got tuple")])
+    ((0, 1), TypeError, "axis must be an int, got tuple"),
+    (2, np.exceptions.AxisError, "axis 2 is out of bounds for array of dimension 2"),
+    (-10**400, np.exceptions.AxisError, r"axis -10{400} is out of bounds for array of dim")])
 def test_softmax_names_a_bad_axis(fn, axis, exc, match):
-    """Regression: a str axis was "'<=' not supported between instances of 'int' and 'str'"."""
+    """Regression: a str axis was "'<=' not supported between instances of 'int' and 'str'",
+    and one past a C long numpy's OverflowError ("Python int too large to convert to C
+    long"); out of range, numpy's AxisError names it."""
     with pytest.raises(exc, match=match):
         fn(np.zeros((3, 4)), axis=axis)
 
@@ -780,3 +784,28 @@ def test_torch_refuses_a_bool_weight():
     with pytest.raises(RuntimeError):
         torch.nn.functional.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]),
                                           weight=torch.tensor([True, False, True]))
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "bce_with_logits"])
+@pytest.mark.parametrize("masked", ["target", "pred"])
+def test_a_numpy_masked_array_is_refused_and_mask_is_the_way(name, masked):
+    """Regression: a masked array passed through as_float_array as an ndarray; the loss then
+    summed the unmasked elements but divided by all of them (mse of [1, 1, 1] and masked
+    [1, --, 2]: 0.667, not 0.5), and its NaN under the mask was never refused. The message
+    points at mask=, whose result is the mean over the unmasked elements by definition."""
+    pred = np.array([1.0, 1.0, 0.25])
+    target = np.ma.masked_invalid(np.array([1.0, np.nan, 0.75]))
+    args = dict(pred=pred, target=target)
+    if masked == "pred":
+        args = dict(pred=np.ma.masked_array(pred, mask=target.mask), target=target.filled(0.5))
+    fn = getattr(losses, name)
+    if masked == "pred" and name == "bce_with_logits":
+        masked = "logits"
+    with pytest.raises(TypeError, match=rf"^{masked} is a numpy masked array, whose mask grucy "
+                                        r"would not see: .* mask=~its \.mask"):
+        fn(args["pred"], args["target"])
+    keep = ~target.mask
+    loss, grad = fn(pred, target.filled(0.5), mask=keep)
+    want = _by_definition(name, pred[keep], target.data[keep]).mean()
+    assert loss == pytest.approx(want, rel=1e-14)
+    assert grad[1] == 0

@@ -112,6 +112,25 @@ def test_the_compiled_step_gives_the_numpy_formulas_bits(name, kw, dtype):
     assert not np.array_equal(params["c"], start["c"])   # the steps moved something
 
 
+@pytest.mark.parametrize("lag", [1, -1])
+@pytest.mark.parametrize("name,kw", CASES)
+def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name, kw, lag):
+    # Regression: the compiled pass reads g[i] after it has written p[i - 1], so a gradient
+    # one element behind its parameter in one buffer (p = buf[1:], g = buf[:-1]) read
+    # updated weights: SGD's step was off by up to 0.4. The step must be the numpy formula
+    # on the gradient's values when step is called.
+    buf = np.random.default_rng(4).standard_normal(13)
+    p, g = (buf[1:], buf[:-1]) if lag == 1 else (buf[:-1], buf[1:])
+    p, g = p.reshape(4, 3), g.reshape(4, 3)
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2, 3):
+        given = g.copy()
+        opt.step({"w": g})
+        _reference_step(name, kw, ref, given, state, t)
+        assert np.array_equal(p, ref), t
+
+
 @pytest.mark.parametrize("name,kw", CASES)
 def test_an_infinite_weight_steps_as_the_numpy_formula_does(name, kw):
     # the compiled step skips what numpy's formula skips (a weight decay of 0, not added as
@@ -689,6 +708,24 @@ def test_scheduler_load_state_dict_validates_values():
     with pytest.raises(ValueError, match="mode"):
         optim.ReduceLROnPlateau(opt).load_state_dict({**plateau, "mode": "sideways"})
     assert opt.lr == 0.5  # validating never touched the optimizer
+
+
+def test_epoch_counts_past_a_float_are_refused_by_name_not_an_overflow_in_step():
+    """Regression: the cosine and linear formulas take epoch counts as floats, and a
+    last_epoch, T_max or total_iters of 10**400 (a tampered state, a typo'd config) was
+    taken, then step() raised a bare OverflowError ("int too large to convert to float").
+    Counts up to 2**53 (exact as floats) are taken."""
+    opt = optim.SGD(_params(), lr=0.5)
+    huge = 10**400
+    for make, key in ((lambda **kw: optim.CosineAnnealingLR(opt, **{"T_max": 5, **kw}), "T_max"),
+                      (lambda **kw: optim.LinearLR(opt, **kw), "total_iters")):
+        with pytest.raises(ValueError, match=rf"^{key} must be <= 9007199254740992"):
+            make(**{key: huge})
+        make(**{key: 2**53})
+        for build in (make, lambda: optim.SequentialLR(opt, [make()], milestones=[])):
+            state = build().state_dict()
+            with pytest.raises(ValueError, match=r"^last_epoch must be <= 9007199254740992"):
+                build().load_state_dict({**state, "last_epoch": huge})
 
 
 def test_an_array_listed_under_two_names_is_refused():
@@ -1325,6 +1362,13 @@ def test_load_state_dict_refuses_a_bad_per_parameter_step_or_missing_lr():
         sd["state"]["w"]["step"] = bad
         with pytest.raises(ValueError, match=r"\['step'\] must be an int >= 0"):
             optim.Adam(_params(), lr=0.1).load_state_dict(sd)
+    # an array is described by dtype and shape, not printed: the message held numpy's repr
+    # of it, 4 MiB of text for a 1 MiB void (a GiB one crashed numpy where memory ran short)
+    sd = a.state_dict()
+    sd["state"]["w"]["step"] = np.zeros((), "V1048576")
+    with pytest.raises(ValueError, match=r"\['step'\] must be an int >= 0, got an array of "
+                                         r"dtype \|V1048576 and shape \(\)$"):
+        optim.Adam(_params(), lr=0.1).load_state_dict(sd)
     sd = a.state_dict()
     sd["hyperparams"] = {k: v for k, v in sd["hyperparams"].items() if k != "lr"}
     with pytest.raises(ValueError, match="at least 'lr'"):

@@ -313,3 +313,45 @@ def test_unbatched_stream_refuses_bad_shapes_by_name():
                                          r"got \(2,\) \(for one unbatched sequence, make the "
                                          r"stream with batch_size=None\)$"):
         g.stream(1).step(x)
+
+
+@pytest.mark.parametrize("second", ["step", "reset"])
+def test_a_stream_stepped_from_two_threads_at_once_refuses_the_second(second):
+    """Regression: each Cell refuses a second thread only inside its own step, so two
+    threads stepping one small stream took turns layer by layer (the GIL passes between
+    the cells) and left a state no order of their two steps gives, silently (3 runs in 300
+    with 4 layers). The second call must raise and change nothing. A wrapper holds the
+    first step inside its top layer until the second call has been made. Reference:
+    forward over the one step that ran."""
+    import threading
+    g = GRU(3, 4, num_layers=2, dtype=np.float64, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    s = g.stream(2)
+    inside, release = threading.Event(), threading.Event()
+
+    class Held:
+        def __init__(self, cell):
+            self.cell = cell
+
+        def step(self, *args):
+            if not inside.is_set():                   # the first step waits here
+                inside.set()
+                assert release.wait(10)
+            self.cell.step(*args)
+
+    (c0, r0), (c1, r1) = s._layers
+    s._layers = ((c0, r0), (Held(c1), r1))
+    first = threading.Thread(target=s.step, args=(x,))
+    first.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(RuntimeError, match="called from two threads at once"):
+            s.step(x) if second == "step" else s.reset(np.ones((2, 2, 4)))
+    finally:
+        release.set()
+        first.join()
+    out, h_n = g.forward(x[None])
+    np.testing.assert_allclose(s.h, h_n, rtol=1e-12, atol=1e-12)
+    s._layers = ((c0, r0), (c1, r1))
+    np.testing.assert_allclose(s.step(x), g.forward(np.stack([x, x]))[0][1], rtol=1e-12,
+                               atol=1e-12)
