@@ -705,7 +705,7 @@ def check_sweep(sweep_dir, n_jobs, n_failed):
     assert vals == sorted(vals)
     assert all(r["error"] for r in rows if r["status"] == "failed")
     md = (sweep_dir / "sweep_results.md").read_text()
-    assert f"{n_jobs} jobs, {n_failed} failed" in md
+    assert f"{n_jobs} job{'s' * (n_jobs != 1)}, {n_failed} failed" in md
     assert (sweep_dir / "sweep_results.png").read_bytes()[:4] == b"\x89PNG"
     return rows
 
