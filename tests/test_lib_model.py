@@ -404,6 +404,30 @@ def test_defaults_repr_train_and_set_parameters_checks():
             m.set_parameters(bad)
 
 
+def test_eval_turns_the_grus_dropout_off():
+    """model.eval() reaches the GRU: its forward then drops nothing out, and equals
+    torch.nn.GRU in eval mode on the same weights (z blocks negated) with the head in numpy.
+    A mutant whose train()/eval() set only the head's mode survived: evaluation dropped out
+    half the states between layers."""
+    torch = pytest.importorskip("torch")
+    I, H, O = 2, 4, 3
+    m = SequenceModel(I, H, O, num_layers=2, reset_after=True, dropout=0.5, dtype=np.float64,
+                      seed=0)
+    gru = torch.nn.GRU(I, H, num_layers=2, dropout=0.5, dtype=torch.float64).eval()
+    with torch.no_grad():
+        for name, t in gru.named_parameters():       # z blocks negated (README, "The maths")
+            w = m.parameters()["gru." + name].copy()
+            w[H:2 * H] *= -1
+            t.copy_(torch.from_numpy(w))
+        x = np.random.default_rng(1).standard_normal((6, 3, I))
+        _, h_n = gru(torch.from_numpy(x))
+    expect = h_n[-1].numpy() @ m.head.weight.T + m.head.bias
+    assert m.eval() is m and not (m.training or m.gru.training or m.head.training)
+    np.testing.assert_allclose(m.forward(x), expect, rtol=1e-10, atol=1e-12)
+    m.train()
+    assert m.gru.training and m.head.training
+
+
 def test_head_weights_are_not_drawn_from_the_grus_stream():
     """The head has its own seed: drawn from the GRU's generator state, its weights would be
     the GRU's first draws rescaled (perfectly correlated with weight_ih_l0)."""
