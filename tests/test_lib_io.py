@@ -544,6 +544,26 @@ def test_stored_sizes_beyond_the_stored_arrays_are_refused_before_building(tmp_p
     assert gio.load(good).model.config() == model.config()
 
 
+@pytest.mark.parametrize("model", [
+    SequenceModel(2, 3, 1, num_layers=2, bidirectional=True, seed=0),
+    GRU(2, 3, num_layers=2, bidirectional=True, bias=False, seed=0), Linear(2, 3, seed=0)],
+    ids=lambda m: type(m).__name__ + ("" if m.config().get("bias", True) else "-nobias"))
+def test_the_size_bound_is_the_stored_models_exact_parameter_count(tmp_path, model):
+    """One value short of the model's parameters is refused before building, naming the
+    exact count (that of the model's own arrays): mutants counting one direction of a
+    bidirectional GRU, or letting one value short through, survived, the absurd sizes of
+    the test above being far past either."""
+    good = tmp_path / "good.npz"
+    gio.save(good, model)
+    arrays = _arrays(good)
+    need = sum(p.size for p in model.parameters().values())
+    key = min(k for k in arrays if k.startswith("param/"))
+    bad = _rewrite(tmp_path / "bad.npz", {**arrays, key: arrays[key].reshape(-1)[1:]})
+    with pytest.raises(ValueError, match=rf"stored model config is invalid: it needs {need} "
+                                         rf"parameter values, the archive holds {need - 1} in all"):
+        gio.load(bad)
+
+
 def test_save_into_a_missing_directory_names_it(tmp_path):
     m = SequenceModel(2, 3, 1, seed=0)
     missing = tmp_path / "no_such_dir"
