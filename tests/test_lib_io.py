@@ -118,6 +118,20 @@ def test_load_into_existing_model_and_mismatch(tmp_path):
         gio.load(tmp_path / "a.npz", model=GRU(2, 4))
 
 
+def test_a_model_with_another_dropout_seed_or_init_takes_the_weights(tmp_path):
+    """As documented, seed, init and dropout may differ from the stored config (they do not
+    shape the weights): the weights are those stored, read back with zipfile and numpy, and
+    the model keeps its own dropout. A mutant that compared dropout too survived."""
+    m = SequenceModel(2, 4, 1, num_layers=2, dropout=0.25, seed=0)
+    gio.save(tmp_path / "a.npz", m)
+    stored = _arrays(tmp_path / "a.npz")
+    other = SequenceModel(2, 4, 1, num_layers=2, dropout=0.5, seed=5, init="keras")
+    assert gio.load(tmp_path / "a.npz", model=other).model is other
+    for name, arr in other.parameters().items():
+        np.testing.assert_array_equal(arr, stored["param/" + name], err_msg=name)
+    assert other.gru.dropout == 0.5
+
+
 @pytest.mark.parametrize("cls", [GRU, SequenceModel])
 def test_bias_is_stored_and_a_mismatch_is_named(tmp_path, cls):
     """A bias=False checkpoint rebuilds a bias=False model; loading it into a model with
