@@ -756,6 +756,36 @@ def test_a_member_load_would_not_read_is_refused_unread(tmp_path):
         gio.load(bad)
 
 
+def test_a_member_name_stored_twice_is_a_damaged_checkpoint(tmp_path):
+    """A zip may list one name twice; zipfile then reads the last one, so which weights
+    would load depends on the reader. A mutant without the check survived: it loaded the
+    second copy without a word."""
+    good = tmp_path / "good.npz"
+    gio.save(good, Linear(2, 2, seed=0))
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            dst.writestr("param/weight.npy", _npy(np.full((2, 2), 7.0, np.float32)))
+    with pytest.raises(ValueError, match="is a damaged checkpoint: a member name appears twice"):
+        gio.load(bad)
+
+
+def test_a_fortran_ordered_member_loads_as_numpy_reads_it(tmp_path):
+    """np.savez stores a Fortran-ordered array as such (fortran_order in its npy header); a
+    checkpoint edited or written outside grucy may hold one. Its values are those np.load
+    reads, not its bytes in C order (a mutant ignoring the flag survived: grucy never writes
+    one)."""
+    good = tmp_path / "good.npz"
+    gio.save(good, GRU(2, 3, seed=0))
+    arrays = _arrays(good)
+    w = np.random.default_rng(0).standard_normal((9, 2)).astype(np.float32)
+    bad = _rewrite(tmp_path / "f.npz", {**arrays, "param/weight_ih_l0": np.asfortranarray(w)})
+    assert np.load(bad)["param/weight_ih_l0"].flags.f_contiguous
+    np.testing.assert_array_equal(gio.load(bad).model.weight_ih_l0, w)
+
+
 def _zip_damage(raw, what):
     """raw (a checkpoint's bytes) with its first central-directory entry damaged: "method",
     an unknown compression method; "encrypted", the encryption flag."""
