@@ -955,6 +955,22 @@ def test_a_member_claiming_more_than_its_stored_bytes_is_refused_before_building
         gio.load(path)
 
 
+def test_a_deflated_member_holds_no_more_than_its_zip_entry_states(tmp_path, monkeypatch):
+    """zipfile reads a member no further than the uncompressed size its zip entry states:
+    64 KiB of incompressible data deflated hold those 64 KiB, not the 1032 times as many
+    deflate could expand to. A mutant bounding a member by that ratio alone survived: it
+    built a 48 MB model from a 66 kB file whose npy header claimed 2**24 values."""
+    def build(**config):
+        pytest.fail(f"load built the model {config} from a forged checkpoint")
+    monkeypatch.setitem(gio.MODEL_CLASSES, "SequenceModel", build)
+    data = np.random.default_rng(0).bytes(1 << 16)
+    path = _forged_bomb(tmp_path / "bomb.npz", 2000, (2**24,), data, deflate=True)
+    with pytest.raises(ValueError, match=r"member 'optim/x/y' claims float32\(16777216,\) "
+                                         r"\(67108864 bytes\), more than its \d+ deflated bytes "
+                                         r"can hold \(65536 at most\)"):
+        gio.load(path)
+
+
 def test_a_member_claiming_a_negative_dimension_is_damaged(tmp_path, monkeypatch):
     # numpy's npy reader accepts (-5,): counted as -5 values it lowered load's size bound
     monkeypatch.setitem(gio.MODEL_CLASSES, "SequenceModel",
