@@ -495,6 +495,21 @@ def test_linear_backward_needs_a_forward_and_softmax_shifts_by_the_row_max():
     np.testing.assert_allclose(p, [[1.0, np.exp(-2000.0)]], rtol=1e-13, atol=0)
 
 
+def test_a_softmax_head_shifts_each_row_by_its_own_max():
+    """Rows of logits near +1000 and near -1000 in one batch: each is shifted by its own
+    largest logit. A mutant shifting every row by the batch's largest survived the one-row
+    tests above; here it makes the low row exp(-2000) / exp(-2000) = 0 / 0. Reference: with
+    two classes, softmax is sigmoid(z0 - z1), 1 here in every row."""
+    soft = Linear(3, 2, activation="softmax", dtype=np.float64, seed=0)
+    soft.weight = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    soft.bias = np.zeros(2)
+    x = np.array([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, 5.0], [0.5, -0.5, 0.0]])
+    with np.errstate(over="raise", invalid="raise", under="ignore"):
+        p = soft.forward(x)
+    s = 1 / (1 + np.exp(-1.0))
+    np.testing.assert_allclose(p, [[s, 1 - s]] * 3, rtol=1e-13)
+
+
 def test_model_and_gru_take_h0_and_lengths_alike():
     """SequenceModel.forward/predict take (x, h0, lengths=) as GRU.forward does: h0 passed
     by position is the model's GRU's h0, and lengths is keyword only in both, so a call
