@@ -1202,6 +1202,38 @@ def test_metadata_too_many_values_is_refused_before_it_is_encoded(tmp_path, monk
     assert not os.listdir(tmp_path)
 
 
+def test_a_flat_list_of_too_many_values_is_refused_before_it_is_encoded(tmp_path, monkeypatch):
+    """The count is of values, not of containers: a flat list of 3000 numbers (a run's
+    per-step losses, say) is refused by it, before json.dumps builds the string of them.
+    A mutant counting each container once survived the nested test above; its list went
+    on to be encoded whole."""
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 12)
+    losses_ = [0.5] * 3000
+    real_dumps = json.dumps
+
+    def dumps(obj, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("losses") is losses_:
+            raise AssertionError("json.dumps reached the metadata before its size was checked")
+        return real_dumps(obj, *args, **kwargs)
+    monkeypatch.setattr(gio.json, "dumps", dumps)
+    with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
+        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"losses": losses_})
+    assert not os.listdir(tmp_path)
+
+
+def test_replacing_in_text_mode_writes_text(tmp_path):
+    """replacing(path, "w") yields a text file (the runner writes its CSV and JSON outputs
+    so); the default is binary. A mutant opening every file "wb" passed the library's tests."""
+    path = tmp_path / "a.csv"
+    path.write_text("old\n")
+    with gio.replacing(path, "w") as f:
+        f.write("epoch,loss\n1,0.5\n")
+    assert path.read_text() == "epoch,loss\n1,0.5\n"
+    with gio.replacing(path) as f:
+        f.write(b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01" and os.listdir(tmp_path) == ["a.csv"]
+
+
 def test_a_header_member_larger_than_load_reads_is_refused(tmp_path, monkeypatch):
     """load reads at most _HEADER_BYTES of JSON header: a larger one is refused from its npy
     header, before it is decompressed (mutant i17 dropped the bound and such a file loaded)."""
