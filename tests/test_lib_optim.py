@@ -594,6 +594,25 @@ def test_state_without_per_parameter_steps_still_loads():
     assert all(s["step"] == 3 for s in o2.state.values())
 
 
+def test_an_old_state_leaves_a_parameter_that_never_stepped_without_state():
+    """In a state from before per-parameter counts, a parameter whose gradient was always
+    None has no buffers, and gets no count either: given one, its state was a count without
+    moments, which the next load_state_dict refused as missing exp_avg (a mutant giving
+    every parameter the count survived). Reference: the state of an optimizer that took
+    the same steps."""
+    o = optim.Adam(_params(), lr=0.1)
+    for g in _grad_seq(3):
+        o.step({"w": g["w"], "b": None})
+    sd = o.state_dict()
+    assert sd["state"]["b"] == {} and sd["state"]["w"].pop("step") == 3
+    o2 = optim.Adam(_params(), lr=0.1)
+    o2.load_state_dict(sd)
+    assert o2.state["b"] == {} and o2.state["w"]["step"] == 3
+    o3 = optim.Adam(_params(), lr=0.1)
+    o3.load_state_dict(o2.state_dict())
+    assert o3.state["b"] == {}
+
+
 def test_load_state_dict_validates_what_it_restores():
     """Regression: hyper-parameters were setattr'd unchecked, so a damaged checkpoint failed
     later inside step() with an error naming nothing."""
