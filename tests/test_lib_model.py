@@ -382,6 +382,21 @@ def test_a_refused_set_parameters_changes_nothing_and_names_the_full_key():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
 
 
+@pytest.mark.parametrize("key", ["head", "gru"])
+def test_set_parameters_refuses_a_layer_name_without_a_parameter_name(key):
+    """Regression (found by a mutation round): "head" or "gru" alone passed the check of
+    the names' prefix, which split at a "." it does not have, and then matched neither
+    layer's "head." or "gru.": with strict=False it was ignored without a word (and with
+    strict=True named as missing parameters, not as an unknown name)."""
+    m = SequenceModel(2, 3, 1, seed=0)
+    before = {k: v.copy() for k, v in m.parameters().items()}
+    for strict in (False, True):
+        with pytest.raises(ValueError, match=rf"^params has unknown names \['{key}'\]; expected "):
+            m.set_parameters({key: np.zeros(1), "head.bias": np.ones(1)}, strict=strict)
+    for k, v in m.parameters().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
 def test_defaults_repr_train_and_set_parameters_checks():
     """SequenceModel's GRU arguments default as GRU's do; repr shows the config; train()
     with no argument is training mode; set_parameters names a non-dict or a foreign key."""
