@@ -519,6 +519,24 @@ def test_save_through_a_symlink_replaces_its_target(tmp_path):
                                   m.parameters()["weight"])
 
 
+@pytest.mark.parametrize("model, extra", [(GRU(2, 3, seed=0), {"weight": "zeros"}),
+                                          (Linear(2, 3, seed=0), {"weight_hh": "orthogonal"})],
+                         ids=["GRU", "Linear"])
+def test_a_layer_saved_with_init_keys_it_does_not_draw_loads(tmp_path, model, extra):
+    """A layer saved before layers refused init keys they do not draw stored them (a GRU's
+    "weight"); they never had an effect, and load drops them. A mutant passing them on to
+    the constructor survived: it refused such a file as an invalid config."""
+    path = tmp_path / "old.npz"
+    gio.save(path, model)
+    arrays = _arrays(path)
+    header = _header(arrays)
+    header["model"]["config"]["init"] = {"bias": 0.5, **extra}
+    loaded = gio.load(_rewrite(path, arrays, header)).model
+    assert loaded.init == {"bias": 0.5}
+    for name, arr in loaded.parameters().items():
+        np.testing.assert_array_equal(arr, arrays["param/" + name], err_msg=name)
+
+
 def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
     """Regression: a header asking for a 10⁶ × 10⁶ GRU raised numpy's bare memory error."""
     good = tmp_path / "good.npz"
