@@ -485,6 +485,18 @@ def test_scheduler_state_round_trip_is_json_and_resumes():
         c2.load_state_dict(sd)
 
 
+@pytest.mark.parametrize("kw", [dict(momentum=0.0), dict(momentum=0.9, dampening=0.1)])
+def test_nesterov_without_momentum_or_with_dampening_is_refused_as_torch_refuses_it(kw):
+    """torch.optim.SGD refuses nesterov=True without momentum or with dampening (Nesterov's
+    step is defined for undamped momentum); so does grucy's, naming nesterov. A mutant
+    checking only the momentum survived: the damped case had no test."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="[Nn]esterov"):
+        torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1, nesterov=True, **kw)
+    with pytest.raises(ValueError, match="^nesterov requires momentum > 0 and dampening = 0$"):
+        optim.SGD(_params(), lr=0.1, nesterov=True, **kw)
+
+
 def test_bad_arguments_name_the_argument():
     p = _params()
     with pytest.raises(ValueError, match="lr"):
