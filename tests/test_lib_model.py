@@ -510,6 +510,18 @@ def test_linear_backward_needs_a_forward_and_softmax_shifts_by_the_row_max():
     np.testing.assert_allclose(p, [[1.0, np.exp(-2000.0)]], rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("shape", [(5, 2, 3), (10, 3), (30,)])
+def test_linear_backward_refuses_a_dy_of_the_same_size_but_another_shape(shape):
+    """dy must have y's shape: one of the same size but another shape reshaped silently to
+    (N, out_features), its rows then paired with the wrong inputs (a mutant without the
+    check survived). y here is (2, 5, 3)."""
+    lin = Linear(4, 3, dtype=np.float64, seed=0)
+    lin.forward(np.ones((2, 5, 4)))
+    with pytest.raises(ValueError, match=r"dy must have shape \(2, 5, 3\)"):
+        lin.backward(np.ones(shape))
+    assert not lin.gradients()["weight"].any()
+
+
 def test_a_softmax_head_shifts_each_row_by_its_own_max():
     """Rows of logits near +1000 and near -1000 in one batch: each is shifted by its own
     largest logit. A mutant shifting every row by the batch's largest survived the one-row
