@@ -1220,6 +1220,23 @@ def test_metadata_too_many_values_is_refused_before_it_is_encoded(tmp_path, monk
     assert not os.listdir(tmp_path)
 
 
+def test_a_header_member_of_another_dtype_or_ndim_is_refused_unread(tmp_path):
+    """The JSON header is 1-D uint8 bytes, bounded by its length: a 2-D or wider-typed
+    member's npy shape says little of its size (a mutant checking only shape[0] survived,
+    and loaded a (n, 1) header, or read 8 bytes per claimed byte of a float64 one)."""
+    good = tmp_path / "good.npz"
+    gio.save(good, Linear(2, 2, seed=0))
+    arrays = _arrays(good)
+    raw = arrays["__grucy__"]
+    n = raw.size
+    for header, what in [(raw.reshape(-1, 1), rf"uint8\({n}, 1\)"),
+                         (raw.astype(np.float64), rf"float64\({n},\)")]:
+        bad = _rewrite(tmp_path / "bad.npz", {**arrays, "__grucy__": header})
+        with pytest.raises(ValueError, match=rf"unreadable grucy header: {what}, expected uint8 "
+                                             r"bytes \(at most \d+\)"):
+            gio.load(bad)
+
+
 def test_a_flat_list_of_too_many_values_is_refused_before_it_is_encoded(tmp_path, monkeypatch):
     """The count is of values, not of containers: a flat list of 3000 numbers (a run's
     per-step losses, say) is refused by it, before json.dumps builds the string of them.
