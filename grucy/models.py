@@ -86,7 +86,9 @@ class SequenceModel:
         """Copy ``{name: array}`` (names of :meth:`parameters`) into the live arrays."""
         if not isinstance(params, dict):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-        bad = sorted((k for k in params if not (isinstance(k, str) and k.split(".", 1)[0] in ("gru", "head"))),
+        # "gru." or "head." and a name: "head" alone, split at its missing ".", passed and
+        # then matched neither layer (ignored without a word with strict=False)
+        bad = sorted((k for k in params if not (isinstance(k, str) and k.startswith(("gru.", "head.")))),
                      key=repr)                              # keys need not be str
         if bad:
             raise ValueError(f"params has unknown names {bad}; expected {list(self.parameters())}")

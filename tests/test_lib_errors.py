@@ -78,6 +78,23 @@ def test_the_memory_bound_of_a_gru_without_biases_counts_only_its_weights(monkey
         GRU(4, 6, num_layers=most + 1, bias=False)
 
 
+def test_the_memory_bound_of_a_bidirectional_gru_counts_both_directions_of_layer_0(monkeypatch):
+    """A mutant counting one direction of layer 0 survived: it let a bidirectional stack
+    one layer too deep through when memory was short of it by less than that direction.
+    Memory here is one byte short of n + 1 layers, counted from the arrays of a built stack
+    (parameters and their gradients): n layers fit, n + 1 are refused."""
+    import grucy.layers as layers
+    n = 5
+    need = 2 * sum(p.nbytes for p in GRU(4, 6, num_layers=n + 1, bidirectional=True)
+                   .parameters().values())
+    monkeypatch.setattr(layers, "physical_memory", lambda: need - 1, raising=False)
+    assert len(GRU(4, 6, num_layers=n, bidirectional=True).parameters()) == 8 * n
+    with pytest.raises(ValueError, match=rf"num_layers must be <= {n} to fit this machine's "
+                                         rf"memory \({need - 1} bytes\), got {n + 1}: its "
+                                         rf".* would take {need} bytes"):
+        GRU(4, 6, num_layers=n + 1, bidirectional=True)
+
+
 # The one wording of a list numpy cannot make an array of, whichever layer converts it
 RAGGED = "^{} must be an array or a rectangular nested list of numbers: "
 

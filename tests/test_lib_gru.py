@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from grucy.layers import GRU
+from grucy.layers import GRU, Linear
 
 @pytest.fixture(params=["compiled", "reference"])
 def backend(request, monkeypatch):
@@ -215,6 +215,22 @@ def test_named_parameters_are_plain_settable_arrays():
     assert not np.allclose(out, out2)
     with pytest.raises(ValueError, match="weight_hh_l0"):
         g.weight_hh_l0 = np.zeros((4, 12))
+
+
+@pytest.mark.parametrize("make", [lambda: GRU(2, 3, num_layers=2, seed=0),
+                                  lambda: Linear(2, 3, seed=0)], ids=["GRU", "Linear"])
+def test_the_parameter_and_gradient_dicts_are_the_callers(make):
+    """parameters() and gradients() return new dicts of the live arrays: dropping a name from
+    one (to leave a parameter out of an optimizer, say) or rebinding one leaves the layer's
+    own names and arrays. A mutant returning the layer's own dict survived."""
+    layer = make()
+    names = list(layer.parameters())
+    for get in (layer.parameters, layer.gradients):
+        d = get()
+        live = d[names[0]]
+        del d[names[-1]]
+        d[names[0]] = np.zeros_like(live)
+        assert list(get()) == names and get()[names[0]] is live
 
 
 def test_eval_keeps_no_cache_and_backward_then_fails(monkeypatch):

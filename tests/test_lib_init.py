@@ -335,3 +335,17 @@ def test_a_sequence_model_saved_with_both_layers_init_keys_loads_them_all(tmp_pa
     back = grucy.load(tmp_path / "m.npz").model
     assert back.config()["init"] == given
     assert (back.head.weight == 0.25).all() and (back.gru.weight_hh_l0 == 0.5).all()
+
+
+def test_numpy_number_constants_are_kept_as_python_floats():
+    """normalize keeps an init's constants as Python floats, so the config is JSON (the
+    runner and grucy.save write it): json.dumps refuses an np.float32, and an np.int64 0 or
+    an int would come back as another type than a float constant. A mutant keeping the
+    values as given survived (grucy.save converts numpy numbers on its own)."""
+    import json
+    g = GRU(2, 3, init={"bias": np.float32(0.5), "weight_hh": np.int64(0)}, seed=0)
+    config = g.config()
+    assert json.loads(json.dumps(config))["init"] == {"bias": 0.5, "weight_hh": 0.0}
+    assert all(type(v) is float for v in config["init"].values())
+    np.testing.assert_array_equal(g.bias_ih_l0, np.full(9, 0.5, np.float32))
+    np.testing.assert_array_equal(g.weight_hh_l0, np.zeros((9, 3), np.float32))

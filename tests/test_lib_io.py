@@ -118,6 +118,20 @@ def test_load_into_existing_model_and_mismatch(tmp_path):
         gio.load(tmp_path / "a.npz", model=GRU(2, 4))
 
 
+def test_a_model_with_another_dropout_seed_or_init_takes_the_weights(tmp_path):
+    """As documented, seed, init and dropout may differ from the stored config (they do not
+    shape the weights): the weights are those stored, read back with zipfile and numpy, and
+    the model keeps its own dropout. A mutant that compared dropout too survived."""
+    m = SequenceModel(2, 4, 1, num_layers=2, dropout=0.25, seed=0)
+    gio.save(tmp_path / "a.npz", m)
+    stored = _arrays(tmp_path / "a.npz")
+    other = SequenceModel(2, 4, 1, num_layers=2, dropout=0.5, seed=5, init="keras")
+    assert gio.load(tmp_path / "a.npz", model=other).model is other
+    for name, arr in other.parameters().items():
+        np.testing.assert_array_equal(arr, stored["param/" + name], err_msg=name)
+    assert other.gru.dropout == 0.5
+
+
 @pytest.mark.parametrize("cls", [GRU, SequenceModel])
 def test_bias_is_stored_and_a_mismatch_is_named(tmp_path, cls):
     """A bias=False checkpoint rebuilds a bias=False model; loading it into a model with
@@ -505,6 +519,24 @@ def test_save_through_a_symlink_replaces_its_target(tmp_path):
                                   m.parameters()["weight"])
 
 
+@pytest.mark.parametrize("model, extra", [(GRU(2, 3, seed=0), {"weight": "zeros"}),
+                                          (Linear(2, 3, seed=0), {"weight_hh": "orthogonal"})],
+                         ids=["GRU", "Linear"])
+def test_a_layer_saved_with_init_keys_it_does_not_draw_loads(tmp_path, model, extra):
+    """A layer saved before layers refused init keys they do not draw stored them (a GRU's
+    "weight"); they never had an effect, and load drops them. A mutant passing them on to
+    the constructor survived: it refused such a file as an invalid config."""
+    path = tmp_path / "old.npz"
+    gio.save(path, model)
+    arrays = _arrays(path)
+    header = _header(arrays)
+    header["model"]["config"]["init"] = {"bias": 0.5, **extra}
+    loaded = gio.load(_rewrite(path, arrays, header)).model
+    assert loaded.init == {"bias": 0.5}
+    for name, arr in loaded.parameters().items():
+        np.testing.assert_array_equal(arr, arrays["param/" + name], err_msg=name)
+
+
 def test_absurd_stored_sizes_are_a_damaged_checkpoint(tmp_path):
     """Regression: a header asking for a 10⁶ × 10⁶ GRU raised numpy's bare memory error."""
     good = tmp_path / "good.npz"
@@ -542,6 +574,26 @@ def test_stored_sizes_beyond_the_stored_arrays_are_refused_before_building(tmp_p
             gio.load(bad)
     # the count is exact for an unedited checkpoint: it loads
     assert gio.load(good).model.config() == model.config()
+
+
+@pytest.mark.parametrize("model", [
+    SequenceModel(2, 3, 1, num_layers=2, bidirectional=True, seed=0),
+    GRU(2, 3, num_layers=2, bidirectional=True, bias=False, seed=0), Linear(2, 3, seed=0)],
+    ids=lambda m: type(m).__name__ + ("" if m.config().get("bias", True) else "-nobias"))
+def test_the_size_bound_is_the_stored_models_exact_parameter_count(tmp_path, model):
+    """One value short of the model's parameters is refused before building, naming the
+    exact count (that of the model's own arrays): mutants counting one direction of a
+    bidirectional GRU, or letting one value short through, survived, the absurd sizes of
+    the test above being far past either."""
+    good = tmp_path / "good.npz"
+    gio.save(good, model)
+    arrays = _arrays(good)
+    need = sum(p.size for p in model.parameters().values())
+    key = min(k for k in arrays if k.startswith("param/"))
+    bad = _rewrite(tmp_path / "bad.npz", {**arrays, key: arrays[key].reshape(-1)[1:]})
+    with pytest.raises(ValueError, match=rf"stored model config is invalid: it needs {need} "
+                                         rf"parameter values, the archive holds {need - 1} in all"):
+        gio.load(bad)
 
 
 def test_save_into_a_missing_directory_names_it(tmp_path):
@@ -726,6 +778,36 @@ def test_a_member_load_would_not_read_is_refused_unread(tmp_path):
         gio.load(bad)
 
 
+def test_a_member_name_stored_twice_is_a_damaged_checkpoint(tmp_path):
+    """A zip may list one name twice; zipfile then reads the last one, so which weights
+    would load depends on the reader. A mutant without the check survived: it loaded the
+    second copy without a word."""
+    good = tmp_path / "good.npz"
+    gio.save(good, Linear(2, 2, seed=0))
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            dst.writestr("param/weight.npy", _npy(np.full((2, 2), 7.0, np.float32)))
+    with pytest.raises(ValueError, match="is a damaged checkpoint: a member name appears twice"):
+        gio.load(bad)
+
+
+def test_a_fortran_ordered_member_loads_as_numpy_reads_it(tmp_path):
+    """np.savez stores a Fortran-ordered array as such (fortran_order in its npy header); a
+    checkpoint edited or written outside grucy may hold one. Its values are those np.load
+    reads, not its bytes in C order (a mutant ignoring the flag survived: grucy never writes
+    one)."""
+    good = tmp_path / "good.npz"
+    gio.save(good, GRU(2, 3, seed=0))
+    arrays = _arrays(good)
+    w = np.random.default_rng(0).standard_normal((9, 2)).astype(np.float32)
+    bad = _rewrite(tmp_path / "f.npz", {**arrays, "param/weight_ih_l0": np.asfortranarray(w)})
+    assert np.load(bad)["param/weight_ih_l0"].flags.f_contiguous
+    np.testing.assert_array_equal(gio.load(bad).model.weight_ih_l0, w)
+
+
 def _zip_damage(raw, what):
     """raw (a checkpoint's bytes) with its first central-directory entry damaged: "method",
     an unknown compression method; "encrypted", the encryption flag."""
@@ -892,6 +974,22 @@ def test_a_member_claiming_more_than_its_stored_bytes_is_refused_before_building
                 rf"than the file's {path.stat().st_size}"
     assert path.stat().st_size < 2000
     with pytest.raises(ValueError, match=match):
+        gio.load(path)
+
+
+def test_a_deflated_member_holds_no_more_than_its_zip_entry_states(tmp_path, monkeypatch):
+    """zipfile reads a member no further than the uncompressed size its zip entry states:
+    64 KiB of incompressible data deflated hold those 64 KiB, not the 1032 times as many
+    deflate could expand to. A mutant bounding a member by that ratio alone survived: it
+    built a 48 MB model from a 66 kB file whose npy header claimed 2**24 values."""
+    def build(**config):
+        pytest.fail(f"load built the model {config} from a forged checkpoint")
+    monkeypatch.setitem(gio.MODEL_CLASSES, "SequenceModel", build)
+    data = np.random.default_rng(0).bytes(1 << 16)
+    path = _forged_bomb(tmp_path / "bomb.npz", 2000, (2**24,), data, deflate=True)
+    with pytest.raises(ValueError, match=r"member 'optim/x/y' claims float32\(16777216,\) "
+                                         r"\(67108864 bytes\), more than its \d+ deflated bytes "
+                                         r"can hold \(65536 at most\)"):
         gio.load(path)
 
 
@@ -1124,6 +1222,55 @@ def test_metadata_too_many_values_is_refused_before_it_is_encoded(tmp_path, monk
     with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
         gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"a": shared})
     assert not os.listdir(tmp_path)
+
+
+def test_a_header_member_of_another_dtype_or_ndim_is_refused_unread(tmp_path):
+    """The JSON header is 1-D uint8 bytes, bounded by its length: a 2-D or wider-typed
+    member's npy shape says little of its size (a mutant checking only shape[0] survived,
+    and loaded a (n, 1) header, or read 8 bytes per claimed byte of a float64 one)."""
+    good = tmp_path / "good.npz"
+    gio.save(good, Linear(2, 2, seed=0))
+    arrays = _arrays(good)
+    raw = arrays["__grucy__"]
+    n = raw.size
+    for header, what in [(raw.reshape(-1, 1), rf"uint8\({n}, 1\)"),
+                         (raw.astype(np.float64), rf"float64\({n},\)")]:
+        bad = _rewrite(tmp_path / "bad.npz", {**arrays, "__grucy__": header})
+        with pytest.raises(ValueError, match=rf"unreadable grucy header: {what}, expected uint8 "
+                                             r"bytes \(at most \d+\)"):
+            gio.load(bad)
+
+
+def test_a_flat_list_of_too_many_values_is_refused_before_it_is_encoded(tmp_path, monkeypatch):
+    """The count is of values, not of containers: a flat list of 3000 numbers (a run's
+    per-step losses, say) is refused by it, before json.dumps builds the string of them.
+    A mutant counting each container once survived the nested test above; its list went
+    on to be encoded whole."""
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 12)
+    losses_ = [0.5] * 3000
+    real_dumps = json.dumps
+
+    def dumps(obj, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("losses") is losses_:
+            raise AssertionError("json.dumps reached the metadata before its size was checked")
+        return real_dumps(obj, *args, **kwargs)
+    monkeypatch.setattr(gio.json, "dumps", dumps)
+    with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
+        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"losses": losses_})
+    assert not os.listdir(tmp_path)
+
+
+def test_replacing_in_text_mode_writes_text(tmp_path):
+    """replacing(path, "w") yields a text file (the runner writes its CSV and JSON outputs
+    so); the default is binary. A mutant opening every file "wb" passed the library's tests."""
+    path = tmp_path / "a.csv"
+    path.write_text("old\n")
+    with gio.replacing(path, "w") as f:
+        f.write("epoch,loss\n1,0.5\n")
+    assert path.read_text() == "epoch,loss\n1,0.5\n"
+    with gio.replacing(path) as f:
+        f.write(b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01" and os.listdir(tmp_path) == ["a.csv"]
 
 
 def test_a_header_member_larger_than_load_reads_is_refused(tmp_path, monkeypatch):

@@ -382,6 +382,21 @@ def test_a_refused_set_parameters_changes_nothing_and_names_the_full_key():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
 
 
+@pytest.mark.parametrize("key", ["head", "gru"])
+def test_set_parameters_refuses_a_layer_name_without_a_parameter_name(key):
+    """Regression (found by a mutation round): "head" or "gru" alone passed the check of
+    the names' prefix, which split at a "." it does not have, and then matched neither
+    layer's "head." or "gru.": with strict=False it was ignored without a word (and with
+    strict=True named as missing parameters, not as an unknown name)."""
+    m = SequenceModel(2, 3, 1, seed=0)
+    before = {k: v.copy() for k, v in m.parameters().items()}
+    for strict in (False, True):
+        with pytest.raises(ValueError, match=rf"^params has unknown names \['{key}'\]; expected "):
+            m.set_parameters({key: np.zeros(1), "head.bias": np.ones(1)}, strict=strict)
+    for k, v in m.parameters().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
 def test_defaults_repr_train_and_set_parameters_checks():
     """SequenceModel's GRU arguments default as GRU's do; repr shows the config; train()
     with no argument is training mode; set_parameters names a non-dict or a foreign key."""
@@ -402,6 +417,30 @@ def test_defaults_repr_train_and_set_parameters_checks():
     for bad in ({"tail.bias": np.zeros(1)}, {1: np.zeros(1)}, {"headbias": np.zeros(1)}):
         with pytest.raises(ValueError, match="params has unknown names"):
             m.set_parameters(bad)
+
+
+def test_eval_turns_the_grus_dropout_off():
+    """model.eval() reaches the GRU: its forward then drops nothing out, and equals
+    torch.nn.GRU in eval mode on the same weights (z blocks negated) with the head in numpy.
+    A mutant whose train()/eval() set only the head's mode survived: evaluation dropped out
+    half the states between layers."""
+    torch = pytest.importorskip("torch")
+    I, H, O = 2, 4, 3
+    m = SequenceModel(I, H, O, num_layers=2, reset_after=True, dropout=0.5, dtype=np.float64,
+                      seed=0)
+    gru = torch.nn.GRU(I, H, num_layers=2, dropout=0.5, dtype=torch.float64).eval()
+    with torch.no_grad():
+        for name, t in gru.named_parameters():       # z blocks negated (README, "The maths")
+            w = m.parameters()["gru." + name].copy()
+            w[H:2 * H] *= -1
+            t.copy_(torch.from_numpy(w))
+        x = np.random.default_rng(1).standard_normal((6, 3, I))
+        _, h_n = gru(torch.from_numpy(x))
+    expect = h_n[-1].numpy() @ m.head.weight.T + m.head.bias
+    assert m.eval() is m and not (m.training or m.gru.training or m.head.training)
+    np.testing.assert_allclose(m.forward(x), expect, rtol=1e-10, atol=1e-12)
+    m.train()
+    assert m.gru.training and m.head.training
 
 
 def test_head_weights_are_not_drawn_from_the_grus_stream():
@@ -469,6 +508,33 @@ def test_linear_backward_needs_a_forward_and_softmax_shifts_by_the_row_max():
     with np.errstate(over="raise", invalid="raise", under="ignore"):
         p = soft.forward(np.zeros((1, 3)))
     np.testing.assert_allclose(p, [[1.0, np.exp(-2000.0)]], rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(5, 2, 3), (10, 3), (30,)])
+def test_linear_backward_refuses_a_dy_of_the_same_size_but_another_shape(shape):
+    """dy must have y's shape: one of the same size but another shape reshaped silently to
+    (N, out_features), its rows then paired with the wrong inputs (a mutant without the
+    check survived). y here is (2, 5, 3)."""
+    lin = Linear(4, 3, dtype=np.float64, seed=0)
+    lin.forward(np.ones((2, 5, 4)))
+    with pytest.raises(ValueError, match=r"dy must have shape \(2, 5, 3\)"):
+        lin.backward(np.ones(shape))
+    assert not lin.gradients()["weight"].any()
+
+
+def test_a_softmax_head_shifts_each_row_by_its_own_max():
+    """Rows of logits near +1000 and near -1000 in one batch: each is shifted by its own
+    largest logit. A mutant shifting every row by the batch's largest survived the one-row
+    tests above; here it makes the low row exp(-2000) / exp(-2000) = 0 / 0. Reference: with
+    two classes, softmax is sigmoid(z0 - z1), 1 here in every row."""
+    soft = Linear(3, 2, activation="softmax", dtype=np.float64, seed=0)
+    soft.weight = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    soft.bias = np.zeros(2)
+    x = np.array([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, 5.0], [0.5, -0.5, 0.0]])
+    with np.errstate(over="raise", invalid="raise", under="ignore"):
+        p = soft.forward(x)
+    s = 1 / (1 + np.exp(-1.0))
+    np.testing.assert_allclose(p, [[s, 1 - s]] * 3, rtol=1e-13)
 
 
 def test_model_and_gru_take_h0_and_lengths_alike():

@@ -504,6 +504,18 @@ def test_scheduler_state_round_trip_is_json_and_resumes():
         c2.load_state_dict(sd)
 
 
+@pytest.mark.parametrize("kw", [dict(momentum=0.0), dict(momentum=0.9, dampening=0.1)])
+def test_nesterov_without_momentum_or_with_dampening_is_refused_as_torch_refuses_it(kw):
+    """torch.optim.SGD refuses nesterov=True without momentum or with dampening (Nesterov's
+    step is defined for undamped momentum); so does grucy's, naming nesterov. A mutant
+    checking only the momentum survived: the damped case had no test."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="[Nn]esterov"):
+        torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1, nesterov=True, **kw)
+    with pytest.raises(ValueError, match="^nesterov requires momentum > 0 and dampening = 0$"):
+        optim.SGD(_params(), lr=0.1, nesterov=True, **kw)
+
+
 def test_bad_arguments_name_the_argument():
     p = _params()
     with pytest.raises(ValueError, match="lr"):
@@ -611,6 +623,25 @@ def test_state_without_per_parameter_steps_still_loads():
     o2 = optim.Adam(_params(), lr=0.1)
     o2.load_state_dict(sd)
     assert all(s["step"] == 3 for s in o2.state.values())
+
+
+def test_an_old_state_leaves_a_parameter_that_never_stepped_without_state():
+    """In a state from before per-parameter counts, a parameter whose gradient was always
+    None has no buffers, and gets no count either: given one, its state was a count without
+    moments, which the next load_state_dict refused as missing exp_avg (a mutant giving
+    every parameter the count survived). Reference: the state of an optimizer that took
+    the same steps."""
+    o = optim.Adam(_params(), lr=0.1)
+    for g in _grad_seq(3):
+        o.step({"w": g["w"], "b": None})
+    sd = o.state_dict()
+    assert sd["state"]["b"] == {} and sd["state"]["w"].pop("step") == 3
+    o2 = optim.Adam(_params(), lr=0.1)
+    o2.load_state_dict(sd)
+    assert o2.state["b"] == {} and o2.state["w"]["step"] == 3
+    o3 = optim.Adam(_params(), lr=0.1)
+    o3.load_state_dict(o2.state_dict())
+    assert o3.state["b"] == {}
 
 
 def test_load_state_dict_validates_what_it_restores():
