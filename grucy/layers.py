@@ -502,7 +502,10 @@ class GRUStream:
         Args:
             x_t: (B, input_size) ndarray in the GRU's dtype (or a nested list);
                 (input_size,) for an unbatched stream (batch_size None).
-            out: optional (B, H) array to write the result into ((H,) unbatched).
+            out: optional (B, H) array to write the result into ((H,) unbatched); not
+                a view of the stream's own state ``h``, whose lower layers' rows it would
+                overwrite with the top layer's (not checked: the check would cost a third
+                of a small step).
         Returns:
             (B, H) top-layer state after this step (``out`` if given); (H,) unbatched.
         """
