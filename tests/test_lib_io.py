@@ -1208,19 +1208,25 @@ def test_metadata_too_many_values_is_refused_before_it_is_encoded(tmp_path, monk
     k levels down, is 2**k lists to encode (40 levels: hours). The existing test's 20 levels
     were also caught after encoding, by the header's byte size, so dropping the count
     (mutant i11) went unnoticed. Here json.dumps must not be reached with such metadata."""
-    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 12)
     shared = []
     for _ in range(20):
         shared = [shared, shared]
+    _refused_before_encoding(tmp_path, monkeypatch, "a", shared)
+
+
+def _refused_before_encoding(tmp_path, monkeypatch, key, value):
+    """save refuses metadata {key: value} as too large (with a 4 KiB header bound) before
+    json.dumps is given it, and writes nothing."""
+    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 12)
     real_dumps = json.dumps
 
     def dumps(obj, *args, **kwargs):
-        if obj is not None and (obj.get("a") is shared if isinstance(obj, dict) else False):
+        if isinstance(obj, dict) and obj.get(key) is value:
             raise AssertionError("json.dumps reached the metadata before its size was checked")
         return real_dumps(obj, *args, **kwargs)
     monkeypatch.setattr(gio.json, "dumps", dumps)
     with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
-        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"a": shared})
+        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={key: value})
     assert not os.listdir(tmp_path)
 
 
@@ -1246,18 +1252,7 @@ def test_a_flat_list_of_too_many_values_is_refused_before_it_is_encoded(tmp_path
     per-step losses, say) is refused by it, before json.dumps builds the string of them.
     A mutant counting each container once survived the nested test above; its list went
     on to be encoded whole."""
-    monkeypatch.setattr(gio._Archive, "_HEADER_BYTES", 1 << 12)
-    losses_ = [0.5] * 3000
-    real_dumps = json.dumps
-
-    def dumps(obj, *args, **kwargs):
-        if isinstance(obj, dict) and obj.get("losses") is losses_:
-            raise AssertionError("json.dumps reached the metadata before its size was checked")
-        return real_dumps(obj, *args, **kwargs)
-    monkeypatch.setattr(gio.json, "dumps", dumps)
-    with pytest.raises(ValueError, match="metadata is too large: over 2048 values"):
-        gio.save(tmp_path / "c.npz", Linear(2, 2, seed=0), metadata={"losses": losses_})
-    assert not os.listdir(tmp_path)
+    _refused_before_encoding(tmp_path, monkeypatch, "losses", [0.5] * 3000)
 
 
 def test_replacing_in_text_mode_writes_text(tmp_path):
