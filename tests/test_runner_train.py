@@ -1394,6 +1394,20 @@ def test_resume_continues_the_early_stopping_count(tmp_path, monkeypatch):
         assert (summary["stopped_early"], summary["epochs_run"], summary["best_epoch"]) == (True, 3, 1)
 
 
+def test_resuming_an_early_stopped_run_trains_no_further_epoch(tmp_path, monkeypatch):
+    # the run above stopped after epoch 3 with bad_epochs == patience == 2: its last.npz
+    # holds that count, so a resume (a requeued job) must stop at once, not train epoch 4
+    # (a check of bad_epochs > patience instead of >= would give it one more epoch)
+    ov = tiny("sine", ["trainer.epochs=5", "trainer.early_stopping.patience=2"])
+    _recording_loss(monkeypatch, [1.0, 2.0, 3.0])
+    out, _, _ = train(tmp_path, ov, "full")
+    calls = _recording_loss(monkeypatch, [4.0])
+    _, _, s = train(tmp_path, ov + [f"resume={out / 'last.npz'}"], "resumed")
+    assert (s["stopped_early"], s["epochs_run"], s["best_epoch"]) == (True, 3, 1)
+    assert calls == []                       # not one batch trained
+    assert [r["epoch"] for r in metrics_without_timing(tmp_path / "resumed" / "metrics.csv")] == ["1", "2", "3"]
+
+
 @pytest.mark.parametrize("where", ["training", "training_unclipped", "validation"])
 def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_path, monkeypatch, where):
     # and its hints fit the run: "or trainer.clip_grad_norm" was offered with clipping on
