@@ -784,6 +784,19 @@ def test_best_ar_picks_the_order_on_validation_and_fits_it_on_train():
     assert baselines.best_ar(Prepared(train, val2, test, 0.0, 1.0, "forecast"), max_order=1)[0] == 1
 
 
+def test_an_order_tied_on_validation_with_a_lower_one_is_not_chosen():
+    # every order here forecasts the same (the last value, whatever its coefficients), so
+    # each has the same validation RMSE: the lowest order is kept, the simplest model that
+    # does as well (a "<=" reported the window's order, lags that add nothing)
+    from runner.datasets import Prepared
+    rng = np.random.default_rng(4)
+    split = _split(*_windows(rng, 50, 4, [1.0]))
+    data = Prepared(split, split, split, 0.0, 1.0, "forecast")
+    order, coef = baselines._by_validation(data, 4, lambda p: p,
+                                           lambda coef, x: x[:, -1:, 0].astype(np.float64))
+    assert (order, coef) == (1, 1)
+
+
 def test_adding_problem_sizes_and_marker_positions():
     with pytest.raises(DataError, match=r"seq_len=1: needs at least 2 steps"):
         Adding(seq_len=1)
