@@ -1408,14 +1408,16 @@ def test_resuming_an_early_stopped_run_trains_no_further_epoch(tmp_path, monkeyp
     assert [r["epoch"] for r in metrics_without_timing(tmp_path / "resumed" / "metrics.csv")] == ["1", "2", "3"]
 
 
-@pytest.mark.parametrize("where", ["training", "training_unclipped", "validation"])
+@pytest.mark.parametrize("where", ["training", "training_unclipped", "validation", "validation_inf"])
 def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_path, monkeypatch, where):
     # and its hints fit the run: "or trainer.clip_grad_norm" was offered with clipping on
-    # (the default, 1.0), and a validation NaN had no hint at all (found by a review)
+    # (the default, 1.0), and a validation NaN had no hint at all (found by a review). An
+    # overflowed (inf) validation loss is refused as NaN is: it is no epoch's result
     extra = ["optimizer.lr=0.02"] + (["trainer.clip_grad_norm=null"] if where == "training_unclipped" else [])
-    if where == "validation":
-        _recording_loss(monkeypatch, [float("nan")])
-        match = (r"^NonFiniteLoss: validation loss became nan at epoch 1; try a smaller optimizer.lr "
+    if where.startswith("validation"):
+        bad = float("inf") if where == "validation_inf" else float("nan")
+        _recording_loss(monkeypatch, [bad])
+        match = (rf"^NonFiniteLoss: validation loss became {bad} at epoch 1; try a smaller optimizer.lr "
                  r"\(now 0.02\); last good checkpoint: none$")
     else:
         import grucy.losses
