@@ -229,6 +229,19 @@ def test_summary_json_is_strict_json(tmp_path):
     assert summary["baselines"]["persistence"]["rmse"] is None
 
 
+def test_metrics_csv_reads_back_every_number_exactly(tmp_path):
+    # full precision, so equal files mean equal numbers (a resume is compared with an
+    # uninterrupted run by them): 0.1 + 0.2 and 1/3 need 17 digits, which "%.6g" would cut.
+    # epoch is a whole number, an empty cell (grad_norm with no batch) is None
+    from runner import outputs
+    rows = [{"epoch": 1, "train_loss": 0.1 + 0.2, "val_loss": 1 / 3, "val_rmse": 2.0 ** -30,
+             "lr": 1e-3, "grad_norm": None, "epoch_time": 12345.678901234567, "seqs_per_sec": 7.0}]
+    outputs.write_metrics(tmp_path / "m.csv", rows)
+    back = outputs.read_metrics(tmp_path / "m.csv")
+    assert back == rows
+    assert type(back[0]["epoch"]) is int and type(back[0]["train_loss"]) is float
+
+
 def test_a_series_near_the_float64_limit_trains_and_reports_without_warnings(tmp_path, caplog):
     # the same ±1e308 series with plots on: the training part's mean and range overflowed
     # with numpy RuntimeWarnings, and after training matplotlib's tick placement raised, so
