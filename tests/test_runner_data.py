@@ -1144,6 +1144,18 @@ def test_decimals_are_the_shortest_that_normalise_back(mean, std):
         assert outputs.decimals(z.reshape(-1, 2), mean, std).ravel().tolist() == expected
 
 
+@pytest.mark.parametrize("mean, std", [(0.0, 1.0), (23.7, 2.3), (-1e5, 3e-3)])
+def test_decimals_of_float64_values_are_their_shortest_repr(mean, std):
+    # a float64 model's predictions carry float64's precision: each is written as Python's
+    # repr of z * std + mean, that float exactly, not a shorter decimal that merely
+    # normalises back to the same z (several floats near the value do, in float64 too)
+    from runner import outputs
+    rng = np.random.default_rng(12)
+    z = np.concatenate([rng.standard_normal(500) * 10.0 ** rng.uniform(-6, 3, 500), [0.0, 0.1, -2.5]])
+    expected = [repr(float(v)) for v in z * std + mean]
+    assert outputs.decimals(z, mean, std).tolist() == expected
+
+
 def test_predictions_beyond_float64_are_inf_without_warnings():
     import warnings
     from runner import outputs
