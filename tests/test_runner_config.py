@@ -101,11 +101,19 @@ def test_a_scheduler_without_state_dict_is_restored_by_replaying_the_epochs():
         def step(self, metric):
             self.calls.append(metric)
 
-    plain, on_metric = Plain(), OnMetric()
+    class WithEpoch(Plain):
+        # torch's own schedulers: step(epoch=None), an optional argument that is no metric;
+        # given the validation loss it would jump the schedule to "epoch 0.9"
+        def step(self, epoch=None):
+            self.calls.append(epoch)
+
+    plain, on_metric, with_epoch = Plain(), OnMetric(), WithEpoch()
     M.load_scheduler_state(plain, None, [0.9, 0.7, 0.8])
     M.load_scheduler_state(on_metric, None, [0.9, 0.7, 0.8])
+    M.load_scheduler_state(with_epoch, None, [0.9, 0.7, 0.8])
     assert plain.calls == [None, None, None]
     assert on_metric.calls == [0.9, 0.7, 0.8]
+    assert with_epoch.calls == [None, None, None]
 
 
 def test_checkpoint_metadata_with_numpy_scalars_is_stored_as_plain_numbers(tmp_path):
