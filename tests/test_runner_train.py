@@ -1018,6 +1018,23 @@ def test_a_run_without_a_good_last_npz_offers_its_best_npz_to_resume_from(tmp_pa
                                f"resume={out / 'best.npz'}"), s["error"]
 
 
+def test_a_damaged_best_npz_is_not_offered_as_its_own_way_back(tmp_path):
+    # resume=<run>/best.npz itself damaged: the way back is not that same file (nor is it
+    # for a checkpoint under another name); a damaged last.npz beside a best.npz gets it
+    out, _, _ = train(tmp_path, tiny("sine", ["trainer.stop_after=1"]))
+    for name in ("best.npz", "last.npz"):
+        (out / name).write_bytes((out / name).read_bytes()[:100])
+    shutil.copy(out / "last.npz", out / "other.npz")
+    for name, ending in (("best.npz", ""), ("other.npz", ""),
+                         ("last.npz", "; its best.npz restarts from the best epoch and replays the rest: "
+                                      f"resume={out / 'best.npz'}")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, tiny("sine", [f"resume={out / name}"]), "again")
+        s = json.loads((tmp_path / "again" / "summary.json").read_text())
+        assert s["error"].startswith(f"ConfigError: resume={out / name}: "), s["error"]
+        assert s["error"].endswith(ending) if ending else "its best.npz" not in s["error"], s["error"]
+
+
 def test_a_library_checkpoint_on_csv_data_without_a_path_names_the_keys(tmp_path):
     # found by a review: data=csv's path and column wait for the checkpoint's data config in
     # an evaluation, and a checkpoint saved by grucy itself has none: MissingMandatoryValue
