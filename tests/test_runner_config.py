@@ -191,6 +191,11 @@ def test_validate_rejects_bad_values():
         validate(compose(["ckpt_path=x.npz", "name=t"]))     # training ignored it silently
     with pytest.raises(ConfigError, match=r"data.column, data.path are required"):
         validate(compose(["data=csv", "name=t"]))
+    # an evaluation takes the data keys from its checkpoint, but no other missing key
+    evaluation = ["train=false", "ckpt_path=x.npz", "data=csv", "name=t"]
+    validate(compose(evaluation))
+    with pytest.raises(ConfigError, match=r"^model.hidden_size is required \(no default\)"):
+        validate(compose(evaluation + ["model.hidden_size=???"]))
     with pytest.raises(ConfigError, match=r"^resume=runs/a trains on from a run, and train=false"):
         validate(compose(["train=false", "ckpt_path=x.npz", "resume=runs/a", "name=t"]))   # was ignored
 
