@@ -506,6 +506,9 @@ def test_cosine_annealing_above_the_learning_rate_is_refused():
         validate(compose(["scheduler=cosine", "scheduler.eta_min=1.0", "optimizer.lr=0.01",
                           "name=t"]))
     validate(compose(["scheduler=cosine", "scheduler.eta_min=0.01", "optimizer.lr=0.01", "name=t"]))
+    # any amount above: the boundary is lr itself (0.011 over 0.01 still raises the rate)
+    with pytest.raises(ConfigError, match=r"^scheduler.eta_min=0.011: above optimizer.lr=0.01"):
+        validate(compose(["scheduler=cosine", "scheduler.eta_min=0.011", "optimizer.lr=0.01", "name=t"]))
 
 
 def test_warmup_cosine_refuses_unknown_keys_and_a_decay_above_the_rate():
