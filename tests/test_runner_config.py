@@ -468,6 +468,19 @@ def test_partial_false_is_refused_naming_the_key(group):
         validate(compose(ov))
 
 
+def test_an_optimizer_option_without_partial_is_refused():
+    # a user's own option (no schema) that leaves _partial_ out: Hydra calls the class at
+    # once as well, so only true passes, not merely "not false"
+    from omegaconf import OmegaConf
+    cfg = compose(["name=t"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.optimizer = OmegaConf.create({"_target_": "grucy.optim.SGD", "lr": 0.1})
+    with pytest.raises(ConfigError, match=r"^optimizer._partial_=None: must be true"):
+        validate(cfg)
+    cfg.optimizer._partial_ = True
+    validate(cfg)
+
+
 @pytest.mark.parametrize("node", ["SGDConfig", "AdamConfig", "AdamWConfig", "RMSpropConfig",
                                   "StepLRConfig", "CosineConfig", "LinearLRConfig", "PlateauConfig",
                                   "WarmupCosineConfig"])
