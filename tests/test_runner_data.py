@@ -811,6 +811,18 @@ def test_adding_problem_sizes_and_marker_positions():
     np.testing.assert_array_equal(d.train.y[:, 0], x[rows, first, 0] + x[rows, second, 0])
 
 
+def test_adding_problem_splits_share_no_example():
+    # independent draws: a split that restarted the seeded generator would repeat the
+    # training set's first examples as its own (a validation and test score on data the
+    # model trained on). Uniform values: two equal rows by chance have probability ~0
+    d = Adding(seq_len=6, n_train=200, n_val=50, n_test=80, seed=3).load()
+    rows = {name: {x.tobytes() for x in split.x} for name, split in
+            (("train", d.train), ("val", d.val), ("test", d.test))}
+    assert [len(r) for r in rows.values()] == [200, 50, 80]
+    assert not rows["train"] & rows["val"] and not rows["train"] & rows["test"]
+    assert not rows["val"] & rows["test"]
+
+
 def test_mackey_glass_holds_the_delayed_term_over_each_step():
     # gamma=0 and exponent=0 make the right-hand side beta/2 x(t - tau), the delayed term
     # alone: every RK4 stage is the same, and each step adds dt beta/2 x(t - tau), so with
