@@ -441,6 +441,12 @@ def test_csv_time_stamps_with_an_exponent_and_a_gap_are_refused(tmp_path):
     with pytest.raises(DataError, match=r"not evenly spaced: from 3e0 to 5e0 \(line 5\) is a step of 2, "
                                         r"expected 1 \(the step of 3 of its 4 steps\)$"):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    # and with only some in exponent form: the digits written are then not counted (a
+    # stamp with an exponent has no number of decimal places), the gap is still named
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(["1.0", "2.0", "3e0", "5.0", "6.0"]))
+    with pytest.raises(DataError, match=r"not evenly spaced: from 3e0 to 5.0 \(line 5\) is a step of 2, "
+                                        r"expected 1 \(the step of 3 of its 4 steps\)$"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
 @pytest.mark.parametrize("stamps", [
