@@ -1737,6 +1737,22 @@ def test_stored_stats_are_a_runner_checkpoints_mean_and_std_as_floats():
     assert stored_stats({"data": {"mean": 0.5, "std": 1.5}}, "resume=x") is None
 
 
+@pytest.mark.parametrize("key", ["mean", "std"])
+def test_a_checkpoint_without_digests_refuses_data_whose_statistics_moved_in_the_sixth_digit(key):
+    # an older checkpoint has only the mean and std to tell its data by: they come from the
+    # same float64 sums of the same values, so any difference past rounding (here one part
+    # in a million, a value edited in the training part) is other data
+    from runner.config import ConfigError
+    from runner.datasets import Sine
+    from runner.trainer import check_resume_data
+    data = Sine(length=300, window=8).load()
+    same = {"runner": {"threads": 1}, "data": {"mean": data.mean, "std": data.std}}
+    check_resume_data("x.npz", same, data)
+    moved = {"runner": {"threads": 1}, "data": {**same["data"], key: getattr(data, key) * (1 + 1e-6)}}
+    with pytest.raises(ConfigError, match=rf"^resume=x.npz: the data differs .*the training part's {key} is"):
+        check_resume_data("x.npz", moved, data)
+
+
 def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path):
     # grucy.io.save's metadata is its author's own: a "config" there that is not the
     # runner's (a string) failed inside the evaluation with a ValueError and traceback.txt
