@@ -191,9 +191,13 @@ def test_validate_rejects_bad_values():
         validate(compose(["ckpt_path=x.npz", "name=t"]))     # training ignored it silently
     with pytest.raises(ConfigError, match=r"data.column, data.path are required"):
         validate(compose(["data=csv", "name=t"]))
-    # an evaluation takes the data keys from its checkpoint, but no other missing key
+    # an evaluation takes the data keys from its checkpoint, but no other missing key; the
+    # command line's data option is not the one it loads, so its target is not checked
     evaluation = ["train=false", "ckpt_path=x.npz", "data=csv", "name=t"]
     validate(compose(evaluation))
+    validate(compose(evaluation + ["data._target_=nope.Nope"]))
+    with pytest.raises(ConfigError, match=r"^data._target_='nope.Nope' cannot be imported"):
+        validate(compose(["data._target_=nope.Nope", "name=t"]))
     with pytest.raises(ConfigError, match=r"^model.hidden_size is required \(no default\)"):
         validate(compose(evaluation + ["model.hidden_size=???"]))
     with pytest.raises(ConfigError, match=r"^resume=runs/a trains on from a run, and train=false"):
