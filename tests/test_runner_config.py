@@ -432,6 +432,20 @@ def test_a_user_model_taking_any_keywords_is_asked_for_a_many_to_one_forecaster(
                      "mode": "many_to_one", "activation": "identity"}
 
 
+def test_a_user_model_without_a_seed_argument_is_refused_by_name(tmp_path, monkeypatch):
+    # the runner passes the run's seed: a class without one failed inside Hydra with a
+    # TypeError that named __init__, not the setting; each of the three is asked for
+    (tmp_path / "own_models.py").write_text(
+        "def no_seed(input_size, output_size, hidden_size=4):\n    return (input_size, output_size)\n"
+        "def no_sizes(seed, hidden_size=4):\n    return seed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from omegaconf import OmegaConf
+    for target, lacks in (("own_models.no_seed", "seed"), ("own_models.no_sizes", "input_size, output_size")):
+        node = OmegaConf.create({"_target_": target, "hidden_size": 4})
+        with pytest.raises(ConfigError, match=rf"^model._target_='{target}' takes no {lacks}: the runner"):
+            M.build_model(node, input_size=3, output_size=2, seed=7)
+
+
 def test_a_typo_in_a_scheduler_key_is_refused_by_name():
     with pytest.raises(ConfigError, match=r"^scheduler.step_sise: grucy.optim.StepLR takes no argument"):
         validate(compose(["scheduler=step", "+scheduler.step_sise=3", "name=t"]))
