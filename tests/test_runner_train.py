@@ -1033,6 +1033,12 @@ def test_a_damaged_best_npz_is_not_offered_as_its_own_way_back(tmp_path):
         s = json.loads((tmp_path / "again" / "summary.json").read_text())
         assert s["error"].startswith(f"ConfigError: resume={out / name}: "), s["error"]
         assert s["error"].endswith(ending) if ending else "its best.npz" not in s["error"], s["error"]
+    # an evaluation of the damaged last.npz is not sent to resume= (it trains nothing)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={out / 'last.npz'}", "plots=false"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={out / 'last.npz'}: "), s["error"]
+    assert "resume=" not in s["error"], s["error"]
 
 
 def test_a_library_checkpoint_on_csv_data_without_a_path_names_the_keys(tmp_path):
