@@ -1933,6 +1933,8 @@ def test_resume_refuses_data_that_changed_since_the_checkpoint(tmp_path):
     # rows 0-209 train, 210-239 validate, 240-299 test (fractions 0.1 and 0.2 of 300)
     (lambda v: v.__setitem__(220, v[220] + 0.5), "the validation windows differ"),
     (lambda v: v.__setitem__([10, 11], v[[11, 10]]), "the training windows differ"),
+    # the last value is only a target (no window reads it as an input)
+    (lambda v: v.__setitem__(299, v[299] + 0.5), "the test windows differ"),
 ])
 def test_resume_refuses_data_whose_statistics_are_unchanged_but_its_values_are_not(tmp_path, edit, changed):
     # a validation row changed, or two training rows swapped: the training part's mean and
