@@ -1596,6 +1596,21 @@ def test_resume_compares_keys_either_config_lacks():
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
 
 
+def test_a_resume_repeats_only_the_overrides_that_shape_the_results():
+    # written out from result_overrides' rule: kept are the settings (any prefix, a package
+    # after @, --config-dir, hydra.searchpath, which finds configs); left out are how the run
+    # was invoked, its name, where Hydra wrote, and the search that chose it, whatever its
+    # spelling (+name=, a group with its package)
+    from runner.trainer import result_overrides
+    kept = ["model.hidden_size=8", "+model.init@model.x=kaiming", "~scheduler.gamma",
+            "++trainer.epochs=3", "--config-dir=conf2", "hydra.searchpath=[file://conf]"]
+    dropped = ["name=run1", "+name=run2", "trainer.stop_after=2", "threads=2", "resume=a/last.npz",
+               "ckpt_path=b.npz", "train=true", "quiet=true", "plots=false", "hydra.run.dir=out",
+               "hydra/launcher=joblib", "hydra.job.chdir=false", "hparams_search=optuna",
+               "hparams_search@_global_=optuna"]
+    assert result_overrides(dropped[:7] + kept[:3] + dropped[7:] + kept[3:]) == kept
+
+
 @pytest.mark.parametrize("name", [
     "plain", "a,b", "it's", 'say "hi"', "both ' and \"", "back\\slash", "ends\\",
     "\\'", "a${x}", "a\\${x}", "true", "null", "1.50", "1_000", "[1,2]", "~", "=", "a b"])
