@@ -1596,6 +1596,20 @@ def test_resume_compares_keys_either_config_lacks():
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
 
 
+def test_a_setting_spelt_out_for_a_resume_composes_back_to_its_value():
+    # a refused resume spells out settings no stored override set, as key=value: read back
+    # by Hydra's own parser, each is the value it says, of its type ('30' a string, not 30;
+    # 'a,b' one value, not a sweep); a value with a quote, backslash or $ is not attempted
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.trainer import _override_value
+    parser = OverridesParser.create()
+    for value in (True, False, None, 3, -2, 0.1, 1e-300, "adam", "30", "a,b", "1e3", "null", "x y"):
+        text = _override_value(value)
+        back = parser.parse_override(f"key={text}").value()
+        assert back == value and type(back) is type(value), (value, text, back)
+    assert [_override_value(v) for v in ("it's", "a\\b", "${x}", math.inf, [1])] == [None] * 5
+
+
 def test_a_resume_repeats_only_the_overrides_that_shape_the_results():
     # written out from result_overrides' rule: kept are the settings (any prefix, a package
     # after @, --config-dir, hydra.searchpath, which finds configs); left out are how the run
