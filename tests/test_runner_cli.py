@@ -837,12 +837,16 @@ def test_sweep_table_csv_carries_each_jobs_baselines(tmp_path):
     (tmp_path / "0" / "summary.json").write_text(json.dumps({
         "job": 0, "status": "ok", "overrides": ["x=0"], "val": {"rmse": 0.25},
         "test": {"rmse": 1.0, "mae": 0.5},
-        "baselines": {"persistence": {"rmse": 2.0}, "ar": {"rmse": 1.5, "order": 3}}}))
+        "baselines": {"persistence": {"rmse": 2.0}, "ar": {"rmse": 1.5, "order": 3}},
+        "params": 77, "epochs_run": 9, "best_epoch": 4, "seconds": 12.5}))
     write_table(tmp_path)
     (row,) = csv.DictReader((tmp_path / "sweep_results.csv").open())
     assert {k: row[k] for k in ("val_rmse", "test_rmse", "test_mae", "persistence_rmse", "ar_rmse",
                                 "ar_order")} == {"val_rmse": "0.25", "test_rmse": "1.0", "test_mae": "0.5",
                                                  "persistence_rmse": "2.0", "ar_rmse": "1.5", "ar_order": "3"}
+    # epochs is how many the job ran (epochs_run), not its best epoch
+    assert {k: row[k] for k in ("params", "epochs", "seconds")} == {"params": "77", "epochs": "9",
+                                                                    "seconds": "12.5"}
 
 
 def test_a_sweep_over_inputs_tables_the_arx_baseline_of_each_job_with_inputs(tmp_path):

@@ -101,11 +101,19 @@ def test_a_scheduler_without_state_dict_is_restored_by_replaying_the_epochs():
         def step(self, metric):
             self.calls.append(metric)
 
-    plain, on_metric = Plain(), OnMetric()
+    class WithEpoch(Plain):
+        # torch's own schedulers: step(epoch=None), an optional argument that is no metric;
+        # given the validation loss it would jump the schedule to "epoch 0.9"
+        def step(self, epoch=None):
+            self.calls.append(epoch)
+
+    plain, on_metric, with_epoch = Plain(), OnMetric(), WithEpoch()
     M.load_scheduler_state(plain, None, [0.9, 0.7, 0.8])
     M.load_scheduler_state(on_metric, None, [0.9, 0.7, 0.8])
+    M.load_scheduler_state(with_epoch, None, [0.9, 0.7, 0.8])
     assert plain.calls == [None, None, None]
     assert on_metric.calls == [0.9, 0.7, 0.8]
+    assert with_epoch.calls == [None, None, None]
 
 
 def test_checkpoint_metadata_with_numpy_scalars_is_stored_as_plain_numbers(tmp_path):
@@ -116,8 +124,9 @@ def test_checkpoint_metadata_with_numpy_scalars_is_stored_as_plain_numbers(tmp_p
     meta = {"val": np.float32(0.5), "epoch": np.int64(3), "curve": np.array([1.0, 2.0]),
             "nested": [{"k": np.float64(0.25)}]}
     M.save_checkpoint(path, grucy.SequenceModel(1, 2, 1, seed=0), metadata=meta)
-    assert M.load_checkpoint(path)[2] == {"val": 0.5, "epoch": 3, "curve": [1.0, 2.0],
-                                          "nested": [{"k": 0.25}]}
+    got = M.load_checkpoint(path)[2]
+    assert got == {"val": 0.5, "epoch": 3, "curve": [1.0, 2.0], "nested": [{"k": 0.25}]}
+    assert type(got["epoch"]) is int             # a count stays a whole number, not 3.0
 
 
 @pytest.mark.parametrize("name", options("experiment"))
@@ -183,6 +192,15 @@ def test_validate_rejects_bad_values():
         validate(compose(["ckpt_path=x.npz", "name=t"]))     # training ignored it silently
     with pytest.raises(ConfigError, match=r"data.column, data.path are required"):
         validate(compose(["data=csv", "name=t"]))
+    # an evaluation takes the data keys from its checkpoint, but no other missing key; the
+    # command line's data option is not the one it loads, so its target is not checked
+    evaluation = ["train=false", "ckpt_path=x.npz", "data=csv", "name=t"]
+    validate(compose(evaluation))
+    validate(compose(evaluation + ["data._target_=nope.Nope"]))
+    with pytest.raises(ConfigError, match=r"^data._target_='nope.Nope' cannot be imported"):
+        validate(compose(["data._target_=nope.Nope", "name=t"]))
+    with pytest.raises(ConfigError, match=r"^model.hidden_size is required \(no default\)"):
+        validate(compose(evaluation + ["model.hidden_size=???"]))
     with pytest.raises(ConfigError, match=r"^resume=runs/a trains on from a run, and train=false"):
         validate(compose(["train=false", "ckpt_path=x.npz", "resume=runs/a", "name=t"]))   # was ignored
 
@@ -415,6 +433,20 @@ def test_a_user_model_taking_any_keywords_is_asked_for_a_many_to_one_forecaster(
                      "mode": "many_to_one", "activation": "identity"}
 
 
+def test_a_user_model_without_a_seed_argument_is_refused_by_name(tmp_path, monkeypatch):
+    # the runner passes the run's seed: a class without one failed inside Hydra with a
+    # TypeError that named __init__, not the setting; each of the three is asked for
+    (tmp_path / "own_models.py").write_text(
+        "def no_seed(input_size, output_size, hidden_size=4):\n    return (input_size, output_size)\n"
+        "def no_sizes(seed, hidden_size=4):\n    return seed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from omegaconf import OmegaConf
+    for target, lacks in (("own_models.no_seed", "seed"), ("own_models.no_sizes", "input_size, output_size")):
+        node = OmegaConf.create({"_target_": target, "hidden_size": 4})
+        with pytest.raises(ConfigError, match=rf"^model._target_='{target}' takes no {lacks}: the runner"):
+            M.build_model(node, input_size=3, output_size=2, seed=7)
+
+
 def test_a_typo_in_a_scheduler_key_is_refused_by_name():
     with pytest.raises(ConfigError, match=r"^scheduler.step_sise: grucy.optim.StepLR takes no argument"):
         validate(compose(["scheduler=step", "+scheduler.step_sise=3", "name=t"]))
@@ -455,6 +487,19 @@ def test_partial_false_is_refused_naming_the_key(group):
         validate(compose(ov))
 
 
+def test_an_optimizer_option_without_partial_is_refused():
+    # a user's own option (no schema) that leaves _partial_ out: Hydra calls the class at
+    # once as well, so only true passes, not merely "not false"
+    from omegaconf import OmegaConf
+    cfg = compose(["name=t"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.optimizer = OmegaConf.create({"_target_": "grucy.optim.SGD", "lr": 0.1})
+    with pytest.raises(ConfigError, match=r"^optimizer._partial_=None: must be true"):
+        validate(cfg)
+    cfg.optimizer._partial_ = True
+    validate(cfg)
+
+
 @pytest.mark.parametrize("node", ["SGDConfig", "AdamConfig", "AdamWConfig", "RMSpropConfig",
                                   "StepLRConfig", "CosineConfig", "LinearLRConfig", "PlateauConfig",
                                   "WarmupCosineConfig"])
@@ -493,6 +538,9 @@ def test_cosine_annealing_above_the_learning_rate_is_refused():
         validate(compose(["scheduler=cosine", "scheduler.eta_min=1.0", "optimizer.lr=0.01",
                           "name=t"]))
     validate(compose(["scheduler=cosine", "scheduler.eta_min=0.01", "optimizer.lr=0.01", "name=t"]))
+    # any amount above: the boundary is lr itself (0.011 over 0.01 still raises the rate)
+    with pytest.raises(ConfigError, match=r"^scheduler.eta_min=0.011: above optimizer.lr=0.01"):
+        validate(compose(["scheduler=cosine", "scheduler.eta_min=0.011", "optimizer.lr=0.01", "name=t"]))
 
 
 def test_warmup_cosine_refuses_unknown_keys_and_a_decay_above_the_rate():

@@ -441,6 +441,12 @@ def test_csv_time_stamps_with_an_exponent_and_a_gap_are_refused(tmp_path):
     with pytest.raises(DataError, match=r"not evenly spaced: from 3e0 to 5e0 \(line 5\) is a step of 2, "
                                         r"expected 1 \(the step of 3 of its 4 steps\)$"):
         CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
+    # and with only some in exponent form: the digits written are then not counted (a
+    # stamp with an exponent has no number of decimal places), the gap is still named
+    rows = "\n".join(f"{t},{i}" for i, t in enumerate(["1.0", "2.0", "3e0", "5.0", "6.0"]))
+    with pytest.raises(DataError, match=r"not evenly spaced: from 3e0 to 5.0 \(line 5\) is a step of 2, "
+                                        r"expected 1 \(the step of 3 of its 4 steps\)$"):
+        CSVSeries(write(tmp_path, "t,v\n" + rows + "\n"), "v", "t").series()
 
 
 @pytest.mark.parametrize("stamps", [
@@ -784,6 +790,19 @@ def test_best_ar_picks_the_order_on_validation_and_fits_it_on_train():
     assert baselines.best_ar(Prepared(train, val2, test, 0.0, 1.0, "forecast"), max_order=1)[0] == 1
 
 
+def test_an_order_tied_on_validation_with_a_lower_one_is_not_chosen():
+    # every order here forecasts the same (the last value, whatever its coefficients), so
+    # each has the same validation RMSE: the lowest order is kept, the simplest model that
+    # does as well (a "<=" reported the window's order, lags that add nothing)
+    from runner.datasets import Prepared
+    rng = np.random.default_rng(4)
+    split = _split(*_windows(rng, 50, 4, [1.0]))
+    data = Prepared(split, split, split, 0.0, 1.0, "forecast")
+    order, coef = baselines._by_validation(data, 4, lambda p: p,
+                                           lambda coef, x: x[:, -1:, 0].astype(np.float64))
+    assert (order, coef) == (1, 1)
+
+
 def test_adding_problem_sizes_and_marker_positions():
     with pytest.raises(DataError, match=r"seq_len=1: needs at least 2 steps"):
         Adding(seq_len=1)
@@ -796,6 +815,18 @@ def test_adding_problem_sizes_and_marker_positions():
     assert set(first.tolist()) == {0, 1, 2, 3} and set(second.tolist()) == {4, 5, 6, 7}
     rows = np.arange(len(x))
     np.testing.assert_array_equal(d.train.y[:, 0], x[rows, first, 0] + x[rows, second, 0])
+
+
+def test_adding_problem_splits_share_no_example():
+    # independent draws: a split that restarted the seeded generator would repeat the
+    # training set's first examples as its own (a validation and test score on data the
+    # model trained on). Uniform values: two equal rows by chance have probability ~0
+    d = Adding(seq_len=6, n_train=200, n_val=50, n_test=80, seed=3).load()
+    rows = {name: {x.tobytes() for x in split.x} for name, split in
+            (("train", d.train), ("val", d.val), ("test", d.test))}
+    assert [len(r) for r in rows.values()] == [200, 50, 80]
+    assert not rows["train"] & rows["val"] and not rows["train"] & rows["test"]
+    assert not rows["val"] & rows["test"]
 
 
 def test_mackey_glass_holds_the_delayed_term_over_each_step():
@@ -1129,6 +1160,18 @@ def test_decimals_are_the_shortest_that_normalise_back(mean, std):
         expected = [shortest(float(v), t) for v, t in zip(values, z)]
         assert outputs.decimals(z, mean, std).tolist() == expected
         assert outputs.decimals(z.reshape(-1, 2), mean, std).ravel().tolist() == expected
+
+
+@pytest.mark.parametrize("mean, std", [(0.0, 1.0), (23.7, 2.3), (-1e5, 3e-3)])
+def test_decimals_of_float64_values_are_their_shortest_repr(mean, std):
+    # a float64 model's predictions carry float64's precision: each is written as Python's
+    # repr of z * std + mean, that float exactly, not a shorter decimal that merely
+    # normalises back to the same z (several floats near the value do, in float64 too)
+    from runner import outputs
+    rng = np.random.default_rng(12)
+    z = np.concatenate([rng.standard_normal(500) * 10.0 ** rng.uniform(-6, 3, 500), [0.0, 0.1, -2.5]])
+    expected = [repr(float(v)) for v in z * std + mean]
+    assert outputs.decimals(z, mean, std).tolist() == expected
 
 
 def test_predictions_beyond_float64_are_inf_without_warnings():

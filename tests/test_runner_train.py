@@ -229,6 +229,19 @@ def test_summary_json_is_strict_json(tmp_path):
     assert summary["baselines"]["persistence"]["rmse"] is None
 
 
+def test_metrics_csv_reads_back_every_number_exactly(tmp_path):
+    # full precision, so equal files mean equal numbers (a resume is compared with an
+    # uninterrupted run by them): 0.1 + 0.2 and 1/3 need 17 digits, which "%.6g" would cut.
+    # epoch is a whole number, an empty cell (grad_norm with no batch) is None
+    from runner import outputs
+    rows = [{"epoch": 1, "train_loss": 0.1 + 0.2, "val_loss": 1 / 3, "val_rmse": 2.0 ** -30,
+             "lr": 1e-3, "grad_norm": None, "epoch_time": 12345.678901234567, "seqs_per_sec": 7.0}]
+    outputs.write_metrics(tmp_path / "m.csv", rows)
+    back = outputs.read_metrics(tmp_path / "m.csv")
+    assert back == rows
+    assert type(back[0]["epoch"]) is int and type(back[0]["train_loss"]) is float
+
+
 def test_a_series_near_the_float64_limit_trains_and_reports_without_warnings(tmp_path, caplog):
     # the same ±1e308 series with plots on: the training part's mean and range overflowed
     # with numpy RuntimeWarnings, and after training matplotlib's tick placement raised, so
@@ -1005,6 +1018,29 @@ def test_a_run_without_a_good_last_npz_offers_its_best_npz_to_resume_from(tmp_pa
                                f"resume={out / 'best.npz'}"), s["error"]
 
 
+def test_a_damaged_best_npz_is_not_offered_as_its_own_way_back(tmp_path):
+    # resume=<run>/best.npz itself damaged: the way back is not that same file (nor is it
+    # for a checkpoint under another name); a damaged last.npz beside a best.npz gets it
+    out, _, _ = train(tmp_path, tiny("sine", ["trainer.stop_after=1"]))
+    for name in ("best.npz", "last.npz"):
+        (out / name).write_bytes((out / name).read_bytes()[:100])
+    shutil.copy(out / "last.npz", out / "other.npz")
+    for name, ending in (("best.npz", ""), ("other.npz", ""),
+                         ("last.npz", "; its best.npz restarts from the best epoch and replays the rest: "
+                                      f"resume={out / 'best.npz'}")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, tiny("sine", [f"resume={out / name}"]), "again")
+        s = json.loads((tmp_path / "again" / "summary.json").read_text())
+        assert s["error"].startswith(f"ConfigError: resume={out / name}: "), s["error"]
+        assert s["error"].endswith(ending) if ending else "its best.npz" not in s["error"], s["error"]
+    # an evaluation of the damaged last.npz is not sent to resume= (it trains nothing)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={out / 'last.npz'}", "plots=false"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={out / 'last.npz'}: "), s["error"]
+    assert "resume=" not in s["error"], s["error"]
+
+
 def test_a_library_checkpoint_on_csv_data_without_a_path_names_the_keys(tmp_path):
     # found by a review: data=csv's path and column wait for the checkpoint's data config in
     # an evaluation, and a checkpoint saved by grucy itself has none: MissingMandatoryValue
@@ -1394,14 +1430,30 @@ def test_resume_continues_the_early_stopping_count(tmp_path, monkeypatch):
         assert (summary["stopped_early"], summary["epochs_run"], summary["best_epoch"]) == (True, 3, 1)
 
 
-@pytest.mark.parametrize("where", ["training", "training_unclipped", "validation"])
+def test_resuming_an_early_stopped_run_trains_no_further_epoch(tmp_path, monkeypatch):
+    # the run above stopped after epoch 3 with bad_epochs == patience == 2: its last.npz
+    # holds that count, so a resume (a requeued job) must stop at once, not train epoch 4
+    # (a check of bad_epochs > patience instead of >= would give it one more epoch)
+    ov = tiny("sine", ["trainer.epochs=5", "trainer.early_stopping.patience=2"])
+    _recording_loss(monkeypatch, [1.0, 2.0, 3.0])
+    out, _, _ = train(tmp_path, ov, "full")
+    calls = _recording_loss(monkeypatch, [4.0])
+    _, _, s = train(tmp_path, ov + [f"resume={out / 'last.npz'}"], "resumed")
+    assert (s["stopped_early"], s["epochs_run"], s["best_epoch"]) == (True, 3, 1)
+    assert calls == []                       # not one batch trained
+    assert [r["epoch"] for r in metrics_without_timing(tmp_path / "resumed" / "metrics.csv")] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("where", ["training", "training_unclipped", "validation", "validation_inf"])
 def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_path, monkeypatch, where):
     # and its hints fit the run: "or trainer.clip_grad_norm" was offered with clipping on
-    # (the default, 1.0), and a validation NaN had no hint at all (found by a review)
+    # (the default, 1.0), and a validation NaN had no hint at all (found by a review). An
+    # overflowed (inf) validation loss is refused as NaN is: it is no epoch's result
     extra = ["optimizer.lr=0.02"] + (["trainer.clip_grad_norm=null"] if where == "training_unclipped" else [])
-    if where == "validation":
-        _recording_loss(monkeypatch, [float("nan")])
-        match = (r"^NonFiniteLoss: validation loss became nan at epoch 1; try a smaller optimizer.lr "
+    if where.startswith("validation"):
+        bad = float("inf") if where == "validation_inf" else float("nan")
+        _recording_loss(monkeypatch, [bad])
+        match = (rf"^NonFiniteLoss: validation loss became {bad} at epoch 1; try a smaller optimizer.lr "
                  r"\(now 0.02\); last good checkpoint: none$")
     else:
         import grucy.losses
@@ -1542,6 +1594,35 @@ def test_resume_compares_keys_either_config_lacks():
     assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1}})) == [("a.y", 2, _ABSENT)]
     assert list(_differences({"a": {"x": 1, "y": 2}}, {"a": {"x": 1, "y": None}})) == [("a.y", 2, None)]
     assert list(_differences({"a": {"x": 1}}, {"a": {"x": 1}})) == []
+
+
+def test_a_setting_spelt_out_for_a_resume_composes_back_to_its_value():
+    # a refused resume spells out settings no stored override set, as key=value: read back
+    # by Hydra's own parser, each is the value it says, of its type ('30' a string, not 30;
+    # 'a,b' one value, not a sweep); a value with a quote, backslash or $ is not attempted
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from runner.trainer import _override_value
+    parser = OverridesParser.create()
+    for value in (True, False, None, 3, -2, 0.1, 1e-300, "adam", "30", "a,b", "1e3", "null", "x y"):
+        text = _override_value(value)
+        back = parser.parse_override(f"key={text}").value()
+        assert back == value and type(back) is type(value), (value, text, back)
+    assert [_override_value(v) for v in ("it's", "a\\b", "${x}", math.inf, [1])] == [None] * 5
+
+
+def test_a_resume_repeats_only_the_overrides_that_shape_the_results():
+    # written out from result_overrides' rule: kept are the settings (any prefix, a package
+    # after @, --config-dir, hydra.searchpath, which finds configs); left out are how the run
+    # was invoked, its name, where Hydra wrote, and the search that chose it, whatever its
+    # spelling (+name=, a group with its package)
+    from runner.trainer import result_overrides
+    kept = ["model.hidden_size=8", "+model.init@model.x=kaiming", "~scheduler.gamma",
+            "++trainer.epochs=3", "--config-dir=conf2", "hydra.searchpath=[file://conf]"]
+    dropped = ["name=run1", "+name=run2", "trainer.stop_after=2", "threads=2", "resume=a/last.npz",
+               "ckpt_path=b.npz", "train=true", "quiet=true", "plots=false", "hydra.run.dir=out",
+               "hydra/launcher=joblib", "hydra.job.chdir=false", "hparams_search=optuna",
+               "hparams_search@_global_=optuna"]
+    assert result_overrides(dropped[:7] + kept[:3] + dropped[7:] + kept[3:]) == kept
 
 
 @pytest.mark.parametrize("name", [
@@ -1689,6 +1770,22 @@ def test_stored_stats_are_a_runner_checkpoints_mean_and_std_as_floats():
                         "resume=x") == (0.5, 1.5)
     assert stored_stats({"runner": runner, "data": {"mean": 0.5}}, "resume=x") is None
     assert stored_stats({"data": {"mean": 0.5, "std": 1.5}}, "resume=x") is None
+
+
+@pytest.mark.parametrize("key", ["mean", "std"])
+def test_a_checkpoint_without_digests_refuses_data_whose_statistics_moved_in_the_sixth_digit(key):
+    # an older checkpoint has only the mean and std to tell its data by: they come from the
+    # same float64 sums of the same values, so any difference past rounding (here one part
+    # in a million, a value edited in the training part) is other data
+    from runner.config import ConfigError
+    from runner.datasets import Sine
+    from runner.trainer import check_resume_data
+    data = Sine(length=300, window=8).load()
+    same = {"runner": {"threads": 1}, "data": {"mean": data.mean, "std": data.std}}
+    check_resume_data("x.npz", same, data)
+    moved = {"runner": {"threads": 1}, "data": {**same["data"], key: getattr(data, key) * (1 + 1e-6)}}
+    with pytest.raises(ConfigError, match=rf"^resume=x.npz: the data differs .*the training part's {key} is"):
+        check_resume_data("x.npz", moved, data)
 
 
 def test_an_evaluation_reads_a_run_config_only_from_a_runner_checkpoint(tmp_path):
@@ -1865,6 +1962,8 @@ def test_resume_refuses_data_that_changed_since_the_checkpoint(tmp_path):
     # rows 0-209 train, 210-239 validate, 240-299 test (fractions 0.1 and 0.2 of 300)
     (lambda v: v.__setitem__(220, v[220] + 0.5), "the validation windows differ"),
     (lambda v: v.__setitem__([10, 11], v[[11, 10]]), "the training windows differ"),
+    # the last value is only a target (no window reads it as an input)
+    (lambda v: v.__setitem__(299, v[299] + 0.5), "the test windows differ"),
 ])
 def test_resume_refuses_data_whose_statistics_are_unchanged_but_its_values_are_not(tmp_path, edit, changed):
     # a validation row changed, or two training rows swapped: the training part's mean and
