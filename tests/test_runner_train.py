@@ -1829,10 +1829,14 @@ def test_a_setting_deleted_on_the_command_line_is_a_config_error_naming_it(tmp_p
 
 
 @pytest.mark.parametrize("data, override", [("sine", "data.length=1000000000000"),
-                                            ("adding", "data.n_train=1000000000000")])
+                                            ("adding", "data.n_train=1000000000000"),
+                                            ("sine", f"data.length={2**62}"),
+                                            ("mackey_glass", f"data.length={2**63}"),
+                                            ("adding", f"data.n_train={2**63}")])
 def test_data_too_large_for_memory_is_a_config_error_naming_its_sizes(tmp_path, data, override):
     # numpy's "Unable to allocate 7.28 TiB ..." (a MemoryError) named no key and was
-    # reported with traceback.txt
+    # reported with traceback.txt; past 2**62 numpy says "array is too big" or "Maximum
+    # allowed dimension exceeded" instead, a ValueError, which was reported so still
     with pytest.raises(SystemExit):
         train(tmp_path, tiny(data, [override]))
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
