@@ -382,7 +382,7 @@ def _class_defaults(saved, current):
     return out
 
 
-def _check_state(path, meta, epochs) -> None:
+def _check_state(path, meta) -> None:
     """Refuse a runner state no run writes (a damaged or hand-edited checkpoint): a string
     epoch ended the resume in int()'s ValueError, a history of numbers in a TypeError, both
     with traceback.txt; a negative epoch trained the run over again from epoch 0, one past
@@ -404,9 +404,15 @@ def _check_state(path, meta, epochs) -> None:
                 and all(isinstance(r, dict) and number(r.get("val_loss")) for r in history)):
             bad.append(f"history {history!r:.60} is not a list of epochs with their val_loss")
             history = []
+        # the checkpoint run's own trainer.epochs: the command line's may differ (refused
+        # below, by name, as any setting)
+        trainer = config.get("trainer")
+        epochs = trainer.get("epochs") if isinstance(trainer, dict) else None
+        if not count(epochs, math.inf):
+            epochs = math.inf
         epoch = st.get("epoch", len(history))
         if not count(epoch, epochs):
-            bad.append(f"epoch {epoch!r} is not a whole number from 0 to trainer.epochs={epochs}")
+            bad.append(f"epoch {epoch!r} is not a whole number from 0 to its trainer.epochs={epochs}")
         else:
             bad += [f"{key} {st[key]!r} is not a whole number from 0 to its epoch {epoch}"
                     for key in ("best_epoch", "bad_epochs") if key in st and not count(st[key], epoch)]
@@ -431,7 +437,7 @@ def check_resume(cfg, path, meta) -> None:
         # asked for "the same overrides as the original run", which there never was
         raise ConfigError(f"resume={path}: not a checkpoint written by the runner (no run state to "
                           f"continue); evaluate it with train=false ckpt_path={path}")
-    _check_state(path, meta, int(cfg.trainer.epochs))
+    _check_state(path, meta)
     current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
     saved = _class_defaults({k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}, current)
     # every difference at once: one per attempt sent the user round the loop once per key

@@ -1678,9 +1678,9 @@ def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
 
 
 @pytest.mark.parametrize("key, value, why", [
-    ("epoch", "x", "epoch 'x' is not a whole number from 0 to trainer.epochs=3"),
-    ("epoch", -1, "epoch -1 is not a whole number from 0 to trainer.epochs=3"),
-    ("epoch", 99, "epoch 99 is not a whole number from 0 to trainer.epochs=3"),
+    ("epoch", "x", "epoch 'x' is not a whole number from 0 to its trainer.epochs=3"),
+    ("epoch", -1, "epoch -1 is not a whole number from 0 to its trainer.epochs=3"),
+    ("epoch", 99, "epoch 99 is not a whole number from 0 to its trainer.epochs=3"),
     ("best_epoch", 7, "best_epoch 7 is not a whole number from 0 to its epoch 1"),
     ("bad_epochs", -5, "bad_epochs -5 is not a whole number from 0 to its epoch 1"),
     ("best_val", math.nan, "best_val nan is not a number"),
@@ -1706,6 +1706,18 @@ def test_a_checkpoints_damaged_run_state_is_refused_by_name(tmp_path, key, value
     assert s["error"] == (f"ConfigError: resume={bad}: the run state stored in it is damaged ({why}); "
                           "the file was edited or not written by the runner"), s["error"]
     assert not (tmp_path / "again" / "traceback.txt").exists()
+
+
+def test_a_shorter_trainer_epochs_than_a_checkpoints_epoch_is_a_config_difference(tmp_path):
+    # the stored epoch is checked against the checkpoint run's own trainer.epochs: against
+    # the command line's, a good checkpoint at epoch 2 read as damaged under trainer.epochs=1
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=2"])
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["trainer.epochs=1", f"resume={out}"], "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={out / 'last.npz'}: trainer.epochs is 1 but "
+                                 "the checkpoint's run used 3; "), s["error"]
 
 
 @pytest.mark.parametrize("value, why", [
