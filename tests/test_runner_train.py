@@ -1740,6 +1740,30 @@ def test_a_checkpoints_damaged_optimizer_state_is_refused_naming_the_file(tmp_pa
     assert not (tmp_path / "again" / "traceback.txt").exists()
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_checkpoint_with_non_finite_parameters_is_refused_by_name(tmp_path, value):
+    # found by a fuzzing pass: evaluated, it wrote NaN forecasts and null scores with
+    # "status": "ok"; resumed, it stopped at a NaN loss advising a smaller learning rate
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    z = np.load(out / "last.npz")
+    arrays = {k: z[k] for k in z.files}
+    arrays["param/head.bias"] = np.full_like(arrays["param/head.bias"], value)
+    np.savez(out / "last.npz", **arrays)
+    why = "parameter 'head.bias' holds NaN or infinite values; the file is damaged or was not written by the runner"
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={out / 'last.npz'}"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"] == f"ConfigError: ckpt_path={out / 'last.npz'}: {why}", s["error"]
+    with pytest.raises(SystemExit):    # the run's best.npz, intact, is the way back
+        train(tmp_path, ov + [f"resume={out}"], "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={out / 'last.npz'}: {why}; its best.npz restarts "
+                          f"from the best epoch and replays the rest: resume={out / 'best.npz'}"), s["error"]
+    _, _, s = train(tmp_path, ov + [f"resume={out / 'best.npz'}"], "back")
+    assert s["status"] == "ok", s["error"]
+
+
 def test_stored_stats_are_a_runner_checkpoints_mean_and_std_as_floats():
     # a checkpoint whose data holds only the two (written by hand, or by an older runner
     # before task and digests) still gives them; numbers as JSON stored them come back
