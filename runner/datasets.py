@@ -435,6 +435,10 @@ def _read_csv(path, column, time_column=None, inputs=()):
     p = user_path(path)
     if not p.is_file():
         what = ("a directory, not a file" if p.is_dir() else
+                # is_file() and exists() are False for a link to nothing: "no such file" for
+                # a loop of links, or one whose target went, sent the user looking for the name
+                "a symbolic link to nothing (its target is missing, or the links loop)"
+                if p.is_symlink() else
                 # a device, pipe or socket (/dev/null, <(command)): "no such file" was untrue
                 "not a regular file (a device, pipe or socket); save the data to a file"
                 if p.exists() else "no such file")
@@ -468,13 +472,21 @@ NOT_TEXT = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?), not text:
 def _not_text(p, exc):
     try:
         with open(p, "rb") as fh:
-            head = fh.read(4)
+            data = fh.read()
     except OSError:
-        head = b""
+        data = b""
     for magic, what in NOT_TEXT:
-        if head.startswith(magic):
+        if data.startswith(magic):
             return what
-    return f"not UTF-8 text ({exc.reason}); save it as UTF-8 or plain ASCII"
+    # exc.start counts from the chunk the reader was decoding, not the file: which line
+    # (one accented name in a million rows) is found again from the file's bytes
+    try:
+        data.decode("utf-8-sig")
+        where = ""
+    except UnicodeDecodeError as found:
+        line = data.count(b"\n", 0, found.start) + 1
+        where = f"line {line}, byte {data[found.start:found.start + 1]!r}: "
+    return f"not UTF-8 text ({where}{exc.reason}); save it as UTF-8 or plain ASCII"
 
 
 def _rows(reader, name):

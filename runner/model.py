@@ -196,6 +196,14 @@ def load_checkpoint(path, key=None):
         # a damaged last.npz: the run's best.npz is the way back (README), if it has one
         hint = outputs.best_fallback(path) if key == "resume" else ""
         raise ConfigError(f"{key}={path}: {exc}{hint}") from None
+    if key is not None:
+        # no run saves one (a NaN loss stops it first): an evaluation of it wrote NaN
+        # forecasts and null scores as "ok", and a resume blamed the learning rate
+        for name, value in ck.model.parameters().items():
+            if not np.isfinite(value).all():
+                hint = outputs.best_fallback(path) if key == "resume" else ""
+                raise ConfigError(f"{key}={path}: parameter {name!r} holds NaN or infinite values; "
+                                  f"the file is damaged or was not written by the runner{hint}")
     return ck.model, ck.optimizer_state, ck.metadata or {}
 
 

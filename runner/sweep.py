@@ -163,6 +163,10 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
     for path in sorted(Path(sweep_dir).rglob("summary.json")):
         try:
             s = json.loads(path.read_text())
+            if not isinstance(s, dict):
+                # JSON, but not a run's record (null, a list): s.get failed, and no job's
+                # table was written again
+                raise ValueError(f"not a JSON object ({json.dumps(s):.40})")
         except (OSError, ValueError) as exc:
             if path != top:
                 rows.append({"job": path.parent.name, "status": "failed",
@@ -172,17 +176,17 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
             continue
         if current is not None and s.get("sweep") != current:
             continue   # left by an earlier sweep into this directory
-        b = s.get("baselines") or {}
+        b = _part(s, "baselines")
         rows.append({
             "job": s.get("job", path.parent.name), "status": s.get("status"),
-            "overrides": " ".join(s.get("overrides") or []),
-            "val_rmse": (s.get("val") or {}).get("rmse"), "test_rmse": (s.get("test") or {}).get("rmse"),
-            "test_mae": (s.get("test") or {}).get("mae"),
-            "persistence_rmse": (b.get("persistence") or {}).get("rmse"),
-            "ar_rmse": (b.get("ar") or {}).get("rmse"), "ar_order": (b.get("ar") or {}).get("order"),
+            "overrides": " ".join(map(str, _list(s.get("overrides")))),
+            "val_rmse": _number(_part(s, "val").get("rmse")),
+            "test_rmse": _number(_part(s, "test").get("rmse")), "test_mae": _number(_part(s, "test").get("mae")),
+            "persistence_rmse": _number(_part(b, "persistence").get("rmse")),
+            "ar_rmse": _number(_part(b, "ar").get("rmse")), "ar_order": _part(b, "ar").get("order"),
             # a job with data.inputs: the linear model of the columns its GRU reads (empty
             # without them), the comparison AR alone does not give it
-            "arx_rmse": (b.get("arx") or {}).get("rmse"), "arx_order": (b.get("arx") or {}).get("order"),
+            "arx_rmse": _number(_part(b, "arx").get("rmse")), "arx_order": _part(b, "arx").get("order"),
             "params": s.get("params"), "epochs": s.get("epochs_run"), "seconds": s.get("seconds"),
             "error": s.get("error"), "dir": str(path.parent)})
     listed = {str(r["job"]) for r in rows}
@@ -203,6 +207,24 @@ def collect(sweep_dir, final=False, stopped=False) -> list:
         job = str(r["job"])
         return (0 if ok else 1, r["val_rmse"] if ok else 0.0, (0, int(job), "") if job.isdigit() else (1, 0, job))
     return sorted(rows, key=key)
+
+
+def _part(d, key) -> dict:
+    """``d[key]`` if it is a mapping, else ``{}``: a summary.json edited by hand (``"val":
+    [1]``) failed the whole table in an AttributeError."""
+    v = d.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v) -> list:
+    """A summary's list (its overrides); a string there was listed letter by letter."""
+    return v if isinstance(v, list) else []
+
+
+def _number(v):
+    """A score as a number, else None: a string RMSE in an edited summary.json failed the
+    sort (a str compared with a float) and so the whole table."""
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _scored(row) -> bool:

@@ -18,6 +18,9 @@ from runner.sweep import SWEEP_ID, resumed_sweep
 
 log = logging.getLogger("runner")
 
+# numpy's ValueErrors for an array larger than any it can allocate
+NUMPY_TOO_BIG = r"Maximum allowed dimension exceeded|array is too big"
+
 
 def load_data(cfg_data, stats=None, input_stats=None) -> Prepared:
     """The dataset ``cfg_data`` names, loaded. ``stats``: the ``(mean, std)`` a checkpoint's
@@ -38,6 +41,12 @@ def load_data(cfg_data, stats=None, input_stats=None) -> Prepared:
     try:
         data = dataset.load(**kwargs)
     except MemoryError as exc:   # data.length=10**12: numpy's error named no key
+        raise M._too_large("data", cfg_data, exc, "load") from None
+    except ValueError as exc:
+        # past what numpy can even ask for (data.length=2**63, data.n_train=2**62): a
+        # ValueError in its words, naming no key, and a traceback.txt
+        if not re.match(NUMPY_TOO_BIG, str(exc)):
+            raise
         raise M._too_large("data", cfg_data, exc, "load") from None
     if input_stats and "input_stats" not in kwargs and getattr(data, "input_stats", {}) != input_stats:
         # a user's own load(): the model would read its input channels scaled otherwise

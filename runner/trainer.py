@@ -112,7 +112,13 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         history = list(st.get("history", []))
         M.load_scheduler_state(scheduler, st.get("scheduler"), [r["val_loss"] for r in history])
         if opt_state is not None:
-            optimizer.load_state_dict(opt_state)
+            try:
+                optimizer.load_state_dict(opt_state)
+            except (ValueError, TypeError) as exc:
+                # grucy names the buffer ("exp_avg_sq must be finite"), not the file: a
+                # traceback.txt, as if the runner had failed
+                raise ConfigError(f"resume={resume}: the optimizer state stored in it is damaged "
+                                  f"({exc}); the file was edited or not written by the runner") from None
         best_val, best_epoch, bad_epochs = st.get("best_val", math.inf), st.get("best_epoch", 0), st.get("bad_epochs", 0)
         start = int(st.get("epoch", len(history)))
         _carry_timing(history, Path(resume).parent / "metrics.csv")
@@ -376,6 +382,47 @@ def _class_defaults(saved, current):
     return out
 
 
+def _check_state(path, meta) -> None:
+    """Refuse a runner state no run writes (a damaged or hand-edited checkpoint): a string
+    epoch ended the resume in int()'s ValueError, a history of numbers in a TypeError, both
+    with traceback.txt; a negative epoch trained the run over again from epoch 0, one past
+    ``epochs`` trained nothing and recorded the run "interrupted", and a NaN best_val, which
+    no loss is below, kept the resumed epochs from ever writing best.npz."""
+    def count(v, most):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= most
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+    st, config, bad = meta["runner"], meta["config"], []
+    if not isinstance(config, dict) or not isinstance(st, dict):
+        bad.append(f"its {'config' if not isinstance(config, dict) else 'run state'} is a "
+                   f"{type(config if not isinstance(config, dict) else st).__name__}, not a mapping")
+    else:
+        history = st.get("history", [])
+        if not (isinstance(history, list)
+                and all(isinstance(r, dict) and number(r.get("val_loss")) for r in history)):
+            bad.append(f"history {history!r:.60} is not a list of epochs with their val_loss")
+            history = []
+        # the checkpoint run's own trainer.epochs: the command line's may differ (refused
+        # below, by name, as any setting)
+        trainer = config.get("trainer")
+        epochs = trainer.get("epochs") if isinstance(trainer, dict) else None
+        if not count(epochs, math.inf):
+            epochs = math.inf
+        epoch = st.get("epoch", len(history))
+        if not count(epoch, epochs):
+            bad.append(f"epoch {epoch!r} is not a whole number from 0 to its trainer.epochs={epochs}")
+        else:
+            bad += [f"{key} {st[key]!r} is not a whole number from 0 to its epoch {epoch}"
+                    for key in ("best_epoch", "bad_epochs") if key in st and not count(st[key], epoch)]
+        if "best_val" in st and not number(st["best_val"]):
+            bad.append(f"best_val {st['best_val']!r} is not a number")
+    if bad:
+        raise ConfigError(f"resume={path}: the run state stored in it is damaged ({'; '.join(bad)}); "
+                          "the file was edited or not written by the runner")
+
+
 def check_resume(cfg, path, meta) -> None:
     """Refuse resuming from ``path`` (its checkpoint ``meta``) under a config whose results
     would differ from the uninterrupted run's. tasks.fit calls it before loading the data,
@@ -390,6 +437,7 @@ def check_resume(cfg, path, meta) -> None:
         # asked for "the same overrides as the original run", which there never was
         raise ConfigError(f"resume={path}: not a checkpoint written by the runner (no run state to "
                           f"continue); evaluate it with train=false ckpt_path={path}")
+    _check_state(path, meta)
     current = {k: v for k, v in run_config(cfg).items() if k not in LABEL_KEYS}
     saved = _class_defaults({k: v for k, v in meta["config"].items() if k not in LABEL_KEYS}, current)
     # every difference at once: one per attempt sent the user round the loop once per key

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from runner.outputs import TIMING_COLUMNS
-from runner.sweep import write_table
+from runner.sweep import collect, write_table
 from runner.testing import tiny
 
 REPO = Path(__file__).resolve().parents[1]
@@ -929,6 +929,27 @@ def test_a_sweep_into_its_own_directory_or_from_a_moved_job_lists_its_jobs(tmp_p
     assert r.returncode == 0, r.stderr
     assert {row["job"] for row in check_sweep(tmp_path / "sw", 2, 0)} == {"0", "1"}
     assert sorted(p.parent.name for p in (tmp_path / "sw").rglob("sweep_results.csv")) == ["sw"]
+
+
+def test_a_hand_edited_summary_fails_its_own_row_not_the_table(tmp_path):
+    # found by a fuzzing pass: a summary.json of null, a "val" that is a list or an RMSE
+    # that is a string failed every later write of the table (an AttributeError, or a str
+    # compared with a float in the sort), so the sweep's table stayed as it was
+    summaries = {0: {"job": 0, "status": "ok", "val": {"rmse": 0.5}, "test": {"rmse": 0.6}},
+                 1: None, 2: [1, 2],
+                 3: {"job": 3, "status": "ok", "val": [1], "test": {"rmse": "x"}, "overrides": "ab"},
+                 4: {"job": 4, "status": "ok", "val": {"rmse": "abc"}, "baselines": {"ar": 3}}}
+    for n, summary in summaries.items():
+        (tmp_path / str(n)).mkdir()
+        (tmp_path / str(n) / "summary.json").write_text(json.dumps(summary))
+    rows = {str(r["job"]): r for r in write_table(tmp_path, final=True)}
+    assert [str(r["job"]) for r in collect(tmp_path)][0] == "0"     # the only one scored
+    assert (rows["0"]["val_rmse"], rows["0"]["test_rmse"]) == (0.5, 0.6)
+    assert rows["1"]["error"] == "unreadable summary: not a JSON object (null)"
+    assert rows["2"]["error"] == "unreadable summary: not a JSON object ([1, 2])"
+    assert (rows["3"]["val_rmse"], rows["3"]["test_rmse"], rows["3"]["overrides"]) == (None, None, "")
+    assert (rows["4"]["val_rmse"], rows["4"]["ar_rmse"]) == (None, None)
+    assert (tmp_path / "sweep_results.md").read_text().startswith("# Sweep results: 5 jobs")
 
 
 def test_sweep_table_lists_failed_jobs_in_job_order(tmp_path):

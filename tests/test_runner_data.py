@@ -593,6 +593,15 @@ def test_csv_path_that_is_empty_or_not_a_regular_file_says_so(tmp_path, monkeypa
     with pytest.raises(DataError) as e:
         CSVSeries(fifo, "v").series()
     assert re.match(r"data\.path='.*pipe\.csv': not a regular file", str(e.value)), e.value
+    # a loop of links, or a link whose target went: "no such file", of a name that is there
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    (tmp_path / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    for name in ("a.csv", "gone.csv"):
+        with pytest.raises(DataError) as e:
+            CSVSeries(tmp_path / name, "v").series()
+        assert str(e.value) == (f"data.path={str(tmp_path / name)!r}: a symbolic link to nothing "
+                                "(its target is missing, or the links loop)"), e.value
 
 
 def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
@@ -604,6 +613,13 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
     p.write_bytes("t,caf\xe9\n1,2\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"data.path=.*bom.csv.*not UTF-8"):
         CSVSeries(p, "v", "t").series()
+    # where: a byte past the reader's first chunk of the file was named by no line
+    rows = "".join(f"{i},{i * 0.5}\n" for i in range(20000))
+    p.write_bytes(("t,v\n" + rows + "20000,Z\xfcrich\n" + rows).encode("latin-1"))
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line 20002, byte b'\\xfc': "
+                            "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
 
 
 def test_csv_with_a_quote_left_open_names_the_line_it_opens_on(tmp_path):

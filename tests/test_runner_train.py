@@ -1758,6 +1758,93 @@ def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
         assert s["status"] == "failed" and s["error"] == f"ConfigError: {key}={bad}: {why}", s["error"]
 
 
+@pytest.mark.parametrize("key, value, why", [
+    ("epoch", "x", "epoch 'x' is not a whole number from 0 to its trainer.epochs=3"),
+    ("epoch", -1, "epoch -1 is not a whole number from 0 to its trainer.epochs=3"),
+    ("epoch", 99, "epoch 99 is not a whole number from 0 to its trainer.epochs=3"),
+    ("best_epoch", 7, "best_epoch 7 is not a whole number from 0 to its epoch 1"),
+    ("bad_epochs", -5, "bad_epochs -5 is not a whole number from 0 to its epoch 1"),
+    ("best_val", math.nan, "best_val nan is not a number"),
+    ("best_val", "a", "best_val 'a' is not a number"),
+    ("history", [1, 2], "history [1, 2] is not a list of epochs with their val_loss"),
+    ("config", [1], "its config is a list, not a mapping")])
+def test_a_checkpoints_damaged_run_state_is_refused_by_name(tmp_path, key, value, why):
+    # found by a fuzzing pass: an epoch of "x" (or best_val "a", a history of numbers, a
+    # config list) ended the resume in int()'s ValueError or a TypeError, with traceback.txt;
+    # epoch -1 trained the run over from the start, 99 trained nothing and recorded it
+    # "interrupted", and a NaN best_val let no later epoch write best.npz, each "ok"
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+
+    def edit(meta):
+        if key == "config":
+            return {**meta, "config": value}
+        return {**meta, "runner": {**meta["runner"], key: value}}
+    bad = _with_metadata(out / "last.npz", tmp_path / "bad.npz", edit)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={bad}"], "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={bad}: the run state stored in it is damaged ({why}); "
+                          "the file was edited or not written by the runner"), s["error"]
+    assert not (tmp_path / "again" / "traceback.txt").exists()
+
+
+def test_a_shorter_trainer_epochs_than_a_checkpoints_epoch_is_a_config_difference(tmp_path):
+    # the stored epoch is checked against the checkpoint run's own trainer.epochs: against
+    # the command line's, a good checkpoint at epoch 2 read as damaged under trainer.epochs=1
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=2"])
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + ["trainer.epochs=1", f"resume={out}"], "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={out / 'last.npz'}: trainer.epochs is 1 but "
+                                 "the checkpoint's run used 3; "), s["error"]
+
+
+@pytest.mark.parametrize("value, why", [
+    (np.nan, "must be finite"), (-1.0, "is a running mean of squares and must be >= 0, got -1.0")])
+def test_a_checkpoints_damaged_optimizer_state_is_refused_naming_the_file(tmp_path, value, why):
+    # grucy's refusal named the buffer, not the file or key, and the run wrote traceback.txt
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    z = np.load(out / "last.npz")
+    arrays = {k: z[k] for k in z.files}
+    arrays["optim/head.bias/exp_avg_sq"] = np.full_like(arrays["optim/head.bias/exp_avg_sq"], value)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={bad}"], "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={bad}: the optimizer state stored in it is damaged "
+                          f"(state['state']['head.bias']['exp_avg_sq'] {why}); the file was edited or "
+                          "not written by the runner"), s["error"]
+    assert not (tmp_path / "again" / "traceback.txt").exists()
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_checkpoint_with_non_finite_parameters_is_refused_by_name(tmp_path, value):
+    # found by a fuzzing pass: evaluated, it wrote NaN forecasts and null scores with
+    # "status": "ok"; resumed, it stopped at a NaN loss advising a smaller learning rate
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    z = np.load(out / "last.npz")
+    arrays = {k: z[k] for k in z.files}
+    arrays["param/head.bias"] = np.full_like(arrays["param/head.bias"], value)
+    np.savez(out / "last.npz", **arrays)
+    why = "parameter 'head.bias' holds NaN or infinite values; the file is damaged or was not written by the runner"
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={out / 'last.npz'}"], "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"] == f"ConfigError: ckpt_path={out / 'last.npz'}: {why}", s["error"]
+    with pytest.raises(SystemExit):    # the run's best.npz, intact, is the way back
+        train(tmp_path, ov + [f"resume={out}"], "again")
+    s = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={out / 'last.npz'}: {why}; its best.npz restarts "
+                          f"from the best epoch and replays the rest: resume={out / 'best.npz'}"), s["error"]
+    _, _, s = train(tmp_path, ov + [f"resume={out / 'best.npz'}"], "back")
+    assert s["status"] == "ok", s["error"]
+
+
 def test_stored_stats_are_a_runner_checkpoints_mean_and_std_as_floats():
     # a checkpoint whose data holds only the two (written by hand, or by an older runner
     # before task and digests) still gives them; numbers as JSON stored them come back
@@ -1926,10 +2013,14 @@ def test_a_setting_deleted_on_the_command_line_is_a_config_error_naming_it(tmp_p
 
 
 @pytest.mark.parametrize("data, override", [("sine", "data.length=1000000000000"),
-                                            ("adding", "data.n_train=1000000000000")])
+                                            ("adding", "data.n_train=1000000000000"),
+                                            ("sine", f"data.length={2**62}"),
+                                            ("mackey_glass", f"data.length={2**63}"),
+                                            ("adding", f"data.n_train={2**63}")])
 def test_data_too_large_for_memory_is_a_config_error_naming_its_sizes(tmp_path, data, override):
     # numpy's "Unable to allocate 7.28 TiB ..." (a MemoryError) named no key and was
-    # reported with traceback.txt
+    # reported with traceback.txt; past 2**62 numpy says "array is too big" or "Maximum
+    # allowed dimension exceeded" instead, a ValueError, which was reported so still
     with pytest.raises(SystemExit):
         train(tmp_path, tiny(data, [override]))
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
