@@ -67,8 +67,11 @@ def warmup_cosine(optimizer, warmup_epochs, epochs, start_factor=1.0 / 3, eta_mi
     warmup_epochs is checked here, by its name: LinearLR's and CosineAnnealingLR's own
     messages would name total_iters and T_max, keys the config does not have."""
     if not 1 <= warmup_epochs < epochs:
-        raise ValueError(f"warmup_epochs must be at least 1 and below epochs ({epochs}, the "
-                         f"run's trainer.epochs), leaving the decay an epoch, got {warmup_epochs}")
+        # epochs is scheduler.epochs, the run's trainer.epochs unless the command line set
+        # it: calling it trainer.epochs named a value that key did not have
+        raise ValueError(f"warmup_epochs must be at least 1 and below epochs ({epochs}: "
+                         f"scheduler.epochs, by default the run's trainer.epochs), leaving the "
+                         f"decay an epoch, got {warmup_epochs}")
     warm = grucy.optim.LinearLR(optimizer, start_factor=start_factor, total_iters=warmup_epochs)
     decay = grucy.optim.CosineAnnealingLR(optimizer, T_max=epochs - warmup_epochs, eta_min=eta_min)
     return grucy.optim.SequentialLR(optimizer, [warm, decay], milestones=[warmup_epochs])

@@ -564,15 +564,21 @@ def test_warmup_cosine_refuses_unknown_keys_and_a_decay_above_the_rate():
     assert cfg.scheduler.epochs == 12            # the run's length, unless set
 
 
-@pytest.mark.parametrize("warmup, message", [
-    (0, "scheduler.warmup_epochs=0: must be at least 1 and below epochs (4, the run's trainer.epochs)"),
-    (4, "scheduler.warmup_epochs=4: must be at least 1 and below epochs (4, the run's trainer.epochs)"),
+@pytest.mark.parametrize("warmup, epochs, message", [
+    (0, [], "scheduler.warmup_epochs=0: must be at least 1 and below epochs (4: scheduler.epochs, "
+            "by default the run's trainer.epochs)"),
+    (4, [], "scheduler.warmup_epochs=4: must be at least 1 and below epochs (4: scheduler.epochs, "
+            "by default the run's trainer.epochs)"),
+    # scheduler.epochs set apart from trainer.epochs: the message called 5 trainer.epochs's
+    (5, ["scheduler.epochs=5"], "scheduler.warmup_epochs=5: must be at least 1 and below "
+                                "epochs (5: scheduler.epochs, by default the run's trainer.epochs)"),
 ])
-def test_warmup_cosine_needs_a_warm_up_and_an_epoch_of_decay_named_by_its_key(warmup, message):
+def test_warmup_cosine_needs_a_warm_up_and_an_epoch_of_decay_named_by_its_key(warmup, epochs,
+                                                                             message):
     # LinearLR's and CosineAnnealingLR's own messages named total_iters and T_max, which
     # are no keys of the config
     cfg = compose(["scheduler=warmup_cosine", "trainer.epochs=4", f"scheduler.warmup_epochs={warmup}",
-                   "name=t"])
+                   "name=t"] + epochs)
     opt = M.build_optimizer(cfg.optimizer, M.build_model(cfg.model, 1, 1, seed=0))
     with pytest.raises(ConfigError) as e:
         M.build_scheduler(cfg.scheduler, opt)
