@@ -61,15 +61,6 @@ def _as_param_dict(params):
     return dict(params)
 
 
-def _apart(g, p):
-    """g, or a copy where it may overlap p: the compiled pass reads g[i] after writing p[i - 1],
-    so a gradient sharing its parameter's memory one element along (buf[:n], buf[1:]) read
-    updated values, silently off from the formula on g as given. (may_share_memory compares
-    bounds only: 0.3 us a parameter; a copy of g itself, the one overlap that was harmless,
-    gives the same step.)"""
-    return g.copy() if np.may_share_memory(g, p) else g
-
-
 def _flat(a):
     """a's elements in C order as a flat array: a view when a is C-contiguous."""
     return np.ascontiguousarray(a).reshape(-1)
@@ -125,7 +116,8 @@ class Optimizer:
         # parameter NaN with only numpy's RuntimeWarning (set_parameters refuses the same).
         # The usual case, one dtype, skips narrowed and its messages: built for every
         # gradient of every step, they took longer than a small model's Adam update.
-        return {name: _apart(g, self.params[name]) if g.dtype == self.params[name].dtype else
+        # (a gradient overlapping its parameter is copied in the compiled pass, _optim)
+        return {name: g if g.dtype == self.params[name].dtype else
                 narrowed(g, self.params[name].dtype, f"grads[{name!r}]",
                          f"; params[{name!r}] is {self.params[name].dtype}")
                 for name, g in grads.items() if g is not None}
