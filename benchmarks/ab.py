@@ -4,6 +4,7 @@
     (cd ../grucy-old && python setup.py build_ext --inplace)
     python benchmarks/ab.py ../grucy-old .                  # default shapes, 1 thread
     python benchmarks/ab.py ../grucy-old . --threads 2 --rounds 12 --shapes 100,32,8,64
+    python benchmarks/ab.py ../grucy-old . --threads 2 --busy 3      # beside 3 busy processes
 
 Each round starts one process per tree, in alternating order, that imports grucy from its
 tree and times every shape and mode for about --seconds each (median of five samples
@@ -12,7 +13,8 @@ call, and the median over rounds of new / old (< 1: the new tree is faster), wit
 quartiles. Fresh processes because one process can import only one build of an extension
 module; alternating rounds because this kind of machine drifts by tens of percent within
 minutes, and a ratio taken within a round cancels the drift (benchmarks/run.py's `x floor`
-pairs its samples for the same reason).
+pairs its samples for the same reason). `--busy N` keeps N other processes spinning on the
+CPUs throughout (a machine whose cores other work is using: README, "Kernels").
 
 The modes are those of benchmarks/run.py: "inference" is `gru_forward(training=False)`,
 "training" is `gru_forward` then `gru_backward`; float32, `reset_after=True` (torch's
@@ -95,14 +97,23 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=0.25, help="timing per shape and mode")
     ap.add_argument("--shapes", type=shape, nargs="+", default=[shape(s) for s in DEFAULT_SHAPES])
+    ap.add_argument("--busy", type=int, default=0,
+                    help="other processes kept spinning on the CPUs while it times")
     args = ap.parse_args()
     times = {"old": [], "new": []}
-    for r in range(args.rounds):
-        for name in (("old", "new") if r % 2 == 0 else ("new", "old")):
-            times[name].append(run_child(getattr(args, name), args, args.shapes))
-        print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(args.busy)]
+    try:
+        for r in range(args.rounds):
+            for name in (("old", "new") if r % 2 == 0 else ("new", "old")):
+                times[name].append(run_child(getattr(args, name), args, args.shapes))
+            print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
     print(f"`python benchmarks/ab.py {args.old} {args.new} --threads {args.threads} "
-          f"--rounds {args.rounds}`\n")
+          f"--rounds {args.rounds}" + (f" --busy {args.busy}" if args.busy else "") + "`\n")
     print("| T, B, I, H | mode | old µs | new µs | new / old (quartiles) |")
     print("|---|---|---|---|---|")
     for key in times["old"][0]:

@@ -18,9 +18,10 @@
    raise) and live for the process. grucy's own jobs (gate passes, row-block steps) are
    independent: a caller done with job 0 runs any of them that no worker has started yet.
    On a busy machine a worker can be off its core for a scheduler time slice (milliseconds)
-   when its job is posted: with three other processes busy on this 2-core machine, a
-   2-thread (100, 32, 8, 64) inference took 156 ms waiting for such workers, against 1.8 ms
-   on one thread, and 5.8 ms with the caller taking their jobs over. (A worker taken off
+   when its job is posted: beside three spinning processes on this 2-core machine
+   (benchmarks/ab.py --busy 3), 2-thread (100, 32, 8, 64) inference took a median of
+   4.9 ms waiting for such workers (single rounds up to 50 times the time below; one
+   thread: 2.4 ms), and 3.5 ms with the caller taking their jobs over. (A worker taken off
    its core in the middle of a job, or OpenBLAS's jobs, must still be waited for: there
    fewer threads than busy cores is the remedy.) Between runs a worker spins for
    GRUCY_POOL_SPIN pauses (a few hundred microseconds; the gap between two GEMMs of a

@@ -37,3 +37,23 @@ def test_the_table_has_a_row_per_shape_and_mode(tmp_path):
 def test_a_malformed_shape_is_refused_naming_it(tmp_path):
     r = ab(TREE, TREE, "--shapes", "1,1,1", cwd=tmp_path)
     assert r.returncode == 2 and "'1,1,1': expected T,B,I,H" in r.stderr
+
+
+def _spinners():
+    """Processes running ab.py's busy loop."""
+    found = set()
+    for d in pathlib.Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and b"while True: pass" in (d / "cmdline").read_bytes():
+                found.add(d.name)
+        except OSError:           # ended meanwhile
+            pass
+    return found
+
+
+def test_busy_processes_run_beside_the_timing_and_are_gone_after(tmp_path):
+    before = _spinners()
+    r = ab(TREE, TREE, "--shapes", "1,1,1,1", "--busy", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "--busy 2`" in r.stdout, r.stdout          # the command line it prints says so
+    assert _spinners() <= before                      # none of its own left spinning
