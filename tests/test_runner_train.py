@@ -1539,15 +1539,11 @@ def test_a_checkpoint_from_before_clip_grad_value_resumes_without_value_clipping
     full, _, _ = train(tmp_path, ov, "full")
     part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
 
-    import grucy.io
-    import grucy.optim
-    ck = grucy.io.load(str(part / "last.npz"))
-    config = dict(ck.metadata["config"])
-    config["trainer"] = {k: v for k, v in config["trainer"].items() if k != "clip_grad_value"}
-    opt = grucy.optim.Adam(ck.model.parameters())       # _with_metadata keeps no optimizer state
-    opt.load_state_dict(ck.optimizer_state)
-    old = tmp_path / "old.npz"
-    grucy.io.save(str(old), ck.model, opt, metadata={**ck.metadata, "config": config})
+    def older(meta):
+        config = dict(meta["config"])
+        config["trainer"] = {k: v for k, v in config["trainer"].items() if k != "clip_grad_value"}
+        return {**meta, "config": config}
+    old = _with_metadata(part / "last.npz", tmp_path / "old.npz", older, optimizer=True)
     assert "clip_grad_value" in M.load_checkpoint(part / "last.npz")[2]["config"]["trainer"]
     assert "clip_grad_value" not in M.load_checkpoint(old)[2]["config"]["trainer"]
     with pytest.raises(SystemExit):
@@ -1731,11 +1727,17 @@ def test_a_model_target_that_is_no_forecaster_is_a_config_error_naming_it(tmp_pa
     assert s["error"].startswith("ConfigError: model._target_='grucy.GRU' takes no output_size: "), s["error"]
 
 
-def _with_metadata(src, dst, edit):
-    """A copy of checkpoint ``src`` at ``dst`` whose metadata is ``edit(metadata)``."""
+def _with_metadata(src, dst, edit, optimizer=False):
+    """A copy of checkpoint ``src`` at ``dst`` whose metadata is ``edit(metadata)``, with
+    its optimizer state too if ``optimizer``."""
     import grucy.io
+    import grucy.optim
     ck = grucy.io.load(str(src))
-    grucy.io.save(str(dst), ck.model, metadata=edit(dict(ck.metadata)))
+    opt = None
+    if optimizer:
+        opt = getattr(grucy.optim, ck.optimizer_state["type"])(ck.model.parameters())
+        opt.load_state_dict(ck.optimizer_state)
+    grucy.io.save(str(dst), ck.model, opt, metadata=edit(dict(ck.metadata)))
     return dst
 
 
