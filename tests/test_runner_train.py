@@ -1516,12 +1516,7 @@ def test_a_checkpoint_from_before_a_schema_key_resumes_if_it_keeps_the_class_def
     # SGD's default, and was refused as "optimizer.dampening is 0.0 but ... used None"
     ov = tiny("sine", ["trainer.epochs=2", "optimizer=sgd"])
     part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
-
-    def older(meta):
-        config = dict(meta["config"])
-        config["optimizer"] = {k: v for k, v in config["optimizer"].items() if k != "dampening"}
-        return {**meta, "config": config}
-    old = _with_metadata(part / "last.npz", tmp_path / "old.npz", older)
+    old = _from_before(part / "last.npz", tmp_path / "old.npz", "optimizer.dampening")
     with pytest.raises(SystemExit):
         train(tmp_path, ov + ["optimizer.dampening=0.5", f"resume={old}"], "other")
     s = json.loads((tmp_path / "other" / "summary.json").read_text())
@@ -1539,11 +1534,8 @@ def test_a_checkpoint_from_before_clip_grad_value_resumes_without_value_clipping
     full, _, _ = train(tmp_path, ov, "full")
     part, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
 
-    def older(meta):
-        config = dict(meta["config"])
-        config["trainer"] = {k: v for k, v in config["trainer"].items() if k != "clip_grad_value"}
-        return {**meta, "config": config}
-    old = _with_metadata(part / "last.npz", tmp_path / "old.npz", older, optimizer=True)
+    old = _from_before(part / "last.npz", tmp_path / "old.npz", "trainer.clip_grad_value",
+                       optimizer=True)
     assert "clip_grad_value" in M.load_checkpoint(part / "last.npz")[2]["config"]["trainer"]
     assert "clip_grad_value" not in M.load_checkpoint(old)[2]["config"]["trainer"]
     with pytest.raises(SystemExit):
@@ -1725,6 +1717,18 @@ def test_a_model_target_that_is_no_forecaster_is_a_config_error_naming_it(tmp_pa
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert s["status"] == "failed" and not (tmp_path / "run" / "traceback.txt").exists()
     assert s["error"].startswith("ConfigError: model._target_='grucy.GRU' takes no output_size: "), s["error"]
+
+
+def _from_before(src, dst, key, optimizer=False):
+    """A copy of checkpoint ``src`` at ``dst`` as a run from before ``key`` ("group.name")
+    existed wrote it: its stored config lacks the key."""
+    group, name = key.split(".")
+
+    def older(meta):
+        config = dict(meta["config"])
+        config[group] = {k: v for k, v in config[group].items() if k != name}
+        return {**meta, "config": config}
+    return _with_metadata(src, dst, older, optimizer)
 
 
 def _with_metadata(src, dst, edit, optimizer=False):
