@@ -15,8 +15,15 @@ torch counts it: a step whose gradient is None does not advance it), exactly tor
              (amsgrad: w = max(w, v), and w replaces v below)
              p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
     AdamW:   p *= 1 - lr wd, then Adam without the g += wd p
-    RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
-             d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;  else p -= lr g/d
+    RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g,
+             v~ = max(v - mg^2, 0))  d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;
+             else p -= lr g/d
+
+One deliberate difference: centered RMSprop's max(., 0). v >= mg^2 in exact arithmetic, but
+rounding can leave v - mg^2 slightly negative (a constant gradient does, within a few dozen
+steps), as can a loaded state, and torch's sqrt of it is NaN, which then spreads to the
+parameter; grucy takes it as the 0 it is in exact arithmetic. Wherever torch's result is a
+number, the rule is torch's.
 
 Each step updates a parameter in one compiled pass (grucy/_optim.pyx) that gives the bits
 of the numpy formulas in grucy.reference (adam_update, sgd_update, rmsprop_update): as
