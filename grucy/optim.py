@@ -39,7 +39,8 @@ from collections.abc import Mapping, Set as AbstractSet
 import numpy as np
 
 from . import _optim
-from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
+from ._checks import (FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int,
+                      narrowed, refuse_masked)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
            "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "SequentialLR",
@@ -56,6 +57,8 @@ def _as_param_dict(params):
             raise TypeError(f"params keys must be str, got {name!r}")
         if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
             raise TypeError(f"params[{name!r}] must be a float32/float64 numpy array")
+        # the steps write through its data: the masked values would be updated all the same
+        refuse_masked(p, f"params[{name!r}]")
         if not p.flags.writeable:
             raise ValueError(f"params[{name!r}] must be writeable (it is updated in place)")
     # two names on one memory would be updated twice per step (torch warns about this)
@@ -109,8 +112,12 @@ class Optimizer:
         for name, g in grads.items():
             if g is None:
                 continue
-            if not isinstance(g, np.ndarray):
-                raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+            if type(g) is not np.ndarray:       # a plain array, the usual case, costs one test
+                if not isinstance(g, np.ndarray):
+                    raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+                # a subclass: a masked array's data was read without its mask, and the
+                # values it hides moved the weights
+                refuse_masked(g, f"grads[{name!r}]")
             if g.dtype not in FLOAT_DTYPES:     # dtypes: `in (np.float32, ...)` is slower
                 raise TypeError(f"grads[{name!r}] must have dtype float32 or float64, got {g.dtype}")
             if g.shape != self.params[name].shape:
@@ -134,7 +141,8 @@ class Optimizer:
 
         ``grads`` is ``{name: array of that parameter's shape, or None to skip it}``; names are a
         subset of ``params``. A float64 gradient of a float32 parameter with finite values
-        beyond float32's range is refused (a ValueError naming it), before anything changes.
+        beyond float32's range is refused (a ValueError naming it), and a numpy masked array
+        (a TypeError: its data would be read without its mask), before anything changes.
         """
         grads = self._check_grads(grads)
         self.step_count += 1
@@ -394,6 +402,10 @@ def _clipped_arrays(grads, how):
         if g is not None and not (isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float64)):
             raise TypeError(f"grads[{name!r}] must be a float32/float64 numpy array, got "
                             f"{getattr(g, 'dtype', type(g).__name__)}")
+        if g is not None and type(g) is not np.ndarray:
+            # clip_grad_norm's sums of one left its masked values out of the norm, and
+            # unscaled; the step then read them
+            refuse_masked(g, f"grads[{name!r}]")
         if g is not None and not g.flags.writeable:   # numpy's own error names nothing
             raise ValueError(f"grads[{name!r}] must be writeable (it is {how} in place)")
     return [g for g in grads.values() if g is not None]

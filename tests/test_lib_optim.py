@@ -710,6 +710,63 @@ def test_grads_must_be_float_arrays():
         optim.clip_grad_norm({"w": ro}, 1.0)
 
 
+def _masked(a):
+    return np.ma.masked_array(a, mask=a > 0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_a_numpy_masked_array_is_refused_by_every_optimizer_entry(name):
+    """Regression: a numpy masked array is an ndarray, and the optimizers read its data
+    without its mask: a masked gradient's hidden values moved the weights, a masked
+    parameter's were updated all the same, and clip_grad_norm left them out of the norm
+    (and unscaled). Refused by name, as the layers refuse one, before anything changes."""
+    message = r" is a numpy masked array, whose mask grucy would not see"
+    kw = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.1)   # SGD's buffer
+    params = _params()
+    with pytest.raises(TypeError, match=r"^params\['b'\]" + message):
+        getattr(optim, name)({"w": params["w"], "b": _masked(params["b"])}, **kw)
+    opt = getattr(optim, name)(params, **kw)
+    before = {k: v.copy() for k, v in params.items()}
+    grads = _grad_seq(1)[0]
+    with pytest.raises(TypeError, match=r"^grads\['w'\]" + message):
+        opt.step({"b": grads["b"], "w": _masked(grads["w"])})
+    for k in params:                                  # "b", listed first, did not step
+        np.testing.assert_array_equal(params[k], before[k])
+    assert opt.step_count == 0 and opt.state == {"w": {}, "b": {}}
+    for clip, bound in ((optim.clip_grad_norm, 1.0), (optim.clip_grad_value, 0.1)):
+        g = _masked(grads["w"].copy())
+        with pytest.raises(TypeError, match=r"^grads\['w'\]" + message):
+            clip({"b": grads["b"].copy(), "w": g}, bound)
+        np.testing.assert_array_equal(g.data, grads["w"])
+    opt.step(grads)
+    state = opt.state_dict()
+    buf = {"SGD": "momentum_buffer", "RMSprop": "square_avg"}.get(name, "exp_avg")
+    state["state"]["w"][buf] = _masked(state["state"]["w"][buf])
+    fresh = getattr(optim, name)(_params(), **kw)
+    with pytest.raises(TypeError, match=rf"^state\['state'\]\['w'\]\['{buf}'\]" + message):
+        fresh.load_state_dict(state)
+    assert all(not bufs for bufs in fresh.state.values())
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_an_ndarray_subclass_without_a_mask_still_steps_as_the_formula(name, kw):
+    """The masked-array refusal is no refusal of subclasses: another one's data is all there
+    is to it, and it steps, and is clipped, as a plain array by the numpy formula."""
+    class Sub(np.ndarray):
+        pass
+    params = {k: v.view(Sub) for k, v in _params().items()}
+    ref = {k: (v.copy(), {}) for k, v in _params().items()}
+    opt = getattr(optim, name)(params, **kw)
+    for t, raw in enumerate(_grad_seq(3), start=1):
+        grads = {k: (g * 10.0).view(Sub) for k, g in raw.items()}
+        optim.clip_grad_value(grads, 2.0)
+        opt.step(grads)
+        for k, (p, state) in ref.items():
+            _reference_step(name, kw, p, np.clip(raw[k] * 10.0, -2.0, 2.0), state, t)
+    for k, (p, _) in ref.items():
+        assert np.array_equal(params[k], p), k
+
+
 @pytest.mark.parametrize("metric", [math.inf, -math.inf, math.nan,
                                     pytest.param(10**400, id="int 1e400"),   # float() overflows
                                     pytest.param(-10**400, id="int -1e400")])
