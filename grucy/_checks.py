@@ -94,6 +94,20 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_path(path, name="path"):
+    """Return ``os.fspath(path)`` for a str or os.PathLike, else raise TypeError. A NUL byte in
+    it is a ValueError naming the argument: no file name can hold one, and Python's own
+    refusal ("embedded null byte", from the first call that passes it to the OS) names
+    nothing."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    if ("\0" if isinstance(path, str) else b"\0") in path:
+        raise ValueError(f"{name} {path!r} holds a NUL byte ('\\0'), which no file name can "
+                         "contain")
+    return path
+
+
 def refuse_masked(value, name):
     """Raise TypeError for a numpy masked array: np.asarray reads its data and drops its mask,
     so the values it hides were used without a word (a loss's masked target counted them,

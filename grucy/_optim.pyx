@@ -25,7 +25,10 @@ Notation (grucy/optim.py's docstring; grucy.reference has the numpy twins, numbe
     RMSprop (v; a = alpha; centered: c; momentum: b, mu)
                     (0) g = g + R(wd) · p
                     (1) v = v · R(a) + (R(1 − a) · g) · g
-        centered    (2) c = c · R(a) + R(1 − a) · g;   d = sqrt(v − c · c) + R(eps)
+        centered    (2) c = c · R(a) + R(1 − a) · g;   d = sqrt(max(v − c · c, 0)) + R(eps)
+                        (v ≥ c · c in exact arithmetic, v a mean of g² and c of g; rounding
+                        under a constant g, or a loaded state, can make v − c · c negative,
+                        where torch's d is NaN. A NaN stays NaN, as in np.maximum)
         else        (2) d = sqrt(v) + R(eps)
         momentum    (3) b = b · R(mu) + g / d;   p = p − R(lr) · b
         else        (3) p = p − (R(lr) · g) / d
@@ -182,6 +185,8 @@ cdef void _rmsprop(Py_ssize_t n, real *p, const real *g, real *v, real *c, real 
             ci = c[i] * ra + rc * gi                                   # (2)
             c[i] = ci
             vi = vi - ci * ci
+            if vi < 0:                  # a NaN stays: the test is false for it
+                vi = 0
         d = _sqrt(vi) + re
         if momentum:
             bi = b[i] * rmu + gi / d                                   # (3)

@@ -14,7 +14,7 @@ torch, onnx and onnxruntime are optional: imported inside the functions that nee
 """
 import numpy as np
 
-from ._checks import as_float_array, check_bool, check_int
+from ._checks import as_float_array, check_bool, check_int, check_path
 from .io import replacing
 from .layers import GRU, _KINDS, _SUFFIXES
 from .models import SequenceModel
@@ -250,8 +250,8 @@ def to_onnx(model, path=None, with_lengths=False, with_h0=False, opset=14):
     # at most the newest opset this onnx knows: a later one passed onnx.checker and was
     # written, and ONNX Runtime then refused the file (ValidateOpsetForDomain)
     opset = check_int(opset, "opset", 14, onnx.defs.onnx_opset_version())
-    if path is not None and not isinstance(path, str) and not hasattr(path, "__fspath__"):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    if path is not None:
+        path = check_path(path)       # refused before the graph is built, not at the write
 
     L, D, H = gru.num_layers, gru.num_directions, gru.hidden_size
     f32 = np.float32

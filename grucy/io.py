@@ -43,6 +43,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ._checks import check_path
 from .init import GRU_KEYS, LINEAR_KEYS, part
 from .layers import GRU, Linear
 from .models import SequenceModel
@@ -141,7 +142,8 @@ def save(path, model, optimizer=None, metadata=None):
     """Write ``model`` (+ optional ``optimizer`` state and JSON-able ``metadata`` dict) to ``path``.
 
     Args:
-        path: destination file name (str or os.PathLike); ".npz" is *not* appended.
+        path: destination file name (str or os.PathLike; a NUL byte in it is a ValueError);
+            ".npz" is *not* appended.
         model: a grucy GRU, Linear or SequenceModel.
         optimizer: a grucy optimizer over this model's parameters, or None.
         metadata: dict of JSON-serialisable values (epoch, scheduler state, metrics...), or None;
@@ -153,9 +155,7 @@ def save(path, model, optimizer=None, metadata=None):
     Returns:
         the path written (str).
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path)
+    path = check_path(path)
     # "runs/new/" (a directory to be) was written as a file named "new"
     if not path or os.path.isdir(path) or path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
         raise ValueError(f"path must name a file, got {path!r}")
@@ -236,8 +236,9 @@ def replacing(path, mode="wb"):
     On any error the temporary file is removed and ``path`` is untouched. A symlink's target
     is replaced, not the link. A target that exists and is not a regular file is refused (a
     ValueError): the rename would put a file in place of a device node (save("/dev/full")
-    as root did), a pipe or a directory. (save uses it; so do the runner's outputs.)"""
-    target = os.path.realpath(path)
+    as root did), a pipe or a directory. (save uses it; so do the runner's outputs.)
+    ``path`` is a str or os.PathLike; one with a NUL byte is a ValueError, as in save."""
+    target = os.path.realpath(check_path(path))
     try:
         kind = os.stat(target).st_mode
     except OSError:         # no such file yet (written), or an error _create_temp names
@@ -542,7 +543,7 @@ def load(path, model=None):
     """Read a checkpoint written by :func:`save`.
 
     Args:
-        path: the file.
+        path: the file (str or os.PathLike; a NUL byte in it is a ValueError).
         model: None to build a new model from the stored config, or an existing model of the
             same class and config to load the weights into (a mismatch is a ValueError;
             ``seed``, ``init`` and ``dropout`` may differ: they do not shape the weights).
@@ -550,9 +551,7 @@ def load(path, model=None):
         :class:`Checkpoint` (model, optimizer_state or None, metadata dict).  Resume with
         ``opt = grucy.optim.Adam(ckpt.model.parameters()); opt.load_state_dict(ckpt.optimizer_state)``.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    with _Archive(os.fspath(path)) as archive:
+    with _Archive(check_path(path)) as archive:
         return _load(archive, path, model)
 
 

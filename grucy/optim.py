@@ -15,8 +15,15 @@ torch counts it: a step whose gradient is None does not advance it), exactly tor
              (amsgrad: w = max(w, v), and w replaces v below)
              p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
     AdamW:   p *= 1 - lr wd, then Adam without the g += wd p
-    RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g, v~ = v - mg^2)
-             d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;  else p -= lr g/d
+    RMSprop: g += wd p;  v = a v + (1-a) g^2;  (centered: mg = a mg + (1-a) g,
+             v~ = max(v - mg^2, 0))  d = sqrt(v~) + eps;  momentum: b = mu b + g/d, p -= lr b;
+             else p -= lr g/d
+
+One deliberate difference: centered RMSprop's max(., 0). v >= mg^2 in exact arithmetic, but
+rounding can leave v - mg^2 slightly negative (a constant gradient does, within a few dozen
+steps), as can a loaded state, and torch's sqrt of it is NaN, which then spreads to the
+parameter; grucy takes it as the 0 it is in exact arithmetic. Wherever torch's result is a
+number, the rule is torch's.
 
 Each step updates a parameter in one compiled pass (grucy/_optim.pyx) that gives the bits
 of the numpy formulas in grucy.reference (adam_update, sgd_update, rmsprop_update): as
@@ -32,7 +39,8 @@ from collections.abc import Mapping, Set as AbstractSet
 import numpy as np
 
 from . import _optim
-from ._checks import FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int, narrowed
+from ._checks import (FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int,
+                      narrowed, refuse_masked)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
            "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "SequentialLR",
@@ -49,6 +57,8 @@ def _as_param_dict(params):
             raise TypeError(f"params keys must be str, got {name!r}")
         if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
             raise TypeError(f"params[{name!r}] must be a float32/float64 numpy array")
+        # the steps write through its data: the masked values would be updated all the same
+        refuse_masked(p, f"params[{name!r}]")
         if not p.flags.writeable:
             raise ValueError(f"params[{name!r}] must be writeable (it is updated in place)")
     # two names on one memory would be updated twice per step (torch warns about this)
@@ -102,8 +112,12 @@ class Optimizer:
         for name, g in grads.items():
             if g is None:
                 continue
-            if not isinstance(g, np.ndarray):
-                raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+            if type(g) is not np.ndarray:       # a plain array, the usual case, costs one test
+                if not isinstance(g, np.ndarray):
+                    raise TypeError(f"grads[{name!r}] must be a numpy array, got {type(g).__name__}")
+                # a subclass: a masked array's data was read without its mask, and the
+                # values it hides moved the weights
+                refuse_masked(g, f"grads[{name!r}]")
             if g.dtype not in FLOAT_DTYPES:     # dtypes: `in (np.float32, ...)` is slower
                 raise TypeError(f"grads[{name!r}] must have dtype float32 or float64, got {g.dtype}")
             if g.shape != self.params[name].shape:
@@ -127,7 +141,8 @@ class Optimizer:
 
         ``grads`` is ``{name: array of that parameter's shape, or None to skip it}``; names are a
         subset of ``params``. A float64 gradient of a float32 parameter with finite values
-        beyond float32's range is refused (a ValueError naming it), before anything changes.
+        beyond float32's range is refused (a ValueError naming it), and a numpy masked array
+        (a TypeError: its data would be read without its mask), before anything changes.
         """
         grads = self._check_grads(grads)
         self.step_count += 1
@@ -387,6 +402,10 @@ def _clipped_arrays(grads, how):
         if g is not None and not (isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float64)):
             raise TypeError(f"grads[{name!r}] must be a float32/float64 numpy array, got "
                             f"{getattr(g, 'dtype', type(g).__name__)}")
+        if g is not None and type(g) is not np.ndarray:
+            # clip_grad_norm's sums of one left its masked values out of the norm, and
+            # unscaled; the step then read them
+            refuse_masked(g, f"grads[{name!r}]")
         if g is not None and not g.flags.writeable:   # numpy's own error names nothing
             raise ValueError(f"grads[{name!r}] must be writeable (it is {how} in place)")
     return [g for g in grads.values() if g is not None]

@@ -328,7 +328,9 @@ def rmsprop_update(p, g, v, c, buf, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, 
     if c is not None:                                                        # (2)
         c *= alpha
         c += (1.0 - alpha) * g
-        avg = np.sqrt(v - c * c) + eps
+        # torch's sqrt(v - c * c), NaN where rounding (a constant gradient) or a loaded state
+        # leaves v - c * c < 0; in exact arithmetic it never is, and 0 is its value there
+        avg = np.sqrt(np.maximum(v - c * c, 0.0)) + eps
     else:
         avg = np.sqrt(v) + eps
     if momentum > 0:                                                         # (3)

@@ -1,5 +1,6 @@
 """grucy.interop: torch both ways, Keras weights both ways (against Keras' own equations),
 ONNX export run by ONNX Runtime."""
+import os
 import sys
 
 import numpy as np
@@ -384,6 +385,15 @@ def test_onnx_rejects_bad_input():
         interop.to_onnx(GRU(1, 2), with_lengths=1)
     with pytest.raises(TypeError, match="with_h0"):
         interop.to_onnx(GRU(1, 2), with_h0="yes")
+
+
+def test_to_onnx_refuses_a_path_with_a_nul_byte_by_name(tmp_path):
+    """Regression: Python's bare "embedded null byte" ValueError, raised by the write once
+    the graph was built, named neither the argument nor the path; nothing is written."""
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match=r"^path '.*/gru\.onnx\\x00' holds a NUL byte"):
+        interop.to_onnx(GRU(1, 2), path=str(tmp_path / "gru.onnx") + "\0")
+    assert os.listdir(tmp_path) == []
 
 
 def test_negate_z_checks_its_argument():

@@ -1,6 +1,7 @@
 """grucy.io: bitwise round trip, exact resume, atomic writes, clear errors for bad files."""
 import json
 import os
+import pathlib
 import zipfile
 
 import numpy as np
@@ -621,6 +622,39 @@ def test_save_names_the_callers_path_and_takes_any_name_the_filesystem_does(tmp_
     with pytest.raises(NotADirectoryError, match="cannot write .*plain/ckpt.npz") as e:
         gio.save(a_file / "ckpt.npz", m)
     assert ".tmp" not in str(e.value)
+
+
+class _BytesPath:
+    """An os.PathLike whose path is bytes, as os.fspath allows."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return self.path
+
+
+@pytest.mark.parametrize("as_path", [str, pathlib.Path])
+def test_a_path_with_a_nul_byte_is_refused_by_name_and_nothing_is_written(tmp_path, as_path):
+    """Regression: Python's bare "embedded null byte" ValueError named neither the argument
+    nor the path. The name before the NUL byte is a checkpoint that exists: it is neither
+    replaced nor read, and no temporary file is left beside it."""
+    gio.save(tmp_path / "m.npz", Linear(2, 2, seed=0))
+    before = (tmp_path / "m.npz").read_bytes()
+    bad = as_path(str(tmp_path / "m.npz") + "\0.bak")
+    refused = (r"^path '.*/m\.npz\\x00\.bak' holds a NUL byte \('\\0'\), which no file name "
+               r"can contain$")
+    with pytest.raises(ValueError, match=refused):
+        gio.save(bad, Linear(2, 2, seed=1))
+    with pytest.raises(ValueError, match=refused):
+        gio.load(bad)
+    with pytest.raises(ValueError, match=refused):
+        with gio.replacing(bad) as f:
+            f.write(b"new")
+    with pytest.raises(ValueError, match=r"^path b'.*/m\.npz\\x00' holds a NUL byte"):
+        gio.load(_BytesPath(os.fsencode(tmp_path / "m.npz") + b"\0"))
+    assert os.listdir(tmp_path) == ["m.npz"]
+    assert (tmp_path / "m.npz").read_bytes() == before
 
 
 def test_dropout_generator_state_is_checked_and_optional(tmp_path):

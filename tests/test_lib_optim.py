@@ -710,6 +710,63 @@ def test_grads_must_be_float_arrays():
         optim.clip_grad_norm({"w": ro}, 1.0)
 
 
+def _masked(a):
+    return np.ma.masked_array(a, mask=a > 0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_a_numpy_masked_array_is_refused_by_every_optimizer_entry(name):
+    """Regression: a numpy masked array is an ndarray, and the optimizers read its data
+    without its mask: a masked gradient's hidden values moved the weights, a masked
+    parameter's were updated all the same, and clip_grad_norm left them out of the norm
+    (and unscaled). Refused by name, as the layers refuse one, before anything changes."""
+    message = r" is a numpy masked array, whose mask grucy would not see"
+    kw = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.1)   # SGD's buffer
+    params = _params()
+    with pytest.raises(TypeError, match=r"^params\['b'\]" + message):
+        getattr(optim, name)({"w": params["w"], "b": _masked(params["b"])}, **kw)
+    opt = getattr(optim, name)(params, **kw)
+    before = {k: v.copy() for k, v in params.items()}
+    grads = _grad_seq(1)[0]
+    with pytest.raises(TypeError, match=r"^grads\['w'\]" + message):
+        opt.step({"b": grads["b"], "w": _masked(grads["w"])})
+    for k in params:                                  # "b", listed first, did not step
+        np.testing.assert_array_equal(params[k], before[k])
+    assert opt.step_count == 0 and opt.state == {"w": {}, "b": {}}
+    for clip, bound in ((optim.clip_grad_norm, 1.0), (optim.clip_grad_value, 0.1)):
+        g = _masked(grads["w"].copy())
+        with pytest.raises(TypeError, match=r"^grads\['w'\]" + message):
+            clip({"b": grads["b"].copy(), "w": g}, bound)
+        np.testing.assert_array_equal(g.data, grads["w"])
+    opt.step(grads)
+    state = opt.state_dict()
+    buf = {"SGD": "momentum_buffer", "RMSprop": "square_avg"}.get(name, "exp_avg")
+    state["state"]["w"][buf] = _masked(state["state"]["w"][buf])
+    fresh = getattr(optim, name)(_params(), **kw)
+    with pytest.raises(TypeError, match=rf"^state\['state'\]\['w'\]\['{buf}'\]" + message):
+        fresh.load_state_dict(state)
+    assert all(not bufs for bufs in fresh.state.values())
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_an_ndarray_subclass_without_a_mask_still_steps_as_the_formula(name, kw):
+    """The masked-array refusal is no refusal of subclasses: another one's data is all there
+    is to it, and it steps, and is clipped, as a plain array by the numpy formula."""
+    class Sub(np.ndarray):
+        pass
+    params = {k: v.view(Sub) for k, v in _params().items()}
+    ref = {k: (v.copy(), {}) for k, v in _params().items()}
+    opt = getattr(optim, name)(params, **kw)
+    for t, raw in enumerate(_grad_seq(3), start=1):
+        grads = {k: (g * 10.0).view(Sub) for k, g in raw.items()}
+        optim.clip_grad_value(grads, 2.0)
+        opt.step(grads)
+        for k, (p, state) in ref.items():
+            _reference_step(name, kw, p, np.clip(raw[k] * 10.0, -2.0, 2.0), state, t)
+    for k, (p, _) in ref.items():
+        assert np.array_equal(params[k], p), k
+
+
 @pytest.mark.parametrize("metric", [math.inf, -math.inf, math.nan,
                                     pytest.param(10**400, id="int 1e400"),   # float() overflows
                                     pytest.param(-10**400, id="int -1e400")])
@@ -894,6 +951,104 @@ def test_zero_gradient_steps_match_the_reference():
         want, _ = _reference_run(name, kw, _params(), seq)
         for k in params:
             np.testing.assert_allclose(params[k], want[k], rtol=1e-12, atol=1e-14)
+
+
+def _centered_rmsprop_step(p, g, v, c, b, lr, alpha, eps, momentum):
+    """Centered RMSprop's step on p, v, c (and b when momentum > 0) in place, in numpy, each
+    operation rounded to the arrays' dtype, with v - c * c taken as 0 where it came out
+    negative (torch.optim.RMSprop's sqrt gives NaN there). Returns the mask of those elements."""
+    R = p.dtype.type
+    v[...] = v * R(alpha) + (R(1 - alpha) * g) * g
+    c[...] = c * R(alpha) + R(1 - alpha) * g
+    var = v - c * c
+    negative = var < 0
+    d = np.sqrt(np.where(negative, R(0), var)) + R(eps)
+    if momentum > 0:
+        b[...] = b * R(momentum) + g / d
+        p -= R(lr) * b
+    else:
+        p -= (R(lr) * g) / d
+    return negative
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_centered_rmsprop_under_a_constant_gradient_stays_finite(dtype, momentum):
+    """Regression: v (the mean of g^2) >= c^2 (c the mean of g) in exact arithmetic, but under
+    a constant gradient both converge to g^2 and rounding left v - c * c slightly negative
+    within a few dozen steps: its sqrt was NaN, and so was the weight from then on (torch's
+    too). It is taken as the 0 it is in exact arithmetic."""
+    kw = dict(lr=0.01, alpha=0.5, eps=1e-8, momentum=momentum)
+    g = np.linspace(0.01, 3.0, 500).astype(dtype)
+    p = np.zeros(500, dtype)
+    opt = optim.RMSprop({"w": p}, centered=True, **kw)
+    want, v, c, b = (np.zeros(500, dtype) for _ in range(4))
+    clamped = np.zeros(500, bool)
+    for t in range(1, 81):
+        opt.step({"w": g.copy()})
+        clamped |= _centered_rmsprop_step(want, g, v, c, b, **kw)
+        np.testing.assert_array_equal(p, want, err_msg=f"step {t}")
+    assert clamped.sum() >= 2              # the run went where torch's sqrt is NaN
+    assert np.isfinite(p).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_centered_rmsprop_from_a_loaded_state_with_c_squared_above_v_stays_finite(dtype, momentum):
+    """A loaded state whose grad_avg^2 exceeds square_avg (no exact step makes one, rounding
+    and a hand-made state do): the step's v - c * c is negative where c is large, taken as 0
+    there, and the step is the formula's elsewhere."""
+    kw = dict(lr=0.01, alpha=0.9, eps=1e-8, momentum=momentum)
+    p = np.linspace(-1.0, 1.0, 6).astype(dtype)
+    opt = optim.RMSprop({"w": p}, centered=True, **kw)
+    opt.step({"w": np.zeros(6, dtype)})                # makes the buffers
+    state = opt.state_dict()
+    v = np.full(6, 0.25, dtype)
+    c = np.array([1.0, -1.0, 0.2, -0.2, 0.0, 0.9], dtype)
+    b = np.linspace(-0.5, 0.5, 6).astype(dtype)
+    state["state"]["w"].update(square_avg=v.copy(), grad_avg=c.copy())
+    if momentum:
+        state["state"]["w"]["momentum_buffer"] = b.copy()
+    opt = optim.RMSprop({"w": p}, centered=True, **kw)
+    opt.load_state_dict(state)
+    want = p.copy()
+    g = np.full(6, 0.1, dtype)
+    for t in (1, 2):
+        opt.step({"w": g})
+        negative = _centered_rmsprop_step(want, g, v, c, b, **kw)
+        np.testing.assert_array_equal(p, want, err_msg=f"step {t}")
+    assert negative.any() and not negative.all()
+    assert np.isfinite(p).all()
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_centered_rmsprop_differs_from_torch_only_where_torchs_weight_is_nan(momentum):
+    """torch.optim.RMSprop(centered=True) takes the sqrt of v - c * c as it comes: NaN where
+    it is negative. grucy is torch wherever torch's result is a number."""
+    torch = pytest.importorskip("torch")
+    kw = dict(lr=0.01, alpha=0.9, eps=1e-8, momentum=momentum, centered=True)
+    p = np.linspace(-1.0, 1.0, 6)
+    tp = torch.from_numpy(p.copy()).requires_grad_()
+    opt, topt = optim.RMSprop({"w": p}, **kw), torch.optim.RMSprop([tp], **kw)
+    tp.grad = torch.zeros(6, dtype=torch.float64)
+    topt.step()
+    opt.step({"w": np.zeros(6)})
+    v, c = np.full(6, 0.25), np.array([1.0, -1.0, 0.2, -0.2, 0.0, 0.9])
+    with torch.no_grad():
+        topt.state[tp]["square_avg"].copy_(torch.from_numpy(v))
+        topt.state[tp]["grad_avg"].copy_(torch.from_numpy(c))
+    state = opt.state_dict()
+    state["state"]["w"].update(square_avg=v, grad_avg=c)
+    opt.load_state_dict(state)
+    g = np.full(6, 0.1)
+    tp.grad = torch.from_numpy(g.copy())
+    topt.step()
+    opt.step({"w": g})
+    theirs = tp.detach().numpy()
+    nan = np.isnan(theirs)
+    np.testing.assert_array_equal(nan, (0.9 * c + 0.1 * g) ** 2 > 0.9 * v + 0.1 * g * g)
+    assert nan.any() and np.isfinite(p).all()
+    np.testing.assert_allclose(p[~nan], theirs[~nan], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
