@@ -657,6 +657,17 @@ def test_a_path_with_a_nul_byte_is_refused_by_name_and_nothing_is_written(tmp_pa
     assert (tmp_path / "m.npz").read_bytes() == before
 
 
+def test_save_and_load_take_a_path_like_whose_path_is_bytes(tmp_path):
+    """Regression: save's check for a trailing separator compared the bytes path with str
+    and raised TypeError. The returned path is a str, as for any other path."""
+    m = Linear(3, 2, seed=0)
+    written = gio.save(_BytesPath(os.fsencode(tmp_path / "m.npz")), m)
+    assert written == str(tmp_path / "m.npz")
+    back = gio.load(_BytesPath(os.fsencode(tmp_path / "m.npz"))).model
+    for name, p in m.parameters().items():
+        np.testing.assert_array_equal(back.parameters()[name], p)
+
+
 def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     """A malformed stored generator state is a clear error before the model changes; a
     checkpoint without one (written before it was saved) loads and leaves the model's."""
