@@ -1470,6 +1470,33 @@ def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_pat
     assert set(s["baselines"]) == {"persistence", "ar"}
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adamw"])
+def test_a_loss_that_weight_decay_made_nan_names_weight_decay(tmp_path, optimizer):
+    # found last session: optimizer.weight_decay=1e300 stopped the run at its second batch
+    # with "try a smaller optimizer.lr" alone; the decay is real here, the loss not patched
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"optimizer={optimizer}", "optimizer.lr=0.02",
+                                      "optimizer.weight_decay=1e300"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["status"] == "failed" and re.search(
+        r"^NonFiniteLoss: training loss became (nan|inf) at epoch 1, batch \d+; try a smaller "
+        r"optimizer.lr \(now 0.02\), a smaller optimizer.weight_decay \(now 1e\+300\) or a smaller "
+        r"trainer.clip_grad_norm \(now 1\); last good checkpoint: none$", s["error"]), s["error"]
+
+
+@pytest.mark.parametrize("decay", ["0.5", "0.0"])
+def test_a_validation_nan_names_a_non_zero_weight_decay_only(tmp_path, monkeypatch, decay):
+    # adamw's own default (0.01) is not 0: the hint names what is in force, 0 is not
+    _recording_loss(monkeypatch, [math.nan])
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=adamw", "optimizer.lr=0.02",
+                                      f"optimizer.weight_decay={decay}"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    decay_hint = " or a smaller optimizer.weight_decay (now 0.5)" if decay == "0.5" else ""
+    assert s["error"] == (f"NonFiniteLoss: validation loss became nan at epoch 1; try a smaller "
+                          f"optimizer.lr (now 0.02){decay_hint}; last good checkpoint: none")
+
+
 def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
     real, norms = M.clip_gradients, []
 
