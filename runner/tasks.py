@@ -2,15 +2,18 @@
 ``evaluate`` (forecast from a saved checkpoint without training). Each returns the fields
 it adds to summary.json.
 """
+import dataclasses
 import inspect
 import logging
 import re
+import typing
 from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from runner import baselines, model as M, outputs, trainer
+from runner import baselines, datasets, model as M, outputs, schema, trainer
 from runner.config import ConfigError, check_target, user_path
 from runner.datasets import DataError, Prepared
 from runner.rundir import safe_name
@@ -354,8 +357,15 @@ def _saved_config(meta: dict, path) -> dict:
     return saved
 
 
-def _check_stored_data(node, target, path) -> None:
-    """Refuse a checkpoint's data config that names anything but a dataset class.
+# The schema each built-in dataset's options are typed by (conf/data/*.yaml); elnino's is csv's
+DATA_SCHEMAS = {datasets.Sine: schema.SineConfig, datasets.MackeyGlass: schema.MackeyGlassConfig,
+                datasets.CSVSeries: schema.CSVConfig, datasets.ElNino: schema.CSVConfig,
+                datasets.Adding: schema.AddingConfig}
+
+
+def _check_stored_data(node, target, path) -> DictConfig:
+    """Refuse a checkpoint's data config that names anything but a dataset class, or that
+    gives a built-in dataset a value its schema does not take; return it typed.
 
     An evaluation builds the data its checkpoint's config names, with Hydra: a forged
     checkpoint naming ``builtins.open`` with ``mode: w`` truncated a file, ``numpy.load``
@@ -380,6 +390,47 @@ def _check_stored_data(node, target, path) -> None:
             stack.extend(value.items())
         elif isinstance(value, list):
             stack.extend((None, v) for v in value)
+    return _typed_stored_data(node, DATA_SCHEMAS.get(target), path)
+
+
+def _typed_stored_data(node, typed_by, path) -> DictConfig:
+    """``node``, a built-in dataset's stored config, with its values typed by the schema
+    ``typed_by`` as the command line's are (window "8" is 8); None: a user's own dataset,
+    whose class checks its values. A hand-edited data.window of "eight" reached the
+    dataset, and an evaluation ended in a bare TypeError and traceback.txt.
+
+    Only the stored keys are kept: a key the checkpoint lacks (a run from before it existed)
+    gets the dataset class's default as before, and a key the schema lacks was refused
+    by name already (check_target), so the schema is merged with struct off.
+    """
+    if typed_by is None:
+        return node
+    stored = OmegaConf.to_container(node, resolve=False)
+    base = OmegaConf.structured(typed_by)
+    OmegaConf.set_struct(base, False)
+    fields = {f.name: f.type for f in dataclasses.fields(typed_by)}
+    for key, value in stored.items():
+        try:
+            # one key at a time: OmegaConf's error names no key for some values (a mapping
+            # given for a list)
+            OmegaConf.merge(base, {key: value})
+        except OmegaConfBaseException:
+            raise ConfigError(f"ckpt_path={path}: the checkpoint's data.{key}={value!r:.80} is not "
+                              f"{_type_words(fields[key])}; the file is damaged or was not "
+                              "written by the runner") from None
+    typed = OmegaConf.to_container(OmegaConf.merge(base, stored), resolve=False)
+    return OmegaConf.create({k: typed[k] for k in stored})
+
+
+def _type_words(annotation) -> str:
+    """A schema field's type in words: Optional[float] -> 'a number or null'."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is typing.Union:
+        return f"{_type_words(args[0])} or null"
+    if typing.get_origin(annotation) is list:
+        return f"a list of {_type_words(args[0]).split(' ', 1)[1]}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 # What an evaluation takes from its command line; every other setting is the checkpoint's
@@ -470,7 +521,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     except ConfigError as exc:
         raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
     if "data" in saved:
-        _check_stored_data(cfg.data, target, path)
+        cfg.data = _check_stored_data(cfg.data, target, path)
     if ignored:
         # data=mackey_glass or model.hidden_size=64 changed nothing, without a word
         log.warning("an evaluation uses the checkpoint's own data, model and settings (only "

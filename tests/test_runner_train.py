@@ -1791,6 +1791,62 @@ def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
         assert s["status"] == "failed" and s["error"] == f"ConfigError: {key}={bad}: {why}", s["error"]
 
 
+def _with_data(src, dst, edit):
+    """A copy of checkpoint ``src`` whose stored data config is ``edit(data config)``."""
+    return _with_metadata(src, dst, lambda m: {**m, "config": {**m["config"], "data": edit(m["config"]["data"])}})
+
+
+@pytest.mark.parametrize("key, value, expected", [("window", "eight", "an integer"), ("window", 8.5, "an integer"),
+                                                  ("window", None, "an integer"), ("window", True, "an integer"),
+                                                  ("period", "x", "a number or null"), ("noise", [1], "a number")])
+def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, key, value, expected):
+    # found last session: a hand-edited data.window of "eight" reached runner.datasets.Sine,
+    # and an evaluation ended in a bare TypeError ("'<' not supported between 'str' and
+    # 'int'") naming neither the checkpoint nor the key, with traceback.txt
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, key: value})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={bad}"], "ckpt_path")
+    s = json.loads((tmp_path / "ckpt_path" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: ckpt_path={bad}: the checkpoint's data.{key}={value!r} is not "
+                          f"{expected}; the file is damaged or was not written by the runner")
+    assert not (tmp_path / "ckpt_path" / "traceback.txt").exists()
+    # a resume compares the stored config with its own, and names the key already
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={bad}"], "resume")
+    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={bad}: data.{key} is ")
+
+
+def _predictions(tmp_path, ckpt, name):
+    train(tmp_path, ["train=false", f"ckpt_path={ckpt}", "plots=false", "quiet=true"], name)
+    return (tmp_path / name / "predictions.csv").read_text()
+
+
+@pytest.mark.parametrize("edit", ["window_as_text", "from_before_period", "extra_key"])
+def test_a_checkpoints_stored_data_is_read_as_before_where_it_is_typed(tmp_path, edit):
+    # the schema types the stored values as the command line's: "8" is 8, as a YAML file's
+    # window: "8" is; a key the checkpoint lacks (a run from before data.period) keeps the
+    # dataset's default; a key the dataset does not take is refused by name, as before the
+    # schema typed them. The reference: the unedited checkpoint's evaluation
+    out, _, _ = train(tmp_path, tiny("sine"))
+    src = out / "best.npz"
+    if edit == "extra_key":
+        bad = _with_data(src, tmp_path / "bad.npz", lambda d: {**d, "colour": "blue"})
+        with pytest.raises(SystemExit):
+            train(tmp_path, ["train=false", f"ckpt_path={bad}"], "ev")
+        s = json.loads((tmp_path / "ev" / "summary.json").read_text())
+        assert s["error"].startswith(f"ConfigError: ckpt_path={bad}: the checkpoint's data.colour: "
+                                     "runner.datasets.Sine takes no argument 'colour' (allowed: ")
+        return
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["period"] is None
+    bad = (_with_data(src, tmp_path / "bad.npz", lambda d: {**d, "window": str(d["window"])})
+           if edit == "window_as_text" else _from_before(src, tmp_path / "bad.npz", "data.period"))
+    assert _predictions(tmp_path, bad, "edited") == _predictions(tmp_path, src, "unedited")
+    assert yaml.safe_load((tmp_path / "edited" / "config.yaml").read_text())["data"]["window"] == 8
+
+
 @pytest.mark.parametrize("key, value, why", [
     ("epoch", "x", "epoch 'x' is not a whole number from 0 to its trainer.epochs=3"),
     ("epoch", -1, "epoch -1 is not a whole number from 0 to its trainer.epochs=3"),
