@@ -289,6 +289,16 @@ class SeriesDataset:
             channels.append(zi)
             scaling[name] = (m, s)
         if self.period:
+            # Over t in [0, n - 1] the pair turns by 2 pi (n - 1) / period; below float32's
+            # resolution at 1 (the scale of every channel, read in float32 beside them) sin
+            # is lost in the sums it enters and cos is 1: two constant channels, as for
+            # period=inf. period=1e300 trained as if no period had been given, without a word.
+            longest = 2 * math.pi * (n - 1) / float(np.finfo(np.float32).eps)
+            if not self.period <= longest:
+                raise DataError(f"data.period={self.period}: must be at most {longest:.4g} steps for a "
+                                f"series of {n} steps (or null for no seasonal channels); a longer "
+                                "period's sin and cos channels change by less than float32's "
+                                "resolution over the series, constant to the model")
             t = np.arange(n)
             channels += [np.sin(2 * np.pi * t / self.period), np.cos(2 * np.pi * t / self.period)]
         feats = np.stack(channels, axis=1)                      # (N, I)

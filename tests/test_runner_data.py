@@ -52,6 +52,28 @@ def test_period_adds_seasonal_channels():
     np.testing.assert_allclose(d.test.x[0, :, 2], np.cos(2 * np.pi * t / 12), atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [100, 2000])
+def test_a_period_too_long_for_the_seasonal_channels_to_change_is_refused(n):
+    # found last session: data.period=1e300 trained as if no period had been given, its
+    # sin channel 0 and cos 1 in float32, the two constant channels period=inf is refused
+    # for. The bound is where the float32 channels the model would read change by less
+    # than float32's resolution at 1 over the series; numpy finds it here from the channels
+    t = np.arange(n)
+    eps = float(np.finfo(np.float32).eps)
+
+    def change(period):
+        return max(float(np.ptp(f(2 * np.pi * t / period).astype(np.float32))) for f in (np.sin, np.cos))
+    limit = 2 * np.pi * (n - 1) / eps
+    assert change(limit * 0.99) >= eps > change(limit * 1.01)
+    for period in (limit * 1.01, 1e40, 1e300):
+        with pytest.raises(DataError) as e:
+            Ramp(n=n, window=5, period=period).load()
+        assert str(e.value).startswith(f"data.period={period}: must be at most {limit:.4g} steps for "
+                                       f"a series of {n} steps (or null for no seasonal channels)")
+    d = Ramp(n=n, window=5, period=limit * 0.99).load()
+    assert d.input_size == 3
+
+
 def test_period_may_be_fractional():
     # a year of daily values is 365.25 steps; the schema refused anything but an int
     from hydra.utils import instantiate
@@ -676,6 +698,8 @@ def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monke
     ("sine", "data.period=1", r"^DataError: data.period=1\.0: must be more than 2 steps"),
     ("sine", "data.period=0.3333333333333333", r"period=0\.333.*: must be more than 2 steps"),
     ("sine", "data.period=2", r"period=2\.0: .* constant or alternate"),
+    ("sine", "data.period=1e300", r"^DataError: data.period=1e\+300: must be at most [\d.e+]+ steps for "
+                                  r"a series of 2000 steps \(or null for no seasonal channels\)"),
     # numpy's "expected non-negative integer" named no key, with traceback.txt
     ("sine", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),
     ("mackey_glass", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),
