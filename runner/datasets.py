@@ -489,9 +489,11 @@ def _not_text(p, exc):
         if data.startswith(magic):
             return what
     # exc.start counts from the chunk the reader was decoding, not the file: which line
-    # (one accented name in a million rows) is found again from the file's bytes
+    # (one accented name in a million rows) is found again from the file's bytes. As
+    # utf-8, not utf-8-sig: a byte-order mark is valid UTF-8, and utf-8-sig counted from
+    # after it, so a file with one was told the byte 3 bytes before the bad one
     try:
-        data.decode("utf-8-sig")
+        data.decode("utf-8")
         where = ""
     except UnicodeDecodeError as found:
         line = data.count(b"\n", 0, found.start) + 1

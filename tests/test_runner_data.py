@@ -642,6 +642,13 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
         CSVSeries(p, "v", "t").series()
     assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line 20002, byte b'\\xfc': "
                             "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
+    # Excel's BOM before it: the line and byte were counted from after the BOM, and the
+    # message named the ',' three bytes before the bad byte
+    p.write_bytes(b"\xef\xbb\xbft,v\n1,2\n2,Z\xfcrich\n")
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line 3, byte b'\\xfc': "
+                            "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
 
 
 def test_csv_with_a_quote_left_open_names_the_line_it_opens_on(tmp_path):
