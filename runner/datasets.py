@@ -7,6 +7,7 @@ an input channel after the series'); :class:`SeriesDataset` turns it into window
 training part's mean and standard deviation only. A new dataset is a subclass with ``series()`` plus a
 YAML naming it (README.md, "Your own dataset, model or optimizer").
 """
+import codecs
 import csv
 import hashlib
 import math
@@ -479,26 +480,48 @@ NOT_TEXT = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?), not text:
             (b"\xfe\xff", "UTF-16 text: save it as UTF-8"))
 
 
+# Bytes read at a time to find a non-UTF-8 file's first bad byte: the file may be large
+DECODE_CHUNK = 1 << 20
+
+
 def _not_text(p, exc):
+    found = None
     try:
         with open(p, "rb") as fh:
-            data = fh.read()
+            head = fh.read(max(len(magic) for magic, _ in NOT_TEXT))
+            for magic, what in NOT_TEXT:
+                if head.startswith(magic):
+                    return what
+            fh.seek(0)
+            found = _first_bad_byte(fh)
     except OSError:
-        data = b""
-    for magic, what in NOT_TEXT:
-        if data.startswith(magic):
-            return what
-    # exc.start counts from the chunk the reader was decoding, not the file: which line
-    # (one accented name in a million rows) is found again from the file's bytes. As
-    # utf-8, not utf-8-sig: a byte-order mark is valid UTF-8, and utf-8-sig counted from
-    # after it, so a file with one was told the byte 3 bytes before the bad one
-    try:
-        data.decode("utf-8")
-        where = ""
-    except UnicodeDecodeError as found:
-        line = data.count(b"\n", 0, found.start) + 1
-        where = f"line {line}, byte {data[found.start:found.start + 1]!r}: "
+        pass
+    where = f"line {found[0]}, byte {found[1]!r}: " if found else ""
     return f"not UTF-8 text ({where}{exc.reason}); save it as UTF-8 or plain ASCII"
+
+
+def _first_bad_byte(fh):
+    """``(line, byte)`` of the first byte of binary file ``fh`` that is not UTF-8, or None.
+
+    exc.start of the reader's error counts from the chunk it was decoding, not the file:
+    which line (one accented name in a million rows) is found again from the file's bytes,
+    a chunk at a time (the whole file was read into memory for it). As utf-8, not
+    utf-8-sig: a byte-order mark is valid UTF-8, and utf-8-sig counted from after it, so a
+    file with one was told the byte 3 bytes before the bad one.
+    """
+    lines, carry = 1, b""
+    while True:
+        chunk = fh.read(DECODE_CHUNK)
+        data = carry + chunk
+        try:
+            # final only at the end: a character split between two chunks is carried over
+            _, used = codecs.utf_8_decode(data, "strict", not chunk)
+        except UnicodeDecodeError as bad:
+            return lines + data.count(b"\n", 0, bad.start), data[bad.start:bad.start + 1]
+        if not chunk:
+            return None
+        lines += data.count(b"\n", 0, used)
+        carry = data[used:]
 
 
 def _rows(reader, name):

@@ -651,6 +651,51 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
                             "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7, 4096])
+def test_a_non_utf8_csv_is_searched_for_its_bad_byte_a_chunk_at_a_time(tmp_path, monkeypatch, chunk):
+    # the search read the whole file into memory (an error path, but for a large file);
+    # it reads DECODE_CHUNK bytes at a time now, and a character split between two chunks
+    # (2- and 3-byte ones here, at every offset for chunk 1 and 2) is no bad byte
+    from runner import datasets
+    monkeypatch.setattr(datasets, "DECODE_CHUNK", chunk)
+    rows = "".join(f"{i},{i * 0.5},caf\xe9 \u20ac{i}\n" for i in range(3000))
+    data = ("t,v,name\n" + rows).encode("utf-8") + b"3000,1,Z\xfcrich\n" + rows.encode("utf-8")
+    p = tmp_path / "s.csv"
+    p.write_bytes(data)
+    line = data.count(b"\n", 0, data.index(b"\xfc")) + 1         # counted over the whole file
+    assert line == 3002
+    reads, real_open = [], open
+
+    class Recording:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def read(self, size=-1):
+            reads.append(size)
+            return self.fh.read(size)
+
+        def seek(self, *args):
+            return self.fh.seek(*args)
+
+    monkeypatch.setattr(datasets, "open", lambda file, mode="r", *a, **k: Recording(real_open(file, mode, *a, **k))
+                        if mode == "rb" else real_open(file, mode, *a, **k), raising=False)
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line {line}, byte b'\\xfc': "
+                            "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
+    assert reads and all(0 <= size <= max(chunk, 4) for size in reads), reads   # 4: the magic numbers
+    # a file valid to its end but for a character cut short there: the last line
+    p.write_bytes(data[:data.index(b"\xfc")] + "\u20ac".encode("utf-8")[:2])
+    with pytest.raises(DataError, match=rf"not UTF-8 text \(line {line}, byte b'\\xe2': unexpected end of data\)"):
+        CSVSeries(p, "v", "t").series()
+
+
 def test_csv_with_a_quote_left_open_names_the_line_it_opens_on(tmp_path):
     # the quote makes the rest of the file one field: a large file hit the csv module's
     # field size limit (csv.Error, an unexpected error with traceback.txt), and a small
