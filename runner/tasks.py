@@ -265,6 +265,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     checkpoint = None
     if resume is not None:
         checkpoint = M.load_checkpoint(resume, key="resume")
+        _typed_resume_data(checkpoint[2], resume)
         trainer.check_resume(cfg, resume, checkpoint[2])
     data = load_data(cfg.data)
     if checkpoint is not None:
@@ -390,13 +391,28 @@ def _check_stored_data(node, target, path) -> DictConfig:
             stack.extend(value.items())
         elif isinstance(value, list):
             stack.extend((None, v) for v in value)
-    return _typed_stored_data(node, DATA_SCHEMAS.get(target), path)
+    return _typed_stored_data(node, DATA_SCHEMAS.get(target), f"ckpt_path={path}")
 
 
-def _typed_stored_data(node, typed_by, path) -> DictConfig:
+def _typed_resume_data(meta, path) -> None:
+    """A resume's stored data config, in ``meta``, typed as an evaluation's is: compared as
+    it stood, a hand-edited window of "8" differed from the command line's 8, and "eight"
+    was answered with "pass the same overrides as the original run", which none can."""
+    config = meta.get("config") if meta.get("runner") else None
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        return          # trainer.check_resume names what is missing
+    named = {f"{c.__module__}.{c.__qualname__}": s for c, s in DATA_SCHEMAS.items()}
+    typed_by = named.get(data.get("_target_"))
+    if typed_by is not None:
+        typed = _typed_stored_data(OmegaConf.create(data), typed_by, f"resume={path}")
+        config["data"] = OmegaConf.to_container(typed, resolve=False)
+
+
+def _typed_stored_data(node, typed_by, where) -> DictConfig:
     """``node``, a built-in dataset's stored config, with its values typed by the schema
     ``typed_by`` as the command line's are (window "8" is 8); None: a user's own dataset,
-    whose class checks its values. A hand-edited data.window of "eight" reached the
+    whose class checks its values. ``where``: the checkpoint, as ``ckpt_path=...``. A hand-edited data.window of "eight" reached the
     dataset, and an evaluation ended in a bare TypeError and traceback.txt.
 
     Only the stored keys are kept: a key the checkpoint lacks (a run from before it existed)
@@ -415,7 +431,7 @@ def _typed_stored_data(node, typed_by, path) -> DictConfig:
             # given for a list)
             OmegaConf.merge(base, {key: value})
         except OmegaConfBaseException:
-            raise ConfigError(f"ckpt_path={path}: the checkpoint's data.{key}={value!r:.80} is not "
+            raise ConfigError(f"{where}: the checkpoint's data.{key}={value!r:.80} is not "
                               f"{_type_words(fields[key])}; the file is damaged or was not "
                               "written by the runner") from None
     typed = OmegaConf.to_container(OmegaConf.merge(base, stored), resolve=False)

@@ -1793,7 +1793,8 @@ def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
 
 def _with_data(src, dst, edit):
     """A copy of checkpoint ``src`` whose stored data config is ``edit(data config)``."""
-    return _with_metadata(src, dst, lambda m: {**m, "config": {**m["config"], "data": edit(m["config"]["data"])}})
+    return _with_metadata(src, dst, lambda m: {**m, "config": {**m["config"], "data": edit(m["config"]["data"])}},
+                          optimizer=True)
 
 
 @pytest.mark.parametrize("key, value, expected", [("window", "eight", "an integer"), ("window", 8.5, "an integer"),
@@ -1812,11 +1813,30 @@ def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, ke
     assert s["error"] == (f"ConfigError: ckpt_path={bad}: the checkpoint's data.{key}={value!r} is not "
                           f"{expected}; the file is damaged or was not written by the runner")
     assert not (tmp_path / "ckpt_path" / "traceback.txt").exists()
-    # a resume compares the stored config with its own, and names the key already
+    # a resume compared it with its own and asked for "the same overrides as the original
+    # run", though none gives window "eight"
     with pytest.raises(SystemExit):
         train(tmp_path, ov + [f"resume={bad}"], "resume")
     s = json.loads((tmp_path / "resume" / "summary.json").read_text())
-    assert s["error"].startswith(f"ConfigError: resume={bad}: data.{key} is ")
+    assert s["error"] == (f"ConfigError: resume={bad}: the checkpoint's data.{key}={value!r} is not "
+                          f"{expected}; the file is damaged or was not written by the runner")
+
+
+def test_a_resume_reads_a_stored_window_written_as_text_as_its_number(tmp_path):
+    # compared as stored, "8" differed from the command line's 8 and the resume was refused;
+    # the reference: the same resume of the unedited checkpoint
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    text = _with_data(out / "last.npz", tmp_path / "text.npz", lambda d: {**d, "window": str(d["window"])})
+    same = _with_data(out / "last.npz", tmp_path / "same.npz", lambda d: d)
+    for ckpt, name in ((text, "from_text"), (same, "from_same")):
+        shutil.copy(out / "metrics.csv", tmp_path / "metrics.csv")    # the run's, beside its last.npz
+        _, _, s = train(tmp_path, ov + [f"resume={ckpt}"], name)
+        assert s["status"] == "ok", s.get("error")
+    assert (metrics_without_timing(tmp_path / "from_text" / "metrics.csv")
+            == metrics_without_timing(tmp_path / "from_same" / "metrics.csv"))
+    assert len(metrics_without_timing(tmp_path / "from_text" / "metrics.csv")) == 3
+    npz_equal(tmp_path / "from_text" / "last.npz", tmp_path / "from_same" / "last.npz")
 
 
 def _predictions(tmp_path, ckpt, name):
