@@ -403,7 +403,8 @@ def _typed_resume_data(meta, path) -> None:
     if not isinstance(data, dict):
         return          # trainer.check_resume names what is missing
     named = {f"{c.__module__}.{c.__qualname__}": s for c, s in DATA_SCHEMAS.items()}
-    typed_by = named.get(data.get("_target_"))
+    target = data.get("_target_")
+    typed_by = named.get(target) if isinstance(target, str) else None    # a list is unhashable
     if typed_by is not None:
         typed = _typed_stored_data(OmegaConf.create(data), typed_by, f"resume={path}")
         config["data"] = OmegaConf.to_container(typed, resolve=False)
@@ -412,12 +413,13 @@ def _typed_resume_data(meta, path) -> None:
 def _typed_stored_data(node, typed_by, where) -> DictConfig:
     """``node``, a built-in dataset's stored config, with its values typed by the schema
     ``typed_by`` as the command line's are (window "8" is 8); None: a user's own dataset,
-    whose class checks its values. ``where``: the checkpoint, as ``ckpt_path=...``. A hand-edited data.window of "eight" reached the
-    dataset, and an evaluation ended in a bare TypeError and traceback.txt.
+    whose class checks its values. ``where``: the checkpoint, as ``ckpt_path=...``.
 
-    Only the stored keys are kept: a key the checkpoint lacks (a run from before it existed)
-    gets the dataset class's default as before, and a key the schema lacks was refused
-    by name already (check_target), so the schema is merged with struct off.
+    A hand-edited data.window of "eight" reached the dataset, and an evaluation ended in a
+    bare TypeError and traceback.txt. Only the stored keys are kept: a key the checkpoint
+    lacks (a run from before it existed) gets the dataset class's default as before, and a
+    key the schema lacks is left to what named it before (an evaluation's check_target, a
+    resume's comparison), so the schema is merged with struct off.
     """
     if typed_by is None:
         return node
@@ -426,6 +428,8 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
     OmegaConf.set_struct(base, False)
     fields = {f.name: f.type for f in dataclasses.fields(typed_by)}
     for key, value in stored.items():
+        if key not in fields:
+            continue
         try:
             # one key at a time: OmegaConf's error names no key for some values (a mapping
             # given for a list)

@@ -1822,6 +1822,19 @@ def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, ke
                           f"{expected}; the file is damaged or was not written by the runner")
 
 
+def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
+    # the schema is looked up by the stored _target_: a list there must not fail the look-up
+    # (unhashable) but be compared, as before, with the command line's
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "_target_": ["x"]})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={bad}"], "resume")
+    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={bad}: data._target_ is 'runner.datasets.Sine' "
+                                 "but the checkpoint's run used ['x']"), s["error"]
+
+
 def test_a_resume_reads_a_stored_window_written_as_text_as_its_number(tmp_path):
     # compared as stored, "8" differed from the command line's 8 and the resume was refused;
     # the reference: the same resume of the unedited checkpoint
@@ -1859,6 +1872,11 @@ def test_a_checkpoints_stored_data_is_read_as_before_where_it_is_typed(tmp_path,
         s = json.loads((tmp_path / "ev" / "summary.json").read_text())
         assert s["error"].startswith(f"ConfigError: ckpt_path={bad}: the checkpoint's data.colour: "
                                      "runner.datasets.Sine takes no argument 'colour' (allowed: ")
+        with pytest.raises(SystemExit):
+            train(tmp_path, tiny("sine", [f"resume={bad}"]), "resume")
+        s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+        assert s["error"].startswith(f"ConfigError: resume={bad}: data.colour is not set, but the "
+                                     "checkpoint's run used 'blue'"), s["error"]
         return
     assert yaml.safe_load((out / "config.yaml").read_text())["data"]["period"] is None
     bad = (_with_data(src, tmp_path / "bad.npz", lambda d: {**d, "window": str(d["window"])})
