@@ -7,6 +7,7 @@ an input channel after the series'); :class:`SeriesDataset` turns it into window
 training part's mean and standard deviation only. A new dataset is a subclass with ``series()`` plus a
 YAML naming it (README.md, "Your own dataset, model or optimizer").
 """
+import codecs
 import csv
 import hashlib
 import math
@@ -289,6 +290,16 @@ class SeriesDataset:
             channels.append(zi)
             scaling[name] = (m, s)
         if self.period:
+            # Over t in [0, n - 1] the pair turns by 2 pi (n - 1) / period; below float32's
+            # resolution at 1 (the scale of every channel, read in float32 beside them) sin
+            # is lost in the sums it enters and cos is 1: two constant channels, as for
+            # period=inf. period=1e300 trained as if no period had been given, without a word.
+            longest = 2 * math.pi * (n - 1) / float(np.finfo(np.float32).eps)
+            if not self.period <= longest:
+                raise DataError(f"data.period={self.period}: must be at most {longest:.4g} steps for a "
+                                f"series of {n} steps (or null for no seasonal channels); a longer "
+                                "period's sin and cos channels change by less than float32's "
+                                "resolution over the series, constant to the model")
             t = np.arange(n)
             channels += [np.sin(2 * np.pi * t / self.period), np.cos(2 * np.pi * t / self.period)]
         feats = np.stack(channels, axis=1)                      # (N, I)
@@ -469,24 +480,48 @@ NOT_TEXT = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?), not text:
             (b"\xfe\xff", "UTF-16 text: save it as UTF-8"))
 
 
+# Bytes read at a time to find a non-UTF-8 file's first bad byte: the file may be large
+DECODE_CHUNK = 1 << 20
+
+
 def _not_text(p, exc):
+    found = None
     try:
         with open(p, "rb") as fh:
-            data = fh.read()
+            head = fh.read(max(len(magic) for magic, _ in NOT_TEXT))
+            for magic, what in NOT_TEXT:
+                if head.startswith(magic):
+                    return what
+            fh.seek(0)
+            found = _first_bad_byte(fh)
     except OSError:
-        data = b""
-    for magic, what in NOT_TEXT:
-        if data.startswith(magic):
-            return what
-    # exc.start counts from the chunk the reader was decoding, not the file: which line
-    # (one accented name in a million rows) is found again from the file's bytes
-    try:
-        data.decode("utf-8-sig")
-        where = ""
-    except UnicodeDecodeError as found:
-        line = data.count(b"\n", 0, found.start) + 1
-        where = f"line {line}, byte {data[found.start:found.start + 1]!r}: "
+        pass
+    where = f"line {found[0]}, byte {found[1]!r}: " if found else ""
     return f"not UTF-8 text ({where}{exc.reason}); save it as UTF-8 or plain ASCII"
+
+
+def _first_bad_byte(fh):
+    """``(line, byte)`` of the first byte of binary file ``fh`` that is not UTF-8, or None.
+
+    exc.start of the reader's error counts from the chunk it was decoding, not the file:
+    which line (one accented name in a million rows) is found again from the file's bytes,
+    a chunk at a time (the whole file was read into memory for it). As utf-8, not
+    utf-8-sig: a byte-order mark is valid UTF-8, and utf-8-sig counted from after it, so a
+    file with one was told the byte 3 bytes before the bad one.
+    """
+    lines, carry = 1, b""
+    while True:
+        chunk = fh.read(DECODE_CHUNK)
+        data = carry + chunk
+        try:
+            # final only at the end: a character split between two chunks is carried over
+            _, used = codecs.utf_8_decode(data, "strict", not chunk)
+        except UnicodeDecodeError as bad:
+            return lines + data.count(b"\n", 0, bad.start), data[bad.start:bad.start + 1]
+        if not chunk:
+            return None
+        lines += data.count(b"\n", 0, used)
+        carry = data[used:]
 
 
 def _rows(reader, name):

@@ -2,15 +2,18 @@
 ``evaluate`` (forecast from a saved checkpoint without training). Each returns the fields
 it adds to summary.json.
 """
+import dataclasses
 import inspect
 import logging
 import re
+import typing
 from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from runner import baselines, model as M, outputs, trainer
+from runner import baselines, datasets, model as M, outputs, schema, trainer
 from runner.config import ConfigError, check_target, user_path
 from runner.datasets import DataError, Prepared
 from runner.rundir import safe_name
@@ -262,6 +265,7 @@ def fit(cfg, out_dir: Path, partial=None, begin=None, overrides=None, sweep_dir=
     checkpoint = None
     if resume is not None:
         checkpoint = M.load_checkpoint(resume, key="resume")
+        _typed_resume_data(checkpoint[2], resume)
         trainer.check_resume(cfg, resume, checkpoint[2])
     data = load_data(cfg.data)
     if checkpoint is not None:
@@ -354,8 +358,15 @@ def _saved_config(meta: dict, path) -> dict:
     return saved
 
 
-def _check_stored_data(node, target, path) -> None:
-    """Refuse a checkpoint's data config that names anything but a dataset class.
+# The schema each built-in dataset's options are typed by (conf/data/*.yaml); elnino's is csv's
+DATA_SCHEMAS = {datasets.Sine: schema.SineConfig, datasets.MackeyGlass: schema.MackeyGlassConfig,
+                datasets.CSVSeries: schema.CSVConfig, datasets.ElNino: schema.CSVConfig,
+                datasets.Adding: schema.AddingConfig}
+
+
+def _check_stored_data(node, target, path) -> DictConfig:
+    """Refuse a checkpoint's data config that names anything but a dataset class, or that
+    gives a built-in dataset a value its schema does not take; return it typed.
 
     An evaluation builds the data its checkpoint's config names, with Hydra: a forged
     checkpoint naming ``builtins.open`` with ``mode: w`` truncated a file, ``numpy.load``
@@ -380,6 +391,66 @@ def _check_stored_data(node, target, path) -> None:
             stack.extend(value.items())
         elif isinstance(value, list):
             stack.extend((None, v) for v in value)
+    return _typed_stored_data(node, DATA_SCHEMAS.get(target), f"ckpt_path={path}")
+
+
+def _typed_resume_data(meta, path) -> None:
+    """A resume's stored data config, in ``meta``, typed as an evaluation's is: compared as
+    it stood, a hand-edited window of "8" differed from the command line's 8, and "eight"
+    was answered with "pass the same overrides as the original run", which none can."""
+    config = meta.get("config") if meta.get("runner") else None
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        return          # trainer.check_resume names what is missing
+    named = {f"{c.__module__}.{c.__qualname__}": s for c, s in DATA_SCHEMAS.items()}
+    target = data.get("_target_")
+    typed_by = named.get(target) if isinstance(target, str) else None    # a list is unhashable
+    if typed_by is not None:
+        typed = _typed_stored_data(OmegaConf.create(data), typed_by, f"resume={path}")
+        config["data"] = OmegaConf.to_container(typed, resolve=False)
+
+
+def _typed_stored_data(node, typed_by, where) -> DictConfig:
+    """``node``, a built-in dataset's stored config, with its values typed by the schema
+    ``typed_by`` as the command line's are (window "8" is 8); None: a user's own dataset,
+    whose class checks its values. ``where``: the checkpoint, as ``ckpt_path=...``.
+
+    A hand-edited data.window of "eight" reached the dataset, and an evaluation ended in a
+    bare TypeError and traceback.txt. Only the stored keys are kept: a key the checkpoint
+    lacks (a run from before it existed) gets the dataset class's default as before, and a
+    key the schema lacks is left to what named it before (an evaluation's check_target, a
+    resume's comparison), so the schema is merged with struct off.
+    """
+    if typed_by is None:
+        return node
+    stored = OmegaConf.to_container(node, resolve=False)
+    base = OmegaConf.structured(typed_by)
+    OmegaConf.set_struct(base, False)
+    fields = {f.name: f.type for f in dataclasses.fields(typed_by)}
+    for key, value in stored.items():
+        if key not in fields:
+            continue
+        try:
+            # one key at a time: OmegaConf's error names no key for some values (a mapping
+            # given for a list)
+            OmegaConf.merge(base, {key: value})
+        except OmegaConfBaseException:
+            raise ConfigError(f"{where}: the checkpoint's data.{key}={value!r:.80} is not "
+                              f"{_type_words(fields[key])}; the file is damaged or was not "
+                              "written by the runner") from None
+    typed = OmegaConf.to_container(OmegaConf.merge(base, stored), resolve=False)
+    return OmegaConf.create({k: typed[k] for k in stored})
+
+
+def _type_words(annotation) -> str:
+    """A schema field's type in words: Optional[float] -> 'a number or null'."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is typing.Union:
+        return f"{_type_words(args[0])} or null"
+    if typing.get_origin(annotation) is list:
+        return f"a list of {_type_words(args[0]).split(' ', 1)[1]}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 # What an evaluation takes from its command line; every other setting is the checkpoint's
@@ -470,7 +541,7 @@ def evaluate(cfg, out_dir: Path, partial=None, overrides=(), begin=None) -> dict
     except ConfigError as exc:
         raise ConfigError(f"ckpt_path={path}: the checkpoint's {exc}") from None
     if "data" in saved:
-        _check_stored_data(cfg.data, target, path)
+        cfg.data = _check_stored_data(cfg.data, target, path)
     if ignored:
         # data=mackey_glass or model.hidden_size=64 changed nothing, without a word
         log.warning("an evaluation uses the checkpoint's own data, model and settings (only "

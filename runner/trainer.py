@@ -73,6 +73,22 @@ def _finite(v):
     return v is not None and math.isfinite(v)
 
 
+def _smaller(lr, optimizer, clip, training):
+    """What a NaN or infinite loss's message suggests: "a smaller optimizer.lr (now 0.01)
+    or ...". A non-zero weight decay is named too: at optimizer.weight_decay=1e300 the
+    message sent the user to lr alone. Clipping is a hint for the training loss only, and
+    only where it is off: at clip_grad_norm=1.0 "or trainer.clip_grad_norm" sent the user
+    to a setting already in force."""
+    hints = [f"a smaller optimizer.lr (now {lr:g})"]
+    decay = getattr(optimizer, "weight_decay", 0)       # a user's optimizer may have none
+    if isinstance(decay, (int, float)) and decay:
+        hints.append(f"a smaller optimizer.weight_decay (now {decay:g})")
+    if training:
+        hints.append("trainer.clip_grad_norm" if clip is None
+                     else f"a smaller trainer.clip_grad_norm (now {clip:g})")
+    return " or ".join([", ".join(hints[:-1]), hints[-1]]) if len(hints) > 1 else hints[0]
+
+
 def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begin=None,
           overrides=None) -> dict:
     """Fit ``cfg.model`` on ``data``; return a dict for summary.json (status set by caller).
@@ -181,12 +197,8 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
             loss, dpred = lossf(pred, yb)
             loss = float(loss)
             if not math.isfinite(loss):
-                # clipping is only a hint where it is off: at clip_grad_norm=1.0 "or
-                # trainer.clip_grad_norm" sent the user to a setting already in force
-                clip_hint = (" or trainer.clip_grad_norm" if clip is None
-                             else f" or a smaller trainer.clip_grad_norm (now {clip:g})")
                 raise NonFiniteLoss(f"training loss became {loss} at epoch {epoch}, batch {b + 1}; "
-                                    f"try a smaller optimizer.lr (now {lr:g}){clip_hint}; "
+                                    f"try {_smaller(lr, optimizer, clip, training=True)}; "
                                     f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
             model.backward(dpred)
             norm = M.clip_gradients(model.gradients(), clip)
@@ -199,8 +211,8 @@ def train(cfg, data: Prepared, out_dir: Path, resume=None, checkpoint=None, begi
         val_pred = predict(model, data.val, t.eval_batch_size)
         val_loss = float(lossf(val_pred.astype(data.val.y.dtype), data.val.y)[0])
         if not math.isfinite(val_loss):
-            raise NonFiniteLoss(f"validation loss became {val_loss} at epoch {epoch}; try a smaller "
-                                f"optimizer.lr (now {lr:g}); "
+            raise NonFiniteLoss(f"validation loss became {val_loss} at epoch {epoch}; "
+                                f"try {_smaller(lr, optimizer, clip, training=False)}; "
                                 f"last good checkpoint: {last_path if epoch > 1 else 'none'}")
         val_rmse = baselines.scores(val_pred, data.val.y, data.std)["rmse"]
         secs = time.perf_counter() - tic

@@ -52,6 +52,28 @@ def test_period_adds_seasonal_channels():
     np.testing.assert_allclose(d.test.x[0, :, 2], np.cos(2 * np.pi * t / 12), atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [100, 2000])
+def test_a_period_too_long_for_the_seasonal_channels_to_change_is_refused(n):
+    # found last session: data.period=1e300 trained as if no period had been given, its
+    # sin channel 0 and cos 1 in float32, the two constant channels period=inf is refused
+    # for. The bound is where the float32 channels the model would read change by less
+    # than float32's resolution at 1 over the series; numpy finds it here from the channels
+    t = np.arange(n)
+    eps = float(np.finfo(np.float32).eps)
+
+    def change(period):
+        return max(float(np.ptp(f(2 * np.pi * t / period).astype(np.float32))) for f in (np.sin, np.cos))
+    limit = 2 * np.pi * (n - 1) / eps
+    assert change(limit * 0.99) >= eps > change(limit * 1.01)
+    for period in (limit * 1.01, 1e40, 1e300):
+        with pytest.raises(DataError) as e:
+            Ramp(n=n, window=5, period=period).load()
+        assert str(e.value).startswith(f"data.period={period}: must be at most {limit:.4g} steps for "
+                                       f"a series of {n} steps (or null for no seasonal channels)")
+    d = Ramp(n=n, window=5, period=limit * 0.99).load()
+    assert d.input_size == 3
+
+
 def test_period_may_be_fractional():
     # a year of daily values is 365.25 steps; the schema refused anything but an int
     from hydra.utils import instantiate
@@ -620,6 +642,58 @@ def test_csv_with_a_byte_order_mark_or_not_utf8(tmp_path):
         CSVSeries(p, "v", "t").series()
     assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line 20002, byte b'\\xfc': "
                             "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
+    # Excel's BOM before it: the line and byte were counted from after the BOM, and the
+    # message named the ',' three bytes before the bad byte
+    p.write_bytes(b"\xef\xbb\xbft,v\n1,2\n2,Z\xfcrich\n")
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line 3, byte b'\\xfc': "
+                            "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 4096])
+def test_a_non_utf8_csv_is_searched_for_its_bad_byte_a_chunk_at_a_time(tmp_path, monkeypatch, chunk):
+    # the search read the whole file into memory (an error path, but for a large file);
+    # it reads DECODE_CHUNK bytes at a time now, and a character split between two chunks
+    # (2- and 3-byte ones here, at every offset for chunk 1 and 2) is no bad byte
+    from runner import datasets
+    monkeypatch.setattr(datasets, "DECODE_CHUNK", chunk)
+    rows = "".join(f"{i},{i * 0.5},caf\xe9 \u20ac{i}\n" for i in range(3000))
+    data = ("t,v,name\n" + rows).encode("utf-8") + b"3000,1,Z\xfcrich\n" + rows.encode("utf-8")
+    p = tmp_path / "s.csv"
+    p.write_bytes(data)
+    line = data.count(b"\n", 0, data.index(b"\xfc")) + 1         # counted over the whole file
+    assert line == 3002
+    reads, real_open = [], open
+
+    class Recording:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def read(self, size=-1):
+            reads.append(size)
+            return self.fh.read(size)
+
+        def seek(self, *args):
+            return self.fh.seek(*args)
+
+    monkeypatch.setattr(datasets, "open", lambda file, mode="r", *a, **k: Recording(real_open(file, mode, *a, **k))
+                        if mode == "rb" else real_open(file, mode, *a, **k), raising=False)
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text (line {line}, byte b'\\xfc': "
+                            "invalid start byte); save it as UTF-8 or plain ASCII"), e.value
+    assert reads and all(0 <= size <= max(chunk, 4) for size in reads), reads   # 4: the magic numbers
+    # a file valid to its end but for a character cut short there: the last line
+    p.write_bytes(data[:data.index(b"\xfc")] + "\u20ac".encode("utf-8")[:2])
+    with pytest.raises(DataError, match=rf"not UTF-8 text \(line {line}, byte b'\\xe2': unexpected end of data\)"):
+        CSVSeries(p, "v", "t").series()
 
 
 def test_csv_with_a_quote_left_open_names_the_line_it_opens_on(tmp_path):
@@ -676,6 +750,8 @@ def test_csv_that_cannot_be_read_is_a_data_error_naming_the_path(tmp_path, monke
     ("sine", "data.period=1", r"^DataError: data.period=1\.0: must be more than 2 steps"),
     ("sine", "data.period=0.3333333333333333", r"period=0\.333.*: must be more than 2 steps"),
     ("sine", "data.period=2", r"period=2\.0: .* constant or alternate"),
+    ("sine", "data.period=1e300", r"^DataError: data.period=1e\+300: must be at most [\d.e+]+ steps for "
+                                  r"a series of 2000 steps \(or null for no seasonal channels\)"),
     # numpy's "expected non-negative integer" named no key, with traceback.txt
     ("sine", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),
     ("mackey_glass", "data.seed=-1", r"^DataError: data.seed=-1: must be at least 0$"),

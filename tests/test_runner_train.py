@@ -1470,6 +1470,33 @@ def test_a_non_finite_loss_in_the_first_epoch_has_no_checkpoint_to_offer(tmp_pat
     assert set(s["baselines"]) == {"persistence", "ar"}
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adamw"])
+def test_a_loss_that_weight_decay_made_nan_names_weight_decay(tmp_path, optimizer):
+    # found last session: optimizer.weight_decay=1e300 stopped the run at its second batch
+    # with "try a smaller optimizer.lr" alone; the decay is real here, the loss not patched
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"optimizer={optimizer}", "optimizer.lr=0.02",
+                                      "optimizer.weight_decay=1e300"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["status"] == "failed" and re.search(
+        r"^NonFiniteLoss: training loss became (nan|inf) at epoch 1, batch \d+; try a smaller "
+        r"optimizer.lr \(now 0.02\), a smaller optimizer.weight_decay \(now 1e\+300\) or a smaller "
+        r"trainer.clip_grad_norm \(now 1\); last good checkpoint: none$", s["error"]), s["error"]
+
+
+@pytest.mark.parametrize("decay", ["0.5", "0.0"])
+def test_a_validation_nan_names_a_non_zero_weight_decay_only(tmp_path, monkeypatch, decay):
+    # adamw's own default (0.01) is not 0: the hint names what is in force, 0 is not
+    _recording_loss(monkeypatch, [math.nan])
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=adamw", "optimizer.lr=0.02",
+                                      f"optimizer.weight_decay={decay}"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    decay_hint = " or a smaller optimizer.weight_decay (now 0.5)" if decay == "0.5" else ""
+    assert s["error"] == (f"NonFiniteLoss: validation loss became nan at epoch 1; try a smaller "
+                          f"optimizer.lr (now 0.02){decay_hint}; last good checkpoint: none")
+
+
 def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
     real, norms = M.clip_gradients, []
 
@@ -1762,6 +1789,100 @@ def test_a_checkpoints_damaged_normalisation_is_named(tmp_path, mean, std):
             train(tmp_path, args, key)
         s = json.loads((tmp_path / key / "summary.json").read_text())
         assert s["status"] == "failed" and s["error"] == f"ConfigError: {key}={bad}: {why}", s["error"]
+
+
+def _with_data(src, dst, edit):
+    """A copy of checkpoint ``src`` whose stored data config is ``edit(data config)``."""
+    return _with_metadata(src, dst, lambda m: {**m, "config": {**m["config"], "data": edit(m["config"]["data"])}},
+                          optimizer=True)
+
+
+@pytest.mark.parametrize("key, value, expected", [("window", "eight", "an integer"), ("window", 8.5, "an integer"),
+                                                  ("window", None, "an integer"), ("window", True, "an integer"),
+                                                  ("period", "x", "a number or null"), ("noise", [1], "a number")])
+def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, key, value, expected):
+    # found last session: a hand-edited data.window of "eight" reached runner.datasets.Sine,
+    # and an evaluation ended in a bare TypeError ("'<' not supported between 'str' and
+    # 'int'") naming neither the checkpoint nor the key, with traceback.txt
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, key: value})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ["train=false", f"ckpt_path={bad}"], "ckpt_path")
+    s = json.loads((tmp_path / "ckpt_path" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: ckpt_path={bad}: the checkpoint's data.{key}={value!r} is not "
+                          f"{expected}; the file is damaged or was not written by the runner")
+    assert not (tmp_path / "ckpt_path" / "traceback.txt").exists()
+    # a resume compared it with its own and asked for "the same overrides as the original
+    # run", though none gives window "eight"
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={bad}"], "resume")
+    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+    assert s["error"] == (f"ConfigError: resume={bad}: the checkpoint's data.{key}={value!r} is not "
+                          f"{expected}; the file is damaged or was not written by the runner")
+
+
+def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
+    # the schema is looked up by the stored _target_: a list there must not fail the look-up
+    # (unhashable) but be compared, as before, with the command line's
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "_target_": ["x"]})
+    with pytest.raises(SystemExit):
+        train(tmp_path, ov + [f"resume={bad}"], "resume")
+    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={bad}: data._target_ is 'runner.datasets.Sine' "
+                                 "but the checkpoint's run used ['x']"), s["error"]
+
+
+def test_a_resume_reads_a_stored_window_written_as_text_as_its_number(tmp_path):
+    # compared as stored, "8" differed from the command line's 8 and the resume was refused;
+    # the reference: the same resume of the unedited checkpoint
+    ov = tiny("sine", ["trainer.epochs=3"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    text = _with_data(out / "last.npz", tmp_path / "text.npz", lambda d: {**d, "window": str(d["window"])})
+    same = _with_data(out / "last.npz", tmp_path / "same.npz", lambda d: d)
+    for ckpt, name in ((text, "from_text"), (same, "from_same")):
+        shutil.copy(out / "metrics.csv", tmp_path / "metrics.csv")    # the run's, beside its last.npz
+        _, _, s = train(tmp_path, ov + [f"resume={ckpt}"], name)
+        assert s["status"] == "ok", s.get("error")
+    assert (metrics_without_timing(tmp_path / "from_text" / "metrics.csv")
+            == metrics_without_timing(tmp_path / "from_same" / "metrics.csv"))
+    assert len(metrics_without_timing(tmp_path / "from_text" / "metrics.csv")) == 3
+    npz_equal(tmp_path / "from_text" / "last.npz", tmp_path / "from_same" / "last.npz")
+
+
+def _predictions(tmp_path, ckpt, name):
+    train(tmp_path, ["train=false", f"ckpt_path={ckpt}", "plots=false", "quiet=true"], name)
+    return (tmp_path / name / "predictions.csv").read_text()
+
+
+@pytest.mark.parametrize("edit", ["window_as_text", "from_before_period", "extra_key"])
+def test_a_checkpoints_stored_data_is_read_as_before_where_it_is_typed(tmp_path, edit):
+    # the schema types the stored values as the command line's: "8" is 8, as a YAML file's
+    # window: "8" is; a key the checkpoint lacks (a run from before data.period) keeps the
+    # dataset's default; a key the dataset does not take is refused by name, as before the
+    # schema typed them. The reference: the unedited checkpoint's evaluation
+    out, _, _ = train(tmp_path, tiny("sine"))
+    src = out / "best.npz"
+    if edit == "extra_key":
+        bad = _with_data(src, tmp_path / "bad.npz", lambda d: {**d, "colour": "blue"})
+        with pytest.raises(SystemExit):
+            train(tmp_path, ["train=false", f"ckpt_path={bad}"], "ev")
+        s = json.loads((tmp_path / "ev" / "summary.json").read_text())
+        assert s["error"].startswith(f"ConfigError: ckpt_path={bad}: the checkpoint's data.colour: "
+                                     "runner.datasets.Sine takes no argument 'colour' (allowed: ")
+        with pytest.raises(SystemExit):
+            train(tmp_path, tiny("sine", [f"resume={bad}"]), "resume")
+        s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+        assert s["error"].startswith(f"ConfigError: resume={bad}: data.colour is not set, but the "
+                                     "checkpoint's run used 'blue'"), s["error"]
+        return
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["period"] is None
+    bad = (_with_data(src, tmp_path / "bad.npz", lambda d: {**d, "window": str(d["window"])})
+           if edit == "window_as_text" else _from_before(src, tmp_path / "bad.npz", "data.period"))
+    assert _predictions(tmp_path, bad, "edited") == _predictions(tmp_path, src, "unedited")
+    assert yaml.safe_load((tmp_path / "edited" / "config.yaml").read_text())["data"]["window"] == 8
 
 
 @pytest.mark.parametrize("key, value, why", [
