@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner import baselines, datasets, model as M, outputs, schema, trainer
@@ -432,9 +432,12 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
             continue
         try:
             # one key at a time: OmegaConf's error names no key for some values (a mapping
-            # given for a list)
+            # given for a list). "???" is OmegaConf's missing value: a merge keeps the
+            # default under it, and the dataset's default stood in for the run's own value
+            if value == MISSING:
+                raise ValueError(value)
             OmegaConf.merge(base, {key: value})
-        except OmegaConfBaseException:
+        except (OmegaConfBaseException, ValueError):
             raise ConfigError(f"{where}: the checkpoint's data.{key}={value!r:.80} is not "
                               f"{_type_words(fields[key])}; the file is damaged or was not "
                               "written by the runner") from None

@@ -1799,6 +1799,7 @@ def _with_data(src, dst, edit):
 
 @pytest.mark.parametrize("key, value, expected", [("window", "eight", "an integer"), ("window", 8.5, "an integer"),
                                                   ("window", None, "an integer"), ("window", True, "an integer"),
+                                                  ("window", "???", "an integer"),
                                                   ("period", "x", "a number or null"), ("noise", [1], "a number")])
 def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, key, value, expected):
     # found last session: a hand-edited data.window of "eight" reached runner.datasets.Sine,
