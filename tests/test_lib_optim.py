@@ -135,10 +135,10 @@ def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name,
 @pytest.mark.parametrize("name,kw", CASES)
 def test_a_gradient_sharing_one_byte_with_its_parameter_steps_on_its_values_as_given(
         name, kw, dtype):
-    # The compiled pass's overlap check (_optim._overlap) at its edge: an unaligned parameter
-    # whose first byte is its gradient's last (two views of one buffer), so writing p[0]
-    # changes g[-1] before the pass reads it. A check one byte short missed this, and the
-    # test above (whole elements apart) passed with it.
+    # A misaligned parameter whose first byte is its gradient's last (two views of one
+    # buffer): writing p[0] changes g[-1], and the step must use g as given. While misaligned
+    # arrays reached the compiled pass as they were, this was _optim._overlap's edge (a bound
+    # one byte short failed here only); now p is stepped in an aligned copy, written back.
     s, n = np.dtype(dtype).itemsize, 12
     raw = bytearray(2 * s * n)
     g = np.frombuffer(raw, dtype, n, 0)
@@ -159,6 +159,39 @@ def test_a_gradient_sharing_one_byte_with_its_parameter_steps_on_its_values_as_g
         opt.step({"w": g})
         _reference_step(name, kw, ref, given, state, t)
         assert np.array_equal(p, ref), t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", CASES)
+def test_misaligned_arrays_reach_the_compiled_pass_aligned(name, kw, dtype, monkeypatch):
+    # The passes load elements through typed pointers, which C requires aligned: a parameter
+    # and a gradient from np.frombuffer at an odd offset went in as they were (UBSan reported
+    # every load and store). They are copied first, as the kernels' arrays are (c_aligned),
+    # and the parameter, updated in place, is written back.
+    from grucy import _optim
+    seen = []
+    for fn in ("sgd_update", "adam_update", "rmsprop_update"):
+        def spy(*args, update=getattr(_optim, fn)):
+            seen.extend(a.flags.aligned for a in args if isinstance(a, np.ndarray))
+            return update(*args)
+        monkeypatch.setattr(_optim, fn, spy)
+
+    def misaligned(a):
+        m = np.frombuffer(bytearray(a.nbytes + 1), a.dtype, a.size, 1).reshape(a.shape)
+        m[...] = a
+        return m
+
+    rng = np.random.default_rng(6)
+    p = misaligned(rng.standard_normal((4, 3)).astype(dtype))
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2, 3):
+        g = misaligned(rng.standard_normal((4, 3)).astype(dtype))
+        assert not (p.flags.aligned or g.flags.aligned)
+        opt.step({"w": g})
+        _reference_step(name, kw, ref, g.copy(), state, t)
+        assert np.array_equal(p, ref), t
+    assert len(seen) >= 6 and all(seen)                 # p and g, at least, each step
 
 
 @pytest.mark.parametrize("name,kw", CASES)
