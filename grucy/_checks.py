@@ -157,9 +157,10 @@ def c_aligned(arr):
     """arr as the compiled loops read it, C-contiguous and aligned: arr itself when it is one,
     else a copy. (np.ascontiguousarray alone keeps a misaligned array, from np.frombuffer or
     a memmap at an odd offset, as it is, and makes a 0-d array shape (1,).)"""
-    if not arr.flags.aligned:
+    flags = arr.flags                   # once: each .flags builds an object (optimizer steps)
+    if not flags.aligned:
         return arr.copy()
-    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    return arr if flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def as_float_array(a, name, dtype=None, ndim=None, shape=None, contiguous=True):

@@ -39,8 +39,8 @@ from collections.abc import Mapping, Set as AbstractSet
 import numpy as np
 
 from . import _optim
-from ._checks import (FLOAT_DTYPES, asarray, check_bool, check_choice, check_float, check_int,
-                      narrowed, refuse_masked)
+from ._checks import (FLOAT_DTYPES, asarray, c_aligned, check_bool, check_choice, check_float,
+                      check_int, narrowed, refuse_masked)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "clip_grad_value",
            "StepLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau", "SequentialLR",
@@ -72,20 +72,24 @@ def _as_param_dict(params):
 
 
 def _flat(a):
-    """a's elements in C order as a flat array: a view when a is C-contiguous."""
-    return np.ascontiguousarray(a).reshape(-1)
+    """a's elements in C order as a flat, aligned array (the compiled passes load them through
+    typed pointers): a view when a is C-contiguous and aligned (c_aligned)."""
+    return c_aligned(a).reshape(-1)
 
 
 def _in_place(p, update, *args):
     """update(flat p, *args), one compiled pass (grucy/_optim.pyx, which numbers the steps;
     grucy.reference has the numpy formulas, whose bits it gives), through a flat view of p,
-    or of a C-ordered copy written back when p has none (a strided view). The optimizer's
-    own buffers are always C-ordered, so theirs are views."""
-    copied = not p.flags.c_contiguous
+    or of a C-ordered, aligned copy written back when p has none (a strided view; an array
+    from np.frombuffer at an odd offset). The optimizer's own buffers are always C-ordered
+    and aligned, so theirs are views."""
+    flags = p.flags
+    if flags.c_contiguous and flags.aligned:
+        update(p.reshape(-1), *args)
+        return
     flat = _flat(p)
     update(flat, *args)
-    if copied:
-        p[...] = flat.reshape(p.shape)
+    p[...] = flat.reshape(p.shape)
 
 
 class Optimizer:

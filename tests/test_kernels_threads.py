@@ -353,6 +353,36 @@ def test_jobs_no_worker_starts_run_on_the_caller_with_the_same_bits(gk, ref, mak
             assert_close(a, b, tol[np.dtype(dtype)], f"{kw} {name}")
 
 
+def test_the_pools_runs_pass_threadsanitizer(tmp_path):
+    """tests/pool_tsan.c: grucy/_pool.h alone, built with -fsanitize=thread, runs jobs of
+    every kind from three caller threads, with pool_hold off, on, and flipped meanwhile (the
+    caller taking open jobs over, or racing a late worker for them). A data race, a job run
+    twice or not at all fails it (a worker's `pending` decrement moved before its job, or
+    its exchange of `posted` made relaxed, each gave reports). Skips without gcc's TSan."""
+    import os
+    import shutil
+    root = pathlib.Path(__file__).resolve().parent.parent
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc")
+    exe = tmp_path / "pool_tsan"
+    build = subprocess.run([gcc, "-std=c11", "-O1", "-g", "-fsanitize=thread",
+                            f"-I{root / 'grucy'}", "-o", str(exe),
+                            str(root / "tests" / "pool_tsan.c"), "-lpthread"],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.skip(f"gcc cannot build with -fsanitize=thread: {build.stderr[-300:]}")
+    # not an ASan run's preload (setup.py), which TSan cannot share a process with
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"} | {"ROUNDS": "300"}
+    for hold in ("0", "1", "2"):
+        r = subprocess.run([str(exe), hold, "3"], capture_output=True, text=True, env=env,
+                           timeout=600)
+        if "FATAL: ThreadSanitizer" in r.stderr:      # e.g. a memory layout it cannot map
+            pytest.skip(f"ThreadSanitizer cannot run here: {r.stderr[-300:]}")
+        assert r.returncode == 0 and "ThreadSanitizer" not in r.stderr, r.stderr[-4000:]
+        assert f"hold={hold} callers=3 " in r.stdout and "failures=0" in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("reset_after", [False, True], ids=["seed", "reset_after"])
 def test_inference_with_split_passes_matches_the_reference(gk, ref, make_problem,
