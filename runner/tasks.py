@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner import baselines, datasets, model as M, outputs, schema, trainer
@@ -430,6 +430,11 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
     for key, value in stored.items():
         if key not in fields:
             continue
+        if _interpolated(node, key):
+            raise ConfigError(f"{where}: the checkpoint's data.{key}={value!r:.80} is an "
+                              f"interpolation, not {_type_words(fields[key])} (the runner "
+                              "stores its values resolved); the file is damaged or was not "
+                              "written by the runner")
         try:
             # one key at a time: OmegaConf's error names no key for some values (a mapping
             # given for a list). "???" is OmegaConf's missing value: a merge keeps the
@@ -443,6 +448,19 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
                               "written by the runner") from None
     typed = OmegaConf.to_container(OmegaConf.merge(base, stored), resolve=False)
     return OmegaConf.create({k: typed[k] for k in stored})
+
+
+def _interpolated(node, key) -> bool:
+    """Whether ``node[key]``, or an item of it, is an interpolation ("${oc.env:HOME}").
+
+    The merge keeps one as it is, for any type, and it was resolved only when the dataset
+    was built: a hand-edited window of "${oc.env:HOME}" reached it as a path string, and the
+    evaluation ended in the bare TypeError the typing is there to prevent."""
+    if OmegaConf.is_interpolation(node, key):
+        return True
+    value = node._get_node(key)
+    return isinstance(value, ListConfig) and any(OmegaConf.is_interpolation(value, i)
+                                                 for i in range(len(value)))
 
 
 def _type_words(annotation) -> str:

@@ -1823,6 +1823,27 @@ def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, ke
                           f"{expected}; the file is damaged or was not written by the runner")
 
 
+def test_a_checkpoints_stored_data_interpolation_is_refused_by_name(tmp_path):
+    # found in review: the schema's merge keeps an interpolation as it is, for any type, so
+    # a hand-edited window of "${oc.env:HOME}" passed the typing and reached the dataset as
+    # a path string (the bare TypeError and traceback.txt the typing is there to prevent);
+    # a resume compared it unresolved and asked for "the same overrides". The runner stores
+    # its values resolved, so no checkpoint of its own holds one
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    for key, value in (("window", "${oc.env:HOME}"), ("horizon", "${data.window}")):
+        bad = _with_data(out / "last.npz", tmp_path / f"{key}.npz", lambda d: {**d, key: value})
+        why = (f"the checkpoint's data.{key}={value!r} is an interpolation, not an integer (the "
+               "runner stores its values resolved); the file is damaged or was not written by "
+               "the runner")
+        for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+            with pytest.raises(SystemExit):
+                train(tmp_path, args, f"{how}_{key}")
+            s = json.loads((tmp_path / f"{how}_{key}" / "summary.json").read_text())
+            assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+            assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
+
+
 def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
     # the schema is looked up by the stored _target_: a list there must not fail the look-up
     # (unhashable) but be compared, as before, with the command line's
