@@ -1497,6 +1497,28 @@ def test_a_validation_nan_names_a_non_zero_weight_decay_only(tmp_path, monkeypat
                           f"optimizer.lr (now 0.02){decay_hint}; last good checkpoint: none")
 
 
+@pytest.mark.parametrize("as_type", [float, np.float32])
+def test_a_weight_decay_kept_as_a_numpy_scalar_is_named_as_a_float_is(tmp_path, monkeypatch, as_type):
+    # found in review: a user's optimizer may keep its weight_decay as a numpy scalar, and
+    # np.float32(0.5) is no float: the hint left it out. The reference: the same decay as
+    # a Python float, and the message the float case gives
+    _recording_loss(monkeypatch, [math.nan])
+    build = M.build_optimizer
+
+    def building(cfg_opt, model):
+        opt = build(cfg_opt, model)
+        opt.weight_decay = as_type(opt.weight_decay)
+        return opt
+    monkeypatch.setattr(M, "build_optimizer", building)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=adamw", "optimizer.lr=0.02",
+                                      "optimizer.weight_decay=0.5"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["error"] == ("NonFiniteLoss: validation loss became nan at epoch 1; try a smaller "
+                          "optimizer.lr (now 0.02) or a smaller optimizer.weight_decay (now 0.5); "
+                          "last good checkpoint: none")
+
+
 def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
     real, norms = M.clip_gradients, []
 
