@@ -430,6 +430,11 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
     for key, value in stored.items():
         if key not in fields:
             continue
+        if fields[key] is int and isinstance(value, float) and value.is_integer():
+            # the runner's own: a data YAML of the user's naming a built-in class has no
+            # schema, and its length: 2e3 or window: 8.0 trained, the classes taking int() of
+            # them; the schema alone refused the evaluation and the resume of its checkpoints
+            value = stored[key] = int(value)
         if _interpolated(node, key):
             raise ConfigError(f"{where}: the checkpoint's data.{key}={value!r:.80} is an "
                               f"interpolation, not {_type_words(fields[key])} (the runner "

@@ -1866,6 +1866,30 @@ def test_a_checkpoints_stored_data_interpolation_is_refused_by_name(tmp_path):
             assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
 
 
+def test_a_run_of_a_users_yaml_naming_a_builtin_dataset_evaluates_and_resumes(tmp_path):
+    # found in review: a data YAML of the user's naming runner.datasets.Sine has no schema,
+    # and its window: 8.0 trained (the class takes int() of it), but the schema then refused
+    # the evaluation and the resume of the runner's own checkpoint as "damaged or not
+    # written by the runner". The reference: the same checkpoint with the window stored as 8
+    import grucy.io
+    conf = tmp_path / "myconf" / "data"
+    conf.mkdir(parents=True)
+    (conf / "mysine.yaml").write_text("_target_: runner.datasets.Sine\nlength: 300\nwindow: 8.0\n")
+    ov = [o for o in tiny("sine", ["trainer.epochs=2"]) if not o.startswith("data")]
+    ov += ["data=mysine", f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"]
+    out, _, s = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    assert s["status"] == "interrupted", s.get("error")
+    stored = grucy.io.load(str(out / "last.npz")).metadata["config"]["data"]
+    assert stored["window"] == 8.0 and isinstance(stored["window"], float)
+    as_int = _with_data(out / "last.npz", tmp_path / "as_int.npz", lambda d: {**d, "window": 8})
+    assert _predictions(tmp_path, out / "last.npz", "own") == _predictions(tmp_path, as_int, "as_int")
+    for ckpt, name in ((out / "last.npz", "from_own"), (as_int, "from_int")):
+        shutil.copy(out / "metrics.csv", tmp_path / "metrics.csv")
+        _, _, s = train(tmp_path, ov + [f"resume={ckpt}"], name)
+        assert s["status"] == "ok", s.get("error")
+    npz_equal(tmp_path / "from_own" / "last.npz", tmp_path / "from_int" / "last.npz")
+
+
 def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
     # the schema is looked up by the stored _target_: a list there must not fail the look-up
     # (unhashable) but be compared, as before, with the command line's
