@@ -355,7 +355,29 @@ def _saved_config(meta: dict, path) -> dict:
                                               for k in ("data", "model", "trainer")):
         raise ConfigError(f"ckpt_path={path}: the run config stored in it is not a mapping of "
                           "settings with data, model and trainer sections (a damaged checkpoint?)")
+    _refuse_unreadable(saved, "", f"ckpt_path={path}")
     return saved
+
+
+def _refuse_unreadable(tree, key, where) -> None:
+    """Refuse a string in a checkpoint's stored config ``tree`` that OmegaConf cannot read,
+    naming its key: "x${" opens an interpolation and closes none, and OmegaConf.create of
+    the config ended an evaluation (a resume too, once it typed the stored data) in a bare
+    GrammarParseError and traceback.txt. The runner stores its values resolved: none of its
+    own holds one. ``key``: tree's own, "" at the top."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _refuse_unreadable(v, f"{key}.{k}" if key else str(k), where)
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            _refuse_unreadable(v, f"{key}[{i}]", where)
+    elif isinstance(tree, str) and "${" in tree:
+        try:
+            OmegaConf.create({"value": tree})
+        except OmegaConfBaseException:
+            raise ConfigError(f"{where}: the checkpoint's {key}={tree!r:.80} opens an "
+                              "interpolation (\"${\") that OmegaConf cannot read; the file is "
+                              "damaged or was not written by the runner") from None
 
 
 # The schema each built-in dataset's options are typed by (conf/data/*.yaml); elnino's is csv's
@@ -406,6 +428,7 @@ def _typed_resume_data(meta, path) -> None:
     target = data.get("_target_")
     typed_by = named.get(target) if isinstance(target, str) else None    # a list is unhashable
     if typed_by is not None:
+        _refuse_unreadable(data, "data", f"resume={path}")
         typed = _typed_stored_data(OmegaConf.create(data), typed_by, f"resume={path}")
         config["data"] = OmegaConf.to_container(typed, resolve=False)
 

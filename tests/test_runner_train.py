@@ -1866,6 +1866,26 @@ def test_a_checkpoints_stored_data_interpolation_is_refused_by_name(tmp_path):
             assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
 
 
+def test_a_checkpoints_stored_value_omegaconf_cannot_read_is_refused_by_name(tmp_path):
+    # found in review: "x${" opens an interpolation and closes none; OmegaConf.create of the
+    # stored config ended an evaluation in a bare GrammarParseError with traceback.txt, and
+    # a resume too once it typed the stored data (it had compared the values and named
+    # the key). The runner stores its values resolved, so no checkpoint of its own holds one
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    for key, value, named in (("window", "x${", "data.window"), ("colour", [1, "a${"], "data.colour[1]")):
+        bad = _with_data(out / "last.npz", tmp_path / f"{key}.npz", lambda d: {**d, key: value})
+        shown = value if isinstance(value, str) else value[1]
+        why = (f"the checkpoint's {named}={shown!r} opens an interpolation (\"${{\") that "
+               "OmegaConf cannot read; the file is damaged or was not written by the runner")
+        for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+            with pytest.raises(SystemExit):
+                train(tmp_path, args, f"{how}_{key}")
+            s = json.loads((tmp_path / f"{how}_{key}" / "summary.json").read_text())
+            assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+            assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
+
+
 def test_a_run_of_a_users_yaml_naming_a_builtin_dataset_evaluates_and_resumes(tmp_path):
     # found in review: a data YAML of the user's naming runner.datasets.Sine has no schema,
     # and its window: 8.0 trained (the class takes int() of it), but the schema then refused
