@@ -466,8 +466,10 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
         try:
             # one key at a time: OmegaConf's error names no key for some values (a mapping
             # given for a list). "???" is OmegaConf's missing value: a merge keeps the
-            # default under it, and the dataset's default stood in for the run's own value
-            if value == MISSING:
+            # default under it, and the dataset's default stood in for the run's own value;
+            # an item of a list (data.inputs) is kept as missing, and building the dataset
+            # ended in a bare MissingMandatoryValue
+            if value == MISSING or (isinstance(value, list) and MISSING in value):
                 raise ValueError(value)
             OmegaConf.merge(base, {key: value})
         except (OmegaConfBaseException, ValueError):

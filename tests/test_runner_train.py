@@ -1910,6 +1910,23 @@ def test_a_run_of_a_users_yaml_naming_a_builtin_dataset_evaluates_and_resumes(tm
     npz_equal(tmp_path / "from_own" / "last.npz", tmp_path / "from_int" / "last.npz")
 
 
+def test_a_checkpoints_stored_data_list_with_a_missing_item_is_named(tmp_path):
+    # found in review: "???" (OmegaConf's missing value) as an item of data.inputs passed
+    # the typing, which refused it only as the whole value: an evaluation ended in a bare
+    # MissingMandatoryValue with traceback.txt, and a resume asked for "the same overrides"
+    ov = tiny("elnino", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "inputs": ["month", "???"]})
+    why = ("the checkpoint's data.inputs=['month', '???'] is not a list of strings; the file is "
+           "damaged or was not written by the runner")
+    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, args, how)
+        s = json.loads((tmp_path / how / "summary.json").read_text())
+        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+        assert not (tmp_path / how / "traceback.txt").exists()
+
+
 def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
     # the schema is looked up by the stored _target_: a list there must not fail the look-up
     # (unhashable) but be compared, as before, with the command line's
