@@ -95,17 +95,20 @@ def check_choice(value, name, choices):
 
 
 def check_path(path, name="path"):
-    """Return ``os.fspath(path)`` for a str or os.PathLike, else raise TypeError. A NUL byte in
+    """Return ``path``, a str or os.PathLike, as a str, else raise TypeError. A NUL byte in
     it is a ValueError naming the argument: no file name can hold one, and Python's own
     refusal ("embedded null byte", from the first call that passes it to the OS) names
-    nothing."""
+    nothing. A str whatever the path-like's own path (bytes, os.fsdecode'd): for one whose
+    path was bytes, replacing raised "Can't mix strings and bytes in path components" (its
+    temporary name is a str), and to_onnx, passing its checked path on to replacing, "path
+    must be a str or os.PathLike, got bytes"."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
     if ("\0" if isinstance(path, str) else b"\0") in path:
         raise ValueError(f"{name} {path!r} holds a NUL byte ('\\0'), which no file name can "
                          "contain")
-    return path
+    return os.fsdecode(path)
 
 
 def refuse_masked(value, name):

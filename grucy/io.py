@@ -155,7 +155,7 @@ def save(path, model, optimizer=None, metadata=None):
     Returns:
         the path written (str).
     """
-    path = os.fsdecode(check_path(path))      # a str: a bytes path-like's too, as returned
+    path = check_path(path)       # a str: a bytes path-like's too, as returned
     # "runs/new/" (a directory to be) was written as a file named "new"
     if not path or os.path.isdir(path) or path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
         raise ValueError(f"path must name a file, got {path!r}")

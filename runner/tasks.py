@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner import baselines, datasets, model as M, outputs, schema, trainer
@@ -355,7 +355,29 @@ def _saved_config(meta: dict, path) -> dict:
                                               for k in ("data", "model", "trainer")):
         raise ConfigError(f"ckpt_path={path}: the run config stored in it is not a mapping of "
                           "settings with data, model and trainer sections (a damaged checkpoint?)")
+    _refuse_unreadable(saved, "", f"ckpt_path={path}")
     return saved
+
+
+def _refuse_unreadable(tree, key, where) -> None:
+    """Refuse a string in a checkpoint's stored config ``tree`` that OmegaConf cannot read,
+    naming its key: "x${" opens an interpolation and closes none, and OmegaConf.create of
+    the config ended an evaluation (a resume too, once it typed the stored data) in a bare
+    GrammarParseError and traceback.txt. The runner stores its values resolved: none of its
+    own holds one. ``key``: tree's own, "" at the top."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _refuse_unreadable(v, f"{key}.{k}" if key else str(k), where)
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            _refuse_unreadable(v, f"{key}[{i}]", where)
+    elif isinstance(tree, str) and "${" in tree:
+        try:
+            OmegaConf.create({"value": tree})
+        except OmegaConfBaseException:
+            raise ConfigError(f"{where}: the checkpoint's {key}={tree!r:.80} opens an "
+                              "interpolation (\"${\") that OmegaConf cannot read; the file is "
+                              "damaged or was not written by the runner") from None
 
 
 # The schema each built-in dataset's options are typed by (conf/data/*.yaml); elnino's is csv's
@@ -406,6 +428,7 @@ def _typed_resume_data(meta, path) -> None:
     target = data.get("_target_")
     typed_by = named.get(target) if isinstance(target, str) else None    # a list is unhashable
     if typed_by is not None:
+        _refuse_unreadable(data, "data", f"resume={path}")
         typed = _typed_stored_data(OmegaConf.create(data), typed_by, f"resume={path}")
         config["data"] = OmegaConf.to_container(typed, resolve=False)
 
@@ -430,11 +453,23 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
     for key, value in stored.items():
         if key not in fields:
             continue
+        if fields[key] is int and isinstance(value, float) and value.is_integer():
+            # the runner's own: a data YAML of the user's naming a built-in class has no
+            # schema, and its length: 2e3 or window: 8.0 trained, the classes taking int() of
+            # them; the schema alone refused the evaluation and the resume of its checkpoints
+            value = stored[key] = int(value)
+        if _interpolated(node, key):
+            raise ConfigError(f"{where}: the checkpoint's data.{key}={value!r:.80} is an "
+                              f"interpolation, not {_type_words(fields[key])} (the runner "
+                              "stores its values resolved); the file is damaged or was not "
+                              "written by the runner")
         try:
             # one key at a time: OmegaConf's error names no key for some values (a mapping
             # given for a list). "???" is OmegaConf's missing value: a merge keeps the
-            # default under it, and the dataset's default stood in for the run's own value
-            if value == MISSING:
+            # default under it, and the dataset's default stood in for the run's own value;
+            # an item of a list (data.inputs) is kept as missing, and building the dataset
+            # ended in a bare MissingMandatoryValue
+            if value == MISSING or (isinstance(value, list) and MISSING in value):
                 raise ValueError(value)
             OmegaConf.merge(base, {key: value})
         except (OmegaConfBaseException, ValueError):
@@ -443,6 +478,19 @@ def _typed_stored_data(node, typed_by, where) -> DictConfig:
                               "written by the runner") from None
     typed = OmegaConf.to_container(OmegaConf.merge(base, stored), resolve=False)
     return OmegaConf.create({k: typed[k] for k in stored})
+
+
+def _interpolated(node, key) -> bool:
+    """Whether ``node[key]``, or an item of it, is an interpolation ("${oc.env:HOME}").
+
+    The merge keeps one as it is, for any type, and it was resolved only when the dataset
+    was built: a hand-edited window of "${oc.env:HOME}" reached it as a path string, and the
+    evaluation ended in the bare TypeError the typing is there to prevent."""
+    if OmegaConf.is_interpolation(node, key):
+        return True
+    value = node._get_node(key)
+    return isinstance(value, ListConfig) and any(OmegaConf.is_interpolation(value, i)
+                                                 for i in range(len(value)))
 
 
 def _type_words(annotation) -> str:

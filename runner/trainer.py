@@ -9,6 +9,7 @@ import dataclasses
 import inspect
 import logging
 import math
+import numbers
 import re
 import shlex
 import time
@@ -81,7 +82,8 @@ def _smaller(lr, optimizer, clip, training):
     to a setting already in force."""
     hints = [f"a smaller optimizer.lr (now {lr:g})"]
     decay = getattr(optimizer, "weight_decay", 0)       # a user's optimizer may have none
-    if isinstance(decay, (int, float)) and decay:
+    # numbers.Real: a user's optimizer may keep it as a numpy scalar (np.float32 is no float)
+    if isinstance(decay, numbers.Real) and decay:
         hints.append(f"a smaller optimizer.weight_decay (now {decay:g})")
     if training:
         hints.append("trainer.clip_grad_norm" if clip is None

@@ -396,6 +396,23 @@ def test_to_onnx_refuses_a_path_with_a_nul_byte_by_name(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_to_onnx_takes_a_path_like_whose_path_is_bytes(tmp_path):
+    """Regression: the checked path, bytes, was passed on to the write, which refused it as
+    "path must be a str or os.PathLike, got bytes" though the caller gave a path-like. The
+    file holds the same graph as one written from a str path."""
+    pytest.importorskip("onnx")
+
+    class BytesPath:
+        def __fspath__(self):
+            return os.fsencode(tmp_path / "b.onnx")
+    m = GRU(2, 3, seed=0)
+    proto = interop.to_onnx(m, path=BytesPath())
+    interop.to_onnx(m, path=str(tmp_path / "s.onnx"))
+    assert sorted(os.listdir(tmp_path)) == ["b.onnx", "s.onnx"]
+    assert (tmp_path / "b.onnx").read_bytes() == (tmp_path / "s.onnx").read_bytes()
+    assert (tmp_path / "b.onnx").read_bytes() == proto.SerializeToString()
+
+
 def test_negate_z_checks_its_argument():
     np.testing.assert_array_equal(interop.negate_z(np.arange(6.0)), [0, 1, -2, -3, 4, 5])
     with pytest.raises(ValueError, match="3H"):

@@ -668,6 +668,15 @@ def test_save_and_load_take_a_path_like_whose_path_is_bytes(tmp_path):
         np.testing.assert_array_equal(back.parameters()[name], p)
 
 
+def test_replacing_takes_a_path_like_whose_path_is_bytes(tmp_path):
+    """Regression: its temporary file's name (a str) was joined with the bytes directory
+    ("Can't mix strings and bytes in path components"); the file is written as for a str."""
+    with gio.replacing(_BytesPath(os.fsencode(tmp_path / "out.bin"))) as f:
+        f.write(b"written")
+    assert os.listdir(tmp_path) == ["out.bin"]
+    assert (tmp_path / "out.bin").read_bytes() == b"written"
+
+
 def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     """A malformed stored generator state is a clear error before the model changes; a
     checkpoint without one (written before it was saved) loads and leaves the model's."""

@@ -1497,6 +1497,28 @@ def test_a_validation_nan_names_a_non_zero_weight_decay_only(tmp_path, monkeypat
                           f"optimizer.lr (now 0.02){decay_hint}; last good checkpoint: none")
 
 
+@pytest.mark.parametrize("as_type", [float, np.float32])
+def test_a_weight_decay_kept_as_a_numpy_scalar_is_named_as_a_float_is(tmp_path, monkeypatch, as_type):
+    # found in review: a user's optimizer may keep its weight_decay as a numpy scalar, and
+    # np.float32(0.5) is no float: the hint left it out. The reference: the same decay as
+    # a Python float, and the message the float case gives
+    _recording_loss(monkeypatch, [math.nan])
+    build = M.build_optimizer
+
+    def building(cfg_opt, model):
+        opt = build(cfg_opt, model)
+        opt.weight_decay = as_type(opt.weight_decay)
+        return opt
+    monkeypatch.setattr(M, "build_optimizer", building)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=adamw", "optimizer.lr=0.02",
+                                      "optimizer.weight_decay=0.5"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["error"] == ("NonFiniteLoss: validation loss became nan at epoch 1; try a smaller "
+                          "optimizer.lr (now 0.02) or a smaller optimizer.weight_decay (now 0.5); "
+                          "last good checkpoint: none")
+
+
 def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
     real, norms = M.clip_gradients, []
 
@@ -1821,6 +1843,88 @@ def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, ke
     s = json.loads((tmp_path / "resume" / "summary.json").read_text())
     assert s["error"] == (f"ConfigError: resume={bad}: the checkpoint's data.{key}={value!r} is not "
                           f"{expected}; the file is damaged or was not written by the runner")
+
+
+def test_a_checkpoints_stored_data_interpolation_is_refused_by_name(tmp_path):
+    # found in review: the schema's merge keeps an interpolation as it is, for any type, so
+    # a hand-edited window of "${oc.env:HOME}" passed the typing and reached the dataset as
+    # a path string (the bare TypeError and traceback.txt the typing is there to prevent);
+    # a resume compared it unresolved and asked for "the same overrides". The runner stores
+    # its values resolved, so no checkpoint of its own holds one
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    for key, value in (("window", "${oc.env:HOME}"), ("horizon", "${data.window}")):
+        bad = _with_data(out / "last.npz", tmp_path / f"{key}.npz", lambda d: {**d, key: value})
+        why = (f"the checkpoint's data.{key}={value!r} is an interpolation, not an integer (the "
+               "runner stores its values resolved); the file is damaged or was not written by "
+               "the runner")
+        for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+            with pytest.raises(SystemExit):
+                train(tmp_path, args, f"{how}_{key}")
+            s = json.loads((tmp_path / f"{how}_{key}" / "summary.json").read_text())
+            assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+            assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
+
+
+def test_a_checkpoints_stored_value_omegaconf_cannot_read_is_refused_by_name(tmp_path):
+    # found in review: "x${" opens an interpolation and closes none; OmegaConf.create of the
+    # stored config ended an evaluation in a bare GrammarParseError with traceback.txt, and
+    # a resume too once it typed the stored data (it had compared the values and named
+    # the key). The runner stores its values resolved, so no checkpoint of its own holds one
+    ov = tiny("sine", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    for key, value, named in (("window", "x${", "data.window"), ("colour", [1, "a${"], "data.colour[1]")):
+        bad = _with_data(out / "last.npz", tmp_path / f"{key}.npz", lambda d: {**d, key: value})
+        shown = value if isinstance(value, str) else value[1]
+        why = (f"the checkpoint's {named}={shown!r} opens an interpolation (\"${{\") that "
+               "OmegaConf cannot read; the file is damaged or was not written by the runner")
+        for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+            with pytest.raises(SystemExit):
+                train(tmp_path, args, f"{how}_{key}")
+            s = json.loads((tmp_path / f"{how}_{key}" / "summary.json").read_text())
+            assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+            assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
+
+
+def test_a_run_of_a_users_yaml_naming_a_builtin_dataset_evaluates_and_resumes(tmp_path):
+    # found in review: a data YAML of the user's naming runner.datasets.Sine has no schema,
+    # and its window: 8.0 trained (the class takes int() of it), but the schema then refused
+    # the evaluation and the resume of the runner's own checkpoint as "damaged or not
+    # written by the runner". The reference: the same checkpoint with the window stored as 8
+    import grucy.io
+    conf = tmp_path / "myconf" / "data"
+    conf.mkdir(parents=True)
+    (conf / "mysine.yaml").write_text("_target_: runner.datasets.Sine\nlength: 300\nwindow: 8.0\n")
+    ov = [o for o in tiny("sine", ["trainer.epochs=2"]) if not o.startswith("data")]
+    ov += ["data=mysine", f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"]
+    out, _, s = train(tmp_path, ov + ["trainer.stop_after=1"], "part")
+    assert s["status"] == "interrupted", s.get("error")
+    stored = grucy.io.load(str(out / "last.npz")).metadata["config"]["data"]
+    assert stored["window"] == 8.0 and isinstance(stored["window"], float)
+    as_int = _with_data(out / "last.npz", tmp_path / "as_int.npz", lambda d: {**d, "window": 8})
+    assert _predictions(tmp_path, out / "last.npz", "own") == _predictions(tmp_path, as_int, "as_int")
+    for ckpt, name in ((out / "last.npz", "from_own"), (as_int, "from_int")):
+        shutil.copy(out / "metrics.csv", tmp_path / "metrics.csv")
+        _, _, s = train(tmp_path, ov + [f"resume={ckpt}"], name)
+        assert s["status"] == "ok", s.get("error")
+    npz_equal(tmp_path / "from_own" / "last.npz", tmp_path / "from_int" / "last.npz")
+
+
+def test_a_checkpoints_stored_data_list_with_a_missing_item_is_named(tmp_path):
+    # found in review: "???" (OmegaConf's missing value) as an item of data.inputs passed
+    # the typing, which refused it only as the whole value: an evaluation ended in a bare
+    # MissingMandatoryValue with traceback.txt, and a resume asked for "the same overrides"
+    ov = tiny("elnino", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "inputs": ["month", "???"]})
+    why = ("the checkpoint's data.inputs=['month', '???'] is not a list of strings; the file is "
+           "damaged or was not written by the runner")
+    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, args, how)
+        s = json.loads((tmp_path / how / "summary.json").read_text())
+        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+        assert not (tmp_path / how / "traceback.txt").exists()
 
 
 def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
