@@ -296,7 +296,11 @@ class SeriesDataset:
             # period=inf. period=1e300 trained as if no period had been given, without a word.
             longest = 2 * math.pi * (n - 1) / float(np.finfo(np.float32).eps)
             if not self.period <= longest:
-                raise DataError(f"data.period={self.period}: must be at most {longest:.4g} steps for a "
+                # the figure the message gives, to 4 digits, is itself taken: rounded down
+                shown = float(f"{longest:.4g}")
+                if shown > longest:
+                    shown = float(f"{longest - 10 ** (math.floor(math.log10(longest)) - 3):.4g}")
+                raise DataError(f"data.period={self.period}: must be at most {shown:.4g} steps for a "
                                 f"series of {n} steps (or null for no seasonal channels); a longer "
                                 "period's sin and cos channels change by less than float32's "
                                 "resolution over the series, constant to the model")
