@@ -11,6 +11,7 @@ import codecs
 import csv
 import hashlib
 import math
+import numbers
 import re
 import warnings
 from collections.abc import Iterable
@@ -26,6 +27,15 @@ from runner.config import bundled_data, user_path
 
 class DataError(ValueError):
     """A dataset that cannot be built; the message says what to fix."""
+
+
+def _whole(**values):
+    """Counts (a window, a length, a seed) must be whole numbers: 8.0 or 2e3 from a YAML are,
+    but int() took window=8.5 as 8 without a word (a data config naming a built-in class
+    from a file of the user's own has no schema to type it), and True as 1."""
+    for key, v in values.items():
+        if isinstance(v, bool) or not (isinstance(v, numbers.Real) and float(v).is_integer()):
+            raise DataError(f"{key}={v!r}: must be a whole number")
 
 
 def _at_least(minimum, **values):
@@ -97,6 +107,7 @@ class SeriesDataset:
     """Windowed one-step or multi-step forecasting of a univariate series."""
 
     def __init__(self, window=32, horizon=1, val_fraction=0.1, test_fraction=0.2, period=None):
+        _whole(window=window, horizon=horizon)
         if window < 1 or horizon < 1:
             raise DataError(f"window={window} and horizon={horizon} must be at least 1")
         if not (0 < test_fraction < 1 and 0 < val_fraction < 1 and val_fraction + test_fraction < 1):
@@ -332,11 +343,12 @@ class Sine(SeriesDataset):
 
     def __init__(self, length=2000, frequency=0.04, amplitude=1.0, noise=0.02, seed=0, **kw):
         super().__init__(**kw)
+        _whole(length=length, seed=seed)
         _at_least(1, length=length)
         _at_least(0, seed=seed)   # numpy's generators take no negative seed (a ValueError naming none)
         _at_least(0, noise=noise)   # a standard deviation: -0.1 drew the same series as 0.1
         self.length, self.frequency, self.amplitude = int(length), frequency, amplitude
-        self.noise, self.seed = noise, seed
+        self.noise, self.seed = noise, int(seed)
 
     def non_finite_hint(self):
         # the series is generated: nothing to fill, a setting overflows
@@ -362,6 +374,7 @@ class MackeyGlass(SeriesDataset):
     def __init__(self, length=2000, tau=17, beta=0.2, gamma=0.1, exponent=10.0,
                  sample_every=1.0, dt=0.1, noise=0.0, seed=0, **kw):
         super().__init__(**kw)
+        _whole(length=length, seed=seed)
         _at_least(1, length=length)
         _at_least(0, tau=tau, seed=seed, noise=noise)
         if not dt > 0:
@@ -379,7 +392,7 @@ class MackeyGlass(SeriesDataset):
                             "counted in integration steps)")
         self.length, self.tau, self.beta, self.gamma = int(length), tau, beta, gamma
         self.exponent, self.sample_every, self.dt = exponent, sample_every, dt
-        self.noise, self.seed = noise, seed
+        self.noise, self.seed = noise, int(seed)
 
     def non_finite_hint(self):
         # the series is generated: nothing to fill, the integration diverged or overflowed
@@ -984,11 +997,13 @@ class Adding:
     """
 
     def __init__(self, seq_len=50, n_train=4000, n_val=500, n_test=1000, seed=0):
+        _whole(seq_len=seq_len, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
         if seq_len < 2:
             raise DataError(f"seq_len={seq_len}: needs at least 2 steps")
         _at_least(1, n_train=n_train, n_val=n_val, n_test=n_test)
         _at_least(0, seed=seed)
-        self.seq_len, self.sizes, self.seed = int(seq_len), (n_train, n_val, n_test), seed
+        self.seq_len, self.seed = int(seq_len), int(seed)
+        self.sizes = (int(n_train), int(n_val), int(n_test))
 
     def sample(self, n, rng):
         t = self.seq_len

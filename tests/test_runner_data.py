@@ -1788,3 +1788,29 @@ def test_elnino_reads_inputs_beside_its_column_from_a_file_of_its_layout(tmp_pat
     assert labels == months and list(inputs) == ["wind"]
     np.testing.assert_array_equal(values, sst)
     np.testing.assert_array_equal(inputs["wind"], wind)
+
+
+@pytest.mark.parametrize("make, key, bad", [
+    (lambda v: Ramp(window=v), "window", 8.5), (lambda v: Ramp(window=v), "window", True),
+    (lambda v: Ramp(window=v), "window", "8"), (lambda v: Ramp(horizon=v), "horizon", 1.5),
+    (lambda v: Sine(length=v), "length", 300.5), (lambda v: Sine(seed=v), "seed", 0.5),
+    (lambda v: MackeyGlass(length=v), "length", 1e3 + 0.25),
+    (lambda v: Adding(n_train=v), "n_train", 10.5), (lambda v: Adding(seq_len=v), "seq_len", 20.5)])
+def test_a_count_that_is_no_whole_number_is_refused_by_name(make, key, bad):
+    # a data config naming a built-in class from a YAML of the user's own has no schema to
+    # type it: int() took window=8.5 as 8 and True as 1, without a word
+    with pytest.raises(DataError, match=rf"^{key}={re.escape(repr(bad))}: must be a whole number$"):
+        make(bad)
+
+
+def test_a_whole_number_written_as_a_float_reads_as_that_count():
+    # 8.0 or 2e3 from a YAML is a count: the same data as the int gives
+    a, b = Ramp(window=8.0, horizon=2.0).load(), Ramp(window=8, horizon=2).load()
+    np.testing.assert_array_equal(a.train.x, b.train.x)
+    np.testing.assert_array_equal(a.test.y, b.test.y)
+    s, t = Sine(length=3e2, seed=1.0, window=8).load(), Sine(length=300, seed=1, window=8).load()
+    np.testing.assert_array_equal(s.train.x, t.train.x)
+    p, q = Adding(seq_len=20.0, n_train=10.0, n_val=5.0, n_test=5.0, seed=2.0).load(), \
+        Adding(seq_len=20, n_train=10, n_val=5, n_test=5, seed=2).load()
+    np.testing.assert_array_equal(p.train.x, q.train.x)
+    np.testing.assert_array_equal(p.test.y, q.test.y)
