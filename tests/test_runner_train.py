@@ -1927,6 +1927,39 @@ def test_a_checkpoints_stored_data_list_with_a_missing_item_is_named(tmp_path):
         assert not (tmp_path / how / "traceback.txt").exists()
 
 
+def test_a_checkpoints_stored_data_list_with_an_interpolated_item_is_named(tmp_path):
+    # mutant s18 (mut27): the merge keeps an interpolation as it is, an item of a list too;
+    # with only the whole value looked at, an item "${oc.env:HOME}" of data.inputs passed
+    # the typing and was read as a column name
+    ov = tiny("elnino", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    value = ["month", "${oc.env:HOME}"]
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "inputs": value})
+    why = (f"the checkpoint's data.inputs={value!r} is an interpolation, not a list of strings (the "
+           "runner stores its values resolved); the file is damaged or was not written by the runner")
+    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, args, how)
+        s = json.loads((tmp_path / how / "summary.json").read_text())
+        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+        assert not (tmp_path / how / "traceback.txt").exists()
+
+
+def test_a_resume_of_a_checkpoint_saved_by_grucy_is_refused_as_such_whatever_its_config(tmp_path):
+    # mutant s12 (mut27): grucy.io.save's metadata is its author's own; a "config" there
+    # with a data section naming runner.datasets.Sine was typed by its schema and refused
+    # as a damaged runner checkpoint ("window='eight' is not an integer"), not as what it is
+    import grucy.io
+    from grucy.models import SequenceModel
+    lib = tmp_path / "lib.npz"
+    grucy.io.save(str(lib), SequenceModel(input_size=1, hidden_size=4, output_size=1, seed=0),
+                  metadata={"config": {"data": {"_target_": "runner.datasets.Sine", "window": "eight"}}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"resume={lib}"]), "resume")
+    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={lib}: not a checkpoint written by the runner"), s["error"]
+
+
 def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
     # the schema is looked up by the stored _target_: a list there must not fail the look-up
     # (unhashable) but be compared, as before, with the command line's
@@ -2176,7 +2209,10 @@ def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_
      "data._target_='shutil.copyfile' is not a dataset class"),
     ("nested", "holds '_target_', which would make Hydra build or call something"),
     ("args", "holds '_args_', which would make Hydra build or call something"),
-], ids=["open", "copyfile", "nested_target", "args"])
+    # mutant s10 (mut27): a _target_ in a mapping that is an item of a list, which Hydra
+    # builds too, was not looked for
+    ("listed", "holds '_target_', which would make Hydra build or call something"),
+], ids=["open", "copyfile", "nested_target", "args", "listed_target"])
 def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, forged, words):
     """Found by a review: an evaluation built whatever its checkpoint's data config named,
     with Hydra, before looking for a load() method: a forged checkpoint naming builtins.open
@@ -2192,6 +2228,9 @@ def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, f
         if forged == "nested":
             config["data"] = {**config["data"], "noise": {"_target_": "builtins.open",
                                                           "file": str(victim), "mode": "w"}}
+        elif forged == "listed":
+            config["data"] = {**config["data"], "noise": [{"_target_": "builtins.open",
+                                                           "file": str(victim), "mode": "w"}]}
         elif forged == "args":
             config["data"] = {**config["data"], "_args_": [str(victim)]}
         else:
@@ -2206,6 +2245,27 @@ def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, f
     assert words in s["error"], s["error"]
     assert victim.read_text() == "precious"
     assert not (tmp_path / "victim.txt.copy").exists()
+
+
+def test_an_evaluation_builds_no_function_that_has_a_load_attribute(tmp_path, monkeypatch):
+    # mutant s11 (mut27): "a dataset class" is a class; with the isclass check dropped, a
+    # function carrying a load attribute passed as one, and Hydra called it (here: the
+    # victim truncated, as builtins.open did)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "handed_over.py").write_text("def trap(file='', mode='w'):\n"
+                                             "    return open(file, mode)\n\n\n"
+                                             "trap.load = trap\n")
+    out, _, _ = train(tmp_path, tiny("sine"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    ck = _with_metadata(out / "best.npz", tmp_path / "forged.npz", lambda m: {
+        **m, "config": {**m["config"], "data": {"_target_": "handed_over.trap", "file": str(victim)}}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={ck}"]), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's "
+                                 "data._target_='handed_over.trap' is not a dataset class"), s["error"]
+    assert victim.read_text() == "precious"
 
 
 @pytest.mark.parametrize("key", ["ckpt_path", "resume"])
