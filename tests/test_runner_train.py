@@ -1519,6 +1519,34 @@ def test_a_weight_decay_kept_as_a_numpy_scalar_is_named_as_a_float_is(tmp_path, 
                           "last good checkpoint: none")
 
 
+@pytest.mark.parametrize("decay", ["none", "list"])
+def test_a_nan_hint_leaves_out_a_weight_decay_that_is_no_number(tmp_path, monkeypatch, decay):
+    # mutants t3 and t4 (mut27): a user's optimizer may have no weight_decay, or keep one
+    # that is no number (a list per group, say); the hint building named it, or failed on
+    # it, and the run ended in an AttributeError or TypeError with traceback.txt. The
+    # message is the one an optimizer without decay gives. The loss is inf at the first
+    # batch, before any step reads the decay
+    import grucy.losses
+    monkeypatch.setattr(M, "loss_fn", lambda name: lambda p, t: (float("inf"), grucy.losses.mse(p, t)[1]))
+    build = M.build_optimizer
+
+    def building(cfg_opt, model):
+        opt = build(cfg_opt, model)
+        if decay == "none":
+            del opt.weight_decay
+        else:
+            opt.weight_decay = [0.5]
+        return opt
+    monkeypatch.setattr(M, "build_optimizer", building)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=adamw", "optimizer.lr=0.02", "optimizer.weight_decay=0.5"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["error"] == ("NonFiniteLoss: training loss became inf at epoch 1, batch 1; try a smaller "
+                          "optimizer.lr (now 0.02) or a smaller trainer.clip_grad_norm (now 1); "
+                          "last good checkpoint: none"), s["error"]
+    assert not (tmp_path / "nan" / "traceback.txt").exists()
+
+
 def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
     real, norms = M.clip_gradients, []
 
