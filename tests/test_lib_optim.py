@@ -132,6 +132,28 @@ def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name,
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ahead", [True, False])
+@pytest.mark.parametrize("name,kw", CASES)
+def test_a_gradient_sharing_one_element_with_its_parameter_steps_on_its_values_as_given(
+        name, kw, ahead, dtype):
+    # mutant p4 (mut27): _overlap given n, not n * sizeof(real), as its bound in bytes
+    # still caught buf[1:] against buf[:-1] (one element apart), and nothing failed; arrays
+    # sharing their last and first element are more bytes apart than there are elements.
+    # ahead: p's first element is g's last, which the pass reads after writing p[0]
+    n = 12
+    buf = np.random.default_rng(6).uniform(0.5, 2.0, 2 * n - 1).astype(dtype)
+    p, g = (buf[n - 1:], buf[:n]) if ahead else (buf[:n], buf[n - 1:])
+    assert np.shares_memory(p, g) and p.flags.aligned and g.flags.aligned
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2, 3):
+        given = g.copy()
+        opt.step({"w": g})
+        _reference_step(name, kw, ref, given, state, t)
+        assert np.array_equal(p, ref), t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,kw", CASES)
 def test_a_gradient_sharing_one_byte_with_its_parameter_steps_on_its_values_as_given(
         name, kw, dtype):
