@@ -1136,6 +1136,30 @@ def test_centered_rmsprop_differs_from_torch_only_where_torchs_weight_is_nan(mom
     np.testing.assert_allclose(p[~nan], theirs[~nan], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_centered_rmsprop_keeps_a_nan_v_minus_c_squared_as_torch_does(momentum):
+    """Mutant p3 (mut27): the clamp written `not vi >= 0` took a NaN v - c * c (an infinite
+    gradient's inf - inf) for 0, and the weight stepped by inf / eps to -inf or inf, where
+    torch's and grucy.reference's (np.maximum keeps a NaN) is NaN. Only a negative value
+    is taken as 0."""
+    torch = pytest.importorskip("torch")
+    from grucy import reference
+    kw = dict(lr=0.01, alpha=0.9, eps=1e-8, momentum=momentum, centered=True)
+    p = np.linspace(-1.0, 1.0, 4)
+    g = np.array([np.inf, -np.inf, 0.5, np.nan])
+    tp = torch.from_numpy(p.copy()).requires_grad_()
+    topt = torch.optim.RMSprop([tp], **kw)
+    tp.grad = torch.from_numpy(g.copy())
+    topt.step()
+    want, v, c, buf = p.copy(), np.zeros(4), np.zeros(4), np.zeros(4)
+    with np.errstate(invalid="ignore"):
+        reference.rmsprop_update(want, g, v, c, buf, kw["lr"], kw["alpha"], kw["eps"], 0.0, momentum)
+    optim.RMSprop({"w": p}, **kw).step({"w": g})
+    np.testing.assert_array_equal(p, want)
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=0)
+    assert np.isnan(p[[0, 1, 3]]).all() and np.isfinite(p[2])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("norm_type", [2.0, math.inf])
 @pytest.mark.parametrize("scale", [0.01, 10.0])
