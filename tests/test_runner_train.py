@@ -2212,6 +2212,19 @@ def test_an_evaluation_refuses_a_damaged_stored_config(tmp_path, damage):
     assert not (tmp_path / "bad" / "traceback.txt").exists()
 
 
+@pytest.mark.parametrize("section", ["model", "trainer"])
+def test_an_evaluation_reads_a_stored_config_without_a_model_or_trainer_section(tmp_path, section):
+    # mutant s29 (mut27): a section must be a mapping where it is stored; one left out is
+    # no damage (the model is the checkpoint's weights, the evaluation's batch size the
+    # command line's), and a check refusing it passed the tests. The reference: the
+    # unedited checkpoint's evaluation
+    out, _, _ = train(tmp_path, tiny("sine"))
+    src = out / "best.npz"
+    cut = _with_metadata(src, tmp_path / "cut.npz",
+                         lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != section}})
+    assert _predictions(tmp_path, cut, "cut") == _predictions(tmp_path, src, "own")
+
+
 def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_it(tmp_path):
     # a run with a user's own dataset, evaluated where that package is not importable:
     # Hydra's ImportError was an unexpected error with traceback.txt
