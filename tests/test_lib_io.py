@@ -677,6 +677,19 @@ def test_replacing_takes_a_path_like_whose_path_is_bytes(tmp_path):
     assert (tmp_path / "out.bin").read_bytes() == b"written"
 
 
+def test_a_bytes_path_itself_is_refused_by_name_as_the_docstrings_say(tmp_path, monkeypatch):
+    """Mutant c1 (mut27): check_path's type check could take bytes too, unnoticed. save,
+    load and replacing take a str or os.PathLike (a path-like whose path is bytes among
+    them); plain bytes is a TypeError naming path, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    m = Linear(2, 2)
+    for call in (lambda: gio.save(b"x.npz", m), lambda: gio.load(b"x.npz"),
+                 lambda: gio.replacing(b"x.npz").__enter__()):
+        with pytest.raises(TypeError, match=r"^path must be a str or os.PathLike, got bytes$"):
+            call()
+    assert os.listdir(tmp_path) == []
+
+
 def test_dropout_generator_state_is_checked_and_optional(tmp_path):
     """A malformed stored generator state is a clear error before the model changes; a
     checkpoint without one (written before it was saved) loads and leaves the model's."""

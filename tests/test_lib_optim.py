@@ -132,6 +132,28 @@ def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name,
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ahead", [True, False])
+@pytest.mark.parametrize("name,kw", CASES)
+def test_a_gradient_sharing_one_element_with_its_parameter_steps_on_its_values_as_given(
+        name, kw, ahead, dtype):
+    # mutant p4 (mut27): _overlap given n, not n * sizeof(real), as its bound in bytes
+    # still caught buf[1:] against buf[:-1] (one element apart), and nothing failed; arrays
+    # sharing their last and first element are more bytes apart than there are elements.
+    # ahead: p's first element is g's last, which the pass reads after writing p[0]
+    n = 12
+    buf = np.random.default_rng(6).uniform(0.5, 2.0, 2 * n - 1).astype(dtype)
+    p, g = (buf[n - 1:], buf[:n]) if ahead else (buf[:n], buf[n - 1:])
+    assert np.shares_memory(p, g) and p.flags.aligned and g.flags.aligned
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2, 3):
+        given = g.copy()
+        opt.step({"w": g})
+        _reference_step(name, kw, ref, given, state, t)
+        assert np.array_equal(p, ref), t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,kw", CASES)
 def test_a_gradient_sharing_one_byte_with_its_parameter_steps_on_its_values_as_given(
         name, kw, dtype):
@@ -1112,6 +1134,30 @@ def test_centered_rmsprop_differs_from_torch_only_where_torchs_weight_is_nan(mom
     np.testing.assert_array_equal(nan, (0.9 * c + 0.1 * g) ** 2 > 0.9 * v + 0.1 * g * g)
     assert nan.any() and np.isfinite(p).all()
     np.testing.assert_allclose(p[~nan], theirs[~nan], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_centered_rmsprop_keeps_a_nan_v_minus_c_squared_as_torch_does(momentum):
+    """Mutant p3 (mut27): the clamp written `not vi >= 0` took a NaN v - c * c (an infinite
+    gradient's inf - inf) for 0, and the weight stepped by inf / eps to -inf or inf, where
+    torch's and grucy.reference's (np.maximum keeps a NaN) is NaN. Only a negative value
+    is taken as 0."""
+    torch = pytest.importorskip("torch")
+    from grucy import reference
+    kw = dict(lr=0.01, alpha=0.9, eps=1e-8, momentum=momentum, centered=True)
+    p = np.linspace(-1.0, 1.0, 4)
+    g = np.array([np.inf, -np.inf, 0.5, np.nan])
+    tp = torch.from_numpy(p.copy()).requires_grad_()
+    topt = torch.optim.RMSprop([tp], **kw)
+    tp.grad = torch.from_numpy(g.copy())
+    topt.step()
+    want, v, c, buf = p.copy(), np.zeros(4), np.zeros(4), np.zeros(4)
+    with np.errstate(invalid="ignore"):
+        reference.rmsprop_update(want, g, v, c, buf, kw["lr"], kw["alpha"], kw["eps"], 0.0, momentum)
+    optim.RMSprop({"w": p}, **kw).step({"w": g})
+    np.testing.assert_array_equal(p, want)
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=0)
+    assert np.isnan(p[[0, 1, 3]]).all() and np.isfinite(p[2])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

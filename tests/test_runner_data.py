@@ -700,6 +700,29 @@ def test_a_non_utf8_csv_is_searched_for_its_bad_byte_a_chunk_at_a_time(tmp_path,
         CSVSeries(p, "v", "t").series()
 
 
+def test_a_non_utf8_csv_that_cannot_be_reopened_is_named_without_a_line(tmp_path, monkeypatch):
+    # mutant d15 (mut27): the bad byte is looked for by reopening the file; where that
+    # fails (its permissions changed, or it was removed, after the reader's error) the
+    # message gives no line, not a TypeError from the line that was never found
+    import runner.datasets as datasets
+    data = "t,v\n1,2\n2,Z\xfcrich\n".encode("latin-1")
+    p = tmp_path / "s.csv"
+    p.write_bytes(data)
+    with pytest.raises(UnicodeDecodeError) as found:
+        data.decode("utf-8")
+    real_open = open
+
+    def no_binary(file, mode="r", *args, **kwargs):
+        if "b" in mode:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+    monkeypatch.setattr(datasets, "open", no_binary, raising=False)
+    with pytest.raises(DataError) as e:
+        CSVSeries(p, "v", "t").series()
+    assert str(e.value) == (f"data.path={str(p)!r}: not UTF-8 text ({found.value.reason}); save it as "
+                            "UTF-8 or plain ASCII"), e.value
+
+
 def test_csv_with_a_quote_left_open_names_the_line_it_opens_on(tmp_path):
     # the quote makes the rest of the file one field: a large file hit the csv module's
     # field size limit (csv.Error, an unexpected error with traceback.txt), and a small

@@ -1519,6 +1519,34 @@ def test_a_weight_decay_kept_as_a_numpy_scalar_is_named_as_a_float_is(tmp_path, 
                           "last good checkpoint: none")
 
 
+@pytest.mark.parametrize("decay", ["none", "list"])
+def test_a_nan_hint_leaves_out_a_weight_decay_that_is_no_number(tmp_path, monkeypatch, decay):
+    # mutants t3 and t4 (mut27): a user's optimizer may have no weight_decay, or keep one
+    # that is no number (a list per group, say); the hint building named it, or failed on
+    # it, and the run ended in an AttributeError or TypeError with traceback.txt. The
+    # message is the one an optimizer without decay gives. The loss is inf at the first
+    # batch, before any step reads the decay
+    import grucy.losses
+    monkeypatch.setattr(M, "loss_fn", lambda name: lambda p, t: (float("inf"), grucy.losses.mse(p, t)[1]))
+    build = M.build_optimizer
+
+    def building(cfg_opt, model):
+        opt = build(cfg_opt, model)
+        if decay == "none":
+            del opt.weight_decay
+        else:
+            opt.weight_decay = [0.5]
+        return opt
+    monkeypatch.setattr(M, "build_optimizer", building)
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["optimizer=adamw", "optimizer.lr=0.02", "optimizer.weight_decay=0.5"]), "nan")
+    s = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert s["error"] == ("NonFiniteLoss: training loss became inf at epoch 1, batch 1; try a smaller "
+                          "optimizer.lr (now 0.02) or a smaller trainer.clip_grad_norm (now 1); "
+                          "last good checkpoint: none"), s["error"]
+    assert not (tmp_path / "nan" / "traceback.txt").exists()
+
+
 def test_grad_norm_is_each_epochs_mean_of_the_batches_global_norms(tmp_path, monkeypatch):
     real, norms = M.clip_gradients, []
 
@@ -1927,6 +1955,39 @@ def test_a_checkpoints_stored_data_list_with_a_missing_item_is_named(tmp_path):
         assert not (tmp_path / how / "traceback.txt").exists()
 
 
+def test_a_checkpoints_stored_data_list_with_an_interpolated_item_is_named(tmp_path):
+    # mutant s18 (mut27): the merge keeps an interpolation as it is, an item of a list too;
+    # with only the whole value looked at, an item "${oc.env:HOME}" of data.inputs passed
+    # the typing and was read as a column name
+    ov = tiny("elnino", ["trainer.epochs=2"])
+    out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
+    value = ["month", "${oc.env:HOME}"]
+    bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "inputs": value})
+    why = (f"the checkpoint's data.inputs={value!r} is an interpolation, not a list of strings (the "
+           "runner stores its values resolved); the file is damaged or was not written by the runner")
+    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+        with pytest.raises(SystemExit):
+            train(tmp_path, args, how)
+        s = json.loads((tmp_path / how / "summary.json").read_text())
+        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+        assert not (tmp_path / how / "traceback.txt").exists()
+
+
+def test_a_resume_of_a_checkpoint_saved_by_grucy_is_refused_as_such_whatever_its_config(tmp_path):
+    # mutant s12 (mut27): grucy.io.save's metadata is its author's own; a "config" there
+    # with a data section naming runner.datasets.Sine was typed by its schema and refused
+    # as a damaged runner checkpoint ("window='eight' is not an integer"), not as what it is
+    import grucy.io
+    from grucy.models import SequenceModel
+    lib = tmp_path / "lib.npz"
+    grucy.io.save(str(lib), SequenceModel(input_size=1, hidden_size=4, output_size=1, seed=0),
+                  metadata={"config": {"data": {"_target_": "runner.datasets.Sine", "window": "eight"}}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", [f"resume={lib}"]), "resume")
+    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: resume={lib}: not a checkpoint written by the runner"), s["error"]
+
+
 def test_a_resume_of_a_stored_data_target_that_is_no_name_is_refused_by_comparison(tmp_path):
     # the schema is looked up by the stored _target_: a list there must not fail the look-up
     # (unhashable) but be compared, as before, with the command line's
@@ -2151,6 +2212,19 @@ def test_an_evaluation_refuses_a_damaged_stored_config(tmp_path, damage):
     assert not (tmp_path / "bad" / "traceback.txt").exists()
 
 
+@pytest.mark.parametrize("section", ["model", "trainer"])
+def test_an_evaluation_reads_a_stored_config_without_a_model_or_trainer_section(tmp_path, section):
+    # mutant s29 (mut27): a section must be a mapping where it is stored; one left out is
+    # no damage (the model is the checkpoint's weights, the evaluation's batch size the
+    # command line's), and a check refusing it passed the tests. The reference: the
+    # unedited checkpoint's evaluation
+    out, _, _ = train(tmp_path, tiny("sine"))
+    src = out / "best.npz"
+    cut = _with_metadata(src, tmp_path / "cut.npz",
+                         lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != section}})
+    assert _predictions(tmp_path, cut, "cut") == _predictions(tmp_path, src, "own")
+
+
 def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_it(tmp_path):
     # a run with a user's own dataset, evaluated where that package is not importable:
     # Hydra's ImportError was an unexpected error with traceback.txt
@@ -2176,7 +2250,10 @@ def test_an_evaluation_of_a_checkpoint_whose_data_class_is_not_importable_names_
      "data._target_='shutil.copyfile' is not a dataset class"),
     ("nested", "holds '_target_', which would make Hydra build or call something"),
     ("args", "holds '_args_', which would make Hydra build or call something"),
-], ids=["open", "copyfile", "nested_target", "args"])
+    # mutant s10 (mut27): a _target_ in a mapping that is an item of a list, which Hydra
+    # builds too, was not looked for
+    ("listed", "holds '_target_', which would make Hydra build or call something"),
+], ids=["open", "copyfile", "nested_target", "args", "listed_target"])
 def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, forged, words):
     """Found by a review: an evaluation built whatever its checkpoint's data config named,
     with Hydra, before looking for a load() method: a forged checkpoint naming builtins.open
@@ -2192,6 +2269,9 @@ def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, f
         if forged == "nested":
             config["data"] = {**config["data"], "noise": {"_target_": "builtins.open",
                                                           "file": str(victim), "mode": "w"}}
+        elif forged == "listed":
+            config["data"] = {**config["data"], "noise": [{"_target_": "builtins.open",
+                                                           "file": str(victim), "mode": "w"}]}
         elif forged == "args":
             config["data"] = {**config["data"], "_args_": [str(victim)]}
         else:
@@ -2206,6 +2286,27 @@ def test_an_evaluation_builds_only_a_dataset_class_from_a_checkpoint(tmp_path, f
     assert words in s["error"], s["error"]
     assert victim.read_text() == "precious"
     assert not (tmp_path / "victim.txt.copy").exists()
+
+
+def test_an_evaluation_builds_no_function_that_has_a_load_attribute(tmp_path, monkeypatch):
+    # mutant s11 (mut27): "a dataset class" is a class; with the isclass check dropped, a
+    # function carrying a load attribute passed as one, and Hydra called it (here: the
+    # victim truncated, as builtins.open did)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "handed_over.py").write_text("def trap(file='', mode='w'):\n"
+                                             "    return open(file, mode)\n\n\n"
+                                             "trap.load = trap\n")
+    out, _, _ = train(tmp_path, tiny("sine"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    ck = _with_metadata(out / "best.npz", tmp_path / "forged.npz", lambda m: {
+        **m, "config": {**m["config"], "data": {"_target_": "handed_over.trap", "file": str(victim)}}})
+    with pytest.raises(SystemExit):
+        train(tmp_path, tiny("sine", ["train=false", f"ckpt_path={ck}"]), "eval")
+    s = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s["error"].startswith(f"ConfigError: ckpt_path={ck}: the checkpoint's "
+                                 "data._target_='handed_over.trap' is not a dataset class"), s["error"]
+    assert victim.read_text() == "precious"
 
 
 @pytest.mark.parametrize("key", ["ckpt_path", "resume"])
