@@ -112,6 +112,18 @@ def test_the_compiled_step_gives_the_numpy_formulas_bits(name, kw, dtype):
     assert not np.array_equal(params["c"], start["c"])   # the steps moved something
 
 
+def _steps_on_the_gradient_as_given(name, kw, p, g):
+    """Three steps of optimizer ``name`` on parameter p with gradient g, which may share its
+    memory: each must be the numpy formula (_reference_step) on g's values at the call."""
+    ref, state = p.copy(), {}
+    opt = getattr(optim, name)({"w": p}, **kw)
+    for t in (1, 2, 3):
+        given = g.copy()
+        opt.step({"w": g})
+        _reference_step(name, kw, ref, given, state, t)
+        assert np.array_equal(p, ref), t
+
+
 @pytest.mark.parametrize("lag", [1, -1])
 @pytest.mark.parametrize("name,kw", CASES)
 def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name, kw, lag):
@@ -122,13 +134,7 @@ def test_a_gradient_overlapping_its_parameter_steps_on_its_values_as_given(name,
     buf = np.random.default_rng(4).standard_normal(13)
     p, g = (buf[1:], buf[:-1]) if lag == 1 else (buf[:-1], buf[1:])
     p, g = p.reshape(4, 3), g.reshape(4, 3)
-    ref, state = p.copy(), {}
-    opt = getattr(optim, name)({"w": p}, **kw)
-    for t in (1, 2, 3):
-        given = g.copy()
-        opt.step({"w": g})
-        _reference_step(name, kw, ref, given, state, t)
-        assert np.array_equal(p, ref), t
+    _steps_on_the_gradient_as_given(name, kw, p, g)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -144,13 +150,7 @@ def test_a_gradient_sharing_one_element_with_its_parameter_steps_on_its_values_a
     buf = np.random.default_rng(6).uniform(0.5, 2.0, 2 * n - 1).astype(dtype)
     p, g = (buf[n - 1:], buf[:n]) if ahead else (buf[:n], buf[n - 1:])
     assert np.shares_memory(p, g) and p.flags.aligned and g.flags.aligned
-    ref, state = p.copy(), {}
-    opt = getattr(optim, name)({"w": p}, **kw)
-    for t in (1, 2, 3):
-        given = g.copy()
-        opt.step({"w": g})
-        _reference_step(name, kw, ref, given, state, t)
-        assert np.array_equal(p, ref), t
+    _steps_on_the_gradient_as_given(name, kw, p, g)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1847,6 +1847,19 @@ def _with_data(src, dst, edit):
                           optimizer=True)
 
 
+def _refused_by_evaluation_and_resume(tmp_path, bad, ov, why, label=""):
+    """Checkpoint ``bad`` is refused by ``ckpt_path=`` and by ``resume=`` (with run overrides
+    ``ov``), each with ``ConfigError: <how>=<bad>: <why>`` in summary.json and no
+    traceback.txt. ``label`` tells apart the run directories of several such checks."""
+    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
+        name = f"{how}_{label}" if label else how
+        with pytest.raises(SystemExit):
+            train(tmp_path, args, name)
+        s = json.loads((tmp_path / name / "summary.json").read_text())
+        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
+        assert not (tmp_path / name / "traceback.txt").exists()
+
+
 @pytest.mark.parametrize("key, value, expected", [("window", "eight", "an integer"), ("window", 8.5, "an integer"),
                                                   ("window", None, "an integer"), ("window", True, "an integer"),
                                                   ("window", "???", "an integer"),
@@ -1858,19 +1871,10 @@ def test_a_checkpoints_stored_data_value_of_the_wrong_type_is_named(tmp_path, ke
     ov = tiny("sine", ["trainer.epochs=2"])
     out, _, _ = train(tmp_path, ov + ["trainer.stop_after=1"])
     bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, key: value})
-    with pytest.raises(SystemExit):
-        train(tmp_path, ["train=false", f"ckpt_path={bad}"], "ckpt_path")
-    s = json.loads((tmp_path / "ckpt_path" / "summary.json").read_text())
-    assert s["error"] == (f"ConfigError: ckpt_path={bad}: the checkpoint's data.{key}={value!r} is not "
-                          f"{expected}; the file is damaged or was not written by the runner")
-    assert not (tmp_path / "ckpt_path" / "traceback.txt").exists()
     # a resume compared it with its own and asked for "the same overrides as the original
     # run", though none gives window "eight"
-    with pytest.raises(SystemExit):
-        train(tmp_path, ov + [f"resume={bad}"], "resume")
-    s = json.loads((tmp_path / "resume" / "summary.json").read_text())
-    assert s["error"] == (f"ConfigError: resume={bad}: the checkpoint's data.{key}={value!r} is not "
-                          f"{expected}; the file is damaged or was not written by the runner")
+    _refused_by_evaluation_and_resume(tmp_path, bad, ov, f"the checkpoint's data.{key}={value!r} is not "
+                                      f"{expected}; the file is damaged or was not written by the runner")
 
 
 def test_a_checkpoints_stored_data_interpolation_is_refused_by_name(tmp_path):
@@ -1886,12 +1890,7 @@ def test_a_checkpoints_stored_data_interpolation_is_refused_by_name(tmp_path):
         why = (f"the checkpoint's data.{key}={value!r} is an interpolation, not an integer (the "
                "runner stores its values resolved); the file is damaged or was not written by "
                "the runner")
-        for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
-            with pytest.raises(SystemExit):
-                train(tmp_path, args, f"{how}_{key}")
-            s = json.loads((tmp_path / f"{how}_{key}" / "summary.json").read_text())
-            assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
-            assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
+        _refused_by_evaluation_and_resume(tmp_path, bad, ov, why, key)
 
 
 def test_a_checkpoints_stored_value_omegaconf_cannot_read_is_refused_by_name(tmp_path):
@@ -1906,12 +1905,7 @@ def test_a_checkpoints_stored_value_omegaconf_cannot_read_is_refused_by_name(tmp
         shown = value if isinstance(value, str) else value[1]
         why = (f"the checkpoint's {named}={shown!r} opens an interpolation (\"${{\") that "
                "OmegaConf cannot read; the file is damaged or was not written by the runner")
-        for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
-            with pytest.raises(SystemExit):
-                train(tmp_path, args, f"{how}_{key}")
-            s = json.loads((tmp_path / f"{how}_{key}" / "summary.json").read_text())
-            assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
-            assert not (tmp_path / f"{how}_{key}" / "traceback.txt").exists()
+        _refused_by_evaluation_and_resume(tmp_path, bad, ov, why, key)
 
 
 def test_a_run_of_a_users_yaml_naming_a_builtin_dataset_evaluates_and_resumes(tmp_path):
@@ -1947,12 +1941,7 @@ def test_a_checkpoints_stored_data_list_with_a_missing_item_is_named(tmp_path):
     bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "inputs": ["month", "???"]})
     why = ("the checkpoint's data.inputs=['month', '???'] is not a list of strings; the file is "
            "damaged or was not written by the runner")
-    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
-        with pytest.raises(SystemExit):
-            train(tmp_path, args, how)
-        s = json.loads((tmp_path / how / "summary.json").read_text())
-        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
-        assert not (tmp_path / how / "traceback.txt").exists()
+    _refused_by_evaluation_and_resume(tmp_path, bad, ov, why)
 
 
 def test_a_checkpoints_stored_data_list_with_an_interpolated_item_is_named(tmp_path):
@@ -1965,12 +1954,7 @@ def test_a_checkpoints_stored_data_list_with_an_interpolated_item_is_named(tmp_p
     bad = _with_data(out / "last.npz", tmp_path / "bad.npz", lambda d: {**d, "inputs": value})
     why = (f"the checkpoint's data.inputs={value!r} is an interpolation, not a list of strings (the "
            "runner stores its values resolved); the file is damaged or was not written by the runner")
-    for args, how in ((["train=false", f"ckpt_path={bad}"], "ckpt_path"), (ov + [f"resume={bad}"], "resume")):
-        with pytest.raises(SystemExit):
-            train(tmp_path, args, how)
-        s = json.loads((tmp_path / how / "summary.json").read_text())
-        assert s["error"] == f"ConfigError: {how}={bad}: {why}", s["error"]
-        assert not (tmp_path / how / "traceback.txt").exists()
+    _refused_by_evaluation_and_resume(tmp_path, bad, ov, why)
 
 
 def test_a_resume_of_a_checkpoint_saved_by_grucy_is_refused_as_such_whatever_its_config(tmp_path):
